@@ -1,0 +1,468 @@
+/*
+ * libpacketstreamer - remote packet capture and collection.
+ *
+ * This is the only header a user includes. It pulls in no libpcap,
+ * GnuTLS or zlib header: the library's own plain types carry packets.
+ *
+ * Conventions (apply to every function below unless its comment says
+ * otherwise):
+ *  - Fallible functions return 0 on success or a negative ps_error value.
+ *    ps_strerror() turns the value into a static string; the handle's
+ *    *_errmsg() function gives the detail of the last failure.
+ *  - Out-parameters come first and are named out; user_data comes last.
+ *  - The library copies every string it keeps.
+ *  - *_free(NULL) is a no-op.
+ *  - Threading: one handle is used by one thread at a time. The *_stop()
+ *    functions are the exception: they are async-signal-safe and may be
+ *    called from another thread or a signal handler.
+ */
+#ifndef PACKETSTREAMER_H
+#define PACKETSTREAMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <packetstreamer/version.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(BUILDING_PACKETSTREAMER) && defined(__GNUC__)
+#define PS_API __attribute__((visibility("default")))
+#else
+#define PS_API
+#endif
+
+/*
+ * Error codes. The values are ABI: they are only ever appended to, never
+ * renumbered. They live in [-599, -500] so they never look like -errno or
+ * a byte count.
+ */
+typedef enum ps_error {
+  PS_ERR_INVALID = -500,     /* invalid argument or option value */
+  PS_ERR_NOMEM = -501,       /* out of memory */
+  PS_ERR_STATE = -502,       /* call not allowed in the handle's state */
+  PS_ERR_SYSTEM = -503,      /* a system call failed (see errmsg) */
+  PS_ERR_CAPTURE = -504,     /* libpcap could not open or read a source */
+  PS_ERR_FILTER = -505,      /* the filter expression does not compile */
+  PS_ERR_RESOLVE = -506,     /* a host name does not resolve */
+  PS_ERR_CONNECT = -507,     /* the receiver cannot be reached */
+  PS_ERR_PROTOCOL = -508,    /* the peer broke the wire protocol */
+  PS_ERR_LIMIT = -509,       /* a configured limit was exceeded */
+  PS_ERR_CODEC = -510,       /* compressed data is corrupt */
+  PS_ERR_CLOSED = -511,      /* the peer closed the connection */
+  PS_ERR_REFUSED = -512,     /* the peer refused us, with a reason */
+  PS_ERR_TIMEOUT = -513,     /* a deadline passed */
+  PS_ERR_IO = -514,          /* writing an output failed */
+  PS_ERR_LINKTYPE = -515,    /* an output cannot hold this link type */
+  PS_ERR_STOPPED = -516,     /* *_stop() was called */
+  PS_ERR_ADDRINUSE = -517    /* the listen address is already in use */
+} ps_error;
+
+/* Returns a static, human-readable string for a ps_error value. Never
+ * returns NULL. Thread-safe. Since 0.1. */
+PS_API const char *ps_strerror(int code);
+
+/* Returns the run-time library version, e.g. "0.1.0". Since 0.1. */
+PS_API const char *ps_version_string(void);
+
+/* Returns PS_VERSION_NUM of the run-time library. Since 0.1. */
+PS_API unsigned ps_version_num(void);
+
+/* Log levels passed to a ps_log_fn. */
+typedef enum ps_log_level {
+  PS_LOG_ERROR = 0,
+  PS_LOG_WARNING = 1,
+  PS_LOG_INFO = 2,
+  PS_LOG_DEBUG = 3
+} ps_log_level;
+
+/* A log sink. msg is one line without a trailing newline, valid only
+ * during the call. Called on the thread that drives the handle. */
+typedef void (*ps_log_fn)(ps_log_level level, const char *msg,
+                          void *user_data);
+
+/* Timestamp resolutions of an interface: the number of decimal digits of
+ * the fractional part of a second (microseconds or nanoseconds). */
+#define PS_TSRES_USEC 6
+#define PS_TSRES_NSEC 9
+
+/* The largest caplen the protocol and the sinks accept (libpcap's own
+ * MAXIMUM_SNAPLEN). */
+#define PS_MAX_CAPLEN 262144u
+
+/*
+ * One packet. ts_frac is in the resolution of the interface it belongs to
+ * (PS_TSRES_USEC or PS_TSRES_NSEC) and is carried verbatim, even when it is
+ * out of range (>= 10^6 or >= 10^9), as some capture files have it.
+ * data points to caplen bytes owned by whoever handed the packet over and
+ * valid only for the duration of the call.
+ */
+typedef struct ps_packet {
+  int64_t ts_sec;
+  uint32_t ts_frac;
+  uint32_t caplen;
+  uint32_t len;
+  uint32_t iface;
+  const uint8_t *data;
+} ps_packet;
+
+/*
+ * A capture interface of a sensor, as announced on the wire. linktype is
+ * the pcap LINKTYPE_ value; its upper 16 bits may carry the FCS-length
+ * bits of the pcap file header and are preserved. snaplen is the source's
+ * snapshot length as it was declared (it may be 0 or above
+ * PS_MAX_CAPLEN in old files).
+ */
+typedef struct ps_interface_info {
+  uint32_t id;
+  const char *name;
+  uint32_t linktype;
+  uint32_t snaplen;
+  uint8_t tsres;
+} ps_interface_info;
+
+/*
+ * Counters of one capture interface, as the sensor reports them.
+ * received/dropped/ifdropped are libpcap's pcap_stats() counters;
+ * captured and bytes count what the sensor handed to the stream.
+ */
+typedef struct ps_capture_stats {
+  uint64_t captured;
+  uint64_t bytes;
+  uint64_t received;
+  uint64_t dropped;
+  uint64_t ifdropped;
+  uint64_t truncated; /* packets a file reader shortened (see ps-sensor(1)) */
+} ps_capture_stats;
+
+/* ---------------------------------------------------------------- */
+/* Stream: the sensor end of one connection to a receiver.           */
+/* ---------------------------------------------------------------- */
+
+typedef struct ps_stream ps_stream;
+
+/* Compression codecs. */
+typedef enum ps_codec {
+  PS_CODEC_NONE = 0,
+  PS_CODEC_ZLIB = 1
+} ps_codec;
+
+/*
+ * Creates an unconnected stream that will introduce itself as
+ * sensor_name (1..255 bytes, copied; NULL means the host name).
+ * Returns 0, PS_ERR_INVALID or PS_ERR_NOMEM. Since 0.1.
+ */
+PS_API int ps_stream_create(ps_stream **out, const char *sensor_name);
+
+/* Frees the stream, closing its connection abruptly if still open (use
+ * ps_stream_close() for a clean end). */
+PS_API void ps_stream_free(ps_stream *s);
+
+/* Sets the log callback (default: none). Before or after connect. */
+PS_API void ps_stream_set_log(ps_stream *s, ps_log_fn fn, void *user_data);
+
+/* Sets the codec offered to the receiver (default PS_CODEC_ZLIB) and its
+ * level (zlib 1..9; 0 means the codec's default). Before connect; returns
+ * 0, PS_ERR_INVALID or PS_ERR_STATE. */
+PS_API int ps_stream_set_codec(ps_stream *s, ps_codec codec, int level);
+
+/* Sets batching: a batch is sent when it holds max_bytes of packet data
+ * (4096..4194304, default 262144) or when its oldest packet is
+ * max_delay_ms old (1..10000, default 100). Before connect. */
+PS_API int ps_stream_set_batching(ps_stream *s, size_t max_bytes,
+                                  unsigned max_delay_ms);
+
+/* Sets how long connect keeps retrying an unreachable receiver, in
+ * seconds; 0 (the default) means forever. Retries back off exponentially
+ * from 1 s to 30 s and each is logged. Before connect. */
+PS_API int ps_stream_set_connect_timeout(ps_stream *s, unsigned seconds);
+
+/*
+ * Connects to the receiver at host (a name, an IPv4 or an IPv6 address)
+ * and port, and performs the hello exchange. Blocks; retries as set by
+ * ps_stream_set_connect_timeout(). Returns 0, PS_ERR_RESOLVE,
+ * PS_ERR_CONNECT, PS_ERR_TIMEOUT, PS_ERR_PROTOCOL, PS_ERR_REFUSED,
+ * PS_ERR_STOPPED or PS_ERR_STATE. Since 0.1.
+ */
+PS_API int ps_stream_connect(ps_stream *s, const char *host, uint16_t port);
+
+/*
+ * Announces a capture interface; *out receives its id for
+ * ps_stream_send(). name is copied (1..255 bytes). tsres is PS_TSRES_USEC
+ * or PS_TSRES_NSEC. At most 256 interfaces per stream. After connect.
+ * Returns 0, PS_ERR_INVALID, PS_ERR_LIMIT, PS_ERR_STATE or a send error.
+ */
+PS_API int ps_stream_add_interface(ps_stream *s, uint32_t *out,
+                                   const char *name, uint32_t linktype,
+                                   uint32_t snaplen, uint8_t tsres);
+
+/*
+ * Queues one packet. pkt->iface must be an id from
+ * ps_stream_add_interface(); pkt->caplen at most PS_MAX_CAPLEN. The bytes
+ * are copied before the call returns. May block while the receiver is
+ * slow to take data. Returns 0, PS_ERR_INVALID, PS_ERR_STATE, or an error
+ * of the connection (PS_ERR_CLOSED, PS_ERR_SYSTEM, PS_ERR_REFUSED, ...).
+ */
+PS_API int ps_stream_send(ps_stream *s, const ps_packet *pkt);
+
+/* Sends the current batch now, whatever its size. */
+PS_API int ps_stream_flush(ps_stream *s);
+
+/*
+ * Gives the stream a chance to send a batch whose delay has passed, and
+ * to read the receiver's messages; waits at most timeout_ms. Capture
+ * loops call it when idle. Returns 0 or an error of the connection.
+ */
+PS_API int ps_stream_poll(ps_stream *s, int timeout_ms);
+
+/* Milliseconds until the current batch is due (-1 if it is empty). */
+PS_API int ps_stream_next_deadline_ms(ps_stream *s);
+
+/* Sends interface counters to the receiver (it logs them and writes them
+ * into pcapng statistics blocks). */
+PS_API int ps_stream_send_stats(ps_stream *s, uint32_t iface,
+                                const ps_capture_stats *stats);
+
+/*
+ * Ends the stream cleanly: flushes, tells the receiver, and waits (at
+ * most timeout_ms; -1 forever) until the receiver confirms it has written
+ * everything. Returns 0 only when that confirmation arrived. The stream
+ * can only be freed afterwards.
+ */
+PS_API int ps_stream_close(ps_stream *s, int timeout_ms);
+
+/* Makes a blocking call on the stream return PS_ERR_STOPPED soon.
+ * Async-signal-safe. */
+PS_API void ps_stream_stop(ps_stream *s);
+
+/* Packets and bytes queued so far, and how many the receiver confirmed
+ * as written. */
+typedef struct ps_stream_counters {
+  uint64_t packets_sent;
+  uint64_t bytes_sent;     /* captured bytes (caplen), not wire bytes */
+  uint64_t wire_bytes;     /* bytes written to the connection */
+  uint64_t batches_sent;
+  uint64_t batches_acked;
+} ps_stream_counters;
+
+PS_API void ps_stream_get_counters(ps_stream *s, ps_stream_counters *out);
+
+/* Detail of the last failure on this stream; never NULL. */
+PS_API const char *ps_stream_errmsg(ps_stream *s);
+
+/* ---------------------------------------------------------------- */
+/* Sensor: capture with libpcap and pump into a stream.               */
+/* ---------------------------------------------------------------- */
+
+typedef struct ps_sensor ps_sensor;
+
+/* Creates an unconfigured sensor. Since 0.1. */
+PS_API int ps_sensor_create(ps_sensor **out);
+PS_API void ps_sensor_free(ps_sensor *s);
+PS_API void ps_sensor_set_log(ps_sensor *s, ps_log_fn fn, void *user_data);
+
+/* Adds a live interface to capture ("any" included). Up to 64. Exclusive
+ * with ps_sensor_set_file(). Before open. */
+PS_API int ps_sensor_add_interface(ps_sensor *s, const char *ifname);
+
+/* Reads packets from a pcap or pcapng file instead. Before open. */
+PS_API int ps_sensor_set_file(ps_sensor *s, const char *path);
+
+/* Snapshot length, 1..262144 (default 262144). Before open. */
+PS_API int ps_sensor_set_snaplen(ps_sensor *s, int snaplen);
+
+/* Kernel buffer size in bytes (default: libpcap's). Before open. */
+PS_API int ps_sensor_set_buffer_size(ps_sensor *s, int bytes);
+
+/* Promiscuous mode (default on). Before open. */
+PS_API int ps_sensor_set_promisc(ps_sensor *s, int on);
+
+/* BPF filter expression (copied; NULL or "" for none). Before open. */
+PS_API int ps_sensor_set_filter(ps_sensor *s, const char *expr);
+
+/* Stop after this many packets in total (0, the default: no limit). */
+PS_API int ps_sensor_set_count(ps_sensor *s, uint64_t count);
+
+/* Stop after this many seconds (0, the default: no limit). */
+PS_API int ps_sensor_set_duration(ps_sensor *s, unsigned seconds);
+
+/*
+ * Opens every source and compiles the filter against each: after this
+ * call the capture privileges may be dropped. Returns 0, PS_ERR_CAPTURE
+ * (no such interface or file, not a capture file, permission),
+ * PS_ERR_FILTER or PS_ERR_INVALID (nothing to capture). Since 0.1.
+ */
+PS_API int ps_sensor_open(ps_sensor *s);
+
+/*
+ * Captures and sends every packet into stream (connected), announcing
+ * the sources as interfaces first. When capturing live, traffic between
+ * this host and the stream's receiver port is excluded whatever the
+ * filter says. Returns 0 at the end of the file, when the count or
+ * duration is reached, or after ps_sensor_stop(); an error otherwise.
+ * Sends the final interface counters before returning. Does not close
+ * the stream.
+ */
+PS_API int ps_sensor_run(ps_sensor *s, ps_stream *stream);
+
+/* Makes ps_sensor_run() return soon. Async-signal-safe. */
+PS_API void ps_sensor_stop(ps_sensor *s);
+
+/* Number of sources (interfaces or 1 for a file) after open. */
+PS_API unsigned ps_sensor_source_count(ps_sensor *s);
+
+/* Name, and counters, of source i (0-based) after open. The name is owned
+ * by the sensor. */
+PS_API const char *ps_sensor_source_name(ps_sensor *s, unsigned i);
+PS_API int ps_sensor_get_stats(ps_sensor *s, unsigned i,
+                               ps_capture_stats *out);
+
+PS_API const char *ps_sensor_errmsg(ps_sensor *s);
+
+/* ---------------------------------------------------------------- */
+/* Sinks: where a receiver writes what it gets.                       */
+/* ---------------------------------------------------------------- */
+
+typedef struct ps_sink ps_sink;
+
+/* Flags for the file sinks. */
+#define PS_SINK_NANO 0x1u /* pcap: nanosecond timestamps (default micro) */
+
+/*
+ * Classic pcap output to path ("-" is standard output). Classic pcap holds
+ * one link type per file: packets of a second link type go to a sibling
+ * file named PATH-BASE.LINKTYPE_NAME.EXT (logged); on standard output a
+ * session with a second link type is refused. The file is created when
+ * the first interface arrives. Returns 0, PS_ERR_INVALID, PS_ERR_NOMEM or
+ * PS_ERR_IO (the directory is not writable). Since 0.1.
+ */
+PS_API int ps_pcap_sink(ps_sink **out, const char *path, unsigned flags);
+
+/*
+ * pcapng output to path ("-" is standard output): one section naming this
+ * application and host, an Interface Description Block per sensor
+ * interface (if_name "SENSOR/IFACE"), Enhanced Packet Blocks, and
+ * Interface Statistics Blocks when a session ends. Since 0.1.
+ */
+PS_API int ps_pcapng_sink(ps_sink **out, const char *path, unsigned flags);
+
+/* What the receiver tells sinks about a sensor session. */
+typedef struct ps_session_info {
+  uint64_t id;          /* unique within a receiver */
+  const char *sensor;   /* the name the sensor gave */
+  const char *peer;     /* "ADDR:PORT" of the sensor */
+} ps_session_info;
+
+/* Callbacks of a callback sink. Fields are only ever appended; set
+ * version to PS_SINK_CALLBACKS_VERSION (the _INIT macro does). Any
+ * callback may be NULL. A callback returning non-zero refuses the session
+ * (it is closed with a log line). */
+typedef struct ps_sink_callbacks {
+  unsigned version;
+  int (*session_start)(const ps_session_info *session, void *user_data);
+  int (*interface)(const ps_session_info *session,
+                   const ps_interface_info *iface, void *user_data);
+  int (*packet)(const ps_session_info *session,
+                const ps_interface_info *iface, const ps_packet *pkt,
+                void *user_data);
+  void (*stats)(const ps_session_info *session,
+                const ps_interface_info *iface,
+                const ps_capture_stats *stats, void *user_data);
+  void (*session_end)(const ps_session_info *session, void *user_data);
+} ps_sink_callbacks;
+
+#define PS_SINK_CALLBACKS_VERSION 1
+#define PS_SINK_CALLBACKS_INIT {PS_SINK_CALLBACKS_VERSION, 0, 0, 0, 0, 0}
+
+/* A sink that calls cb (copied) with user_data. Since 0.1. */
+PS_API int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb,
+                            void *user_data);
+
+/* Frees a sink not handed to a receiver (also one whose creation failed:
+ * the constructors set *out even on PS_ERR_IO so the detail can be read). */
+PS_API void ps_sink_free(ps_sink *sink);
+
+/* Detail of the sink's last failure; never NULL. */
+PS_API const char *ps_sink_errmsg(ps_sink *sink);
+
+/* ---------------------------------------------------------------- */
+/* Receiver: accepts sensor sessions and feeds sinks.                 */
+/* ---------------------------------------------------------------- */
+
+typedef struct ps_receiver ps_receiver;
+
+PS_API int ps_receiver_create(ps_receiver **out);
+
+/* Frees the receiver, its sessions and its sinks. */
+PS_API void ps_receiver_free(ps_receiver *r);
+PS_API void ps_receiver_set_log(ps_receiver *r, ps_log_fn fn,
+                                void *user_data);
+
+/*
+ * Listens on addr (NULL or "" for every address, IPv6 and IPv4) and port
+ * (0 picks a free port; see ps_receiver_port()). May be called more than
+ * once. Returns 0, PS_ERR_RESOLVE, PS_ERR_ADDRINUSE or PS_ERR_SYSTEM.
+ */
+PS_API int ps_receiver_listen(ps_receiver *r, const char *addr,
+                              uint16_t port);
+
+/* The port of the first listener. */
+PS_API uint16_t ps_receiver_port(ps_receiver *r);
+
+/* Adds a sink; the receiver takes ownership on success. Up to 8. */
+PS_API int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink);
+
+/* Limits (0 keeps the default): concurrent sessions (default 1024),
+ * seconds to finish the hello (default 10), seconds of silence before a
+ * session is dropped (default 60). */
+PS_API int ps_receiver_set_limits(ps_receiver *r, unsigned max_sessions,
+                                  unsigned handshake_timeout_s,
+                                  unsigned idle_timeout_s);
+
+/* Runs until ps_receiver_stop(); then finishes what was received, closes
+ * the sinks cleanly and returns 0 (or PS_ERR_IO if an output failed). */
+PS_API int ps_receiver_run(ps_receiver *r);
+
+/* Makes ps_receiver_run() return soon. Async-signal-safe. */
+PS_API void ps_receiver_stop(ps_receiver *r);
+
+/* Step API for programs with their own loop: a file descriptor that
+ * becomes readable when the receiver has work, the longest the caller may
+ * wait before calling ps_receiver_process() (ms, -1 for no limit), and
+ * one non-blocking step. process() returns 0, PS_ERR_STOPPED after stop,
+ * or PS_ERR_IO when an output failed. */
+PS_API int ps_receiver_get_fd(ps_receiver *r);
+PS_API int ps_receiver_get_timeout_ms(ps_receiver *r);
+PS_API int ps_receiver_process(ps_receiver *r);
+
+/* Accepts the sensor connections pending on the listeners (non-blocking);
+ * returns how many were accepted (>= 0) or an error. process() calls it;
+ * programs that watch the listeners themselves may too. */
+PS_API int ps_receiver_accept(ps_receiver *r);
+
+/* Closes every session, flushes and closes the sinks. run() does it on
+ * stop; step-API users call it before free. */
+PS_API int ps_receiver_shutdown(ps_receiver *r);
+
+/* Sessions now connected, and totals since creation. */
+typedef struct ps_receiver_counters {
+  uint64_t sessions_active;
+  uint64_t sessions_total;
+  uint64_t sessions_failed;
+  uint64_t packets;
+  uint64_t bytes;
+  uint64_t dropped; /* drops the sensors reported (kernel + interface) */
+} ps_receiver_counters;
+
+PS_API void ps_receiver_get_counters(ps_receiver *r,
+                                     ps_receiver_counters *out);
+
+PS_API const char *ps_receiver_errmsg(ps_receiver *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PACKETSTREAMER_H */

@@ -1,0 +1,107 @@
+/* Buffers, error text, logging and time: the small shared pieces. */
+#include "config.h"
+
+#include "ps_common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void ps__buf_free(ps__buf *b) {
+  free(b->data);
+  b->data = NULL;
+  b->off = b->len = b->cap = 0;
+}
+
+uint8_t *ps__buf_reserve(ps__buf *b, size_t n) {
+  if (b->off > 0 && b->off == b->len) {
+    b->off = b->len = 0;
+  }
+  if (b->cap - b->len >= n) {
+    return b->data + b->len;
+  }
+  /* Move the live bytes to the front before growing: a consumer that
+   * drains from the front would otherwise make the buffer creep. */
+  if (b->off > 0) {
+    memmove(b->data, b->data + b->off, b->len - b->off);
+    b->len -= b->off;
+    b->off = 0;
+    if (b->cap - b->len >= n) {
+      return b->data + b->len;
+    }
+  }
+  if (n > SIZE_MAX / 2 - b->len) {
+    return NULL;
+  }
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap - b->len < n) {
+    cap *= 2;
+  }
+  uint8_t *p = realloc(b->data, cap);
+  if (p == NULL) {
+    return NULL;
+  }
+  b->data = p;
+  b->cap = cap;
+  return b->data + b->len;
+}
+
+int ps__buf_append(ps__buf *b, const void *p, size_t n) {
+  uint8_t *dst = ps__buf_reserve(b, n);
+  if (dst == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  if (n > 0) {
+    memcpy(dst, p, n);
+  }
+  b->len += n;
+  return 0;
+}
+
+void ps__buf_consume(ps__buf *b, size_t n) {
+  b->off += n;
+  if (b->off >= b->len) {
+    b->off = b->len = 0;
+  }
+}
+
+int ps__seterr(char *errbuf, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(errbuf, PS_ERRMSG_MAX, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+void ps__log(ps_log_fn fn, void *ud, ps_log_level level, const char *fmt,
+             ...) {
+  if (fn == NULL) {
+    return;
+  }
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  fn(level, line, ud);
+}
+
+int64_t ps__now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int ps__valid_name(const char *s, size_t len) {
+  if (len == 0 || len > 255) {
+    return 0;
+  }
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c == 0x7f) {
+      return 0;
+    }
+  }
+  return 1;
+}

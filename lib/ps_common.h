@@ -1,0 +1,76 @@
+/* Internal helpers shared by every module: byte order, buffers, errors. */
+#ifndef PS_COMMON_H
+#define PS_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <packetstreamer/packetstreamer.h>
+
+#define PS_ERRMSG_MAX 512
+
+/* Big-endian (network order) field access, byte by byte: wire structs are
+ * never cast. */
+static inline void ps__put16(uint8_t *p, uint16_t v) {
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+static inline void ps__put32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+static inline void ps__put64(uint8_t *p, uint64_t v) {
+  ps__put32(p, (uint32_t)(v >> 32));
+  ps__put32(p + 4, (uint32_t)v);
+}
+static inline uint16_t ps__get16(const uint8_t *p) {
+  return (uint16_t)((p[0] << 8) | p[1]);
+}
+static inline uint32_t ps__get32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+         ((uint32_t)p[2] << 8) | p[3];
+}
+static inline uint64_t ps__get64(const uint8_t *p) {
+  return ((uint64_t)ps__get32(p) << 32) | ps__get32(p + 4);
+}
+
+/* A growable byte buffer. Data lives in [off, len) of data[]. */
+typedef struct ps__buf {
+  uint8_t *data;
+  size_t off;
+  size_t len;
+  size_t cap;
+} ps__buf;
+
+void ps__buf_free(ps__buf *b);
+/* Makes room for n more bytes at the end; returns a pointer to them or
+ * NULL when out of memory. Does not change len. */
+uint8_t *ps__buf_reserve(ps__buf *b, size_t n);
+int ps__buf_append(ps__buf *b, const void *p, size_t n);
+/* Drops n bytes from the front. */
+void ps__buf_consume(ps__buf *b, size_t n);
+static inline size_t ps__buf_size(const ps__buf *b) { return b->len - b->off; }
+static inline uint8_t *ps__buf_head(const ps__buf *b) {
+  return b->data + b->off;
+}
+static inline void ps__buf_reset(ps__buf *b) { b->off = b->len = 0; }
+
+/* Formats into an errmsg buffer of PS_ERRMSG_MAX bytes; returns code. */
+int ps__seterr(char *errbuf, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Formats one log line and hands it to fn (if any). */
+void ps__log(ps_log_fn fn, void *ud, ps_log_level level, const char *fmt,
+             ...) __attribute__((format(printf, 4, 5)));
+
+/* Monotonic milliseconds. */
+int64_t ps__now_ms(void);
+
+/* Copies a name for the wire: 1..255 bytes of printable characters
+ * (no control bytes, so a name never forges a log line). */
+int ps__valid_name(const char *s, size_t len);
+
+#endif

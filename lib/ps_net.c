@@ -1,0 +1,215 @@
+/* Socket helpers. */
+#include "config.h"
+
+#include "ps_net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int connect_one(const struct addrinfo *ai, int timeout_ms,
+                       int stop_fd, int *err) {
+  int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+                                     SOCK_CLOEXEC,
+                  ai->ai_protocol);
+  if (fd < 0) {
+    *err = errno;
+    return -1;
+  }
+  if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+    if (errno != EINPROGRESS) {
+      *err = errno;
+      close(fd);
+      return -1;
+    }
+    struct pollfd pfd[2] = {{fd, POLLOUT, 0}, {stop_fd, POLLIN, 0}};
+    int n;
+    do {
+      n = poll(pfd, stop_fd >= 0 ? 2 : 1, timeout_ms);
+    } while (n < 0 && errno == EINTR && !(pfd[1].revents & POLLIN));
+    if (n == 0) {
+      *err = ETIMEDOUT;
+      close(fd);
+      return -1;
+    }
+    if (n < 0 || (stop_fd >= 0 && (pfd[1].revents & POLLIN))) {
+      *err = EINTR;
+      close(fd);
+      return -1;
+    }
+    int soerr = 0;
+    socklen_t sl = sizeof(soerr);
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+    if (soerr != 0) {
+      *err = soerr;
+      close(fd);
+      return -1;
+    }
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+}
+
+int ps__net_connect(const char *host, uint16_t port, int timeout_ms,
+                    int stop_fd, char *errbuf) {
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+  char portstr[8];
+  snprintf(portstr, sizeof(portstr), "%u", port);
+  int gai = getaddrinfo(host, portstr, &hints, &res);
+  if (gai != 0) {
+    /* A temporary failure is worth a retry; an unknown name is not. */
+    return ps__seterr(errbuf,
+                      gai == EAI_AGAIN ? PS_ERR_CONNECT : PS_ERR_RESOLVE,
+                      "cannot resolve receiver host %s: %s", host,
+                      gai_strerror(gai));
+  }
+  int err = 0, fd = -1;
+  for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+    fd = connect_one(ai, timeout_ms, stop_fd, &err);
+    if (err == EINTR) {
+      break;
+    }
+  }
+  freeaddrinfo(res);
+  if (fd < 0) {
+    if (err == EINTR) {
+      return ps__seterr(errbuf, PS_ERR_STOPPED, "stopped while connecting");
+    }
+    return ps__seterr(errbuf, PS_ERR_CONNECT,
+                      "cannot connect to receiver %s port %u: %s", host, port,
+                      strerror(err));
+  }
+  return fd;
+}
+
+int ps__net_listen(const char *addr, uint16_t port, int *fds, int max,
+                   char *errbuf) {
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  int any = addr == NULL || *addr == '\0';
+  if (any) {
+    /* One IPv6 socket that also takes IPv4 (v4-mapped), the common Linux
+     * setup; falls back to IPv4 below when IPv6 is off. */
+    hints.ai_family = AF_INET6;
+  }
+  char portstr[8];
+  snprintf(portstr, sizeof(portstr), "%u", port);
+  int gai = getaddrinfo(any ? NULL : addr, portstr, &hints, &res);
+  if (gai != 0 && any) {
+    hints.ai_family = AF_INET;
+    gai = getaddrinfo(NULL, portstr, &hints, &res);
+  }
+  if (gai != 0) {
+    return ps__seterr(errbuf, PS_ERR_RESOLVE,
+                      "cannot resolve listen address %s: %s", addr,
+                      gai_strerror(gai));
+  }
+  int n = 0, rc = 0;
+  for (struct addrinfo *ai = res; ai != NULL && n < max; ai = ai->ai_next) {
+    int fd = socket(ai->ai_family,
+                    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+    if (fd < 0) {
+      rc = ps__seterr(errbuf, PS_ERR_SYSTEM, "socket: %s", strerror(errno));
+      continue;
+    }
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6) {
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, any ? &zero : &one,
+                 sizeof(int));
+    }
+    char name[80];
+    ps__net_addr_str(ai->ai_addr, name, sizeof(name));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+      int e = errno;
+      rc = ps__seterr(errbuf,
+                      e == EADDRINUSE ? PS_ERR_ADDRINUSE : PS_ERR_SYSTEM,
+                      "cannot listen on %s: %s", name, strerror(e));
+      close(fd);
+      continue;
+    }
+    if (listen(fd, 512) != 0) {
+      rc = ps__seterr(errbuf, PS_ERR_SYSTEM, "cannot listen on %s: %s", name,
+                      strerror(errno));
+      close(fd);
+      continue;
+    }
+    fds[n++] = fd;
+  }
+  freeaddrinfo(res);
+  if (n == 0) {
+    if (rc == 0) {
+      rc = ps__seterr(errbuf, PS_ERR_SYSTEM, "no address to listen on");
+    }
+    return rc;
+  }
+  return n;
+}
+
+void ps__net_addr_str(const struct sockaddr *sa, char *out, size_t outlen) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  unsigned port = 0;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+    inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+    port = ntohs(s4->sin_port);
+    snprintf(out, outlen, "%s:%u", host, port);
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+    port = ntohs(s6->sin6_port);
+    if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+      inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], host, sizeof(host));
+      snprintf(out, outlen, "%s:%u", host, port);
+    } else {
+      inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+      snprintf(out, outlen, "[%s]:%u", host, port);
+    }
+  } else {
+    snprintf(out, outlen, "unknown");
+  }
+}
+
+int ps__net_endpoint(int fd, int peer, char *addr, size_t addrlen,
+                     uint16_t *port) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  int rc = peer ? getpeername(fd, (struct sockaddr *)&ss, &sl)
+                : getsockname(fd, (struct sockaddr *)&ss, &sl);
+  if (rc != 0) {
+    return -1;
+  }
+  if (ss.ss_family == AF_INET) {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    inet_ntop(AF_INET, &s4->sin_addr, addr, (socklen_t)addrlen);
+    *port = ntohs(s4->sin_port);
+    return 0;
+  }
+  if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+      inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], addr,
+                (socklen_t)addrlen);
+    } else {
+      inet_ntop(AF_INET6, &s6->sin6_addr, addr, (socklen_t)addrlen);
+    }
+    *port = ntohs(s6->sin6_port);
+    return 0;
+  }
+  return -1;
+}

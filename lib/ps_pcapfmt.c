@@ -1,0 +1,231 @@
+/* pcap / pcapng writers' byte layouts. */
+#include "config.h"
+
+#include "ps_pcapfmt.h"
+
+#include <string.h>
+
+static const uint32_t pow10u[] = {1,      10,      100,      1000,
+                                  10000,  100000,  1000000,  10000000,
+                                  100000000, 1000000000};
+
+void ps__ts_convert(int64_t *sec, uint32_t *frac, uint8_t from_res,
+                    uint8_t to_res) {
+  if (from_res == to_res) {
+    return;
+  }
+  uint32_t from_unit = pow10u[from_res];
+  *sec += *frac / from_unit;
+  uint32_t f = *frac % from_unit;
+  if (to_res > from_res) {
+    f *= pow10u[to_res - from_res];
+  } else {
+    f /= pow10u[from_res - to_res];
+  }
+  *frac = f;
+}
+
+static void put32h(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put16h(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+
+int ps__pcap_file_header(ps__buf *out, uint32_t linktype, uint32_t snaplen,
+                         int nano) {
+  uint8_t *p = ps__buf_reserve(out, PS_PCAP_FILE_HDR);
+  if (p == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  put32h(p, nano ? PS_PCAP_MAGIC_NSEC : PS_PCAP_MAGIC_USEC);
+  put16h(p + 4, 2);
+  put16h(p + 6, 4);
+  put32h(p + 8, 0);
+  put32h(p + 12, 0);
+  put32h(p + 16, snaplen);
+  put32h(p + 20, linktype);
+  out->len += PS_PCAP_FILE_HDR;
+  return 0;
+}
+
+int ps__pcap_record(ps__buf *out, const ps_packet *pkt, uint8_t tsres,
+                    int nano) {
+  uint8_t *p = ps__buf_reserve(out, PS_PCAP_REC_HDR + (size_t)pkt->caplen);
+  if (p == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  int64_t sec = pkt->ts_sec;
+  uint32_t frac = pkt->ts_frac;
+  ps__ts_convert(&sec, &frac, tsres, nano ? PS_TSRES_NSEC : PS_TSRES_USEC);
+  /* The field is 32 bits: seconds past 2038 are kept as the unsigned
+   * value every reader expects. */
+  put32h(p, (uint32_t)sec);
+  put32h(p + 4, frac);
+  put32h(p + 8, pkt->caplen);
+  put32h(p + 12, pkt->len);
+  if (pkt->caplen > 0) {
+    memcpy(p + PS_PCAP_REC_HDR, pkt->data, pkt->caplen);
+  }
+  out->len += PS_PCAP_REC_HDR + (size_t)pkt->caplen;
+  return 0;
+}
+
+/* --- pcapng --- */
+
+static size_t pad4(size_t n) { return (n + 3) & ~(size_t)3; }
+
+static size_t opt_size(size_t len) { return 4 + pad4(len); }
+
+static uint8_t *put_opt(uint8_t *p, uint16_t code, const void *v,
+                        size_t len) {
+  put16h(p, code);
+  put16h(p + 2, (uint16_t)len);
+  memcpy(p + 4, v, len);
+  memset(p + 4 + len, 0, pad4(len) - len);
+  return p + opt_size(len);
+}
+
+static size_t str_opt_len(const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  return n > 65000 ? 65000 : n;
+}
+
+/* Reserves a block of body size body (options included), writes its type
+ * and length and returns a pointer to the body. */
+static uint8_t *block_begin(ps__buf *out, uint32_t type, size_t body,
+                            uint8_t **end) {
+  size_t total = 12 + body;
+  uint8_t *p = ps__buf_reserve(out, total);
+  if (p == NULL) {
+    return NULL;
+  }
+  put32h(p, type);
+  put32h(p + 4, (uint32_t)total);
+  put32h(p + total - 4, (uint32_t)total);
+  out->len += total;
+  *end = p + total - 4;
+  return p + 8;
+}
+
+int ps__pcapng_shb(ps__buf *out, const char *userappl, const char *os,
+                   const char *comment) {
+  size_t la = str_opt_len(userappl), lo = str_opt_len(os),
+         lc = str_opt_len(comment);
+  size_t body = 16 + (la ? opt_size(la) : 0) + (lo ? opt_size(lo) : 0) +
+                (lc ? opt_size(lc) : 0) + 4;
+  uint8_t *end;
+  uint8_t *p = block_begin(out, 0x0A0D0D0Au, body, &end);
+  if (p == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  put32h(p, 0x1A2B3C4Du);
+  put16h(p + 4, 1);
+  put16h(p + 6, 0);
+  memset(p + 8, 0xff, 8); /* section length unknown */
+  p += 16;
+  if (lc) {
+    p = put_opt(p, 1, comment, lc);
+  }
+  if (lo) {
+    p = put_opt(p, 3, os, lo);
+  }
+  if (la) {
+    p = put_opt(p, 4, userappl, la);
+  }
+  put32h(p, 0); /* opt_endofopt */
+  return 0;
+}
+
+int ps__pcapng_idb(ps__buf *out, const ps__pcapng_idb_info *idb) {
+  size_t ln = str_opt_len(idb->name), ld = str_opt_len(idb->description);
+  /* Bit 26 of a pcap link-type field says that bits 28..31 hold the FCS
+   * length in 16-bit words; pcapng carries that as if_fcslen. */
+  int fcs = (idb->linktype & 0x04000000u) != 0;
+  uint8_t fcslen = (uint8_t)(((idb->linktype >> 28) & 0xf) * 2);
+  size_t body = 8 + (ln ? opt_size(ln) : 0) + (ld ? opt_size(ld) : 0) +
+                opt_size(1) + (fcs ? opt_size(1) : 0) + 4;
+  uint8_t *end;
+  uint8_t *p = block_begin(out, 1, body, &end);
+  if (p == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  put16h(p, (uint16_t)(idb->linktype & 0xffff));
+  put16h(p + 2, 0);
+  put32h(p + 4, idb->snaplen);
+  p += 8;
+  if (ln) {
+    p = put_opt(p, 2, idb->name, ln);
+  }
+  if (ld) {
+    p = put_opt(p, 3, idb->description, ld);
+  }
+  uint8_t tsresol = idb->tsres;
+  p = put_opt(p, 9, &tsresol, 1);
+  if (fcs) {
+    p = put_opt(p, 13, &fcslen, 1);
+  }
+  put32h(p, 0);
+  return 0;
+}
+
+uint64_t ps__pcapng_ts(int64_t sec, uint32_t frac, uint8_t tsres) {
+  /* Seconds are taken as the unsigned 32-bit value of classic pcap where
+   * a negative value came from a reader that sign-extended it. */
+  uint64_t s = sec < 0 ? (uint64_t)(uint32_t)sec : (uint64_t)sec;
+  return s * pow10u[tsres] + frac;
+}
+
+int ps__pcapng_epb(ps__buf *out, uint32_t iface, const ps_packet *pkt,
+                   uint8_t tsres) {
+  size_t body = 20 + pad4(pkt->caplen) + 4;
+  uint8_t *end;
+  uint8_t *p = block_begin(out, 6, body, &end);
+  if (p == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  uint64_t ts = ps__pcapng_ts(pkt->ts_sec, pkt->ts_frac, tsres);
+  put32h(p, iface);
+  put32h(p + 4, (uint32_t)(ts >> 32));
+  put32h(p + 8, (uint32_t)ts);
+  put32h(p + 12, pkt->caplen);
+  put32h(p + 16, pkt->len);
+  if (pkt->caplen > 0) {
+    memcpy(p + 20, pkt->data, pkt->caplen);
+  }
+  memset(p + 20 + pkt->caplen, 0, pad4(pkt->caplen) - pkt->caplen);
+  put32h(p + 20 + pad4(pkt->caplen), 0); /* no options: opt_endofopt */
+  return 0;
+}
+
+static uint8_t *put_opt64(uint8_t *p, uint16_t code, uint64_t v) {
+  /* Timestamps in ISB options are two 32-bit words, high first. */
+  uint32_t w[2] = {(uint32_t)(v >> 32), (uint32_t)v};
+  return put_opt(p, code, w, 8);
+}
+
+static uint8_t *put_opt_u64(uint8_t *p, uint16_t code, uint64_t v) {
+  return put_opt(p, code, &v, 8);
+}
+
+int ps__pcapng_isb(ps__buf *out, const ps__pcapng_isb_info *isb) {
+  size_t body = 12 + (isb->starttime ? opt_size(8) : 0) +
+                (isb->endtime ? opt_size(8) : 0) + 4 * opt_size(8) + 4;
+  uint8_t *end;
+  uint8_t *p = block_begin(out, 5, body, &end);
+  if (p == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  put32h(p, isb->iface);
+  put32h(p + 4, (uint32_t)(isb->ts >> 32));
+  put32h(p + 8, (uint32_t)isb->ts);
+  p += 12;
+  if (isb->starttime) {
+    p = put_opt64(p, 2, isb->starttime);
+  }
+  if (isb->endtime) {
+    p = put_opt64(p, 3, isb->endtime);
+  }
+  p = put_opt_u64(p, 4, isb->stats->received);  /* isb_ifrecv */
+  p = put_opt_u64(p, 5, isb->stats->ifdropped); /* isb_ifdrop */
+  p = put_opt_u64(p, 7, isb->stats->dropped);   /* isb_osdrop */
+  p = put_opt_u64(p, 8, isb->stats->captured);  /* isb_usrdeliv */
+  put32h(p, 0);
+  return 0;
+}

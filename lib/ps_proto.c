@@ -1,0 +1,446 @@
+/* Wire protocol codec: no sockets, no clocks; every length checked before
+ * it is used. */
+#include "config.h"
+
+#include "ps_proto.h"
+
+#include <string.h>
+
+void ps__limits_default(ps__limits *l) {
+  l->max_frame = 8u * 1024 * 1024 + PS_BATCH_HDR;
+  l->max_batch_raw = 8u * 1024 * 1024;
+  l->max_batch_packets = 262144;
+}
+
+const char *ps__frame_name(uint8_t type) {
+  static const char *const names[] = {
+      "?",     "HELLO", "WELCOME",   "ERROR", "IFACE",
+      "BATCH", "ACK",   "STATS",     "HEARTBEAT", "CLOSE"};
+  return type < sizeof(names) / sizeof(names[0]) ? names[type] : "?";
+}
+
+int ps__frame_parse(const uint8_t *buf, size_t len, const ps__limits *lim,
+                    ps__frame *f, size_t *consumed, char *errbuf) {
+  if (len < 1) {
+    return 0;
+  }
+  /* Judge the type as soon as its byte is there: garbage is refused
+   * before we wait for a length that will never make sense. */
+  if (buf[0] < PS_FRAME_HELLO || buf[0] > PS_FRAME_CLOSE) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "unknown frame type %u",
+                      buf[0]);
+  }
+  if (len < PS_FRAME_HDR) {
+    return 0;
+  }
+  uint8_t flags = buf[1];
+  uint16_t reserved = ps__get16(buf + 2);
+  uint32_t plen = ps__get32(buf + 4);
+  if (flags != 0 || reserved != 0) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "%s frame with non-zero flags or reserved bits",
+                      ps__frame_name(buf[0]));
+  }
+  if (plen > lim->max_frame) {
+    return ps__seterr(errbuf, PS_ERR_LIMIT,
+                      "%s frame of %u bytes exceeds the frame limit of %u",
+                      ps__frame_name(buf[0]), plen, lim->max_frame);
+  }
+  if (len - PS_FRAME_HDR < plen) {
+    return 0;
+  }
+  f->type = buf[0];
+  f->flags = flags;
+  f->len = plen;
+  f->payload = buf + PS_FRAME_HDR;
+  *consumed = PS_FRAME_HDR + (size_t)plen;
+  return 1;
+}
+
+/* Starts a frame of type with payload length plen; returns a pointer to
+ * the payload area (plen bytes, already counted in out->len). */
+static uint8_t *frame_begin(ps__buf *out, uint8_t type, uint32_t plen) {
+  uint8_t *p = ps__buf_reserve(out, PS_FRAME_HDR + (size_t)plen);
+  if (p == NULL) {
+    return NULL;
+  }
+  p[0] = type;
+  p[1] = 0;
+  ps__put16(p + 2, 0);
+  ps__put32(p + 4, plen);
+  out->len += PS_FRAME_HDR + (size_t)plen;
+  return p + PS_FRAME_HDR;
+}
+
+int ps__enc_hello(ps__buf *out, const ps__hello *m) {
+  if (!ps__valid_name(m->name, m->name_len)) {
+    return PS_ERR_INVALID;
+  }
+  uint32_t plen = 4 + 2 + 2 + 4 + 4 + PS_NONCE_LEN + 2 + (uint32_t)m->name_len;
+  uint8_t *p = frame_begin(out, PS_FRAME_HELLO, plen);
+  if (p == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  memcpy(p, PS_PROTO_MAGIC, 4);
+  ps__put16(p + 4, m->min_version);
+  ps__put16(p + 6, m->max_version);
+  ps__put32(p + 8, m->codecs);
+  ps__put32(p + 12, m->flags);
+  memcpy(p + 16, m->nonce, PS_NONCE_LEN);
+  ps__put16(p + 32, (uint16_t)m->name_len);
+  memcpy(p + 34, m->name, m->name_len);
+  return 0;
+}
+
+int ps__dec_hello(const ps__frame *f, ps__hello *m, char *errbuf) {
+  const uint8_t *p = f->payload;
+  if (f->len < 34 || memcmp(p, PS_PROTO_MAGIC, 4) != 0) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "not a libpacketstreamer hello (bad magic or size)");
+  }
+  m->min_version = ps__get16(p + 4);
+  m->max_version = ps__get16(p + 6);
+  m->codecs = ps__get32(p + 8);
+  m->flags = ps__get32(p + 12);
+  memcpy(m->nonce, p + 16, PS_NONCE_LEN);
+  m->name_len = ps__get16(p + 32);
+  m->name = (const char *)p + 34;
+  if (m->min_version == 0 || m->min_version > m->max_version) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "hello with invalid version range %u..%u",
+                      m->min_version, m->max_version);
+  }
+  if ((size_t)f->len != 34 + m->name_len) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "hello length %u does not match its name length %zu",
+                      f->len, m->name_len);
+  }
+  if (!ps__valid_name(m->name, m->name_len)) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "hello with an empty, too long or unprintable sensor "
+                      "name");
+  }
+  if ((m->codecs & 1u) == 0) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "hello without the stored codec");
+  }
+  return 0;
+}
+
+int ps__enc_welcome(ps__buf *out, const ps__welcome *m) {
+  uint8_t *p = frame_begin(out, PS_FRAME_WELCOME, 40);
+  if (p == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  ps__put16(p, m->version);
+  p[2] = m->codec;
+  p[3] = 0;
+  ps__put32(p + 4, m->max_frame);
+  ps__put32(p + 8, m->max_batch_raw);
+  ps__put32(p + 12, m->max_batch_packets);
+  ps__put64(p + 16, m->session_id);
+  memcpy(p + 24, m->nonce, PS_NONCE_LEN);
+  return 0;
+}
+
+int ps__dec_welcome(const ps__frame *f, ps__welcome *m, char *errbuf) {
+  const uint8_t *p = f->payload;
+  if (f->len != 40) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "welcome of %u bytes", f->len);
+  }
+  m->version = ps__get16(p);
+  m->codec = p[2];
+  m->max_frame = ps__get32(p + 4);
+  m->max_batch_raw = ps__get32(p + 8);
+  m->max_batch_packets = ps__get32(p + 12);
+  m->session_id = ps__get64(p + 16);
+  memcpy(m->nonce, p + 24, PS_NONCE_LEN);
+  if (m->codec > PS_WIRE_CODEC_MAX || p[3] != 0) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "welcome with unknown codec %u",
+                      m->codec);
+  }
+  /* A receiver that would not take one full-size packet is unusable. */
+  if (m->max_batch_raw < PS_PKT_HDR + PS_MAX_CAPLEN ||
+      m->max_frame < PS_BATCH_HDR + m->max_batch_raw ||
+      m->max_batch_packets < 1) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "welcome with unusable limits (frame %u, batch %u "
+                      "bytes, %u packets)",
+                      m->max_frame, m->max_batch_raw, m->max_batch_packets);
+  }
+  return 0;
+}
+
+int ps__enc_error(ps__buf *out, uint16_t code, const char *text) {
+  size_t n = strlen(text);
+  if (n > PS_MAX_ERROR_TEXT) {
+    n = PS_MAX_ERROR_TEXT;
+  }
+  uint8_t *p = frame_begin(out, PS_FRAME_ERROR, (uint32_t)(4 + n));
+  if (p == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  ps__put16(p, code);
+  ps__put16(p + 2, (uint16_t)n);
+  memcpy(p + 4, text, n);
+  return 0;
+}
+
+int ps__dec_error(const ps__frame *f, ps__error_msg *m, char *errbuf) {
+  if (f->len < 4) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "error frame of %u bytes",
+                      f->len);
+  }
+  m->code = ps__get16(f->payload);
+  m->text_len = ps__get16(f->payload + 2);
+  m->text = (const char *)f->payload + 4;
+  if (m->text_len > PS_MAX_ERROR_TEXT || f->len != 4 + m->text_len) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "error frame text length %zu does not fit", m->text_len);
+  }
+  return 0;
+}
+
+int ps__enc_iface(ps__buf *out, const ps__iface *m) {
+  if (!ps__valid_name(m->name, m->name_len) || m->id >= PS_MAX_IFACES ||
+      (m->tsres != PS_TSRES_USEC && m->tsres != PS_TSRES_NSEC)) {
+    return PS_ERR_INVALID;
+  }
+  uint8_t *p = frame_begin(out, PS_FRAME_IFACE, 16 + (uint32_t)m->name_len);
+  if (p == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  ps__put32(p, m->id);
+  ps__put32(p + 4, m->linktype);
+  ps__put32(p + 8, m->snaplen);
+  p[12] = m->tsres;
+  p[13] = 0;
+  ps__put16(p + 14, (uint16_t)m->name_len);
+  memcpy(p + 16, m->name, m->name_len);
+  return 0;
+}
+
+int ps__dec_iface(const ps__frame *f, ps__iface *m, char *errbuf) {
+  const uint8_t *p = f->payload;
+  if (f->len < 16) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "interface frame of %u bytes",
+                      f->len);
+  }
+  m->id = ps__get32(p);
+  m->linktype = ps__get32(p + 4);
+  m->snaplen = ps__get32(p + 8);
+  m->tsres = p[12];
+  m->name_len = ps__get16(p + 14);
+  m->name = (const char *)p + 16;
+  if (m->id >= PS_MAX_IFACES) {
+    return ps__seterr(errbuf, PS_ERR_LIMIT,
+                      "interface id %u exceeds the limit of %u interfaces",
+                      m->id, PS_MAX_IFACES);
+  }
+  if (m->tsres != PS_TSRES_USEC && m->tsres != PS_TSRES_NSEC) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "interface %u with unsupported timestamp resolution %u",
+                      m->id, m->tsres);
+  }
+  if (p[13] != 0 || (size_t)f->len != 16 + m->name_len ||
+      !ps__valid_name(m->name, m->name_len)) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "interface %u with a malformed name", m->id);
+  }
+  return 0;
+}
+
+int ps__enc_batch_hdr(ps__buf *out, const ps__batch *m, size_t data_len) {
+  if (data_len > PS_MAX_BATCH_RAW) {
+    return PS_ERR_INVALID;
+  }
+  uint8_t *p =
+      frame_begin(out, PS_FRAME_BATCH, PS_BATCH_HDR + (uint32_t)data_len);
+  if (p == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  /* The data follows; the caller fills it in. */
+  out->len -= data_len;
+  ps__put64(p, m->seq);
+  p[8] = m->codec;
+  p[9] = p[10] = p[11] = 0;
+  ps__put32(p + 12, m->count);
+  ps__put32(p + 16, m->raw_len);
+  return 0;
+}
+
+int ps__dec_batch(const ps__frame *f, const ps__limits *lim, ps__batch *m,
+                  char *errbuf) {
+  const uint8_t *p = f->payload;
+  if (f->len < PS_BATCH_HDR) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "batch frame of %u bytes",
+                      f->len);
+  }
+  m->seq = ps__get64(p);
+  m->codec = p[8];
+  m->count = ps__get32(p + 12);
+  m->raw_len = ps__get32(p + 16);
+  m->data = p + PS_BATCH_HDR;
+  m->data_len = f->len - PS_BATCH_HDR;
+  if (p[9] != 0 || p[10] != 0 || p[11] != 0) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "batch %llu with non-zero reserved bytes",
+                      (unsigned long long)m->seq);
+  }
+  if (m->codec > PS_WIRE_CODEC_MAX) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "batch %llu with unknown codec %u",
+                      (unsigned long long)m->seq, m->codec);
+  }
+  if (m->raw_len > lim->max_batch_raw) {
+    return ps__seterr(errbuf, PS_ERR_LIMIT,
+                      "batch %llu of %u bytes exceeds the decompressed batch "
+                      "limit of %u",
+                      (unsigned long long)m->seq, m->raw_len,
+                      lim->max_batch_raw);
+  }
+  if (m->count > lim->max_batch_packets) {
+    return ps__seterr(errbuf, PS_ERR_LIMIT,
+                      "batch %llu of %u packets exceeds the limit of %u "
+                      "packets per batch",
+                      (unsigned long long)m->seq, m->count,
+                      lim->max_batch_packets);
+  }
+  if ((uint64_t)m->count * PS_PKT_HDR > m->raw_len) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "batch %llu claims %u packets in %u bytes",
+                      (unsigned long long)m->seq, m->count, m->raw_len);
+  }
+  if (m->codec == PS_WIRE_CODEC_STORED ? m->data_len != m->raw_len
+                                       : m->data_len > m->raw_len) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "batch %llu carries %zu bytes for %u raw bytes",
+                      (unsigned long long)m->seq, m->data_len, m->raw_len);
+  }
+  return 0;
+}
+
+int ps__enc_stats(ps__buf *out, const ps__stats *m) {
+  uint8_t *p = frame_begin(out, PS_FRAME_STATS, PS_STATS_LEN);
+  if (p == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  ps__put32(p, m->iface);
+  ps__put64(p + 4, m->c.captured);
+  ps__put64(p + 12, m->c.bytes);
+  ps__put64(p + 20, m->c.received);
+  ps__put64(p + 28, m->c.dropped);
+  ps__put64(p + 36, m->c.ifdropped);
+  ps__put64(p + 44, m->c.truncated);
+  return 0;
+}
+
+int ps__dec_stats(const ps__frame *f, ps__stats *m, char *errbuf) {
+  const uint8_t *p = f->payload;
+  if (f->len != PS_STATS_LEN) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "stats frame of %u bytes",
+                      f->len);
+  }
+  m->iface = ps__get32(p);
+  m->c.captured = ps__get64(p + 4);
+  m->c.bytes = ps__get64(p + 12);
+  m->c.received = ps__get64(p + 20);
+  m->c.dropped = ps__get64(p + 28);
+  m->c.ifdropped = ps__get64(p + 36);
+  m->c.truncated = ps__get64(p + 44);
+  if (m->iface >= PS_MAX_IFACES) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "stats for interface id %u", m->iface);
+  }
+  return 0;
+}
+
+static int enc_seq(ps__buf *out, uint8_t type, uint64_t seq) {
+  uint8_t *p = frame_begin(out, type, 8);
+  if (p == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  ps__put64(p, seq);
+  return 0;
+}
+
+int ps__enc_ack(ps__buf *out, uint64_t seq) {
+  return enc_seq(out, PS_FRAME_ACK, seq);
+}
+
+int ps__enc_close(ps__buf *out, uint64_t seq) {
+  return enc_seq(out, PS_FRAME_CLOSE, seq);
+}
+
+int ps__enc_heartbeat(ps__buf *out) {
+  return frame_begin(out, PS_FRAME_HEARTBEAT, 0) ? 0 : PS_ERR_NOMEM;
+}
+
+int ps__dec_seq(const ps__frame *f, uint64_t *seq, char *errbuf) {
+  if (f->len != 8) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "%s frame of %u bytes",
+                      ps__frame_name(f->type), f->len);
+  }
+  *seq = ps__get64(f->payload);
+  return 0;
+}
+
+int ps__dec_empty(const ps__frame *f, char *errbuf) {
+  if (f->len != 0) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "%s frame of %u bytes",
+                      ps__frame_name(f->type), f->len);
+  }
+  return 0;
+}
+
+int ps__batch_put(ps__buf *raw, const ps_packet *pkt) {
+  uint8_t *p = ps__buf_reserve(raw, PS_PKT_HDR + (size_t)pkt->caplen);
+  if (p == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  ps__put32(p, pkt->iface);
+  ps__put64(p + 4, (uint64_t)pkt->ts_sec);
+  ps__put32(p + 12, pkt->ts_frac);
+  ps__put32(p + 16, pkt->caplen);
+  ps__put32(p + 20, pkt->len);
+  if (pkt->caplen > 0) {
+    memcpy(p + PS_PKT_HDR, pkt->data, pkt->caplen);
+  }
+  raw->len += PS_PKT_HDR + (size_t)pkt->caplen;
+  return 0;
+}
+
+int ps__batch_next(const uint8_t *raw, size_t raw_len, size_t *off,
+                   ps_packet *pkt, char *errbuf) {
+  size_t o = *off;
+  if (o == raw_len) {
+    return 0;
+  }
+  if (raw_len - o < PS_PKT_HDR) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "packet record cut short at offset %zu", o);
+  }
+  const uint8_t *p = raw + o;
+  pkt->iface = ps__get32(p);
+  pkt->ts_sec = (int64_t)ps__get64(p + 4);
+  pkt->ts_frac = ps__get32(p + 12);
+  pkt->caplen = ps__get32(p + 16);
+  pkt->len = ps__get32(p + 20);
+  if (pkt->iface >= PS_MAX_IFACES) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "packet for interface id %u", pkt->iface);
+  }
+  if (pkt->caplen > PS_MAX_CAPLEN) {
+    return ps__seterr(errbuf, PS_ERR_LIMIT,
+                      "packet caplen %u exceeds the limit of %u",
+                      pkt->caplen, PS_MAX_CAPLEN);
+  }
+  if (raw_len - o - PS_PKT_HDR < pkt->caplen) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "packet of caplen %u runs past the batch end",
+                      pkt->caplen);
+  }
+  pkt->data = p + PS_PKT_HDR;
+  *off = o + PS_PKT_HDR + pkt->caplen;
+  return 1;
+}

@@ -1,0 +1,160 @@
+/*
+ * The wire protocol, sans I/O: frames to bytes and bytes to frames, with
+ * every limit checked here. docs/PROTOCOL.md is the specification; keep
+ * the two in step.
+ */
+#ifndef PS_PROTO_H
+#define PS_PROTO_H
+
+#include "ps_common.h"
+
+#define PS_PROTO_VERSION 1
+#define PS_PROTO_MAGIC "PSTR"
+#define PS_FRAME_HDR 8
+
+enum ps__frame_type {
+  PS_FRAME_HELLO = 1,
+  PS_FRAME_WELCOME = 2,
+  PS_FRAME_ERROR = 3,
+  PS_FRAME_IFACE = 4,
+  PS_FRAME_BATCH = 5,
+  PS_FRAME_ACK = 6,
+  PS_FRAME_STATS = 7,
+  PS_FRAME_HEARTBEAT = 8,
+  PS_FRAME_CLOSE = 9
+};
+
+/* Codec ids on the wire (same values as ps_codec). */
+#define PS_WIRE_CODEC_STORED 0
+#define PS_WIRE_CODEC_ZLIB 1
+#define PS_WIRE_CODEC_MAX 1
+
+/* Hard limits of version 1 (a receiver may set lower ones). */
+#define PS_MAX_FRAME_PAYLOAD (16u * 1024 * 1024)
+#define PS_MAX_BATCH_RAW (16u * 1024 * 1024)
+#define PS_MAX_BATCH_PACKETS 1048576u
+#define PS_MAX_IFACES 256u
+#define PS_MAX_ERROR_TEXT 1024u
+#define PS_NONCE_LEN 16
+#define PS_PKT_HDR 24 /* per-packet record header inside a batch */
+#define PS_BATCH_HDR 20
+#define PS_STATS_LEN 52
+
+/* Limits one decoder enforces. */
+typedef struct ps__limits {
+  uint32_t max_frame;         /* payload bytes of any frame */
+  uint32_t max_batch_raw;     /* decompressed bytes of a batch */
+  uint32_t max_batch_packets; /* packets in a batch */
+} ps__limits;
+
+void ps__limits_default(ps__limits *l);
+
+typedef struct ps__frame {
+  uint8_t type;
+  uint8_t flags;
+  uint32_t len;
+  const uint8_t *payload; /* points into the caller's buffer */
+} ps__frame;
+
+/*
+ * Parses one frame from the front of buf. Returns 1 and fills *f and
+ * *consumed when a whole frame is there, 0 when more bytes are needed,
+ * PS_ERR_PROTOCOL or PS_ERR_LIMIT (with text in errbuf) when the bytes
+ * can never become a valid frame.
+ */
+int ps__frame_parse(const uint8_t *buf, size_t len, const ps__limits *lim,
+                    ps__frame *f, size_t *consumed, char *errbuf);
+
+/* Messages. Strings point into the frame payload and are NOT
+ * NUL-terminated: use the *_len fields. */
+typedef struct ps__hello {
+  uint16_t min_version;
+  uint16_t max_version;
+  uint32_t codecs; /* bit n set: codec n supported */
+  uint32_t flags;
+  uint8_t nonce[PS_NONCE_LEN];
+  const char *name;
+  size_t name_len;
+} ps__hello;
+
+typedef struct ps__welcome {
+  uint16_t version;
+  uint8_t codec;
+  uint32_t max_frame;
+  uint32_t max_batch_raw;
+  uint32_t max_batch_packets;
+  uint64_t session_id;
+  uint8_t nonce[PS_NONCE_LEN];
+} ps__welcome;
+
+typedef struct ps__error_msg {
+  uint16_t code;
+  const char *text;
+  size_t text_len;
+} ps__error_msg;
+
+typedef struct ps__iface {
+  uint32_t id;
+  uint32_t linktype;
+  uint32_t snaplen;
+  uint8_t tsres;
+  const char *name;
+  size_t name_len;
+} ps__iface;
+
+typedef struct ps__batch {
+  uint64_t seq;
+  uint8_t codec;
+  uint32_t count;
+  uint32_t raw_len;
+  const uint8_t *data;
+  size_t data_len;
+} ps__batch;
+
+typedef struct ps__stats {
+  uint32_t iface;
+  ps_capture_stats c;
+} ps__stats;
+
+/* Encoders append one whole frame to out. They return 0, PS_ERR_INVALID
+ * for values outside the protocol's limits, or PS_ERR_NOMEM. */
+int ps__enc_hello(ps__buf *out, const ps__hello *m);
+int ps__enc_welcome(ps__buf *out, const ps__welcome *m);
+int ps__enc_error(ps__buf *out, uint16_t code, const char *text);
+int ps__enc_iface(ps__buf *out, const ps__iface *m);
+int ps__enc_stats(ps__buf *out, const ps__stats *m);
+int ps__enc_ack(ps__buf *out, uint64_t seq);
+int ps__enc_close(ps__buf *out, uint64_t seq);
+int ps__enc_heartbeat(ps__buf *out);
+/* Appends the batch frame header; the caller appends data_len bytes of
+ * data right after (so compressed data need not be copied twice). */
+int ps__enc_batch_hdr(ps__buf *out, const ps__batch *m, size_t data_len);
+
+/* Decoders validate the payload of a frame of their type. They return 0,
+ * or PS_ERR_PROTOCOL / PS_ERR_LIMIT with the reason in errbuf. */
+int ps__dec_hello(const ps__frame *f, ps__hello *m, char *errbuf);
+int ps__dec_welcome(const ps__frame *f, ps__welcome *m, char *errbuf);
+int ps__dec_error(const ps__frame *f, ps__error_msg *m, char *errbuf);
+int ps__dec_iface(const ps__frame *f, ps__iface *m, char *errbuf);
+int ps__dec_batch(const ps__frame *f, const ps__limits *lim, ps__batch *m,
+                  char *errbuf);
+int ps__dec_stats(const ps__frame *f, ps__stats *m, char *errbuf);
+int ps__dec_seq(const ps__frame *f, uint64_t *seq, char *errbuf);
+int ps__dec_empty(const ps__frame *f, char *errbuf);
+
+/* Appends one packet record to a raw (uncompressed) batch. */
+int ps__batch_put(ps__buf *raw, const ps_packet *pkt);
+
+/*
+ * Walks the packet records of a decompressed batch. Call with *off = 0;
+ * returns 1 with *pkt filled (data points into raw), 0 at the end,
+ * PS_ERR_PROTOCOL on a malformed record. The end must coincide with the
+ * last record and the record count must match count.
+ */
+int ps__batch_next(const uint8_t *raw, size_t raw_len, size_t *off,
+                   ps_packet *pkt, char *errbuf);
+
+/* Name of a frame type for log lines ("BATCH"); "?" if unknown. */
+const char *ps__frame_name(uint8_t type);
+
+#endif

@@ -1,0 +1,506 @@
+/* The receiver: an epoll loop over listeners and sensor connections. One
+ * connection never blocks another: sockets are non-blocking, reads are
+ * bounded per wakeup, and every session has deadlines. */
+#include "config.h"
+
+#include "ps_net.h"
+#include "ps_session.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_LISTENERS 8
+#define READ_CHUNK 65536
+#define READ_BUDGET (1u << 20)   /* bytes per connection per wakeup */
+#define OUT_LIMIT (256u * 1024)  /* a sensor that does not read its acks */
+#define TAG_LISTEN 1u
+#define TAG_STOP 2u
+
+typedef struct conn {
+  struct conn *next, *prev;
+  int fd;
+  uint32_t events;
+  int64_t created_ms;
+  int64_t last_rx_ms;
+  ps__session sess;
+} conn;
+
+struct ps_receiver {
+  int epfd;
+  int stop_fd;
+  volatile sig_atomic_t stopping;
+  int listen_fd[MAX_LISTENERS];
+  unsigned n_listen;
+  ps_sink *sinks[PS_MAX_SINKS];
+  ps__session_env env;
+  conn *conns;
+  unsigned max_sessions;
+  unsigned handshake_ms;
+  unsigned idle_ms;
+  uint64_t next_id;
+  int io_failed;
+  int shut;
+  ps_receiver_counters ctr;
+  char errmsg[PS_ERRMSG_MAX];
+};
+
+int ps_receiver_create(ps_receiver **out) {
+  if (out == NULL) {
+    return PS_ERR_INVALID;
+  }
+  *out = NULL;
+  ps_receiver *r = calloc(1, sizeof(*r));
+  if (r == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  r->epfd = epoll_create1(EPOLL_CLOEXEC);
+  r->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (r->epfd < 0 || r->stop_fd < 0) {
+    if (r->epfd >= 0) {
+      close(r->epfd);
+    }
+    if (r->stop_fd >= 0) {
+      close(r->stop_fd);
+    }
+    free(r);
+    return PS_ERR_SYSTEM;
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_STOP};
+  epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->stop_fd, &ev);
+  r->env.sinks = r->sinks;
+  ps__limits_default(&r->env.lim);
+  r->max_sessions = 1024;
+  r->handshake_ms = 10000;
+  r->idle_ms = 60000;
+  r->next_id = 1;
+  *out = r;
+  return 0;
+}
+
+void ps_receiver_set_log(ps_receiver *r, ps_log_fn fn, void *user_data) {
+  r->env.log = fn;
+  r->env.log_ud = user_data;
+  for (unsigned i = 0; i < r->env.n_sinks; i++) {
+    ps__sink_set_log(r->sinks[i], fn, user_data);
+  }
+}
+
+int ps_receiver_set_limits(ps_receiver *r, unsigned max_sessions,
+                           unsigned handshake_timeout_s,
+                           unsigned idle_timeout_s) {
+  if (max_sessions > 1000000 || handshake_timeout_s > 3600 ||
+      idle_timeout_s > 86400) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID, "limit out of range");
+  }
+  if (max_sessions) {
+    r->max_sessions = max_sessions;
+  }
+  if (handshake_timeout_s) {
+    r->handshake_ms = handshake_timeout_s * 1000;
+  }
+  if (idle_timeout_s) {
+    r->idle_ms = idle_timeout_s * 1000;
+  }
+  return 0;
+}
+
+const char *ps_receiver_errmsg(ps_receiver *r) { return r->errmsg; }
+
+void ps_receiver_get_counters(ps_receiver *r, ps_receiver_counters *out) {
+  *out = r->ctr;
+}
+
+int ps_receiver_listen(ps_receiver *r, const char *addr, uint16_t port) {
+  int fds[MAX_LISTENERS];
+  if (r->n_listen >= MAX_LISTENERS) {
+    return ps__seterr(r->errmsg, PS_ERR_LIMIT, "too many listen addresses");
+  }
+  int n = ps__net_listen(addr, port, fds, (int)(MAX_LISTENERS - r->n_listen),
+                         r->errmsg);
+  if (n < 0) {
+    return n;
+  }
+  for (int i = 0; i < n; i++) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_LISTEN};
+    if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fds[i], &ev) != 0) {
+      int e = errno;
+      for (int k = i; k < n; k++) {
+        close(fds[k]);
+      }
+      return ps__seterr(r->errmsg, PS_ERR_SYSTEM, "epoll: %s", strerror(e));
+    }
+    r->listen_fd[r->n_listen++] = fds[i];
+  }
+  return 0;
+}
+
+uint16_t ps_receiver_port(ps_receiver *r) {
+  char a[64];
+  uint16_t port = 0;
+  if (r->n_listen == 0 ||
+      ps__net_endpoint(r->listen_fd[0], 0, a, sizeof(a), &port) != 0) {
+    return 0;
+  }
+  return port;
+}
+
+int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink) {
+  if (sink == NULL) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID, "no sink");
+  }
+  if (r->env.n_sinks >= PS_MAX_SINKS) {
+    return ps__seterr(r->errmsg, PS_ERR_LIMIT, "at most %d sinks",
+                      PS_MAX_SINKS);
+  }
+  if (r->conns != NULL) {
+    return ps__seterr(r->errmsg, PS_ERR_STATE,
+                      "sinks must be added before sensors connect");
+  }
+  ps__sink_set_log(sink, r->env.log, r->env.log_ud);
+  r->sinks[r->env.n_sinks++] = sink;
+  return 0;
+}
+
+void ps_receiver_stop(ps_receiver *r) {
+  uint64_t one = 1;
+  r->stopping = 1;
+  ssize_t n = write(r->stop_fd, &one, sizeof(one));
+  (void)n;
+}
+
+int ps_receiver_get_fd(ps_receiver *r) { return r->epfd; }
+
+int ps_receiver_get_timeout_ms(ps_receiver *r) {
+  /* Deadlines are checked once a second; that is their resolution. */
+  return r->conns ? 1000 : -1;
+}
+
+static void set_events(ps_receiver *r, conn *c) {
+  uint32_t want = EPOLLIN | (ps__buf_size(&c->sess.out) ? EPOLLOUT : 0);
+  if (want != c->events) {
+    struct epoll_event ev = {.events = want, .data.ptr = c};
+    epoll_ctl(r->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->events = want;
+  }
+}
+
+/* Ends a connection: best-effort send of what is queued (an error frame,
+ * the close confirmation), one log line with the counts, and cleanup. */
+static void conn_close(ps_receiver *r, conn *c, const char *reason) {
+  if (ps__buf_size(&c->sess.out) > 0) {
+    ssize_t n = send(c->fd, ps__buf_head(&c->sess.out),
+                     ps__buf_size(&c->sess.out), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+  }
+  ps_capture_stats t;
+  ps__session_totals(&c->sess, &t);
+  if (c->sess.state == PS_SESS_HELLO || c->sess.sensor[0] == '?') {
+    ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
+            "connection from %s closed before the hello: %s", c->sess.peer,
+            reason ? reason : "no data");
+  } else {
+    ps__log(r->env.log, r->env.log_ud,
+            reason ? PS_LOG_WARNING : PS_LOG_INFO,
+            "sensor %s (%s) %s: %llu packets, %llu bytes, %llu dropped "
+            "(kernel %llu, interface %llu)%s%s",
+            c->sess.sensor, c->sess.peer,
+            reason ? "dropped" : "disconnected", (unsigned long long)t.captured,
+            (unsigned long long)t.bytes,
+            (unsigned long long)(t.dropped + t.ifdropped),
+            (unsigned long long)t.dropped, (unsigned long long)t.ifdropped,
+            reason ? ": " : "", reason ? reason : "");
+  }
+  r->ctr.dropped += t.dropped + t.ifdropped;
+  if (reason) {
+    r->ctr.sessions_failed++;
+  }
+  ps__session_end(&c->sess);
+  epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+  close(c->fd);
+  if (c->prev) {
+    c->prev->next = c->next;
+  } else {
+    r->conns = c->next;
+  }
+  if (c->next) {
+    c->next->prev = c->prev;
+  }
+  r->ctr.sessions_active--;
+  free(c);
+}
+
+int ps_receiver_accept(ps_receiver *r) {
+  int accepted = 0;
+  for (unsigned i = 0; i < r->n_listen; i++) {
+    for (;;) {
+      struct sockaddr_storage ss;
+      socklen_t sl = sizeof(ss);
+      int fd = accept4(r->listen_fd[i], (struct sockaddr *)&ss, &sl,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        /* EAGAIN: drained. EMFILE and friends: leave the rest pending
+         * and log; the loop comes back to them. */
+        if (errno != EAGAIN && errno != EWOULDBLOCK &&
+            errno != ECONNABORTED) {
+          ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
+                  "accept: %s", strerror(errno));
+        }
+        break;
+      }
+      char peer[80];
+      ps__net_addr_str((struct sockaddr *)&ss, peer, sizeof(peer));
+      if (r->ctr.sessions_active >= r->max_sessions) {
+        ps__buf tmp = {0};
+        char msg[128];
+        snprintf(msg, sizeof(msg),
+                 "the receiver is at its limit of %u sensors",
+                 r->max_sessions);
+        if (ps__enc_error(&tmp, (uint16_t)-PS_ERR_LIMIT, msg) == 0) {
+          ssize_t n = send(fd, ps__buf_head(&tmp), ps__buf_size(&tmp),
+                           MSG_NOSIGNAL | MSG_DONTWAIT);
+          (void)n;
+        }
+        ps__buf_free(&tmp);
+        close(fd);
+        r->ctr.sessions_failed++;
+        ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
+                "connection from %s refused: %s", peer, msg);
+        continue;
+      }
+      conn *c = calloc(1, sizeof(*c));
+      if (c == NULL) {
+        close(fd);
+        continue;
+      }
+      c->fd = fd;
+      c->created_ms = c->last_rx_ms = ps__now_ms();
+      ps__session_init(&c->sess, &r->env, r->next_id++, peer);
+      c->events = EPOLLIN;
+      struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+      if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        close(fd);
+        free(c);
+        continue;
+      }
+      c->next = r->conns;
+      if (r->conns) {
+        r->conns->prev = c;
+      }
+      r->conns = c;
+      r->ctr.sessions_active++;
+      r->ctr.sessions_total++;
+      accepted++;
+    }
+  }
+  return accepted;
+}
+
+/* Reads and processes what a connection has, within a budget. Returns 0
+ * to keep it, 1 when it was closed. */
+static int conn_readable(ps_receiver *r, conn *c) {
+  uint8_t buf[READ_CHUNK];
+  size_t budget = READ_BUDGET;
+  while (budget > 0) {
+    ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+    if (n > 0) {
+      budget -= (size_t)n < budget ? (size_t)n : budget;
+      c->last_rx_ms = ps__now_ms();
+      uint64_t pk = c->sess.packets, by = c->sess.bytes;
+      int rc = ps__session_input(&c->sess, buf, (size_t)n);
+      r->ctr.packets += c->sess.packets - pk;
+      r->ctr.bytes += c->sess.bytes - by;
+      if (rc == PS_ERR_IO) {
+        snprintf(r->errmsg, sizeof(r->errmsg), "%s", c->sess.errmsg);
+        r->io_failed = 1;
+        conn_close(r, c, c->sess.errmsg);
+        return 1;
+      }
+      if (rc != 0) {
+        conn_close(r, c, c->sess.errmsg);
+        return 1;
+      }
+      if (c->sess.state == PS_SESS_DONE) {
+        conn_close(r, c, NULL);
+        return 1;
+      }
+      continue;
+    }
+    if (n == 0) {
+      conn_close(r, c,
+                 c->sess.state == PS_SESS_HELLO
+                     ? "closed before the hello"
+                     : "connection closed without the end-of-stream "
+                       "message");
+      return 1;
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      break;
+    }
+    char why[128];
+    snprintf(why, sizeof(why), "read error: %s", strerror(errno));
+    conn_close(r, c, why);
+    return 1;
+  }
+  return 0;
+}
+
+static int conn_writable(ps_receiver *r, conn *c) {
+  while (ps__buf_size(&c->sess.out) > 0) {
+    ssize_t n = send(c->fd, ps__buf_head(&c->sess.out),
+                     ps__buf_size(&c->sess.out), MSG_NOSIGNAL);
+    if (n > 0) {
+      ps__buf_consume(&c->sess.out, (size_t)n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    }
+    char why[128];
+    snprintf(why, sizeof(why), "write error: %s", strerror(errno));
+    conn_close(r, c, why);
+    return 1;
+  }
+  if (ps__buf_size(&c->sess.out) > OUT_LIMIT) {
+    conn_close(r, c, "the sensor does not read the receiver's messages");
+    return 1;
+  }
+  set_events(r, c);
+  return 0;
+}
+
+static void check_deadlines(ps_receiver *r) {
+  int64_t now = ps__now_ms();
+  conn *next;
+  for (conn *c = r->conns; c != NULL; c = next) {
+    next = c->next;
+    if (c->sess.state == PS_SESS_HELLO &&
+        now - c->created_ms > (int64_t)r->handshake_ms) {
+      char why[96];
+      snprintf(why, sizeof(why), "no hello within the handshake timeout "
+               "of %u s", r->handshake_ms / 1000);
+      conn_close(r, c, why);
+    } else if (now - c->last_rx_ms > (int64_t)r->idle_ms) {
+      char why[96];
+      snprintf(why, sizeof(why), "silent for longer than the idle timeout "
+               "of %u s", r->idle_ms / 1000);
+      conn_close(r, c, why);
+    }
+  }
+}
+
+static int step(ps_receiver *r, int timeout_ms) {
+  struct epoll_event evs[64];
+  int n = epoll_wait(r->epfd, evs, 64, timeout_ms);
+  if (n < 0) {
+    if (errno != EINTR) {
+      return ps__seterr(r->errmsg, PS_ERR_SYSTEM, "epoll_wait: %s",
+                        strerror(errno));
+    }
+    n = 0;
+  }
+  for (int i = 0; i < n; i++) {
+    if (evs[i].data.u64 == TAG_STOP) {
+      r->stopping = 1;
+      continue;
+    }
+    if (evs[i].data.u64 == TAG_LISTEN) {
+      ps_receiver_accept(r);
+      continue;
+    }
+    conn *c = evs[i].data.ptr;
+    /* A connection closed earlier in this round may still have events
+     * queued in evs: only closures of c itself happen below, and after
+     * one we skip to the next event. */
+    if ((evs[i].events & EPOLLOUT) && conn_writable(r, c)) {
+      continue;
+    }
+    if ((evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
+        conn_readable(r, c)) {
+      continue;
+    }
+    conn_writable(r, c);
+  }
+  check_deadlines(r);
+  if (r->io_failed) {
+    return PS_ERR_IO;
+  }
+  return r->stopping ? PS_ERR_STOPPED : 0;
+}
+
+int ps_receiver_process(ps_receiver *r) { return step(r, 0); }
+
+int ps_receiver_shutdown(ps_receiver *r) {
+  /* Finish what the sensors already sent: take what is in the socket
+   * buffers before closing (sensors that completed their stream leave on
+   * their own). */
+  conn *next;
+  for (conn *c = r->conns; c != NULL; c = next) {
+    next = c->next;
+    if (!conn_readable(r, c)) {
+      conn_writable(r, c);
+    }
+  }
+  while (r->conns != NULL) {
+    conn_close(r, r->conns, "the receiver is shutting down");
+  }
+  if (r->shut) {
+    return 0;
+  }
+  r->shut = 1;
+  int rc = 0;
+  for (unsigned i = 0; i < r->env.n_sinks; i++) {
+    ps_sink *sk = r->sinks[i];
+    int e = sk->ops->close(sk);
+    if (e != 0 && rc == 0) {
+      rc = ps__seterr(r->errmsg, e, "%s", sk->errmsg);
+    }
+  }
+  return r->io_failed ? PS_ERR_IO : rc;
+}
+
+int ps_receiver_run(ps_receiver *r) {
+  if (r->n_listen == 0) {
+    return ps__seterr(r->errmsg, PS_ERR_STATE, "the receiver listens nowhere");
+  }
+  int rc;
+  do {
+    rc = step(r, ps_receiver_get_timeout_ms(r));
+  } while (rc == 0);
+  int src = ps_receiver_shutdown(r);
+  if (rc == PS_ERR_STOPPED) {
+    rc = src;
+  }
+  return rc;
+}
+
+void ps_receiver_free(ps_receiver *r) {
+  if (r == NULL) {
+    return;
+  }
+  ps_receiver_shutdown(r);
+  for (unsigned i = 0; i < r->env.n_sinks; i++) {
+    ps_sink_free(r->sinks[i]);
+  }
+  for (unsigned i = 0; i < r->n_listen; i++) {
+    close(r->listen_fd[i]);
+  }
+  close(r->stop_fd);
+  close(r->epfd);
+  free(r);
+}

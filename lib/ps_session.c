@@ -1,0 +1,388 @@
+/* A sensor session's state machine on the receiver side. */
+#include "config.h"
+
+#include "ps_session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ps__session_init(ps__session *s, const ps__session_env *env,
+                      uint64_t id, const char *peer) {
+  memset(s, 0, sizeof(*s));
+  s->env = env;
+  s->state = PS_SESS_HELLO;
+  snprintf(s->peer, sizeof(s->peer), "%s", peer);
+  snprintf(s->sensor, sizeof(s->sensor), "?");
+  s->info.id = id;
+  s->info.sensor = s->sensor;
+  s->info.peer = s->peer;
+}
+
+/* Ends the session with an error: the reason goes to the sensor too. */
+static int refuse(ps__session *s, int code) {
+  ps__enc_error(&s->out, (uint16_t)(-code), s->errmsg);
+  s->state = PS_SESS_DONE;
+  return code;
+}
+
+static int sink_error(ps__session *s, ps_sink *sk, int rc) {
+  snprintf(s->errmsg, sizeof(s->errmsg), "%s", sk->errmsg);
+  if (rc == PS_ERR_IO || rc == PS_ERR_NOMEM) {
+    /* The output failed, not the sensor: say so to the sensor and let
+     * the receiver decide what happens to everyone else. */
+    ps__enc_error(&s->out, (uint16_t)(-rc), "the receiver cannot write");
+    s->state = PS_SESS_DONE;
+    return rc;
+  }
+  return refuse(s, rc);
+}
+
+static int on_hello(ps__session *s, const ps__frame *f) {
+  ps__hello h;
+  int rc = ps__dec_hello(f, &h, s->errmsg);
+  if (rc != 0) {
+    return refuse(s, rc);
+  }
+  memcpy(s->sensor, h.name, h.name_len);
+  s->sensor[h.name_len] = '\0';
+  if (h.min_version > PS_PROTO_VERSION || h.max_version < PS_PROTO_VERSION) {
+    ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+               "sensor speaks protocol versions %u..%u, this receiver %u",
+               h.min_version, h.max_version, PS_PROTO_VERSION);
+    return refuse(s, PS_ERR_PROTOCOL);
+  }
+  uint32_t common = h.codecs & ps__codec_supported();
+  s->codec = (common & (1u << PS_WIRE_CODEC_ZLIB)) ? PS_WIRE_CODEC_ZLIB
+                                                   : PS_WIRE_CODEC_STORED;
+  s->cc = ps__codec_new(s->codec, 0);
+  if (s->cc == NULL) {
+    ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    return refuse(s, PS_ERR_NOMEM);
+  }
+  for (unsigned i = 0; i < s->env->n_sinks; i++) {
+    ps_sink *sk = s->env->sinks[i];
+    if (sk->ops->session_start &&
+        (rc = sk->ops->session_start(sk, &s->info)) != 0) {
+      return sink_error(s, sk, rc);
+    }
+  }
+  s->started = 1;
+  ps__welcome w = {.version = PS_PROTO_VERSION,
+                   .codec = s->codec,
+                   .max_frame = s->env->lim.max_frame,
+                   .max_batch_raw = s->env->lim.max_batch_raw,
+                   .max_batch_packets = s->env->lim.max_batch_packets,
+                   .session_id = s->info.id};
+  if (ps__enc_welcome(&s->out, &w) != 0) {
+    ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    return refuse(s, PS_ERR_NOMEM);
+  }
+  s->state = PS_SESS_ACTIVE;
+  ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
+          "sensor %s connected from %s (session %llu, compression %s)",
+          s->sensor, s->peer, (unsigned long long)s->info.id,
+          ps__codec_name(s->codec));
+  return 0;
+}
+
+static const char *tsres_name(uint8_t r) {
+  return r == PS_TSRES_NSEC ? "nanoseconds" : "microseconds";
+}
+
+static int on_iface(ps__session *s, const ps__frame *f) {
+  ps__iface m;
+  int rc = ps__dec_iface(f, &m, s->errmsg);
+  if (rc != 0) {
+    return refuse(s, rc);
+  }
+  if (s->ifaces[m.id] != NULL) {
+    ps__seterr(s->errmsg, PS_ERR_PROTOCOL, "interface %u announced twice",
+               m.id);
+    return refuse(s, PS_ERR_PROTOCOL);
+  }
+  ps__sess_iface *ifc = calloc(1, sizeof(*ifc));
+  if (ifc == NULL) {
+    ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    return refuse(s, PS_ERR_NOMEM);
+  }
+  memcpy(ifc->name, m.name, m.name_len);
+  ifc->info.id = m.id;
+  ifc->info.name = ifc->name;
+  ifc->info.linktype = m.linktype;
+  ifc->info.snaplen = m.snaplen;
+  ifc->info.tsres = m.tsres;
+  s->ifaces[m.id] = ifc;
+  ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
+          "sensor %s interface %u %s: link type %u, snaplen %u, %s", s->sensor,
+          m.id, ifc->name, m.linktype, m.snaplen, tsres_name(m.tsres));
+  for (unsigned i = 0; i < s->env->n_sinks; i++) {
+    ps_sink *sk = s->env->sinks[i];
+    if (sk->ops->iface &&
+        (rc = sk->ops->iface(sk, &s->info, &ifc->info, &ifc->slot[i])) != 0) {
+      return sink_error(s, sk, rc);
+    }
+  }
+  return 0;
+}
+
+static int on_batch(ps__session *s, const ps__frame *f) {
+  ps__batch b;
+  int rc = ps__dec_batch(f, &s->env->lim, &b, s->errmsg);
+  if (rc != 0) {
+    return refuse(s, rc);
+  }
+  if (b.seq <= s->last_seq) {
+    /* A batch resent after a reconnect that we already wrote. */
+    s->duplicates++;
+    return ps__enc_ack(&s->out, s->last_seq) ? refuse(s, PS_ERR_NOMEM) : 0;
+  }
+  if (b.seq != s->last_seq + 1) {
+    ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+               "batch %llu follows batch %llu: batches are missing",
+               (unsigned long long)b.seq, (unsigned long long)s->last_seq);
+    return refuse(s, PS_ERR_PROTOCOL);
+  }
+  if (b.codec != PS_WIRE_CODEC_STORED && b.codec != s->codec) {
+    ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+               "batch %llu uses codec %s, negotiated %s",
+               (unsigned long long)b.seq, ps__codec_name(b.codec),
+               ps__codec_name(s->codec));
+    return refuse(s, PS_ERR_PROTOCOL);
+  }
+  if (s->raw_cap < b.raw_len) {
+    uint8_t *p = realloc(s->raw, b.raw_len);
+    if (p == NULL) {
+      ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+      return refuse(s, PS_ERR_NOMEM);
+    }
+    s->raw = p;
+    s->raw_cap = b.raw_len;
+  }
+  rc = ps__codec_decompress(s->cc, b.codec, b.data, b.data_len, s->raw,
+                            b.raw_len, s->errmsg);
+  if (rc != 0) {
+    return refuse(s, rc);
+  }
+  /* Check the whole batch before a byte of it reaches an output, so a
+   * malformed batch is refused whole, never written in part. */
+  ps_packet pkt;
+  size_t off = 0;
+  uint32_t n = 0;
+  while ((rc = ps__batch_next(s->raw, b.raw_len, &off, &pkt, s->errmsg)) ==
+         1) {
+    if (s->ifaces[pkt.iface] == NULL) {
+      ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                 "batch %llu has a packet for unannounced interface %u",
+                 (unsigned long long)b.seq, pkt.iface);
+      return refuse(s, PS_ERR_PROTOCOL);
+    }
+    n++;
+  }
+  if (rc < 0) {
+    return refuse(s, rc);
+  }
+  if (n != b.count) {
+    ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+               "batch %llu holds %u packets but declares %u",
+               (unsigned long long)b.seq, n, b.count);
+    return refuse(s, PS_ERR_PROTOCOL);
+  }
+  off = 0;
+  while (ps__batch_next(s->raw, b.raw_len, &off, &pkt, s->errmsg) == 1) {
+    ps__sess_iface *ifc = s->ifaces[pkt.iface];
+    for (unsigned i = 0; i < s->env->n_sinks; i++) {
+      ps_sink *sk = s->env->sinks[i];
+      rc = sk->ops->packet(sk, ifc->slot[i], &s->info, &ifc->info, &pkt);
+      if (rc != 0) {
+        return sink_error(s, sk, rc);
+      }
+    }
+    s->bytes += pkt.caplen;
+  }
+  /* Acknowledge only what the outputs have taken. */
+  for (unsigned i = 0; i < s->env->n_sinks; i++) {
+    ps_sink *sk = s->env->sinks[i];
+    if ((rc = sk->ops->flush(sk)) != 0) {
+      return sink_error(s, sk, rc);
+    }
+  }
+  s->packets += n;
+  s->batches++;
+  s->last_seq = b.seq;
+  return ps__enc_ack(&s->out, b.seq) ? refuse(s, PS_ERR_NOMEM) : 0;
+}
+
+static int on_stats(ps__session *s, const ps__frame *f) {
+  ps__stats m;
+  int rc = ps__dec_stats(f, &m, s->errmsg);
+  if (rc != 0) {
+    return refuse(s, rc);
+  }
+  ps__sess_iface *ifc = s->ifaces[m.iface];
+  if (ifc == NULL) {
+    ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+               "statistics for unannounced interface %u", m.iface);
+    return refuse(s, PS_ERR_PROTOCOL);
+  }
+  uint64_t before = ifc->stats.dropped + ifc->stats.ifdropped;
+  uint64_t now = m.c.dropped + m.c.ifdropped;
+  if (now > before) {
+    ps__log(s->env->log, s->env->log_ud, PS_LOG_WARNING,
+            "sensor %s interface %s: %llu packets dropped before capture "
+            "(kernel %llu, interface %llu)",
+            s->sensor, ifc->name, (unsigned long long)now,
+            (unsigned long long)m.c.dropped,
+            (unsigned long long)m.c.ifdropped);
+  }
+  ifc->stats = m.c;
+  ifc->have_stats = 1;
+  for (unsigned i = 0; i < s->env->n_sinks; i++) {
+    ps_sink *sk = s->env->sinks[i];
+    if (sk->ops->stats) {
+      sk->ops->stats(sk, ifc->slot[i], &s->info, &ifc->info, &m.c);
+    }
+  }
+  return 0;
+}
+
+static int on_frame(ps__session *s, const ps__frame *f) {
+  if (s->state == PS_SESS_HELLO) {
+    if (f->type != PS_FRAME_HELLO) {
+      ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                 "expected a hello, got a %s frame", ps__frame_name(f->type));
+      return refuse(s, PS_ERR_PROTOCOL);
+    }
+    return on_hello(s, f);
+  }
+  uint64_t seq;
+  int rc;
+  switch (f->type) {
+  case PS_FRAME_IFACE:
+    return on_iface(s, f);
+  case PS_FRAME_BATCH:
+    return on_batch(s, f);
+  case PS_FRAME_STATS:
+    return on_stats(s, f);
+  case PS_FRAME_HEARTBEAT:
+    if ((rc = ps__dec_empty(f, s->errmsg)) != 0) {
+      return refuse(s, rc);
+    }
+    return ps__enc_heartbeat(&s->out) ? refuse(s, PS_ERR_NOMEM) : 0;
+  case PS_FRAME_CLOSE:
+    if ((rc = ps__dec_seq(f, &seq, s->errmsg)) != 0) {
+      return refuse(s, rc);
+    }
+    if (seq != s->last_seq) {
+      ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                 "sensor closed after batch %llu, but batch %llu is the "
+                 "last received",
+                 (unsigned long long)seq, (unsigned long long)s->last_seq);
+      return refuse(s, PS_ERR_PROTOCOL);
+    }
+    s->clean_close = 1;
+    s->state = PS_SESS_DONE;
+    return ps__enc_close(&s->out, s->last_seq) ? PS_ERR_NOMEM : 0;
+  case PS_FRAME_ERROR: {
+    ps__error_msg m;
+    if ((rc = ps__dec_error(f, &m, s->errmsg)) != 0) {
+      return refuse(s, rc);
+    }
+    char text[128];
+    size_t k = 0;
+    for (size_t i = 0; i < m.text_len && k < sizeof(text) - 1; i++) {
+      unsigned char c = (unsigned char)m.text[i];
+      text[k++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    text[k] = '\0';
+    ps__seterr(s->errmsg, PS_ERR_CLOSED, "the sensor reported: %s", text);
+    s->state = PS_SESS_DONE;
+    return PS_ERR_CLOSED;
+  }
+  default:
+    ps__seterr(s->errmsg, PS_ERR_PROTOCOL, "unexpected %s frame from a sensor",
+               ps__frame_name(f->type));
+    return refuse(s, PS_ERR_PROTOCOL);
+  }
+}
+
+int ps__session_input(ps__session *s, const uint8_t *data, size_t len) {
+  if (s->state == PS_SESS_DONE) {
+    return 0; /* bytes after the end are ignored */
+  }
+  if (ps__buf_append(&s->in, data, len) != 0) {
+    ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    return refuse(s, PS_ERR_NOMEM);
+  }
+  /* Before the hello the sensor is unknown: allow only a small frame. */
+  ps__limits hello_lim = {.max_frame = 34 + 255};
+  while (s->state != PS_SESS_DONE) {
+    ps__frame f;
+    size_t used;
+    int rc = ps__frame_parse(
+        ps__buf_head(&s->in), ps__buf_size(&s->in),
+        s->state == PS_SESS_HELLO ? &hello_lim : &s->env->lim, &f, &used,
+        s->errmsg);
+    if (rc < 0) {
+      return refuse(s, rc);
+    }
+    if (rc == 0) {
+      return 0;
+    }
+    rc = on_frame(s, &f);
+    ps__buf_consume(&s->in, used);
+    if (rc != 0) {
+      return rc;
+    }
+  }
+  return 0;
+}
+
+void ps__session_totals(const ps__session *s, ps_capture_stats *out) {
+  memset(out, 0, sizeof(*out));
+  for (unsigned i = 0; i < PS_MAX_IFACES; i++) {
+    const ps__sess_iface *ifc = s->ifaces[i];
+    if (ifc != NULL) {
+      out->received += ifc->stats.received;
+      out->dropped += ifc->stats.dropped;
+      out->ifdropped += ifc->stats.ifdropped;
+      out->truncated += ifc->stats.truncated;
+    }
+  }
+  out->captured = s->packets;
+  out->bytes = s->bytes;
+}
+
+void ps__session_end(ps__session *s) {
+  for (unsigned i = 0; i < PS_MAX_IFACES; i++) {
+    ps__sess_iface *ifc = s->ifaces[i];
+    if (ifc == NULL) {
+      continue;
+    }
+    for (unsigned k = 0; k < s->env->n_sinks; k++) {
+      ps_sink *sk = s->env->sinks[k];
+      if (sk->ops->iface_end) {
+        sk->ops->iface_end(sk, ifc->slot[k], &s->info, &ifc->info,
+                           ifc->have_stats ? &ifc->stats : NULL);
+      }
+    }
+    free(ifc);
+    s->ifaces[i] = NULL;
+  }
+  if (s->started) {
+    for (unsigned k = 0; k < s->env->n_sinks; k++) {
+      ps_sink *sk = s->env->sinks[k];
+      if (sk->ops->session_end) {
+        sk->ops->session_end(sk, &s->info);
+      }
+    }
+    s->started = 0;
+  }
+  ps__codec_free(s->cc);
+  s->cc = NULL;
+  free(s->raw);
+  s->raw = NULL;
+  s->raw_cap = 0;
+  ps__buf_free(&s->in);
+  ps__buf_free(&s->out);
+}

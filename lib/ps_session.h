@@ -1,0 +1,78 @@
+/*
+ * One sensor session on the receiver, sans I/O: bytes from the sensor go
+ * in (ps__session_input), bytes for the sensor come out (the out buffer),
+ * and decoded packets go to the sinks. The receiver's loop owns the
+ * socket and the clock.
+ */
+#ifndef PS_SESSION_H
+#define PS_SESSION_H
+
+#include "ps_codec.h"
+#include "ps_proto.h"
+#include "ps_sink.h"
+
+#define PS_MAX_SINKS 8
+
+typedef struct ps__sess_iface {
+  ps_interface_info info;
+  char name[256];
+  void *slot[PS_MAX_SINKS];
+  ps_capture_stats stats;
+  int have_stats;
+} ps__sess_iface;
+
+/* What a session shares with its receiver. */
+typedef struct ps__session_env {
+  ps_sink **sinks;
+  unsigned n_sinks;
+  ps__limits lim;
+  ps_log_fn log;
+  void *log_ud;
+} ps__session_env;
+
+enum ps__sess_state {
+  PS_SESS_HELLO,  /* waiting for the sensor's hello */
+  PS_SESS_ACTIVE, /* streaming */
+  PS_SESS_DONE    /* closed cleanly or failed: flush out, then close */
+};
+
+typedef struct ps__session {
+  enum ps__sess_state state;
+  const ps__session_env *env;
+  ps_session_info info;
+  char sensor[256];
+  char peer[80];
+  uint8_t codec;
+  ps__codec *cc;
+  ps__buf in;
+  ps__buf out;
+  uint8_t *raw;      /* decompression buffer */
+  size_t raw_cap;
+  uint64_t last_seq; /* last batch written and acknowledged */
+  int started;       /* sinks were told of the session */
+  int clean_close;
+  ps__sess_iface *ifaces[PS_MAX_IFACES];
+  uint64_t packets, bytes, batches, duplicates;
+  char errmsg[PS_ERRMSG_MAX];
+} ps__session;
+
+void ps__session_init(ps__session *s, const ps__session_env *env,
+                      uint64_t id, const char *peer);
+
+/*
+ * Feeds bytes from the sensor. Returns 0 when all is well (frames may
+ * have queued bytes in s->out), or a negative ps_error when the session
+ * must end: the reason is in errmsg and, for the sensor's sake, an ERROR
+ * frame is queued in out. PS_ERR_IO means an output failed (the
+ * receiver's problem, not the sensor's).
+ */
+int ps__session_input(ps__session *s, const uint8_t *data, size_t len);
+
+/* Ends the session: tells the sinks (with the last counters) and frees
+ * everything but the struct. */
+void ps__session_end(ps__session *s);
+
+/* Totals over the session's interfaces. */
+void ps__session_totals(const ps__session *s, ps_capture_stats *out);
+
+#endif

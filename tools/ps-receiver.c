@@ -1,0 +1,239 @@
+/* ps-receiver: accept ps-sensor streams and write pcap or pcapng. Option
+ * parsing and error printing; the work is in the library. */
+#include "config.h"
+
+#include "ps_cli.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ps_receiver *g_receiver;
+
+static void on_signal(int sig) {
+  (void)sig;
+  ps_receiver_stop(g_receiver);
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+"Usage: ps-receiver --listen [ADDR]:PORT  -w FILE|-\n"
+"                   [--format pcap|pcapng] [--time-stamp-precision micro|nano]\n"
+"                   [--max-sensors N] [--idle-timeout SECONDS] [-q|-v]\n"
+"\n"
+"Accept packet streams from ps-sensor and write them to a capture file, or\n"
+"to standard output for tshark -r -, wireshark -k -i -, Zeek or Suricata.\n"
+"\n"
+"  -l, --listen [ADDR]:PORT  where to listen (repeatable; no ADDR: every\n"
+"                          address; [IPV6]:PORT for IPv6)\n"
+"  -w, --write FILE        output file, '-' for standard output\n"
+"  -F, --format FORMAT     pcap (default; pcapng if FILE ends in .pcapng)\n"
+"                          or pcapng\n"
+"      --time-stamp-precision micro|nano  pcap time stamps (default micro)\n"
+"      --max-sensors N     concurrent sensors (default 1024)\n"
+"      --idle-timeout SECONDS  drop a sensor silent this long (default 60)\n"
+"  -q, --quiet             log only warnings and errors\n"
+"  -v, --verbose           log more\n"
+"  -h, --help              this text\n"
+"  -V, --version           print the version\n"
+"\n"
+"Classic pcap holds one link type: a sensor with another link type is\n"
+"written to FILE-BASE.LINKTYPE.EXT (refused on standard output; use\n"
+"pcapng). SIGINT/SIGTERM finish what was received, close the output and\n"
+"exit 0. Exit status: 0 done, 1 runtime error, 2 usage error.\n");
+}
+
+enum { OPT_TSPREC = 256, OPT_MAX_SENSORS, OPT_IDLE };
+
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  ps_cli_err("%s (see ps-receiver --help)", line);
+  return PS_EXIT_USAGE;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), k = strlen(suffix);
+  return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+int main(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"listen", required_argument, NULL, 'l'},
+      {"write", required_argument, NULL, 'w'},
+      {"format", required_argument, NULL, 'F'},
+      {"time-stamp-precision", required_argument, NULL, OPT_TSPREC},
+      {"max-sensors", required_argument, NULL, OPT_MAX_SENSORS},
+      {"idle-timeout", required_argument, NULL, OPT_IDLE},
+      {"quiet", no_argument, NULL, 'q'},
+      {"verbose", no_argument, NULL, 'v'},
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},
+      {NULL, 0, NULL, 0}};
+  const char *listens[8];
+  int n_listen = 0, verbosity = 1, nano = 0, format = -1; /* 0 pcap 1 ng */
+  const char *out = NULL;
+  uint64_t max_sensors = 0, idle = 0;
+  char why[256];
+
+  ps_cli_log_init("ps-receiver", 1);
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, ":l:w:F:qvhV", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'l':
+      if (n_listen == 8) {
+        return usage_error("too many --listen options (at most %s)", "8");
+      }
+      listens[n_listen++] = optarg;
+      break;
+    case 'w':
+      out = optarg;
+      break;
+    case 'F':
+      if (strcmp(optarg, "pcap") == 0) {
+        format = 0;
+      } else if (strcmp(optarg, "pcapng") == 0) {
+        format = 1;
+      } else {
+        return usage_error("unknown --format '%s': use pcap or pcapng",
+                           optarg);
+      }
+      break;
+    case OPT_TSPREC:
+      if (strcmp(optarg, "micro") == 0) {
+        nano = 0;
+      } else if (strcmp(optarg, "nano") == 0) {
+        nano = 1;
+      } else {
+        return usage_error(
+            "unknown --time-stamp-precision '%s': use micro or nano", optarg);
+      }
+      break;
+    case OPT_MAX_SENSORS:
+      if (ps_cli_parse_u64(optarg, 1, 1000000, &max_sensors, why,
+                           sizeof(why))) {
+        return usage_error("invalid --max-sensors: %s", why);
+      }
+      break;
+    case OPT_IDLE:
+      if (ps_cli_parse_u64(optarg, 1, 86400, &idle, why, sizeof(why))) {
+        return usage_error("invalid --idle-timeout: %s", why);
+      }
+      break;
+    case 'q':
+      verbosity = 0;
+      break;
+    case 'v':
+      verbosity = 2;
+      break;
+    case 'h':
+      usage(stdout);
+      return PS_EXIT_OK;
+    case 'V':
+      printf("ps-receiver %s (libpacketstreamer %s)\n", PS_VERSION,
+             ps_version_string());
+      return PS_EXIT_OK;
+    case ':':
+      return usage_error("option %s needs an argument", argv[optind - 1]);
+    default:
+      return usage_error("unknown option %s", argv[optind - 1]);
+    }
+  }
+  ps_cli_log_init("ps-receiver", verbosity);
+  if (optind < argc) {
+    return usage_error("unexpected argument '%s'", argv[optind]);
+  }
+  if (n_listen == 0) {
+    return usage_error("--listen [ADDR]:PORT is required");
+  }
+  if (out == NULL) {
+    return usage_error("-w FILE (or -w - for standard output) is required");
+  }
+  char hosts[8][256];
+  uint16_t ports[8];
+  for (int i = 0; i < n_listen; i++) {
+    if (ps_cli_parse_hostport(listens[i], 1, 1, hosts[i], sizeof(hosts[i]),
+                              &ports[i], why, sizeof(why))) {
+      return usage_error("invalid --listen: %s", why);
+    }
+  }
+  if (format < 0) {
+    format = ends_with(out, ".pcapng") ? 1 : 0;
+  }
+  if (format == 1 && nano) {
+    return usage_error("--time-stamp-precision applies to pcap; pcapng keeps "
+                       "each sensor's own precision");
+  }
+
+  ps_receiver *r = NULL;
+  ps_sink *sink = NULL;
+  int rc = ps_receiver_create(&r);
+  if (rc != 0) {
+    ps_cli_err("%s", ps_strerror(rc));
+    return PS_EXIT_RUNTIME;
+  }
+  g_receiver = r;
+  ps_receiver_set_log(r, ps_cli_log, NULL);
+  ps_receiver_set_limits(r, (unsigned)max_sensors, 0, (unsigned)idle);
+  for (int i = 0; i < n_listen; i++) {
+    if ((rc = ps_receiver_listen(r, hosts[i], ports[i])) != 0) {
+      ps_cli_err("%s", ps_receiver_errmsg(r));
+      ps_receiver_free(r);
+      return PS_EXIT_RUNTIME;
+    }
+  }
+  rc = format == 1 ? ps_pcapng_sink(&sink, out, 0)
+                   : ps_pcap_sink(&sink, out, nano ? PS_SINK_NANO : 0);
+  if (rc != 0) {
+    ps_cli_err("%s", sink ? ps_sink_errmsg(sink) : ps_strerror(rc));
+    ps_sink_free(sink);
+    ps_receiver_free(r);
+    return PS_EXIT_RUNTIME;
+  }
+  ps_receiver_add_sink(r, sink);
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  char line[4096];
+  for (int i = 0; i < n_listen; i++) {
+    snprintf(line, sizeof(line), "listening on %s%s%s:%u, writing %s to %s",
+             strchr(hosts[i], ':') ? "[" : "",
+             hosts[i][0] ? hosts[i] : "*", strchr(hosts[i], ':') ? "]" : "",
+             i == 0 ? ps_receiver_port(r) : ports[i],
+             format == 1 ? "pcapng" : "pcap",
+             strcmp(out, "-") ? out : "standard output");
+    ps_cli_log(PS_LOG_INFO, line, NULL);
+  }
+  rc = ps_receiver_run(r);
+  ps_receiver_counters ctr;
+  ps_receiver_get_counters(r, &ctr);
+  snprintf(line, sizeof(line),
+           "%llu sensor sessions (%llu failed), %llu packets, %llu bytes "
+           "written; %llu dropped by the sensors' kernels and interfaces",
+           (unsigned long long)ctr.sessions_total,
+           (unsigned long long)ctr.sessions_failed,
+           (unsigned long long)ctr.packets, (unsigned long long)ctr.bytes,
+           (unsigned long long)ctr.dropped);
+  ps_cli_log(PS_LOG_INFO, line, NULL);
+  if (rc != 0) {
+    ps_cli_err("%s", ps_receiver_errmsg(r));
+  }
+  g_receiver = NULL;
+  ps_receiver_free(r);
+  return rc == 0 ? PS_EXIT_OK : PS_EXIT_RUNTIME;
+}

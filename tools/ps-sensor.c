@@ -1,0 +1,325 @@
+/* ps-sensor: capture with libpcap and stream to a ps-receiver. Option
+ * parsing and error printing; the work is in the library. */
+#include "config.h"
+
+#include "ps_cli.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ps_sensor *g_sensor;
+static ps_stream *g_stream;
+static volatile sig_atomic_t g_signals;
+
+static void on_signal(int sig) {
+  (void)sig;
+  /* First signal: stop capturing, deliver what was captured, close
+   * cleanly. Second: give up on the delivery too. */
+  if (g_signals++ == 0) {
+    ps_sensor_stop(g_sensor);
+  } else if (g_stream != NULL) {
+    ps_stream_stop(g_stream);
+  }
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+"Usage: ps-sensor [-i IFACE]... | -r FILE  --receiver HOST:PORT\n"
+"                 [-s SNAPLEN] [-B KIB] [-p] [-c COUNT] [--duration SECONDS]\n"
+"                 [--compress none|zlib] [--name NAME] [-F FILE] [-q|-v]\n"
+"                 [FILTER EXPRESSION...]\n"
+"\n"
+"Capture packets (live, or from a pcap/pcapng file) and stream them to a\n"
+"ps-receiver.\n"
+"\n"
+"  -i, --interface IFACE   capture on IFACE (repeatable; 'any' for all)\n"
+"  -r, --read FILE         stream the packets of a capture file, then exit\n"
+"      --receiver HOST:PORT  where to stream ([IPV6]:PORT for IPv6)\n"
+"  -s, --snapshot-length N bytes kept per packet (1..262144, default 262144)\n"
+"  -B, --buffer-size KIB   kernel capture buffer in KiB\n"
+"  -p, --no-promiscuous-mode  do not put the interface in promiscuous mode\n"
+"  -c, --count N           stop after N packets\n"
+"      --duration SECONDS  stop after SECONDS\n"
+"      --compress CODEC    none or zlib (default zlib)\n"
+"      --name NAME         sensor name shown by the receiver (default: host\n"
+"                          name)\n"
+"      --connect-timeout SECONDS  give up connecting after SECONDS\n"
+"                          (default: retry forever)\n"
+"  -F FILE                 read the filter expression from FILE\n"
+"  -q, --quiet             log only warnings and errors\n"
+"  -v, --verbose           log more\n"
+"  -h, --help              this text\n"
+"  -V, --version           print the version\n"
+"\n"
+"The filter is a pcap-filter(7) expression. Live captures never include\n"
+"the sensor's own stream. Exit status: 0 done, 1 runtime error, 2 usage\n"
+"error.\n");
+}
+
+enum { OPT_RECEIVER = 256, OPT_COMPRESS, OPT_NAME, OPT_DURATION,
+       OPT_CONNECT_TIMEOUT };
+
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  ps_cli_err("%s (see ps-sensor --help)", line);
+  return PS_EXIT_USAGE;
+}
+
+int main(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"interface", required_argument, NULL, 'i'},
+      {"read", required_argument, NULL, 'r'},
+      {"receiver", required_argument, NULL, OPT_RECEIVER},
+      {"snapshot-length", required_argument, NULL, 's'},
+      {"buffer-size", required_argument, NULL, 'B'},
+      {"no-promiscuous-mode", no_argument, NULL, 'p'},
+      {"count", required_argument, NULL, 'c'},
+      {"duration", required_argument, NULL, OPT_DURATION},
+      {"compress", required_argument, NULL, OPT_COMPRESS},
+      {"name", required_argument, NULL, OPT_NAME},
+      {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+      {"quiet", no_argument, NULL, 'q'},
+      {"verbose", no_argument, NULL, 'v'},
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},
+      {NULL, 0, NULL, 0}};
+  const char *ifaces[64];
+  int n_ifaces = 0;
+  const char *file = NULL, *receiver = NULL, *name = NULL,
+             *filter_file = NULL;
+  uint64_t snaplen = PS_MAX_CAPLEN, bufkib = 0, count = 0, duration = 0,
+           ctimeout = 0;
+  int promisc = 1, verbosity = 1;
+  ps_codec codec = PS_CODEC_ZLIB;
+  char why[256];
+
+  ps_cli_log_init("ps-sensor", 1);
+  opterr = 0;
+  int c;
+  /* '+': stop at the first non-option, the start of the filter. */
+  while ((c = getopt_long(argc, argv, "+:i:r:s:B:pc:F:qvhV", longopts,
+                          NULL)) != -1) {
+    switch (c) {
+    case 'i':
+      if (n_ifaces == 64) {
+        return usage_error("too many -i options (at most 64)");
+      }
+      ifaces[n_ifaces++] = optarg;
+      break;
+    case 'r':
+      file = optarg;
+      break;
+    case OPT_RECEIVER:
+      receiver = optarg;
+      break;
+    case 's':
+      if (ps_cli_parse_u64(optarg, 1, PS_MAX_CAPLEN, &snaplen, why,
+                           sizeof(why))) {
+        return usage_error("invalid snapshot length -s: %s", why);
+      }
+      break;
+    case 'B':
+      if (ps_cli_parse_u64(optarg, 1, 2097151, &bufkib, why, sizeof(why))) {
+        return usage_error("invalid buffer size -B: %s", why);
+      }
+      break;
+    case 'p':
+      promisc = 0;
+      break;
+    case 'c':
+      if (ps_cli_parse_u64(optarg, 1, UINT64_MAX, &count, why, sizeof(why))) {
+        return usage_error("invalid count -c: %s", why);
+      }
+      break;
+    case OPT_DURATION:
+      if (ps_cli_parse_u64(optarg, 1, 31536000, &duration, why,
+                           sizeof(why))) {
+        return usage_error("invalid --duration: %s", why);
+      }
+      break;
+    case OPT_CONNECT_TIMEOUT:
+      if (ps_cli_parse_u64(optarg, 1, 31536000, &ctimeout, why,
+                           sizeof(why))) {
+        return usage_error("invalid --connect-timeout: %s", why);
+      }
+      break;
+    case OPT_COMPRESS:
+      if (strcmp(optarg, "none") == 0) {
+        codec = PS_CODEC_NONE;
+      } else if (strcmp(optarg, "zlib") == 0) {
+        codec = PS_CODEC_ZLIB;
+      } else {
+        return usage_error("unknown --compress '%s': use none or zlib",
+                           optarg);
+      }
+      break;
+    case OPT_NAME:
+      name = optarg;
+      break;
+    case 'F':
+      filter_file = optarg;
+      break;
+    case 'q':
+      verbosity = 0;
+      break;
+    case 'v':
+      verbosity = 2;
+      break;
+    case 'h':
+      usage(stdout);
+      return PS_EXIT_OK;
+    case 'V':
+      printf("ps-sensor %s (libpacketstreamer %s)\n", PS_VERSION,
+             ps_version_string());
+      return PS_EXIT_OK;
+    case ':':
+      return usage_error("option %s needs an argument", argv[optind - 1]);
+    default:
+      return usage_error("unknown option %s", argv[optind - 1]);
+    }
+  }
+  ps_cli_log_init("ps-sensor", verbosity);
+  if (receiver == NULL) {
+    return usage_error("--receiver HOST:PORT is required");
+  }
+  char host[256];
+  uint16_t port;
+  if (ps_cli_parse_hostport(receiver, 0, 0, host, sizeof(host), &port, why,
+                            sizeof(why))) {
+    return usage_error("invalid --receiver: %s", why);
+  }
+  if ((file == NULL) == (n_ifaces == 0)) {
+    return usage_error("%s", file ? "give either -i or -r, not both"
+                                  : "nothing to capture: give -i IFACE or "
+                                    "-r FILE");
+  }
+  if (name != NULL && (strlen(name) == 0 || strlen(name) > 255)) {
+    return usage_error("invalid --name: 1 to 255 characters");
+  }
+  char *filter = NULL;
+  if (filter_file != NULL) {
+    if (optind < argc) {
+      return usage_error("give the filter either with -F or as arguments");
+    }
+    filter = ps_cli_read_filter_file(filter_file, why, sizeof(why));
+    if (filter == NULL) {
+      ps_cli_err("%s", why);
+      return PS_EXIT_USAGE;
+    }
+  } else if (optind < argc) {
+    filter = ps_cli_join(argc - optind, argv + optind);
+  }
+
+  int rc, exit_code = PS_EXIT_RUNTIME;
+  ps_stream *stream = NULL;
+  ps_sensor *sensor = NULL;
+  if ((rc = ps_sensor_create(&sensor)) != 0) {
+    ps_cli_err("%s", ps_strerror(rc));
+    free(filter);
+    return PS_EXIT_RUNTIME;
+  }
+  g_sensor = sensor;
+  ps_sensor_set_log(sensor, ps_cli_log, NULL);
+  for (int i = 0; i < n_ifaces; i++) {
+    if ((rc = ps_sensor_add_interface(sensor, ifaces[i])) != 0) {
+      ps_cli_err("invalid interface '%s': %s", ifaces[i],
+                 ps_sensor_errmsg(sensor));
+      exit_code = PS_EXIT_USAGE;
+      goto out;
+    }
+  }
+  if (file) {
+    ps_sensor_set_file(sensor, file);
+  }
+  ps_sensor_set_snaplen(sensor, (int)snaplen);
+  if (bufkib) {
+    ps_sensor_set_buffer_size(sensor, (int)(bufkib * 1024));
+  }
+  ps_sensor_set_promisc(sensor, promisc);
+  ps_sensor_set_filter(sensor, filter);
+  ps_sensor_set_count(sensor, count);
+  ps_sensor_set_duration(sensor, (unsigned)duration);
+  if ((rc = ps_sensor_open(sensor)) != 0) {
+    ps_cli_err("%s", ps_sensor_errmsg(sensor));
+    exit_code = rc == PS_ERR_FILTER ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
+    goto out;
+  }
+
+  if ((rc = ps_stream_create(&stream, name)) != 0) {
+    ps_cli_err("invalid --name '%s': use printable characters",
+               name ? name : "(host name)");
+    exit_code = PS_EXIT_USAGE;
+    goto out;
+  }
+  g_stream = stream;
+  ps_stream_set_log(stream, ps_cli_log, NULL);
+  ps_stream_set_codec(stream, codec, 0);
+  ps_stream_set_connect_timeout(stream, (unsigned)ctimeout);
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  if ((rc = ps_stream_connect(stream, host, port)) != 0) {
+    ps_cli_err("%s", ps_stream_errmsg(stream));
+    goto out;
+  }
+  rc = ps_sensor_run(sensor, stream);
+  if (rc != 0) {
+    ps_cli_err("%s", ps_sensor_errmsg(sensor));
+    goto out;
+  }
+  if ((rc = ps_stream_close(stream, 60000)) != 0) {
+    ps_cli_err("%s", ps_stream_errmsg(stream));
+    goto out;
+  }
+  exit_code = PS_EXIT_OK;
+
+out:
+  if (stream != NULL && sensor != NULL) {
+    ps_stream_counters sc;
+    ps_stream_get_counters(stream, &sc);
+    uint64_t drops = 0, ifdrops = 0, cut = 0;
+    for (unsigned i = 0; i < ps_sensor_source_count(sensor); i++) {
+      ps_capture_stats st;
+      if (ps_sensor_get_stats(sensor, i, &st) == 0) {
+        drops += st.dropped;
+        ifdrops += st.ifdropped;
+        cut += st.truncated;
+      }
+    }
+    char line[512];
+    snprintf(line, sizeof(line),
+             "%llu packets (%llu bytes) sent to %s, %llu of %llu batches "
+             "confirmed written; dropped: %llu by the kernel, %llu by the "
+             "interface%s",
+             (unsigned long long)sc.packets_sent,
+             (unsigned long long)sc.bytes_sent, receiver,
+             (unsigned long long)sc.batches_acked,
+             (unsigned long long)sc.batches_sent,
+             (unsigned long long)drops, (unsigned long long)ifdrops,
+             cut ? "; some packets were shortened by libpcap (see above)"
+                 : "");
+    ps_cli_log(exit_code == 0 ? PS_LOG_INFO : PS_LOG_WARNING, line, NULL);
+  }
+  g_stream = NULL;
+  g_sensor = NULL;
+  ps_stream_free(stream);
+  ps_sensor_free(sensor);
+  free(filter);
+  return exit_code;
+}

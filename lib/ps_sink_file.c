@@ -92,10 +92,33 @@ typedef struct pcap_sink {
   unsigned warned_precision;
 } pcap_sink;
 
+/* libpcap names DLT_ values, and the wire carries LINKTYPE_ values (they
+ * differ for a few types, e.g. RAW). Its mapping is internal, so let it
+ * read a file header with this link type. NULL if it has no name. */
+static const char *linktype_name(uint32_t linktype) {
+  uint8_t hdr[PS_PCAP_FILE_HDR];
+  uint32_t v[6] = {PS_PCAP_MAGIC_USEC, 0x00040002u, 0, 0, 65535,
+                   linktype & 0x03ffffffu};
+  memcpy(hdr, v, sizeof(hdr));
+  const char *name = NULL;
+  FILE *f = fmemopen(hdr, sizeof(hdr), "rb");
+  if (f != NULL) {
+    char eb[PCAP_ERRBUF_SIZE];
+    pcap_t *p = pcap_fopen_offline(f, eb); /* owns f from here */
+    if (p != NULL) {
+      name = pcap_datalink_val_to_name(pcap_datalink(p));
+      pcap_close(p);
+    } else {
+      fclose(f);
+    }
+  }
+  return name;
+}
+
 /* "dir/cap.pcap" + RAW -> "dir/cap.RAW.pcap"; no extension: "dir/cap.RAW". */
 static char *sibling_path(const char *path, uint32_t linktype) {
   char lt[64];
-  const char *name = pcap_datalink_val_to_name((int)(linktype & 0x03ffffff));
+  const char *name = linktype_name(linktype);
   if (name != NULL && (linktype & 0xfc000000u) == 0) {
     snprintf(lt, sizeof(lt), "%s", name);
   } else {
@@ -133,11 +156,9 @@ static int pcs_iface(ps_sink *sk, const ps_session_info *s,
           "standard output is %s (%u); classic pcap holds one link type: "
           "use --format pcapng",
           s->sensor, ifc->name,
-          pcap_datalink_val_to_name((int)(ifc->linktype & 0x03ffffff))
-              ?: "unknown",
+          linktype_name(ifc->linktype) ?: "unknown",
           ifc->linktype,
-          pcap_datalink_val_to_name((int)(ps->out[0].linktype & 0x03ffffff))
-              ?: "unknown",
+          linktype_name(ps->out[0].linktype) ?: "unknown",
           ps->out[0].linktype);
     }
     if (ps->n_out == PCAP_MAX_OUTPUTS) {
@@ -160,8 +181,7 @@ static int pcs_iface(ps_sink *sk, const ps_session_info *s,
             "sensor %s interface %s has link type %s (%u), unlike %s: "
             "writing it to %s",
             s->sensor, ifc->name,
-            pcap_datalink_val_to_name((int)(ifc->linktype & 0x03ffffff))
-                ?: "unknown",
+            linktype_name(ifc->linktype) ?: "unknown",
             ifc->linktype, ps->out[0].f.path, o->f.path);
   }
   o->linktype = ifc->linktype;

@@ -220,7 +220,7 @@ int main(int argc, char **argv) {
     filter = ps_cli_join(argc - optind, argv + optind);
   }
 
-  int rc, exit_code = PS_EXIT_RUNTIME;
+  int rc, exit_code = PS_EXIT_RUNTIME, connected = 0;
   ps_stream *stream = NULL;
   ps_sensor *sensor = NULL;
   if ((rc = ps_sensor_create(&sensor)) != 0) {
@@ -278,6 +278,7 @@ int main(int argc, char **argv) {
     ps_cli_err("%s", ps_stream_errmsg(stream));
     goto out;
   }
+  connected = 1;
   rc = ps_sensor_run(sensor, stream);
   if (rc != 0) {
     ps_cli_err("%s", ps_sensor_errmsg(sensor));
@@ -290,7 +291,7 @@ int main(int argc, char **argv) {
   exit_code = PS_EXIT_OK;
 
 out:
-  if (stream != NULL && sensor != NULL) {
+  if (connected) {
     ps_stream_counters sc;
     ps_stream_get_counters(stream, &sc);
     uint64_t drops = 0, ifdrops = 0, cut = 0;

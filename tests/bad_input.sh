@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Wrong input gets one clear line naming the problem, exit 2 for usage
+# errors and 1 for runtime errors, before any data is touched.
+. "$top_srcdir/tests/lib.sh"
+need_corpus
+AFS="$CORPUS/afs.pcap"
+
+# check EXPECTED_RC REGEX CMD...: exit code, one line on stderr matching.
+check() {
+  local want=$1 re=$2; shift 2
+  "$@" >"$WORK/out" 2>"$WORK/err"
+  local rc=$?
+  [ "$rc" -eq "$want" ] || { cat "$WORK/err" >&2; fail "'$*' exited $rc, expected $want"; }
+  grep -Eq -- "$re" "$WORK/err" || { cat "$WORK/err" >&2; fail "'$*': no message matching /$re/"; }
+  [ "$(wc -l <"$WORK/err")" -eq 1 ] || { cat "$WORK/err" >&2; fail "'$*': more than one line"; }
+  echo "ok: exit $rc: $(cat "$WORK/err")"
+}
+
+S="$SENSOR"
+R="$RECEIVER"
+# --- ps-sensor usage errors (2)
+check 2 "unknown option --bogus" $S --bogus
+check 2 "option -r needs an argument" $S --receiver 127.0.0.1:1 -r
+check 2 "option --receiver needs an argument" $S -r "$AFS" --receiver
+check 2 "--receiver HOST:PORT is required" $S -r "$AFS"
+check 2 "invalid --receiver: invalid port: '99999' is outside 1..65535" $S -r "$AFS" --receiver 127.0.0.1:99999
+check 2 "invalid --receiver: invalid port: 'x' is not a whole number" $S -r "$AFS" --receiver host:x
+check 2 "invalid --receiver: 'localhost' has no port" $S -r "$AFS" --receiver localhost
+check 2 "IPv6 addresses in brackets" $S -r "$AFS" --receiver ::1:5000
+check 2 "invalid snapshot length -s: '0' is outside" $S -r "$AFS" --receiver 127.0.0.1:1 -s 0
+check 2 "invalid count -c: '-5' is not a whole number" $S -r "$AFS" --receiver 127.0.0.1:1 -c -5
+check 2 "unknown --compress 'lz9'" $S -r "$AFS" --receiver 127.0.0.1:1 --compress lz9
+check 2 "give either -i or -r, not both" $S -r "$AFS" -i lo --receiver 127.0.0.1:1
+check 2 "nothing to capture" $S --receiver 127.0.0.1:1
+check 2 "bad filter expression 'tcp port': .*syntax error" $S -r "$AFS" --receiver 127.0.0.1:1 tcp port
+check 2 "bad filter expression 'udp and hostx'" $S -r "$AFS" --receiver 127.0.0.1:1 udp and hostx
+check 2 "cannot read filter file $WORK/nofilter" $S -r "$AFS" --receiver 127.0.0.1:1 -F "$WORK/nofilter"
+# --- ps-sensor runtime errors (1)
+check 1 "cannot open $WORK/missing.pcap: No such file or directory" $S -r "$WORK/missing.pcap" --receiver 127.0.0.1:1
+check 1 "not a capture file libpcap can read: unknown file format" $S -r "$top_srcdir/configure.ac" --receiver 127.0.0.1:1
+: >"$WORK/empty-file"
+check 1 "not a capture file libpcap can read" $S -r "$WORK/empty-file" --receiver 127.0.0.1:1
+head -c 100 "$AFS" >"$WORK/cut.pcap"
+check 1 "cut.pcap: libpcap cannot read this file past packet 0: truncated dump file" $S -r "$WORK/cut.pcap" --receiver 127.0.0.1:1
+check 1 "cannot resolve receiver host no-such-host.invalid" $S -r "$AFS" --receiver no-such-host.invalid:5000
+if [ "$(id -u)" -eq 0 ]; then
+  check 1 "no such interface nosuchif0" $S -i nosuchif0 --receiver 127.0.0.1:1
+  if command -v setpriv >/dev/null; then
+    cp "$AFS" "$WORK/private.pcap"; chmod 600 "$WORK/private.pcap"; chmod 755 "$WORK"
+    check 1 "cannot open $WORK/private.pcap: Permission denied" \
+      setpriv --reuid=65534 --regid=65534 --clear-groups $S -r "$WORK/private.pcap" --receiver 127.0.0.1:1
+    check 1 "no permission to capture on lo: run as root or grant CAP_NET_RAW" \
+      setpriv --reuid=65534 --regid=65534 --clear-groups $S -i lo --receiver 127.0.0.1:1
+  fi
+else
+  echo "SKIP (not root): interface and permission cases"
+fi
+
+# An unreachable receiver: retries with growing back-off, says so, then
+# gives up when told to (it would otherwise retry forever).
+PORT_CLOSED=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 9)
+start=$(date +%s)
+"$S" -r "$AFS" --receiver "127.0.0.1:$PORT_CLOSED" --connect-timeout 4 2>"$WORK/err"
+rc=$?
+elapsed=$(( $(date +%s) - start ))
+[ "$rc" -eq 1 ] || fail "unreachable receiver: exit $rc"
+expect_line "$WORK/err" "Connection refused; retrying in 1 s" "first retry"
+expect_line "$WORK/err" "Connection refused; retrying in 2 s" "second retry, backed off"
+expect_line "$WORK/err" "gave up after 3 attempts" "gives up"
+[ "$(grep -c retrying "$WORK/err")" -eq 2 ] || fail "retries are not backing off"
+[ "$elapsed" -ge 3 ] && [ "$elapsed" -le 8 ] || fail "retry timing: ${elapsed}s"
+ok "unreachable receiver: 2 retries (1 s, 2 s), then exit 1"
+
+# --- ps-receiver usage errors (2)
+check 2 "unknown option --bogus" $R --bogus
+check 2 "--listen \[ADDR\]:PORT is required" $R -w "$WORK/x.pcap"
+check 2 "-w FILE .* is required" $R --listen 127.0.0.1:0
+check 2 "invalid --listen: invalid port: 'abc' is not a whole number" $R --listen 127.0.0.1:abc -w "$WORK/x.pcap"
+check 2 "invalid --listen: invalid port: '70000' is outside 0..65535" $R --listen :70000 -w "$WORK/x.pcap"
+check 2 "unknown --format 'pcapx'" $R --listen :0 -w "$WORK/x.pcap" --format pcapx
+check 2 "unknown --time-stamp-precision 'pico'" $R --listen :0 -w "$WORK/x.pcap" --time-stamp-precision pico
+check 2 "unexpected argument 'extra'" $R --listen :0 -w "$WORK/x.pcap" extra
+check 2 "invalid --max-sensors: '0' is outside" $R --listen :0 -w "$WORK/x.pcap" --max-sensors 0
+# --- ps-receiver runtime errors (1)
+check 1 "cannot open /nonexistent-dir/out.pcap for writing: No such file or directory" \
+  $R --listen 127.0.0.1:0 -w /nonexistent-dir/out.pcap
+check 1 "cannot resolve listen address no-such-host.invalid" $R --listen no-such-host.invalid:0 -w "$WORK/x.pcap"
+start_receiver "$WORK/r.log" -w "$WORK/first.pcap"
+check 1 "cannot listen on 127.0.0.1:$RPORT: Address already in use" \
+  $R --listen "127.0.0.1:$RPORT" -w "$WORK/second.pcap"
+# The refused second receiver must not have touched the first one's data.
+"$S" -q -r "$AFS" --receiver "127.0.0.1:$RPORT" || fail "sensor after refused receiver"
+stop_receiver
+res=$("$PCAPCMP" "$AFS" "$WORK/first.pcap") || fail "first receiver's output: $res"
+ok "address in use refused; the running receiver kept serving: $res"

@@ -1,0 +1,66 @@
+# Shared helpers for the integration tests (sourced by tests/*.sh).
+# Automake sets top_srcdir and top_builddir; exit 77 means SKIP.
+
+set -u
+: "${top_srcdir:?}" "${top_builddir:?}"
+SENSOR="$top_builddir/tools/ps-sensor"
+RECEIVER="$top_builddir/tools/ps-receiver"
+PCAPCMP="$top_builddir/tests/pcapcmp"
+CORPUS="${PS_CORPUS:-$top_srcdir/../shared/corpus}"
+# Tests run against the freshly built library, not an installed one.
+export LD_LIBRARY_PATH="$top_builddir/lib/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ps-test.XXXXXX")
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  if [ -n "${KEEP_WORK:-}" ]; then echo "work files kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*" >&2; exit 77; }
+ok() { echo "ok: $*"; }
+
+need_corpus() {
+  [ -f "$CORPUS/MANIFEST.tsv" ] || skip "corpus not found at $CORPUS (set PS_CORPUS)"
+}
+
+# start_receiver LOG ARGS...: starts ps-receiver on 127.0.0.1 (unless
+# ARGS has --listen), waits until it listens; sets RPID and RPORT.
+start_receiver() {
+  local log=$1; shift
+  local listen=(--listen 127.0.0.1:0)
+  case " $* " in *" --listen "*|*" -l "*) listen=() ;; esac
+  "$RECEIVER" "${listen[@]}" "$@" 2>"$log" &
+  RPID=$!
+  PIDS+=("$RPID")
+  local i
+  for i in $(seq 1 100); do
+    RPORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\), writing.*/\1/p' "$log" | head -n1)
+    [ -n "$RPORT" ] && return 0
+    kill -0 "$RPID" 2>/dev/null || { cat "$log" >&2; fail "ps-receiver did not start"; }
+    sleep 0.05
+  done
+  cat "$log" >&2
+  fail "ps-receiver did not report its port"
+}
+
+# stop_receiver: SIGINT, and the receiver must exit 0 within 10 s.
+stop_receiver() {
+  kill -INT "$RPID"
+  local i
+  for i in $(seq 1 200); do
+    kill -0 "$RPID" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -0 "$RPID" 2>/dev/null && fail "ps-receiver did not exit on SIGINT"
+  wait "$RPID"
+  local rc=$?
+  [ "$rc" -eq 0 ] || fail "ps-receiver exited $rc after SIGINT"
+}
+
+# expect_line FILE REGEX WHAT: FILE has a line matching REGEX.
+expect_line() {
+  grep -Eq -- "$2" "$1" || { echo "--- $1:" >&2; cat "$1" >&2; fail "$3: no line matching /$2/"; }
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Several sensors at once into one receiver: each keeps its identity in
+# pcapng (its own interface block) and every packet is accounted for; in
+# classic pcap, each link type goes to its own file.
+. "$top_srcdir/tests/lib.sh"
+need_corpus
+
+# 1. Four sensors, one of them twice with the same file, into one pcapng.
+start_receiver "$WORK/r.log" -w "$WORK/multi.pcapng"
+files=(afs.pcap arp-oobr.pcap many-protocols.pcap wireshark_samples-test.pcapng afs.pcap)
+pids=()
+for i in "${!files[@]}"; do
+  "$SENSOR" -q -r "$CORPUS/${files[$i]}" --receiver "127.0.0.1:$RPORT" \
+    --name "s$i" 2>"$WORK/s$i.log" &
+  pids+=($!)
+done
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || { cat "$WORK/s$i.log" >&2; fail "sensor s$i failed"; }
+done
+stop_receiver
+total=0
+for i in "${!files[@]}"; do
+  f=${files[$i]}
+  res=$("$PCAPCMP" --iface "s$i/$f" "$CORPUS/$f" "$WORK/multi.pcapng") \
+    || fail "s$i ($f): $res"
+  n=${res%% *}
+  total=$((total + n))
+  expect_line "$WORK/r.log" "sensor s$i \(.*\) disconnected: $n packets" "s$i log line"
+  echo "ok: s$i $f: $res"
+done
+"$PCAPCMP" --list "$WORK/multi.pcapng" >"$WORK/list"
+[ "$(grep -c '^idb ' "$WORK/list")" -eq 5 ] || fail "expected 5 interface blocks"
+# Each session ends with a statistics block that counts what it delivered.
+for i in "${!files[@]}"; do
+  id=$(awk -v n="s$i/${files[$i]}" '$1 == "idb" && $3 == n {print $2}' "$WORK/list")
+  want=$(awk -v id="$id" '$1 == "epb" && $2 == id {print $3}' "$WORK/list")
+  grep -q "^isb $id ifrecv 0 ifdrop 0 osdrop 0 usrdeliv $want\$" "$WORK/list" \
+    || { cat "$WORK/list" >&2; fail "no statistics block for s$i"; }
+done
+expect_line "$WORK/r.log" "5 sensor sessions \(0 failed\), $total packets" "summary"
+ok "5 concurrent sensors, $total packets, each in its own interface block"
+
+# 2. Classic pcap with three link types: one file per link type.
+start_receiver "$WORK/r2.log" -w "$WORK/mixed.pcap"
+"$SENSOR" -q -r "$CORPUS/afs.pcap" --receiver "127.0.0.1:$RPORT" --name eth &
+p1=$!
+"$SENSOR" -q -r "$CORPUS/raw_ip.pcap" --receiver "127.0.0.1:$RPORT" --name raw &
+p2=$!
+"$SENSOR" -q -r "$CORPUS/resp_1_benchmark.pcap" --receiver "127.0.0.1:$RPORT" --name sll &
+p3=$!
+wait $p1 && wait $p2 && wait $p3 || fail "a sensor failed"
+stop_receiver
+# Whichever came first owns mixed.pcap; the others have sibling files.
+for pair in afs.pcap:EN10MB raw_ip.pcap:RAW resp_1_benchmark.pcap:LINUX_SLL; do
+  f=${pair%%:*} lt=${pair##*:}
+  if [ -f "$WORK/mixed.$lt.pcap" ]; then out="$WORK/mixed.$lt.pcap"
+    expect_line "$WORK/r2.log" "writing it to $WORK/mixed.$lt.pcap" "log names the $lt file"
+  else out="$WORK/mixed.pcap"; fi
+  res=$("$PCAPCMP" "$CORPUS/$f" "$out") || fail "$f: $res"
+  echo "ok: $f ($lt) -> $(basename "$out"): $res"
+done
+[ "$(ls "$WORK"/mixed*.pcap | wc -l)" -eq 3 ] || fail "expected 3 pcap files"
+
+# 3. On standard output a second link type is refused with a reason.
+"$RECEIVER" --listen 127.0.0.1:0 -w - >"$WORK/stdout.pcap" 2>"$WORK/r3.log" &
+RPID=$!; PIDS+=("$RPID")
+for _ in $(seq 1 100); do
+  RPORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\), writing.*/\1/p' "$WORK/r3.log")
+  [ -n "$RPORT" ] && break; sleep 0.05
+done
+"$SENSOR" -q -r "$CORPUS/afs.pcap" --receiver "127.0.0.1:$RPORT" || fail "first sensor"
+"$SENSOR" -q -r "$CORPUS/raw_ip.pcap" --receiver "127.0.0.1:$RPORT" 2>"$WORK/s3.log" \
+  && fail "a RAW sensor was accepted into an Ethernet pcap stream"
+expect_line "$WORK/s3.log" "refused.*use --format pcapng" "sensor learns why"
+stop_receiver
+res=$("$PCAPCMP" "$CORPUS/afs.pcap" "$WORK/stdout.pcap") || fail "stdout: $res"
+ok "stdout pcap kept its first link type and refused the second: $res"

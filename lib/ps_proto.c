@@ -159,9 +159,10 @@ int ps__dec_welcome(const ps__frame *f, ps__welcome *m, char *errbuf) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL, "welcome with unknown codec %u",
                       m->codec);
   }
-  /* A receiver that would not take one full-size packet is unusable. */
+  /* A receiver that would not take one full-size packet is unusable.
+   * The sum is 64-bit: a batch limit near 2^32 must not wrap. */
   if (m->max_batch_raw < PS_PKT_HDR + PS_MAX_CAPLEN ||
-      m->max_frame < PS_BATCH_HDR + m->max_batch_raw ||
+      m->max_frame < (uint64_t)PS_BATCH_HDR + m->max_batch_raw ||
       m->max_batch_packets < 1) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL,
                       "welcome with unusable limits (frame %u, batch %u "

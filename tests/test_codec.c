@@ -1,0 +1,354 @@
+/* Unit tests of lib/ps_codec: zlib and stored blocks, and every way a
+ * decompression is refused. */
+#include "config.h"
+
+#include "unit_util.h"
+
+#include "ps_codec.h"
+#include "ps_proto.h"
+
+#include <zlib.h>
+
+static char eb[PS_ERRMSG_MAX];
+
+/* zlib-compresses in with the library's own API (the oracle). */
+static uint8_t *zcompress(const uint8_t *in, size_t n, size_t *outlen) {
+  uLongf cap = compressBound((uLong)n);
+  uint8_t *out = malloc(cap);
+  ck_assert_ptr_nonnull(out);
+  ck_assert_int_eq(compress2(out, &cap, in, (uLong)n, 6), Z_OK);
+  *outlen = cap;
+  return out;
+}
+
+/* Text-like data that compresses well. */
+static void fill_text(uint8_t *p, size_t n) {
+  static const char words[] = "GET /index.html HTTP/1.1\r\nHost: example.org"
+                              "\r\nUser-Agent: test\r\n\r\n";
+  for (size_t i = 0; i < n; i++) {
+    p[i] = (uint8_t)words[i % (sizeof(words) - 1)];
+  }
+}
+
+START_TEST(test_zlib_roundtrip) {
+  size_t n = 100000;
+  uint8_t *in = malloc(n), *back = malloc(n);
+  fill_text(in, n);
+  ps__codec *c = ps__codec_new(PS_WIRE_CODEC_ZLIB, 0);
+  ck_assert_ptr_nonnull(c);
+  ps__buf out = {0};
+  uint8_t used = 0xff;
+  ck_assert_int_eq(ps__codec_compress(c, in, n, &out, &used), 0);
+  ck_assert_uint_eq(used, PS_WIRE_CODEC_ZLIB);
+  ck_assert_uint_lt(ps__buf_size(&out), n / 10);
+  /* The bytes are a standard zlib stream. */
+  uLongf zn = (uLongf)n;
+  ck_assert_int_eq(uncompress(back, &zn, ps__buf_head(&out),
+                              (uLong)ps__buf_size(&out)),
+                   Z_OK);
+  ck_assert_uint_eq(zn, n);
+  ck_assert_mem_eq(back, in, n);
+  memset(back, 0, n);
+  ck_assert_int_eq(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB,
+                                        ps__buf_head(&out),
+                                        ps__buf_size(&out), back, n, eb),
+                   0);
+  ck_assert_mem_eq(back, in, n);
+
+  /* The context is reused: a second, different block after the first. */
+  ps__buf out2 = {0};
+  for (size_t i = 0; i < n; i += 97) {
+    in[i] = (uint8_t)i;
+  }
+  ck_assert_int_eq(ps__codec_compress(c, in, n, &out2, &used), 0);
+  ck_assert_uint_eq(used, PS_WIRE_CODEC_ZLIB);
+  ck_assert_int_eq(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB,
+                                        ps__buf_head(&out2),
+                                        ps__buf_size(&out2), back, n, eb),
+                   0);
+  ck_assert_mem_eq(back, in, n);
+  ps__buf_free(&out);
+  ps__buf_free(&out2);
+  ps__codec_free(c);
+  free(in);
+  free(back);
+}
+END_TEST
+
+START_TEST(test_compress_appends) {
+  uint8_t in[1000];
+  fill_text(in, sizeof(in));
+  ps__codec *c = ps__codec_new(PS_WIRE_CODEC_ZLIB, 9);
+  ps__buf out = {0};
+  ck_assert_int_eq(ps__buf_append(&out, "HDR", 3), 0);
+  uint8_t used;
+  ck_assert_int_eq(ps__codec_compress(c, in, sizeof(in), &out, &used), 0);
+  ck_assert_uint_eq(used, PS_WIRE_CODEC_ZLIB);
+  ck_assert_mem_eq(ps__buf_head(&out), "HDR", 3);
+  uint8_t back[1000];
+  ck_assert_int_eq(ps__codec_decompress(c, used, ps__buf_head(&out) + 3,
+                                        ps__buf_size(&out) - 3, back,
+                                        sizeof(back), eb),
+                   0);
+  ck_assert_mem_eq(back, in, sizeof(in));
+  ps__buf_free(&out);
+  ps__codec_free(c);
+}
+END_TEST
+
+START_TEST(test_incompressible_stored) {
+  size_t n = 65536;
+  uint8_t *in = malloc(n);
+  unit_fill_random(in, n, 12345);
+  ps__codec *c = ps__codec_new(PS_WIRE_CODEC_ZLIB, 1);
+  ps__buf out = {0};
+  uint8_t used = 0xff;
+  ck_assert_int_eq(ps__codec_compress(c, in, n, &out, &used), 0);
+  ck_assert_uint_eq(used, PS_WIRE_CODEC_STORED);
+  ck_assert_uint_eq(ps__buf_size(&out), n);
+  ck_assert_mem_eq(ps__buf_head(&out), in, n);
+  uint8_t *back = malloc(n);
+  ck_assert_int_eq(ps__codec_decompress(c, used, ps__buf_head(&out), n, back,
+                                        n, eb),
+                   0);
+  ck_assert_mem_eq(back, in, n);
+  /* And a compressible block right after still compresses. */
+  ps__buf out2 = {0};
+  fill_text(in, n);
+  ck_assert_int_eq(ps__codec_compress(c, in, n, &out2, &used), 0);
+  ck_assert_uint_eq(used, PS_WIRE_CODEC_ZLIB);
+  ck_assert_int_eq(ps__codec_decompress(c, used, ps__buf_head(&out2),
+                                        ps__buf_size(&out2), back, n, eb),
+                   0);
+  ck_assert_mem_eq(back, in, n);
+  ps__buf_free(&out);
+  ps__buf_free(&out2);
+  ps__codec_free(c);
+  free(in);
+  free(back);
+}
+END_TEST
+
+START_TEST(test_small_input_stored) {
+  uint8_t in[65];
+  memset(in, 'a', sizeof(in));
+  ps__codec *c = ps__codec_new(PS_WIRE_CODEC_ZLIB, 0);
+  uint8_t used = 0xff;
+  /* From 1: an empty input hits ps__buf_reserve(n = 0) on an empty
+   * buffer, which returns NULL (reported, ps_common.c). */
+  for (size_t n = 1; n <= 64; n++) {
+    ps__buf out = {0};
+    ck_assert_int_eq(ps__codec_compress(c, in, n, &out, &used), 0);
+    ck_assert_uint_eq(used, PS_WIRE_CODEC_STORED);
+    ck_assert_uint_eq(ps__buf_size(&out), n);
+    ck_assert_mem_eq(ps__buf_head(&out), in, n);
+    ps__buf_free(&out);
+  }
+  /* 65 identical bytes do shrink. */
+  ps__buf out = {0};
+  ck_assert_int_eq(ps__codec_compress(c, in, 65, &out, &used), 0);
+  ck_assert_uint_eq(used, PS_WIRE_CODEC_ZLIB);
+  ck_assert_uint_lt(ps__buf_size(&out), 65);
+  ps__buf_free(&out);
+  ps__codec_free(c);
+}
+END_TEST
+
+START_TEST(test_stored_codec_never_compresses) {
+  uint8_t in[4096];
+  fill_text(in, sizeof(in));
+  ps__codec *c = ps__codec_new(PS_WIRE_CODEC_STORED, 0);
+  ck_assert_ptr_nonnull(c);
+  ps__buf out = {0};
+  uint8_t used = 0xff;
+  ck_assert_int_eq(ps__codec_compress(c, in, sizeof(in), &out, &used), 0);
+  ck_assert_uint_eq(used, PS_WIRE_CODEC_STORED);
+  ck_assert_uint_eq(ps__buf_size(&out), sizeof(in));
+  ck_assert_mem_eq(ps__buf_head(&out), in, sizeof(in));
+  ps__buf_free(&out);
+  ps__codec_free(c);
+  ck_assert_ptr_null(ps__codec_new(2, 0));
+  ps__codec_free(NULL);
+}
+END_TEST
+
+START_TEST(test_codec_names) {
+  ck_assert_str_eq(ps__codec_name(PS_WIRE_CODEC_STORED), "none");
+  ck_assert_str_eq(ps__codec_name(PS_WIRE_CODEC_ZLIB), "zlib");
+  ck_assert_str_eq(ps__codec_name(7), "unknown");
+  ck_assert_uint_eq(ps__codec_supported(), 3);
+}
+END_TEST
+
+START_TEST(test_decompress_bomb) {
+  size_t big = 10u * 1024 * 1024, declared = 1024 * 1024;
+  uint8_t *zeros = calloc(1, big);
+  size_t zn;
+  uint8_t *z = zcompress(zeros, big, &zn);
+  free(zeros);
+  ck_assert_uint_lt(zn, 20000);
+  ps__codec *c = ps__codec_new(PS_WIRE_CODEC_ZLIB, 0);
+  /* Guard bytes past the declared size must stay untouched. */
+  uint8_t *out = malloc(declared + 64);
+  memset(out + declared, 0xa5, 64);
+  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out,
+                                     declared, eb),
+                PS_ERR_CODEC, eb,
+                "zlib batch inflates beyond its declared 1048576 bytes");
+  for (int i = 0; i < 64; i++) {
+    ck_assert_uint_eq(out[declared + i], 0xa5);
+  }
+  free(out);
+  free(z);
+  ps__codec_free(c);
+}
+END_TEST
+
+START_TEST(test_decompress_smaller_than_declared) {
+  uint8_t in[5000], out[5001];
+  fill_text(in, sizeof(in));
+  size_t zn;
+  uint8_t *z = zcompress(in, sizeof(in), &zn);
+  ps__codec *c = ps__codec_new(PS_WIRE_CODEC_ZLIB, 0);
+  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out,
+                                     sizeof(out), eb),
+                PS_ERR_CODEC, eb,
+                "zlib batch inflates to 5000 bytes, declared 5001");
+  /* One byte fewer declared: more output than room. */
+  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out, 4999,
+                                     eb),
+                PS_ERR_CODEC, eb, "beyond its declared 4999 bytes");
+  /* The exact size works on the same context afterwards. */
+  ck_assert_int_eq(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out,
+                                        5000, eb),
+                   0);
+  ck_assert_mem_eq(out, in, 5000);
+  free(z);
+  ps__codec_free(c);
+}
+END_TEST
+
+START_TEST(test_decompress_trailing_garbage) {
+  uint8_t in[3000], out[3000];
+  fill_text(in, sizeof(in));
+  size_t zn;
+  uint8_t *z = zcompress(in, sizeof(in), &zn);
+  uint8_t *zz = malloc(zn + 4);
+  memcpy(zz, z, zn);
+  memcpy(zz + zn, "JUNK", 4);
+  ps__codec *c = ps__codec_new(PS_WIRE_CODEC_ZLIB, 0);
+  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, zz, zn + 4, out,
+                                     sizeof(out), eb),
+                PS_ERR_CODEC, eb, "has trailing bytes");
+  ck_assert_int_eq(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, zz, zn, out,
+                                        sizeof(out), eb),
+                   0);
+  free(zz);
+  free(z);
+  ps__codec_free(c);
+}
+END_TEST
+
+START_TEST(test_decompress_corrupt) {
+  uint8_t in[3000], out[3000];
+  fill_text(in, sizeof(in));
+  size_t zn;
+  uint8_t *z = zcompress(in, sizeof(in), &zn);
+  ps__codec *c = ps__codec_new(PS_WIRE_CODEC_ZLIB, 0);
+  /* A bad header. */
+  uint8_t save = z[0];
+  z[0] = 0x00;
+  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out,
+                                     sizeof(out), eb),
+                PS_ERR_CODEC, eb, "corrupt zlib batch: incorrect header");
+  z[0] = save;
+  /* A bad checksum. */
+  z[zn - 1] ^= 0xff;
+  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out,
+                                     sizeof(out), eb),
+                PS_ERR_CODEC, eb, "corrupt zlib batch: incorrect data check");
+  z[zn - 1] ^= 0xff;
+  /* Cut in the middle. */
+  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn / 2, out,
+                                     sizeof(out), eb),
+                PS_ERR_CODEC, eb, "corrupt zlib batch");
+  /* Random bytes. */
+  uint8_t junk[200];
+  unit_fill_random(junk, sizeof(junk), 7);
+  junk[0] = 0x78;
+  junk[1] = 0x9c;
+  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, junk,
+                                     sizeof(junk), out, sizeof(out), eb),
+                PS_ERR_CODEC, eb, "zlib batch");
+  /* Empty input. */
+  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, 0, out,
+                                     sizeof(out), eb),
+                PS_ERR_CODEC, eb, "corrupt zlib batch");
+  /* Still usable. */
+  ck_assert_int_eq(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out,
+                                        sizeof(out), eb),
+                   0);
+  ck_assert_mem_eq(out, in, sizeof(out));
+  free(z);
+  ps__codec_free(c);
+}
+END_TEST
+
+START_TEST(test_decompress_not_negotiated) {
+  uint8_t in[3000], out[3000];
+  fill_text(in, sizeof(in));
+  size_t zn;
+  uint8_t *z = zcompress(in, sizeof(in), &zn);
+  ps__codec *c = ps__codec_new(PS_WIRE_CODEC_STORED, 0);
+  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out,
+                                     sizeof(out), eb),
+                PS_ERR_CODEC, eb,
+                "batch compressed with zlib, which was not negotiated");
+  ck_assert_err(ps__codec_decompress(c, 5, z, zn, out, sizeof(out), eb),
+                PS_ERR_CODEC, eb, "compressed with unknown");
+  /* Stored is always allowed. */
+  ck_assert_int_eq(
+      ps__codec_decompress(c, PS_WIRE_CODEC_STORED, in, 100, out, 100, eb), 0);
+  ck_assert_mem_eq(out, in, 100);
+  free(z);
+  ps__codec_free(c);
+}
+END_TEST
+
+START_TEST(test_stored_length_mismatch) {
+  uint8_t in[100], out[200];
+  memset(in, 1, sizeof(in));
+  ps__codec *c = ps__codec_new(PS_WIRE_CODEC_ZLIB, 0);
+  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_STORED, in, 100, out,
+                                     101, eb),
+                PS_ERR_CODEC, eb, "stored batch of 100 bytes declared as 101");
+  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_STORED, in, 100, out,
+                                     99, eb),
+                PS_ERR_CODEC, eb, "declared as 99");
+  ps__codec_free(c);
+}
+END_TEST
+
+static Suite *codec_suite(void) {
+  Suite *s = suite_create("codec");
+  TCase *tc = tcase_create("compress");
+  tcase_add_test(tc, test_zlib_roundtrip);
+  tcase_add_test(tc, test_compress_appends);
+  tcase_add_test(tc, test_incompressible_stored);
+  tcase_add_test(tc, test_small_input_stored);
+  tcase_add_test(tc, test_stored_codec_never_compresses);
+  tcase_add_test(tc, test_codec_names);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("decompress");
+  tcase_set_timeout(tc, 30);
+  tcase_add_test(tc, test_decompress_bomb);
+  tcase_add_test(tc, test_decompress_smaller_than_declared);
+  tcase_add_test(tc, test_decompress_trailing_garbage);
+  tcase_add_test(tc, test_decompress_corrupt);
+  tcase_add_test(tc, test_decompress_not_negotiated);
+  tcase_add_test(tc, test_stored_length_mismatch);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return unit_run(codec_suite()); }

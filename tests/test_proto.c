@@ -1,0 +1,1039 @@
+/* Unit tests of lib/ps_proto: frame encoders and decoders, byte layouts,
+ * and every way a decoder refuses malformed input. */
+#include "config.h"
+
+#include "unit_util.h"
+
+#include "ps_proto.h"
+
+static char eb[PS_ERRMSG_MAX];
+static ps__limits lim;
+
+static void setup(void) {
+  ps__limits_default(&lim);
+  memset(eb, 0, sizeof(eb));
+}
+
+/* Parses the single frame that b holds; asserts it takes all of b. */
+static ps__frame parse_one(const ps__buf *b) {
+  ps__frame f;
+  size_t used = 0;
+  int rc = ps__frame_parse(ps__buf_head(b), ps__buf_size(b), &lim, &f, &used,
+                           eb);
+  ck_assert_msg(rc == 1, "frame_parse returned %d: %s", rc, eb);
+  ck_assert_uint_eq(used, ps__buf_size(b));
+  return f;
+}
+
+static ps__frame mkframe(uint8_t type, const uint8_t *payload, uint32_t len) {
+  ps__frame f = {.type = type, .flags = 0, .len = len, .payload = payload};
+  return f;
+}
+
+/* ------------------------------------------------------------ headers */
+
+START_TEST(test_header_bytes_ack) {
+  ps__buf b = {0};
+  ck_assert_int_eq(ps__enc_ack(&b, 0x0102030405060708ull), 0);
+  static const uint8_t want[] = {6, 0, 0, 0, 0, 0, 0, 8,
+                                 1, 2, 3, 4, 5, 6, 7, 8};
+  ck_assert_uint_eq(ps__buf_size(&b), sizeof(want));
+  ck_assert_mem_eq(ps__buf_head(&b), want, sizeof(want));
+  ps__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_header_bytes_heartbeat_close) {
+  ps__buf b = {0};
+  ck_assert_int_eq(ps__enc_heartbeat(&b), 0);
+  ck_assert_int_eq(ps__enc_close(&b, 0xa1b2c3d4e5f60718ull), 0);
+  static const uint8_t want[] = {8,    0,    0,    0,    0,    0,    0,    0,
+                                 9,    0,    0,    0,    0,    0,    0,    8,
+                                 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07,
+                                 0x18};
+  ck_assert_uint_eq(ps__buf_size(&b), sizeof(want));
+  ck_assert_mem_eq(ps__buf_head(&b), want, sizeof(want));
+  ps__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_header_bytes_hello) {
+  ps__buf b = {0};
+  ps__hello h = {.min_version = 1,
+                 .max_version = 0x0203,
+                 .codecs = 3,
+                 .flags = 0x11223344,
+                 .name = "s1",
+                 .name_len = 2};
+  for (int i = 0; i < PS_NONCE_LEN; i++) {
+    h.nonce[i] = (uint8_t)(0xf0 + i);
+  }
+  ck_assert_int_eq(ps__enc_hello(&b, &h), 0);
+  static const uint8_t want[] = {
+      1,    0,    0,    0,    0,    0,    0,    36,   'P',  'S',
+      'T',  'R',  0,    1,    2,    3,    0,    0,    0,    3,
+      0x11, 0x22, 0x33, 0x44, 0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5,
+      0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff,
+      0,    2,    's',  '1'};
+  ck_assert_uint_eq(ps__buf_size(&b), sizeof(want));
+  ck_assert_mem_eq(ps__buf_head(&b), want, sizeof(want));
+  ps__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_header_bytes_batch_and_record) {
+  ps__buf b = {0};
+  ps__batch m = {.seq = 0x0102030405060708ull,
+                 .codec = PS_WIRE_CODEC_ZLIB,
+                 .count = 3,
+                 .raw_len = 0x01020304};
+  ck_assert_int_eq(ps__enc_batch_hdr(&b, &m, 0x10), 0);
+  static const uint8_t want[] = {5, 0, 0, 0, 0, 0, 0, 0x24, 1, 2, 3, 4,
+                                 5, 6, 7, 8, 1, 0, 0, 0,    0, 0, 0, 3,
+                                 1, 2, 3, 4};
+  /* Only the header is appended: the caller adds the data. */
+  ck_assert_uint_eq(ps__buf_size(&b), sizeof(want));
+  ck_assert_mem_eq(ps__buf_head(&b), want, sizeof(want));
+
+  ps__buf raw = {0};
+  const uint8_t data[3] = {0xde, 0xad, 0x01};
+  ps_packet p = {.ts_sec = 0x1122334455667788ll,
+                 .ts_frac = 0x99aabbcc,
+                 .caplen = 3,
+                 .len = 60,
+                 .iface = 2,
+                 .data = data};
+  ck_assert_int_eq(ps__batch_put(&raw, &p), 0);
+  static const uint8_t rec[] = {0,    0,    0,    2,    0x11, 0x22, 0x33,
+                                0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa,
+                                0xbb, 0xcc, 0,    0,    0,    3,    0,
+                                0,    0,    60,   0xde, 0xad, 0x01};
+  ck_assert_uint_eq(ps__buf_size(&raw), sizeof(rec));
+  ck_assert_mem_eq(ps__buf_head(&raw), rec, sizeof(rec));
+  ps__buf_free(&raw);
+  ps__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_header_bytes_stats_welcome_iface) {
+  ps__buf b = {0};
+  ps__stats st = {.iface = 7,
+                  .c = {.captured = 1,
+                        .bytes = 0x0203,
+                        .received = 4,
+                        .dropped = 5,
+                        .ifdropped = 6,
+                        .truncated = 0x0102030405060708ull}};
+  ck_assert_int_eq(ps__enc_stats(&b, &st), 0);
+  ck_assert_uint_eq(ps__buf_size(&b), 8 + PS_STATS_LEN);
+  const uint8_t *p = ps__buf_head(&b);
+  static const uint8_t hdr[] = {7, 0, 0, 0, 0, 0, 0, 52, 0, 0, 0, 7};
+  ck_assert_mem_eq(p, hdr, sizeof(hdr));
+  ck_assert_uint_eq(ps__get64(p + 12), 1);
+  ck_assert_uint_eq(ps__get64(p + 20), 0x0203);
+  ck_assert_uint_eq(ps__get64(p + 28), 4);
+  ck_assert_uint_eq(ps__get64(p + 36), 5);
+  ck_assert_uint_eq(ps__get64(p + 44), 6);
+  static const uint8_t tr[] = {1, 2, 3, 4, 5, 6, 7, 8};
+  ck_assert_mem_eq(p + 52, tr, 8);
+  ps__buf_reset(&b);
+
+  ps__welcome w = {.version = 1,
+                   .codec = 1,
+                   .max_frame = 0x01000014,
+                   .max_batch_raw = 0x01000000,
+                   .max_batch_packets = 0x00040000,
+                   .session_id = 0x0a0b0c0d0e0f1011ull};
+  ck_assert_int_eq(ps__enc_welcome(&b, &w), 0);
+  static const uint8_t wel[] = {2,    0,    0,    0,    0,    0,    0,
+                                40,   0,    1,    1,    0,    1,    0,
+                                0,    0x14, 1,    0,    0,    0,    0,
+                                4,    0,    0,    0x0a, 0x0b, 0x0c, 0x0d,
+                                0x0e, 0x0f, 0x10, 0x11};
+  ck_assert_uint_eq(ps__buf_size(&b), 8 + 40);
+  ck_assert_mem_eq(ps__buf_head(&b), wel, sizeof(wel));
+  ps__buf_reset(&b);
+
+  ps__iface ifc = {.id = 3,
+                   .linktype = 0x04000001,
+                   .snaplen = 65535,
+                   .tsres = PS_TSRES_NSEC,
+                   .name = "eth0",
+                   .name_len = 4};
+  ck_assert_int_eq(ps__enc_iface(&b, &ifc), 0);
+  static const uint8_t ifb[] = {4,    0, 0, 0,   0,   0,   0,   20,
+                                0,    0, 0, 3,   4,   0,   0,   1,
+                                0,    0, 0xff, 0xff, 9, 0,   0,   4,
+                                'e', 't', 'h', '0'};
+  ck_assert_uint_eq(ps__buf_size(&b), sizeof(ifb));
+  ck_assert_mem_eq(ps__buf_head(&b), ifb, sizeof(ifb));
+  ps__buf_free(&b);
+}
+END_TEST
+
+/* --------------------------------------------------------- round trips */
+
+START_TEST(test_roundtrip_hello) {
+  ps__buf b = {0};
+  char name[256];
+  memset(name, 'n', 255);
+  name[255] = '\0';
+  ps__hello h = {.min_version = 1,
+                 .max_version = 4,
+                 .codecs = 3,
+                 .flags = 0x80000001u,
+                 .name = name,
+                 .name_len = 255};
+  for (int i = 0; i < PS_NONCE_LEN; i++) {
+    h.nonce[i] = (uint8_t)(i * 17);
+  }
+  ck_assert_int_eq(ps__enc_hello(&b, &h), 0);
+  ps__frame f = parse_one(&b);
+  ck_assert_uint_eq(f.type, PS_FRAME_HELLO);
+  ck_assert_uint_eq(f.len, 34 + 255);
+  ps__hello d;
+  ck_assert_int_eq(ps__dec_hello(&f, &d, eb), 0);
+  ck_assert_uint_eq(d.min_version, 1);
+  ck_assert_uint_eq(d.max_version, 4);
+  ck_assert_uint_eq(d.codecs, 3);
+  ck_assert_uint_eq(d.flags, 0x80000001u);
+  ck_assert_mem_eq(d.nonce, h.nonce, PS_NONCE_LEN);
+  ck_assert_uint_eq(d.name_len, 255);
+  ck_assert_mem_eq(d.name, name, 255);
+  ps__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_roundtrip_welcome) {
+  ps__buf b = {0};
+  ps__welcome w = {.version = 1,
+                   .codec = PS_WIRE_CODEC_ZLIB,
+                   .max_frame = lim.max_frame,
+                   .max_batch_raw = lim.max_batch_raw,
+                   .max_batch_packets = lim.max_batch_packets,
+                   .session_id = 0xfedcba9876543210ull};
+  for (int i = 0; i < PS_NONCE_LEN; i++) {
+    w.nonce[i] = (uint8_t)(255 - i);
+  }
+  ck_assert_int_eq(ps__enc_welcome(&b, &w), 0);
+  ps__frame f = parse_one(&b);
+  ck_assert_uint_eq(f.type, PS_FRAME_WELCOME);
+  ps__welcome d;
+  ck_assert_int_eq(ps__dec_welcome(&f, &d, eb), 0);
+  ck_assert_uint_eq(d.version, 1);
+  ck_assert_uint_eq(d.codec, PS_WIRE_CODEC_ZLIB);
+  ck_assert_uint_eq(d.max_frame, lim.max_frame);
+  ck_assert_uint_eq(d.max_batch_raw, lim.max_batch_raw);
+  ck_assert_uint_eq(d.max_batch_packets, lim.max_batch_packets);
+  ck_assert_uint_eq(d.session_id, 0xfedcba9876543210ull);
+  ck_assert_mem_eq(d.nonce, w.nonce, PS_NONCE_LEN);
+  ps__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_roundtrip_error) {
+  ps__buf b = {0};
+  ck_assert_int_eq(ps__enc_error(&b, 508, "bad sensor"), 0);
+  ps__frame f = parse_one(&b);
+  ck_assert_uint_eq(f.type, PS_FRAME_ERROR);
+  ps__error_msg m;
+  ck_assert_int_eq(ps__dec_error(&f, &m, eb), 0);
+  ck_assert_uint_eq(m.code, 508);
+  ck_assert_uint_eq(m.text_len, 10);
+  ck_assert_mem_eq(m.text, "bad sensor", 10);
+  ps__buf_reset(&b);
+
+  /* Text beyond the protocol's limit is cut, and still decodes. */
+  char longtext[2001];
+  memset(longtext, 'x', 2000);
+  longtext[2000] = '\0';
+  ck_assert_int_eq(ps__enc_error(&b, 1, longtext), 0);
+  f = parse_one(&b);
+  ck_assert_uint_eq(f.len, 4 + PS_MAX_ERROR_TEXT);
+  ck_assert_int_eq(ps__dec_error(&f, &m, eb), 0);
+  ck_assert_uint_eq(m.text_len, PS_MAX_ERROR_TEXT);
+  ps__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_roundtrip_iface) {
+  ps__buf b = {0};
+  ps__iface ifc = {.id = 255,
+                   .linktype = 0x34000001u,
+                   .snaplen = 300000,
+                   .tsres = PS_TSRES_USEC,
+                   .name = "any",
+                   .name_len = 3};
+  ck_assert_int_eq(ps__enc_iface(&b, &ifc), 0);
+  ps__frame f = parse_one(&b);
+  ck_assert_uint_eq(f.type, PS_FRAME_IFACE);
+  ps__iface d;
+  ck_assert_int_eq(ps__dec_iface(&f, &d, eb), 0);
+  ck_assert_uint_eq(d.id, 255);
+  ck_assert_uint_eq(d.linktype, 0x34000001u);
+  ck_assert_uint_eq(d.snaplen, 300000);
+  ck_assert_uint_eq(d.tsres, PS_TSRES_USEC);
+  ck_assert_uint_eq(d.name_len, 3);
+  ck_assert_mem_eq(d.name, "any", 3);
+  ps__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_roundtrip_batch) {
+  enum { N = 5 };
+  static uint8_t data[N][1500];
+  const uint32_t caplens[N] = {0, 1, 60, 1500, 24};
+  ps_packet in[N];
+  ps__buf raw = {0};
+  for (uint32_t i = 0; i < N; i++) {
+    unit_fill_pattern(data[i], caplens[i], i);
+    in[i] = (ps_packet){.ts_sec = i == 2 ? -1 : (int64_t)1700000000 + i,
+                        .ts_frac = i == 3 ? 0xffffffffu : i * 1000,
+                        .caplen = caplens[i],
+                        .len = caplens[i] + i,
+                        .iface = i == 4 ? 255 : i,
+                        .data = data[i]};
+    ck_assert_int_eq(ps__batch_put(&raw, &in[i]), 0);
+  }
+  size_t raw_len = ps__buf_size(&raw);
+  ck_assert_uint_eq(raw_len, N * PS_PKT_HDR + 0 + 1 + 60 + 1500 + 24);
+
+  ps__buf b = {0};
+  ps__batch m = {.seq = 42,
+                 .codec = PS_WIRE_CODEC_STORED,
+                 .count = N,
+                 .raw_len = (uint32_t)raw_len};
+  ck_assert_int_eq(ps__enc_batch_hdr(&b, &m, raw_len), 0);
+  ck_assert_int_eq(ps__buf_append(&b, ps__buf_head(&raw), raw_len), 0);
+  ps__frame f = parse_one(&b);
+  ck_assert_uint_eq(f.type, PS_FRAME_BATCH);
+  ps__batch d;
+  ck_assert_int_eq(ps__dec_batch(&f, &lim, &d, eb), 0);
+  ck_assert_uint_eq(d.seq, 42);
+  ck_assert_uint_eq(d.codec, PS_WIRE_CODEC_STORED);
+  ck_assert_uint_eq(d.count, N);
+  ck_assert_uint_eq(d.raw_len, raw_len);
+  ck_assert_uint_eq(d.data_len, raw_len);
+
+  size_t off = 0;
+  ps_packet p;
+  for (uint32_t i = 0; i < N; i++) {
+    ck_assert_int_eq(ps__batch_next(d.data, d.data_len, &off, &p, eb), 1);
+    ck_assert_int_eq(p.ts_sec, in[i].ts_sec);
+    ck_assert_uint_eq(p.ts_frac, in[i].ts_frac);
+    ck_assert_uint_eq(p.caplen, in[i].caplen);
+    ck_assert_uint_eq(p.len, in[i].len);
+    ck_assert_uint_eq(p.iface, in[i].iface);
+    if (p.caplen > 0) {
+      ck_assert_mem_eq(p.data, data[i], p.caplen);
+    }
+  }
+  ck_assert_int_eq(ps__batch_next(d.data, d.data_len, &off, &p, eb), 0);
+  ck_assert_uint_eq(off, raw_len);
+  ps__buf_free(&b);
+  ps__buf_free(&raw);
+}
+END_TEST
+
+START_TEST(test_roundtrip_stats) {
+  ps__buf b = {0};
+  ps__stats st = {.iface = 255,
+                  .c = {.captured = UINT64_MAX,
+                        .bytes = 1ull << 40,
+                        .received = 3,
+                        .dropped = 4,
+                        .ifdropped = 5,
+                        .truncated = 6}};
+  ck_assert_int_eq(ps__enc_stats(&b, &st), 0);
+  ps__frame f = parse_one(&b);
+  ck_assert_uint_eq(f.type, PS_FRAME_STATS);
+  ps__stats d;
+  ck_assert_int_eq(ps__dec_stats(&f, &d, eb), 0);
+  ck_assert_uint_eq(d.iface, 255);
+  ck_assert_uint_eq(d.c.captured, UINT64_MAX);
+  ck_assert_uint_eq(d.c.bytes, 1ull << 40);
+  ck_assert_uint_eq(d.c.received, 3);
+  ck_assert_uint_eq(d.c.dropped, 4);
+  ck_assert_uint_eq(d.c.ifdropped, 5);
+  ck_assert_uint_eq(d.c.truncated, 6);
+  ps__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_roundtrip_seq_frames) {
+  ps__buf b = {0};
+  uint64_t seq = 0;
+  ck_assert_int_eq(ps__enc_ack(&b, 77), 0);
+  ps__frame f = parse_one(&b);
+  ck_assert_uint_eq(f.type, PS_FRAME_ACK);
+  ck_assert_int_eq(ps__dec_seq(&f, &seq, eb), 0);
+  ck_assert_uint_eq(seq, 77);
+  ps__buf_reset(&b);
+
+  ck_assert_int_eq(ps__enc_close(&b, UINT64_MAX), 0);
+  f = parse_one(&b);
+  ck_assert_uint_eq(f.type, PS_FRAME_CLOSE);
+  ck_assert_int_eq(ps__dec_seq(&f, &seq, eb), 0);
+  ck_assert_uint_eq(seq, UINT64_MAX);
+  ps__buf_reset(&b);
+
+  ck_assert_int_eq(ps__enc_heartbeat(&b), 0);
+  f = parse_one(&b);
+  ck_assert_uint_eq(f.type, PS_FRAME_HEARTBEAT);
+  ck_assert_uint_eq(f.len, 0);
+  ck_assert_int_eq(ps__dec_empty(&f, eb), 0);
+  ps__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_two_frames_in_one_buffer) {
+  ps__buf b = {0};
+  ck_assert_int_eq(ps__enc_ack(&b, 1), 0);
+  ck_assert_int_eq(ps__enc_heartbeat(&b), 0);
+  ps__frame f;
+  size_t used = 0;
+  ck_assert_int_eq(ps__frame_parse(ps__buf_head(&b), ps__buf_size(&b), &lim,
+                                   &f, &used, eb),
+                   1);
+  ck_assert_uint_eq(used, 16);
+  ck_assert_uint_eq(f.type, PS_FRAME_ACK);
+  ck_assert_int_eq(ps__frame_parse(ps__buf_head(&b) + used,
+                                   ps__buf_size(&b) - used, &lim, &f, &used,
+                                   eb),
+                   1);
+  ck_assert_uint_eq(used, 8);
+  ck_assert_uint_eq(f.type, PS_FRAME_HEARTBEAT);
+  ps__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_encoders_refuse_invalid) {
+  ps__buf b = {0};
+  ps__hello h = {.min_version = 1, .max_version = 1, .codecs = 1,
+                 .name = "", .name_len = 0};
+  ck_assert_int_eq(ps__enc_hello(&b, &h), PS_ERR_INVALID);
+  h.name = "a\nb";
+  h.name_len = 3;
+  ck_assert_int_eq(ps__enc_hello(&b, &h), PS_ERR_INVALID);
+  ps__iface ifc = {.id = 256, .tsres = PS_TSRES_USEC, .name = "e",
+                   .name_len = 1};
+  ck_assert_int_eq(ps__enc_iface(&b, &ifc), PS_ERR_INVALID);
+  ifc.id = 0;
+  ifc.tsres = 3;
+  ck_assert_int_eq(ps__enc_iface(&b, &ifc), PS_ERR_INVALID);
+  ps__batch m = {.seq = 1};
+  ck_assert_int_eq(ps__enc_batch_hdr(&b, &m, PS_MAX_BATCH_RAW + 1),
+                   PS_ERR_INVALID);
+  /* Nothing half-written. */
+  ck_assert_uint_eq(ps__buf_size(&b), 0);
+  ps__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_frame_names) {
+  ck_assert_str_eq(ps__frame_name(PS_FRAME_HELLO), "HELLO");
+  ck_assert_str_eq(ps__frame_name(PS_FRAME_BATCH), "BATCH");
+  ck_assert_str_eq(ps__frame_name(PS_FRAME_CLOSE), "CLOSE");
+  ck_assert_str_eq(ps__frame_name(0), "?");
+  ck_assert_str_eq(ps__frame_name(10), "?");
+  ck_assert_str_eq(ps__frame_name(255), "?");
+}
+END_TEST
+
+/* ------------------------------------------------------- frame_parse */
+
+START_TEST(test_parse_unknown_type) {
+  ps__frame f;
+  size_t used;
+  const uint8_t bad[] = {0, 10, 0xff};
+  for (size_t i = 0; i < sizeof(bad); i++) {
+    /* Judged on the first byte: no need to wait for a header. */
+    uint8_t buf[1] = {bad[i]};
+    char want[64];
+    snprintf(want, sizeof(want), "unknown frame type %u", bad[i]);
+    ck_assert_err(ps__frame_parse(buf, 1, &lim, &f, &used, eb),
+                  PS_ERR_PROTOCOL, eb, want);
+  }
+}
+END_TEST
+
+START_TEST(test_parse_flags_reserved) {
+  ps__frame f;
+  size_t used;
+  uint8_t flags[8] = {PS_FRAME_BATCH, 1, 0, 0, 0, 0, 0, 0};
+  ck_assert_err(ps__frame_parse(flags, 8, &lim, &f, &used, eb),
+                PS_ERR_PROTOCOL, eb, "BATCH frame with non-zero flags");
+  uint8_t res1[8] = {PS_FRAME_ACK, 0, 0x80, 0, 0, 0, 0, 8};
+  ck_assert_err(ps__frame_parse(res1, 8, &lim, &f, &used, eb),
+                PS_ERR_PROTOCOL, eb, "ACK frame with non-zero flags or "
+                                     "reserved bits");
+  uint8_t res2[8] = {PS_FRAME_ACK, 0, 0, 1, 0, 0, 0, 8};
+  ck_assert_err(ps__frame_parse(res2, 8, &lim, &f, &used, eb),
+                PS_ERR_PROTOCOL, eb, "reserved");
+}
+END_TEST
+
+START_TEST(test_parse_over_limit) {
+  ps__frame f;
+  size_t used;
+  lim.max_frame = 100;
+  uint8_t hdr[8] = {PS_FRAME_BATCH, 0, 0, 0, 0, 0, 0, 101};
+  /* Refused from the header alone, before any payload arrives. */
+  ck_assert_err(ps__frame_parse(hdr, 8, &lim, &f, &used, eb), PS_ERR_LIMIT,
+                eb, "BATCH frame of 101 bytes exceeds the frame limit of 100");
+  uint8_t huge[8] = {PS_FRAME_BATCH, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
+  ck_assert_err(ps__frame_parse(huge, 8, &lim, &f, &used, eb), PS_ERR_LIMIT,
+                eb, "4294967295 bytes");
+  /* Exactly the limit is fine (needs its payload). */
+  uint8_t ok[8 + 100] = {PS_FRAME_BATCH, 0, 0, 0, 0, 0, 0, 100};
+  ck_assert_int_eq(ps__frame_parse(ok, 8, &lim, &f, &used, eb), 0);
+  ck_assert_int_eq(ps__frame_parse(ok, sizeof(ok), &lim, &f, &used, eb), 1);
+  ck_assert_uint_eq(used, sizeof(ok));
+  ck_assert_uint_eq(f.len, 100);
+  ck_assert_ptr_eq(f.payload, ok + 8);
+}
+END_TEST
+
+START_TEST(test_parse_truncated_needs_more) {
+  ps__buf b = {0};
+  ps__stats st = {.iface = 1};
+  ck_assert_int_eq(ps__enc_stats(&b, &st), 0);
+  size_t n = ps__buf_size(&b);
+  ps__frame f;
+  size_t used = 12345;
+  for (size_t k = 0; k < n; k++) {
+    eb[0] = '\0';
+    ck_assert_int_eq(
+        ps__frame_parse(ps__buf_head(&b), k, &lim, &f, &used, eb), 0);
+    ck_assert_uint_eq(used, 12345);
+    ck_assert_str_eq(eb, "");
+  }
+  ck_assert_int_eq(ps__frame_parse(ps__buf_head(&b), n, &lim, &f, &used, eb),
+                   1);
+  ck_assert_uint_eq(used, n);
+  ps__buf_free(&b);
+}
+END_TEST
+
+/* ------------------------------------------------------------ hello */
+
+/* A valid hello payload in p (name "sensor-1"); returns its length. */
+static uint32_t hello_payload(uint8_t *p) {
+  ps__buf b = {0};
+  ps__hello h = {.min_version = 1,
+                 .max_version = 1,
+                 .codecs = 3,
+                 .name = "sensor-1",
+                 .name_len = 8};
+  ck_assert_int_eq(ps__enc_hello(&b, &h), 0);
+  uint32_t n = (uint32_t)ps__buf_size(&b) - PS_FRAME_HDR;
+  memcpy(p, ps__buf_head(&b) + PS_FRAME_HDR, n);
+  ps__buf_free(&b);
+  return n;
+}
+
+START_TEST(test_hello_valid_base) {
+  uint8_t p[64];
+  uint32_t n = hello_payload(p);
+  ck_assert_uint_eq(n, 42);
+  ps__frame f = mkframe(PS_FRAME_HELLO, p, n);
+  ps__hello h;
+  ck_assert_int_eq(ps__dec_hello(&f, &h, eb), 0);
+}
+END_TEST
+
+START_TEST(test_hello_bad_magic) {
+  uint8_t p[64];
+  uint32_t n = hello_payload(p);
+  p[3] = 'X';
+  ps__frame f = mkframe(PS_FRAME_HELLO, p, n);
+  ps__hello h;
+  ck_assert_err(ps__dec_hello(&f, &h, eb), PS_ERR_PROTOCOL, eb,
+                "not a libpacketstreamer hello");
+  /* Too short to hold the fixed part. */
+  hello_payload(p);
+  f = mkframe(PS_FRAME_HELLO, p, 33);
+  ck_assert_err(ps__dec_hello(&f, &h, eb), PS_ERR_PROTOCOL, eb,
+                "bad magic or size");
+  f = mkframe(PS_FRAME_HELLO, p, 0);
+  ck_assert_err(ps__dec_hello(&f, &h, eb), PS_ERR_PROTOCOL, eb,
+                "bad magic or size");
+}
+END_TEST
+
+START_TEST(test_hello_version_range) {
+  uint8_t p[64];
+  uint32_t n = hello_payload(p);
+  ps__frame f = mkframe(PS_FRAME_HELLO, p, n);
+  ps__hello h;
+  ps__put16(p + 4, 0); /* min 0 */
+  ck_assert_err(ps__dec_hello(&f, &h, eb), PS_ERR_PROTOCOL, eb,
+                "invalid version range 0..1");
+  ps__put16(p + 4, 3);
+  ps__put16(p + 6, 2); /* min > max */
+  ck_assert_err(ps__dec_hello(&f, &h, eb), PS_ERR_PROTOCOL, eb,
+                "invalid version range 3..2");
+}
+END_TEST
+
+START_TEST(test_hello_name_length_mismatch) {
+  uint8_t p[64];
+  uint32_t n = hello_payload(p);
+  ps__hello h;
+  ps__put16(p + 32, 9); /* one more than present */
+  ps__frame f = mkframe(PS_FRAME_HELLO, p, n);
+  ck_assert_err(ps__dec_hello(&f, &h, eb), PS_ERR_PROTOCOL, eb,
+                "hello length 42 does not match its name length 9");
+  ps__put16(p + 32, 7); /* one less */
+  ck_assert_err(ps__dec_hello(&f, &h, eb), PS_ERR_PROTOCOL, eb,
+                "does not match its name length 7");
+  ps__put16(p + 32, 0xffff);
+  ck_assert_err(ps__dec_hello(&f, &h, eb), PS_ERR_PROTOCOL, eb,
+                "name length 65535");
+}
+END_TEST
+
+START_TEST(test_hello_unprintable_name) {
+  uint8_t p[64];
+  uint32_t n = hello_payload(p);
+  ps__hello h;
+  ps__frame f = mkframe(PS_FRAME_HELLO, p, n);
+  p[34 + 3] = '\n';
+  ck_assert_err(ps__dec_hello(&f, &h, eb), PS_ERR_PROTOCOL, eb,
+                "unprintable sensor name");
+  p[34 + 3] = 0x7f;
+  ck_assert_err(ps__dec_hello(&f, &h, eb), PS_ERR_PROTOCOL, eb,
+                "unprintable sensor name");
+  p[34 + 3] = '\0';
+  ck_assert_err(ps__dec_hello(&f, &h, eb), PS_ERR_PROTOCOL, eb,
+                "unprintable sensor name");
+  /* An empty name: length 0, frame of the fixed part only. */
+  hello_payload(p);
+  ps__put16(p + 32, 0);
+  f = mkframe(PS_FRAME_HELLO, p, 34);
+  ck_assert_err(ps__dec_hello(&f, &h, eb), PS_ERR_PROTOCOL, eb,
+                "empty, too long or unprintable");
+}
+END_TEST
+
+START_TEST(test_hello_no_stored_codec) {
+  uint8_t p[64];
+  uint32_t n = hello_payload(p);
+  ps__hello h;
+  ps__frame f = mkframe(PS_FRAME_HELLO, p, n);
+  ps__put32(p + 8, 2); /* zlib only */
+  ck_assert_err(ps__dec_hello(&f, &h, eb), PS_ERR_PROTOCOL, eb,
+                "without the stored codec");
+  ps__put32(p + 8, 0);
+  ck_assert_err(ps__dec_hello(&f, &h, eb), PS_ERR_PROTOCOL, eb,
+                "without the stored codec");
+}
+END_TEST
+
+/* ---------------------------------------------------------- welcome */
+
+static uint32_t welcome_payload(uint8_t *p) {
+  ps__buf b = {0};
+  ps__welcome w = {.version = 1,
+                   .codec = 1,
+                   .max_frame = lim.max_frame,
+                   .max_batch_raw = lim.max_batch_raw,
+                   .max_batch_packets = lim.max_batch_packets,
+                   .session_id = 9};
+  ck_assert_int_eq(ps__enc_welcome(&b, &w), 0);
+  memcpy(p, ps__buf_head(&b) + PS_FRAME_HDR, 40);
+  ps__buf_free(&b);
+  return 40;
+}
+
+START_TEST(test_welcome_wrong_size) {
+  uint8_t p[64] = {0};
+  welcome_payload(p);
+  ps__welcome w;
+  ps__frame f = mkframe(PS_FRAME_WELCOME, p, 39);
+  ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
+                "welcome of 39 bytes");
+  f = mkframe(PS_FRAME_WELCOME, p, 41);
+  ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
+                "welcome of 41 bytes");
+  f = mkframe(PS_FRAME_WELCOME, p, 0);
+  ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
+                "welcome of 0 bytes");
+}
+END_TEST
+
+START_TEST(test_welcome_codec_and_reserved) {
+  uint8_t p[64];
+  ps__welcome w;
+  ps__frame f = mkframe(PS_FRAME_WELCOME, p, welcome_payload(p));
+  p[2] = 2;
+  ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
+                "welcome with unknown codec 2");
+  welcome_payload(p);
+  p[3] = 1;
+  ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
+                "welcome with unknown codec");
+}
+END_TEST
+
+START_TEST(test_welcome_unusable_limits) {
+  uint8_t p[64];
+  ps__welcome w;
+  ps__frame f = mkframe(PS_FRAME_WELCOME, p, welcome_payload(p));
+  /* A batch must hold one full-size packet. */
+  ps__put32(p + 8, PS_PKT_HDR + PS_MAX_CAPLEN - 1);
+  ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
+                "unusable limits");
+  ps__put32(p + 8, PS_PKT_HDR + PS_MAX_CAPLEN);
+  ps__put32(p + 4, PS_BATCH_HDR + PS_PKT_HDR + PS_MAX_CAPLEN);
+  ck_assert_int_eq(ps__dec_welcome(&f, &w, eb), 0);
+  /* A frame must hold a full batch. */
+  ps__put32(p + 4, PS_BATCH_HDR + PS_PKT_HDR + PS_MAX_CAPLEN - 1);
+  ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
+                "unusable limits (frame 262187");
+  ps__put32(p + 4, PS_BATCH_HDR + PS_PKT_HDR + PS_MAX_CAPLEN);
+  ps__put32(p + 12, 0);
+  ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
+                "0 packets");
+  /* A batch limit near 2^32 must not wrap the frame check around. */
+  welcome_payload(p);
+  ps__put32(p + 4, 100);
+  ps__put32(p + 8, 0xfffffff0u);
+  ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
+                "unusable limits (frame 100, batch 4294967280 bytes");
+}
+END_TEST
+
+START_TEST(test_default_limits_usable) {
+  uint8_t p[64];
+  ps__welcome w;
+  ps__frame f = mkframe(PS_FRAME_WELCOME, p, welcome_payload(p));
+  ck_assert_int_eq(ps__dec_welcome(&f, &w, eb), 0);
+  ck_assert_uint_le(lim.max_frame, PS_MAX_FRAME_PAYLOAD);
+  ck_assert_uint_le(lim.max_batch_raw, PS_MAX_BATCH_RAW);
+  ck_assert_uint_le(lim.max_batch_packets, PS_MAX_BATCH_PACKETS);
+}
+END_TEST
+
+/* ------------------------------------------------------------ error */
+
+START_TEST(test_error_malformed) {
+  uint8_t p[1100] = {0};
+  ps__error_msg m;
+  ps__frame f = mkframe(PS_FRAME_ERROR, p, 3);
+  ck_assert_err(ps__dec_error(&f, &m, eb), PS_ERR_PROTOCOL, eb,
+                "error frame of 3 bytes");
+  ps__put16(p + 2, 6);
+  memcpy(p + 4, "hello", 5);
+  f = mkframe(PS_FRAME_ERROR, p, 9);
+  ck_assert_err(ps__dec_error(&f, &m, eb), PS_ERR_PROTOCOL, eb,
+                "text length 6 does not fit");
+  ps__put16(p + 2, 1025);
+  f = mkframe(PS_FRAME_ERROR, p, 4 + 1025);
+  ck_assert_err(ps__dec_error(&f, &m, eb), PS_ERR_PROTOCOL, eb,
+                "text length 1025 does not fit");
+  ps__put16(p + 2, 5);
+  f = mkframe(PS_FRAME_ERROR, p, 9);
+  ck_assert_int_eq(ps__dec_error(&f, &m, eb), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------ iface */
+
+static uint32_t iface_payload(uint8_t *p, uint32_t id, uint8_t tsres,
+                              uint8_t reserved, uint16_t name_len_field,
+                              const char *name, size_t n) {
+  ps__put32(p, id);
+  ps__put32(p + 4, 1);
+  ps__put32(p + 8, 65535);
+  p[12] = tsres;
+  p[13] = reserved;
+  ps__put16(p + 14, name_len_field);
+  memcpy(p + 16, name, n);
+  return (uint32_t)(16 + n);
+}
+
+START_TEST(test_iface_malformed) {
+  uint8_t p[300];
+  ps__iface m;
+  ps__frame f = mkframe(PS_FRAME_IFACE, p, 15);
+  ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_PROTOCOL, eb,
+                "interface frame of 15 bytes");
+
+  f.len = iface_payload(p, 255, PS_TSRES_NSEC, 0, 4, "eth0", 4);
+  ck_assert_int_eq(ps__dec_iface(&f, &m, eb), 0);
+
+  f.len = iface_payload(p, 256, PS_TSRES_NSEC, 0, 4, "eth0", 4);
+  ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_LIMIT, eb,
+                "interface id 256 exceeds the limit of 256");
+  f.len = iface_payload(p, UINT32_MAX, PS_TSRES_NSEC, 0, 4, "eth0", 4);
+  ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_LIMIT, eb,
+                "interface id 4294967295");
+
+  f.len = iface_payload(p, 1, 3, 0, 4, "eth0", 4);
+  ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_PROTOCOL, eb,
+                "unsupported timestamp resolution 3");
+  f.len = iface_payload(p, 1, 0, 0, 4, "eth0", 4);
+  ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_PROTOCOL, eb,
+                "resolution 0");
+
+  f.len = iface_payload(p, 1, PS_TSRES_USEC, 0, 5, "eth0", 4);
+  ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_PROTOCOL, eb,
+                "interface 1 with a malformed name");
+  f.len = iface_payload(p, 1, PS_TSRES_USEC, 0, 3, "eth0", 4);
+  ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_PROTOCOL, eb,
+                "malformed name");
+  f.len = iface_payload(p, 1, PS_TSRES_USEC, 1, 4, "eth0", 4);
+  ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_PROTOCOL, eb,
+                "malformed name");
+  f.len = iface_payload(p, 1, PS_TSRES_USEC, 0, 4, "et\x1b" "0", 4);
+  ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_PROTOCOL, eb,
+                "malformed name");
+  f.len = iface_payload(p, 1, PS_TSRES_USEC, 0, 0, "", 0);
+  ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_PROTOCOL, eb,
+                "malformed name");
+}
+END_TEST
+
+/* ------------------------------------------------------------ batch */
+
+static uint32_t batch_payload(uint8_t *p, uint8_t codec, const uint8_t rsv[3],
+                              uint32_t count, uint32_t raw_len,
+                              uint32_t data_len) {
+  ps__put64(p, 5);
+  p[8] = codec;
+  memcpy(p + 9, rsv, 3);
+  ps__put32(p + 12, count);
+  ps__put32(p + 16, raw_len);
+  memset(p + PS_BATCH_HDR, 0, data_len);
+  return PS_BATCH_HDR + data_len;
+}
+
+static const uint8_t zero3[3] = {0, 0, 0};
+
+START_TEST(test_batch_malformed) {
+  static uint8_t p[2048];
+  ps__batch m;
+  lim.max_batch_raw = 1000;
+  lim.max_batch_packets = 10;
+  ps__frame f = mkframe(PS_FRAME_BATCH, p, 19);
+  ck_assert_err(ps__dec_batch(&f, &lim, &m, eb), PS_ERR_PROTOCOL, eb,
+                "batch frame of 19 bytes");
+
+  /* The boundary values are accepted. */
+  f.len = batch_payload(p, 0, zero3, 10, 1000, 1000);
+  ck_assert_int_eq(ps__dec_batch(&f, &lim, &m, eb), 0);
+  ck_assert_uint_eq(m.seq, 5);
+  ck_assert_ptr_eq(m.data, p + PS_BATCH_HDR);
+  f.len = batch_payload(p, 1, zero3, 4, 96, 96);
+  ck_assert_int_eq(ps__dec_batch(&f, &lim, &m, eb), 0);
+  f.len = batch_payload(p, 0, zero3, 0, 0, 0);
+  ck_assert_int_eq(ps__dec_batch(&f, &lim, &m, eb), 0);
+
+  f.len = batch_payload(p, 0, zero3, 1, 1001, 1001);
+  ck_assert_err(ps__dec_batch(&f, &lim, &m, eb), PS_ERR_LIMIT, eb,
+                "batch 5 of 1001 bytes exceeds the decompressed batch limit "
+                "of 1000");
+  f.len = batch_payload(p, 1, zero3, 1, 0xffffffffu, 10);
+  ck_assert_err(ps__dec_batch(&f, &lim, &m, eb), PS_ERR_LIMIT, eb,
+                "decompressed batch limit");
+
+  f.len = batch_payload(p, 0, zero3, 11, 1000, 1000);
+  ck_assert_err(ps__dec_batch(&f, &lim, &m, eb), PS_ERR_LIMIT, eb,
+                "batch 5 of 11 packets exceeds the limit of 10 packets");
+
+  f.len = batch_payload(p, 0, zero3, 5, 119, 119);
+  ck_assert_err(ps__dec_batch(&f, &lim, &m, eb), PS_ERR_PROTOCOL, eb,
+                "batch 5 claims 5 packets in 119 bytes");
+
+  f.len = batch_payload(p, 0, zero3, 1, 100, 99);
+  ck_assert_err(ps__dec_batch(&f, &lim, &m, eb), PS_ERR_PROTOCOL, eb,
+                "batch 5 carries 99 bytes for 100 raw bytes");
+  f.len = batch_payload(p, 0, zero3, 1, 100, 101);
+  ck_assert_err(ps__dec_batch(&f, &lim, &m, eb), PS_ERR_PROTOCOL, eb,
+                "carries 101 bytes for 100 raw bytes");
+
+  f.len = batch_payload(p, 1, zero3, 1, 100, 101);
+  ck_assert_err(ps__dec_batch(&f, &lim, &m, eb), PS_ERR_PROTOCOL, eb,
+                "carries 101 bytes for 100 raw bytes");
+  f.len = batch_payload(p, 1, zero3, 1, 100, 100);
+  ck_assert_int_eq(ps__dec_batch(&f, &lim, &m, eb), 0);
+
+  f.len = batch_payload(p, 2, zero3, 1, 100, 100);
+  ck_assert_err(ps__dec_batch(&f, &lim, &m, eb), PS_ERR_PROTOCOL, eb,
+                "batch 5 with unknown codec 2");
+  f.len = batch_payload(p, 0xff, zero3, 1, 100, 100);
+  ck_assert_err(ps__dec_batch(&f, &lim, &m, eb), PS_ERR_PROTOCOL, eb,
+                "unknown codec 255");
+
+  for (int i = 0; i < 3; i++) {
+    uint8_t rsv[3] = {0, 0, 0};
+    rsv[i] = 0x40;
+    f.len = batch_payload(p, 0, rsv, 1, 100, 100);
+    ck_assert_err(ps__dec_batch(&f, &lim, &m, eb), PS_ERR_PROTOCOL, eb,
+                  "batch 5 with non-zero reserved bytes");
+  }
+}
+END_TEST
+
+/* One record of caplen bytes for iface in raw. */
+static void put_record(ps__buf *raw, uint32_t iface, uint32_t caplen) {
+  static uint8_t data[2000];
+  unit_fill_pattern(data, sizeof(data), caplen);
+  ps_packet p = {.ts_sec = 1, .ts_frac = 2, .caplen = caplen, .len = caplen,
+                 .iface = iface, .data = data};
+  ck_assert_int_eq(ps__batch_put(raw, &p), 0);
+}
+
+START_TEST(test_batch_next_malformed) {
+  ps__buf raw = {0};
+  ps_packet p;
+  size_t off = 0;
+  /* Empty batch: straight to the end. */
+  ck_assert_int_eq(ps__batch_next(NULL, 0, &off, &p, eb), 0);
+
+  put_record(&raw, 1, 10);
+  put_record(&raw, 2, 20);
+  const uint8_t *r = ps__buf_head(&raw);
+  size_t n = ps__buf_size(&raw);
+  ck_assert_uint_eq(n, 2 * PS_PKT_HDR + 30);
+
+  /* The second record's header is cut. */
+  off = 0;
+  ck_assert_int_eq(ps__batch_next(r, 34 + 23, &off, &p, eb), 1);
+  ck_assert_uint_eq(off, 34);
+  ck_assert_err(ps__batch_next(r, 34 + 23, &off, &p, eb), PS_ERR_PROTOCOL, eb,
+                "packet record cut short at offset 34");
+  off = 0;
+  ck_assert_err(ps__batch_next(r, 1, &off, &p, eb), PS_ERR_PROTOCOL, eb,
+                "cut short at offset 0");
+
+  /* The second record's data runs past the end. */
+  off = 34;
+  ck_assert_err(ps__batch_next(r, n - 1, &off, &p, eb), PS_ERR_PROTOCOL, eb,
+                "packet of caplen 20 runs past the batch end");
+  ck_assert_uint_eq(off, 34);
+  ps__buf_free(&raw);
+
+  /* caplen above PS_MAX_CAPLEN, and exactly at it. */
+  size_t big = PS_PKT_HDR + PS_MAX_CAPLEN + 1;
+  uint8_t *b = calloc(1, big);
+  ck_assert_ptr_nonnull(b);
+  ps__put32(b + 16, PS_MAX_CAPLEN + 1);
+  off = 0;
+  ck_assert_err(ps__batch_next(b, big, &off, &p, eb), PS_ERR_LIMIT, eb,
+                "packet caplen 262145 exceeds the limit of 262144");
+  ps__put32(b + 16, UINT32_MAX);
+  off = 0;
+  ck_assert_err(ps__batch_next(b, big, &off, &p, eb), PS_ERR_LIMIT, eb,
+                "caplen 4294967295");
+  ps__put32(b + 16, PS_MAX_CAPLEN);
+  off = 0;
+  ck_assert_int_eq(ps__batch_next(b, big - 1, &off, &p, eb), 1);
+  ck_assert_uint_eq(p.caplen, PS_MAX_CAPLEN);
+  ck_assert_uint_eq(off, big - 1);
+  ck_assert_int_eq(ps__batch_next(b, big - 1, &off, &p, eb), 0);
+
+  /* Interface id out of range. */
+  ps__put32(b, 256);
+  off = 0;
+  ck_assert_err(ps__batch_next(b, big - 1, &off, &p, eb), PS_ERR_PROTOCOL, eb,
+                "packet for interface id 256");
+  ps__put32(b, 255);
+  off = 0;
+  ck_assert_int_eq(ps__batch_next(b, big - 1, &off, &p, eb), 1);
+  ck_assert_uint_eq(p.iface, 255);
+  free(b);
+}
+END_TEST
+
+/* ------------------------------------------------- stats and seq sizes */
+
+START_TEST(test_stats_malformed) {
+  uint8_t p[64] = {0};
+  ps__stats m;
+  ps__frame f = mkframe(PS_FRAME_STATS, p, 51);
+  ck_assert_err(ps__dec_stats(&f, &m, eb), PS_ERR_PROTOCOL, eb,
+                "stats frame of 51 bytes");
+  f.len = 53;
+  ck_assert_err(ps__dec_stats(&f, &m, eb), PS_ERR_PROTOCOL, eb,
+                "stats frame of 53 bytes");
+  f.len = 0;
+  ck_assert_err(ps__dec_stats(&f, &m, eb), PS_ERR_PROTOCOL, eb,
+                "stats frame of 0 bytes");
+  f.len = 52;
+  ps__put32(p, 256);
+  ck_assert_err(ps__dec_stats(&f, &m, eb), PS_ERR_PROTOCOL, eb,
+                "stats for interface id 256");
+  ps__put32(p, 255);
+  ck_assert_int_eq(ps__dec_stats(&f, &m, eb), 0);
+}
+END_TEST
+
+START_TEST(test_seq_frames_wrong_size) {
+  uint8_t p[16] = {0};
+  uint64_t seq = 99;
+  ps__frame f = mkframe(PS_FRAME_ACK, p, 7);
+  ck_assert_err(ps__dec_seq(&f, &seq, eb), PS_ERR_PROTOCOL, eb,
+                "ACK frame of 7 bytes");
+  f = mkframe(PS_FRAME_CLOSE, p, 9);
+  ck_assert_err(ps__dec_seq(&f, &seq, eb), PS_ERR_PROTOCOL, eb,
+                "CLOSE frame of 9 bytes");
+  f = mkframe(PS_FRAME_ACK, p, 0);
+  ck_assert_err(ps__dec_seq(&f, &seq, eb), PS_ERR_PROTOCOL, eb,
+                "ACK frame of 0 bytes");
+  ck_assert_uint_eq(seq, 99);
+  f = mkframe(PS_FRAME_HEARTBEAT, p, 1);
+  ck_assert_err(ps__dec_empty(&f, eb), PS_ERR_PROTOCOL, eb,
+                "HEARTBEAT frame of 1 bytes");
+}
+END_TEST
+
+static Suite *proto_suite(void) {
+  Suite *s = suite_create("proto");
+  TCase *tc = tcase_create("encode");
+  tcase_add_checked_fixture(tc, setup, NULL);
+  tcase_add_test(tc, test_header_bytes_ack);
+  tcase_add_test(tc, test_header_bytes_heartbeat_close);
+  tcase_add_test(tc, test_header_bytes_hello);
+  tcase_add_test(tc, test_header_bytes_batch_and_record);
+  tcase_add_test(tc, test_header_bytes_stats_welcome_iface);
+  tcase_add_test(tc, test_roundtrip_hello);
+  tcase_add_test(tc, test_roundtrip_welcome);
+  tcase_add_test(tc, test_roundtrip_error);
+  tcase_add_test(tc, test_roundtrip_iface);
+  tcase_add_test(tc, test_roundtrip_batch);
+  tcase_add_test(tc, test_roundtrip_stats);
+  tcase_add_test(tc, test_roundtrip_seq_frames);
+  tcase_add_test(tc, test_two_frames_in_one_buffer);
+  tcase_add_test(tc, test_encoders_refuse_invalid);
+  tcase_add_test(tc, test_frame_names);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("malformed");
+  tcase_add_checked_fixture(tc, setup, NULL);
+  tcase_add_test(tc, test_parse_unknown_type);
+  tcase_add_test(tc, test_parse_flags_reserved);
+  tcase_add_test(tc, test_parse_over_limit);
+  tcase_add_test(tc, test_parse_truncated_needs_more);
+  tcase_add_test(tc, test_hello_valid_base);
+  tcase_add_test(tc, test_hello_bad_magic);
+  tcase_add_test(tc, test_hello_version_range);
+  tcase_add_test(tc, test_hello_name_length_mismatch);
+  tcase_add_test(tc, test_hello_unprintable_name);
+  tcase_add_test(tc, test_hello_no_stored_codec);
+  tcase_add_test(tc, test_welcome_wrong_size);
+  tcase_add_test(tc, test_welcome_codec_and_reserved);
+  tcase_add_test(tc, test_welcome_unusable_limits);
+  tcase_add_test(tc, test_default_limits_usable);
+  tcase_add_test(tc, test_error_malformed);
+  tcase_add_test(tc, test_iface_malformed);
+  tcase_add_test(tc, test_batch_malformed);
+  tcase_add_test(tc, test_batch_next_malformed);
+  tcase_add_test(tc, test_stats_malformed);
+  tcase_add_test(tc, test_seq_frames_wrong_size);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return unit_run(proto_suite()); }

@@ -1,0 +1,720 @@
+/* Unit tests of the file sinks (lib/ps_sink_file.c) and their byte
+ * layouts (lib/ps_pcapfmt.c). Outputs are read back with libpcap, the
+ * reader every user has, and pcapng options are parsed here. */
+#include "config.h"
+
+#include "unit_util.h"
+
+#include "ps_pcapfmt.h"
+#include "ps_sink.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pcap/pcap.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[64];
+static char logbuf[8192];
+
+static void log_fn(ps_log_level level, const char *msg, void *ud) {
+  (void)ud;
+  size_t n = strlen(logbuf);
+  snprintf(logbuf + n, sizeof(logbuf) - n, "[%d] %s\n", (int)level, msg);
+}
+
+static void setup(void) {
+  snprintf(dir, sizeof(dir), "/tmp/ps-test-sink-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  logbuf[0] = '\0';
+}
+
+static void teardown(void) {
+  DIR *d = opendir(dir);
+  if (d != NULL) {
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+      if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+        char p[512];
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        unlink(p);
+      }
+    }
+    closedir(d);
+  }
+  rmdir(dir);
+}
+
+static char *path_in_dir(char *buf, size_t n, const char *name) {
+  snprintf(buf, n, "%s/%s", dir, name);
+  return buf;
+}
+
+static uint8_t *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *p = malloc((size_t)n + 1);
+  ck_assert_uint_eq(fread(p, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  return p;
+}
+
+static uint32_t h32(const uint8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+static uint16_t h16(const uint8_t *p) {
+  uint16_t v;
+  memcpy(&v, p, 2);
+  return v;
+}
+static uint64_t h64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+static const ps_session_info sess = {.id = 1, .sensor = "sens",
+                                     .peer = "192.0.2.1:4000"};
+
+static ps_interface_info mkifc(uint32_t id, const char *name,
+                               uint32_t linktype, uint8_t tsres) {
+  ps_interface_info i = {.id = id, .name = name, .linktype = linktype,
+                         .snaplen = 65535, .tsres = tsres};
+  return i;
+}
+
+/* The packets the tests write: sizes and timestamps that probe limits. */
+enum { NPKT = 6 };
+static uint8_t pkt_data[NPKT][80000];
+static const uint32_t pkt_caplen[NPKT] = {60, 0, 1514, 80000, 1, 333};
+
+static ps_packet mkpkt(int k, int64_t sec, uint32_t frac) {
+  unit_fill_pattern(pkt_data[k], pkt_caplen[k], (uint32_t)k);
+  ps_packet p = {.ts_sec = sec, .ts_frac = frac, .caplen = pkt_caplen[k],
+                 .len = pkt_caplen[k] + (k == 1 ? 60 : 0),
+                 .iface = 0, .data = pkt_data[k]};
+  return p;
+}
+
+static void sink_iface(ps_sink *sk, const ps_interface_info *ifc,
+                       void **slot) {
+  int rc = sk->ops->iface(sk, &sess, ifc, slot);
+  ck_assert_msg(rc == 0, "iface: %d %s", rc, sk->errmsg);
+}
+
+static void sink_packet(ps_sink *sk, void *slot, const ps_interface_info *ifc,
+                        const ps_packet *p) {
+  int rc = sk->ops->packet(sk, slot, &sess, ifc, p);
+  ck_assert_msg(rc == 0, "packet: %d %s", rc, sk->errmsg);
+}
+
+static pcap_t *open_read(const char *path, int prec) {
+  char e[PCAP_ERRBUF_SIZE];
+  pcap_t *p = pcap_open_offline_with_tstamp_precision(path, (u_int)prec, e);
+  ck_assert_msg(p != NULL, "libpcap cannot read %s: %s", path, e);
+  return p;
+}
+
+/* Reads the next packet and compares it with what was written. */
+static void expect_pkt(pcap_t *pc, const ps_packet *p, uint32_t sec,
+                       uint32_t frac) {
+  struct pcap_pkthdr *h;
+  const u_char *d;
+  int rc = pcap_next_ex(pc, &h, &d);
+  ck_assert_msg(rc == 1, "pcap_next_ex: %d %s", rc, pcap_geterr(pc));
+  ck_assert_uint_eq(h->caplen, p->caplen);
+  ck_assert_uint_eq(h->len, p->len);
+  /* libpcap sign-extends the 32-bit fields: compare their bits. */
+  ck_assert_uint_eq((uint32_t)h->ts.tv_sec, sec);
+  ck_assert_uint_eq((uint32_t)h->ts.tv_usec, frac);
+  if (p->caplen > 0) {
+    ck_assert_mem_eq(d, p->data, p->caplen);
+  }
+}
+
+static void expect_end(pcap_t *pc) {
+  struct pcap_pkthdr *h;
+  const u_char *d;
+  ck_assert_int_eq(pcap_next_ex(pc, &h, &d), PCAP_ERROR_BREAK);
+}
+
+/* ------------------------------------------------------ ts_convert */
+
+START_TEST(test_ts_convert) {
+  int64_t sec = 10;
+  uint32_t frac = 123456;
+  ps__ts_convert(&sec, &frac, PS_TSRES_USEC, PS_TSRES_NSEC);
+  ck_assert_int_eq(sec, 10);
+  ck_assert_uint_eq(frac, 123456000);
+
+  sec = 10;
+  frac = 123456789;
+  ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, PS_TSRES_USEC);
+  ck_assert_int_eq(sec, 10);
+  ck_assert_uint_eq(frac, 123456);
+
+  /* Out of range and converted: normalised into the seconds. */
+  sec = 10;
+  frac = 2500000;
+  ps__ts_convert(&sec, &frac, PS_TSRES_USEC, PS_TSRES_NSEC);
+  ck_assert_int_eq(sec, 12);
+  ck_assert_uint_eq(frac, 500000000);
+  sec = 10;
+  frac = 4294967295u;
+  ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, PS_TSRES_USEC);
+  ck_assert_int_eq(sec, 14);
+  ck_assert_uint_eq(frac, 294967);
+
+  /* Out of range, same resolution: kept verbatim. */
+  sec = 10;
+  frac = 0x80000000u;
+  ps__ts_convert(&sec, &frac, PS_TSRES_USEC, PS_TSRES_USEC);
+  ck_assert_int_eq(sec, 10);
+  ck_assert_uint_eq(frac, 0x80000000u);
+  ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, PS_TSRES_NSEC);
+  ck_assert_uint_eq(frac, 0x80000000u);
+}
+END_TEST
+
+START_TEST(test_pcapng_ts) {
+  ck_assert_uint_eq(ps__pcapng_ts(3, 5, PS_TSRES_USEC), 3000005);
+  ck_assert_uint_eq(ps__pcapng_ts(3, 5, PS_TSRES_NSEC), 3000000005ull);
+  /* A negative second count is taken as classic pcap's unsigned 32. */
+  ck_assert_uint_eq(ps__pcapng_ts(-1, 0, PS_TSRES_USEC),
+                    4294967295ull * 1000000);
+}
+END_TEST
+
+/* --------------------------------------------------------- pcap */
+
+START_TEST(test_pcap_micro) {
+  char path[128];
+  path_in_dir(path, sizeof(path), "m.pcap");
+  ps_sink *sk = NULL;
+  ck_assert_int_eq(ps_pcap_sink(&sk, path, 0), 0);
+  ck_assert_ptr_nonnull(sk);
+  ck_assert_str_eq(sk->ops->kind, "pcap");
+  ps__sink_set_log(sk, log_fn, NULL);
+  ps_interface_info ifc = mkifc(0, "eth0", 1, PS_TSRES_USEC);
+  void *slot = NULL;
+  sink_iface(sk, &ifc, &slot);
+  ps_packet p[NPKT];
+  p[0] = mkpkt(0, 1700000000, 999999);
+  p[1] = mkpkt(1, 0, 0);                      /* zero-length packet */
+  p[2] = mkpkt(2, 2147483648ll, 1);           /* seconds >= 2^31 */
+  p[3] = mkpkt(3, 4294967295ll, 500000);      /* 80000 bytes */
+  p[4] = mkpkt(4, 1700000001, 0x80000000u);   /* out-of-range fraction */
+  p[5] = mkpkt(5, 1700000002, 1000000);       /* just out of range */
+  for (int i = 0; i < NPKT; i++) {
+    sink_packet(sk, slot, &ifc, &p[i]);
+  }
+  ck_assert_int_eq(sk->ops->flush(sk), 0);
+  ck_assert_int_eq(sk->ops->close(sk), 0);
+  ps_sink_free(sk);
+  ck_assert_str_eq(logbuf, "");
+
+  /* The bytes: file header in host order, then the records. */
+  size_t len;
+  uint8_t *b = slurp(path, &len);
+  size_t want = PS_PCAP_FILE_HDR;
+  for (int i = 0; i < NPKT; i++) {
+    want += PS_PCAP_REC_HDR + p[i].caplen;
+  }
+  ck_assert_uint_eq(len, want);
+  ck_assert_uint_eq(h32(b), 0xa1b2c3d4u);
+  ck_assert_uint_eq(h16(b + 4), 2);
+  ck_assert_uint_eq(h16(b + 6), 4);
+  ck_assert_uint_eq(h32(b + 16), PS_MAX_CAPLEN);
+  ck_assert_uint_eq(h32(b + 20), 1);
+  size_t off = PS_PCAP_FILE_HDR;
+  const uint32_t secs[NPKT] = {1700000000u, 0, 0x80000000u, 0xffffffffu,
+                               1700000001u, 1700000002u};
+  const uint32_t fracs[NPKT] = {999999, 0, 1, 500000, 0x80000000u, 1000000};
+  for (int i = 0; i < NPKT; i++) {
+    ck_assert_uint_eq(h32(b + off), secs[i]);
+    ck_assert_uint_eq(h32(b + off + 4), fracs[i]);
+    ck_assert_uint_eq(h32(b + off + 8), p[i].caplen);
+    ck_assert_uint_eq(h32(b + off + 12), p[i].len);
+    off += PS_PCAP_REC_HDR + p[i].caplen;
+  }
+  free(b);
+
+  pcap_t *pc = open_read(path, PCAP_TSTAMP_PRECISION_MICRO);
+  ck_assert_int_eq(pcap_datalink(pc), DLT_EN10MB);
+  ck_assert_int_eq(pcap_snapshot(pc), (int)PS_MAX_CAPLEN);
+  for (int i = 0; i < NPKT; i++) {
+    expect_pkt(pc, &p[i], secs[i], fracs[i]);
+  }
+  expect_end(pc);
+  pcap_close(pc);
+}
+END_TEST
+
+START_TEST(test_pcap_nano) {
+  char path[128];
+  path_in_dir(path, sizeof(path), "n.pcap");
+  ps_sink *sk = NULL;
+  ck_assert_int_eq(ps_pcap_sink(&sk, path, PS_SINK_NANO), 0);
+  ps__sink_set_log(sk, log_fn, NULL);
+  ps_interface_info ifn = mkifc(0, "eth0", 1, PS_TSRES_NSEC);
+  ps_interface_info ifu = mkifc(1, "eth1", 1, PS_TSRES_USEC);
+  void *sn = NULL, *su = NULL;
+  sink_iface(sk, &ifn, &sn);
+  sink_iface(sk, &ifu, &su);
+  /* Same link type: one file, one slot. */
+  ck_assert_ptr_eq(sn, su);
+  ps_packet p[4];
+  p[0] = mkpkt(0, 1700000000, 123456789);
+  p[1] = mkpkt(1, 1700000000, 999999999);
+  p[2] = mkpkt(2, 1700000000, 654321); /* usec interface: scaled up */
+  p[3] = mkpkt(3, 2147483649ll, 0x80000000u); /* nsec: verbatim */
+  sink_packet(sk, sn, &ifn, &p[0]);
+  sink_packet(sk, sn, &ifn, &p[1]);
+  sink_packet(sk, su, &ifu, &p[2]);
+  sink_packet(sk, sn, &ifn, &p[3]);
+  ck_assert_int_eq(sk->ops->close(sk), 0);
+  ps_sink_free(sk);
+  ck_assert_str_eq(logbuf, "");
+
+  size_t len;
+  uint8_t *b = slurp(path, &len);
+  ck_assert_uint_eq(h32(b), 0xa1b23c4du);
+  size_t off = PS_PCAP_FILE_HDR + 2 * PS_PCAP_REC_HDR + 60 + 0;
+  ck_assert_uint_eq(h32(b + off + 4), 654321000u);
+  free(b);
+
+  pcap_t *pc = open_read(path, PCAP_TSTAMP_PRECISION_NANO);
+  ck_assert_int_eq(pcap_get_tstamp_precision(pc), PCAP_TSTAMP_PRECISION_NANO);
+  expect_pkt(pc, &p[0], 1700000000u, 123456789);
+  expect_pkt(pc, &p[1], 1700000000u, 999999999);
+  expect_pkt(pc, &p[2], 1700000000u, 654321000);
+  expect_pkt(pc, &p[3], 2147483649u, 0x80000000u);
+  expect_end(pc);
+  pcap_close(pc);
+}
+END_TEST
+
+START_TEST(test_pcap_nsec_into_micro) {
+  char path[128];
+  path_in_dir(path, sizeof(path), "nm.pcap");
+  ps_sink *sk = NULL;
+  ck_assert_int_eq(ps_pcap_sink(&sk, path, 0), 0);
+  ps__sink_set_log(sk, log_fn, NULL);
+  ps_interface_info ifn = mkifc(0, "eth0", 1, PS_TSRES_NSEC);
+  void *slot = NULL;
+  sink_iface(sk, &ifn, &slot);
+  ck_assert_ptr_nonnull(strstr(logbuf, "sub-microsecond digits are dropped"));
+  ps_packet p[2];
+  p[0] = mkpkt(0, 1700000000, 123456789);
+  p[1] = mkpkt(2, 1700000000, 2999999999u); /* out of range: normalised */
+  sink_packet(sk, slot, &ifn, &p[0]);
+  sink_packet(sk, slot, &ifn, &p[1]);
+  ck_assert_int_eq(sk->ops->close(sk), 0);
+  ps_sink_free(sk);
+  pcap_t *pc = open_read(path, PCAP_TSTAMP_PRECISION_MICRO);
+  expect_pkt(pc, &p[0], 1700000000u, 123456);
+  expect_pkt(pc, &p[1], 1700000002u, 999999);
+  expect_end(pc);
+  pcap_close(pc);
+}
+END_TEST
+
+START_TEST(test_pcap_sibling_linktype) {
+  char path[128], sib[128];
+  path_in_dir(path, sizeof(path), "base.pcap");
+  path_in_dir(sib, sizeof(sib), "base.RAW.pcap");
+  ps_sink *sk = NULL;
+  ck_assert_int_eq(ps_pcap_sink(&sk, path, 0), 0);
+  ps__sink_set_log(sk, log_fn, NULL);
+  ps_interface_info eth = mkifc(0, "eth0", 1, PS_TSRES_USEC);
+  ps_interface_info raw = mkifc(1, "tun0", 101, PS_TSRES_USEC); /* RAW */
+  ps_interface_info eth2 = mkifc(2, "eth1", 1, PS_TSRES_USEC);
+  void *se = NULL, *sr = NULL, *se2 = NULL;
+  sink_iface(sk, &eth, &se);
+  sink_iface(sk, &raw, &sr);
+  sink_iface(sk, &eth2, &se2);
+  ck_assert_ptr_ne(se, sr);
+  ck_assert_ptr_eq(se, se2);
+  ck_assert_msg(strstr(logbuf, sib) != NULL, "log lacks %s: %s", sib,
+                logbuf);
+  ck_assert_msg(strstr(logbuf, "link type RAW (101)") != NULL, "log: %s",
+                logbuf);
+  ck_assert_int_eq(access(sib, F_OK), 0);
+  ps_packet a = mkpkt(0, 100, 1), r = mkpkt(2, 101, 2), c = mkpkt(5, 102, 3);
+  sink_packet(sk, se, &eth, &a);
+  sink_packet(sk, sr, &raw, &r);
+  sink_packet(sk, se2, &eth2, &c);
+  ck_assert_int_eq(sk->ops->flush(sk), 0);
+  ck_assert_int_eq(sk->ops->close(sk), 0);
+  ps_sink_free(sk);
+
+  pcap_t *pc = open_read(path, PCAP_TSTAMP_PRECISION_MICRO);
+  ck_assert_int_eq(pcap_datalink(pc), DLT_EN10MB);
+  expect_pkt(pc, &a, 100, 1);
+  expect_pkt(pc, &c, 102, 3);
+  expect_end(pc);
+  pcap_close(pc);
+  pc = open_read(sib, PCAP_TSTAMP_PRECISION_MICRO);
+  ck_assert_int_eq(pcap_datalink(pc), DLT_RAW);
+  expect_pkt(pc, &r, 101, 2);
+  expect_end(pc);
+  pcap_close(pc);
+  /* The file carries LINKTYPE_RAW, not the DLT_ value. */
+  size_t len;
+  uint8_t *b = slurp(sib, &len);
+  ck_assert_uint_eq(h32(b + 20), 101);
+  free(b);
+}
+END_TEST
+
+START_TEST(test_pcap_sibling_names) {
+  char path[128], sib[128];
+  /* No extension: the link type is appended. */
+  path_in_dir(path, sizeof(path), "cap");
+  ps_sink *sk = NULL;
+  ck_assert_int_eq(ps_pcap_sink(&sk, path, 0), 0);
+  ps_interface_info eth = mkifc(0, "eth0", 1, PS_TSRES_USEC);
+  ps_interface_info sll = mkifc(1, "any", 113, PS_TSRES_USEC);
+  ps_interface_info odd = mkifc(2, "x", 0x24000001u, PS_TSRES_USEC);
+  void *s0, *s1, *s2;
+  sink_iface(sk, &eth, &s0);
+  sink_iface(sk, &sll, &s1);
+  sink_iface(sk, &odd, &s2);
+  ck_assert_int_eq(access(path_in_dir(sib, sizeof(sib), "cap.LINUX_SLL"),
+                          F_OK),
+                   0);
+  /* FCS bits in the link type: named by number. */
+  ck_assert_int_eq(
+      access(path_in_dir(sib, sizeof(sib), "cap.LINKTYPE_603979777"), F_OK),
+      0);
+  ck_assert_int_eq(sk->ops->close(sk), 0);
+  ps_sink_free(sk);
+  size_t len;
+  uint8_t *b = slurp(sib, &len);
+  ck_assert_uint_eq(len, PS_PCAP_FILE_HDR);
+  ck_assert_uint_eq(h32(b + 20), 0x24000001u);
+  free(b);
+}
+END_TEST
+
+START_TEST(test_pcap_stdout_second_linktype) {
+  char out[128];
+  path_in_dir(out, sizeof(out), "stdout.pcap");
+  fflush(stdout);
+  int saved = dup(STDOUT_FILENO);
+  int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ck_assert_int_ge(fd, 0);
+  dup2(fd, STDOUT_FILENO);
+  close(fd);
+
+  ps_sink *sk = NULL;
+  ck_assert_int_eq(ps_pcap_sink(&sk, "-", 0), 0);
+  ps_interface_info eth = mkifc(0, "eth0", 1, PS_TSRES_USEC);
+  ps_interface_info raw = mkifc(1, "tun0", 101, PS_TSRES_USEC);
+  void *s0 = NULL, *s1 = NULL;
+  sink_iface(sk, &eth, &s0);
+  int rc = sk->ops->iface(sk, &sess, &raw, &s1);
+  ck_assert_err(rc, PS_ERR_LINKTYPE, ps_sink_errmsg(sk), "pcapng");
+  ck_assert_ptr_nonnull(strstr(ps_sink_errmsg(sk), "sens/tun0"));
+  ck_assert_msg(strstr(ps_sink_errmsg(sk), "link type RAW (101)") != NULL,
+                "message: %s", ps_sink_errmsg(sk));
+  ck_assert_ptr_null(s1);
+  ps_packet a = mkpkt(0, 5, 6);
+  sink_packet(sk, s0, &eth, &a);
+  ck_assert_int_eq(sk->ops->close(sk), 0);
+  ps_sink_free(sk);
+
+  fflush(stdout);
+  dup2(saved, STDOUT_FILENO);
+  close(saved);
+  pcap_t *pc = open_read(out, PCAP_TSTAMP_PRECISION_MICRO);
+  ck_assert_int_eq(pcap_datalink(pc), DLT_EN10MB);
+  expect_pkt(pc, &a, 5, 6);
+  expect_end(pc);
+  pcap_close(pc);
+}
+END_TEST
+
+START_TEST(test_unwritable_path) {
+  const char *bad = "/nonexistent/dir/x.pcap";
+  ps_sink *sk = NULL;
+  int rc = ps_pcap_sink(&sk, bad, 0);
+  ck_assert_ptr_nonnull(sk);
+  ck_assert_err(rc, PS_ERR_IO, ps_sink_errmsg(sk),
+                "cannot open /nonexistent/dir/x.pcap for writing");
+  ps_sink_free(sk);
+  sk = NULL;
+  rc = ps_pcapng_sink(&sk, bad, 0);
+  ck_assert_ptr_nonnull(sk);
+  ck_assert_err(rc, PS_ERR_IO, ps_sink_errmsg(sk), bad);
+  ps_sink_free(sk);
+}
+END_TEST
+
+START_TEST(test_invalid_arguments) {
+  ps_sink *sk = (ps_sink *)1;
+  ck_assert_int_eq(ps_pcap_sink(NULL, "x", 0), PS_ERR_INVALID);
+  ck_assert_int_eq(ps_pcap_sink(&sk, NULL, 0), PS_ERR_INVALID);
+  ck_assert_int_eq(ps_pcap_sink(&sk, "", 0), PS_ERR_INVALID);
+  ck_assert_int_eq(ps_pcap_sink(&sk, "x", 2), PS_ERR_INVALID);
+  ck_assert_int_eq(ps_pcapng_sink(&sk, "x", PS_SINK_NANO), PS_ERR_INVALID);
+  ck_assert_int_eq(ps_pcapng_sink(&sk, "", 0), PS_ERR_INVALID);
+  ps_sink_free(NULL);
+  ck_assert_str_eq(ps_sink_errmsg(NULL), "no sink");
+}
+END_TEST
+
+/* --------------------------------------------------------- pcapng */
+
+typedef struct ng_idb {
+  uint16_t linktype;
+  uint32_t snaplen;
+  char name[256];
+  char desc[512];
+  int tsresol;
+  int fcslen;
+} ng_idb;
+
+typedef struct ng_isb {
+  uint32_t iface;
+  uint64_t start, end, ifrecv, ifdrop, osdrop, usrdeliv;
+  int nopts;
+} ng_isb;
+
+typedef struct ng_file {
+  int shb, epb;
+  char userappl[128];
+  int n_idb, n_isb;
+  ng_idb idb[8];
+  ng_isb isb[8];
+} ng_file;
+
+static uint64_t opt_ts(const uint8_t *v) {
+  return ((uint64_t)h32(v) << 32) | h32(v + 4);
+}
+
+/* Walks the blocks of a pcapng file, checking their framing. */
+static void parse_pcapng(const uint8_t *b, size_t len, ng_file *out) {
+  memset(out, 0, sizeof(*out));
+  size_t off = 0;
+  while (off < len) {
+    ck_assert_uint_ge(len - off, 12);
+    uint32_t type = h32(b + off), blen = h32(b + off + 4);
+    ck_assert_uint_eq(blen % 4, 0);
+    ck_assert_uint_le(blen, len - off);
+    ck_assert_uint_eq(h32(b + off + blen - 4), blen);
+    const uint8_t *body = b + off + 8;
+    size_t opt = 0, end = blen - 12;
+    if (type == 0x0A0D0D0Au) {
+      ck_assert_uint_eq(h32(body), 0x1A2B3C4Du);
+      out->shb++;
+      opt = 16;
+    } else if (type == 1) {
+      ck_assert_int_lt(out->n_idb, 8);
+      ng_idb *d = &out->idb[out->n_idb++];
+      d->linktype = h16(body);
+      d->snaplen = h32(body + 4);
+      d->tsresol = -1;
+      d->fcslen = -1;
+      opt = 8;
+    } else if (type == 5) {
+      ck_assert_int_lt(out->n_isb, 8);
+      out->isb[out->n_isb].iface = h32(body);
+      out->n_isb++;
+      opt = 12;
+    } else if (type == 6) {
+      out->epb++;
+      off += blen;
+      continue;
+    } else {
+      ck_abort_msg("unexpected block type %u", type);
+    }
+    int saw_end = 0;
+    while (opt + 4 <= end) {
+      uint16_t code = h16(body + opt), olen = h16(body + opt + 2);
+      const uint8_t *v = body + opt + 4;
+      ck_assert_uint_le(opt + 4 + olen, end);
+      if (code == 0) {
+        saw_end = 1;
+        break;
+      }
+      if (type == 0x0A0D0D0Au && code == 4) {
+        snprintf(out->userappl, sizeof(out->userappl), "%.*s", olen, v);
+      } else if (type == 1) {
+        ng_idb *d = &out->idb[out->n_idb - 1];
+        if (code == 2) {
+          snprintf(d->name, sizeof(d->name), "%.*s", olen, v);
+        } else if (code == 3) {
+          snprintf(d->desc, sizeof(d->desc), "%.*s", olen, v);
+        } else if (code == 9) {
+          ck_assert_uint_eq(olen, 1);
+          d->tsresol = v[0];
+        } else if (code == 13) {
+          ck_assert_uint_eq(olen, 1);
+          d->fcslen = v[0];
+        }
+      } else if (type == 5) {
+        ng_isb *s = &out->isb[out->n_isb - 1];
+        ck_assert_uint_eq(olen, 8);
+        s->nopts++;
+        switch (code) {
+        case 2: s->start = opt_ts(v); break;
+        case 3: s->end = opt_ts(v); break;
+        case 4: s->ifrecv = h64(v); break;
+        case 5: s->ifdrop = h64(v); break;
+        case 7: s->osdrop = h64(v); break;
+        case 8: s->usrdeliv = h64(v); break;
+        default: ck_abort_msg("unexpected ISB option %u", code);
+        }
+      }
+      opt += 4 + ((olen + 3u) & ~3u);
+    }
+    ck_assert_msg(saw_end, "block type %u without opt_endofopt", type);
+    off += blen;
+  }
+  ck_assert_uint_eq(off, len);
+}
+
+START_TEST(test_pcapng) {
+  char path[128];
+  path_in_dir(path, sizeof(path), "x.pcapng");
+  ps_sink *sk = NULL;
+  ck_assert_int_eq(ps_pcapng_sink(&sk, path, 0), 0);
+  ck_assert_str_eq(sk->ops->kind, "pcapng");
+  ps_interface_info ifu = mkifc(0, "eth0", 1, PS_TSRES_USEC);
+  ps_interface_info ifn = mkifc(1, "wlan0", 1, PS_TSRES_NSEC);
+  /* libpcap wants one snaplen for all IDBs, and caplen <= snaplen. */
+  ifu.snaplen = ifn.snaplen = PS_MAX_CAPLEN;
+  void *su = NULL, *sn = NULL;
+  sink_iface(sk, &ifu, &su);
+  sink_iface(sk, &ifn, &sn);
+  ps_packet p[NPKT];
+  p[0] = mkpkt(0, 1700000000, 999999);
+  p[1] = mkpkt(1, 1700000000, 123456789);
+  p[2] = mkpkt(2, 4294967295ll, 1);
+  p[3] = mkpkt(3, 1700000001, 5);
+  p[4] = mkpkt(4, 0, 0);
+  p[5] = mkpkt(5, 1700000002, 999999999);
+  void *slots[NPKT] = {su, sn, su, sn, su, sn};
+  ps_interface_info *ifcs[NPKT] = {&ifu, &ifn, &ifu, &ifn, &ifu, &ifn};
+  for (int i = 0; i < NPKT; i++) {
+    sink_packet(sk, slots[i], ifcs[i], &p[i]);
+  }
+  ck_assert_int_eq(sk->ops->flush(sk), 0);
+  ps_capture_stats st = {.captured = 3, .bytes = 81574, .received = 10,
+                         .dropped = 4, .ifdropped = 2, .truncated = 1};
+  sk->ops->iface_end(sk, su, &sess, &ifu, &st);
+  sk->ops->iface_end(sk, sn, &sess, &ifn, NULL); /* no counters: no ISB */
+  ck_assert_int_eq(sk->ops->close(sk), 0);
+  ps_sink_free(sk);
+
+  size_t len;
+  uint8_t *b = slurp(path, &len);
+  ng_file ng;
+  parse_pcapng(b, len, &ng);
+  free(b);
+  ck_assert_int_eq(ng.shb, 1);
+  ck_assert_int_eq(ng.epb, NPKT);
+  ck_assert_msg(strncmp(ng.userappl, "libpacketstreamer ", 18) == 0,
+                "shb_userappl %s", ng.userappl);
+  ck_assert_int_eq(ng.n_idb, 2);
+  ck_assert_uint_eq(ng.idb[0].linktype, 1);
+  ck_assert_uint_eq(ng.idb[0].snaplen, PS_MAX_CAPLEN);
+  ck_assert_str_eq(ng.idb[0].name, "sens/eth0");
+  ck_assert_int_eq(ng.idb[0].tsresol, 6);
+  ck_assert_int_eq(ng.idb[0].fcslen, -1);
+  ck_assert_ptr_nonnull(strstr(ng.idb[0].desc, "192.0.2.1:4000"));
+  ck_assert_str_eq(ng.idb[1].name, "sens/wlan0");
+  ck_assert_int_eq(ng.idb[1].tsresol, 9);
+  ck_assert_uint_eq(ng.idb[1].snaplen, PS_MAX_CAPLEN);
+  ck_assert_int_eq(ng.n_isb, 1);
+  ck_assert_uint_eq(ng.isb[0].iface, 0);
+  ck_assert_int_eq(ng.isb[0].nopts, 6);
+  ck_assert_uint_eq(ng.isb[0].ifrecv, 10);
+  ck_assert_uint_eq(ng.isb[0].ifdrop, 2);
+  ck_assert_uint_eq(ng.isb[0].osdrop, 4);
+  ck_assert_uint_eq(ng.isb[0].usrdeliv, 3);
+  /* Wall-clock times in microseconds, start <= end, after 2020. */
+  ck_assert_uint_gt(ng.isb[0].start, 1577836800ull * 1000000);
+  ck_assert_uint_le(ng.isb[0].start, ng.isb[0].end);
+
+  /* libpcap reads it back, timestamps exact at nanosecond precision. */
+  pcap_t *pc = open_read(path, PCAP_TSTAMP_PRECISION_NANO);
+  ck_assert_int_eq(pcap_datalink(pc), DLT_EN10MB);
+  expect_pkt(pc, &p[0], 1700000000u, 999999000);
+  expect_pkt(pc, &p[1], 1700000000u, 123456789);
+  expect_pkt(pc, &p[2], 4294967295u, 1000);
+  expect_pkt(pc, &p[3], 1700000001u, 5);
+  expect_pkt(pc, &p[4], 0, 0);
+  expect_pkt(pc, &p[5], 1700000002u, 999999999);
+  expect_end(pc);
+  pcap_close(pc);
+}
+END_TEST
+
+START_TEST(test_pcapng_fcs_and_linktypes) {
+  char path[128];
+  path_in_dir(path, sizeof(path), "f.pcapng");
+  ps_sink *sk = NULL;
+  ck_assert_int_eq(ps_pcapng_sink(&sk, path, 0), 0);
+  /* FCS-length bits (bit 26 set, 2 x 16-bit words) become if_fcslen. */
+  ps_interface_info a = mkifc(0, "eth0", 0x24000001u, PS_TSRES_USEC);
+  ps_interface_info r = mkifc(1, "tun0", 101, PS_TSRES_USEC);
+  r.snaplen = 300000; /* above what readers take: written as 0 */
+  void *sa, *sr;
+  sink_iface(sk, &a, &sa);
+  sink_iface(sk, &r, &sr);
+  ps_packet p = mkpkt(0, 1, 2);
+  sink_packet(sk, sr, &r, &p);
+  ps_capture_stats st = {0};
+  sk->ops->iface_end(sk, sa, &sess, &a, &st);
+  sk->ops->iface_end(sk, sr, &sess, &r, &st);
+  ck_assert_int_eq(sk->ops->close(sk), 0);
+  ps_sink_free(sk);
+  size_t len;
+  uint8_t *b = slurp(path, &len);
+  ng_file ng;
+  parse_pcapng(b, len, &ng);
+  free(b);
+  ck_assert_int_eq(ng.n_idb, 2);
+  ck_assert_uint_eq(ng.idb[0].linktype, 1);
+  ck_assert_int_eq(ng.idb[0].fcslen, 4);
+  ck_assert_uint_eq(ng.idb[1].linktype, 101);
+  ck_assert_uint_eq(ng.idb[1].snaplen, 0);
+  ck_assert_int_eq(ng.idb[1].fcslen, -1);
+  ck_assert_int_eq(ng.epb, 1);
+  ck_assert_int_eq(ng.n_isb, 2);
+  ck_assert_uint_eq(ng.isb[1].iface, 1);
+  ck_assert_uint_eq(ng.isb[1].ifrecv, 0);
+}
+END_TEST
+
+static Suite *sink_suite(void) {
+  Suite *s = suite_create("sink");
+  TCase *tc = tcase_create("format");
+  tcase_add_test(tc, test_ts_convert);
+  tcase_add_test(tc, test_pcapng_ts);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("files");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_pcap_micro);
+  tcase_add_test(tc, test_pcap_nano);
+  tcase_add_test(tc, test_pcap_nsec_into_micro);
+  tcase_add_test(tc, test_pcap_sibling_linktype);
+  tcase_add_test(tc, test_pcap_sibling_names);
+  tcase_add_test(tc, test_pcap_stdout_second_linktype);
+  tcase_add_test(tc, test_unwritable_path);
+  tcase_add_test(tc, test_invalid_arguments);
+  tcase_add_test(tc, test_pcapng);
+  tcase_add_test(tc, test_pcapng_fcs_and_linktypes);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return unit_run(sink_suite()); }

@@ -103,7 +103,10 @@ int ps__codec_decompress(ps__codec *c, uint8_t codec, const uint8_t *in,
                         "stored batch of %zu bytes declared as %zu", inlen,
                         outlen);
     }
-    memcpy(out, in, inlen);
+    /* An empty batch may come with no buffer at all (out == NULL). */
+    if (inlen > 0) {
+      memcpy(out, in, inlen);
+    }
     return 0;
   }
   if (codec != PS_WIRE_CODEC_ZLIB || c->codec != PS_WIRE_CODEC_ZLIB) {

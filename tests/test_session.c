@@ -1,0 +1,939 @@
+/* Unit tests of lib/ps_session, sans I/O: scripted sensor bytes made with
+ * the ps__enc_* encoders go in, the receiver's frames come out of the
+ * session's out buffer, and packets reach a callback sink. */
+#include "config.h"
+
+#include "unit_util.h"
+
+#include "ps_codec.h"
+#include "ps_proto.h"
+#include "ps_session.h"
+#include "ps_sink.h"
+
+/* ------------------------------------------------------- recorder */
+
+typedef struct rec_pkt {
+  ps_packet p;
+  uint8_t *data;
+  uint32_t linktype;
+} rec_pkt;
+
+typedef struct recorder {
+  int starts, ifaces, ends, stats_calls;
+  uint64_t session_id;
+  char sensor[256];
+  char peer[80];
+  rec_pkt *pkts;
+  size_t npkts, cap;
+  ps_capture_stats last_stats;
+  uint32_t last_stats_iface;
+  int refuse_start, refuse_iface;
+  size_t refuse_packet_at; /* 1-based; 0: never */
+} recorder;
+
+static int cb_start(const ps_session_info *s, void *ud) {
+  recorder *r = ud;
+  r->starts++;
+  r->session_id = s->id;
+  snprintf(r->sensor, sizeof(r->sensor), "%s", s->sensor);
+  snprintf(r->peer, sizeof(r->peer), "%s", s->peer);
+  return r->refuse_start;
+}
+
+static int cb_iface(const ps_session_info *s, const ps_interface_info *i,
+                    void *ud) {
+  recorder *r = ud;
+  r->ifaces++;
+  return r->refuse_iface;
+}
+
+static int cb_packet(const ps_session_info *s, const ps_interface_info *i,
+                     const ps_packet *p, void *ud) {
+  recorder *r = ud;
+  if (r->refuse_packet_at && r->npkts + 1 == r->refuse_packet_at) {
+    return 1;
+  }
+  if (r->npkts == r->cap) {
+    r->cap = r->cap ? r->cap * 2 : 64;
+    r->pkts = realloc(r->pkts, r->cap * sizeof(*r->pkts));
+    ck_assert_ptr_nonnull(r->pkts);
+  }
+  rec_pkt *k = &r->pkts[r->npkts++];
+  k->p = *p;
+  k->linktype = i->linktype;
+  k->data = malloc(p->caplen + 1);
+  memcpy(k->data, p->data, p->caplen);
+  k->p.data = NULL;
+  return 0;
+}
+
+static void cb_stats(const ps_session_info *s, const ps_interface_info *i,
+                     const ps_capture_stats *st, void *ud) {
+  recorder *r = ud;
+  r->stats_calls++;
+  r->last_stats = *st;
+  r->last_stats_iface = i->id;
+}
+
+static void cb_end(const ps_session_info *s, void *ud) {
+  recorder *r = ud;
+  r->ends++;
+}
+
+static void rec_free(recorder *r) {
+  for (size_t i = 0; i < r->npkts; i++) {
+    free(r->pkts[i].data);
+  }
+  free(r->pkts);
+  memset(r, 0, sizeof(*r));
+}
+
+/* -------------------------------------------------- session harness */
+
+typedef struct harness {
+  recorder rec;
+  ps_sink *sinks[1];
+  ps__session_env env;
+  ps__session s;
+} harness;
+
+static char logbuf[16384];
+
+static void log_fn(ps_log_level level, const char *msg, void *ud) {
+  size_t n = strlen(logbuf);
+  snprintf(logbuf + n, sizeof(logbuf) - n, "%s\n", msg);
+}
+
+static void h_init(harness *h) {
+  memset(h, 0, sizeof(*h));
+  ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;
+  cb.session_start = cb_start;
+  cb.interface = cb_iface;
+  cb.packet = cb_packet;
+  cb.stats = cb_stats;
+  cb.session_end = cb_end;
+  ck_assert_int_eq(ps_callback_sink(&h->sinks[0], &cb, &h->rec), 0);
+  h->env.sinks = h->sinks;
+  h->env.n_sinks = 1;
+  ps__limits_default(&h->env.lim);
+  h->env.log = log_fn;
+  ps__session_init(&h->s, &h->env, 7, "198.51.100.9:40000");
+}
+
+static void h_free(harness *h) {
+  ps__session_end(&h->s);
+  ps_sink_free(h->sinks[0]);
+  rec_free(&h->rec);
+}
+
+static int feed(harness *h, const ps__buf *b) {
+  return ps__session_input(&h->s, ps__buf_head(b), ps__buf_size(b));
+}
+
+/* Frames queued for the sensor; they point into the session's out. */
+static int out_frames(harness *h, ps__frame *fr, int max) {
+  ps__limits big = {UINT32_MAX, UINT32_MAX, UINT32_MAX};
+  const uint8_t *p = ps__buf_head(&h->s.out);
+  size_t left = ps__buf_size(&h->s.out);
+  int n = 0;
+  char eb[PS_ERRMSG_MAX];
+  while (left > 0) {
+    size_t used;
+    int rc = ps__frame_parse(p, left, &big, &fr[n], &used, eb);
+    ck_assert_msg(rc == 1, "bad frame in out: %d %s", rc, eb);
+    ck_assert_int_lt(n, max);
+    n++;
+    p += used;
+    left -= used;
+  }
+  return n;
+}
+
+static uint64_t frame_seq(const ps__frame *f) {
+  uint64_t seq = 0;
+  char eb[PS_ERRMSG_MAX];
+  ck_assert_int_eq(ps__dec_seq(f, &seq, eb), 0);
+  return seq;
+}
+
+/* The last frame in out is an ERROR with code -code whose text is the
+ * session's errmsg and contains sub. */
+static void expect_error_out(harness *h, int code, const char *sub) {
+  ps__frame fr[64];
+  int n = out_frames(h, fr, 64);
+  ck_assert_int_ge(n, 1);
+  ck_assert_uint_eq(fr[n - 1].type, PS_FRAME_ERROR);
+  ps__error_msg m;
+  char eb[PS_ERRMSG_MAX];
+  ck_assert_int_eq(ps__dec_error(&fr[n - 1], &m, eb), 0);
+  ck_assert_uint_eq(m.code, (uint16_t)-code);
+  char text[PS_MAX_ERROR_TEXT + 1];
+  snprintf(text, sizeof(text), "%.*s", (int)m.text_len, m.text);
+  ck_assert_str_eq(text, h->s.errmsg);
+  ck_assert_msg(strstr(text, sub) != NULL, "error text \"%s\" lacks \"%s\"",
+                text, sub);
+  ck_assert_int_eq(h->s.state, PS_SESS_DONE);
+}
+
+/* ------------------------------------------------------ script parts */
+
+static void add_hello(ps__buf *b, const char *name, uint32_t codecs,
+                      uint16_t minv, uint16_t maxv) {
+  ps__hello m = {.min_version = minv, .max_version = maxv, .codecs = codecs,
+                 .name = name, .name_len = strlen(name)};
+  ck_assert_int_eq(ps__enc_hello(b, &m), 0);
+}
+
+static void add_iface(ps__buf *b, uint32_t id, uint32_t linktype,
+                      uint8_t tsres, const char *name) {
+  ps__iface m = {.id = id, .linktype = linktype, .snaplen = 65535,
+                 .tsres = tsres, .name = name, .name_len = strlen(name)};
+  ck_assert_int_eq(ps__enc_iface(b, &m), 0);
+}
+
+/* A batch of n packets; count < 0 declares n. codec ZLIB must compress. */
+static void add_batch(ps__buf *b, uint64_t seq, uint8_t codec,
+                      const ps_packet *pk, uint32_t n, int64_t count) {
+  ps__buf raw = {0}, data = {0};
+  for (uint32_t i = 0; i < n; i++) {
+    ck_assert_int_eq(ps__batch_put(&raw, &pk[i]), 0);
+  }
+  uint8_t used = PS_WIRE_CODEC_STORED;
+  if (codec == PS_WIRE_CODEC_ZLIB) {
+    ps__codec *c = ps__codec_new(PS_WIRE_CODEC_ZLIB, 0);
+    ck_assert_int_eq(ps__codec_compress(c, ps__buf_head(&raw),
+                                        ps__buf_size(&raw), &data, &used),
+                     0);
+    ck_assert_uint_eq(used, PS_WIRE_CODEC_ZLIB);
+    ps__codec_free(c);
+  } else if (n > 0) {
+    ck_assert_int_eq(
+        ps__buf_append(&data, ps__buf_head(&raw), ps__buf_size(&raw)), 0);
+  }
+  ps__batch m = {.seq = seq,
+                 .codec = used,
+                 .count = count < 0 ? n : (uint32_t)count,
+                 .raw_len = (uint32_t)ps__buf_size(&raw)};
+  ck_assert_int_eq(ps__enc_batch_hdr(b, &m, ps__buf_size(&data)), 0);
+  if (ps__buf_size(&data) > 0) {
+    ck_assert_int_eq(
+        ps__buf_append(b, ps__buf_head(&data), ps__buf_size(&data)), 0);
+  }
+  ps__buf_free(&raw);
+  ps__buf_free(&data);
+}
+
+enum { MAXPK = 64 };
+static uint8_t pkbuf[MAXPK][2000];
+
+/* Packet k on iface with caplen bytes; text-like (compressible) bytes
+ * when text is set. */
+static ps_packet mkpkt(int k, uint32_t iface, uint32_t caplen, int text) {
+  if (text) {
+    for (uint32_t i = 0; i < caplen; i++) {
+      pkbuf[k][i] = (uint8_t)("packet payload, repeated "[i % 25] + (k & 1));
+    }
+  } else {
+    unit_fill_random(pkbuf[k], caplen, (uint32_t)k + 100);
+  }
+  ps_packet p = {.ts_sec = 1700000000 + k, .ts_frac = (uint32_t)k * 1001,
+                 .caplen = caplen, .len = caplen + (uint32_t)k,
+                 .iface = iface, .data = pkbuf[k]};
+  return p;
+}
+
+static void expect_delivered(const recorder *r, size_t idx,
+                             const ps_packet *p) {
+  ck_assert_uint_gt(r->npkts, idx);
+  const rec_pkt *k = &r->pkts[idx];
+  ck_assert_int_eq(k->p.ts_sec, p->ts_sec);
+  ck_assert_uint_eq(k->p.ts_frac, p->ts_frac);
+  ck_assert_uint_eq(k->p.caplen, p->caplen);
+  ck_assert_uint_eq(k->p.len, p->len);
+  ck_assert_uint_eq(k->p.iface, p->iface);
+  ck_assert_mem_eq(k->data, p->data, p->caplen);
+}
+
+/* The standard script: hello, two interfaces, a stored batch, a zlib
+ * batch, stats, close. pk receives the packets (23). */
+static void happy_script(ps__buf *b, ps_packet *pk) {
+  add_hello(b, "sensor-A", 3, 1, 1);
+  add_iface(b, 0, 1, PS_TSRES_USEC, "eth0");
+  add_iface(b, 1, 101, PS_TSRES_NSEC, "tun0");
+  pk[0] = mkpkt(0, 0, 0, 0);
+  pk[1] = mkpkt(1, 1, 60, 0);
+  pk[2] = mkpkt(2, 0, 1500, 0);
+  add_batch(b, 1, PS_WIRE_CODEC_STORED, pk, 3, -1);
+  for (int k = 3; k < 23; k++) {
+    pk[k] = mkpkt(k, (uint32_t)k % 2, (uint32_t)(k * 90), 1);
+  }
+  add_batch(b, 2, PS_WIRE_CODEC_ZLIB, pk + 3, 20, -1);
+  ps__stats st = {.iface = 0,
+                  .c = {.captured = 12, .bytes = 3456, .received = 20,
+                        .dropped = 3, .ifdropped = 1, .truncated = 2}};
+  ck_assert_int_eq(ps__enc_stats(b, &st), 0);
+  ck_assert_int_eq(ps__enc_close(b, 2), 0);
+}
+
+/* ---------------------------------------------------------- tests */
+
+START_TEST(test_happy_path) {
+  harness h;
+  h_init(&h);
+  ps__buf b = {0};
+  ps_packet pk[23];
+  happy_script(&b, pk);
+
+  /* The hello alone gets the welcome. */
+  size_t hello_len = PS_FRAME_HDR + 34 + 8;
+  ck_assert_int_eq(ps__session_input(&h.s, ps__buf_head(&b), hello_len), 0);
+  ps__frame fr[16];
+  ck_assert_int_eq(out_frames(&h, fr, 16), 1);
+  ck_assert_uint_eq(fr[0].type, PS_FRAME_WELCOME);
+  ps__welcome w;
+  char eb[PS_ERRMSG_MAX];
+  ck_assert_int_eq(ps__dec_welcome(&fr[0], &w, eb), 0);
+  ck_assert_uint_eq(w.version, PS_PROTO_VERSION);
+  ck_assert_uint_eq(w.codec, PS_WIRE_CODEC_ZLIB);
+  ck_assert_uint_eq(w.max_frame, h.env.lim.max_frame);
+  ck_assert_uint_eq(w.max_batch_raw, h.env.lim.max_batch_raw);
+  ck_assert_uint_eq(w.max_batch_packets, h.env.lim.max_batch_packets);
+  ck_assert_uint_eq(w.session_id, 7);
+  ck_assert_int_eq(h.s.state, PS_SESS_ACTIVE);
+  ck_assert_int_eq(h.rec.starts, 1);
+  ck_assert_str_eq(h.rec.sensor, "sensor-A");
+  ck_assert_str_eq(h.rec.peer, "198.51.100.9:40000");
+  ck_assert_uint_eq(h.rec.session_id, 7);
+
+  ck_assert_int_eq(ps__session_input(&h.s, ps__buf_head(&b) + hello_len,
+                                     ps__buf_size(&b) - hello_len),
+                   0);
+  int n = out_frames(&h, fr, 16);
+  ck_assert_int_eq(n, 4);
+  ck_assert_uint_eq(fr[1].type, PS_FRAME_ACK);
+  ck_assert_uint_eq(frame_seq(&fr[1]), 1);
+  ck_assert_uint_eq(fr[2].type, PS_FRAME_ACK);
+  ck_assert_uint_eq(frame_seq(&fr[2]), 2);
+  ck_assert_uint_eq(fr[3].type, PS_FRAME_CLOSE);
+  ck_assert_uint_eq(frame_seq(&fr[3]), 2);
+  ck_assert_int_eq(h.s.state, PS_SESS_DONE);
+  ck_assert_int_eq(h.s.clean_close, 1);
+
+  ck_assert_int_eq(h.rec.ifaces, 2);
+  ck_assert_uint_eq(h.rec.npkts, 23);
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < 23; i++) {
+    expect_delivered(&h.rec, i, &pk[i]);
+    ck_assert_uint_eq(h.rec.pkts[i].linktype, pk[i].iface ? 101 : 1);
+    bytes += pk[i].caplen;
+  }
+  ck_assert_int_eq(h.rec.stats_calls, 1);
+  ck_assert_uint_eq(h.rec.last_stats_iface, 0);
+  ck_assert_uint_eq(h.rec.last_stats.received, 20);
+  ck_assert_uint_eq(h.rec.last_stats.dropped, 3);
+  ck_assert_uint_eq(h.rec.last_stats.ifdropped, 1);
+  ck_assert_uint_eq(h.rec.last_stats.truncated, 2);
+  ck_assert_ptr_nonnull(strstr(logbuf, "4 packets dropped before capture"));
+
+  ck_assert_uint_eq(h.s.packets, 23);
+  ck_assert_uint_eq(h.s.bytes, bytes);
+  ck_assert_uint_eq(h.s.batches, 2);
+  ps_capture_stats t;
+  ps__session_totals(&h.s, &t);
+  ck_assert_uint_eq(t.captured, 23);
+  ck_assert_uint_eq(t.bytes, bytes);
+  ck_assert_uint_eq(t.received, 20);
+  ck_assert_uint_eq(t.dropped, 3);
+
+  /* Bytes after the end are ignored. */
+  ck_assert_int_eq(ps__session_input(&h.s, (const uint8_t *)"zz", 2), 0);
+  ck_assert_int_eq(out_frames(&h, fr, 16), 4);
+
+  ck_assert_int_eq(h.rec.ends, 0);
+  ps__session_end(&h.s);
+  ck_assert_int_eq(h.rec.ends, 1);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_ack_after_each_batch) {
+  harness h;
+  h_init(&h);
+  ps__buf b = {0};
+  add_hello(&b, "s", 3, 1, 1);
+  add_iface(&b, 0, 1, PS_TSRES_USEC, "eth0");
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ps__frame fr[16];
+  ck_assert_int_eq(out_frames(&h, fr, 16), 1);
+  for (uint64_t seq = 1; seq <= 5; seq++) {
+    ps__buf_reset(&b);
+    ps_packet p = mkpkt((int)seq, 0, 100, 0);
+    add_batch(&b, seq, PS_WIRE_CODEC_STORED, &p, 1, -1);
+    ck_assert_int_eq(feed(&h, &b), 0);
+    int n = out_frames(&h, fr, 16);
+    ck_assert_int_eq(n, 1 + (int)seq);
+    ck_assert_uint_eq(fr[n - 1].type, PS_FRAME_ACK);
+    ck_assert_uint_eq(frame_seq(&fr[n - 1]), seq);
+    ck_assert_uint_eq(h.rec.npkts, seq);
+  }
+  /* A heartbeat is echoed. */
+  ps__buf_reset(&b);
+  ck_assert_int_eq(ps__enc_heartbeat(&b), 0);
+  ck_assert_int_eq(feed(&h, &b), 0);
+  int n = out_frames(&h, fr, 16);
+  ck_assert_uint_eq(fr[n - 1].type, PS_FRAME_HEARTBEAT);
+  ck_assert_uint_eq(fr[n - 1].len, 0);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_byte_at_a_time) {
+  harness a, z;
+  h_init(&a);
+  h_init(&z);
+  ps__buf b = {0};
+  ps_packet pk[23];
+  happy_script(&b, pk);
+  ck_assert_int_eq(feed(&a, &b), 0);
+  for (size_t i = 0; i < ps__buf_size(&b); i++) {
+    ck_assert_int_eq(ps__session_input(&z.s, ps__buf_head(&b) + i, 1), 0);
+  }
+  ck_assert_int_eq(z.s.state, PS_SESS_DONE);
+  ck_assert_int_eq(z.s.clean_close, 1);
+  ck_assert_uint_eq(ps__buf_size(&z.s.out), ps__buf_size(&a.s.out));
+  ck_assert_mem_eq(ps__buf_head(&z.s.out), ps__buf_head(&a.s.out),
+                   ps__buf_size(&a.s.out));
+  ck_assert_uint_eq(z.rec.npkts, 23);
+  ck_assert_uint_eq(a.rec.npkts, 23);
+  for (size_t i = 0; i < 23; i++) {
+    expect_delivered(&z.rec, i, &pk[i]);
+    expect_delivered(&a.rec, i, &pk[i]);
+  }
+  ck_assert_int_eq(z.rec.stats_calls, 1);
+  ps__buf_free(&b);
+  h_free(&a);
+  h_free(&z);
+}
+END_TEST
+
+/* Hello and one interface (id 0), fed; out holds the welcome. */
+static void start_session(harness *h, uint32_t codecs) {
+  ps__buf b = {0};
+  add_hello(&b, "sensor-B", codecs, 1, 1);
+  add_iface(&b, 0, 1, PS_TSRES_USEC, "eth0");
+  ck_assert_int_eq(feed(h, &b), 0);
+  ck_assert_int_eq(h->s.state, PS_SESS_ACTIVE);
+  ps__buf_free(&b);
+}
+
+START_TEST(test_duplicate_batch) {
+  harness h;
+  h_init(&h);
+  start_session(&h, 3);
+  ps__buf b = {0};
+  ps_packet p1[2] = {mkpkt(1, 0, 10, 0), mkpkt(2, 0, 20, 0)};
+  add_batch(&b, 1, PS_WIRE_CODEC_STORED, p1, 2, -1);
+  ck_assert_int_eq(feed(&h, &b), 0);
+  /* The same batch again, as after a reconnect. */
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ck_assert_uint_eq(h.rec.npkts, 2);
+  ck_assert_uint_eq(h.s.duplicates, 1);
+  ps__frame fr[16];
+  ck_assert_int_eq(out_frames(&h, fr, 16), 3);
+  ck_assert_uint_eq(frame_seq(&fr[1]), 1);
+  ck_assert_uint_eq(fr[2].type, PS_FRAME_ACK);
+  ck_assert_uint_eq(frame_seq(&fr[2]), 1);
+  /* An older one is re-acked with the newest written. */
+  ps__buf_reset(&b);
+  ps_packet p2 = mkpkt(3, 0, 30, 0);
+  add_batch(&b, 2, PS_WIRE_CODEC_STORED, &p2, 1, -1);
+  add_batch(&b, 1, PS_WIRE_CODEC_STORED, p1, 2, -1);
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ck_assert_int_eq(out_frames(&h, fr, 16), 5);
+  ck_assert_uint_eq(frame_seq(&fr[3]), 2);
+  ck_assert_uint_eq(frame_seq(&fr[4]), 2);
+  ck_assert_uint_eq(h.rec.npkts, 3);
+  ck_assert_uint_eq(h.s.duplicates, 2);
+  expect_delivered(&h.rec, 2, &p2);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_empty_batch) {
+  harness h;
+  h_init(&h);
+  start_session(&h, 3);
+  ps__buf b = {0};
+  add_batch(&b, 1, PS_WIRE_CODEC_STORED, NULL, 0, -1);
+  ck_assert_uint_eq(ps__buf_size(&b), PS_FRAME_HDR + PS_BATCH_HDR);
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ps__frame fr[4];
+  ck_assert_int_eq(out_frames(&h, fr, 4), 2);
+  ck_assert_uint_eq(fr[1].type, PS_FRAME_ACK);
+  ck_assert_uint_eq(frame_seq(&fr[1]), 1);
+  ck_assert_uint_eq(h.rec.npkts, 0);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_sequence_gap) {
+  harness h;
+  h_init(&h);
+  start_session(&h, 3);
+  ps__buf b = {0};
+  ps_packet p = mkpkt(1, 0, 10, 0);
+  add_batch(&b, 1, PS_WIRE_CODEC_STORED, &p, 1, -1);
+  add_batch(&b, 3, PS_WIRE_CODEC_STORED, &p, 1, -1);
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "batch 3 follows batch 1: batches are missing");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "batches are missing");
+  ck_assert_uint_eq(h.rec.npkts, 1);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_first_batch_not_one) {
+  harness h;
+  h_init(&h);
+  start_session(&h, 3);
+  ps__buf b = {0};
+  ps_packet p = mkpkt(1, 0, 10, 0);
+  add_batch(&b, 2, PS_WIRE_CODEC_STORED, &p, 1, -1);
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "batch 2 follows batch 0");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "missing");
+  ck_assert_uint_eq(h.rec.npkts, 0);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_unannounced_iface_refuses_whole_batch) {
+  harness h;
+  h_init(&h);
+  start_session(&h, 3);
+  ps__buf b = {0};
+  ps_packet p[3] = {mkpkt(1, 0, 10, 0), mkpkt(2, 0, 20, 0),
+                    mkpkt(3, 5, 30, 0)};
+  add_batch(&b, 1, PS_WIRE_CODEC_STORED, p, 3, -1);
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "batch 1 has a packet for unannounced interface 5");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "unannounced interface 5");
+  /* Not one packet of the batch reached the sink. */
+  ck_assert_uint_eq(h.rec.npkts, 0);
+  ck_assert_uint_eq(h.s.packets, 0);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_batch_count_mismatch) {
+  harness h;
+  h_init(&h);
+  start_session(&h, 3);
+  ps__buf b = {0};
+  ps_packet p[2] = {mkpkt(1, 0, 10, 0), mkpkt(2, 0, 20, 0)};
+  add_batch(&b, 1, PS_WIRE_CODEC_STORED, p, 2, 1);
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "batch 1 holds 2 packets but declares 1");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "declares 1");
+  ck_assert_uint_eq(h.rec.npkts, 0);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_batch_malformed_record) {
+  harness h;
+  h_init(&h);
+  start_session(&h, 3);
+  /* A stored batch whose second record runs past the end. */
+  ps__buf raw = {0}, b = {0};
+  ps_packet p = mkpkt(1, 0, 10, 0);
+  ck_assert_int_eq(ps__batch_put(&raw, &p), 0);
+  ck_assert_int_eq(ps__batch_put(&raw, &p), 0);
+  ps__put32(ps__buf_head(&raw) + 34 + 16, 11);
+  ps__batch m = {.seq = 1, .codec = 0, .count = 2,
+                 .raw_len = (uint32_t)ps__buf_size(&raw)};
+  ck_assert_int_eq(ps__enc_batch_hdr(&b, &m, ps__buf_size(&raw)), 0);
+  ck_assert_int_eq(
+      ps__buf_append(&b, ps__buf_head(&raw), ps__buf_size(&raw)), 0);
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "runs past the batch end");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "caplen 11");
+  ck_assert_uint_eq(h.rec.npkts, 0);
+  ps__buf_free(&raw);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_batch_corrupt_zlib) {
+  harness h;
+  h_init(&h);
+  start_session(&h, 3);
+  ps__buf b = {0};
+  ps_packet p[4];
+  for (int k = 0; k < 4; k++) {
+    p[k] = mkpkt(k, 0, 500, 1);
+  }
+  add_batch(&b, 1, PS_WIRE_CODEC_ZLIB, p, 4, -1);
+  /* Break the zlib header (first data byte after the batch header). */
+  ps__buf_head(&b)[PS_FRAME_HDR + PS_BATCH_HDR] ^= 0xff;
+  ck_assert_err(feed(&h, &b), PS_ERR_CODEC, h.s.errmsg, "corrupt zlib batch");
+  expect_error_out(&h, PS_ERR_CODEC, "corrupt zlib batch");
+  ck_assert_uint_eq(h.rec.npkts, 0);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_zlib_not_negotiated) {
+  harness h;
+  h_init(&h);
+  ps__buf b = {0};
+  add_hello(&b, "s", 1, 1, 1); /* stored only */
+  add_iface(&b, 0, 1, PS_TSRES_USEC, "eth0");
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ps__frame fr[4];
+  ck_assert_int_eq(out_frames(&h, fr, 4), 1);
+  ps__welcome w;
+  char eb[PS_ERRMSG_MAX];
+  ck_assert_int_eq(ps__dec_welcome(&fr[0], &w, eb), 0);
+  ck_assert_uint_eq(w.codec, PS_WIRE_CODEC_STORED);
+  ps__buf_reset(&b);
+  ps_packet p[4];
+  for (int k = 0; k < 4; k++) {
+    p[k] = mkpkt(k, 0, 500, 1);
+  }
+  add_batch(&b, 1, PS_WIRE_CODEC_ZLIB, p, 4, -1);
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "batch 1 uses codec zlib, negotiated none");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "negotiated none");
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_batch_over_limit) {
+  harness h;
+  h_init(&h);
+  h.env.lim.max_batch_raw = 100;
+  start_session(&h, 3);
+  ps__buf b = {0};
+  ps_packet p = mkpkt(1, 0, 77, 0);
+  add_batch(&b, 1, PS_WIRE_CODEC_STORED, &p, 1, -1);
+  ck_assert_err(feed(&h, &b), PS_ERR_LIMIT, h.s.errmsg,
+                "batch 1 of 101 bytes exceeds the decompressed batch limit "
+                "of 100");
+  expect_error_out(&h, PS_ERR_LIMIT, "limit of 100");
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_frame_before_hello) {
+  harness h;
+  h_init(&h);
+  ps__buf b = {0};
+  add_iface(&b, 0, 1, PS_TSRES_USEC, "eth0");
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "expected a hello, got a IFACE frame");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "expected a hello");
+  ck_assert_int_eq(h.rec.starts, 0);
+  ps__frame fr[4];
+  ck_assert_int_eq(out_frames(&h, fr, 4), 1);
+  /* Only a session that started is ended at the sinks. */
+  ps__session_end(&h.s);
+  ck_assert_int_eq(h.rec.ends, 0);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_oversized_before_hello) {
+  harness h;
+  h_init(&h);
+  /* Before the hello only a hello-sized frame is allowed, whatever the
+   * receiver's limits after it. */
+  uint8_t hdr[8] = {PS_FRAME_HELLO, 0, 0, 0, 0, 0, 0x01, 0x22}; /* 290 */
+  ck_assert_err(ps__session_input(&h.s, hdr, sizeof(hdr)), PS_ERR_LIMIT,
+                h.s.errmsg, "HELLO frame of 290 bytes exceeds the frame limit "
+                            "of 289");
+  expect_error_out(&h, PS_ERR_LIMIT, "frame limit of 289");
+  h_free(&h);
+
+  h_init(&h);
+  uint8_t big[8] = {PS_FRAME_BATCH, 0, 0, 0, 0, 0x10, 0, 0}; /* 1 MiB */
+  ck_assert_err(ps__session_input(&h.s, big, sizeof(big)), PS_ERR_LIMIT,
+                h.s.errmsg, "BATCH frame of 1048576 bytes");
+  expect_error_out(&h, PS_ERR_LIMIT, "frame limit of 289");
+  h_free(&h);
+
+  /* The largest hello (a 255-byte name) fits. */
+  h_init(&h);
+  char name[256];
+  memset(name, 'x', 255);
+  name[255] = '\0';
+  ps__buf b = {0};
+  add_hello(&b, name, 3, 1, 1);
+  ck_assert_uint_eq(ps__buf_size(&b), 8 + 289);
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ck_assert_int_eq(h.s.state, PS_SESS_ACTIVE);
+  ck_assert_str_eq(h.rec.sensor, name);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_garbage) {
+  harness h;
+  h_init(&h);
+  const char *g = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  ck_assert_err(ps__session_input(&h.s, (const uint8_t *)g, strlen(g)),
+                PS_ERR_PROTOCOL, h.s.errmsg, "unknown frame type 71");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "unknown frame type");
+  h_free(&h);
+
+  /* Garbage in the middle of an active session. */
+  h_init(&h);
+  start_session(&h, 3);
+  uint8_t junk[16];
+  memset(junk, 0xee, sizeof(junk));
+  ck_assert_err(ps__session_input(&h.s, junk, sizeof(junk)), PS_ERR_PROTOCOL,
+                h.s.errmsg, "unknown frame type 238");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "unknown frame type 238");
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_bad_hello) {
+  harness h;
+  h_init(&h);
+  ps__buf b = {0};
+  add_hello(&b, "future", 3, 2, 3);
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "sensor speaks protocol versions 2..3, this receiver 1");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "versions 2..3");
+  ck_assert_int_eq(h.rec.starts, 0);
+  h_free(&h);
+
+  h_init(&h);
+  ps__buf_reset(&b);
+  add_hello(&b, "s", 3, 1, 1);
+  ps__buf_head(&b)[8] = 'X'; /* magic */
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "not a libpacketstreamer hello");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "bad magic");
+  h_free(&h);
+
+  /* A second hello in an active session. */
+  h_init(&h);
+  start_session(&h, 3);
+  ps__buf_reset(&b);
+  add_hello(&b, "s", 3, 1, 1);
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "unexpected HELLO frame from a sensor");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "unexpected HELLO");
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_iface_twice) {
+  harness h;
+  h_init(&h);
+  start_session(&h, 3);
+  ps__buf b = {0};
+  add_iface(&b, 0, 1, PS_TSRES_NSEC, "eth9");
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "interface 0 announced twice");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "announced twice");
+  ck_assert_int_eq(h.rec.ifaces, 1);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_stats_unannounced) {
+  harness h;
+  h_init(&h);
+  start_session(&h, 3);
+  ps__buf b = {0};
+  ps__stats st = {.iface = 3};
+  ck_assert_int_eq(ps__enc_stats(&b, &st), 0);
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "statistics for unannounced interface 3");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "unannounced interface 3");
+  ck_assert_int_eq(h.rec.stats_calls, 0);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_close_wrong_seq) {
+  harness h;
+  h_init(&h);
+  start_session(&h, 3);
+  ps__buf b = {0};
+  ps_packet p = mkpkt(1, 0, 10, 0);
+  add_batch(&b, 1, PS_WIRE_CODEC_STORED, &p, 1, -1);
+  ck_assert_int_eq(ps__enc_close(&b, 2), 0);
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "sensor closed after batch 2, but batch 1 is the last "
+                "received");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "closed after batch 2");
+  ck_assert_int_eq(h.s.clean_close, 0);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_sensor_error_frame) {
+  harness h;
+  h_init(&h);
+  start_session(&h, 3);
+  ps__buf b = {0};
+  ck_assert_int_eq(ps__enc_error(&b, 513, "disk\nfull\x1b"), 0);
+  ck_assert_err(feed(&h, &b), PS_ERR_CLOSED, h.s.errmsg,
+                "the sensor reported: disk?full?");
+  ck_assert_int_eq(h.s.state, PS_SESS_DONE);
+  /* Nothing is answered to a sensor that says goodbye. */
+  ps__frame fr[4];
+  ck_assert_int_eq(out_frames(&h, fr, 4), 1);
+  ck_assert_uint_eq(fr[0].type, PS_FRAME_WELCOME);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_unexpected_frames) {
+  const uint8_t types[] = {PS_FRAME_WELCOME, PS_FRAME_ACK};
+  for (size_t i = 0; i < sizeof(types); i++) {
+    harness h;
+    h_init(&h);
+    start_session(&h, 3);
+    ps__buf b = {0};
+    if (types[i] == PS_FRAME_ACK) {
+      ck_assert_int_eq(ps__enc_ack(&b, 0), 0);
+    } else {
+      ps__welcome w = {.version = 1};
+      ck_assert_int_eq(ps__enc_welcome(&b, &w), 0);
+    }
+    char want[64];
+    snprintf(want, sizeof(want), "unexpected %s frame from a sensor",
+             ps__frame_name(types[i]));
+    ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg, want);
+    expect_error_out(&h, PS_ERR_PROTOCOL, want);
+    ps__buf_free(&b);
+    h_free(&h);
+  }
+}
+END_TEST
+
+START_TEST(test_callback_refuses_packet) {
+  harness h;
+  h_init(&h);
+  h.rec.refuse_packet_at = 2;
+  start_session(&h, 3);
+  ps__buf b = {0};
+  ps_packet p[3] = {mkpkt(1, 0, 10, 0), mkpkt(2, 0, 20, 0),
+                    mkpkt(3, 0, 30, 0)};
+  add_batch(&b, 1, PS_WIRE_CODEC_STORED, p, 3, -1);
+  ck_assert_err(feed(&h, &b), PS_ERR_REFUSED, h.s.errmsg,
+                "the callback sink refused sensor sensor-B at a packet");
+  expect_error_out(&h, PS_ERR_REFUSED, "refused");
+  ck_assert_uint_eq(h.rec.npkts, 1);
+  /* The batch was not acknowledged. */
+  ps__frame fr[4];
+  ck_assert_int_eq(out_frames(&h, fr, 4), 2);
+  ck_assert_uint_eq(fr[0].type, PS_FRAME_WELCOME);
+  ck_assert_uint_eq(h.s.last_seq, 0);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_callback_refuses_start_and_iface) {
+  harness h;
+  h_init(&h);
+  h.rec.refuse_start = 1;
+  ps__buf b = {0};
+  add_hello(&b, "nope", 3, 1, 1);
+  ck_assert_err(feed(&h, &b), PS_ERR_REFUSED, h.s.errmsg,
+                "refused sensor nope at session start");
+  expect_error_out(&h, PS_ERR_REFUSED, "session start");
+  /* No welcome for a refused sensor. */
+  ps__frame fr[4];
+  ck_assert_int_eq(out_frames(&h, fr, 4), 1);
+  h_free(&h);
+
+  h_init(&h);
+  h.rec.refuse_iface = -3;
+  ps__buf_reset(&b);
+  add_hello(&b, "s2", 3, 1, 1);
+  add_iface(&b, 0, 1, PS_TSRES_USEC, "eth0");
+  ck_assert_err(feed(&h, &b), PS_ERR_REFUSED, h.s.errmsg,
+                "refused sensor s2 at interface announcement");
+  expect_error_out(&h, PS_ERR_REFUSED, "interface announcement");
+  /* The session had started: its end is told. */
+  ps__session_end(&h.s);
+  ck_assert_int_eq(h.rec.ends, 1);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_session_end_tells_sinks) {
+  harness h;
+  h_init(&h);
+  start_session(&h, 3);
+  ps__session_end(&h.s);
+  ck_assert_int_eq(h.rec.ends, 1);
+  /* Idempotent. */
+  ps__session_end(&h.s);
+  ck_assert_int_eq(h.rec.ends, 1);
+  h_free(&h);
+}
+END_TEST
+
+static Suite *session_suite(void) {
+  Suite *s = suite_create("session");
+  TCase *tc = tcase_create("flow");
+  tcase_add_test(tc, test_happy_path);
+  tcase_add_test(tc, test_ack_after_each_batch);
+  tcase_add_test(tc, test_byte_at_a_time);
+  tcase_add_test(tc, test_duplicate_batch);
+  tcase_add_test(tc, test_empty_batch);
+  tcase_add_test(tc, test_session_end_tells_sinks);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("refusals");
+  tcase_add_test(tc, test_sequence_gap);
+  tcase_add_test(tc, test_first_batch_not_one);
+  tcase_add_test(tc, test_unannounced_iface_refuses_whole_batch);
+  tcase_add_test(tc, test_batch_count_mismatch);
+  tcase_add_test(tc, test_batch_malformed_record);
+  tcase_add_test(tc, test_batch_corrupt_zlib);
+  tcase_add_test(tc, test_zlib_not_negotiated);
+  tcase_add_test(tc, test_batch_over_limit);
+  tcase_add_test(tc, test_frame_before_hello);
+  tcase_add_test(tc, test_oversized_before_hello);
+  tcase_add_test(tc, test_garbage);
+  tcase_add_test(tc, test_bad_hello);
+  tcase_add_test(tc, test_iface_twice);
+  tcase_add_test(tc, test_stats_unannounced);
+  tcase_add_test(tc, test_close_wrong_seq);
+  tcase_add_test(tc, test_sensor_error_frame);
+  tcase_add_test(tc, test_unexpected_frames);
+  tcase_add_test(tc, test_callback_refuses_packet);
+  tcase_add_test(tc, test_callback_refuses_start_and_iface);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return unit_run(session_suite()); }

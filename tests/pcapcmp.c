@@ -12,6 +12,10 @@
  *       if_name is NAME (read with a small pcapng parser, since libpcap
  *       neither reports interface ids nor reads every multi-interface
  *       file).
+ *   pcapcmp --summary FILE
+ *       Prints "PACKETS UDP TCP BYTES" for an Ethernet capture: all
+ *       packets, IPv4 UDP and TCP packets among them, and the sum of
+ *       caplen.
  *   pcapcmp --list FILE.pcapng
  *       Prints one line per IDB ("idb ID NAME linktype LT snaplen S
  *       tsresol R") and ISB ("isb ID ifrecv A ifdrop B osdrop C usrdeliv
@@ -269,9 +273,30 @@ static int same_linktype(int a, int b) {
          (na && nb && strcmp(na, nb) == 0);
 }
 
+static int summary(const char *path) {
+  pktlist l = {0};
+  if (read_libpcap(path, &l) != 0) {
+    return 2;
+  }
+  unsigned long long udp = 0, tcp = 0, bytes = 0;
+  for (size_t i = 0; i < l.n; i++) {
+    const pkt *p = &l.v[i];
+    bytes += p->caplen;
+    if (p->caplen >= 34 && p->data[12] == 0x08 && p->data[13] == 0x00) {
+      udp += p->data[23] == 17;
+      tcp += p->data[23] == 6;
+    }
+  }
+  printf("%zu %llu %llu %llu\n", l.n, udp, tcp, bytes);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *iface = NULL;
   int argi = 1;
+  if (argc == 3 && strcmp(argv[1], "--summary") == 0) {
+    return summary(argv[2]);
+  }
   if (argc == 3 && strcmp(argv[1], "--list") == 0) {
     return read_pcapng(argv[2], NULL, NULL, 1) == 0 ? 0 : 2;
   }

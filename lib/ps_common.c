@@ -48,6 +48,9 @@ uint8_t *ps__buf_reserve(ps__buf *b, size_t n) {
 }
 
 int ps__buf_append(ps__buf *b, const void *p, size_t n) {
+  if (n == 0) {
+    return 0;
+  }
   uint8_t *dst = ps__buf_reserve(b, n);
   if (dst == NULL) {
     return PS_ERR_NOMEM;

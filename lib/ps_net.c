@@ -116,8 +116,8 @@ int ps__net_listen(const char *addr, uint16_t port, int *fds, int max,
   }
   if (gai != 0) {
     return ps__seterr(errbuf, PS_ERR_RESOLVE,
-                      "cannot resolve listen address %s: %s", addr,
-                      gai_strerror(gai));
+                      "cannot resolve listen address %s: %s",
+                      any ? "*" : addr, gai_strerror(gai));
   }
   int n = 0, rc = 0;
   for (struct addrinfo *ai = res; ai != NULL && n < max; ai = ai->ai_next) {

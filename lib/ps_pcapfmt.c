@@ -138,7 +138,7 @@ int ps__pcapng_idb(ps__buf *out, const ps__pcapng_idb_info *idb) {
   /* Bit 26 of a pcap link-type field says that bits 28..31 hold the FCS
    * length in 16-bit words; pcapng carries that as if_fcslen. */
   int fcs = (idb->linktype & 0x04000000u) != 0;
-  uint8_t fcslen = (uint8_t)(((idb->linktype >> 28) & 0xf) * 2);
+  uint8_t fcslen = (uint8_t)(((idb->linktype >> 28) & 0xf) * 16); /* bits */
   size_t body = 8 + (ln ? opt_size(ln) : 0) + (ld ? opt_size(ld) : 0) +
                 opt_size(1) + (fcs ? opt_size(1) : 0) + 4;
   uint8_t *end;

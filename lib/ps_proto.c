@@ -120,6 +120,10 @@ int ps__dec_hello(const ps__frame *f, ps__hello *m, char *errbuf) {
                       "hello with an empty, too long or unprintable sensor "
                       "name");
   }
+  if (m->flags != 0) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "hello with unknown flags 0x%x", m->flags);
+  }
   if ((m->codecs & 1u) == 0) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL,
                       "hello without the stored codec");
@@ -167,6 +171,15 @@ int ps__dec_welcome(const ps__frame *f, ps__welcome *m, char *errbuf) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL,
                       "welcome with unusable limits (frame %u, batch %u "
                       "bytes, %u packets)",
+                      m->max_frame, m->max_batch_raw, m->max_batch_packets);
+  }
+  /* Nor one that asks for more than the protocol allows. */
+  if (m->max_frame > PS_MAX_FRAME_PAYLOAD + PS_BATCH_HDR ||
+      m->max_batch_raw > PS_MAX_BATCH_RAW ||
+      m->max_batch_packets > PS_MAX_BATCH_PACKETS) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "welcome with limits above the protocol's (frame %u, "
+                      "batch %u bytes, %u packets)",
                       m->max_frame, m->max_batch_raw, m->max_batch_packets);
   }
   return 0;

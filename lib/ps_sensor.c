@@ -556,6 +556,9 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h,
 static int run_file(ps_sensor *s) {
   source *src = &s->src[0];
   cb_ctx ctx = {s, src};
+  int64_t end = s->duration_s
+                    ? ps__now_ms() + (int64_t)s->duration_s * 1000
+                    : INT64_MAX;
   for (;;) {
     int n = pcap_dispatch(src->p, 4096, on_packet, (u_char *)&ctx);
     if (s->run_rc != 0) {
@@ -571,7 +574,7 @@ static int run_file(ps_sensor *s) {
     if ((s->count && s->total >= s->count) || n == PCAP_ERROR_BREAK) {
       return 0;
     }
-    if (s->stopped) {
+    if (s->stopped || ps__now_ms() >= end) {
       return 0;
     }
   }

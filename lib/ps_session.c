@@ -66,8 +66,8 @@ static int on_hello(ps__session *s, const ps__frame *f) {
         (rc = sk->ops->session_start(sk, &s->info)) != 0) {
       return sink_error(s, sk, rc);
     }
+    s->started = i + 1; /* these sinks get session_end */
   }
-  s->started = 1;
   ps__welcome w = {.version = PS_PROTO_VERSION,
                    .codec = s->codec,
                    .max_frame = s->env->lim.max_frame,
@@ -370,7 +370,7 @@ void ps__session_end(ps__session *s) {
     s->ifaces[i] = NULL;
   }
   if (s->started) {
-    for (unsigned k = 0; k < s->env->n_sinks; k++) {
+    for (unsigned k = 0; k < s->started; k++) {
       ps_sink *sk = s->env->sinks[k];
       if (sk->ops->session_end) {
         sk->ops->session_end(sk, &s->info);

@@ -49,7 +49,7 @@ typedef struct ps__session {
   uint8_t *raw;      /* decompression buffer */
   size_t raw_cap;
   uint64_t last_seq; /* last batch written and acknowledged */
-  int started;       /* sinks were told of the session */
+  unsigned started;  /* how many sinks were told of the session */
   int clean_close;
   ps__sess_iface *ifaces[PS_MAX_IFACES];
   uint64_t packets, bytes, batches, duplicates;

@@ -323,13 +323,15 @@ static int ng_iface_fn(ps_sink *sk, const ps_session_info *s,
   }
   char name[600], desc[800];
   snprintf(name, sizeof(name), "%s/%s", s->sensor, ifc->name);
-  snprintf(desc, sizeof(desc), "interface %s of sensor %s at %s", ifc->name,
-           s->sensor, s->peer);
+  snprintf(desc, sizeof(desc),
+           "interface %s of sensor %s at %s, snaplen %u", ifc->name,
+           s->sensor, s->peer, ifc->snaplen);
   ps__pcapng_idb_info idb = {
       .linktype = ifc->linktype,
-      /* 0 means "no limit" in pcapng; keep what the source declared when
-       * a reader can take it. */
-      .snaplen = ifc->snaplen <= PS_MAX_CAPLEN ? ifc->snaplen : 0,
+      /* libpcap refuses a pcapng file whose interfaces differ in snaplen,
+       * so every block says the largest; the sensor's own value is in
+       * the description. */
+      .snaplen = PS_MAX_CAPLEN,
       .tsres = ifc->tsres,
       .name = name,
       .description = desc,

@@ -43,7 +43,8 @@ struct ps_stream {
   int fd;
   int stop_fd; /* eventfd, written by ps_stream_stop() */
   volatile sig_atomic_t stopped;
-  ps__limits lim; /* what we may send: from the receiver's welcome */
+  ps__limits lim;    /* what we may send: from the receiver's welcome */
+  ps__limits in_lim; /* what we accept: receivers send only small frames */
   uint64_t session_id;
   uint8_t codec; /* negotiated */
   ps__codec *cc;
@@ -248,7 +249,7 @@ static int parse_input(ps_stream *s) {
     ps__frame f;
     size_t used;
     int rc = ps__frame_parse(ps__buf_head(&s->in), ps__buf_size(&s->in),
-                             &s->lim, &f, &used, s->errmsg);
+                             &s->in_lim, &f, &used, s->errmsg);
     if (rc < 0) {
       return fail(s, rc);
     }
@@ -316,9 +317,15 @@ static int do_write(ps_stream *s) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       return 0;
     }
+    int e = n < 0 ? errno : EPIPE;
+    /* A receiver that refused us closes the connection: its reason is
+     * waiting to be read and says more than "broken pipe". */
+    if (s->state == ST_OPEN && do_read(s) == PS_ERR_REFUSED) {
+      return PS_ERR_REFUSED;
+    }
     return fail(s, ps__seterr(s->errmsg, PS_ERR_CLOSED,
                               "writing to receiver %s port %u: %s", s->host,
-                              s->port, strerror(errno)));
+                              s->port, strerror(e)));
   }
   return 0;
 }
@@ -374,17 +381,16 @@ static int hello(ps_stream *s) {
   if (rc != 0) {
     return ps__seterr(s->errmsg, rc, "cannot encode hello");
   }
-  /* Until the welcome states the receiver's limits, accept only frames
-   * as large as an error message. */
-  s->lim.max_frame = 4 + PS_MAX_ERROR_TEXT + 64;
-  s->lim.max_batch_raw = 0;
-  s->lim.max_batch_packets = 0;
+  /* A receiver sends nothing larger than an error message, ever. */
+  s->in_lim.max_frame = 4 + PS_MAX_ERROR_TEXT;
+  s->in_lim.max_batch_raw = 0;
+  s->in_lim.max_batch_packets = 0;
   int64_t deadline = ps__now_ms() + HELLO_TIMEOUT_MS;
   for (;;) {
     ps__frame f;
     size_t used;
     rc = ps__frame_parse(ps__buf_head(&s->in), ps__buf_size(&s->in),
-                         &s->lim, &f, &used, s->errmsg);
+                         &s->in_lim, &f, &used, s->errmsg);
     if (rc < 0) {
       return rc;
     }
@@ -484,9 +490,11 @@ int ps_stream_connect(ps_stream *s, const char *host, uint16_t port) {
       return fail(s, rc);
     }
     if (ps__now_ms() + delay_s * 1000 > give_up) {
+      char why[PS_ERRMSG_MAX];
+      memcpy(why, s->errmsg, sizeof(why));
       return fail(s, ps__seterr(s->errmsg, PS_ERR_CONNECT,
-                                "%s (gave up after %u attempts)",
-                                s->errmsg, attempt));
+                                "%s (gave up after %u attempts)", why,
+                                attempt));
     }
     ps__log(s->log, s->log_ud, PS_LOG_WARNING, "%s; retrying in %d s",
             s->errmsg, delay_s);
@@ -573,7 +581,10 @@ static int seal_batch(ps_stream *s) {
   s->ctr.batches_sent++;
   ps__buf_reset(&s->raw);
   s->batch_count = 0;
-  return wait_write_below(s, OUT_HIGH_WATER);
+  rc = wait_write_below(s, OUT_HIGH_WATER);
+  /* Take the acknowledgements as they come (one recv per batch), or a
+   * long stream would fill the receiver's send queue with them. */
+  return rc ? rc : do_read(s);
 }
 
 int ps_stream_send(ps_stream *s, const ps_packet *pkt) {

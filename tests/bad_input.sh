@@ -32,6 +32,7 @@ check 2 "invalid count -c: '-5' is not a whole number" $S -r "$AFS" --receiver 1
 check 2 "unknown --compress 'lz9'" $S -r "$AFS" --receiver 127.0.0.1:1 --compress lz9
 check 2 "give either -i or -r, not both" $S -r "$AFS" -i lo --receiver 127.0.0.1:1
 check 2 "nothing to capture" $S --receiver 127.0.0.1:1
+check 2 "-s applies to live capture, not to -r" $S -r "$AFS" -s 96 --receiver 127.0.0.1:1
 check 2 "bad filter expression 'tcp port': .*syntax error" $S -r "$AFS" --receiver 127.0.0.1:1 tcp port
 check 2 "bad filter expression 'udp and hostx'" $S -r "$AFS" --receiver 127.0.0.1:1 udp and hostx
 check 2 "cannot read filter file $WORK/nofilter" $S -r "$AFS" --receiver 127.0.0.1:1 -F "$WORK/nofilter"

@@ -181,7 +181,7 @@ START_TEST(test_roundtrip_hello) {
   ps__hello h = {.min_version = 1,
                  .max_version = 4,
                  .codecs = 3,
-                 .flags = 0x80000001u,
+                 .flags = 0,
                  .name = name,
                  .name_len = 255};
   for (int i = 0; i < PS_NONCE_LEN; i++) {
@@ -196,10 +196,18 @@ START_TEST(test_roundtrip_hello) {
   ck_assert_uint_eq(d.min_version, 1);
   ck_assert_uint_eq(d.max_version, 4);
   ck_assert_uint_eq(d.codecs, 3);
-  ck_assert_uint_eq(d.flags, 0x80000001u);
+  ck_assert_uint_eq(d.flags, 0);
   ck_assert_mem_eq(d.nonce, h.nonce, PS_NONCE_LEN);
   ck_assert_uint_eq(d.name_len, 255);
   ck_assert_mem_eq(d.name, name, 255);
+  ps__buf_free(&b);
+  /* Version 1 defines no flag: any bit set is refused, so a later
+   * version can give them meaning. */
+  h.flags = 0x80000001u;
+  ck_assert_int_eq(ps__enc_hello(&b, &h), 0);
+  f = parse_one(&b);
+  ck_assert_int_eq(ps__dec_hello(&f, &d, eb), PS_ERR_PROTOCOL);
+  ck_assert_ptr_nonnull(strstr(eb, "unknown flags 0x80000001"));
   ps__buf_free(&b);
 }
 END_TEST
@@ -701,6 +709,16 @@ START_TEST(test_welcome_unusable_limits) {
   ps__put32(p + 8, 0xfffffff0u);
   ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
                 "unusable limits (frame 100, batch 4294967280 bytes");
+  /* Nor may a receiver ask for more than the protocol allows. */
+  welcome_payload(p);
+  ps__put32(p + 8, PS_MAX_BATCH_RAW + 1);
+  ps__put32(p + 4, PS_MAX_BATCH_RAW + 1 + PS_BATCH_HDR);
+  ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
+                "limits above the protocol's");
+  welcome_payload(p);
+  ps__put32(p + 12, PS_MAX_BATCH_PACKETS + 1);
+  ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
+                "limits above the protocol's");
 }
 END_TEST
 

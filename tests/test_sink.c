@@ -666,7 +666,7 @@ START_TEST(test_pcapng_fcs_and_linktypes) {
   /* FCS-length bits (bit 26 set, 2 x 16-bit words) become if_fcslen. */
   ps_interface_info a = mkifc(0, "eth0", 0x24000001u, PS_TSRES_USEC);
   ps_interface_info r = mkifc(1, "tun0", 101, PS_TSRES_USEC);
-  r.snaplen = 300000; /* above what readers take: written as 0 */
+  r.snaplen = 300000; /* every IDB says PS_MAX_CAPLEN, for libpcap */
   void *sa, *sr;
   sink_iface(sk, &a, &sa);
   sink_iface(sk, &r, &sr);
@@ -684,9 +684,9 @@ START_TEST(test_pcapng_fcs_and_linktypes) {
   free(b);
   ck_assert_int_eq(ng.n_idb, 2);
   ck_assert_uint_eq(ng.idb[0].linktype, 1);
-  ck_assert_int_eq(ng.idb[0].fcslen, 4);
+  ck_assert_int_eq(ng.idb[0].fcslen, 32);
   ck_assert_uint_eq(ng.idb[1].linktype, 101);
-  ck_assert_uint_eq(ng.idb[1].snaplen, 0);
+  ck_assert_uint_eq(ng.idb[1].snaplen, PS_MAX_CAPLEN);
   ck_assert_int_eq(ng.idb[1].fcslen, -1);
   ck_assert_int_eq(ng.epb, 1);
   ck_assert_int_eq(ng.n_isb, 2);

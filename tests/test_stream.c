@@ -487,16 +487,11 @@ static Suite *stream_suite(void) {
   tcase_add_test(tc, test_send_invalid);
   tcase_add_test(tc, test_stdout_second_linktype_refused);
   suite_add_tcase(s, tc);
-  /* These need the ps_stream.c fixes described in the unit-test report
-   * (errmsg formatted into itself; a write error hiding the receiver's
-   * ERROR frame). Drop the condition once they are in. */
-  if (getenv("PS_TEST_STREAM_PENDING") != NULL) {
-    tc = tcase_create("pending");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_connect_gave_up_keeps_reason);
-    tcase_add_test(tc, test_stdout_second_linktype_while_sending);
-    suite_add_tcase(s, tc);
-  }
+  tc = tcase_create("errors");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_connect_gave_up_keeps_reason);
+  tcase_add_test(tc, test_stdout_second_linktype_while_sending);
+  suite_add_tcase(s, tc);
   return s;
 }
 

@@ -40,9 +40,9 @@ static void usage(FILE *f) {
 "  -h, --help              this text\n"
 "  -V, --version           print the version\n"
 "\n"
-"Classic pcap holds one link type: a sensor with another link type is\n"
-"written to FILE-BASE.LINKTYPE.EXT (refused on standard output; use\n"
-"pcapng). SIGINT/SIGTERM finish what was received, close the output and\n"
+"Classic pcap holds one link type: packets of another link type go to a\n"
+"sibling file, out.pcap -> out.RAW.pcap (libpcap's name of the link type;\n"
+"refused on standard output: use pcapng). SIGINT/SIGTERM finish what was received, close the output and\n"
 "exit 0. Exit status: 0 done, 1 runtime error, 2 usage error.\n");
 }
 

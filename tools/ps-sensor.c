@@ -14,6 +14,7 @@
 static ps_sensor *g_sensor;
 static ps_stream *g_stream;
 static volatile sig_atomic_t g_signals;
+static volatile sig_atomic_t g_connected;
 
 static void on_signal(int sig) {
   (void)sig;
@@ -21,7 +22,9 @@ static void on_signal(int sig) {
    * cleanly. Second: give up on the delivery too. */
   if (g_signals++ == 0) {
     ps_sensor_stop(g_sensor);
-  } else if (g_stream != NULL) {
+  }
+  /* Until connected there is nothing to deliver: stop retrying too. */
+  if ((g_signals > 1 || !g_connected) && g_stream != NULL) {
     ps_stream_stop(g_stream);
   }
 }
@@ -43,7 +46,7 @@ static void usage(FILE *f) {
 "  -B, --buffer-size KIB   kernel capture buffer in KiB\n"
 "  -p, --no-promiscuous-mode  do not put the interface in promiscuous mode\n"
 "  -c, --count N           stop after N packets\n"
-"      --duration SECONDS  stop after SECONDS\n"
+"      --duration SECONDS  stop after SECONDS (live or file)\n"
 "      --compress CODEC    none or zlib (default zlib)\n"
 "      --name NAME         sensor name shown by the receiver (default: host\n"
 "                          name)\n"
@@ -99,7 +102,7 @@ int main(int argc, char **argv) {
              *filter_file = NULL;
   uint64_t snaplen = PS_MAX_CAPLEN, bufkib = 0, count = 0, duration = 0,
            ctimeout = 0;
-  int promisc = 1, verbosity = 1;
+  int promisc = 1, verbosity = 1, live_only = 0;
   ps_codec codec = PS_CODEC_ZLIB;
   char why[256];
 
@@ -123,17 +126,20 @@ int main(int argc, char **argv) {
       receiver = optarg;
       break;
     case 's':
+      live_only = 's';
       if (ps_cli_parse_u64(optarg, 1, PS_MAX_CAPLEN, &snaplen, why,
                            sizeof(why))) {
         return usage_error("invalid snapshot length -s: %s", why);
       }
       break;
     case 'B':
+      live_only = 'B';
       if (ps_cli_parse_u64(optarg, 1, 2097151, &bufkib, why, sizeof(why))) {
         return usage_error("invalid buffer size -B: %s", why);
       }
       break;
     case 'p':
+      live_only = 'p';
       promisc = 0;
       break;
     case 'c':
@@ -203,6 +209,9 @@ int main(int argc, char **argv) {
                                   : "nothing to capture: give -i IFACE or "
                                     "-r FILE");
   }
+  if (file != NULL && live_only) {
+    return usage_error("-%c applies to live capture, not to -r", live_only);
+  }
   if (name != NULL && (strlen(name) == 0 || strlen(name) > 255)) {
     return usage_error("invalid --name: 1 to 255 characters");
   }
@@ -256,9 +265,13 @@ int main(int argc, char **argv) {
   }
 
   if ((rc = ps_stream_create(&stream, name)) != 0) {
-    ps_cli_err("invalid --name '%s': use printable characters",
-               name ? name : "(host name)");
-    exit_code = PS_EXIT_USAGE;
+    if (rc == PS_ERR_INVALID) {
+      ps_cli_err("invalid --name '%s': use printable characters",
+                 name ? name : "(host name)");
+      exit_code = PS_EXIT_USAGE;
+    } else {
+      ps_cli_err("cannot create the stream: %s", ps_strerror(rc));
+    }
     goto out;
   }
   g_stream = stream;
@@ -279,6 +292,7 @@ int main(int argc, char **argv) {
     goto out;
   }
   connected = 1;
+  g_connected = 1;
   rc = ps_sensor_run(sensor, stream);
   if (rc != 0) {
     ps_cli_err("%s", ps_sensor_errmsg(sensor));

@@ -1,0 +1,123 @@
+/*
+ * Fuzz target for the tools' command-line parsers: the input, as a
+ * NUL-terminated string, goes to ps_cli_parse_u64 and
+ * ps_cli_parse_hostport, and every successful parse is checked against
+ * what the string says.
+ */
+#include "config.h"
+
+#include "ps_cli.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                          \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      abort();                                                               \
+    }                                                                        \
+  } while (0)
+
+#define CANARY 0xA5
+
+/* err must be a NUL-terminated, non-empty reason within errlen. */
+static void check_reason(const char *err, size_t errlen) {
+  size_t n = strnlen(err, errlen);
+  CHECK(n > 0 && n < errlen);
+}
+
+/* s is all digits and means v, leading zeros aside. */
+static void check_number(const char *s, uint64_t v) {
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%" PRIu64, v);
+  while (s[0] == '0' && s[1] != '\0') {
+    s++;
+  }
+  CHECK(strcmp(s, buf) == 0);
+}
+
+static void fuzz_u64(const char *s, uint64_t min, uint64_t max) {
+  char err[64];
+  uint64_t v = 12345;
+  memset(err, CANARY, sizeof(err));
+  if (ps_cli_parse_u64(s, min, max, &v, err, sizeof(err)) == 0) {
+    CHECK(v >= min && v <= max);
+    CHECK(strspn(s, "0123456789") == strlen(s));
+    check_number(s, v);
+  } else {
+    CHECK(v == 12345); /* untouched on failure */
+    check_reason(err, sizeof(err));
+  }
+}
+
+static void fuzz_hostport(const char *s, int allow_no_host, int allow_port0,
+                          size_t hostlen) {
+  char host[300];
+  char err[96];
+  uint16_t port = 7;
+  memset(host, CANARY, sizeof(host));
+  memset(err, CANARY, sizeof(err));
+  int rc = ps_cli_parse_hostport(s, allow_no_host, allow_port0, host,
+                                 hostlen, &port, err, sizeof(err));
+  /* Nothing is written past hostlen, success or not. */
+  for (size_t i = hostlen; i < sizeof(host); i++) {
+    CHECK((unsigned char)host[i] == CANARY);
+  }
+  if (rc != 0) {
+    CHECK(rc == -1 && port == 7);
+    check_reason(err, sizeof(err));
+    return;
+  }
+  size_t hl = strnlen(host, hostlen);
+  CHECK(hl < hostlen);
+  CHECK(port != 0 || allow_port0);
+  CHECK(hl > 0 || allow_no_host);
+  for (size_t i = 0; i < hl; i++) {
+    unsigned char c = (unsigned char)host[i];
+    CHECK(c > ' ' && c != 0x7f && c != '/' && c != '[' && c != ']');
+  }
+  const char *portstr;
+  if (s[0] == '[') {
+    /* "[HOST]:PORT": host is what the brackets held. */
+    CHECK(strncmp(s + 1, host, hl) == 0 && s[1 + hl] == ']' &&
+          s[2 + hl] == ':');
+    portstr = s + 3 + hl;
+  } else {
+    /* Unbracketed: a host never holds a ':'. */
+    CHECK(strchr(host, ':') == NULL);
+    if (strchr(s, ':') == NULL) {
+      CHECK(allow_no_host && hl == 0);
+      portstr = s;
+    } else {
+      CHECK(strncmp(s, host, hl) == 0 && s[hl] == ':');
+      portstr = s + hl + 1;
+    }
+  }
+  CHECK(*portstr != '\0' && strspn(portstr, "0123456789") == strlen(portstr));
+  check_number(portstr, port);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  char *s = malloc(size + 1);
+  if (s == NULL) {
+    return 0;
+  }
+  memcpy(s, data, size);
+  s[size] = '\0';
+
+  fuzz_u64(s, 0, UINT64_MAX);
+  fuzz_u64(s, 1, 65535);
+  fuzz_u64(s, 10, 10);
+  for (int f = 0; f < 4; f++) {
+    fuzz_hostport(s, f & 1, (f >> 1) & 1, 256);
+  }
+  /* A small host buffer: long names must be refused, not cut. */
+  fuzz_hostport(s, 1, 1, 8);
+  fuzz_hostport(s, 0, 0, 1);
+  free(s);
+  return 0;
+}

@@ -1,0 +1,161 @@
+/*
+ * Fuzz target for the receiver's per-sensor state machine: the input is
+ * what a sensor sends, fed to a ps__session in chunks whose size the
+ * first byte picks, with a callback sink behind it. Whatever the bytes,
+ * the session must not crash or leak, packets must only reach the sink
+ * for announced interfaces and with their bytes readable, and what the
+ * session sends back must be well-formed frames.
+ */
+#include "config.h"
+
+#include "ps_session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                          \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      abort();                                                               \
+    }                                                                        \
+  } while (0)
+
+typedef struct tally {
+  int started, ended;
+  unsigned ifaces;
+  uint64_t packets, bytes;
+  uint32_t sum;
+  int refuse_at; /* refuse the n-th packet (0: never) */
+} tally;
+
+static int on_start(const ps_session_info *s, void *ud) {
+  tally *t = ud;
+  CHECK(!t->started && s->sensor != NULL && s->peer != NULL);
+  t->started = 1;
+  return 0;
+}
+
+static int on_iface(const ps_session_info *s, const ps_interface_info *ifc,
+                    void *ud) {
+  tally *t = ud;
+  CHECK(t->started && ifc->id < PS_MAX_IFACES);
+  CHECK(ifc->name != NULL && strlen(ifc->name) > 0);
+  t->ifaces++;
+  return 0;
+}
+
+static int on_packet(const ps_session_info *s, const ps_interface_info *ifc,
+                     const ps_packet *pkt, void *ud) {
+  tally *t = ud;
+  CHECK(t->started && t->ifaces > 0);
+  CHECK(pkt->iface == ifc->id && pkt->caplen <= PS_MAX_CAPLEN);
+  /* Touch every byte, so ASan sees a packet that points past its batch. */
+  for (uint32_t i = 0; i < pkt->caplen; i++) {
+    t->sum += pkt->data[i];
+  }
+  t->packets++;
+  t->bytes += pkt->caplen;
+  return t->refuse_at != 0 && t->packets == (uint64_t)t->refuse_at;
+}
+
+static void on_end(const ps_session_info *s, void *ud) {
+  tally *t = ud;
+  CHECK(t->started && !t->ended);
+  t->ended = 1;
+}
+
+/* The session's replies go to a sensor: each must be a whole, valid
+ * frame of a type a receiver sends. */
+static void check_replies(ps__session *s) {
+  ps__limits lim;
+  ps__limits_default(&lim);
+  while (ps__buf_size(&s->out) > 0) {
+    ps__frame f;
+    size_t used;
+    char err[PS_ERRMSG_MAX];
+    int rc = ps__frame_parse(ps__buf_head(&s->out), ps__buf_size(&s->out),
+                             &lim, &f, &used, err);
+    CHECK(rc == 1);
+    uint64_t seq;
+    ps__welcome w;
+    ps__error_msg em;
+    switch (f.type) {
+    case PS_FRAME_WELCOME:
+      CHECK(ps__dec_welcome(&f, &w, err) == 0);
+      break;
+    case PS_FRAME_ERROR:
+      CHECK(ps__dec_error(&f, &em, err) == 0);
+      break;
+    case PS_FRAME_ACK:
+    case PS_FRAME_CLOSE:
+      CHECK(ps__dec_seq(&f, &seq, err) == 0);
+      CHECK(seq <= s->last_seq);
+      break;
+    case PS_FRAME_HEARTBEAT:
+      CHECK(ps__dec_empty(&f, err) == 0);
+      break;
+    default:
+      abort();
+    }
+    ps__buf_consume(&s->out, used);
+  }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < 1) {
+    return 0;
+  }
+  /* First byte: bits 0-5 the chunk size (0: everything at once), bit 6
+   * a sink that refuses the third packet, bit 7 tight limits. */
+  size_t chunk = data[0] & 0x3f;
+  tally t = {0};
+  t.refuse_at = (data[0] & 0x40) ? 3 : 0;
+  int tight = (data[0] & 0x80) != 0;
+  data++;
+  size--;
+  if (chunk == 0) {
+    chunk = size > 0 ? size : 1;
+  }
+
+  ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;
+  cb.session_start = on_start;
+  cb.interface = on_iface;
+  cb.packet = on_packet;
+  cb.session_end = on_end;
+  ps_sink *sink = NULL;
+  if (ps_callback_sink(&sink, &cb, &t) != 0) {
+    abort();
+  }
+  ps__session_env env = {.sinks = &sink, .n_sinks = 1};
+  ps__limits_default(&env.lim);
+  if (tight) {
+    env.lim.max_batch_raw = PS_PKT_HDR + PS_MAX_CAPLEN;
+    env.lim.max_frame = PS_BATCH_HDR + env.lim.max_batch_raw;
+    env.lim.max_batch_packets = 8;
+  }
+
+  ps__session s;
+  ps__session_init(&s, &env, 1, "192.0.2.1:4000");
+  int failed = 0;
+  for (size_t off = 0; off < size; off += chunk) {
+    size_t n = size - off < chunk ? size - off : chunk;
+    int rc = ps__session_input(&s, data + off, n);
+    if (rc != 0) {
+      CHECK(rc < 0 && s.state == PS_SESS_DONE);
+      CHECK(strnlen(s.errmsg, sizeof(s.errmsg)) > 0);
+      failed = 1;
+    }
+    check_replies(&s);
+  }
+  CHECK(s.packets == t.packets || failed);
+  CHECK(s.packets <= t.packets);
+  ps_capture_stats tot;
+  ps__session_totals(&s, &tot);
+  CHECK(tot.captured == s.packets);
+  ps__session_end(&s);
+  CHECK(t.started == t.ended);
+  ps_sink_free(sink);
+  return 0;
+}

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of the fuzz targets under fuzz/seeds/<target>/.
+
+Reproducible: the same script writes the same bytes (no clock, no random
+numbers). The frames follow lib/ps_proto.c and docs/PROTOCOL.md; they are
+built here by hand so that a bug in the library's encoder cannot hide the
+same bug in its decoder. Run from anywhere: python3 fuzz/make_seeds.py
+"""
+import os
+import struct
+import zlib
+
+HELLO, WELCOME, ERROR, IFACE, BATCH, ACK, STATS, HEARTBEAT, CLOSE = range(1, 10)
+STORED, ZLIB = 0, 1
+TSRES_USEC, TSRES_NSEC = 6, 9
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds")
+
+
+def frame(ftype, payload):
+    return struct.pack(">BBHI", ftype, 0, 0, len(payload)) + payload
+
+
+def hello(name=b"sensor-1", codecs=0b11, vmin=1, vmax=1):
+    return frame(HELLO, b"PSTR" + struct.pack(">HHII", vmin, vmax, codecs, 0)
+                 + bytes(range(16)) + struct.pack(">H", len(name)) + name)
+
+
+def welcome(codec=ZLIB, session=1):
+    return frame(WELCOME, struct.pack(">HBBIIIQ", 1, codec, 0,
+                                      8 * 1024 * 1024 + 20, 8 * 1024 * 1024,
+                                      262144, session) + bytes(16))
+
+
+def error(code, text):
+    return frame(ERROR, struct.pack(">HH", code, len(text)) + text)
+
+
+def iface(ifid=0, name=b"eth0", linktype=1, snaplen=65535, tsres=TSRES_USEC):
+    return frame(IFACE, struct.pack(">IIIBBH", ifid, linktype, snaplen, tsres,
+                                    0, len(name)) + name)
+
+
+def record(ifid, sec, frac, data, wirelen=None):
+    return struct.pack(">IQIII", ifid, sec, frac, len(data),
+                       len(data) if wirelen is None else wirelen) + data
+
+
+def packets(n, ifid=0, size=60):
+    """n small Ethernet-looking packets, different from each other."""
+    out = b""
+    for i in range(n):
+        body = bytes((i * 7 + k) & 0xFF for k in range(size - 14))
+        eth = bytes.fromhex("ffffffffffff0200000000010800")
+        out += record(ifid, 1700000000 + i, i * 1000, eth + body, size + 4)
+    return out
+
+
+def batch(seq, raw, count, codec=STORED, raw_len=None):
+    data = zlib.compress(raw, 1) if codec == ZLIB else raw
+    return frame(BATCH, struct.pack(">QBBBBII", seq, codec, 0, 0, 0, count,
+                                    len(raw) if raw_len is None else raw_len)
+                 + data)
+
+
+def stats(ifid=0, captured=3, dropped=0):
+    return frame(STATS, struct.pack(">IQQQQQQ", ifid, captured, captured * 60,
+                                    captured, dropped, 0, 0))
+
+
+def ack(seq):
+    return frame(ACK, struct.pack(">Q", seq))
+
+
+def close(seq):
+    return frame(CLOSE, struct.pack(">Q", seq))
+
+
+def heartbeat():
+    return frame(HEARTBEAT, b"")
+
+
+def session_stored():
+    return (hello(codecs=0b01) + iface() + batch(1, packets(3), 3)
+            + heartbeat() + stats() + close(1))
+
+
+def session_zlib():
+    return (hello() + iface(0, b"eth0") + iface(1, b"wlan0", 105, 262144,
+                                                TSRES_NSEC)
+            + batch(1, packets(4), 4, ZLIB)
+            + batch(2, packets(2, ifid=1, size=200), 2, ZLIB)
+            + batch(2, packets(2, ifid=1, size=200), 2, ZLIB)  # duplicate
+            + stats(0, 4) + stats(1, 2, dropped=5) + close(2))
+
+
+def write(target, name, data):
+    assert len(data) < 64 * 1024, (target, name)
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def main():
+    # fuzz_frame: the input is a byte stream of frames.
+    write("fuzz_frame", "session-stored", session_stored())
+    write("fuzz_frame", "session-zlib", session_zlib())
+    write("fuzz_frame", "receiver-replies",
+          welcome() + ack(1) + heartbeat() + error(508, b"batches are missing")
+          + close(1))
+    # A leading byte with the top bit set picks tight limits; it is not a
+    # frame type, so parsing resynchronises after it.
+    write("fuzz_frame", "tight-limits",
+          b"\x80" + hello() + iface() + batch(1, packets(5), 5)
+          + batch(2, packets(1, size=1000), 1))
+    write("fuzz_frame", "bad-frames",
+          frame(BATCH, b"\x00" * 19) + error(1, b"x" * 1025)
+          + iface(300) + hello(vmin=2, vmax=1) + stats(256)
+          + batch(3, packets(2), 3))
+
+    # fuzz_session: first byte = chunk size (bits 0-5, 0 = all at once),
+    # bit 6 = sink refuses the third packet, bit 7 = tight limits.
+    write("fuzz_session", "stored-all", b"\x00" + session_stored())
+    write("fuzz_session", "zlib-chunk1", b"\x01" + session_zlib())
+    write("fuzz_session", "zlib-chunk7", b"\x07" + session_zlib())
+    write("fuzz_session", "refuse-third", b"\x40" + session_zlib())
+    write("fuzz_session", "bad-seq",
+          b"\x00" + hello() + iface() + batch(5, packets(1), 1))
+    write("fuzz_session", "no-hello", b"\x00" + iface() + close(0))
+    # raw_len declared 1 KiB, inflates to 62 KiB.
+    bomb_raw = packets(1, size=1000) * 62
+    write("fuzz_session", "bomb",
+          b"\x00" + hello() + iface()
+          + batch(1, bomb_raw, 1, ZLIB, raw_len=1024))
+    write("fuzz_session", "tight-oversized",
+          b"\x80" + hello() + iface()
+          + batch(1, packets(9), 9) + close(1))
+    write("fuzz_session", "unannounced-iface",
+          b"\x00" + hello() + iface() + batch(1, packets(1, ifid=3), 1))
+    write("fuzz_session", "sensor-error",
+          b"\x03" + hello() + error(3, b"capture failed\x01\n"))
+
+    # fuzz_codec: 4-byte declared length, then zlib data; the whole input
+    # also makes a compress/decompress round trip.
+    text = b"".join(b"line %d of some compressible text\n" % i
+                    for i in range(200))
+    raw = packets(20)
+    write("fuzz_codec", "exact", struct.pack(">I", len(raw))
+          + zlib.compress(raw, 6))
+    write("fuzz_codec", "text", struct.pack(">I", len(text))
+          + zlib.compress(text, 9))
+    write("fuzz_codec", "short-declared", struct.pack(">I", 100)
+          + zlib.compress(text, 1))
+    write("fuzz_codec", "long-declared", struct.pack(">I", 1 << 20)
+          + zlib.compress(text, 1))
+    write("fuzz_codec", "trailing", struct.pack(">I", len(text))
+          + zlib.compress(text, 1) + b"junk")
+    write("fuzz_codec", "incompressible",
+          bytes((i * 2654435761 >> 13) & 0xFF for i in range(3000)))
+    write("fuzz_codec", "empty", b"")
+
+    # fuzz_cli: strings as typed on a command line.
+    for i, s in enumerate([b"127.0.0.1:5000", b"[::1]:0", b"[fe80::1%eth0]:9",
+                           b":5000", b"5000", b"receiver.example.org:65535",
+                           b"host:65536", b"::1:80", b"18446744073709551615",
+                           b"18446744073709551616", b"007", b"[]:1",
+                           b"a:b:c", b"h\x01st:1", b"[x]y:1"]):
+        write("fuzz_cli", "arg-%02d" % i, s)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,489 @@
+/*
+ * A misbehaving sensor for tests/hostile.sh: connects to a receiver and
+ * breaks the protocol in one way.
+ *
+ *   hostile MODE HOST PORT
+ *
+ * MODE is garbage (random bytes), truncated (a hello, then half a frame,
+ * then close), oversized (a frame header claiming 0xFFFFFFFF bytes after
+ * the hello), oversized-hello (the same instead of the hello), bomb (a
+ * zlib batch declared 1 MiB that inflates to 64 MiB), badseq (a first
+ * batch with sequence number 5) or idle (connects and sends nothing for
+ * $HOSTILE_HOLD seconds, default 3).
+ *
+ * The frames are built here byte by byte, big-endian, as docs/PROTOCOL.md
+ * and lib/ps_proto.c lay them out; the library is deliberately not used,
+ * so its encoder cannot agree with its decoder by accident. Prints what
+ * the receiver answered; exits 0 when the receiver ended the connection
+ * (or, for truncated and idle, when this program did), 1 otherwise, 2 on
+ * usage errors.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+enum {
+  F_HELLO = 1,
+  F_WELCOME = 2,
+  F_ERROR = 3,
+  F_IFACE = 4,
+  F_BATCH = 5,
+  F_ACK = 6,
+  F_CLOSE = 9
+};
+
+#define HDR 8
+#define REPLY_TIMEOUT_S 10
+
+static const char *g_mode = "?";
+
+/* ------------------------------------------------------------ bytes */
+
+typedef struct obuf {
+  uint8_t *p;
+  size_t len, cap;
+} obuf;
+
+static void need(obuf *b, size_t n) {
+  if (b->len + n <= b->cap) {
+    return;
+  }
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < b->len + n) {
+    cap *= 2;
+  }
+  uint8_t *p = realloc(b->p, cap);
+  if (p == NULL) {
+    fprintf(stderr, "hostile: out of memory\n");
+    exit(1);
+  }
+  b->p = p;
+  b->cap = cap;
+}
+
+static void put8(obuf *b, uint8_t v) {
+  need(b, 1);
+  b->p[b->len++] = v;
+}
+static void put16(obuf *b, uint16_t v) {
+  put8(b, (uint8_t)(v >> 8));
+  put8(b, (uint8_t)v);
+}
+static void put32(obuf *b, uint32_t v) {
+  put16(b, (uint16_t)(v >> 16));
+  put16(b, (uint16_t)v);
+}
+static void put64(obuf *b, uint64_t v) {
+  put32(b, (uint32_t)(v >> 32));
+  put32(b, (uint32_t)v);
+}
+static void putn(obuf *b, const void *p, size_t n) {
+  need(b, n);
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+}
+static uint32_t get32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+         ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* Frame header: type, flags 0, reserved 0, payload length. */
+static void frame_hdr(obuf *b, uint8_t type, uint32_t len) {
+  put8(b, type);
+  put8(b, 0);
+  put16(b, 0);
+  put32(b, len);
+}
+
+static void hello(obuf *b) {
+  char name[64];
+  snprintf(name, sizeof(name), "hostile-%s", g_mode);
+  size_t n = strlen(name);
+  frame_hdr(b, F_HELLO, (uint32_t)(34 + n));
+  putn(b, "PSTR", 4);
+  put16(b, 1);   /* min version */
+  put16(b, 1);   /* max version */
+  put32(b, 0x3); /* codecs: stored and zlib */
+  put32(b, 0);   /* flags */
+  for (int i = 0; i < 16; i++) {
+    put8(b, (uint8_t)i); /* nonce */
+  }
+  put16(b, (uint16_t)n);
+  putn(b, name, n);
+}
+
+static void iface(obuf *b) {
+  frame_hdr(b, F_IFACE, 16 + 4);
+  put32(b, 0);     /* id */
+  put32(b, 1);     /* link type Ethernet */
+  put32(b, 65535); /* snaplen */
+  put8(b, 6);      /* microseconds */
+  put8(b, 0);
+  put16(b, 4);
+  putn(b, "eth0", 4);
+}
+
+static void batch_hdr(obuf *b, uint64_t seq, uint8_t codec, uint32_t count,
+                      uint32_t raw_len, uint32_t data_len) {
+  frame_hdr(b, F_BATCH, 20 + data_len);
+  put64(b, seq);
+  put8(b, codec);
+  put8(b, 0);
+  put16(b, 0);
+  put32(b, count);
+  put32(b, raw_len);
+}
+
+/* One 60-byte packet record on interface 0. */
+static void record(obuf *b) {
+  put32(b, 0);
+  put64(b, 1700000000);
+  put32(b, 0);
+  put32(b, 60);
+  put32(b, 60);
+  for (int i = 0; i < 60; i++) {
+    put8(b, (uint8_t)i);
+  }
+}
+
+/* ------------------------------------------------------------ socket */
+
+static int dial(const char *host, const char *port) {
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+  struct addrinfo *ai;
+  int rc = getaddrinfo(host, port, &hints, &ai);
+  if (rc != 0) {
+    fprintf(stderr, "hostile: %s: %s\n", host, gai_strerror(rc));
+    return -1;
+  }
+  int fd = -1;
+  for (struct addrinfo *a = ai; a != NULL; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) {
+      continue;
+    }
+    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+      break;
+    }
+    close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(ai);
+  if (fd < 0) {
+    fprintf(stderr, "hostile: cannot connect to %s:%s: %s\n", host, port,
+            strerror(errno));
+    return -1;
+  }
+  struct timeval tv = {.tv_sec = REPLY_TIMEOUT_S};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+/* Sends everything; a receiver that hangs up first is no error here
+ * (that is what it should do to us). Returns 0, or -1 if it hung up. */
+static int send_all(int fd, const obuf *b) {
+  size_t off = 0;
+  while (off < b->len) {
+    ssize_t n = send(fd, b->p + off, b->len - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      printf("hostile %s: receiver hung up while we sent (%s)\n", g_mode,
+             strerror(errno));
+      return -1;
+    }
+    off += (size_t)n;
+  }
+  return 0;
+}
+
+/* Reads n bytes; 1 when done, 0 on end of stream or reset, -1 on a
+ * timeout or another error. */
+static int read_n(int fd, uint8_t *p, size_t n) {
+  size_t off = 0;
+  while (off < n) {
+    ssize_t r = recv(fd, p + off, n - off, 0);
+    if (r > 0) {
+      off += (size_t)r;
+    } else if (r == 0 || errno == ECONNRESET) {
+      return 0;
+    } else if (errno != EINTR) {
+      return -1;
+    }
+  }
+  return 1;
+}
+
+/* Reads one frame: 1 with its type and payload (malloc'ed), 0 at the end
+ * of the stream, -1 on error or timeout. */
+static int read_frame(int fd, uint8_t *type, uint8_t **payload,
+                      uint32_t *len) {
+  uint8_t h[HDR];
+  int rc = read_n(fd, h, HDR);
+  if (rc != 1) {
+    return rc;
+  }
+  *type = h[0];
+  *len = get32(h + 4);
+  if (*len > (1u << 20)) {
+    fprintf(stderr, "hostile: the receiver sent a frame of %u bytes\n", *len);
+    return -1;
+  }
+  *payload = malloc(*len ? *len : 1);
+  if (*payload == NULL) {
+    return -1;
+  }
+  rc = read_n(fd, *payload, *len);
+  if (rc != 1) {
+    free(*payload);
+    return rc == 0 ? -1 : rc;
+  }
+  return 1;
+}
+
+/* Prints one frame from the receiver. */
+static void show(uint8_t type, const uint8_t *p, uint32_t len) {
+  if (type == F_ERROR && len >= 4) {
+    unsigned code = ((unsigned)p[0] << 8) | p[1];
+    size_t tl = ((size_t)p[2] << 8) | p[3];
+    if (tl > len - 4) {
+      tl = len - 4;
+    }
+    printf("hostile %s: receiver sent ERROR %u: %.*s\n", g_mode, code,
+           (int)tl, (const char *)p + 4);
+  } else {
+    printf("hostile %s: receiver sent frame type %u (%u bytes)\n", g_mode,
+           type, len);
+  }
+}
+
+/* Waits for the WELCOME after our hello; returns its codec or -1. */
+static int await_welcome(int fd) {
+  uint8_t type, *p;
+  uint32_t len;
+  if (read_frame(fd, &type, &p, &len) != 1) {
+    fprintf(stderr, "hostile %s: no welcome from the receiver\n", g_mode);
+    return -1;
+  }
+  int codec = -1;
+  if (type == F_WELCOME && len == 40) {
+    codec = p[2];
+  } else {
+    show(type, p, len);
+  }
+  free(p);
+  return codec;
+}
+
+/* Reads until the receiver ends the connection: 0 when it did, 1 when it
+ * kept it open past the timeout. */
+static int await_hangup(int fd) {
+  for (;;) {
+    uint8_t type, *p;
+    uint32_t len;
+    int rc = read_frame(fd, &type, &p, &len);
+    if (rc == 0) {
+      printf("hostile %s: receiver closed the connection\n", g_mode);
+      return 0;
+    }
+    if (rc < 0) {
+      fprintf(stderr, "hostile %s: receiver kept the connection open\n",
+              g_mode);
+      return 1;
+    }
+    show(type, p, len);
+    free(p);
+  }
+}
+
+/* ------------------------------------------------------------ modes */
+
+static int mode_garbage(int fd) {
+  obuf b = {0};
+  /* Fixed seed: the run can be repeated. The first byte is kept out of
+   * the frame types (1..9), so the receiver's reason does not depend on
+   * luck. */
+  uint32_t x = 0x2545F491u;
+  for (int i = 0; i < 4096; i++) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    put8(&b, (uint8_t)x);
+  }
+  if (b.p[0] >= 1 && b.p[0] <= 9) {
+    b.p[0] |= 0x80;
+  }
+  send_all(fd, &b);
+  free(b.p);
+  return await_hangup(fd);
+}
+
+static int mode_truncated(int fd) {
+  obuf b = {0};
+  hello(&b);
+  if (send_all(fd, &b) != 0 || await_welcome(fd) < 0) {
+    free(b.p);
+    return 1;
+  }
+  b.len = 0;
+  iface(&b);
+  b.len = b.len / 2; /* half the interface frame */
+  int rc = send_all(fd, &b);
+  free(b.p);
+  printf("hostile %s: sent half a frame, closing\n", g_mode);
+  return rc == 0 ? 0 : 1;
+}
+
+static int mode_oversized(int fd, int before_hello) {
+  obuf b = {0};
+  if (!before_hello) {
+    hello(&b);
+    if (send_all(fd, &b) != 0 || await_welcome(fd) < 0) {
+      free(b.p);
+      return 1;
+    }
+    b.len = 0;
+  }
+  frame_hdr(&b, before_hello ? F_HELLO : F_BATCH, 0xFFFFFFFFu);
+  for (int i = 0; i < 64; i++) {
+    put8(&b, 0); /* a start of the "payload" */
+  }
+  send_all(fd, &b);
+  free(b.p);
+  return await_hangup(fd);
+}
+
+static int mode_bomb(int fd) {
+  obuf b = {0};
+  hello(&b);
+  if (send_all(fd, &b) != 0) {
+    free(b.p);
+    return 1;
+  }
+  int codec = await_welcome(fd);
+  if (codec != 1) {
+    fprintf(stderr, "hostile %s: the receiver did not choose zlib (%d)\n",
+            g_mode, codec);
+    free(b.p);
+    return 1;
+  }
+  b.len = 0;
+  iface(&b);
+  /* 64 MiB of zeros, deflated a MiB at a time: about 64 KiB. */
+  static uint8_t zeros[1 << 20];
+  obuf z = {0};
+  z_stream zs;
+  memset(&zs, 0, sizeof(zs));
+  if (deflateInit(&zs, 9) != Z_OK) {
+    free(b.p);
+    return 1;
+  }
+  for (int i = 0; i < 64; i++) {
+    zs.next_in = zeros;
+    zs.avail_in = sizeof(zeros);
+    int flush = i == 63 ? Z_FINISH : Z_NO_FLUSH;
+    do {
+      need(&z, 65536);
+      zs.next_out = z.p + z.len;
+      zs.avail_out = 65536;
+      deflate(&zs, flush);
+      z.len += 65536 - zs.avail_out;
+    } while (zs.avail_out == 0);
+  }
+  deflateEnd(&zs);
+  batch_hdr(&b, 1, 1, 1, 1u << 20, (uint32_t)z.len);
+  putn(&b, z.p, z.len);
+  printf("hostile %s: batch declares 1048576 bytes, inflates to 67108864 "
+         "(%zu compressed)\n",
+         g_mode, z.len);
+  free(z.p);
+  send_all(fd, &b);
+  free(b.p);
+  return await_hangup(fd);
+}
+
+static int mode_badseq(int fd) {
+  obuf b = {0};
+  hello(&b);
+  if (send_all(fd, &b) != 0 || await_welcome(fd) < 0) {
+    free(b.p);
+    return 1;
+  }
+  b.len = 0;
+  iface(&b);
+  batch_hdr(&b, 5, 0, 1, 24 + 60, 24 + 60);
+  record(&b);
+  send_all(fd, &b);
+  free(b.p);
+  return await_hangup(fd);
+}
+
+static int mode_idle(void) {
+  const char *e = getenv("HOSTILE_HOLD");
+  int secs = e != NULL ? atoi(e) : 3;
+  printf("hostile %s: holding the connection for %d s\n", g_mode, secs);
+  fflush(stdout);
+  sleep((unsigned)(secs > 0 ? secs : 0));
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 4) {
+    fprintf(stderr, "usage: hostile garbage|truncated|oversized|"
+                    "oversized-hello|bomb|badseq|idle HOST PORT\n");
+    return 2;
+  }
+  g_mode = argv[1];
+  static const char *const modes[] = {"garbage",         "truncated",
+                                      "oversized",       "oversized-hello",
+                                      "bomb",            "badseq",
+                                      "idle"};
+  int m = -1;
+  for (int i = 0; i < (int)(sizeof(modes) / sizeof(modes[0])); i++) {
+    if (strcmp(g_mode, modes[i]) == 0) {
+      m = i;
+    }
+  }
+  if (m < 0) {
+    fprintf(stderr, "hostile: unknown mode %s\n", g_mode);
+    return 2;
+  }
+  int fd = dial(argv[2], argv[3]);
+  if (fd < 0) {
+    return 1;
+  }
+  int rc;
+  switch (m) {
+  case 0:
+    rc = mode_garbage(fd);
+    break;
+  case 1:
+    rc = mode_truncated(fd);
+    break;
+  case 2:
+  case 3:
+    rc = mode_oversized(fd, m == 3);
+    break;
+  case 4:
+    rc = mode_bomb(fd);
+    break;
+  case 5:
+    rc = mode_badseq(fd);
+    break;
+  default:
+    rc = mode_idle();
+    break;
+  }
+  close(fd);
+  return rc;
+}

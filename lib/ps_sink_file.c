@@ -195,7 +195,7 @@ static int pcs_iface(ps_sink *sk, const ps_session_info *s,
 check_precision:
   if (ifc->tsres == PS_TSRES_NSEC && !ps->nano && !ps->warned_precision) {
     ps->warned_precision = 1;
-    ps__log(sk->log, sk->log_ud, PS_LOG_WARNING,
+    ps__log(sk->log, sk->log_ud, PS_LOG_INFO,
             "sensor %s interface %s has nanosecond timestamps but the pcap "
             "output is microsecond: sub-microsecond digits are dropped (use "
             "--time-stamp-precision nano or pcapng to keep them)",

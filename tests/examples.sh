@@ -17,7 +17,7 @@ export LD_LIBRARY_PATH="$libdir"
 
 mkdir -p "$WORK/ex"
 cp "$top_srcdir"/examples/*.c "$top_srcdir/examples/Makefile" "$WORK/ex/"
-"${MAKE:-make}" -s -C "$WORK/ex" CC="${CC:-cc}" CFLAGS="-O2 -Wall -Wextra -Werror" \
+"${MAKE:-make}" -s -C "$WORK/ex" CC="${CC:-cc}" CFLAGS="-O2 -Wall -Wextra -Werror ${SAN_CFLAGS:-}" \
   >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log" >&2; fail "examples do not build"; }
 # They must link the installed library, not the build tree's.
 ldd "$WORK/ex/count_receiver" | grep -q "$libdir/libpacketstreamer" \

@@ -75,3 +75,27 @@ expect_line "$WORK/s3.log" "refused.*use --format pcapng" "sensor learns why"
 stop_receiver
 res=$("$PCAPCMP" "$CORPUS/afs.pcap" "$WORK/stdout.pcap") || fail "stdout: $res"
 ok "stdout pcap kept its first link type and refused the second: $res"
+
+# 4. Addresses: IPv6 literal, host name, and a dual-stack listener taking
+# IPv4 and IPv6 sensors at once.
+if ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then
+  start_receiver "$WORK/r4.log" --listen "[::1]:0" -w "$WORK/v6.pcapng"
+  "$SENSOR" -q -r "$CORPUS/pptp.pcap" --receiver "[::1]:$RPORT" --name v6 \
+    || fail "sensor over IPv6"
+  stop_receiver
+  expect_line "$WORK/r4.log" "sensor v6 connected from \[::1\]:" "IPv6 peer logged"
+  res=$("$PCAPCMP" --iface v6/pptp.pcap "$CORPUS/pptp.pcap" "$WORK/v6.pcapng") || fail "IPv6: $res"
+  ok "IPv6 [::1]: $res"
+  start_receiver "$WORK/r5.log" --listen ":0" -w "$WORK/dual.pcapng"
+  "$SENSOR" -q -r "$CORPUS/pptp.pcap" --receiver "[::1]:$RPORT" --name six || fail "dual-stack v6"
+  "$SENSOR" -q -r "$CORPUS/pptp.pcap" --receiver "127.0.0.1:$RPORT" --name four || fail "dual-stack v4"
+  "$SENSOR" -q -r "$CORPUS/pptp.pcap" --receiver "localhost:$RPORT" --name named || fail "host name"
+  stop_receiver
+  for n in six four named; do
+    res=$("$PCAPCMP" --iface "$n/pptp.pcap" "$CORPUS/pptp.pcap" "$WORK/dual.pcapng") || fail "$n: $res"
+  done
+  expect_line "$WORK/r5.log" "sensor four connected from 127.0.0.1:" "IPv4 peer on a dual-stack listener"
+  ok "dual-stack listener: IPv6, IPv4 and a host name"
+else
+  echo "SKIP: no IPv6 loopback; address tests skipped"
+fi

@@ -137,7 +137,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
 
   ps__session s;
-  ps__session_init(&s, &env, 1, "192.0.2.1:4000");
+  static const uint8_t rnonce[PS_NONCE_LEN] = "fuzz-rnonce-0001";
+  ps__session_init(&s, &env, 1, "192.0.2.1:4000", rnonce);
   int failed = 0;
   for (size_t off = 0; off < size; off += chunk) {
     size_t n = size - off < chunk ? size - off : chunk;

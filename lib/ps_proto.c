@@ -4,6 +4,8 @@
 
 #include "ps_proto.h"
 
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
 #include <string.h>
 
 void ps__limits_default(ps__limits *l) {
@@ -15,7 +17,8 @@ void ps__limits_default(ps__limits *l) {
 const char *ps__frame_name(uint8_t type) {
   static const char *const names[] = {
       "?",     "HELLO", "WELCOME",   "ERROR", "IFACE",
-      "BATCH", "ACK",   "STATS",     "HEARTBEAT", "CLOSE"};
+      "BATCH", "ACK",   "STATS",     "HEARTBEAT", "CLOSE",
+      "AUTH",  "AUTH_OK"};
   return type < sizeof(names) / sizeof(names[0]) ? names[type] : "?";
 }
 
@@ -26,7 +29,7 @@ int ps__frame_parse(const uint8_t *buf, size_t len, const ps__limits *lim,
   }
   /* Judge the type as soon as its byte is there: garbage is refused
    * before we wait for a length that will never make sense. */
-  if (buf[0] < PS_FRAME_HELLO || buf[0] > PS_FRAME_CLOSE) {
+  if (buf[0] < PS_FRAME_HELLO || buf[0] > PS_FRAME_LAST) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL, "unknown frame type %u",
                       buf[0]);
   }
@@ -138,7 +141,7 @@ int ps__enc_welcome(ps__buf *out, const ps__welcome *m) {
   }
   ps__put16(p, m->version);
   p[2] = m->codec;
-  p[3] = 0;
+  p[3] = m->flags;
   ps__put32(p + 4, m->max_frame);
   ps__put32(p + 8, m->max_batch_raw);
   ps__put32(p + 12, m->max_batch_packets);
@@ -154,14 +157,19 @@ int ps__dec_welcome(const ps__frame *f, ps__welcome *m, char *errbuf) {
   }
   m->version = ps__get16(p);
   m->codec = p[2];
+  m->flags = p[3];
   m->max_frame = ps__get32(p + 4);
   m->max_batch_raw = ps__get32(p + 8);
   m->max_batch_packets = ps__get32(p + 12);
   m->session_id = ps__get64(p + 16);
   memcpy(m->nonce, p + 24, PS_NONCE_LEN);
-  if (m->codec > PS_WIRE_CODEC_MAX || p[3] != 0) {
+  if (m->codec > PS_WIRE_CODEC_MAX) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL, "welcome with unknown codec %u",
                       m->codec);
+  }
+  if ((m->flags & ~PS_WELCOME_AUTH) != 0) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "welcome with unknown flags 0x%x", m->flags);
   }
   /* A receiver that would not take one full-size packet is unusable.
    * The sum is 64-bit: a batch limit near 2^32 must not wrap. */
@@ -397,6 +405,43 @@ int ps__dec_seq(const ps__frame *f, uint64_t *seq, char *errbuf) {
   }
   *seq = ps__get64(f->payload);
   return 0;
+}
+
+int ps__enc_mac(ps__buf *out, uint8_t type, const uint8_t *mac) {
+  uint8_t *p = frame_begin(out, type, PS_MAC_LEN);
+  if (p == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  memcpy(p, mac, PS_MAC_LEN);
+  return 0;
+}
+
+int ps__dec_mac(const ps__frame *f, uint8_t *mac, char *errbuf) {
+  if (f->len != PS_MAC_LEN) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "%s frame of %u bytes",
+                      ps__frame_name(f->type), f->len);
+  }
+  memcpy(mac, f->payload, PS_MAC_LEN);
+  return 0;
+}
+
+int ps__auth_mac(const uint8_t *key, size_t keylen, int receiver,
+                 const uint8_t *rnonce, const uint8_t *snonce,
+                 const char *name, size_t name_len, uint8_t *mac) {
+  static const char sensor_label[16] = "PSTR auth sensor";
+  static const char receiver_label[16] = "PSTR auth rcvr  ";
+  uint8_t msg[16 + 2 * PS_NONCE_LEN + 255];
+  if (name_len > 255) {
+    return PS_ERR_AUTH;
+  }
+  memcpy(msg, receiver ? receiver_label : sensor_label, 16);
+  memcpy(msg + 16, rnonce, PS_NONCE_LEN);
+  memcpy(msg + 16 + PS_NONCE_LEN, snonce, PS_NONCE_LEN);
+  memcpy(msg + 16 + 2 * PS_NONCE_LEN, name, name_len);
+  return gnutls_hmac_fast(GNUTLS_MAC_SHA256, key, keylen, msg,
+                          16 + 2 * PS_NONCE_LEN + name_len, mac) == 0
+             ? 0
+             : PS_ERR_AUTH;
 }
 
 int ps__dec_empty(const ps__frame *f, char *errbuf) {

@@ -21,8 +21,17 @@ enum ps__frame_type {
   PS_FRAME_ACK = 6,
   PS_FRAME_STATS = 7,
   PS_FRAME_HEARTBEAT = 8,
-  PS_FRAME_CLOSE = 9
+  PS_FRAME_CLOSE = 9,
+  PS_FRAME_AUTH = 10,   /* sensor's proof of the shared key */
+  PS_FRAME_AUTH_OK = 11 /* receiver's proof of the shared key */
 };
+#define PS_FRAME_LAST PS_FRAME_AUTH_OK
+
+/* WELCOME flags */
+#define PS_WELCOME_AUTH 0x01u /* the receiver requires shared-key auth */
+
+#define PS_MAC_LEN 32
+#define PS_MAX_AUTH_KEY 1024u
 
 /* Codec ids on the wire (same values as ps_codec). */
 #define PS_WIRE_CODEC_STORED 0
@@ -80,6 +89,7 @@ typedef struct ps__hello {
 typedef struct ps__welcome {
   uint16_t version;
   uint8_t codec;
+  uint8_t flags;
   uint32_t max_frame;
   uint32_t max_batch_raw;
   uint32_t max_batch_packets;
@@ -126,6 +136,8 @@ int ps__enc_stats(ps__buf *out, const ps__stats *m);
 int ps__enc_ack(ps__buf *out, uint64_t seq);
 int ps__enc_close(ps__buf *out, uint64_t seq);
 int ps__enc_heartbeat(ps__buf *out);
+/* AUTH or AUTH_OK with a PS_MAC_LEN-byte proof. */
+int ps__enc_mac(ps__buf *out, uint8_t type, const uint8_t *mac);
 /* Appends the batch frame header; the caller appends data_len bytes of
  * data right after (so compressed data need not be copied twice). */
 int ps__enc_batch_hdr(ps__buf *out, const ps__batch *m, size_t data_len);
@@ -141,6 +153,17 @@ int ps__dec_batch(const ps__frame *f, const ps__limits *lim, ps__batch *m,
 int ps__dec_stats(const ps__frame *f, ps__stats *m, char *errbuf);
 int ps__dec_seq(const ps__frame *f, uint64_t *seq, char *errbuf);
 int ps__dec_empty(const ps__frame *f, char *errbuf);
+int ps__dec_mac(const ps__frame *f, uint8_t *mac, char *errbuf);
+
+/*
+ * The shared-key proof: HMAC-SHA256(key, label || rnonce || snonce ||
+ * name), the label saying who proves ("sensor" or "receiver"), so one
+ * side's proof never serves as the other's. Fresh nonces from both sides
+ * make a recorded exchange useless. Returns 0 or PS_ERR_AUTH.
+ */
+int ps__auth_mac(const uint8_t *key, size_t keylen, int receiver,
+                 const uint8_t *rnonce, const uint8_t *snonce,
+                 const char *name, size_t name_len, uint8_t *mac);
 
 /* Appends one packet record to a raw (uncompressed) batch. */
 int ps__batch_put(ps__buf *raw, const ps_packet *pkt);

@@ -5,8 +5,11 @@
 
 #include "ps_net.h"
 #include "ps_session.h"
+#include "ps_tls.h"
 
 #include <errno.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +32,9 @@ typedef struct conn {
   uint32_t events;
   int64_t created_ms;
   int64_t last_rx_ms;
+  ps__tls *tls;    /* NULL without TLS */
+  int tls_ready;
+  ps__buf plain;   /* decrypted bytes for the session */
   ps__session sess;
 } conn;
 
@@ -47,6 +53,9 @@ struct ps_receiver {
   uint64_t next_id;
   int io_failed;
   int shut;
+  ps__tls_creds *tls_creds;
+  uint8_t *auth_key;
+  size_t auth_len;
   ps_receiver_counters ctr;
   char errmsg[PS_ERRMSG_MAX];
 };
@@ -112,6 +121,45 @@ int ps_receiver_set_limits(ps_receiver *r, unsigned max_sessions,
 }
 
 const char *ps_receiver_errmsg(ps_receiver *r) { return r->errmsg; }
+
+int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts) {
+  if (r->conns != NULL || r->ctr.sessions_total > 0) {
+    return ps__seterr(r->errmsg, PS_ERR_STATE,
+                      "TLS must be set before sensors connect");
+  }
+  ps__tls_creds *c;
+  int rc = ps__tls_creds_new(&c, 1, opts, r->errmsg);
+  if (rc != 0) {
+    return rc;
+  }
+  ps__tls_creds_free(r->tls_creds);
+  r->tls_creds = c;
+  return 0;
+}
+
+int ps_receiver_set_auth_key(ps_receiver *r, const uint8_t *key,
+                             size_t len) {
+  if (r->conns != NULL || r->ctr.sessions_total > 0) {
+    return ps__seterr(r->errmsg, PS_ERR_STATE,
+                      "the key must be set before sensors connect");
+  }
+  if (key == NULL || len == 0 || len > PS_MAX_AUTH_KEY) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID,
+                      "an authentication key has 1 to %u bytes",
+                      PS_MAX_AUTH_KEY);
+  }
+  uint8_t *k = malloc(len);
+  if (k == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  memcpy(k, key, len);
+  free(r->auth_key);
+  r->auth_key = k;
+  r->auth_len = len;
+  r->env.auth_key = k;
+  r->env.auth_len = len;
+  return 0;
+}
 
 void ps_receiver_get_counters(ps_receiver *r, ps_receiver_counters *out) {
   *out = r->ctr;
@@ -182,8 +230,28 @@ int ps_receiver_get_timeout_ms(ps_receiver *r) {
   return r->conns ? 1000 : -1;
 }
 
+/* Bytes queued for the sensor, in frames or TLS records. */
+static size_t conn_pending(const conn *c) {
+  return ps__buf_size(&c->sess.out) +
+         (c->tls ? ps__buf_size(ps__tls_cout(c->tls)) : 0);
+}
+
+/* With TLS, encrypts the session's frames; returns the wire buffer. */
+static ps__buf *conn_wire(conn *c, char *errbuf, int *rc) {
+  *rc = 0;
+  if (c->tls == NULL) {
+    return &c->sess.out;
+  }
+  if (c->tls_ready && ps__buf_size(&c->sess.out) > 0) {
+    *rc = ps__tls_write(c->tls, ps__buf_head(&c->sess.out),
+                        ps__buf_size(&c->sess.out), errbuf);
+    ps__buf_reset(&c->sess.out);
+  }
+  return ps__tls_cout(c->tls);
+}
+
 static void set_events(ps_receiver *r, conn *c) {
-  uint32_t want = EPOLLIN | (ps__buf_size(&c->sess.out) ? EPOLLOUT : 0);
+  uint32_t want = EPOLLIN | (conn_pending(c) ? EPOLLOUT : 0);
   if (want != c->events) {
     struct epoll_event ev = {.events = want, .data.ptr = c};
     epoll_ctl(r->epfd, EPOLL_CTL_MOD, c->fd, &ev);
@@ -194,9 +262,12 @@ static void set_events(ps_receiver *r, conn *c) {
 /* Ends a connection: best-effort send of what is queued (an error frame,
  * the close confirmation), one log line with the counts, and cleanup. */
 static void conn_close(ps_receiver *r, conn *c, const char *reason) {
-  if (ps__buf_size(&c->sess.out) > 0) {
-    ssize_t n = send(c->fd, ps__buf_head(&c->sess.out),
-                     ps__buf_size(&c->sess.out), MSG_NOSIGNAL | MSG_DONTWAIT);
+  char eb[PS_ERRMSG_MAX];
+  int rc;
+  ps__buf *w = conn_wire(c, eb, &rc);
+  if (ps__buf_size(w) > 0) {
+    ssize_t n = send(c->fd, ps__buf_head(w), ps__buf_size(w),
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)n;
   }
   ps_capture_stats t;
@@ -222,6 +293,8 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
     r->ctr.sessions_failed++;
   }
   ps__session_end(&c->sess);
+  ps__tls_free(c->tls);
+  ps__buf_free(&c->plain);
   epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
   if (c->prev) {
@@ -284,7 +357,17 @@ int ps_receiver_accept(ps_receiver *r) {
       }
       c->fd = fd;
       c->created_ms = c->last_rx_ms = ps__now_ms();
-      ps__session_init(&c->sess, &r->env, r->next_id++, peer);
+      uint8_t rnonce[PS_NONCE_LEN];
+      gnutls_rnd(GNUTLS_RND_NONCE, rnonce, sizeof(rnonce));
+      ps__session_init(&c->sess, &r->env, r->next_id++, peer, rnonce);
+      if (r->tls_creds != NULL &&
+          ps__tls_new(&c->tls, r->tls_creds, NULL, r->errmsg) != 0) {
+        ps__log(r->env.log, r->env.log_ud, PS_LOG_ERROR,
+                "connection from %s: %s", peer, r->errmsg);
+        close(fd);
+        free(c);
+        continue;
+      }
       c->events = EPOLLIN;
       struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
       if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -305,6 +388,67 @@ int ps_receiver_accept(ps_receiver *r) {
   return accepted;
 }
 
+/* Hands bytes from the sensor to its session. Returns 0 to keep the
+ * connection, 1 when it was closed. */
+static int conn_input(ps_receiver *r, conn *c, const uint8_t *p, size_t n) {
+  uint64_t pk = c->sess.packets, by = c->sess.bytes;
+  int rc = ps__session_input(&c->sess, p, n);
+  r->ctr.packets += c->sess.packets - pk;
+  r->ctr.bytes += c->sess.bytes - by;
+  if (rc == PS_ERR_IO) {
+    snprintf(r->errmsg, sizeof(r->errmsg), "%s", c->sess.errmsg);
+    r->io_failed = 1;
+  }
+  if (rc != 0) {
+    conn_close(r, c, c->sess.errmsg);
+    return 1;
+  }
+  if (c->sess.state == PS_SESS_DONE) {
+    conn_close(r, c, NULL);
+    return 1;
+  }
+  return 0;
+}
+
+/* TLS: ciphertext arrived. Advances the handshake, then decrypts. */
+static int conn_tls_input(ps_receiver *r, conn *c) {
+  char eb[PS_ERRMSG_MAX];
+  if (!c->tls_ready) {
+    int rc = ps__tls_handshake(c->tls, eb);
+    if (rc == 1) {
+      return 0;
+    }
+    if (rc != 0) {
+      conn_close(r, c, eb);
+      return 1;
+    }
+    c->tls_ready = 1;
+    ps__session_set_tls_subject(&c->sess, ps__tls_peer_subject(c->tls));
+    ps__log(r->env.log, r->env.log_ud, PS_LOG_DEBUG,
+            "TLS with %s: %s%s%s", c->sess.peer,
+            ps__tls_description(c->tls),
+            c->sess.info.tls_subject ? ", client " : "",
+            c->sess.info.tls_subject ? c->sess.info.tls_subject : "");
+  }
+  int rc = ps__tls_read(c->tls, &c->plain, eb);
+  if (ps__buf_size(&c->plain) > 0) {
+    int closed = conn_input(r, c, ps__buf_head(&c->plain),
+                            ps__buf_size(&c->plain));
+    if (closed) {
+      return 1;
+    }
+    ps__buf_reset(&c->plain);
+  }
+  if (rc != 0) {
+    conn_close(r, c,
+               rc == PS_ERR_CLOSED ? "TLS closed without the end-of-stream "
+                                     "message"
+                                   : eb);
+    return 1;
+  }
+  return 0;
+}
+
 /* Reads and processes what a connection has, within a budget. Returns 0
  * to keep it, 1 when it was closed. */
 static int conn_readable(ps_receiver *r, conn *c) {
@@ -315,22 +459,15 @@ static int conn_readable(ps_receiver *r, conn *c) {
     if (n > 0) {
       budget -= (size_t)n < budget ? (size_t)n : budget;
       c->last_rx_ms = ps__now_ms();
-      uint64_t pk = c->sess.packets, by = c->sess.bytes;
-      int rc = ps__session_input(&c->sess, buf, (size_t)n);
-      r->ctr.packets += c->sess.packets - pk;
-      r->ctr.bytes += c->sess.bytes - by;
-      if (rc == PS_ERR_IO) {
-        snprintf(r->errmsg, sizeof(r->errmsg), "%s", c->sess.errmsg);
-        r->io_failed = 1;
-        conn_close(r, c, c->sess.errmsg);
-        return 1;
-      }
-      if (rc != 0) {
-        conn_close(r, c, c->sess.errmsg);
-        return 1;
-      }
-      if (c->sess.state == PS_SESS_DONE) {
-        conn_close(r, c, NULL);
+      if (c->tls != NULL) {
+        if (ps__buf_append(ps__tls_cin(c->tls), buf, (size_t)n) != 0) {
+          conn_close(r, c, "out of memory");
+          return 1;
+        }
+        if (conn_tls_input(r, c)) {
+          return 1;
+        }
+      } else if (conn_input(r, c, buf, (size_t)n)) {
         return 1;
       }
       continue;
@@ -358,11 +495,17 @@ static int conn_readable(ps_receiver *r, conn *c) {
 }
 
 static int conn_writable(ps_receiver *r, conn *c) {
-  while (ps__buf_size(&c->sess.out) > 0) {
-    ssize_t n = send(c->fd, ps__buf_head(&c->sess.out),
-                     ps__buf_size(&c->sess.out), MSG_NOSIGNAL);
+  char eb[PS_ERRMSG_MAX];
+  int rc;
+  ps__buf *w = conn_wire(c, eb, &rc);
+  if (rc != 0) {
+    conn_close(r, c, eb);
+    return 1;
+  }
+  while (ps__buf_size(w) > 0) {
+    ssize_t n = send(c->fd, ps__buf_head(w), ps__buf_size(w), MSG_NOSIGNAL);
     if (n > 0) {
-      ps__buf_consume(&c->sess.out, (size_t)n);
+      ps__buf_consume(w, (size_t)n);
       continue;
     }
     if (n < 0 && errno == EINTR) {
@@ -376,7 +519,7 @@ static int conn_writable(ps_receiver *r, conn *c) {
     conn_close(r, c, why);
     return 1;
   }
-  if (ps__buf_size(&c->sess.out) > OUT_LIMIT) {
+  if (conn_pending(c) > OUT_LIMIT) {
     conn_close(r, c, "the sensor does not read the receiver's messages");
     return 1;
   }
@@ -389,7 +532,7 @@ static void check_deadlines(ps_receiver *r) {
   conn *next;
   for (conn *c = r->conns; c != NULL; c = next) {
     next = c->next;
-    if (c->sess.state == PS_SESS_HELLO &&
+    if ((c->sess.state == PS_SESS_HELLO || c->sess.state == PS_SESS_AUTH) &&
         now - c->created_ms > (int64_t)r->handshake_ms) {
       char why[96];
       snprintf(why, sizeof(why), "no hello within the handshake timeout "
@@ -502,5 +645,10 @@ void ps_receiver_free(ps_receiver *r) {
   }
   close(r->stop_fd);
   close(r->epfd);
+  ps__tls_creds_free(r->tls_creds);
+  if (r->auth_key != NULL) {
+    gnutls_memset(r->auth_key, 0, r->auth_len);
+    free(r->auth_key);
+  }
   free(r);
 }

@@ -3,13 +3,17 @@
 
 #include "ps_session.h"
 
+#include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+static int start(ps__session *s);
+
 void ps__session_init(ps__session *s, const ps__session_env *env,
-                      uint64_t id, const char *peer) {
+                      uint64_t id, const char *peer, const uint8_t *rnonce) {
   memset(s, 0, sizeof(*s));
+  memcpy(s->rnonce, rnonce, PS_NONCE_LEN);
   s->env = env;
   s->state = PS_SESS_HELLO;
   snprintf(s->peer, sizeof(s->peer), "%s", peer);
@@ -17,6 +21,11 @@ void ps__session_init(ps__session *s, const ps__session_env *env,
   s->info.id = id;
   s->info.sensor = s->sensor;
   s->info.peer = s->peer;
+}
+
+void ps__session_set_tls_subject(ps__session *s, const char *subject) {
+  snprintf(s->tls_subject, sizeof(s->tls_subject), "%s", subject);
+  s->info.tls_subject = s->tls_subject[0] ? s->tls_subject : NULL;
 }
 
 /* Ends the session with an error: the reason goes to the sensor too. */
@@ -46,6 +55,7 @@ static int on_hello(ps__session *s, const ps__frame *f) {
   }
   memcpy(s->sensor, h.name, h.name_len);
   s->sensor[h.name_len] = '\0';
+  memcpy(s->snonce, h.nonce, PS_NONCE_LEN);
   if (h.min_version > PS_PROTO_VERSION || h.max_version < PS_PROTO_VERSION) {
     ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
                "sensor speaks protocol versions %u..%u, this receiver %u",
@@ -60,6 +70,32 @@ static int on_hello(ps__session *s, const ps__frame *f) {
     ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
     return refuse(s, PS_ERR_NOMEM);
   }
+  /* Without a key to check, the sinks may refuse the sensor before it is
+   * welcomed; with one, they hear of it only once it proved the key. */
+  if (s->env->auth_key == NULL && (rc = start(s)) != 0) {
+    return rc;
+  }
+  ps__welcome w = {.version = PS_PROTO_VERSION,
+                   .codec = s->codec,
+                   .flags = s->env->auth_key ? PS_WELCOME_AUTH : 0,
+                   .max_frame = s->env->lim.max_frame,
+                   .max_batch_raw = s->env->lim.max_batch_raw,
+                   .max_batch_packets = s->env->lim.max_batch_packets,
+                   .session_id = s->info.id};
+  memcpy(w.nonce, s->rnonce, PS_NONCE_LEN);
+  if (ps__enc_welcome(&s->out, &w) != 0) {
+    ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    return refuse(s, PS_ERR_NOMEM);
+  }
+  if (s->env->auth_key != NULL) {
+    s->state = PS_SESS_AUTH;
+  }
+  return 0;
+}
+
+/* The sensor is who it says (or nobody asked): tell the sinks. */
+static int start(ps__session *s) {
+  int rc;
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
     if (sk->ops->session_start &&
@@ -68,22 +104,48 @@ static int on_hello(ps__session *s, const ps__frame *f) {
     }
     s->started = i + 1; /* these sinks get session_end */
   }
-  ps__welcome w = {.version = PS_PROTO_VERSION,
-                   .codec = s->codec,
-                   .max_frame = s->env->lim.max_frame,
-                   .max_batch_raw = s->env->lim.max_batch_raw,
-                   .max_batch_packets = s->env->lim.max_batch_packets,
-                   .session_id = s->info.id};
-  if (ps__enc_welcome(&s->out, &w) != 0) {
+  s->state = PS_SESS_ACTIVE;
+  char tls[600] = "";
+  if (s->info.tls_subject) {
+    snprintf(tls, sizeof(tls), ", TLS client %s", s->info.tls_subject);
+  }
+  ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
+          "sensor %s connected from %s (session %llu, compression %s%s%s)",
+          s->sensor, s->peer, (unsigned long long)s->info.id,
+          ps__codec_name(s->codec),
+          s->env->auth_key ? ", shared key verified" : "", tls);
+  return 0;
+}
+
+static int on_auth(ps__session *s, const ps__frame *f) {
+  uint8_t theirs[PS_MAC_LEN], mac[PS_MAC_LEN];
+  if (f->type != PS_FRAME_AUTH) {
+    ps__seterr(s->errmsg, PS_ERR_AUTH,
+               "authentication required: sensor %s sent %s instead of its "
+               "proof (it needs --auth-key-file)",
+               s->sensor, ps__frame_name(f->type));
+    return refuse(s, PS_ERR_AUTH);
+  }
+  int rc = ps__dec_mac(f, theirs, s->errmsg);
+  if (rc != 0) {
+    return refuse(s, rc);
+  }
+  size_t n = strlen(s->sensor);
+  if (ps__auth_mac(s->env->auth_key, s->env->auth_len, 0, s->rnonce,
+                   s->snonce, s->sensor, n, mac) != 0 ||
+      gnutls_memcmp(mac, theirs, PS_MAC_LEN) != 0) {
+    ps__seterr(s->errmsg, PS_ERR_AUTH,
+               "authentication failed: wrong shared key for sensor %s",
+               s->sensor);
+    return refuse(s, PS_ERR_AUTH);
+  }
+  if (ps__auth_mac(s->env->auth_key, s->env->auth_len, 1, s->rnonce,
+                   s->snonce, s->sensor, n, mac) != 0 ||
+      ps__enc_mac(&s->out, PS_FRAME_AUTH_OK, mac) != 0) {
     ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
     return refuse(s, PS_ERR_NOMEM);
   }
-  s->state = PS_SESS_ACTIVE;
-  ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
-          "sensor %s connected from %s (session %llu, compression %s)",
-          s->sensor, s->peer, (unsigned long long)s->info.id,
-          ps__codec_name(s->codec));
-  return 0;
+  return start(s);
 }
 
 static const char *tsres_name(uint8_t r) {
@@ -255,6 +317,9 @@ static int on_frame(ps__session *s, const ps__frame *f) {
     }
     return on_hello(s, f);
   }
+  if (s->state == PS_SESS_AUTH) {
+    return on_auth(s, f);
+  }
   uint64_t seq;
   int rc;
   switch (f->type) {
@@ -321,9 +386,14 @@ int ps__session_input(ps__session *s, const uint8_t *data, size_t len) {
     size_t used;
     int rc = ps__frame_parse(
         ps__buf_head(&s->in), ps__buf_size(&s->in),
-        s->state == PS_SESS_HELLO ? &hello_lim : &s->env->lim, &f, &used,
+        s->state == PS_SESS_ACTIVE ? &s->env->lim : &hello_lim, &f, &used,
         s->errmsg);
     if (rc < 0) {
+      if (s->state == PS_SESS_HELLO && *ps__buf_head(&s->in) == 0x16) {
+        ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                   "the sensor starts TLS, but this receiver serves none "
+                   "(give it --tls-cert and --tls-key)");
+      }
       return refuse(s, rc);
     }
     if (rc == 0) {

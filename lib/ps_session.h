@@ -28,10 +28,13 @@ typedef struct ps__session_env {
   ps__limits lim;
   ps_log_fn log;
   void *log_ud;
+  const uint8_t *auth_key; /* NULL: no shared-key authentication */
+  size_t auth_len;
 } ps__session_env;
 
 enum ps__sess_state {
   PS_SESS_HELLO,  /* waiting for the sensor's hello */
+  PS_SESS_AUTH,   /* waiting for the sensor's proof of the shared key */
   PS_SESS_ACTIVE, /* streaming */
   PS_SESS_DONE    /* closed cleanly or failed: flush out, then close */
 };
@@ -42,6 +45,9 @@ typedef struct ps__session {
   ps_session_info info;
   char sensor[256];
   char peer[80];
+  char tls_subject[512];
+  uint8_t rnonce[PS_NONCE_LEN];
+  uint8_t snonce[PS_NONCE_LEN];
   uint8_t codec;
   ps__codec *cc;
   ps__buf in;
@@ -56,8 +62,14 @@ typedef struct ps__session {
   char errmsg[PS_ERRMSG_MAX];
 } ps__session;
 
+/* rnonce: PS_NONCE_LEN fresh random bytes for this session (the caller
+ * draws them, so the session stays deterministic for tests). */
 void ps__session_init(ps__session *s, const ps__session_env *env,
-                      uint64_t id, const char *peer);
+                      uint64_t id, const char *peer, const uint8_t *rnonce);
+
+/* Records the verified TLS client certificate's subject (before the
+ * hello), shown to sinks and logs. */
+void ps__session_set_tls_subject(ps__session *s, const char *subject);
 
 /*
  * Feeds bytes from the sensor. Returns 0 when all is well (frames may

@@ -7,6 +7,7 @@
 #include "ps_net.h"
 #include "ps_proto.h"
 #include "ps_stream.h"
+#include "ps_tls.h"
 
 #include <errno.h>
 #include <gnutls/crypto.h>
@@ -62,6 +63,12 @@ struct ps_stream {
   uint32_t n_ifaces;
   uint8_t iface_tsres[PS_MAX_IFACES];
   ps_stream_counters ctr;
+  ps__tls_creds *tls_creds; /* set: connect with TLS */
+  ps__tls *tls;
+  int tls_ready;
+  uint8_t *auth_key;
+  size_t auth_len;
+  uint8_t snonce[PS_NONCE_LEN];
   char errmsg[PS_ERRMSG_MAX];
 };
 
@@ -113,6 +120,12 @@ void ps_stream_free(ps_stream *s) {
   ps__buf_free(&s->in);
   ps__buf_free(&s->raw);
   ps__buf_free(&s->zbuf);
+  ps__tls_free(s->tls);
+  ps__tls_creds_free(s->tls_creds);
+  if (s->auth_key != NULL) {
+    gnutls_memset(s->auth_key, 0, s->auth_len);
+    free(s->auth_key);
+  }
   free(s);
 }
 
@@ -147,6 +160,40 @@ int ps_stream_set_batching(ps_stream *s, size_t max_bytes,
   return 0;
 }
 
+int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts) {
+  if (s->state != ST_NEW) {
+    return ps__seterr(s->errmsg, PS_ERR_STATE, "stream already connected");
+  }
+  ps__tls_creds *c;
+  int rc = ps__tls_creds_new(&c, 0, opts, s->errmsg);
+  if (rc != 0) {
+    return rc;
+  }
+  ps__tls_creds_free(s->tls_creds);
+  s->tls_creds = c;
+  return 0;
+}
+
+int ps_stream_set_auth_key(ps_stream *s, const uint8_t *key, size_t len) {
+  if (s->state != ST_NEW) {
+    return ps__seterr(s->errmsg, PS_ERR_STATE, "stream already connected");
+  }
+  if (key == NULL || len == 0 || len > PS_MAX_AUTH_KEY) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "an authentication key has 1 to %u bytes",
+                      PS_MAX_AUTH_KEY);
+  }
+  uint8_t *k = malloc(len);
+  if (k == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  memcpy(k, key, len);
+  free(s->auth_key);
+  s->auth_key = k;
+  s->auth_len = len;
+  return 0;
+}
+
 int ps_stream_set_connect_timeout(ps_stream *s, unsigned seconds) {
   if (s->state != ST_NEW) {
     return PS_ERR_STATE;
@@ -170,7 +217,10 @@ void ps_stream_get_counters(ps_stream *s, ps_stream_counters *out) {
 
 int ps__stream_fd(ps_stream *s) { return s->state == ST_OPEN ? s->fd : -1; }
 
-int ps__stream_want_write(ps_stream *s) { return ps__buf_size(&s->out) > 0; }
+int ps__stream_want_write(ps_stream *s) {
+  return ps__buf_size(&s->out) > 0 ||
+         (s->tls != NULL && ps__buf_size(ps__tls_cout(s->tls)) > 0);
+}
 
 int ps__stream_endpoints(ps_stream *s, char *raddr, size_t rlen,
                          uint16_t *rport, char *laddr, size_t llen,
@@ -265,17 +315,36 @@ static int parse_input(ps_stream *s) {
 }
 
 /* Reads what is there without blocking. */
+/* Moves what TLS has decrypted into s->in. */
+static int tls_decrypt(ps_stream *s) {
+  int rc = ps__tls_read(s->tls, &s->in, s->errmsg);
+  if (rc == PS_ERR_CLOSED && s->close_confirmed) {
+    return 0;
+  }
+  return rc ? fail(s, rc) : 0;
+}
+
 static int do_read(ps_stream *s) {
   for (;;) {
-    uint8_t *p = ps__buf_reserve(&s->in, 16384);
+    ps__buf *dst = s->tls ? ps__tls_cin(s->tls) : &s->in;
+    uint8_t *p = ps__buf_reserve(dst, 16384);
     if (p == NULL) {
       return fail(s, ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory"));
     }
     ssize_t n = recv(s->fd, p, 16384, 0);
     if (n > 0) {
-      s->in.len += (size_t)n;
+      dst->len += (size_t)n;
+      int rc = 0;
+      if (s->tls != NULL) {
+        if (!s->tls_ready) {
+          continue; /* the handshake loop reads cin */
+        }
+        rc = tls_decrypt(s);
+      }
       /* During the hello, hello() itself reads the welcome. */
-      int rc = s->state == ST_NEW ? 0 : parse_input(s);
+      if (rc == 0 && s->state != ST_NEW) {
+        rc = parse_input(s);
+      }
       if (rc != 0) {
         return rc;
       }
@@ -301,12 +370,29 @@ static int do_read(ps_stream *s) {
   }
 }
 
+/* The bytes that go on the wire: frames, or their TLS records. */
+static ps__buf *wire(ps_stream *s) {
+  return s->tls ? ps__tls_cout(s->tls) : &s->out;
+}
+
+static size_t pending(ps_stream *s) {
+  return ps__buf_size(&s->out) + (s->tls ? ps__buf_size(wire(s)) : 0);
+}
+
 static int do_write(ps_stream *s) {
-  while (ps__buf_size(&s->out) > 0) {
-    ssize_t n = send(s->fd, ps__buf_head(&s->out), ps__buf_size(&s->out),
-                     MSG_NOSIGNAL);
+  if (s->tls != NULL && s->tls_ready && ps__buf_size(&s->out) > 0) {
+    int rc = ps__tls_write(s->tls, ps__buf_head(&s->out),
+                           ps__buf_size(&s->out), s->errmsg);
+    if (rc != 0) {
+      return fail(s, rc);
+    }
+    ps__buf_reset(&s->out);
+  }
+  ps__buf *w = wire(s);
+  while (ps__buf_size(w) > 0) {
+    ssize_t n = send(s->fd, ps__buf_head(w), ps__buf_size(w), MSG_NOSIGNAL);
     if (n > 0) {
-      ps__buf_consume(&s->out, (size_t)n);
+      ps__buf_consume(w, (size_t)n);
       s->ctr.wire_bytes += (uint64_t)n;
       s->last_write_ms = ps__now_ms();
       continue;
@@ -337,7 +423,7 @@ static int io_round(ps_stream *s, int timeout_ms) {
     return ps__seterr(s->errmsg, PS_ERR_STOPPED, "stopped");
   }
   struct pollfd pfd[2] = {
-      {s->fd, (short)(POLLIN | (ps__buf_size(&s->out) ? POLLOUT : 0)), 0},
+      {s->fd, (short)(POLLIN | (pending(s) ? POLLOUT : 0)), 0},
       {s->stop_fd, POLLIN, 0}};
   int n = poll(pfd, 2, timeout_ms);
   if (n < 0) {
@@ -363,64 +449,36 @@ static int io_round(ps_stream *s, int timeout_ms) {
 
 static int wait_write_below(ps_stream *s, size_t limit) {
   int rc = do_write(s);
-  while (rc == 0 && ps__buf_size(&s->out) > limit) {
+  while (rc == 0 && pending(s) > limit) {
     rc = io_round(s, 1000);
   }
   return rc;
 }
 
-static int hello(ps_stream *s) {
-  ps__hello h = {.min_version = PS_PROTO_VERSION,
-                 .max_version = PS_PROTO_VERSION,
-                 .codecs = (1u << PS_WIRE_CODEC_STORED) |
-                           (1u << s->codec_pref),
-                 .name = s->name,
-                 .name_len = strlen(s->name)};
-  gnutls_rnd(GNUTLS_RND_NONCE, h.nonce, sizeof(h.nonce));
-  int rc = ps__enc_hello(&s->out, &h);
-  if (rc != 0) {
-    return ps__seterr(s->errmsg, rc, "cannot encode hello");
-  }
-  /* A receiver sends nothing larger than an error message, ever. */
-  s->in_lim.max_frame = 4 + PS_MAX_ERROR_TEXT;
-  s->in_lim.max_batch_raw = 0;
-  s->in_lim.max_batch_packets = 0;
-  int64_t deadline = ps__now_ms() + HELLO_TIMEOUT_MS;
+/* Waits for the receiver's next frame during the hello exchange (ERROR
+ * frames become PS_ERR_REFUSED); the caller consumes *used bytes. */
+static int next_frame(ps_stream *s, int64_t deadline, ps__frame *f,
+                      size_t *used) {
+  int closed = 0;
   for (;;) {
-    ps__frame f;
-    size_t used;
-    rc = ps__frame_parse(ps__buf_head(&s->in), ps__buf_size(&s->in),
-                         &s->in_lim, &f, &used, s->errmsg);
+    int rc = ps__frame_parse(ps__buf_head(&s->in), ps__buf_size(&s->in),
+                             &s->in_lim, f, used, s->errmsg);
     if (rc < 0) {
+      /* TLS records start with content types 0x14..0x17. */
+      uint8_t b0 = *ps__buf_head(&s->in);
+      if (s->tls == NULL && b0 >= 0x14 && b0 <= 0x17) {
+        return ps__seterr(s->errmsg, PS_ERR_TLS,
+                          "receiver %s port %u answered with TLS: connect "
+                          "with --tls",
+                          s->host, s->port);
+      }
       return rc;
     }
     if (rc == 1) {
-      if (f.type == PS_FRAME_ERROR) {
-        return handle_frame(s, &f);
-      }
-      if (f.type != PS_FRAME_WELCOME) {
-        return ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
-                          "expected a welcome from the receiver, got %s",
-                          ps__frame_name(f.type));
-      }
-      ps__welcome w;
-      if (ps__dec_welcome(&f, &w, s->errmsg) != 0) {
-        return PS_ERR_PROTOCOL;
-      }
-      if (w.version != PS_PROTO_VERSION ||
-          (w.codec != PS_WIRE_CODEC_STORED && w.codec != s->codec_pref)) {
-        return ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
-                          "receiver chose version %u codec %u, which we did "
-                          "not offer",
-                          w.version, w.codec);
-      }
-      ps__buf_consume(&s->in, used);
-      s->lim.max_frame = w.max_frame;
-      s->lim.max_batch_raw = w.max_batch_raw;
-      s->lim.max_batch_packets = w.max_batch_packets;
-      s->session_id = w.session_id;
-      s->codec = w.codec;
-      return 0;
+      return f->type == PS_FRAME_ERROR ? handle_frame(s, f) : 0;
+    }
+    if (closed) {
+      return closed;
     }
     int left = (int)(deadline - ps__now_ms());
     if (left <= 0) {
@@ -430,10 +488,155 @@ static int hello(ps_stream *s) {
                         s->host, s->port, HELLO_TIMEOUT_MS / 1000);
     }
     rc = io_round(s, left);
-    if (rc != 0) {
+    /* A receiver that refuses us says why, then closes: read the why. */
+    if (rc == PS_ERR_CLOSED && ps__buf_size(&s->in) > 0) {
+      closed = rc;
+    } else if (rc != 0) {
       return rc;
     }
   }
+}
+
+/* Shared-key authentication: prove we hold the key, then check that the
+ * receiver does too (a fake receiver learns nothing and gets nothing). */
+static int authenticate(ps_stream *s, const ps__welcome *w, int64_t deadline) {
+  uint8_t mac[PS_MAC_LEN], theirs[PS_MAC_LEN];
+  size_t name_len = strlen(s->name);
+  if (ps__auth_mac(s->auth_key, s->auth_len, 0, w->nonce, s->snonce, s->name,
+                   name_len, mac) != 0 ||
+      ps__enc_mac(&s->out, PS_FRAME_AUTH, mac) != 0) {
+    return ps__seterr(s->errmsg, PS_ERR_AUTH, "cannot compute the proof");
+  }
+  ps__frame f;
+  size_t used;
+  int rc = next_frame(s, deadline, &f, &used);
+  if (rc != 0) {
+    return rc;
+  }
+  if (f.type != PS_FRAME_AUTH_OK || ps__dec_mac(&f, theirs, s->errmsg) != 0) {
+    return ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                      "expected the receiver's proof, got %s",
+                      ps__frame_name(f.type));
+  }
+  ps__buf_consume(&s->in, used);
+  if (ps__auth_mac(s->auth_key, s->auth_len, 1, w->nonce, s->snonce, s->name,
+                   name_len, mac) != 0 ||
+      gnutls_memcmp(mac, theirs, PS_MAC_LEN) != 0) {
+    return ps__seterr(s->errmsg, PS_ERR_AUTH,
+                      "receiver %s port %u failed to prove it holds the "
+                      "shared key: not streaming to it",
+                      s->host, s->port);
+  }
+  return 0;
+}
+
+static int hello(ps_stream *s) {
+  ps__hello h = {.min_version = PS_PROTO_VERSION,
+                 .max_version = PS_PROTO_VERSION,
+                 .codecs = (1u << PS_WIRE_CODEC_STORED) |
+                           (1u << s->codec_pref),
+                 .name = s->name,
+                 .name_len = strlen(s->name)};
+  gnutls_rnd(GNUTLS_RND_NONCE, s->snonce, sizeof(s->snonce));
+  memcpy(h.nonce, s->snonce, PS_NONCE_LEN);
+  int rc = ps__enc_hello(&s->out, &h);
+  if (rc != 0) {
+    return ps__seterr(s->errmsg, rc, "cannot encode hello");
+  }
+  /* A receiver sends nothing larger than an error message, ever. */
+  s->in_lim.max_frame = 4 + PS_MAX_ERROR_TEXT;
+  s->in_lim.max_batch_raw = 0;
+  s->in_lim.max_batch_packets = 0;
+  int64_t deadline = ps__now_ms() + HELLO_TIMEOUT_MS;
+  ps__frame f;
+  size_t used;
+  if ((rc = next_frame(s, deadline, &f, &used)) != 0) {
+    return rc;
+  }
+  if (f.type != PS_FRAME_WELCOME) {
+    return ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                      "expected a welcome from the receiver, got %s",
+                      ps__frame_name(f.type));
+  }
+  ps__welcome w;
+  if (ps__dec_welcome(&f, &w, s->errmsg) != 0) {
+    return PS_ERR_PROTOCOL;
+  }
+  if (w.version != PS_PROTO_VERSION ||
+      (w.codec != PS_WIRE_CODEC_STORED && w.codec != s->codec_pref)) {
+    return ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                      "receiver chose version %u codec %u, which we did "
+                      "not offer",
+                      w.version, w.codec);
+  }
+  ps__buf_consume(&s->in, used);
+  if ((w.flags & PS_WELCOME_AUTH) && s->auth_key == NULL) {
+    return ps__seterr(s->errmsg, PS_ERR_AUTH,
+                      "receiver %s port %u requires a shared key: give "
+                      "--auth-key-file",
+                      s->host, s->port);
+  }
+  if (!(w.flags & PS_WELCOME_AUTH) && s->auth_key != NULL) {
+    return ps__seterr(s->errmsg, PS_ERR_AUTH,
+                      "receiver %s port %u does not authenticate, but a "
+                      "shared key was given: not streaming to a receiver "
+                      "that cannot prove it holds the key",
+                      s->host, s->port);
+  }
+  if (s->auth_key != NULL && (rc = authenticate(s, &w, deadline)) != 0) {
+    return rc;
+  }
+  s->lim.max_frame = w.max_frame;
+  s->lim.max_batch_raw = w.max_batch_raw;
+  s->lim.max_batch_packets = w.max_batch_packets;
+  s->session_id = w.session_id;
+  s->codec = w.codec;
+  return 0;
+}
+
+/* The TLS handshake, before the hello, verifying the receiver. */
+static int tls_start(ps_stream *s) {
+  int rc = ps__tls_new(&s->tls, s->tls_creds, s->host, s->errmsg);
+  if (rc != 0) {
+    return rc;
+  }
+  int64_t deadline = ps__now_ms() + HELLO_TIMEOUT_MS;
+  while ((rc = ps__tls_handshake(s->tls, s->errmsg)) == 1) {
+    int left = (int)(deadline - ps__now_ms());
+    if (left <= 0) {
+      return ps__seterr(s->errmsg, PS_ERR_TIMEOUT,
+                        "receiver %s port %u did not complete the TLS "
+                        "handshake within %d s",
+                        s->host, s->port, HELLO_TIMEOUT_MS / 1000);
+    }
+    if ((rc = io_round(s, left)) != 0) {
+      return rc == PS_ERR_CLOSED
+                 ? ps__seterr(s->errmsg, PS_ERR_TLS,
+                              "receiver %s port %u closed the connection "
+                              "during the TLS handshake (does it speak "
+                              "TLS?)",
+                              s->host, s->port)
+                 : rc;
+    }
+  }
+  if (rc == 0) {
+    s->tls_ready = 1;
+    ps__log(s->log, s->log_ud, PS_LOG_INFO, "TLS to %s port %u: %s, %s%s",
+            s->host, s->port, ps__tls_description(s->tls),
+            ps__tls_creds_insecure(s->tls_creds)
+                ? "NOT VERIFIED (--tls-insecure)"
+                : "verified ",
+            ps__tls_creds_insecure(s->tls_creds)
+                ? ""
+                : ps__tls_peer_subject(s->tls));
+    rc = do_write(s); /* e.g. an alert or ticket ack */
+    if (rc == 0 && ps__buf_size(ps__tls_cin(s->tls)) > 0) {
+      rc = tls_decrypt(s);
+    }
+  } else {
+    do_write(s); /* our alert tells the receiver why */
+  }
+  return rc;
 }
 
 /* Sleeps ms unless stopped. */
@@ -463,7 +666,10 @@ int ps_stream_connect(ps_stream *s, const char *host, uint16_t port) {
                              s->errmsg);
     if (rc >= 0) {
       s->fd = rc;
-      rc = hello(s);
+      rc = s->tls_creds ? tls_start(s) : 0;
+      if (rc == 0) {
+        rc = hello(s);
+      }
       if (rc == 0) {
         s->state = ST_OPEN;
         s->cc = ps__codec_new(s->codec, s->level);
@@ -483,6 +689,12 @@ int ps_stream_connect(ps_stream *s, const char *host, uint16_t port) {
       s->fd = -1;
       ps__buf_reset(&s->in);
       ps__buf_reset(&s->out);
+      ps__tls_free(s->tls);
+      s->tls = NULL;
+      s->tls_ready = 0;
+      if (s->state == ST_FAILED) {
+        s->state = ST_NEW; /* a refusal below is final anyway */
+      }
     }
     /* Refusals, protocol breaks and stops are final; network trouble is
      * retried. */
@@ -657,8 +869,7 @@ int ps_stream_poll(ps_stream *s, int timeout_ms) {
     }
     due = -1;
   }
-  if (ps__now_ms() - s->last_write_ms >= HEARTBEAT_MS &&
-      ps__buf_size(&s->out) == 0) {
+  if (ps__now_ms() - s->last_write_ms >= HEARTBEAT_MS && pending(s) == 0) {
     if (ps__enc_heartbeat(&s->out) != 0) {
       return fail(s, ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory"));
     }

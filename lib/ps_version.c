@@ -47,6 +47,10 @@ const char *ps_strerror(int code) {
     return "stopped";
   case PS_ERR_ADDRINUSE:
     return "address already in use";
+  case PS_ERR_TLS:
+    return "TLS failure";
+  case PS_ERR_AUTH:
+    return "authentication failed";
   default:
     return "unknown error";
   }

@@ -443,7 +443,9 @@ START_TEST(test_frame_names) {
   ck_assert_str_eq(ps__frame_name(PS_FRAME_BATCH), "BATCH");
   ck_assert_str_eq(ps__frame_name(PS_FRAME_CLOSE), "CLOSE");
   ck_assert_str_eq(ps__frame_name(0), "?");
-  ck_assert_str_eq(ps__frame_name(10), "?");
+  ck_assert_str_eq(ps__frame_name(10), "AUTH");
+  ck_assert_str_eq(ps__frame_name(11), "AUTH_OK");
+  ck_assert_str_eq(ps__frame_name(12), "?");
   ck_assert_str_eq(ps__frame_name(255), "?");
 }
 END_TEST
@@ -453,7 +455,7 @@ END_TEST
 START_TEST(test_parse_unknown_type) {
   ps__frame f;
   size_t used;
-  const uint8_t bad[] = {0, 10, 0xff};
+  const uint8_t bad[] = {0, PS_FRAME_LAST + 1, 0xff};
   for (size_t i = 0; i < sizeof(bad); i++) {
     /* Judged on the first byte: no need to wait for a header. */
     uint8_t buf[1] = {bad[i]};
@@ -678,9 +680,12 @@ START_TEST(test_welcome_codec_and_reserved) {
   ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
                 "welcome with unknown codec 2");
   welcome_payload(p);
-  p[3] = 1;
+  p[3] = PS_WELCOME_AUTH;
+  ck_assert_int_eq(ps__dec_welcome(&f, &w, eb), 0);
+  ck_assert_uint_eq(w.flags, PS_WELCOME_AUTH);
+  p[3] = 2;
   ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
-                "welcome with unknown codec");
+                "welcome with unknown flags 0x2");
 }
 END_TEST
 

@@ -117,7 +117,8 @@ static void h_init(harness *h) {
   h->env.n_sinks = 1;
   ps__limits_default(&h->env.lim);
   h->env.log = log_fn;
-  ps__session_init(&h->s, &h->env, 7, "198.51.100.9:40000");
+  static const uint8_t rnonce[PS_NONCE_LEN] = "receiver-nonce!";
+  ps__session_init(&h->s, &h->env, 7, "198.51.100.9:40000", rnonce);
 }
 
 static void h_free(harness *h) {

@@ -35,6 +35,13 @@ static void usage(FILE *f) {
 "      --time-stamp-precision micro|nano  pcap time stamps (default micro)\n"
 "      --max-sensors N     concurrent sensors (default 1024)\n"
 "      --idle-timeout SECONDS  drop a sensor silent this long (default 60)\n"
+"      --tls-cert FILE, --tls-key FILE  serve TLS 1.2/1.3 only, with this\n"
+"                          certificate chain and key (PEM, RSA or ECDSA)\n"
+"      --tls-client-ca FILE  require sensor certificates issued by these\n"
+"                          CAs (mutual TLS); the subject is logged\n"
+"      --auth-key-file FILE  require sensors to prove this shared key\n"
+"  -Z, --relinquish-privileges USER  run as USER once listening and the\n"
+"                          output is open\n"
 "  -q, --quiet             log only warnings and errors\n"
 "  -v, --verbose           log more\n"
 "  -h, --help              this text\n"
@@ -46,7 +53,8 @@ static void usage(FILE *f) {
 "exit 0. Exit status: 0 done, 1 runtime error, 2 usage error.\n");
 }
 
-enum { OPT_TSPREC = 256, OPT_MAX_SENSORS, OPT_IDLE };
+enum { OPT_TSPREC = 256, OPT_MAX_SENSORS, OPT_IDLE, OPT_TLS_CERT, OPT_TLS_KEY,
+       OPT_TLS_CLIENT_CA, OPT_AUTH_KEY };
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -73,6 +81,11 @@ int main(int argc, char **argv) {
       {"time-stamp-precision", required_argument, NULL, OPT_TSPREC},
       {"max-sensors", required_argument, NULL, OPT_MAX_SENSORS},
       {"idle-timeout", required_argument, NULL, OPT_IDLE},
+      {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+      {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+      {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
+      {"auth-key-file", required_argument, NULL, OPT_AUTH_KEY},
+      {"relinquish-privileges", required_argument, NULL, 'Z'},
       {"quiet", no_argument, NULL, 'q'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
@@ -82,12 +95,14 @@ int main(int argc, char **argv) {
   int n_listen = 0, verbosity = 1, nano = 0, format = -1; /* 0 pcap 1 ng */
   const char *out = NULL;
   uint64_t max_sensors = 0, idle = 0;
+  ps_tls_options tls = PS_TLS_OPTIONS_INIT;
+  const char *key_file = NULL, *run_as = NULL;
   char why[256];
 
   ps_cli_log_init("ps-receiver", 1);
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, ":l:w:F:qvhV", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":l:w:F:Z:qvhV", longopts, NULL)) != -1) {
     switch (c) {
     case 'l':
       if (n_listen == 8) {
@@ -129,6 +144,21 @@ int main(int argc, char **argv) {
         return usage_error("invalid --idle-timeout: %s", why);
       }
       break;
+    case OPT_TLS_CERT:
+      tls.cert_file = optarg;
+      break;
+    case OPT_TLS_KEY:
+      tls.key_file = optarg;
+      break;
+    case OPT_TLS_CLIENT_CA:
+      tls.client_ca_file = optarg;
+      break;
+    case OPT_AUTH_KEY:
+      key_file = optarg;
+      break;
+    case 'Z':
+      run_as = optarg;
+      break;
     case 'q':
       verbosity = 0;
       break;
@@ -166,6 +196,12 @@ int main(int argc, char **argv) {
       return usage_error("invalid --listen: %s", why);
     }
   }
+  if ((tls.cert_file == NULL) != (tls.key_file == NULL)) {
+    return usage_error("--tls-cert and --tls-key go together");
+  }
+  if (tls.client_ca_file != NULL && tls.cert_file == NULL) {
+    return usage_error("--tls-client-ca needs --tls-cert and --tls-key");
+  }
   if (format < 0) {
     format = ends_with(out, ".pcapng") ? 1 : 0;
   }
@@ -183,6 +219,29 @@ int main(int argc, char **argv) {
   }
   g_receiver = r;
   ps_receiver_set_log(r, ps_cli_log, NULL);
+  if (tls.cert_file != NULL && (rc = ps_receiver_set_tls(r, &tls)) != 0) {
+    ps_cli_err("%s", ps_receiver_errmsg(r));
+    ps_receiver_free(r);
+    return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
+  }
+  if (key_file != NULL) {
+    uint8_t key[1024];
+    int n = ps_cli_read_key_file(key_file, key, sizeof(key), why,
+                                 sizeof(why));
+    if (n < 0) {
+      ps_cli_err("%s", why);
+      ps_receiver_free(r);
+      return PS_EXIT_RUNTIME;
+    }
+    ps_receiver_set_auth_key(r, key, (size_t)n);
+    memset(key, 0, sizeof(key));
+    if (tls.cert_file == NULL) {
+      ps_cli_log(PS_LOG_WARNING,
+                 "shared-key authentication without TLS: keys are never "
+                 "sent, but the packets cross the network readable",
+                 NULL);
+    }
+  }
   ps_receiver_set_limits(r, (unsigned)max_sensors, 0, (unsigned)idle);
   for (int i = 0; i < n_listen; i++) {
     if ((rc = ps_receiver_listen(r, hosts[i], ports[i])) != 0) {
@@ -200,6 +259,12 @@ int main(int argc, char **argv) {
     return PS_EXIT_RUNTIME;
   }
   ps_receiver_add_sink(r, sink);
+  /* Only with -Z: the receiver may need its user's rights for outputs. */
+  if (run_as != NULL && ps_cli_drop_privileges(run_as, why, sizeof(why)) != 0) {
+    ps_cli_err("%s", why);
+    ps_receiver_free(r);
+    return PS_EXIT_RUNTIME;
+  }
 
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));

@@ -52,6 +52,19 @@ static void usage(FILE *f) {
 "                          name)\n"
 "      --connect-timeout SECONDS  give up connecting after SECONDS\n"
 "                          (default: retry forever)\n"
+"      --tls               connect with TLS, verifying the receiver's\n"
+"                          certificate and host name (implied by --tls-*)\n"
+"      --tls-ca FILE       CA certificates to verify the receiver with\n"
+"                          (default: the system trust store)\n"
+"      --tls-server-name NAME  name the receiver's certificate must carry\n"
+"                          (default: the HOST of --receiver)\n"
+"      --tls-cert FILE, --tls-key FILE  client certificate (mutual TLS)\n"
+"      --tls-pin sha256:BASE64  accept only this receiver public key\n"
+"      --tls-insecure      do not verify the receiver (labs only)\n"
+"      --auth-key-file FILE  prove a shared key (never sent) to the\n"
+"                          receiver, and require its proof in return\n"
+"  -Z, --relinquish-privileges USER  run as USER once the capture is\n"
+"                          open (default as root: packetstreamer or nobody)\n"
 "  -F FILE                 read the filter expression from FILE\n"
 "  -q, --quiet             log only warnings and errors\n"
 "  -v, --verbose           log more\n"
@@ -64,7 +77,8 @@ static void usage(FILE *f) {
 }
 
 enum { OPT_RECEIVER = 256, OPT_COMPRESS, OPT_NAME, OPT_DURATION,
-       OPT_CONNECT_TIMEOUT };
+       OPT_CONNECT_TIMEOUT, OPT_TLS, OPT_TLS_CA, OPT_TLS_NAME, OPT_TLS_CERT,
+       OPT_TLS_KEY, OPT_TLS_PIN, OPT_TLS_INSECURE, OPT_AUTH_KEY };
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -91,6 +105,15 @@ int main(int argc, char **argv) {
       {"compress", required_argument, NULL, OPT_COMPRESS},
       {"name", required_argument, NULL, OPT_NAME},
       {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+      {"tls", no_argument, NULL, OPT_TLS},
+      {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+      {"tls-server-name", required_argument, NULL, OPT_TLS_NAME},
+      {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+      {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+      {"tls-pin", required_argument, NULL, OPT_TLS_PIN},
+      {"tls-insecure", no_argument, NULL, OPT_TLS_INSECURE},
+      {"auth-key-file", required_argument, NULL, OPT_AUTH_KEY},
+      {"relinquish-privileges", required_argument, NULL, 'Z'},
       {"quiet", no_argument, NULL, 'q'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
@@ -102,7 +125,9 @@ int main(int argc, char **argv) {
              *filter_file = NULL;
   uint64_t snaplen = PS_MAX_CAPLEN, bufkib = 0, count = 0, duration = 0,
            ctimeout = 0;
-  int promisc = 1, verbosity = 1, live_only = 0;
+  int promisc = 1, verbosity = 1, live_only = 0, use_tls = 0;
+  ps_tls_options tls = PS_TLS_OPTIONS_INIT;
+  const char *key_file = NULL, *run_as = NULL;
   ps_codec codec = PS_CODEC_ZLIB;
   char why[256];
 
@@ -110,7 +135,7 @@ int main(int argc, char **argv) {
   opterr = 0;
   int c;
   /* '+': stop at the first non-option, the start of the filter. */
-  while ((c = getopt_long(argc, argv, "+:i:r:s:B:pc:F:qvhV", longopts,
+  while ((c = getopt_long(argc, argv, "+:i:r:s:B:pc:F:Z:qvhV", longopts,
                           NULL)) != -1) {
     switch (c) {
     case 'i':
@@ -172,6 +197,39 @@ int main(int argc, char **argv) {
     case OPT_NAME:
       name = optarg;
       break;
+    case OPT_TLS:
+      use_tls = 1;
+      break;
+    case OPT_TLS_CA:
+      use_tls = 1;
+      tls.ca_file = optarg;
+      break;
+    case OPT_TLS_NAME:
+      use_tls = 1;
+      tls.server_name = optarg;
+      break;
+    case OPT_TLS_CERT:
+      use_tls = 1;
+      tls.cert_file = optarg;
+      break;
+    case OPT_TLS_KEY:
+      use_tls = 1;
+      tls.key_file = optarg;
+      break;
+    case OPT_TLS_PIN:
+      use_tls = 1;
+      tls.pin = optarg;
+      break;
+    case OPT_TLS_INSECURE:
+      use_tls = 1;
+      tls.insecure = 1;
+      break;
+    case OPT_AUTH_KEY:
+      key_file = optarg;
+      break;
+    case 'Z':
+      run_as = optarg;
+      break;
     case 'F':
       filter_file = optarg;
       break;
@@ -209,6 +267,13 @@ int main(int argc, char **argv) {
                                   : "nothing to capture: give -i IFACE or "
                                     "-r FILE");
   }
+  if (tls.insecure && (tls.ca_file || tls.pin || tls.server_name)) {
+    return usage_error("--tls-insecure contradicts --tls-ca, --tls-pin and "
+                       "--tls-server-name");
+  }
+  if ((tls.cert_file == NULL) != (tls.key_file == NULL)) {
+    return usage_error("--tls-cert and --tls-key go together");
+  }
   if (file != NULL && live_only) {
     return usage_error("-%c applies to live capture, not to -r", live_only);
   }
@@ -229,7 +294,15 @@ int main(int argc, char **argv) {
     filter = ps_cli_join(argc - optind, argv + optind);
   }
 
-  int rc, exit_code = PS_EXIT_RUNTIME, connected = 0;
+  int rc, exit_code = PS_EXIT_RUNTIME, connected = 0, key_len = 0;
+  uint8_t key[1024];
+  if (key_file != NULL &&
+      (key_len = ps_cli_read_key_file(key_file, key, sizeof(key), why,
+                                      sizeof(why))) < 0) {
+    ps_cli_err("%s", why);
+    free(filter);
+    return PS_EXIT_RUNTIME;
+  }
   ps_stream *stream = NULL;
   ps_sensor *sensor = NULL;
   if ((rc = ps_sensor_create(&sensor)) != 0) {
@@ -278,6 +351,34 @@ int main(int argc, char **argv) {
   ps_stream_set_log(stream, ps_cli_log, NULL);
   ps_stream_set_codec(stream, codec, 0);
   ps_stream_set_connect_timeout(stream, (unsigned)ctimeout);
+  if (use_tls && (rc = ps_stream_set_tls(stream, &tls)) != 0) {
+    ps_cli_err("%s", ps_stream_errmsg(stream));
+    exit_code = rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
+    goto out;
+  }
+  if (use_tls && tls.insecure) {
+    ps_cli_log(PS_LOG_WARNING,
+               "--tls-insecure: the receiver is NOT verified; anyone on the "
+               "path can pose as it and read the traffic",
+               NULL);
+  }
+  if (key_len > 0) {
+    ps_stream_set_auth_key(stream, key, (size_t)key_len);
+    memset(key, 0, sizeof(key));
+    if (!use_tls) {
+      ps_cli_log(PS_LOG_WARNING,
+                 "shared-key authentication without TLS: the key is never "
+                 "sent, but the packets cross the network readable "
+                 "(add --tls)",
+                 NULL);
+    }
+  }
+  /* The capture is open and the files are read: root is not needed any
+   * more. */
+  if (ps_cli_drop_privileges(run_as, why, sizeof(why)) != 0) {
+    ps_cli_err("%s", why);
+    goto out;
+  }
 
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));

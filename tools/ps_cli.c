@@ -4,6 +4,11 @@
 #include "ps_cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,4 +203,103 @@ void ps_cli_err(const char *fmt, ...) {
   vfprintf(stderr, fmt, ap);
   va_end(ap);
   fputc('\n', stderr);
+}
+
+int ps_cli_read_key_file(const char *path, uint8_t *key, size_t cap,
+                         char *err, size_t errlen) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(err, errlen, "cannot read key file %s: %s", path,
+             strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    snprintf(err, errlen, "key file %s is not a regular file", path);
+    close(fd);
+    return -1;
+  }
+  uint8_t buf[1026];
+  size_t n = 0;
+  ssize_t k;
+  while (n < sizeof(buf) && (k = read(fd, buf + n, sizeof(buf) - n)) > 0) {
+    n += (size_t)k;
+  }
+  close(fd);
+  if (n > 0 && buf[n - 1] == '\n') {
+    n--;
+    if (n > 0 && buf[n - 1] == '\r') {
+      n--;
+    }
+  }
+  if (n == 0 || n > cap) {
+    snprintf(err, errlen, "key file %s must hold 1 to %zu bytes", path, cap);
+    return -1;
+  }
+  if (st.st_mode & 077) {
+    char line[600];
+    snprintf(line, sizeof(line),
+             "key file %s can be read by group or others: chmod 600 %s",
+             path, path);
+    ps_cli_log(PS_LOG_WARNING, line, NULL);
+  }
+  memcpy(key, buf, n);
+  memset(buf, 0, sizeof(buf));
+  return (int)n;
+}
+
+int ps_cli_drop_privileges(const char *user, char *err, size_t errlen) {
+  if (getuid() != 0 && geteuid() != 0) {
+    if (user != NULL && strcmp(user, "root") != 0) {
+      /* Not root: we are already as unprivileged as we can make us. */
+      struct passwd *pw = getpwnam(user);
+      if (pw == NULL || pw->pw_uid != getuid()) {
+        snprintf(err, errlen, "-Z %s: only root can change user", user);
+        return -1;
+      }
+    }
+    return 0;
+  }
+  if (user != NULL && strcmp(user, "root") == 0) {
+    ps_cli_log(PS_LOG_WARNING, "-Z root: keeping root privileges", NULL);
+    return 0;
+  }
+  struct passwd *pw = NULL;
+  if (user != NULL) {
+    pw = getpwnam(user);
+    if (pw == NULL) {
+      snprintf(err, errlen, "-Z %s: no such user", user);
+      return -1;
+    }
+  } else {
+    static const char *const candidates[] = {"packetstreamer", "nobody"};
+    for (size_t i = 0; i < 2 && pw == NULL; i++) {
+      pw = getpwnam(candidates[i]);
+    }
+    if (pw == NULL) {
+      ps_cli_log(PS_LOG_WARNING,
+                 "running as root: no unprivileged user found to drop to "
+                 "(give -Z USER)",
+                 NULL);
+      return 0;
+    }
+  }
+  char name[64];
+  snprintf(name, sizeof(name), "%s", pw->pw_name);
+  uid_t uid = pw->pw_uid;
+  gid_t gid = pw->pw_gid;
+  if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+    snprintf(err, errlen, "cannot drop privileges to %s: %s", name,
+             strerror(errno));
+    return -1;
+  }
+  if (uid != 0 && setuid(0) == 0) {
+    snprintf(err, errlen, "privileges to %s were not dropped for good", name);
+    return -1;
+  }
+  char line[128];
+  snprintf(line, sizeof(line), "dropped privileges to user %s (uid %u)",
+           name, (unsigned)uid);
+  ps_cli_log(PS_LOG_INFO, line, NULL);
+  return 0;
 }

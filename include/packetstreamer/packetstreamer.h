@@ -57,7 +57,9 @@ typedef enum ps_error {
   PS_ERR_IO = -514,          /* writing an output failed */
   PS_ERR_LINKTYPE = -515,    /* an output cannot hold this link type */
   PS_ERR_STOPPED = -516,     /* *_stop() was called */
-  PS_ERR_ADDRINUSE = -517    /* the listen address is already in use */
+  PS_ERR_ADDRINUSE = -517,   /* the listen address is already in use */
+  PS_ERR_TLS = -518,         /* TLS setup, handshake or verification */
+  PS_ERR_AUTH = -519         /* shared-key authentication failed */
 } ps_error;
 
 /* Returns a static, human-readable string for a ps_error value. Never
@@ -137,6 +139,37 @@ typedef struct ps_capture_stats {
   uint64_t truncated; /* packets a file reader shortened (see ps-sensor(1)) */
 } ps_capture_stats;
 
+/*
+ * TLS settings, for ps_stream_set_tls() (sensor) and
+ * ps_receiver_set_tls(). Fields are only ever appended; start from
+ * PS_TLS_OPTIONS_INIT. Strings are copied (files are read at once).
+ * Only TLS 1.2 and 1.3 are offered.
+ */
+typedef struct ps_tls_options {
+  unsigned version;
+  /* Sensor: CA certificates (PEM) to verify the receiver with; NULL uses
+   * the system trust store. */
+  const char *ca_file;
+  /* Receiver: its certificate chain and key (PEM, RSA or ECDSA).
+   * Sensor: a client certificate and key, for mutual TLS. */
+  const char *cert_file;
+  const char *key_file;
+  /* Receiver: require client certificates issued by these CAs. */
+  const char *client_ca_file;
+  /* Sensor: the name the receiver's certificate must carry; NULL means
+   * the host name given to ps_stream_connect(). */
+  const char *server_name;
+  /* Sensor: accept only this receiver public key, "sha256:BASE64" of its
+   * DER SubjectPublicKeyInfo (as curl's --pinnedpubkey). */
+  const char *pin;
+  /* Sensor: do not verify the receiver at all (labs only; logged as a
+   * warning at every connect). */
+  int insecure;
+} ps_tls_options;
+
+#define PS_TLS_OPTIONS_VERSION 1
+#define PS_TLS_OPTIONS_INIT {PS_TLS_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0}
+
 /* ---------------------------------------------------------------- */
 /* Stream: the sensor end of one connection to a receiver.           */
 /* ---------------------------------------------------------------- */
@@ -173,6 +206,23 @@ PS_API int ps_stream_set_codec(ps_stream *s, ps_codec codec, int level);
  * max_delay_ms old (1..10000, default 100). Before connect. */
 PS_API int ps_stream_set_batching(ps_stream *s, size_t max_bytes,
                                   unsigned max_delay_ms);
+
+/*
+ * Connects with TLS, verifying the receiver as opts says (by default:
+ * system trust store and the host name connected to). Reads the files
+ * now. Before connect. Returns 0, PS_ERR_INVALID, PS_ERR_STATE or
+ * PS_ERR_TLS (a file cannot be read or parsed; see errmsg).
+ */
+PS_API int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts);
+
+/*
+ * Authenticates with a shared key (1..1024 bytes, copied): the key never
+ * crosses the wire; both ends prove they hold it by HMAC-SHA256 over
+ * fresh nonces from both and the sensor name. A receiver that does not
+ * ask for it is refused. Before connect.
+ */
+PS_API int ps_stream_set_auth_key(ps_stream *s, const uint8_t *key,
+                                  size_t len);
 
 /* Sets how long connect keeps retrying an unreachable receiver, in
  * seconds; 0 (the default) means forever. Retries back off exponentially
@@ -353,6 +403,9 @@ typedef struct ps_session_info {
   uint64_t id;          /* unique within a receiver */
   const char *sensor;   /* the name the sensor gave */
   const char *peer;     /* "ADDR:PORT" of the sensor */
+  /* The subject of the sensor's verified TLS client certificate, or
+   * NULL. Since 0.1. */
+  const char *tls_subject;
 } ps_session_info;
 
 /* Callbacks of a callback sink. Fields are only ever appended; set
@@ -410,6 +463,17 @@ PS_API int ps_receiver_listen(ps_receiver *r, const char *addr,
 
 /* The port of the first listener. */
 PS_API uint16_t ps_receiver_port(ps_receiver *r);
+
+/* Serves TLS only (cert_file and key_file required; client_ca_file
+ * requires verified client certificates). Reads the files now. Before
+ * the first session. Returns 0, PS_ERR_INVALID, PS_ERR_STATE or
+ * PS_ERR_TLS. */
+PS_API int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts);
+
+/* Requires sensors to prove they hold this shared key (1..1024 bytes,
+ * copied); see ps_stream_set_auth_key(). */
+PS_API int ps_receiver_set_auth_key(ps_receiver *r, const uint8_t *key,
+                                    size_t len);
 
 /* Adds a sink; the receiver takes ownership on success. Up to 8. */
 PS_API int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink);

@@ -48,6 +48,9 @@ struct ps_receiver {
   ps__session_env env;
   conn *conns;
   unsigned max_sessions;
+  unsigned max_pending;     /* connections still in their handshake */
+  int64_t listen_paused_until; /* out of descriptors: accept later */
+  int64_t last_emfile_log;
   unsigned handshake_ms;
   unsigned idle_ms;
   uint64_t next_id;
@@ -86,6 +89,7 @@ int ps_receiver_create(ps_receiver **out) {
   r->env.sinks = r->sinks;
   ps__limits_default(&r->env.lim);
   r->max_sessions = 1024;
+  r->max_pending = 256;
   r->handshake_ms = 10000;
   r->idle_ms = 60000;
   r->next_id = 1;
@@ -227,7 +231,7 @@ int ps_receiver_get_fd(ps_receiver *r) { return r->epfd; }
 
 int ps_receiver_get_timeout_ms(ps_receiver *r) {
   /* Deadlines are checked once a second; that is their resolution. */
-  return r->conns ? 1000 : -1;
+  return (r->conns || r->listen_paused_until) ? 1000 : -1;
 }
 
 /* Bytes queued for the sensor, in frames or TLS records. */
@@ -309,8 +313,59 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   free(c);
 }
 
+static int is_pending(const conn *c) {
+  return c->sess.state == PS_SESS_HELLO || c->sess.state == PS_SESS_AUTH;
+}
+
+/* Closes the connection that has waited longest in its handshake, to
+ * make room: a flood of idle or slow connections then costs the flooder
+ * its own slots, never a well-behaved sensor (which says hello within
+ * milliseconds). Returns 1 if one was closed. */
+static int evict_oldest_pending(ps_receiver *r, const char *why) {
+  conn *oldest = NULL;
+  unsigned n = 0;
+  for (conn *c = r->conns; c != NULL; c = c->next) {
+    if (is_pending(c)) {
+      n++;
+      if (oldest == NULL || c->created_ms <= oldest->created_ms) {
+        oldest = c;
+      }
+    }
+  }
+  if (oldest == NULL) {
+    return 0;
+  }
+  char reason[160];
+  snprintf(reason, sizeof(reason), "%s (%u connections in their handshake)",
+           why, n);
+  conn_close(r, oldest, reason);
+  return 1;
+}
+
+static unsigned count_pending(const ps_receiver *r) {
+  unsigned n = 0;
+  for (const conn *c = r->conns; c != NULL; c = c->next) {
+    n += (unsigned)is_pending(c);
+  }
+  return n;
+}
+
+static void pause_listening(ps_receiver *r, int pause) {
+  for (unsigned i = 0; i < r->n_listen; i++) {
+    if (pause) {
+      epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->listen_fd[i], NULL);
+    } else {
+      struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_LISTEN};
+      epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->listen_fd[i], &ev);
+    }
+  }
+}
+
 int ps_receiver_accept(ps_receiver *r) {
   int accepted = 0;
+  if (r->listen_paused_until != 0) {
+    return 0;
+  }
   for (unsigned i = 0; i < r->n_listen; i++) {
     for (;;) {
       struct sockaddr_storage ss;
@@ -318,17 +373,39 @@ int ps_receiver_accept(ps_receiver *r) {
       int fd = accept4(r->listen_fd[i], (struct sockaddr *)&ss, &sl,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
-        if (errno == EINTR) {
+        if (errno == EINTR || errno == ECONNABORTED) {
           continue;
         }
-        /* EAGAIN: drained. EMFILE and friends: leave the rest pending
-         * and log; the loop comes back to them. */
-        if (errno != EAGAIN && errno != EWOULDBLOCK &&
-            errno != ECONNABORTED) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+            errno == ENOMEM) {
+          /* Out of descriptors: free one held by a connection still in
+           * its handshake, or stop accepting for a second (level-
+           * triggered epoll would otherwise spin on the backlog). */
+          int e = errno;
+          if (evict_oldest_pending(r, "closed to free a descriptor")) {
+            continue;
+          }
+          int64_t now = ps__now_ms();
+          if (now - r->last_emfile_log >= 10000) {
+            r->last_emfile_log = now;
+            ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
+                    "accept: %s; not accepting for 1 s (raise the open "
+                    "files limit, ulimit -n)",
+                    strerror(e));
+          }
+          r->listen_paused_until = now + 1000;
+          pause_listening(r, 1);
+          return accepted;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
           ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
                   "accept: %s", strerror(errno));
         }
         break;
+      }
+      if (count_pending(r) >= r->max_pending) {
+        evict_oldest_pending(r, "dropped: too many connections waiting for "
+                                "their hello");
       }
       char peer[80];
       ps__net_addr_str((struct sockaddr *)&ss, peer, sizeof(peer));
@@ -529,6 +606,10 @@ static int conn_writable(ps_receiver *r, conn *c) {
 
 static void check_deadlines(ps_receiver *r) {
   int64_t now = ps__now_ms();
+  if (r->listen_paused_until != 0 && now >= r->listen_paused_until) {
+    r->listen_paused_until = 0;
+    pause_listening(r, 0);
+  }
   conn *next;
   for (conn *c = r->conns; c != NULL; c = next) {
     next = c->next;

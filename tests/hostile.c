@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -437,17 +438,107 @@ static int mode_idle(void) {
   return 0;
 }
 
+/* many: HOSTILE_COUNT idle connections held for HOSTILE_HOLD seconds;
+ * reports how many the receiver closed meanwhile. */
+static int mode_many(const char *host, const char *port) {
+  const char *e = getenv("HOSTILE_COUNT");
+  int n = e != NULL ? atoi(e) : 1000;
+  e = getenv("HOSTILE_HOLD");
+  int secs = e != NULL ? atoi(e) : 3;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  int *fds = calloc((size_t)n, sizeof(int));
+  int opened = 0;
+  for (int i = 0; i < n; i++) {
+    fds[i] = dial(host, port);
+    opened += fds[i] >= 0;
+  }
+  printf("hostile %s: %d of %d connections open, holding %d s\n", g_mode,
+         opened, n, secs);
+  fflush(stdout);
+  sleep((unsigned)(secs > 0 ? secs : 0));
+  int closed = 0;
+  for (int i = 0; i < n; i++) {
+    if (fds[i] < 0) {
+      continue;
+    }
+    char c;
+    /* Closed by the receiver: readable with EOF (or reset). */
+    ssize_t r = recv(fds[i], &c, 1, MSG_DONTWAIT);
+    closed += r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+    close(fds[i]);
+  }
+  printf("hostile %s: the receiver closed %d of them\n", g_mode, closed);
+  free(fds);
+  return opened > 0 ? 0 : 1;
+}
+
+/* flood: HOSTILE_COUNT connections opened and closed at once. */
+static int mode_flood(const char *host, const char *port) {
+  const char *e = getenv("HOSTILE_COUNT");
+  int n = e != NULL ? atoi(e) : 1000, ok = 0;
+  for (int i = 0; i < n; i++) {
+    int fd = dial(host, port);
+    if (fd >= 0) {
+      ok++;
+      if (i % 2) {
+        /* An abortive close (RST) every other time. */
+        struct linger l = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+      }
+      close(fd);
+    }
+  }
+  printf("hostile %s: %d of %d connect/disconnect cycles\n", g_mode, ok, n);
+  return ok > 0 ? 0 : 1;
+}
+
+/* slowloris: a valid hello, then an interface frame one byte a second
+ * for HOSTILE_HOLD seconds. */
+static int mode_slowloris(int fd) {
+  obuf b = {0};
+  hello(&b);
+  if (send_all(fd, &b) != 0 || await_welcome(fd) != 0) {
+    return 1;
+  }
+  b.len = 0;
+  iface(&b);
+  const char *e = getenv("HOSTILE_HOLD");
+  int secs = e != NULL ? atoi(e) : 3;
+  for (int i = 0; i < secs && (size_t)i < b.len; i++) {
+    if (send(fd, b.p + i, 1, MSG_NOSIGNAL) != 1) {
+      printf("hostile %s: receiver closed after %d bytes\n", g_mode, i);
+      free(b.p);
+      return 0;
+    }
+    sleep(1);
+  }
+  printf("hostile %s: dripped %d bytes, one a second\n", g_mode, secs);
+  free(b.p);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: hostile garbage|truncated|oversized|"
-                    "oversized-hello|bomb|badseq|idle HOST PORT\n");
+                    "oversized-hello|bomb|badseq|idle|many|flood|slowloris "
+                    "HOST PORT\n");
     return 2;
   }
   g_mode = argv[1];
+  if (strcmp(g_mode, "many") == 0) {
+    return mode_many(argv[2], argv[3]);
+  }
+  if (strcmp(g_mode, "flood") == 0) {
+    return mode_flood(argv[2], argv[3]);
+  }
   static const char *const modes[] = {"garbage",         "truncated",
                                       "oversized",       "oversized-hello",
                                       "bomb",            "badseq",
-                                      "idle"};
+                                      "idle",            "slowloris"};
   int m = -1;
   for (int i = 0; i < (int)(sizeof(modes) / sizeof(modes[0])); i++) {
     if (strcmp(g_mode, modes[i]) == 0) {
@@ -479,6 +570,9 @@ int main(int argc, char **argv) {
     break;
   case 5:
     rc = mode_badseq(fd);
+    break;
+  case 7:
+    rc = mode_slowloris(fd);
     break;
   default:
     rc = mode_idle();

@@ -210,6 +210,7 @@ int main(int argc, char **argv) {
                        "each sensor's own precision");
   }
 
+  ps_cli_raise_nofile();
   ps_receiver *r = NULL;
   ps_sink *sink = NULL;
   int rc = ps_receiver_create(&r);

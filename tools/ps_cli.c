@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdarg.h>
@@ -302,4 +303,12 @@ int ps_cli_drop_privileges(const char *user, char *err, size_t errlen) {
            name, (unsigned)uid);
   ps_cli_log(PS_LOG_INFO, line, NULL);
   return 0;
+}
+
+void ps_cli_raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
 }

@@ -41,6 +41,10 @@ int ps_cli_read_key_file(const char *path, uint8_t *key, size_t cap,
  * reason. */
 int ps_cli_drop_privileges(const char *user, char *err, size_t errlen);
 
+/* Raises the soft open-files limit to the hard one (a receiver holds a
+ * descriptor per sensor). */
+void ps_cli_raise_nofile(void);
+
 /* Joins argv[0..argc) with spaces; malloc'ed. */
 char *ps_cli_join(int argc, char **argv);
 

@@ -9,8 +9,11 @@
 #include <string.h>
 
 void ps__limits_default(ps__limits *l) {
-  l->max_frame = 8u * 1024 * 1024 + PS_BATCH_HDR;
-  l->max_batch_raw = 8u * 1024 * 1024;
+  /* A sensor batches 256 KiB by default and at most 4 MiB; these bound
+   * what one session can make the receiver hold (one frame being read
+   * plus one batch inflated: about 8 MiB). */
+  l->max_batch_raw = 4u * 1024 * 1024 + PS_PKT_HDR + PS_MAX_CAPLEN;
+  l->max_frame = PS_BATCH_HDR + l->max_batch_raw;
   l->max_batch_packets = 262144;
 }
 

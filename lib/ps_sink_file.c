@@ -232,8 +232,16 @@ static int pcs_flush(ps_sink *sk) {
 static int pcs_close(ps_sink *sk) {
   pcap_sink *ps = (pcap_sink *)sk;
   int rc = 0;
-  /* Slot 0 is opened at creation even if no interface ever came. */
+  /* Slot 0 is opened at creation even if no interface ever came: give it
+   * a header then, so an empty capture is still a valid file (Ethernet,
+   * as tcpdump writes for an empty capture of an Ethernet device). */
   unsigned n = ps->n_out ? ps->n_out : 1;
+  if (ps->n_out == 0 && ps->out[0].f.fd >= 0 && !ps->out[0].header_written) {
+    if (ps__pcap_file_header(&ps->out[0].f.buf, 1, PS_MAX_CAPLEN, ps->nano) ==
+        0) {
+      ps->out[0].header_written = 1;
+    }
+  }
   for (unsigned i = 0; i < n; i++) {
     int r = out_close(sk, &ps->out[i].f);
     if (rc == 0) {

@@ -99,3 +99,13 @@ if ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then
 else
   echo "SKIP: no IPv6 loopback; address tests skipped"
 fi
+
+# 5. No sensor at all: the output is still a valid, empty capture.
+start_receiver "$WORK/r6.log" -w "$WORK/empty.pcap"
+stop_receiver
+res=$("$PCAPCMP" --summary "$WORK/empty.pcap") || fail "an empty run left an unreadable pcap"
+[ "$res" = "0 0 0 0" ] || fail "empty run: $res"
+start_receiver "$WORK/r7.log" -w "$WORK/empty.pcapng"
+stop_receiver
+"$PCAPCMP" --list "$WORK/empty.pcapng" >/dev/null || fail "an empty run left an unreadable pcapng"
+ok "no sensor: valid empty pcap and pcapng"

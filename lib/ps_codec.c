@@ -1,4 +1,4 @@
-/* zlib, and "stored" for data that does not shrink. */
+/* LZ4, zlib, and "stored" for data that does not shrink. */
 #include "config.h"
 
 #include "ps_codec.h"
@@ -7,6 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#ifdef HAVE_LZ4
+#include <lz4.h>
+#endif
+
+/* A batch that shrinks by less than this (in 1/64ths of its size) counts
+ * as incompressible. */
+#define WORTH_64THS 61
+#define BACKOFF_MAX 64
 
 struct ps__codec {
   uint8_t codec;
@@ -15,10 +23,25 @@ struct ps__codec {
   int inflate_ready;
   z_stream def;
   z_stream inf;
+  /* Back-off: after a batch that did not compress, the next `backoff`
+   * batches are stored without trying; the pause doubles while traffic
+   * stays incompressible (encrypted payloads) and ends at the first
+   * batch that compresses again. */
+  unsigned backoff;
+  unsigned skip;
 };
 
 uint32_t ps__codec_supported(void) {
-  return (1u << PS_WIRE_CODEC_STORED) | (1u << PS_WIRE_CODEC_ZLIB);
+  return (1u << PS_WIRE_CODEC_STORED) | (1u << PS_WIRE_CODEC_ZLIB)
+#ifdef HAVE_LZ4
+         | (1u << PS_WIRE_CODEC_LZ4)
+#endif
+      ;
+}
+
+int ps_codec_available(ps_codec c) {
+  return (unsigned)c <= PS_WIRE_CODEC_MAX &&
+         (ps__codec_supported() & (1u << c)) != 0;
 }
 
 const char *ps__codec_name(uint8_t codec) {
@@ -27,13 +50,15 @@ const char *ps__codec_name(uint8_t codec) {
     return "none";
   case PS_WIRE_CODEC_ZLIB:
     return "zlib";
+  case PS_WIRE_CODEC_LZ4:
+    return "lz4";
   default:
     return "unknown";
   }
 }
 
 ps__codec *ps__codec_new(uint8_t codec, int level) {
-  if (codec > PS_WIRE_CODEC_MAX) {
+  if (codec > PS_WIRE_CODEC_MAX || !(ps__codec_supported() & (1u << codec))) {
     return NULL;
   }
   ps__codec *c = calloc(1, sizeof(*c));
@@ -60,38 +85,76 @@ void ps__codec_free(ps__codec *c) {
   free(c);
 }
 
-int ps__codec_compress(ps__codec *c, const uint8_t *in, size_t inlen,
-                       ps__buf *out, uint8_t *used) {
-  if (c->codec == PS_WIRE_CODEC_ZLIB && inlen > 64 && inlen <= UINT32_MAX) {
+/* Compresses into room bytes at dst; returns the size, or 0 when the
+ * result would not fit (not worth sending). */
+static size_t compress_into(ps__codec *c, const uint8_t *in, size_t inlen,
+                            uint8_t *dst, size_t room, int *err) {
+  *err = 0;
+  if (c->codec == PS_WIRE_CODEC_ZLIB) {
     if (!c->deflate_ready) {
       if (deflateInit(&c->def, c->level) != Z_OK) {
-        return PS_ERR_NOMEM;
+        *err = PS_ERR_NOMEM;
+        return 0;
       }
       c->deflate_ready = 1;
     } else {
       deflateReset(&c->def);
     }
-    /* Output is only worth sending if smaller than the input, so the
-     * output room is inlen - 1: Z_OK/Z_BUF_ERROR at that point means
-     * "store it". */
-    size_t room = inlen - 1;
-    uint8_t *dst = ps__buf_reserve(out, room);
-    if (dst == NULL) {
-      return PS_ERR_NOMEM;
-    }
     c->def.next_in = (Bytef *)(uintptr_t)in;
     c->def.avail_in = (uInt)inlen;
     c->def.next_out = dst;
     c->def.avail_out = (uInt)room;
-    int rc = deflate(&c->def, Z_FINISH);
-    if (rc == Z_STREAM_END) {
-      out->len += room - c->def.avail_out;
-      *used = PS_WIRE_CODEC_ZLIB;
-      return 0;
-    }
+    /* Z_OK/Z_BUF_ERROR here mean "did not fit": store it. */
+    return deflate(&c->def, Z_FINISH) == Z_STREAM_END
+               ? room - c->def.avail_out
+               : 0;
   }
+#ifdef HAVE_LZ4
+  if (c->codec == PS_WIRE_CODEC_LZ4 && inlen <= LZ4_MAX_INPUT_SIZE) {
+    int n = LZ4_compress_default((const char *)in, (char *)dst, (int)inlen,
+                                 (int)room);
+    return n > 0 ? (size_t)n : 0;
+  }
+#endif
+  return 0;
+}
+
+int ps__codec_compress(ps__codec *c, const uint8_t *in, size_t inlen,
+                       ps__buf *out, uint8_t *used) {
   *used = PS_WIRE_CODEC_STORED;
-  return ps__buf_append(out, in, inlen);
+  if (c->codec == PS_WIRE_CODEC_STORED || inlen <= 64 || inlen > UINT32_MAX) {
+    return ps__buf_append(out, in, inlen);
+  }
+  if (c->skip > 0) {
+    c->skip--;
+    return ps__buf_append(out, in, inlen);
+  }
+  /* Only output that saves something is worth sending: room for just
+   * under the worthwhile size, and the codec says when it did not fit. */
+  size_t room = inlen / 64 * WORTH_64THS;
+  uint8_t *dst = ps__buf_reserve(out, room > inlen ? room : inlen);
+  if (dst == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  int err;
+  size_t n = compress_into(c, in, inlen, dst, room, &err);
+  if (err != 0) {
+    return err;
+  }
+  if (n > 0) {
+    out->len += n;
+    *used = c->codec;
+    c->backoff = 0;
+    return 0;
+  }
+  c->backoff = c->backoff ? c->backoff * 2 : 1;
+  if (c->backoff > BACKOFF_MAX) {
+    c->backoff = BACKOFF_MAX;
+  }
+  c->skip = c->backoff;
+  memcpy(dst, in, inlen);
+  out->len += inlen;
+  return 0;
 }
 
 int ps__codec_decompress(ps__codec *c, uint8_t codec, const uint8_t *in,
@@ -109,6 +172,28 @@ int ps__codec_decompress(ps__codec *c, uint8_t codec, const uint8_t *in,
     }
     return 0;
   }
+#ifdef HAVE_LZ4
+  if (codec == PS_WIRE_CODEC_LZ4 && c->codec == PS_WIRE_CODEC_LZ4) {
+    if (inlen > INT32_MAX || outlen > INT32_MAX) {
+      return ps__seterr(errbuf, PS_ERR_CODEC, "lz4 batch too large");
+    }
+    /* _safe never writes past outlen nor reads past inlen. */
+    int n = LZ4_decompress_safe((const char *)in, (char *)out, (int)inlen,
+                                (int)outlen);
+    if (n < 0) {
+      return ps__seterr(errbuf, PS_ERR_CODEC,
+                        "corrupt lz4 batch, or one that inflates beyond its "
+                        "declared %zu bytes",
+                        outlen);
+    }
+    if ((size_t)n != outlen) {
+      return ps__seterr(errbuf, PS_ERR_CODEC,
+                        "lz4 batch inflates to %d bytes, declared %zu", n,
+                        outlen);
+    }
+    return 0;
+  }
+#endif
   if (codec != PS_WIRE_CODEC_ZLIB || c->codec != PS_WIRE_CODEC_ZLIB) {
     return ps__seterr(errbuf, PS_ERR_CODEC,
                       "batch compressed with %s, which was not negotiated",

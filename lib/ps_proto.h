@@ -36,7 +36,8 @@ enum ps__frame_type {
 /* Codec ids on the wire (same values as ps_codec). */
 #define PS_WIRE_CODEC_STORED 0
 #define PS_WIRE_CODEC_ZLIB 1
-#define PS_WIRE_CODEC_MAX 1
+#define PS_WIRE_CODEC_LZ4 2
+#define PS_WIRE_CODEC_MAX 2
 
 /* Hard limits of version 1 (a receiver may set lower ones). */
 #define PS_MAX_FRAME_PAYLOAD (16u * 1024 * 1024)

@@ -63,8 +63,15 @@ static int on_hello(ps__session *s, const ps__frame *f) {
     return refuse(s, PS_ERR_PROTOCOL);
   }
   uint32_t common = h.codecs & ps__codec_supported();
-  s->codec = (common & (1u << PS_WIRE_CODEC_ZLIB)) ? PS_WIRE_CODEC_ZLIB
-                                                   : PS_WIRE_CODEC_STORED;
+  /* The sensor offers stored and the one codec it prefers: take that one
+   * if this build has it. */
+  s->codec = PS_WIRE_CODEC_STORED;
+  for (uint8_t c = PS_WIRE_CODEC_MAX; c > PS_WIRE_CODEC_STORED; c--) {
+    if (common & (1u << c)) {
+      s->codec = c;
+      break;
+    }
+  }
   s->cc = ps__codec_new(s->codec, 0);
   if (s->cc == NULL) {
     ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");

@@ -100,7 +100,8 @@ int ps_stream_create(ps_stream **out, const char *sensor_name) {
   }
   memcpy(s->name, sensor_name, n + 1);
   s->fd = -1;
-  s->codec_pref = PS_WIRE_CODEC_ZLIB;
+  s->codec_pref = ps_codec_available(PS_CODEC_LZ4) ? PS_WIRE_CODEC_LZ4
+                                                   : PS_WIRE_CODEC_ZLIB;
   s->batch_max = 256 * 1024;
   s->delay_ms = 100;
   *out = s;
@@ -138,7 +139,7 @@ int ps_stream_set_codec(ps_stream *s, ps_codec codec, int level) {
   if (s->state != ST_NEW) {
     return PS_ERR_STATE;
   }
-  if ((unsigned)codec > PS_WIRE_CODEC_MAX || level < 0 || level > 9) {
+  if (!ps_codec_available(codec) || level < 0 || level > 9) {
     return PS_ERR_INVALID;
   }
   s->codec_pref = (uint8_t)codec;

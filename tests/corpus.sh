@@ -55,8 +55,8 @@ while IFS=$'\t' read -r file _src format _bo tsres _lt packets _rest; do
     ;;
   esac
 
-  # pcapng output.
-  "$SENSOR" -q -r "$in" --receiver "127.0.0.1:$NGPORT" --name "$file" \
+  # pcapng output, through zlib this time (lz4, the default, above).
+  "$SENSOR" -q -r "$in" --receiver "127.0.0.1:$NGPORT" --name "$file" --compress zlib \
     2>"$WORK/s.log" || { cat "$WORK/s.log" >&2; fail "$file: sensor (pcapng) failed"; }
   passed=$((passed + 1))
 done <"$CORPUS/MANIFEST.tsv"

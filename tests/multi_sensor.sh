@@ -9,9 +9,10 @@ need_corpus
 start_receiver "$WORK/r.log" -w "$WORK/multi.pcapng"
 files=(afs.pcap arp-oobr.pcap many-protocols.pcap wireshark_samples-test.pcapng afs.pcap)
 pids=()
+codecs=(lz4 zlib none lz4 zlib)
 for i in "${!files[@]}"; do
   "$SENSOR" -q -r "$CORPUS/${files[$i]}" --receiver "127.0.0.1:$RPORT" \
-    --name "s$i" 2>"$WORK/s$i.log" &
+    --name "s$i" --compress "${codecs[$i]}" 2>"$WORK/s$i.log" &
   pids+=($!)
 done
 for i in "${!pids[@]}"; do

@@ -112,9 +112,13 @@ START_TEST(test_incompressible_stored) {
                                         n, eb),
                    0);
   ck_assert_mem_eq(back, in, n);
-  /* And a compressible block right after still compresses. */
+  /* The next block is stored without trying (back-off), the one after
+   * compresses again. */
   ps__buf out2 = {0};
   fill_text(in, n);
+  ck_assert_int_eq(ps__codec_compress(c, in, n, &out2, &used), 0);
+  ck_assert_uint_eq(used, PS_WIRE_CODEC_STORED);
+  ps__buf_reset(&out2);
   ck_assert_int_eq(ps__codec_compress(c, in, n, &out2, &used), 0);
   ck_assert_uint_eq(used, PS_WIRE_CODEC_ZLIB);
   ck_assert_int_eq(ps__codec_decompress(c, used, ps__buf_head(&out2),
@@ -167,7 +171,7 @@ START_TEST(test_stored_codec_never_compresses) {
   ck_assert_mem_eq(ps__buf_head(&out), in, sizeof(in));
   ps__buf_free(&out);
   ps__codec_free(c);
-  ck_assert_ptr_null(ps__codec_new(2, 0));
+  ck_assert_ptr_null(ps__codec_new(PS_WIRE_CODEC_MAX + 1, 0));
   ps__codec_free(NULL);
 }
 END_TEST
@@ -176,7 +180,11 @@ START_TEST(test_codec_names) {
   ck_assert_str_eq(ps__codec_name(PS_WIRE_CODEC_STORED), "none");
   ck_assert_str_eq(ps__codec_name(PS_WIRE_CODEC_ZLIB), "zlib");
   ck_assert_str_eq(ps__codec_name(7), "unknown");
+#ifdef HAVE_LZ4
+  ck_assert_uint_eq(ps__codec_supported(), 7);
+#else
   ck_assert_uint_eq(ps__codec_supported(), 3);
+#endif
 }
 END_TEST
 
@@ -329,6 +337,107 @@ START_TEST(test_stored_length_mismatch) {
 }
 END_TEST
 
+/* While traffic stays incompressible, compression is tried less and less
+ * often (after 1, 2, 4 ... 64 stored batches), and resumes at once when a
+ * tried batch compresses. */
+START_TEST(test_backoff) {
+  size_t n = 32768;
+  uint8_t *rnd = malloc(n), *txt = malloc(n);
+  unit_fill_random(rnd, n, 7);
+  fill_text(txt, n);
+  ps__codec *c = ps__codec_new(PS_WIRE_CODEC_ZLIB, 1);
+  ps__buf out = {0};
+  uint8_t used;
+  char tried[200] = "";
+  /* Whether batch k is tried shows as a text batch put in its place: it
+   * compresses only if tried. */
+  for (int k = 0; k < 40; k++) {
+    ps__codec *d = ps__codec_new(PS_WIRE_CODEC_ZLIB, 1);
+    for (int i = 0; i < k; i++) {
+      ps__buf_reset(&out);
+      ck_assert_int_eq(ps__codec_compress(d, rnd, n, &out, &used), 0);
+      ck_assert_uint_eq(used, PS_WIRE_CODEC_STORED);
+    }
+    ps__buf_reset(&out);
+    ck_assert_int_eq(ps__codec_compress(d, txt, n, &out, &used), 0);
+    strcat(tried, used == PS_WIRE_CODEC_ZLIB ? "T" : ".");
+    ps__codec_free(d);
+  }
+  /* Tries at batches 0, 2, 5, 10, 19, 36: after each failed try the next
+   * 1, 2, 4, 8, 16 batches are stored untried. */
+  ck_assert_str_eq(tried, "T.T..T....T........T................T...");
+  /* The pause stops growing at 64 batches. */
+  for (int i = 0; i < 2000; i++) {
+    ps__buf_reset(&out);
+    ps__codec_compress(c, rnd, n, &out, &used);
+  }
+  int stored_run = 0;
+  for (int i = 0; i < 200; i++) {
+    ps__buf_reset(&out);
+    ps__codec_compress(c, txt, n, &out, &used);
+    if (used == PS_WIRE_CODEC_ZLIB) {
+      break;
+    }
+    stored_run++;
+  }
+  ck_assert_int_le(stored_run, 64);
+  ps__buf_free(&out);
+  ps__codec_free(c);
+  free(rnd);
+  free(txt);
+}
+END_TEST
+
+#ifdef HAVE_LZ4
+START_TEST(test_lz4_roundtrip_and_errors) {
+  size_t n = 200000;
+  uint8_t *in = malloc(n), *back = malloc(n);
+  fill_text(in, n);
+  ps__codec *c = ps__codec_new(PS_WIRE_CODEC_LZ4, 0);
+  ck_assert_ptr_nonnull(c);
+  ps__buf out = {0};
+  uint8_t used;
+  ck_assert_int_eq(ps__codec_compress(c, in, n, &out, &used), 0);
+  ck_assert_uint_eq(used, PS_WIRE_CODEC_LZ4);
+  ck_assert_uint_lt(ps__buf_size(&out), n / 2);
+  ck_assert_int_eq(ps__codec_decompress(c, used, ps__buf_head(&out),
+                                        ps__buf_size(&out), back, n, eb),
+                   0);
+  ck_assert_mem_eq(back, in, n);
+  /* Declared smaller than it inflates: refused, nothing written past. */
+  memset(back, 0xAA, n);
+  ck_assert_err(ps__codec_decompress(c, used, ps__buf_head(&out),
+                                     ps__buf_size(&out), back, n / 2, eb),
+                PS_ERR_CODEC, eb, "inflates beyond its declared 100000");
+  ck_assert_uint_eq(back[n / 2], 0xAA);
+  /* Declared larger than it inflates. */
+  uint8_t *big = malloc(n + 10);
+  ck_assert_err(ps__codec_decompress(c, used, ps__buf_head(&out),
+                                     ps__buf_size(&out), big, n + 10, eb),
+                PS_ERR_CODEC, eb, "lz4 batch");
+  /* Corrupt. */
+  uint8_t junk[64];
+  unit_fill_random(junk, sizeof(junk), 3);
+  ck_assert_int_eq(ps__codec_decompress(c, PS_WIRE_CODEC_LZ4, junk,
+                                        sizeof(junk), back, n, eb),
+                   PS_ERR_CODEC);
+  /* A zlib context does not take lz4. */
+  ps__codec *z = ps__codec_new(PS_WIRE_CODEC_ZLIB, 1);
+  ck_assert_err(ps__codec_decompress(z, PS_WIRE_CODEC_LZ4, ps__buf_head(&out),
+                                     ps__buf_size(&out), back, n, eb),
+                PS_ERR_CODEC, eb, "lz4, which was not negotiated");
+  ck_assert_str_eq(ps__codec_name(PS_WIRE_CODEC_LZ4), "lz4");
+  ck_assert_int_eq(ps_codec_available(PS_CODEC_LZ4), 1);
+  ps__codec_free(z);
+  ps__codec_free(c);
+  ps__buf_free(&out);
+  free(in);
+  free(back);
+  free(big);
+}
+END_TEST
+#endif
+
 static Suite *codec_suite(void) {
   Suite *s = suite_create("codec");
   TCase *tc = tcase_create("compress");
@@ -338,6 +447,10 @@ static Suite *codec_suite(void) {
   tcase_add_test(tc, test_small_input_stored);
   tcase_add_test(tc, test_stored_codec_never_compresses);
   tcase_add_test(tc, test_codec_names);
+  tcase_add_test(tc, test_backoff);
+#ifdef HAVE_LZ4
+  tcase_add_test(tc, test_lz4_roundtrip_and_errors);
+#endif
   suite_add_tcase(s, tc);
   tc = tcase_create("decompress");
   tcase_set_timeout(tc, 30);

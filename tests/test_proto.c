@@ -676,9 +676,9 @@ START_TEST(test_welcome_codec_and_reserved) {
   uint8_t p[64];
   ps__welcome w;
   ps__frame f = mkframe(PS_FRAME_WELCOME, p, welcome_payload(p));
-  p[2] = 2;
+  p[2] = PS_WIRE_CODEC_MAX + 1;
   ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
-                "welcome with unknown codec 2");
+                "welcome with unknown codec 3");
   welcome_payload(p);
   p[3] = PS_WELCOME_AUTH;
   ck_assert_int_eq(ps__dec_welcome(&f, &w, eb), 0);
@@ -882,9 +882,9 @@ START_TEST(test_batch_malformed) {
   f.len = batch_payload(p, 1, zero3, 1, 100, 100);
   ck_assert_int_eq(ps__dec_batch(&f, &lim, &m, eb), 0);
 
-  f.len = batch_payload(p, 2, zero3, 1, 100, 100);
+  f.len = batch_payload(p, PS_WIRE_CODEC_MAX + 1, zero3, 1, 100, 100);
   ck_assert_err(ps__dec_batch(&f, &lim, &m, eb), PS_ERR_PROTOCOL, eb,
-                "batch 5 with unknown codec 2");
+                "batch 5 with unknown codec 3");
   f.len = batch_payload(p, 0xff, zero3, 1, 100, 100);
   ck_assert_err(ps__dec_batch(&f, &lim, &m, eb), PS_ERR_PROTOCOL, eb,
                 "unknown codec 255");

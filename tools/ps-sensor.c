@@ -47,7 +47,7 @@ static void usage(FILE *f) {
 "  -p, --no-promiscuous-mode  do not put the interface in promiscuous mode\n"
 "  -c, --count N           stop after N packets\n"
 "      --duration SECONDS  stop after SECONDS (live or file)\n"
-"      --compress CODEC    none or zlib (default zlib)\n"
+"      --compress CODEC    lz4 (the default), zlib or none\n"
 "      --name NAME         sensor name shown by the receiver (default: host\n"
 "                          name)\n"
 "      --connect-timeout SECONDS  give up connecting after SECONDS\n"
@@ -128,7 +128,8 @@ int main(int argc, char **argv) {
   int promisc = 1, verbosity = 1, live_only = 0, use_tls = 0;
   ps_tls_options tls = PS_TLS_OPTIONS_INIT;
   const char *key_file = NULL, *run_as = NULL;
-  ps_codec codec = PS_CODEC_ZLIB;
+  ps_codec codec =
+      ps_codec_available(PS_CODEC_LZ4) ? PS_CODEC_LZ4 : PS_CODEC_ZLIB;
   char why[256];
 
   ps_cli_log_init("ps-sensor", 1);
@@ -189,9 +190,13 @@ int main(int argc, char **argv) {
         codec = PS_CODEC_NONE;
       } else if (strcmp(optarg, "zlib") == 0) {
         codec = PS_CODEC_ZLIB;
+      } else if (strcmp(optarg, "lz4") == 0 &&
+                 ps_codec_available(PS_CODEC_LZ4)) {
+        codec = PS_CODEC_LZ4;
       } else {
-        return usage_error("unknown --compress '%s': use none or zlib",
-                           optarg);
+        return usage_error("unknown --compress '%s': use none, zlib%s",
+                           optarg,
+                           ps_codec_available(PS_CODEC_LZ4) ? " or lz4" : "");
       }
       break;
     case OPT_NAME:

@@ -179,8 +179,12 @@ typedef struct ps_stream ps_stream;
 /* Compression codecs. */
 typedef enum ps_codec {
   PS_CODEC_NONE = 0,
-  PS_CODEC_ZLIB = 1
+  PS_CODEC_ZLIB = 1,
+  PS_CODEC_LZ4 = 2 /* when the library was built with LZ4 */
 } ps_codec;
+
+/* Whether this build of the library has codec c. Since 0.1. */
+PS_API int ps_codec_available(ps_codec c);
 
 /*
  * Creates an unconnected stream that will introduce itself as
@@ -196,9 +200,13 @@ PS_API void ps_stream_free(ps_stream *s);
 /* Sets the log callback (default: none). Before or after connect. */
 PS_API void ps_stream_set_log(ps_stream *s, ps_log_fn fn, void *user_data);
 
-/* Sets the codec offered to the receiver (default PS_CODEC_ZLIB) and its
- * level (zlib 1..9; 0 means the codec's default). Before connect; returns
- * 0, PS_ERR_INVALID or PS_ERR_STATE. */
+/* Sets the codec offered to the receiver (default PS_CODEC_LZ4 where the
+ * library has it, else PS_CODEC_ZLIB) and its level (zlib 1..9; 0 means
+ * the codec's default; LZ4 has none). The receiver may settle for
+ * uncompressed. Batches that do not shrink are sent stored, and after
+ * such a batch compression pauses for a growing number of batches.
+ * Before connect; returns 0, PS_ERR_INVALID (also for a codec this build
+ * lacks) or PS_ERR_STATE. */
 PS_API int ps_stream_set_codec(ps_stream *s, ps_codec codec, int level);
 
 /* Sets batching: a batch is sent when it holds max_bytes of packet data

@@ -1,10 +1,12 @@
 /*
  * Fuzz target for the receiver's per-sensor state machine: the input is
  * what a sensor sends, fed to a ps__session in chunks whose size the
- * first byte picks, with a callback sink behind it. Whatever the bytes,
- * the session must not crash or leak, packets must only reach the sink
- * for announced interfaces and with their bytes readable, and what the
- * session sends back must be well-formed frames.
+ * first byte picks, with a callback sink behind it, and with or without
+ * a shared key to prove. Whatever the bytes, the session must not crash
+ * or leak, packets must only reach the sink for announced interfaces and
+ * with their bytes readable, a keyed session must reach the sink only
+ * after the right proof, and what the session sends back must be
+ * well-formed frames.
  */
 #include "config.h"
 
@@ -22,8 +24,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
     }                                                                        \
   } while (0)
 
+/* The key a keyed session wants (make_seeds.py signs with it). */
+static const uint8_t fuzz_key[] = "fuzz-shared-key";
+#define FUZZ_KEY_LEN (sizeof(fuzz_key) - 1)
+
+/* The session under test, for the sink callbacks' checks. */
+static const ps__session *g_sess;
+
 typedef struct tally {
   int started, ended;
+  int proofs; /* AUTH_OK frames sent */
   unsigned ifaces;
   uint64_t packets, bytes;
   uint32_t sum;
@@ -33,6 +43,14 @@ typedef struct tally {
 static int on_start(const ps_session_info *s, void *ud) {
   tally *t = ud;
   CHECK(!t->started && s->sensor != NULL && s->peer != NULL);
+  if (g_sess->env->auth_key != NULL) {
+    /* Only right after the session queued its own proof, which it does
+     * only after checking the sensor's. */
+    size_t n = ps__buf_size(&g_sess->out);
+    CHECK(g_sess->state == PS_SESS_AUTH && n >= PS_FRAME_HDR + PS_MAC_LEN);
+    CHECK(ps__buf_head(&g_sess->out)[n - PS_FRAME_HDR - PS_MAC_LEN] ==
+          PS_FRAME_AUTH_OK);
+  }
   t->started = 1;
   return 0;
 }
@@ -68,7 +86,7 @@ static void on_end(const ps_session_info *s, void *ud) {
 
 /* The session's replies go to a sensor: each must be a whole, valid
  * frame of a type a receiver sends. */
-static void check_replies(ps__session *s) {
+static void check_replies(ps__session *s, tally *t) {
   ps__limits lim;
   ps__limits_default(&lim);
   while (ps__buf_size(&s->out) > 0) {
@@ -96,6 +114,17 @@ static void check_replies(ps__session *s) {
     case PS_FRAME_HEARTBEAT:
       CHECK(ps__dec_empty(&f, err) == 0);
       break;
+    case PS_FRAME_AUTH_OK: {
+      /* Only to a keyed sensor, once, with the receiver's proof. */
+      uint8_t mac[PS_MAC_LEN], want[PS_MAC_LEN];
+      CHECK(s->env->auth_key != NULL && t->proofs++ == 0);
+      CHECK(ps__dec_mac(&f, mac, err) == 0);
+      CHECK(ps__auth_mac(s->env->auth_key, s->env->auth_len, 1, s->rnonce,
+                         s->snonce, s->sensor, strlen(s->sensor),
+                         want) == 0);
+      CHECK(memcmp(mac, want, PS_MAC_LEN) == 0);
+      break;
+    }
     default:
       abort();
     }
@@ -107,9 +136,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) {
     return 0;
   }
-  /* First byte: bits 0-5 the chunk size (0: everything at once), bit 6
-   * a sink that refuses the third packet, bit 7 tight limits. */
-  size_t chunk = data[0] & 0x3f;
+  /* First byte: bits 0-4 the chunk size (0: everything at once), bit 5
+   * a receiver that requires the shared key, bit 6 a sink that refuses
+   * the third packet, bit 7 tight limits. */
+  size_t chunk = data[0] & 0x1f;
+  int keyed = (data[0] & 0x20) != 0;
   tally t = {0};
   t.refuse_at = (data[0] & 0x40) ? 3 : 0;
   int tight = (data[0] & 0x80) != 0;
@@ -129,6 +160,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
   }
   ps__session_env env = {.sinks = &sink, .n_sinks = 1};
+  if (keyed) {
+    env.auth_key = fuzz_key;
+    env.auth_len = FUZZ_KEY_LEN;
+  }
   ps__limits_default(&env.lim);
   if (tight) {
     env.lim.max_batch_raw = PS_PKT_HDR + PS_MAX_CAPLEN;
@@ -139,6 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ps__session s;
   static const uint8_t rnonce[PS_NONCE_LEN] = "fuzz-rnonce-0001";
   ps__session_init(&s, &env, 1, "192.0.2.1:4000", rnonce);
+  g_sess = &s;
   int failed = 0;
   for (size_t off = 0; off < size; off += chunk) {
     size_t n = size - off < chunk ? size - off : chunk;
@@ -148,8 +184,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       CHECK(strnlen(s.errmsg, sizeof(s.errmsg)) > 0);
       failed = 1;
     }
-    check_replies(&s);
+    check_replies(&s, &t);
   }
+  /* A keyed session streams only after the proofs crossed. */
+  CHECK(!keyed || !t.started || t.proofs == 1);
+  CHECK(!keyed || t.packets == 0 || t.proofs == 1);
   CHECK(s.packets == t.packets || failed);
   CHECK(s.packets <= t.packets);
   ps_capture_stats tot;
@@ -158,5 +197,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ps__session_end(&s);
   CHECK(t.started == t.ended);
   ps_sink_free(sink);
+  g_sess = NULL;
   return 0;
 }

@@ -6,13 +6,22 @@ numbers). The frames follow lib/ps_proto.c and docs/PROTOCOL.md; they are
 built here by hand so that a bug in the library's encoder cannot hide the
 same bug in its decoder. Run from anywhere: python3 fuzz/make_seeds.py
 """
+import hashlib
+import hmac
 import os
 import struct
 import zlib
 
-HELLO, WELCOME, ERROR, IFACE, BATCH, ACK, STATS, HEARTBEAT, CLOSE = range(1, 10)
+(HELLO, WELCOME, ERROR, IFACE, BATCH, ACK, STATS, HEARTBEAT, CLOSE, AUTH,
+ AUTH_OK) = range(1, 12)
 STORED, ZLIB = 0, 1
 TSRES_USEC, TSRES_NSEC = 6, 9
+
+# What fuzz/fuzz_session.c uses: its receiver nonce, and the key a keyed
+# session (first byte bit 5) requires.
+FUZZ_RNONCE = b"fuzz-rnonce-0001"
+FUZZ_KEY = b"fuzz-shared-key"
+SNONCE = bytes(range(16))  # the nonce hello() sends
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds")
 
@@ -23,7 +32,18 @@ def frame(ftype, payload):
 
 def hello(name=b"sensor-1", codecs=0b11, vmin=1, vmax=1):
     return frame(HELLO, b"PSTR" + struct.pack(">HHII", vmin, vmax, codecs, 0)
-                 + bytes(range(16)) + struct.pack(">H", len(name)) + name)
+                 + SNONCE + struct.pack(">H", len(name)) + name)
+
+
+def auth_mac(key, receiver, rnonce, snonce, name):
+    """HMAC-SHA256(key, label || rnonce || snonce || name), PROTOCOL.md."""
+    label = b"PSTR auth rcvr  " if receiver else b"PSTR auth sensor"
+    return hmac.new(key, label + rnonce + snonce + name,
+                    hashlib.sha256).digest()
+
+
+def auth(name=b"sensor-1", key=FUZZ_KEY, receiver=False, ftype=AUTH):
+    return frame(ftype, auth_mac(key, receiver, FUZZ_RNONCE, SNONCE, name))
 
 
 def welcome(codec=ZLIB, session=1):
@@ -119,8 +139,9 @@ def main():
           + iface(300) + hello(vmin=2, vmax=1) + stats(256)
           + batch(3, packets(2), 3))
 
-    # fuzz_session: first byte = chunk size (bits 0-5, 0 = all at once),
-    # bit 6 = sink refuses the third packet, bit 7 = tight limits.
+    # fuzz_session: first byte = chunk size (bits 0-4, 0 = all at once),
+    # bit 5 = shared key required, bit 6 = sink refuses the third packet,
+    # bit 7 = tight limits.
     write("fuzz_session", "stored-all", b"\x00" + session_stored())
     write("fuzz_session", "zlib-chunk1", b"\x01" + session_zlib())
     write("fuzz_session", "zlib-chunk7", b"\x07" + session_zlib())
@@ -140,6 +161,20 @@ def main():
           b"\x00" + hello() + iface() + batch(1, packets(1, ifid=3), 1))
     write("fuzz_session", "sensor-error",
           b"\x03" + hello() + error(3, b"capture failed\x01\n"))
+    # Keyed sessions: the right proof, then a stream; a wrong key; no
+    # proof; the receiver's proof reflected back.
+    write("fuzz_session", "auth-ok",
+          b"\x20" + hello() + auth() + iface() + batch(1, packets(3), 3)
+          + close(1))
+    write("fuzz_session", "auth-ok-chunk5",
+          b"\x25" + hello(b"s") + auth(b"s") + iface()
+          + batch(1, packets(2), 2, ZLIB) + stats() + close(1))
+    write("fuzz_session", "auth-wrong-key",
+          b"\x20" + hello() + auth(key=b"fuzz-shared-kez") + iface())
+    write("fuzz_session", "auth-missing",
+          b"\x20" + hello() + iface() + batch(1, packets(1), 1))
+    write("fuzz_session", "auth-reflected",
+          b"\x20" + hello() + auth(receiver=True, ftype=AUTH_OK))
 
     # fuzz_codec: 4-byte declared length, then zlib data; the whole input
     # also makes a compress/decompress round trip.

@@ -10,6 +10,9 @@
 #include "ps_session.h"
 #include "ps_sink.h"
 
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+
 /* ------------------------------------------------------- recorder */
 
 typedef struct rec_pkt {
@@ -903,6 +906,432 @@ START_TEST(test_session_end_tells_sinks) {
 }
 END_TEST
 
+/* ------------------------------------------------- shared-key auth */
+
+static const uint8_t auth_key[] = "correct horse battery staple";
+#define AUTH_KEY_LEN (sizeof(auth_key) - 1)
+static const uint8_t rnonce_b[PS_NONCE_LEN] = "other rcv nonce";
+static const uint8_t snonce_a[PS_NONCE_LEN] = {
+    0x5e, 0x25, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
+    0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0xff};
+
+/* A harness whose receiver requires auth_key, with rnonce (NULL: the
+ * usual "receiver-nonce!"). */
+static void h_init_auth(harness *h, const uint8_t *rnonce) {
+  h_init(h);
+  h->env.auth_key = auth_key;
+  h->env.auth_len = AUTH_KEY_LEN;
+  if (rnonce != NULL) {
+    ps__session_init(&h->s, &h->env, 7, "198.51.100.9:40000", rnonce);
+  }
+  logbuf[0] = '\0';
+}
+
+static void add_hello_nonce(ps__buf *b, const char *name,
+                            const uint8_t *nonce) {
+  ps__hello m = {.min_version = 1, .max_version = 1, .codecs = 3,
+                 .name = name, .name_len = strlen(name)};
+  memcpy(m.nonce, nonce, PS_NONCE_LEN);
+  ck_assert_int_eq(ps__enc_hello(b, &m), 0);
+}
+
+/* An AUTH frame as a sensor computes it. */
+static void add_auth(ps__buf *b, const uint8_t *key, size_t keylen,
+                     int receiver, const uint8_t *rnonce,
+                     const uint8_t *snonce, const char *name) {
+  uint8_t mac[PS_MAC_LEN];
+  ck_assert_int_eq(ps__auth_mac(key, keylen, receiver, rnonce, snonce, name,
+                                strlen(name), mac),
+                   0);
+  ck_assert_int_eq(ps__enc_mac(b, PS_FRAME_AUTH, mac), 0);
+}
+
+/* The MAC computed here from the documented input (docs/PROTOCOL.md),
+ * independently of ps__auth_mac. */
+static void doc_mac(const char *label, const uint8_t *rnonce,
+                    const uint8_t *snonce, const char *name, uint8_t *mac) {
+  uint8_t msg[16 + 2 * PS_NONCE_LEN + 255];
+  size_t n = strlen(name);
+  ck_assert_uint_eq(strlen(label), 16);
+  memcpy(msg, label, 16);
+  memcpy(msg + 16, rnonce, PS_NONCE_LEN);
+  memcpy(msg + 16 + PS_NONCE_LEN, snonce, PS_NONCE_LEN);
+  memcpy(msg + 16 + 2 * PS_NONCE_LEN, name, n);
+  ck_assert_int_eq(gnutls_hmac_fast(GNUTLS_MAC_SHA256, auth_key,
+                                    AUTH_KEY_LEN, msg, 16 + 32 + n, mac),
+                   0);
+}
+
+START_TEST(test_auth_ok) {
+  harness h;
+  h_init_auth(&h, NULL);
+  ps__buf b = {0};
+  add_hello_nonce(&b, "sensor-A", snonce_a);
+  ck_assert_int_eq(feed(&h, &b), 0);
+  /* Welcomed, asked for the proof, and the sinks know nothing yet. */
+  ck_assert_int_eq(h.s.state, PS_SESS_AUTH);
+  ck_assert_int_eq(h.rec.starts, 0);
+  ck_assert_ptr_null(strstr(logbuf, "connected"));
+  ps__frame fr[16];
+  char eb[PS_ERRMSG_MAX];
+  ck_assert_int_eq(out_frames(&h, fr, 16), 1);
+  ps__welcome w;
+  ck_assert_int_eq(ps__dec_welcome(&fr[0], &w, eb), 0);
+  ck_assert_uint_eq(w.flags, PS_WELCOME_AUTH);
+  ck_assert_mem_eq(w.nonce, "receiver-nonce!", PS_NONCE_LEN);
+
+  ps__buf_reset(&b);
+  add_auth(&b, auth_key, AUTH_KEY_LEN, 0, w.nonce, snonce_a, "sensor-A");
+  ck_assert_uint_eq(ps__buf_size(&b), PS_FRAME_HDR + PS_MAC_LEN);
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ck_assert_int_eq(h.s.state, PS_SESS_ACTIVE);
+  ck_assert_int_eq(h.rec.starts, 1);
+  ck_assert_str_eq(h.rec.sensor, "sensor-A");
+  ck_assert_ptr_nonnull(strstr(logbuf, "sensor sensor-A connected from "
+                                       "198.51.100.9:40000 (session 7, "
+                                       "compression zlib, shared key "
+                                       "verified)"));
+  /* The receiver's proof follows, byte for byte. */
+  ck_assert_int_eq(out_frames(&h, fr, 16), 2);
+  const uint8_t *ok = ps__buf_head(&h.s.out) + PS_FRAME_HDR + 40;
+  static const uint8_t ok_hdr[8] = {PS_FRAME_AUTH_OK, 0, 0, 0, 0, 0, 0, 32};
+  ck_assert_mem_eq(ok, ok_hdr, 8);
+  ck_assert_uint_eq(ps__buf_size(&h.s.out), 2 * PS_FRAME_HDR + 40 + 32);
+  uint8_t mac[PS_MAC_LEN], theirs[PS_MAC_LEN];
+  ck_assert_int_eq(ps__dec_mac(&fr[1], theirs, eb), 0);
+  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 1, w.nonce,
+                                snonce_a, "sensor-A", 8, mac),
+                   0);
+  ck_assert_mem_eq(theirs, mac, PS_MAC_LEN);
+  doc_mac("PSTR auth rcvr  ", w.nonce, snonce_a, "sensor-A", mac);
+  ck_assert_mem_eq(theirs, mac, PS_MAC_LEN);
+
+  /* Then the stream goes on as without auth. */
+  ps__buf_reset(&b);
+  add_iface(&b, 0, 1, PS_TSRES_USEC, "eth0");
+  ps_packet p = mkpkt(1, 0, 100, 0);
+  add_batch(&b, 1, PS_WIRE_CODEC_STORED, &p, 1, -1);
+  ck_assert_int_eq(ps__enc_close(&b, 1), 0);
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ck_assert_int_eq(h.s.clean_close, 1);
+  ck_assert_uint_eq(h.rec.npkts, 1);
+  expect_delivered(&h.rec, 0, &p);
+  ps__session_end(&h.s);
+  ck_assert_int_eq(h.rec.ends, 1);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_auth_byte_at_a_time) {
+  /* Hello and proof in one write, then fed a byte at a time. */
+  harness h;
+  h_init_auth(&h, NULL);
+  ps__buf b = {0};
+  add_hello_nonce(&b, "s", snonce_a);
+  add_auth(&b, auth_key, AUTH_KEY_LEN, 0, (const uint8_t *)"receiver-nonce!",
+           snonce_a, "s");
+  add_iface(&b, 0, 1, PS_TSRES_USEC, "eth0");
+  for (size_t i = 0; i < ps__buf_size(&b); i++) {
+    ck_assert_int_eq(ps__session_input(&h.s, ps__buf_head(&b) + i, 1), 0);
+  }
+  ck_assert_int_eq(h.s.state, PS_SESS_ACTIVE);
+  ck_assert_int_eq(h.rec.starts, 1);
+  ck_assert_int_eq(h.rec.ifaces, 1);
+  ps__session_end(&h.s);
+  ck_assert_int_eq(h.rec.ends, 1);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_auth_wrong_mac) {
+  static const uint8_t wrong[] = "correct horse battery stapler";
+  const uint8_t *rn = (const uint8_t *)"receiver-nonce!";
+  for (int k = 0; k < 5; k++) {
+    harness h;
+    h_init_auth(&h, NULL);
+    ps__buf b = {0};
+    add_hello_nonce(&b, "sensor-A", snonce_a);
+    switch (k) {
+    case 0: /* a wrong key */
+      add_auth(&b, wrong, sizeof(wrong) - 1, 0, rn, snonce_a, "sensor-A");
+      break;
+    case 1: /* the receiver's proof reflected back */
+      add_auth(&b, auth_key, AUTH_KEY_LEN, 1, rn, snonce_a, "sensor-A");
+      break;
+    case 2: /* made for another sensor name */
+      add_auth(&b, auth_key, AUTH_KEY_LEN, 0, rn, snonce_a, "sensor-B");
+      break;
+    case 3: /* made for another sensor nonce */
+      add_auth(&b, auth_key, AUTH_KEY_LEN, 0, rn, rnonce_b, "sensor-A");
+      break;
+    default: { /* all zeros */
+      uint8_t zero[PS_MAC_LEN] = {0};
+      ck_assert_int_eq(ps__enc_mac(&b, PS_FRAME_AUTH, zero), 0);
+    }
+    }
+    ck_assert_err(feed(&h, &b), PS_ERR_AUTH, h.s.errmsg,
+                  "authentication failed: wrong shared key for sensor "
+                  "sensor-A");
+    expect_error_out(&h, PS_ERR_AUTH, "authentication failed");
+    ck_assert_int_eq(h.rec.starts, 0);
+    ps__frame fr[4];
+    ck_assert_int_eq(out_frames(&h, fr, 4), 2); /* WELCOME, ERROR */
+    ck_assert_uint_eq(fr[0].type, PS_FRAME_WELCOME);
+    ps__session_end(&h.s);
+    ck_assert_int_eq(h.rec.ends, 0);
+    ps__buf_free(&b);
+    h_free(&h);
+  }
+}
+END_TEST
+
+START_TEST(test_auth_required) {
+  /* Anything but AUTH while the proof is awaited. */
+  const uint8_t types[] = {PS_FRAME_IFACE, PS_FRAME_HEARTBEAT,
+                           PS_FRAME_CLOSE, PS_FRAME_HELLO, PS_FRAME_AUTH_OK};
+  for (size_t i = 0; i < sizeof(types); i++) {
+    harness h;
+    h_init_auth(&h, NULL);
+    ps__buf b = {0};
+    add_hello_nonce(&b, "keyless", snonce_a);
+    ck_assert_int_eq(feed(&h, &b), 0);
+    ps__buf_reset(&b);
+    uint8_t mac[PS_MAC_LEN];
+    switch (types[i]) {
+    case PS_FRAME_IFACE:
+      add_iface(&b, 0, 1, PS_TSRES_USEC, "eth0");
+      break;
+    case PS_FRAME_HEARTBEAT:
+      ck_assert_int_eq(ps__enc_heartbeat(&b), 0);
+      break;
+    case PS_FRAME_CLOSE:
+      ck_assert_int_eq(ps__enc_close(&b, 0), 0);
+      break;
+    case PS_FRAME_HELLO:
+      add_hello_nonce(&b, "keyless", snonce_a);
+      break;
+    default: /* a sensor posing as the receiver, with the right proof */
+      ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 1,
+                                    (const uint8_t *)"receiver-nonce!",
+                                    snonce_a, "keyless", 7, mac),
+                       0);
+      ck_assert_int_eq(ps__enc_mac(&b, PS_FRAME_AUTH_OK, mac), 0);
+    }
+    char want[128];
+    snprintf(want, sizeof(want),
+             "authentication required: sensor keyless sent %s instead of "
+             "its proof (it needs --auth-key-file)",
+             ps__frame_name(types[i]));
+    ck_assert_err(feed(&h, &b), PS_ERR_AUTH, h.s.errmsg, want);
+    expect_error_out(&h, PS_ERR_AUTH, "authentication required");
+    ck_assert_int_eq(h.rec.starts, 0);
+    ck_assert_int_eq(h.rec.ifaces, 0);
+    ck_assert_int_eq(h.s.clean_close, 0);
+    ps__buf_free(&b);
+    h_free(&h);
+  }
+}
+END_TEST
+
+START_TEST(test_auth_frames_out_of_place) {
+  harness h;
+  ps__buf b = {0};
+  uint8_t mac[PS_MAC_LEN] = {0};
+  /* AUTH_OK, or AUTH, to a receiver without a key: never expected. */
+  const uint8_t types[] = {PS_FRAME_AUTH_OK, PS_FRAME_AUTH};
+  for (size_t i = 0; i < sizeof(types); i++) {
+    h_init(&h);
+    start_session(&h, 3);
+    ps__buf_reset(&b);
+    ck_assert_int_eq(ps__enc_mac(&b, types[i], mac), 0);
+    char want[64];
+    snprintf(want, sizeof(want), "unexpected %s frame from a sensor",
+             ps__frame_name(types[i]));
+    ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg, want);
+    expect_error_out(&h, PS_ERR_PROTOCOL, want);
+    h_free(&h);
+  }
+  /* A proof before the hello. */
+  h_init_auth(&h, NULL);
+  ps__buf_reset(&b);
+  ck_assert_int_eq(ps__enc_mac(&b, PS_FRAME_AUTH, mac), 0);
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "expected a hello, got a AUTH frame");
+  h_free(&h);
+  /* A proof after the session authenticated. */
+  h_init_auth(&h, NULL);
+  ps__buf_reset(&b);
+  add_hello_nonce(&b, "s", snonce_a);
+  add_auth(&b, auth_key, AUTH_KEY_LEN, 0, (const uint8_t *)"receiver-nonce!",
+           snonce_a, "s");
+  add_auth(&b, auth_key, AUTH_KEY_LEN, 0, (const uint8_t *)"receiver-nonce!",
+           snonce_a, "s");
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "unexpected AUTH frame from a sensor");
+  ck_assert_int_eq(h.rec.starts, 1);
+  h_free(&h);
+  ps__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_auth_bad_frame) {
+  /* A proof of the wrong size, and one over the pre-auth frame limit. */
+  harness h;
+  h_init_auth(&h, NULL);
+  ps__buf b = {0};
+  add_hello_nonce(&b, "s", snonce_a);
+  uint8_t f31[PS_FRAME_HDR + 31] = {PS_FRAME_AUTH, 0, 0, 0, 0, 0, 0, 31};
+  ck_assert_int_eq(ps__buf_append(&b, f31, sizeof(f31)), 0);
+  ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                "AUTH frame of 31 bytes");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "AUTH frame of 31 bytes");
+  ck_assert_int_eq(h.rec.starts, 0);
+  h_free(&h);
+
+  h_init_auth(&h, NULL);
+  ps__buf_reset(&b);
+  add_hello_nonce(&b, "s", snonce_a);
+  uint8_t big[PS_FRAME_HDR] = {PS_FRAME_AUTH, 0, 0, 0, 0, 0x10, 0, 0};
+  ck_assert_int_eq(ps__buf_append(&b, big, sizeof(big)), 0);
+  ck_assert_err(feed(&h, &b), PS_ERR_LIMIT, h.s.errmsg,
+                "AUTH frame of 1048576 bytes exceeds the frame limit of 289");
+  ck_assert_int_eq(h.rec.starts, 0);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+START_TEST(test_auth_replay) {
+  /* Session 1 accepts a hello and proof; the very same bytes, replayed to
+   * session 2 (another receiver nonce), are refused. */
+  harness h1, h2;
+  h_init_auth(&h1, NULL);
+  h_init_auth(&h2, rnonce_b);
+  ps__buf rec = {0};
+  add_hello_nonce(&rec, "sensor-A", snonce_a);
+  ck_assert_int_eq(feed(&h1, &rec), 0);
+  add_auth(&rec, auth_key, AUTH_KEY_LEN, 0,
+           (const uint8_t *)"receiver-nonce!", snonce_a, "sensor-A");
+  ck_assert_int_eq(
+      ps__session_input(&h1.s, ps__buf_head(&rec) + PS_FRAME_HDR + 42,
+                        PS_FRAME_HDR + PS_MAC_LEN),
+      0);
+  ck_assert_int_eq(h1.s.state, PS_SESS_ACTIVE);
+  ck_assert_int_eq(h1.rec.starts, 1);
+
+  ck_assert_err(feed(&h2, &rec), PS_ERR_AUTH, h2.s.errmsg,
+                "authentication failed");
+  expect_error_out(&h2, PS_ERR_AUTH, "wrong shared key");
+  ck_assert_int_eq(h2.rec.starts, 0);
+  ps__frame fr[4];
+  char eb[PS_ERRMSG_MAX];
+  ps__welcome w;
+  ck_assert_int_eq(out_frames(&h2, fr, 4), 2);
+  ck_assert_int_eq(ps__dec_welcome(&fr[0], &w, eb), 0);
+  ck_assert_mem_eq(w.nonce, rnonce_b, PS_NONCE_LEN);
+  ps__buf_free(&rec);
+  h_free(&h1);
+  h_free(&h2);
+}
+END_TEST
+
+START_TEST(test_auth_mac_inputs) {
+  const uint8_t *rn = (const uint8_t *)"receiver-nonce!";
+  uint8_t s[PS_MAC_LEN], r[PS_MAC_LEN], x[PS_MAC_LEN];
+  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, rn, snonce_a,
+                                "sensor-A", 8, s),
+                   0);
+  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 1, rn, snonce_a,
+                                "sensor-A", 8, r),
+                   0);
+  /* The role label makes the two proofs differ. */
+  ck_assert_mem_ne(s, r, PS_MAC_LEN);
+  /* Both are HMAC-SHA256 over label, rnonce, snonce, name. */
+  doc_mac("PSTR auth sensor", rn, snonce_a, "sensor-A", x);
+  ck_assert_mem_eq(s, x, PS_MAC_LEN);
+  doc_mac("PSTR auth rcvr  ", rn, snonce_a, "sensor-A", x);
+  ck_assert_mem_eq(r, x, PS_MAC_LEN);
+  /* Every input counts. */
+  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN - 1, 0, rn, snonce_a,
+                                "sensor-A", 8, x),
+                   0);
+  ck_assert_mem_ne(s, x, PS_MAC_LEN);
+  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, snonce_a, rn,
+                                "sensor-A", 8, x),
+                   0);
+  ck_assert_mem_ne(s, x, PS_MAC_LEN);
+  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, rn, snonce_a,
+                                "sensor-A", 7, x),
+                   0);
+  ck_assert_mem_ne(s, x, PS_MAC_LEN);
+  /* Deterministic. */
+  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, rn, snonce_a,
+                                "sensor-A", 8, x),
+                   0);
+  ck_assert_mem_eq(s, x, PS_MAC_LEN);
+  /* A name longer than the protocol allows. */
+  char name[300];
+  memset(name, 'n', sizeof(name));
+  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, rn, snonce_a,
+                                name, 256, x),
+                   PS_ERR_AUTH);
+  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, rn, snonce_a,
+                                name, 255, x),
+                   0);
+}
+END_TEST
+
+START_TEST(test_welcome_auth_flag) {
+  /* Bit 0 of the WELCOME's fourth payload byte, exactly when a key is
+   * configured. */
+  for (int keyed = 0; keyed < 2; keyed++) {
+    harness h;
+    if (keyed) {
+      h_init_auth(&h, NULL);
+    } else {
+      h_init(&h);
+    }
+    ps__buf b = {0};
+    add_hello_nonce(&b, "s", snonce_a);
+    ck_assert_int_eq(feed(&h, &b), 0);
+    ck_assert_uint_eq(ps__buf_size(&h.s.out), PS_FRAME_HDR + 40);
+    const uint8_t *p = ps__buf_head(&h.s.out);
+    ck_assert_uint_eq(p[0], PS_FRAME_WELCOME);
+    ck_assert_uint_eq(p[PS_FRAME_HDR + 3], keyed ? PS_WELCOME_AUTH : 0);
+    ck_assert_int_eq(h.s.state, keyed ? PS_SESS_AUTH : PS_SESS_ACTIVE);
+    ck_assert_int_eq(h.rec.starts, keyed ? 0 : 1);
+    ps__buf_free(&b);
+    h_free(&h);
+  }
+}
+END_TEST
+
+START_TEST(test_auth_then_sink_refuses) {
+  /* The sinks may still refuse an authenticated sensor: the proof went
+   * out, then the refusal. */
+  harness h;
+  h_init_auth(&h, NULL);
+  h.rec.refuse_start = 1;
+  ps__buf b = {0};
+  add_hello_nonce(&b, "s", snonce_a);
+  add_auth(&b, auth_key, AUTH_KEY_LEN, 0, (const uint8_t *)"receiver-nonce!",
+           snonce_a, "s");
+  ck_assert_err(feed(&h, &b), PS_ERR_REFUSED, h.s.errmsg,
+                "refused sensor s at session start");
+  ps__frame fr[4];
+  ck_assert_int_eq(out_frames(&h, fr, 4), 3);
+  ck_assert_uint_eq(fr[1].type, PS_FRAME_AUTH_OK);
+  ck_assert_uint_eq(fr[2].type, PS_FRAME_ERROR);
+  ck_assert_int_eq(h.rec.starts, 1);
+  ps__session_end(&h.s);
+  ck_assert_int_eq(h.rec.ends, 0);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
 static Suite *session_suite(void) {
   Suite *s = suite_create("session");
   TCase *tc = tcase_create("flow");
@@ -933,6 +1362,18 @@ static Suite *session_suite(void) {
   tcase_add_test(tc, test_unexpected_frames);
   tcase_add_test(tc, test_callback_refuses_packet);
   tcase_add_test(tc, test_callback_refuses_start_and_iface);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("auth");
+  tcase_add_test(tc, test_auth_ok);
+  tcase_add_test(tc, test_auth_byte_at_a_time);
+  tcase_add_test(tc, test_auth_wrong_mac);
+  tcase_add_test(tc, test_auth_required);
+  tcase_add_test(tc, test_auth_frames_out_of_place);
+  tcase_add_test(tc, test_auth_bad_frame);
+  tcase_add_test(tc, test_auth_replay);
+  tcase_add_test(tc, test_auth_mac_inputs);
+  tcase_add_test(tc, test_welcome_auth_flag);
+  tcase_add_test(tc, test_auth_then_sink_refuses);
   suite_add_tcase(s, tc);
   return s;
 }

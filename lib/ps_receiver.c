@@ -23,6 +23,7 @@
 #define READ_CHUNK 65536
 #define READ_BUDGET (1u << 20)   /* bytes per connection per wakeup */
 #define OUT_LIMIT (256u * 1024)  /* a sensor that does not read its acks */
+#define IDLE_TRIM_MS 2000
 #define TAG_LISTEN 1u
 #define TAG_STOP 2u
 
@@ -32,6 +33,7 @@ typedef struct conn {
   uint32_t events;
   int64_t created_ms;
   int64_t last_rx_ms;
+  int trimmed;     /* buffers given back since the last input */
   ps__tls *tls;    /* NULL without TLS */
   int tls_ready;
   ps__buf plain;   /* decrypted bytes for the session */
@@ -47,6 +49,9 @@ struct ps_receiver {
   ps_sink *sinks[PS_MAX_SINKS];
   ps__session_env env;
   conn *conns;
+  /* Closed connections, freed at the end of a loop step: events for them
+   * may still sit in that step's epoll batch. */
+  conn *dead;
   unsigned max_sessions;
   unsigned max_pending;     /* connections still in their handshake */
   int64_t listen_paused_until; /* out of descriptors: accept later */
@@ -301,6 +306,7 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   ps__buf_free(&c->plain);
   epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
+  c->fd = -1;
   if (c->prev) {
     c->prev->next = c->next;
   } else {
@@ -310,7 +316,16 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
     c->next->prev = c->prev;
   }
   r->ctr.sessions_active--;
-  free(c);
+  c->next = r->dead;
+  r->dead = c;
+}
+
+static void bury_dead(ps_receiver *r) {
+  while (r->dead != NULL) {
+    conn *c = r->dead;
+    r->dead = c->next;
+    free(c);
+  }
 }
 
 static int is_pending(const conn *c) {
@@ -536,6 +551,7 @@ static int conn_readable(ps_receiver *r, conn *c) {
     if (n > 0) {
       budget -= (size_t)n < budget ? (size_t)n : budget;
       c->last_rx_ms = ps__now_ms();
+      c->trimmed = 0;
       if (c->tls != NULL) {
         if (ps__buf_append(ps__tls_cin(c->tls), buf, (size_t)n) != 0) {
           conn_close(r, c, "out of memory");
@@ -624,6 +640,21 @@ static void check_deadlines(ps_receiver *r) {
       snprintf(why, sizeof(why), "silent for longer than the idle timeout "
                "of %u s", r->idle_ms / 1000);
       conn_close(r, c, why);
+    } else if (!c->trimmed && now - c->last_rx_ms > IDLE_TRIM_MS) {
+      /* A quiet sensor keeps a few KiB, not its largest batch. */
+      ps__session_trim(&c->sess);
+      if (ps__buf_size(&c->plain) == 0) {
+        ps__buf_free(&c->plain);
+      }
+      if (c->tls != NULL) {
+        ps__buf *b[2] = {ps__tls_cin(c->tls), ps__tls_cout(c->tls)};
+        for (int k = 0; k < 2; k++) {
+          if (ps__buf_size(b[k]) == 0) {
+            ps__buf_free(b[k]);
+          }
+        }
+      }
+      c->trimmed = 1;
     }
   }
 }
@@ -648,9 +679,11 @@ static int step(ps_receiver *r, int timeout_ms) {
       continue;
     }
     conn *c = evs[i].data.ptr;
-    /* A connection closed earlier in this round may still have events
-     * queued in evs: only closures of c itself happen below, and after
-     * one we skip to the next event. */
+    /* Closed earlier in this step (by its own events or to make room):
+     * still allocated until bury_dead(), and skipped. */
+    if (c->fd < 0) {
+      continue;
+    }
     if ((evs[i].events & EPOLLOUT) && conn_writable(r, c)) {
       continue;
     }
@@ -661,6 +694,7 @@ static int step(ps_receiver *r, int timeout_ms) {
     conn_writable(r, c);
   }
   check_deadlines(r);
+  bury_dead(r);
   if (r->io_failed) {
     return PS_ERR_IO;
   }
@@ -683,6 +717,7 @@ int ps_receiver_shutdown(ps_receiver *r) {
   while (r->conns != NULL) {
     conn_close(r, r->conns, "the receiver is shutting down");
   }
+  bury_dead(r);
   if (r->shut) {
     return 0;
   }

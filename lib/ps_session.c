@@ -415,6 +415,18 @@ int ps__session_input(ps__session *s, const uint8_t *data, size_t len) {
   return 0;
 }
 
+void ps__session_trim(ps__session *s) {
+  free(s->raw);
+  s->raw = NULL;
+  s->raw_cap = 0;
+  if (ps__buf_size(&s->in) == 0) {
+    ps__buf_free(&s->in);
+  }
+  if (ps__buf_size(&s->out) == 0) {
+    ps__buf_free(&s->out);
+  }
+}
+
 void ps__session_totals(const ps__session *s, ps_capture_stats *out) {
   memset(out, 0, sizeof(*out));
   for (unsigned i = 0; i < PS_MAX_IFACES; i++) {

@@ -84,6 +84,10 @@ int ps__session_input(ps__session *s, const uint8_t *data, size_t len);
  * everything but the struct. */
 void ps__session_end(ps__session *s);
 
+/* Gives back the memory a quiet session does not need now (buffers grow
+ * to the largest batch seen); called when it has been idle a while. */
+void ps__session_trim(ps__session *s);
+
 /* Totals over the session's interfaces. */
 void ps__session_totals(const ps__session *s, ps_capture_stats *out);
 

@@ -40,7 +40,7 @@ hostile() {
 # Round 1 before the sensor connects (the idle one stays for 3 s), the
 # sensor, round 2 while it streams, then garbage for as long as it runs.
 for m in "${modes[@]}"; do hostile "$m"; done
-"$SENSOR" -r "$CORPUS/afs.pcap" --receiver "127.0.0.1:$RPORT" \
+"$SENSOR" -r "$CORPUS/afs.pcap" --receiver "127.0.0.1:$RPORT" --connect-timeout 20 \
   2>"$WORK/sensor.log" &
 spid=$!
 PIDS+=("$spid")

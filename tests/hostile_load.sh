@@ -27,7 +27,7 @@ HOSTILE_COUNT=2000 "$HOSTILE" flood 127.0.0.1 "$RPORT" >"$WORK/flood.out" 2>&1 &
 flood=$!; PIDS+=("$flood")
 sleep 1 # the idle connections are in place
 start=$(date +%s%N)
-"$SENSOR" -r "$IN" --receiver "127.0.0.1:$RPORT" --name real 2>"$WORK/s.log" &
+"$SENSOR" -r "$IN" --receiver "127.0.0.1:$RPORT" --connect-timeout 20 --name real 2>"$WORK/s.log" &
 spid=$!; PIDS+=("$spid")
 check_sensor "$spid"
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
@@ -54,7 +54,7 @@ done
 HOSTILE_COUNT=200 HOSTILE_HOLD=4 "$HOSTILE" many 127.0.0.1 "$RPORT" >"$WORK/many2.out" 2>&1 &
 many=$!; PIDS+=("$many")
 sleep 1
-"$SENSOR" -r "$IN" --receiver "127.0.0.1:$RPORT" --name tight 2>"$WORK/s.log" &
+"$SENSOR" -r "$IN" --receiver "127.0.0.1:$RPORT" --connect-timeout 20 --name tight 2>"$WORK/s.log" &
 spid=$!; PIDS+=("$spid")
 check_sensor "$spid"
 wait "$many"

@@ -54,7 +54,8 @@ int ps__buf_append(ps__buf *b, const void *p, size_t n);
 void ps__buf_consume(ps__buf *b, size_t n);
 static inline size_t ps__buf_size(const ps__buf *b) { return b->len - b->off; }
 static inline uint8_t *ps__buf_head(const ps__buf *b) {
-  return b->data + b->off;
+  /* An empty buffer may have no storage: NULL + 0 is undefined. */
+  return b->data ? b->data + b->off : b->data;
 }
 static inline void ps__buf_reset(ps__buf *b) { b->off = b->len = 0; }
 

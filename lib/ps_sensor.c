@@ -262,6 +262,22 @@ static uint32_t rd32(const uint8_t *p, int swap) {
   return swap ? __builtin_bswap32(v) : v;
 }
 
+/* pcap_open_offline with a 1 MiB stdio buffer: libpcap reads records
+ * with fread, 4 KiB at a time by default. */
+static pcap_t *open_offline(const char *path, unsigned prec, char *eb) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    snprintf(eb, PCAP_ERRBUF_SIZE, "%s", strerror(errno));
+    return NULL;
+  }
+  setvbuf(f, NULL, _IOFBF, 1u << 20);
+  pcap_t *p = pcap_fopen_offline_with_tstamp_precision(f, prec, eb);
+  if (p == NULL) {
+    fclose(f);
+  }
+  return p; /* pcap_close() closes f */
+}
+
 /* Opens the file once to see its format and check that libpcap reads it
  * to the end; a file libpcap cannot read is refused before anything is
  * sent, rather than streamed short. */
@@ -292,7 +308,7 @@ static int open_file(ps_sensor *s) {
    * at its own precision. */
   char eb[PCAP_ERRBUF_SIZE];
   unsigned prec = nano ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO;
-  pcap_t *p = pcap_open_offline_with_tstamp_precision(s->file, prec, eb);
+  pcap_t *p = open_offline(s->file, prec, eb);
   if (p == NULL) {
     return ps__seterr(s->errmsg, PS_ERR_CAPTURE, "%s: not a capture file "
                       "libpcap can read: %s",
@@ -332,10 +348,16 @@ static int open_file(ps_sensor *s) {
   const u_char *d;
   uint64_t n = 0, cut = 0;
   int rc;
+  uint32_t cut_at = (uint32_t)pcap_snapshot(p);
   while ((rc = pcap_next_ex(p, &h, &d)) == 1) {
     n++;
     if (pos >= 0) {
-      long now = ftell(fp);
+      /* Only a packet of exactly libpcap's snaplen can have been cut;
+       * ask the file position (an lseek) for those alone. */
+      long now = pos + 16 + (long)h->caplen;
+      if (h->caplen == cut_at) {
+        now = ftell(fp);
+      }
       if (now >= 0 && now - pos - 16 != (long)h->caplen) {
         if (cut++ < 5) {
           ps__log(s->log, s->log_ud, PS_LOG_WARNING,
@@ -363,7 +385,7 @@ static int open_file(ps_sensor *s) {
   }
   src->st.truncated = cut;
   pcap_close(p);
-  src->p = pcap_open_offline_with_tstamp_precision(s->file, prec, eb);
+  src->p = open_offline(s->file, prec, eb);
   if (src->p == NULL) {
     return ps__seterr(s->errmsg, PS_ERR_CAPTURE, "%s: %s", s->file, eb);
   }

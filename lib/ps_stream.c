@@ -20,7 +20,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define OUT_HIGH_WATER (4u << 20)
+/* Bytes queued for the socket before send blocks: small, so a slow
+ * receiver costs little memory (the sensor's RSS target is 12 MB). */
+#define OUT_HIGH_WATER (1u << 20)
 #define HEARTBEAT_MS 5000
 #define HELLO_TIMEOUT_MS 10000
 #define CONNECT_TRY_MS 5000

@@ -58,6 +58,15 @@ static void push(pktlist *l, uint64_t ts, uint32_t caplen, uint32_t len,
   memcpy(p->data, d, caplen);
 }
 
+static void free_list(pktlist *l) {
+  for (size_t i = 0; i < l->n; i++) {
+    free(l->v[i].data);
+  }
+  free(l->v);
+  l->v = NULL;
+  l->n = l->cap = 0;
+}
+
 static int file_is_nano(const char *path) {
   FILE *f = fopen(path, "rb");
   uint32_t m = 0;
@@ -288,6 +297,7 @@ static int summary(const char *path) {
     }
   }
   printf("%zu %llu %llu %llu\n", l.n, udp, tcp, bytes);
+  free_list(&l);
   return 0;
 }
 
@@ -337,13 +347,19 @@ int main(int argc, char **argv) {
              i + 1, what, x->caplen, x->len, (unsigned long long)x->ts_ns,
              x->linktype, y->caplen, y->len, (unsigned long long)y->ts_ns,
              y->linktype);
+      free_list(&a);
+      free_list(&b);
       return 1;
     }
   }
   if (a.n != b.n) {
     printf("packet counts differ: expected %zu, got %zu\n", a.n, b.n);
+    free_list(&a);
+    free_list(&b);
     return 1;
   }
   printf("%zu packets identical\n", a.n);
+  free_list(&a);
+  free_list(&b);
   return 0;
 }

@@ -275,6 +275,19 @@ int ps__dec_iface(const ps__frame *f, ps__iface *m, char *errbuf) {
   return 0;
 }
 
+void ps__put_batch_hdr(uint8_t *p, const ps__batch *m, size_t data_len) {
+  p[0] = PS_FRAME_BATCH;
+  p[1] = 0;
+  ps__put16(p + 2, 0);
+  ps__put32(p + 4, PS_BATCH_HDR + (uint32_t)data_len);
+  p += PS_FRAME_HDR;
+  ps__put64(p, m->seq);
+  p[8] = m->codec;
+  p[9] = p[10] = p[11] = 0;
+  ps__put32(p + 12, m->count);
+  ps__put32(p + 16, m->raw_len);
+}
+
 int ps__enc_batch_hdr(ps__buf *out, const ps__batch *m, size_t data_len) {
   if (data_len > PS_MAX_BATCH_RAW) {
     return PS_ERR_INVALID;

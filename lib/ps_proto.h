@@ -142,6 +142,9 @@ int ps__enc_mac(ps__buf *out, uint8_t type, const uint8_t *mac);
 /* Appends the batch frame header; the caller appends data_len bytes of
  * data right after (so compressed data need not be copied twice). */
 int ps__enc_batch_hdr(ps__buf *out, const ps__batch *m, size_t data_len);
+/* Writes the PS_FRAME_HDR + PS_BATCH_HDR bytes of a batch frame header
+ * at p: for a header reserved before the data's size was known. */
+void ps__put_batch_hdr(uint8_t *p, const ps__batch *m, size_t data_len);
 
 /* Decoders validate the payload of a frame of their type. They return 0,
  * or PS_ERR_PROTOCOL / PS_ERR_LIMIT with the reason in errbuf. */

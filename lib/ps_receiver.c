@@ -480,11 +480,13 @@ int ps_receiver_accept(ps_receiver *r) {
   return accepted;
 }
 
-/* Hands bytes from the sensor to its session. Returns 0 to keep the
- * connection, 1 when it was closed. */
-static int conn_input(ps_receiver *r, conn *c, const uint8_t *p, size_t n) {
+/* Hands bytes from the sensor to its session: k bytes just read into
+ * its input buffer (p == NULL), or p[0..k) from elsewhere. Returns 0 to
+ * keep the connection, 1 when it was closed. */
+static int conn_input(ps_receiver *r, conn *c, const uint8_t *p, size_t k) {
   uint64_t pk = c->sess.packets, by = c->sess.bytes;
-  int rc = ps__session_input(&c->sess, p, n);
+  int rc = p ? ps__session_input(&c->sess, p, k)
+             : ps__session_commit(&c->sess, k);
   r->ctr.packets += c->sess.packets - pk;
   r->ctr.bytes += c->sess.bytes - by;
   if (rc == PS_ERR_IO) {
@@ -541,26 +543,29 @@ static int conn_tls_input(ps_receiver *r, conn *c) {
   return 0;
 }
 
-/* Reads and processes what a connection has, within a budget. Returns 0
- * to keep it, 1 when it was closed. */
+/* Reads and processes what a connection has, within a budget. Bytes go
+ * straight into the session's (or TLS's) input buffer. Returns 0 to keep
+ * the connection, 1 when it was closed. */
 static int conn_readable(ps_receiver *r, conn *c) {
-  uint8_t buf[READ_CHUNK];
   size_t budget = READ_BUDGET;
   while (budget > 0) {
-    ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+    uint8_t *p = c->tls ? ps__buf_reserve(ps__tls_cin(c->tls), READ_CHUNK)
+                        : ps__session_space(&c->sess, READ_CHUNK);
+    if (p == NULL) {
+      conn_close(r, c, "out of memory");
+      return 1;
+    }
+    ssize_t n = recv(c->fd, p, READ_CHUNK, 0);
     if (n > 0) {
       budget -= (size_t)n < budget ? (size_t)n : budget;
       c->last_rx_ms = ps__now_ms();
       c->trimmed = 0;
       if (c->tls != NULL) {
-        if (ps__buf_append(ps__tls_cin(c->tls), buf, (size_t)n) != 0) {
-          conn_close(r, c, "out of memory");
-          return 1;
-        }
+        ps__tls_cin(c->tls)->len += (size_t)n;
         if (conn_tls_input(r, c)) {
           return 1;
         }
-      } else if (conn_input(r, c, buf, (size_t)n)) {
+      } else if (conn_input(r, c, NULL, (size_t)n)) {
         return 1;
       }
       continue;

@@ -219,7 +219,9 @@ static int on_batch(ps__session *s, const ps__frame *f) {
                ps__codec_name(s->codec));
     return refuse(s, PS_ERR_PROTOCOL);
   }
-  if (s->raw_cap < b.raw_len) {
+  /* Stored batches are read where they lie; others inflate into raw. */
+  const uint8_t *raw = b.data;
+  if (b.codec != PS_WIRE_CODEC_STORED && s->raw_cap < b.raw_len) {
     uint8_t *p = realloc(s->raw, b.raw_len);
     if (p == NULL) {
       ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
@@ -228,17 +230,25 @@ static int on_batch(ps__session *s, const ps__frame *f) {
     s->raw = p;
     s->raw_cap = b.raw_len;
   }
-  rc = ps__codec_decompress(s->cc, b.codec, b.data, b.data_len, s->raw,
-                            b.raw_len, s->errmsg);
-  if (rc != 0) {
-    return refuse(s, rc);
+  if (b.codec != PS_WIRE_CODEC_STORED) {
+    rc = ps__codec_decompress(s->cc, b.codec, b.data, b.data_len, s->raw,
+                              b.raw_len, s->errmsg);
+    if (rc != 0) {
+      return refuse(s, rc);
+    }
+    raw = s->raw;
+  } else if (b.data_len != b.raw_len) {
+    ps__seterr(s->errmsg, PS_ERR_CODEC,
+               "stored batch of %zu bytes declared as %u", b.data_len,
+               b.raw_len);
+    return refuse(s, PS_ERR_CODEC);
   }
   /* Check the whole batch before a byte of it reaches an output, so a
    * malformed batch is refused whole, never written in part. */
   ps_packet pkt;
   size_t off = 0;
   uint32_t n = 0;
-  while ((rc = ps__batch_next(s->raw, b.raw_len, &off, &pkt, s->errmsg)) ==
+  while ((rc = ps__batch_next(raw, b.raw_len, &off, &pkt, s->errmsg)) ==
          1) {
     if (s->ifaces[pkt.iface] == NULL) {
       ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
@@ -258,7 +268,7 @@ static int on_batch(ps__session *s, const ps__frame *f) {
     return refuse(s, PS_ERR_PROTOCOL);
   }
   off = 0;
-  while (ps__batch_next(s->raw, b.raw_len, &off, &pkt, s->errmsg) == 1) {
+  while (ps__batch_next(raw, b.raw_len, &off, &pkt, s->errmsg) == 1) {
     ps__sess_iface *ifc = s->ifaces[pkt.iface];
     for (unsigned i = 0; i < s->env->n_sinks; i++) {
       ps_sink *sk = s->env->sinks[i];
@@ -378,14 +388,8 @@ static int on_frame(ps__session *s, const ps__frame *f) {
   }
 }
 
-int ps__session_input(ps__session *s, const uint8_t *data, size_t len) {
-  if (s->state == PS_SESS_DONE) {
-    return 0; /* bytes after the end are ignored */
-  }
-  if (ps__buf_append(&s->in, data, len) != 0) {
-    ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
-    return refuse(s, PS_ERR_NOMEM);
-  }
+/* Parses and handles every whole frame in the input buffer. */
+static int process(ps__session *s) {
   /* Before the hello the sensor is unknown: allow only a small frame. */
   ps__limits hello_lim = {.max_frame = 34 + 255};
   while (s->state != PS_SESS_DONE) {
@@ -413,6 +417,30 @@ int ps__session_input(ps__session *s, const uint8_t *data, size_t len) {
     }
   }
   return 0;
+}
+
+int ps__session_input(ps__session *s, const uint8_t *data, size_t len) {
+  if (s->state == PS_SESS_DONE) {
+    return 0; /* bytes after the end are ignored */
+  }
+  if (ps__buf_append(&s->in, data, len) != 0) {
+    ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    return refuse(s, PS_ERR_NOMEM);
+  }
+  return process(s);
+}
+
+uint8_t *ps__session_space(ps__session *s, size_t n) {
+  return ps__buf_reserve(&s->in, n);
+}
+
+int ps__session_commit(ps__session *s, size_t k) {
+  s->in.len += k;
+  if (s->state == PS_SESS_DONE) {
+    ps__buf_reset(&s->in);
+    return 0;
+  }
+  return process(s);
 }
 
 void ps__session_trim(ps__session *s) {

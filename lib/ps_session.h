@@ -80,6 +80,13 @@ void ps__session_set_tls_subject(ps__session *s, const char *subject);
  */
 int ps__session_input(ps__session *s, const uint8_t *data, size_t len);
 
+/* Zero-copy variant: ps__session_space() gives room for n bytes at the
+ * end of the session's input buffer (NULL when out of memory); after
+ * reading k <= n bytes there, ps__session_commit(s, k) processes them
+ * like ps__session_input(). */
+uint8_t *ps__session_space(ps__session *s, size_t n);
+int ps__session_commit(ps__session *s, size_t k);
+
 /* Ends the session: tells the sinks (with the last counters) and frees
  * everything but the struct. */
 void ps__session_end(ps__session *s);

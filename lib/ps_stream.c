@@ -55,7 +55,6 @@ struct ps_stream {
   ps__buf out;  /* wire bytes not yet written */
   ps__buf in;   /* wire bytes not yet parsed */
   ps__buf raw;  /* the batch being filled */
-  ps__buf zbuf; /* compressed batch */
   uint32_t batch_count;
   int64_t batch_start_ms;
   int64_t last_write_ms;
@@ -122,7 +121,6 @@ void ps_stream_free(ps_stream *s) {
   ps__buf_free(&s->out);
   ps__buf_free(&s->in);
   ps__buf_free(&s->raw);
-  ps__buf_free(&s->zbuf);
   ps__tls_free(s->tls);
   ps__tls_creds_free(s->tls_creds);
   if (s->auth_key != NULL) {
@@ -774,10 +772,18 @@ static int seal_batch(ps_stream *s) {
   if (s->batch_count == 0) {
     return 0;
   }
-  ps__buf_reset(&s->zbuf);
+  /* The frame goes straight into the send queue: header room first, the
+   * (compressed or stored) data after it, then the header is filled in.
+   * One copy of the batch, not two. */
+  const size_t hdr = PS_FRAME_HDR + PS_BATCH_HDR;
+  size_t at = ps__buf_size(&s->out);
+  if (ps__buf_reserve(&s->out, hdr) == NULL) {
+    return fail(s, ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory"));
+  }
+  s->out.len += hdr;
   uint8_t used;
   int rc = ps__codec_compress(s->cc, ps__buf_head(&s->raw),
-                              ps__buf_size(&s->raw), &s->zbuf, &used);
+                              ps__buf_size(&s->raw), &s->out, &used);
   if (rc != 0) {
     return fail(s, ps__seterr(s->errmsg, rc, "out of memory compressing"));
   }
@@ -785,14 +791,8 @@ static int seal_batch(ps_stream *s) {
                  .codec = used,
                  .count = s->batch_count,
                  .raw_len = (uint32_t)ps__buf_size(&s->raw)};
-  rc = ps__enc_batch_hdr(&s->out, &b, ps__buf_size(&s->zbuf));
-  if (rc == 0) {
-    rc = ps__buf_append(&s->out, ps__buf_head(&s->zbuf),
-                        ps__buf_size(&s->zbuf));
-  }
-  if (rc != 0) {
-    return fail(s, ps__seterr(s->errmsg, rc, "out of memory queueing"));
-  }
+  ps__put_batch_hdr(ps__buf_head(&s->out) + at, &b,
+                    ps__buf_size(&s->out) - at - hdr);
   s->ctr.batches_sent++;
   ps__buf_reset(&s->raw);
   s->batch_count = 0;

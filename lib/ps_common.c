@@ -90,6 +90,33 @@ void ps__log(ps_log_fn fn, void *ud, ps_log_level level, const char *fmt,
   fn(level, line, ud);
 }
 
+void ps__key_clear(uint8_t **key, size_t *len) {
+  if (*key != NULL) {
+    explicit_bzero(*key, *len);
+    free(*key);
+  }
+  *key = NULL;
+  *len = 0;
+}
+
+int ps__key_set(uint8_t **key, size_t *len, const uint8_t *src, size_t n,
+                char *errbuf) {
+  if (src == NULL || n == 0 || n > PS_MAX_AUTH_KEY) {
+    return ps__seterr(errbuf, PS_ERR_INVALID,
+                      "an authentication key has 1 to %u bytes",
+                      PS_MAX_AUTH_KEY);
+  }
+  uint8_t *k = malloc(n);
+  if (k == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  memcpy(k, src, n);
+  ps__key_clear(key, len);
+  *key = k;
+  *len = n;
+  return 0;
+}
+
 int64_t ps__now_ms(void) {
   /* The coarse clock (a few ms resolution) is all batching and timeouts
    * need, and the cheapest to read once per packet. */

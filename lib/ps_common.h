@@ -9,6 +9,7 @@
 #include <packetstreamer/packetstreamer.h>
 
 #define PS_ERRMSG_MAX 512
+#define PS_MAX_AUTH_KEY 1024u /* bytes of a shared key */
 
 /* Big-endian (network order) field access, byte by byte: wire structs are
  * never cast. */
@@ -66,6 +67,14 @@ int ps__seterr(char *errbuf, int code, const char *fmt, ...)
 /* Formats one log line and hands it to fn (if any). */
 void ps__log(ps_log_fn fn, void *ud, ps_log_level level, const char *fmt,
              ...) __attribute__((format(printf, 4, 5)));
+
+/* Keeps a copy of a shared key (1..PS_MAX_AUTH_KEY bytes) in *key,
+ * wiping the one it replaces. Returns 0, PS_ERR_INVALID (text in errbuf)
+ * or PS_ERR_NOMEM. */
+int ps__key_set(uint8_t **key, size_t *len, const uint8_t *src, size_t n,
+                char *errbuf);
+/* Wipes and frees a key kept by ps__key_set. */
+void ps__key_clear(uint8_t **key, size_t *len);
 
 /* Monotonic milliseconds. */
 int64_t ps__now_ms(void);

@@ -31,7 +31,6 @@ enum ps__frame_type {
 #define PS_WELCOME_AUTH 0x01u /* the receiver requires shared-key auth */
 
 #define PS_MAC_LEN 32
-#define PS_MAX_AUTH_KEY 1024u
 
 /* Codec ids on the wire (same values as ps_codec). */
 #define PS_WIRE_CODEC_STORED 0

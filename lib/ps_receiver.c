@@ -152,22 +152,10 @@ int ps_receiver_set_auth_key(ps_receiver *r, const uint8_t *key,
     return ps__seterr(r->errmsg, PS_ERR_STATE,
                       "the key must be set before sensors connect");
   }
-  if (key == NULL || len == 0 || len > PS_MAX_AUTH_KEY) {
-    return ps__seterr(r->errmsg, PS_ERR_INVALID,
-                      "an authentication key has 1 to %u bytes",
-                      PS_MAX_AUTH_KEY);
-  }
-  uint8_t *k = malloc(len);
-  if (k == NULL) {
-    return PS_ERR_NOMEM;
-  }
-  memcpy(k, key, len);
-  free(r->auth_key);
-  r->auth_key = k;
-  r->auth_len = len;
-  r->env.auth_key = k;
-  r->env.auth_len = len;
-  return 0;
+  int rc = ps__key_set(&r->auth_key, &r->auth_len, key, len, r->errmsg);
+  r->env.auth_key = r->auth_key;
+  r->env.auth_len = r->auth_len;
+  return rc;
 }
 
 void ps_receiver_get_counters(ps_receiver *r, ps_receiver_counters *out) {
@@ -767,9 +755,6 @@ void ps_receiver_free(ps_receiver *r) {
   close(r->stop_fd);
   close(r->epfd);
   ps__tls_creds_free(r->tls_creds);
-  if (r->auth_key != NULL) {
-    gnutls_memset(r->auth_key, 0, r->auth_len);
-    free(r->auth_key);
-  }
+  ps__key_clear(&r->auth_key, &r->auth_len);
   free(r);
 }

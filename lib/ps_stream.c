@@ -123,10 +123,7 @@ void ps_stream_free(ps_stream *s) {
   ps__buf_free(&s->raw);
   ps__tls_free(s->tls);
   ps__tls_creds_free(s->tls_creds);
-  if (s->auth_key != NULL) {
-    gnutls_memset(s->auth_key, 0, s->auth_len);
-    free(s->auth_key);
-  }
+  ps__key_clear(&s->auth_key, &s->auth_len);
   free(s);
 }
 
@@ -179,20 +176,7 @@ int ps_stream_set_auth_key(ps_stream *s, const uint8_t *key, size_t len) {
   if (s->state != ST_NEW) {
     return ps__seterr(s->errmsg, PS_ERR_STATE, "stream already connected");
   }
-  if (key == NULL || len == 0 || len > PS_MAX_AUTH_KEY) {
-    return ps__seterr(s->errmsg, PS_ERR_INVALID,
-                      "an authentication key has 1 to %u bytes",
-                      PS_MAX_AUTH_KEY);
-  }
-  uint8_t *k = malloc(len);
-  if (k == NULL) {
-    return PS_ERR_NOMEM;
-  }
-  memcpy(k, key, len);
-  free(s->auth_key);
-  s->auth_key = k;
-  s->auth_len = len;
-  return 0;
+  return ps__key_set(&s->auth_key, &s->auth_len, key, len, s->errmsg);
 }
 
 int ps_stream_set_connect_timeout(ps_stream *s, unsigned seconds) {

@@ -162,6 +162,16 @@ static void decode_all(const ps__frame *f, const ps__limits *lim) {
     check_err(rc, err);
   }
 
+  uint8_t mac[PS_MAC_LEN];
+  if ((rc = ps__dec_mac(f, mac, err)) == 0) {
+    CHECK(f->len == PS_MAC_LEN);
+    CHECK(ps__enc_mac(&re, f->type, mac) == 0);
+    check_same(f, &re);
+    ps__buf_reset(&re);
+  } else {
+    check_err(rc, err);
+  }
+
   CHECK(ps__frame_name(f->type)[0] != '?');
   ps__buf_free(&re);
 }

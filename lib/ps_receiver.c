@@ -560,10 +560,12 @@ static int conn_readable(ps_receiver *r, conn *c) {
     }
     if (n == 0) {
       conn_close(r, c,
-                 c->sess.state == PS_SESS_HELLO
-                     ? "closed before the hello"
-                     : "connection closed without the end-of-stream "
-                       "message");
+                 c->sess.state == PS_SESS_HELLO  ? "closed before the hello"
+                 : c->sess.state == PS_SESS_AUTH ? "closed before "
+                                                   "authenticating"
+                                                 : "connection closed "
+                                                   "without the "
+                                                   "end-of-stream message");
       return 1;
     }
     if (errno == EINTR) {

@@ -264,6 +264,8 @@ static int check_pin(ps__tls *t, char *errbuf) {
     return tls_err(errbuf, "cannot hash the receiver's public key", rc);
   }
   if (gnutls_memcmp(digest, t->c->pin, 32) != 0) {
+    /* The handshake is over: tell the receiver why we leave. */
+    gnutls_alert_send(t->s, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
     gnutls_datum_t d = {digest, 32}, b64 = {NULL, 0};
     gnutls_base64_encode2(&d, &b64);
     ps__seterr(errbuf, PS_ERR_TLS,
@@ -321,6 +323,10 @@ int ps__tls_handshake(ps__tls *t, char *errbuf) {
     gnutls_datum_t txt = {NULL, 0};
     gnutls_certificate_verification_status_print(
         status, gnutls_certificate_type_get(t->s), &txt, 0);
+    /* GnuTLS ends the text with a space. */
+    while (txt.data && txt.size > 0 && txt.data[txt.size - 1] == ' ') {
+      txt.data[--txt.size] = '\0';
+    }
     ps__seterr(errbuf, PS_ERR_TLS, "TLS certificate verification failed%s%s: %s",
                t->c->server ? "" : " for ",
                t->c->server ? "" : (t->name[0] ? t->name : "the receiver"),
@@ -330,6 +336,7 @@ int ps__tls_handshake(ps__tls *t, char *errbuf) {
   }
   if (rc < 0) {
     if (rc == GNUTLS_E_NO_CERTIFICATE_FOUND ||
+        rc == GNUTLS_E_CERTIFICATE_REQUIRED ||
         (t->c->server && t->c->require_client_cert &&
          rc == GNUTLS_E_CERTIFICATE_ERROR)) {
       return ps__seterr(errbuf, PS_ERR_TLS,

@@ -67,6 +67,7 @@ struct ps_stream {
   ps__tls_creds *tls_creds; /* set: connect with TLS */
   ps__tls *tls;
   int tls_ready;
+  int tls_first; /* first byte the receiver sent, -1 before any */
   uint8_t *auth_key;
   size_t auth_len;
   uint8_t snonce[PS_NONCE_LEN];
@@ -322,6 +323,9 @@ static int do_read(ps_stream *s) {
       int rc = 0;
       if (s->tls != NULL) {
         if (!s->tls_ready) {
+          if (s->tls_first < 0) {
+            s->tls_first = p[0];
+          }
           continue; /* the handshake loop reads cin */
         }
         rc = tls_decrypt(s);
@@ -585,6 +589,7 @@ static int tls_start(ps_stream *s) {
   if (rc != 0) {
     return rc;
   }
+  s->tls_first = -1;
   int64_t deadline = ps__now_ms() + HELLO_TIMEOUT_MS;
   while ((rc = ps__tls_handshake(s->tls, s->errmsg)) == 1) {
     int left = (int)(deadline - ps__now_ms());
@@ -620,6 +625,14 @@ static int tls_start(ps_stream *s) {
     }
   } else {
     do_write(s); /* our alert tells the receiver why */
+    /* TLS records start with content types 0x14..0x17; anything else is
+     * a receiver answering in the plain protocol. */
+    if (s->tls_first >= 0 && (s->tls_first < 0x14 || s->tls_first > 0x17)) {
+      rc = ps__seterr(s->errmsg, PS_ERR_TLS,
+                      "receiver %s port %u answered without TLS: it does "
+                      "not serve TLS (does it speak TLS?)",
+                      s->host, s->port);
+    }
   }
   return rc;
 }

@@ -53,7 +53,7 @@ def main():
         print("Loss = sent by tcpreplay minus written to the output file. "
               "CPU = user+sys seconds of the whole process life; "
               "per Mpkt = CPU / packets sent * 1e6.\n")
-        variants = [("", "default (zlib)"), ("-none", "--compress none")]
+        variants = [("", "default (lz4)"), ("-none", "--compress none")]
         variants = [v for v in variants
                     if any(by[("live", "ps-sensor" + v[0], r)] for r in rates)]
         print("| rate (pps) | sensor settings | runs | sent | achieved pps | "
@@ -138,8 +138,22 @@ def main():
               "100 | - | - |" % (len(ip), f(med([num(r["wall_s"]) for r in ip]),
                                             "{:.0f}"),
                                  f(ipbps / 1e6, "{:.1f}")))
-        for tool in ("tcpdump", "ps-sensor-none", "ps-receiver-none",
-                     "ps-sensor-zlib", "ps-receiver-zlib"):
+        labels = [
+            ("tcpdump", "tcpdump -r BIG -w /dev/shm/OUT"),
+            ("ps-sensor-none", "ps-sensor -r BIG --compress none -> -w /dev/shm"),
+            ("ps-receiver-none", "  its ps-receiver"),
+            ("ps-sensor-none-null", "ps-sensor -r BIG --compress none -> -w /dev/null"),
+            ("ps-receiver-none-null", "  its ps-receiver"),
+            ("ps-sensor-lz4", "ps-sensor -r BIG --compress lz4 -> -w /dev/shm"),
+            ("ps-receiver-lz4", "  its ps-receiver"),
+            ("ps-sensor-zlib", "ps-sensor -r BIG --compress zlib -> -w /dev/shm"),
+            ("ps-receiver-zlib", "  its ps-receiver"),
+            ("ps-sensor-none-tls", "ps-sensor -r BIG --compress none, TLS -> -w /dev/shm"),
+            ("ps-receiver-none-tls", "  its ps-receiver"),
+            ("ps-sensor-none-tls-null", "ps-sensor -r BIG --compress none, TLS -> -w /dev/null"),
+            ("ps-receiver-none-tls-null", "  its ps-receiver"),
+        ]
+        for tool, label in labels:
             rs = by[("throughput", tool, "file")]
             if not rs:
                 continue
@@ -149,11 +163,6 @@ def main():
                        if num(r["wall_s"])])
             bps = med([extra(r, "bytes") / num(r["wall_s"]) for r in rs
                        if num(r["wall_s"]) and extra(r, "bytes")])
-            label = {"tcpdump": "tcpdump -r BIG -w OUT",
-                     "ps-sensor-none": "ps-sensor -r BIG --compress none",
-                     "ps-receiver-none": "  its ps-receiver",
-                     "ps-sensor-zlib": "ps-sensor -r BIG --compress zlib",
-                     "ps-receiver-zlib": "  its ps-receiver"}[tool]
             if tool.startswith("ps-receiver"):
                 print("| %s | %d | %s | %s | - | - | - | %s | %s |" % (
                     label, len(rs), f(pk, "{:.0f}"), f(wall),
@@ -166,6 +175,64 @@ def main():
                 f(100.0 * bps / ipbps if bps and ipbps else None, "{:.1f}"),
                 f(med([num(r["user_s"]) + num(r["sys_s"]) for r in rs])),
                 f(med([num(r["rss_kb"]) / 1024 for r in rs]), "{:.1f}")))
+        print()
+
+    # ------------------------------------------------------------ sessions
+    ns = sorted({r["param"] for r in rows if r["scenario"] == "sessions"},
+                key=int)
+    if ns:
+        print("### sessions: one receiver, N sensor sessions from bench/loadgen "
+              "(one process), 20k pps in total, medians of runs\n")
+        print("CPU/Mpkt = receiver user+sys over its whole life (accepting, "
+              "handshakes, idle 3 s, traffic, closing) / packets written * 1e6. "
+              "Idle RSS = the receiver's VmRSS with every session connected and "
+              "idle (before any packet).\n")
+        print("| sessions | runs | sessions seen | failed | refused | sent | "
+              "written | lost | receiver CPU s | of which before traffic | CPU s/Mpkt | "
+              "traffic-only CPU s/Mpkt | CPU/Mpkt vs 1 session (all / traffic-only) "
+              "| peak RSS MB | idle RSS MB | loadgen CPU s |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        base = base2 = None
+        for n in ns:
+            rs = by[("sessions", "ps-receiver", n)]
+            lg = by[("sessions", "loadgen", n)]
+            cpu = med([num(r["user_s"]) + num(r["sys_s"]) for r in rs])
+            per = med([(num(r["user_s"]) + num(r["sys_s"])) / num(r["written"]) * 1e6
+                       for r in rs if num(r["written"])])
+            pre = med([extra(r, "cpu_before_traffic_s") for r in rs])
+            per2 = med([(num(r["user_s"]) + num(r["sys_s"]) -
+                         (extra(r, "cpu_before_traffic_s") or 0)) /
+                        num(r["written"]) * 1e6 for r in rs if num(r["written"])])
+            if base is None:
+                base, base2 = per, per2
+            print("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %s |" % (
+                n, len(rs), f(med([extra(r, "sessions") for r in rs]), "{:.0f}"),
+                f(med([extra(r, "failed") for r in rs]), "{:.0f}"),
+                f(med([extra(r, "refused") for r in rs]), "{:.0f}"),
+                f(med([num(r["sent"]) for r in rs]), "{:.0f}"),
+                f(med([num(r["written"]) for r in rs]), "{:.0f}"),
+                f(med([num(r["sent"]) - num(r["written"]) for r in rs
+                       if num(r["sent"]) is not None and num(r["written"]) is not None]), "{:.0f}"),
+                f(cpu), f(pre), f(per, "{:.3f}"), f(per2, "{:.3f}"),
+                f(per / base if per and base else None, "{:.2f}"),
+                f(per2 / base2 if per2 and base2 else None, "{:.2f}"),
+                f(med([num(r["rss_kb"]) / 1024 for r in rs]), "{:.1f}"),
+                f(med([extra(r, "idle_rss_kb") / 1024 for r in rs
+                       if extra(r, "idle_rss_kb")]), "{:.1f}"),
+                f(med([num(r["user_s"]) + num(r["sys_s"]) for r in lg]))))
+        if len(ns) >= 2:
+            lo, hi = ns[0], ns[-1]
+            d = (int(hi) - int(lo))
+            idle = med([extra(r, "idle_rss_kb") for r in by[("sessions", "ps-receiver", hi)]])
+            idle0 = med([extra(r, "idle_rss_kb") for r in by[("sessions", "ps-receiver", lo)]])
+            peak = med([num(r["rss_kb"]) for r in by[("sessions", "ps-receiver", hi)]])
+            peak0 = med([num(r["rss_kb"]) for r in by[("sessions", "ps-receiver", lo)]])
+            print()
+            if idle and idle0:
+                print("Per additional idle session: (idle RSS %s - idle RSS %s) / %d "
+                      "= %.1f KiB. Per additional streaming session (peak RSS): "
+                      "%.1f KiB." % (hi, lo, d, (idle - idle0) / d,
+                                     (peak - peak0) / d if peak and peak0 else float("nan")))
         print()
 
     # ------------------------------------------------------------- latency

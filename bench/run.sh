@@ -2,7 +2,7 @@
 # Benchmark harness for ps-sensor / ps-receiver (root; Linux).
 #
 #   bench/run.sh [--smoke] [--build DIR] [--runs N] [--secs S]
-#                [--only live,throughput,latency,codec] [--profile]
+#                [--only live,throughput,sessions,latency,codec] [--profile]
 #                [--no-live-none] [--out DIR]
 #
 # Scenarios (see docs/PERFORMANCE.md for what each measures):
@@ -21,7 +21,8 @@
 #   codec       bench/codecbench: zlib levels 1, 6, 9 on the mix and on
 #               corpus files, with the library's batch framing.
 # --smoke runs everything with tiny counts and one run (for CI).
-# --profile adds `perf record` of ps-sensor -r (zlib and none).
+# --profile adds `perf record` of ps-sensor -r (lz4, none) and of the live
+# sensor at 200k pps (default settings).
 # Raw rows go to OUT/results.tsv, tables (markdown) to OUT/report.md.
 # Namespaces, veth and temporary files are removed on exit.
 set -u
@@ -32,7 +33,7 @@ BUILD=${PS_BUILD:-}
 RUNS=3
 SECS=8
 SMOKE=0
-ONLY=live,throughput,latency,codec
+ONLY=live,throughput,sessions,latency,codec
 PROFILE=0
 LIVE_NONE=1
 OUT=
@@ -46,7 +47,7 @@ while [ $# -gt 0 ]; do
   --profile) PROFILE=1 ;;
   --no-live-none) LIVE_NONE=0 ;;
   --out) OUT=$2; shift ;;
-  -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
   *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -83,6 +84,7 @@ command -v iperf3 >/dev/null || need+=(iperf3)
 [ -x /usr/bin/time ] || need+=(time)
 command -v ip >/dev/null || need+=(iproute2)
 command -v python3 >/dev/null || need+=(python3)
+command -v certtool >/dev/null || need+=(gnutls-bin)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2 ||
@@ -137,6 +139,25 @@ if [ -n "${CB_DEFS:-}" ]; then
   $CC -O2 -o "$W/codecbench" $CB_DEFS "$SRCDIR/bench/codecbench.c" -lpcap -lz $CB_LIBS ||
     exit 1
 fi
+
+# loadgen links the library of the build tree under test
+$CC -O2 -I"$SRCDIR/include" -I"$BUILD/include" -o "$W/loadgen" \
+  "$SRCDIR/bench/loadgen.c" "$BUILD/lib/.libs/libpacketstreamer.so" ||
+  { echo "run.sh: cannot build bench/loadgen.c" >&2; exit 1; }
+
+# TLS material for the throughput scenario: a CA and a receiver
+# certificate for 127.0.0.1 / localhost (ECDSA P-256), made with certtool
+mkdir -p "$W/tls"
+(
+  cd "$W/tls" || exit 1
+  printf 'cn = "bench CA"\nca\ncert_signing_key\nexpiration_days = 2\n' >ca.tmpl
+  printf 'cn = "localhost"\ndns_name = "localhost"\nip_address = "127.0.0.1"\ntls_www_server\nsigning_key\nexpiration_days = 2\n' >srv.tmpl
+  certtool --generate-privkey --key-type ecdsa --outfile ca.key &&
+    certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl --outfile ca.pem &&
+    certtool --generate-privkey --key-type ecdsa --outfile srv.key &&
+    certtool --generate-certificate --load-privkey srv.key --load-ca-certificate ca.pem \
+      --load-ca-privkey ca.key --template srv.tmpl --outfile srv.pem
+) >"$W/certtool.log" 2>&1 || { cat "$W/certtool.log" >&2; echo "run.sh: certtool failed" >&2; exit 1; }
 
 ip netns add "$NSA" && ip netns add "$NSB" || exit 1
 ip link add "${TAG}0" type veth peer name "${TAG}1" || exit 1
@@ -242,8 +263,15 @@ live_ps() { # rate n run [none]: default settings (zlib), or --compress none
   wait_for "$W/sn.err" "connected to receiver" || return 1
   sc=$(child_of "$sp")
   rc=$(child_of "$rp")
+  local pp=
+  if [ -n "${PERF_LIVE:-}" ]; then
+    perf record -q -g -p "$sc" -o "$PERF_LIVE" 2>/dev/null &
+    pp=$!
+    sleep 0.5
+  fi
   read -r sent rwall < <(replay "$rate" "$n")
   sleep 1
+  if [ -n "$pp" ]; then kill -INT "$pp"; wait "$pp"; fi
   kill -INT "$sc"
   wait "$sp"
   kill -INT "$rc"
@@ -255,11 +283,11 @@ live_ps() { # rate n run [none]: default settings (zlib), or --compress none
   ifd=$(sed -n 's/.*by the kernel, \([0-9]*\) by the interface.*/\1/p' "$W/sn.err" | tail -1)
   read -r written _ < <("$W/pcapstat" count "$SHM/ps.pcap")
   read -r u s m e <"$W/sn.time"
-  row live "ps-sensor$sfx" "$rate" "$run" "$sent" "$cap" "$written" "$kd" "$ifd" "$u" "$s" "$m" "$e" "replay_s=$rwall"
+  row "${LIVE_SCEN:-live}" "ps-sensor$sfx" "$rate" "$run" "$sent" "$cap" "$written" "$kd" "$ifd" "$u" "$s" "$m" "$e" "replay_s=$rwall"
   read -r u s m e <"$W/rc.time"
   local rlog
   rlog=$(grep -o 'disconnected: .*' "$W/rc.err" | head -1 | tr '\t' ' ')
-  row live "ps-receiver$sfx" "$rate" "$run" "$sent" "" "$written" "" "" "$u" "$s" "$m" "$e" "$rlog"
+  row "${LIVE_SCEN:-live}" "ps-receiver$sfx" "$rate" "$run" "$sent" "" "$written" "" "" "$u" "$s" "$m" "$e" "$rlog"
   cp "$W/sn.err" "$OUT/live-$rate-$run$sfx.sensor.log"
   cp "$W/rc.err" "$OUT/live-$rate-$run$sfx.receiver.log"
 }
@@ -276,6 +304,72 @@ if has live; then
         log "live rate=$rate packets=$n run=$run: ps-sensor --compress none"
         live_ps "$rate" "$n" "$run" none || exit 1
       fi
+    done
+  done
+  if [ "$PROFILE" = 1 ] && command -v perf >/dev/null; then
+    log "profile: perf record -p of ps-sensor -i veth1 (default) at 200k pps"
+    PERF_LIVE=$W/perf-live.data LIVE_SCEN=live-profile \
+      live_ps 200000 $((200000 * SECS)) 1 || exit 1
+    perf report -i "$W/perf-live.data" --no-children -g none --stdio --sort dso,sym \
+      2>/dev/null | grep -v '^#' | grep '%' | head -25 >"$OUT/perf-sensor-live200k.txt"
+  fi
+fi
+
+# ------------------------------------------------------------ sessions
+# One receiver, N concurrent sensor sessions from bench/loadgen (one
+# process, one thread, the public stream API), TOTAL pps in total.
+sess_run() { # nsessions run
+  local ns=$1 run=$2 rp rc lp idle_kb idle_cpu
+  nextport
+  rm -f "$SHM/sess.pcap"
+  ip netns exec "$NSB" $TIME -f '%U %S %M %e' -o "$W/src.time" \
+    "$RECEIVER" --listen "127.0.0.1:$PORT" -w "$SHM/sess.pcap" 2>"$W/src.err" &
+  rp=$!
+  PIDS+=("$rp")
+  wait_for "$W/src.err" "listening on" || return 1
+  rc=$(child_of "$rp")
+  # connect all, 3 s idle (RSS sampled then), then SECS s of traffic
+  INB $TIME -f '%U %S %M %e' -o "$W/slg.time" \
+    "$W/loadgen" -n "$ns" -p "$SESS_PPS" -d "$SECS" -i 3 127.0.0.1 "$PORT" \
+    >"$W/slg.out" 2>"$W/slg.err" &
+  lp=$!
+  PIDS+=("$lp")
+  wait_for "$W/slg.err" "loadgen: connected" || return 1
+  sleep 2
+  idle_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$rc/status")
+  # receiver CPU spent so far (accept, hellos, idle): utime+stime in s
+  idle_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$rc/stat")
+  local lrc=0
+  wait "$lp" || lrc=$?
+  sleep 0.5
+  kill -INT "$rc"
+  wait "$rp"
+  local sent sess sfail rpk refused written
+  sent=$(sed -n 's/.* packets \([0-9]*\) (per stream.*/\1/p' "$W/slg.out")
+  sess=$(sed -n 's/.*: \([0-9]*\) sensor sessions (\([0-9]*\) failed), \([0-9]*\) packets.*/\1/p' "$W/src.err" | tail -1)
+  sfail=$(sed -n 's/.*: \([0-9]*\) sensor sessions (\([0-9]*\) failed), \([0-9]*\) packets.*/\2/p' "$W/src.err" | tail -1)
+  rpk=$(sed -n 's/.*: \([0-9]*\) sensor sessions (\([0-9]*\) failed), \([0-9]*\) packets.*/\3/p' "$W/src.err" | tail -1)
+  refused=$(grep -c 'refused' "$W/src.err")
+  read -r written _ < <("$W/pcapstat" count "$SHM/sess.pcap")
+  read -r u s m e <"$W/src.time"
+  row sessions ps-receiver "$ns" "$run" "$sent" "$rpk" "$written" "" "" "$u" "$s" "$m" "$e" \
+    "idle_rss_kb=$idle_kb cpu_before_traffic_s=$idle_cpu sessions=$sess failed=$sfail refused=$refused loadgen_rc=$lrc"
+  read -r u s m e <"$W/slg.time"
+  row sessions loadgen "$ns" "$run" "$sent" "" "$written" "" "" "$u" "$s" "$m" "$e" \
+    "$(tr ' ' '_' <"$W/slg.out" | tr -d '\n')"
+  cp "$W/src.err" "$OUT/sessions-$ns-$run.receiver.log"
+  cp "$W/slg.out" "$OUT/sessions-$ns-$run.loadgen.out"
+  cat "$W/slg.err" >>"$OUT/sessions-$ns-$run.loadgen.out"
+  rm -f "$SHM/sess.pcap"
+  [ "$lrc" = 0 ] || { log "sessions $ns: loadgen failed ($lrc)"; cat "$W/slg.err" >&2; }
+  return 0
+}
+if has sessions; then
+  SESS_PPS=20000
+  for run in $(seq 1 "$RUNS"); do
+    for ns in 1 1000; do
+      log "sessions run=$run: $ns session(s), $SESS_PPS pps in total, ${SECS}s"
+      sess_run "$ns" "$run" || exit 1
     done
   done
 fi
@@ -307,31 +401,49 @@ if has throughput; then
     row throughput tcpdump file "$run" "$bigpk" "$bigpk" "$written" "" "" "$u" "$s" "$m" "$e" "bytes=$bigby"
     rm -f "$SHM/tdr.pcap"
 
-    for codec in none zlib; do
-      log "throughput run=$run: ps-sensor -r --compress $codec"
+    # variant: codec[-tls][-null]; -null: the receiver writes to /dev/null
+    for v in none none-null lz4 zlib none-tls none-tls-null; do
+      codec=${v%%-*}
+      topt=()
+      rtopt=()
+      case "$v" in *-tls*)
+        topt=(--tls-ca "$W/tls/ca.pem")
+        rtopt=(--tls-cert "$W/tls/srv.pem" --tls-key "$W/tls/srv.key") ;;
+      esac
+      dst=$SHM/tp.pcap
+      case "$v" in *-null) dst=/dev/null ;; esac
+      log "throughput run=$run: ps-sensor -r --compress $codec${topt[*]:+ (TLS)} -> $dst"
       nextport
       rm -f "$SHM/tp.pcap"
       ip netns exec "$NSB" $TIME -f '%U %S %M %e' -o "$W/trc.time" \
-        "$RECEIVER" --listen "127.0.0.1:$PORT" -w "$SHM/tp.pcap" 2>"$W/trc.err" &
+        "$RECEIVER" --listen "127.0.0.1:$PORT" -w "$dst" "${rtopt[@]}" 2>"$W/trc.err" &
       rp=$!
       PIDS+=("$rp")
       wait_for "$W/trc.err" "listening on" || exit 1
       rc=$(child_of "$rp")
       INB $TIME -f '%U %S %M %e' -o "$W/tsn.time" \
         "$SENSOR" -r "$SHM/big.pcap" --receiver "127.0.0.1:$PORT" \
-        --compress "$codec" 2>"$W/tsn.err"
+        --compress "$codec" "${topt[@]}" 2>"$W/tsn.err" ||
+        { cat "$W/tsn.err" >&2; echo "run.sh: sensor failed ($v)" >&2; exit 1; }
       kill -INT "$rc"
       wait "$rp"
-      read -r written _ < <("$W/pcapstat" count "$SHM/tp.pcap")
+      # written: the receiver's own count (the file may be /dev/null)
+      written=$(sed -n 's/.* sensor sessions (.* failed), \([0-9]*\) packets.*/\1/p' "$W/trc.err" | tail -1)
+      if [ "$dst" != /dev/null ]; then
+        read -r fw _ < <("$W/pcapstat" count "$SHM/tp.pcap")
+        [ "$fw" = "$written" ] || log "throughput $v: receiver says $written, file has $fw"
+        written=$fw
+      fi
       read -r u s m e <"$W/tsn.time"
-      row throughput "ps-sensor-$codec" file "$run" "$bigpk" "$bigpk" "$written" "" "" "$u" "$s" "$m" "$e" "bytes=$bigby"
+      row throughput "ps-sensor-$v" file "$run" "$bigpk" "$bigpk" "$written" "" "" "$u" "$s" "$m" "$e" "bytes=$bigby"
       read -r u s m e <"$W/trc.time"
-      row throughput "ps-receiver-$codec" file "$run" "$bigpk" "" "$written" "" "" "$u" "$s" "$m" "$e" ""
+      row throughput "ps-receiver-$v" file "$run" "$bigpk" "" "$written" "" "" "$u" "$s" "$m" "$e" ""
+      cp "$W/trc.err" "$OUT/throughput-$v-$run.receiver.log"
       rm -f "$SHM/tp.pcap"
     done
   done
   if [ "$PROFILE" = 1 ] && command -v perf >/dev/null; then
-    for codec in zlib none; do
+    for codec in lz4 none; do
       log "profile: perf record ps-sensor -r --compress $codec"
       nextport
       ip netns exec "$NSB" "$RECEIVER" --listen "127.0.0.1:$PORT" -w "$SHM/pf.pcap" 2>"$W/pf.err" &
@@ -342,7 +454,7 @@ if has throughput; then
         --receiver "127.0.0.1:$PORT" --compress "$codec" 2>/dev/null
       kill -INT "$rp"
       wait "$rp"
-      perf report -i "$W/perf-$codec.data" --no-children --stdio --sort dso,sym \
+      perf report -i "$W/perf-$codec.data" --no-children -g none --stdio --sort dso,sym \
         2>/dev/null | grep -v '^#' | grep '%' | head -25 >"$OUT/perf-sensor-$codec.txt"
       rm -f "$SHM/pf.pcap"
     done
@@ -449,10 +561,14 @@ fi
     echo
     cat "$OUT/codec.md"
   fi
-  for c in zlib none; do
+  for c in lz4 none live200k; do
     if [ -f "$OUT/perf-sensor-$c.txt" ]; then
       echo
-      echo "### perf: ps-sensor -r BIG.pcap --compress $c (self time)"
+      if [ $c = live200k ]; then
+        echo "### perf: ps-sensor -i veth1 (default settings), tcpreplay at 200k pps (self time)"
+      else
+        echo "### perf: ps-sensor -r BIG.pcap --compress $c (self time)"
+      fi
       echo
       echo '```'
       cat "$OUT/perf-sensor-$c.txt"

@@ -93,6 +93,7 @@ int ps_receiver_create(ps_receiver **out) {
   epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->stop_fd, &ev);
   r->env.sinks = r->sinks;
   ps__limits_default(&r->env.lim);
+  r->env.defer_acks = 1;
   r->max_sessions = 1024;
   r->max_pending = 256;
   r->handshake_ms = 10000;
@@ -556,6 +557,9 @@ static int conn_readable(ps_receiver *r, conn *c) {
       } else if (conn_input(r, c, NULL, (size_t)n)) {
         return 1;
       }
+      if ((size_t)n < READ_CHUNK) {
+        break; /* drained; level-triggered epoll says if more comes */
+      }
       continue;
     }
     if (n == 0) {
@@ -654,6 +658,39 @@ static void check_deadlines(ps_receiver *r) {
   }
 }
 
+/* Once per loop round: one write per output for every batch the round
+ * took, then the acknowledgements (a batch is acknowledged only once it
+ * is written). With many quiet sensors this turns a write and a send per
+ * batch into one write per round and a send per sensor. */
+static void ack_round(ps_receiver *r) {
+  int due = 0;
+  for (conn *c = r->conns; c != NULL && !due; c = c->next) {
+    due = c->sess.ack_due;
+  }
+  if (!due) {
+    return;
+  }
+  for (unsigned i = 0; i < r->env.n_sinks; i++) {
+    ps_sink *sk = r->sinks[i];
+    if (sk->ops->flush(sk) != 0) {
+      snprintf(r->errmsg, sizeof(r->errmsg), "%s", sk->errmsg);
+      r->io_failed = 1;
+      return; /* nothing is acknowledged that is not written */
+    }
+  }
+  conn *next;
+  for (conn *c = r->conns; c != NULL; c = next) {
+    next = c->next;
+    if (c->sess.ack_due) {
+      if (ps__session_ack(&c->sess) != 0) {
+        conn_close(r, c, c->sess.errmsg);
+      } else {
+        conn_writable(r, c);
+      }
+    }
+  }
+}
+
 static int step(ps_receiver *r, int timeout_ms) {
   struct epoll_event evs[64];
   int n = epoll_wait(r->epfd, evs, 64, timeout_ms);
@@ -688,6 +725,7 @@ static int step(ps_receiver *r, int timeout_ms) {
     }
     conn_writable(r, c);
   }
+  ack_round(r);
   check_deadlines(r);
   bury_dead(r);
   if (r->io_failed) {

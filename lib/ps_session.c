@@ -195,6 +195,17 @@ static int on_iface(ps__session *s, const ps__frame *f) {
   return 0;
 }
 
+static int flush_sinks(ps__session *s) {
+  for (unsigned i = 0; i < s->env->n_sinks; i++) {
+    ps_sink *sk = s->env->sinks[i];
+    int rc = sk->ops->flush(sk);
+    if (rc != 0) {
+      return sink_error(s, sk, rc);
+    }
+  }
+  return 0;
+}
+
 static int on_batch(ps__session *s, const ps__frame *f) {
   ps__batch b;
   int rc = ps__dec_batch(f, &s->env->lim, &b, s->errmsg);
@@ -279,17 +290,28 @@ static int on_batch(ps__session *s, const ps__frame *f) {
     }
     s->bytes += pkt.caplen;
   }
-  /* Acknowledge only what the outputs have taken. */
-  for (unsigned i = 0; i < s->env->n_sinks; i++) {
-    ps_sink *sk = s->env->sinks[i];
-    if ((rc = sk->ops->flush(sk)) != 0) {
-      return sink_error(s, sk, rc);
-    }
-  }
   s->packets += n;
   s->batches++;
   s->last_seq = b.seq;
+  if (s->env->defer_acks) {
+    /* The receiver flushes once for every session of its loop round,
+     * then calls ps__session_ack(). */
+    s->ack_due = 1;
+    return 0;
+  }
+  /* Acknowledge only what the outputs have taken. */
+  if ((rc = flush_sinks(s)) != 0) {
+    return rc;
+  }
   return ps__enc_ack(&s->out, b.seq) ? refuse(s, PS_ERR_NOMEM) : 0;
+}
+
+int ps__session_ack(ps__session *s) {
+  if (!s->ack_due || s->state == PS_SESS_DONE) {
+    return 0;
+  }
+  s->ack_due = 0;
+  return ps__enc_ack(&s->out, s->last_seq) ? refuse(s, PS_ERR_NOMEM) : 0;
 }
 
 static int on_stats(ps__session *s, const ps__frame *f) {
@@ -361,6 +383,10 @@ static int on_frame(ps__session *s, const ps__frame *f) {
                  "last received",
                  (unsigned long long)seq, (unsigned long long)s->last_seq);
       return refuse(s, PS_ERR_PROTOCOL);
+    }
+    /* The confirmation says everything is written: make it true. */
+    if ((rc = flush_sinks(s)) != 0) {
+      return rc;
     }
     s->clean_close = 1;
     s->state = PS_SESS_DONE;

@@ -30,6 +30,10 @@ typedef struct ps__session_env {
   void *log_ud;
   const uint8_t *auth_key; /* NULL: no shared-key authentication */
   size_t auth_len;
+  /* Set: batches are acknowledged by ps__session_ack() after the caller
+   * flushed the sinks (once per loop round for all sessions); unset:
+   * each batch is flushed and acknowledged at once. */
+  int defer_acks;
 } ps__session_env;
 
 enum ps__sess_state {
@@ -57,6 +61,7 @@ typedef struct ps__session {
   uint64_t last_seq; /* last batch written and acknowledged */
   unsigned started;  /* how many sinks were told of the session */
   int clean_close;
+  int ack_due;       /* a batch was taken but not yet acknowledged */
   ps__sess_iface *ifaces[PS_MAX_IFACES];
   uint64_t packets, bytes, batches, duplicates;
   char errmsg[PS_ERRMSG_MAX];
@@ -86,6 +91,11 @@ int ps__session_input(ps__session *s, const uint8_t *data, size_t len);
  * like ps__session_input(). */
 uint8_t *ps__session_space(ps__session *s, size_t n);
 int ps__session_commit(ps__session *s, size_t k);
+
+/* With env->defer_acks: queues the acknowledgement of everything taken
+ * so far, once the caller has flushed the sinks. Returns 0 or an error
+ * that ends the session. */
+int ps__session_ack(ps__session *s);
 
 /* Ends the session: tells the sinks (with the last counters) and frees
  * everything but the struct. */

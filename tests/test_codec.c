@@ -438,6 +438,35 @@ START_TEST(test_lz4_roundtrip_and_errors) {
 END_TEST
 #endif
 
+/* Saving less than a quarter does not pay for the CPU: such a batch goes
+ * stored (and starts the back-off). */
+START_TEST(test_small_saving_stored) {
+  size_t n = 65536;
+  uint8_t *in = malloc(n);
+  /* 80% random, 20% zeros: compresses to about 80%. */
+  unit_fill_random(in, n, 99);
+  memset(in + n / 5 * 4, 0, n - n / 5 * 4);
+  ps__codec *c = ps__codec_new(PS_WIRE_CODEC_ZLIB, 1);
+  ps__buf out = {0};
+  uint8_t used;
+  ck_assert_int_eq(ps__codec_compress(c, in, n, &out, &used), 0);
+  ck_assert_uint_eq(used, PS_WIRE_CODEC_STORED);
+  ck_assert_uint_eq(ps__buf_size(&out), n);
+  ck_assert_mem_eq(ps__buf_head(&out), in, n);
+  /* Half zeros compresses to about half: worth it. */
+  ps__codec *d = ps__codec_new(PS_WIRE_CODEC_ZLIB, 1);
+  memset(in + n / 2, 0, n / 2);
+  ps__buf_reset(&out);
+  ck_assert_int_eq(ps__codec_compress(d, in, n, &out, &used), 0);
+  ck_assert_uint_eq(used, PS_WIRE_CODEC_ZLIB);
+  ck_assert_uint_lt(ps__buf_size(&out), n / 64 * 48);
+  ps__buf_free(&out);
+  ps__codec_free(c);
+  ps__codec_free(d);
+  free(in);
+}
+END_TEST
+
 static Suite *codec_suite(void) {
   Suite *s = suite_create("codec");
   TCase *tc = tcase_create("compress");
@@ -448,6 +477,7 @@ static Suite *codec_suite(void) {
   tcase_add_test(tc, test_stored_codec_never_compresses);
   tcase_add_test(tc, test_codec_names);
   tcase_add_test(tc, test_backoff);
+  tcase_add_test(tc, test_small_saving_stored);
 #ifdef HAVE_LZ4
   tcase_add_test(tc, test_lz4_roundtrip_and_errors);
 #endif

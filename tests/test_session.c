@@ -393,6 +393,46 @@ START_TEST(test_ack_after_each_batch) {
 }
 END_TEST
 
+/* The receiver's mode: batches taken in one loop round are acknowledged
+ * together after one flush, cumulatively. A close still confirms only
+ * after flushing. */
+START_TEST(test_deferred_acks) {
+  harness h;
+  h_init(&h);
+  h.env.defer_acks = 1;
+  ps__buf b = {0};
+  add_hello(&b, "s", 3, 1, 1);
+  add_iface(&b, 0, 1, PS_TSRES_USEC, "eth0");
+  for (uint64_t seq = 1; seq <= 3; seq++) {
+    ps_packet p = mkpkt((int)seq, 0, 100, 0);
+    add_batch(&b, seq, PS_WIRE_CODEC_STORED, &p, 1, -1);
+  }
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ps__frame fr[16];
+  ck_assert_int_eq(out_frames(&h, fr, 16), 1); /* the welcome only */
+  ck_assert_int_eq(h.s.ack_due, 1);
+  ck_assert_uint_eq(h.rec.npkts, 3);
+  ck_assert_int_eq(ps__session_ack(&h.s), 0);
+  ck_assert_int_eq(out_frames(&h, fr, 16), 2);
+  ck_assert_uint_eq(fr[1].type, PS_FRAME_ACK);
+  ck_assert_uint_eq(frame_seq(&fr[1]), 3);
+  ck_assert_int_eq(h.s.ack_due, 0);
+  /* Nothing new: no second acknowledgement. */
+  ck_assert_int_eq(ps__session_ack(&h.s), 0);
+  ck_assert_int_eq(out_frames(&h, fr, 16), 2);
+  ps__buf_reset(&b);
+  ps_packet p = mkpkt(4, 0, 100, 0);
+  add_batch(&b, 4, PS_WIRE_CODEC_STORED, &p, 1, -1);
+  ck_assert_int_eq(ps__enc_close(&b, 4), 0);
+  ck_assert_int_eq(feed(&h, &b), 0);
+  int n = out_frames(&h, fr, 16);
+  ck_assert_uint_eq(fr[n - 1].type, PS_FRAME_CLOSE);
+  ck_assert_uint_eq(frame_seq(&fr[n - 1]), 4);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
 START_TEST(test_byte_at_a_time) {
   harness a, z;
   h_init(&a);
@@ -1338,6 +1378,7 @@ static Suite *session_suite(void) {
   tcase_add_test(tc, test_happy_path);
   tcase_add_test(tc, test_ack_after_each_batch);
   tcase_add_test(tc, test_byte_at_a_time);
+  tcase_add_test(tc, test_deferred_acks);
   tcase_add_test(tc, test_duplicate_batch);
   tcase_add_test(tc, test_empty_batch);
   tcase_add_test(tc, test_session_end_tells_sinks);

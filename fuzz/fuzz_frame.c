@@ -205,7 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(rc == 1);
     CHECK(used == PS_FRAME_HDR + (size_t)f.len && used <= size - off);
     CHECK(f.len <= lim.max_frame);
-    CHECK(f.type >= PS_FRAME_HELLO && f.type <= PS_FRAME_CLOSE);
+    CHECK(f.type >= PS_FRAME_HELLO && f.type <= PS_FRAME_LAST);
     CHECK(f.payload == data + off + PS_FRAME_HDR);
     decode_all(&f, &lim);
     off += used;

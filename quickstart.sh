@@ -12,7 +12,7 @@ case "$mode" in demo|test) ;; *) echo "usage: bash quickstart.sh demo|test" >&2;
 
 PKGS="build-essential autoconf automake libtool pkg-config autoconf-archive
   libpcap-dev libgnutls28-dev zlib1g-dev liblz4-dev check tcpdump iproute2
-  gnutls-bin python3"
+  gnutls-bin procps python3"
 missing=$(for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   [ "$(id -u)" -eq 0 ] || { echo "quickstart: run as root to install: $missing" >&2; exit 1; }

@@ -24,6 +24,7 @@
  * receiver costs little memory (the sensor's RSS target is 12 MB). */
 #define OUT_HIGH_WATER (1u << 20)
 #define HEARTBEAT_MS 5000
+#define PEER_TIMEOUT_MS 30000 /* default: a receiver silent this long is dead */
 #define HELLO_TIMEOUT_MS 10000
 #define CONNECT_TRY_MS 5000
 #define BACKOFF_MAX_S 30
@@ -58,6 +59,8 @@ struct ps_stream {
   uint32_t batch_count;
   int64_t batch_start_ms;
   int64_t last_write_ms;
+  int64_t last_read_ms;  /* last bytes from the receiver */
+  int64_t peer_timeout_ms;
   uint64_t seq;
   uint64_t acked;
   int close_confirmed;
@@ -105,6 +108,7 @@ int ps_stream_create(ps_stream **out, const char *sensor_name) {
   s->codec_pref = ps_codec_available(PS_CODEC_LZ4) ? PS_WIRE_CODEC_LZ4
                                                    : PS_WIRE_CODEC_ZLIB;
   s->batch_max = 256 * 1024;
+  s->peer_timeout_ms = PEER_TIMEOUT_MS;
   s->delay_ms = 100;
   *out = s;
   return 0;
@@ -178,6 +182,17 @@ int ps_stream_set_auth_key(ps_stream *s, const uint8_t *key, size_t len) {
     return ps__seterr(s->errmsg, PS_ERR_STATE, "stream already connected");
   }
   return ps__key_set(&s->auth_key, &s->auth_len, key, len, s->errmsg);
+}
+
+int ps_stream_set_peer_timeout(ps_stream *s, unsigned seconds) {
+  if (s->state != ST_NEW) {
+    return ps__seterr(s->errmsg, PS_ERR_STATE, "stream already connected");
+  }
+  if (seconds > 86400) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID, "peer timeout too long");
+  }
+  s->peer_timeout_ms = seconds ? (int64_t)seconds * 1000 : PEER_TIMEOUT_MS;
+  return 0;
 }
 
 int ps_stream_set_connect_timeout(ps_stream *s, unsigned seconds) {
@@ -320,6 +335,7 @@ static int do_read(ps_stream *s) {
     ssize_t n = recv(s->fd, p, 16384, 0);
     if (n > 0) {
       dst->len += (size_t)n;
+      s->last_read_ms = ps__now_ms();
       int rc = 0;
       if (s->tls != NULL) {
         if (!s->tls_ready) {
@@ -410,6 +426,18 @@ static int do_write(ps_stream *s) {
 static int io_round(ps_stream *s, int timeout_ms) {
   if (s->stopped) {
     return ps__seterr(s->errmsg, PS_ERR_STOPPED, "stopped");
+  }
+  /* A receiver answers every heartbeat and acknowledges every batch: one
+   * that says nothing for this long has vanished (a crashed host, a cut
+   * path), even if TCP has not noticed. */
+  if (s->state == ST_OPEN &&
+      ps__now_ms() - s->last_read_ms > s->peer_timeout_ms) {
+    return fail(s, ps__seterr(s->errmsg, PS_ERR_TIMEOUT,
+                              "receiver %s port %u has been silent for "
+                              "%lld s (no acknowledgement, no heartbeat): "
+                              "presumed dead",
+                              s->host, s->port,
+                              (long long)(s->peer_timeout_ms / 1000)));
   }
   struct pollfd pfd[2] = {
       {s->fd, (short)(POLLIN | (pending(s) ? POLLOUT : 0)), 0},
@@ -675,7 +703,7 @@ int ps_stream_connect(ps_stream *s, const char *host, uint16_t port) {
           return fail(s, ps__seterr(s->errmsg, PS_ERR_NOMEM,
                                     "out of memory"));
         }
-        s->last_write_ms = ps__now_ms();
+        s->last_write_ms = s->last_read_ms = ps__now_ms();
         ps__log(s->log, s->log_ud, PS_LOG_INFO,
                 "connected to receiver %s port %u as sensor %s (session "
                 "%llu, compression %s)",
@@ -848,7 +876,8 @@ int ps_stream_flush(ps_stream *s) {
   return rc ? rc : do_write(s);
 }
 
-int ps_stream_next_deadline_ms(ps_stream *s) {
+/* Milliseconds until the current batch is due, -1 if it is empty. */
+static int batch_due_ms(ps_stream *s) {
   if (s->batch_count == 0) {
     return -1;
   }
@@ -856,12 +885,28 @@ int ps_stream_next_deadline_ms(ps_stream *s) {
   return left < 0 ? 0 : (int)left;
 }
 
+/* Heartbeats come often enough for the peer timeout to mean silence. */
+static int64_t heartbeat_ms(const ps_stream *s) {
+  return s->peer_timeout_ms / 3 < HEARTBEAT_MS ? s->peer_timeout_ms / 3
+                                               : HEARTBEAT_MS;
+}
+
+int ps_stream_next_deadline_ms(ps_stream *s) {
+  int due = batch_due_ms(s);
+  if (s->state != ST_OPEN) {
+    return due;
+  }
+  int64_t beat = s->last_write_ms + heartbeat_ms(s) - ps__now_ms();
+  int b = beat < 0 ? 0 : (int)beat;
+  return due < 0 || b < due ? b : due;
+}
+
 int ps_stream_poll(ps_stream *s, int timeout_ms) {
   int rc = check_open(s);
   if (rc != 0) {
     return rc;
   }
-  int due = ps_stream_next_deadline_ms(s);
+  int due = batch_due_ms(s);
   if (due == 0) {
     rc = seal_batch(s);
     if (rc != 0) {
@@ -869,7 +914,7 @@ int ps_stream_poll(ps_stream *s, int timeout_ms) {
     }
     due = -1;
   }
-  if (ps__now_ms() - s->last_write_ms >= HEARTBEAT_MS && pending(s) == 0) {
+  if (ps__now_ms() - s->last_write_ms >= heartbeat_ms(s) && pending(s) == 0) {
     if (ps__enc_heartbeat(&s->out) != 0) {
       return fail(s, ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory"));
     }

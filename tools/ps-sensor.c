@@ -52,6 +52,8 @@ static void usage(FILE *f) {
 "                          name)\n"
 "      --connect-timeout SECONDS  give up connecting after SECONDS\n"
 "                          (default: retry forever)\n"
+"      --peer-timeout SECONDS  give up on a receiver silent this long\n"
+"                          (default 30)\n"
 "      --tls               connect with TLS, verifying the receiver's\n"
 "                          certificate and host name (implied by --tls-*)\n"
 "      --tls-ca FILE       CA certificates to verify the receiver with\n"
@@ -78,7 +80,8 @@ static void usage(FILE *f) {
 
 enum { OPT_RECEIVER = 256, OPT_COMPRESS, OPT_NAME, OPT_DURATION,
        OPT_CONNECT_TIMEOUT, OPT_TLS, OPT_TLS_CA, OPT_TLS_NAME, OPT_TLS_CERT,
-       OPT_TLS_KEY, OPT_TLS_PIN, OPT_TLS_INSECURE, OPT_AUTH_KEY };
+       OPT_TLS_KEY, OPT_TLS_PIN, OPT_TLS_INSECURE, OPT_AUTH_KEY,
+       OPT_PEER_TIMEOUT };
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -105,6 +108,7 @@ int main(int argc, char **argv) {
       {"compress", required_argument, NULL, OPT_COMPRESS},
       {"name", required_argument, NULL, OPT_NAME},
       {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+      {"peer-timeout", required_argument, NULL, OPT_PEER_TIMEOUT},
       {"tls", no_argument, NULL, OPT_TLS},
       {"tls-ca", required_argument, NULL, OPT_TLS_CA},
       {"tls-server-name", required_argument, NULL, OPT_TLS_NAME},
@@ -124,7 +128,7 @@ int main(int argc, char **argv) {
   const char *file = NULL, *receiver = NULL, *name = NULL,
              *filter_file = NULL;
   uint64_t snaplen = PS_MAX_CAPLEN, bufkib = 0, count = 0, duration = 0,
-           ctimeout = 0;
+           ctimeout = 0, ptimeout = 0;
   int promisc = 1, verbosity = 1, live_only = 0, use_tls = 0;
   ps_tls_options tls = PS_TLS_OPTIONS_INIT;
   const char *key_file = NULL, *run_as = NULL;
@@ -201,6 +205,11 @@ int main(int argc, char **argv) {
       break;
     case OPT_NAME:
       name = optarg;
+      break;
+    case OPT_PEER_TIMEOUT:
+      if (ps_cli_parse_u64(optarg, 2, 86400, &ptimeout, why, sizeof(why))) {
+        return usage_error("invalid --peer-timeout: %s", why);
+      }
       break;
     case OPT_TLS:
       use_tls = 1;
@@ -356,6 +365,7 @@ int main(int argc, char **argv) {
   ps_stream_set_log(stream, ps_cli_log, NULL);
   ps_stream_set_codec(stream, codec, 0);
   ps_stream_set_connect_timeout(stream, (unsigned)ctimeout);
+  ps_stream_set_peer_timeout(stream, (unsigned)ptimeout);
   if (use_tls && (rc = ps_stream_set_tls(stream, &tls)) != 0) {
     ps_cli_err("%s", ps_stream_errmsg(stream));
     exit_code = rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;

@@ -232,6 +232,13 @@ PS_API int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts);
 PS_API int ps_stream_set_auth_key(ps_stream *s, const uint8_t *key,
                                   size_t len);
 
+/* Sets how long the receiver may stay silent (it acknowledges every batch
+ * and answers heartbeats, which the stream sends at least every third of
+ * this time when idle) before the stream fails with PS_ERR_TIMEOUT: a
+ * vanished receiver is noticed, not waited on forever. 0 keeps the
+ * default of 30 s; at most 86400. Before connect. */
+PS_API int ps_stream_set_peer_timeout(ps_stream *s, unsigned seconds);
+
 /* Sets how long connect keeps retrying an unreachable receiver, in
  * seconds; 0 (the default) means forever. Retries back off exponentially
  * from 1 s to 30 s and each is logged. Before connect. */
@@ -275,7 +282,9 @@ PS_API int ps_stream_flush(ps_stream *s);
  */
 PS_API int ps_stream_poll(ps_stream *s, int timeout_ms);
 
-/* Milliseconds until the current batch is due (-1 if it is empty). */
+/* Milliseconds until the stream wants ps_stream_poll() again: the
+ * current batch is due, or a heartbeat (-1: nothing pending, only before
+ * connect). Capture loops use it as their poll timeout. */
 PS_API int ps_stream_next_deadline_ms(ps_stream *s);
 
 /* Sends interface counters to the receiver (it logs them and writes them

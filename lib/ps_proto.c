@@ -292,18 +292,13 @@ int ps__enc_batch_hdr(ps__buf *out, const ps__batch *m, size_t data_len) {
   if (data_len > PS_MAX_BATCH_RAW) {
     return PS_ERR_INVALID;
   }
-  uint8_t *p =
-      frame_begin(out, PS_FRAME_BATCH, PS_BATCH_HDR + (uint32_t)data_len);
+  uint8_t *p = ps__buf_reserve(out, PS_FRAME_HDR + PS_BATCH_HDR);
   if (p == NULL) {
     return PS_ERR_NOMEM;
   }
-  /* The data follows; the caller fills it in. */
-  out->len -= data_len;
-  ps__put64(p, m->seq);
-  p[8] = m->codec;
-  p[9] = p[10] = p[11] = 0;
-  ps__put32(p + 12, m->count);
-  ps__put32(p + 16, m->raw_len);
+  /* The data follows; the caller appends it. */
+  ps__put_batch_hdr(p, m, data_len);
+  out->len += PS_FRAME_HDR + PS_BATCH_HDR;
   return 0;
 }
 

@@ -6,6 +6,14 @@
 
 #include "ps_common.h"
 
+/* A file an output has open and how far it holds only whole, flushed
+ * records: what the receiver's journal (ps_journal) records so a restart
+ * after a crash can cut the file back to what was acknowledged. */
+typedef struct ps__file_mark {
+  const char *path;
+  uint64_t size;
+} ps__file_mark;
+
 typedef struct ps__sink_ops {
   const char *kind;
   int (*session_start)(ps_sink *sk, const ps_session_info *s);
@@ -21,8 +29,15 @@ typedef struct ps__sink_ops {
   void (*iface_end)(ps_sink *sk, void *slot, const ps_session_info *s,
                     const ps_interface_info *ifc, const ps_capture_stats *st);
   void (*session_end)(ps_sink *sk, const ps_session_info *s);
-  /* Hands everything taken so far to the output (write(2) done). */
+  /* Hands everything taken so far to the output (write(2) done), whole
+   * records only. On a write error (disk full, EIO) it returns PS_ERR_IO,
+   * leaves no partial record in the file and keeps the unwritten bytes:
+   * the next flush retries them. Files are closed (rotation, reopen) only
+   * in here, after a successful write. */
   int (*flush)(ps_sink *sk);
+  /* Optional (NULL: no files): fills up to max marks of the files open
+   * now, sizes as of the last successful flush; returns how many. */
+  unsigned (*marks)(ps_sink *sk, ps__file_mark *out, unsigned max);
   int (*close)(ps_sink *sk);
   void (*destroy)(ps_sink *sk);
 } ps__sink_ops;
@@ -31,6 +46,11 @@ struct ps_sink {
   const ps__sink_ops *ops;
   ps_log_fn log;
   void *log_ud;
+  /* Set by the receiver: called by file sinks right after a file was
+   * created or opened and its header written (size: its bytes then),
+   * before any packet goes into it. */
+  void (*on_open)(void *ud, const char *path, uint64_t size);
+  void *on_open_ud;
   char errmsg[PS_ERRMSG_MAX];
 };
 

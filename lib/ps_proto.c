@@ -82,7 +82,11 @@ int ps__enc_hello(ps__buf *out, const ps__hello *m) {
   if (!ps__valid_name(m->name, m->name_len)) {
     return PS_ERR_INVALID;
   }
-  uint32_t plen = 4 + 2 + 2 + 4 + 4 + PS_NONCE_LEN + 2 + (uint32_t)m->name_len;
+  if ((m->flags & ~PS_HELLO_STREAM) != 0) {
+    return PS_ERR_INVALID;
+  }
+  uint32_t plen = 4 + 2 + 2 + 4 + 4 + PS_NONCE_LEN + 2 + (uint32_t)m->name_len +
+                  ((m->flags & PS_HELLO_STREAM) ? 8 : 0);
   uint8_t *p = frame_begin(out, PS_FRAME_HELLO, plen);
   if (p == NULL) {
     return PS_ERR_NOMEM;
@@ -95,6 +99,9 @@ int ps__enc_hello(ps__buf *out, const ps__hello *m) {
   memcpy(p + 16, m->nonce, PS_NONCE_LEN);
   ps__put16(p + 32, (uint16_t)m->name_len);
   memcpy(p + 34, m->name, m->name_len);
+  if (m->flags & PS_HELLO_STREAM) {
+    ps__put64(p + 34 + m->name_len, m->stream_id);
+  }
   return 0;
 }
 
@@ -116,19 +123,21 @@ int ps__dec_hello(const ps__frame *f, ps__hello *m, char *errbuf) {
                       "hello with invalid version range %u..%u",
                       m->min_version, m->max_version);
   }
-  if ((size_t)f->len != 34 + m->name_len) {
+  if ((m->flags & ~PS_HELLO_STREAM) != 0) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "hello with unknown flags 0x%x", m->flags);
+  }
+  size_t extra = (m->flags & PS_HELLO_STREAM) ? 8 : 0;
+  if ((size_t)f->len != 34 + m->name_len + extra) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL,
                       "hello length %u does not match its name length %zu",
                       f->len, m->name_len);
   }
+  m->stream_id = extra ? ps__get64(p + 34 + m->name_len) : 0;
   if (!ps__valid_name(m->name, m->name_len)) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL,
                       "hello with an empty, too long or unprintable sensor "
                       "name");
-  }
-  if (m->flags != 0) {
-    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
-                      "hello with unknown flags 0x%x", m->flags);
   }
   if ((m->codecs & 1u) == 0) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL,
@@ -365,6 +374,7 @@ int ps__enc_stats(ps__buf *out, const ps__stats *m) {
   ps__put64(p + 28, m->c.dropped);
   ps__put64(p + 36, m->c.ifdropped);
   ps__put64(p + 44, m->c.truncated);
+  ps__put64(p + 52, m->c.overflow);
   return 0;
 }
 
@@ -381,6 +391,7 @@ int ps__dec_stats(const ps__frame *f, ps__stats *m, char *errbuf) {
   m->c.dropped = ps__get64(p + 28);
   m->c.ifdropped = ps__get64(p + 36);
   m->c.truncated = ps__get64(p + 44);
+  m->c.overflow = ps__get64(p + 52);
   if (m->iface >= PS_MAX_IFACES) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL,
                       "stats for interface id %u", m->iface);

@@ -27,6 +27,9 @@ enum ps__frame_type {
 };
 #define PS_FRAME_LAST PS_FRAME_AUTH_OK
 
+/* HELLO flags */
+#define PS_HELLO_STREAM 0x1u /* an 8-byte stream id follows the name */
+
 /* WELCOME flags */
 #define PS_WELCOME_AUTH 0x01u /* the receiver requires shared-key auth */
 
@@ -47,7 +50,7 @@ enum ps__frame_type {
 #define PS_NONCE_LEN 16
 #define PS_PKT_HDR 24 /* per-packet record header inside a batch */
 #define PS_BATCH_HDR 20
-#define PS_STATS_LEN 52
+#define PS_STATS_LEN 60
 
 /* Limits one decoder enforces. */
 typedef struct ps__limits {
@@ -84,6 +87,7 @@ typedef struct ps__hello {
   uint8_t nonce[PS_NONCE_LEN];
   const char *name;
   size_t name_len;
+  uint64_t stream_id; /* with PS_HELLO_STREAM: the sensor's stream */
 } ps__hello;
 
 typedef struct ps__welcome {

@@ -3,6 +3,7 @@
  * bounded per wakeup, and every session has deadlines. */
 #include "config.h"
 
+#include "ps_journal.h"
 #include "ps_net.h"
 #include "ps_session.h"
 #include "ps_tls.h"
@@ -11,6 +12,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 #define READ_BUDGET (1u << 20)   /* bytes per connection per wakeup */
 #define OUT_LIMIT (256u * 1024)  /* a sensor that does not read its acks */
 #define IDLE_TRIM_MS 2000
+#define RETRY_WRITE_MS 1000      /* output failed: try again this often */
 #define TAG_LISTEN 1u
 #define TAG_STOP 2u
 
@@ -59,14 +62,39 @@ struct ps_receiver {
   unsigned handshake_ms;
   unsigned idle_ms;
   uint64_t next_id;
-  int io_failed;
+  int io_failed;        /* fatal: stop */
+  int blocked;          /* an output cannot write: nothing is read */
+  int64_t retry_at_ms;
   int shut;
+  ps__streamtab streams;
+  ps__journal *journal;
   ps__tls_creds *tls_creds;
   uint8_t *auth_key;
   size_t auth_len;
   ps_receiver_counters ctr;
   char errmsg[PS_ERRMSG_MAX];
 };
+
+static void conn_close(ps_receiver *r, conn *c, const char *reason);
+static void set_blocked(ps_receiver *r, const char *why);
+
+#define PCAP_MARKS 64 /* files one output may have open at once */
+
+/* A file sink opened a file: the journal must know it before packets go
+ * in, or a crash could leave data in it that nothing says to cut. */
+static void on_file_open(void *ud, const char *path, uint64_t size) {
+  ps_receiver *r = ud;
+  char eb[PS_ERRMSG_MAX];
+  if (r->journal != NULL && ps__journal_file(r->journal, path, size, eb)) {
+    set_blocked(r, eb);
+  }
+}
+
+/* A stream moved to a new connection: the old one is dead or dying. */
+static void supersede(void *ud, ps__session *old) {
+  conn *c = (conn *)((char *)old - offsetof(conn, sess));
+  conn_close(ud, c, "replaced by a new connection of the same stream");
+}
 
 int ps_receiver_create(ps_receiver **out) {
   if (out == NULL) {
@@ -94,6 +122,9 @@ int ps_receiver_create(ps_receiver **out) {
   r->env.sinks = r->sinks;
   ps__limits_default(&r->env.lim);
   r->env.defer_acks = 1;
+  r->env.streams = &r->streams;
+  r->env.supersede = supersede;
+  r->env.ud = r;
   r->max_sessions = 1024;
   r->max_pending = 256;
   r->handshake_ms = 10000;
@@ -210,8 +241,33 @@ int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink) {
                       "sinks must be added before sensors connect");
   }
   ps__sink_set_log(sink, r->env.log, r->env.log_ud);
+  if (r->journal != NULL && sink->ops->marks != NULL) {
+    ps__file_mark m[PCAP_MARKS];
+    unsigned n = sink->ops->marks(sink, m, PCAP_MARKS);
+    for (unsigned i = 0; i < n; i++) {
+      int rc = ps__journal_file(r->journal, m[i].path, m[i].size, r->errmsg);
+      if (rc != 0) {
+        return rc;
+      }
+    }
+  }
+  sink->on_open = on_file_open;
+  sink->on_open_ud = r;
   r->sinks[r->env.n_sinks++] = sink;
   return 0;
+}
+
+int ps_receiver_set_state_file(ps_receiver *r, const char *path) {
+  if (path == NULL || *path == '\0') {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID, "no state file name");
+  }
+  if (r->env.n_sinks > 0 || r->journal != NULL) {
+    return ps__seterr(r->errmsg, PS_ERR_STATE,
+                      "the state file must be set once, before outputs are "
+                      "added");
+  }
+  return ps__journal_open(&r->journal, path, &r->streams, r->env.log,
+                          r->env.log_ud, r->errmsg);
 }
 
 void ps_receiver_stop(ps_receiver *r) {
@@ -249,7 +305,8 @@ static ps__buf *conn_wire(conn *c, char *errbuf, int *rc) {
 }
 
 static void set_events(ps_receiver *r, conn *c) {
-  uint32_t want = EPOLLIN | (conn_pending(c) ? EPOLLOUT : 0);
+  /* Blocked: read nothing, so TCP holds the sensors back. */
+  uint32_t want = (r->blocked ? 0 : EPOLLIN) | (conn_pending(c) ? EPOLLOUT : 0);
   if (want != c->events) {
     struct epoll_event ev = {.events = want, .data.ptr = c};
     epoll_ctl(r->epfd, EPOLL_CTL_MOD, c->fd, &ev);
@@ -278,15 +335,17 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
     ps__log(r->env.log, r->env.log_ud,
             reason ? PS_LOG_WARNING : PS_LOG_INFO,
             "sensor %s (%s) %s: %llu packets, %llu bytes, %llu dropped "
-            "(kernel %llu, interface %llu)%s%s",
+            "(kernel %llu, interface %llu, sensor buffer %llu)%s%s",
             c->sess.sensor, c->sess.peer,
             reason ? "dropped" : "disconnected", (unsigned long long)t.captured,
             (unsigned long long)t.bytes,
-            (unsigned long long)(t.dropped + t.ifdropped),
+            (unsigned long long)(t.dropped + t.ifdropped + t.overflow),
             (unsigned long long)t.dropped, (unsigned long long)t.ifdropped,
-            reason ? ": " : "", reason ? reason : "");
+            (unsigned long long)t.overflow, reason ? ": " : "", reason ? reason : "");
   }
   r->ctr.dropped += t.dropped + t.ifdropped;
+  r->ctr.overflow += t.overflow;
+  r->ctr.duplicate_batches += c->sess.duplicates;
   if (reason) {
     r->ctr.sessions_failed++;
   }
@@ -479,8 +538,7 @@ static int conn_input(ps_receiver *r, conn *c, const uint8_t *p, size_t k) {
   r->ctr.packets += c->sess.packets - pk;
   r->ctr.bytes += c->sess.bytes - by;
   if (rc == PS_ERR_IO) {
-    snprintf(r->errmsg, sizeof(r->errmsg), "%s", c->sess.errmsg);
-    r->io_failed = 1;
+    set_blocked(r, c->sess.errmsg);
   }
   if (rc != 0) {
     conn_close(r, c, c->sess.errmsg);
@@ -658,25 +716,81 @@ static void check_deadlines(ps_receiver *r) {
   }
 }
 
-/* Once per loop round: one write per output for every batch the round
- * took, then the acknowledgements (a batch is acknowledged only once it
- * is written). With many quiet sensors this turns a write and a send per
- * batch into one write per round and a send per sensor. */
-static void ack_round(ps_receiver *r) {
-  int due = 0;
-  for (conn *c = r->conns; c != NULL && !due; c = c->next) {
-    due = c->sess.ack_due;
+/* An output (or the journal) cannot write, e.g. the disk is full: read
+ * nothing more, acknowledge nothing, and try again every second. The
+ * sensors keep what is not acknowledged and send it once this clears. */
+static void set_blocked(ps_receiver *r, const char *why) {
+  if (!r->blocked) {
+    ps__log(r->env.log, r->env.log_ud, PS_LOG_ERROR,
+            "%s: not acknowledging anything until it can write (sensors "
+            "keep their data); retrying every %d s",
+            why, RETRY_WRITE_MS / 1000);
+    r->ctr.write_stalls++;
+    r->blocked = 1;
+    for (conn *c = r->conns; c != NULL; c = c->next) {
+      set_events(r, c);
+    }
   }
-  if (!due) {
-    return;
-  }
+  r->retry_at_ms = ps__now_ms() + RETRY_WRITE_MS;
+}
+
+/* Writes what the outputs hold and records it in the journal. Returns
+ * 0 when everything taken so far is in the files. */
+static int commit_outputs(ps_receiver *r) {
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
     ps_sink *sk = r->sinks[i];
     if (sk->ops->flush(sk) != 0) {
-      snprintf(r->errmsg, sizeof(r->errmsg), "%s", sk->errmsg);
-      r->io_failed = 1;
-      return; /* nothing is acknowledged that is not written */
+      set_blocked(r, sk->errmsg);
+      return -1; /* nothing is acknowledged that is not written */
     }
+  }
+  if (r->journal != NULL) {
+    ps__file_mark m[PS_MAX_SINKS * PCAP_MARKS];
+    unsigned n = 0;
+    for (unsigned i = 0; i < r->env.n_sinks; i++) {
+      ps_sink *sk = r->sinks[i];
+      if (sk->ops->marks != NULL) {
+        n += sk->ops->marks(sk, m + n, PCAP_MARKS);
+      }
+    }
+    char eb[PS_ERRMSG_MAX];
+    if (ps__journal_commit(r->journal, m, n, &r->streams, eb) != 0) {
+      set_blocked(r, eb);
+      return -1;
+    }
+  }
+  if (r->blocked) {
+    r->blocked = 0;
+    ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
+            "the output is writable again: acknowledging and reading");
+    for (conn *c = r->conns; c != NULL; c = c->next) {
+      set_events(r, c);
+    }
+  }
+  return 0;
+}
+
+/* Once per loop round: one write per output for every batch the round
+ * took, the journal record, then the acknowledgements (a batch is
+ * acknowledged only once it is written). With many quiet sensors this
+ * turns a write and a send per batch into one write per round and a send
+ * per sensor. */
+static void ack_round(ps_receiver *r) {
+  if (r->blocked) {
+    if (ps__now_ms() < r->retry_at_ms) {
+      return;
+    }
+  } else {
+    int due = 0;
+    for (conn *c = r->conns; c != NULL && !due; c = c->next) {
+      due = c->sess.ack_due;
+    }
+    if (!due) {
+      return;
+    }
+  }
+  if (commit_outputs(r) != 0) {
+    return;
   }
   conn *next;
   for (conn *c = r->conns; c != NULL; c = next) {
@@ -684,6 +798,8 @@ static void ack_round(ps_receiver *r) {
     if (c->sess.ack_due) {
       if (ps__session_ack(&c->sess) != 0) {
         conn_close(r, c, c->sess.errmsg);
+      } else if (c->sess.state == PS_SESS_DONE) {
+        conn_close(r, c, NULL); /* the close confirmation goes out */
       } else {
         conn_writable(r, c);
       }
@@ -719,6 +835,13 @@ static int step(ps_receiver *r, int timeout_ms) {
     if ((evs[i].events & EPOLLOUT) && conn_writable(r, c)) {
       continue;
     }
+    if (r->blocked && !(evs[i].events & EPOLLIN)) {
+      if (evs[i].events & (EPOLLHUP | EPOLLERR)) {
+        /* Gone while we could not read it: it resends when back. */
+        conn_close(r, c, "connection lost while the output was blocked");
+      }
+      continue;
+    }
     if ((evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
         conn_readable(r, c)) {
       continue;
@@ -747,8 +870,20 @@ int ps_receiver_shutdown(ps_receiver *r) {
       conn_writable(r, c);
     }
   }
+  /* Acknowledge what was taken, so the sensors do not resend it to the
+   * next receiver (the acknowledgements go out as each one closes). */
+  if (commit_outputs(r) == 0) {
+    for (conn *c = r->conns; c != NULL; c = c->next) {
+      if (c->sess.ack_due) {
+        ps__session_ack(&c->sess);
+      }
+    }
+  }
   while (r->conns != NULL) {
-    conn_close(r, r->conns, "the receiver is shutting down");
+    conn_close(r, r->conns,
+               r->conns->sess.state == PS_SESS_DONE
+                   ? NULL
+                   : "the receiver is shutting down");
   }
   bury_dead(r);
   if (r->shut) {
@@ -761,6 +896,13 @@ int ps_receiver_shutdown(ps_receiver *r) {
     int e = sk->ops->close(sk);
     if (e != 0 && rc == 0) {
       rc = ps__seterr(r->errmsg, e, "%s", sk->errmsg);
+    }
+  }
+  if (r->journal != NULL && rc == 0) {
+    /* The files are closed: record their final sizes. */
+    char eb[PS_ERRMSG_MAX];
+    if (ps__journal_commit(r->journal, NULL, 0, &r->streams, eb) != 0) {
+      rc = ps__seterr(r->errmsg, PS_ERR_IO, "%s", eb);
     }
   }
   return r->io_failed ? PS_ERR_IO : rc;
@@ -794,6 +936,8 @@ void ps_receiver_free(ps_receiver *r) {
   }
   close(r->stop_fd);
   close(r->epfd);
+  ps__journal_close(r->journal);
+  ps__streamtab_free(&r->streams);
   ps__tls_creds_free(r->tls_creds);
   ps__key_clear(&r->auth_key, &r->auth_len);
   free(r);

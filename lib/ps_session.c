@@ -9,6 +9,7 @@
 #include <string.h>
 
 static int start(ps__session *s);
+static int resume(ps__session *s);
 
 void ps__session_init(ps__session *s, const ps__session_env *env,
                       uint64_t id, const char *peer, const uint8_t *rnonce) {
@@ -56,6 +57,8 @@ static int on_hello(ps__session *s, const ps__frame *f) {
   memcpy(s->sensor, h.name, h.name_len);
   s->sensor[h.name_len] = '\0';
   memcpy(s->snonce, h.nonce, PS_NONCE_LEN);
+  s->has_stream = (h.flags & PS_HELLO_STREAM) != 0;
+  s->stream_id = h.stream_id;
   if (h.min_version > PS_PROTO_VERSION || h.max_version < PS_PROTO_VERSION) {
     ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
                "sensor speaks protocol versions %u..%u, this receiver %u",
@@ -96,13 +99,57 @@ static int on_hello(ps__session *s, const ps__frame *f) {
   }
   if (s->env->auth_key != NULL) {
     s->state = PS_SESS_AUTH;
+    return 0;
   }
+  return resume(s);
+}
+
+/* Binds the session to its stream: an older connection of the same
+ * stream ends (the sensor gave up on it), and the batches written before
+ * are not written again. */
+static int claim_stream(ps__session *s) {
+  if (!s->has_stream || s->env->streams == NULL) {
+    return 0;
+  }
+  ps__stream_ent *e = ps__streamtab_get(s->env->streams, s->sensor,
+                                        strlen(s->sensor), s->stream_id);
+  if (e == NULL) {
+    ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    return refuse(s, PS_ERR_NOMEM);
+  }
+  if (e->owner != NULL && e->owner != s) {
+    ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
+            "sensor %s: stream continues on a new connection from %s "
+            "(session %llu replaces %llu)",
+            s->sensor, s->peer, (unsigned long long)s->info.id,
+            (unsigned long long)e->owner->info.id);
+    s->env->supersede(s->env->ud, e->owner);
+  }
+  e->owner = s;
+  e->used_ms = ps__now_ms();
+  s->stream = e;
+  s->last_seq = e->seq;
   return 0;
+}
+
+/* After the welcome (and the proof): a stream this receiver already has
+ * batches of learns the last one, so it resends only what follows. */
+static int resume(ps__session *s) {
+  if (s->stream == NULL || s->last_seq == 0) {
+    return 0;
+  }
+  ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
+          "sensor %s: resuming after batch %llu", s->sensor,
+          (unsigned long long)s->last_seq);
+  return ps__enc_ack(&s->out, s->last_seq) ? refuse(s, PS_ERR_NOMEM) : 0;
 }
 
 /* The sensor is who it says (or nobody asked): tell the sinks. */
 static int start(ps__session *s) {
-  int rc;
+  int rc = claim_stream(s);
+  if (rc != 0) {
+    return rc;
+  }
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
     if (sk->ops->session_start &&
@@ -152,7 +199,8 @@ static int on_auth(ps__session *s, const ps__frame *f) {
     ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
     return refuse(s, PS_ERR_NOMEM);
   }
-  return start(s);
+  int rc2 = start(s);
+  return rc2 ? rc2 : resume(s);
 }
 
 static const char *tsres_name(uint8_t r) {
@@ -217,7 +265,7 @@ static int on_batch(ps__session *s, const ps__frame *f) {
     s->duplicates++;
     return ps__enc_ack(&s->out, s->last_seq) ? refuse(s, PS_ERR_NOMEM) : 0;
   }
-  if (b.seq != s->last_seq + 1) {
+  if (b.seq != s->last_seq + 1 && s->stream == NULL) {
     ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
                "batch %llu follows batch %llu: batches are missing",
                (unsigned long long)b.seq, (unsigned long long)s->last_seq);
@@ -292,7 +340,20 @@ static int on_batch(ps__session *s, const ps__frame *f) {
   }
   s->packets += n;
   s->batches++;
+  if (b.seq != s->last_seq + 1) {
+    /* A stream may skip batches its sensor had to drop (its counters
+     * say how many packets); everything sent arrives in order. */
+    s->missing += b.seq - s->last_seq - 1;
+    ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
+            "sensor %s: batches %llu..%llu never sent (dropped by the "
+            "sensor)",
+            s->sensor, (unsigned long long)s->last_seq + 1,
+            (unsigned long long)b.seq - 1);
+  }
   s->last_seq = b.seq;
+  if (s->stream != NULL) {
+    ps__streamtab_advance(s->env->streams, s->stream, b.seq);
+  }
   if (s->env->defer_acks) {
     /* The receiver flushes once for every session of its loop round,
      * then calls ps__session_ack(). */
@@ -311,6 +372,11 @@ int ps__session_ack(ps__session *s) {
     return 0;
   }
   s->ack_due = 0;
+  if (s->close_due) {
+    s->clean_close = 1;
+    s->state = PS_SESS_DONE;
+    return ps__enc_close(&s->out, s->last_seq) ? PS_ERR_NOMEM : 0;
+  }
   return ps__enc_ack(&s->out, s->last_seq) ? refuse(s, PS_ERR_NOMEM) : 0;
 }
 
@@ -325,6 +391,12 @@ static int on_stats(ps__session *s, const ps__frame *f) {
     ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
                "statistics for unannounced interface %u", m.iface);
     return refuse(s, PS_ERR_PROTOCOL);
+  }
+  if (m.c.overflow > ifc->stats.overflow) {
+    ps__log(s->env->log, s->env->log_ud, PS_LOG_WARNING,
+            "sensor %s interface %s: %llu packets dropped by the sensor's "
+            "replay buffer (receiver unreachable or too slow)",
+            s->sensor, ifc->name, (unsigned long long)m.c.overflow);
   }
   uint64_t before = ifc->stats.dropped + ifc->stats.ifdropped;
   uint64_t now = m.c.dropped + m.c.ifdropped;
@@ -384,6 +456,13 @@ static int on_frame(ps__session *s, const ps__frame *f) {
                  (unsigned long long)seq, (unsigned long long)s->last_seq);
       return refuse(s, PS_ERR_PROTOCOL);
     }
+    if (s->env->defer_acks) {
+      /* Confirmed with the round's acknowledgements, once the outputs
+       * took everything (and the journal says so). */
+      s->close_due = 1;
+      s->ack_due = 1;
+      return 0;
+    }
     /* The confirmation says everything is written: make it true. */
     if ((rc = flush_sinks(s)) != 0) {
       return rc;
@@ -417,8 +496,8 @@ static int on_frame(ps__session *s, const ps__frame *f) {
 /* Parses and handles every whole frame in the input buffer. */
 static int process(ps__session *s) {
   /* Before the hello the sensor is unknown: allow only a small frame. */
-  ps__limits hello_lim = {.max_frame = 34 + 255};
-  while (s->state != PS_SESS_DONE) {
+  ps__limits hello_lim = {.max_frame = 34 + 255 + 8};
+  while (s->state != PS_SESS_DONE && !s->close_due) {
     ps__frame f;
     size_t used;
     int rc = ps__frame_parse(
@@ -490,6 +569,7 @@ void ps__session_totals(const ps__session *s, ps_capture_stats *out) {
       out->dropped += ifc->stats.dropped;
       out->ifdropped += ifc->stats.ifdropped;
       out->truncated += ifc->stats.truncated;
+      out->overflow += ifc->stats.overflow;
     }
   }
   out->captured = s->packets;
@@ -497,6 +577,13 @@ void ps__session_totals(const ps__session *s, ps_capture_stats *out) {
 }
 
 void ps__session_end(ps__session *s) {
+  if (s->stream != NULL) {
+    if (s->stream->owner == s) {
+      s->stream->owner = NULL;
+      s->stream->used_ms = ps__now_ms();
+    }
+    s->stream = NULL;
+  }
   for (unsigned i = 0; i < PS_MAX_IFACES; i++) {
     ps__sess_iface *ifc = s->ifaces[i];
     if (ifc == NULL) {

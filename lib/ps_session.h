@@ -10,6 +10,7 @@
 #include "ps_codec.h"
 #include "ps_proto.h"
 #include "ps_sink.h"
+#include "ps_streamtab.h"
 
 #define PS_MAX_SINKS 8
 
@@ -34,6 +35,14 @@ typedef struct ps__session_env {
    * flushed the sinks (once per loop round for all sessions); unset:
    * each batch is flushed and acknowledged at once. */
   int defer_acks;
+  /* Streams seen by this receiver (NULL: every connection stands alone,
+   * as for sensors that send no stream id). */
+  ps__streamtab *streams;
+  /* Called when a sensor's stream arrives on a new connection while an
+   * older one still holds it (a cut the receiver has not noticed): the
+   * caller must end the old session (ps__session_end) before returning. */
+  void (*supersede)(void *ud, struct ps__session *old);
+  void *ud;
 } ps__session_env;
 
 enum ps__sess_state {
@@ -58,12 +67,17 @@ typedef struct ps__session {
   ps__buf out;
   uint8_t *raw;      /* decompression buffer */
   size_t raw_cap;
-  uint64_t last_seq; /* last batch written and acknowledged */
+  uint64_t last_seq; /* last batch written */
+  uint64_t stream_id;
+  int has_stream;        /* the hello named a stream */
+  ps__stream_ent *stream; /* while active with a stream */
   unsigned started;  /* how many sinks were told of the session */
   int clean_close;
   int ack_due;       /* a batch was taken but not yet acknowledged */
+  int close_due;     /* the sensor closed: confirm with the next acks */
   ps__sess_iface *ifaces[PS_MAX_IFACES];
   uint64_t packets, bytes, batches, duplicates;
+  uint64_t missing; /* batches the sensor never sent (dropped by it) */
   char errmsg[PS_ERRMSG_MAX];
 } ps__session;
 

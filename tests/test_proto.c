@@ -62,19 +62,21 @@ START_TEST(test_header_bytes_hello) {
   ps__hello h = {.min_version = 1,
                  .max_version = 0x0203,
                  .codecs = 3,
-                 .flags = 0x11223344,
+                 .flags = PS_HELLO_STREAM,
                  .name = "s1",
-                 .name_len = 2};
+                 .name_len = 2,
+                 .stream_id = 0x1122334455667788ull};
   for (int i = 0; i < PS_NONCE_LEN; i++) {
     h.nonce[i] = (uint8_t)(0xf0 + i);
   }
   ck_assert_int_eq(ps__enc_hello(&b, &h), 0);
   static const uint8_t want[] = {
-      1,    0,    0,    0,    0,    0,    0,    36,   'P',  'S',
+      1,    0,    0,    0,    0,    0,    0,    44,   'P',  'S',
       'T',  'R',  0,    1,    2,    3,    0,    0,    0,    3,
-      0x11, 0x22, 0x33, 0x44, 0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5,
+      0,    0,    0,    1,    0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5,
       0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff,
-      0,    2,    's',  '1'};
+      0,    2,    's',  '1',  0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
+      0x77, 0x88};
   ck_assert_uint_eq(ps__buf_size(&b), sizeof(want));
   ck_assert_mem_eq(ps__buf_head(&b), want, sizeof(want));
   ps__buf_free(&b);
@@ -123,11 +125,12 @@ START_TEST(test_header_bytes_stats_welcome_iface) {
                         .received = 4,
                         .dropped = 5,
                         .ifdropped = 6,
-                        .truncated = 0x0102030405060708ull}};
+                        .truncated = 0x0102030405060708ull,
+                        .overflow = 9}};
   ck_assert_int_eq(ps__enc_stats(&b, &st), 0);
   ck_assert_uint_eq(ps__buf_size(&b), 8 + PS_STATS_LEN);
   const uint8_t *p = ps__buf_head(&b);
-  static const uint8_t hdr[] = {7, 0, 0, 0, 0, 0, 0, 52, 0, 0, 0, 7};
+  static const uint8_t hdr[] = {7, 0, 0, 0, 0, 0, 0, 60, 0, 0, 0, 7};
   ck_assert_mem_eq(p, hdr, sizeof(hdr));
   ck_assert_uint_eq(ps__get64(p + 12), 1);
   ck_assert_uint_eq(ps__get64(p + 20), 0x0203);
@@ -136,6 +139,7 @@ START_TEST(test_header_bytes_stats_welcome_iface) {
   ck_assert_uint_eq(ps__get64(p + 44), 6);
   static const uint8_t tr[] = {1, 2, 3, 4, 5, 6, 7, 8};
   ck_assert_mem_eq(p + 52, tr, 8);
+  ck_assert_uint_eq(ps__get64(p + 60), 9);
   ps__buf_reset(&b);
 
   ps__welcome w = {.version = 1,
@@ -201,13 +205,30 @@ START_TEST(test_roundtrip_hello) {
   ck_assert_uint_eq(d.name_len, 255);
   ck_assert_mem_eq(d.name, name, 255);
   ps__buf_free(&b);
-  /* Version 1 defines no flag: any bit set is refused, so a later
-   * version can give them meaning. */
-  h.flags = 0x80000001u;
+  /* The stream flag carries 8 more bytes: the stream id. */
+  h.flags = PS_HELLO_STREAM;
+  h.stream_id = 0xfedcba9876543210ull;
   ck_assert_int_eq(ps__enc_hello(&b, &h), 0);
   f = parse_one(&b);
-  ck_assert_int_eq(ps__dec_hello(&f, &d, eb), PS_ERR_PROTOCOL);
-  ck_assert_ptr_nonnull(strstr(eb, "unknown flags 0x80000001"));
+  ck_assert_uint_eq(f.len, 34 + 255 + 8);
+  ck_assert_int_eq(ps__dec_hello(&f, &d, eb), 0);
+  ck_assert_uint_eq(d.flags, PS_HELLO_STREAM);
+  ck_assert_uint_eq(d.stream_id, 0xfedcba9876543210ull);
+  /* Flag without its 8 bytes, or 8 bytes without the flag. */
+  uint8_t *q = (uint8_t *)f.payload;
+  f.len -= 8;
+  ck_assert_err(ps__dec_hello(&f, &d, eb), PS_ERR_PROTOCOL, eb,
+                "hello length 289 does not match its name length 255");
+  f.len += 8;
+  ps__put32(q + 12, 0);
+  ck_assert_err(ps__dec_hello(&f, &d, eb), PS_ERR_PROTOCOL, eb,
+                "hello length 297 does not match its name length 255");
+  /* Any other bit is refused, so a later version can give it meaning. */
+  ps__put32(q + 12, 0x80000001u);
+  ck_assert_err(ps__dec_hello(&f, &d, eb), PS_ERR_PROTOCOL, eb,
+                "hello with unknown flags 0x80000001");
+  h.flags = 0x2;
+  ck_assert_int_eq(ps__enc_hello(&b, &h), PS_ERR_INVALID);
   ps__buf_free(&b);
 }
 END_TEST
@@ -975,16 +996,16 @@ END_TEST
 START_TEST(test_stats_malformed) {
   uint8_t p[64] = {0};
   ps__stats m;
-  ps__frame f = mkframe(PS_FRAME_STATS, p, 51);
+  ps__frame f = mkframe(PS_FRAME_STATS, p, 59);
   ck_assert_err(ps__dec_stats(&f, &m, eb), PS_ERR_PROTOCOL, eb,
-                "stats frame of 51 bytes");
-  f.len = 53;
+                "stats frame of 59 bytes");
+  f.len = 61;
   ck_assert_err(ps__dec_stats(&f, &m, eb), PS_ERR_PROTOCOL, eb,
-                "stats frame of 53 bytes");
+                "stats frame of 61 bytes");
   f.len = 0;
   ck_assert_err(ps__dec_stats(&f, &m, eb), PS_ERR_PROTOCOL, eb,
                 "stats frame of 0 bytes");
-  f.len = 52;
+  f.len = 60;
   ps__put32(p, 256);
   ck_assert_err(ps__dec_stats(&f, &m, eb), PS_ERR_PROTOCOL, eb,
                 "stats for interface id 256");

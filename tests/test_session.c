@@ -425,6 +425,13 @@ START_TEST(test_deferred_acks) {
   add_batch(&b, 4, PS_WIRE_CODEC_STORED, &p, 1, -1);
   ck_assert_int_eq(ps__enc_close(&b, 4), 0);
   ck_assert_int_eq(feed(&h, &b), 0);
+  /* The close is confirmed with the round's acknowledgements, after the
+   * receiver wrote (and journaled) everything. */
+  ck_assert_int_eq(out_frames(&h, fr, 16), 2);
+  ck_assert_int_eq(h.s.state, PS_SESS_ACTIVE);
+  ck_assert_int_eq(ps__session_ack(&h.s), 0);
+  ck_assert_int_eq(h.s.state, PS_SESS_DONE);
+  ck_assert_int_eq(h.s.clean_close, 1);
   int n = out_frames(&h, fr, 16);
   ck_assert_uint_eq(fr[n - 1].type, PS_FRAME_CLOSE);
   ck_assert_uint_eq(frame_seq(&fr[n - 1]), 4);
@@ -705,28 +712,31 @@ START_TEST(test_oversized_before_hello) {
   h_init(&h);
   /* Before the hello only a hello-sized frame is allowed, whatever the
    * receiver's limits after it. */
-  uint8_t hdr[8] = {PS_FRAME_HELLO, 0, 0, 0, 0, 0, 0x01, 0x22}; /* 290 */
+  uint8_t hdr[8] = {PS_FRAME_HELLO, 0, 0, 0, 0, 0, 0x01, 0x2a}; /* 298 */
   ck_assert_err(ps__session_input(&h.s, hdr, sizeof(hdr)), PS_ERR_LIMIT,
-                h.s.errmsg, "HELLO frame of 290 bytes exceeds the frame limit "
-                            "of 289");
-  expect_error_out(&h, PS_ERR_LIMIT, "frame limit of 289");
+                h.s.errmsg, "HELLO frame of 298 bytes exceeds the frame limit "
+                            "of 297");
+  expect_error_out(&h, PS_ERR_LIMIT, "frame limit of 297");
   h_free(&h);
 
   h_init(&h);
   uint8_t big[8] = {PS_FRAME_BATCH, 0, 0, 0, 0, 0x10, 0, 0}; /* 1 MiB */
   ck_assert_err(ps__session_input(&h.s, big, sizeof(big)), PS_ERR_LIMIT,
                 h.s.errmsg, "BATCH frame of 1048576 bytes");
-  expect_error_out(&h, PS_ERR_LIMIT, "frame limit of 289");
+  expect_error_out(&h, PS_ERR_LIMIT, "frame limit of 297");
   h_free(&h);
 
-  /* The largest hello (a 255-byte name) fits. */
+  /* The largest hello (a 255-byte name and a stream id) fits. */
   h_init(&h);
   char name[256];
   memset(name, 'x', 255);
   name[255] = '\0';
   ps__buf b = {0};
-  add_hello(&b, name, 3, 1, 1);
-  ck_assert_uint_eq(ps__buf_size(&b), 8 + 289);
+  ps__hello hm = {.min_version = 1, .max_version = 1, .codecs = 3,
+                  .flags = PS_HELLO_STREAM, .name = name, .name_len = 255,
+                  .stream_id = 42};
+  ck_assert_int_eq(ps__enc_hello(&b, &hm), 0);
+  ck_assert_uint_eq(ps__buf_size(&b), 8 + 297);
   ck_assert_int_eq(feed(&h, &b), 0);
   ck_assert_int_eq(h.s.state, PS_SESS_ACTIVE);
   ck_assert_str_eq(h.rec.sensor, name);
@@ -1236,7 +1246,7 @@ START_TEST(test_auth_bad_frame) {
   uint8_t big[PS_FRAME_HDR] = {PS_FRAME_AUTH, 0, 0, 0, 0, 0x10, 0, 0};
   ck_assert_int_eq(ps__buf_append(&b, big, sizeof(big)), 0);
   ck_assert_err(feed(&h, &b), PS_ERR_LIMIT, h.s.errmsg,
-                "AUTH frame of 1048576 bytes exceeds the frame limit of 289");
+                "AUTH frame of 1048576 bytes exceeds the frame limit of 297");
   ck_assert_int_eq(h.rec.starts, 0);
   ps__buf_free(&b);
   h_free(&h);
@@ -1372,6 +1382,124 @@ START_TEST(test_auth_then_sink_refuses) {
 }
 END_TEST
 
+
+/* ------------------------------------------------ streams (issue 4) */
+
+static void add_stream_hello(ps__buf *b, const char *name, uint64_t id) {
+  ps__hello m = {.min_version = 1, .max_version = 1, .codecs = 3,
+                 .flags = PS_HELLO_STREAM, .name = name,
+                 .name_len = strlen(name), .stream_id = id};
+  ck_assert_int_eq(ps__enc_hello(b, &m), 0);
+}
+
+static ps__session *superseded;
+
+static void on_supersede(void *ud, ps__session *old) {
+  (void)ud;
+  superseded = old;
+  ps__session_end(old);
+}
+
+/* A stream that comes back on a new connection resumes: the receiver
+ * says how far it wrote, skips what it has, takes what follows. */
+START_TEST(test_stream_resume_dedupe) {
+  ps__streamtab tab = {0};
+  harness h;
+  h_init(&h);
+  h.env.streams = &tab;
+  h.env.supersede = on_supersede;
+  ps__buf b = {0};
+  ps_packet pk[8];
+  for (int k = 0; k < 8; k++) {
+    pk[k] = mkpkt(k, 0, 100 + (uint32_t)k, 0);
+  }
+  add_stream_hello(&b, "s", 0xabcdef);
+  add_iface(&b, 0, 1, PS_TSRES_USEC, "eth0");
+  for (uint64_t seq = 1; seq <= 3; seq++) {
+    add_batch(&b, seq, PS_WIRE_CODEC_STORED, &pk[seq - 1], 1, -1);
+  }
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ck_assert_uint_eq(h.rec.npkts, 3);
+  ps__stream_ent *e = ps__streamtab_get(&tab, "s", 1, 0xabcdef);
+  ck_assert_uint_eq(e->seq, 3);
+  ck_assert_ptr_eq(e->owner, &h.s);
+  /* The connection breaks without a close. */
+  ps__session_end(&h.s);
+  ck_assert_ptr_null(e->owner);
+
+  /* The sensor reconnects and resends from batch 2. */
+  static const uint8_t rn[PS_NONCE_LEN] = "receiver-nonce2";
+  ps__session_init(&h.s, &h.env, 8, "198.51.100.9:40001", rn);
+  ps__buf_reset(&b);
+  add_stream_hello(&b, "s", 0xabcdef);
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ps__frame fr[16];
+  ck_assert_int_eq(out_frames(&h, fr, 16), 2);
+  ck_assert_uint_eq(fr[0].type, PS_FRAME_WELCOME);
+  ck_assert_uint_eq(fr[1].type, PS_FRAME_ACK); /* resume point */
+  ck_assert_uint_eq(frame_seq(&fr[1]), 3);
+  ps__buf_reset(&h.s.out);
+  ps__buf_reset(&b);
+  add_iface(&b, 0, 1, PS_TSRES_USEC, "eth0");
+  add_batch(&b, 2, PS_WIRE_CODEC_STORED, &pk[1], 1, -1);
+  add_batch(&b, 3, PS_WIRE_CODEC_STORED, &pk[2], 1, -1);
+  add_batch(&b, 4, PS_WIRE_CODEC_STORED, &pk[3], 1, -1);
+  /* Batch 5 was dropped by the sensor's full buffer: a gap is allowed
+   * in a stream. */
+  add_batch(&b, 6, PS_WIRE_CODEC_STORED, &pk[5], 1, -1);
+  ck_assert_int_eq(ps__enc_close(&b, 6), 0);
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ck_assert_uint_eq(h.rec.npkts, 5); /* 1 2 3, then 4 and 6 */
+  expect_delivered(&h.rec, 3, &pk[3]);
+  expect_delivered(&h.rec, 4, &pk[5]);
+  ck_assert_uint_eq(h.s.duplicates, 2);
+  ck_assert_uint_eq(h.s.missing, 1);
+  ck_assert_uint_eq(e->seq, 6);
+  ck_assert_int_eq(h.s.state, PS_SESS_DONE);
+  ck_assert_int_eq(h.s.clean_close, 1);
+  ck_assert_ptr_null(superseded);
+  ps__buf_free(&b);
+  h_free(&h);
+  ck_assert_ptr_null(e->owner);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
+/* A stream arriving on a second connection while the first still holds
+ * it: the first ends (its sensor gave up on it). */
+START_TEST(test_stream_supersede) {
+  ps__streamtab tab = {0};
+  harness h1, h2;
+  h_init(&h1);
+  h_init(&h2);
+  h1.env.streams = h2.env.streams = &tab;
+  h1.env.supersede = h2.env.supersede = on_supersede;
+  superseded = NULL;
+  ps__buf b = {0};
+  add_stream_hello(&b, "s", 77);
+  ck_assert_int_eq(feed(&h1, &b), 0);
+  ck_assert_int_eq(feed(&h2, &b), 0);
+  ck_assert_ptr_eq(superseded, &h1.s);
+  ck_assert_ptr_eq(ps__streamtab_get(&tab, "s", 1, 77)->owner, &h2.s);
+  /* Another stream id of the same sensor name is another stream. */
+  harness h3;
+  h_init(&h3);
+  h3.env.streams = &tab;
+  h3.env.supersede = on_supersede;
+  superseded = NULL;
+  ps__buf_reset(&b);
+  add_stream_hello(&b, "s", 78);
+  ck_assert_int_eq(feed(&h3, &b), 0);
+  ck_assert_ptr_null(superseded);
+  ck_assert_uint_eq(tab.n, 2);
+  ps__buf_free(&b);
+  h_free(&h1);
+  h_free(&h2);
+  h_free(&h3);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
 static Suite *session_suite(void) {
   Suite *s = suite_create("session");
   TCase *tc = tcase_create("flow");
@@ -1379,6 +1507,8 @@ static Suite *session_suite(void) {
   tcase_add_test(tc, test_ack_after_each_batch);
   tcase_add_test(tc, test_byte_at_a_time);
   tcase_add_test(tc, test_deferred_acks);
+  tcase_add_test(tc, test_stream_resume_dedupe);
+  tcase_add_test(tc, test_stream_supersede);
   tcase_add_test(tc, test_duplicate_batch);
   tcase_add_test(tc, test_empty_batch);
   tcase_add_test(tc, test_session_end_tells_sinks);

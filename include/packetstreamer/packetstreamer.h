@@ -137,6 +137,8 @@ typedef struct ps_capture_stats {
   uint64_t dropped;
   uint64_t ifdropped;
   uint64_t truncated; /* packets a file reader shortened (see ps-sensor(1)) */
+  uint64_t overflow;  /* packets the sensor's replay buffer dropped (full
+                         during an outage) or lost unacknowledged */
 } ps_capture_stats;
 
 /*
@@ -487,6 +489,21 @@ PS_API uint16_t ps_receiver_port(ps_receiver *r);
  * PS_ERR_TLS. */
 PS_API int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts);
 
+/*
+ * Keeps a journal at path (created if absent) so that a receiver killed
+ * at any moment and started again writes every acknowledged packet
+ * exactly once: after each round's writes, and before acknowledging them,
+ * one record gives each output file's size and each sensor stream's last
+ * batch. On start the journal is read back: every file it lists is cut
+ * back to its recorded size (what follows was never acknowledged, so the
+ * sensors resend it), and resent batches already written are skipped.
+ * Call before adding sinks (a sink opening with PS_SINK_APPEND must see
+ * the repaired file). Returns 0, PS_ERR_STATE, or PS_ERR_IO (unreadable,
+ * or not a journal: it is never overwritten). No fsync: it protects
+ * against the process dying, not the machine. Since 0.1.
+ */
+PS_API int ps_receiver_set_state_file(ps_receiver *r, const char *path);
+
 /* Requires sensors to prove they hold this shared key (1..1024 bytes,
  * copied); see ps_stream_set_auth_key(). */
 PS_API int ps_receiver_set_auth_key(ps_receiver *r, const uint8_t *key,
@@ -535,6 +552,11 @@ typedef struct ps_receiver_counters {
   uint64_t packets;
   uint64_t bytes;
   uint64_t dropped; /* drops the sensors reported (kernel + interface) */
+  /* Since 0.1 (issue 4): */
+  uint64_t overflow;          /* packets the sensors' buffers dropped */
+  uint64_t duplicate_batches; /* resent batches already written: skipped */
+  uint64_t write_stalls;      /* times an output could not write (disk
+                                 full...): acknowledgements stopped */
 } ps_receiver_counters;
 
 PS_API void ps_receiver_get_counters(ps_receiver *r,

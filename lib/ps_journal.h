@@ -1,0 +1,45 @@
+/*
+ * The receiver's journal: after each round's outputs are written and
+ * before the round's batches are acknowledged, one record says how far
+ * each output file holds acknowledged data and the last batch written of
+ * each sensor stream. After a crash (SIGKILL, power is out of scope: no
+ * fsync) the next start cuts every file back to its last recorded size,
+ * so what follows (never acknowledged, so the sensors still hold it) is
+ * neither torn nor written twice, and drops resent batches it already has.
+ *
+ * File: "PSJ1" and 4 zero bytes, then records: u32 length, u32 CRC-32 of
+ * the payload, payload; all big-endian. Payload items: 'F' u64 size u16
+ * len path (a file's committed size) and 'S' u64 stream id u64 seq u8 len
+ * name (a stream's last batch). Later items win. A torn last record fails
+ * its CRC and is ignored.
+ */
+#ifndef PS_JOURNAL_H
+#define PS_JOURNAL_H
+
+#include "ps_sink.h"
+#include "ps_streamtab.h"
+
+typedef struct ps__journal ps__journal;
+
+/*
+ * Opens the journal at path (creating it), replays it into tab and
+ * repairs the files it lists. Returns 0, or PS_ERR_IO with the reason in
+ * errbuf (a journal that is not one of ours is refused, not overwritten).
+ */
+int ps__journal_open(ps__journal **out, const char *path, ps__streamtab *tab,
+                     ps_log_fn log, void *log_ud, char *errbuf);
+
+/* A file was created or opened with size bytes: recorded at once, before
+ * any packet goes into it. */
+int ps__journal_file(ps__journal *j, const char *path, uint64_t size,
+                     char *errbuf);
+
+/* One round: the open files' sizes and the streams changed since the last
+ * commit, in one write(2); files that were open and no longer are get
+ * their final size. Cleans the table's dirty marks. */
+int ps__journal_commit(ps__journal *j, const ps__file_mark *marks,
+                       unsigned n, ps__streamtab *tab, char *errbuf);
+
+void ps__journal_close(ps__journal *j);
+
+#endif

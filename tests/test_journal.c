@@ -1,0 +1,229 @@
+/* Unit tests of lib/ps_journal and lib/ps_streamtab: what a receiver
+ * restarted after a crash knows, and how it repairs its files. */
+#include "config.h"
+
+#include "unit_util.h"
+
+#include "ps_journal.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/ps-journal-XXXXXX";
+static char jpath[256], f1[256], f2[256];
+static char logbuf[8192];
+
+static void log_fn(ps_log_level level, const char *msg, void *ud) {
+  (void)level;
+  (void)ud;
+  size_t n = strlen(logbuf);
+  snprintf(logbuf + n, sizeof(logbuf) - n, "%s\n", msg);
+}
+
+static void setup(void) {
+  ck_assert_ptr_nonnull(mkdtemp(strcpy(dir, "/tmp/ps-journal-XXXXXX")));
+  snprintf(jpath, sizeof(jpath), "%s/out.pcap.state", dir);
+  snprintf(f1, sizeof(f1), "%s/out.pcap", dir);
+  snprintf(f2, sizeof(f2), "%s/out.1.pcap", dir);
+  logbuf[0] = '\0';
+}
+
+static void teardown(void) {
+  unlink(jpath);
+  unlink(f1);
+  unlink(f2);
+  rmdir(dir);
+}
+
+static void write_bytes(const char *path, size_t n, int append) {
+  int fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC),
+                0644);
+  ck_assert_int_ge(fd, 0);
+  uint8_t buf[4096];
+  memset(buf, 0xa5, sizeof(buf));
+  while (n > 0) {
+    size_t k = n < sizeof(buf) ? n : sizeof(buf);
+    ck_assert_int_eq(write(fd, buf, k), (ssize_t)k);
+    n -= k;
+  }
+  close(fd);
+}
+
+static off_t size_of(const char *path) {
+  struct stat st;
+  ck_assert_int_eq(stat(path, &st), 0);
+  return st.st_size;
+}
+
+/* A crash after writing but before the journal record: the restart cuts
+ * the file back and remembers how far each stream was written. */
+START_TEST(test_cut_back_after_crash) {
+  char eb[PS_ERRMSG_MAX];
+  ps__streamtab tab = {0};
+  ps__journal *j;
+  ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
+  write_bytes(f1, 24, 0);
+  ck_assert_int_eq(ps__journal_file(j, f1, 24, eb), 0);
+  write_bytes(f1, 1000, 1);
+  ps__stream_ent *a = ps__streamtab_get(&tab, "sensor-a", 8, 1);
+  ps__stream_ent *b = ps__streamtab_get(&tab, "sensor-b", 8, 2);
+  ps__streamtab_advance(&tab, a, 5);
+  ps__streamtab_advance(&tab, b, 9);
+  ps__file_mark m = {f1, 1024};
+  ck_assert_int_eq(ps__journal_commit(j, &m, 1, &tab, eb), 0);
+  ck_assert_uint_eq(tab.n_dirty, 0);
+  /* The next round writes 500 bytes (batch 6 of a) and dies. */
+  write_bytes(f1, 500, 1);
+  ps__streamtab_advance(&tab, a, 6);
+  ps__journal_close(j);
+  ps__streamtab_free(&tab);
+
+  ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
+  ck_assert_int_eq(size_of(f1), 1024);
+  ck_assert_ptr_nonnull(strstr(logbuf, "removed 500 bytes written after the "
+                                       "last acknowledged batch"));
+  ck_assert_uint_eq(tab.n, 2);
+  ck_assert_uint_eq(ps__streamtab_get(&tab, "sensor-a", 8, 1)->seq, 5);
+  ck_assert_uint_eq(ps__streamtab_get(&tab, "sensor-b", 8, 2)->seq, 9);
+  ck_assert_uint_eq(ps__streamtab_get(&tab, "sensor-a", 8, 2)->seq, 0);
+  ps__journal_close(j);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
+/* A file closed by rotation keeps everything written before the commit
+ * that noticed it closed; a file opened after the last commit is cut to
+ * its header. */
+START_TEST(test_closed_and_new_files) {
+  char eb[PS_ERRMSG_MAX];
+  ps__streamtab tab = {0};
+  ps__journal *j;
+  ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
+  write_bytes(f1, 24, 0);
+  ck_assert_int_eq(ps__journal_file(j, f1, 24, eb), 0);
+  ps__file_mark m = {f1, 24};
+  ck_assert_int_eq(ps__journal_commit(j, &m, 1, &tab, eb), 0);
+  /* Round: f1 grows to 3000 and is closed; f2 opens with a header. */
+  write_bytes(f1, 2976, 1);
+  write_bytes(f2, 24, 0);
+  ck_assert_int_eq(ps__journal_file(j, f2, 24, eb), 0);
+  ps__file_mark m2 = {f2, 24};
+  ck_assert_int_eq(ps__journal_commit(j, &m2, 1, &tab, eb), 0);
+  /* Next round: f2 gets 100 bytes, crash before the commit. */
+  write_bytes(f2, 100, 1);
+  ps__journal_close(j);
+  ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
+  ck_assert_int_eq(size_of(f1), 3000);
+  ck_assert_int_eq(size_of(f2), 24);
+  ps__journal_close(j);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
+/* A record cut short by the crash is ignored, the ones before count. */
+START_TEST(test_torn_record) {
+  char eb[PS_ERRMSG_MAX];
+  ps__streamtab tab = {0};
+  ps__journal *j;
+  ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
+  ps__streamtab_advance(&tab, ps__streamtab_get(&tab, "s", 1, 3), 4);
+  ck_assert_int_eq(ps__journal_commit(j, NULL, 0, &tab, eb), 0);
+  ps__streamtab_advance(&tab, ps__streamtab_get(&tab, "s", 1, 3), 8);
+  ck_assert_int_eq(ps__journal_commit(j, NULL, 0, &tab, eb), 0);
+  ps__journal_close(j);
+  ps__streamtab_free(&tab);
+  /* Cut the last record in the middle. */
+  off_t n = size_of(jpath);
+  ck_assert_int_eq(truncate(jpath, n - 5), 0);
+  ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
+  ck_assert_uint_eq(ps__streamtab_get(&tab, "s", 1, 3)->seq, 4);
+  ck_assert_ptr_nonnull(strstr(logbuf, "ignoring"));
+  ps__journal_close(j);
+  ps__streamtab_free(&tab);
+  /* A flipped byte fails the CRC the same way. */
+}
+END_TEST
+
+START_TEST(test_not_a_journal) {
+  char eb[PS_ERRMSG_MAX];
+  ps__streamtab tab = {0};
+  ps__journal *j;
+  write_bytes(jpath, 100, 0);
+  ck_assert_err(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb),
+                PS_ERR_IO, eb, "is not a ps-receiver journal");
+  ck_assert_int_eq(size_of(jpath), 100); /* never overwritten */
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
+/* Many rounds: the journal is rewritten, and still says the same. */
+START_TEST(test_compaction) {
+  char eb[PS_ERRMSG_MAX];
+  ps__streamtab tab = {0};
+  ps__journal *j;
+  ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
+  write_bytes(f1, 24, 0);
+  ck_assert_int_eq(ps__journal_file(j, f1, 24, eb), 0);
+  char name[32];
+  for (int round = 1; round <= 3000; round++) {
+    for (int k = 0; k < 10; k++) {
+      snprintf(name, sizeof(name), "sensor-%d", k);
+      ps__streamtab_advance(
+          &tab, ps__streamtab_get(&tab, name, strlen(name), 1), round);
+    }
+    ps__file_mark m = {f1, 24 + (uint64_t)round};
+    ck_assert_int_eq(ps__journal_commit(j, &m, 1, &tab, eb), 0);
+  }
+  write_bytes(f1, 3000, 1);
+  ck_assert_int_lt(size_of(jpath), (1 << 20) + 4096);
+  ps__journal_close(j);
+  ps__streamtab_free(&tab);
+  write_bytes(f1, 77, 1); /* uncommitted */
+  ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
+  ck_assert_int_eq(size_of(f1), 3024);
+  ck_assert_uint_eq(tab.n, 10);
+  ck_assert_uint_eq(ps__streamtab_get(&tab, "sensor-7", 8, 1)->seq, 3000);
+  ps__journal_close(j);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
+/* The table forgets idle streams first when full, never active ones. */
+START_TEST(test_streamtab_limit) {
+  ps__streamtab tab = {0};
+  char name[32];
+  for (int k = 0; k < PS_STREAMTAB_MAX; k++) {
+    snprintf(name, sizeof(name), "s%d", k);
+    ps__stream_ent *e = ps__streamtab_get(&tab, name, strlen(name), 0);
+    ck_assert_ptr_nonnull(e);
+    e->used_ms = 1000 + k;
+  }
+  ps__streamtab_get(&tab, "s0", 2, 0)->owner = (struct ps__session *)&tab;
+  ck_assert_ptr_nonnull(ps__streamtab_get(&tab, "new", 3, 0));
+  ck_assert_uint_eq(tab.n, PS_STREAMTAB_MAX);
+  /* s0 was oldest but in use: s1 went. */
+  ck_assert_uint_eq(ps__streamtab_get(&tab, "s0", 2, 0)->used_ms, 1000);
+  ps__stream_ent *s1 = ps__streamtab_get(&tab, "s1", 2, 0);
+  ck_assert_uint_eq(s1->seq, 0);
+  ck_assert_int_ne(s1->used_ms, 1001);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
+static Suite *journal_suite(void) {
+  Suite *s = suite_create("journal");
+  TCase *tc = tcase_create("journal");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_cut_back_after_crash);
+  tcase_add_test(tc, test_closed_and_new_files);
+  tcase_add_test(tc, test_torn_record);
+  tcase_add_test(tc, test_not_a_journal);
+  tcase_add_test(tc, test_compaction);
+  tcase_add_test(tc, test_streamtab_limit);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return unit_run(journal_suite()); }

@@ -3,6 +3,8 @@
 
 #include "ps_pcapfmt.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const uint32_t pow10u[] = {1,      10,      100,      1000,
@@ -228,4 +230,180 @@ int ps__pcapng_isb(ps__buf *out, const ps__pcapng_isb_info *isb) {
   p = put_opt_u64(p, 8, isb->stats->captured);  /* isb_usrdeliv */
   put32h(p, 0);
   return 0;
+}
+
+/* --- reading back --- */
+
+static uint32_t get32h(const uint8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+static uint16_t get16h(const uint8_t *p) {
+  uint16_t v;
+  memcpy(&v, p, 2);
+  return v;
+}
+
+int ps__pcap_check_header(const uint8_t *hdr, uint32_t linktype, int nano,
+                          char *why, size_t whylen) {
+  uint32_t magic = get32h(hdr);
+  uint32_t want = nano ? PS_PCAP_MAGIC_NSEC : PS_PCAP_MAGIC_USEC;
+  if (magic == (nano ? PS_PCAP_MAGIC_USEC : PS_PCAP_MAGIC_NSEC)) {
+    snprintf(why, whylen, "it has %s time stamps, this output %s",
+             nano ? "microsecond" : "nanosecond",
+             nano ? "nanosecond" : "microsecond");
+    return -1;
+  }
+  if (magic != want) {
+    /* Byte-swapped files are valid pcap, but appending host-order records
+     * to them would not be. */
+    snprintf(why, whylen, "it is not a pcap file in this host's byte order");
+    return -1;
+  }
+  if (get16h(hdr + 4) != 2 || get16h(hdr + 6) != 4) {
+    snprintf(why, whylen, "it is pcap version %u.%u, not 2.4",
+             get16h(hdr + 4), get16h(hdr + 6));
+    return -1;
+  }
+  if (get32h(hdr + 20) != linktype) {
+    snprintf(why, whylen, "it has link type %u, this output %u",
+             get32h(hdr + 20), linktype);
+    return -1;
+  }
+  return 0;
+}
+
+uint64_t ps__pcap_record_size(const uint8_t *rh) {
+  uint32_t caplen = get32h(rh + 8);
+  if (caplen > PS_MAX_CAPLEN) {
+    return 0;
+  }
+  return PS_PCAP_REC_HDR + (uint64_t)caplen;
+}
+
+static uint32_t swap32(uint32_t v) {
+  return (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) |
+         (v << 24);
+}
+
+uint32_t ps__pcapng_block_len(const uint8_t *b, int *swapped) {
+  uint32_t type = get32h(b); /* the SHB type reads the same both ways */
+  if (type == PS_PCAPNG_SHB_TYPE) {
+    uint32_t bom = get32h(b + 8);
+    if (bom == 0x1A2B3C4Du) {
+      *swapped = 0;
+    } else if (bom == 0x4D3C2B1Au) {
+      *swapped = 1;
+    } else {
+      return 0;
+    }
+  }
+  uint32_t len = get32h(b + 4);
+  if (*swapped) {
+    len = swap32(len);
+  }
+  if (len < 12 || len % 4 != 0) {
+    return 0;
+  }
+  if (type == PS_PCAPNG_SHB_TYPE && len < 28) {
+    return 0;
+  }
+  return len;
+}
+
+uint32_t ps__pcapng_trailer_len(const uint8_t *t, int swapped) {
+  uint32_t v = get32h(t);
+  return swapped ? swap32(v) : v;
+}
+
+/* --- names --- */
+
+void ps__name_for_file(char *out, size_t outlen, const char *name) {
+  size_t i = 0;
+  for (; name[i] != '\0' && i + 1 < outlen; i++) {
+    char c = name[i];
+    out[i] = (c == '/' || (i == 0 && c == '.')) ? '_' : c;
+  }
+  out[i] = '\0';
+}
+
+/* Appends the strftime expansion of the n bytes at fmt. */
+static int append_strftime(ps__buf *out, const char *fmt, size_t n,
+                           const struct tm *tm) {
+  /* strftime returns 0 both for an empty result and for one too long:
+   * a leading byte that is cut off afterwards tells them apart. */
+  char *f = malloc(n + 2);
+  if (f == NULL) {
+    return -1;
+  }
+  f[0] = 'x';
+  memcpy(f + 1, fmt, n);
+  f[n + 1] = '\0';
+  size_t cap = 2 * n + 64;
+  for (;;) {
+    uint8_t *p = ps__buf_reserve(out, cap);
+    if (p == NULL) {
+      free(f);
+      return -1;
+    }
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    size_t k = strftime((char *)p, cap, f, tm);
+#pragma GCC diagnostic pop
+    if (k > 0) {
+      memmove(p, p + 1, k - 1);
+      out->len += k - 1;
+      free(f);
+      return 0;
+    }
+    if (cap > 65536) {
+      free(f);
+      return -1;
+    }
+    cap *= 4;
+  }
+}
+
+char *ps__path_expand(const char *tmpl, const struct tm *tm,
+                      const char *sensor) {
+  static const char tag[] = "{sensor}";
+  ps__buf out = {0};
+  const char *p = tmpl;
+  for (;;) {
+    const char *q = sensor ? strstr(p, tag) : NULL;
+    size_t lit = q ? (size_t)(q - p) : strlen(p);
+    if (lit > 0 && append_strftime(&out, p, lit, tm) != 0) {
+      goto nomem;
+    }
+    if (q == NULL) {
+      break;
+    }
+    char name[256];
+    ps__name_for_file(name, sizeof(name), sensor);
+    if (ps__buf_append(&out, name, strlen(name)) != 0) {
+      goto nomem;
+    }
+    p = q + sizeof(tag) - 1;
+  }
+  if (ps__buf_append(&out, "", 1) != 0) {
+    goto nomem;
+  }
+  return (char *)out.data;
+nomem:
+  ps__buf_free(&out);
+  return NULL;
+}
+
+char *ps__path_insert(const char *path, const char *tag) {
+  const char *slash = strrchr(path, '/');
+  const char *dot = strrchr(path, '.');
+  size_t stem = (dot && (!slash || dot > slash + 1)) ? (size_t)(dot - path)
+                                                     : strlen(path);
+  size_t need = strlen(path) + strlen(tag) + 2;
+  char *p = malloc(need);
+  if (p != NULL) {
+    snprintf(p, need, "%.*s.%s%s", (int)stem, path, tag, path + stem);
+  }
+  return p;
 }

@@ -5,6 +5,8 @@
 
 #include "ps_common.h"
 
+#include <time.h>
+
 #define PS_PCAP_MAGIC_USEC 0xa1b2c3d4u
 #define PS_PCAP_MAGIC_NSEC 0xa1b23c4du
 #define PS_PCAP_FILE_HDR 24
@@ -48,5 +50,41 @@ int ps__pcapng_isb(ps__buf *out, const ps__pcapng_isb_info *isb);
 
 /* A pcapng timestamp (units of 10^-tsres s) from sec and frac. */
 uint64_t ps__pcapng_ts(int64_t sec, uint32_t frac, uint8_t tsres);
+
+/* --- reading back our own files (append and repair), sans I/O --- */
+
+/* Checks a classic pcap file header (PS_PCAP_FILE_HDR bytes) against the
+ * output's link type and precision. Returns 0, or -1 with the reason in
+ * why ("has link type 101, this output 1", ...). */
+int ps__pcap_check_header(const uint8_t *hdr, uint32_t linktype, int nano,
+                          char *why, size_t whylen);
+/* The size of the record whose PS_PCAP_REC_HDR-byte header is rh, or 0
+ * if the header cannot be one of ours (caplen above PS_MAX_CAPLEN). */
+uint64_t ps__pcap_record_size(const uint8_t *rh);
+
+/* pcapng block framing: from the first 12 bytes of a block (type,
+ * length, and for a Section Header Block its byte-order magic) gives the
+ * block's total length, 0 if it cannot be a block. *swapped is the byte
+ * order of the section: set by a Section Header Block, used by others. */
+uint32_t ps__pcapng_block_len(const uint8_t *b, int *swapped);
+/* The trailing length of a block (its last 4 bytes) in the section's
+ * byte order. */
+uint32_t ps__pcapng_trailer_len(const uint8_t *t, int swapped);
+#define PS_PCAPNG_SHB_TYPE 0x0A0D0D0Au
+
+/* --- output file names --- */
+
+/* Expands a path template: strftime(3) conversions with tm, and each
+ * "{sensor}" replaced by sensor made safe for a file name (every '/'
+ * and a leading '.' become '_'); sensor NULL leaves "{sensor}" as it
+ * is. Returns a malloc'ed string, NULL when out of memory. */
+char *ps__path_expand(const char *tmpl, const struct tm *tm,
+                      const char *sensor);
+/* "dir/cap.pcap" + "x" -> "dir/cap.x.pcap"; no extension in the last
+ * component: "dir/cap" -> "dir/cap.x". malloc'ed, NULL when out of
+ * memory. */
+char *ps__path_insert(const char *path, const char *tag);
+/* Copies a sensor name into out (outlen bytes) as a file name part. */
+void ps__name_for_file(char *out, size_t outlen, const char *name);
 
 #endif

@@ -1,5 +1,13 @@
-/* File sinks: classic pcap (one file per link type) and pcapng. Records
- * are serialised into a buffer and written with one write(2) per batch. */
+/* File sinks: classic pcap (one file per link type) and pcapng, to a path
+ * template (strftime conversions, {sensor}), optionally one set of files
+ * per sensor, rotated by size, time or signal into a ring of files.
+ *
+ * Records are serialised into a buffer and written with one write(2) per
+ * flush. A buffer only ever holds whole records, and a failed write is
+ * cut back (ftruncate) to the last whole record on disk while the buffer
+ * keeps everything for the next flush: a full disk delays the output but
+ * never corrupts it. Files are closed and opened only in flush, after a
+ * successful write, so a rotation never splits what one flush wrote. */
 #include "config.h"
 
 #include "ps_pcapfmt.h"
@@ -8,89 +16,262 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pcap/pcap.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define OUT_HIGH_WATER (1u << 20)
-#define PCAP_MAX_OUTPUTS 32
+#define PCAP_MAX_LINKTYPES 32
+#define MAX_NAME_TRIES 100000u
 
-/* One open output file (or standard output). */
+/* One output file being written (or standard output). */
 typedef struct out_file {
-  char *path;
-  int fd;
-  ps__buf buf;
-  uint64_t packets;
+  char *path;         /* NULL: no file */
+  int fd;             /* -1: not open */
+  int is_stdout;
+  uint64_t size;      /* bytes on disk, whole records only */
+  uint64_t flushed;   /* size as of the last successful flush */
+  uint64_t packets;   /* packet records in the file and its buffers */
+  ps__buf hdr;        /* the file's header, not yet written */
+  ps__buf buf;        /* records, not yet written */
+  int has_header;     /* the header is on disk or in hdr */
+  int announced;      /* on_open was called */
+  int write_failed;   /* packet() leaves writing to the next flush */
+  int rotated;        /* started by a rotation or reopen */
 } out_file;
 
-static int out_open(ps_sink *sk, out_file *o, const char *path) {
-  o->path = strdup(path);
-  if (o->path == NULL) {
-    return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
+typedef struct series series;
+
+/* A pcapng interface, for as long as its session lasts. */
+typedef struct ng_iface {
+  struct ng_iface *next;
+  series *se;
+  uint32_t idb; /* its interface id in the series' current file */
+  uint32_t linktype;
+  uint8_t tsres;
+  uint64_t first_ts;
+  char *name, *desc;
+} ng_iface;
+
+/* A sequence of files: the whole output, or one sensor's (split), and in
+ * classic pcap one link type of it. */
+struct series {
+  series *next;
+  char *sensor;       /* split: the sensor's name; else NULL */
+  uint32_t linktype;  /* pcap */
+  int has_linktype;
+  int sibling;        /* pcap: not its output's first link type */
+  unsigned n_active;  /* interfaces using it now */
+  out_file f;
+  int need_open;      /* a new file is due: opened at the next chance */
+  int64_t period;     /* -G: the period its file was opened in */
+  char *last_base;    /* its last file's name before numbering ... */
+  unsigned last_n;    /* ... and the number it got (0: none) */
+  char *last_path;    /* its last file, closed because it went idle */
+  uint64_t last_size;
+  char **history;     /* files it created in this run, oldest first */
+  unsigned n_history, cap_history;
+  ng_iface *ifaces;   /* pcapng: active interfaces, in id order */
+  uint32_t n_idb;     /* pcapng: interface blocks in the current file */
+};
+
+typedef struct file_sink {
+  ps_sink base;
+  int ng;
+  int nano;
+  int append;
+  int literal;        /* ps_pcap_sink/ps_pcapng_sink: path as is, truncated */
+  int split;
+  uint64_t rotate_bytes;
+  unsigned rotate_seconds;
+  unsigned max_files;
+  char *post_rotate;
+  char *tmpl;
+  series *series;
+  volatile sig_atomic_t reopen;
+  int warned_precision;
+  int closed;
+  pid_t *children;
+  unsigned n_children, cap_children;
+  ps__buf early_log; /* lines logged before there was a log function */
+  char appl[128], os[300], comment[400];
+} file_sink;
+
+static const ps__sink_ops pcap_ops, pcapng_ops;
+
+static void fs_log(file_sink *fs, ps_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fs_log(file_sink *fs, ps_log_level level, const char *fmt, ...) {
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  if (fs->base.log != NULL) {
+    fs->base.log(level, line, fs->base.log_ud);
+  } else if (level <= PS_LOG_WARNING) {
+    /* The constructor's warnings (an existing file not overwritten) are
+     * kept for the log function the receiver sets. */
+    uint8_t lv = (uint8_t)level;
+    if (ps__buf_append(&fs->early_log, &lv, 1) != 0 ||
+        ps__buf_append(&fs->early_log, line, strlen(line) + 1) != 0) {
+      ps__buf_reset(&fs->early_log);
+    }
   }
-  if (strcmp(path, "-") == 0) {
-    o->fd = STDOUT_FILENO;
+}
+
+static const char *disp(const out_file *o) {
+  return o->is_stdout ? "standard output" : o->path;
+}
+
+/* ---------------- writing ---------------- */
+
+/* Writes b whole or not at all: a failed write is cut back to o->size so
+ * no partial record stays in the file, and b keeps every byte. */
+static int write_all(file_sink *fs, out_file *o, ps__buf *b) {
+  size_t n = ps__buf_size(b), done = 0;
+  while (done < n) {
+    ssize_t w = write(o->fd, ps__buf_head(b) + done, n - done);
+    if (w < 0 && errno == EINTR) {
+      continue;
+    }
+    if (w <= 0) {
+      int e = w < 0 ? errno : EIO;
+      char cut[160] = "";
+      if (o->is_stdout) {
+        /* A pipe cannot be taken back: what went out stays out. */
+        ps__buf_consume(b, done);
+        o->size += done;
+      } else if (done > 0 &&
+                 (ftruncate(o->fd, (off_t)o->size) != 0 ||
+                  lseek(o->fd, (off_t)o->size, SEEK_SET) < 0)) {
+        snprintf(cut, sizeof(cut),
+                 "; cutting the partial write back to %llu bytes failed: %s",
+                 (unsigned long long)o->size, strerror(errno));
+      }
+      o->write_failed = 1;
+      return ps__seterr(fs->base.errmsg, PS_ERR_IO,
+                        "writing %s: %s (%zu bytes kept, retried at the "
+                        "next flush)%s",
+                        disp(o), strerror(e), ps__buf_size(b), cut);
+    }
+    done += (size_t)w;
+  }
+  ps__buf_reset(b);
+  o->size += n;
+  return 0;
+}
+
+static void announce(file_sink *fs, out_file *o) {
+  if (!o->announced && !o->is_stdout && o->has_header &&
+      ps__buf_size(&o->hdr) == 0) {
+    o->flushed = o->size;
+    if (fs->base.on_open != NULL) {
+      fs->base.on_open(fs->base.on_open_ud, o->path, o->size);
+      o->announced = 1;
+    }
+  }
+}
+
+/* Writes what o holds: its header first, then its records. */
+static int out_write(file_sink *fs, out_file *o) {
+  if (o->fd < 0) {
     return 0;
   }
-  o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (o->fd < 0) {
-    return ps__seterr(sk->errmsg, PS_ERR_IO, "cannot open %s for writing: %s",
-                      path, strerror(errno));
+  int rc = write_all(fs, o, &o->hdr);
+  if (rc == 0) {
+    announce(fs, o);
+    rc = write_all(fs, o, &o->buf);
   }
-  return 0;
-}
-
-static int out_flush(ps_sink *sk, out_file *o) {
-  while (ps__buf_size(&o->buf) > 0) {
-    ssize_t n = write(o->fd, ps__buf_head(&o->buf), ps__buf_size(&o->buf));
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return ps__seterr(sk->errmsg, PS_ERR_IO, "writing %s: %s",
-                        strcmp(o->path, "-") ? o->path : "standard output",
-                        strerror(errno));
-    }
-    ps__buf_consume(&o->buf, (size_t)n);
+  if (rc == 0) {
+    o->write_failed = 0;
   }
-  return 0;
-}
-
-static int out_close(ps_sink *sk, out_file *o) {
-  int rc = 0;
-  if (o->fd >= 0) {
-    rc = out_flush(sk, o);
-    if (o->fd != STDOUT_FILENO && close(o->fd) != 0 && rc == 0) {
-      rc = ps__seterr(sk->errmsg, PS_ERR_IO, "closing %s: %s", o->path,
-                      strerror(errno));
-    }
-    o->fd = -1;
-  }
-  ps__buf_free(&o->buf);
-  free(o->path);
-  o->path = NULL;
   return rc;
 }
 
-/* ---------------- classic pcap ---------------- */
+/* ---------------- post-rotate commands ---------------- */
 
-typedef struct pcap_out {
-  out_file f;
-  uint32_t linktype;
-  int header_written;
-} pcap_out;
+static void reap_children(file_sink *fs) {
+  for (unsigned i = 0; i < fs->n_children;) {
+    int st;
+    pid_t p = waitpid(fs->children[i], &st, WNOHANG);
+    if (p == 0) {
+      i++;
+      continue;
+    }
+    if (p > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+      char how[64];
+      if (WIFEXITED(st)) {
+        snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(st));
+      } else {
+        snprintf(how, sizeof(how), "was killed by signal %d",
+                 WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+      }
+      fs_log(fs, PS_LOG_WARNING,
+              "post-rotate command (process %ld) %s", (long)fs->children[i],
+              how);
+    }
+    fs->children[i] = fs->children[--fs->n_children];
+  }
+}
 
-typedef struct pcap_sink {
-  ps_sink base;
-  int nano;
-  char *path;
-  unsigned n_out;
-  pcap_out out[PCAP_MAX_OUTPUTS];
-  unsigned warned_precision;
-} pcap_sink;
+/* Runs "CMD FILE" through /bin/sh without waiting. The file name is the
+ * shell's $1, never part of the command text, so no name can inject
+ * shell syntax. */
+static void post_rotate(file_sink *fs, const char *path) {
+  if (fs->post_rotate == NULL) {
+    return;
+  }
+  reap_children(fs);
+  if (fs->n_children == fs->cap_children) {
+    unsigned cap = fs->cap_children ? fs->cap_children * 2 : 8;
+    pid_t *p = realloc(fs->children, cap * sizeof(*p));
+    if (p == NULL) {
+      fs_log(fs, PS_LOG_ERROR,
+              "out of memory: post-rotate command not run for %s", path);
+      return;
+    }
+    fs->children = p;
+    fs->cap_children = cap;
+  }
+  size_t n = strlen(fs->post_rotate) + 8;
+  char *script = malloc(n);
+  if (script == NULL) {
+    return;
+  }
+  snprintf(script, n, "%s \"$1\"", fs->post_rotate);
+  pid_t pid = fork();
+  if (pid == 0) {
+    /* Only async-signal-safe calls between fork and exec. */
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    execl("/bin/sh", "sh", "-c", script, "sh", path, (char *)NULL);
+    _exit(127);
+  }
+  free(script);
+  if (pid < 0) {
+    fs_log(fs, PS_LOG_WARNING,
+            "cannot run the post-rotate command for %s: fork: %s", path,
+            strerror(errno));
+    return;
+  }
+  fs_log(fs, PS_LOG_DEBUG,
+          "post-rotate: %s %s (process %ld)", fs->post_rotate, path,
+          (long)pid);
+  fs->children[fs->n_children++] = pid;
+}
+
+/* ---------------- names ---------------- */
 
 /* libpcap names DLT_ values, and the wire carries LINKTYPE_ values (they
  * differ for a few types, e.g. RAW). Its mapping is internal, so let it
@@ -115,158 +296,1096 @@ static const char *linktype_name(uint32_t linktype) {
   return name;
 }
 
-/* "dir/cap.pcap" + RAW -> "dir/cap.RAW.pcap"; no extension: "dir/cap.RAW". */
-static char *sibling_path(const char *path, uint32_t linktype) {
-  char lt[64];
+static void linktype_tag(char *out, size_t n, uint32_t linktype) {
   const char *name = linktype_name(linktype);
   if (name != NULL && (linktype & 0xfc000000u) == 0) {
-    snprintf(lt, sizeof(lt), "%s", name);
+    snprintf(out, n, "%s", name);
   } else {
-    snprintf(lt, sizeof(lt), "LINKTYPE_%u", linktype);
+    snprintf(out, n, "LINKTYPE_%u", linktype);
   }
-  const char *slash = strrchr(path, '/');
-  const char *dot = strrchr(path, '.');
-  size_t stem = (dot && (!slash || dot > slash + 1)) ? (size_t)(dot - path)
-                                                     : strlen(path);
-  size_t need = strlen(path) + strlen(lt) + 2;
-  char *p = malloc(need);
-  if (p != NULL) {
-    snprintf(p, need, "%.*s.%s%s", (int)stem, path, lt, path + stem);
+}
+
+/* The name of se's next file before numbering: the template expanded at
+ * now, the sensor inserted when the template does not name it, the link
+ * type for a classic pcap sibling. */
+static char *base_path(file_sink *fs, series *se, time_t now) {
+  char *p;
+  if (fs->literal) {
+    p = strdup(fs->tmpl);
+  } else {
+    struct tm tm;
+    localtime_r(&now, &tm);
+    p = ps__path_expand(fs->tmpl, &tm, se->sensor);
+  }
+  if (p != NULL && se->sensor != NULL && strstr(fs->tmpl, "{sensor}") == NULL) {
+    char name[256];
+    ps__name_for_file(name, sizeof(name), se->sensor);
+    char *q = ps__path_insert(p, name);
+    free(p);
+    p = q;
+  }
+  if (p != NULL && se->sibling) {
+    char lt[64];
+    linktype_tag(lt, sizeof(lt), se->linktype);
+    char *q = ps__path_insert(p, lt);
+    free(p);
+    p = q;
   }
   return p;
 }
 
-static int pcs_iface(ps_sink *sk, const ps_session_info *s,
-                      const ps_interface_info *ifc, void **slot) {
-  pcap_sink *ps = (pcap_sink *)sk;
-  for (unsigned i = 0; i < ps->n_out; i++) {
-    if (ps->out[i].linktype == ifc->linktype) {
-      *slot = &ps->out[i];
-      goto check_precision;
+static char *numbered(const char *base, unsigned n) {
+  char tag[16];
+  snprintf(tag, sizeof(tag), "%u", n);
+  return ps__path_insert(base, tag);
+}
+
+static int in_history(const series *se, const char *path) {
+  for (unsigned i = 0; i < se->n_history; i++) {
+    if (strcmp(se->history[i], path) == 0) {
+      return 1;
     }
   }
-  pcap_out *o;
-  if (ps->n_out == 0) {
-    o = &ps->out[0];
+  return 0;
+}
+
+/* ---------------- append: validate and repair ---------------- */
+
+/* A small read-ahead window over a file. */
+typedef struct reader {
+  int fd;
+  uint64_t size;
+  uint64_t base;
+  size_t len;
+  uint8_t buf[65536];
+} reader;
+
+/* Points *p at n (<= 4096) bytes at off; 0, or -1 past the end or on a
+ * read error. */
+static int rd_get(reader *r, uint64_t off, size_t n, const uint8_t **p) {
+  if (off + n > r->size) {
+    return -1;
+  }
+  if (off < r->base || off + n > r->base + r->len) {
+    ssize_t k;
+    do {
+      k = pread(r->fd, r->buf, sizeof(r->buf), (off_t)off);
+    } while (k < 0 && errno == EINTR);
+    if (k < (ssize_t)n) {
+      return -1;
+    }
+    r->base = off;
+    r->len = (size_t)k;
+  }
+  *p = r->buf + (off - r->base);
+  return 0;
+}
+
+/* How far the file holds whole pcap records, after a valid header. */
+static uint64_t scan_pcap(reader *r) {
+  uint64_t off = PS_PCAP_FILE_HDR;
+  const uint8_t *h;
+  while (rd_get(r, off, PS_PCAP_REC_HDR, &h) == 0) {
+    uint64_t n = ps__pcap_record_size(h);
+    if (n == 0 || off + n > r->size) {
+      break;
+    }
+    off += n;
+  }
+  return off;
+}
+
+/* How far the file holds whole pcapng blocks (0: not even one section
+ * header). */
+static uint64_t scan_pcapng(reader *r) {
+  uint64_t off = 0;
+  int swapped = 0;
+  const uint8_t *h, *t;
+  while (rd_get(r, off, 12, &h) == 0) {
+    if (off == 0 && ps__pcapng_block_len(h, &swapped) == 0) {
+      break;
+    }
+    uint32_t n = ps__pcapng_block_len(h, &swapped);
+    if (n == 0 || off + n > r->size || rd_get(r, off + n - 4, 4, &t) != 0 ||
+        ps__pcapng_trailer_len(t, swapped) != n) {
+      break;
+    }
+    off += n;
+  }
+  return off;
+}
+
+/* Decides whether fd (path) can be appended to: 1 yes (o->size and
+ * o->has_header set, a torn tail cut and logged), 0 no (why says it),
+ * -1 on an I/O error (errmsg set). */
+static int append_check(file_sink *fs, series *se, out_file *o, int fd,
+                        const char *path, char *why, size_t whylen) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    return ps__seterr(fs->base.errmsg, PS_ERR_IO, "cannot stat %s: %s", path,
+                      strerror(errno)),
+           -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    snprintf(why, whylen, "it is not a regular file");
+    return 0;
+  }
+  uint64_t size = (uint64_t)st.st_size, good = 0;
+  reader *r = malloc(sizeof(*r));
+  if (r == NULL) {
+    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory"), -1;
+  }
+  r->fd = fd;
+  r->size = size;
+  r->base = 0;
+  r->len = 0;
+  const uint8_t *h;
+  int has_header = 0;
+  if (size == 0) {
+    good = 0;
+  } else if (!fs->ng) {
+    if (rd_get(r, 0, PS_PCAP_FILE_HDR, &h) != 0) {
+      /* Shorter than a header: only a torn first write leaves that. */
+      uint32_t m = 0;
+      if (pread(fd, &m, size < 4 ? size : 4, 0) < 0 ||
+          (size >= 4 && m != PS_PCAP_MAGIC_USEC && m != PS_PCAP_MAGIC_NSEC)) {
+        snprintf(why, whylen, "it is not a pcap file");
+        free(r);
+        return 0;
+      }
+      good = 0;
+    } else if (ps__pcap_check_header(h, se->linktype, fs->nano, why,
+                                     whylen) != 0) {
+      free(r);
+      return 0;
+    } else {
+      has_header = 1;
+      good = scan_pcap(r);
+    }
   } else {
-    if (strcmp(ps->path, "-") == 0) {
+    good = scan_pcapng(r);
+    uint8_t first[12];
+    size_t k = size < 12 ? (size_t)size : 12;
+    int sw = 0;
+    if (good == 0 &&
+        (pread(fd, first, k, 0) != (ssize_t)k ||
+         (k >= 4 && memcmp(first, &(uint32_t){PS_PCAPNG_SHB_TYPE}, 4) != 0) ||
+         (k == 12 && ps__pcapng_block_len(first, &sw) == 0))) {
+      /* A torn first block is cut; anything else is not ours. */
+      snprintf(why, whylen, "it is not a pcapng file");
+      free(r);
+      return 0;
+    }
+  }
+  free(r);
+  if (good < size) {
+    if (ftruncate(fd, (off_t)good) != 0) {
+      return ps__seterr(fs->base.errmsg, PS_ERR_IO,
+                        "cannot cut the torn end of %s: %s", path,
+                        strerror(errno)),
+             -1;
+    }
+    fs_log(fs, PS_LOG_WARNING,
+            "%s ended in a torn record: cut %llu bytes, keeping %llu", path,
+            (unsigned long long)(size - good), (unsigned long long)good);
+  }
+  if (lseek(fd, (off_t)good, SEEK_SET) < 0) {
+    return ps__seterr(fs->base.errmsg, PS_ERR_IO, "cannot seek in %s: %s",
+                      path, strerror(errno)),
+           -1;
+  }
+  o->size = good;
+  if (!fs->ng) {
+    o->has_header = has_header;
+  }
+  if (good > 0) {
+    fs_log(fs, PS_LOG_INFO,
+            "appending to %s after its %llu bytes", path,
+            (unsigned long long)good);
+  }
+  return 1;
+}
+
+/* ---------------- opening files ---------------- */
+
+static int history_add(file_sink *fs, series *se, const char *path) {
+  /* A name used again (a reopen after logrotate moved the file away) is
+   * the newest file now. */
+  for (unsigned i = 0; i < se->n_history; i++) {
+    if (strcmp(se->history[i], path) == 0) {
+      char *h = se->history[i];
+      memmove(se->history + i, se->history + i + 1,
+              (se->n_history - i - 1) * sizeof(*se->history));
+      se->history[se->n_history - 1] = h;
+      return 0;
+    }
+  }
+  if (se->n_history == se->cap_history) {
+    unsigned cap = se->cap_history ? se->cap_history * 2 : 8;
+    char **h = realloc(se->history, cap * sizeof(*h));
+    if (h == NULL) {
+      return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
+    }
+    se->history = h;
+    se->cap_history = cap;
+  }
+  if ((se->history[se->n_history] = strdup(path)) == NULL) {
+    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  se->n_history++;
+  /* -W: a ring of files, the oldest deleted once a new one exists. */
+  while (fs->max_files > 0 && se->n_history > fs->max_files) {
+    if (unlink(se->history[0]) == 0) {
+      fs_log(fs, PS_LOG_INFO,
+              "deleted %s: at most %u files are kept", se->history[0],
+              fs->max_files);
+    } else if (errno != ENOENT) {
+      fs_log(fs, PS_LOG_WARNING,
+              "cannot delete %s (at most %u files are kept): %s",
+              se->history[0], fs->max_files, strerror(errno));
+    }
+    free(se->history[0]);
+    memmove(se->history, se->history + 1,
+            --se->n_history * sizeof(*se->history));
+  }
+  return 0;
+}
+
+/* The pcap header, once the link type is known, unless the file has one. */
+static int pcap_header(file_sink *fs, series *se) {
+  out_file *o = &se->f;
+  if (o->has_header || !se->has_linktype) {
+    return 0;
+  }
+  if (ps__pcap_file_header(&o->hdr, se->linktype, PS_MAX_CAPLEN,
+                           fs->nano) != 0) {
+    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  o->has_header = 1;
+  return 0;
+}
+
+/* Takes up se's last file again, if it went idle in this run and is
+ * still as we left it: 1 if so. */
+static int resume(file_sink *fs, series *se, const char *base) {
+  if (se->last_path == NULL || se->last_base == NULL ||
+      strcmp(base, se->last_base) != 0) {
+    return 0;
+  }
+  int fd = open(se->last_path, O_WRONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0) {
+    return 0;
+  }
+  if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != se->last_size ||
+      lseek(fd, (off_t)se->last_size, SEEK_SET) < 0) {
+    close(fd);
+    return 0;
+  }
+  out_file *o = &se->f;
+  o->path = se->last_path;
+  se->last_path = NULL;
+  o->fd = fd;
+  o->size = se->last_size;
+  o->has_header = 1;
+  return 1;
+}
+
+/* Opens se's next file: never over an existing file (BASE.1.EXT,
+ * BASE.2.EXT, ... instead, with a warning), or, appending, after the
+ * last whole record of the last existing file of the sequence. */
+static int open_file(file_sink *fs, series *se, int from_zero) {
+  out_file *o = &se->f;
+  time_t now = time(NULL);
+  char *base = base_path(fs, se, now);
+  if (base == NULL) {
+    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  if (fs->rotate_seconds > 0) {
+    se->period = (int64_t)now / fs->rotate_seconds;
+  }
+  if (!from_zero && resume(fs, se, base)) {
+    free(base);
+    goto opened;
+  }
+  unsigned n = 0;
+  if (!from_zero && se->last_base != NULL && strcmp(base, se->last_base) == 0) {
+    n = se->last_n + 1;
+  }
+  char *first_taken = NULL, why[200] = "";
+  char *path = NULL;
+  int fd = -1;
+  for (unsigned tries = 0; tries < MAX_NAME_TRIES; tries++, n++) {
+    free(path);
+    path = n ? numbered(base, n) : strdup(base);
+    if (path == NULL) {
+      break;
+    }
+    if (fs->literal) {
+      fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      break;
+    }
+    if (fs->append) {
+      /* Continue the sequence where it ended: its last existing file. */
+      char *next = numbered(base, n + 1);
+      int later = next != NULL && access(next, F_OK) == 0;
+      free(next);
+      if (later) {
+        continue;
+      }
+      fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0) {
+        break;
+      }
+      int ok = append_check(fs, se, o, fd, path, why, sizeof(why));
+      if (ok == 1) {
+        break;
+      }
+      close(fd);
+      fd = -1;
+      if (ok < 0) {
+        free(path);
+        free(base);
+        free(first_taken);
+        return PS_ERR_IO;
+      }
+      if (first_taken == NULL) {
+        first_taken = strdup(path);
+      }
+      continue;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0 || errno != EEXIST) {
+      break;
+    }
+    if (first_taken == NULL && !in_history(se, path)) {
+      first_taken = strdup(path);
+    }
+  }
+  if (path == NULL || fd < 0) {
+    int e = errno;
+    int rc = path == NULL
+                 ? ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory")
+                 : ps__seterr(fs->base.errmsg, PS_ERR_IO,
+                              "cannot open %s for writing: %s", path,
+                              strerror(e));
+    free(path);
+    free(base);
+    free(first_taken);
+    return rc;
+  }
+  if (first_taken != NULL) {
+    if (why[0] != '\0') {
+      fs_log(fs, PS_LOG_WARNING,
+              "cannot append to %s (%s): writing to %s instead", first_taken,
+              why, path);
+    } else {
+      fs_log(fs, PS_LOG_WARNING,
+              "%s exists: writing to %s instead (files are never "
+              "overwritten; --append continues one)",
+              first_taken, path);
+    }
+    free(first_taken);
+  }
+  free(se->last_base);
+  se->last_base = base;
+  se->last_n = n;
+  o->path = path;
+  o->fd = fd;
+  if (!fs->append) {
+    o->size = 0;
+    if (!fs->ng) {
+      o->has_header = 0;
+    }
+  }
+  if (!fs->literal) {
+    int rc = history_add(fs, se, path);
+    if (rc != 0) {
+      return rc;
+    }
+  }
+opened:
+  o->flushed = o->size;
+  o->announced = 0;
+  o->packets = 0;
+  o->write_failed = 0;
+  o->rotated = 0;
+  /* pcapng: a new section (also after an appended file's last one). */
+  if (!fs->ng) {
+    return pcap_header(fs, se);
+  }
+  return 0;
+}
+
+/* The section header and one interface block per active interface,
+ * numbered from 0 in this file. */
+static int ng_section(file_sink *fs, series *se) {
+  ps__buf *b = &se->f.hdr;
+  ps__buf_reset(b);
+  if (ps__pcapng_shb(b, fs->appl, fs->os, fs->comment) != 0) {
+    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  se->n_idb = 0;
+  for (ng_iface *ni = se->ifaces; ni != NULL; ni = ni->next) {
+    ps__pcapng_idb_info idb = {
+        .linktype = ni->linktype,
+        /* libpcap refuses a pcapng file whose interfaces differ in
+         * snaplen, so every block says the largest; the sensor's own
+         * value is in the description. */
+        .snaplen = PS_MAX_CAPLEN,
+        .tsres = ni->tsres,
+        .name = ni->name,
+        .description = ni->desc,
+    };
+    if (ps__pcapng_idb(b, &idb) != 0) {
+      return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
+    }
+    ni->idb = se->n_idb++;
+  }
+  se->f.has_header = 1;
+  return 0;
+}
+
+/* Closes se's file (everything in it is written) and runs the
+ * post-rotate command on it. keep: remember it to take it up again. */
+static int close_file(file_sink *fs, series *se, int keep) {
+  out_file *o = &se->f;
+  int rc = 0;
+  if (o->fd >= 0 && !o->is_stdout && close(o->fd) != 0) {
+    rc = ps__seterr(fs->base.errmsg, PS_ERR_IO, "closing %s: %s", o->path,
+                    strerror(errno));
+  }
+  o->fd = -1;
+  if (o->path != NULL && !o->is_stdout) {
+    post_rotate(fs, o->path);
+  }
+  free(se->last_path);
+  se->last_path = NULL;
+  if (keep && o->path != NULL) {
+    se->last_path = o->path;
+    se->last_size = o->size;
+  } else {
+    free(o->path);
+  }
+  o->path = NULL;
+  o->size = o->flushed = o->packets = 0;
+  o->has_header = 0;
+  o->announced = 0;
+  ps__buf_free(&o->buf);
+  ps__buf_free(&o->hdr);
+  return rc;
+}
+
+/* Starts se's next file. The new file's header is built at once (the
+ * interface ids of pcapng change here), even if the file itself cannot
+ * be opened yet: then need_open says to try again at the next flush. */
+static int start_file(file_sink *fs, series *se, int from_zero) {
+  if (fs->ng && ng_section(fs, se) != 0) {
+    return PS_ERR_NOMEM;
+  }
+  int rc = open_file(fs, se, from_zero);
+  se->need_open = rc != 0;
+  return rc;
+}
+
+/* ---------------- series ---------------- */
+
+static series *series_new(file_sink *fs, const char *sensor) {
+  series *se = calloc(1, sizeof(*se));
+  if (se == NULL) {
+    return NULL;
+  }
+  se->f.fd = -1;
+  if (sensor != NULL && (se->sensor = strdup(sensor)) == NULL) {
+    free(se);
+    return NULL;
+  }
+  series **pp = &fs->series;
+  while (*pp != NULL) {
+    pp = &(*pp)->next;
+  }
+  *pp = se;
+  return se;
+}
+
+static void series_free(series *se) {
+  free(se->f.path);
+  ps__buf_free(&se->f.buf);
+  ps__buf_free(&se->f.hdr);
+  free(se->sensor);
+  free(se->last_base);
+  free(se->last_path);
+  for (unsigned i = 0; i < se->n_history; i++) {
+    free(se->history[i]);
+  }
+  free(se->history);
+  while (se->ifaces != NULL) {
+    ng_iface *ni = se->ifaces;
+    se->ifaces = ni->next;
+    free(ni->name);
+    free(ni->desc);
+    free(ni);
+  }
+  free(se);
+}
+
+static int same_key(const series *se, const char *sensor) {
+  return se->sensor == NULL ? sensor == NULL
+                            : sensor != NULL && strcmp(se->sensor, sensor) == 0;
+}
+
+/* The series a new interface joins; opens its file if it has none. */
+static int series_for(file_sink *fs, const ps_session_info *s,
+                      const ps_interface_info *ifc, series **out) {
+  const char *key = fs->split ? s->sensor : NULL;
+  series *se = NULL, *first = NULL;
+  unsigned n_key = 0;
+  for (series *x = fs->series; x != NULL; x = x->next) {
+    if (!same_key(x, key)) {
+      continue;
+    }
+    n_key++;
+    if (first == NULL) {
+      first = x;
+    }
+    if (fs->ng || !x->has_linktype || x->linktype == ifc->linktype) {
+      se = x;
+      break;
+    }
+  }
+  if (se == NULL) {
+    if (first != NULL && first->f.is_stdout) {
       return ps__seterr(
-          sk->errmsg, PS_ERR_LINKTYPE,
+          fs->base.errmsg, PS_ERR_LINKTYPE,
           "interface %s/%s has link type %s (%u) but the pcap stream on "
           "standard output is %s (%u); classic pcap holds one link type: "
           "use --format pcapng",
-          s->sensor, ifc->name,
-          linktype_name(ifc->linktype) ?: "unknown",
-          ifc->linktype,
-          linktype_name(ps->out[0].linktype) ?: "unknown",
-          ps->out[0].linktype);
+          s->sensor, ifc->name, linktype_name(ifc->linktype) ?: "unknown",
+          ifc->linktype, linktype_name(first->linktype) ?: "unknown",
+          first->linktype);
     }
-    if (ps->n_out == PCAP_MAX_OUTPUTS) {
-      return ps__seterr(sk->errmsg, PS_ERR_LIMIT,
+    if (n_key >= PCAP_MAX_LINKTYPES) {
+      return ps__seterr(fs->base.errmsg, PS_ERR_LIMIT,
                         "too many link types for pcap output (%u)",
-                        PCAP_MAX_OUTPUTS);
+                        PCAP_MAX_LINKTYPES);
     }
-    o = &ps->out[ps->n_out];
-    char *path = sibling_path(ps->path, ifc->linktype);
-    if (path == NULL) {
-      return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
+    if ((se = series_new(fs, key)) == NULL) {
+      return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
     }
-    int rc = out_open(sk, &o->f, path);
-    free(path);
-    if (rc != 0) {
-      out_close(sk, &o->f);
-      return rc;
+    se->sibling = first != NULL;
+  }
+  if (!fs->ng && !se->has_linktype) {
+    se->linktype = ifc->linktype;
+    se->has_linktype = 1;
+    if (se->f.fd >= 0 && pcap_header(fs, se) != 0) {
+      return PS_ERR_NOMEM;
     }
-    ps__log(sk->log, sk->log_ud, PS_LOG_INFO,
+  }
+  *out = se;
+  return 0;
+}
+
+/* After an interface joined se: make sure se has a file. A file that
+ * cannot be opened now is retried at each flush (the flush reports it),
+ * so a full disk delays sensors instead of refusing them. */
+static void series_ensure_file(file_sink *fs, series *se,
+                               const ps_session_info *s,
+                               const ps_interface_info *ifc) {
+  if (se->f.fd >= 0 || se->need_open) {
+    return;
+  }
+  int rc = start_file(fs, se, 0);
+  if (rc != 0) {
+    fs_log(fs, PS_LOG_ERROR,
+            "%s (for %s/%s; retried at the next flush)", fs->base.errmsg,
+            s->sensor, ifc->name);
+    return;
+  }
+  if (se->sibling) {
+    fs_log(fs, PS_LOG_INFO,
             "sensor %s interface %s has link type %s (%u), unlike %s: "
             "writing it to %s",
-            s->sensor, ifc->name,
-            linktype_name(ifc->linktype) ?: "unknown",
-            ifc->linktype, ps->out[0].f.path, o->f.path);
+            s->sensor, ifc->name, linktype_name(ifc->linktype) ?: "unknown",
+            ifc->linktype, fs->tmpl, se->f.path);
   }
-  o->linktype = ifc->linktype;
-  if (ps__pcap_file_header(&o->f.buf, ifc->linktype, PS_MAX_CAPLEN,
-                           ps->nano) != 0) {
+}
+
+/* ---------------- sink operations ---------------- */
+
+static int fs_iface(ps_sink *sk, const ps_session_info *s,
+                    const ps_interface_info *ifc, void **slot) {
+  file_sink *fs = (file_sink *)sk;
+  series *se = NULL;
+  int rc = series_for(fs, s, ifc, &se);
+  if (rc != 0) {
+    return rc;
+  }
+  if (!fs->ng) {
+    se->n_active++;
+    series_ensure_file(fs, se, s, ifc);
+    *slot = se;
+    if (ifc->tsres == PS_TSRES_NSEC && !fs->nano && !fs->warned_precision) {
+      fs->warned_precision = 1;
+      fs_log(fs, PS_LOG_INFO,
+              "sensor %s interface %s has nanosecond timestamps but the pcap "
+              "output is microsecond: sub-microsecond digits are dropped (use "
+              "--time-stamp-precision nano or pcapng to keep them)",
+              s->sensor, ifc->name);
+    }
+    return 0;
+  }
+  ng_iface *ni = calloc(1, sizeof(*ni));
+  char name[600], desc[800];
+  snprintf(name, sizeof(name), "%s/%s", s->sensor, ifc->name);
+  snprintf(desc, sizeof(desc), "interface %s of sensor %s at %s, snaplen %u",
+           ifc->name, s->sensor, s->peer, ifc->snaplen);
+  if (ni == NULL || (ni->name = strdup(name)) == NULL ||
+      (ni->desc = strdup(desc)) == NULL) {
+    if (ni != NULL) {
+      free(ni->name);
+      free(ni);
+    }
     return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
   }
-  o->header_written = 1;
-  ps->n_out++;
-  *slot = o;
-check_precision:
-  if (ifc->tsres == PS_TSRES_NSEC && !ps->nano && !ps->warned_precision) {
-    ps->warned_precision = 1;
-    ps__log(sk->log, sk->log_ud, PS_LOG_INFO,
-            "sensor %s interface %s has nanosecond timestamps but the pcap "
-            "output is microsecond: sub-microsecond digits are dropped (use "
-            "--time-stamp-precision nano or pcapng to keep them)",
-            s->sensor, ifc->name);
+  ni->se = se;
+  ni->linktype = ifc->linktype;
+  ni->tsres = ifc->tsres;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t sec = ts.tv_sec;
+  uint32_t frac = (uint32_t)ts.tv_nsec;
+  ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, ifc->tsres);
+  ni->first_ts = ps__pcapng_ts(sec, frac, ifc->tsres);
+  ng_iface **pp = &se->ifaces;
+  while (*pp != NULL) {
+    pp = &(*pp)->next;
+  }
+  *pp = ni;
+  se->n_active++;
+  if (se->f.fd < 0 && !se->need_open) {
+    /* A new file: its section header lists this interface already. */
+    series_ensure_file(fs, se, s, ifc);
+  } else {
+    ps__pcapng_idb_info idb = {
+        .linktype = ifc->linktype,
+        .snaplen = PS_MAX_CAPLEN,
+        .tsres = ifc->tsres,
+        .name = name,
+        .description = desc,
+    };
+    if (ps__pcapng_idb(&se->f.buf, &idb) != 0) {
+      return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
+    }
+    ni->idb = se->n_idb++;
+  }
+  *slot = ni;
+  return 0;
+}
+
+static int fs_packet(ps_sink *sk, void *slot, const ps_session_info *s,
+                     const ps_interface_info *ifc, const ps_packet *pkt) {
+  file_sink *fs = (file_sink *)sk;
+  series *se;
+  int rc;
+  if (fs->ng) {
+    ng_iface *ni = slot;
+    se = ni->se;
+    rc = ps__pcapng_epb(&se->f.buf, ni->idb, pkt, ni->tsres);
+  } else {
+    se = slot;
+    rc = ps__pcap_record(&se->f.buf, pkt, ifc->tsres, fs->nano);
+  }
+  if (rc != 0) {
+    return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  se->f.packets++;
+  /* A large round is written as it goes (whole records: the buffer holds
+   * nothing else). A failure waits for the flush, which reports it. */
+  if (ps__buf_size(&se->f.buf) >= OUT_HIGH_WATER && !se->f.write_failed) {
+    out_write(fs, &se->f);
   }
   return 0;
 }
 
-static int pcs_packet(ps_sink *sk, void *slot, const ps_session_info *s,
-                       const ps_interface_info *ifc, const ps_packet *pkt) {
-  pcap_sink *ps = (pcap_sink *)sk;
-  pcap_out *o = slot;
-  if (ps__pcap_record(&o->f.buf, pkt, ifc->tsres, ps->nano) != 0) {
-    return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
+static void fs_iface_end(ps_sink *sk, void *slot, const ps_session_info *s,
+                         const ps_interface_info *ifc,
+                         const ps_capture_stats *st) {
+  file_sink *fs = (file_sink *)sk;
+  if (slot == NULL) {
+    return;
   }
-  o->f.packets++;
-  if (ps__buf_size(&o->f.buf) >= OUT_HIGH_WATER) {
-    return out_flush(sk, &o->f);
+  if (!fs->ng) {
+    series *se = slot;
+    se->n_active--;
+    return;
   }
-  return 0;
-}
-
-static int pcs_flush(ps_sink *sk) {
-  pcap_sink *ps = (pcap_sink *)sk;
-  for (unsigned i = 0; i < ps->n_out; i++) {
-    int rc = out_flush(sk, &ps->out[i].f);
-    if (rc != 0) {
-      return rc;
+  ng_iface *ni = slot;
+  series *se = ni->se;
+  if (st != NULL) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t sec = ts.tv_sec;
+    uint32_t frac = (uint32_t)ts.tv_nsec;
+    ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, ni->tsres);
+    uint64_t now = ps__pcapng_ts(sec, frac, ni->tsres);
+    ps__pcapng_isb_info isb = {
+        .iface = ni->idb,
+        .ts = now,
+        .starttime = ni->first_ts,
+        .endtime = now,
+        .stats = st,
+    };
+    if (ps__pcapng_isb(&se->f.buf, &isb) != 0) {
+      fs_log(fs, PS_LOG_ERROR,
+              "out of memory writing statistics of %s/%s", s->sensor,
+              ifc->name);
     }
   }
+  for (ng_iface **pp = &se->ifaces; *pp != NULL; pp = &(*pp)->next) {
+    if (*pp == ni) {
+      *pp = ni->next;
+      break;
+    }
+  }
+  se->n_active--;
+  free(ni->name);
+  free(ni->desc);
+  free(ni);
+}
+
+/* Whether se's file is done with, after a successful write: 1 rotate,
+ * 2 close (its sensor left), 0 keep. */
+static int due(file_sink *fs, series *se, int reopen, time_t now) {
+  out_file *o = &se->f;
+  if (o->fd < 0 || o->is_stdout || (!fs->ng && !se->has_linktype)) {
+    return 0;
+  }
+  if (fs->split && se->n_active == 0) {
+    return 2;
+  }
+  if (reopen) {
+    return 1;
+  }
+  if (fs->rotate_bytes > 0 && o->size >= fs->rotate_bytes && o->packets > 0) {
+    return 1;
+  }
+  /* An idle output keeps its file rather than a string of empty ones. */
+  if (fs->rotate_seconds > 0 && o->packets > 0 &&
+      (int64_t)now / fs->rotate_seconds != se->period) {
+    return 1;
+  }
   return 0;
 }
 
-static int pcs_close(ps_sink *sk) {
-  pcap_sink *ps = (pcap_sink *)sk;
+static int fs_flush(ps_sink *sk) {
+  file_sink *fs = (file_sink *)sk;
+  int reopen = fs->reopen != 0, rc = 0;
+  time_t now = time(NULL);
+  if (fs->n_children > 0) {
+    reap_children(fs);
+  }
+  for (series *se = fs->series; se != NULL; se = se->next) {
+    int r = 0;
+    if (se->need_open) {
+      r = open_file(fs, se, reopen);
+      se->need_open = r != 0;
+    }
+    if (r == 0) {
+      r = out_write(fs, &se->f);
+    }
+    if (r != 0) {
+      rc = rc ? rc : r;
+      continue;
+    }
+    se->f.flushed = se->f.size;
+    int d = due(fs, se, reopen, now);
+    if (d == 0) {
+      continue;
+    }
+    r = close_file(fs, se, d == 2);
+    if (r == 0 && d == 1) {
+      r = start_file(fs, se, reopen);
+      se->f.rotated = 1;
+      if (r == 0) {
+        r = out_write(fs, &se->f);
+      }
+    }
+    if (r != 0) {
+      rc = rc ? rc : r;
+    }
+  }
+  if (reopen && rc == 0) {
+    fs->reopen = 0;
+  }
+  return rc;
+}
+
+static unsigned fs_marks(ps_sink *sk, ps__file_mark *out, unsigned max) {
+  file_sink *fs = (file_sink *)sk;
+  unsigned n = 0;
+  for (series *se = fs->series; se != NULL && n < max; se = se->next) {
+    out_file *o = &se->f;
+    if (o->fd >= 0 && !o->is_stdout && o->has_header &&
+        ps__buf_size(&o->hdr) == 0) {
+      out[n].path = o->path;
+      out[n].size = o->flushed;
+      n++;
+    }
+  }
+  return n;
+}
+
+static int fs_close(ps_sink *sk) {
+  file_sink *fs = (file_sink *)sk;
+  if (fs->closed) {
+    return 0;
+  }
+  fs->closed = 1;
   int rc = 0;
-  /* Slot 0 is opened at creation even if no interface ever came: give it
-   * a header then, so an empty capture is still a valid file (Ethernet,
-   * as tcpdump writes for an empty capture of an Ethernet device). */
-  unsigned n = ps->n_out ? ps->n_out : 1;
-  if (ps->n_out == 0 && ps->out[0].f.fd >= 0 && !ps->out[0].header_written) {
-    if (ps__pcap_file_header(&ps->out[0].f.buf, 1, PS_MAX_CAPLEN, ps->nano) ==
-        0) {
-      ps->out[0].header_written = 1;
+  for (series *se = fs->series; se != NULL; se = se->next) {
+    /* An output no interface came to is still a valid, empty capture
+     * (Ethernet, as tcpdump writes for an empty capture of an Ethernet
+     * device). */
+    if (!fs->ng && !se->has_linktype && se->f.fd >= 0) {
+      se->linktype = 1;
+      se->has_linktype = 1;
+      pcap_header(fs, se);
     }
-  }
-  for (unsigned i = 0; i < n; i++) {
-    int r = out_close(sk, &ps->out[i].f);
+    int r = se->need_open ? open_file(fs, se, 0) : 0;
+    if (r == 0) {
+      r = out_write(fs, &se->f);
+    }
+    if (rc == 0) {
+      rc = r;
+    }
+    if (se->f.is_stdout) {
+      se->f.fd = -1;
+      continue;
+    }
+    if (r == 0 && se->f.rotated && se->f.packets == 0 && se->f.fd >= 0) {
+      /* Rotation starts the next file right away; one that got nothing
+       * before the end is not worth keeping (tcpdump never makes it). */
+      close(se->f.fd);
+      se->f.fd = -1;
+      if (unlink(se->f.path) == 0) {
+        fs_log(fs, PS_LOG_DEBUG, "removed %s: no packets since rotation",
+               se->f.path);
+        if (se->n_history > 0) {
+          free(se->history[--se->n_history]);
+        }
+      }
+      free(se->f.path);
+      se->f.path = NULL;
+    }
+    r = close_file(fs, se, 0);
     if (rc == 0) {
       rc = r;
     }
   }
-  ps->n_out = 0;
+  reap_children(fs);
   return rc;
 }
 
-static void pcs_destroy(ps_sink *sk) {
-  pcap_sink *ps = (pcap_sink *)sk;
-  pcs_close(sk);
-  free(ps->path);
-  free(ps);
+static void fs_destroy(ps_sink *sk) {
+  file_sink *fs = (file_sink *)sk;
+  fs_close(sk);
+  while (fs->series != NULL) {
+    series *se = fs->series;
+    fs->series = se->next;
+    series_free(se);
+  }
+  /* Commands still running are left to finish on their own. */
+  free(fs->children);
+  ps__buf_free(&fs->early_log);
+  free(fs->post_rotate);
+  free(fs->tmpl);
+  free(fs);
 }
 
-static const ps__sink_ops pcs_ops = {
+static const ps__sink_ops pcap_ops = {
     .kind = "pcap",
-    .iface = pcs_iface,
-    .packet = pcs_packet,
-    .flush = pcs_flush,
-    .close = pcs_close,
-    .destroy = pcs_destroy,
+    .iface = fs_iface,
+    .packet = fs_packet,
+    .iface_end = fs_iface_end,
+    .flush = fs_flush,
+    .marks = fs_marks,
+    .close = fs_close,
+    .destroy = fs_destroy,
 };
+
+static const ps__sink_ops pcapng_ops = {
+    .kind = "pcapng",
+    .iface = fs_iface,
+    .packet = fs_packet,
+    .iface_end = fs_iface_end,
+    .flush = fs_flush,
+    .marks = fs_marks,
+    .close = fs_close,
+    .destroy = fs_destroy,
+};
+
+/* ---------------- construction ---------------- */
+
+/* The directory path's file goes in, for an early writability check. */
+static int check_dir(file_sink *fs) {
+  time_t now = time(NULL);
+  struct tm tm;
+  localtime_r(&now, &tm);
+  char *p = ps__path_expand(fs->tmpl, &tm, "sensor");
+  if (p == NULL) {
+    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  char *slash = strrchr(p, '/');
+  const char *dir = ".";
+  if (slash == p) {
+    dir = "/";
+  } else if (slash != NULL) {
+    *slash = '\0';
+    dir = p;
+  }
+  int rc = 0;
+  if (access(dir, W_OK | X_OK) != 0) {
+    rc = ps__seterr(fs->base.errmsg, PS_ERR_IO,
+                    "cannot create files in %s: %s", dir, strerror(errno));
+  }
+  free(p);
+  return rc;
+}
+
+static int file_sink_new(ps_sink **out, int ng, const char *tmpl,
+                         const ps_file_sink_options *opts, int literal) {
+  file_sink *fs = calloc(1, sizeof(*fs));
+  if (fs == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  fs->base.ops = ng ? &pcapng_ops : &pcap_ops;
+  *out = &fs->base;
+  fs->ng = ng;
+  fs->literal = literal;
+  fs->nano = (opts->flags & PS_SINK_NANO) != 0;
+  fs->append = (opts->flags & PS_SINK_APPEND) != 0;
+  fs->split = opts->split_by_sensor != 0;
+  fs->rotate_bytes = opts->rotate_bytes;
+  fs->rotate_seconds = opts->rotate_seconds;
+  fs->max_files = opts->max_files;
+  if ((fs->tmpl = strdup(tmpl)) == NULL ||
+      (opts->post_rotate != NULL &&
+       (fs->post_rotate = strdup(opts->post_rotate)) == NULL)) {
+    return PS_ERR_NOMEM;
+  }
+  char host[256] = "unknown";
+  gethostname(host, sizeof(host) - 1);
+  struct utsname u;
+  if (uname(&u) == 0) {
+    snprintf(fs->os, sizeof(fs->os), "%s %s %s", u.sysname, u.release,
+             u.machine);
+  }
+  snprintf(fs->appl, sizeof(fs->appl), "libpacketstreamer %s", PS_VERSION);
+  snprintf(fs->comment, sizeof(fs->comment),
+           "collected by the receiver on host %s", host);
+
+  int is_stdout = strcmp(tmpl, "-") == 0;
+  if (is_stdout) {
+    series *se = series_new(fs, NULL);
+    if (se == NULL || (se->f.path = strdup("-")) == NULL) {
+      return PS_ERR_NOMEM;
+    }
+    se->f.fd = STDOUT_FILENO;
+    se->f.is_stdout = 1;
+    if (ng && ng_section(fs, se) != 0) {
+      return PS_ERR_NOMEM;
+    }
+    return ng ? out_write(fs, &se->f) : 0;
+  }
+  if (fs->split || (!ng && fs->append)) {
+    /* Files come with the sensors (and, appending, pcap needs the link
+     * type to check a file against): check the directory now. */
+    return check_dir(fs);
+  }
+  /* Open now so an unwritable path fails before any sensor is accepted;
+   * the pcap header follows when the first interface tells the link
+   * type. */
+  series *se = series_new(fs, NULL);
+  if (se == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  int rc = start_file(fs, se, 0);
+  if (rc != 0) {
+    return rc;
+  }
+  return ng ? out_write(fs, &se->f) : 0;
+}
+
+/* An invalid option: a sink that holds only the message, for
+ * ps_sink_errmsg(). */
+static int bad_option(ps_sink **out, const char *msg) {
+  file_sink *fs = calloc(1, sizeof(*fs));
+  if (fs != NULL) {
+    fs->base.ops = &pcap_ops;
+    fs->closed = 1;
+    ps__seterr(fs->base.errmsg, PS_ERR_INVALID, "%s", msg);
+  }
+  *out = fs ? &fs->base : NULL;
+  return PS_ERR_INVALID;
+}
+
+int ps_file_sink(ps_sink **out, ps_file_format format,
+                 const char *path_template,
+                 const ps_file_sink_options *opts) {
+  if (out == NULL) {
+    return PS_ERR_INVALID;
+  }
+  *out = NULL;
+  ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
+  if (opts != NULL) {
+    if (opts->version < 1) {
+      return bad_option(out, "options version 0: start from "
+                             "PS_FILE_SINK_OPTIONS_INIT");
+    }
+    /* Version 1 is all there is: later versions append fields, read only
+     * up to the caller's version. */
+    o = *opts;
+  }
+  if (format != PS_FORMAT_PCAP && format != PS_FORMAT_PCAPNG) {
+    return bad_option(out, "unknown file format: use PS_FORMAT_PCAP or "
+                           "PS_FORMAT_PCAPNG");
+  }
+  if (path_template == NULL || *path_template == '\0') {
+    return bad_option(out, "no output path");
+  }
+  if ((o.flags & ~(PS_SINK_NANO | PS_SINK_APPEND)) != 0) {
+    return bad_option(out, "unknown flags: use PS_SINK_NANO and "
+                           "PS_SINK_APPEND");
+  }
+  if (format == PS_FORMAT_PCAPNG && (o.flags & PS_SINK_NANO)) {
+    return bad_option(out, "PS_SINK_NANO applies to pcap: pcapng keeps "
+                           "each interface's own precision");
+  }
+  if (strcmp(path_template, "-") == 0 &&
+      (o.rotate_bytes || o.rotate_seconds || o.max_files ||
+       o.split_by_sensor || (o.flags & PS_SINK_APPEND) || o.post_rotate)) {
+    return bad_option(out, "standard output cannot be rotated, split, "
+                           "appended to or post-processed: write to a file");
+  }
+  if (o.max_files > 0 && o.rotate_bytes == 0 && o.rotate_seconds == 0) {
+    return bad_option(out, "a maximum number of files needs rotation by "
+                           "size or time");
+  }
+  if (!o.split_by_sensor && strstr(path_template, "{sensor}") != NULL) {
+    return bad_option(out, "the path names {sensor}: that needs the output "
+                           "split by sensor");
+  }
+  if (o.post_rotate != NULL && *o.post_rotate == '\0') {
+    return bad_option(out, "empty post-rotate command");
+  }
+  int rc = file_sink_new(out, format == PS_FORMAT_PCAPNG, path_template, &o,
+                         0);
+  if (rc == PS_ERR_NOMEM) {
+    ps_sink_free(*out);
+    *out = NULL;
+  }
+  return rc;
+}
 
 int ps_pcap_sink(ps_sink **out, const char *path, unsigned flags) {
   if (out == NULL || path == NULL || *path == '\0' ||
@@ -274,178 +1393,37 @@ int ps_pcap_sink(ps_sink **out, const char *path, unsigned flags) {
     return PS_ERR_INVALID;
   }
   *out = NULL;
-  pcap_sink *ps = calloc(1, sizeof(*ps));
-  if (ps == NULL) {
-    return PS_ERR_NOMEM;
+  ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
+  o.flags = flags;
+  int rc = file_sink_new(out, 0, path, &o, 1);
+  if (rc == PS_ERR_NOMEM) {
+    ps_sink_free(*out);
+    *out = NULL;
   }
-  ps->base.ops = &pcs_ops;
-  ps->nano = (flags & PS_SINK_NANO) != 0;
-  ps->path = strdup(path);
-  for (unsigned i = 0; i < PCAP_MAX_OUTPUTS; i++) {
-    ps->out[i].f.fd = -1;
-  }
-  if (ps->path == NULL) {
-    free(ps);
-    return PS_ERR_NOMEM;
-  }
-  /* Open now so an unwritable path fails before any sensor is accepted;
-   * the header follows when the first interface tells the link type. */
-  int rc = out_open(&ps->base, &ps->out[0].f, path);
-  if (rc != 0) {
-    *out = &ps->base; /* let the caller read errmsg, then free */
-    return rc;
-  }
-  *out = &ps->base;
-  return 0;
+  return rc;
 }
-
-/* ---------------- pcapng ---------------- */
-
-typedef struct ng_iface {
-  uint32_t idb;
-  uint8_t tsres;
-  uint64_t first_ts;
-} ng_iface;
-
-typedef struct pcapng_sink {
-  ps_sink base;
-  out_file f;
-  uint32_t n_idb;
-} pcapng_sink;
-
-static uint64_t wall_ts(uint8_t tsres) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  uint32_t frac = (uint32_t)ts.tv_nsec;
-  int64_t sec = ts.tv_sec;
-  ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, tsres);
-  return ps__pcapng_ts(sec, frac, tsres);
-}
-
-static int ng_iface_fn(ps_sink *sk, const ps_session_info *s,
-                       const ps_interface_info *ifc, void **slot) {
-  pcapng_sink *ng = (pcapng_sink *)sk;
-  ng_iface *ni = calloc(1, sizeof(*ni));
-  if (ni == NULL) {
-    return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
-  }
-  char name[600], desc[800];
-  snprintf(name, sizeof(name), "%s/%s", s->sensor, ifc->name);
-  snprintf(desc, sizeof(desc),
-           "interface %s of sensor %s at %s, snaplen %u", ifc->name,
-           s->sensor, s->peer, ifc->snaplen);
-  ps__pcapng_idb_info idb = {
-      .linktype = ifc->linktype,
-      /* libpcap refuses a pcapng file whose interfaces differ in snaplen,
-       * so every block says the largest; the sensor's own value is in
-       * the description. */
-      .snaplen = PS_MAX_CAPLEN,
-      .tsres = ifc->tsres,
-      .name = name,
-      .description = desc,
-  };
-  if (ps__pcapng_idb(&ng->f.buf, &idb) != 0) {
-    free(ni);
-    return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
-  }
-  ni->idb = ng->n_idb++;
-  ni->tsres = ifc->tsres;
-  ni->first_ts = wall_ts(ifc->tsres);
-  *slot = ni;
-  return 0;
-}
-
-static int ng_packet(ps_sink *sk, void *slot, const ps_session_info *s,
-                     const ps_interface_info *ifc, const ps_packet *pkt) {
-  pcapng_sink *ng = (pcapng_sink *)sk;
-  ng_iface *ni = slot;
-  if (ps__pcapng_epb(&ng->f.buf, ni->idb, pkt, ni->tsres) != 0) {
-    return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
-  }
-  ng->f.packets++;
-  if (ps__buf_size(&ng->f.buf) >= OUT_HIGH_WATER) {
-    return out_flush(sk, &ng->f);
-  }
-  return 0;
-}
-
-static void ng_iface_end(ps_sink *sk, void *slot, const ps_session_info *s,
-                         const ps_interface_info *ifc,
-                         const ps_capture_stats *st) {
-  pcapng_sink *ng = (pcapng_sink *)sk;
-  ng_iface *ni = slot;
-  if (ni == NULL) {
-    return;
-  }
-  ps_capture_stats none = {0};
-  uint64_t now = wall_ts(ni->tsres);
-  ps__pcapng_isb_info isb = {
-      .iface = ni->idb,
-      .ts = now,
-      .starttime = ni->first_ts,
-      .endtime = now,
-      .stats = st ? st : &none,
-  };
-  if (st != NULL && ps__pcapng_isb(&ng->f.buf, &isb) != 0) {
-    ps__log(sk->log, sk->log_ud, PS_LOG_ERROR,
-            "out of memory writing statistics of %s/%s", s->sensor,
-            ifc->name);
-  }
-  free(ni);
-}
-
-static int ng_flush(ps_sink *sk) {
-  return out_flush(sk, &((pcapng_sink *)sk)->f);
-}
-
-static int ng_close(ps_sink *sk) {
-  return out_close(sk, &((pcapng_sink *)sk)->f);
-}
-
-static void ng_destroy(ps_sink *sk) {
-  ng_close(sk);
-  free(sk);
-}
-
-static const ps__sink_ops pcapng_ops = {
-    .kind = "pcapng",
-    .iface = ng_iface_fn,
-    .packet = ng_packet,
-    .iface_end = ng_iface_end,
-    .flush = ng_flush,
-    .close = ng_close,
-    .destroy = ng_destroy,
-};
 
 int ps_pcapng_sink(ps_sink **out, const char *path, unsigned flags) {
   if (out == NULL || path == NULL || *path == '\0' || flags != 0) {
     return PS_ERR_INVALID;
   }
   *out = NULL;
-  pcapng_sink *ng = calloc(1, sizeof(*ng));
-  if (ng == NULL) {
-    return PS_ERR_NOMEM;
+  ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
+  int rc = file_sink_new(out, 1, path, &o, 1);
+  if (rc == PS_ERR_NOMEM) {
+    ps_sink_free(*out);
+    *out = NULL;
   }
-  ng->base.ops = &pcapng_ops;
-  ng->f.fd = -1;
-  *out = &ng->base;
-  int rc = out_open(&ng->base, &ng->f, path);
-  if (rc != 0) {
-    return rc;
+  return rc;
+}
+
+int ps_sink_reopen(ps_sink *sink) {
+  if (sink == NULL ||
+      (sink->ops != &pcap_ops && sink->ops != &pcapng_ops)) {
+    return PS_ERR_INVALID;
   }
-  char host[256] = "unknown", appl[128], os[300] = "", comment[400];
-  gethostname(host, sizeof(host) - 1);
-  struct utsname u;
-  if (uname(&u) == 0) {
-    snprintf(os, sizeof(os), "%s %s %s", u.sysname, u.release, u.machine);
-  }
-  snprintf(appl, sizeof(appl), "libpacketstreamer %s", PS_VERSION);
-  snprintf(comment, sizeof(comment), "collected by the receiver on host %s",
-           host);
-  if (ps__pcapng_shb(&ng->f.buf, appl, os, comment) != 0) {
-    return PS_ERR_NOMEM;
-  }
-  return out_flush(&ng->base, &ng->f);
+  ((file_sink *)sink)->reopen = 1;
+  return 0;
 }
 
 void ps_sink_free(ps_sink *sink) {
@@ -457,4 +1435,16 @@ void ps_sink_free(ps_sink *sink) {
 void ps__sink_set_log(ps_sink *sk, ps_log_fn fn, void *ud) {
   sk->log = fn;
   sk->log_ud = ud;
+  if (fn != NULL && (sk->ops == &pcap_ops || sk->ops == &pcapng_ops)) {
+    file_sink *fs = (file_sink *)sk;
+    const uint8_t *p = ps__buf_head(&fs->early_log);
+    size_t n = ps__buf_size(&fs->early_log);
+    while (n > 1) {
+      size_t k = strlen((const char *)p + 1);
+      fn((ps_log_level)p[0], (const char *)p + 1, ud);
+      p += k + 2;
+      n -= k + 2;
+    }
+    ps__buf_free(&fs->early_log);
+  }
 }

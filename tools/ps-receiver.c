@@ -12,16 +12,55 @@
 #include <string.h>
 
 static ps_receiver *g_receiver;
+static ps_sink *volatile g_sink;
 
 static void on_signal(int sig) {
   (void)sig;
   ps_receiver_stop(g_receiver);
 }
 
+/* SIGHUP: new files at the next write (ps_sink_reopen is
+ * async-signal-safe). */
+static void on_hup(int sig) {
+  (void)sig;
+  if (g_sink != NULL) {
+    ps_sink_reopen(g_sink);
+  }
+}
+
+/* tcpdump's -C: millions of bytes, or with a k, m or g suffix KiB, MiB
+ * or GiB. */
+static int parse_size(const char *s, uint64_t *out, char *why, size_t n) {
+  size_t len = strlen(s);
+  uint64_t unit = 1000000;
+  char num[32];
+  if (len > 0 && strchr("kKmMgG", s[len - 1]) != NULL) {
+    char u = s[len - 1];
+    unit = (u == 'k' || u == 'K') ? 1024u
+           : (u == 'm' || u == 'M') ? 1048576u
+                                    : 1073741824u;
+    len--;
+  }
+  if (len == 0 || len >= sizeof(num)) {
+    snprintf(why, n, "'%.40s' is not a size", s);
+    return -1;
+  }
+  memcpy(num, s, len);
+  num[len] = '\0';
+  uint64_t v;
+  if (ps_cli_parse_u64(num, 1, 1000000000, &v, why, n) != 0) {
+    return -1;
+  }
+  *out = v * unit;
+  return 0;
+}
+
 static void usage(FILE *f) {
   fprintf(f,
 "Usage: ps-receiver --listen [ADDR]:PORT  -w FILE|-\n"
 "                   [--format pcap|pcapng] [--time-stamp-precision micro|nano]\n"
+"                   [-C SIZE] [-G SECONDS] [-W COUNT] [--split-by-sensor]\n"
+"                   [--post-rotate CMD] [--append]\n"
 "                   [--max-sensors N] [--idle-timeout SECONDS] [-q|-v]\n"
 "\n"
 "Accept packet streams from ps-sensor and write them to a capture file, or\n"
@@ -29,7 +68,20 @@ static void usage(FILE *f) {
 "\n"
 "  -l, --listen [ADDR]:PORT  where to listen (repeatable; no ADDR: every\n"
 "                          address; [IPV6]:PORT for IPv6)\n"
-"  -w, --write FILE        output file, '-' for standard output\n"
+"  -w, --write FILE        output file, '-' for standard output; strftime\n"
+"                          conversions (%%Y%%m%%d-%%H%%M%%S, '%%%%' for '%%') and\n"
+"                          {sensor} are expanded; an existing file is never\n"
+"                          overwritten (FILE.1.EXT, ... instead)\n"
+"  -C SIZE                 new file once one holds SIZE million bytes (or\n"
+"                          SIZEk, SIZEm, SIZEg: KiB, MiB, GiB)\n"
+"  -G SECONDS              new file when a period of SECONDS begins\n"
+"  -W COUNT                keep at most COUNT files per output (deletes the\n"
+"                          oldest; needs -C or -G)\n"
+"      --split-by-sensor   one output per sensor: {sensor} in FILE, or\n"
+"                          FILE.SENSOR.EXT\n"
+"      --post-rotate CMD   run CMD FILE (via /bin/sh) on each closed file\n"
+"      --append            continue an existing file (a torn last record\n"
+"                          is cut)\n"
 "  -F, --format FORMAT     pcap (default; pcapng if FILE ends in .pcapng)\n"
 "                          or pcapng\n"
 "      --time-stamp-precision micro|nano  pcap time stamps (default micro)\n"
@@ -49,12 +101,15 @@ static void usage(FILE *f) {
 "\n"
 "Classic pcap holds one link type: packets of another link type go to a\n"
 "sibling file, out.pcap -> out.RAW.pcap (libpcap's name of the link type;\n"
-"refused on standard output: use pcapng). SIGINT/SIGTERM finish what was received, close the output and\n"
-"exit 0. Exit status: 0 done, 1 runtime error, 2 usage error.\n");
+"refused on standard output: use pcapng). SIGHUP starts new files at the\n"
+"next write (for logrotate). SIGINT/SIGTERM finish what was received,\n"
+"close the output and exit 0. Exit status: 0 done, 1 runtime error, 2\n"
+"usage error.\n");
 }
 
 enum { OPT_TSPREC = 256, OPT_MAX_SENSORS, OPT_IDLE, OPT_TLS_CERT, OPT_TLS_KEY,
-       OPT_TLS_CLIENT_CA, OPT_AUTH_KEY };
+       OPT_TLS_CLIENT_CA, OPT_AUTH_KEY, OPT_SPLIT, OPT_POST_ROTATE,
+       OPT_APPEND };
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -86,6 +141,9 @@ int main(int argc, char **argv) {
       {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
       {"auth-key-file", required_argument, NULL, OPT_AUTH_KEY},
       {"relinquish-privileges", required_argument, NULL, 'Z'},
+      {"split-by-sensor", no_argument, NULL, OPT_SPLIT},
+      {"post-rotate", required_argument, NULL, OPT_POST_ROTATE},
+      {"append", no_argument, NULL, OPT_APPEND},
       {"quiet", no_argument, NULL, 'q'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
@@ -97,12 +155,14 @@ int main(int argc, char **argv) {
   uint64_t max_sensors = 0, idle = 0;
   ps_tls_options tls = PS_TLS_OPTIONS_INIT;
   const char *key_file = NULL, *run_as = NULL;
+  ps_file_sink_options fopt = PS_FILE_SINK_OPTIONS_INIT;
+  uint64_t v;
   char why[256];
 
   ps_cli_log_init("ps-receiver", 1);
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, ":l:w:F:Z:qvhV", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":l:w:F:Z:C:G:W:qvhV", longopts, NULL)) != -1) {
     switch (c) {
     case 'l':
       if (n_listen == 8) {
@@ -159,6 +219,37 @@ int main(int argc, char **argv) {
     case 'Z':
       run_as = optarg;
       break;
+    case 'C':
+      if (parse_size(optarg, &fopt.rotate_bytes, why, sizeof(why)) != 0) {
+        return usage_error("invalid -C: %s (millions of bytes, or a number "
+                           "with k, m or g)", why);
+      }
+      break;
+    case 'G':
+      if (ps_cli_parse_u64(optarg, 1, 31622400, &v, why, sizeof(why))) {
+        return usage_error("invalid -G: %s (seconds)", why);
+      }
+      fopt.rotate_seconds = (unsigned)v;
+      break;
+    case 'W':
+      if (ps_cli_parse_u64(optarg, 1, 1000000, &v, why, sizeof(why))) {
+        return usage_error("invalid -W: %s (a number of files)", why);
+      }
+      fopt.max_files = (unsigned)v;
+      break;
+    case OPT_SPLIT:
+      fopt.split_by_sensor = 1;
+      break;
+    case OPT_POST_ROTATE:
+      if (*optarg == '\0') {
+        return usage_error("empty --post-rotate command: give a command, "
+                           "run as CMD FILE");
+      }
+      fopt.post_rotate = optarg;
+      break;
+    case OPT_APPEND:
+      fopt.flags |= PS_SINK_APPEND;
+      break;
     case 'q':
       verbosity = 0;
       break;
@@ -209,6 +300,27 @@ int main(int argc, char **argv) {
     return usage_error("--time-stamp-precision applies to pcap; pcapng keeps "
                        "each sensor's own precision");
   }
+  if (strcmp(out, "-") == 0) {
+    const char *o = fopt.rotate_bytes ? "-C" : fopt.rotate_seconds ? "-G"
+                    : fopt.max_files ? "-W" : fopt.split_by_sensor
+                        ? "--split-by-sensor" : fopt.post_rotate
+                        ? "--post-rotate" : (fopt.flags & PS_SINK_APPEND)
+                        ? "--append" : NULL;
+    if (o != NULL) {
+      return usage_error("%s needs a file: standard output (-w -) cannot be "
+                         "rotated, split or appended to", o);
+    }
+  }
+  if (fopt.max_files && !fopt.rotate_bytes && !fopt.rotate_seconds) {
+    return usage_error("-W needs -C SIZE or -G SECONDS: it counts rotated "
+                       "files");
+  }
+  if (!fopt.split_by_sensor && strstr(out, "{sensor}") != NULL) {
+    return usage_error("-w %s names {sensor}: add --split-by-sensor", out);
+  }
+  if (nano) {
+    fopt.flags |= PS_SINK_NANO;
+  }
 
   ps_cli_raise_nofile();
   ps_receiver *r = NULL;
@@ -251,15 +363,16 @@ int main(int argc, char **argv) {
       return PS_EXIT_RUNTIME;
     }
   }
-  rc = format == 1 ? ps_pcapng_sink(&sink, out, 0)
-                   : ps_pcap_sink(&sink, out, nano ? PS_SINK_NANO : 0);
+  rc = ps_file_sink(&sink, format == 1 ? PS_FORMAT_PCAPNG : PS_FORMAT_PCAP,
+                    out, &fopt);
   if (rc != 0) {
     ps_cli_err("%s", sink ? ps_sink_errmsg(sink) : ps_strerror(rc));
     ps_sink_free(sink);
     ps_receiver_free(r);
-    return PS_EXIT_RUNTIME;
+    return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
   }
   ps_receiver_add_sink(r, sink);
+  g_sink = sink; /* owned by the receiver; cleared before it is freed */
   /* Only with -Z: the receiver may need its user's rights for outputs. */
   if (run_as != NULL && ps_cli_drop_privileges(run_as, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
@@ -273,6 +386,8 @@ int main(int argc, char **argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  sa.sa_handler = on_hup;
+  sigaction(SIGHUP, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
   char line[4096];
@@ -300,6 +415,7 @@ int main(int argc, char **argv) {
     ps_cli_err("%s", ps_receiver_errmsg(r));
   }
   g_receiver = NULL;
+  g_sink = NULL;
   ps_receiver_free(r);
   return rc == 0 ? PS_EXIT_OK : PS_EXIT_RUNTIME;
 }

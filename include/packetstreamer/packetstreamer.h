@@ -398,6 +398,9 @@ typedef struct ps_sink ps_sink;
 
 /* Flags for the file sinks. */
 #define PS_SINK_NANO 0x1u /* pcap: nanosecond timestamps (default micro) */
+/* ps_file_sink(): continue an existing file instead of starting a new
+ * one. Since 0.2. */
+#define PS_SINK_APPEND 0x2u
 
 /*
  * Classic pcap output to path ("-" is standard output). Classic pcap holds
@@ -416,6 +419,90 @@ PS_API int ps_pcap_sink(ps_sink **out, const char *path, unsigned flags);
  * Interface Statistics Blocks when a session ends. Since 0.1.
  */
 PS_API int ps_pcapng_sink(ps_sink **out, const char *path, unsigned flags);
+
+/* Capture file formats, for ps_file_sink(). */
+typedef enum ps_file_format {
+  PS_FORMAT_PCAP = 0,
+  PS_FORMAT_PCAPNG = 1
+} ps_file_format;
+
+/*
+ * Options of ps_file_sink(). Fields are only ever appended; start from
+ * PS_FILE_SINK_OPTIONS_INIT (all off). Strings are copied. Since 0.2.
+ */
+typedef struct ps_file_sink_options {
+  unsigned version;
+  /* PS_SINK_NANO (pcap only), PS_SINK_APPEND: an existing file is
+   * checked (pcap: same precision and link type; pcapng: any valid
+   * section, then a new section is added), a torn record at its end is
+   * cut (logged with the byte count) and writing continues after its
+   * last whole record; a file that does not fit gets the next free name
+   * (logged). A missing file is created. With rotation, the last
+   * existing file of the sequence (BASE, BASE.1, ...) is continued. */
+  unsigned flags;
+  /* Start a new file once one holds at least this many bytes (checked
+   * after each flush, so a file may exceed it by one flush); 0: never. */
+  uint64_t rotate_bytes;
+  /* Start a new file at the first flush in a new period of this many
+   * seconds (periods counted from the epoch, like tcpdump -G), if the
+   * file holds packets; 0: never. */
+  unsigned rotate_seconds;
+  /* Keep at most this many files per output, deleting the oldest one a
+   * new file replaces (a ring); 0: keep all. Needs rotation. Only files
+   * of this run are counted and deleted. */
+  unsigned max_files;
+  /* Non-zero: one output (a set of files) per sensor name. The path's
+   * "{sensor}" is replaced by the name; without it, ".NAME" goes before
+   * the extension. Files are closed when their sensor's last session
+   * ends and taken up again if it comes back. */
+  int split_by_sensor;
+  /* A command run as /bin/sh -c 'COMMAND "$1"' with $1 the file, on
+   * each file the sink closes (rotation, reopen, sensor gone, end); it
+   * is not waited for, and a failure (exit status) is logged. */
+  const char *post_rotate;
+} ps_file_sink_options;
+
+#define PS_FILE_SINK_OPTIONS_VERSION 1
+#define PS_FILE_SINK_OPTIONS_INIT \
+  {PS_FILE_SINK_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0}
+
+/*
+ * A pcap or pcapng output (formats as ps_pcap_sink() and
+ * ps_pcapng_sink()) to files named by path_template: strftime(3)
+ * conversions in local time ("%Y%m%d-%H%M%S"; write "%%" for a '%'),
+ * "{sensor}" with split_by_sensor. "-" is standard output, which cannot
+ * be rotated, split or appended to. opts NULL means all options off.
+ *
+ * A file is never overwritten: if the name exists (and PS_SINK_APPEND is
+ * not given) the next free BASE.N.EXT is used, with a warning naming
+ * both; numbers also tell apart rotated files whose names expand alike.
+ * Every file is complete alone: its own pcap header, or section header
+ * and interface blocks of every interface still active (renumbered from
+ * 0). Records are written whole: a write error (disk full) leaves no
+ * partial record, keeps the data and is retried at the next flush.
+ *
+ * A SIGKILL while the kernel copies a multi-page write can still leave a
+ * partial record at the end of a file (Linux stops such a write at a page
+ * boundary on a fatal signal): PS_SINK_APPEND cuts it off.
+ *
+ * Returns 0, PS_ERR_INVALID (an option; see errmsg), PS_ERR_NOMEM or
+ * PS_ERR_IO (the file or directory is not writable). On PS_ERR_INVALID
+ * and PS_ERR_IO *out is set so ps_sink_errmsg() gives the detail; free it
+ * with ps_sink_free(). Since 0.2.
+ */
+PS_API int ps_file_sink(ps_sink **out, ps_file_format format,
+                        const char *path_template,
+                        const ps_file_sink_options *opts);
+
+/*
+ * Makes a file sink close its files and start new ones (next free names,
+ * so after logrotate moved a file away its name is used again) at its
+ * next flush, i.e. when the next packets are written; the closed files
+ * get the post-rotate command. Async-signal-safe: call it from a SIGHUP
+ * handler. Returns 0, or PS_ERR_INVALID for NULL or a sink without files
+ * (standard output is kept as it is). Since 0.2.
+ */
+PS_API int ps_sink_reopen(ps_sink *sink);
 
 /* What the receiver tells sinks about a sensor session. */
 typedef struct ps_session_info {

@@ -64,3 +64,43 @@ stop_receiver() {
 expect_line() {
   grep -Eq -- "$2" "$1" || { echo "--- $1:" >&2; cat "$1" >&2; fail "$3: no line matching /$2/"; }
 }
+
+# netns_pair: network namespaces $NSA (10.77.0.1, dev va) and $NSB
+# (10.77.0.2, dev vb) joined by a veth pair made by the test, without
+# IPv6 and with static neighbours (no ARP or ND in captures); removed at
+# exit. SKIPs without root or namespaces. A/B run a command in them.
+netns_pair() {
+  [ "$(id -u)" -eq 0 ] || skip "live capture needs root (network namespaces)"
+  command -v ip >/dev/null || skip "iproute2 (ip) is not installed"
+  NSA="psA-$$" NSB="psB-$$"
+  ip netns add "$NSA" || skip "cannot create network namespaces here"
+  ip netns add "$NSB" || { ip netns del "$NSA"; skip "cannot create network namespaces"; }
+  trap 'ip netns del "$NSA" 2>/dev/null; ip netns del "$NSB" 2>/dev/null; cleanup' EXIT
+  ip link add va netns "$NSA" type veth peer name vb netns "$NSB" || fail "veth"
+  local ns
+  for ns in "$NSA" "$NSB"; do
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    ip netns exec "$ns" ip link set lo up
+  done
+  A ip addr add 10.77.0.1/24 dev va && A ip link set va up
+  B ip addr add 10.77.0.2/24 dev vb && B ip link set vb up
+  local macb maca
+  macb=$(B cat /sys/class/net/vb/address)
+  maca=$(A cat /sys/class/net/va/address)
+  A ip neigh add 10.77.0.2 lladdr "$macb" dev va nud permanent
+  B ip neigh add 10.77.0.1 lladdr "$maca" dev vb nud permanent
+}
+A() { ip netns exec "$NSA" "$@"; }
+B() { ip netns exec "$NSB" "$@"; }
+
+# wait_log FILE REGEX COUNT WHAT: waits up to 10 s until FILE has COUNT
+# lines matching REGEX.
+wait_log() {
+  local i
+  for i in $(seq 1 200); do
+    [ "$(grep -Ec -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
+    sleep 0.05
+  done
+  echo "--- $1:" >&2; cat "$1" >&2
+  fail "$4"
+}

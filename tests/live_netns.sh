@@ -6,32 +6,7 @@
 # traffic sent (count and bytes) and none of its own stream, although
 # the filter "udp or tcp" would match it.
 . "$top_srcdir/tests/lib.sh"
-[ "$(id -u)" -eq 0 ] || skip "live capture needs root (network namespaces)"
-command -v ip >/dev/null || skip "iproute2 (ip) is not installed"
-
-NSA="psA-$$" NSB="psB-$$"
-ip netns add "$NSA" || skip "cannot create network namespaces here"
-ip netns add "$NSB" || { ip netns del "$NSA"; skip "cannot create network namespaces"; }
-netns_cleanup() {
-  ip netns del "$NSA" 2>/dev/null
-  ip netns del "$NSB" 2>/dev/null
-  cleanup
-}
-trap netns_cleanup EXIT
-A() { ip netns exec "$NSA" "$@"; }
-B() { ip netns exec "$NSB" "$@"; }
-ip link add va netns "$NSA" type veth peer name vb netns "$NSB" || fail "veth"
-for ns in "$NSA" "$NSB"; do
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-  ip netns exec "$ns" ip link set lo up
-done
-A ip addr add 10.77.0.1/24 dev va && A ip link set va up
-B ip addr add 10.77.0.2/24 dev vb && B ip link set vb up
-# Static neighbours: no ARP in the capture, so the counts are exact.
-macb=$(B cat /sys/class/net/vb/address)
-maca=$(A cat /sys/class/net/va/address)
-A ip neigh add 10.77.0.2 lladdr "$macb" dev va nud permanent
-B ip neigh add 10.77.0.1 lladdr "$maca" dev vb nud permanent
+netns_pair
 
 # Started through ip netns exec directly (not a function) so that the PID
 # is the tool's own and signals reach it.

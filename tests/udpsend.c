@@ -1,17 +1,26 @@
-/* udpsend DST_IPV4 PORT COUNT: sends COUNT UDP datagrams whose payload
- * sizes (1..1400) and bytes are a function of their index, so a capture
- * can be checked exactly. Prints the sum of the Ethernet frame sizes
- * (14 + 20 + 8 + payload each). */
+/* udpsend DST_IPV4 PORT COUNT [PPS]: sends COUNT UDP datagrams whose
+ * payload sizes (8..1407) and bytes are a function of their index, so a
+ * capture can be checked exactly: the payload starts with the index (4
+ * bytes, big-endian) and "psq1" (see seqcheck.c). PPS paces the sending
+ * (default: as fast as small socket buffers allow). Prints the sum of the
+ * Ethernet frame sizes (14 + 20 + 8 + payload each). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: udpsend DST_IPV4 PORT COUNT\n");
+  if (argc != 4 && argc != 5) {
+    fprintf(stderr, "usage: udpsend DST_IPV4 PORT COUNT [PPS]\n");
     return 2;
   }
   struct sockaddr_in dst;
@@ -23,16 +32,23 @@ int main(int argc, char **argv) {
     return 2;
   }
   int n = atoi(argv[3]);
+  double pps = argc == 5 ? atof(argv[4]) : 0;
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) {
     perror("socket");
     return 1;
   }
-  unsigned char buf[1400];
+  unsigned char buf[1408];
   unsigned long long frames = 0;
+  double start = now_s();
   for (int i = 0; i < n; i++) {
-    size_t len = (size_t)(i * 37 % 1400) + 1;
-    for (size_t k = 0; k < len; k++) {
+    size_t len = (size_t)(i * 37 % 1400) + 8;
+    buf[0] = (unsigned char)(i >> 24);
+    buf[1] = (unsigned char)(i >> 16);
+    buf[2] = (unsigned char)(i >> 8);
+    buf[3] = (unsigned char)i;
+    memcpy(buf + 4, "psq1", 4);
+    for (size_t k = 8; k < len; k++) {
       buf[k] = (unsigned char)(i * 7 + k * 13);
     }
     if (sendto(fd, buf, len, 0, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
@@ -40,8 +56,13 @@ int main(int argc, char **argv) {
       return 1;
     }
     frames += 14 + 20 + 8 + len;
-    /* Pace a little so no socket buffer on the way drops anything. */
-    if (i % 50 == 49) {
+    if (pps > 0) {
+      double due = start + (i + 1) / pps - now_s();
+      if (due > 0) {
+        usleep((useconds_t)(due * 1e6));
+      }
+    } else if (i % 50 == 49) {
+      /* Pace a little so no socket buffer on the way drops anything. */
       usleep(2000);
     }
   }

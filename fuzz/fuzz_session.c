@@ -159,7 +159,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (ps_callback_sink(&sink, &cb, &t) != 0) {
     abort();
   }
-  ps__session_env env = {.sinks = &sink, .n_sinks = 1};
+  /* Sessions with a stream id remember it here (one session: nothing to
+   * supersede). */
+  ps__streamtab streams = {0};
+  ps__session_env env = {.sinks = &sink, .n_sinks = 1, .streams = &streams};
   if (keyed) {
     env.auth_key = fuzz_key;
     env.auth_len = FUZZ_KEY_LEN;
@@ -197,6 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ps__session_end(&s);
   CHECK(t.started == t.ended);
   ps_sink_free(sink);
+  ps__streamtab_free(&streams);
   g_sess = NULL;
   return 0;
 }

@@ -30,9 +30,14 @@ def frame(ftype, payload):
     return struct.pack(">BBHI", ftype, 0, 0, len(payload)) + payload
 
 
-def hello(name=b"sensor-1", codecs=0b11, vmin=1, vmax=1):
-    return frame(HELLO, b"PSTR" + struct.pack(">HHII", vmin, vmax, codecs, 0)
-                 + SNONCE + struct.pack(">H", len(name)) + name)
+def hello(name=b"sensor-1", codecs=0b11, vmin=1, vmax=1, stream=None):
+    """stream: a stream id (flag bit 0 and 8 more bytes), as ps-sensor
+    sends; None for a connection that is its own stream."""
+    flags = 0 if stream is None else 1
+    tail = b"" if stream is None else struct.pack(">Q", stream)
+    return frame(HELLO, b"PSTR" + struct.pack(">HHII", vmin, vmax, codecs,
+                                               flags)
+                 + SNONCE + struct.pack(">H", len(name)) + name + tail)
 
 
 def auth_mac(key, receiver, rnonce, snonce, name):
@@ -83,9 +88,9 @@ def batch(seq, raw, count, codec=STORED, raw_len=None):
                  + data)
 
 
-def stats(ifid=0, captured=3, dropped=0):
-    return frame(STATS, struct.pack(">IQQQQQQ", ifid, captured, captured * 60,
-                                    captured, dropped, 0, 0))
+def stats(ifid=0, captured=3, dropped=0, overflow=0):
+    return frame(STATS, struct.pack(">IQQQQQQQ", ifid, captured, captured * 60,
+                                    captured, dropped, 0, 0, overflow))
 
 
 def ack(seq):
@@ -149,6 +154,12 @@ def main():
     write("fuzz_session", "bad-seq",
           b"\x00" + hello() + iface() + batch(5, packets(1), 1))
     write("fuzz_session", "no-hello", b"\x00" + iface() + close(0))
+    # A stream: gaps are batches the sensor dropped, duplicates are
+    # skipped, overflow is reported in the statistics.
+    write("fuzz_session", "stream-gap",
+          b"\x00" + hello(stream=0x0102030405060708) + iface()
+          + batch(1, packets(2), 2) + batch(4, packets(1), 1)
+          + batch(4, packets(1), 1) + stats(0, 3, overflow=7) + close(4))
     # raw_len declared 1 KiB, inflates to 62 KiB.
     bomb_raw = packets(1, size=1000) * 62
     write("fuzz_session", "bomb",

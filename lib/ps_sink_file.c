@@ -533,22 +533,25 @@ static int history_add(file_sink *fs, series *se, const char *path) {
     return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
   }
   se->n_history++;
-  /* -W: a ring of files, the oldest deleted once a new one exists. */
+  return 0;
+}
+
+/* -W: a ring of files, the oldest deleted once a newer one holds packets
+ * (so a file rotation opened but never used costs no older file). */
+static void ring_prune(file_sink *fs, series *se) {
   while (fs->max_files > 0 && se->n_history > fs->max_files) {
     if (unlink(se->history[0]) == 0) {
-      fs_log(fs, PS_LOG_INFO,
-              "deleted %s: at most %u files are kept", se->history[0],
-              fs->max_files);
+      fs_log(fs, PS_LOG_INFO, "deleted %s: at most %u files are kept",
+             se->history[0], fs->max_files);
     } else if (errno != ENOENT) {
       fs_log(fs, PS_LOG_WARNING,
-              "cannot delete %s (at most %u files are kept): %s",
-              se->history[0], fs->max_files, strerror(errno));
+             "cannot delete %s (at most %u files are kept): %s",
+             se->history[0], fs->max_files, strerror(errno));
     }
     free(se->history[0]);
     memmove(se->history, se->history + 1,
             --se->n_history * sizeof(*se->history));
   }
-  return 0;
 }
 
 /* The pcap header, once the link type is known, unless the file has one. */
@@ -1098,6 +1101,9 @@ static int fs_flush(ps_sink *sk) {
       continue;
     }
     se->f.flushed = se->f.size;
+    if (se->f.packets > 0) {
+      ring_prune(fs, se);
+    }
     int d = due(fs, se, reopen, now);
     if (d == 0) {
       continue;

@@ -28,6 +28,7 @@ struct ps__journal {
   int fd;
   char *path;
   uint64_t len; /* bytes in the journal file */
+  uint64_t snap_len; /* of it, the snapshot at its start */
   jfile *files; /* files that may still grow */
   ps__buf rec;
   ps_log_fn log;
@@ -88,6 +89,9 @@ static int put_file(ps__buf *b, const char *path, uint64_t size) {
 
 static void put_stream(void *ud, const ps__stream_ent *e) {
   ps__buf *b = ud;
+  if (e->seq == 0) {
+    return; /* nothing written: nothing to remember */
+  }
   uint8_t *p = ps__buf_reserve(b, 18 + (size_t)e->name_len);
   if (p == NULL) {
     return; /* caught by the caller's size check */
@@ -280,6 +284,7 @@ static int compact(ps__journal *j, ps__streamtab *tab, char *errbuf) {
     close(j->fd);
     j->fd = fd;
     j->len = MAGIC_LEN + ps__buf_size(&j->rec);
+    j->snap_len = j->len;
   }
   free(tmp);
   return rc;
@@ -378,10 +383,10 @@ int ps__journal_commit(ps__journal *j, const ps__file_mark *marks,
     }
     file_drop(j, f);
   }
+  /* Dirty entries have seq > 0, so each adds at least 19 bytes. */
   size_t before = ps__buf_size(&j->rec);
   ps__streamtab_each(tab, 1, put_stream, &j->rec);
-  if (ps__buf_size(&j->rec) - before <
-      tab->n_dirty * 19) { /* put_stream ran out of memory */
+  if (ps__buf_size(&j->rec) - before < tab->n_dirty * 19) {
     return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
   }
   if (ps__buf_size(&j->rec) == 8) {
@@ -392,7 +397,7 @@ int ps__journal_commit(ps__journal *j, const ps__file_mark *marks,
     return rc;
   }
   ps__streamtab_clean(tab);
-  if (j->len > COMPACT_AT) {
+  if (j->len > COMPACT_AT && j->len > 4 * j->snap_len) {
     return compact(j, tab, errbuf);
   }
   return 0;

@@ -9,7 +9,10 @@
 
 #include "ps_common.h"
 
-#define PS_STREAMTAB_MAX 65536 /* streams remembered; idle ones go first */
+/* Streams remembered; idle ones are forgotten first. At most ~5 MiB even
+ * if hostile sensors invent stream ids (without TLS and a shared key,
+ * anyone who can reach the receiver can, see SECURITY.md). */
+#define PS_STREAMTAB_MAX 16384
 
 struct ps__session;
 

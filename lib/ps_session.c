@@ -392,6 +392,12 @@ static int on_stats(ps__session *s, const ps__frame *f) {
                "statistics for unannounced interface %u", m.iface);
     return refuse(s, PS_ERR_PROTOCOL);
   }
+  ps__log(s->env->log, s->env->log_ud, PS_LOG_DEBUG,
+          "sensor %s interface %s: captured %llu, kernel drops %llu, "
+          "interface drops %llu, sensor buffer drops %llu, truncated %llu",
+          s->sensor, ifc->name, (unsigned long long)m.c.captured,
+          (unsigned long long)m.c.dropped, (unsigned long long)m.c.ifdropped,
+          (unsigned long long)m.c.overflow, (unsigned long long)m.c.truncated);
   if (m.c.overflow > ifc->stats.overflow) {
     ps__log(s->env->log, s->env->log_ud, PS_LOG_WARNING,
             "sensor %s interface %s: %llu packets dropped by the sensor's "

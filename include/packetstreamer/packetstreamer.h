@@ -399,7 +399,7 @@ typedef struct ps_sink ps_sink;
 /* Flags for the file sinks. */
 #define PS_SINK_NANO 0x1u /* pcap: nanosecond timestamps (default micro) */
 /* ps_file_sink(): continue an existing file instead of starting a new
- * one. Since 0.2. */
+ * one. Since 0.1. */
 #define PS_SINK_APPEND 0x2u
 
 /*
@@ -428,7 +428,7 @@ typedef enum ps_file_format {
 
 /*
  * Options of ps_file_sink(). Fields are only ever appended; start from
- * PS_FILE_SINK_OPTIONS_INIT (all off). Strings are copied. Since 0.2.
+ * PS_FILE_SINK_OPTIONS_INIT (all off). Strings are copied. Since 0.1.
  */
 typedef struct ps_file_sink_options {
   unsigned version;
@@ -488,7 +488,7 @@ typedef struct ps_file_sink_options {
  * Returns 0, PS_ERR_INVALID (an option; see errmsg), PS_ERR_NOMEM or
  * PS_ERR_IO (the file or directory is not writable). On PS_ERR_INVALID
  * and PS_ERR_IO *out is set so ps_sink_errmsg() gives the detail; free it
- * with ps_sink_free(). Since 0.2.
+ * with ps_sink_free(). Since 0.1.
  */
 PS_API int ps_file_sink(ps_sink **out, ps_file_format format,
                         const char *path_template,
@@ -500,7 +500,7 @@ PS_API int ps_file_sink(ps_sink **out, ps_file_format format,
  * next flush, i.e. when the next packets are written; the closed files
  * get the post-rotate command. Async-signal-safe: call it from a SIGHUP
  * handler. Returns 0, or PS_ERR_INVALID for NULL or a sink without files
- * (standard output is kept as it is). Since 0.2.
+ * (standard output is kept as it is). Since 0.1.
  */
 PS_API int ps_sink_reopen(ps_sink *sink);
 

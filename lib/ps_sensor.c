@@ -509,12 +509,17 @@ static void exclude_stream(ps_sensor *s) {
   }
 }
 
-static void fill_stats(source *src) {
+static void fill_stats(ps_sensor *s, source *src) {
   struct pcap_stat ps;
   if (src->fd >= 0 && pcap_stats(src->p, &ps) == 0) {
     src->st.received = ps.ps_recv;
     src->st.dropped = ps.ps_drop;
     src->st.ifdropped = ps.ps_ifdrop;
+  }
+  ps_stream_iface_counters ic;
+  if (s->stream != NULL &&
+      ps_stream_get_iface_counters(s->stream, src->stream_if, &ic) == 0) {
+    src->st.overflow = ic.packets_dropped_overflow + ic.packets_lost;
   }
 }
 
@@ -522,14 +527,14 @@ int ps_sensor_get_stats(ps_sensor *s, unsigned i, ps_capture_stats *out) {
   if (i >= s->n_src || out == NULL) {
     return PS_ERR_INVALID;
   }
-  fill_stats(&s->src[i]);
+  fill_stats(s, &s->src[i]);
   *out = s->src[i].st;
   return 0;
 }
 
 static int send_all_stats(ps_sensor *s) {
   for (unsigned i = 0; i < s->n_src; i++) {
-    fill_stats(&s->src[i]);
+    fill_stats(s, &s->src[i]);
     int rc = ps_stream_send_stats(s->stream, s->src[i].stream_if,
                                   &s->src[i].st);
     if (rc != 0) {
@@ -561,7 +566,27 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h,
     /* libpcap sign-extends the file's unsigned 32-bit seconds. */
     pkt.ts_sec = (uint32_t)h->ts.tv_sec;
   }
-  int rc = ps_stream_send(s->stream, &pkt);
+  int rc = 0;
+  /* A file is never dropped from: reading waits while the replay queue
+   * is full (a slow or absent receiver). Live captures cannot wait; their
+   * queue drops by its policy, and counts. */
+  while (src->fd < 0 && !ps__stream_has_room(s->stream, h->caplen)) {
+    if (s->stopped) {
+      pcap_breakloop(src->p);
+      return;
+    }
+    rc = ps_stream_poll(s->stream, 100);
+    if (rc == PS_ERR_STOPPED) {
+      s->stopped = 1;
+      continue;
+    }
+    if (rc != 0) {
+      break;
+    }
+  }
+  if (rc == 0) {
+    rc = ps_stream_send(s->stream, &pkt);
+  }
   if (rc != 0) {
     s->run_rc = rc;
     snprintf(s->errmsg, sizeof(s->errmsg), "%s", ps_stream_errmsg(s->stream));
@@ -608,10 +633,17 @@ static int run_live(ps_sensor *s) {
   int64_t next_stats = start + STATS_EVERY_MS;
   int64_t end = s->duration_s ? start + (int64_t)s->duration_s * 1000
                               : INT64_MAX;
-  exclude_stream(s);
+  uint64_t excluded = 0;
   for (;;) {
     if (s->stopped || (s->count && s->total >= s->count)) {
       return 0;
+    }
+    /* Every new connection (a reconnect, another receiver) has its own
+     * addresses to keep out of the capture. */
+    if (ps__stream_fd(s->stream) >= 0 &&
+        ps__stream_generation(s->stream) != excluded) {
+      exclude_stream(s);
+      excluded = ps__stream_generation(s->stream);
     }
     int64_t now = ps__now_ms();
     if (now >= end) {
@@ -672,7 +704,7 @@ int ps_sensor_run(ps_sensor *s, ps_stream *stream) {
   if (!s->opened) {
     return ps__seterr(s->errmsg, PS_ERR_STATE, "the sensor is not open");
   }
-  if (stream == NULL || ps__stream_fd(stream) < 0) {
+  if (stream == NULL || !ps__stream_usable(stream)) {
     return ps__seterr(s->errmsg, PS_ERR_STATE, "the stream is not connected");
   }
   s->stream = stream;

@@ -1,6 +1,13 @@
-/* The sensor end of a connection: batching, compression, the hello
- * exchange, acknowledgements. Frames come from ps_proto; this module owns
- * the socket. */
+/* The sensor end of a stream: batching, compression, the hello exchange,
+ * acknowledgements, and what makes delivery survive faults: a bounded
+ * replay queue of sealed batches kept until the receiver acknowledges
+ * them, reconnection with backoff, and failover between receivers.
+ * Frames come from ps_proto; this module owns the socket.
+ *
+ * The capture path never waits for the receiver: a sealed batch goes to
+ * the replay queue, and the socket is fed from the queue with what it
+ * takes now. When the queue is full, the overflow policy drops batches
+ * and counts every packet dropped. */
 #include "config.h"
 
 #include "ps_codec.h"
@@ -20,27 +27,96 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Bytes queued for the socket before send blocks: small, so a slow
- * receiver costs little memory (the sensor's RSS target is 12 MB). */
-#define OUT_HIGH_WATER (1u << 20)
+/* Wire bytes waiting for the socket before the queue stops feeding it:
+ * the replay queue holds the rest, so this only bounds the copy. */
+#define FEED_LOW_WATER (256u * 1024)
+/* drop-newest, connected, queue full: batches still sent (not kept) as
+ * long as this many bytes of them wait for the socket. */
+#define NORETAIN_SLACK (1u << 20)
 #define HEARTBEAT_MS 5000
 #define PEER_TIMEOUT_MS 30000 /* default: a receiver silent this long is dead */
 #define HELLO_TIMEOUT_MS 10000
 #define CONNECT_TRY_MS 5000
-#define BACKOFF_MAX_S 30
+/* Re-attempts happen on the capture path: they block at most this long
+ * for the TCP connect, and RETRY_HELLO_MS for TLS and hello. */
+#define RETRY_CONNECT_MS 2000
+#define RETRY_HELLO_MS 5000
+#define BACKOFF_FIRST_MS 500
+#define BACKOFF_MAX_MS 30000
+#define REPLAY_DEFAULT (8u * 1024 * 1024)
+#define REPLAY_MIN (64u * 1024)
+#define MAX_RECEIVERS 8
 
-enum stream_state { ST_NEW, ST_OPEN, ST_CLOSED, ST_FAILED };
+/* ST_UP: connected. ST_DOWN: connected once, now waiting to reconnect
+ * (the stream is usable; batches queue). */
+enum stream_state { ST_NEW, ST_UP, ST_DOWN, ST_CLOSED, ST_FAILED };
+
+/* A replay queue entry. */
+enum rq_state {
+  RQ_FULL, /* frame bytes kept: can be (re)sent */
+  RQ_STUB, /* bytes gone, written to a connection: waiting for its ACK */
+  RQ_GONE  /* dropped and counted: a placeholder until the head passes */
+};
+#define RQ_NORETAIN 0x1 /* drop the bytes once written (drop-newest) */
+#define RQ_LIMBO 0x2    /* stub of a broken connection */
+
+typedef struct if_count {
+  uint32_t iface;
+  uint32_t n;
+} if_count;
+
+typedef struct rq_ent {
+  uint64_t seq;
+  uint8_t *frame; /* the whole BATCH frame (RQ_FULL) */
+  size_t len;
+  uint32_t count; /* packets */
+  uint8_t state;
+  uint8_t flags;
+  uint16_t n_if;
+  if_count *ifc; /* packets per interface */
+} rq_ent;
+
+/* A frame other than BATCH, sent once every batch up to after_seq has
+ * gone to the socket (interfaces before their packets, counters after
+ * the packets they count, CLOSE last). */
+typedef struct ctl_frame {
+  struct ctl_frame *next;
+  uint64_t after_seq;
+  size_t len;
+  uint8_t bytes[];
+} ctl_frame;
+
+typedef struct iface_info {
+  char *name;
+  uint32_t linktype;
+  uint32_t snaplen;
+  uint8_t tsres;
+  int has_stats;
+  ps_capture_stats stats; /* the latest, resent after a reconnect */
+  ps_stream_iface_counters c;
+} iface_info;
+
+typedef struct receiver_addr {
+  char host[256];
+  uint16_t port;
+} receiver_addr;
 
 struct ps_stream {
   enum stream_state state;
   char name[256];
-  char host[256];
+  uint64_t stream_id;
+  receiver_addr rcv[MAX_RECEIVERS];
+  unsigned n_rcv;
+  unsigned cur_rcv; /* receiver of the connection or of the next attempt */
+  char host[256];   /* of the connection being made or made */
   uint16_t port;
   uint8_t codec_pref;
   int level;
   size_t batch_max;
   unsigned delay_ms;
   unsigned connect_timeout_s;
+  size_t replay_max;
+  ps_overflow overflow;
   ps_log_fn log;
   void *log_ud;
 
@@ -50,22 +126,47 @@ struct ps_stream {
   ps__limits lim;    /* what we may send: from the receiver's welcome */
   ps__limits in_lim; /* what we accept: receivers send only small frames */
   uint64_t session_id;
-  uint8_t codec; /* negotiated */
+  uint8_t codec; /* negotiated with the first receiver */
   ps__codec *cc;
+  int64_t hs_timeout_ms; /* TLS + hello of the attempt being made */
 
-  ps__buf out;  /* wire bytes not yet written */
-  ps__buf in;   /* wire bytes not yet parsed */
-  ps__buf raw;  /* the batch being filled */
+  ps__buf out; /* wire bytes not yet written */
+  ps__buf in;  /* wire bytes not yet parsed */
+  ps__buf raw; /* the batch being filled */
   uint32_t batch_count;
+  uint32_t cur_ifc[PS_MAX_IFACES]; /* packets per interface in raw */
+  uint8_t cur_touched[PS_MAX_IFACES];
+  unsigned n_touched;
   int64_t batch_start_ms;
   int64_t last_write_ms;
-  int64_t last_read_ms;  /* last bytes from the receiver */
+  int64_t last_read_ms; /* last bytes from the receiver */
   int64_t peer_timeout_ms;
-  uint64_t seq;
-  uint64_t acked;
+
+  /* The replay queue: a ring of entries in seq order. */
+  rq_ent *rq;
+  size_t rq_cap, rq_head, rq_n;
+  size_t rq_fed;          /* entries [0, rq_fed) went to this connection */
+  size_t retained_bytes;  /* frame bytes of RQ_FULL entries (the bound) */
+  size_t noretain_bytes;  /* of RQ_NORETAIN entries not yet written */
+  ctl_frame *ctl, **ctl_tail;
+
+  uint64_t seq;       /* last batch sealed */
+  uint64_t acked;     /* last acknowledged */
+  uint64_t max_fed;   /* highest seq written to any connection */
+  uint64_t resend_upto; /* seqs up to this went to an earlier connection */
+  int limbo;          /* stubs of a broken connection wait for an ACK */
+  int heard;          /* this connection has had its first ACK */
+  int close_queued;   /* CLOSE went to this connection */
   int close_confirmed;
+  int overflowing;    /* logged the current overflow episode */
+
+  int64_t next_attempt_ms;
+  int64_t backoff_ms;
+  unsigned tried_in_round;
+  uint64_t generation; /* connections made */
+
   uint32_t n_ifaces;
-  uint8_t iface_tsres[PS_MAX_IFACES];
+  iface_info ifaces[PS_MAX_IFACES];
   ps_stream_counters ctr;
   ps__tls_creds *tls_creds; /* set: connect with TLS */
   ps__tls *tls;
@@ -104,14 +205,41 @@ int ps_stream_create(ps_stream **out, const char *sensor_name) {
     return PS_ERR_SYSTEM;
   }
   memcpy(s->name, sensor_name, n + 1);
+  /* The receiver recognises this stream across connections by (name,
+   * stream id): a fresh random id per stream object. */
+  gnutls_rnd(GNUTLS_RND_NONCE, &s->stream_id, sizeof(s->stream_id));
   s->fd = -1;
   s->codec_pref = ps_codec_available(PS_CODEC_LZ4) ? PS_WIRE_CODEC_LZ4
                                                    : PS_WIRE_CODEC_ZLIB;
   s->batch_max = 256 * 1024;
   s->peer_timeout_ms = PEER_TIMEOUT_MS;
   s->delay_ms = 100;
+  s->replay_max = REPLAY_DEFAULT;
+  s->overflow = PS_OVERFLOW_DROP_OLDEST;
+  s->hs_timeout_ms = HELLO_TIMEOUT_MS;
+  s->ctl_tail = &s->ctl;
   *out = s;
   return 0;
+}
+
+static rq_ent *rq_at(ps_stream *s, size_t i) {
+  return &s->rq[(s->rq_head + i) % s->rq_cap];
+}
+
+static void ent_free(rq_ent *e) {
+  free(e->frame);
+  free(e->ifc);
+  e->frame = NULL;
+  e->ifc = NULL;
+}
+
+static void ctl_clear(ps_stream *s) {
+  while (s->ctl != NULL) {
+    ctl_frame *c = s->ctl;
+    s->ctl = c->next;
+    free(c);
+  }
+  s->ctl_tail = &s->ctl;
 }
 
 void ps_stream_free(ps_stream *s) {
@@ -122,6 +250,14 @@ void ps_stream_free(ps_stream *s) {
     close(s->fd);
   }
   close(s->stop_fd);
+  for (size_t i = 0; i < s->rq_n; i++) {
+    ent_free(rq_at(s, i));
+  }
+  free(s->rq);
+  ctl_clear(s);
+  for (uint32_t i = 0; i < s->n_ifaces; i++) {
+    free(s->ifaces[i].name);
+  }
   ps__codec_free(s->cc);
   ps__buf_free(&s->out);
   ps__buf_free(&s->in);
@@ -160,6 +296,42 @@ int ps_stream_set_batching(ps_stream *s, size_t max_bytes,
   }
   s->batch_max = max_bytes;
   s->delay_ms = max_delay_ms;
+  return 0;
+}
+
+int ps_stream_set_replay(ps_stream *s, size_t max_bytes,
+                         ps_overflow policy) {
+  if (s->state != ST_NEW) {
+    return ps__seterr(s->errmsg, PS_ERR_STATE, "stream already connected");
+  }
+  if (max_bytes < REPLAY_MIN ||
+      (policy != PS_OVERFLOW_DROP_OLDEST &&
+       policy != PS_OVERFLOW_DROP_NEWEST)) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "replay buffer of %zu bytes (at least %u) or unknown "
+                      "overflow policy %d",
+                      max_bytes, REPLAY_MIN, (int)policy);
+  }
+  s->replay_max = max_bytes;
+  s->overflow = policy;
+  return 0;
+}
+
+int ps_stream_add_receiver(ps_stream *s, const char *host, uint16_t port) {
+  if (s->state != ST_NEW) {
+    return ps__seterr(s->errmsg, PS_ERR_STATE, "stream already connected");
+  }
+  if (host == NULL || *host == '\0' || strlen(host) >= sizeof(s->host) ||
+      port == 0) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID, "invalid receiver address");
+  }
+  if (s->n_rcv >= MAX_RECEIVERS) {
+    return ps__seterr(s->errmsg, PS_ERR_LIMIT, "at most %d receivers",
+                      MAX_RECEIVERS);
+  }
+  strcpy(s->rcv[s->n_rcv].host, host);
+  s->rcv[s->n_rcv].port = port;
+  s->n_rcv++;
   return 0;
 }
 
@@ -216,7 +388,23 @@ void ps_stream_get_counters(ps_stream *s, ps_stream_counters *out) {
   *out = s->ctr;
 }
 
-int ps__stream_fd(ps_stream *s) { return s->state == ST_OPEN ? s->fd : -1; }
+int ps_stream_get_iface_counters(ps_stream *s, uint32_t iface,
+                                 ps_stream_iface_counters *out) {
+  if (out == NULL || iface >= s->n_ifaces) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID, "unknown interface %u",
+                      iface);
+  }
+  *out = s->ifaces[iface].c;
+  return 0;
+}
+
+int ps__stream_fd(ps_stream *s) { return s->state == ST_UP ? s->fd : -1; }
+
+int ps__stream_usable(ps_stream *s) {
+  return s->state == ST_UP || s->state == ST_DOWN;
+}
+
+uint64_t ps__stream_generation(ps_stream *s) { return s->generation; }
 
 int ps__stream_want_write(ps_stream *s) {
   return ps__buf_size(&s->out) > 0 ||
@@ -238,45 +426,214 @@ static int fail(ps_stream *s, int code) {
   return code;
 }
 
+/* ------------------------------------------------------ accounting */
+
+/* Counts the packets of entry e into the counter at byte offset off of
+ * ps_stream_iface_counters, and n into the stream counter *total. */
+static void count_ent(ps_stream *s, const rq_ent *e, size_t off,
+                      uint64_t *total) {
+  *total += e->count;
+  for (uint16_t i = 0; i < e->n_if; i++) {
+    if (e->ifc[i].iface < s->n_ifaces) {
+      uint64_t *c = (uint64_t *)((char *)&s->ifaces[e->ifc[i].iface].c + off);
+      *c += e->ifc[i].n;
+    }
+  }
+  s->ctr.packets_queued -= e->count;
+}
+
+#define CNT(field) offsetof(ps_stream_iface_counters, field)
+
+/* Entry dropped unsent: counted and turned into a placeholder. */
+static void ent_drop(ps_stream *s, rq_ent *e) {
+  if (e->state == RQ_FULL) {
+    if (e->flags & RQ_NORETAIN) {
+      s->noretain_bytes -= e->len;
+    } else {
+      s->retained_bytes -= e->len;
+    }
+  }
+  count_ent(s, e, CNT(packets_dropped_overflow),
+            &s->ctr.packets_dropped_overflow);
+  s->ctr.batches_dropped_overflow++;
+  ent_free(e);
+  e->state = RQ_GONE;
+}
+
+/* Entry sent but never acknowledged: counted lost. */
+static void ent_lose(ps_stream *s, rq_ent *e) {
+  if (e->state == RQ_FULL) {
+    if (e->flags & RQ_NORETAIN) {
+      s->noretain_bytes -= e->len;
+    } else {
+      s->retained_bytes -= e->len;
+    }
+  }
+  count_ent(s, e, CNT(packets_lost), &s->ctr.packets_lost);
+  ent_free(e);
+  e->state = RQ_GONE;
+}
+
+/* The written bytes of a batch go; its seq and counts stay until the
+ * ACK. */
+static void ent_stub(ps_stream *s, rq_ent *e) {
+  if (e->flags & RQ_NORETAIN) {
+    s->noretain_bytes -= e->len;
+  } else {
+    s->retained_bytes -= e->len;
+  }
+  free(e->frame);
+  e->frame = NULL;
+  e->state = RQ_STUB;
+}
+
+static void rq_pop(ps_stream *s) {
+  ent_free(rq_at(s, 0));
+  s->rq_head = (s->rq_head + 1) % s->rq_cap;
+  s->rq_n--;
+  if (s->rq_fed > 0) {
+    s->rq_fed--;
+  }
+}
+
+/* Placeholders at the head have nothing left to wait for. */
+static void rq_trim(ps_stream *s) {
+  while (s->rq_n > 0 && rq_at(s, 0)->state == RQ_GONE) {
+    rq_pop(s);
+  }
+}
+
+static rq_ent *rq_push(ps_stream *s) {
+  if (s->rq_n == s->rq_cap) {
+    size_t cap = s->rq_cap ? s->rq_cap * 2 : 64;
+    rq_ent *n = malloc(cap * sizeof(*n));
+    if (n == NULL) {
+      return NULL;
+    }
+    for (size_t i = 0; i < s->rq_n; i++) {
+      n[i] = *rq_at(s, i);
+    }
+    free(s->rq);
+    s->rq = n;
+    s->rq_cap = cap;
+    s->rq_head = 0;
+  }
+  rq_ent *e = &s->rq[(s->rq_head + s->rq_n) % s->rq_cap];
+  s->rq_n++;
+  memset(e, 0, sizeof(*e));
+  return e;
+}
+
+/* Everything up to seq is written by the receiver. */
+static void release_upto(ps_stream *s, uint64_t seq) {
+  while (s->rq_n > 0 && rq_at(s, 0)->seq <= seq) {
+    rq_ent *e = rq_at(s, 0);
+    if (e->state != RQ_GONE) {
+      if (e->state == RQ_FULL) {
+        if (e->flags & RQ_NORETAIN) {
+          s->noretain_bytes -= e->len;
+        } else {
+          s->retained_bytes -= e->len;
+        }
+      }
+      count_ent(s, e, CNT(packets_acked), &s->ctr.packets_acked);
+      s->ctr.batches_acked++;
+    }
+    rq_pop(s);
+  }
+  rq_trim(s);
+  if (seq > s->acked) {
+    s->acked = seq;
+  }
+}
+
+/* The first ACK of a new connection tells which batches written to a
+ * broken connection the receiver has (they are covered by it); stubs
+ * above it cannot be resent: lost. */
+static void resolve_limbo(ps_stream *s) {
+  s->heard = 1;
+  if (!s->limbo) {
+    return;
+  }
+  s->limbo = 0;
+  for (size_t i = 0; i < s->rq_n; i++) {
+    rq_ent *e = rq_at(s, i);
+    if (e->state == RQ_STUB && (e->flags & RQ_LIMBO)) {
+      ent_lose(s, e);
+    }
+  }
+  rq_trim(s);
+}
+
+/* Counts everything not acknowledged as lost: the end of the stream. */
+static void lose_all(ps_stream *s) {
+  for (size_t i = 0; i < s->rq_n; i++) {
+    rq_ent *e = rq_at(s, i);
+    if (e->state != RQ_GONE) {
+      ent_lose(s, e);
+    }
+  }
+  rq_trim(s);
+  if (s->batch_count > 0) {
+    /* Never sealed: also sent by the caller, never acknowledged. */
+    s->ctr.packets_lost += s->batch_count;
+    s->ctr.packets_queued -= s->batch_count;
+    for (unsigned i = 0; i < s->n_touched; i++) {
+      uint8_t id = s->cur_touched[i];
+      s->ifaces[id].c.packets_lost += s->cur_ifc[id];
+      s->cur_ifc[id] = 0;
+    }
+    s->n_touched = 0;
+    s->batch_count = 0;
+    ps__buf_reset(&s->raw);
+  }
+  s->limbo = 0;
+}
+
+/* ------------------------------------------------------ frames in */
+
 /* Handles one frame from the receiver. */
 static int handle_frame(ps_stream *s, const ps__frame *f) {
   uint64_t seq;
   switch (f->type) {
   case PS_FRAME_ACK:
     if (ps__dec_seq(f, &seq, s->errmsg) != 0) {
-      return fail(s, PS_ERR_PROTOCOL);
+      return PS_ERR_PROTOCOL;
     }
-    if (seq > s->seq || seq < s->acked) {
-      return fail(s, ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
-                                "receiver acknowledged batch %llu, but %llu "
-                                "were sent and %llu acknowledged",
-                                (unsigned long long)seq,
-                                (unsigned long long)s->seq,
-                                (unsigned long long)s->acked));
+    /* After a reconnect the receiver may first acknowledge what it wrote
+     * from an earlier connection: anything from the last ACK to the
+     * last batch written to any connection. */
+    if (seq > s->max_fed || seq < s->acked) {
+      return ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                        "receiver acknowledged batch %llu, but %llu were "
+                        "sent and %llu acknowledged",
+                        (unsigned long long)seq,
+                        (unsigned long long)s->max_fed,
+                        (unsigned long long)s->acked);
     }
-    s->ctr.batches_acked += seq - s->acked;
-    s->acked = seq;
+    release_upto(s, seq);
+    resolve_limbo(s);
     return 0;
   case PS_FRAME_CLOSE:
     if (ps__dec_seq(f, &seq, s->errmsg) != 0) {
-      return fail(s, PS_ERR_PROTOCOL);
+      return PS_ERR_PROTOCOL;
     }
-    if (seq != s->seq) {
-      return fail(s, ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
-                                "receiver closed after batch %llu of %llu",
-                                (unsigned long long)seq,
-                                (unsigned long long)s->seq));
+    if (!s->close_queued || seq != s->seq) {
+      return ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                        "receiver closed after batch %llu of %llu",
+                        (unsigned long long)seq,
+                        (unsigned long long)s->seq);
     }
-    s->ctr.batches_acked += seq - s->acked;
-    s->acked = seq;
+    release_upto(s, seq);
+    resolve_limbo(s);
     s->close_confirmed = 1;
     return 0;
   case PS_FRAME_HEARTBEAT:
-    return ps__dec_empty(f, s->errmsg) ? fail(s, PS_ERR_PROTOCOL) : 0;
+    return ps__dec_empty(f, s->errmsg) ? PS_ERR_PROTOCOL : 0;
   case PS_FRAME_ERROR: {
     ps__error_msg m;
     if (ps__dec_error(f, &m, s->errmsg) != 0) {
-      return fail(s, PS_ERR_PROTOCOL);
+      return PS_ERR_PROTOCOL;
     }
     char text[PS_MAX_ERROR_TEXT + 1];
     size_t k = 0;
@@ -285,13 +642,13 @@ static int handle_frame(ps_stream *s, const ps__frame *f) {
       text[k++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
     }
     text[k] = '\0';
-    return fail(s, ps__seterr(s->errmsg, PS_ERR_REFUSED,
-                              "receiver refused this sensor: %s", text));
+    return ps__seterr(s->errmsg, PS_ERR_REFUSED,
+                      "receiver refused this sensor: %s", text);
   }
   default:
-    return fail(s, ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
-                              "unexpected %s frame from the receiver",
-                              ps__frame_name(f->type)));
+    return ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                      "unexpected %s frame from the receiver",
+                      ps__frame_name(f->type));
   }
 }
 
@@ -301,11 +658,8 @@ static int parse_input(ps_stream *s) {
     size_t used;
     int rc = ps__frame_parse(ps__buf_head(&s->in), ps__buf_size(&s->in),
                              &s->in_lim, &f, &used, s->errmsg);
-    if (rc < 0) {
-      return fail(s, rc);
-    }
-    if (rc == 0) {
-      return 0;
+    if (rc <= 0) {
+      return rc;
     }
     rc = handle_frame(s, &f);
     ps__buf_consume(&s->in, used);
@@ -315,22 +669,22 @@ static int parse_input(ps_stream *s) {
   }
 }
 
-/* Reads what is there without blocking. */
 /* Moves what TLS has decrypted into s->in. */
 static int tls_decrypt(ps_stream *s) {
   int rc = ps__tls_read(s->tls, &s->in, s->errmsg);
   if (rc == PS_ERR_CLOSED && s->close_confirmed) {
     return 0;
   }
-  return rc ? fail(s, rc) : 0;
+  return rc;
 }
 
+/* Reads what is there without blocking. */
 static int do_read(ps_stream *s) {
   for (;;) {
     ps__buf *dst = s->tls ? ps__tls_cin(s->tls) : &s->in;
     uint8_t *p = ps__buf_reserve(dst, 16384);
     if (p == NULL) {
-      return fail(s, ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory"));
+      return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
     }
     ssize_t n = recv(s->fd, p, 16384, 0);
     if (n > 0) {
@@ -347,7 +701,7 @@ static int do_read(ps_stream *s) {
         rc = tls_decrypt(s);
       }
       /* During the hello, hello() itself reads the welcome. */
-      if (rc == 0 && s->state != ST_NEW) {
+      if (rc == 0 && s->state == ST_UP) {
         rc = parse_input(s);
       }
       if (rc != 0) {
@@ -359,9 +713,9 @@ static int do_read(ps_stream *s) {
       if (s->close_confirmed) {
         return 0;
       }
-      return fail(s, ps__seterr(s->errmsg, PS_ERR_CLOSED,
-                                "receiver %s port %u closed the connection",
-                                s->host, s->port));
+      return ps__seterr(s->errmsg, PS_ERR_CLOSED,
+                        "receiver %s port %u closed the connection",
+                        s->host, s->port);
     }
     if (errno == EINTR) {
       continue;
@@ -369,11 +723,13 @@ static int do_read(ps_stream *s) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       return 0;
     }
-    return fail(s, ps__seterr(s->errmsg, PS_ERR_CLOSED,
-                              "reading from receiver %s port %u: %s",
-                              s->host, s->port, strerror(errno)));
+    return ps__seterr(s->errmsg, PS_ERR_CLOSED,
+                      "reading from receiver %s port %u: %s", s->host,
+                      s->port, strerror(errno));
   }
 }
+
+/* ------------------------------------------------------ frames out */
 
 /* The bytes that go on the wire: frames, or their TLS records. */
 static ps__buf *wire(ps_stream *s) {
@@ -389,7 +745,7 @@ static int do_write(ps_stream *s) {
     int rc = ps__tls_write(s->tls, ps__buf_head(&s->out),
                            ps__buf_size(&s->out), s->errmsg);
     if (rc != 0) {
-      return fail(s, rc);
+      return rc;
     }
     ps__buf_reset(&s->out);
   }
@@ -411,18 +767,99 @@ static int do_write(ps_stream *s) {
     int e = n < 0 ? errno : EPIPE;
     /* A receiver that refused us closes the connection: its reason is
      * waiting to be read and says more than "broken pipe". */
-    if (s->state == ST_OPEN && do_read(s) == PS_ERR_REFUSED) {
+    if (s->state == ST_UP && do_read(s) == PS_ERR_REFUSED) {
       return PS_ERR_REFUSED;
     }
-    return fail(s, ps__seterr(s->errmsg, PS_ERR_CLOSED,
-                              "writing to receiver %s port %u: %s", s->host,
-                              s->port, strerror(e)));
+    return ps__seterr(s->errmsg, PS_ERR_CLOSED,
+                      "writing to receiver %s port %u: %s", s->host, s->port,
+                      strerror(e));
   }
   return 0;
 }
 
+/* The next queue entry to write to this connection, or NULL. */
+static rq_ent *next_to_feed(ps_stream *s) {
+  while (s->rq_fed < s->rq_n && rq_at(s, s->rq_fed)->state != RQ_FULL) {
+    s->rq_fed++; /* stubs of an earlier connection and placeholders */
+  }
+  return s->rq_fed < s->rq_n ? rq_at(s, s->rq_fed) : NULL;
+}
+
+/* Copies frames from the queues to the connection's buffer, in order,
+ * until it holds enough for the socket. */
+static int feed(ps_stream *s) {
+  while (s->state == ST_UP && pending(s) < FEED_LOW_WATER) {
+    rq_ent *e = next_to_feed(s);
+    uint64_t next = e ? e->seq : UINT64_MAX;
+    if (s->ctl != NULL && s->ctl->after_seq < next) {
+      ctl_frame *c = s->ctl;
+      if (ps__buf_append(&s->out, c->bytes, c->len) != 0) {
+        return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+      }
+      s->ctl = c->next;
+      if (s->ctl == NULL) {
+        s->ctl_tail = &s->ctl;
+      }
+      free(c);
+      continue;
+    }
+    if (e == NULL) {
+      break;
+    }
+    if (ps__buf_append(&s->out, e->frame, e->len) != 0) {
+      return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    }
+    if (e->seq <= s->resend_upto) {
+      s->ctr.batches_resent++;
+    }
+    if (e->seq > s->max_fed) {
+      s->max_fed = e->seq;
+    }
+    if (e->flags & RQ_NORETAIN) {
+      ent_stub(s, e);
+    }
+    s->rq_fed++;
+  }
+  return 0;
+}
+
+/* Feeds the socket what it takes now; never waits. */
+static int pump(ps_stream *s) {
+  for (;;) {
+    int rc = feed(s);
+    if (rc == 0) {
+      rc = do_write(s);
+    }
+    if (rc != 0 || s->state != ST_UP || pending(s) > 0) {
+      return rc;
+    }
+    if (next_to_feed(s) == NULL && s->ctl == NULL) {
+      return 0;
+    }
+  }
+}
+
+/* Queues a frame the encoder put at the end of s->out (from offset at)
+ * to follow every batch sealed so far. */
+static int queue_ctl(ps_stream *s, size_t at) {
+  size_t len = ps__buf_size(&s->out) - at;
+  ctl_frame *c = malloc(sizeof(*c) + len);
+  if (c == NULL) {
+    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  c->next = NULL;
+  c->after_seq = s->seq;
+  c->len = len;
+  memcpy(c->bytes, ps__buf_head(&s->out) + at, len);
+  s->out.len -= len;
+  *s->ctl_tail = c;
+  s->ctl_tail = &c->next;
+  return 0;
+}
+
 /* One round of I/O: waits at most timeout_ms for the socket, then reads
- * and writes what it can. */
+ * and writes what it can. Returns errors as they are; settle() decides
+ * what they mean for the stream. */
 static int io_round(ps_stream *s, int timeout_ms) {
   if (s->stopped) {
     return ps__seterr(s->errmsg, PS_ERR_STOPPED, "stopped");
@@ -430,14 +867,13 @@ static int io_round(ps_stream *s, int timeout_ms) {
   /* A receiver answers every heartbeat and acknowledges every batch: one
    * that says nothing for this long has vanished (a crashed host, a cut
    * path), even if TCP has not noticed. */
-  if (s->state == ST_OPEN &&
+  if (s->state == ST_UP &&
       ps__now_ms() - s->last_read_ms > s->peer_timeout_ms) {
-    return fail(s, ps__seterr(s->errmsg, PS_ERR_TIMEOUT,
-                              "receiver %s port %u has been silent for "
-                              "%lld s (no acknowledgement, no heartbeat): "
-                              "presumed dead",
-                              s->host, s->port,
-                              (long long)(s->peer_timeout_ms / 1000)));
+    return ps__seterr(s->errmsg, PS_ERR_TIMEOUT,
+                      "receiver %s port %u has been silent for %lld s (no "
+                      "acknowledgement, no heartbeat): presumed dead",
+                      s->host, s->port,
+                      (long long)(s->peer_timeout_ms / 1000));
   }
   struct pollfd pfd[2] = {
       {s->fd, (short)(POLLIN | (pending(s) ? POLLOUT : 0)), 0},
@@ -448,8 +884,7 @@ static int io_round(ps_stream *s, int timeout_ms) {
       return s->stopped ? ps__seterr(s->errmsg, PS_ERR_STOPPED, "stopped")
                         : 0;
     }
-    return fail(s, ps__seterr(s->errmsg, PS_ERR_SYSTEM, "poll: %s",
-                              strerror(errno)));
+    return ps__seterr(s->errmsg, PS_ERR_SYSTEM, "poll: %s", strerror(errno));
   }
   if (pfd[1].revents & POLLIN) {
     return ps__seterr(s->errmsg, PS_ERR_STOPPED, "stopped");
@@ -458,20 +893,105 @@ static int io_round(ps_stream *s, int timeout_ms) {
   if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
     rc = do_read(s);
   }
-  if (rc == 0 && (pfd[0].revents & POLLOUT)) {
-    rc = do_write(s);
+  if (rc == 0 && s->state == ST_UP) {
+    rc = pump(s);
+  } else if (rc == 0 && (pfd[0].revents & POLLOUT)) {
+    rc = do_write(s); /* the handshake */
   }
   return rc;
 }
 
-static int wait_write_below(ps_stream *s, size_t limit) {
-  int rc = do_write(s);
-  while (rc == 0 && pending(s) > limit) {
-    rc = io_round(s, 1000);
+/* Closes the socket and forgets the connection's state. */
+static void drop_connection(ps_stream *s) {
+  if (s->fd >= 0) {
+    close(s->fd);
   }
-  return rc;
+  s->fd = -1;
+  ps__buf_reset(&s->in);
+  ps__buf_reset(&s->out);
+  ps__tls_free(s->tls);
+  s->tls = NULL;
+  s->tls_ready = 0;
+  ctl_clear(s);
 }
 
+/* Errors that end the stream: the receiver refused us, it or we failed
+ * to prove who we are, a stop. Anything else is the network's. */
+static int is_final(int rc) {
+  return rc == PS_ERR_REFUSED || rc == PS_ERR_AUTH || rc == PS_ERR_TLS ||
+         rc == PS_ERR_STOPPED || rc == PS_ERR_NOMEM;
+}
+
+/* Backoff with +-25% jitter, so that sensors cut off together do not
+ * come back together. */
+static int64_t jittered(int64_t ms) {
+  uint32_t r;
+  gnutls_rnd(GNUTLS_RND_NONCE, &r, sizeof(r));
+  return ms * 3 / 4 + (int64_t)(r % (uint32_t)(ms / 2 + 1));
+}
+
+/* Plans the next attempt after a failed one (or a lost connection):
+ * the next receiver at once while some are untried in this round, else
+ * after the backoff. */
+static void schedule_retry(ps_stream *s, int after_loss) {
+  int64_t now = ps__now_ms();
+  if (after_loss) {
+    s->tried_in_round = 0;
+    s->backoff_ms = BACKOFF_FIRST_MS;
+  } else {
+    s->cur_rcv = (s->cur_rcv + 1) % s->n_rcv;
+    if (++s->tried_in_round < s->n_rcv) {
+      s->next_attempt_ms = now;
+      return;
+    }
+    s->tried_in_round = 0;
+  }
+  int64_t d = jittered(s->backoff_ms);
+  s->next_attempt_ms = now + d;
+  s->backoff_ms =
+      s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+  ps__log(s->log, s->log_ud, PS_LOG_WARNING,
+          "reconnecting to %s port %u in %lld ms", s->rcv[s->cur_rcv].host,
+          s->rcv[s->cur_rcv].port, (long long)d);
+}
+
+/* What an error on an established connection means: final ones end the
+ * stream; the others drop the connection, keep every unacknowledged
+ * batch, and schedule a reconnect (returning 0: the caller goes on). */
+static int settle(ps_stream *s, int rc) {
+  if (rc == 0 || s->state != ST_UP) {
+    return rc;
+  }
+  if (is_final(rc)) {
+    if (rc != PS_ERR_STOPPED) {
+      drop_connection(s);
+      return fail(s, rc);
+    }
+    return rc;
+  }
+  ps__log(s->log, s->log_ud, PS_LOG_WARNING,
+          "connection to receiver %s port %u lost: %s", s->host, s->port,
+          s->errmsg);
+  drop_connection(s);
+  /* Batches written to the lost connection are sent again; the stubs of
+   * those the queue could not keep wait for the next connection's first
+   * acknowledgement. */
+  for (size_t i = 0; i < s->rq_fed; i++) {
+    rq_ent *e = rq_at(s, i);
+    if (e->state == RQ_STUB) {
+      e->flags |= RQ_LIMBO;
+      s->limbo = 1;
+    }
+  }
+  s->rq_fed = 0;
+  s->heard = 0;
+  s->resend_upto = s->max_fed;
+  s->state = ST_DOWN;
+  schedule_retry(s, 1);
+  return 0;
+}
+
+/* ------------------------------------------------------ connecting */
 /* Waits for the receiver's next frame during the hello exchange (ERROR
  * frames become PS_ERR_REFUSED); the caller consumes *used bytes. */
 static int next_frame(ps_stream *s, int64_t deadline, ps__frame *f,
@@ -502,7 +1022,7 @@ static int next_frame(ps_stream *s, int64_t deadline, ps__frame *f,
       return ps__seterr(s->errmsg, PS_ERR_TIMEOUT,
                         "receiver %s port %u did not answer the hello "
                         "within %d s",
-                        s->host, s->port, HELLO_TIMEOUT_MS / 1000);
+                        s->host, s->port, (int)(s->hs_timeout_ms / 1000));
     }
     rc = io_round(s, left);
     /* A receiver that refuses us says why, then closes: read the why. */
@@ -552,8 +1072,10 @@ static int hello(ps_stream *s) {
                  .max_version = PS_PROTO_VERSION,
                  .codecs = (1u << PS_WIRE_CODEC_STORED) |
                            (1u << s->codec_pref),
+                 .flags = PS_HELLO_STREAM,
                  .name = s->name,
-                 .name_len = strlen(s->name)};
+                 .name_len = strlen(s->name),
+                 .stream_id = s->stream_id};
   gnutls_rnd(GNUTLS_RND_NONCE, s->snonce, sizeof(s->snonce));
   memcpy(h.nonce, s->snonce, PS_NONCE_LEN);
   int rc = ps__enc_hello(&s->out, &h);
@@ -564,7 +1086,7 @@ static int hello(ps_stream *s) {
   s->in_lim.max_frame = 4 + PS_MAX_ERROR_TEXT;
   s->in_lim.max_batch_raw = 0;
   s->in_lim.max_batch_packets = 0;
-  int64_t deadline = ps__now_ms() + HELLO_TIMEOUT_MS;
+  int64_t deadline = ps__now_ms() + s->hs_timeout_ms;
   ps__frame f;
   size_t used;
   if ((rc = next_frame(s, deadline, &f, &used)) != 0) {
@@ -585,6 +1107,15 @@ static int hello(ps_stream *s) {
                       "receiver chose version %u codec %u, which we did "
                       "not offer",
                       w.version, w.codec);
+  }
+  /* Queued batches carry the codec of the first connection: a receiver
+   * that would not take it cannot take them. */
+  if (s->cc != NULL && w.codec != s->codec) {
+    return ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                      "receiver %s port %u chose compression %s, but the "
+                      "queued batches use %s",
+                      s->host, s->port, ps__codec_name(w.codec),
+                      ps__codec_name(s->codec));
   }
   ps__buf_consume(&s->in, used);
   if ((w.flags & PS_WELCOME_AUTH) && s->auth_key == NULL) {
@@ -618,14 +1149,14 @@ static int tls_start(ps_stream *s) {
     return rc;
   }
   s->tls_first = -1;
-  int64_t deadline = ps__now_ms() + HELLO_TIMEOUT_MS;
+  int64_t deadline = ps__now_ms() + s->hs_timeout_ms;
   while ((rc = ps__tls_handshake(s->tls, s->errmsg)) == 1) {
     int left = (int)(deadline - ps__now_ms());
     if (left <= 0) {
       return ps__seterr(s->errmsg, PS_ERR_TIMEOUT,
                         "receiver %s port %u did not complete the TLS "
                         "handshake within %d s",
-                        s->host, s->port, HELLO_TIMEOUT_MS / 1000);
+                        s->host, s->port, (int)(s->hs_timeout_ms / 1000));
     }
     if ((rc = io_round(s, left)) != 0) {
       return rc == PS_ERR_CLOSED
@@ -665,10 +1196,86 @@ static int tls_start(ps_stream *s) {
   return rc;
 }
 
+
+/* Announces every interface, then queues the latest counters of each to
+ * follow the batches: the start of every connection after the first. */
+static int announce(ps_stream *s) {
+  for (uint32_t i = 0; i < s->n_ifaces; i++) {
+    iface_info *f = &s->ifaces[i];
+    ps__iface m = {.id = i,
+                   .linktype = f->linktype,
+                   .snaplen = f->snaplen,
+                   .tsres = f->tsres,
+                   .name = f->name,
+                   .name_len = strlen(f->name)};
+    if (ps__enc_iface(&s->out, &m) != 0) {
+      return ps__seterr(s->errmsg, PS_ERR_NOMEM, "cannot encode interface");
+    }
+  }
+  for (uint32_t i = 0; i < s->n_ifaces; i++) {
+    if (!s->ifaces[i].has_stats) {
+      continue;
+    }
+    ps__stats m = {.iface = i, .c = s->ifaces[i].stats};
+    size_t at = ps__buf_size(&s->out);
+    if (ps__enc_stats(&s->out, &m) != 0 || queue_ctl(s, at) != 0) {
+      return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    }
+  }
+  return 0;
+}
+
+/* One attempt at receiver i: TCP, TLS, hello. On success the stream is
+ * ST_UP; on failure nothing of the attempt is left. */
+static int connect_once(ps_stream *s, unsigned i, int connect_ms,
+                        int64_t hello_ms) {
+  strcpy(s->host, s->rcv[i].host);
+  s->port = s->rcv[i].port;
+  s->hs_timeout_ms = hello_ms;
+  s->close_confirmed = 0;
+  int rc = ps__net_connect(s->host, s->port, connect_ms, s->stop_fd,
+                           s->errmsg);
+  if (rc < 0) {
+    return rc;
+  }
+  s->fd = rc;
+  rc = s->tls_creds ? tls_start(s) : 0;
+  if (rc == 0) {
+    rc = hello(s);
+  }
+  if (rc == 0 && s->cc == NULL) {
+    s->cc = ps__codec_new(s->codec, s->level);
+    if (s->cc == NULL) {
+      rc = ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    }
+  }
+  if (rc == 0 && s->generation > 0) {
+    rc = announce(s);
+  }
+  if (rc != 0) {
+    drop_connection(s);
+    return rc;
+  }
+  s->state = ST_UP;
+  s->generation++;
+  s->close_queued = 0;
+  s->heard = 0;
+  s->rq_fed = 0;
+  s->tried_in_round = 0;
+  s->backoff_ms = BACKOFF_FIRST_MS;
+  s->last_write_ms = s->last_read_ms = ps__now_ms();
+  ps__log(s->log, s->log_ud, PS_LOG_INFO,
+          "connected to receiver %s port %u as sensor %s (session %llu, "
+          "compression %s)",
+          s->host, s->port, s->name, (unsigned long long)s->session_id,
+          ps__codec_name(s->codec));
+  return 0;
+}
+
 /* Sleeps ms unless stopped. */
-static int backoff_sleep(ps_stream *s, int ms) {
+static int backoff_sleep(ps_stream *s, int64_t ms) {
   struct pollfd pfd = {s->stop_fd, POLLIN, 0};
-  int n = poll(&pfd, 1, ms);
+  int n = poll(&pfd, 1, ms > INT32_MAX ? INT32_MAX : (int)ms);
   return (n > 0 || s->stopped) ? PS_ERR_STOPPED : 0;
 }
 
@@ -676,76 +1283,93 @@ int ps_stream_connect(ps_stream *s, const char *host, uint16_t port) {
   if (s->state != ST_NEW) {
     return ps__seterr(s->errmsg, PS_ERR_STATE, "stream already connected");
   }
-  if (host == NULL || *host == '\0' || strlen(host) >= sizeof(s->host) ||
-      port == 0) {
-    return ps__seterr(s->errmsg, PS_ERR_INVALID,
-                      "invalid receiver address");
+  if (host != NULL) {
+    if (*host == '\0' || strlen(host) >= sizeof(s->host) || port == 0) {
+      return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                        "invalid receiver address");
+    }
+    if (s->n_rcv >= MAX_RECEIVERS) {
+      return ps__seterr(s->errmsg, PS_ERR_LIMIT, "at most %d receivers",
+                        MAX_RECEIVERS);
+    }
+    memmove(&s->rcv[1], &s->rcv[0], s->n_rcv * sizeof(s->rcv[0]));
+    strcpy(s->rcv[0].host, host);
+    s->rcv[0].port = port;
+    s->n_rcv++;
   }
-  strcpy(s->host, host);
-  s->port = port;
+  if (s->n_rcv == 0) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "no receiver: give one to ps_stream_connect() or "
+                      "ps_stream_add_receiver()");
+  }
   int64_t give_up = s->connect_timeout_s
                         ? ps__now_ms() + (int64_t)s->connect_timeout_s * 1000
                         : INT64_MAX;
-  int delay_s = 1;
+  int64_t backoff = BACKOFF_FIRST_MS;
+  unsigned tried = 0;
+  s->cur_rcv = 0;
   for (unsigned attempt = 1;; attempt++) {
-    int rc = ps__net_connect(host, port, CONNECT_TRY_MS, s->stop_fd,
-                             s->errmsg);
-    if (rc >= 0) {
-      s->fd = rc;
-      rc = s->tls_creds ? tls_start(s) : 0;
-      if (rc == 0) {
-        rc = hello(s);
-      }
-      if (rc == 0) {
-        s->state = ST_OPEN;
-        s->cc = ps__codec_new(s->codec, s->level);
-        if (s->cc == NULL) {
-          return fail(s, ps__seterr(s->errmsg, PS_ERR_NOMEM,
-                                    "out of memory"));
-        }
-        s->last_write_ms = s->last_read_ms = ps__now_ms();
-        ps__log(s->log, s->log_ud, PS_LOG_INFO,
-                "connected to receiver %s port %u as sensor %s (session "
-                "%llu, compression %s)",
-                host, port, s->name, (unsigned long long)s->session_id,
-                ps__codec_name(s->codec));
-        return 0;
-      }
-      close(s->fd);
-      s->fd = -1;
-      ps__buf_reset(&s->in);
-      ps__buf_reset(&s->out);
-      ps__tls_free(s->tls);
-      s->tls = NULL;
-      s->tls_ready = 0;
-      if (s->state == ST_FAILED) {
-        s->state = ST_NEW; /* a refusal below is final anyway */
-      }
+    int rc = connect_once(s, s->cur_rcv, CONNECT_TRY_MS, HELLO_TIMEOUT_MS);
+    if (rc == 0) {
+      return 0;
     }
-    /* Refusals, protocol breaks and stops are final; network trouble is
-     * retried. */
-    if (rc != PS_ERR_CONNECT && rc != PS_ERR_CLOSED && rc != PS_ERR_TIMEOUT) {
+    /* Refusals, unknown names and stops are final; network trouble and
+     * receivers that do not fit move on to the next receiver. */
+    if (is_final(rc) || rc == PS_ERR_RESOLVE) {
       return fail(s, rc);
     }
-    if (ps__now_ms() + delay_s * 1000 > give_up) {
+    s->cur_rcv = (s->cur_rcv + 1) % s->n_rcv;
+    if (++tried < s->n_rcv) {
+      ps__log(s->log, s->log_ud, PS_LOG_WARNING,
+              "%s; trying receiver %s port %u", s->errmsg,
+              s->rcv[s->cur_rcv].host, s->rcv[s->cur_rcv].port);
+      continue;
+    }
+    tried = 0;
+    int64_t d = jittered(backoff);
+    if (ps__now_ms() + d > give_up) {
       char why[PS_ERRMSG_MAX];
       memcpy(why, s->errmsg, sizeof(why));
       return fail(s, ps__seterr(s->errmsg, PS_ERR_CONNECT,
                                 "%s (gave up after %u attempts)", why,
                                 attempt));
     }
-    ps__log(s->log, s->log_ud, PS_LOG_WARNING, "%s; retrying in %d s",
-            s->errmsg, delay_s);
-    if (backoff_sleep(s, delay_s * 1000) != 0) {
+    ps__log(s->log, s->log_ud, PS_LOG_WARNING, "%s; retrying in %lld ms",
+            s->errmsg, (long long)d);
+    if (backoff_sleep(s, d) != 0) {
       return fail(s, ps__seterr(s->errmsg, PS_ERR_STOPPED,
                                 "stopped while connecting"));
     }
-    delay_s = delay_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : delay_s * 2;
+    backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
   }
 }
 
+/* When a reconnect is due, one bounded attempt (RETRY_CONNECT_MS for
+ * TCP, RETRY_HELLO_MS for TLS and hello). Returns 0 whether or not it
+ * worked, or a final error. */
+static int maybe_reconnect(ps_stream *s) {
+  if (s->state != ST_DOWN || ps__now_ms() < s->next_attempt_ms) {
+    return 0;
+  }
+  if (s->stopped) {
+    return ps__seterr(s->errmsg, PS_ERR_STOPPED, "stopped");
+  }
+  unsigned i = s->cur_rcv;
+  int rc = connect_once(s, i, RETRY_CONNECT_MS, RETRY_HELLO_MS);
+  if (rc == 0) {
+    s->ctr.reconnects++;
+    return settle(s, pump(s));
+  }
+  if (is_final(rc)) {
+    return fail(s, rc);
+  }
+  ps__log(s->log, s->log_ud, PS_LOG_WARNING, "%s", s->errmsg);
+  schedule_retry(s, 0);
+  return 0;
+}
+
 static int check_open(ps_stream *s) {
-  if (s->state == ST_OPEN) {
+  if (s->state == ST_UP || s->state == ST_DOWN) {
     return 0;
   }
   if (s->state == ST_FAILED) {
@@ -761,8 +1385,7 @@ int ps_stream_add_interface(ps_stream *s, uint32_t *out, const char *name,
   if (rc != 0) {
     return rc;
   }
-  if (out == NULL || name == NULL ||
-      !ps__valid_name(name, strlen(name)) ||
+  if (out == NULL || name == NULL || !ps__valid_name(name, strlen(name)) ||
       (tsres != PS_TSRES_USEC && tsres != PS_TSRES_NSEC)) {
     return ps__seterr(s->errmsg, PS_ERR_INVALID,
                       "invalid interface name or timestamp resolution");
@@ -772,59 +1395,167 @@ int ps_stream_add_interface(ps_stream *s, uint32_t *out, const char *name,
                       "a stream carries at most %u interfaces",
                       PS_MAX_IFACES);
   }
+  iface_info *f = &s->ifaces[s->n_ifaces];
+  f->name = strdup(name);
+  if (f->name == NULL) {
+    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  f->linktype = linktype;
+  f->snaplen = snaplen;
+  f->tsres = tsres;
   ps__iface m = {.id = s->n_ifaces,
                  .linktype = linktype,
                  .snaplen = snaplen,
                  .tsres = tsres,
                  .name = name,
                  .name_len = strlen(name)};
-  /* The announcement must precede the packets: send the batch so far. */
+  /* The announcement must precede the packets: seal the batch so far,
+   * and the announcement follows it. While disconnected, the next
+   * connection announces every interface first. */
   rc = ps_stream_flush(s);
   if (rc != 0) {
+    free(f->name);
+    f->name = NULL;
     return rc;
   }
-  rc = ps__enc_iface(&s->out, &m);
-  if (rc != 0) {
-    return ps__seterr(s->errmsg, rc, "cannot encode interface");
+  if (s->state == ST_UP) {
+    size_t at = ps__buf_size(&s->out);
+    if (ps__enc_iface(&s->out, &m) != 0 || queue_ctl(s, at) != 0) {
+      free(f->name);
+      f->name = NULL;
+      return ps__seterr(s->errmsg, PS_ERR_NOMEM, "cannot encode interface");
+    }
   }
-  s->iface_tsres[s->n_ifaces] = tsres;
   *out = s->n_ifaces++;
-  return do_write(s);
+  return settle(s, pump(s));
 }
 
-/* Compresses and queues the current batch. */
+/* Makes room for a frame of len bytes by the overflow policy. Returns 1
+ * to keep the batch, 2 to send it without keeping it, 0 to drop it. */
+static int make_room(ps_stream *s, size_t len) {
+  if (s->retained_bytes + len <= s->replay_max) {
+    return 1;
+  }
+  if (!s->overflowing) {
+    s->overflowing = 1;
+    ps__log(s->log, s->log_ud, PS_LOG_WARNING,
+            "replay buffer full (%zu bytes unacknowledged): dropping the "
+            "%s batches, and counting them",
+            s->retained_bytes,
+            s->overflow == PS_OVERFLOW_DROP_OLDEST ? "oldest" : "newest");
+  }
+  if (s->overflow == PS_OVERFLOW_DROP_OLDEST && len <= s->replay_max) {
+    for (size_t i = 0;
+         i < s->rq_n && s->retained_bytes + len > s->replay_max; i++) {
+      rq_ent *e = rq_at(s, i);
+      if (e->state != RQ_FULL || (e->flags & RQ_NORETAIN)) {
+        continue;
+      }
+      /* Written to this connection: its ACK may still come. Written to
+       * a broken one: the next connection's first ACK tells. Else never
+       * sent: dropped. */
+      if (i < s->rq_fed) {
+        ent_stub(s, e);
+      } else if (e->seq <= s->resend_upto && !s->heard) {
+        ent_stub(s, e);
+        e->flags |= RQ_LIMBO;
+        s->limbo = 1;
+      } else {
+        ent_drop(s, e);
+      }
+    }
+    rq_trim(s);
+    return 1;
+  }
+  /* drop-newest, or a batch larger than the whole buffer. */
+  if (s->state == ST_UP && s->noretain_bytes + len <= NORETAIN_SLACK) {
+    return 2;
+  }
+  return 0;
+}
+
+/* Compresses the current batch and puts it in the replay queue. */
 static int seal_batch(ps_stream *s) {
   if (s->batch_count == 0) {
     return 0;
   }
-  /* The frame goes straight into the send queue: header room first, the
-   * (compressed or stored) data after it, then the header is filled in.
-   * One copy of the batch, not two. */
+  /* Header room first, the (compressed or stored) data after it, then
+   * the header is filled in: the queue entry takes the buffer as it is. */
   const size_t hdr = PS_FRAME_HDR + PS_BATCH_HDR;
-  size_t at = ps__buf_size(&s->out);
-  if (ps__buf_reserve(&s->out, hdr) == NULL) {
-    return fail(s, ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory"));
+  ps__buf fb = {0};
+  if (ps__buf_reserve(&fb, hdr) == NULL) {
+    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
   }
-  s->out.len += hdr;
+  fb.len = hdr;
   uint8_t used;
   int rc = ps__codec_compress(s->cc, ps__buf_head(&s->raw),
-                              ps__buf_size(&s->raw), &s->out, &used);
-  if (rc != 0) {
-    return fail(s, ps__seterr(s->errmsg, rc, "out of memory compressing"));
+                              ps__buf_size(&s->raw), &fb, &used);
+  if_count *ifc = malloc(s->n_touched * sizeof(*ifc));
+  if (rc != 0 || ifc == NULL) {
+    ps__buf_free(&fb);
+    free(ifc);
+    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory compressing");
   }
-  ps__batch b = {.seq = ++s->seq,
-                 .codec = used,
-                 .count = s->batch_count,
-                 .raw_len = (uint32_t)ps__buf_size(&s->raw)};
-  ps__put_batch_hdr(ps__buf_head(&s->out) + at, &b,
-                    ps__buf_size(&s->out) - at - hdr);
-  s->ctr.batches_sent++;
-  ps__buf_reset(&s->raw);
+  for (unsigned i = 0; i < s->n_touched; i++) {
+    uint8_t id = s->cur_touched[i];
+    ifc[i] = (if_count){id, s->cur_ifc[id]};
+    s->cur_ifc[id] = 0;
+  }
+  rq_ent tmp = {.len = ps__buf_size(&fb),
+                .count = s->batch_count,
+                .n_if = (uint16_t)s->n_touched,
+                .ifc = ifc};
+  s->n_touched = 0;
   s->batch_count = 0;
-  rc = wait_write_below(s, OUT_HIGH_WATER);
-  /* Take the acknowledgements as they come (one recv per batch), or a
-   * long stream would fill the receiver's send queue with them. */
-  return rc ? rc : do_read(s);
+  size_t raw_len = ps__buf_size(&s->raw);
+  ps__buf_reset(&s->raw);
+  int keep = make_room(s, tmp.len);
+  if (keep == 0) {
+    ps__buf_free(&fb);
+    count_ent(s, &tmp, CNT(packets_dropped_overflow),
+              &s->ctr.packets_dropped_overflow);
+    s->ctr.batches_dropped_overflow++;
+    free(ifc);
+    return 0;
+  }
+  rq_ent *e = rq_push(s);
+  if (e == NULL) {
+    ps__buf_free(&fb);
+    free(ifc);
+    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  *e = tmp;
+  e->seq = ++s->seq;
+  e->frame = fb.data; /* off is 0: nothing was consumed */
+  e->state = RQ_FULL;
+  ps__batch b = {
+      .seq = e->seq, .codec = used, .count = e->count, .raw_len = (uint32_t)raw_len};
+  ps__put_batch_hdr(e->frame, &b, e->len - hdr);
+  if (keep == 2) {
+    e->flags |= RQ_NORETAIN;
+    s->noretain_bytes += e->len;
+  } else {
+    s->retained_bytes += e->len;
+    if (s->retained_bytes + e->len <= s->replay_max / 2) {
+      s->overflowing = 0;
+    }
+  }
+  s->ctr.batches_sent++;
+  return 0;
+}
+
+/* After queueing: write what the socket takes and read the ACKs that
+ * came (one recv per batch, or a long stream would fill the receiver's
+ * send queue with them), or try to reconnect. Never waits. */
+static int after_queue(ps_stream *s) {
+  if (s->state == ST_DOWN) {
+    return maybe_reconnect(s);
+  }
+  int rc = pump(s);
+  if (rc == 0 && s->state == ST_UP) {
+    rc = do_read(s);
+  }
+  return settle(s, rc);
 }
 
 int ps_stream_send(ps_stream *s, const ps_packet *pkt) {
@@ -846,23 +1577,33 @@ int ps_stream_send(ps_stream *s, const ps_packet *pkt) {
   if (s->batch_count > 0 &&
       (ps__buf_size(&s->raw) + rec > limit ||
        s->batch_count >= s->lim.max_batch_packets)) {
-    rc = seal_batch(s);
-    if (rc != 0) {
+    if ((rc = seal_batch(s)) != 0 || (rc = after_queue(s)) != 0) {
       return rc;
     }
   }
   if (ps__batch_put(&s->raw, pkt) != 0) {
-    return fail(s, ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory"));
+    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
   }
   int64_t now = ps__now_ms();
   if (s->batch_count++ == 0) {
     s->batch_start_ms = now;
   }
+  if (s->cur_ifc[pkt->iface]++ == 0) {
+    s->cur_touched[s->n_touched++] = (uint8_t)pkt->iface;
+  }
   s->ctr.packets_sent++;
+  s->ctr.packets_queued++;
   s->ctr.bytes_sent += pkt->caplen;
+  s->ifaces[pkt->iface].c.packets_sent++;
   if (ps__buf_size(&s->raw) >= limit ||
       now - s->batch_start_ms >= (int64_t)s->delay_ms) {
-    return seal_batch(s);
+    if ((rc = seal_batch(s)) != 0) {
+      return rc;
+    }
+    return after_queue(s);
+  }
+  if (s->state == ST_DOWN && now >= s->next_attempt_ms) {
+    return maybe_reconnect(s);
   }
   return 0;
 }
@@ -873,7 +1614,14 @@ int ps_stream_flush(ps_stream *s) {
     return rc;
   }
   rc = seal_batch(s);
-  return rc ? rc : do_write(s);
+  return rc ? rc : after_queue(s);
+}
+
+int ps__stream_has_room(ps_stream *s, uint32_t caplen) {
+  size_t next = ps__buf_size(&s->raw) + PS_PKT_HDR + caplen + PS_FRAME_HDR +
+                PS_BATCH_HDR;
+  return s->retained_bytes + next <= s->replay_max ||
+         (s->retained_bytes == 0 && s->state == ST_UP);
 }
 
 /* Milliseconds until the current batch is due, -1 if it is empty. */
@@ -893,11 +1641,15 @@ static int64_t heartbeat_ms(const ps_stream *s) {
 
 int ps_stream_next_deadline_ms(ps_stream *s) {
   int due = batch_due_ms(s);
-  if (s->state != ST_OPEN) {
+  int64_t other;
+  if (s->state == ST_UP) {
+    other = s->last_write_ms + heartbeat_ms(s) - ps__now_ms();
+  } else if (s->state == ST_DOWN) {
+    other = s->next_attempt_ms - ps__now_ms();
+  } else {
     return due;
   }
-  int64_t beat = s->last_write_ms + heartbeat_ms(s) - ps__now_ms();
-  int b = beat < 0 ? 0 : (int)beat;
+  int b = other < 0 ? 0 : other > INT32_MAX ? INT32_MAX : (int)other;
   return due < 0 || b < due ? b : due;
 }
 
@@ -906,23 +1658,38 @@ int ps_stream_poll(ps_stream *s, int timeout_ms) {
   if (rc != 0) {
     return rc;
   }
-  int due = batch_due_ms(s);
-  if (due == 0) {
-    rc = seal_batch(s);
-    if (rc != 0) {
+  if (batch_due_ms(s) == 0) {
+    if ((rc = seal_batch(s)) != 0 || (rc = after_queue(s)) != 0) {
       return rc;
     }
-    due = -1;
+  }
+  if (s->state == ST_DOWN) {
+    if ((rc = maybe_reconnect(s)) != 0) {
+      return rc;
+    }
+    if (s->state == ST_DOWN) {
+      int wait = ps_stream_next_deadline_ms(s);
+      if (timeout_ms >= 0 && (wait < 0 || wait > timeout_ms)) {
+        wait = timeout_ms;
+      }
+      return backoff_sleep(s, wait) != 0
+                 ? ps__seterr(s->errmsg, PS_ERR_STOPPED, "stopped")
+                 : 0;
+    }
+  }
+  if ((rc = settle(s, pump(s))) != 0 || s->state != ST_UP) {
+    return rc;
   }
   if (ps__now_ms() - s->last_write_ms >= heartbeat_ms(s) && pending(s) == 0) {
     if (ps__enc_heartbeat(&s->out) != 0) {
       return fail(s, ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory"));
     }
   }
+  int due = batch_due_ms(s);
   if (due >= 0 && (timeout_ms < 0 || due < timeout_ms)) {
     timeout_ms = due;
   }
-  return io_round(s, timeout_ms);
+  return settle(s, io_round(s, timeout_ms));
 }
 
 int ps_stream_send_stats(ps_stream *s, uint32_t iface,
@@ -935,16 +1702,46 @@ int ps_stream_send_stats(ps_stream *s, uint32_t iface,
     return ps__seterr(s->errmsg, PS_ERR_INVALID, "unknown interface %u",
                       iface);
   }
-  /* Counters describe the packets before them: send those first. */
-  rc = seal_batch(s);
-  if (rc != 0) {
+  /* Counters describe the packets before them: seal those first. */
+  if ((rc = seal_batch(s)) != 0) {
     return rc;
   }
-  ps__stats m = {.iface = iface, .c = *stats};
-  if (ps__enc_stats(&s->out, &m) != 0) {
-    return fail(s, ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory"));
+  iface_info *f = &s->ifaces[iface];
+  f->stats = *stats;
+  f->stats.overflow =
+      f->c.packets_dropped_overflow + f->c.packets_lost;
+  f->has_stats = 1;
+  if (s->state == ST_UP) {
+    ps__stats m = {.iface = iface, .c = f->stats};
+    size_t at = ps__buf_size(&s->out);
+    if (ps__enc_stats(&s->out, &m) != 0 || queue_ctl(s, at) != 0) {
+      return fail(s, ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory"));
+    }
   }
-  return do_write(s);
+  return after_queue(s);
+}
+
+/* Ends the stream: counts what was not acknowledged as lost and says
+ * how much. */
+static int give_up_close(ps_stream *s, int rc) {
+  uint64_t before = s->ctr.packets_lost;
+  size_t batches = 0;
+  for (size_t i = 0; i < s->rq_n; i++) {
+    batches += rq_at(s, i)->state != RQ_GONE;
+  }
+  lose_all(s);
+  uint64_t lost = s->ctr.packets_lost - before;
+  if (lost > 0 || batches > 0) {
+    char why[PS_ERRMSG_MAX];
+    memcpy(why, s->errmsg, sizeof(why));
+    ps__seterr(s->errmsg, rc,
+               "%s: %llu packets in %zu batches were not acknowledged by "
+               "the receiver (counted lost)",
+               why, (unsigned long long)lost, batches);
+  }
+  drop_connection(s);
+  s->state = ST_FAILED;
+  return rc;
 }
 
 int ps_stream_close(ps_stream *s, int timeout_ms) {
@@ -952,28 +1749,66 @@ int ps_stream_close(ps_stream *s, int timeout_ms) {
   if (rc != 0) {
     return rc;
   }
-  rc = seal_batch(s);
-  if (rc == 0 && ps__enc_close(&s->out, s->seq) != 0) {
-    rc = ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
-  }
   int64_t deadline = timeout_ms < 0 ? INT64_MAX : ps__now_ms() + timeout_ms;
-  if (rc == 0) {
-    rc = do_write(s);
+  if ((rc = seal_batch(s)) != 0) {
+    return give_up_close(s, rc);
   }
-  while (rc == 0 && !s->close_confirmed) {
+  while (!s->close_confirmed) {
     int64_t left = deadline - ps__now_ms();
     if (left <= 0) {
-      rc = ps__seterr(s->errmsg, PS_ERR_TIMEOUT,
-                      "receiver did not confirm the end of the stream "
-                      "(%llu of %llu batches acknowledged)",
-                      (unsigned long long)s->acked,
-                      (unsigned long long)s->seq);
-      break;
+      if (s->state == ST_UP) {
+        ps__seterr(s->errmsg, PS_ERR_TIMEOUT,
+                   "receiver %s port %u did not confirm the end of the "
+                   "stream in time (%llu of %llu batches acknowledged)",
+                   s->host, s->port, (unsigned long long)s->acked,
+                   (unsigned long long)s->seq);
+      } else {
+        char why[PS_ERRMSG_MAX];
+        memcpy(why, s->errmsg, sizeof(why));
+        ps__seterr(s->errmsg, PS_ERR_TIMEOUT,
+                   "no receiver took the end of the stream in time (last "
+                   "failure: %s)",
+                   why);
+      }
+      return give_up_close(s, PS_ERR_TIMEOUT);
     }
-    rc = io_round(s, left > 1000 ? 1000 : (int)left);
+    int wait = left > 1000 ? 1000 : (int)left;
+    if (s->state == ST_DOWN) {
+      if ((rc = maybe_reconnect(s)) != 0) {
+        return give_up_close(s, rc);
+      }
+      if (s->state == ST_DOWN) {
+        int64_t due = s->next_attempt_ms - ps__now_ms();
+        if (due < wait) {
+          wait = due < 0 ? 0 : (int)due;
+        }
+        if (backoff_sleep(s, wait) != 0) {
+          ps__seterr(s->errmsg, PS_ERR_STOPPED, "stopped while closing");
+          return give_up_close(s, PS_ERR_STOPPED);
+        }
+        continue;
+      }
+    }
+    /* CLOSE goes after the last batch, once per connection. */
+    if (!s->close_queued) {
+      size_t at = ps__buf_size(&s->out);
+      if (ps__enc_close(&s->out, s->seq) != 0 || queue_ctl(s, at) != 0) {
+        return give_up_close(s, PS_ERR_NOMEM);
+      }
+      s->close_queued = 1;
+    }
+    rc = settle(s, pump(s));
+    if (rc == 0 && s->state == ST_UP) {
+      rc = settle(s, io_round(s, wait));
+    }
+    if (rc != 0) {
+      return give_up_close(s, rc);
+    }
+    if (s->state == ST_DOWN) {
+      s->close_queued = 0;
+    }
   }
-  close(s->fd);
-  s->fd = -1;
-  s->state = rc == 0 ? ST_CLOSED : ST_FAILED;
-  return rc;
+  drop_connection(s);
+  s->state = ST_CLOSED;
+  return 0;
 }

@@ -5,6 +5,9 @@
 
 #include "unit_util.h"
 
+#include "ps_proto.h"
+#include "ps_stream.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -477,6 +480,552 @@ START_TEST(test_stdout_second_linktype_while_sending) {
 }
 END_TEST
 
+
+/* ------------------------------------------------------- fake receiver */
+
+/* A scripted receiver on loopback, one connection at a time, in its own
+ * thread: it answers the hello, "writes" batches as the real receiver
+ * does (a batch at or below the last written is a duplicate; gaps are
+ * accepted), and behaves per connection as its plan says. */
+typedef struct fake_plan {
+  int ack;         /* acknowledge batches */
+  int cut_after;   /* close after this many batches (0: never) */
+  int hangup;      /* close right after accepting */
+  int resume;      /* after the welcome, ACK the last written (if any) */
+} fake_plan;
+
+#define FAKE_MAX_CONNS 64
+#define FAKE_MAX_BATCHES 4096
+
+typedef struct fake_rx {
+  int lfd;
+  uint16_t port;
+  pthread_t thread;
+  volatile int stop;
+  pthread_mutex_t mu;
+  fake_plan plan[FAKE_MAX_CONNS]; /* per connection; the last repeats */
+  int nplan;
+  int conns;                      /* connections accepted */
+  int hellos;                     /* connections that sent a hello */
+  uint64_t stream_id[FAKE_MAX_CONNS];
+  int ifaces[FAKE_MAX_CONNS];     /* IFACE frames per connection */
+  int stats[FAKE_MAX_CONNS];
+  uint64_t seq[FAKE_MAX_BATCHES]; /* batches received, in order */
+  int conn_of[FAKE_MAX_BATCHES];
+  int nbatch;
+  uint64_t last_written;
+  uint64_t written_pkts;
+  uint64_t dup_batches;
+  int closes;
+  ps_capture_stats last_stats;
+} fake_rx;
+
+static void fake_send(int fd, ps__buf *b) {
+  size_t off = 0;
+  while (off < ps__buf_size(b)) {
+    ssize_t n = send(fd, ps__buf_head(b) + off, ps__buf_size(b) - off,
+                     MSG_NOSIGNAL);
+    if (n <= 0) {
+      break;
+    }
+    off += (size_t)n;
+  }
+  ps__buf_reset(b);
+}
+
+/* Serves one connection; returns when it ends. */
+static void fake_serve(fake_rx *x, int fd, int conn) {
+  fake_plan pl = x->plan[conn < x->nplan ? conn : x->nplan - 1];
+  if (pl.hangup) {
+    close(fd);
+    return;
+  }
+  ps__limits lim;
+  ps__limits_default(&lim);
+  ps__buf in = {0}, out = {0};
+  int batches = 0, done = 0;
+  while (!done && !x->stop) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    if (poll(&pfd, 1, 20) <= 0) {
+      continue;
+    }
+    uint8_t *p = ps__buf_reserve(&in, 65536);
+    ssize_t n = recv(fd, p, 65536, 0);
+    if (n <= 0) {
+      break;
+    }
+    in.len += (size_t)n;
+    for (;;) {
+      ps__frame f;
+      size_t used;
+      char err[PS_ERRMSG_MAX];
+      int rc = ps__frame_parse(ps__buf_head(&in), ps__buf_size(&in), &lim,
+                               &f, &used, err);
+      ck_assert_msg(rc >= 0, "fake receiver: %s", err);
+      if (rc == 0) {
+        break;
+      }
+      pthread_mutex_lock(&x->mu);
+      switch (f.type) {
+      case PS_FRAME_HELLO: {
+        ps__hello h;
+        ck_assert_int_eq(ps__dec_hello(&f, &h, err), 0);
+        ck_assert_uint_eq(h.flags & PS_HELLO_STREAM, PS_HELLO_STREAM);
+        x->stream_id[conn] = h.stream_id;
+        x->hellos++;
+        ps__welcome w = {.version = 1,
+                         .codec = PS_WIRE_CODEC_STORED,
+                         .max_frame = lim.max_frame,
+                         .max_batch_raw = lim.max_batch_raw,
+                         .max_batch_packets = lim.max_batch_packets,
+                         .session_id = (uint64_t)conn + 1};
+        ps__enc_welcome(&out, &w);
+        if (pl.resume && x->last_written > 0) {
+          ps__enc_ack(&out, x->last_written);
+        }
+        break;
+      }
+      case PS_FRAME_IFACE:
+        x->ifaces[conn]++;
+        break;
+      case PS_FRAME_BATCH: {
+        ps__batch b;
+        ck_assert_int_eq(ps__dec_batch(&f, &lim, &b, err), 0);
+        ck_assert_int_lt(x->nbatch, FAKE_MAX_BATCHES);
+        x->seq[x->nbatch] = b.seq;
+        x->conn_of[x->nbatch++] = conn;
+        if (b.seq > x->last_written) {
+          x->last_written = b.seq;
+          x->written_pkts += b.count;
+        } else {
+          x->dup_batches++;
+        }
+        if (pl.ack) {
+          ps__enc_ack(&out, x->last_written);
+        }
+        if (pl.cut_after && ++batches >= pl.cut_after) {
+          done = 1;
+        }
+        break;
+      }
+      case PS_FRAME_STATS: {
+        ps__stats st;
+        ck_assert_int_eq(ps__dec_stats(&f, &st, err), 0);
+        x->stats[conn]++;
+        x->last_stats = st.c;
+        break;
+      }
+      case PS_FRAME_HEARTBEAT:
+        ps__enc_heartbeat(&out);
+        break;
+      case PS_FRAME_CLOSE: {
+        uint64_t seq;
+        ck_assert_int_eq(ps__dec_seq(&f, &seq, err), 0);
+        if (seq == x->last_written) {
+          ps__enc_close(&out, seq);
+          x->closes++;
+          done = 1;
+        }
+        break;
+      }
+      default:
+        ck_abort_msg("fake receiver: unexpected frame %u", f.type);
+      }
+      pthread_mutex_unlock(&x->mu);
+      ps__buf_consume(&in, used);
+      if (done) {
+        break;
+      }
+    }
+    fake_send(fd, &out);
+  }
+  close(fd);
+  ps__buf_free(&in);
+  ps__buf_free(&out);
+}
+
+static void *fake_main(void *arg) {
+  fake_rx *x = arg;
+  while (!x->stop) {
+    struct pollfd pfd = {x->lfd, POLLIN, 0};
+    if (poll(&pfd, 1, 20) <= 0) {
+      continue;
+    }
+    int fd = accept(x->lfd, NULL, NULL);
+    if (fd < 0) {
+      continue;
+    }
+    pthread_mutex_lock(&x->mu);
+    int conn = x->conns < FAKE_MAX_CONNS - 1 ? x->conns : FAKE_MAX_CONNS - 1;
+    x->conns++;
+    pthread_mutex_unlock(&x->mu);
+    fake_serve(x, fd, conn);
+  }
+  return NULL;
+}
+
+/* Starts a fake receiver with n plans (the last repeats). */
+static uint16_t fake_start(fake_rx *x, const fake_plan *plan, int n) {
+  memset(x, 0, sizeof(*x));
+  pthread_mutex_init(&x->mu, NULL);
+  memcpy(x->plan, plan, (size_t)n * sizeof(*plan));
+  x->nplan = n;
+  x->lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  ck_assert_int_eq(bind(x->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+  ck_assert_int_eq(listen(x->lfd, 16), 0);
+  socklen_t sl = sizeof(a);
+  getsockname(x->lfd, (struct sockaddr *)&a, &sl);
+  x->port = ntohs(a.sin_port);
+  ck_assert_int_eq(pthread_create(&x->thread, NULL, fake_main, x), 0);
+  return x->port;
+}
+
+/* Changes the plan of connections from index conn on. */
+static void fake_replan(fake_rx *x, int conn, fake_plan pl) {
+  pthread_mutex_lock(&x->mu);
+  for (int i = conn; i < FAKE_MAX_CONNS; i++) {
+    x->plan[i] = pl;
+  }
+  x->nplan = FAKE_MAX_CONNS;
+  pthread_mutex_unlock(&x->mu);
+}
+
+static void fake_stop(fake_rx *x) {
+  x->stop = 1;
+  pthread_join(x->thread, NULL);
+  close(x->lfd);
+  pthread_mutex_destroy(&x->mu);
+}
+
+/* The accounting every stream keeps, whatever happened. */
+static void expect_invariant(ps_stream *s) {
+  ps_stream_counters c;
+  ps_stream_get_counters(s, &c);
+  ck_assert_msg(c.packets_sent == c.packets_acked +
+                                      c.packets_dropped_overflow +
+                                      c.packets_lost + c.packets_queued,
+                "sent %llu != acked %llu + dropped %llu + lost %llu + "
+                "queued %llu",
+                (unsigned long long)c.packets_sent,
+                (unsigned long long)c.packets_acked,
+                (unsigned long long)c.packets_dropped_overflow,
+                (unsigned long long)c.packets_lost,
+                (unsigned long long)c.packets_queued);
+}
+
+/* A stream to a fake receiver, uncompressed so batch sizes are known:
+ * each batch of BATCH_PKTS packets of PKT_LEN bytes is one frame of
+ * 28 + BATCH_PKTS * (24 + PKT_LEN) bytes. */
+#define PKT_LEN 1000
+#define BATCH_PKTS 10
+#define FRAME_LEN (28 + BATCH_PKTS * (24 + PKT_LEN))
+
+static ps_stream *fake_stream(uint16_t port, size_t replay,
+                              ps_overflow policy) {
+  ps_stream *s = NULL;
+  ck_assert_int_eq(ps_stream_create(&s, "replay-sensor"), 0);
+  slog[0] = '\0';
+  ps_stream_set_log(s, stream_log, NULL);
+  ck_assert_int_eq(ps_stream_set_codec(s, PS_CODEC_NONE, 0), 0);
+  ck_assert_int_eq(ps_stream_set_batching(s, 1u << 20, 10000), 0);
+  if (replay) {
+    ck_assert_int_eq(ps_stream_set_replay(s, replay, policy), 0);
+  }
+  ck_assert_int_eq(ps_stream_connect(s, "127.0.0.1", port), 0);
+  uint32_t id;
+  ck_assert_int_eq(
+      ps_stream_add_interface(s, &id, "eth0", 1, 65535, PS_TSRES_USEC), 0);
+  ck_assert_int_eq(
+      ps_stream_add_interface(s, &id, "eth1", 1, 65535, PS_TSRES_USEC), 0);
+  return s;
+}
+
+/* Sends n batches of BATCH_PKTS packets (alternating interfaces), each
+ * sealed by a flush. */
+static void send_batches(ps_stream *s, int n, int poll_ms) {
+  static uint8_t data[PKT_LEN];
+  for (int b = 0; b < n; b++) {
+    for (int i = 0; i < BATCH_PKTS; i++) {
+      ps_packet p = {.ts_sec = 1700000000 + b, .ts_frac = (uint32_t)i,
+                     .caplen = PKT_LEN, .len = PKT_LEN,
+                     .iface = (uint32_t)(i % 2), .data = data};
+      ck_assert_int_eq(ps_stream_send(s, &p), 0);
+    }
+    ck_assert_int_eq(ps_stream_flush(s), 0);
+    if (poll_ms >= 0) {
+      ck_assert_int_eq(ps_stream_poll(s, poll_ms), 0);
+    }
+    expect_invariant(s);
+  }
+}
+
+/* Polls until the stream has noticed a lost connection. */
+static void wait_down(ps_stream *s) {
+  for (int i = 0; i < 200 && ps__stream_fd(s) >= 0; i++) {
+    ck_assert_int_eq(ps_stream_poll(s, 10), 0);
+  }
+  ck_assert_int_lt(ps__stream_fd(s), 0);
+}
+
+START_TEST(test_reconnect_resends) {
+  /* The first connection takes three batches without acknowledging any
+   * and closes: the next one gets them again, with the same numbers. */
+  fake_plan plan[] = {{.ack = 0, .cut_after = 3}, {.ack = 1}};
+  fake_rx x;
+  uint16_t port = fake_start(&x, plan, 2);
+  ps_stream *s = fake_stream(port, 0, PS_OVERFLOW_DROP_OLDEST);
+  send_batches(s, 10, 20);
+  ps_capture_stats st = {.captured = 100};
+  ck_assert_int_eq(ps_stream_send_stats(s, 0, &st), 0);
+  int rc = ps_stream_close(s, 10000);
+  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
+  ps_stream_counters c;
+  ps_stream_get_counters(s, &c);
+  expect_invariant(s);
+  ck_assert_uint_eq(c.packets_sent, 100);
+  ck_assert_uint_eq(c.packets_acked, 100);
+  ck_assert_uint_eq(c.packets_lost, 0);
+  ck_assert_uint_eq(c.packets_dropped_overflow, 0);
+  ck_assert_uint_eq(c.packets_queued, 0);
+  ck_assert_uint_eq(c.reconnects, 1);
+  ck_assert_uint_ge(c.batches_resent, 3);
+  ck_assert_uint_eq(c.batches_acked, 10);
+  ck_assert_int_eq(x.hellos, 2);
+  ck_assert_uint_eq(x.stream_id[0], x.stream_id[1]);
+  ck_assert_int_eq(x.ifaces[1], 2); /* announced again */
+  ck_assert_int_ge(x.stats[1], 1);
+  /* The second connection starts with batch 1 again, in order. */
+  int first = -1;
+  for (int i = 0; i < x.nbatch; i++) {
+    if (x.conn_of[i] == 1) {
+      if (first < 0) {
+        first = i;
+        ck_assert_uint_eq(x.seq[i], 1);
+      } else {
+        ck_assert_uint_eq(x.seq[i], x.seq[i - 1] + 1);
+      }
+    }
+  }
+  ck_assert_uint_eq(x.seq[x.nbatch - 1], 10);
+  ck_assert_uint_eq(x.written_pkts, 100);
+  ck_assert_msg(strstr(slog, "reconnecting to 127.0.0.1 port") != NULL,
+                "log: %s", slog);
+  ps_stream_free(s);
+  fake_stop(&x);
+}
+END_TEST
+
+START_TEST(test_resume_ack) {
+  /* The receiver wrote four batches but acknowledged none before the
+   * cut; the next connection opens with "ACK 4": the stream takes it,
+   * and the resent copies are duplicates the receiver skips. */
+  fake_plan plan[] = {{.ack = 0, .cut_after = 4}, {.ack = 1, .resume = 1}};
+  fake_rx x;
+  uint16_t port = fake_start(&x, plan, 2);
+  ps_stream *s = fake_stream(port, 0, PS_OVERFLOW_DROP_OLDEST);
+  send_batches(s, 4, -1);
+  wait_down(s);
+  send_batches(s, 2, -1);
+  int rc = ps_stream_close(s, 10000);
+  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
+  ps_stream_counters c;
+  ps_stream_get_counters(s, &c);
+  expect_invariant(s);
+  ck_assert_uint_eq(c.packets_acked, 60);
+  ck_assert_uint_eq(c.packets_lost, 0);
+  ck_assert_uint_eq(c.reconnects, 1);
+  ck_assert_uint_eq(x.written_pkts, 60);
+  ck_assert_uint_eq(x.last_written, 6);
+  ps_stream_free(s);
+  fake_stop(&x);
+}
+END_TEST
+
+/* An outage of 20 batches with room for 6 (64 KiB, frames of 10268
+ * bytes). The first batch went to the broken connection and the
+ * receiver wrote it; its resume ACK counts it delivered. */
+static void outage(ps_overflow policy, uint64_t *acked, uint64_t *dropped,
+                   fake_rx *x) {
+  fake_plan plan[] = {{.ack = 0, .cut_after = 1}, {.hangup = 1}};
+  uint16_t port = fake_start(x, plan, 2);
+  ps_stream *s = fake_stream(port, 65536, policy);
+  send_batches(s, 1, -1);
+  wait_down(s);
+  send_batches(s, 20, -1);
+  ps_stream_counters c;
+  ps_stream_get_counters(s, &c);
+  expect_invariant(s);
+  fake_replan(x, x->conns, (fake_plan){.ack = 1, .resume = 1});
+  int rc = ps_stream_close(s, 10000);
+  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
+  ps_stream_get_counters(s, &c);
+  expect_invariant(s);
+  ck_assert_uint_eq(c.packets_sent, 210);
+  ck_assert_uint_eq(c.packets_lost, 0);
+  ck_assert_uint_eq(c.packets_queued, 0);
+  ck_assert_uint_eq(x->written_pkts, c.packets_acked);
+  *acked = c.packets_acked;
+  *dropped = c.packets_dropped_overflow;
+  /* Per interface: half each. */
+  ps_stream_iface_counters ic;
+  ck_assert_int_eq(ps_stream_get_iface_counters(s, 1, &ic), 0);
+  ck_assert_uint_eq(ic.packets_sent, 105);
+  ck_assert_uint_eq(ic.packets_dropped_overflow, *dropped / 2);
+  ck_assert_uint_eq(ic.packets_acked, *acked / 2);
+  ck_assert_msg(strstr(slog, "replay buffer full") != NULL, "log: %s", slog);
+  ps_stream_free(s);
+  fake_stop(x);
+}
+
+START_TEST(test_drop_oldest_counts) {
+  ck_assert_int_lt(6 * FRAME_LEN, 65536);
+  ck_assert_int_gt(7 * FRAME_LEN, 65536);
+  uint64_t acked, dropped;
+  fake_rx x;
+  outage(PS_OVERFLOW_DROP_OLDEST, &acked, &dropped, &x);
+  /* Batch 1 (written before the cut) and the newest six, 16..21. */
+  ck_assert_uint_eq(acked, 70);
+  ck_assert_uint_eq(dropped, 140);
+  ck_assert_uint_eq(x.seq[x.nbatch - 1], 21);
+  int n2 = 0;
+  for (int i = 0; i < x.nbatch; i++) {
+    if (x.conn_of[i] > 0) {
+      ck_assert_uint_eq(x.seq[i], 16 + (uint64_t)n2++);
+    }
+  }
+  ck_assert_int_eq(n2, 6);
+}
+END_TEST
+
+START_TEST(test_drop_newest_counts) {
+  uint64_t acked, dropped;
+  fake_rx x;
+  outage(PS_OVERFLOW_DROP_NEWEST, &acked, &dropped, &x);
+  /* Batch 1 stays queued (resent, a duplicate for the receiver) with the
+   * five after it; the fifteen newest were refused. */
+  ck_assert_uint_eq(acked, 60);
+  ck_assert_uint_eq(dropped, 150);
+  ck_assert_uint_eq(x.last_written, 6);
+  ck_assert_uint_eq(x.dup_batches, 1);
+}
+END_TEST
+
+START_TEST(test_close_counts_lost) {
+  /* The receiver never comes back: close gives up at its timeout and
+   * says how many packets were not acknowledged. */
+  fake_plan plan[] = {{.ack = 1, .cut_after = 2}, {.hangup = 1}};
+  fake_rx x;
+  uint16_t port = fake_start(&x, plan, 2);
+  ps_stream *s = fake_stream(port, 0, PS_OVERFLOW_DROP_OLDEST);
+  send_batches(s, 2, -1);
+  wait_down(s);
+  send_batches(s, 3, -1);
+  int rc = ps_stream_close(s, 1500);
+  ck_assert_err(rc, PS_ERR_TIMEOUT, ps_stream_errmsg(s),
+                "30 packets in 3 batches were not acknowledged");
+  ps_stream_counters c;
+  ps_stream_get_counters(s, &c);
+  expect_invariant(s);
+  ck_assert_uint_eq(c.packets_acked, 20);
+  ck_assert_uint_eq(c.packets_lost, 30);
+  ck_assert_uint_eq(c.packets_queued, 0);
+  ck_assert_uint_ge(x.conns, 2); /* it kept trying */
+  ps_stream_free(s);
+  fake_stop(&x);
+}
+END_TEST
+
+START_TEST(test_failover) {
+  /* A takes two batches and goes away for good; B takes the rest. */
+  fake_plan pa[] = {{.ack = 1, .cut_after = 2}, {.hangup = 1}};
+  fake_plan pb[] = {{.ack = 1}};
+  fake_rx a, b;
+  uint16_t porta = fake_start(&a, pa, 2);
+  uint16_t portb = fake_start(&b, pb, 1);
+  ps_stream *s = NULL;
+  ck_assert_int_eq(ps_stream_create(&s, "failover"), 0);
+  slog[0] = '\0';
+  ps_stream_set_log(s, stream_log, NULL);
+  ck_assert_int_eq(ps_stream_set_codec(s, PS_CODEC_NONE, 0), 0);
+  ck_assert_int_eq(ps_stream_add_receiver(s, "127.0.0.1", portb), 0);
+  ck_assert_int_eq(ps_stream_connect(s, "127.0.0.1", porta), 0);
+  ck_assert_int_eq(ps_stream_add_receiver(s, "127.0.0.1", portb),
+                   PS_ERR_STATE);
+  uint32_t id;
+  ck_assert_int_eq(
+      ps_stream_add_interface(s, &id, "eth0", 1, 65535, PS_TSRES_USEC), 0);
+  ck_assert_int_eq(
+      ps_stream_add_interface(s, &id, "eth1", 1, 65535, PS_TSRES_USEC), 0);
+  send_batches(s, 10, 20);
+  int rc = ps_stream_close(s, 10000);
+  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
+  ps_stream_counters c;
+  ps_stream_get_counters(s, &c);
+  expect_invariant(s);
+  ck_assert_uint_eq(c.packets_acked, 100);
+  ck_assert_uint_eq(a.written_pkts + b.written_pkts, 100);
+  ck_assert_uint_eq(a.written_pkts, 20);
+  ck_assert_int_ge(b.hellos, 1);
+  ck_assert_int_eq(b.ifaces[0], 2);
+  ck_assert_msg(strstr(slog, "connected to receiver 127.0.0.1 port") !=
+                    NULL,
+                "log: %s", slog);
+  ps_stream_free(s);
+  fake_stop(&a);
+  fake_stop(&b);
+}
+END_TEST
+
+START_TEST(test_failover_at_connect) {
+  /* The first receiver is not there at all: connect moves on. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  socklen_t sl = sizeof(sa);
+  getsockname(fd, (struct sockaddr *)&sa, &sl);
+  uint16_t dead = ntohs(sa.sin_port);
+  close(fd);
+  fake_plan pb[] = {{.ack = 1}};
+  fake_rx b;
+  uint16_t portb = fake_start(&b, pb, 1);
+  ps_stream *s = NULL;
+  ck_assert_int_eq(ps_stream_create(&s, "failover"), 0);
+  slog[0] = '\0';
+  ps_stream_set_log(s, stream_log, NULL);
+  ck_assert_int_eq(ps_stream_add_receiver(s, "127.0.0.1", dead), 0);
+  ck_assert_int_eq(ps_stream_add_receiver(s, "127.0.0.1", portb), 0);
+  ck_assert_int_eq(ps_stream_connect(s, NULL, 0), 0);
+  ck_assert_msg(strstr(slog, "trying receiver 127.0.0.1 port") != NULL,
+                "log: %s", slog);
+  ck_assert_int_eq(ps_stream_close(s, 5000), 0);
+  ck_assert_int_eq(b.closes, 1);
+  ps_stream_free(s);
+  fake_stop(&b);
+}
+END_TEST
+
+START_TEST(test_replay_setters) {
+  ps_stream *s = NULL;
+  ck_assert_int_eq(ps_stream_create(&s, "setters"), 0);
+  ck_assert_int_eq(ps_stream_set_replay(s, 1000, PS_OVERFLOW_DROP_OLDEST),
+                   PS_ERR_INVALID);
+  ck_assert_int_eq(ps_stream_set_replay(s, 1u << 20, (ps_overflow)7),
+                   PS_ERR_INVALID);
+  ck_assert_int_eq(ps_stream_set_replay(s, 1u << 20, PS_OVERFLOW_DROP_NEWEST),
+                   0);
+  ck_assert_int_eq(ps_stream_add_receiver(s, "", 1), PS_ERR_INVALID);
+  ck_assert_int_eq(ps_stream_add_receiver(s, "h", 0), PS_ERR_INVALID);
+  for (int i = 0; i < 8; i++) {
+    ck_assert_int_eq(ps_stream_add_receiver(s, "127.0.0.1", 1), 0);
+  }
+  ck_assert_int_eq(ps_stream_add_receiver(s, "127.0.0.1", 1), PS_ERR_LIMIT);
+  ps_stream_free(s);
+}
+END_TEST
+
 static Suite *stream_suite(void) {
   Suite *s = suite_create("stream");
   TCase *tc = tcase_create("loopback");
@@ -491,6 +1040,17 @@ static Suite *stream_suite(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_connect_gave_up_keeps_reason);
   tcase_add_test(tc, test_stdout_second_linktype_while_sending);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("replay");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_replay_setters);
+  tcase_add_test(tc, test_reconnect_resends);
+  tcase_add_test(tc, test_resume_ack);
+  tcase_add_test(tc, test_drop_oldest_counts);
+  tcase_add_test(tc, test_drop_newest_counts);
+  tcase_add_test(tc, test_close_counts_lost);
+  tcase_add_test(tc, test_failover);
+  tcase_add_test(tc, test_failover_at_connect);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -241,25 +241,78 @@ PS_API int ps_stream_set_auth_key(ps_stream *s, const uint8_t *key,
  * default of 30 s; at most 86400. Before connect. */
 PS_API int ps_stream_set_peer_timeout(ps_stream *s, unsigned seconds);
 
-/* Sets how long connect keeps retrying an unreachable receiver, in
- * seconds; 0 (the default) means forever. Retries back off exponentially
- * from 1 s to 30 s and each is logged. Before connect. */
+/* Sets how long ps_stream_connect() keeps retrying unreachable
+ * receivers, in seconds; 0 (the default) means forever. Retries go
+ * through the receivers in order, then back off exponentially from 0.5 s
+ * to 30 s (+-25% jitter); each is logged. Before connect. */
 PS_API int ps_stream_set_connect_timeout(ps_stream *s, unsigned seconds);
+
+/* What the replay queue does when it is full. Since 0.1. */
+typedef enum ps_overflow {
+  /* Evict the oldest unacknowledged batches (the default). */
+  PS_OVERFLOW_DROP_OLDEST = 0,
+  /* Refuse the new batch while disconnected; while connected, send it
+   * without keeping it (lost if that connection breaks before its
+   * acknowledgement). */
+  PS_OVERFLOW_DROP_NEWEST = 1
+} ps_overflow;
+
+/*
+ * Bounds the replay queue: every sealed batch (compressed, as sent) is
+ * kept until the receiver acknowledges it, to be sent again after a
+ * reconnect. max_bytes (at least 65536; default 8 MiB) bounds the bytes
+ * kept; when a new batch does not fit, policy decides what is dropped.
+ * Every packet dropped is counted (ps_stream_counters,
+ * ps_stream_get_iface_counters(), and the overflow field of the STATS
+ * sent). A batch larger than max_bytes is never kept (sent unkept while
+ * connected, else dropped). Before connect. Returns 0, PS_ERR_INVALID or
+ * PS_ERR_STATE. Since 0.1.
+ */
+PS_API int ps_stream_set_replay(ps_stream *s, size_t max_bytes,
+                                ps_overflow policy);
+
+/*
+ * Adds a receiver (host copied) to fail over to, up to 8 in all
+ * (including the one given to ps_stream_connect(), which goes first).
+ * Connection attempts take the receivers in order, round robin; a round
+ * in which none answered backs off. Before connect. Returns 0,
+ * PS_ERR_INVALID, PS_ERR_LIMIT or PS_ERR_STATE. Since 0.1.
+ */
+PS_API int ps_stream_add_receiver(ps_stream *s, const char *host,
+                                  uint16_t port);
 
 /*
  * Connects to the receiver at host (a name, an IPv4 or an IPv6 address)
- * and port, and performs the hello exchange. Blocks; retries as set by
- * ps_stream_set_connect_timeout(). Returns 0, PS_ERR_RESOLVE,
- * PS_ERR_CONNECT, PS_ERR_TIMEOUT, PS_ERR_PROTOCOL, PS_ERR_REFUSED,
+ * and port, and performs the hello exchange. host may be NULL (since
+ * 0.2) to use only the receivers of ps_stream_add_receiver(); otherwise
+ * it is tried first. Blocks; retries as set by
+ * ps_stream_set_connect_timeout(). Returns 0, PS_ERR_INVALID,
+ * PS_ERR_LIMIT, PS_ERR_RESOLVE, PS_ERR_CONNECT, PS_ERR_TIMEOUT,
+ * PS_ERR_PROTOCOL, PS_ERR_REFUSED, PS_ERR_AUTH, PS_ERR_TLS,
  * PS_ERR_STOPPED or PS_ERR_STATE. Since 0.1.
+ *
+ * Since 0.2, once connected the stream survives its connection: a read
+ * or write error, the receiver closing, or its silence beyond the peer
+ * timeout is logged as a warning, and the stream reconnects (backoff
+ * from 0.5 s doubling to 30 s, +-25% jitter, logged "reconnecting to H
+ * port P in N ms"), trying the receivers in order. Reconnect attempts
+ * are made by ps_stream_send(), ps_stream_flush(), ps_stream_poll() and
+ * ps_stream_close() when due, and block at most 2 s for the TCP connect
+ * and 5 s for TLS and hello. A new connection announces every interface
+ * again, resends the unacknowledged batches with their sequence numbers,
+ * then the latest counters. Meanwhile packets queue in the replay queue
+ * (ps_stream_set_replay()). Only a refusal by the receiver
+ * (PS_ERR_REFUSED), an authentication or TLS verification failure
+ * (PS_ERR_AUTH, PS_ERR_TLS) or ps_stream_stop() end the stream.
  */
 PS_API int ps_stream_connect(ps_stream *s, const char *host, uint16_t port);
 
 /*
  * Announces a capture interface; *out receives its id for
  * ps_stream_send(). name is copied (1..255 bytes). tsres is PS_TSRES_USEC
- * or PS_TSRES_NSEC. At most 256 interfaces per stream. After connect.
- * Returns 0, PS_ERR_INVALID, PS_ERR_LIMIT, PS_ERR_STATE or a send error.
+ * or PS_TSRES_NSEC. At most 256 interfaces per stream. After connect
+ * (also while reconnecting). Returns 0, PS_ERR_INVALID, PS_ERR_LIMIT,
+ * PS_ERR_STATE or a final error of the stream.
  */
 PS_API int ps_stream_add_interface(ps_stream *s, uint32_t *out,
                                    const char *name, uint32_t linktype,
@@ -268,37 +321,48 @@ PS_API int ps_stream_add_interface(ps_stream *s, uint32_t *out,
 /*
  * Queues one packet. pkt->iface must be an id from
  * ps_stream_add_interface(); pkt->caplen at most PS_MAX_CAPLEN. The bytes
- * are copied before the call returns. May block while the receiver is
- * slow to take data. Returns 0, PS_ERR_INVALID, PS_ERR_STATE, or an error
- * of the connection (PS_ERR_CLOSED, PS_ERR_SYSTEM, PS_ERR_REFUSED, ...).
+ * are copied before the call returns. Never waits for the receiver: a
+ * full batch goes to the replay queue and the socket takes what it can
+ * now (only a due reconnect attempt blocks, see ps_stream_connect()).
+ * Returns 0, PS_ERR_INVALID, PS_ERR_STATE, PS_ERR_NOMEM or a final error
+ * (PS_ERR_REFUSED, PS_ERR_AUTH, PS_ERR_TLS, PS_ERR_STOPPED; PS_ERR_CLOSED
+ * once the stream has failed).
  */
 PS_API int ps_stream_send(ps_stream *s, const ps_packet *pkt);
 
-/* Sends the current batch now, whatever its size. */
+/* Seals the current batch into the replay queue now, whatever its size,
+ * and writes what the socket takes. Same returns as ps_stream_send(). */
 PS_API int ps_stream_flush(ps_stream *s);
 
 /*
- * Gives the stream a chance to send a batch whose delay has passed, and
- * to read the receiver's messages; waits at most timeout_ms. Capture
- * loops call it when idle. Returns 0 or an error of the connection.
+ * Gives the stream a chance to send a batch whose delay has passed, to
+ * read the receiver's messages, and to reconnect when due; waits at most
+ * timeout_ms. Capture loops call it when idle. Returns 0 (also while
+ * disconnected) or a final error.
  */
 PS_API int ps_stream_poll(ps_stream *s, int timeout_ms);
 
 /* Milliseconds until the stream wants ps_stream_poll() again: the
- * current batch is due, or a heartbeat (-1: nothing pending, only before
- * connect). Capture loops use it as their poll timeout. */
+ * current batch is due, a heartbeat, or a reconnect attempt (-1: nothing
+ * pending, only before connect). Capture loops use it as their poll
+ * timeout. */
 PS_API int ps_stream_next_deadline_ms(ps_stream *s);
 
 /* Sends interface counters to the receiver (it logs them and writes them
- * into pcapng statistics blocks). */
+ * into pcapng statistics blocks). The stream fills in the overflow field
+ * itself (packets of the interface dropped by the replay queue or lost)
+ * and keeps the latest counters, to send again after a reconnect. */
 PS_API int ps_stream_send_stats(ps_stream *s, uint32_t iface,
                                 const ps_capture_stats *stats);
 
 /*
- * Ends the stream cleanly: flushes, tells the receiver, and waits (at
- * most timeout_ms; -1 forever) until the receiver confirms it has written
- * everything. Returns 0 only when that confirmation arrived. The stream
- * can only be freed afterwards.
+ * Ends the stream cleanly: seals the last batch, sends everything
+ * unacknowledged and CLOSE, and waits (at most timeout_ms; -1 forever)
+ * until the receiver confirms it has written everything, reconnecting
+ * meanwhile if needed. Returns 0 only when that confirmation arrived.
+ * Otherwise (PS_ERR_TIMEOUT, PS_ERR_STOPPED or a final error) every
+ * packet not acknowledged is counted in packets_lost and errmsg says how
+ * many. The stream can only be freed afterwards.
  */
 PS_API int ps_stream_close(ps_stream *s, int timeout_ms);
 
@@ -306,17 +370,49 @@ PS_API int ps_stream_close(ps_stream *s, int timeout_ms);
  * Async-signal-safe. */
 PS_API void ps_stream_stop(ps_stream *s);
 
-/* Packets and bytes queued so far, and how many the receiver confirmed
- * as written. */
+/*
+ * Counters of a stream. Fields are only ever appended. At any time:
+ *   packets_sent == packets_acked + packets_dropped_overflow +
+ *                   packets_lost + packets_queued
+ * so every packet handed to ps_stream_send() is accounted for: written
+ * by the receiver, dropped by the full replay queue, lost (sent but not
+ * acknowledged when the stream ended, or evicted from the queue after it
+ * was written to a connection that then broke before acknowledging it),
+ * or still queued.
+ */
 typedef struct ps_stream_counters {
-  uint64_t packets_sent;
-  uint64_t bytes_sent;     /* captured bytes (caplen), not wire bytes */
-  uint64_t wire_bytes;     /* bytes written to the connection */
-  uint64_t batches_sent;
-  uint64_t batches_acked;
+  uint64_t packets_sent;  /* handed to ps_stream_send() */
+  uint64_t bytes_sent;    /* captured bytes (caplen), not wire bytes */
+  uint64_t wire_bytes;    /* bytes written to the connections */
+  uint64_t batches_sent;  /* batches sealed into the replay queue */
+  uint64_t batches_acked; /* batches the receiver confirmed written */
+  /* Since 0.2: */
+  uint64_t packets_acked;            /* in acknowledged batches */
+  uint64_t packets_dropped_overflow; /* dropped by the full replay queue */
+  uint64_t packets_lost;             /* sent, never acknowledged */
+  uint64_t packets_queued;           /* now in the queue or open batch */
+  uint64_t batches_dropped_overflow; /* (not in batches_sent if refused) */
+  uint64_t batches_resent;           /* sent again on a new connection */
+  uint64_t reconnects;               /* connections after the first */
 } ps_stream_counters;
 
+/* Copies the stream's counters into *out. Any time after create, also
+ * after ps_stream_close(). */
 PS_API void ps_stream_get_counters(ps_stream *s, ps_stream_counters *out);
+
+/* The packet counters of one interface (fields only appended). */
+typedef struct ps_stream_iface_counters {
+  uint64_t packets_sent;
+  uint64_t packets_acked;
+  uint64_t packets_dropped_overflow;
+  uint64_t packets_lost;
+} ps_stream_iface_counters;
+
+/* Copies the counters of interface iface (an id from
+ * ps_stream_add_interface()) into *out; also after ps_stream_close().
+ * Returns 0 or PS_ERR_INVALID. Since 0.1. */
+PS_API int ps_stream_get_iface_counters(ps_stream *s, uint32_t iface,
+                                        ps_stream_iface_counters *out);
 
 /* Detail of the last failure on this stream; never NULL. */
 PS_API const char *ps_stream_errmsg(ps_stream *s);

@@ -714,8 +714,13 @@ opened:
   o->write_failed = 0;
   o->rotated = 0;
   /* pcapng: a new section (also after an appended file's last one). */
-  if (!fs->ng) {
-    return pcap_header(fs, se);
+  if (!fs->ng && pcap_header(fs, se) != 0) {
+    return PS_ERR_NOMEM;
+  }
+  /* The header goes out at once, so the file is never seen empty (a
+   * reader refuses an empty file); if it fails, flush retries it. */
+  if (ps__buf_size(&o->hdr) > 0 && write_all(fs, o, &o->hdr) == 0) {
+    announce(fs, o);
   }
   return 0;
 }
@@ -1148,6 +1153,17 @@ static int fs_close(ps_sink *sk) {
   }
   fs->closed = 1;
   int rc = 0;
+  if (!fs->ng && !fs->split && !fs->append && fs->series == NULL) {
+    /* No interface ever came: still leave a valid, empty capture. */
+    series *se = series_new(fs, NULL);
+    if (se == NULL) {
+      return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
+    }
+    se->f.fd = -1;
+    se->need_open = 1;
+    se->linktype = 1;
+    se->has_linktype = 1;
+  }
   for (series *se = fs->series; se != NULL; se = se->next) {
     /* An output no interface came to is still a valid, empty capture
      * (Ethernet, as tcpdump writes for an empty capture of an Ethernet
@@ -1160,6 +1176,9 @@ static int fs_close(ps_sink *sk) {
     int r = se->need_open ? open_file(fs, se, 0) : 0;
     if (r == 0) {
       r = out_write(fs, &se->f);
+    }
+    if (r == 0 && se->f.packets > 0) {
+      ring_prune(fs, se);
     }
     if (rc == 0) {
       rc = r;
@@ -1303,9 +1322,10 @@ static int file_sink_new(ps_sink **out, int ng, const char *tmpl,
     }
     return ng ? out_write(fs, &se->f) : 0;
   }
-  if (fs->split || (!ng && fs->append)) {
-    /* Files come with the sensors (and, appending, pcap needs the link
-     * type to check a file against): check the directory now. */
+  if (fs->split || (!ng && !literal)) {
+    /* Files come with the sensors: a pcap file with its header once the
+     * first interface tells the link type (so it is never seen without
+     * one, and appending can check it). Check the directory now. */
     return check_dir(fs);
   }
   /* Open now so an unwritable path fails before any sensor is accepted;

@@ -22,6 +22,7 @@ while IFS=$'\t' read -r file _src format _bo tsres _lt packets _rest; do
   case "$tsres" in nsec) prec=nano ;; esac
 
   # pcap output, at the file's own precision.
+  rm -f "$WORK"/out*.pcap # files are never overwritten: start afresh
   start_receiver "$WORK/r.log" -w "$WORK/out.pcap" --time-stamp-precision "$prec"
   "$SENSOR" -r "$in" --receiver "127.0.0.1:$RPORT" --name "$file" \
     2>"$WORK/s.log"

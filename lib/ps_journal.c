@@ -20,6 +20,7 @@
 typedef struct jfile {
   struct jfile *next;
   uint64_t size;
+  uint64_t ino; /* which file: a path reused by another file is left be */
   int seen; /* in this commit's marks */
   char path[];
 } jfile;
@@ -44,7 +45,13 @@ static jfile *file_find(ps__journal *j, const char *path) {
   return NULL;
 }
 
-static jfile *file_set(ps__journal *j, const char *path, uint64_t size) {
+/* Records path at size; ino 0: the file's inode now. */
+static jfile *file_set(ps__journal *j, const char *path, uint64_t size,
+                       uint64_t ino) {
+  if (ino == 0) {
+    struct stat st;
+    ino = stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+  }
   jfile *f = file_find(j, path);
   if (f == NULL) {
     size_t n = strlen(path);
@@ -57,6 +64,7 @@ static jfile *file_set(ps__journal *j, const char *path, uint64_t size) {
     j->files = f;
   }
   f->size = size;
+  f->ino = ino;
   return f;
 }
 
@@ -70,20 +78,21 @@ static void file_drop(ps__journal *j, jfile *victim) {
   }
 }
 
-static int put_file(ps__buf *b, const char *path, uint64_t size) {
-  size_t n = strlen(path);
+static int put_file(ps__buf *b, const jfile *f) {
+  size_t n = strlen(f->path);
   if (n > 65535) {
     return PS_ERR_INVALID;
   }
-  uint8_t *p = ps__buf_reserve(b, 11 + n);
+  uint8_t *p = ps__buf_reserve(b, 19 + n);
   if (p == NULL) {
     return PS_ERR_NOMEM;
   }
   p[0] = 'F';
-  ps__put64(p + 1, size);
-  ps__put16(p + 9, (uint16_t)n);
-  memcpy(p + 11, path, n);
-  b->len += 11 + n;
+  ps__put64(p + 1, f->size);
+  ps__put64(p + 9, f->ino);
+  ps__put16(p + 17, (uint16_t)n);
+  memcpy(p + 19, f->path, n);
+  b->len += 19 + n;
   return 0;
 }
 
@@ -157,18 +166,19 @@ static int apply(ps__journal *j, ps__streamtab *tab, const uint8_t *p,
   size_t off = 0;
   char path[65536];
   while (off < n) {
-    if (p[off] == 'F' && n - off >= 11) {
+    if (p[off] == 'F' && n - off >= 19) {
       uint64_t size = ps__get64(p + off + 1);
-      size_t len = ps__get16(p + off + 9);
-      if (len == 0 || n - off - 11 < len) {
+      uint64_t ino = ps__get64(p + off + 9);
+      size_t len = ps__get16(p + off + 17);
+      if (len == 0 || n - off - 19 < len) {
         return -1;
       }
-      memcpy(path, p + off + 11, len);
+      memcpy(path, p + off + 19, len);
       path[len] = '\0';
-      if (strlen(path) != len || file_set(j, path, size) == NULL) {
+      if (strlen(path) != len || file_set(j, path, size, ino) == NULL) {
         return -1;
       }
-      off += 11 + len;
+      off += 19 + len;
     } else if (p[off] == 'S' && n - off >= 18) {
       size_t len = p[off + 17];
       if (len == 0 || n - off - 18 < len) {
@@ -229,6 +239,13 @@ static void repair(ps__journal *j) {
     if (stat(f->path, &st) != 0) {
       continue; /* rotated away, or removed by someone: nothing to do */
     }
+    if (f->ino != 0 && (uint64_t)st.st_ino != f->ino) {
+      ps__log(j->log, j->log_ud, PS_LOG_WARNING,
+              "%s is not the file this receiver wrote (it was replaced): "
+              "left as it is",
+              f->path);
+      continue;
+    }
     if ((uint64_t)st.st_size > f->size) {
       if (truncate(f->path, (off_t)f->size) == 0) {
         ps__log(j->log, j->log_ud, PS_LOG_WARNING,
@@ -256,7 +273,7 @@ static int compact(ps__journal *j, ps__streamtab *tab, char *errbuf) {
     return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
   }
   for (jfile *f = j->files; f != NULL; f = f->next) {
-    if (put_file(&j->rec, f->path, f->size) != 0) {
+    if (put_file(&j->rec, f) != 0) {
       return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
     }
   }
@@ -341,8 +358,9 @@ int ps__journal_open(ps__journal **out, const char *path, ps__streamtab *tab,
 
 int ps__journal_file(ps__journal *j, const char *path, uint64_t size,
                      char *errbuf) {
-  if (begin(j) != 0 || put_file(&j->rec, path, size) != 0 ||
-      file_set(j, path, size) == NULL) {
+  jfile *f;
+  if (begin(j) != 0 || (f = file_set(j, path, size, 0)) == NULL ||
+      put_file(&j->rec, f) != 0) {
     return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
   }
   return append(j, errbuf);
@@ -362,8 +380,9 @@ int ps__journal_commit(ps__journal *j, const ps__file_mark *marks,
       f->seen = 1;
       continue;
     }
-    if (put_file(&j->rec, marks[i].path, marks[i].size) != 0 ||
-        (f = file_set(j, marks[i].path, marks[i].size)) == NULL) {
+    if ((f = file_set(j, marks[i].path, marks[i].size,
+                      f != NULL ? f->ino : 0)) == NULL ||
+        put_file(&j->rec, f) != 0) {
       return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
     }
     f->seen = 1;
@@ -377,9 +396,12 @@ int ps__journal_commit(ps__journal *j, const ps__file_mark *marks,
       continue;
     }
     struct stat st;
-    if (stat(f->path, &st) == 0 && (uint64_t)st.st_size != f->size &&
-        put_file(&j->rec, f->path, (uint64_t)st.st_size) != 0) {
-      return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
+    if (stat(f->path, &st) == 0 && (uint64_t)st.st_ino == f->ino &&
+        (uint64_t)st.st_size != f->size) {
+      f->size = (uint64_t)st.st_size;
+      if (put_file(&j->rec, f) != 0) {
+        return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
+      }
     }
     file_drop(j, f);
   }

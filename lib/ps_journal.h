@@ -8,8 +8,8 @@
  * neither torn nor written twice, and drops resent batches it already has.
  *
  * File: "PSJ1" and 4 zero bytes, then records: u32 length, u32 CRC-32 of
- * the payload, payload; all big-endian. Payload items: 'F' u64 size u16
- * len path (a file's committed size) and 'S' u64 stream id u64 seq u8 len
+ * the payload, payload; all big-endian. Payload items: 'F' u64 size u64
+ * inode u16 len path (a file's committed size) and 'S' u64 stream id u64 seq u8 len
  * name (a stream's last batch). Later items win. A torn last record fails
  * its CRC and is ignored.
  */

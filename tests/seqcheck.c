@@ -101,7 +101,9 @@ int main(int argc, char **argv) {
   long missing = 0;
   if (count >= 0) {
     for (long k = 0; k < count && (size_t)k < cap; k++) {
-      missing += !seen[k];
+      if (!seen[k] && ++missing <= 10) {
+        fprintf(stderr, "seqcheck: index %ld missing\n", k);
+      }
     }
   }
   printf("packets %ld stamped %ld unique %ld duplicates %ld reordered %ld "

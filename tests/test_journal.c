@@ -145,6 +145,26 @@ START_TEST(test_torn_record) {
 }
 END_TEST
 
+/* A path the journal knows now names another file: never cut it. */
+START_TEST(test_replaced_file_left_alone) {
+  char eb[PS_ERRMSG_MAX];
+  ps__streamtab tab = {0};
+  ps__journal *j;
+  ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
+  write_bytes(f1, 24, 0);
+  ck_assert_int_eq(ps__journal_file(j, f1, 24, eb), 0);
+  ps__journal_close(j);
+  /* Someone moves it away and another program writes a new one. */
+  ck_assert_int_eq(rename(f1, f2), 0);
+  write_bytes(f1, 5000, 0);
+  ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
+  ck_assert_int_eq(size_of(f1), 5000);
+  ck_assert_ptr_nonnull(strstr(logbuf, "is not the file this receiver wrote"));
+  ps__journal_close(j);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
 START_TEST(test_not_a_journal) {
   char eb[PS_ERRMSG_MAX];
   ps__streamtab tab = {0};
@@ -220,6 +240,7 @@ static Suite *journal_suite(void) {
   tcase_add_test(tc, test_closed_and_new_files);
   tcase_add_test(tc, test_torn_record);
   tcase_add_test(tc, test_not_a_journal);
+  tcase_add_test(tc, test_replaced_file_left_alone);
   tcase_add_test(tc, test_compaction);
   tcase_add_test(tc, test_streamtab_limit);
   suite_add_tcase(s, tc);

@@ -60,7 +60,7 @@ static void usage(FILE *f) {
 "Usage: ps-receiver --listen [ADDR]:PORT  -w FILE|-\n"
 "                   [--format pcap|pcapng] [--time-stamp-precision micro|nano]\n"
 "                   [-C SIZE] [-G SECONDS] [-W COUNT] [--split-by-sensor]\n"
-"                   [--post-rotate CMD] [--append]\n"
+"                   [--post-rotate CMD] [--append] [--state FILE|none]\n"
 "                   [--max-sensors N] [--idle-timeout SECONDS] [-q|-v]\n"
 "\n"
 "Accept packet streams from ps-sensor and write them to a capture file, or\n"
@@ -82,6 +82,9 @@ static void usage(FILE *f) {
 "      --post-rotate CMD   run CMD FILE (via /bin/sh) on each closed file\n"
 "      --append            continue an existing file (a torn last record\n"
 "                          is cut)\n"
+"      --state FILE|none   journal of what was acknowledged, so a receiver\n"
+"                          killed and restarted writes every packet once\n"
+"                          (default FILE.state beside the output)\n"
 "  -F, --format FORMAT     pcap (default; pcapng if FILE ends in .pcapng)\n"
 "                          or pcapng\n"
 "      --time-stamp-precision micro|nano  pcap time stamps (default micro)\n"
@@ -109,7 +112,7 @@ static void usage(FILE *f) {
 
 enum { OPT_TSPREC = 256, OPT_MAX_SENSORS, OPT_IDLE, OPT_TLS_CERT, OPT_TLS_KEY,
        OPT_TLS_CLIENT_CA, OPT_AUTH_KEY, OPT_SPLIT, OPT_POST_ROTATE,
-       OPT_APPEND };
+       OPT_APPEND, OPT_STATE };
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -144,6 +147,7 @@ int main(int argc, char **argv) {
       {"split-by-sensor", no_argument, NULL, OPT_SPLIT},
       {"post-rotate", required_argument, NULL, OPT_POST_ROTATE},
       {"append", no_argument, NULL, OPT_APPEND},
+      {"state", required_argument, NULL, OPT_STATE},
       {"quiet", no_argument, NULL, 'q'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
@@ -156,6 +160,7 @@ int main(int argc, char **argv) {
   ps_tls_options tls = PS_TLS_OPTIONS_INIT;
   const char *key_file = NULL, *run_as = NULL;
   ps_file_sink_options fopt = PS_FILE_SINK_OPTIONS_INIT;
+  const char *state = NULL; /* journal: default FILE.state */
   uint64_t v;
   char why[256];
 
@@ -246,6 +251,12 @@ int main(int argc, char **argv) {
                            "run as CMD FILE");
       }
       fopt.post_rotate = optarg;
+      break;
+    case OPT_STATE:
+      if (*optarg == '\0') {
+        return usage_error("empty --state: give a file name, or none");
+      }
+      state = optarg;
       break;
     case OPT_APPEND:
       fopt.flags |= PS_SINK_APPEND;
@@ -356,6 +367,18 @@ int main(int argc, char **argv) {
     }
   }
   ps_receiver_set_limits(r, (unsigned)max_sensors, 0, (unsigned)idle);
+  /* The journal first: it repairs the files the outputs may reopen. */
+  char state_buf[4096];
+  if (state == NULL && strcmp(out, "-") != 0) {
+    snprintf(state_buf, sizeof(state_buf), "%s.state", out);
+    state = state_buf;
+  }
+  if (state != NULL && strcmp(state, "none") != 0 &&
+      ps_receiver_set_state_file(r, state) != 0) {
+    ps_cli_err("%s", ps_receiver_errmsg(r));
+    ps_receiver_free(r);
+    return PS_EXIT_RUNTIME;
+  }
   for (int i = 0; i < n_listen; i++) {
     if ((rc = ps_receiver_listen(r, hosts[i], ports[i])) != 0) {
       ps_cli_err("%s", ps_receiver_errmsg(r));
@@ -405,11 +428,16 @@ int main(int argc, char **argv) {
   ps_receiver_get_counters(r, &ctr);
   snprintf(line, sizeof(line),
            "%llu sensor sessions (%llu failed), %llu packets, %llu bytes "
-           "written; %llu dropped by the sensors' kernels and interfaces",
+           "written; dropped: %llu by the sensors' kernels and interfaces, "
+           "%llu by their replay buffers; %llu resent batches skipped as "
+           "already written; %llu output stalls",
            (unsigned long long)ctr.sessions_total,
            (unsigned long long)ctr.sessions_failed,
            (unsigned long long)ctr.packets, (unsigned long long)ctr.bytes,
-           (unsigned long long)ctr.dropped);
+           (unsigned long long)ctr.dropped,
+           (unsigned long long)ctr.overflow,
+           (unsigned long long)ctr.duplicate_batches,
+           (unsigned long long)ctr.write_stalls);
   ps_cli_log(PS_LOG_INFO, line, NULL);
   if (rc != 0) {
     ps_cli_err("%s", ps_receiver_errmsg(r));

@@ -1305,7 +1305,9 @@ int ps_stream_connect(ps_stream *s, const char *host, uint16_t port) {
   int64_t give_up = s->connect_timeout_s
                         ? ps__now_ms() + (int64_t)s->connect_timeout_s * 1000
                         : INT64_MAX;
-  int64_t backoff = BACKOFF_FIRST_MS;
+  /* The first connection waits 1 s, 2 s, 4 s ... up to 30 s between
+   * rounds: the user is watching. Reconnects use schedule_retry(). */
+  int delay_s = 1;
   unsigned tried = 0;
   s->cur_rcv = 0;
   for (unsigned attempt = 1;; attempt++) {
@@ -1326,21 +1328,21 @@ int ps_stream_connect(ps_stream *s, const char *host, uint16_t port) {
       continue;
     }
     tried = 0;
-    int64_t d = jittered(backoff);
-    if (ps__now_ms() + d > give_up) {
+    if (ps__now_ms() + delay_s * 1000 > give_up) {
       char why[PS_ERRMSG_MAX];
       memcpy(why, s->errmsg, sizeof(why));
       return fail(s, ps__seterr(s->errmsg, PS_ERR_CONNECT,
                                 "%s (gave up after %u attempts)", why,
                                 attempt));
     }
-    ps__log(s->log, s->log_ud, PS_LOG_WARNING, "%s; retrying in %lld ms",
-            s->errmsg, (long long)d);
-    if (backoff_sleep(s, d) != 0) {
+    ps__log(s->log, s->log_ud, PS_LOG_WARNING, "%s; retrying in %d s",
+            s->errmsg, delay_s);
+    if (backoff_sleep(s, delay_s * 1000) != 0) {
       return fail(s, ps__seterr(s->errmsg, PS_ERR_STOPPED,
                                 "stopped while connecting"));
     }
-    backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    delay_s = delay_s * 2 > BACKOFF_MAX_MS / 1000 ? BACKOFF_MAX_MS / 1000
+                                                  : delay_s * 2;
   }
 }
 

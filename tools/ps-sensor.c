@@ -31,8 +31,9 @@ static void on_signal(int sig) {
 
 static void usage(FILE *f) {
   fprintf(f,
-"Usage: ps-sensor [-i IFACE]... | -r FILE  --receiver HOST:PORT\n"
+"Usage: ps-sensor [-i IFACE]... | -r FILE  --receiver HOST:PORT...\n"
 "                 [-s SNAPLEN] [-B KIB] [-p] [-c COUNT] [--duration SECONDS]\n"
+"                 [--replay-buffer SIZE] [--overflow drop-oldest|drop-newest]\n"
 "                 [--compress none|zlib] [--name NAME] [-F FILE] [-q|-v]\n"
 "                 [FILTER EXPRESSION...]\n"
 "\n"
@@ -41,9 +42,16 @@ static void usage(FILE *f) {
 "\n"
 "  -i, --interface IFACE   capture on IFACE (repeatable; 'any' for all)\n"
 "  -r, --read FILE         stream the packets of a capture file, then exit\n"
-"      --receiver HOST:PORT  where to stream ([IPV6]:PORT for IPv6)\n"
+"      --receiver HOST:PORT  where to stream ([IPV6]:PORT for IPv6); give\n"
+"                          it up to 8 times to fail over in that order\n"
 "  -s, --snapshot-length N bytes kept per packet (1..262144, default 262144)\n"
-"  -B, --buffer-size KIB   kernel capture buffer in KiB\n"
+"  -B, --buffer-size KIB   kernel capture buffer in KiB (libpcap's, as in\n"
+"                          tcpdump; see --replay-buffer for the sensor's)\n"
+"      --replay-buffer SIZE  memory for batches not yet acknowledged, kept\n"
+"                          to resend after a reconnect (bytes, or with k, M\n"
+"                          or G; default 8M, at least 64k)\n"
+"      --overflow POLICY   when that buffer is full: drop-oldest (default)\n"
+"                          or drop-newest; every drop is counted\n"
 "  -p, --no-promiscuous-mode  do not put the interface in promiscuous mode\n"
 "  -c, --count N           stop after N packets\n"
 "      --duration SECONDS  stop after SECONDS (live or file)\n"
@@ -81,7 +89,49 @@ static void usage(FILE *f) {
 enum { OPT_RECEIVER = 256, OPT_COMPRESS, OPT_NAME, OPT_DURATION,
        OPT_CONNECT_TIMEOUT, OPT_TLS, OPT_TLS_CA, OPT_TLS_NAME, OPT_TLS_CERT,
        OPT_TLS_KEY, OPT_TLS_PIN, OPT_TLS_INSECURE, OPT_AUTH_KEY,
-       OPT_PEER_TIMEOUT };
+       OPT_PEER_TIMEOUT, OPT_REPLAY_BUFFER, OPT_OVERFLOW };
+
+#define MAX_RECEIVERS 8
+
+/* A size in bytes with an optional k, M or G suffix (powers of 1024).
+ * Returns 0, or -1 with a reason. */
+static int parse_size(const char *arg, uint64_t min, uint64_t max,
+                      uint64_t *out, char *why, size_t n) {
+  char digits[32];
+  size_t len = strlen(arg);
+  uint64_t mult = 1;
+  if (len > 0) {
+    switch (arg[len - 1]) {
+    case 'k': case 'K': mult = 1024; break;
+    case 'm': case 'M': mult = 1024 * 1024; break;
+    case 'g': case 'G': mult = 1024 * 1024 * 1024; break;
+    default: break;
+    }
+  }
+  if (mult > 1) {
+    len--;
+  }
+  if (len == 0 || len >= sizeof(digits)) {
+    snprintf(why, n, "'%s' is not a size (e.g. 65536, 512k, 8M, 1G)", arg);
+    return -1;
+  }
+  memcpy(digits, arg, len);
+  digits[len] = '\0';
+  uint64_t v;
+  if (ps_cli_parse_u64(digits, 0, UINT64_MAX / mult, &v, why, n) != 0) {
+    snprintf(why, n, "'%s' is not a size (e.g. 65536, 512k, 8M, 1G)", arg);
+    return -1;
+  }
+  v *= mult;
+  if (v < min || v > max) {
+    snprintf(why, n, "%s is outside %llu..%llu bytes (64k..%lluG)", arg,
+             (unsigned long long)min, (unsigned long long)max,
+             (unsigned long long)(max >> 30));
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -93,6 +143,73 @@ static int usage_error(const char *fmt, ...) {
   va_end(ap);
   ps_cli_err("%s (see ps-sensor --help)", line);
   return PS_EXIT_USAGE;
+}
+
+/* The final account, one line per source and a total: every packet
+ * captured is acknowledged by the receiver or counted as dropped, with
+ * the stage that dropped it. Sources are the stream's interfaces in
+ * order. */
+static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
+                    ps_log_level level) {
+  ps_stream_counters sc;
+  ps_stream_get_counters(stream, &sc);
+  ps_capture_stats tot;
+  ps_stream_iface_counters ttot;
+  memset(&tot, 0, sizeof(tot));
+  memset(&ttot, 0, sizeof(ttot));
+  char line[768];
+  unsigned n = ps_sensor_source_count(sensor);
+  for (unsigned i = 0; i < n; i++) {
+    ps_capture_stats st;
+    ps_stream_iface_counters ic;
+    memset(&ic, 0, sizeof(ic));
+    if (ps_sensor_get_stats(sensor, i, &st) != 0) {
+      continue;
+    }
+    ps_stream_get_iface_counters(stream, i, &ic);
+    tot.captured += st.captured;
+    tot.dropped += st.dropped;
+    tot.ifdropped += st.ifdropped;
+    tot.truncated += st.truncated;
+    ttot.packets_acked += ic.packets_acked;
+    ttot.packets_dropped_overflow += ic.packets_dropped_overflow;
+    ttot.packets_lost += ic.packets_lost;
+    snprintf(line, sizeof(line),
+             "%s: %llu captured, %llu acknowledged by the receiver; "
+             "dropped: %llu by the kernel, %llu by the interface, %llu by "
+             "the sensor's buffer (overflow), %llu lost unacknowledged; "
+             "%llu truncated",
+             ps_sensor_source_name(sensor, i),
+             (unsigned long long)st.captured,
+             (unsigned long long)ic.packets_acked,
+             (unsigned long long)st.dropped,
+             (unsigned long long)st.ifdropped,
+             (unsigned long long)ic.packets_dropped_overflow,
+             (unsigned long long)ic.packets_lost,
+             (unsigned long long)st.truncated);
+    ps_cli_log(level, line, NULL);
+  }
+  snprintf(line, sizeof(line),
+           "%llu packets (%llu bytes) sent to %s: %llu acknowledged by the "
+           "receiver; dropped: %llu by the kernel, %llu by the interface, "
+           "%llu by the sensor's buffer (overflow), %llu lost "
+           "unacknowledged; %llu truncated; %llu reconnects, %llu batches "
+           "resent",
+           (unsigned long long)sc.packets_sent,
+           (unsigned long long)sc.bytes_sent, to,
+           (unsigned long long)sc.packets_acked,
+           (unsigned long long)tot.dropped,
+           (unsigned long long)tot.ifdropped,
+           (unsigned long long)sc.packets_dropped_overflow,
+           (unsigned long long)sc.packets_lost,
+           (unsigned long long)tot.truncated,
+           (unsigned long long)sc.reconnects,
+           (unsigned long long)sc.batches_resent);
+  ps_cli_log(level, line, NULL);
+  if (tot.truncated > 0) {
+    ps_cli_log(level, "some packets were shortened by libpcap (see above)",
+               NULL);
+  }
 }
 
 int main(int argc, char **argv) {
@@ -109,6 +226,8 @@ int main(int argc, char **argv) {
       {"name", required_argument, NULL, OPT_NAME},
       {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
       {"peer-timeout", required_argument, NULL, OPT_PEER_TIMEOUT},
+      {"replay-buffer", required_argument, NULL, OPT_REPLAY_BUFFER},
+      {"overflow", required_argument, NULL, OPT_OVERFLOW},
       {"tls", no_argument, NULL, OPT_TLS},
       {"tls-ca", required_argument, NULL, OPT_TLS_CA},
       {"tls-server-name", required_argument, NULL, OPT_TLS_NAME},
@@ -125,8 +244,11 @@ int main(int argc, char **argv) {
       {NULL, 0, NULL, 0}};
   const char *ifaces[64];
   int n_ifaces = 0;
-  const char *file = NULL, *receiver = NULL, *name = NULL,
-             *filter_file = NULL;
+  const char *file = NULL, *name = NULL, *filter_file = NULL;
+  const char *receivers[MAX_RECEIVERS];
+  int n_receivers = 0;
+  uint64_t replay = 0;
+  ps_overflow overflow = PS_OVERFLOW_DROP_OLDEST;
   uint64_t snaplen = PS_MAX_CAPLEN, bufkib = 0, count = 0, duration = 0,
            ctimeout = 0, ptimeout = 0;
   int promisc = 1, verbosity = 1, live_only = 0, use_tls = 0;
@@ -153,7 +275,28 @@ int main(int argc, char **argv) {
       file = optarg;
       break;
     case OPT_RECEIVER:
-      receiver = optarg;
+      if (n_receivers == MAX_RECEIVERS) {
+        return usage_error("too many --receiver options (at most %d)",
+                           MAX_RECEIVERS);
+      }
+      receivers[n_receivers++] = optarg;
+      break;
+    case OPT_REPLAY_BUFFER:
+      if (parse_size(optarg, 65536, (uint64_t)64 << 30, &replay, why,
+                     sizeof(why))) {
+        return usage_error("invalid --replay-buffer: %s", why);
+      }
+      break;
+    case OPT_OVERFLOW:
+      if (strcmp(optarg, "drop-oldest") == 0) {
+        overflow = PS_OVERFLOW_DROP_OLDEST;
+      } else if (strcmp(optarg, "drop-newest") == 0) {
+        overflow = PS_OVERFLOW_DROP_NEWEST;
+      } else {
+        return usage_error("unknown --overflow '%s': use drop-oldest or "
+                           "drop-newest",
+                           optarg);
+      }
       break;
     case 's':
       live_only = 's';
@@ -267,14 +410,16 @@ int main(int argc, char **argv) {
     }
   }
   ps_cli_log_init("ps-sensor", verbosity);
-  if (receiver == NULL) {
+  if (n_receivers == 0) {
     return usage_error("--receiver HOST:PORT is required");
   }
-  char host[256];
-  uint16_t port;
-  if (ps_cli_parse_hostport(receiver, 0, 0, host, sizeof(host), &port, why,
-                            sizeof(why))) {
-    return usage_error("invalid --receiver: %s", why);
+  char hosts[MAX_RECEIVERS][256];
+  uint16_t ports[MAX_RECEIVERS];
+  for (int i = 0; i < n_receivers; i++) {
+    if (ps_cli_parse_hostport(receivers[i], 0, 0, hosts[i], sizeof(hosts[i]),
+                              &ports[i], why, sizeof(why))) {
+      return usage_error("invalid --receiver: %s", why);
+    }
   }
   if ((file == NULL) == (n_ifaces == 0)) {
     return usage_error("%s", file ? "give either -i or -r, not both"
@@ -366,6 +511,10 @@ int main(int argc, char **argv) {
   ps_stream_set_codec(stream, codec, 0);
   ps_stream_set_connect_timeout(stream, (unsigned)ctimeout);
   ps_stream_set_peer_timeout(stream, (unsigned)ptimeout);
+  ps_stream_set_replay(stream, replay ? (size_t)replay : 8u << 20, overflow);
+  for (int i = 1; i < n_receivers; i++) {
+    ps_stream_add_receiver(stream, hosts[i], ports[i]);
+  }
   if (use_tls && (rc = ps_stream_set_tls(stream, &tls)) != 0) {
     ps_cli_err("%s", ps_stream_errmsg(stream));
     exit_code = rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
@@ -403,7 +552,7 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  if ((rc = ps_stream_connect(stream, host, port)) != 0) {
+  if ((rc = ps_stream_connect(stream, hosts[0], ports[0])) != 0) {
     ps_cli_err("%s", ps_stream_errmsg(stream));
     goto out;
   }
@@ -422,30 +571,8 @@ int main(int argc, char **argv) {
 
 out:
   if (connected) {
-    ps_stream_counters sc;
-    ps_stream_get_counters(stream, &sc);
-    uint64_t drops = 0, ifdrops = 0, cut = 0;
-    for (unsigned i = 0; i < ps_sensor_source_count(sensor); i++) {
-      ps_capture_stats st;
-      if (ps_sensor_get_stats(sensor, i, &st) == 0) {
-        drops += st.dropped;
-        ifdrops += st.ifdropped;
-        cut += st.truncated;
-      }
-    }
-    char line[512];
-    snprintf(line, sizeof(line),
-             "%llu packets (%llu bytes) sent to %s, %llu of %llu batches "
-             "confirmed written; dropped: %llu by the kernel, %llu by the "
-             "interface%s",
-             (unsigned long long)sc.packets_sent,
-             (unsigned long long)sc.bytes_sent, receiver,
-             (unsigned long long)sc.batches_acked,
-             (unsigned long long)sc.batches_sent,
-             (unsigned long long)drops, (unsigned long long)ifdrops,
-             cut ? "; some packets were shortened by libpcap (see above)"
-                 : "");
-    ps_cli_log(exit_code == 0 ? PS_LOG_INFO : PS_LOG_WARNING, line, NULL);
+    summary(sensor, stream, n_receivers > 1 ? "the receivers" : receivers[0],
+            exit_code == 0 ? PS_LOG_INFO : PS_LOG_WARNING);
   }
   g_stream = NULL;
   g_sensor = NULL;

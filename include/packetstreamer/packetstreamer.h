@@ -243,8 +243,8 @@ PS_API int ps_stream_set_peer_timeout(ps_stream *s, unsigned seconds);
 
 /* Sets how long ps_stream_connect() keeps retrying unreachable
  * receivers, in seconds; 0 (the default) means forever. Retries go
- * through the receivers in order, then back off exponentially from 0.5 s
- * to 30 s (+-25% jitter); each is logged. Before connect. */
+ * through the receivers in order, then back off exponentially from 1 s
+ * to 30 s; each is logged. Before connect. */
 PS_API int ps_stream_set_connect_timeout(ps_stream *s, unsigned seconds);
 
 /* What the replay queue does when it is full. Since 0.1. */

@@ -1315,9 +1315,9 @@ int ps_stream_connect(ps_stream *s, const char *host, uint16_t port) {
     if (rc == 0) {
       return 0;
     }
-    /* Refusals, unknown names and stops are final; network trouble and
-     * receivers that do not fit move on to the next receiver. */
-    if (is_final(rc) || rc == PS_ERR_RESOLVE) {
+    /* Refusals, unknown names, protocol breaks and stops are final;
+     * network trouble moves on to the next receiver. */
+    if (is_final(rc) || rc == PS_ERR_RESOLVE || rc == PS_ERR_PROTOCOL) {
       return fail(s, rc);
     }
     s->cur_rcv = (s->cur_rcv + 1) % s->n_rcv;

@@ -283,16 +283,16 @@ PS_API int ps_stream_add_receiver(ps_stream *s, const char *host,
 
 /*
  * Connects to the receiver at host (a name, an IPv4 or an IPv6 address)
- * and port, and performs the hello exchange. host may be NULL (since
- * 0.2) to use only the receivers of ps_stream_add_receiver(); otherwise
- * it is tried first. Blocks; retries as set by
+ * and port, and performs the hello exchange. host may be NULL to use
+ * only the receivers of ps_stream_add_receiver(); otherwise it is tried
+ * first. Blocks; retries as set by
  * ps_stream_set_connect_timeout(). Returns 0, PS_ERR_INVALID,
  * PS_ERR_LIMIT, PS_ERR_RESOLVE, PS_ERR_CONNECT, PS_ERR_TIMEOUT,
  * PS_ERR_PROTOCOL, PS_ERR_REFUSED, PS_ERR_AUTH, PS_ERR_TLS,
  * PS_ERR_STOPPED or PS_ERR_STATE. Since 0.1.
  *
- * Since 0.2, once connected the stream survives its connection: a read
- * or write error, the receiver closing, or its silence beyond the peer
+ * Once connected, the stream survives its connection: a read or write
+ * error, the receiver closing, or its silence beyond the peer
  * timeout is logged as a warning, and the stream reconnects (backoff
  * from 0.5 s doubling to 30 s, +-25% jitter, logged "reconnecting to H
  * port P in N ms"), trying the receivers in order. Reconnect attempts
@@ -386,7 +386,7 @@ typedef struct ps_stream_counters {
   uint64_t wire_bytes;    /* bytes written to the connections */
   uint64_t batches_sent;  /* batches sealed into the replay queue */
   uint64_t batches_acked; /* batches the receiver confirmed written */
-  /* Since 0.2: */
+  /* Since 0.1 (issue 4): */
   uint64_t packets_acked;            /* in acknowledged batches */
   uint64_t packets_dropped_overflow; /* dropped by the full replay queue */
   uint64_t packets_lost;             /* sent, never acknowledged */

@@ -157,6 +157,8 @@ struct ps_stream {
   int limbo;          /* stubs of a broken connection wait for an ACK */
   int heard;          /* this connection has had its first ACK */
   int close_queued;   /* CLOSE went to this connection */
+  int probe_sent;     /* a heartbeat asks the receiver to speak first */
+  uint64_t close_seq; /* in the CLOSE sent */
   int close_confirmed;
   int overflowing;    /* logged the current overflow episode */
 
@@ -618,18 +620,24 @@ static int handle_frame(ps_stream *s, const ps__frame *f) {
     if (ps__dec_seq(f, &seq, s->errmsg) != 0) {
       return PS_ERR_PROTOCOL;
     }
-    if (!s->close_queued || seq != s->seq) {
+    if (!s->close_queued || seq != s->close_seq) {
       return ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
                         "receiver closed after batch %llu of %llu",
                         (unsigned long long)seq,
-                        (unsigned long long)s->seq);
+                        (unsigned long long)s->close_seq);
     }
     release_upto(s, seq);
     resolve_limbo(s);
     s->close_confirmed = 1;
     return 0;
   case PS_FRAME_HEARTBEAT:
-    return ps__dec_empty(f, s->errmsg) ? PS_ERR_PROTOCOL : 0;
+    if (ps__dec_empty(f, s->errmsg) != 0) {
+      return PS_ERR_PROTOCOL;
+    }
+    /* A receiver's resume ACK comes before anything else it sends: after
+     * this, none is coming. */
+    resolve_limbo(s);
+    return 0;
   case PS_FRAME_ERROR: {
     ps__error_msg m;
     if (ps__dec_error(f, &m, s->errmsg) != 0) {
@@ -1259,6 +1267,7 @@ static int connect_once(ps_stream *s, unsigned i, int connect_ms,
   s->state = ST_UP;
   s->generation++;
   s->close_queued = 0;
+  s->probe_sent = 0;
   s->heard = 0;
   s->rq_fed = 0;
   s->tried_in_round = 0;
@@ -1791,10 +1800,29 @@ int ps_stream_close(ps_stream *s, int timeout_ms) {
         continue;
       }
     }
-    /* CLOSE goes after the last batch, once per connection. */
-    if (!s->close_queued) {
+    /* CLOSE goes after the last batch, once per connection, naming the
+     * last batch the receiver can have: not before the receiver said
+     * which of the batches written to a broken connection it has (a
+     * heartbeat makes it speak). */
+    if (!s->close_queued && s->limbo && !s->probe_sent) {
       size_t at = ps__buf_size(&s->out);
-      if (ps__enc_close(&s->out, s->seq) != 0 || queue_ctl(s, at) != 0) {
+      if (ps__enc_heartbeat(&s->out) != 0 || queue_ctl(s, at) != 0) {
+        return give_up_close(s, PS_ERR_NOMEM);
+      }
+      s->probe_sent = 1;
+    }
+    if (!s->close_queued && !s->limbo) {
+      s->close_seq = s->acked;
+      for (size_t i = s->rq_n; i > 0; i--) {
+        rq_ent *e = rq_at(s, i - 1);
+        if (e->state != RQ_GONE) {
+          s->close_seq = e->seq > s->acked ? e->seq : s->acked;
+          break;
+        }
+      }
+      size_t at = ps__buf_size(&s->out);
+      if (ps__enc_close(&s->out, s->close_seq) != 0 ||
+          queue_ctl(s, at) != 0) {
         return give_up_close(s, PS_ERR_NOMEM);
       }
       s->close_queued = 1;

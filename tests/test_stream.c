@@ -492,6 +492,7 @@ typedef struct fake_plan {
   int cut_after;   /* close after this many batches (0: never) */
   int hangup;      /* close right after accepting */
   int resume;      /* after the welcome, ACK the last written (if any) */
+  int forget;      /* forget what was written (a receiver that lost it) */
 } fake_plan;
 
 #define FAKE_MAX_CONNS 64
@@ -542,6 +543,11 @@ static void fake_serve(fake_rx *x, int fd, int conn) {
   }
   ps__limits lim;
   ps__limits_default(&lim);
+  if (pl.forget) {
+    pthread_mutex_lock(&x->mu);
+    x->last_written = 0;
+    pthread_mutex_unlock(&x->mu);
+  }
   ps__buf in = {0}, out = {0};
   int batches = 0, done = 0;
   while (!done && !x->stop) {
@@ -912,6 +918,42 @@ START_TEST(test_drop_newest_counts) {
 }
 END_TEST
 
+/* drop-newest while connected: with the queue full of unacknowledged
+ * batches, new ones are sent but not kept. The connection breaks with
+ * four of those unacknowledged: the next connection's first ACK tells
+ * whether the receiver has them (resume) or not (lost, counted). */
+static void sent_unkept(int receiver_remembers) {
+  fake_plan plan[] = {{.ack = 0, .cut_after = 10},
+                      {.ack = 1, .resume = 1, .forget = !receiver_remembers}};
+  fake_rx x;
+  uint16_t port = fake_start(&x, plan, 2);
+  ps_stream *s = fake_stream(port, 65536, PS_OVERFLOW_DROP_NEWEST);
+  send_batches(s, 10, 5);
+  wait_down(s);
+  int rc = ps_stream_close(s, 10000);
+  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
+  ps_stream_counters c;
+  ps_stream_get_counters(s, &c);
+  expect_invariant(s);
+  ck_assert_uint_eq(c.packets_dropped_overflow, 0);
+  ck_assert_uint_eq(c.batches_resent, 6); /* only the six kept */
+  if (receiver_remembers) {
+    ck_assert_uint_eq(c.packets_acked, 100);
+    ck_assert_uint_eq(c.packets_lost, 0);
+  } else {
+    ck_assert_uint_eq(c.packets_acked, 60);
+    ck_assert_uint_eq(c.packets_lost, 40);
+  }
+  ps_stream_free(s);
+  fake_stop(&x);
+}
+
+START_TEST(test_drop_newest_connected_resumed) { sent_unkept(1); }
+END_TEST
+
+START_TEST(test_drop_newest_connected_lost) { sent_unkept(0); }
+END_TEST
+
 START_TEST(test_close_counts_lost) {
   /* The receiver never comes back: close gives up at its timeout and
    * says how many packets were not acknowledged. */
@@ -1048,6 +1090,8 @@ static Suite *stream_suite(void) {
   tcase_add_test(tc, test_resume_ack);
   tcase_add_test(tc, test_drop_oldest_counts);
   tcase_add_test(tc, test_drop_newest_counts);
+  tcase_add_test(tc, test_drop_newest_connected_resumed);
+  tcase_add_test(tc, test_drop_newest_connected_lost);
   tcase_add_test(tc, test_close_counts_lost);
   tcase_add_test(tc, test_failover);
   tcase_add_test(tc, test_failover_at_connect);

@@ -319,7 +319,10 @@ int ps__journal_open(ps__journal **out, const char *path, ps__streamtab *tab,
   j->log_ud = log_ud;
   j->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (j->fd < 0) {
-    int rc = ps__seterr(errbuf, PS_ERR_IO, "cannot open the journal %s: %s",
+    int rc = ps__seterr(errbuf, PS_ERR_IO,
+                        "cannot create the receiver's journal %s: %s (its "
+                        "directory must exist and be writable; --state "
+                        "puts it elsewhere)",
                         path, strerror(errno));
     ps__journal_close(j);
     return rc;

@@ -68,6 +68,10 @@ struct ps_receiver {
   int shut;
   ps__streamtab streams;
   ps__journal *journal;
+  /* Fault-test hook: die (SIGKILL) in round fail_round, before (1) or
+   * after (2) its journal record; see failpoint(). */
+  int fail_where;
+  unsigned long fail_round, rounds;
   ps__tls_creds *tls_creds;
   uint8_t *auth_key;
   size_t auth_len;
@@ -125,6 +129,16 @@ int ps_receiver_create(ps_receiver **out) {
   r->env.streams = &r->streams;
   r->env.supersede = supersede;
   r->env.ud = r;
+  const char *fp = getenv("PS_RECEIVER_FAILPOINT");
+  if (fp != NULL) {
+    if (strncmp(fp, "before-journal:", 15) == 0) {
+      r->fail_where = 1;
+      r->fail_round = strtoul(fp + 15, NULL, 10);
+    } else if (strncmp(fp, "after-journal:", 14) == 0) {
+      r->fail_where = 2;
+      r->fail_round = strtoul(fp + 14, NULL, 10);
+    }
+  }
   r->max_sessions = 1024;
   r->max_pending = 256;
   r->handshake_ms = 10000;
@@ -734,9 +748,24 @@ static void set_blocked(ps_receiver *r, const char *why) {
   r->retry_at_ms = ps__now_ms() + RETRY_WRITE_MS;
 }
 
+/* For the fault tests only (tests/journal_restart.sh): with
+ * PS_RECEIVER_FAILPOINT=before-journal:N or after-journal:N in the
+ * environment, the receiver kills itself in its Nth round of writes,
+ * right before or right after the journal record, so the two windows a
+ * crash can hit are tested deterministically. */
+static void failpoint(ps_receiver *r, int where) {
+  if (r->fail_where == where && r->rounds == r->fail_round) {
+    ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
+            "PS_RECEIVER_FAILPOINT: killing myself in round %lu",
+            r->rounds);
+    raise(SIGKILL);
+  }
+}
+
 /* Writes what the outputs hold and records it in the journal. Returns
  * 0 when everything taken so far is in the files. */
 static int commit_outputs(ps_receiver *r) {
+  r->rounds++;
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
     ps_sink *sk = r->sinks[i];
     if (sk->ops->flush(sk) != 0) {
@@ -754,11 +783,13 @@ static int commit_outputs(ps_receiver *r) {
       }
     }
     char eb[PS_ERRMSG_MAX];
+    failpoint(r, 1);
     if (ps__journal_commit(r->journal, m, n, &r->streams, eb) != 0) {
       set_blocked(r, eb);
       return -1;
     }
   }
+  failpoint(r, 2);
   if (r->blocked) {
     r->blocked = 0;
     ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,

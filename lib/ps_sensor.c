@@ -18,6 +18,7 @@
 #define MAX_SOURCES 64
 #define LIVE_TIMEOUT_MS 100 /* libpcap ring block timeout: bounds latency */
 #define STATS_EVERY_MS 5000
+#define MAX_EXCLUDED 10 /* receiver endpoints in the exclusion filter */
 
 typedef struct source {
   pcap_t *p;
@@ -48,6 +49,10 @@ struct ps_sensor {
   volatile sig_atomic_t stopped;
   uint64_t total;
   ps_stream *stream; /* during run */
+  /* Receiver endpoints kept out of live captures, as "host A and port
+   * P" terms; the filter changes only when a new one appears. */
+  char excluded[MAX_EXCLUDED][100];
+  unsigned n_excluded;
   int run_rc;
   ps_log_fn log;
   void *log_ud;
@@ -483,22 +488,42 @@ int ps_sensor_open(ps_sensor *s) {
 }
 
 /* Live sources must not capture the sensor's own stream, or each batch
- * would capture the previous one. */
+ * would capture the previous one. The filter is replaced only when the
+ * stream reaches a receiver address it never had: libpcap swaps a kernel
+ * filter by rejecting everything for a moment, and packets arriving then
+ * are lost without being counted as drops (so a reconnection to the same
+ * receiver must not touch the filter). */
 static void exclude_stream(ps_sensor *s) {
-  char raddr[64], laddr[64], expr[1400];
+  char raddr[64], laddr[64], term[100], expr[1600], any[1100] = "";
   uint16_t rport, lport;
   if (ps__stream_endpoints(s->stream, raddr, sizeof(raddr), &rport, laddr,
                            sizeof(laddr), &lport) != 0) {
     return;
   }
+  snprintf(term, sizeof(term), "(host %s and port %u)", raddr, rport);
+  for (unsigned k = 0; k < s->n_excluded; k++) {
+    if (strcmp(s->excluded[k], term) == 0) {
+      return;
+    }
+  }
+  if (s->n_excluded == MAX_EXCLUDED) {
+    memmove(s->excluded[0], s->excluded[1],
+            (MAX_EXCLUDED - 1) * sizeof(s->excluded[0]));
+    s->n_excluded--;
+  }
+  memcpy(s->excluded[s->n_excluded++], term, sizeof(term));
+  for (unsigned k = 0; k < s->n_excluded; k++) {
+    size_t n = strlen(any);
+    snprintf(any + n, sizeof(any) - n, "%s%s", k ? " or " : "",
+             s->excluded[k]);
+  }
   for (unsigned i = 0; i < s->n_src; i++) {
     source *src = &s->src[i];
     if (s->filter) {
-      snprintf(expr, sizeof(expr), "(%s) and not (tcp and host %s and port %u)",
-               s->filter, raddr, rport);
+      snprintf(expr, sizeof(expr), "(%s) and not (tcp and (%s))", s->filter,
+               any);
     } else {
-      snprintf(expr, sizeof(expr), "not (tcp and host %s and port %u)", raddr,
-               rport);
+      snprintf(expr, sizeof(expr), "not (tcp and (%s))", any);
     }
     if (compile_filter(s, src, expr, 0) != 0) {
       ps__log(s->log, s->log_ud, PS_LOG_WARNING,
@@ -709,6 +734,7 @@ int ps_sensor_run(ps_sensor *s, ps_stream *stream) {
   }
   s->stream = stream;
   s->run_rc = 0;
+  s->n_excluded = 0;
   int rc = 0;
   for (unsigned i = 0; i < s->n_src && rc == 0; i++) {
     source *src = &s->src[i];

@@ -86,8 +86,13 @@ check 2 "unknown --time-stamp-precision 'pico'" $R --listen :0 -w "$WORK/x.pcap"
 check 2 "unexpected argument 'extra'" $R --listen :0 -w "$WORK/x.pcap" extra
 check 2 "invalid --max-sensors: '0' is outside" $R --listen :0 -w "$WORK/x.pcap" --max-sensors 0
 # --- ps-receiver runtime errors (1)
-check 1 "cannot open /nonexistent-dir/out.pcap for writing: No such file or directory" \
+check 1 "cannot create the receiver's journal /nonexistent-dir/.out.pcap.state: No such file or directory \(its directory must exist" \
   $R --listen 127.0.0.1:0 -w /nonexistent-dir/out.pcap
+check 1 "cannot create files in /nonexistent-dir: No such file or directory" \
+  $R --listen 127.0.0.1:0 -w /nonexistent-dir/out.pcap --state none
+check 2 "the directory of -w .*/%Y/x.pcap is a template: give --state FILE" \
+  $R --listen 127.0.0.1:0 -w "$WORK/%Y/x.pcap"
+check 2 "empty --state: give a file name, or none" $R --listen :0 -w "$WORK/x.pcap" --state ""
 check 1 "cannot resolve listen address no-such-host.invalid" $R --listen no-such-host.invalid:0 -w "$WORK/x.pcap"
 start_receiver "$WORK/r.log" -w "$WORK/first.pcap"
 check 1 "cannot listen on 127.0.0.1:$RPORT: Address already in use" \

@@ -1,9 +1,11 @@
-/* seqcheck [--count N] [--allow-torn] FILE...: reads capture files in the
+/* seqcheck [--count N] [--allow-torn|--allow-page-torn] FILE...: reads capture files in the
  * order given (libpcap) and checks the UDP datagrams udpsend stamped
  * (index, "psq1"): across all files each index must appear exactly once
  * and in increasing order; with --count, indexes 0..N-1 must all be
  * there. Every file must read to its end without an error (a record cut
- * short is an error) unless --allow-torn. Prints one summary line:
+ * short is an error) unless --allow-torn, or --allow-page-torn and the
+ * file ends at a multiple of 4096 bytes (Linux stops a buffered write at
+ * a page boundary when the writer gets SIGKILL). Prints one summary line:
  *   packets P stamped S unique U duplicates D reordered R missing M
  * and exits 0 only if all holds. */
 #include <pcap/pcap.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The stamp of an Ethernet/IPv4/UDP packet, or -1. */
 static long stamp(const uint8_t *p, uint32_t caplen, int linktype) {
@@ -33,12 +36,14 @@ static long stamp(const uint8_t *p, uint32_t caplen, int linktype) {
 
 int main(int argc, char **argv) {
   long count = -1;
-  int allow_torn = 0, i = 1;
+  int allow_torn = 0, allow_page_torn = 0, i = 1;
   for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
     if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
       count = atol(argv[++i]);
     } else if (strcmp(argv[i], "--allow-torn") == 0) {
       allow_torn = 1;
+    } else if (strcmp(argv[i], "--allow-page-torn") == 0) {
+      allow_page_torn = 1;
     } else {
       fprintf(stderr, "usage: seqcheck [--count N] [--allow-torn] FILE...\n");
       return 2;
@@ -92,7 +97,13 @@ int main(int argc, char **argv) {
     if (rc == PCAP_ERROR) {
       fprintf(stderr, "seqcheck: %s: after %ld packets: %s\n", argv[i],
               in_file, pcap_geterr(pc));
-      if (!allow_torn) {
+      struct stat st;
+      int page = stat(argv[i], &st) == 0 && st.st_size % 4096 == 0;
+      if (page) {
+        fprintf(stderr, "seqcheck: %s: torn at a page boundary (%lld bytes)\n",
+                argv[i], (long long)st.st_size);
+      }
+      if (!allow_torn && !(allow_page_torn && page)) {
         bad = 1;
       }
     }

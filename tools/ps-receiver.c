@@ -28,6 +28,25 @@ static void on_hup(int sig) {
   }
 }
 
+/* The journal's default place: .NAME.state beside the output (hidden,
+ * so ls and globs of capture files see what they saw before), with the
+ * template characters of NAME made plain. -1 if the directory part is
+ * itself a template. */
+static int default_state(const char *out, char *buf, size_t n) {
+  const char *slash = strrchr(out, '/');
+  size_t dlen = slash ? (size_t)(slash - out) + 1 : 0;
+  if (memchr(out, '%', dlen) != NULL || memchr(out, '{', dlen) != NULL) {
+    return -1;
+  }
+  snprintf(buf, n, "%.*s.%s.state", (int)dlen, out, out + dlen);
+  for (char *p = buf + dlen; *p != '\0'; p++) {
+    if (*p == '%' || *p == '{' || *p == '}') {
+      *p = '_';
+    }
+  }
+  return 0;
+}
+
 /* tcpdump's -C: millions of bytes, or with a k, m or g suffix KiB, MiB
  * or GiB. */
 static int parse_size(const char *s, uint64_t *out, char *why, size_t n) {
@@ -84,7 +103,7 @@ static void usage(FILE *f) {
 "                          is cut)\n"
 "      --state FILE|none   journal of what was acknowledged, so a receiver\n"
 "                          killed and restarted writes every packet once\n"
-"                          (default FILE.state beside the output)\n"
+"                          (default .NAME.state beside the output)\n"
 "  -F, --format FORMAT     pcap (default; pcapng if FILE ends in .pcapng)\n"
 "                          or pcapng\n"
 "      --time-stamp-precision micro|nano  pcap time stamps (default micro)\n"
@@ -370,7 +389,12 @@ int main(int argc, char **argv) {
   /* The journal first: it repairs the files the outputs may reopen. */
   char state_buf[4096];
   if (state == NULL && strcmp(out, "-") != 0) {
-    snprintf(state_buf, sizeof(state_buf), "%s.state", out);
+    if (default_state(out, state_buf, sizeof(state_buf)) != 0) {
+      ps_receiver_free(r);
+      return usage_error("the directory of -w %s is a template: give "
+                         "--state FILE for the receiver's journal",
+                         out);
+    }
     state = state_buf;
   }
   if (state != NULL && strcmp(state, "none") != 0 &&

@@ -43,6 +43,9 @@ fi
 export LD_LIBRARY_PATH="$PWD/build/lib/.libs"
 out="$PWD/demo.pcap"
 port=5555
+# A fresh demo each time (the receiver never overwrites a capture, and
+# its journal would remember the previous run's files).
+rm -f "$out" "$PWD/.demo.pcap.state"
 ./build/tools/ps-receiver --listen 127.0.0.1:$port -w "$out" 2>receiver.log &
 rpid=$!
 sleep 0.5

@@ -36,7 +36,8 @@
 typedef struct out_file {
   char *path;         /* NULL: no file */
   int fd;             /* -1: not open */
-  int is_stdout;
+  int is_stdout;      /* standard output, or a FIFO or device written as
+                         such: never renamed, rotated or cut back */
   uint64_t size;      /* bytes on disk, whole records only */
   uint64_t flushed;   /* size as of the last successful flush */
   uint64_t packets;   /* packet records in the file and its buffers */
@@ -129,7 +130,8 @@ static void fs_log(file_sink *fs, ps_log_level level, const char *fmt, ...) {
 }
 
 static const char *disp(const out_file *o) {
-  return o->is_stdout ? "standard output" : o->path;
+  return o->path == NULL || strcmp(o->path, "-") == 0 ? "standard output"
+                                                       : o->path;
 }
 
 /* ---------------- writing ---------------- */
@@ -607,6 +609,28 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
   if (fs->rotate_seconds > 0) {
     se->period = (int64_t)now / fs->rotate_seconds;
   }
+  struct stat st;
+  if (!fs->literal && stat(base, &st) == 0 && !S_ISREG(st.st_mode) &&
+      !S_ISDIR(st.st_mode)) {
+    /* A named pipe (Wireshark reading it) or a device (/dev/null): written
+     * as it is, like standard output. */
+    int fd = open(base, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      int rc = ps__seterr(fs->base.errmsg, PS_ERR_IO,
+                          "cannot open %s for writing: %s", base,
+                          strerror(errno));
+      free(base);
+      return rc;
+    }
+    o->path = base;
+    o->fd = fd;
+    o->is_stdout = 1;
+    o->size = 0;
+    if (!fs->ng) {
+      o->has_header = 0;
+    }
+    goto opened;
+  }
   if (!from_zero && resume(fs, se, base)) {
     free(base);
     goto opened;
@@ -759,7 +783,7 @@ static int ng_section(file_sink *fs, series *se) {
 static int close_file(file_sink *fs, series *se, int keep) {
   out_file *o = &se->f;
   int rc = 0;
-  if (o->fd >= 0 && !o->is_stdout && close(o->fd) != 0) {
+  if (o->fd >= 0 && o->fd != STDOUT_FILENO && close(o->fd) != 0) {
     rc = ps__seterr(fs->base.errmsg, PS_ERR_IO, "closing %s: %s", o->path,
                     strerror(errno));
   }
@@ -1173,7 +1197,11 @@ static int fs_close(ps_sink *sk) {
       se->has_linktype = 1;
       pcap_header(fs, se);
     }
-    int r = se->need_open ? open_file(fs, se, 0) : 0;
+    int r = 0;
+    if (se->need_open) {
+      r = open_file(fs, se, 0);
+      se->need_open = r != 0;
+    }
     if (r == 0) {
       r = out_write(fs, &se->f);
     }
@@ -1184,6 +1212,9 @@ static int fs_close(ps_sink *sk) {
       rc = r;
     }
     if (se->f.is_stdout) {
+      if (se->f.fd != STDOUT_FILENO) {
+        close(se->f.fd);
+      }
       se->f.fd = -1;
       continue;
     }

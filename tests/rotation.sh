@@ -171,3 +171,26 @@ bad "--split-by-sensor needs a file" -w - --split-by-sensor
 bad "names \{sensor\}: add --split-by-sensor" -w "$WORK/{sensor}.pcap"
 bad "empty --post-rotate command" -w "$WORK/x" --post-rotate ""
 ok "bad rotation options: one line each, exit 2"
+
+# 9. A named pipe (Wireshark reading it) and a device are written as they
+# are, never renamed or journaled; an idle receiver leaves one valid,
+# empty capture.
+mkfifo "$WORK/pipe"
+cat "$WORK/pipe" >"$WORK/from-pipe.pcap" &
+CATPID=$!
+start_receiver "$WORK/r10.log" -w "$WORK/pipe"
+send pipe afs.pcap
+stop_receiver
+wait "$CATPID"
+res=$("$PCAPCMP" "$CORPUS/afs.pcap" "$WORK/from-pipe.pcap") || fail "named pipe: $res"
+[ ! -e "$WORK/pipe.1" ] && [ ! -e "$WORK/.pipe.state" ] || fail "named pipe: $(ls -a "$WORK")"
+start_receiver "$WORK/r11.log" -w /dev/null
+send null afs.pcap
+stop_receiver
+[ -c /dev/null ] && [ ! -e /dev/null.1 ] && [ ! -e /dev/.null.state ] || fail "/dev/null was replaced"
+mkdir "$WORK/idle"
+start_receiver "$WORK/r12.log" -w "$WORK/idle/out.pcap"
+stop_receiver
+[ "$(ls "$WORK/idle")" = "out.pcap" ] || fail "idle receiver left: $(ls "$WORK/idle")"
+valid "$WORK/idle/out.pcap"
+ok "named pipe ($res) and /dev/null written as they are; an idle receiver leaves one empty capture"

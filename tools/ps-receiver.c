@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static ps_receiver *g_receiver;
 static ps_sink *volatile g_sink;
@@ -388,7 +389,11 @@ int main(int argc, char **argv) {
   ps_receiver_set_limits(r, (unsigned)max_sensors, 0, (unsigned)idle);
   /* The journal first: it repairs the files the outputs may reopen. */
   char state_buf[4096];
-  if (state == NULL && strcmp(out, "-") != 0) {
+  struct stat ost;
+  int special = stat(out, &ost) == 0 && !S_ISREG(ost.st_mode);
+  if (state == NULL && strcmp(out, "-") != 0 && !special) {
+    /* (A named pipe or a device is written as it is: nothing to cut
+     * back, no journal.) */
     if (default_state(out, state_buf, sizeof(state_buf)) != 0) {
       ps_receiver_free(r);
       return usage_error("the directory of -w %s is a template: give "

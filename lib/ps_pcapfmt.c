@@ -207,8 +207,20 @@ static uint8_t *put_opt_u64(uint8_t *p, uint16_t code, uint64_t v) {
 }
 
 int ps__pcapng_isb(ps__buf *out, const ps__pcapng_isb_info *isb) {
+  /* Drops pcapng has no option for go into a comment, so a reader of the
+   * file sees every stage that lost packets. */
+  char note[200] = "";
+  if (isb->stats->overflow > 0 || isb->stats->truncated > 0) {
+    snprintf(note, sizeof(note),
+             "sensor: %llu packets dropped by its replay buffer (receiver "
+             "unreachable or slow), %llu shortened by its file reader",
+             (unsigned long long)isb->stats->overflow,
+             (unsigned long long)isb->stats->truncated);
+  }
+  size_t ln = strlen(note);
   size_t body = 12 + (isb->starttime ? opt_size(8) : 0) +
-                (isb->endtime ? opt_size(8) : 0) + 4 * opt_size(8) + 4;
+                (isb->endtime ? opt_size(8) : 0) + 4 * opt_size(8) +
+                (ln ? opt_size(ln) : 0) + 4;
   uint8_t *end;
   uint8_t *p = block_begin(out, 5, body, &end);
   if (p == NULL) {
@@ -228,6 +240,9 @@ int ps__pcapng_isb(ps__buf *out, const ps__pcapng_isb_info *isb) {
   p = put_opt_u64(p, 5, isb->stats->ifdropped); /* isb_ifdrop */
   p = put_opt_u64(p, 7, isb->stats->dropped);   /* isb_osdrop */
   p = put_opt_u64(p, 8, isb->stats->captured);  /* isb_usrdeliv */
+  if (ln) {
+    p = put_opt(p, 1, note, ln); /* opt_comment */
+  }
   put32h(p, 0);
   return 0;
 }

@@ -487,6 +487,7 @@ typedef struct ng_isb {
   uint32_t iface;
   uint64_t start, end, ifrecv, ifdrop, osdrop, usrdeliv;
   int nopts;
+  char comment[256];
 } ng_isb;
 
 typedef struct ng_file {
@@ -563,16 +564,20 @@ static void parse_pcapng(const uint8_t *b, size_t len, ng_file *out) {
         }
       } else if (type == 5) {
         ng_isb *s = &out->isb[out->n_isb - 1];
-        ck_assert_uint_eq(olen, 8);
-        s->nopts++;
-        switch (code) {
-        case 2: s->start = opt_ts(v); break;
-        case 3: s->end = opt_ts(v); break;
-        case 4: s->ifrecv = h64(v); break;
-        case 5: s->ifdrop = h64(v); break;
-        case 7: s->osdrop = h64(v); break;
-        case 8: s->usrdeliv = h64(v); break;
-        default: ck_abort_msg("unexpected ISB option %u", code);
+        if (code == 1) {
+          snprintf(s->comment, sizeof(s->comment), "%.*s", olen, v);
+        } else {
+          ck_assert_uint_eq(olen, 8);
+          s->nopts++;
+          switch (code) {
+          case 2: s->start = opt_ts(v); break;
+          case 3: s->end = opt_ts(v); break;
+          case 4: s->ifrecv = h64(v); break;
+          case 5: s->ifdrop = h64(v); break;
+          case 7: s->osdrop = h64(v); break;
+          case 8: s->usrdeliv = h64(v); break;
+          default: ck_abort_msg("unexpected ISB option %u", code);
+          }
         }
       }
       opt += 4 + ((olen + 3u) & ~3u);
@@ -642,6 +647,9 @@ START_TEST(test_pcapng) {
   ck_assert_uint_eq(ng.isb[0].ifdrop, 2);
   ck_assert_uint_eq(ng.isb[0].osdrop, 4);
   ck_assert_uint_eq(ng.isb[0].usrdeliv, 3);
+  ck_assert_str_eq(ng.isb[0].comment,
+                   "sensor: 0 packets dropped by its replay buffer (receiver "
+                   "unreachable or slow), 1 shortened by its file reader");
   /* Wall-clock times in microseconds, start <= end, after 2020. */
   ck_assert_uint_gt(ng.isb[0].start, 1577836800ull * 1000000);
   ck_assert_uint_le(ng.isb[0].start, ng.isb[0].end);
@@ -1176,11 +1184,38 @@ START_TEST(test_reopen_and_split) {
 }
 END_TEST
 
+/* Drops pcapng has no option for (the sensor's buffer, a file reader's
+ * cuts) are written as the statistics block's comment. */
+START_TEST(test_isb_overflow_comment) {
+  ps__buf b = {0};
+  ps_capture_stats st = {.captured = 10, .overflow = 5};
+  ps__pcapng_isb_info isb = {.iface = 0, .ts = 1, .stats = &st};
+  ck_assert_int_eq(ps__pcapng_isb(&b, &isb), 0);
+  const uint8_t *p = ps__buf_head(&b);
+  size_t n = ps__buf_size(&b);
+  uint32_t len1, len2;
+  memcpy(&len1, p + 4, 4);
+  memcpy(&len2, p + n - 4, 4);
+  ck_assert_uint_eq(len1, n);
+  ck_assert_uint_eq(len2, n);
+  ck_assert_uint_eq(n % 4, 0);
+  const char *want = "sensor: 5 packets dropped by its replay buffer";
+  ck_assert_ptr_nonnull(memmem(p, n, want, strlen(want)));
+  ps__buf_free(&b);
+  /* Nothing to say: no comment. */
+  st.overflow = 0;
+  ck_assert_int_eq(ps__pcapng_isb(&b, &isb), 0);
+  ck_assert_ptr_null(memmem(ps__buf_head(&b), ps__buf_size(&b), "sensor:", 7));
+  ps__buf_free(&b);
+}
+END_TEST
+
 static Suite *sink_suite(void) {
   Suite *s = suite_create("sink");
   TCase *tc = tcase_create("format");
   tcase_add_test(tc, test_ts_convert);
   tcase_add_test(tc, test_pcapng_ts);
+  tcase_add_test(tc, test_isb_overflow_comment);
   suite_add_tcase(s, tc);
   tc = tcase_create("files");
   tcase_add_checked_fixture(tc, setup, teardown);

@@ -30,6 +30,9 @@ struct ps__journal {
   char *path;
   uint64_t len; /* bytes in the journal file */
   uint64_t snap_len; /* of it, the snapshot at its start */
+  /* A record failed to go out: memory is ahead of the file, so the next
+   * commit records every file again. */
+  int unsynced;
   jfile *files; /* files that may still grow */
   ps__buf rec;
   ps_log_fn log;
@@ -366,7 +369,11 @@ int ps__journal_file(ps__journal *j, const char *path, uint64_t size,
       put_file(&j->rec, f) != 0) {
     return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
   }
-  return append(j, errbuf);
+  int rc = append(j, errbuf);
+  if (rc != 0) {
+    j->unsynced = 1;
+  }
+  return rc;
 }
 
 int ps__journal_commit(ps__journal *j, const ps__file_mark *marks,
@@ -379,7 +386,7 @@ int ps__journal_commit(ps__journal *j, const ps__file_mark *marks,
   }
   for (unsigned i = 0; i < n; i++) {
     jfile *f = file_find(j, marks[i].path);
-    if (f != NULL && f->size == marks[i].size) {
+    if (f != NULL && f->size == marks[i].size && !j->unsynced) {
       f->seen = 1;
       continue;
     }
@@ -391,22 +398,20 @@ int ps__journal_commit(ps__journal *j, const ps__file_mark *marks,
     f->seen = 1;
   }
   /* Closed since the last commit (rotation, reopen): its size now is its
-   * final one, all of it written before this commit. */
-  jfile *next;
-  for (jfile *f = j->files; f != NULL; f = next) {
-    next = f->next;
+   * final one, all of it written before this commit. Forgotten only once
+   * the record is out. */
+  for (jfile *f = j->files; f != NULL; f = f->next) {
     if (f->seen) {
       continue;
     }
     struct stat st;
     if (stat(f->path, &st) == 0 && (uint64_t)st.st_ino == f->ino &&
-        (uint64_t)st.st_size != f->size) {
+        ((uint64_t)st.st_size != f->size || j->unsynced)) {
       f->size = (uint64_t)st.st_size;
       if (put_file(&j->rec, f) != 0) {
         return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
       }
     }
-    file_drop(j, f);
   }
   /* Dirty entries have seq > 0, so each adds at least 19 bytes. */
   size_t before = ps__buf_size(&j->rec);
@@ -414,12 +419,20 @@ int ps__journal_commit(ps__journal *j, const ps__file_mark *marks,
   if (ps__buf_size(&j->rec) - before < tab->n_dirty * 19) {
     return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
   }
-  if (ps__buf_size(&j->rec) == 8) {
-    return 0;
+  if (ps__buf_size(&j->rec) > 8) {
+    int rc = append(j, errbuf);
+    if (rc != 0) {
+      j->unsynced = 1;
+      return rc;
+    }
   }
-  int rc = append(j, errbuf);
-  if (rc != 0) {
-    return rc;
+  j->unsynced = 0;
+  jfile *next;
+  for (jfile *f = j->files; f != NULL; f = next) {
+    next = f->next;
+    if (!f->seen) {
+      file_drop(j, f);
+    }
   }
   ps__streamtab_clean(tab);
   if (j->len > COMPACT_AT && j->len > 4 * j->snap_len) {

@@ -7,6 +7,8 @@
 #include "ps_journal.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -231,6 +233,49 @@ START_TEST(test_streamtab_limit) {
 }
 END_TEST
 
+/* A commit that could not be written (the disk filled) leaves nothing
+ * behind in memory: the next commit still records every file's size and
+ * every closed file's final size, or a crash after its acknowledgements
+ * would cut acknowledged batches off. */
+START_TEST(test_failed_commit_retried) {
+  char eb[PS_ERRMSG_MAX];
+  ps__streamtab tab = {0};
+  ps__journal *j;
+  ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
+  write_bytes(f1, 24, 0);
+  write_bytes(f2, 24, 0);
+  ck_assert_int_eq(ps__journal_file(j, f1, 24, eb), 0);
+  ck_assert_int_eq(ps__journal_file(j, f2, 24, eb), 0);
+  ps__file_mark m[2] = {{f1, 24}, {f2, 24}};
+  ck_assert_int_eq(ps__journal_commit(j, m, 2, &tab, eb), 0);
+  /* Round: both files grow, f2 is closed (rotation); the journal cannot
+   * grow (EFBIG here, ENOSPC on a full disk). */
+  write_bytes(f1, 1000, 1);
+  write_bytes(f2, 2000, 1);
+  ps__stream_ent *a = ps__streamtab_get(&tab, "sensor-a", 8, 1);
+  ps__streamtab_advance(&tab, a, 3);
+  ps__file_mark m1 = {f1, 1024};
+  struct rlimit old, lim;
+  ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+  lim = old;
+  lim.rlim_cur = (rlim_t)size_of(jpath);
+  signal(SIGXFSZ, SIG_IGN);
+  ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  ck_assert_int_eq(ps__journal_commit(j, &m1, 1, &tab, eb), PS_ERR_IO);
+  ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+  /* Retried with nothing new: this one goes out, then the ACKs. */
+  ck_assert_int_eq(ps__journal_commit(j, &m1, 1, &tab, eb), 0);
+  ps__journal_close(j); /* crash */
+  ps__streamtab_free(&tab);
+  ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
+  ck_assert_int_eq(size_of(f1), 1024);
+  ck_assert_int_eq(size_of(f2), 2024);
+  ck_assert_uint_eq(ps__streamtab_get(&tab, "sensor-a", 8, 1)->seq, 3);
+  ps__journal_close(j);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
 static Suite *journal_suite(void) {
   Suite *s = suite_create("journal");
   TCase *tc = tcase_create("journal");
@@ -243,6 +288,7 @@ static Suite *journal_suite(void) {
   tcase_add_test(tc, test_replaced_file_left_alone);
   tcase_add_test(tc, test_compaction);
   tcase_add_test(tc, test_streamtab_limit);
+  tcase_add_test(tc, test_failed_commit_retried);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -423,7 +423,11 @@ int ps__stream_endpoints(ps_stream *s, char *raddr, size_t rlen,
   return 0;
 }
 
+static void lose_all(ps_stream *s);
+
+/* The stream ends for good: nothing it holds can be sent any more. */
 static int fail(ps_stream *s, int code) {
+  lose_all(s);
   s->state = ST_FAILED;
   return code;
 }

@@ -493,6 +493,7 @@ typedef struct fake_plan {
   int hangup;      /* close right after accepting */
   int resume;      /* after the welcome, ACK the last written (if any) */
   int forget;      /* forget what was written (a receiver that lost it) */
+  int refuse;      /* answer the hello with an ERROR and close */
 } fake_plan;
 
 #define FAKE_MAX_CONNS 64
@@ -579,6 +580,11 @@ static void fake_serve(fake_rx *x, int fd, int conn) {
         ck_assert_uint_eq(h.flags & PS_HELLO_STREAM, PS_HELLO_STREAM);
         x->stream_id[conn] = h.stream_id;
         x->hellos++;
+        if (pl.refuse) {
+          ps__enc_error(&out, 1, "sensor not allowed");
+          done = 1;
+          break;
+        }
         ps__welcome w = {.version = 1,
                          .codec = PS_WIRE_CODEC_STORED,
                          .max_frame = lim.max_frame,
@@ -979,6 +985,37 @@ START_TEST(test_close_counts_lost) {
 }
 END_TEST
 
+START_TEST(test_refused_on_reconnect_counts_lost) {
+  /* The receiver comes back but refuses the sensor: the stream ends
+   * while polling, and the batches it still held are counted lost, not
+   * left "queued" in a stream that can never send them. */
+  fake_plan plan[] = {{.ack = 1, .cut_after = 2}, {.refuse = 1}};
+  fake_rx x;
+  uint16_t port = fake_start(&x, plan, 2);
+  ps_stream *s = fake_stream(port, 0, PS_OVERFLOW_DROP_OLDEST);
+  send_batches(s, 2, -1);
+  wait_down(s);
+  send_batches(s, 3, -1);
+  int rc = 0;
+  for (int i = 0; i < 300 && rc == 0; i++) {
+    rc = ps_stream_poll(s, 10);
+  }
+  ck_assert_err(rc, PS_ERR_REFUSED, ps_stream_errmsg(s), "not allowed");
+  ck_assert_int_ne(ps_stream_close(s, 1000), 0);
+  ps_stream_counters c;
+  ps_stream_get_counters(s, &c);
+  expect_invariant(s);
+  ck_assert_uint_eq(c.packets_acked, 20);
+  ck_assert_uint_eq(c.packets_queued, 0);
+  ck_assert_uint_eq(c.packets_lost, 30);
+  ps_stream_iface_counters ic;
+  ck_assert_int_eq(ps_stream_get_iface_counters(s, 0, &ic), 0);
+  ck_assert_uint_eq(ic.packets_lost, 15);
+  ps_stream_free(s);
+  fake_stop(&x);
+}
+END_TEST
+
 START_TEST(test_failover) {
   /* A takes two batches and goes away for good; B takes the rest. */
   fake_plan pa[] = {{.ack = 1, .cut_after = 2}, {.hangup = 1}};
@@ -1094,6 +1131,7 @@ static Suite *stream_suite(void) {
   tcase_add_test(tc, test_drop_newest_connected_lost);
   tcase_add_test(tc, test_close_counts_lost);
   tcase_add_test(tc, test_failover);
+  tcase_add_test(tc, test_refused_on_reconnect_counts_lost);
   tcase_add_test(tc, test_failover_at_connect);
   suite_add_tcase(s, tc);
   return s;

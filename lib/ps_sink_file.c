@@ -742,8 +742,9 @@ opened:
     return PS_ERR_NOMEM;
   }
   /* The header goes out at once, so the file is never seen empty (a
-   * reader refuses an empty file); if it fails, flush retries it. */
-  if (ps__buf_size(&o->hdr) > 0 && write_all(fs, o, &o->hdr) == 0) {
+   * reader refuses an empty file); if it fails, flush retries it. A file
+   * taken up again has its header: announced as it is. */
+  if (ps__buf_size(&o->hdr) == 0 || write_all(fs, o, &o->hdr) == 0) {
     announce(fs, o);
   }
   return 0;

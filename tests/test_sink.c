@@ -1184,6 +1184,43 @@ START_TEST(test_reopen_and_split) {
 }
 END_TEST
 
+/* A sensor that leaves and comes back takes up its file again: the
+ * journal must hear of it (on_open) before packets go into it, for it
+ * may have forgotten the file when it was closed. */
+START_TEST(test_split_resume_announced) {
+  char tmpl[128], b[128];
+  path_in_dir(tmpl, sizeof(tmpl), "{sensor}.pcap");
+  path_in_dir(b, sizeof(b), "b.pcap");
+  ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
+  o.split_by_sensor = 1;
+  ps_sink *sk = file_sink(PS_FORMAT_PCAP, tmpl, &o);
+  n_opened = 0;
+  sk->on_open = on_open;
+  ps_session_info sb = sess;
+  sb.sensor = "b";
+  ps_interface_info ifc = mkifc(0, "eth0", 1, PS_TSRES_USEC);
+  ps_packet p = mkpkt(0, 1, 1);
+  void *kb;
+  ck_assert_int_eq(sk->ops->iface(sk, &sb, &ifc, &kb), 0);
+  ck_assert_int_eq(sk->ops->packet(sk, kb, &sb, &ifc, &p), 0);
+  ck_assert_int_eq(sk->ops->flush(sk), 0);
+  sk->ops->iface_end(sk, kb, &sb, &ifc, NULL);
+  ck_assert_int_eq(sk->ops->flush(sk), 0); /* closed: the sensor left */
+  uint64_t left = file_size(b);
+  ck_assert_int_eq(n_opened, 1);
+  ck_assert_int_eq(sk->ops->iface(sk, &sb, &ifc, &kb), 0);
+  ck_assert_int_eq(n_opened, 2);
+  ck_assert_str_eq(opened[1], b);
+  ck_assert_uint_eq(opened_size[1], left);
+  ck_assert_int_eq(sk->ops->packet(sk, kb, &sb, &ifc, &p), 0);
+  ck_assert_int_eq(sk->ops->flush(sk), 0);
+  sk->ops->iface_end(sk, kb, &sb, &ifc, NULL);
+  ck_assert_int_eq(sk->ops->close(sk), 0);
+  ps_sink_free(sk);
+  ck_assert_int_eq(count_packets(b), 2);
+}
+END_TEST
+
 /* Drops pcapng has no option for (the sensor's buffer, a file reader's
  * cuts) are written as the statistics block's comment. */
 START_TEST(test_isb_overflow_comment) {
@@ -1237,6 +1274,7 @@ static Suite *sink_suite(void) {
   tcase_add_test(tc, test_append_repair_pcapng);
   tcase_add_test(tc, test_rotate_size_pcapng);
   tcase_add_test(tc, test_reopen_and_split);
+  tcase_add_test(tc, test_split_resume_announced);
   suite_add_tcase(s, tc);
   return s;
 }

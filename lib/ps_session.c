@@ -132,15 +132,19 @@ static int claim_stream(ps__session *s) {
   return 0;
 }
 
-/* After the welcome (and the proof): a stream this receiver already has
- * batches of learns the last one, so it resends only what follows. */
+/* After the welcome (and the proof), a sensor with a stream learns how
+ * far this receiver has it: ACK of the last batch written, 0 for a stream
+ * it does not know. It resends only what follows, and counts what it can
+ * no longer resend as lost rather than delivered. */
 static int resume(ps__session *s) {
-  if (s->stream == NULL || s->last_seq == 0) {
+  if (s->stream == NULL) {
     return 0;
   }
-  ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
-          "sensor %s: resuming after batch %llu", s->sensor,
-          (unsigned long long)s->last_seq);
+  if (s->last_seq > 0) {
+    ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
+            "sensor %s: resuming after batch %llu", s->sensor,
+            (unsigned long long)s->last_seq);
+  }
   return ps__enc_ack(&s->out, s->last_seq) ? refuse(s, PS_ERR_NOMEM) : 0;
 }
 

@@ -1146,6 +1146,30 @@ static int hello(ps_stream *s) {
   if (s->auth_key != NULL && (rc = authenticate(s, &w, deadline)) != 0) {
     return rc;
   }
+  /* Then the receiver says how far it has this stream (0: not at all, as
+   * a receiver failed over to, or one that lost its journal): that much
+   * is delivered, batches of a broken connection above it that the queue
+   * no longer holds are lost, and what it holds above it is sent again.
+   * Only this first ACK may be below the last one (another receiver's). */
+  if ((rc = next_frame(s, deadline, &f, &used)) != 0) {
+    return rc;
+  }
+  uint64_t resume;
+  if (f.type != PS_FRAME_ACK || ps__dec_seq(&f, &resume, s->errmsg) != 0) {
+    return ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                      "expected the receiver's resume point, got %s",
+                      ps__frame_name(f.type));
+  }
+  if (resume > s->max_fed) {
+    return ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                      "receiver %s port %u says it has batch %llu of this "
+                      "stream, but only %llu were sent",
+                      s->host, s->port, (unsigned long long)resume,
+                      (unsigned long long)s->max_fed);
+  }
+  ps__buf_consume(&s->in, used);
+  release_upto(s, resume);
+  resolve_limbo(s);
   s->lim.max_frame = w.max_frame;
   s->lim.max_batch_raw = w.max_batch_raw;
   s->lim.max_batch_packets = w.max_batch_packets;

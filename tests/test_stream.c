@@ -491,7 +491,6 @@ typedef struct fake_plan {
   int ack;         /* acknowledge batches */
   int cut_after;   /* close after this many batches (0: never) */
   int hangup;      /* close right after accepting */
-  int resume;      /* after the welcome, ACK the last written (if any) */
   int forget;      /* forget what was written (a receiver that lost it) */
   int refuse;      /* answer the hello with an ERROR and close */
 } fake_plan;
@@ -592,9 +591,8 @@ static void fake_serve(fake_rx *x, int fd, int conn) {
                          .max_batch_packets = lim.max_batch_packets,
                          .session_id = (uint64_t)conn + 1};
         ps__enc_welcome(&out, &w);
-        if (pl.resume && x->last_written > 0) {
-          ps__enc_ack(&out, x->last_written);
-        }
+        /* The resume point, always (0: a stream it does not have). */
+        ps__enc_ack(&out, x->last_written);
         break;
       }
       case PS_FRAME_IFACE:
@@ -783,8 +781,9 @@ static void wait_down(ps_stream *s) {
 
 START_TEST(test_reconnect_resends) {
   /* The first connection takes three batches without acknowledging any
-   * and closes: the next one gets them again, with the same numbers. */
-  fake_plan plan[] = {{.ack = 0, .cut_after = 3}, {.ack = 1}};
+   * and closes; the next receiver has none of them (resume point 0), so
+   * it gets them again, with the same numbers. */
+  fake_plan plan[] = {{.ack = 0, .cut_after = 3}, {.ack = 1, .forget = 1}};
   fake_rx x;
   uint16_t port = fake_start(&x, plan, 2);
   ps_stream *s = fake_stream(port, 0, PS_OVERFLOW_DROP_OLDEST);
@@ -821,7 +820,8 @@ START_TEST(test_reconnect_resends) {
     }
   }
   ck_assert_uint_eq(x.seq[x.nbatch - 1], 10);
-  ck_assert_uint_eq(x.written_pkts, 100);
+  /* The receiver that forgot writes batches 1..3 a second time. */
+  ck_assert_uint_eq(x.written_pkts, 130);
   ck_assert_msg(strstr(slog, "reconnecting to 127.0.0.1 port") != NULL,
                 "log: %s", slog);
   ps_stream_free(s);
@@ -833,7 +833,7 @@ START_TEST(test_resume_ack) {
   /* The receiver wrote four batches but acknowledged none before the
    * cut; the next connection opens with "ACK 4": the stream takes it,
    * and the resent copies are duplicates the receiver skips. */
-  fake_plan plan[] = {{.ack = 0, .cut_after = 4}, {.ack = 1, .resume = 1}};
+  fake_plan plan[] = {{.ack = 0, .cut_after = 4}, {.ack = 1}};
   fake_rx x;
   uint16_t port = fake_start(&x, plan, 2);
   ps_stream *s = fake_stream(port, 0, PS_OVERFLOW_DROP_OLDEST);
@@ -869,7 +869,7 @@ static void outage(ps_overflow policy, uint64_t *acked, uint64_t *dropped,
   ps_stream_counters c;
   ps_stream_get_counters(s, &c);
   expect_invariant(s);
-  fake_replan(x, x->conns, (fake_plan){.ack = 1, .resume = 1});
+  fake_replan(x, x->conns, (fake_plan){.ack = 1});
   int rc = ps_stream_close(s, 10000);
   ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
   ps_stream_get_counters(s, &c);
@@ -915,12 +915,13 @@ START_TEST(test_drop_newest_counts) {
   uint64_t acked, dropped;
   fake_rx x;
   outage(PS_OVERFLOW_DROP_NEWEST, &acked, &dropped, &x);
-  /* Batch 1 stays queued (resent, a duplicate for the receiver) with the
-   * five after it; the fifteen newest were refused. */
+  /* Batch 1 stays queued with the five after it; the fifteen newest were
+   * refused. The receiver's resume point says it has batch 1: not sent
+   * again. */
   ck_assert_uint_eq(acked, 60);
   ck_assert_uint_eq(dropped, 150);
   ck_assert_uint_eq(x.last_written, 6);
-  ck_assert_uint_eq(x.dup_batches, 1);
+  ck_assert_uint_eq(x.dup_batches, 0);
 }
 END_TEST
 
@@ -930,7 +931,7 @@ END_TEST
  * whether the receiver has them (resume) or not (lost, counted). */
 static void sent_unkept(int receiver_remembers) {
   fake_plan plan[] = {{.ack = 0, .cut_after = 10},
-                      {.ack = 1, .resume = 1, .forget = !receiver_remembers}};
+                      {.ack = 1, .forget = !receiver_remembers}};
   fake_rx x;
   uint16_t port = fake_start(&x, plan, 2);
   ps_stream *s = fake_stream(port, 65536, PS_OVERFLOW_DROP_NEWEST);
@@ -942,7 +943,9 @@ static void sent_unkept(int receiver_remembers) {
   ps_stream_get_counters(s, &c);
   expect_invariant(s);
   ck_assert_uint_eq(c.packets_dropped_overflow, 0);
-  ck_assert_uint_eq(c.batches_resent, 6); /* only the six kept */
+  /* Only the six kept can be resent, and only to a receiver that does
+   * not have them. */
+  ck_assert_uint_eq(c.batches_resent, receiver_remembers ? 0 : 6);
   if (receiver_remembers) {
     ck_assert_uint_eq(c.packets_acked, 100);
     ck_assert_uint_eq(c.packets_lost, 0);

@@ -561,6 +561,9 @@ int main(int argc, char **argv) {
   rc = ps_sensor_run(sensor, stream);
   if (rc != 0) {
     ps_cli_err("%s", ps_sensor_errmsg(sensor));
+    /* What was captured before the failure still goes out (briefly);
+     * what cannot is counted lost in the summary, not left "queued". */
+    ps_stream_close(stream, 10000);
     goto out;
   }
   if ((rc = ps_stream_close(stream, 60000)) != 0) {

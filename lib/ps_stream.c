@@ -13,6 +13,7 @@
 #include "ps_codec.h"
 #include "ps_net.h"
 #include "ps_proto.h"
+#include "ps_spool.h"
 #include "ps_stream.h"
 #include "ps_tls.h"
 
@@ -21,6 +22,7 @@
 #include <gnutls/gnutls.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -169,6 +171,9 @@ struct ps_stream {
 
   uint32_t n_ifaces;
   iface_info ifaces[PS_MAX_IFACES];
+  char *spool_dir;   /* ps_stream_set_spool() */
+  ps__spool *spool;  /* open from the first connect on */
+  int spool_failed;  /* a write failed: logged, the queue goes on */
   ps_stream_counters ctr;
   ps__tls_creds *tls_creds; /* set: connect with TLS */
   ps__tls *tls;
@@ -267,6 +272,8 @@ void ps_stream_free(ps_stream *s) {
   ps__tls_free(s->tls);
   ps__tls_creds_free(s->tls_creds);
   ps__key_clear(&s->auth_key, &s->auth_len);
+  ps__spool_close(s->spool, 0);
+  free(s->spool_dir);
   free(s);
 }
 
@@ -316,6 +323,22 @@ int ps_stream_set_replay(ps_stream *s, size_t max_bytes,
   }
   s->replay_max = max_bytes;
   s->overflow = policy;
+  return 0;
+}
+
+int ps_stream_set_spool(ps_stream *s, const char *dir) {
+  if (s->state != ST_NEW) {
+    return ps__seterr(s->errmsg, PS_ERR_STATE, "stream already connected");
+  }
+  if (dir == NULL || *dir == '\0') {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID, "no spool directory");
+  }
+  char *d = strdup(dir);
+  if (d == NULL) {
+    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  free(s->spool_dir);
+  s->spool_dir = d;
   return 0;
 }
 
@@ -400,6 +423,8 @@ int ps_stream_get_iface_counters(ps_stream *s, uint32_t iface,
   return 0;
 }
 
+unsigned ps_stream_interface_count(ps_stream *s) { return s->n_ifaces; }
+
 int ps__stream_fd(ps_stream *s) { return s->state == ST_UP ? s->fd : -1; }
 
 int ps__stream_usable(ps_stream *s) {
@@ -424,6 +449,7 @@ int ps__stream_endpoints(ps_stream *s, char *raddr, size_t rlen,
 }
 
 static void lose_all(ps_stream *s);
+static void spool_meta(ps_stream *s);
 
 /* The stream ends for good: nothing it holds can be sent any more. */
 static int fail(ps_stream *s, int code) {
@@ -502,11 +528,19 @@ static void rq_pop(ps_stream *s) {
   }
 }
 
+/* The spool keeps nothing that left the queue. */
+static void spool_release(ps_stream *s) {
+  if (s->spool != NULL) {
+    ps__spool_release(s->spool, s->rq_n ? rq_at(s, 0)->seq : s->seq + 1);
+  }
+}
+
 /* Placeholders at the head have nothing left to wait for. */
 static void rq_trim(ps_stream *s) {
   while (s->rq_n > 0 && rq_at(s, 0)->state == RQ_GONE) {
     rq_pop(s);
   }
+  spool_release(s);
 }
 
 static rq_ent *rq_push(ps_stream *s) {
@@ -1285,14 +1319,17 @@ static int connect_once(ps_stream *s, unsigned i, int connect_ms,
       rc = ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
     }
   }
-  if (rc == 0 && s->generation > 0) {
-    rc = announce(s);
+  if (rc == 0 && (s->generation > 0 || s->n_ifaces > 0)) {
+    rc = announce(s); /* again, or those a spooled stream had */
   }
   if (rc != 0) {
     drop_connection(s);
     return rc;
   }
   s->state = ST_UP;
+  if (s->generation == 0) {
+    spool_meta(s); /* the codec is known now */
+  }
   s->generation++;
   s->close_queued = 0;
   s->probe_sent = 0;
@@ -1314,6 +1351,157 @@ static int backoff_sleep(ps_stream *s, int64_t ms) {
   struct pollfd pfd = {s->stop_fd, POLLIN, 0};
   int n = poll(&pfd, 1, ms > INT32_MAX ? INT32_MAX : (int)ms);
   return (n > 0 || s->stopped) ? PS_ERR_STOPPED : 0;
+}
+
+/* ------------------------------------------------------ spool */
+
+/* Records the stream (id, codec, interfaces) so a later run can take up
+ * its spooled batches. */
+static void spool_meta(ps_stream *s) {
+  if (s->spool == NULL || s->spool_failed) {
+    return;
+  }
+  ps__spool_meta *m = calloc(1, sizeof(*m));
+  char eb[PS_ERRMSG_MAX];
+  if (m == NULL) {
+    return;
+  }
+  m->stream_id = s->stream_id;
+  m->codec = s->codec;
+  snprintf(m->name, sizeof(m->name), "%s", s->name);
+  m->n_ifaces = s->n_ifaces;
+  for (uint32_t i = 0; i < s->n_ifaces; i++) {
+    m->ifaces[i].linktype = s->ifaces[i].linktype;
+    m->ifaces[i].snaplen = s->ifaces[i].snaplen;
+    m->ifaces[i].tsres = s->ifaces[i].tsres;
+    snprintf(m->ifaces[i].name, sizeof(m->ifaces[i].name), "%s",
+             s->ifaces[i].name);
+  }
+  if (ps__spool_set_meta(s->spool, m, eb) != 0) {
+    s->spool_failed = 1;
+    ps__log(s->log, s->log_ud, PS_LOG_WARNING,
+            "%s: batches are kept in memory only from now on", eb);
+  }
+  free(m);
+}
+
+/* A batch entering the queue goes to the spool too. */
+static void spool_append(ps_stream *s, const rq_ent *e) {
+  if (s->spool == NULL || s->spool_failed) {
+    return;
+  }
+  uint32_t ifc[2 * PS_MAX_IFACES];
+  for (uint16_t k = 0; k < e->n_if; k++) {
+    ifc[2 * k] = e->ifc[k].iface;
+    ifc[2 * k + 1] = e->ifc[k].n;
+  }
+  ps__spool_rec r = {.seq = e->seq, .count = e->count, .n_if = e->n_if,
+                     .ifc = ifc, .frame = e->frame, .len = e->len};
+  char eb[PS_ERRMSG_MAX];
+  if (ps__spool_append(s->spool, &r, eb) != 0) {
+    s->spool_failed = 1;
+    ps__log(s->log, s->log_ud, PS_LOG_WARNING,
+            "%s: batches are kept in memory only from now on", eb);
+  }
+}
+
+typedef struct adopt_ctx {
+  ps_stream *s;
+  const ps__spool_meta *meta;
+  uint64_t batches;
+} adopt_ctx;
+
+/* One batch a previous run left in the spool: back into the queue. */
+static int adopt_batch(void *ud, const ps__spool_rec *r) {
+  adopt_ctx *a = ud;
+  ps_stream *s = a->s;
+  if (a->batches == 0 && strcmp(a->meta->name, s->name) != 0) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "the spool %s holds the stream of sensor %s: give "
+                      "--name %s, or another --spool-dir",
+                      s->spool_dir, a->meta->name, a->meta->name);
+  }
+  rq_ent *e = rq_push(s);
+  if (e == NULL) {
+    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  memset(e, 0, sizeof(*e));
+  e->frame = malloc(r->len);
+  e->ifc = malloc((r->n_if ? r->n_if : 1) * sizeof(*e->ifc));
+  if (e->frame == NULL || e->ifc == NULL) {
+    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  memcpy(e->frame, r->frame, r->len);
+  e->len = r->len;
+  e->seq = r->seq;
+  e->count = r->count;
+  e->n_if = r->n_if;
+  for (uint16_t k = 0; k < r->n_if; k++) {
+    e->ifc[k] = (if_count){r->ifc[2 * k], r->ifc[2 * k + 1]};
+  }
+  e->state = RQ_FULL;
+  s->retained_bytes += r->len;
+  s->seq = r->seq;
+  s->ctr.packets_queued += r->count;
+  s->ctr.packets_recovered += r->count;
+  a->batches++;
+  return 0;
+}
+
+/* Opens the spool; a previous run's unacknowledged batches are taken up:
+ * same stream id, its interfaces first, its batches first in the queue
+ * (the receiver's resume point says which it already has). */
+static int spool_start(ps_stream *s) {
+  int rc = ps__spool_open(&s->spool, s->spool_dir, s->errmsg);
+  if (rc != 0) {
+    return rc;
+  }
+  ps__spool_meta *m = calloc(1, sizeof(*m));
+  if (m == NULL) {
+    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  adopt_ctx a = {.s = s, .meta = m};
+  rc = ps__spool_recover(s->spool, m, adopt_batch, &a, s->errmsg);
+  if (rc == 1) {
+    s->stream_id = m->stream_id;
+    s->codec = m->codec;
+    if (m->codec != PS_WIRE_CODEC_STORED) {
+      s->codec_pref = m->codec;
+    }
+    s->cc = ps__codec_new(s->codec, s->level);
+    for (uint32_t i = 0; i < m->n_ifaces && s->cc != NULL; i++) {
+      iface_info *f = &s->ifaces[i];
+      f->name = strdup(m->ifaces[i].name);
+      f->linktype = m->ifaces[i].linktype;
+      f->snaplen = m->ifaces[i].snaplen;
+      f->tsres = m->ifaces[i].tsres;
+      s->n_ifaces = i + 1;
+      if (f->name == NULL) {
+        break;
+      }
+    }
+    if (s->cc == NULL || s->n_ifaces != m->n_ifaces) {
+      free(m);
+      return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < s->rq_n; i++) {
+      const rq_ent *e = rq_at(s, i);
+      for (uint16_t k = 0; k < e->n_if; k++) {
+        if (e->ifc[k].iface < s->n_ifaces) {
+          s->ifaces[e->ifc[k].iface].c.packets_recovered += e->ifc[k].n;
+        }
+      }
+    }
+    s->max_fed = s->resend_upto = s->seq;
+    ps__log(s->log, s->log_ud, PS_LOG_WARNING,
+            "spool %s: %llu packets in %llu batches a previous run of "
+            "sensor %s did not get acknowledged; sending them first",
+            s->spool_dir, (unsigned long long)s->ctr.packets_recovered,
+            (unsigned long long)a.batches, s->name);
+    rc = 0;
+  }
+  free(m);
+  return rc;
 }
 
 int ps_stream_connect(ps_stream *s, const char *host, uint16_t port) {
@@ -1338,6 +1526,12 @@ int ps_stream_connect(ps_stream *s, const char *host, uint16_t port) {
     return ps__seterr(s->errmsg, PS_ERR_INVALID,
                       "no receiver: give one to ps_stream_connect() or "
                       "ps_stream_add_receiver()");
+  }
+  if (s->spool_dir != NULL && s->spool == NULL) {
+    int rc = spool_start(s);
+    if (rc != 0) {
+      return fail(s, rc);
+    }
   }
   int64_t give_up = s->connect_timeout_s
                         ? ps__now_ms() + (int64_t)s->connect_timeout_s * 1000
@@ -1466,6 +1660,7 @@ int ps_stream_add_interface(ps_stream *s, uint32_t *out, const char *name,
     }
   }
   *out = s->n_ifaces++;
+  spool_meta(s);
   return settle(s, pump(s));
 }
 
@@ -1578,6 +1773,7 @@ static int seal_batch(ps_stream *s) {
     if (s->retained_bytes + e->len <= s->replay_max / 2) {
       s->overflowing = 0;
     }
+    spool_append(s, e);
   }
   s->ctr.batches_sent++;
   return 0;
@@ -1868,5 +2064,8 @@ int ps_stream_close(ps_stream *s, int timeout_ms) {
   }
   drop_connection(s);
   s->state = ST_CLOSED;
+  /* Everything acknowledged: the next run starts a new stream. */
+  ps__spool_close(s->spool, 1);
+  s->spool = NULL;
   return 0;
 }

@@ -25,6 +25,10 @@ R="$RECEIVER"
 check 2 "unknown option --bogus" $S --bogus
 check 2 "option -r needs an argument" $S --receiver 127.0.0.1:1 -r
 check 2 "option --receiver needs an argument" $S -r "$AFS" --receiver
+check 2 "invalid --replay-buffer: .*" $S -r "$AFS" --receiver 127.0.0.1:1 --replay-buffer 1k
+check 2 "unknown --overflow 'sometimes': use drop-oldest or drop-newest" $S -r "$AFS" --receiver 127.0.0.1:1 --overflow sometimes
+check 2 "empty --spool-dir: give a directory" $S -r "$AFS" --receiver 127.0.0.1:1 --spool-dir ""
+check 1 "cannot create the spool /proc/no-spool: No such file or directory" $S -r "$AFS" --receiver 127.0.0.1:1 --spool-dir /proc/no-spool
 check 2 "--receiver HOST:PORT is required" $S -r "$AFS"
 check 2 "invalid --receiver: invalid port: '99999' is outside 1..65535" $S -r "$AFS" --receiver 127.0.0.1:99999
 check 2 "invalid --receiver: invalid port: 'x' is not a whole number" $S -r "$AFS" --receiver host:x

@@ -5,6 +5,9 @@
 #include "unit_util.h"
 
 #include "ps_journal.h"
+#include "ps_spool.h"
+
+#include <dirent.h>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -276,6 +279,107 @@ START_TEST(test_failed_commit_retried) {
 }
 END_TEST
 
+
+/* ------------------------------------------------ the sensor's spool */
+
+typedef struct got_recs {
+  int n;
+  uint64_t seq[8];
+  uint32_t count[8];
+  size_t len[8];
+  uint8_t first_byte[8];
+  uint32_t ifc0[8];
+} got_recs;
+
+static int collect(void *ud, const ps__spool_rec *r) {
+  got_recs *g = ud;
+  ck_assert_int_lt(g->n, 8);
+  g->seq[g->n] = r->seq;
+  g->count[g->n] = r->count;
+  g->len[g->n] = r->len;
+  g->first_byte[g->n] = r->len ? r->frame[0] : 0;
+  g->ifc0[g->n] = r->n_if ? r->ifc[1] : 0;
+  g->n++;
+  return 0;
+}
+
+static void rm_tree(const char *d) {
+  DIR *dd = opendir(d);
+  if (dd == NULL) {
+    return;
+  }
+  struct dirent *de;
+  char p[1024];
+  while ((de = readdir(dd)) != NULL) {
+    if (de->d_name[0] != '.') {
+      snprintf(p, sizeof(p), "%s/%s", d, de->d_name);
+      unlink(p);
+    }
+  }
+  closedir(dd);
+  rmdir(d);
+}
+
+/* What a killed sensor spooled comes back, a torn last record excepted,
+ * and the directory is locked against a second sensor. */
+START_TEST(test_spool_recover) {
+  char eb[PS_ERRMSG_MAX], sdir[300], seg[400];
+  snprintf(sdir, sizeof(sdir), "%s/spool", dir);
+  ps__spool *sp, *other;
+  ck_assert_int_eq(ps__spool_open(&sp, sdir, eb), 0);
+  ck_assert_err(ps__spool_open(&other, sdir, eb), PS_ERR_IO, eb,
+                "is in use by another sensor");
+  ps__spool_meta *m = calloc(1, sizeof(*m));
+  m->stream_id = 0x1122334455667788ull;
+  m->codec = 2;
+  strcpy(m->name, "sensor-x");
+  m->n_ifaces = 2;
+  m->ifaces[0] = (ps__spool_iface){1, 65535, 6, "eth0"};
+  m->ifaces[1] = (ps__spool_iface){101, 262144, 9, "tun0"};
+  ck_assert_int_eq(ps__spool_set_meta(sp, m, eb), 0);
+  uint8_t frame[300];
+  for (int k = 1; k <= 3; k++) {
+    memset(frame, k, sizeof(frame));
+    uint32_t ifc[2] = {1, (uint32_t)k * 10};
+    ps__spool_rec r = {.seq = (uint64_t)k, .count = (uint32_t)k * 10,
+                       .n_if = 1, .ifc = ifc, .frame = frame,
+                       .len = 100 * (size_t)k};
+    ck_assert_int_eq(ps__spool_append(sp, &r, eb), 0);
+  }
+  ps__spool_close(sp, 0); /* killed: nothing acknowledged */
+  snprintf(seg, sizeof(seg), "%s/seg-%020d", sdir, 1);
+  ck_assert_int_eq(truncate(seg, size_of(seg) - 7), 0); /* torn record 3 */
+
+  ck_assert_int_eq(ps__spool_open(&sp, sdir, eb), 0);
+  ps__spool_meta *back = calloc(1, sizeof(*back));
+  got_recs g = {0};
+  ck_assert_int_eq(ps__spool_recover(sp, back, collect, &g, eb), 1);
+  ck_assert_uint_eq(back->stream_id, m->stream_id);
+  ck_assert_uint_eq(back->codec, 2);
+  ck_assert_str_eq(back->name, "sensor-x");
+  ck_assert_uint_eq(back->n_ifaces, 2);
+  ck_assert_str_eq(back->ifaces[1].name, "tun0");
+  ck_assert_uint_eq(back->ifaces[1].linktype, 101);
+  ck_assert_uint_eq(back->ifaces[1].tsres, 9);
+  ck_assert_int_eq(g.n, 2);
+  ck_assert_uint_eq(g.seq[1], 2);
+  ck_assert_uint_eq(g.count[1], 20);
+  ck_assert_uint_eq(g.len[1], 200);
+  ck_assert_uint_eq(g.first_byte[1], 2);
+  ck_assert_uint_eq(g.ifc0[1], 20);
+  /* All acknowledged at the end: emptied, the next run starts afresh. */
+  ps__spool_close(sp, 1);
+  ck_assert_int_eq(ps__spool_open(&sp, sdir, eb), 0);
+  got_recs g2 = {0};
+  ck_assert_int_eq(ps__spool_recover(sp, back, collect, &g2, eb), 0);
+  ck_assert_int_eq(g2.n, 0);
+  ps__spool_close(sp, 1);
+  free(m);
+  free(back);
+  rm_tree(sdir);
+}
+END_TEST
+
 static Suite *journal_suite(void) {
   Suite *s = suite_create("journal");
   TCase *tc = tcase_create("journal");
@@ -288,6 +392,7 @@ static Suite *journal_suite(void) {
   tcase_add_test(tc, test_replaced_file_left_alone);
   tcase_add_test(tc, test_compaction);
   tcase_add_test(tc, test_streamtab_limit);
+  tcase_add_test(tc, test_spool_recover);
   tcase_add_test(tc, test_failed_commit_retried);
   suite_add_tcase(s, tc);
   return s;

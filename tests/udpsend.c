@@ -1,8 +1,9 @@
-/* udpsend DST_IPV4 PORT COUNT [PPS]: sends COUNT UDP datagrams whose
+/* udpsend DST_IPV4 PORT COUNT [PPS [FIRST]]: sends COUNT UDP datagrams whose
  * payload sizes (8..1407) and bytes are a function of their index, so a
  * capture can be checked exactly: the payload starts with the index (4
  * bytes, big-endian) and "psq1" (see seqcheck.c). PPS paces the sending
- * (default: as fast as small socket buffers allow). Prints the sum of the
+ * (default, or 0: as fast as small socket buffers allow); FIRST is the
+ * first index (default 0). Prints the sum of the
  * Ethernet frame sizes (14 + 20 + 8 + payload each). */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -19,8 +20,8 @@ static double now_s(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4 && argc != 5) {
-    fprintf(stderr, "usage: udpsend DST_IPV4 PORT COUNT [PPS]\n");
+  if (argc < 4 || argc > 6) {
+    fprintf(stderr, "usage: udpsend DST_IPV4 PORT COUNT [PPS [FIRST]]\n");
     return 2;
   }
   struct sockaddr_in dst;
@@ -32,7 +33,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   int n = atoi(argv[3]);
-  double pps = argc == 5 ? atof(argv[4]) : 0;
+  double pps = argc >= 5 ? atof(argv[4]) : 0;
+  int first = argc == 6 ? atoi(argv[5]) : 0;
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) {
     perror("socket");
@@ -41,7 +43,7 @@ int main(int argc, char **argv) {
   unsigned char buf[1408];
   unsigned long long frames = 0;
   double start = now_s();
-  for (int i = 0; i < n; i++) {
+  for (int i = first; i < first + n; i++) {
     size_t len = (size_t)(i * 37 % 1400) + 8;
     buf[0] = (unsigned char)(i >> 24);
     buf[1] = (unsigned char)(i >> 16);
@@ -57,7 +59,7 @@ int main(int argc, char **argv) {
     }
     frames += 14 + 20 + 8 + len;
     if (pps > 0) {
-      double due = start + (i + 1) / pps - now_s();
+      double due = start + (i - first + 1) / pps - now_s();
       if (due > 0) {
         usleep((useconds_t)(due * 1e6));
       }

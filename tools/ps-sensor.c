@@ -34,6 +34,7 @@ static void usage(FILE *f) {
 "Usage: ps-sensor [-i IFACE]... | -r FILE  --receiver HOST:PORT...\n"
 "                 [-s SNAPLEN] [-B KIB] [-p] [-c COUNT] [--duration SECONDS]\n"
 "                 [--replay-buffer SIZE] [--overflow drop-oldest|drop-newest]\n"
+"                 [--spool-dir DIR]\n"
 "                 [--compress none|zlib] [--name NAME] [-F FILE] [-q|-v]\n"
 "                 [FILTER EXPRESSION...]\n"
 "\n"
@@ -52,6 +53,8 @@ static void usage(FILE *f) {
 "                          or G; default 8M, at least 64k)\n"
 "      --overflow POLICY   when that buffer is full: drop-oldest (default)\n"
 "                          or drop-newest; every drop is counted\n"
+"      --spool-dir DIR     also keep that buffer in DIR, so a sensor killed\n"
+"                          or restarted with the same DIR sends it later\n"
 "  -p, --no-promiscuous-mode  do not put the interface in promiscuous mode\n"
 "  -c, --count N           stop after N packets\n"
 "      --duration SECONDS  stop after SECONDS (live or file)\n"
@@ -89,7 +92,7 @@ static void usage(FILE *f) {
 enum { OPT_RECEIVER = 256, OPT_COMPRESS, OPT_NAME, OPT_DURATION,
        OPT_CONNECT_TIMEOUT, OPT_TLS, OPT_TLS_CA, OPT_TLS_NAME, OPT_TLS_CERT,
        OPT_TLS_KEY, OPT_TLS_PIN, OPT_TLS_INSECURE, OPT_AUTH_KEY,
-       OPT_PEER_TIMEOUT, OPT_REPLAY_BUFFER, OPT_OVERFLOW };
+       OPT_PEER_TIMEOUT, OPT_REPLAY_BUFFER, OPT_OVERFLOW, OPT_SPOOL };
 
 #define MAX_RECEIVERS 8
 
@@ -159,6 +162,8 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
   memset(&ttot, 0, sizeof(ttot));
   char line[768];
   unsigned n = ps_sensor_source_count(sensor);
+  /* Interfaces a spooled stream of an earlier run had come first. */
+  unsigned first = ps_stream_interface_count(stream) - n;
   for (unsigned i = 0; i < n; i++) {
     ps_capture_stats st;
     ps_stream_iface_counters ic;
@@ -166,7 +171,7 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
     if (ps_sensor_get_stats(sensor, i, &st) != 0) {
       continue;
     }
-    ps_stream_get_iface_counters(stream, i, &ic);
+    ps_stream_get_iface_counters(stream, first + i, &ic);
     tot.captured += st.captured;
     tot.dropped += st.dropped;
     tot.ifdropped += st.ifdropped;
@@ -206,6 +211,26 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
            (unsigned long long)sc.reconnects,
            (unsigned long long)sc.batches_resent);
   ps_cli_log(level, line, NULL);
+  if (sc.packets_recovered > 0) {
+    ps_stream_iface_counters rc, sum;
+    memset(&sum, 0, sizeof(sum));
+    for (unsigned i = 0; i < first; i++) {
+      if (ps_stream_get_iface_counters(stream, i, &rc) == 0) {
+        sum.packets_acked += rc.packets_acked;
+        sum.packets_dropped_overflow += rc.packets_dropped_overflow;
+        sum.packets_lost += rc.packets_lost;
+      }
+    }
+    snprintf(line, sizeof(line),
+             "%llu packets recovered from the spool of an earlier run: "
+             "%llu acknowledged by the receiver, %llu dropped by the "
+             "sensor's buffer, %llu lost unacknowledged",
+             (unsigned long long)sc.packets_recovered,
+             (unsigned long long)sum.packets_acked,
+             (unsigned long long)sum.packets_dropped_overflow,
+             (unsigned long long)sum.packets_lost);
+    ps_cli_log(level, line, NULL);
+  }
   if (tot.truncated > 0) {
     ps_cli_log(level, "some packets were shortened by libpcap (see above)",
                NULL);
@@ -227,6 +252,7 @@ int main(int argc, char **argv) {
       {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
       {"peer-timeout", required_argument, NULL, OPT_PEER_TIMEOUT},
       {"replay-buffer", required_argument, NULL, OPT_REPLAY_BUFFER},
+      {"spool-dir", required_argument, NULL, OPT_SPOOL},
       {"overflow", required_argument, NULL, OPT_OVERFLOW},
       {"tls", no_argument, NULL, OPT_TLS},
       {"tls-ca", required_argument, NULL, OPT_TLS_CA},
@@ -248,6 +274,7 @@ int main(int argc, char **argv) {
   const char *receivers[MAX_RECEIVERS];
   int n_receivers = 0;
   uint64_t replay = 0;
+  const char *spool = NULL;
   ps_overflow overflow = PS_OVERFLOW_DROP_OLDEST;
   uint64_t snaplen = PS_MAX_CAPLEN, bufkib = 0, count = 0, duration = 0,
            ctimeout = 0, ptimeout = 0;
@@ -286,6 +313,12 @@ int main(int argc, char **argv) {
                      sizeof(why))) {
         return usage_error("invalid --replay-buffer: %s", why);
       }
+      break;
+    case OPT_SPOOL:
+      if (*optarg == '\0') {
+        return usage_error("empty --spool-dir: give a directory");
+      }
+      spool = optarg;
       break;
     case OPT_OVERFLOW:
       if (strcmp(optarg, "drop-oldest") == 0) {
@@ -512,6 +545,9 @@ int main(int argc, char **argv) {
   ps_stream_set_connect_timeout(stream, (unsigned)ctimeout);
   ps_stream_set_peer_timeout(stream, (unsigned)ptimeout);
   ps_stream_set_replay(stream, replay ? (size_t)replay : 8u << 20, overflow);
+  if (spool != NULL) {
+    ps_stream_set_spool(stream, spool);
+  }
   for (int i = 1; i < n_receivers; i++) {
     ps_stream_add_receiver(stream, hosts[i], ports[i]);
   }

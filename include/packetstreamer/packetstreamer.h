@@ -372,8 +372,9 @@ PS_API void ps_stream_stop(ps_stream *s);
 
 /*
  * Counters of a stream. Fields are only ever appended. At any time:
- *   packets_sent == packets_acked + packets_dropped_overflow +
- *                   packets_lost + packets_queued
+ *   packets_sent + packets_recovered == packets_acked +
+ *                   packets_dropped_overflow + packets_lost +
+ *                   packets_queued
  * so every packet handed to ps_stream_send() is accounted for: written
  * by the receiver, dropped by the full replay queue, lost (sent but not
  * acknowledged when the stream ended, or evicted from the queue after it
@@ -394,11 +395,34 @@ typedef struct ps_stream_counters {
   uint64_t batches_dropped_overflow; /* (not in batches_sent if refused) */
   uint64_t batches_resent;           /* sent again on a new connection */
   uint64_t reconnects;               /* connections after the first */
+  uint64_t packets_recovered; /* taken up from the spool of a previous
+                                 run (ps_stream_set_spool()) */
 } ps_stream_counters;
+
+/*
+ * Keeps a copy of the replay queue in the directory dir (created, mode
+ * 0700; locked: one stream per directory), so batches not acknowledged
+ * when the process is killed or restarted are sent by the next run with
+ * the same dir: ps_stream_connect() then takes up the old stream (same
+ * stream id and sensor name, its interfaces announced first, its batches
+ * sent first; the receiver skips what it already wrote) and counts their
+ * packets in packets_recovered. The spool is bounded by the replay
+ * buffer (ps_stream_set_replay()); a batch leaves it when it leaves the
+ * queue. A write error (disk full) is logged and the stream goes on in
+ * memory. Call before ps_stream_connect(). A spool holding another
+ * sensor name's stream makes ps_stream_connect() fail (PS_ERR_INVALID).
+ * Since 0.1.
+ */
+PS_API int ps_stream_set_spool(ps_stream *s, const char *dir);
 
 /* Copies the stream's counters into *out. Any time after create, also
  * after ps_stream_close(). */
 PS_API void ps_stream_get_counters(ps_stream *s, ps_stream_counters *out);
+
+/* Interfaces the stream carries: those added, after those of a spooled
+ * earlier run it took up (ps_stream_set_spool()), which come first.
+ * Since 0.1. */
+PS_API unsigned ps_stream_interface_count(ps_stream *s);
 
 /* The packet counters of one interface (fields only appended). */
 typedef struct ps_stream_iface_counters {
@@ -406,6 +430,7 @@ typedef struct ps_stream_iface_counters {
   uint64_t packets_acked;
   uint64_t packets_dropped_overflow;
   uint64_t packets_lost;
+  uint64_t packets_recovered; /* from a previous run's spool */
 } ps_stream_iface_counters;
 
 /* Copies the counters of interface iface (an id from

@@ -1,0 +1,404 @@
+/* The sensor's on-disk spool; see ps_spool.h. */
+#include "config.h"
+
+#include "ps_spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define SEGMENT_BYTES (1u << 20) /* a new segment after this much */
+#define MAX_RECORD (64u << 20)
+
+typedef struct segment {
+  uint64_t first, last; /* seqs in it */
+} segment;
+
+struct ps__spool {
+  char *dir;
+  int lock_fd;
+  int fd;         /* segment being appended to, -1 before the first */
+  uint64_t fd_bytes;
+  segment *seg;   /* oldest first; the last one is the open one */
+  size_t n_seg, cap_seg;
+  ps__buf rec;
+};
+
+static char *path_of(const ps__spool *sp, const char *name) {
+  size_t n = strlen(sp->dir) + strlen(name) + 2;
+  char *p = malloc(n);
+  if (p != NULL) {
+    snprintf(p, n, "%s/%s", sp->dir, name);
+  }
+  return p;
+}
+
+static void seg_name(char *buf, size_t n, uint64_t first) {
+  snprintf(buf, n, "seg-%020" PRIu64, first);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t k = write(fd, p, n);
+    if (k < 0 && errno == EINTR) {
+      continue;
+    }
+    if (k <= 0) {
+      return -1;
+    }
+    p += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+int ps__spool_open(ps__spool **out, const char *dir, char *errbuf) {
+  *out = NULL;
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    return ps__seterr(errbuf, PS_ERR_IO, "cannot create the spool %s: %s",
+                      dir, strerror(errno));
+  }
+  ps__spool *sp = calloc(1, sizeof(*sp));
+  if (sp == NULL || (sp->dir = strdup(dir)) == NULL) {
+    free(sp);
+    return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
+  }
+  sp->fd = -1;
+  char *lp = path_of(sp, "lock");
+  sp->lock_fd = lp ? open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+  free(lp);
+  if (sp->lock_fd < 0) {
+    int rc = ps__seterr(errbuf, PS_ERR_IO,
+                        "cannot use the spool %s: %s (it must be writable "
+                        "by the user ps-sensor runs as, see -Z)",
+                        dir, strerror(errno));
+    ps__spool_close(sp, 0);
+    return rc;
+  }
+  if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    int rc = ps__seterr(errbuf, PS_ERR_IO,
+                        "the spool %s is in use by another sensor: give "
+                        "each sensor its own --spool-dir",
+                        dir);
+    ps__spool_close(sp, 0);
+    return rc;
+  }
+  *out = sp;
+  return 0;
+}
+
+static int seg_cmp(const void *a, const void *b) {
+  const segment *x = a, *y = b;
+  return x->first < y->first ? -1 : x->first > y->first;
+}
+
+static int seg_add(ps__spool *sp, uint64_t first, uint64_t last) {
+  if (sp->n_seg == sp->cap_seg) {
+    size_t cap = sp->cap_seg ? sp->cap_seg * 2 : 16;
+    segment *n = realloc(sp->seg, cap * sizeof(*n));
+    if (n == NULL) {
+      return -1;
+    }
+    sp->seg = n;
+    sp->cap_seg = cap;
+  }
+  sp->seg[sp->n_seg++] = (segment){first, last};
+  return 0;
+}
+
+/* Reads the stream file; 0 when absent or invalid (nothing to resume). */
+static int read_meta(ps__spool *sp, ps__spool_meta *m) {
+  char *p = path_of(sp, "stream");
+  FILE *f = p ? fopen(p, "rb") : NULL;
+  free(p);
+  if (f == NULL) {
+    return 0;
+  }
+  uint8_t buf[80000];
+  size_t n = fread(buf, 1, sizeof(buf), f);
+  fclose(f);
+  if (n < 4 + 8 + 1 + 1 + 2 + 4 || memcmp(buf, "PSS1", 4) != 0 ||
+      (uint32_t)crc32(0, buf, (uInt)(n - 4)) != ps__get32(buf + n - 4)) {
+    return 0;
+  }
+  size_t off = 4, end = n - 4;
+  memset(m, 0, sizeof(*m));
+  m->stream_id = ps__get64(buf + off);
+  m->codec = buf[off + 8];
+  size_t nl = buf[off + 9];
+  off += 10;
+  if (nl == 0 || end - off < nl + 2) {
+    return 0;
+  }
+  memcpy(m->name, buf + off, nl);
+  off += nl;
+  m->n_ifaces = ps__get16(buf + off);
+  off += 2;
+  if (m->n_ifaces > PS_MAX_IFACES) {
+    return 0;
+  }
+  for (uint32_t i = 0; i < m->n_ifaces; i++) {
+    ps__spool_iface *fi = &m->ifaces[i];
+    if (end - off < 10) {
+      return 0;
+    }
+    fi->linktype = ps__get32(buf + off);
+    fi->snaplen = ps__get32(buf + off + 4);
+    fi->tsres = buf[off + 8];
+    size_t l = buf[off + 9];
+    off += 10;
+    if (l == 0 || end - off < l) {
+      return 0;
+    }
+    memcpy(fi->name, buf + off, l);
+    off += l;
+  }
+  return off == end;
+}
+
+int ps__spool_recover(ps__spool *sp, ps__spool_meta *meta,
+                      int (*fn)(void *ud, const ps__spool_rec *r), void *ud,
+                      char *errbuf) {
+  DIR *d = opendir(sp->dir);
+  if (d == NULL) {
+    return ps__seterr(errbuf, PS_ERR_IO, "cannot read the spool %s: %s",
+                      sp->dir, strerror(errno));
+  }
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    uint64_t first;
+    char tail;
+    if (sscanf(de->d_name, "seg-%20" SCNu64 "%c", &first, &tail) == 1 &&
+        seg_add(sp, first, first) != 0) {
+      closedir(d);
+      return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
+    }
+  }
+  closedir(d);
+  qsort(sp->seg, sp->n_seg, sizeof(*sp->seg), seg_cmp);
+  int have = read_meta(sp, meta);
+  uint64_t batches = 0, last = 0;
+  uint32_t ifc[2 * PS_MAX_IFACES];
+  for (size_t i = 0; i < sp->n_seg; i++) {
+    char name[64];
+    seg_name(name, sizeof(name), sp->seg[i].first);
+    char *p = path_of(sp, name);
+    int fd = p ? open(p, O_RDWR | O_CLOEXEC) : -1;
+    struct stat st;
+    uint8_t *all = NULL;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
+      all = malloc((size_t)st.st_size);
+      if (all != NULL &&
+          pread(fd, all, (size_t)st.st_size, 0) != (ssize_t)st.st_size) {
+        free(all);
+        all = NULL;
+      }
+    }
+    size_t off = 0, size = all ? (size_t)st.st_size : 0;
+    while (have && all != NULL && size - off >= 8) {
+      uint32_t len = ps__get32(all + off);
+      const uint8_t *q = all + off + 8;
+      if (len > MAX_RECORD || size - off - 8 < len || len < 14 ||
+          (uint32_t)crc32(0, q, len) != ps__get32(all + off + 4)) {
+        break;
+      }
+      ps__spool_rec r = {.seq = ps__get64(q), .count = ps__get32(q + 8),
+                         .n_if = ps__get16(q + 12)};
+      size_t h = 14 + 8 * (size_t)r.n_if;
+      if (r.n_if > PS_MAX_IFACES || len < h || r.seq <= last) {
+        break;
+      }
+      for (uint16_t k = 0; k < r.n_if; k++) {
+        ifc[2 * k] = ps__get32(q + 14 + 8 * k);
+        ifc[2 * k + 1] = ps__get32(q + 18 + 8 * k);
+      }
+      r.ifc = ifc;
+      r.frame = q + h;
+      r.len = len - h;
+      int rc = fn(ud, &r);
+      if (rc != 0) {
+        free(all);
+        close(fd);
+        free(p);
+        return rc;
+      }
+      last = r.seq;
+      sp->seg[i].last = r.seq;
+      batches++;
+      off += 8 + (size_t)len;
+    }
+    if (fd >= 0 && off < size && ftruncate(fd, (off_t)off) != 0) {
+      (void)0; /* a torn record stays ignored either way */
+    }
+    free(all);
+    if (fd >= 0) {
+      close(fd);
+    }
+    free(p);
+  }
+  if (!have || batches == 0) {
+    /* Nothing to send: a fresh start. */
+    for (size_t i = 0; i < sp->n_seg; i++) {
+      char name[64];
+      seg_name(name, sizeof(name), sp->seg[i].first);
+      char *p = path_of(sp, name);
+      if (p != NULL) {
+        unlink(p);
+      }
+      free(p);
+    }
+    sp->n_seg = 0;
+    return 0;
+  }
+  return 1;
+}
+
+int ps__spool_set_meta(ps__spool *sp, const ps__spool_meta *m,
+                       char *errbuf) {
+  ps__buf b = {0};
+  size_t nl = strlen(m->name);
+  uint8_t *p = ps__buf_reserve(&b, 16 + nl + 256 * (10 + 255) + 4);
+  if (p == NULL) {
+    return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
+  }
+  memcpy(p, "PSS1", 4);
+  ps__put64(p + 4, m->stream_id);
+  p[12] = m->codec;
+  p[13] = (uint8_t)nl;
+  memcpy(p + 14, m->name, nl);
+  size_t off = 14 + nl;
+  ps__put16(p + off, (uint16_t)m->n_ifaces);
+  off += 2;
+  for (uint32_t i = 0; i < m->n_ifaces; i++) {
+    const ps__spool_iface *fi = &m->ifaces[i];
+    size_t l = strlen(fi->name);
+    ps__put32(p + off, fi->linktype);
+    ps__put32(p + off + 4, fi->snaplen);
+    p[off + 8] = fi->tsres;
+    p[off + 9] = (uint8_t)l;
+    memcpy(p + off + 10, fi->name, l);
+    off += 10 + l;
+  }
+  ps__put32(p + off, (uint32_t)crc32(0, p, (uInt)off));
+  off += 4;
+  char *tmp = path_of(sp, "stream.new"), *dst = path_of(sp, "stream");
+  int rc = 0;
+  int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)
+               : -1;
+  if (fd < 0 || write_all(fd, p, off) != 0 || close(fd) != 0 ||
+      dst == NULL || rename(tmp, dst) != 0) {
+    rc = ps__seterr(errbuf, PS_ERR_IO, "writing the spool %s: %s", sp->dir,
+                    strerror(errno));
+  }
+  free(tmp);
+  free(dst);
+  ps__buf_free(&b);
+  return rc;
+}
+
+int ps__spool_append(ps__spool *sp, const ps__spool_rec *r, char *errbuf) {
+  if (sp->fd < 0 || sp->fd_bytes >= SEGMENT_BYTES) {
+    if (sp->fd >= 0) {
+      close(sp->fd);
+      sp->fd = -1;
+    }
+    char name[64];
+    seg_name(name, sizeof(name), r->seq);
+    char *p = path_of(sp, name);
+    sp->fd = p ? open(p, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+                      0600)
+               : -1;
+    free(p);
+    if (sp->fd < 0 || seg_add(sp, r->seq, r->seq) != 0) {
+      return ps__seterr(errbuf, PS_ERR_IO, "cannot write in the spool %s: %s",
+                        sp->dir, strerror(errno));
+    }
+    sp->fd_bytes = 0;
+  }
+  size_t h = 14 + 8 * (size_t)r->n_if;
+  ps__buf_reset(&sp->rec);
+  uint8_t *p = ps__buf_reserve(&sp->rec, 8 + h);
+  if (p == NULL) {
+    return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
+  }
+  uint32_t len = (uint32_t)(h + r->len);
+  ps__put32(p, len);
+  ps__put64(p + 8, r->seq);
+  ps__put32(p + 16, r->count);
+  ps__put16(p + 20, r->n_if);
+  for (uint16_t k = 0; k < r->n_if; k++) {
+    ps__put32(p + 22 + 8 * k, r->ifc[2 * k]);
+    ps__put32(p + 26 + 8 * k, r->ifc[2 * k + 1]);
+  }
+  uLong crc = crc32(0, p + 8, (uInt)h);
+  crc = crc32(crc, r->frame, (uInt)r->len);
+  ps__put32(p + 4, (uint32_t)crc);
+  struct iovec_like {
+    const uint8_t *p;
+    size_t n;
+  } parts[2] = {{p, 8 + h}, {r->frame, r->len}};
+  for (int k = 0; k < 2; k++) {
+    if (write_all(sp->fd, parts[k].p, parts[k].n) != 0) {
+      return ps__seterr(errbuf, PS_ERR_IO, "writing the spool %s: %s",
+                        sp->dir, strerror(errno));
+    }
+  }
+  sp->fd_bytes += 8 + len;
+  sp->seg[sp->n_seg - 1].last = r->seq;
+  return 0;
+}
+
+void ps__spool_release(ps__spool *sp, uint64_t below) {
+  /* Never the segment being appended to. */
+  while (sp->n_seg > 1 && sp->seg[0].last < below) {
+    char name[64];
+    seg_name(name, sizeof(name), sp->seg[0].first);
+    char *p = path_of(sp, name);
+    if (p != NULL) {
+      unlink(p);
+    }
+    free(p);
+    memmove(sp->seg, sp->seg + 1, (sp->n_seg - 1) * sizeof(*sp->seg));
+    sp->n_seg--;
+  }
+}
+
+void ps__spool_close(ps__spool *sp, int done) {
+  if (sp == NULL) {
+    return;
+  }
+  if (sp->fd >= 0) {
+    close(sp->fd);
+  }
+  if (done) {
+    for (size_t i = 0; i < sp->n_seg; i++) {
+      char name[64];
+      seg_name(name, sizeof(name), sp->seg[i].first);
+      char *p = path_of(sp, name);
+      if (p != NULL) {
+        unlink(p);
+      }
+      free(p);
+    }
+    char *p = path_of(sp, "stream");
+    if (p != NULL) {
+      unlink(p);
+    }
+    free(p);
+  }
+  if (sp->lock_fd >= 0) {
+    close(sp->lock_fd);
+  }
+  ps__buf_free(&sp->rec);
+  free(sp->seg);
+  free(sp->dir);
+  free(sp);
+}

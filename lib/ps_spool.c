@@ -183,7 +183,9 @@ int ps__spool_recover(ps__spool *sp, ps__spool_meta *meta,
     }
   }
   closedir(d);
-  qsort(sp->seg, sp->n_seg, sizeof(*sp->seg), seg_cmp);
+  if (sp->n_seg > 1) {
+    qsort(sp->seg, sp->n_seg, sizeof(*sp->seg), seg_cmp);
+  }
   int have = read_meta(sp, meta);
   uint64_t batches = 0, last = 0;
   uint32_t ifc[2 * PS_MAX_IFACES];

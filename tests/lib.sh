@@ -93,11 +93,12 @@ netns_pair() {
 A() { ip netns exec "$NSA" "$@"; }
 B() { ip netns exec "$NSB" "$@"; }
 
-# wait_log FILE REGEX COUNT WHAT: waits up to 10 s until FILE has COUNT
-# lines matching REGEX.
+# wait_log FILE REGEX COUNT WHAT: waits up to 30 s (sanitizer builds
+# under a parallel make check are slow) until FILE has COUNT lines
+# matching REGEX.
 wait_log() {
   local i
-  for i in $(seq 1 200); do
+  for i in $(seq 1 600); do
     [ "$(grep -Ec -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
     sleep 0.05
   done

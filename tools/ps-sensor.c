@@ -163,7 +163,8 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
   char line[768];
   unsigned n = ps_sensor_source_count(sensor);
   /* Interfaces a spooled stream of an earlier run had come first. */
-  unsigned first = ps_stream_interface_count(stream) - n;
+  unsigned all = ps_stream_interface_count(stream);
+  unsigned first = all > n ? all - n : 0;
   for (unsigned i = 0; i < n; i++) {
     ps_capture_stats st;
     ps_stream_iface_counters ic;

@@ -3,10 +3,12 @@
 
 #include "ps_common.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 void ps__buf_free(ps__buf *b) {
   free(b->data);
@@ -136,4 +138,23 @@ int ps__valid_name(const char *s, size_t len) {
     }
   }
   return 1;
+}
+
+int ps__write_all(int fd, const void *p, size_t n) {
+  const uint8_t *q = p;
+  while (n > 0) {
+    ssize_t k = write(fd, q, n);
+    if (k < 0 && errno == EINTR) {
+      continue;
+    }
+    if (k <= 0) {
+      if (k == 0) {
+        errno = EIO;
+      }
+      return -1;
+    }
+    q += k;
+    n -= (size_t)k;
+  }
+  return 0;
 }

@@ -76,6 +76,10 @@ int ps__key_set(uint8_t **key, size_t *len, const uint8_t *src, size_t n,
 /* Wipes and frees a key kept by ps__key_set. */
 void ps__key_clear(uint8_t **key, size_t *len);
 
+/* Writes all n bytes to fd (retrying after EINTR and short writes).
+ * Returns 0, or -1 with errno set. For files, not sockets. */
+int ps__write_all(int fd, const void *p, size_t n);
+
 /* Monotonic milliseconds. */
 int64_t ps__now_ms(void);
 

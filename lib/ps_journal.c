@@ -21,14 +21,14 @@ typedef struct jfile {
   struct jfile *next;
   uint64_t size;
   uint64_t ino; /* which file: a path reused by another file is left be */
-  int seen; /* in this commit's marks */
+  int seen;     /* in this commit's marks */
   char path[];
 } jfile;
 
 struct ps__journal {
   int fd;
   char *path;
-  uint64_t len; /* bytes in the journal file */
+  uint64_t len;      /* bytes in the journal file */
   uint64_t snap_len; /* of it, the snapshot at its start */
   /* A record failed to go out: memory is ahead of the file, so the next
    * commit records every file again. */
@@ -124,31 +124,16 @@ static void seal(ps__buf *rec) {
   ps__put32(p + 4, (uint32_t)crc32(0, p + 8, n));
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-  while (n > 0) {
-    ssize_t k = write(fd, p, n);
-    if (k < 0 && errno == EINTR) {
-      continue;
-    }
-    if (k <= 0) {
-      return -1;
-    }
-    p += k;
-    n -= (size_t)k;
-  }
-  return 0;
-}
-
 static int append(ps__journal *j, char *errbuf) {
   seal(&j->rec);
-  if (write_all(j->fd, ps__buf_head(&j->rec), ps__buf_size(&j->rec)) != 0) {
+  if (ps__write_all(j->fd, ps__buf_head(&j->rec), ps__buf_size(&j->rec)) != 0) {
     int e = errno;
     /* A torn record would hide every later one: cut it off. */
     if (ftruncate(j->fd, (off_t)j->len) != 0) {
       (void)0;
     }
-    return ps__seterr(errbuf, PS_ERR_IO, "writing the journal %s: %s",
-                      j->path, strerror(e));
+    return ps__seterr(errbuf, PS_ERR_IO, "writing the journal %s: %s", j->path,
+                      strerror(e));
   }
   j->len += ps__buf_size(&j->rec);
   return 0;
@@ -187,8 +172,8 @@ static int apply(ps__journal *j, ps__streamtab *tab, const uint8_t *p,
       if (len == 0 || n - off - 18 < len) {
         return -1;
       }
-      ps__stream_ent *e = ps__streamtab_get(
-          tab, (const char *)p + off + 18, len, ps__get64(p + off + 1));
+      ps__stream_ent *e = ps__streamtab_get(tab, (const char *)p + off + 18,
+                                            len, ps__get64(p + off + 1));
       if (e == NULL) {
         return -1;
       }
@@ -209,8 +194,8 @@ static uint64_t replay(ps__journal *j, ps__streamtab *tab, int *bad) {
     return 0;
   }
   uint8_t *all = malloc((size_t)st.st_size);
-  if (all == NULL || pread(j->fd, all, (size_t)st.st_size, 0) !=
-                         (ssize_t)st.st_size) {
+  if (all == NULL ||
+      pread(j->fd, all, (size_t)st.st_size, 0) != (ssize_t)st.st_size) {
     free(all);
     *bad = 1;
     return 0;
@@ -291,11 +276,11 @@ static int compact(ps__journal *j, ps__streamtab *tab, char *errbuf) {
   memcpy(tmp + n, ".new", 5);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   int rc = 0;
-  if (fd < 0 || write_all(fd, (const uint8_t *)MAGIC, MAGIC_LEN) != 0 ||
-      write_all(fd, ps__buf_head(&j->rec), ps__buf_size(&j->rec)) != 0 ||
+  if (fd < 0 || ps__write_all(fd, (const uint8_t *)MAGIC, MAGIC_LEN) != 0 ||
+      ps__write_all(fd, ps__buf_head(&j->rec), ps__buf_size(&j->rec)) != 0 ||
       rename(tmp, j->path) != 0) {
-    rc = ps__seterr(errbuf, PS_ERR_IO, "rewriting the journal %s: %s",
-                    j->path, strerror(errno));
+    rc = ps__seterr(errbuf, PS_ERR_IO, "rewriting the journal %s: %s", j->path,
+                    strerror(errno));
     if (fd >= 0) {
       close(fd);
       unlink(tmp);
@@ -340,7 +325,8 @@ int ps__journal_open(ps__journal **out, const char *path, ps__streamtab *tab,
                       "another --state file",
                       path);
   }
-  if (fstat(j->fd, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size != valid) {
+  if (fstat(j->fd, &st) == 0 && st.st_size > 0 &&
+      (uint64_t)st.st_size != valid) {
     ps__log(log, log_ud, PS_LOG_WARNING,
             "journal %s: ignoring %llu bytes of a record cut short", path,
             (unsigned long long)(st.st_size - valid));
@@ -376,8 +362,8 @@ int ps__journal_file(ps__journal *j, const char *path, uint64_t size,
   return rc;
 }
 
-int ps__journal_commit(ps__journal *j, const ps__file_mark *marks,
-                       unsigned n, ps__streamtab *tab, char *errbuf) {
+int ps__journal_commit(ps__journal *j, const ps__file_mark *marks, unsigned n,
+                       ps__streamtab *tab, char *errbuf) {
   if (begin(j) != 0) {
     return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
   }

@@ -8,10 +8,10 @@
  * neither torn nor written twice, and drops resent batches it already has.
  *
  * File: "PSJ1" and 4 zero bytes, then records: u32 length, u32 CRC-32 of
- * the payload, payload; all big-endian. Payload items: 'F' u64 size u64
- * inode u16 len path (a file's committed size) and 'S' u64 stream id u64 seq u8 len
- * name (a stream's last batch). Later items win. A torn last record fails
- * its CRC and is ignored.
+ * the payload, payload; all big-endian. Payload items:
+ *   'F' u64 size, u64 inode, u16 len, path   (a file's committed size)
+ *   'S' u64 stream id, u64 seq, u8 len, name (a stream's last batch)
+ * Later items win. A torn last record fails its CRC and is ignored.
  */
 #ifndef PS_JOURNAL_H
 #define PS_JOURNAL_H
@@ -37,8 +37,8 @@ int ps__journal_file(ps__journal *j, const char *path, uint64_t size,
 /* One round: the open files' sizes and the streams changed since the last
  * commit, in one write(2); files that were open and no longer are get
  * their final size. Cleans the table's dirty marks. */
-int ps__journal_commit(ps__journal *j, const ps__file_mark *marks,
-                       unsigned n, ps__streamtab *tab, char *errbuf);
+int ps__journal_commit(ps__journal *j, const ps__file_mark *marks, unsigned n,
+                       ps__streamtab *tab, char *errbuf);
 
 void ps__journal_close(ps__journal *j);
 

@@ -25,9 +25,9 @@ typedef struct segment {
 struct ps__spool {
   char *dir;
   int lock_fd;
-  int fd;         /* segment being appended to, -1 before the first */
+  int fd; /* segment being appended to, -1 before the first */
   uint64_t fd_bytes;
-  segment *seg;   /* oldest first; the last one is the open one */
+  segment *seg; /* oldest first; the last one is the open one */
   size_t n_seg, cap_seg;
   ps__buf rec;
 };
@@ -45,26 +45,30 @@ static void seg_name(char *buf, size_t n, uint64_t first) {
   snprintf(buf, n, "seg-%020" PRIu64, first);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-  while (n > 0) {
-    ssize_t k = write(fd, p, n);
-    if (k < 0 && errno == EINTR) {
-      continue;
+/* Removes the first k segment files (all: k = n_seg). */
+static void remove_first(ps__spool *sp, size_t k) {
+  for (size_t i = 0; i < k; i++) {
+    char name[64];
+    seg_name(name, sizeof(name), sp->seg[i].first);
+    char *p = path_of(sp, name);
+    if (p != NULL) {
+      unlink(p);
     }
-    if (k <= 0) {
-      return -1;
-    }
-    p += k;
-    n -= (size_t)k;
+    free(p);
   }
-  return 0;
+  memmove(sp->seg, sp->seg + k, (sp->n_seg - k) * sizeof(*sp->seg));
+  sp->n_seg -= k;
+}
+
+static void remove_segments(ps__spool *sp) {
+  remove_first(sp, sp->n_seg);
 }
 
 int ps__spool_open(ps__spool **out, const char *dir, char *errbuf) {
   *out = NULL;
   if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-    return ps__seterr(errbuf, PS_ERR_IO, "cannot create the spool %s: %s",
-                      dir, strerror(errno));
+    return ps__seterr(errbuf, PS_ERR_IO, "cannot create the spool %s: %s", dir,
+                      strerror(errno));
   }
   ps__spool *sp = calloc(1, sizeof(*sp));
   if (sp == NULL || (sp->dir = strdup(dir)) == NULL) {
@@ -212,7 +216,8 @@ int ps__spool_recover(ps__spool *sp, ps__spool_meta *meta,
           (uint32_t)crc32(0, q, len) != ps__get32(all + off + 4)) {
         break;
       }
-      ps__spool_rec r = {.seq = ps__get64(q), .count = ps__get32(q + 8),
+      ps__spool_rec r = {.seq = ps__get64(q),
+                         .count = ps__get32(q + 8),
                          .n_if = ps__get16(q + 12)};
       size_t h = 14 + 8 * (size_t)r.n_if;
       if (r.n_if > PS_MAX_IFACES || len < h || r.seq <= last) {
@@ -247,24 +252,13 @@ int ps__spool_recover(ps__spool *sp, ps__spool_meta *meta,
     free(p);
   }
   if (!have || batches == 0) {
-    /* Nothing to send: a fresh start. */
-    for (size_t i = 0; i < sp->n_seg; i++) {
-      char name[64];
-      seg_name(name, sizeof(name), sp->seg[i].first);
-      char *p = path_of(sp, name);
-      if (p != NULL) {
-        unlink(p);
-      }
-      free(p);
-    }
-    sp->n_seg = 0;
+    remove_segments(sp); /* nothing to send: a fresh start */
     return 0;
   }
   return 1;
 }
 
-int ps__spool_set_meta(ps__spool *sp, const ps__spool_meta *m,
-                       char *errbuf) {
+int ps__spool_set_meta(ps__spool *sp, const ps__spool_meta *m, char *errbuf) {
   ps__buf b = {0};
   size_t nl = strlen(m->name);
   uint8_t *p = ps__buf_reserve(&b, 16 + nl + 256 * (10 + 255) + 4);
@@ -293,9 +287,8 @@ int ps__spool_set_meta(ps__spool *sp, const ps__spool_meta *m,
   off += 4;
   char *tmp = path_of(sp, "stream.new"), *dst = path_of(sp, "stream");
   int rc = 0;
-  int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)
-               : -1;
-  if (fd < 0 || write_all(fd, p, off) != 0 || close(fd) != 0 ||
+  int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+  if (fd < 0 || ps__write_all(fd, p, off) != 0 || close(fd) != 0 ||
       dst == NULL || rename(tmp, dst) != 0) {
     rc = ps__seterr(errbuf, PS_ERR_IO, "writing the spool %s: %s", sp->dir,
                     strerror(errno));
@@ -315,9 +308,9 @@ int ps__spool_append(ps__spool *sp, const ps__spool_rec *r, char *errbuf) {
     char name[64];
     seg_name(name, sizeof(name), r->seq);
     char *p = path_of(sp, name);
-    sp->fd = p ? open(p, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-                      0600)
-               : -1;
+    sp->fd =
+        p ? open(p, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600)
+          : -1;
     free(p);
     if (sp->fd < 0 || seg_add(sp, r->seq, r->seq) != 0) {
       return ps__seterr(errbuf, PS_ERR_IO, "cannot write in the spool %s: %s",
@@ -348,9 +341,9 @@ int ps__spool_append(ps__spool *sp, const ps__spool_rec *r, char *errbuf) {
     size_t n;
   } parts[2] = {{p, 8 + h}, {r->frame, r->len}};
   for (int k = 0; k < 2; k++) {
-    if (write_all(sp->fd, parts[k].p, parts[k].n) != 0) {
-      return ps__seterr(errbuf, PS_ERR_IO, "writing the spool %s: %s",
-                        sp->dir, strerror(errno));
+    if (ps__write_all(sp->fd, parts[k].p, parts[k].n) != 0) {
+      return ps__seterr(errbuf, PS_ERR_IO, "writing the spool %s: %s", sp->dir,
+                        strerror(errno));
     }
   }
   sp->fd_bytes += 8 + len;
@@ -361,15 +354,7 @@ int ps__spool_append(ps__spool *sp, const ps__spool_rec *r, char *errbuf) {
 void ps__spool_release(ps__spool *sp, uint64_t below) {
   /* Never the segment being appended to. */
   while (sp->n_seg > 1 && sp->seg[0].last < below) {
-    char name[64];
-    seg_name(name, sizeof(name), sp->seg[0].first);
-    char *p = path_of(sp, name);
-    if (p != NULL) {
-      unlink(p);
-    }
-    free(p);
-    memmove(sp->seg, sp->seg + 1, (sp->n_seg - 1) * sizeof(*sp->seg));
-    sp->n_seg--;
+    remove_first(sp, 1);
   }
 }
 
@@ -381,15 +366,7 @@ void ps__spool_close(ps__spool *sp, int done) {
     close(sp->fd);
   }
   if (done) {
-    for (size_t i = 0; i < sp->n_seg; i++) {
-      char name[64];
-      seg_name(name, sizeof(name), sp->seg[i].first);
-      char *p = path_of(sp, name);
-      if (p != NULL) {
-        unlink(p);
-      }
-      free(p);
-    }
+    remove_segments(sp);
     char *p = path_of(sp, "stream");
     if (p != NULL) {
       unlink(p);

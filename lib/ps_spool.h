@@ -60,8 +60,7 @@ int ps__spool_recover(ps__spool *sp, ps__spool_meta *meta,
                       int (*fn)(void *ud, const ps__spool_rec *r), void *ud,
                       char *errbuf);
 
-int ps__spool_set_meta(ps__spool *sp, const ps__spool_meta *meta,
-                       char *errbuf);
+int ps__spool_set_meta(ps__spool *sp, const ps__spool_meta *meta, char *errbuf);
 int ps__spool_append(ps__spool *sp, const ps__spool_rec *r, char *errbuf);
 
 /* Every batch with seq < below has left the queue: segments holding only

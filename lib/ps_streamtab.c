@@ -36,10 +36,9 @@ static int grow(ps__streamtab *t) {
 }
 
 static void unlink_ent(ps__streamtab *t, ps__stream_ent *victim) {
-  size_t k = hash(victim->name, victim->name_len, victim->id) &
-             (t->n_buckets - 1);
-  for (ps__stream_ent **pp = &t->bucket[k]; *pp != NULL;
-       pp = &(*pp)->next) {
+  size_t k =
+      hash(victim->name, victim->name_len, victim->id) & (t->n_buckets - 1);
+  for (ps__stream_ent **pp = &t->bucket[k]; *pp != NULL; pp = &(*pp)->next) {
     if (*pp == victim) {
       *pp = victim->next;
       t->n--;
@@ -100,8 +99,7 @@ ps__stream_ent *ps__streamtab_get(ps__streamtab *t, const char *name,
   return e;
 }
 
-void ps__streamtab_advance(ps__streamtab *t, ps__stream_ent *e,
-                           uint64_t seq) {
+void ps__streamtab_advance(ps__streamtab *t, ps__stream_ent *e, uint64_t seq) {
   if (seq <= e->seq) {
     return;
   }

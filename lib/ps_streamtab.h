@@ -19,10 +19,10 @@ struct ps__session;
 typedef struct ps__stream_ent {
   struct ps__stream_ent *next; /* hash chain */
   uint64_t id;
-  uint64_t seq;                /* last batch written */
-  struct ps__session *owner;   /* the session streaming it now, or NULL */
-  int64_t used_ms;             /* last time a session had it */
-  int dirty;                   /* changed since the journal last saw it */
+  uint64_t seq;              /* last batch written */
+  struct ps__session *owner; /* the session streaming it now, or NULL */
+  int64_t used_ms;           /* last time a session had it */
+  int dirty;                 /* changed since the journal last saw it */
   uint8_t name_len;
   char name[256];
 } ps__stream_ent;
@@ -39,8 +39,7 @@ ps__stream_ent *ps__streamtab_get(ps__streamtab *t, const char *name,
                                   size_t name_len, uint64_t id);
 
 /* Sets seq (only upwards) and marks the entry for the journal. */
-void ps__streamtab_advance(ps__streamtab *t, ps__stream_ent *e,
-                           uint64_t seq);
+void ps__streamtab_advance(ps__streamtab *t, ps__stream_ent *e, uint64_t seq);
 
 /* Calls fn for each entry (dirty_only: only those changed since the
  * last ps__streamtab_clean) . */

@@ -1,6 +1,6 @@
-/* seqcheck [--count N] [--allow-torn|--allow-page-torn] FILE...: reads capture files in the
- * order given (libpcap) and checks the UDP datagrams udpsend stamped
- * (index, "psq1"): across all files each index must appear exactly once
+/* seqcheck [--count N] [--allow-torn|--allow-page-torn] FILE...: reads capture
+ * files in the order given (libpcap) and checks the UDP datagrams udpsend
+ * stamped (index, "psq1"): across all files each index must appear exactly once
  * and in increasing order; with --count, indexes 0..N-1 must all be
  * there. Every file must read to its end without an error (a record cut
  * short is an error) unless --allow-torn, or --allow-page-torn and the
@@ -95,8 +95,8 @@ int main(int argc, char **argv) {
       last = s;
     }
     if (rc == PCAP_ERROR) {
-      fprintf(stderr, "seqcheck: %s: after %ld packets: %s\n", argv[i],
-              in_file, pcap_geterr(pc));
+      fprintf(stderr, "seqcheck: %s: after %ld packets: %s\n", argv[i], in_file,
+              pcap_geterr(pc));
       struct stat st;
       int page = stat(argv[i], &st) == 0 && st.st_size % 4096 == 0;
       if (page) {

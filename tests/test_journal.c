@@ -42,8 +42,7 @@ static void teardown(void) {
 }
 
 static void write_bytes(const char *path, size_t n, int append) {
-  int fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC),
-                0644);
+  int fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0644);
   ck_assert_int_ge(fd, 0);
   uint8_t buf[4096];
   memset(buf, 0xa5, sizeof(buf));
@@ -175,8 +174,8 @@ START_TEST(test_not_a_journal) {
   ps__streamtab tab = {0};
   ps__journal *j;
   write_bytes(jpath, 100, 0);
-  ck_assert_err(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb),
-                PS_ERR_IO, eb, "is not a ps-receiver journal");
+  ck_assert_err(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), PS_ERR_IO,
+                eb, "is not a ps-receiver journal");
   ck_assert_int_eq(size_of(jpath), 100); /* never overwritten */
   ps__streamtab_free(&tab);
 }
@@ -279,7 +278,6 @@ START_TEST(test_failed_commit_retried) {
 }
 END_TEST
 
-
 /* ------------------------------------------------ the sensor's spool */
 
 typedef struct got_recs {
@@ -341,8 +339,11 @@ START_TEST(test_spool_recover) {
   for (int k = 1; k <= 3; k++) {
     memset(frame, k, sizeof(frame));
     uint32_t ifc[2] = {1, (uint32_t)k * 10};
-    ps__spool_rec r = {.seq = (uint64_t)k, .count = (uint32_t)k * 10,
-                       .n_if = 1, .ifc = ifc, .frame = frame,
+    ps__spool_rec r = {.seq = (uint64_t)k,
+                       .count = (uint32_t)k * 10,
+                       .n_if = 1,
+                       .ifc = ifc,
+                       .frame = frame,
                        .len = 100 * (size_t)k};
     ck_assert_int_eq(ps__spool_append(sp, &r, eb), 0);
   }
@@ -398,4 +399,6 @@ static Suite *journal_suite(void) {
   return s;
 }
 
-int main(void) { return unit_run(journal_suite()); }
+int main(void) {
+  return unit_run(journal_suite());
+}

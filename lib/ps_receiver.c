@@ -522,8 +522,9 @@ int ps_receiver_accept(ps_receiver *r) {
         free(c);
         continue;
       }
-      c->events = EPOLLIN;
-      struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+      /* While the output is blocked nobody is read, newcomers neither. */
+      c->events = r->blocked ? 0 : EPOLLIN;
+      struct epoll_event ev = {.events = c->events, .data.ptr = c};
       if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         close(fd);
         free(c);

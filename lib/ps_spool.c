@@ -47,6 +47,9 @@ static void seg_name(char *buf, size_t n, uint64_t first) {
 
 /* Removes the first k segment files (all: k = n_seg). */
 static void remove_first(ps__spool *sp, size_t k) {
+  if (k == 0) {
+    return;
+  }
   for (size_t i = 0; i < k; i++) {
     char name[64];
     seg_name(name, sizeof(name), sp->seg[i].first);

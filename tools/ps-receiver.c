@@ -48,33 +48,6 @@ static int default_state(const char *out, char *buf, size_t n) {
   return 0;
 }
 
-/* tcpdump's -C: millions of bytes, or with a k, m or g suffix KiB, MiB
- * or GiB. */
-static int parse_size(const char *s, uint64_t *out, char *why, size_t n) {
-  size_t len = strlen(s);
-  uint64_t unit = 1000000;
-  char num[32];
-  if (len > 0 && strchr("kKmMgG", s[len - 1]) != NULL) {
-    char u = s[len - 1];
-    unit = (u == 'k' || u == 'K') ? 1024u
-           : (u == 'm' || u == 'M') ? 1048576u
-                                    : 1073741824u;
-    len--;
-  }
-  if (len == 0 || len >= sizeof(num)) {
-    snprintf(why, n, "'%.40s' is not a size", s);
-    return -1;
-  }
-  memcpy(num, s, len);
-  num[len] = '\0';
-  uint64_t v;
-  if (ps_cli_parse_u64(num, 1, 1000000000, &v, why, n) != 0) {
-    return -1;
-  }
-  *out = v * unit;
-  return 0;
-}
-
 static void usage(FILE *f) {
   fprintf(f,
 "Usage: ps-receiver --listen [ADDR]:PORT  -w FILE|-\n"
@@ -245,7 +218,8 @@ int main(int argc, char **argv) {
       run_as = optarg;
       break;
     case 'C':
-      if (parse_size(optarg, &fopt.rotate_bytes, why, sizeof(why)) != 0) {
+      if (ps_cli_parse_size(optarg, 1000000, 1, (uint64_t)1000000000 * 1000000,
+                            &fopt.rotate_bytes, why, sizeof(why)) != 0) {
         return usage_error("invalid -C: %s (millions of bytes, or a number "
                            "with k, m or g)", why);
       }

@@ -96,46 +96,6 @@ enum { OPT_RECEIVER = 256, OPT_COMPRESS, OPT_NAME, OPT_DURATION,
 
 #define MAX_RECEIVERS 8
 
-/* A size in bytes with an optional k, M or G suffix (powers of 1024).
- * Returns 0, or -1 with a reason. */
-static int parse_size(const char *arg, uint64_t min, uint64_t max,
-                      uint64_t *out, char *why, size_t n) {
-  char digits[32];
-  size_t len = strlen(arg);
-  uint64_t mult = 1;
-  if (len > 0) {
-    switch (arg[len - 1]) {
-    case 'k': case 'K': mult = 1024; break;
-    case 'm': case 'M': mult = 1024 * 1024; break;
-    case 'g': case 'G': mult = 1024 * 1024 * 1024; break;
-    default: break;
-    }
-  }
-  if (mult > 1) {
-    len--;
-  }
-  if (len == 0 || len >= sizeof(digits)) {
-    snprintf(why, n, "'%s' is not a size (e.g. 65536, 512k, 8M, 1G)", arg);
-    return -1;
-  }
-  memcpy(digits, arg, len);
-  digits[len] = '\0';
-  uint64_t v;
-  if (ps_cli_parse_u64(digits, 0, UINT64_MAX / mult, &v, why, n) != 0) {
-    snprintf(why, n, "'%s' is not a size (e.g. 65536, 512k, 8M, 1G)", arg);
-    return -1;
-  }
-  v *= mult;
-  if (v < min || v > max) {
-    snprintf(why, n, "%s is outside %llu..%llu bytes (64k..%lluG)", arg,
-             (unsigned long long)min, (unsigned long long)max,
-             (unsigned long long)(max >> 30));
-    return -1;
-  }
-  *out = v;
-  return 0;
-}
-
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
@@ -310,9 +270,11 @@ int main(int argc, char **argv) {
       receivers[n_receivers++] = optarg;
       break;
     case OPT_REPLAY_BUFFER:
-      if (parse_size(optarg, 65536, (uint64_t)64 << 30, &replay, why,
-                     sizeof(why))) {
-        return usage_error("invalid --replay-buffer: %s", why);
+      if (ps_cli_parse_size(optarg, 1, 65536, (uint64_t)64 << 30, &replay,
+                            why, sizeof(why)) != 0) {
+        return usage_error("invalid --replay-buffer: %s (bytes, or with k, "
+                           "M or G: 64k..64G)",
+                           why);
       }
       break;
     case OPT_SPOOL:

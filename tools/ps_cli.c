@@ -43,6 +43,36 @@ int ps_cli_parse_u64(const char *s, uint64_t min, uint64_t max,
   return 0;
 }
 
+int ps_cli_parse_size(const char *s, uint64_t unit, uint64_t min,
+                      uint64_t max, uint64_t *out, char *err, size_t errlen) {
+  size_t len = strlen(s);
+  char num[32];
+  if (len > 0 && strchr("kKmMgG", s[len - 1]) != NULL) {
+    char u = s[len - 1];
+    unit = (u == 'k' || u == 'K')   ? 1024u
+           : (u == 'm' || u == 'M') ? 1048576u
+                                    : 1073741824u;
+    len--;
+  }
+  if (len == 0 || len >= sizeof(num)) {
+    snprintf(err, errlen, "'%.40s' is not a size", s);
+    return -1;
+  }
+  memcpy(num, s, len);
+  num[len] = '\0';
+  uint64_t v;
+  if (ps_cli_parse_u64(num, 0, UINT64_MAX / unit, &v, err, errlen) != 0) {
+    return -1;
+  }
+  if (v * unit < min || v * unit > max) {
+    snprintf(err, errlen, "'%.40s' is outside %llu..%llu bytes", s,
+             (unsigned long long)min, (unsigned long long)max);
+    return -1;
+  }
+  *out = v * unit;
+  return 0;
+}
+
 int ps_cli_parse_hostport(const char *s, int allow_no_host, int allow_port0,
                           char *host, size_t hostlen, uint16_t *port,
                           char *err, size_t errlen) {

@@ -62,7 +62,6 @@ struct ps_receiver {
   unsigned handshake_ms;
   unsigned idle_ms;
   uint64_t next_id;
-  int io_failed;        /* fatal: stop */
   int blocked;          /* an output cannot write: nothing is read */
   int64_t retry_at_ms;
   int shut;
@@ -883,9 +882,6 @@ static int step(ps_receiver *r, int timeout_ms) {
   ack_round(r);
   check_deadlines(r);
   bury_dead(r);
-  if (r->io_failed) {
-    return PS_ERR_IO;
-  }
   return r->stopping ? PS_ERR_STOPPED : 0;
 }
 
@@ -937,7 +933,7 @@ int ps_receiver_shutdown(ps_receiver *r) {
       rc = ps__seterr(r->errmsg, PS_ERR_IO, "%s", eb);
     }
   }
-  return r->io_failed ? PS_ERR_IO : rc;
+  return rc;
 }
 
 int ps_receiver_run(ps_receiver *r) {

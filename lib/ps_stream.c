@@ -157,9 +157,8 @@ struct ps_stream {
   uint64_t max_fed;   /* highest seq written to any connection */
   uint64_t resend_upto; /* seqs up to this went to an earlier connection */
   int limbo;          /* stubs of a broken connection wait for an ACK */
-  int heard;          /* this connection has had its first ACK */
+  int heard;          /* this connection has had its resume point */
   int close_queued;   /* CLOSE went to this connection */
-  int probe_sent;     /* a heartbeat asks the receiver to speak first */
   uint64_t close_seq; /* in the CLOSE sent */
   int close_confirmed;
   int overflowing;    /* logged the current overflow episode */
@@ -587,7 +586,7 @@ static void release_upto(ps_stream *s, uint64_t seq) {
   }
 }
 
-/* The first ACK of a new connection tells which batches written to a
+/* The resume point of a new connection tells which batches written to a
  * broken connection the receiver has (they are covered by it); stubs
  * above it cannot be resent: lost. */
 static void resolve_limbo(ps_stream *s) {
@@ -640,9 +639,7 @@ static int handle_frame(ps_stream *s, const ps__frame *f) {
     if (ps__dec_seq(f, &seq, s->errmsg) != 0) {
       return PS_ERR_PROTOCOL;
     }
-    /* After a reconnect the receiver may first acknowledge what it wrote
-     * from an earlier connection: anything from the last ACK to the
-     * last batch written to any connection. */
+    /* (The resume point, which may be lower, is taken in hello().) */
     if (seq > s->max_fed || seq < s->acked) {
       return ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
                         "receiver acknowledged batch %llu, but %llu were "
@@ -652,7 +649,6 @@ static int handle_frame(ps_stream *s, const ps__frame *f) {
                         (unsigned long long)s->acked);
     }
     release_upto(s, seq);
-    resolve_limbo(s);
     return 0;
   case PS_FRAME_CLOSE:
     if (ps__dec_seq(f, &seq, s->errmsg) != 0) {
@@ -665,17 +661,10 @@ static int handle_frame(ps_stream *s, const ps__frame *f) {
                         (unsigned long long)s->close_seq);
     }
     release_upto(s, seq);
-    resolve_limbo(s);
     s->close_confirmed = 1;
     return 0;
   case PS_FRAME_HEARTBEAT:
-    if (ps__dec_empty(f, s->errmsg) != 0) {
-      return PS_ERR_PROTOCOL;
-    }
-    /* A receiver's resume ACK comes before anything else it sends: after
-     * this, none is coming. */
-    resolve_limbo(s);
-    return 0;
+    return ps__dec_empty(f, s->errmsg) != 0 ? PS_ERR_PROTOCOL : 0;
   case PS_FRAME_ERROR: {
     ps__error_msg m;
     if (ps__dec_error(f, &m, s->errmsg) != 0) {
@@ -1332,7 +1321,6 @@ static int connect_once(ps_stream *s, unsigned i, int connect_ms,
   }
   s->generation++;
   s->close_queued = 0;
-  s->probe_sent = 0;
   s->heard = 0;
   s->rq_fed = 0;
   s->tried_in_round = 0;
@@ -2025,16 +2013,8 @@ int ps_stream_close(ps_stream *s, int timeout_ms) {
       }
     }
     /* CLOSE goes after the last batch, once per connection, naming the
-     * last batch the receiver can have: not before the receiver said
-     * which of the batches written to a broken connection it has (a
-     * heartbeat makes it speak). */
-    if (!s->close_queued && s->limbo && !s->probe_sent) {
-      size_t at = ps__buf_size(&s->out);
-      if (ps__enc_heartbeat(&s->out) != 0 || queue_ctl(s, at) != 0) {
-        return give_up_close(s, PS_ERR_NOMEM);
-      }
-      s->probe_sent = 1;
-    }
+     * last batch the receiver can have (a connection is up only after the
+     * resume point settled the batches of a broken one). */
     if (!s->close_queued && !s->limbo) {
       s->close_seq = s->acked;
       for (size_t i = s->rq_n; i > 0; i--) {

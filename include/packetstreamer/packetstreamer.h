@@ -727,8 +727,11 @@ PS_API int ps_receiver_set_limits(ps_receiver *r, unsigned max_sessions,
                                   unsigned handshake_timeout_s,
                                   unsigned idle_timeout_s);
 
-/* Runs until ps_receiver_stop(); then finishes what was received, closes
- * the sinks cleanly and returns 0 (or PS_ERR_IO if an output failed). */
+/* Runs until ps_receiver_stop(); then finishes and acknowledges what was
+ * received, closes the sinks cleanly and returns 0 (or PS_ERR_IO if an
+ * output could still not be written at the end). An output that fails
+ * meanwhile (disk full) does not end the run: the receiver stops reading
+ * and acknowledging, and retries every second. */
 PS_API int ps_receiver_run(ps_receiver *r);
 
 /* Makes ps_receiver_run() return soon. Async-signal-safe. */
@@ -737,8 +740,8 @@ PS_API void ps_receiver_stop(ps_receiver *r);
 /* Step API for programs with their own loop: a file descriptor that
  * becomes readable when the receiver has work, the longest the caller may
  * wait before calling ps_receiver_process() (ms, -1 for no limit), and
- * one non-blocking step. process() returns 0, PS_ERR_STOPPED after stop,
- * or PS_ERR_IO when an output failed. */
+ * one non-blocking step. process() returns 0, or PS_ERR_STOPPED after
+ * stop (a failing output stalls the receiver, see ps_receiver_run()). */
 PS_API int ps_receiver_get_fd(ps_receiver *r);
 PS_API int ps_receiver_get_timeout_ms(ps_receiver *r);
 PS_API int ps_receiver_process(ps_receiver *r);

@@ -16,6 +16,7 @@
 #define MAGIC_LEN 8
 #define COMPACT_AT (1u << 20) /* rewrite the journal past this size */
 #define MAX_RECORD (64u << 20)
+#define MAX_JOURNAL (512 << 20) /* refused above: not one of ours */
 
 typedef struct jfile {
   struct jfile *next;
@@ -189,18 +190,27 @@ static int apply(ps__journal *j, ps__streamtab *tab, const uint8_t *p,
 /* Reads every valid record; returns the length of the valid part. */
 static uint64_t replay(ps__journal *j, ps__streamtab *tab, int *bad) {
   struct stat st;
+  uint8_t magic[MAGIC_LEN];
   *bad = 0;
-  if (fstat(j->fd, &st) != 0 || st.st_size < MAGIC_LEN) {
+  if (fstat(j->fd, &st) != 0) {
+    *bad = 1;
+    return 0;
+  }
+  if (st.st_size == 0) {
+    return 0; /* new */
+  }
+  /* Anything else must start like a journal before a byte more is read
+   * (a capture file given as --state is refused, not loaded), and a
+   * journal never grows near this size (it is compacted). */
+  if (st.st_size < MAGIC_LEN || st.st_size > MAX_JOURNAL ||
+      pread(j->fd, magic, MAGIC_LEN, 0) != MAGIC_LEN ||
+      memcmp(magic, MAGIC, MAGIC_LEN) != 0) {
+    *bad = 1;
     return 0;
   }
   uint8_t *all = malloc((size_t)st.st_size);
   if (all == NULL ||
       pread(j->fd, all, (size_t)st.st_size, 0) != (ssize_t)st.st_size) {
-    free(all);
-    *bad = 1;
-    return 0;
-  }
-  if (memcmp(all, MAGIC, MAGIC_LEN) != 0) {
     free(all);
     *bad = 1;
     return 0;

@@ -177,6 +177,11 @@ START_TEST(test_not_a_journal) {
   ck_assert_err(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), PS_ERR_IO,
                 eb, "is not a ps-receiver journal");
   ck_assert_int_eq(size_of(jpath), 100); /* never overwritten */
+  /* Shorter than the magic: refused too, not taken for an empty one. */
+  write_bytes(jpath, 5, 0);
+  ck_assert_err(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb),
+                PS_ERR_IO, eb, "is not a ps-receiver journal");
+  ck_assert_int_eq(size_of(jpath), 5);
   ps__streamtab_free(&tab);
 }
 END_TEST

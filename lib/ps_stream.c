@@ -13,6 +13,7 @@
 #include "ps_codec.h"
 #include "ps_net.h"
 #include "ps_proto.h"
+#include "ps_replay.h"
 #include "ps_spool.h"
 #include "ps_stream.h"
 #include "ps_tls.h"
@@ -32,9 +33,6 @@
 /* Wire bytes waiting for the socket before the queue stops feeding it:
  * the replay queue holds the rest, so this only bounds the copy. */
 #define FEED_LOW_WATER (256u * 1024)
-/* drop-newest, connected, queue full: batches still sent (not kept) as
- * long as this many bytes of them wait for the socket. */
-#define NORETAIN_SLACK (1u << 20)
 #define HEARTBEAT_MS 5000
 #define PEER_TIMEOUT_MS 30000 /* default: a receiver silent this long is dead */
 #define HELLO_TIMEOUT_MS 10000
@@ -53,31 +51,6 @@
  * (the stream is usable; batches queue). */
 enum stream_state { ST_NEW, ST_UP, ST_DOWN, ST_CLOSED, ST_FAILED };
 
-/* A replay queue entry. */
-enum rq_state {
-  RQ_FULL, /* frame bytes kept: can be (re)sent */
-  RQ_STUB, /* bytes gone, written to a connection: waiting for its ACK */
-  RQ_GONE  /* dropped and counted: a placeholder until the head passes */
-};
-#define RQ_NORETAIN 0x1 /* drop the bytes once written (drop-newest) */
-#define RQ_LIMBO 0x2    /* stub of a broken connection */
-
-typedef struct if_count {
-  uint32_t iface;
-  uint32_t n;
-} if_count;
-
-typedef struct rq_ent {
-  uint64_t seq;
-  uint8_t *frame; /* the whole BATCH frame (RQ_FULL) */
-  size_t len;
-  uint32_t count; /* packets */
-  uint8_t state;
-  uint8_t flags;
-  uint16_t n_if;
-  if_count *ifc; /* packets per interface */
-} rq_ent;
-
 /* A frame other than BATCH, sent once every batch up to after_seq has
  * gone to the socket (interfaces before their packets, counters after
  * the packets they count, CLOSE last). */
@@ -95,7 +68,6 @@ typedef struct iface_info {
   uint8_t tsres;
   int has_stats;
   ps_capture_stats stats; /* the latest, resent after a reconnect */
-  ps_stream_iface_counters c;
 } iface_info;
 
 typedef struct receiver_addr {
@@ -117,8 +89,6 @@ struct ps_stream {
   size_t batch_max;
   unsigned delay_ms;
   unsigned connect_timeout_s;
-  size_t replay_max;
-  ps_overflow overflow;
   ps_log_fn log;
   void *log_ud;
 
@@ -134,34 +104,16 @@ struct ps_stream {
 
   ps__buf out; /* wire bytes not yet written */
   ps__buf in;  /* wire bytes not yet parsed */
-  ps__buf raw; /* the batch being filled */
-  uint32_t batch_count;
-  uint32_t cur_ifc[PS_MAX_IFACES]; /* packets per interface in raw */
-  uint8_t cur_touched[PS_MAX_IFACES];
-  unsigned n_touched;
-  int64_t batch_start_ms;
   int64_t last_write_ms;
   int64_t last_read_ms; /* last bytes from the receiver */
   int64_t peer_timeout_ms;
 
-  /* The replay queue: a ring of entries in seq order. */
-  rq_ent *rq;
-  size_t rq_cap, rq_head, rq_n;
-  size_t rq_fed;          /* entries [0, rq_fed) went to this connection */
-  size_t retained_bytes;  /* frame bytes of RQ_FULL entries (the bound) */
-  size_t noretain_bytes;  /* of RQ_NORETAIN entries not yet written */
+  ps__replay rq; /* the batches, and the counters */
   ctl_frame *ctl, **ctl_tail;
 
-  uint64_t seq;       /* last batch sealed */
-  uint64_t acked;     /* last acknowledged */
-  uint64_t max_fed;   /* highest seq written to any connection */
-  uint64_t resend_upto; /* seqs up to this went to an earlier connection */
-  int limbo;          /* stubs of a broken connection wait for an ACK */
-  int heard;          /* this connection has had its resume point */
   int close_queued;   /* CLOSE went to this connection */
   uint64_t close_seq; /* in the CLOSE sent */
   int close_confirmed;
-  int overflowing;    /* logged the current overflow episode */
 
   int64_t next_attempt_ms;
   int64_t backoff_ms;
@@ -173,7 +125,6 @@ struct ps_stream {
   char *spool_dir;   /* ps_stream_set_spool() */
   ps__spool *spool;  /* open from the first connect on */
   int spool_failed;  /* a write failed: logged, the queue goes on */
-  ps_stream_counters ctr;
   ps__tls_creds *tls_creds; /* set: connect with TLS */
   ps__tls *tls;
   int tls_ready;
@@ -220,23 +171,11 @@ int ps_stream_create(ps_stream **out, const char *sensor_name) {
   s->batch_max = 256 * 1024;
   s->peer_timeout_ms = PEER_TIMEOUT_MS;
   s->delay_ms = 100;
-  s->replay_max = REPLAY_DEFAULT;
-  s->overflow = PS_OVERFLOW_DROP_OLDEST;
+  ps__replay_init(&s->rq, REPLAY_DEFAULT, PS_OVERFLOW_DROP_OLDEST);
   s->hs_timeout_ms = HELLO_TIMEOUT_MS;
   s->ctl_tail = &s->ctl;
   *out = s;
   return 0;
-}
-
-static rq_ent *rq_at(ps_stream *s, size_t i) {
-  return &s->rq[(s->rq_head + i) % s->rq_cap];
-}
-
-static void ent_free(rq_ent *e) {
-  free(e->frame);
-  free(e->ifc);
-  e->frame = NULL;
-  e->ifc = NULL;
 }
 
 static void ctl_clear(ps_stream *s) {
@@ -256,10 +195,7 @@ void ps_stream_free(ps_stream *s) {
     close(s->fd);
   }
   close(s->stop_fd);
-  for (size_t i = 0; i < s->rq_n; i++) {
-    ent_free(rq_at(s, i));
-  }
-  free(s->rq);
+  ps__replay_free(&s->rq);
   ctl_clear(s);
   for (uint32_t i = 0; i < s->n_ifaces; i++) {
     free(s->ifaces[i].name);
@@ -267,7 +203,6 @@ void ps_stream_free(ps_stream *s) {
   ps__codec_free(s->cc);
   ps__buf_free(&s->out);
   ps__buf_free(&s->in);
-  ps__buf_free(&s->raw);
   ps__tls_free(s->tls);
   ps__tls_creds_free(s->tls_creds);
   ps__key_clear(&s->auth_key, &s->auth_len);
@@ -279,6 +214,8 @@ void ps_stream_free(ps_stream *s) {
 void ps_stream_set_log(ps_stream *s, ps_log_fn fn, void *user_data) {
   s->log = fn;
   s->log_ud = user_data;
+  s->rq.log = fn;
+  s->rq.log_ud = user_data;
 }
 
 int ps_stream_set_codec(ps_stream *s, ps_codec codec, int level) {
@@ -320,8 +257,8 @@ int ps_stream_set_replay(ps_stream *s, size_t max_bytes,
                       "overflow policy %d",
                       max_bytes, REPLAY_MIN, (int)policy);
   }
-  s->replay_max = max_bytes;
-  s->overflow = policy;
+  s->rq.max = max_bytes;
+  s->rq.policy = policy;
   return 0;
 }
 
@@ -409,7 +346,7 @@ void ps_stream_stop(ps_stream *s) {
 }
 
 void ps_stream_get_counters(ps_stream *s, ps_stream_counters *out) {
-  *out = s->ctr;
+  *out = s->rq.ctr;
 }
 
 int ps_stream_get_iface_counters(ps_stream *s, uint32_t iface,
@@ -418,7 +355,7 @@ int ps_stream_get_iface_counters(ps_stream *s, uint32_t iface,
     return ps__seterr(s->errmsg, PS_ERR_INVALID, "unknown interface %u",
                       iface);
   }
-  *out = s->ifaces[iface].c;
+  *out = s->rq.ifc[iface];
   return 0;
 }
 
@@ -447,186 +384,13 @@ int ps__stream_endpoints(ps_stream *s, char *raddr, size_t rlen,
   return 0;
 }
 
-static void lose_all(ps_stream *s);
 static void spool_meta(ps_stream *s);
 
 /* The stream ends for good: nothing it holds can be sent any more. */
 static int fail(ps_stream *s, int code) {
-  lose_all(s);
+  ps__replay_lose_all(&s->rq);
   s->state = ST_FAILED;
   return code;
-}
-
-/* ------------------------------------------------------ accounting */
-
-/* Counts the packets of entry e into the counter at byte offset off of
- * ps_stream_iface_counters, and n into the stream counter *total. */
-static void count_ent(ps_stream *s, const rq_ent *e, size_t off,
-                      uint64_t *total) {
-  *total += e->count;
-  for (uint16_t i = 0; i < e->n_if; i++) {
-    if (e->ifc[i].iface < s->n_ifaces) {
-      uint64_t *c = (uint64_t *)((char *)&s->ifaces[e->ifc[i].iface].c + off);
-      *c += e->ifc[i].n;
-    }
-  }
-  s->ctr.packets_queued -= e->count;
-}
-
-#define CNT(field) offsetof(ps_stream_iface_counters, field)
-
-/* Entry dropped unsent: counted and turned into a placeholder. */
-static void ent_drop(ps_stream *s, rq_ent *e) {
-  if (e->state == RQ_FULL) {
-    if (e->flags & RQ_NORETAIN) {
-      s->noretain_bytes -= e->len;
-    } else {
-      s->retained_bytes -= e->len;
-    }
-  }
-  count_ent(s, e, CNT(packets_dropped_overflow),
-            &s->ctr.packets_dropped_overflow);
-  s->ctr.batches_dropped_overflow++;
-  ent_free(e);
-  e->state = RQ_GONE;
-}
-
-/* Entry sent but never acknowledged: counted lost. */
-static void ent_lose(ps_stream *s, rq_ent *e) {
-  if (e->state == RQ_FULL) {
-    if (e->flags & RQ_NORETAIN) {
-      s->noretain_bytes -= e->len;
-    } else {
-      s->retained_bytes -= e->len;
-    }
-  }
-  count_ent(s, e, CNT(packets_lost), &s->ctr.packets_lost);
-  ent_free(e);
-  e->state = RQ_GONE;
-}
-
-/* The written bytes of a batch go; its seq and counts stay until the
- * ACK. */
-static void ent_stub(ps_stream *s, rq_ent *e) {
-  if (e->flags & RQ_NORETAIN) {
-    s->noretain_bytes -= e->len;
-  } else {
-    s->retained_bytes -= e->len;
-  }
-  free(e->frame);
-  e->frame = NULL;
-  e->state = RQ_STUB;
-}
-
-static void rq_pop(ps_stream *s) {
-  ent_free(rq_at(s, 0));
-  s->rq_head = (s->rq_head + 1) % s->rq_cap;
-  s->rq_n--;
-  if (s->rq_fed > 0) {
-    s->rq_fed--;
-  }
-}
-
-/* The spool keeps nothing that left the queue. */
-static void spool_release(ps_stream *s) {
-  if (s->spool != NULL) {
-    ps__spool_release(s->spool, s->rq_n ? rq_at(s, 0)->seq : s->seq + 1);
-  }
-}
-
-/* Placeholders at the head have nothing left to wait for. */
-static void rq_trim(ps_stream *s) {
-  while (s->rq_n > 0 && rq_at(s, 0)->state == RQ_GONE) {
-    rq_pop(s);
-  }
-  spool_release(s);
-}
-
-static rq_ent *rq_push(ps_stream *s) {
-  if (s->rq_n == s->rq_cap) {
-    size_t cap = s->rq_cap ? s->rq_cap * 2 : 64;
-    rq_ent *n = malloc(cap * sizeof(*n));
-    if (n == NULL) {
-      return NULL;
-    }
-    for (size_t i = 0; i < s->rq_n; i++) {
-      n[i] = *rq_at(s, i);
-    }
-    free(s->rq);
-    s->rq = n;
-    s->rq_cap = cap;
-    s->rq_head = 0;
-  }
-  rq_ent *e = &s->rq[(s->rq_head + s->rq_n) % s->rq_cap];
-  s->rq_n++;
-  memset(e, 0, sizeof(*e));
-  return e;
-}
-
-/* Everything up to seq is written by the receiver. */
-static void release_upto(ps_stream *s, uint64_t seq) {
-  while (s->rq_n > 0 && rq_at(s, 0)->seq <= seq) {
-    rq_ent *e = rq_at(s, 0);
-    if (e->state != RQ_GONE) {
-      if (e->state == RQ_FULL) {
-        if (e->flags & RQ_NORETAIN) {
-          s->noretain_bytes -= e->len;
-        } else {
-          s->retained_bytes -= e->len;
-        }
-      }
-      count_ent(s, e, CNT(packets_acked), &s->ctr.packets_acked);
-      s->ctr.batches_acked++;
-    }
-    rq_pop(s);
-  }
-  rq_trim(s);
-  if (seq > s->acked) {
-    s->acked = seq;
-  }
-}
-
-/* The resume point of a new connection tells which batches written to a
- * broken connection the receiver has (they are covered by it); stubs
- * above it cannot be resent: lost. */
-static void resolve_limbo(ps_stream *s) {
-  s->heard = 1;
-  if (!s->limbo) {
-    return;
-  }
-  s->limbo = 0;
-  for (size_t i = 0; i < s->rq_n; i++) {
-    rq_ent *e = rq_at(s, i);
-    if (e->state == RQ_STUB && (e->flags & RQ_LIMBO)) {
-      ent_lose(s, e);
-    }
-  }
-  rq_trim(s);
-}
-
-/* Counts everything not acknowledged as lost: the end of the stream. */
-static void lose_all(ps_stream *s) {
-  for (size_t i = 0; i < s->rq_n; i++) {
-    rq_ent *e = rq_at(s, i);
-    if (e->state != RQ_GONE) {
-      ent_lose(s, e);
-    }
-  }
-  rq_trim(s);
-  if (s->batch_count > 0) {
-    /* Never sealed: also sent by the caller, never acknowledged. */
-    s->ctr.packets_lost += s->batch_count;
-    s->ctr.packets_queued -= s->batch_count;
-    for (unsigned i = 0; i < s->n_touched; i++) {
-      uint8_t id = s->cur_touched[i];
-      s->ifaces[id].c.packets_lost += s->cur_ifc[id];
-      s->cur_ifc[id] = 0;
-    }
-    s->n_touched = 0;
-    s->batch_count = 0;
-    ps__buf_reset(&s->raw);
-  }
-  s->limbo = 0;
 }
 
 /* ------------------------------------------------------ frames in */
@@ -640,15 +404,15 @@ static int handle_frame(ps_stream *s, const ps__frame *f) {
       return PS_ERR_PROTOCOL;
     }
     /* (The resume point, which may be lower, is taken in hello().) */
-    if (seq > s->max_fed || seq < s->acked) {
+    if (seq > s->rq.max_fed || seq < s->rq.acked) {
       return ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
                         "receiver acknowledged batch %llu, but %llu were "
                         "sent and %llu acknowledged",
                         (unsigned long long)seq,
-                        (unsigned long long)s->max_fed,
-                        (unsigned long long)s->acked);
+                        (unsigned long long)s->rq.max_fed,
+                        (unsigned long long)s->rq.acked);
     }
-    release_upto(s, seq);
+    ps__replay_release(&s->rq, seq);
     return 0;
   case PS_FRAME_CLOSE:
     if (ps__dec_seq(f, &seq, s->errmsg) != 0) {
@@ -660,7 +424,7 @@ static int handle_frame(ps_stream *s, const ps__frame *f) {
                         (unsigned long long)seq,
                         (unsigned long long)s->close_seq);
     }
-    release_upto(s, seq);
+    ps__replay_release(&s->rq, seq);
     s->close_confirmed = 1;
     return 0;
   case PS_FRAME_HEARTBEAT:
@@ -789,7 +553,7 @@ static int do_write(ps_stream *s) {
     ssize_t n = send(s->fd, ps__buf_head(w), ps__buf_size(w), MSG_NOSIGNAL);
     if (n > 0) {
       ps__buf_consume(w, (size_t)n);
-      s->ctr.wire_bytes += (uint64_t)n;
+      s->rq.ctr.wire_bytes += (uint64_t)n;
       s->last_write_ms = ps__now_ms();
       continue;
     }
@@ -812,19 +576,11 @@ static int do_write(ps_stream *s) {
   return 0;
 }
 
-/* The next queue entry to write to this connection, or NULL. */
-static rq_ent *next_to_feed(ps_stream *s) {
-  while (s->rq_fed < s->rq_n && rq_at(s, s->rq_fed)->state != RQ_FULL) {
-    s->rq_fed++; /* stubs of an earlier connection and placeholders */
-  }
-  return s->rq_fed < s->rq_n ? rq_at(s, s->rq_fed) : NULL;
-}
-
 /* Copies frames from the queues to the connection's buffer, in order,
  * until it holds enough for the socket. */
 static int feed(ps_stream *s) {
   while (s->state == ST_UP && pending(s) < FEED_LOW_WATER) {
-    rq_ent *e = next_to_feed(s);
+    ps__rq_ent *e = ps__replay_next_to_feed(&s->rq);
     uint64_t next = e ? e->seq : UINT64_MAX;
     if (s->ctl != NULL && s->ctl->after_seq < next) {
       ctl_frame *c = s->ctl;
@@ -844,16 +600,7 @@ static int feed(ps_stream *s) {
     if (ps__buf_append(&s->out, e->frame, e->len) != 0) {
       return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
     }
-    if (e->seq <= s->resend_upto) {
-      s->ctr.batches_resent++;
-    }
-    if (e->seq > s->max_fed) {
-      s->max_fed = e->seq;
-    }
-    if (e->flags & RQ_NORETAIN) {
-      ent_stub(s, e);
-    }
-    s->rq_fed++;
+    ps__replay_fed(&s->rq);
   }
   return 0;
 }
@@ -868,7 +615,7 @@ static int pump(ps_stream *s) {
     if (rc != 0 || s->state != ST_UP || pending(s) > 0) {
       return rc;
     }
-    if (next_to_feed(s) == NULL && s->ctl == NULL) {
+    if (ps__replay_next_to_feed(&s->rq) == NULL && s->ctl == NULL) {
       return 0;
     }
   }
@@ -883,7 +630,7 @@ static int queue_ctl(ps_stream *s, size_t at) {
     return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
   }
   c->next = NULL;
-  c->after_seq = s->seq;
+  c->after_seq = s->rq.seq;
   c->len = len;
   memcpy(c->bytes, ps__buf_head(&s->out) + at, len);
   s->out.len -= len;
@@ -1008,19 +755,7 @@ static int settle(ps_stream *s, int rc) {
           "connection to receiver %s port %u lost: %s", s->host, s->port,
           s->errmsg);
   drop_connection(s);
-  /* Batches written to the lost connection are sent again; the stubs of
-   * those the queue could not keep wait for the next connection's first
-   * acknowledgement. */
-  for (size_t i = 0; i < s->rq_fed; i++) {
-    rq_ent *e = rq_at(s, i);
-    if (e->state == RQ_STUB) {
-      e->flags |= RQ_LIMBO;
-      s->limbo = 1;
-    }
-  }
-  s->rq_fed = 0;
-  s->heard = 0;
-  s->resend_upto = s->max_fed;
+  ps__replay_connection_lost(&s->rq);
   s->state = ST_DOWN;
   schedule_retry(s, 1);
   return 0;
@@ -1183,16 +918,16 @@ static int hello(ps_stream *s) {
                       "expected the receiver's resume point, got %s",
                       ps__frame_name(f.type));
   }
-  if (resume > s->max_fed) {
+  if (resume > s->rq.max_fed) {
     return ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
                       "receiver %s port %u says it has batch %llu of this "
                       "stream, but only %llu were sent",
                       s->host, s->port, (unsigned long long)resume,
-                      (unsigned long long)s->max_fed);
+                      (unsigned long long)s->rq.max_fed);
   }
   ps__buf_consume(&s->in, used);
-  release_upto(s, resume);
-  resolve_limbo(s);
+  ps__replay_release(&s->rq, resume);
+  ps__replay_resolve_limbo(&s->rq);
   s->lim.max_frame = w.max_frame;
   s->lim.max_batch_raw = w.max_batch_raw;
   s->lim.max_batch_packets = w.max_batch_packets;
@@ -1321,8 +1056,7 @@ static int connect_once(ps_stream *s, unsigned i, int connect_ms,
   }
   s->generation++;
   s->close_queued = 0;
-  s->heard = 0;
-  s->rq_fed = 0;
+  ps__replay_connection_start(&s->rq);
   s->tried_in_round = 0;
   s->backoff_ms = BACKOFF_FIRST_MS;
   s->last_write_ms = s->last_read_ms = ps__now_ms();
@@ -1374,7 +1108,8 @@ static void spool_meta(ps_stream *s) {
 }
 
 /* A batch entering the queue goes to the spool too. */
-static void spool_append(ps_stream *s, const rq_ent *e) {
+static void spool_keep(void *ud, const ps__rq_ent *e) {
+  ps_stream *s = ud;
   if (s->spool == NULL || s->spool_failed) {
     return;
   }
@@ -1390,6 +1125,14 @@ static void spool_append(ps_stream *s, const rq_ent *e) {
     s->spool_failed = 1;
     ps__log(s->log, s->log_ud, PS_LOG_WARNING,
             "%s: batches are kept in memory only from now on", eb);
+  }
+}
+
+/* The spool keeps nothing that left the queue. */
+static void spool_release(void *ud, uint64_t below) {
+  ps_stream *s = ud;
+  if (s->spool != NULL) {
+    ps__spool_release(s->spool, below);
   }
 }
 
@@ -1409,29 +1152,12 @@ static int adopt_batch(void *ud, const ps__spool_rec *r) {
                       "--name %s, or another --spool-dir",
                       s->spool_dir, a->meta->name, a->meta->name);
   }
-  rq_ent *e = rq_push(s);
-  if (e == NULL) {
+  /* Its packets count per interface of that stream. */
+  s->rq.n_ifaces = a->meta->n_ifaces;
+  if (ps__replay_adopt(&s->rq, r->seq, r->count, r->n_if, r->ifc, r->frame,
+                       r->len) != 0) {
     return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
   }
-  memset(e, 0, sizeof(*e));
-  e->frame = malloc(r->len);
-  e->ifc = malloc((r->n_if ? r->n_if : 1) * sizeof(*e->ifc));
-  if (e->frame == NULL || e->ifc == NULL) {
-    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
-  }
-  memcpy(e->frame, r->frame, r->len);
-  e->len = r->len;
-  e->seq = r->seq;
-  e->count = r->count;
-  e->n_if = r->n_if;
-  for (uint16_t k = 0; k < r->n_if; k++) {
-    e->ifc[k] = (if_count){r->ifc[2 * k], r->ifc[2 * k + 1]};
-  }
-  e->state = RQ_FULL;
-  s->retained_bytes += r->len;
-  s->seq = r->seq;
-  s->ctr.packets_queued += r->count;
-  s->ctr.packets_recovered += r->count;
   a->batches++;
   return 0;
 }
@@ -1444,6 +1170,9 @@ static int spool_start(ps_stream *s) {
   if (rc != 0) {
     return rc;
   }
+  s->rq.keep = spool_keep;
+  s->rq.release = spool_release;
+  s->rq.store_ud = s;
   ps__spool_meta *m = calloc(1, sizeof(*m));
   if (m == NULL) {
     return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
@@ -1472,19 +1201,12 @@ static int spool_start(ps_stream *s) {
       free(m);
       return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
     }
-    for (size_t i = 0; i < s->rq_n; i++) {
-      const rq_ent *e = rq_at(s, i);
-      for (uint16_t k = 0; k < e->n_if; k++) {
-        if (e->ifc[k].iface < s->n_ifaces) {
-          s->ifaces[e->ifc[k].iface].c.packets_recovered += e->ifc[k].n;
-        }
-      }
-    }
-    s->max_fed = s->resend_upto = s->seq;
+    s->rq.n_ifaces = s->n_ifaces;
+    s->rq.max_fed = s->rq.resend_upto = s->rq.seq;
     ps__log(s->log, s->log_ud, PS_LOG_WARNING,
             "spool %s: %llu packets in %llu batches a previous run of "
             "sensor %s did not get acknowledged; sending them first",
-            s->spool_dir, (unsigned long long)s->ctr.packets_recovered,
+            s->spool_dir, (unsigned long long)s->rq.ctr.packets_recovered,
             (unsigned long long)a.batches, s->name);
     rc = 0;
   }
@@ -1578,7 +1300,7 @@ static int maybe_reconnect(ps_stream *s) {
   unsigned i = s->cur_rcv;
   int rc = connect_once(s, i, RETRY_CONNECT_MS, RETRY_HELLO_MS);
   if (rc == 0) {
-    s->ctr.reconnects++;
+    s->rq.ctr.reconnects++;
     return settle(s, pump(s));
   }
   if (is_final(rc)) {
@@ -1648,123 +1370,14 @@ int ps_stream_add_interface(ps_stream *s, uint32_t *out, const char *name,
     }
   }
   *out = s->n_ifaces++;
+  s->rq.n_ifaces = s->n_ifaces;
   spool_meta(s);
   return settle(s, pump(s));
 }
 
-/* Makes room for a frame of len bytes by the overflow policy. Returns 1
- * to keep the batch, 2 to send it without keeping it, 0 to drop it. */
-static int make_room(ps_stream *s, size_t len) {
-  if (s->retained_bytes + len <= s->replay_max) {
-    return 1;
-  }
-  if (!s->overflowing) {
-    s->overflowing = 1;
-    ps__log(s->log, s->log_ud, PS_LOG_WARNING,
-            "replay buffer full (%zu bytes unacknowledged): dropping the "
-            "%s batches, and counting them",
-            s->retained_bytes,
-            s->overflow == PS_OVERFLOW_DROP_OLDEST ? "oldest" : "newest");
-  }
-  if (s->overflow == PS_OVERFLOW_DROP_OLDEST && len <= s->replay_max) {
-    for (size_t i = 0;
-         i < s->rq_n && s->retained_bytes + len > s->replay_max; i++) {
-      rq_ent *e = rq_at(s, i);
-      if (e->state != RQ_FULL || (e->flags & RQ_NORETAIN)) {
-        continue;
-      }
-      /* Written to this connection: its ACK may still come. Written to
-       * a broken one: the next connection's first ACK tells. Else never
-       * sent: dropped. */
-      if (i < s->rq_fed) {
-        ent_stub(s, e);
-      } else if (e->seq <= s->resend_upto && !s->heard) {
-        ent_stub(s, e);
-        e->flags |= RQ_LIMBO;
-        s->limbo = 1;
-      } else {
-        ent_drop(s, e);
-      }
-    }
-    rq_trim(s);
-    return 1;
-  }
-  /* drop-newest, or a batch larger than the whole buffer. */
-  if (s->state == ST_UP && s->noretain_bytes + len <= NORETAIN_SLACK) {
-    return 2;
-  }
-  return 0;
-}
-
 /* Compresses the current batch and puts it in the replay queue. */
 static int seal_batch(ps_stream *s) {
-  if (s->batch_count == 0) {
-    return 0;
-  }
-  /* Header room first, the (compressed or stored) data after it, then
-   * the header is filled in: the queue entry takes the buffer as it is. */
-  const size_t hdr = PS_FRAME_HDR + PS_BATCH_HDR;
-  ps__buf fb = {0};
-  if (ps__buf_reserve(&fb, hdr) == NULL) {
-    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
-  }
-  fb.len = hdr;
-  uint8_t used;
-  int rc = ps__codec_compress(s->cc, ps__buf_head(&s->raw),
-                              ps__buf_size(&s->raw), &fb, &used);
-  if_count *ifc = malloc(s->n_touched * sizeof(*ifc));
-  if (rc != 0 || ifc == NULL) {
-    ps__buf_free(&fb);
-    free(ifc);
-    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory compressing");
-  }
-  for (unsigned i = 0; i < s->n_touched; i++) {
-    uint8_t id = s->cur_touched[i];
-    ifc[i] = (if_count){id, s->cur_ifc[id]};
-    s->cur_ifc[id] = 0;
-  }
-  rq_ent tmp = {.len = ps__buf_size(&fb),
-                .count = s->batch_count,
-                .n_if = (uint16_t)s->n_touched,
-                .ifc = ifc};
-  s->n_touched = 0;
-  s->batch_count = 0;
-  size_t raw_len = ps__buf_size(&s->raw);
-  ps__buf_reset(&s->raw);
-  int keep = make_room(s, tmp.len);
-  if (keep == 0) {
-    ps__buf_free(&fb);
-    count_ent(s, &tmp, CNT(packets_dropped_overflow),
-              &s->ctr.packets_dropped_overflow);
-    s->ctr.batches_dropped_overflow++;
-    free(ifc);
-    return 0;
-  }
-  rq_ent *e = rq_push(s);
-  if (e == NULL) {
-    ps__buf_free(&fb);
-    free(ifc);
-    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
-  }
-  *e = tmp;
-  e->seq = ++s->seq;
-  e->frame = fb.data; /* off is 0: nothing was consumed */
-  e->state = RQ_FULL;
-  ps__batch b = {
-      .seq = e->seq, .codec = used, .count = e->count, .raw_len = (uint32_t)raw_len};
-  ps__put_batch_hdr(e->frame, &b, e->len - hdr);
-  if (keep == 2) {
-    e->flags |= RQ_NORETAIN;
-    s->noretain_bytes += e->len;
-  } else {
-    s->retained_bytes += e->len;
-    if (s->retained_bytes + e->len <= s->replay_max / 2) {
-      s->overflowing = 0;
-    }
-    spool_append(s, e);
-  }
-  s->ctr.batches_sent++;
-  return 0;
+  return ps__replay_seal(&s->rq, s->cc, s->state == ST_UP, s->errmsg);
 }
 
 /* After queueing: write what the socket takes and read the ACKs that
@@ -1797,29 +1410,19 @@ int ps_stream_send(ps_stream *s, const ps_packet *pkt) {
   size_t rec = PS_PKT_HDR + (size_t)pkt->caplen;
   size_t limit = s->batch_max < s->lim.max_batch_raw ? s->batch_max
                                                       : s->lim.max_batch_raw;
-  if (s->batch_count > 0 &&
-      (ps__buf_size(&s->raw) + rec > limit ||
-       s->batch_count >= s->lim.max_batch_packets)) {
+  if (s->rq.batch_count > 0 &&
+      (ps__buf_size(&s->rq.raw) + rec > limit ||
+       s->rq.batch_count >= s->lim.max_batch_packets)) {
     if ((rc = seal_batch(s)) != 0 || (rc = after_queue(s)) != 0) {
       return rc;
     }
   }
-  if (ps__batch_put(&s->raw, pkt) != 0) {
+  int64_t now = ps__now_ms();
+  if (ps__replay_add(&s->rq, pkt, now) != 0) {
     return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
   }
-  int64_t now = ps__now_ms();
-  if (s->batch_count++ == 0) {
-    s->batch_start_ms = now;
-  }
-  if (s->cur_ifc[pkt->iface]++ == 0) {
-    s->cur_touched[s->n_touched++] = (uint8_t)pkt->iface;
-  }
-  s->ctr.packets_sent++;
-  s->ctr.packets_queued++;
-  s->ctr.bytes_sent += pkt->caplen;
-  s->ifaces[pkt->iface].c.packets_sent++;
-  if (ps__buf_size(&s->raw) >= limit ||
-      now - s->batch_start_ms >= (int64_t)s->delay_ms) {
+  if (ps__buf_size(&s->rq.raw) >= limit ||
+      now - s->rq.batch_start_ms >= (int64_t)s->delay_ms) {
     if ((rc = seal_batch(s)) != 0) {
       return rc;
     }
@@ -1841,18 +1444,15 @@ int ps_stream_flush(ps_stream *s) {
 }
 
 int ps__stream_has_room(ps_stream *s, uint32_t caplen) {
-  size_t next = ps__buf_size(&s->raw) + PS_PKT_HDR + caplen + PS_FRAME_HDR +
-                PS_BATCH_HDR;
-  return s->retained_bytes + next <= s->replay_max ||
-         (s->retained_bytes == 0 && s->state == ST_UP);
+  return ps__replay_has_room(&s->rq, caplen, s->state == ST_UP);
 }
 
 /* Milliseconds until the current batch is due, -1 if it is empty. */
 static int batch_due_ms(ps_stream *s) {
-  if (s->batch_count == 0) {
+  if (s->rq.batch_count == 0) {
     return -1;
   }
-  int64_t left = s->batch_start_ms + s->delay_ms - ps__now_ms();
+  int64_t left = s->rq.batch_start_ms + s->delay_ms - ps__now_ms();
   return left < 0 ? 0 : (int)left;
 }
 
@@ -1931,8 +1531,8 @@ int ps_stream_send_stats(ps_stream *s, uint32_t iface,
   }
   iface_info *f = &s->ifaces[iface];
   f->stats = *stats;
-  f->stats.overflow =
-      f->c.packets_dropped_overflow + f->c.packets_lost;
+  f->stats.overflow = s->rq.ifc[iface].packets_dropped_overflow +
+                      s->rq.ifc[iface].packets_lost;
   f->has_stats = 1;
   if (s->state == ST_UP) {
     ps__stats m = {.iface = iface, .c = f->stats};
@@ -1947,13 +1547,10 @@ int ps_stream_send_stats(ps_stream *s, uint32_t iface,
 /* Ends the stream: counts what was not acknowledged as lost and says
  * how much. */
 static int give_up_close(ps_stream *s, int rc) {
-  uint64_t before = s->ctr.packets_lost;
-  size_t batches = 0;
-  for (size_t i = 0; i < s->rq_n; i++) {
-    batches += rq_at(s, i)->state != RQ_GONE;
-  }
-  lose_all(s);
-  uint64_t lost = s->ctr.packets_lost - before;
+  uint64_t before = s->rq.ctr.packets_lost;
+  size_t batches = ps__replay_pending(&s->rq);
+  ps__replay_lose_all(&s->rq);
+  uint64_t lost = s->rq.ctr.packets_lost - before;
   if (lost > 0 || batches > 0) {
     char why[PS_ERRMSG_MAX];
     memcpy(why, s->errmsg, sizeof(why));
@@ -1983,8 +1580,8 @@ int ps_stream_close(ps_stream *s, int timeout_ms) {
         ps__seterr(s->errmsg, PS_ERR_TIMEOUT,
                    "receiver %s port %u did not confirm the end of the "
                    "stream in time (%llu of %llu batches acknowledged)",
-                   s->host, s->port, (unsigned long long)s->acked,
-                   (unsigned long long)s->seq);
+                   s->host, s->port, (unsigned long long)s->rq.acked,
+                   (unsigned long long)s->rq.seq);
       } else {
         char why[PS_ERRMSG_MAX];
         memcpy(why, s->errmsg, sizeof(why));
@@ -2015,15 +1612,8 @@ int ps_stream_close(ps_stream *s, int timeout_ms) {
     /* CLOSE goes after the last batch, once per connection, naming the
      * last batch the receiver can have (a connection is up only after the
      * resume point settled the batches of a broken one). */
-    if (!s->close_queued && !s->limbo) {
-      s->close_seq = s->acked;
-      for (size_t i = s->rq_n; i > 0; i--) {
-        rq_ent *e = rq_at(s, i - 1);
-        if (e->state != RQ_GONE) {
-          s->close_seq = e->seq > s->acked ? e->seq : s->acked;
-          break;
-        }
-      }
+    if (!s->close_queued && !s->rq.limbo) {
+      s->close_seq = ps__replay_last_seq(&s->rq);
       size_t at = ps__buf_size(&s->out);
       if (ps__enc_close(&s->out, s->close_seq) != 0 ||
           queue_ctl(s, at) != 0) {

@@ -17,6 +17,7 @@
 #include "ps_spool.h"
 #include "ps_stream.h"
 #include "ps_tls.h"
+#include "ps_transport.h"
 
 #include <errno.h>
 #include <gnutls/crypto.h>
@@ -92,7 +93,7 @@ struct ps_stream {
   ps_log_fn log;
   void *log_ud;
 
-  int fd;
+  ps__transport tx; /* the connection */
   int stop_fd; /* eventfd, written by ps_stream_stop() */
   volatile sig_atomic_t stopped;
   ps__limits lim;    /* what we may send: from the receiver's welcome */
@@ -126,9 +127,6 @@ struct ps_stream {
   ps__spool *spool;  /* open from the first connect on */
   int spool_failed;  /* a write failed: logged, the queue goes on */
   ps__tls_creds *tls_creds; /* set: connect with TLS */
-  ps__tls *tls;
-  int tls_ready;
-  int tls_first; /* first byte the receiver sent, -1 before any */
   uint8_t *auth_key;
   size_t auth_len;
   uint8_t snonce[PS_NONCE_LEN];
@@ -165,7 +163,7 @@ int ps_stream_create(ps_stream **out, const char *sensor_name) {
   /* The receiver recognises this stream across connections by (name,
    * stream id): a fresh random id per stream object. */
   gnutls_rnd(GNUTLS_RND_NONCE, &s->stream_id, sizeof(s->stream_id));
-  s->fd = -1;
+  ps__transport_init(&s->tx, -1, NULL);
   s->codec_pref = ps_codec_available(PS_CODEC_LZ4) ? PS_WIRE_CODEC_LZ4
                                                    : PS_WIRE_CODEC_ZLIB;
   s->batch_max = 256 * 1024;
@@ -191,9 +189,7 @@ void ps_stream_free(ps_stream *s) {
   if (s == NULL) {
     return;
   }
-  if (s->fd >= 0) {
-    close(s->fd);
-  }
+  ps__transport_close(&s->tx);
   close(s->stop_fd);
   ps__replay_free(&s->rq);
   ctl_clear(s);
@@ -203,7 +199,6 @@ void ps_stream_free(ps_stream *s) {
   ps__codec_free(s->cc);
   ps__buf_free(&s->out);
   ps__buf_free(&s->in);
-  ps__tls_free(s->tls);
   ps__tls_creds_free(s->tls_creds);
   ps__key_clear(&s->auth_key, &s->auth_len);
   ps__spool_close(s->spool, 0);
@@ -361,7 +356,7 @@ int ps_stream_get_iface_counters(ps_stream *s, uint32_t iface,
 
 unsigned ps_stream_interface_count(ps_stream *s) { return s->n_ifaces; }
 
-int ps__stream_fd(ps_stream *s) { return s->state == ST_UP ? s->fd : -1; }
+int ps__stream_fd(ps_stream *s) { return s->state == ST_UP ? s->tx.fd : -1; }
 
 int ps__stream_usable(ps_stream *s) {
   return s->state == ST_UP || s->state == ST_DOWN;
@@ -370,15 +365,15 @@ int ps__stream_usable(ps_stream *s) {
 uint64_t ps__stream_generation(ps_stream *s) { return s->generation; }
 
 int ps__stream_want_write(ps_stream *s) {
-  return ps__buf_size(&s->out) > 0 ||
-         (s->tls != NULL && ps__buf_size(ps__tls_cout(s->tls)) > 0);
+  return ps__transport_pending(&s->tx, &s->out) > 0;
 }
 
 int ps__stream_endpoints(ps_stream *s, char *raddr, size_t rlen,
                          uint16_t *rport, char *laddr, size_t llen,
                          uint16_t *lport) {
-  if (s->fd < 0 || ps__net_endpoint(s->fd, 1, raddr, rlen, rport) != 0 ||
-      ps__net_endpoint(s->fd, 0, laddr, llen, lport) != 0) {
+  if (s->tx.fd < 0 ||
+      ps__net_endpoint(s->tx.fd, 1, raddr, rlen, rport) != 0 ||
+      ps__net_endpoint(s->tx.fd, 0, laddr, llen, lport) != 0) {
     return -1;
   }
   return 0;
@@ -468,102 +463,59 @@ static int parse_input(ps_stream *s) {
   }
 }
 
-/* Moves what TLS has decrypted into s->in. */
-static int tls_decrypt(ps_stream *s) {
-  int rc = ps__tls_read(s->tls, &s->in, s->errmsg);
-  if (rc == PS_ERR_CLOSED && s->close_confirmed) {
-    return 0;
-  }
-  return rc;
-}
-
 /* Reads what is there without blocking. */
 static int do_read(ps_stream *s) {
+  char eb[PS_ERRMSG_MAX];
   for (;;) {
-    ps__buf *dst = s->tls ? ps__tls_cin(s->tls) : &s->in;
-    uint8_t *p = ps__buf_reserve(dst, 16384);
-    if (p == NULL) {
-      return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
-    }
-    ssize_t n = recv(s->fd, p, 16384, 0);
-    if (n > 0) {
-      dst->len += (size_t)n;
+    size_t got;
+    int rc = ps__transport_recv(&s->tx, &s->in, 16384, &got, eb);
+    if (got > 0) {
       s->last_read_ms = ps__now_ms();
-      int rc = 0;
-      if (s->tls != NULL) {
-        if (!s->tls_ready) {
-          if (s->tls_first < 0) {
-            s->tls_first = p[0];
-          }
-          continue; /* the handshake loop reads cin */
-        }
-        rc = tls_decrypt(s);
-      }
-      /* During the hello, hello() itself reads the welcome. */
-      if (rc == 0 && s->state == ST_UP) {
-        rc = parse_input(s);
-      }
-      if (rc != 0) {
-        return rc;
-      }
-      continue;
     }
-    if (n == 0) {
-      if (s->close_confirmed) {
-        return 0;
+    /* During the hello, hello() itself reads the welcome. What came
+     * before an error is read first: it may say why. */
+    if (s->state == ST_UP && ps__buf_size(&s->in) > 0) {
+      int prc = parse_input(s);
+      if (prc != 0) {
+        return prc;
       }
+    }
+    if (rc == PS_ERR_CLOSED && s->close_confirmed) {
+      return 0;
+    }
+    if (rc == PS_ERR_CLOSED && s->tx.eof) {
       return ps__seterr(s->errmsg, PS_ERR_CLOSED,
                         "receiver %s port %u closed the connection",
                         s->host, s->port);
     }
-    if (errno == EINTR) {
-      continue;
+    if (rc == PS_ERR_SYSTEM) {
+      return ps__seterr(s->errmsg, PS_ERR_CLOSED,
+                        "reading from receiver %s port %u: %s", s->host,
+                        s->port, eb);
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    if (rc != 0) {
+      return ps__seterr(s->errmsg, rc, "%s", eb);
+    }
+    if (got == 0) {
       return 0;
     }
-    return ps__seterr(s->errmsg, PS_ERR_CLOSED,
-                      "reading from receiver %s port %u: %s", s->host,
-                      s->port, strerror(errno));
   }
 }
 
 /* ------------------------------------------------------ frames out */
 
-/* The bytes that go on the wire: frames, or their TLS records. */
-static ps__buf *wire(ps_stream *s) {
-  return s->tls ? ps__tls_cout(s->tls) : &s->out;
-}
-
 static size_t pending(ps_stream *s) {
-  return ps__buf_size(&s->out) + (s->tls ? ps__buf_size(wire(s)) : 0);
+  return ps__transport_pending(&s->tx, &s->out);
 }
 
 static int do_write(ps_stream *s) {
-  if (s->tls != NULL && s->tls_ready && ps__buf_size(&s->out) > 0) {
-    int rc = ps__tls_write(s->tls, ps__buf_head(&s->out),
-                           ps__buf_size(&s->out), s->errmsg);
-    if (rc != 0) {
-      return rc;
-    }
-    ps__buf_reset(&s->out);
+  char eb[PS_ERRMSG_MAX];
+  uint64_t before = s->rq.ctr.wire_bytes;
+  int rc = ps__transport_send(&s->tx, &s->out, &s->rq.ctr.wire_bytes, eb);
+  if (s->rq.ctr.wire_bytes != before) {
+    s->last_write_ms = ps__now_ms();
   }
-  ps__buf *w = wire(s);
-  while (ps__buf_size(w) > 0) {
-    ssize_t n = send(s->fd, ps__buf_head(w), ps__buf_size(w), MSG_NOSIGNAL);
-    if (n > 0) {
-      ps__buf_consume(w, (size_t)n);
-      s->rq.ctr.wire_bytes += (uint64_t)n;
-      s->last_write_ms = ps__now_ms();
-      continue;
-    }
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      return 0;
-    }
-    int e = n < 0 ? errno : EPIPE;
+  if (rc == PS_ERR_SYSTEM) {
     /* A receiver that refused us closes the connection: its reason is
      * waiting to be read and says more than "broken pipe". */
     if (s->state == ST_UP && do_read(s) == PS_ERR_REFUSED) {
@@ -571,9 +523,9 @@ static int do_write(ps_stream *s) {
     }
     return ps__seterr(s->errmsg, PS_ERR_CLOSED,
                       "writing to receiver %s port %u: %s", s->host, s->port,
-                      strerror(e));
+                      eb);
   }
-  return 0;
+  return rc != 0 ? ps__seterr(s->errmsg, rc, "%s", eb) : 0;
 }
 
 /* Copies frames from the queues to the connection's buffer, in order,
@@ -658,7 +610,7 @@ static int io_round(ps_stream *s, int timeout_ms) {
                       (long long)(s->peer_timeout_ms / 1000));
   }
   struct pollfd pfd[2] = {
-      {s->fd, (short)(POLLIN | (pending(s) ? POLLOUT : 0)), 0},
+      {s->tx.fd, (short)(POLLIN | (pending(s) ? POLLOUT : 0)), 0},
       {s->stop_fd, POLLIN, 0}};
   int n = poll(pfd, 2, timeout_ms);
   if (n < 0) {
@@ -685,15 +637,9 @@ static int io_round(ps_stream *s, int timeout_ms) {
 
 /* Closes the socket and forgets the connection's state. */
 static void drop_connection(ps_stream *s) {
-  if (s->fd >= 0) {
-    close(s->fd);
-  }
-  s->fd = -1;
+  ps__transport_close(&s->tx);
   ps__buf_reset(&s->in);
   ps__buf_reset(&s->out);
-  ps__tls_free(s->tls);
-  s->tls = NULL;
-  s->tls_ready = 0;
   ctl_clear(s);
 }
 
@@ -773,7 +719,7 @@ static int next_frame(ps_stream *s, int64_t deadline, ps__frame *f,
     if (rc < 0) {
       /* TLS records start with content types 0x14..0x17. */
       uint8_t b0 = *ps__buf_head(&s->in);
-      if (s->tls == NULL && b0 >= 0x14 && b0 <= 0x17) {
+      if (s->tls_creds == NULL && b0 >= 0x14 && b0 <= 0x17) {
         return ps__seterr(s->errmsg, PS_ERR_TLS,
                           "receiver %s port %u answered with TLS: connect "
                           "with --tls",
@@ -938,13 +884,15 @@ static int hello(ps_stream *s) {
 
 /* The TLS handshake, before the hello, verifying the receiver. */
 static int tls_start(ps_stream *s) {
-  int rc = ps__tls_new(&s->tls, s->tls_creds, s->host, s->errmsg);
+  int rc = ps__tls_new(&s->tx.tls, s->tls_creds, s->host, s->errmsg);
   if (rc != 0) {
     return rc;
   }
-  s->tls_first = -1;
   int64_t deadline = ps__now_ms() + s->hs_timeout_ms;
-  while ((rc = ps__tls_handshake(s->tls, s->errmsg)) == 1) {
+  /* The first call writes our hello; the transport advances the rest as
+   * the receiver's records come in. */
+  rc = ps__tls_handshake(s->tx.tls, s->errmsg);
+  while (rc == 1 && !s->tx.tls_ready) {
     int left = (int)(deadline - ps__now_ms());
     if (left <= 0) {
       return ps__seterr(s->errmsg, PS_ERR_TIMEOUT,
@@ -953,43 +901,40 @@ static int tls_start(ps_stream *s) {
                         s->host, s->port, (int)(s->hs_timeout_ms / 1000));
     }
     if ((rc = io_round(s, left)) != 0) {
-      return rc == PS_ERR_CLOSED
-                 ? ps__seterr(s->errmsg, PS_ERR_TLS,
-                              "receiver %s port %u closed the connection "
-                              "during the TLS handshake (does it speak "
-                              "TLS?)",
-                              s->host, s->port)
-                 : rc;
+      if (rc == PS_ERR_CLOSED) {
+        rc = ps__seterr(s->errmsg, PS_ERR_TLS,
+                        "receiver %s port %u closed the connection "
+                        "during the TLS handshake (does it speak "
+                        "TLS?)",
+                        s->host, s->port);
+      }
+      break;
     }
+    rc = 1;
   }
-  if (rc == 0) {
-    s->tls_ready = 1;
+  if (rc == 1 || rc == 0) {
     ps__log(s->log, s->log_ud, PS_LOG_INFO, "TLS to %s port %u: %s, %s%s",
-            s->host, s->port, ps__tls_description(s->tls),
+            s->host, s->port, ps__tls_description(s->tx.tls),
             ps__tls_creds_insecure(s->tls_creds)
                 ? "NOT VERIFIED (--tls-insecure)"
                 : "verified ",
             ps__tls_creds_insecure(s->tls_creds)
                 ? ""
-                : ps__tls_peer_subject(s->tls));
-    rc = do_write(s); /* e.g. an alert or ticket ack */
-    if (rc == 0 && ps__buf_size(ps__tls_cin(s->tls)) > 0) {
-      rc = tls_decrypt(s);
-    }
-  } else {
-    do_write(s); /* our alert tells the receiver why */
-    /* TLS records start with content types 0x14..0x17; anything else is
-     * a receiver answering in the plain protocol. */
-    if (s->tls_first >= 0 && (s->tls_first < 0x14 || s->tls_first > 0x17)) {
-      rc = ps__seterr(s->errmsg, PS_ERR_TLS,
-                      "receiver %s port %u answered without TLS: it does "
-                      "not serve TLS (does it speak TLS?)",
-                      s->host, s->port);
-    }
+                : ps__tls_peer_subject(s->tx.tls));
+    return do_write(s); /* e.g. an alert or ticket ack */
+  }
+  do_write(s); /* our alert tells the receiver why */
+  /* TLS records start with content types 0x14..0x17; anything else is
+   * a receiver answering in the plain protocol. */
+  int b0 = s->tx.first_byte;
+  if (rc != PS_ERR_TIMEOUT && b0 >= 0 && (b0 < 0x14 || b0 > 0x17)) {
+    rc = ps__seterr(s->errmsg, PS_ERR_TLS,
+                    "receiver %s port %u answered without TLS: it does "
+                    "not serve TLS (does it speak TLS?)",
+                    s->host, s->port);
   }
   return rc;
 }
-
 
 /* Announces every interface, then queues the latest counters of each to
  * follow the batches: the start of every connection after the first. */
@@ -1032,7 +977,7 @@ static int connect_once(ps_stream *s, unsigned i, int connect_ms,
   if (rc < 0) {
     return rc;
   }
-  s->fd = rc;
+  ps__transport_init(&s->tx, rc, NULL);
   rc = s->tls_creds ? tls_start(s) : 0;
   if (rc == 0) {
     rc = hello(s);

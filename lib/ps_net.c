@@ -14,60 +14,17 @@
 #include <string.h>
 #include <unistd.h>
 
-static int connect_one(const struct addrinfo *ai, int timeout_ms,
-                       int stop_fd, int *err) {
-  int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-                                     SOCK_CLOEXEC,
-                  ai->ai_protocol);
-  if (fd < 0) {
-    *err = errno;
-    return -1;
-  }
-  if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-    if (errno != EINPROGRESS) {
-      *err = errno;
-      close(fd);
-      return -1;
-    }
-    struct pollfd pfd[2] = {{fd, POLLOUT, 0}, {stop_fd, POLLIN, 0}};
-    int n;
-    do {
-      n = poll(pfd, stop_fd >= 0 ? 2 : 1, timeout_ms);
-    } while (n < 0 && errno == EINTR && !(pfd[1].revents & POLLIN));
-    if (n == 0) {
-      *err = ETIMEDOUT;
-      close(fd);
-      return -1;
-    }
-    if (n < 0 || (stop_fd >= 0 && (pfd[1].revents & POLLIN))) {
-      *err = EINTR;
-      close(fd);
-      return -1;
-    }
-    int soerr = 0;
-    socklen_t sl = sizeof(soerr);
-    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-    if (soerr != 0) {
-      *err = soerr;
-      close(fd);
-      return -1;
-    }
-  }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return fd;
-}
-
-int ps__net_connect(const char *host, uint16_t port, int timeout_ms,
-                    int stop_fd, char *errbuf) {
-  struct addrinfo hints, *res = NULL;
+int ps__net_resolve(const char *host, uint16_t port, struct addrinfo **out,
+                    char *errbuf) {
+  struct addrinfo hints;
   memset(&hints, 0, sizeof(hints));
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
   char portstr[8];
   snprintf(portstr, sizeof(portstr), "%u", port);
-  int gai = getaddrinfo(host, portstr, &hints, &res);
+  *out = NULL;
+  int gai = getaddrinfo(host, portstr, &hints, out);
   if (gai != 0) {
     /* A temporary failure is worth a retry; an unknown name is not. */
     return ps__seterr(errbuf,
@@ -75,23 +32,44 @@ int ps__net_connect(const char *host, uint16_t port, int timeout_ms,
                       "cannot resolve receiver host %s: %s", host,
                       gai_strerror(gai));
   }
-  int err = 0, fd = -1;
-  for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-    fd = connect_one(ai, timeout_ms, stop_fd, &err);
-    if (err == EINTR) {
-      break;
-    }
-  }
-  freeaddrinfo(res);
+  return 0;
+}
+
+int ps__net_connect_start(const struct addrinfo *ai, int *err) {
+  int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                  ai->ai_protocol);
   if (fd < 0) {
-    if (err == EINTR) {
-      return ps__seterr(errbuf, PS_ERR_STOPPED, "stopped while connecting");
-    }
-    return ps__seterr(errbuf, PS_ERR_CONNECT,
-                      "cannot connect to receiver %s port %u: %s", host, port,
-                      strerror(err));
+    *err = errno;
+    return -1;
   }
+  if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+    *err = errno;
+    close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   return fd;
+}
+
+int ps__net_connect_result(int fd) {
+  struct pollfd pfd = {fd, POLLOUT, 0};
+  int n;
+  do {
+    n = poll(&pfd, 1, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    return errno;
+  }
+  if (n == 0) {
+    return EINPROGRESS;
+  }
+  int soerr = 0;
+  socklen_t sl = sizeof(soerr);
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0) {
+    return errno;
+  }
+  return soerr;
 }
 
 int ps__net_listen(const char *addr, uint16_t port, int *fds, int max,

@@ -5,14 +5,23 @@
 
 #include "ps_common.h"
 
+#include <netdb.h>
 #include <sys/socket.h>
 
-/* Connects a non-blocking TCP socket to host:port, trying every address,
- * each for at most timeout_ms; stop_fd (or -1) aborts the wait when it
- * becomes readable. Returns the fd, or a negative ps_error with the text
- * in errbuf. */
-int ps__net_connect(const char *host, uint16_t port, int timeout_ms,
-                    int stop_fd, char *errbuf);
+/* Resolves a receiver's host for TCP to port. Returns 0 with *out (free
+ * it with freeaddrinfo), or PS_ERR_RESOLVE (an unknown name) or
+ * PS_ERR_CONNECT (a temporary failure) with the text in errbuf. */
+int ps__net_resolve(const char *host, uint16_t port, struct addrinfo **out,
+                    char *errbuf);
+
+/* Starts a non-blocking connect to ai (TCP_NODELAY). Returns the socket,
+ * connected or on its way, or -1 with the errno in *err. */
+int ps__net_connect_start(const struct addrinfo *ai, int *err);
+
+/* How a connect started by ps__net_connect_start() is going, without
+ * waiting: 0 connected, EINPROGRESS still on its way, else the errno it
+ * failed with. */
+int ps__net_connect_result(int fd);
 
 /* Creates listening non-blocking sockets for addr (NULL/"" = any) and
  * port; writes up to max fds to fds and returns how many, or a negative

@@ -692,6 +692,86 @@ START_TEST(test_face_to_face_keyed) {
 }
 END_TEST
 
+/* The fuzz target's sensor (fuzz/fuzz_stream.c) and the seeds made for
+ * it (fuzz/make_seeds.py): the seeds hold what the receiver's session
+ * really answers that sensor, byte for byte. */
+static void seed_replies(const char *seed, const uint8_t *auth_key,
+                         size_t skip_tail) {
+  const char *srcdir = getenv("top_srcdir");
+  if (srcdir == NULL) {
+    return; /* run by hand, outside make check */
+  }
+  char path[4096];
+  snprintf(path, sizeof(path), "%s/fuzz/seeds/fuzz_stream/%s", srcdir, seed);
+  FILE *fp = fopen(path, "rb");
+  ck_assert_msg(fp != NULL, "cannot open %s", path);
+  static uint8_t want[65536];
+  size_t wlen = fread(want, 1, sizeof(want), fp);
+  fclose(fp);
+  ck_assert_uint_gt(wlen, 1 + skip_tail);
+  wlen -= 1 + skip_tail; /* the flag byte; what the exchange does not get to */
+
+  static const uint8_t fsnonce[PS_NONCE_LEN] = "fuzz-snonce-0001";
+  static const uint8_t frnonce[PS_NONCE_LEN] = "fuzz-rnonce-0001";
+  harness h;
+  h_init(&h, auth_key);
+  h.env.name = "fuzz-sensor";
+  h.env.stream_id = 0x0102030405060708ull;
+  for (int i = 0; i < 3; i++) {
+    add_batch(&h, 100, (uint32_t)(i % 2));
+  }
+  while (ps__replay_next_to_feed(&h.rq) != NULL) {
+    ps__replay_fed(&h.rq);
+  }
+  ps__replay_connection_lost(&h.rq);
+  for (int i = 0; i < 3; i++) {
+    add_batch(&h, 100, 0);
+  }
+  tally t = {0};
+  ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;
+  cb.packet = t_packet;
+  ps_sink *sink;
+  ck_assert_int_eq(ps_callback_sink(&sink, &cb, &t), 0);
+  ps__streamtab streams = {0};
+  ps__session_env renv = {.sinks = &sink, .n_sinks = 1, .streams = &streams};
+  ps__limits_default(&renv.lim);
+  if (auth_key != NULL) {
+    renv.auth_key = auth_key;
+    renv.auth_len = strlen((const char *)auth_key);
+  }
+  ps__session r;
+  ps__session_init(&r, &renv, 1, "192.0.2.7:5000", frnonce);
+  ck_assert_int_eq(
+      ps__ssession_init(&h.s, &h.env, "fuzz.example", 4000, fsnonce, T0, 10000),
+      0);
+  ps__buf replies = {0};
+  for (int round = 0; round < 20 && ps__buf_size(&replies) < wlen; round++) {
+    ck_assert_int_eq(ps__ssession_output(&h.s, 0), 0);
+    ck_assert_int_eq(
+        ps__session_input(&r, ps__buf_head(&h.s.out), ps__buf_size(&h.s.out)),
+        0);
+    ps__buf_reset(&h.s.out);
+    ps__buf_append(&replies, ps__buf_head(&r.out), ps__buf_size(&r.out));
+    ck_assert_int_eq(ps__ssession_input(&h.s, ps__buf_head(&r.out),
+                                        ps__buf_size(&r.out), T0),
+                     0);
+    ps__buf_reset(&r.out);
+  }
+  ck_assert_uint_ge(ps__buf_size(&replies), wlen);
+  ck_assert_mem_eq(ps__buf_head(&replies), want + 1, wlen);
+  ps__buf_free(&replies);
+  ps__session_end(&r);
+  ps_sink_free(sink);
+  ps__streamtab_free(&streams);
+  h_free(&h);
+}
+
+START_TEST(test_fuzz_seeds_are_receiver_replies) {
+  seed_replies("real-replies", NULL, PS_FRAME_HDR); /* not the heartbeat */
+  seed_replies("real-replies-keyed", (const uint8_t *)"fuzz-shared-key", 0);
+}
+END_TEST
+
 static Suite *ssession_suite(void) {
   Suite *s = suite_create("ssession");
   TCase *tc = tcase_create("scripted");
@@ -712,6 +792,7 @@ static Suite *ssession_suite(void) {
   tc = tcase_create("receiver");
   tcase_add_test(tc, test_face_to_face);
   tcase_add_test(tc, test_face_to_face_keyed);
+  tcase_add_test(tc, test_fuzz_seeds_are_receiver_replies);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -111,7 +111,8 @@ void ps__replay_release(ps__replay *q, uint64_t seq);
  * stubs of a broken connection still waiting cannot be resent: lost. */
 void ps__replay_resolve_limbo(ps__replay *q);
 
-/* A connection starts: nothing went to it yet. */
+/* A connection starts: nothing went to it yet, and its resume point
+ * (ps__replay_resolve_limbo()) is still to come. */
 void ps__replay_connection_start(ps__replay *q);
 
 /* The connection broke: batches written to it are sent again, and stubs

@@ -290,9 +290,12 @@ static int on_resume(ps__ssession *s, const ps__frame *f, int64_t now_ms) {
                               s->host, s->port, (unsigned long long)resume,
                               (unsigned long long)rq->max_fed));
   }
+  /* Nothing went to this connection yet, and its resume point is now
+   * known (batches evicted from here on are dropped or wait for this
+   * connection's own acknowledgement, never for another's). */
+  ps__replay_connection_start(rq);
   ps__replay_release(rq, resume);
   ps__replay_resolve_limbo(rq);
-  ps__replay_connection_start(rq);
   set_state(s, PS_SS_ACTIVE);
   s->last_read_ms = s->last_write_ms = now_ms;
   return announce_all(s);

@@ -99,6 +99,7 @@ static int fake_step(fake_rx *x);
 /* The fake clock and the peers a waiting stream lets run. */
 static struct {
   int64_t now;
+  int waits; /* times a stream waited */
   rx *rx[4];
   fake_rx *fake[4];
 } W = {.now = 1000000};
@@ -140,6 +141,7 @@ static int64_t w_now(void *ud) {
  * anything. The short real poll gives the kernel a moment (a loopback
  * connect completes in microseconds, not at once). */
 static int w_poll(void *ud, struct pollfd *fds, unsigned n, int timeout_ms) {
+  W.waits++;
   int busy = w_step_peers();
   int r = poll(fds, n, 0);
   if (r == 0 && !busy) {
@@ -551,6 +553,7 @@ typedef struct fake_plan {
   int forget;    /* forget what was written (a receiver that lost it) */
   int refuse;    /* answer the hello with an ERROR and close */
   int stall;     /* after the hello, read nothing until held is cleared */
+  int silent;    /* take the connection, answer nothing */
 } fake_plan;
 
 #define FAKE_MAX_CONNS 64
@@ -729,6 +732,9 @@ static int fake_step(fake_rx *x) {
       return 1;
     }
     busy = 1;
+    if (x->pl.silent) {
+      continue; /* heard, and ignored */
+    }
     x->in.len += (size_t)n;
     int done = fake_frames(x);
     fake_send(x->fd, &x->out);
@@ -1101,6 +1107,47 @@ START_TEST(test_evicted_after_resume_are_dropped) {
 }
 END_TEST
 
+START_TEST(test_reconnect_never_waits) {
+  /* The receiver goes away; the next one takes the connection and never
+   * answers the hello. While the stream tries it, the capture keeps
+   * queueing: no call waits (every wait of the stream goes through the
+   * clock hook, which counts them) and no time passes. The attempt then
+   * times out on the clock, the next gets through, everything arrives. */
+  fake_plan plan[] = {{.ack = 1, .cut_after = 1}, {.silent = 1}, {.ack = 1}};
+  fake_rx x;
+  uint16_t port = fake_start(&x, plan, 3);
+  ps_stream *s = fake_stream(port, 0, PS_OVERFLOW_DROP_OLDEST);
+  send_batches(s, 1, -1);
+  wait_down(s);
+  for (int i = 0; i < 300 && x.conns < 2; i++) {
+    ck_assert_int_eq(ps_stream_poll(s, 10), 0);
+  }
+  ck_assert_int_eq(x.conns, 2);
+  ck_assert_int_ge(ps_stream_get_fd(s), 0); /* the attempt is on its way */
+  int waits = W.waits;
+  int64_t t = W.now;
+  send_batches(s, 50, -1);
+  ck_assert_int_eq(W.waits, waits);
+  ck_assert_int_eq(W.now, t);
+  ps_stream_counters c;
+  ps_stream_get_counters(s, &c);
+  ck_assert_uint_eq(c.packets_queued, 500);
+  ck_assert_uint_eq(c.reconnects, 0);
+  int rc = ps_stream_close(s, 30000);
+  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
+  ck_assert_msg(strstr(slog, "did not answer the hello within 5 s") != NULL,
+                "log: %s", slog);
+  ps_stream_get_counters(s, &c);
+  expect_invariant(s);
+  ck_assert_uint_eq(c.packets_acked, 510);
+  ck_assert_uint_eq(c.reconnects, 1);
+  ck_assert_int_eq(x.conns, 3);
+  ck_assert_uint_eq(x.written_pkts, 510);
+  ps_stream_free(s);
+  fake_stop(&x);
+}
+END_TEST
+
 START_TEST(test_close_counts_lost) {
   /* The receiver never comes back: close gives up at its timeout and
    * says how many packets were not acknowledged. */
@@ -1267,6 +1314,7 @@ static Suite *stream_suite(void) {
   tcase_add_test(tc, test_drop_newest_connected_lost);
   tcase_add_test(tc, test_close_counts_lost);
   tcase_add_test(tc, test_evicted_after_resume_are_dropped);
+  tcase_add_test(tc, test_reconnect_never_waits);
   tcase_add_test(tc, test_failover);
   tcase_add_test(tc, test_refused_on_reconnect_counts_lost);
   tcase_add_test(tc, test_failover_at_connect);

@@ -45,12 +45,29 @@ int ps__sconn_open(ps__sconn *c, const ps__ssession_env *env,
   c->conn_err = ECONNREFUSED;
   c->log = env->log;
   c->log_ud = env->log_ud;
-  int rc = ps__net_resolve(host, port, &c->ai, c->errmsg);
+  c->try_until_ms = now_ms + connect_ms;
+  return ps__net_lookup_start(&c->lookup, host, port, c->errmsg);
+}
+
+/* The name resolved (or not): the connects start. */
+static int on_lookup(ps__sconn *c, int64_t now) {
+  int rc = ps__net_lookup_result(c->lookup, &c->ai, c->errmsg);
+  if (rc == 1) {
+    if (now < c->try_until_ms) {
+      return 0;
+    }
+    rc = ps__seterr(c->errmsg, PS_ERR_CONNECT,
+                    "cannot resolve receiver host %s: no answer within "
+                    "%lld s",
+                    c->host, (long long)(c->connect_ms / 1000));
+  }
+  ps__net_lookup_free(c->lookup);
+  c->lookup = NULL;
   if (rc != 0) {
     return rc;
   }
   c->ai_next = c->ai;
-  return next_address(c, now_ms);
+  return next_address(c, now);
 }
 
 /* TCP is up: TLS (if set) and the hello start. */
@@ -196,6 +213,12 @@ static int write_out(ps__sconn *c, int64_t now) {
 }
 
 int ps__sconn_step(ps__sconn *c, int64_t now, int closing) {
+  if (c->lookup != NULL) {
+    int rc = on_lookup(c, now);
+    if (rc != 0 || c->lookup != NULL) {
+      return rc;
+    }
+  }
   if (!c->connected) {
     int rc = on_connect(c, now);
     if (rc != 0 || !c->connected) {
@@ -221,10 +244,13 @@ int ps__sconn_step(ps__sconn *c, int64_t now, int closing) {
 }
 
 int ps__sconn_fd(const ps__sconn *c) {
-  return c->tx.fd;
+  return c->lookup != NULL ? ps__net_lookup_fd(c->lookup) : c->tx.fd;
 }
 
 int ps__sconn_want_write(ps__sconn *c) {
+  if (c->lookup != NULL) {
+    return 0;
+  }
   if (!c->connected) {
     return c->tx.fd >= 0; /* writable once the connect is done */
   }
@@ -235,7 +261,7 @@ int ps__sconn_want_write(ps__sconn *c) {
 }
 
 int64_t ps__sconn_next_deadline(const ps__sconn *c, int64_t now) {
-  if (!c->connected) {
+  if (c->lookup != NULL || !c->connected) {
     return c->try_until_ms > now ? c->try_until_ms - now : 0;
   }
   return ps__ssession_next_deadline(&c->sess, now);
@@ -263,6 +289,8 @@ void ps__sconn_close(ps__sconn *c) {
     c->connected = 0;
   }
   ps__buf_free(&c->rx);
+  ps__net_lookup_free(c->lookup);
+  c->lookup = NULL;
   if (c->ai != NULL) {
     freeaddrinfo(c->ai);
   }

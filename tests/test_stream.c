@@ -99,7 +99,8 @@ static int fake_step(fake_rx *x);
 /* The fake clock and the peers a waiting stream lets run. */
 static struct {
   int64_t now;
-  int waits; /* times a stream waited */
+  int waits;   /* times a stream waited */
+  int patient; /* a wait gives the system up to 50 ms of real time */
   rx *rx[4];
   fake_rx *fake[4];
 } W = {.now = 1000000};
@@ -147,7 +148,7 @@ static int w_poll(void *ud, struct pollfd *fds, unsigned n, int timeout_ms) {
   if (r == 0 && !busy) {
     /* A write waiting for the peer's window moves on in real time. */
     int blocked = fds[0].fd >= 0 && (fds[0].events & POLLOUT);
-    r = poll(fds, n, blocked ? 50 : 1);
+    r = poll(fds, n, blocked || W.patient ? 50 : 1);
   }
   if (r == 0 && !busy) {
     W.now += timeout_ms < 0 ? 1000 : timeout_ms;
@@ -1242,6 +1243,28 @@ START_TEST(test_failover) {
 }
 END_TEST
 
+START_TEST(test_connect_by_name) {
+  /* A name resolves in the background (here from /etc/hosts: no DNS
+   * query leaves the host), then its addresses are tried in turn. */
+  fake_plan plan[] = {{.ack = 1}};
+  fake_rx x;
+  uint16_t port = fake_start(&x, plan, 1);
+  W.patient = 1; /* the resolver runs in real time */
+  ps_stream *s = new_stream("named");
+  slog[0] = '\0';
+  ps_stream_set_log(s, stream_log, NULL);
+  int rc = ps_stream_connect(s, "localhost", port);
+  W.patient = 0;
+  ck_assert_msg(rc == 0, "connect: %s\nlog: %s", ps_stream_errmsg(s), slog);
+  ck_assert_msg(strstr(slog, "connected to receiver localhost port") != NULL,
+                "log: %s", slog);
+  ck_assert_int_eq(ps_stream_close(s, 5000), 0);
+  ck_assert_int_eq(x.closes, 1);
+  ps_stream_free(s);
+  fake_stop(&x);
+}
+END_TEST
+
 START_TEST(test_failover_at_connect) {
   /* The first receiver is not there at all: connect moves on. */
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -1318,6 +1341,7 @@ static Suite *stream_suite(void) {
   tcase_add_test(tc, test_failover);
   tcase_add_test(tc, test_refused_on_reconnect_counts_lost);
   tcase_add_test(tc, test_failover_at_connect);
+  tcase_add_test(tc, test_connect_by_name);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -298,10 +298,10 @@ PS_API int ps_stream_add_receiver(ps_stream *s, const char *host,
  * port P in N ms"), trying the receivers in order. Reconnect attempts
  * are made step by step by ps_stream_send(), ps_stream_flush(),
  * ps_stream_process(), ps_stream_poll() and ps_stream_close(), and do
- * not block them: the TCP connect is non-blocking, TLS and the hello
- * advance as the receiver's answers arrive (a receiver given by name is
- * still resolved by the system's resolver, which may wait). Each attempt
- * gets 2 s for the TCP connect and 5 s for TLS and hello. A new
+ * not block them: a receiver's name resolves in the background (where
+ * the C library has getaddrinfo_a), the TCP connect is non-blocking, and
+ * TLS and the hello advance as the receiver's answers arrive. Each
+ * attempt gets 2 s to resolve and connect and 5 s for TLS and hello. A new
  * connection announces every interface again, resends the
  * unacknowledged batches with their sequence numbers, then the latest
  * counters. Meanwhile packets queue in the replay queue
@@ -359,9 +359,10 @@ PS_API int ps_stream_next_deadline_ms(ps_stream *s);
  * writing while ps_stream_want_write() says so, at most
  * ps_stream_next_deadline_ms() long; then call ps_stream_process().
  *
- * ps_stream_get_fd() is the socket of the connection being made or used,
- * -1 while none is (waiting to reconnect: the deadline says when); it
- * changes on every reconnect. ps_stream_want_write() is 1 when bytes wait
+ * ps_stream_get_fd() is the socket of the connection being made or used
+ * (while a receiver's name resolves, a descriptor that becomes readable
+ * when it is done), -1 while there is none (waiting to reconnect: the
+ * deadline says when); it changes on every attempt. ps_stream_want_write() is 1 when bytes wait
  * for the socket (or a connect is on its way), else 0.
  * ps_stream_process() does what is due without waiting: reads the
  * receiver's messages, writes what the socket takes, sends a batch whose

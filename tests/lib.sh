@@ -32,6 +32,10 @@ start_receiver() {
   local log=$1; shift
   local listen=(--listen 127.0.0.1:0)
   case " $* " in *" --listen "*|*" -l "*) listen=() ;; esac
+  # Emptied here, not only by the child's redirection: until the child
+  # runs, the loop below could read the port of the previous receiver
+  # that wrote this log.
+  : >"$log"
   "$RECEIVER" "${listen[@]}" "$@" 2>"$log" &
   RPID=$!
   PIDS+=("$RPID")

@@ -9,8 +9,8 @@
  * queue's (ps_replay), which receiver and when the failover's
  * (ps_failover), the copy on disk the spool's (ps_stream_spool). The
  * stream's own state changes in set_state() and each state is handled
- * in one place (step()), so a reconnect is a series of non-blocking
- * steps and the capture path never waits for a receiver. */
+ * in one place (ps__stream_step()), so a reconnect is a series of
+ * non-blocking steps and the capture path never waits for a receiver. */
 #include "config.h"
 
 #include "ps_net.h"

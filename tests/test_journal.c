@@ -68,13 +68,13 @@ START_TEST(test_cut_back_after_crash) {
   ps__journal *j;
   ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
   write_bytes(f1, 24, 0);
-  ck_assert_int_eq(ps__journal_file(j, f1, 24, eb), 0);
+  ck_assert_int_eq(ps__journal_file(j, f1, -1, 24, eb), 0);
   write_bytes(f1, 1000, 1);
   ps__stream_ent *a = ps__streamtab_get(&tab, "sensor-a", 8, 1);
   ps__stream_ent *b = ps__streamtab_get(&tab, "sensor-b", 8, 2);
   ps__streamtab_advance(&tab, a, 5);
   ps__streamtab_advance(&tab, b, 9);
-  ps__file_mark m = {f1, 1024};
+  ps__file_mark m = {f1, 1024, -1};
   ck_assert_int_eq(ps__journal_commit(j, &m, 1, &tab, eb), 0);
   ck_assert_uint_eq(tab.n_dirty, 0);
   /* The next round writes 500 bytes (batch 6 of a) and dies. */
@@ -105,14 +105,14 @@ START_TEST(test_closed_and_new_files) {
   ps__journal *j;
   ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
   write_bytes(f1, 24, 0);
-  ck_assert_int_eq(ps__journal_file(j, f1, 24, eb), 0);
-  ps__file_mark m = {f1, 24};
+  ck_assert_int_eq(ps__journal_file(j, f1, -1, 24, eb), 0);
+  ps__file_mark m = {f1, 24, -1};
   ck_assert_int_eq(ps__journal_commit(j, &m, 1, &tab, eb), 0);
   /* Round: f1 grows to 3000 and is closed; f2 opens with a header. */
   write_bytes(f1, 2976, 1);
   write_bytes(f2, 24, 0);
-  ck_assert_int_eq(ps__journal_file(j, f2, 24, eb), 0);
-  ps__file_mark m2 = {f2, 24};
+  ck_assert_int_eq(ps__journal_file(j, f2, -1, 24, eb), 0);
+  ps__file_mark m2 = {f2, 24, -1};
   ck_assert_int_eq(ps__journal_commit(j, &m2, 1, &tab, eb), 0);
   /* Next round: f2 gets 100 bytes, crash before the commit. */
   write_bytes(f2, 100, 1);
@@ -156,7 +156,7 @@ START_TEST(test_replaced_file_left_alone) {
   ps__journal *j;
   ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
   write_bytes(f1, 24, 0);
-  ck_assert_int_eq(ps__journal_file(j, f1, 24, eb), 0);
+  ck_assert_int_eq(ps__journal_file(j, f1, -1, 24, eb), 0);
   ps__journal_close(j);
   /* Someone moves it away and another program writes a new one. */
   ck_assert_int_eq(rename(f1, f2), 0);
@@ -193,7 +193,7 @@ START_TEST(test_compaction) {
   ps__journal *j;
   ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
   write_bytes(f1, 24, 0);
-  ck_assert_int_eq(ps__journal_file(j, f1, 24, eb), 0);
+  ck_assert_int_eq(ps__journal_file(j, f1, -1, 24, eb), 0);
   char name[32];
   for (int round = 1; round <= 3000; round++) {
     for (int k = 0; k < 10; k++) {
@@ -201,7 +201,7 @@ START_TEST(test_compaction) {
       ps__streamtab_advance(
           &tab, ps__streamtab_get(&tab, name, strlen(name), 1), round);
     }
-    ps__file_mark m = {f1, 24 + (uint64_t)round};
+    ps__file_mark m = {f1, 24 + (uint64_t)round, -1};
     ck_assert_int_eq(ps__journal_commit(j, &m, 1, &tab, eb), 0);
   }
   write_bytes(f1, 3000, 1);
@@ -251,9 +251,9 @@ START_TEST(test_failed_commit_retried) {
   ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
   write_bytes(f1, 24, 0);
   write_bytes(f2, 24, 0);
-  ck_assert_int_eq(ps__journal_file(j, f1, 24, eb), 0);
-  ck_assert_int_eq(ps__journal_file(j, f2, 24, eb), 0);
-  ps__file_mark m[2] = {{f1, 24}, {f2, 24}};
+  ck_assert_int_eq(ps__journal_file(j, f1, -1, 24, eb), 0);
+  ck_assert_int_eq(ps__journal_file(j, f2, -1, 24, eb), 0);
+  ps__file_mark m[2] = {{f1, 24, -1}, {f2, 24, -1}};
   ck_assert_int_eq(ps__journal_commit(j, m, 2, &tab, eb), 0);
   /* Round: both files grow, f2 is closed (rotation); the journal cannot
    * grow (EFBIG here, ENOSPC on a full disk). */
@@ -261,7 +261,7 @@ START_TEST(test_failed_commit_retried) {
   write_bytes(f2, 2000, 1);
   ps__stream_ent *a = ps__streamtab_get(&tab, "sensor-a", 8, 1);
   ps__streamtab_advance(&tab, a, 3);
-  ps__file_mark m1 = {f1, 1024};
+  ps__file_mark m1 = {f1, 1024, -1};
   struct rlimit old, lim;
   ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
   lim = old;

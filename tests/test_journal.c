@@ -329,8 +329,8 @@ START_TEST(test_spool_recover) {
   char eb[PS_ERRMSG_MAX], sdir[300], seg[400];
   snprintf(sdir, sizeof(sdir), "%s/spool", dir);
   ps__spool *sp, *other;
-  ck_assert_int_eq(ps__spool_open(&sp, sdir, eb), 0);
-  ck_assert_err(ps__spool_open(&other, sdir, eb), PS_ERR_IO, eb,
+  ck_assert_int_eq(ps__spool_open(&sp, sdir, log_fn, NULL, eb), 0);
+  ck_assert_err(ps__spool_open(&other, sdir, log_fn, NULL, eb), PS_ERR_IO, eb,
                 "is in use by another sensor");
   ps__spool_meta *m = calloc(1, sizeof(*m));
   m->stream_id = 0x1122334455667788ull;
@@ -356,7 +356,7 @@ START_TEST(test_spool_recover) {
   snprintf(seg, sizeof(seg), "%s/seg-%020d", sdir, 1);
   ck_assert_int_eq(truncate(seg, size_of(seg) - 7), 0); /* torn record 3 */
 
-  ck_assert_int_eq(ps__spool_open(&sp, sdir, eb), 0);
+  ck_assert_int_eq(ps__spool_open(&sp, sdir, log_fn, NULL, eb), 0);
   ps__spool_meta *back = calloc(1, sizeof(*back));
   got_recs g = {0};
   ck_assert_int_eq(ps__spool_recover(sp, back, collect, &g, eb), 1);
@@ -375,7 +375,7 @@ START_TEST(test_spool_recover) {
   ck_assert_uint_eq(g.ifc0[1], 20);
   /* All acknowledged at the end: emptied, the next run starts afresh. */
   ps__spool_close(sp, 1);
-  ck_assert_int_eq(ps__spool_open(&sp, sdir, eb), 0);
+  ck_assert_int_eq(ps__spool_open(&sp, sdir, log_fn, NULL, eb), 0);
   got_recs g2 = {0};
   ck_assert_int_eq(ps__spool_recover(sp, back, collect, &g2, eb), 0);
   ck_assert_int_eq(g2.n, 0);

@@ -464,10 +464,13 @@ static void repair(ps__journal *j) {
     int dfd = walk(j, f->name, &leaf);
     if (dfd < 0 || fstat(dfd, &ds) != 0 ||
         fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno != ENOENT) {
+      if (errno == ELOOP || errno == ENOTDIR) {
         ps__log(j->log, j->log_ud, PS_LOG_WARNING,
-                "%s%s: %s (a directory on its way is a symbolic link?): "
-                "left as it is",
+                "%s%s: a directory on its way is a symbolic link, or not a "
+                "directory: left as it is",
+                j->prefix, f->name);
+      } else if (errno != ENOENT) {
+        ps__log(j->log, j->log_ud, PS_LOG_WARNING, "%s%s: %s: left as it is",
                 j->prefix, f->name, strerror(errno));
       } /* else rotated away, or removed by someone: nothing to do */
       dir_close(j, dfd);

@@ -194,7 +194,7 @@ int ps__spool_open(ps__spool **out, const char *dir, ps_log_fn log,
   sp->lock_fd = open_ours(sp, "lock", O_RDWR | O_CREAT, &why, buf, sizeof(buf));
   if (sp->lock_fd == -2) {
     int rc = ps__seterr(errbuf, PS_ERR_IO,
-                        "cannot use the spool %s: its lock file %s: remove it",
+                        "cannot use the spool %s: its file lock: %s: remove it",
                         dir, why);
     ps__spool_close(sp, 0);
     return rc;

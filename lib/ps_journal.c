@@ -187,20 +187,24 @@ static int locate(const ps__journal *j, const char *name, struct stat *st,
   return rc;
 }
 
-/* Why st is not f's file as this receiver created it (NULL: it is). */
+/* Why st (in the directory ds) is not f's file as this receiver created
+ * it (NULL: it is). Its owner is the receiver's user, the journal's, or
+ * the directory's: a receiver started as root with -Z USER finds the
+ * files USER created after the switch. */
 static const char *not_ours(const ps__journal *j, const jfile *f,
-                            const struct stat *st, dev_t dev, char *buf,
-                            size_t n) {
+                            const struct stat *st, const struct stat *ds,
+                            char *buf, size_t n) {
   if (S_ISLNK(st->st_mode)) {
     return "is a symbolic link";
   }
   if (!S_ISREG(st->st_mode)) {
     return "is not a regular file";
   }
-  if ((uint64_t)st->st_ino != f->ino || st->st_dev != dev) {
+  if ((uint64_t)st->st_ino != f->ino || st->st_dev != ds->st_dev) {
     return "is not the file this receiver wrote (it was replaced)";
   }
-  if (st->st_uid != geteuid() && st->st_uid != j->owner) {
+  if (st->st_uid != geteuid() && st->st_uid != j->owner &&
+      st->st_uid != ds->st_uid) {
     snprintf(buf, n, "is owned by uid %u, not by this receiver",
              (unsigned)st->st_uid);
     return buf;
@@ -476,8 +480,7 @@ static void repair(ps__journal *j) {
       dir_close(j, dfd);
       continue;
     }
-    if ((why = not_ours(j, f, &st, ds.st_dev, why_buf, sizeof(why_buf))) !=
-        NULL) {
+    if ((why = not_ours(j, f, &st, &ds, why_buf, sizeof(why_buf))) != NULL) {
       ps__log(j->log, j->log_ud, PS_LOG_WARNING, "%s%s %s: left as it is",
               j->prefix, f->name, why);
     } else if ((uint64_t)st.st_size > f->size) {
@@ -488,8 +491,8 @@ static void repair(ps__journal *j) {
       int e = 0;
       if (fd < 0 || fstat(fd, &fs) != 0) {
         e = errno;
-      } else if ((why = not_ours(j, f, &fs, ds.st_dev, why_buf,
-                                 sizeof(why_buf))) != NULL) {
+      } else if ((why = not_ours(j, f, &fs, &ds, why_buf, sizeof(why_buf))) !=
+                 NULL) {
         e = -1;
       } else if (ftruncate(fd, (off_t)f->size) != 0) {
         e = errno;

@@ -20,9 +20,9 @@
  * user, writable by nobody else; a file is cut back only if it is reached
  * from the journal's directory without a symbolic link, has the recorded
  * inode (0 matches nothing) on that directory's file system, one link,
- * and the receiver's (or the journal's) owner. Anyone able to write the
- * output's directory can thus neither redirect the journal's writes nor
- * make a restart cut any other file.
+ * and the receiver's (or the journal's, or its directory's) owner.
+ * Anyone able to write the output's directory can thus neither redirect
+ * the journal's writes nor make a restart cut any other file.
  */
 #ifndef PS_JOURNAL_H
 #define PS_JOURNAL_H

@@ -452,11 +452,18 @@ static void repair(ps__journal *j) {
   for (jfile *f = j->files; f != NULL; f = next) {
     next = f->next;
     if (!name_ok(f->name) || f->ino == 0) {
-      /* Never written by a receiver: a forged or damaged journal. */
+      /* Never written by a receiver: a forged or damaged journal (its
+       * name is shown without control bytes: it forges no log line). */
+      char shown[256];
+      size_t k = 0;
+      for (const char *c = f->name; *c != '\0' && k < sizeof(shown) - 1; c++) {
+        shown[k++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+      }
+      shown[k] = '\0';
       ps__log(j->log, j->log_ud, PS_LOG_WARNING,
               "journal %s: ignoring its entry for %s (%s): nothing outside "
               "the journal's directory, or not known by its inode, is cut",
-              j->path, f->name,
+              j->path, shown,
               f->ino == 0 ? "no inode recorded"
                           : "not a file in its directory");
       file_drop(j, f);

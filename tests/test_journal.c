@@ -340,9 +340,9 @@ START_TEST(test_forged_entries_ignored) {
   write_bytes(inside, 30, 0);
   write_bytes(outside, 30, 0);
   ck_assert_int_eq(chdir(sub), 0);
-  const char *names[] = {"victim", "../victim", outside};
-  uint64_t inos[] = {0, ino_of(outside), ino_of(outside)};
-  forge(jsub, 3, names, inos);
+  const char *names[] = {"victim", "../victim", outside, "x\nfake: line"};
+  uint64_t inos[] = {0, ino_of(outside), ino_of(outside), 0};
+  forge(jsub, 4, names, inos);
   ck_assert_int_eq(ps__journal_open(&j, jsub, &tab, log_fn, NULL, eb), 0);
   ck_assert_int_eq(size_of(inside), 30);
   ck_assert_int_eq(size_of(outside), 30);
@@ -351,6 +351,7 @@ START_TEST(test_forged_entries_ignored) {
   ck_assert_ptr_nonnull(
       strstr(logbuf, "entry for ../victim (not a file in its directory)"));
   ck_assert_ptr_nonnull(strstr(logbuf, "(not a file in its directory)"));
+  ck_assert_ptr_nonnull(strstr(logbuf, "entry for x?fake: line (no inode"));
   ps__journal_close(j);
   /* Forgotten: the rewritten journal names none of them. */
   logbuf[0] = '\0';

@@ -85,10 +85,11 @@ static void set_blocked(ps_receiver *r, const char *why);
 
 /* A file sink opened a file: the journal must know it before packets go
  * in, or a crash could leave data in it that nothing says to cut. */
-static void on_file_open(void *ud, const char *path, uint64_t size) {
+static void on_file_open(void *ud, const char *path, int fd, uint64_t size) {
   ps_receiver *r = ud;
   char eb[PS_ERRMSG_MAX];
-  if (r->journal != NULL && ps__journal_file(r->journal, path, size, eb)) {
+  if (r->journal != NULL &&
+      ps__journal_file(r->journal, path, fd, size, eb) != 0) {
     set_blocked(r, eb);
   }
 }
@@ -258,7 +259,8 @@ int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink) {
     ps__file_mark m[PCAP_MARKS];
     unsigned n = sink->ops->marks(sink, m, PCAP_MARKS);
     for (unsigned i = 0; i < n; i++) {
-      int rc = ps__journal_file(r->journal, m[i].path, m[i].size, r->errmsg);
+      int rc = ps__journal_file(r->journal, m[i].path, m[i].fd, m[i].size,
+                                r->errmsg);
       if (rc != 0) {
         return rc;
       }

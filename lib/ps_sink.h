@@ -12,6 +12,7 @@
 typedef struct ps__file_mark {
   const char *path;
   uint64_t size;
+  int fd; /* the open file (the journal takes its inode from it) */
 } ps__file_mark;
 
 typedef struct ps__sink_ops {
@@ -47,9 +48,9 @@ struct ps_sink {
   ps_log_fn log;
   void *log_ud;
   /* Set by the receiver: called by file sinks right after a file was
-   * created or opened and its header written (size: its bytes then),
-   * before any packet goes into it. */
-  void (*on_open)(void *ud, const char *path, uint64_t size);
+   * created or opened and its header written (size: its bytes then; fd:
+   * the file, for its inode), before any packet goes into it. */
+  void (*on_open)(void *ud, const char *path, int fd, uint64_t size);
   void *on_open_ud;
   char errmsg[PS_ERRMSG_MAX];
 };

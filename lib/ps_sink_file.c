@@ -177,7 +177,7 @@ static void announce(file_sink *fs, out_file *o) {
       ps__buf_size(&o->hdr) == 0) {
     o->flushed = o->size;
     if (fs->base.on_open != NULL) {
-      fs->base.on_open(fs->base.on_open_ud, o->path, o->size);
+      fs->base.on_open(fs->base.on_open_ud, o->path, o->fd, o->size);
       o->announced = 1;
     }
   }
@@ -1165,6 +1165,7 @@ static unsigned fs_marks(ps_sink *sk, ps__file_mark *out, unsigned max) {
         ps__buf_size(&o->hdr) == 0) {
       out[n].path = o->path;
       out[n].size = o->flushed;
+      out[n].fd = o->fd;
       n++;
     }
   }

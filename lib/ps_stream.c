@@ -1440,7 +1440,8 @@ static int adopt_batch(void *ud, const ps__spool_rec *r) {
  * same stream id, its interfaces first, its batches first in the queue
  * (the receiver's resume point says which it already has). */
 static int spool_start(ps_stream *s) {
-  int rc = ps__spool_open(&s->spool, s->spool_dir, s->errmsg);
+  int rc =
+      ps__spool_open(&s->spool, s->spool_dir, s->log, s->log_ud, s->errmsg);
   if (rc != 0) {
     return rc;
   }

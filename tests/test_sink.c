@@ -865,8 +865,9 @@ static char opened[8][256];
 static uint64_t opened_size[8];
 static int n_opened;
 
-static void on_open(void *ud, const char *path, uint64_t size) {
+static void on_open(void *ud, const char *path, int fd, uint64_t size) {
   (void)ud;
+  ck_assert_int_ge(fd, 0);
   ck_assert_int_lt(n_opened, 8);
   snprintf(opened[n_opened], sizeof(opened[0]), "%s", path);
   opened_size[n_opened++] = size;

@@ -5,6 +5,7 @@
 #include "ps_cli.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,6 +47,33 @@ static int default_state(const char *out, char *buf, size_t n) {
     }
   }
   return 0;
+}
+
+/* The journal cuts back only files in its own directory or below it:
+ * with --state FILE, the directory of -w (up to its first template
+ * part) must be FILE's directory or under it. 1 if so, or if either
+ * cannot be resolved (the open reports that). */
+static int state_covers(const char *state, const char *out) {
+  const char *ss = strrchr(state, '/');
+  size_t cut = 0;
+  for (size_t i = 0; out[i] != '\0'; i++) {
+    if (out[i] == '%' || out[i] == '{') {
+      break;
+    }
+    if (out[i] == '/') {
+      cut = i + 1;
+    }
+  }
+  char sd[4096], od[4096], sr[PATH_MAX], orr[PATH_MAX];
+  snprintf(sd, sizeof(sd), "%.*s", ss ? (int)(ss - state) + 1 : 1,
+           ss ? state : ".");
+  snprintf(od, sizeof(od), "%.*s", cut ? (int)cut : 1, cut ? out : ".");
+  if (realpath(sd, sr) == NULL || realpath(od, orr) == NULL) {
+    return 1;
+  }
+  size_t n = strlen(sr);
+  return strcmp(sr, "/") == 0 ||
+         (strncmp(orr, sr, n) == 0 && (orr[n] == '\0' || orr[n] == '/'));
 }
 
 static void usage(FILE *f) {
@@ -375,6 +403,14 @@ int main(int argc, char **argv) {
                          out);
     }
     state = state_buf;
+  }
+  if (state != NULL && strcmp(state, "none") != 0 && strcmp(out, "-") != 0 &&
+      !special && !state_covers(state, out)) {
+    ps_receiver_free(r);
+    return usage_error("--state %s: the journal cuts back only files in its "
+                       "own directory or below it, and -w %s is not there: "
+                       "put it in the output's directory",
+                       state, out);
   }
   if (state != NULL && strcmp(state, "none") != 0 &&
       ps_receiver_set_state_file(r, state) != 0) {

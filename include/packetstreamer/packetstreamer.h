@@ -410,7 +410,13 @@ typedef struct ps_stream_counters {
  * buffer (ps_stream_set_replay()); a batch leaves it when it leaves the
  * queue. A write error (disk full) is logged and the stream goes on in
  * memory. Call before ps_stream_connect(). A spool holding another
- * sensor name's stream makes ps_stream_connect() fail (PS_ERR_INVALID).
+ * sensor name's stream makes ps_stream_connect() fail (PS_ERR_INVALID);
+ * so does (PS_ERR_IO) a directory owned by another user (root excepted)
+ * or writable by anyone without the sticky bit, or a lock file that is
+ * not the process's own. Files in it are never opened through a
+ * symbolic link and are created O_EXCL, mode 0600; one that is a link,
+ * another user's, writable by group or others, or hard-linked is
+ * ignored (logged), never read, cut or removed.
  * Since 0.1.
  */
 PS_API int ps_stream_set_spool(ps_stream *s, const char *dir);
@@ -706,9 +712,18 @@ PS_API int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts);
  * back to its recorded size (what follows was never acknowledged, so the
  * sensors resend it), and resent batches already written are skipped.
  * Call before adding sinks (a sink opening with PS_SINK_APPEND must see
- * the repaired file). Returns 0, PS_ERR_STATE, or PS_ERR_IO (unreadable,
- * or not a journal: it is never overwritten). No fsync: it protects
- * against the process dying, not the machine. Since 0.1.
+ * the repaired file). Only files in the journal's directory or below it
+ * are recorded and cut back (by their name relative to it and their
+ * inode when opened; never through a symbolic link, never another
+ * user's): keep the journal beside the outputs. The journal and its
+ * temporary path.new are opened without following links and created
+ * with O_EXCL, mode 0600. Returns 0, PS_ERR_STATE, PS_ERR_INVALID (path
+ * names a directory), or PS_ERR_IO (unreadable; not a journal; a
+ * symbolic link, not a regular file, hard-linked, writable by group or
+ * others, or owned by another user than the process's or the owner of
+ * its directory; a temporary that is a link or another user's): such a
+ * file is never overwritten. No fsync: it protects against the process
+ * dying, not the machine. Since 0.1.
  */
 PS_API int ps_receiver_set_state_file(ps_receiver *r, const char *path);
 

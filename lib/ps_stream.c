@@ -971,7 +971,9 @@ static void drop_connection(ps_stream *s) {
 }
 
 /* Errors that end the stream: the receiver refused us, it or we failed
- * to prove who we are, a stop. Anything else is the network's. */
+ * to prove who we are, a stop. Anything else is the network's, or the
+ * receiver's passing state (PS_ERR_BUSY: full, out of memory, cannot
+ * write), and is retried. */
 static int is_final(int rc) {
   return rc == PS_ERR_REFUSED || rc == PS_ERR_AUTH || rc == PS_ERR_TLS ||
          rc == PS_ERR_STOPPED || rc == PS_ERR_NOMEM;

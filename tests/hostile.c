@@ -15,7 +15,7 @@
  * at once), slowloris, and hellos: $HOSTILE_COUNT connections (default
  * 20) that each send a hello and nothing more (never the shared key's
  * proof), held until SIGTERM or $HOSTILE_HOLD seconds (default 30); one
- * the receiver closes is opened again.
+ * the receiver closes is opened again (unless HOSTILE_REOPEN=0).
  *
  * hold: a well-behaved keyless sensor that takes a slot: hello, one
  * interface, one batch of one packet, then holds the connection until
@@ -586,6 +586,7 @@ static int hellos_open(const char *host, const char *port) {
 static int mode_hellos(const char *host, const char *port) {
   int n = env_int("HOSTILE_COUNT", 20);
   int secs = env_int("HOSTILE_HOLD", 30);
+  int reopen = env_int("HOSTILE_REOPEN", 1);
   if (n < 1 || n > 10000) {
     fprintf(stderr, "hostile: HOSTILE_COUNT must be 1..10000\n");
     return 2;
@@ -617,7 +618,7 @@ static int mode_hellos(const char *host, const char *port) {
   struct pollfd *pf = calloc((size_t)n, sizeof(*pf));
   while (!g_stop && now_ms() < end) {
     for (int i = 0; i < n; i++) {
-      if (fds[i] < 0 && (fds[i] = hellos_open(host, port)) >= 0) {
+      if (fds[i] < 0 && reopen && (fds[i] = hellos_open(host, port)) >= 0) {
         reopened++;
       }
       pf[i].fd = fds[i];

@@ -43,6 +43,26 @@ res=$("$PCAPCMP" --iface keyed/in.pcap in.pcap out1.pcapng) || fail "output: $re
 expect_line r1.log "sensor keyed connected from .*shared key verified" "keyed sensor logged"
 ok "20 strangers in their handshake, --max-sensors 5: the keyed sensor got in: $res"
 
+# 1b. A pending pool of 8 (--max-pending): each newcomer closes the
+# stranger that has waited longest; the keyed sensor, newest, gets in.
+"$RECEIVER" --listen 127.0.0.1:0 --max-pending 0 -w x.pcap 2>err; rc=$?
+[ "$rc" -eq 2 ] || fail "--max-pending 0: exit $rc"
+expect_line err "invalid --max-pending: .*\(see ps-receiver --help\)" "--max-pending 0 message"
+start_receiver r1b.log --max-sensors 5 --max-pending 8 --auth-key-file key -w out1b.pcapng
+HOSTILE_COUNT=20 HOSTILE_HOLD=60 HOSTILE_REOPEN=0 "$HOSTILE" hellos 127.0.0.1 "$RPORT" >h1b.out 2>&1 &
+hpid=$!; PIDS+=("$hpid")
+wait_log h1b.out "holding" 1 "the strangers did not connect"
+"$SENSOR" -r in.pcap --receiver "127.0.0.1:$RPORT" --auth-key-file key \
+  --name keyed --connect-timeout 10 2>s1b.log || { cat s1b.log >&2; fail "keyed sensor with 8 pending places"; }
+kill -TERM "$hpid"; wait "$hpid"
+all_acked s1b.log
+stop_receiver
+evicted=$(grep -c "closed for a newer connection: too many in their handshake (8 connections in their handshake, limit 8)" r1b.log)
+[ "$evicted" -eq 13 ] || { cat r1b.log >&2; fail "$evicted evictions, not 12 for the strangers + 1 for the sensor"; }
+res=$("$PCAPCMP" --iface keyed/in.pcap in.pcap out1b.pcapng) || fail "output: $res"
+[ "$res" = "$total packets identical" ] || fail "output: $res"
+ok "--max-pending 8, 20 strangers: 13 evicted oldest first, the keyed sensor got in: $res"
+
 # 2. Room for one sensor, taken: the second is told the receiver is full,
 # keeps trying, and completes once the first has gone.
 start_receiver r2.log --max-sensors 1 -w out2.pcapng

@@ -23,6 +23,15 @@
 
 #define MAX_LISTENERS 8
 #define READ_CHUNK 65536
+/* Read size for a connection in its handshake: its frames are a few
+ * hundred bytes, and hundreds of such connections should not hold a
+ * READ_CHUNK buffer each. */
+#define PENDING_CHUNK 4096
+/* Lines about connections that end in their handshake (a flood of them
+ * is the usual attack): at most HSLOG_MAX per HSLOG_WINDOW_MS, then one
+ * line with the number not shown. */
+#define HSLOG_MAX 100
+#define HSLOG_WINDOW_MS 10000
 #define READ_BUDGET (1u << 20)   /* bytes per connection per wakeup */
 #define OUT_LIMIT (256u * 1024)  /* a sensor that does not read its acks */
 #define IDLE_TRIM_MS 2000
@@ -32,6 +41,11 @@
 
 typedef struct conn {
   struct conn *next, *prev;
+  /* Connections in their handshake, oldest first (pending set), or
+   * admitted as sensors (counted set); never both. */
+  struct conn *pnext, *pprev;
+  int pending;
+  int counted;
   int fd;
   uint32_t events;
   int64_t created_ms;
@@ -55,8 +69,14 @@ struct ps_receiver {
   /* Closed connections, freed at the end of a loop step: events for them
    * may still sit in that step's epoll batch. */
   conn *dead;
-  unsigned max_sessions;
-  unsigned max_pending;     /* connections still in their handshake */
+  unsigned max_sessions; /* admitted sensors (n_sensors) */
+  unsigned n_sensors;
+  unsigned max_pending; /* in their handshake; 0: the default */
+  conn *pend_head, *pend_tail;
+  unsigned n_pending;
+  int64_t hslog_since; /* window of the handshake log lines */
+  unsigned hslog_n;
+  unsigned long long hslog_hidden;
   int64_t listen_paused_until; /* out of descriptors: accept later */
   int64_t last_emfile_log;
   unsigned handshake_ms;
@@ -94,10 +114,105 @@ static void on_file_open(void *ud, const char *path, int fd, uint64_t size) {
   }
 }
 
+static conn *conn_of(ps__session *s) {
+  return (conn *)((char *)s - offsetof(conn, sess));
+}
+
 /* A stream moved to a new connection: the old one is dead or dying. */
 static void supersede(void *ud, ps__session *old) {
-  conn *c = (conn *)((char *)old - offsetof(conn, sess));
-  conn_close(ud, c, "replaced by a new connection of the same stream");
+  conn_close(ud, conn_of(old),
+             "replaced by a new connection of the same stream");
+}
+
+static void pending_del(ps_receiver *r, conn *c) {
+  if (!c->pending) {
+    return;
+  }
+  if (c->pprev) {
+    c->pprev->pnext = c->pnext;
+  } else {
+    r->pend_head = c->pnext;
+  }
+  if (c->pnext) {
+    c->pnext->pprev = c->pprev;
+  } else {
+    r->pend_tail = c->pprev;
+  }
+  c->pnext = c->pprev = NULL;
+  c->pending = 0;
+  r->n_pending--;
+}
+
+static void pending_add(ps_receiver *r, conn *c) {
+  c->pprev = r->pend_tail;
+  c->pnext = NULL;
+  if (r->pend_tail) {
+    r->pend_tail->pnext = c;
+  } else {
+    r->pend_head = c;
+  }
+  r->pend_tail = c;
+  c->pending = 1;
+  r->n_pending++;
+}
+
+static unsigned pending_limit(const ps_receiver *r) {
+  if (r->max_pending != 0) {
+    return r->max_pending;
+  }
+  /* Room for every sensor to reconnect at once (after a restart), with
+   * as many again for strangers. */
+  unsigned twice = r->max_sessions > 500000 ? 1000000 : 2 * r->max_sessions;
+  return twice > 64 ? twice : 64;
+}
+
+/* The session's sensor proved who it is: it counts against the sensor
+ * limit from now on, unless the limit is reached. Connections count only
+ * from here, so strangers that never authenticate cannot lock sensors
+ * out; they wait in the bounded pending set instead. */
+static int admit(void *ud, ps__session *s, int takes_over) {
+  ps_receiver *r = ud;
+  conn *c = conn_of(s);
+  /* A sensor taking its stream over from a connection the receiver has
+   * not yet seen break replaces it rather than adds to the count. */
+  if (r->n_sensors >= r->max_sessions && !takes_over) {
+    return ps__seterr(s->errmsg, PS_ERR_BUSY,
+                      "the receiver is at its limit of %u sensors",
+                      r->max_sessions);
+  }
+  pending_del(r, c);
+  c->counted = 1;
+  r->n_sensors++;
+  return 0;
+}
+
+/* Says how many handshake lines were not shown, once their window is
+ * over (or at once with force). */
+static void hslog_flush(ps_receiver *r, int64_t now, int force) {
+  if (!force && now - r->hslog_since < HSLOG_WINDOW_MS) {
+    return;
+  }
+  if (r->hslog_hidden > 0) {
+    ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
+            "%llu more connections ended in their handshake in the last "
+            "%lld s (not logged one by one)",
+            r->hslog_hidden, (long long)(now - r->hslog_since + 999) / 1000);
+  }
+  r->hslog_since = now;
+  r->hslog_n = 0;
+  r->hslog_hidden = 0;
+}
+
+/* Whether a line about a connection that ended in its handshake may be
+ * logged: anyone can open connections, and each must not cost a line. */
+static int hslog_allow(ps_receiver *r) {
+  hslog_flush(r, ps__now_ms(), 0);
+  if (r->hslog_n < HSLOG_MAX) {
+    r->hslog_n++;
+    return 1;
+  }
+  r->hslog_hidden++;
+  return 0;
 }
 
 int ps_receiver_create(ps_receiver **out) {
@@ -128,6 +243,7 @@ int ps_receiver_create(ps_receiver **out) {
   r->env.defer_acks = 1;
   r->env.streams = &r->streams;
   r->env.supersede = supersede;
+  r->env.admit = admit;
   r->env.ud = r;
   const char *fp = getenv("PS_RECEIVER_FAILPOINT");
   if (fp != NULL) {
@@ -140,7 +256,6 @@ int ps_receiver_create(ps_receiver **out) {
     }
   }
   r->max_sessions = 1024;
-  r->max_pending = 256;
   r->handshake_ms = 10000;
   r->idle_ms = 60000;
   r->next_id = 1;
@@ -172,6 +287,15 @@ int ps_receiver_set_limits(ps_receiver *r, unsigned max_sessions,
   if (idle_timeout_s) {
     r->idle_ms = idle_timeout_s * 1000;
   }
+  return 0;
+}
+
+int ps_receiver_set_max_pending(ps_receiver *r, unsigned max_pending) {
+  if (max_pending > 1000000) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID,
+                      "at most 1000000 connections in their handshake");
+  }
+  r->max_pending = max_pending;
   return 0;
 }
 
@@ -296,7 +420,7 @@ int ps_receiver_get_fd(ps_receiver *r) { return r->epfd; }
 
 int ps_receiver_get_timeout_ms(ps_receiver *r) {
   /* Deadlines are checked once a second; that is their resolution. */
-  return (r->conns || r->listen_paused_until) ? 1000 : -1;
+  return (r->conns || r->listen_paused_until || r->hslog_hidden) ? 1000 : -1;
 }
 
 /* Bytes queued for the sensor, in frames or TLS records. */
@@ -342,10 +466,19 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   }
   ps_capture_stats t;
   ps__session_totals(&c->sess, &t);
-  if (c->sess.state == PS_SESS_HELLO || c->sess.sensor[0] == '?') {
-    ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-            "connection from %s closed before the hello: %s", c->sess.peer,
-            reason ? reason : "no data");
+  if (!c->counted) {
+    /* Never admitted: nothing to count, and anyone can make many. */
+    if (!hslog_allow(r)) {
+      /* in the next summary line instead */
+    } else if (c->sess.state == PS_SESS_HELLO || c->sess.sensor[0] == '?') {
+      ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
+              "connection from %s closed before the hello: %s", c->sess.peer,
+              reason ? reason : "no data");
+    } else {
+      ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
+              "sensor %s (%s) dropped: %s", c->sess.sensor, c->sess.peer,
+              reason ? reason : "closed in its handshake");
+    }
   } else {
     ps__log(r->env.log, r->env.log_ud,
             reason ? PS_LOG_WARNING : PS_LOG_INFO,
@@ -363,6 +496,11 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   r->ctr.duplicate_batches += c->sess.duplicates;
   if (reason) {
     r->ctr.sessions_failed++;
+  }
+  pending_del(r, c);
+  if (c->counted) {
+    c->counted = 0;
+    r->n_sensors--;
   }
   ps__session_end(&c->sess);
   ps__tls_free(c->tls);
@@ -391,41 +529,22 @@ static void bury_dead(ps_receiver *r) {
   }
 }
 
-static int is_pending(const conn *c) {
-  return c->sess.state == PS_SESS_HELLO || c->sess.state == PS_SESS_AUTH;
-}
-
 /* Closes the connection that has waited longest in its handshake, to
  * make room: a flood of idle or slow connections then costs the flooder
- * its own slots, never a well-behaved sensor (which says hello within
- * milliseconds). Returns 1 if one was closed. */
+ * its own slots, never a well-behaved sensor (which completes its
+ * handshake within milliseconds). Returns 1 if one was closed. */
 static int evict_oldest_pending(ps_receiver *r, const char *why) {
-  conn *oldest = NULL;
-  unsigned n = 0;
-  for (conn *c = r->conns; c != NULL; c = c->next) {
-    if (is_pending(c)) {
-      n++;
-      if (oldest == NULL || c->created_ms <= oldest->created_ms) {
-        oldest = c;
-      }
-    }
-  }
+  conn *oldest = r->pend_head;
   if (oldest == NULL) {
     return 0;
   }
   char reason[160];
-  snprintf(reason, sizeof(reason), "%s (%u connections in their handshake)",
-           why, n);
+  snprintf(reason, sizeof(reason),
+           "%s (%u connections in their handshake, "
+           "limit %u)",
+           why, r->n_pending, pending_limit(r));
   conn_close(r, oldest, reason);
   return 1;
-}
-
-static unsigned count_pending(const ps_receiver *r) {
-  unsigned n = 0;
-  for (const conn *c = r->conns; c != NULL; c = c->next) {
-    n += (unsigned)is_pending(c);
-  }
-  return n;
 }
 
 static void pause_listening(ps_receiver *r, int pause) {
@@ -481,30 +600,14 @@ int ps_receiver_accept(ps_receiver *r) {
         }
         break;
       }
-      if (count_pending(r) >= r->max_pending) {
-        evict_oldest_pending(r, "dropped: too many connections waiting for "
-                                "their hello");
+      /* The sensor limit is applied when a connection proves who it is
+       * (admit()); until then it is one of a bounded number pending. */
+      while (r->n_pending >= pending_limit(r) &&
+             evict_oldest_pending(r, "closed for a newer connection: too "
+                                     "many in their handshake")) {
       }
       char peer[80];
       ps__net_addr_str((struct sockaddr *)&ss, peer, sizeof(peer));
-      if (r->ctr.sessions_active >= r->max_sessions) {
-        ps__buf tmp = {0};
-        char msg[128];
-        snprintf(msg, sizeof(msg),
-                 "the receiver is at its limit of %u sensors",
-                 r->max_sessions);
-        if (ps__enc_error(&tmp, (uint16_t)-PS_ERR_LIMIT, msg) == 0) {
-          ssize_t n = send(fd, ps__buf_head(&tmp), ps__buf_size(&tmp),
-                           MSG_NOSIGNAL | MSG_DONTWAIT);
-          (void)n;
-        }
-        ps__buf_free(&tmp);
-        close(fd);
-        r->ctr.sessions_failed++;
-        ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-                "connection from %s refused: %s", peer, msg);
-        continue;
-      }
       conn *c = calloc(1, sizeof(*c));
       if (c == NULL) {
         close(fd);
@@ -536,6 +639,7 @@ int ps_receiver_accept(ps_receiver *r) {
         r->conns->prev = c;
       }
       r->conns = c;
+      pending_add(r, c);
       r->ctr.sessions_active++;
       r->ctr.sessions_total++;
       accepted++;
@@ -612,13 +716,14 @@ static int conn_tls_input(ps_receiver *r, conn *c) {
 static int conn_readable(ps_receiver *r, conn *c) {
   size_t budget = READ_BUDGET;
   while (budget > 0) {
-    uint8_t *p = c->tls ? ps__buf_reserve(ps__tls_cin(c->tls), READ_CHUNK)
-                        : ps__session_space(&c->sess, READ_CHUNK);
+    size_t chunk = c->pending ? PENDING_CHUNK : READ_CHUNK;
+    uint8_t *p = c->tls ? ps__buf_reserve(ps__tls_cin(c->tls), chunk)
+                        : ps__session_space(&c->sess, chunk);
     if (p == NULL) {
       conn_close(r, c, "out of memory");
       return 1;
     }
-    ssize_t n = recv(c->fd, p, READ_CHUNK, 0);
+    ssize_t n = recv(c->fd, p, chunk, 0);
     if (n > 0) {
       budget -= (size_t)n < budget ? (size_t)n : budget;
       c->last_rx_ms = ps__now_ms();
@@ -631,7 +736,7 @@ static int conn_readable(ps_receiver *r, conn *c) {
       } else if (conn_input(r, c, NULL, (size_t)n)) {
         return 1;
       }
-      if ((size_t)n < READ_CHUNK) {
+      if ((size_t)n < chunk) {
         break; /* drained; level-triggered epoll says if more comes */
       }
       continue;
@@ -699,14 +804,16 @@ static void check_deadlines(ps_receiver *r) {
     r->listen_paused_until = 0;
     pause_listening(r, 0);
   }
+  hslog_flush(r, now, 0);
   conn *next;
   for (conn *c = r->conns; c != NULL; c = next) {
     next = c->next;
-    if ((c->sess.state == PS_SESS_HELLO || c->sess.state == PS_SESS_AUTH) &&
-        now - c->created_ms > (int64_t)r->handshake_ms) {
+    if (c->pending && now - c->created_ms > (int64_t)r->handshake_ms) {
       char why[96];
-      snprintf(why, sizeof(why), "no hello within the handshake timeout "
-               "of %u s", r->handshake_ms / 1000);
+      snprintf(why, sizeof(why), "%s within the handshake timeout of %u s",
+               c->sess.state == PS_SESS_AUTH ? "no proof of the shared key"
+                                             : "no hello",
+               r->handshake_ms / 1000);
       conn_close(r, c, why);
     } else if (now - c->last_rx_ms > (int64_t)r->idle_ms) {
       char why[96];
@@ -916,6 +1023,7 @@ int ps_receiver_shutdown(ps_receiver *r) {
                    : "the receiver is shutting down");
   }
   bury_dead(r);
+  hslog_flush(r, ps__now_ms(), 1);
   if (r->shut) {
     return 0;
   }

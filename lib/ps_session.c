@@ -148,10 +148,27 @@ static int resume(ps__session *s) {
   return ps__enc_ack(&s->out, s->last_seq) ? refuse(s, PS_ERR_NOMEM) : 0;
 }
 
-/* The sensor is who it says (or nobody asked): tell the sinks. */
+/* The stream this sensor names is held by an older connection, which
+ * claim_stream() will end. Looked up without creating an entry: a
+ * sensor that is refused leaves nothing behind. */
+static int takes_over(const ps__session *s) {
+  if (!s->has_stream || s->env->streams == NULL) {
+    return 0;
+  }
+  const ps__stream_ent *e = ps__streamtab_find(s->env->streams, s->sensor,
+                                               strlen(s->sensor), s->stream_id);
+  return e != NULL && e->owner != NULL && e->owner != s;
+}
+
+/* The sensor is who it says (or nobody asked): it counts as a sensor
+ * now, if the receiver has room, and the sinks hear of it. */
 static int start(ps__session *s) {
-  int rc = claim_stream(s);
-  if (rc != 0) {
+  int rc;
+  if (s->env->admit != NULL &&
+      (rc = s->env->admit(s->env->ud, s, takes_over(s))) != 0) {
+    return refuse(s, rc);
+  }
+  if ((rc = claim_stream(s)) != 0) {
     return rc;
   }
   for (unsigned i = 0; i < s->env->n_sinks; i++) {

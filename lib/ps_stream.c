@@ -165,6 +165,9 @@ struct ps_stream {
 
   int64_t next_attempt_ms;
   int64_t backoff_ms;
+  /* The receiver acknowledged a new batch on this connection or answered
+   * a heartbeat: only then does a loss start the backoff afresh. */
+  int worked;
   unsigned tried_in_round;
   uint64_t generation; /* connections made */
 
@@ -223,6 +226,7 @@ int ps_stream_create(ps_stream **out, const char *sensor_name) {
   s->replay_max = REPLAY_DEFAULT;
   s->overflow = PS_OVERFLOW_DROP_OLDEST;
   s->hs_timeout_ms = HELLO_TIMEOUT_MS;
+  s->backoff_ms = BACKOFF_FIRST_MS;
   s->ctl_tail = &s->ctl;
   *out = s;
   return 0;
@@ -648,6 +652,7 @@ static int handle_frame(ps_stream *s, const ps__frame *f) {
                         (unsigned long long)s->max_fed,
                         (unsigned long long)s->acked);
     }
+    s->worked |= seq > s->acked;
     release_upto(s, seq);
     return 0;
   case PS_FRAME_CLOSE:
@@ -662,9 +667,14 @@ static int handle_frame(ps_stream *s, const ps__frame *f) {
     }
     release_upto(s, seq);
     s->close_confirmed = 1;
+    s->worked = 1;
     return 0;
   case PS_FRAME_HEARTBEAT:
-    return ps__dec_empty(f, s->errmsg) != 0 ? PS_ERR_PROTOCOL : 0;
+    if (ps__dec_empty(f, s->errmsg) != 0) {
+      return PS_ERR_PROTOCOL;
+    }
+    s->worked = 1;
+    return 0;
   case PS_FRAME_ERROR: {
     ps__error_msg m;
     if (ps__dec_error(f, &m, s->errmsg) != 0) {
@@ -677,6 +687,15 @@ static int handle_frame(ps_stream *s, const ps__frame *f) {
       text[k++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
     }
     text[k] = '\0';
+    /* Full, out of memory, cannot write: the receiver's state, not a
+     * verdict on this sensor. Retried with backoff (not final). */
+    if (m.code == (uint16_t)-PS_ERR_BUSY || m.code == (uint16_t)-PS_ERR_NOMEM ||
+        m.code == (uint16_t)-PS_ERR_IO) {
+      return ps__seterr(s->errmsg, PS_ERR_BUSY,
+                        "receiver %s port %u cannot take this sensor now: "
+                        "%s",
+                        s->host, s->port, text);
+    }
     return ps__seterr(s->errmsg, PS_ERR_REFUSED,
                       "receiver refused this sensor: %s", text);
   }
@@ -802,8 +821,9 @@ static int do_write(ps_stream *s) {
     int e = n < 0 ? errno : EPIPE;
     /* A receiver that refused us closes the connection: its reason is
      * waiting to be read and says more than "broken pipe". */
-    if (s->state == ST_UP && do_read(s) == PS_ERR_REFUSED) {
-      return PS_ERR_REFUSED;
+    int why = s->state == ST_UP ? do_read(s) : 0;
+    if (why == PS_ERR_REFUSED || why == PS_ERR_BUSY) {
+      return why;
     }
     return ps__seterr(s->errmsg, PS_ERR_CLOSED,
                       "writing to receiver %s port %u: %s", s->host, s->port,
@@ -951,7 +971,9 @@ static void drop_connection(ps_stream *s) {
 }
 
 /* Errors that end the stream: the receiver refused us, it or we failed
- * to prove who we are, a stop. Anything else is the network's. */
+ * to prove who we are, a stop. Anything else is the network's, or the
+ * receiver's passing state (PS_ERR_BUSY: full, out of memory, cannot
+ * write), and is retried. */
 static int is_final(int rc) {
   return rc == PS_ERR_REFUSED || rc == PS_ERR_AUTH || rc == PS_ERR_TLS ||
          rc == PS_ERR_STOPPED || rc == PS_ERR_NOMEM;
@@ -965,9 +987,9 @@ static int64_t jittered(int64_t ms) {
   return ms * 3 / 4 + (int64_t)(r % (uint32_t)(ms / 2 + 1));
 }
 
-/* Plans the next attempt after a failed one (or a lost connection):
- * the next receiver at once while some are untried in this round, else
- * after the backoff. */
+/* Plans the next attempt after a failed one (or the loss of a connection
+ * that worked, after_loss): the next receiver at once while some are
+ * untried in this round, else after the backoff. */
 static void schedule_retry(ps_stream *s, int after_loss) {
   int64_t now = ps__now_ms();
   if (after_loss) {
@@ -1022,7 +1044,9 @@ static int settle(ps_stream *s, int rc) {
   s->heard = 0;
   s->resend_upto = s->max_fed;
   s->state = ST_DOWN;
-  schedule_retry(s, 1);
+  /* A connection that never worked (welcomed, then broken) is a failed
+   * attempt: the backoff keeps growing, and the next receiver is tried. */
+  schedule_retry(s, s->worked);
   return 0;
 }
 
@@ -1324,7 +1348,7 @@ static int connect_once(ps_stream *s, unsigned i, int connect_ms,
   s->heard = 0;
   s->rq_fed = 0;
   s->tried_in_round = 0;
-  s->backoff_ms = BACKOFF_FIRST_MS;
+  s->worked = 0;
   s->last_write_ms = s->last_read_ms = ps__now_ms();
   ps__log(s->log, s->log_ud, PS_LOG_INFO,
           "connected to receiver %s port %u as sensor %s (session %llu, "

@@ -1500,6 +1500,119 @@ START_TEST(test_stream_supersede) {
 }
 END_TEST
 
+/* ------------------------------------------- admission (issue 9) */
+
+static int admit_calls, admit_took_over, admit_refuse;
+
+static int on_admit(void *ud, ps__session *s, int takes_over) {
+  (void)ud;
+  admit_calls++;
+  admit_took_over = takes_over;
+  if (admit_refuse) {
+    return ps__seterr(s->errmsg, PS_ERR_BUSY,
+                      "the receiver is at its limit of 1 sensors");
+  }
+  return 0;
+}
+
+/* A receiver without room: the sensor is told with ERROR 520 (not a
+ * verdict on it: it retries), in place of the welcome without a key, and
+ * right after the receiver's proof with one. It leaves nothing: the
+ * sinks never hear of it, no stream is remembered. */
+START_TEST(test_admit_refuses_busy) {
+  ps__streamtab tab = {0};
+  harness h;
+  h_init(&h);
+  h.env.streams = &tab;
+  h.env.admit = on_admit;
+  admit_refuse = 1;
+  admit_calls = 0;
+  ps__buf b = {0};
+  add_stream_hello(&b, "s", 5);
+  ck_assert_err(feed(&h, &b), PS_ERR_BUSY, h.s.errmsg,
+                "at its limit of 1 sensors");
+  ps__frame fr[8];
+  ck_assert_int_eq(out_frames(&h, fr, 8), 1);
+  expect_error_out(&h, PS_ERR_BUSY, "at its limit of 1 sensors");
+  ck_assert_int_eq(admit_calls, 1);
+  ck_assert_int_eq(h.rec.starts, 0);
+  ck_assert_uint_eq(tab.n, 0);
+  h_free(&h);
+
+  /* With a key, a connection that has not proved it is not asked about:
+   * it is no sensor yet. */
+  h_init_auth(&h, NULL);
+  h.env.streams = &tab;
+  h.env.admit = on_admit;
+  admit_calls = 0;
+  ps__buf_reset(&b);
+  add_hello_nonce(&b, "sensor-A", snonce_a);
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ck_assert_int_eq(h.s.state, PS_SESS_AUTH);
+  ck_assert_int_eq(admit_calls, 0);
+  ps__buf_reset(&b);
+  add_auth(&b, auth_key, AUTH_KEY_LEN, 0, (const uint8_t *)"receiver-nonce!",
+           snonce_a, "sensor-A");
+  ck_assert_err(feed(&h, &b), PS_ERR_BUSY, h.s.errmsg, "at its limit");
+  ck_assert_int_eq(admit_calls, 1);
+  ck_assert_int_eq(out_frames(&h, fr, 8), 3);
+  ck_assert_uint_eq(fr[0].type, PS_FRAME_WELCOME);
+  ck_assert_uint_eq(fr[1].type, PS_FRAME_AUTH_OK);
+  expect_error_out(&h, PS_ERR_BUSY, "at its limit of 1 sensors");
+  ck_assert_int_eq(h.rec.starts, 0);
+  ck_assert_ptr_null(strstr(logbuf, "connected"));
+  h_free(&h);
+
+  /* With room, the same proof makes a sensor. */
+  admit_refuse = 0;
+  h_init_auth(&h, NULL);
+  h.env.admit = on_admit;
+  ps__buf_reset(&b);
+  add_hello_nonce(&b, "sensor-A", snonce_a);
+  add_auth(&b, auth_key, AUTH_KEY_LEN, 0, (const uint8_t *)"receiver-nonce!",
+           snonce_a, "sensor-A");
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ck_assert_int_eq(h.s.state, PS_SESS_ACTIVE);
+  ck_assert_int_eq(h.rec.starts, 1);
+  ps__buf_free(&b);
+  h_free(&h);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
+/* A sensor whose stream an older connection holds replaces it, so the
+ * receiver may take it even when full. */
+START_TEST(test_admit_takes_over) {
+  ps__streamtab tab = {0};
+  harness h1, h2, h3;
+  h_init(&h1);
+  h_init(&h2);
+  h_init(&h3);
+  h1.env.streams = h2.env.streams = h3.env.streams = &tab;
+  h1.env.supersede = h2.env.supersede = h3.env.supersede = on_supersede;
+  h1.env.admit = h2.env.admit = h3.env.admit = on_admit;
+  admit_refuse = 0;
+  ps__buf b = {0};
+  add_stream_hello(&b, "s", 9);
+  ck_assert_int_eq(feed(&h1, &b), 0);
+  ck_assert_int_eq(admit_took_over, 0);
+  superseded = NULL;
+  ck_assert_int_eq(feed(&h2, &b), 0);
+  ck_assert_int_eq(admit_took_over, 1);
+  ck_assert_ptr_eq(superseded, &h1.s);
+  /* The same name with another stream id is another sensor. */
+  ps__buf_reset(&b);
+  add_stream_hello(&b, "s", 10);
+  ck_assert_int_eq(feed(&h3, &b), 0);
+  ck_assert_int_eq(admit_took_over, 0);
+  ps__buf_free(&b);
+  h_free(&h1);
+  h_free(&h2);
+  h_free(&h3);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
 static Suite *session_suite(void) {
   Suite *s = suite_create("session");
   TCase *tc = tcase_create("flow");
@@ -1545,6 +1658,8 @@ static Suite *session_suite(void) {
   tcase_add_test(tc, test_auth_mac_inputs);
   tcase_add_test(tc, test_welcome_auth_flag);
   tcase_add_test(tc, test_auth_then_sink_refuses);
+  tcase_add_test(tc, test_admit_refuses_busy);
+  tcase_add_test(tc, test_admit_takes_over);
   suite_add_tcase(s, tc);
   return s;
 }

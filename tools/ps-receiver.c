@@ -82,7 +82,8 @@ static void usage(FILE *f) {
 "                   [--format pcap|pcapng] [--time-stamp-precision micro|nano]\n"
 "                   [-C SIZE] [-G SECONDS] [-W COUNT] [--split-by-sensor]\n"
 "                   [--post-rotate CMD] [--append] [--state FILE|none]\n"
-"                   [--max-sensors N] [--idle-timeout SECONDS] [-q|-v]\n"
+"                   [--max-sensors N] [--max-pending N]\n"
+"                   [--idle-timeout SECONDS] [-q|-v]\n"
 "\n"
 "Accept packet streams from ps-sensor and write them to a capture file, or\n"
 "to standard output for tshark -r -, wireshark -k -i -, Zeek or Suricata.\n"
@@ -109,7 +110,13 @@ static void usage(FILE *f) {
 "  -F, --format FORMAT     pcap (default; pcapng if FILE ends in .pcapng)\n"
 "                          or pcapng\n"
 "      --time-stamp-precision micro|nano  pcap time stamps (default micro)\n"
-"      --max-sensors N     concurrent sensors (default 1024)\n"
+"      --max-sensors N     concurrent sensors, counted once they proved\n"
+"                          the key (or said hello); beyond, a sensor is\n"
+"                          told the receiver is full and retries\n"
+"                          (default 1024)\n"
+"      --max-pending N     connections held in their handshake; the one\n"
+"                          waiting longest is closed for a new one\n"
+"                          (default twice --max-sensors, at least 64)\n"
 "      --idle-timeout SECONDS  drop a sensor silent this long (default 60)\n"
 "      --tls-cert FILE, --tls-key FILE  serve TLS 1.2/1.3 only, with this\n"
 "                          certificate chain and key (PEM, RSA or ECDSA)\n"
@@ -133,7 +140,7 @@ static void usage(FILE *f) {
 
 enum { OPT_TSPREC = 256, OPT_MAX_SENSORS, OPT_IDLE, OPT_TLS_CERT, OPT_TLS_KEY,
        OPT_TLS_CLIENT_CA, OPT_AUTH_KEY, OPT_SPLIT, OPT_POST_ROTATE,
-       OPT_APPEND, OPT_STATE };
+       OPT_APPEND, OPT_STATE, OPT_MAX_PENDING };
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -159,6 +166,7 @@ int main(int argc, char **argv) {
       {"format", required_argument, NULL, 'F'},
       {"time-stamp-precision", required_argument, NULL, OPT_TSPREC},
       {"max-sensors", required_argument, NULL, OPT_MAX_SENSORS},
+      {"max-pending", required_argument, NULL, OPT_MAX_PENDING},
       {"idle-timeout", required_argument, NULL, OPT_IDLE},
       {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
       {"tls-key", required_argument, NULL, OPT_TLS_KEY},
@@ -177,7 +185,7 @@ int main(int argc, char **argv) {
   const char *listens[8];
   int n_listen = 0, verbosity = 1, nano = 0, format = -1; /* 0 pcap 1 ng */
   const char *out = NULL;
-  uint64_t max_sensors = 0, idle = 0;
+  uint64_t max_sensors = 0, max_pending = 0, idle = 0;
   ps_tls_options tls = PS_TLS_OPTIONS_INIT;
   const char *key_file = NULL, *run_as = NULL;
   ps_file_sink_options fopt = PS_FILE_SINK_OPTIONS_INIT;
@@ -223,6 +231,12 @@ int main(int argc, char **argv) {
       if (ps_cli_parse_u64(optarg, 1, 1000000, &max_sensors, why,
                            sizeof(why))) {
         return usage_error("invalid --max-sensors: %s", why);
+      }
+      break;
+    case OPT_MAX_PENDING:
+      if (ps_cli_parse_u64(optarg, 1, 1000000, &max_pending, why,
+                           sizeof(why))) {
+        return usage_error("invalid --max-pending: %s", why);
       }
       break;
     case OPT_IDLE:
@@ -389,6 +403,7 @@ int main(int argc, char **argv) {
     }
   }
   ps_receiver_set_limits(r, (unsigned)max_sensors, 0, (unsigned)idle);
+  ps_receiver_set_max_pending(r, (unsigned)max_pending);
   /* The journal first: it repairs the files the outputs may reopen. */
   char state_buf[4096];
   struct stat ost;

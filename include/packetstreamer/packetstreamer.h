@@ -59,7 +59,10 @@ typedef enum ps_error {
   PS_ERR_STOPPED = -516,     /* *_stop() was called */
   PS_ERR_ADDRINUSE = -517,   /* the listen address is already in use */
   PS_ERR_TLS = -518,         /* TLS setup, handshake or verification */
-  PS_ERR_AUTH = -519         /* shared-key authentication failed */
+  PS_ERR_AUTH = -519,        /* shared-key authentication failed */
+  /* Since 0.1 (issue 9): the receiver is at its limit of sensors (or
+   * cannot take one now): not final, a sensor retries with back-off. */
+  PS_ERR_BUSY = -520
 } ps_error;
 
 /* Returns a static, human-readable string for a ps_error value. Never
@@ -295,7 +298,11 @@ PS_API int ps_stream_add_receiver(ps_stream *s, const char *host,
  * error, the receiver closing, or its silence beyond the peer
  * timeout is logged as a warning, and the stream reconnects (backoff
  * from 0.5 s doubling to 30 s, +-25% jitter, logged "reconnecting to H
- * port P in N ms"), trying the receivers in order. Reconnect attempts
+ * port P in N ms"), trying the receivers in order. The backoff starts
+ * again at 0.5 s only after a connection that worked: one on which the
+ * receiver acknowledged a new batch or answered a heartbeat (a receiver
+ * that welcomes the sensor and then breaks the protocol is retried ever
+ * more slowly). Reconnect attempts
  * are made by ps_stream_send(), ps_stream_flush(), ps_stream_poll() and
  * ps_stream_close() when due, and block at most 2 s for the TCP connect
  * and 5 s for TLS and hello. A new connection announces every interface
@@ -303,7 +310,10 @@ PS_API int ps_stream_add_receiver(ps_stream *s, const char *host,
  * then the latest counters. Meanwhile packets queue in the replay queue
  * (ps_stream_set_replay()). Only a refusal by the receiver
  * (PS_ERR_REFUSED), an authentication or TLS verification failure
- * (PS_ERR_AUTH, PS_ERR_TLS) or ps_stream_stop() end the stream.
+ * (PS_ERR_AUTH, PS_ERR_TLS) or ps_stream_stop() end the stream. A
+ * receiver that is full (ERROR 520, PS_ERR_BUSY), out of memory (501)
+ * or cannot write its output (514) does not: the sensor logs its reason
+ * and retries, here and while reconnecting.
  */
 PS_API int ps_stream_connect(ps_stream *s, const char *host, uint16_t port);
 
@@ -741,6 +751,16 @@ PS_API int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink);
 PS_API int ps_receiver_set_limits(ps_receiver *r, unsigned max_sessions,
                                   unsigned handshake_timeout_s,
                                   unsigned idle_timeout_s);
+
+/* Connections still in their handshake (TLS, hello, shared-key proof):
+ * they do not count against max_sessions, but at most max_pending of
+ * them are held; when one more arrives, the one that has waited longest
+ * is closed. 0 restores the default, max(64, 2 * max_sessions). A
+ * connection counts as a sensor once it has proved the shared key (or
+ * sent its hello, without a key); a sensor beyond max_sessions is then
+ * refused with PS_ERR_BUSY, which the sensor retries. Returns 0 or
+ * PS_ERR_INVALID (above 1000000). Since 0.1 (issue 9). */
+PS_API int ps_receiver_set_max_pending(ps_receiver *r, unsigned max_pending);
 
 /* Runs until ps_receiver_stop(); then finishes and acknowledges what was
  * received, closes the sinks cleanly and returns 0 (or PS_ERR_IO if an

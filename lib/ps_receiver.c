@@ -64,6 +64,8 @@ struct ps_receiver {
   uint64_t next_id;
   int blocked;          /* an output cannot write: nothing is read */
   int64_t retry_at_ms;
+  unsigned failures_seen; /* outputs failed for good, as last looked at */
+  int gone;               /* the only output is gone for good: stopping */
   int shut;
   ps__streamtab streams;
   ps__journal *journal;
@@ -762,17 +764,52 @@ static void failpoint(ps_receiver *r, int where) {
   }
 }
 
+/* An output failed for good (a file that can never be created, such as
+ * one whose name a long sensor name makes too long): the sensors written
+ * to it are refused with the reason, before anything of theirs is
+ * acknowledged (what it held was dropped); the others go on. */
+static void refuse_failed(ps_receiver *r) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < r->env.n_sinks; i++) {
+    n += r->sinks[i]->failures;
+  }
+  if (n == r->failures_seen) {
+    return;
+  }
+  r->failures_seen = n;
+  conn *next;
+  for (conn *c = r->conns; c != NULL; c = next) {
+    next = c->next;
+    if (ps__session_check_outputs(&c->sess) != 0) {
+      conn_close(r, c, c->sess.errmsg);
+    }
+  }
+}
+
 /* Writes what the outputs hold and records it in the journal. Returns
  * 0 when everything taken so far is in the files. */
 static int commit_outputs(ps_receiver *r) {
   r->rounds++;
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
     ps_sink *sk = r->sinks[i];
-    if (sk->ops->flush(sk) != 0) {
+    int rc = sk->ops->flush(sk);
+    if (rc == PS_ERR_CLOSED) {
+      /* Standard output's reader left: nothing can be written again, so
+       * stop (the sensors keep what was not acknowledged). */
+      if (!r->gone) {
+        r->gone = 1;
+        ps__seterr(r->errmsg, PS_ERR_IO, "%s: stopping", sk->errmsg);
+        ps__log(r->env.log, r->env.log_ud, PS_LOG_ERROR, "%s", r->errmsg);
+      }
+      return -1;
+    }
+    if (rc != 0) {
+      refuse_failed(r);
       set_blocked(r, sk->errmsg);
       return -1; /* nothing is acknowledged that is not written */
     }
   }
+  refuse_failed(r);
   if (r->journal != NULL) {
     ps__file_mark m[PS_MAX_SINKS * PCAP_MARKS];
     unsigned n = 0;
@@ -882,6 +919,9 @@ static int step(ps_receiver *r, int timeout_ms) {
   ack_round(r);
   check_deadlines(r);
   bury_dead(r);
+  if (r->gone) {
+    return PS_ERR_IO;
+  }
   return r->stopping ? PS_ERR_STOPPED : 0;
 }
 
@@ -944,9 +984,13 @@ int ps_receiver_run(ps_receiver *r) {
   do {
     rc = step(r, ps_receiver_get_timeout_ms(r));
   } while (rc == 0);
+  char why[PS_ERRMSG_MAX];
+  snprintf(why, sizeof(why), "%s", r->errmsg);
   int src = ps_receiver_shutdown(r);
   if (rc == PS_ERR_STOPPED) {
     rc = src;
+  } else {
+    snprintf(r->errmsg, sizeof(r->errmsg), "%s", why);
   }
   return rc;
 }

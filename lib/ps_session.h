@@ -111,6 +111,13 @@ int ps__session_commit(ps__session *s, size_t k);
  * that ends the session. */
 int ps__session_ack(ps__session *s);
 
+/* Refuses the session (ERROR PS_ERR_REFUSED with the reason queued in
+ * out, errmsg set, state DONE) if one of its interfaces writes to an
+ * output that failed for good (ps__sink_ops.failed); the caller must
+ * then close it without acknowledging anything more. Returns 0 or
+ * PS_ERR_REFUSED. */
+int ps__session_check_outputs(ps__session *s);
+
 /* Ends the session: tells the sinks (with the last counters) and frees
  * everything but the struct. */
 void ps__session_end(ps__session *s);

@@ -78,6 +78,8 @@ struct series {
   unsigned last_n;    /* ... and the number it got (0: none) */
   char *last_path;    /* its last file, closed because it went idle */
   uint64_t last_size;
+  int failed;         /* failed for good (series_fail) ... */
+  char *fail_msg;     /* ... and why: its sensors are refused */
   char **history;     /* files it created in this run, oldest first */
   unsigned n_history, cap_history;
   ng_iface *ifaces;   /* pcapng: active interfaces, in id order */
@@ -100,6 +102,8 @@ typedef struct file_sink {
   volatile sig_atomic_t reopen;
   int warned_precision;
   int closed;
+  int gone; /* standard output or a pipe failed for good */
+  char gone_msg[PS_ERRMSG_MAX];
   pid_t *children;
   unsigned n_children, cap_children;
   ps__buf early_log; /* lines logged before there was a log function */
@@ -136,8 +140,41 @@ static const char *disp(const out_file *o) {
 
 /* ---------------- writing ---------------- */
 
+/* Whether an error creating or writing a file means that this file can
+ * never be created or written as it is named (a name too long, no
+ * permission, a missing directory, the reader of a pipe gone): then its
+ * output fails and the sensors written to it are refused, rather than
+ * every sensor being held back for good. Anything else (a full disk, a
+ * quota, an I/O error, an unknown error) may pass: it is retried while
+ * everyone waits, which loses nothing. */
+static int errno_final(int e) {
+  switch (e) {
+  case ENAMETOOLONG:
+  case EACCES:
+  case EPERM:
+  case EISDIR:
+  case ENOTDIR:
+  case ENOENT:
+  case ELOOP:
+  case EROFS:
+  case EEXIST:
+  case EINVAL:
+  case ENXIO:
+  case ENODEV:
+  case EPIPE:
+  case EBADF:
+  case ETXTBSY:
+  case EOPNOTSUPP:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
 /* Writes b whole or not at all: a failed write is cut back to o->size so
- * no partial record stays in the file, and b keeps every byte. */
+ * no partial record stays in the file, and b keeps every byte. Returns
+ * 0, PS_ERR_IO (may pass: retry) or PS_ERR_REFUSED (this file cannot be
+ * written: see errno_final). */
 static int write_all(file_sink *fs, out_file *o, ps__buf *b) {
   size_t n = ps__buf_size(b), done = 0;
   while (done < n) {
@@ -160,6 +197,10 @@ static int write_all(file_sink *fs, out_file *o, ps__buf *b) {
                  (unsigned long long)o->size, strerror(errno));
       }
       o->write_failed = 1;
+      if (errno_final(e)) {
+        return ps__seterr(fs->base.errmsg, PS_ERR_REFUSED, "writing %s: %s%s",
+                          disp(o), strerror(e), cut);
+      }
       return ps__seterr(fs->base.errmsg, PS_ERR_IO,
                         "writing %s: %s (%zu bytes kept, retried at the "
                         "next flush)%s",
@@ -616,9 +657,10 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
      * as it is, like standard output. */
     int fd = open(base, O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
-      int rc = ps__seterr(fs->base.errmsg, PS_ERR_IO,
-                          "cannot open %s for writing: %s", base,
-                          strerror(errno));
+      int e = errno;
+      int rc = ps__seterr(fs->base.errmsg,
+                          errno_final(e) ? PS_ERR_REFUSED : PS_ERR_IO,
+                          "cannot open %s for writing: %s", base, strerror(e));
       free(base);
       return rc;
     }
@@ -691,11 +733,12 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
   }
   if (path == NULL || fd < 0) {
     int e = errno;
-    int rc = path == NULL
-                 ? ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory")
-                 : ps__seterr(fs->base.errmsg, PS_ERR_IO,
-                              "cannot open %s for writing: %s", path,
-                              strerror(e));
+    int rc =
+        path == NULL
+            ? ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory")
+            : ps__seterr(fs->base.errmsg,
+                         errno_final(e) ? PS_ERR_REFUSED : PS_ERR_IO,
+                         "cannot open %s for writing: %s", path, strerror(e));
     free(path);
     free(base);
     free(first_taken);
@@ -821,6 +864,51 @@ static int start_file(file_sink *fs, series *se, int from_zero) {
   return rc;
 }
 
+/* se's file can never be written as named (errno_final; the reason is
+ * in errmsg): its file is closed (whole records only, as after any
+ * failed write), what it held is dropped - never acknowledged, for its
+ * sensors are refused (fs_failed) - and it is left out until an
+ * interface comes to it with nobody else on it: that one tries again
+ * (the cause may be gone: a directory made, a permission given). */
+static void series_fail(file_sink *fs, series *se) {
+  out_file *o = &se->f;
+  fs_log(fs, PS_LOG_ERROR,
+         "%s: this output cannot be written; refusing the sensors written "
+         "to it (the others go on)",
+         fs->base.errmsg);
+  free(se->fail_msg);
+  se->fail_msg = strdup(fs->base.errmsg);
+  if (o->fd >= 0 && o->fd != STDOUT_FILENO) {
+    close(o->fd);
+  }
+  o->fd = -1;
+  if (o->path != NULL && o->size > 0) {
+    post_rotate(fs, o->path);
+  }
+  free(o->path);
+  o->path = NULL;
+  o->size = o->flushed = o->packets = 0;
+  o->has_header = 0;
+  o->announced = 0;
+  o->write_failed = 0;
+  o->rotated = 0;
+  ps__buf_free(&o->buf);
+  ps__buf_free(&o->hdr);
+  se->need_open = 0;
+  se->failed = 1;
+  fs->base.failures++;
+}
+
+/* Standard output, or the named pipe or device -w names, can never be
+ * written again (its reader left): nothing more is taken, and flush and
+ * close say so (PS_ERR_CLOSED), so the receiver stops. */
+static void output_gone(file_sink *fs, series *se) {
+  snprintf(fs->gone_msg, sizeof(fs->gone_msg), "%s", fs->base.errmsg);
+  fs->gone = 1;
+  ps__buf_free(&se->f.buf);
+  ps__buf_free(&se->f.hdr);
+}
+
 /* ---------------- series ---------------- */
 
 static series *series_new(file_sink *fs, const char *sensor) {
@@ -848,6 +936,7 @@ static void series_free(series *se) {
   free(se->sensor);
   free(se->last_base);
   free(se->last_path);
+  free(se->fail_msg);
   for (unsigned i = 0; i < se->n_history; i++) {
     free(se->history[i]);
   }
@@ -919,20 +1008,28 @@ static int series_for(file_sink *fs, const ps_session_info *s,
 }
 
 /* After an interface joined se: make sure se has a file. A file that
- * cannot be opened now is retried at each flush (the flush reports it),
- * so a full disk delays sensors instead of refusing them. */
-static void series_ensure_file(file_sink *fs, series *se,
-                               const ps_session_info *s,
-                               const ps_interface_info *ifc) {
+ * cannot be opened now for a reason that may pass is retried at each
+ * flush (the flush reports it), so a full disk delays sensors instead of
+ * refusing them. One that can never be created under its name fails se
+ * and refuses the interface: PS_ERR_REFUSED. */
+static int series_ensure_file(file_sink *fs, series *se,
+                              const ps_session_info *s,
+                              const ps_interface_info *ifc) {
   if (se->f.fd >= 0 || se->need_open) {
-    return;
+    return 0;
   }
   int rc = start_file(fs, se, 0);
+  if (rc == PS_ERR_REFUSED) {
+    series_fail(fs, se);
+    return ps__seterr(fs->base.errmsg, PS_ERR_REFUSED,
+                      "the receiver cannot write this sensor's output: %s",
+                      se->fail_msg ? se->fail_msg : "no file");
+  }
   if (rc != 0) {
     fs_log(fs, PS_LOG_ERROR,
             "%s (for %s/%s; retried at the next flush)", fs->base.errmsg,
             s->sensor, ifc->name);
-    return;
+    return 0;
   }
   if (se->sibling) {
     fs_log(fs, PS_LOG_INFO,
@@ -941,6 +1038,7 @@ static void series_ensure_file(file_sink *fs, series *se,
             s->sensor, ifc->name, linktype_name(ifc->linktype) ?: "unknown",
             ifc->linktype, fs->tmpl, se->f.path);
   }
+  return 0;
 }
 
 /* ---------------- sink operations ---------------- */
@@ -953,9 +1051,21 @@ static int fs_iface(ps_sink *sk, const ps_session_info *s,
   if (rc != 0) {
     return rc;
   }
+  if (se->failed) {
+    if (se->n_active > 0) {
+      /* Its sensors are being refused: this one joins them. */
+      return ps__seterr(sk->errmsg, PS_ERR_REFUSED,
+                        "the receiver cannot write this sensor's output: %s",
+                        se->fail_msg ? se->fail_msg : "no file");
+    }
+    se->failed = 0;
+  }
   if (!fs->ng) {
     se->n_active++;
-    series_ensure_file(fs, se, s, ifc);
+    if ((rc = series_ensure_file(fs, se, s, ifc)) != 0) {
+      se->n_active--;
+      return rc;
+    }
     *slot = se;
     if (ifc->tsres == PS_TSRES_NSEC && !fs->nano && !fs->warned_precision) {
       fs->warned_precision = 1;
@@ -997,7 +1107,7 @@ static int fs_iface(ps_sink *sk, const ps_session_info *s,
   se->n_active++;
   if (se->f.fd < 0 && !se->need_open) {
     /* A new file: its section header lists this interface already. */
-    series_ensure_file(fs, se, s, ifc);
+    rc = series_ensure_file(fs, se, s, ifc);
   } else {
     ps__pcapng_idb_info idb = {
         .linktype = ifc->linktype,
@@ -1007,9 +1117,19 @@ static int fs_iface(ps_sink *sk, const ps_session_info *s,
         .description = desc,
     };
     if (ps__pcapng_idb(&se->f.buf, &idb) != 0) {
-      return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
+      rc = ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
+    } else {
+      ni->idb = se->n_idb++;
     }
-    ni->idb = se->n_idb++;
+  }
+  if (rc != 0) {
+    /* Refused: the session never gets this slot, nor its iface_end. */
+    *pp = NULL;
+    se->n_active--;
+    free(ni->name);
+    free(ni->desc);
+    free(ni);
+    return rc;
   }
   *slot = ni;
   return 0;
@@ -1018,14 +1138,20 @@ static int fs_iface(ps_sink *sk, const ps_session_info *s,
 static int fs_packet(ps_sink *sk, void *slot, const ps_session_info *s,
                      const ps_interface_info *ifc, const ps_packet *pkt) {
   file_sink *fs = (file_sink *)sk;
-  series *se;
+  series *se = fs->ng ? ((ng_iface *)slot)->se : slot;
   int rc;
+  if (se->failed) {
+    return ps__seterr(sk->errmsg, PS_ERR_REFUSED,
+                      "the receiver cannot write this sensor's output: %s",
+                      se->fail_msg ? se->fail_msg : "no file");
+  }
+  if (fs->gone) {
+    return 0; /* nothing more is written, nor acknowledged */
+  }
   if (fs->ng) {
     ng_iface *ni = slot;
-    se = ni->se;
     rc = ps__pcapng_epb(&se->f.buf, ni->idb, pkt, ni->tsres);
   } else {
-    se = slot;
     rc = ps__pcap_record(&se->f.buf, pkt, ifc->tsres, fs->nano);
   }
   if (rc != 0) {
@@ -1054,7 +1180,7 @@ static void fs_iface_end(ps_sink *sk, void *slot, const ps_session_info *s,
   }
   ng_iface *ni = slot;
   series *se = ni->se;
-  if (st != NULL) {
+  if (st != NULL && !se->failed && !fs->gone) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t sec = ts.tv_sec;
@@ -1117,14 +1243,28 @@ static int fs_flush(ps_sink *sk) {
   if (fs->n_children > 0) {
     reap_children(fs);
   }
+  if (fs->gone) {
+    return ps__seterr(sk->errmsg, PS_ERR_CLOSED, "%s", fs->gone_msg);
+  }
   for (series *se = fs->series; se != NULL; se = se->next) {
     int r = 0;
+    if (se->failed) {
+      continue;
+    }
     if (se->need_open) {
       r = open_file(fs, se, reopen);
       se->need_open = r != 0;
     }
     if (r == 0) {
       r = out_write(fs, &se->f);
+    }
+    if (r == PS_ERR_REFUSED && se->f.is_stdout) {
+      output_gone(fs, se);
+      return ps__seterr(sk->errmsg, PS_ERR_CLOSED, "%s", fs->gone_msg);
+    }
+    if (r == PS_ERR_REFUSED) {
+      series_fail(fs, se);
+      continue;
     }
     if (r != 0) {
       rc = rc ? rc : r;
@@ -1146,7 +1286,10 @@ static int fs_flush(ps_sink *sk) {
         r = out_write(fs, &se->f);
       }
     }
-    if (r != 0) {
+    if (r == PS_ERR_REFUSED) {
+      /* The rotation's new name cannot be created (or written). */
+      series_fail(fs, se);
+    } else if (r != 0) {
       rc = rc ? rc : r;
     }
   }
@@ -1154,6 +1297,17 @@ static int fs_flush(ps_sink *sk) {
     fs->reopen = 0;
   }
   return rc;
+}
+
+static int fs_failed(ps_sink *sk, void *slot, char *why, size_t len) {
+  file_sink *fs = (file_sink *)sk;
+  series *se = fs->ng ? ((ng_iface *)slot)->se : slot;
+  if (!se->failed) {
+    return 0;
+  }
+  snprintf(why, len, "the receiver cannot write this sensor's output: %s",
+           se->fail_msg ? se->fail_msg : "no file");
+  return 1;
 }
 
 static unsigned fs_marks(ps_sink *sk, ps__file_mark *out, unsigned max) {
@@ -1190,6 +1344,17 @@ static int fs_close(ps_sink *sk) {
     se->has_linktype = 1;
   }
   for (series *se = fs->series; se != NULL; se = se->next) {
+    if (se->failed) {
+      continue; /* closed when it failed */
+    }
+    if (fs->gone && se->f.is_stdout) {
+      if (se->f.fd != STDOUT_FILENO && se->f.fd >= 0) {
+        close(se->f.fd);
+      }
+      se->f.fd = -1;
+      rc = ps__seterr(sk->errmsg, PS_ERR_CLOSED, "%s", fs->gone_msg);
+      continue;
+    }
     /* An output no interface came to is still a valid, empty capture
      * (Ethernet, as tcpdump writes for an empty capture of an Ethernet
      * device). */
@@ -1210,7 +1375,7 @@ static int fs_close(ps_sink *sk) {
       ring_prune(fs, se);
     }
     if (rc == 0) {
-      rc = r;
+      rc = r == PS_ERR_REFUSED ? PS_ERR_IO : r;
     }
     if (se->f.is_stdout) {
       if (se->f.fd != STDOUT_FILENO) {
@@ -1265,6 +1430,7 @@ static const ps__sink_ops pcap_ops = {
     .packet = fs_packet,
     .iface_end = fs_iface_end,
     .flush = fs_flush,
+    .failed = fs_failed,
     .marks = fs_marks,
     .close = fs_close,
     .destroy = fs_destroy,
@@ -1276,6 +1442,7 @@ static const ps__sink_ops pcapng_ops = {
     .packet = fs_packet,
     .iface_end = fs_iface_end,
     .flush = fs_flush,
+    .failed = fs_failed,
     .marks = fs_marks,
     .close = fs_close,
     .destroy = fs_destroy,
@@ -1352,7 +1519,8 @@ static int file_sink_new(ps_sink **out, int ng, const char *tmpl,
     if (ng && ng_section(fs, se) != 0) {
       return PS_ERR_NOMEM;
     }
-    return ng ? out_write(fs, &se->f) : 0;
+    int rc = ng ? out_write(fs, &se->f) : 0;
+    return rc == PS_ERR_REFUSED ? PS_ERR_IO : rc;
   }
   if (fs->split || (!ng && !literal)) {
     /* Files come with the sensors: a pcap file with its header once the
@@ -1368,10 +1536,11 @@ static int file_sink_new(ps_sink **out, int ng, const char *tmpl,
     return PS_ERR_NOMEM;
   }
   int rc = start_file(fs, se, 0);
-  if (rc != 0) {
-    return rc;
+  if (rc == 0 && ng) {
+    rc = out_write(fs, &se->f);
   }
-  return ng ? out_write(fs, &se->f) : 0;
+  /* Whether it might pass or not, the caller learns it now. */
+  return rc == PS_ERR_REFUSED ? PS_ERR_IO : rc;
 }
 
 /* An invalid option: a sink that holds only the message, for

@@ -1450,14 +1450,56 @@ static const ps__sink_ops pcapng_ops = {
 
 /* ---------------- construction ---------------- */
 
-/* The directory path's file goes in, for an early writability check. */
-static int check_dir(file_sink *fs) {
+/* Start-up check that the output's files can really be created, not
+ * only that its directory looks writable (access(2) says yes to root
+ * everywhere, and /proc or a read-only mount refuse all the same): the
+ * first file's name is created and removed again or, if that name is
+ * taken (the next free name will be used, or --append continues it), a
+ * probe file beside it. With --split-by-sensor the name depends on the
+ * sensor; "sensor" stands in for it. A pipe or device -w names is only
+ * checked for write permission (it is opened at the first packet). */
+static int probe_output(file_sink *fs) {
   time_t now = time(NULL);
   struct tm tm;
   localtime_r(&now, &tm);
   char *p = ps__path_expand(fs->tmpl, &tm, "sensor");
+  if (p != NULL && fs->split && strstr(fs->tmpl, "{sensor}") == NULL) {
+    char *q = ps__path_insert(p, "sensor");
+    free(p);
+    p = q;
+  }
   if (p == NULL) {
     return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  int rc = 0, fd;
+  struct stat st;
+  if (lstat(p, &st) != 0) {
+    if (errno == ENOENT &&
+        (fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                   0644)) >= 0) {
+      close(fd);
+      unlink(p);
+    } else {
+      rc = ps__seterr(fs->base.errmsg, PS_ERR_IO, "cannot create %s: %s", p,
+                      strerror(errno));
+    }
+    free(p);
+    return rc;
+  }
+  if (!fs->split && strcmp(p, fs->tmpl) == 0 && !S_ISREG(st.st_mode) &&
+      !S_ISLNK(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    if (access(p, W_OK) != 0) {
+      rc = ps__seterr(fs->base.errmsg, PS_ERR_IO,
+                      "cannot open %s for writing: %s", p, strerror(errno));
+    }
+    free(p);
+    return rc;
+  }
+  if (fs->append && S_ISREG(st.st_mode) && access(p, R_OK | W_OK) != 0) {
+    rc = ps__seterr(fs->base.errmsg, PS_ERR_IO, "cannot append to %s: %s", p,
+                    strerror(errno));
+    free(p);
+    return rc;
   }
   char *slash = strrchr(p, '/');
   const char *dir = ".";
@@ -1467,11 +1509,21 @@ static int check_dir(file_sink *fs) {
     *slash = '\0';
     dir = p;
   }
-  int rc = 0;
-  if (access(dir, W_OK | X_OK) != 0) {
+  size_t n = strlen(dir) + 32;
+  char *probe = malloc(n);
+  if (probe == NULL) {
+    free(p);
+    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  snprintf(probe, n, "%s/.ps-receiver-probe-XXXXXX", dir);
+  if ((fd = mkostemp(probe, O_CLOEXEC)) >= 0) {
+    close(fd);
+    unlink(probe);
+  } else {
     rc = ps__seterr(fs->base.errmsg, PS_ERR_IO,
                     "cannot create files in %s: %s", dir, strerror(errno));
   }
+  free(probe);
   free(p);
   return rc;
 }
@@ -1525,8 +1577,8 @@ static int file_sink_new(ps_sink **out, int ng, const char *tmpl,
   if (fs->split || (!ng && !literal)) {
     /* Files come with the sensors: a pcap file with its header once the
      * first interface tells the link type (so it is never seen without
-     * one, and appending can check it). Check the directory now. */
-    return check_dir(fs);
+     * one, and appending can check it). Check now that they can be. */
+    return probe_output(fs);
   }
   /* Open now so an unwritable path fails before any sensor is accepted;
    * the pcap header follows when the first interface tells the link

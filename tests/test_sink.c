@@ -850,7 +850,7 @@ START_TEST(test_file_sink_invalid) {
   sk = NULL;
   ck_assert_err(ps_file_sink(&sk, PS_FORMAT_PCAP, "/nonexistent/d/x", &o),
                 PS_ERR_IO, ps_sink_errmsg(sk),
-                "cannot create files in /nonexistent/d");
+                "cannot create /nonexistent/d/x.sensor: No such file");
   ps_sink_free(sk);
   ck_assert_int_eq(ps_sink_reopen(NULL), PS_ERR_INVALID);
   ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;

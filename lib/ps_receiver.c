@@ -27,6 +27,8 @@
 #define OUT_LIMIT (256u * 1024)  /* a sensor that does not read its acks */
 #define IDLE_TRIM_MS 2000
 #define RETRY_WRITE_MS 1000      /* output failed: try again this often */
+#define LINGER_MS 2000           /* a refused sensor's input is drained */
+#define MAX_LINGER 64
 #define TAG_LISTEN 1u
 #define TAG_STOP 2u
 
@@ -40,6 +42,8 @@ typedef struct conn {
   ps__tls *tls;    /* NULL without TLS */
   int tls_ready;
   ps__buf plain;   /* decrypted bytes for the session */
+  int lingering;   /* closed, draining input until the sensor closes */
+  int64_t linger_until;
   ps__session sess;
 } conn;
 
@@ -55,6 +59,12 @@ struct ps_receiver {
   /* Closed connections, freed at the end of a loop step: events for them
    * may still sit in that step's epoll batch. */
   conn *dead;
+  /* Refused connections whose error message went out: their input is
+   * read and dropped until the sensor closes (or LINGER_MS), for closing
+   * a socket with unread input sends a reset, which can destroy the
+   * message before the sensor reads it. */
+  conn *lingering;
+  unsigned n_lingering;
   unsigned max_sessions;
   unsigned max_pending;     /* connections still in their handshake */
   int64_t listen_paused_until; /* out of descriptors: accept later */
@@ -296,7 +306,7 @@ int ps_receiver_get_fd(ps_receiver *r) { return r->epfd; }
 
 int ps_receiver_get_timeout_ms(ps_receiver *r) {
   /* Deadlines are checked once a second; that is their resolution. */
-  return (r->conns || r->listen_paused_until) ? 1000 : -1;
+  return (r->conns || r->lingering || r->listen_paused_until) ? 1000 : -1;
 }
 
 /* Bytes queued for the sensor, in frames or TLS records. */
@@ -335,6 +345,9 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   char eb[PS_ERRMSG_MAX];
   int rc;
   ps__buf *w = conn_wire(c, eb, &rc);
+  /* A refusal (its error message queued) lingers; see r->lingering. */
+  int linger = reason != NULL && ps__buf_size(w) > 0 &&
+               r->n_lingering < MAX_LINGER && !r->shut;
   if (ps__buf_size(w) > 0) {
     ssize_t n = send(c->fd, ps__buf_head(w), ps__buf_size(w),
                      MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -366,10 +379,8 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   }
   ps__session_end(&c->sess);
   ps__tls_free(c->tls);
+  c->tls = NULL;
   ps__buf_free(&c->plain);
-  epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-  close(c->fd);
-  c->fd = -1;
   if (c->prev) {
     c->prev->next = c->next;
   } else {
@@ -379,8 +390,68 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
     c->next->prev = c->prev;
   }
   r->ctr.sessions_active--;
+  if (linger) {
+    /* The message is followed by our end of the stream. */
+    shutdown(c->fd, SHUT_WR);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    epoll_ctl(r->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->events = EPOLLIN;
+    c->lingering = 1;
+    c->linger_until = ps__now_ms() + LINGER_MS;
+    c->prev = NULL;
+    c->next = r->lingering;
+    if (r->lingering) {
+      r->lingering->prev = c;
+    }
+    r->lingering = c;
+    r->n_lingering++;
+    return;
+  }
+  epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+  close(c->fd);
+  c->fd = -1;
   c->next = r->dead;
   r->dead = c;
+}
+
+/* A refused connection is done lingering: closed for good. */
+static void linger_end(ps_receiver *r, conn *c) {
+  epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+  close(c->fd);
+  c->fd = -1;
+  if (c->prev) {
+    c->prev->next = c->next;
+  } else {
+    r->lingering = c->next;
+  }
+  if (c->next) {
+    c->next->prev = c->prev;
+  }
+  r->n_lingering--;
+  c->next = r->dead;
+  r->dead = c;
+}
+
+/* Reads and drops what a refused sensor still sends, within a budget,
+ * until it closes. */
+static void linger_read(ps_receiver *r, conn *c) {
+  uint8_t scratch[READ_CHUNK];
+  size_t budget = READ_BUDGET;
+  while (budget > 0) {
+    ssize_t n = recv(c->fd, scratch, sizeof(scratch), 0);
+    if (n > 0) {
+      budget -= (size_t)n < budget ? (size_t)n : budget;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return;
+    }
+    linger_end(r, c);
+    return;
+  }
 }
 
 static void bury_dead(ps_receiver *r) {
@@ -700,6 +771,12 @@ static void check_deadlines(ps_receiver *r) {
     pause_listening(r, 0);
   }
   conn *next;
+  for (conn *c = r->lingering; c != NULL; c = next) {
+    next = c->next;
+    if (now >= c->linger_until) {
+      linger_end(r, c);
+    }
+  }
   for (conn *c = r->conns; c != NULL; c = next) {
     next = c->next;
     if ((c->sess.state == PS_SESS_HELLO || c->sess.state == PS_SESS_AUTH) &&
@@ -900,6 +977,10 @@ static int step(ps_receiver *r, int timeout_ms) {
     if (c->fd < 0) {
       continue;
     }
+    if (c->lingering) {
+      linger_read(r, c);
+      continue;
+    }
     if ((evs[i].events & EPOLLOUT) && conn_writable(r, c)) {
       continue;
     }
@@ -952,6 +1033,9 @@ int ps_receiver_shutdown(ps_receiver *r) {
                r->conns->sess.state == PS_SESS_DONE
                    ? NULL
                    : "the receiver is shutting down");
+  }
+  while (r->lingering != NULL) {
+    linger_end(r, r->lingering);
   }
   bury_dead(r);
   if (r->shut) {

@@ -857,7 +857,7 @@ static void refuse_failed(ps_receiver *r) {
   conn *next;
   for (conn *c = r->conns; c != NULL; c = next) {
     next = c->next;
-    if (ps__session_check_outputs(&c->sess) != 0) {
+    if (ps__session_check_outputs(&c->sess, 0) != 0) {
       conn_close(r, c, c->sess.errmsg);
     }
   }

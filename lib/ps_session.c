@@ -59,7 +59,7 @@ static int outputs_failed(const ps__session *s) {
   return 0;
 }
 
-int ps__session_check_outputs(ps__session *s) {
+int ps__session_check_outputs(ps__session *s, int more) {
   if (s->state == PS_SESS_DONE || !outputs_failed(s)) {
     return 0;
   }
@@ -70,8 +70,11 @@ int ps__session_check_outputs(ps__session *s) {
     }
     for (unsigned i = 0; i < s->env->n_sinks; i++) {
       ps_sink *sk = s->env->sinks[i];
-      if (sk->ops->failed != NULL && ifc->slot[i] != NULL &&
-          sk->ops->failed(sk, ifc->slot[i], s->errmsg, sizeof(s->errmsg))) {
+      int f =
+          sk->ops->failed != NULL && ifc->slot[i] != NULL
+              ? sk->ops->failed(sk, ifc->slot[i], s->errmsg, sizeof(s->errmsg))
+              : 0;
+      if (f == 1 || (f != 0 && more)) {
         return refuse(s, PS_ERR_REFUSED);
       }
     }
@@ -287,7 +290,7 @@ static int flush_sinks(ps__session *s) {
     }
   }
   /* What went to an output that failed is not written: no ack for it. */
-  return ps__session_check_outputs(s);
+  return ps__session_check_outputs(s, 0);
 }
 
 static int on_batch(ps__session *s, const ps__frame *f) {
@@ -340,7 +343,7 @@ static int on_batch(ps__session *s, const ps__frame *f) {
   }
   /* A session whose output failed for good is refused before any of
    * the batch reaches its other outputs. */
-  if ((rc = ps__session_check_outputs(s)) != 0) {
+  if ((rc = ps__session_check_outputs(s, 1)) != 0) {
     return rc;
   }
   /* Check the whole batch before a byte of it reaches an output, so a

@@ -41,9 +41,11 @@ typedef struct ps__sink_ops {
    * reopen) only in here, after a successful write. */
   int (*flush)(ps_sink *sk);
   /* Optional: whether the output an interface writes to (its slot) has
-   * failed for good; if so, 1 and the reason in why (len bytes). Its
-   * session must then be refused before anything it sent is
-   * acknowledged: what it held was never written. */
+   * failed for good, with the reason in why (len bytes): 0 no; 1 yes,
+   * and what it held was dropped: its session must be refused before
+   * anything more of it is acknowledged; 2 yes, after everything it
+   * held was written (a rotation's new file failed): its session may be
+   * acknowledged for that, and must be refused before it sends more. */
   int (*failed)(ps_sink *sk, void *slot, char *why, size_t len);
   /* Optional (NULL: no files): fills up to max marks of the files open
    * now, sizes as of the last successful flush; returns how many. */

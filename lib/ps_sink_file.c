@@ -78,7 +78,7 @@ struct series {
   unsigned last_n;    /* ... and the number it got (0: none) */
   char *last_path;    /* its last file, closed because it went idle */
   uint64_t last_size;
-  int failed;         /* failed for good (series_fail) ... */
+  int failed;         /* failed for good (series_fail; 1 or 2) ... */
   char *fail_msg;     /* ... and why: its sensors are refused */
   char **history;     /* files it created in this run, oldest first */
   unsigned n_history, cap_history;
@@ -869,9 +869,13 @@ static int start_file(file_sink *fs, series *se, int from_zero) {
  * failed write), what it held is dropped - never acknowledged, for its
  * sensors are refused (fs_failed) - and it is left out until an
  * interface comes to it with nobody else on it: that one tries again
- * (the cause may be gone: a directory made, a permission given). */
+ * (the cause may be gone: a directory made, a permission given). When
+ * it held nothing (a rotation's new file failed after everything was
+ * written) what its sensors sent is acknowledged, and they are refused
+ * when they send more. */
 static void series_fail(file_sink *fs, series *se) {
   out_file *o = &se->f;
+  se->failed = ps__buf_size(&o->buf) > 0 ? 1 : 2;
   fs_log(fs, PS_LOG_ERROR,
          "%s: this output cannot be written; refusing the sensors written "
          "to it (the others go on)",
@@ -895,7 +899,6 @@ static void series_fail(file_sink *fs, series *se) {
   ps__buf_free(&o->buf);
   ps__buf_free(&o->hdr);
   se->need_open = 0;
-  se->failed = 1;
   fs->base.failures++;
 }
 
@@ -1307,7 +1310,7 @@ static int fs_failed(ps_sink *sk, void *slot, char *why, size_t len) {
   }
   snprintf(why, len, "the receiver cannot write this sensor's output: %s",
            se->fail_msg ? se->fail_msg : "no file");
-  return 1;
+  return se->failed;
 }
 
 static unsigned fs_marks(ps_sink *sk, ps__file_mark *out, unsigned max) {

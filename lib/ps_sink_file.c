@@ -47,6 +47,8 @@ typedef struct out_file {
   int announced;      /* on_open was called */
   int write_failed;   /* packet() leaves writing to the next flush */
   int rotated;        /* started by a rotation or reopen */
+  dev_t dev;          /* the file opened (fstat), to know it again */
+  ino_t ino;
 } out_file;
 
 typedef struct series series;
@@ -78,6 +80,8 @@ struct series {
   unsigned last_n;    /* ... and the number it got (0: none) */
   char *last_path;    /* its last file, closed because it went idle */
   uint64_t last_size;
+  dev_t last_dev;     /* ... and which file that was */
+  ino_t last_ino;
   int failed;         /* failed for good (series_fail; 1 or 2) ... */
   char *fail_msg;     /* ... and why: its sensors are refused */
   char **history;     /* files it created in this run, oldest first */
@@ -473,6 +477,21 @@ static int append_check(file_sink *fs, series *se, out_file *o, int fd,
     snprintf(why, whylen, "it is not a regular file");
     return 0;
   }
+  /* Only a file this receiver's user could have made: not one planted
+   * by another user, nor a second name of someone else's file (whose
+   * torn end would be cut). Root starts as root and may write as the -Z
+   * user later, so it takes up any owner's file. */
+  if (st.st_nlink != 1) {
+    snprintf(why, whylen, "it has %lu hard links", (unsigned long)st.st_nlink);
+    return 0;
+  }
+  if (st.st_uid != geteuid() && geteuid() != 0) {
+    snprintf(why, whylen,
+             "it belongs to user %lu, not to this receiver's "
+             "user %lu",
+             (unsigned long)st.st_uid, (unsigned long)geteuid());
+    return 0;
+  }
   uint64_t size = (uint64_t)st.st_size, good = 0;
   reader *r = malloc(sizeof(*r));
   if (r == NULL) {
@@ -612,18 +631,22 @@ static int pcap_header(file_sink *fs, series *se) {
 }
 
 /* Takes up se's last file again, if it went idle in this run and is
- * still as we left it: 1 if so. */
-static int resume(file_sink *fs, series *se, const char *base) {
+ * still the file we left, as we left it: the same file (device and
+ * inode), reached without a symbolic link, of the same size. 1 if so. */
+static int resume(series *se, const char *base) {
   if (se->last_path == NULL || se->last_base == NULL ||
       strcmp(base, se->last_base) != 0) {
     return 0;
   }
-  int fd = open(se->last_path, O_WRONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a named pipe put in its place must not hang the loop. */
+  int fd = open(se->last_path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   struct stat st;
   if (fd < 0) {
     return 0;
   }
-  if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != se->last_size ||
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      st.st_dev != se->last_dev || st.st_ino != se->last_ino ||
+      (uint64_t)st.st_size != se->last_size ||
       lseek(fd, (off_t)se->last_size, SEEK_SET) < 0) {
     close(fd);
     return 0;
@@ -637,9 +660,58 @@ static int resume(file_sink *fs, series *se, const char *base) {
   return 1;
 }
 
+/* --append: opens path to continue it, or creates it if it does not
+ * exist. A name that is a symbolic link (never followed), not a regular
+ * file, or not fit to continue (append_check) is left alone: 0, with
+ * why. 1: *fdp is open and o set up to continue it. -1: an error (errno
+ * set, or errmsg set and *fdp -2). */
+static int append_open(file_sink *fs, series *se, out_file *o, const char *path,
+                       int *fdp, char *why, size_t whylen) {
+  struct stat st;
+  int fd;
+  *fdp = -1;
+  if (lstat(path, &st) != 0) {
+    if (errno != ENOENT) {
+      return -1;
+    }
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EEXIST) {
+      snprintf(why, whylen, "it was created meanwhile by someone else");
+      return 0;
+    }
+  } else if (S_ISLNK(st.st_mode)) {
+    snprintf(why, whylen, "it is a symbolic link, which is never followed");
+    return 0;
+  } else if (!S_ISREG(st.st_mode)) {
+    snprintf(why, whylen, "it is not a regular file");
+    return 0;
+  } else {
+    fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && (errno == ELOOP || errno == ENXIO)) {
+      snprintf(why, whylen, "it was replaced meanwhile");
+      return 0;
+    }
+  }
+  if (fd < 0) {
+    return -1;
+  }
+  int ok = append_check(fs, se, o, fd, path, why, whylen);
+  if (ok != 1) {
+    close(fd);
+    *fdp = -2;
+    return ok;
+  }
+  *fdp = fd;
+  return 1;
+}
+
 /* Opens se's next file: never over an existing file (BASE.1.EXT,
  * BASE.2.EXT, ... instead, with a warning), or, appending, after the
- * last whole record of the last existing file of the sequence. */
+ * last whole record of the last existing file of the sequence. A new
+ * file is always created (O_EXCL), so a name someone else took, also
+ * with a symbolic link, is never written through. Returns 0,
+ * PS_ERR_NOMEM, PS_ERR_IO (may pass: retry) or PS_ERR_REFUSED (no file
+ * can be created under this name: see errno_final). */
 static int open_file(file_sink *fs, series *se, int from_zero) {
   out_file *o = &se->f;
   time_t now = time(NULL);
@@ -651,10 +723,14 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
     se->period = (int64_t)now / fs->rotate_seconds;
   }
   struct stat st;
-  if (!fs->literal && stat(base, &st) == 0 && !S_ISREG(st.st_mode) &&
-      !S_ISDIR(st.st_mode)) {
-    /* A named pipe (Wireshark reading it) or a device (/dev/null): written
-     * as it is, like standard output. */
+  if (!fs->literal && !fs->split && !se->sibling &&
+      strcmp(base, fs->tmpl) == 0 && stat(base, &st) == 0 &&
+      !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    /* A named pipe (Wireshark reading it) or a device (/dev/null) that
+     * -w names, written as it is, like standard output. Only the name
+     * given: one the receiver makes (a sensor's, a sibling's, a
+     * rotation's) is never taken over from whoever put something
+     * there. */
     int fd = open(base, O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
       int e = errno;
@@ -673,7 +749,7 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
     }
     goto opened;
   }
-  if (!from_zero && resume(fs, se, base)) {
+  if (!from_zero && resume(se, base)) {
     free(base);
     goto opened;
   }
@@ -691,39 +767,41 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
       break;
     }
     if (fs->literal) {
+      /* ps_pcap_sink(), ps_pcapng_sink(): the caller's path, as fopen
+       * "w" would (documented). */
       fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
       break;
     }
     if (fs->append) {
-      /* Continue the sequence where it ended: its last existing file. */
+      /* Continue the sequence where it ended: its last existing file
+       * (any kind of entry takes a name). */
       char *next = numbered(base, n + 1);
-      int later = next != NULL && access(next, F_OK) == 0;
+      struct stat nst;
+      int later = next != NULL && lstat(next, &nst) == 0;
       free(next);
       if (later) {
         continue;
       }
-      fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-      if (fd < 0) {
-        break;
-      }
-      int ok = append_check(fs, se, o, fd, path, why, sizeof(why));
+      int ok = append_open(fs, se, o, path, &fd, why, sizeof(why));
       if (ok == 1) {
         break;
       }
-      close(fd);
-      fd = -1;
       if (ok < 0) {
-        free(path);
-        free(base);
-        free(first_taken);
-        return PS_ERR_IO;
+        if (fd == -2) {
+          free(path);
+          free(base);
+          free(first_taken);
+          return PS_ERR_IO;
+        }
+        break;
       }
+      fd = -1;
       if (first_taken == NULL) {
         first_taken = strdup(path);
       }
       continue;
     }
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd >= 0 || errno != EEXIST) {
       break;
     }
@@ -775,6 +853,10 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
     }
   }
 opened:
+  if (fstat(o->fd, &st) == 0) {
+    o->dev = st.st_dev;
+    o->ino = st.st_ino;
+  }
   o->flushed = o->size;
   o->announced = 0;
   o->packets = 0;
@@ -840,6 +922,8 @@ static int close_file(file_sink *fs, series *se, int keep) {
   if (keep && o->path != NULL) {
     se->last_path = o->path;
     se->last_size = o->size;
+    se->last_dev = o->dev;
+    se->last_ino = o->ino;
   } else {
     free(o->path);
   }

@@ -1311,6 +1311,50 @@ START_TEST(test_pipe_reader_gone) {
 }
 END_TEST
 
+/* --append never follows a symbolic link, nor continues a second link
+ * of another file: the next free name is used, the target unchanged. */
+START_TEST(test_append_no_links) {
+  char tmpl[128], target[128], link1[128], next[128], hard[128];
+  path_in_dir(tmpl, sizeof(tmpl), "{sensor}.pcap");
+  path_in_dir(target, sizeof(target), "target");
+  path_in_dir(link1, sizeof(link1), "s.pcap");
+  path_in_dir(next, sizeof(next), "s.1.pcap");
+  path_in_dir(hard, sizeof(hard), "h.pcap");
+  int fd = open(target, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  ck_assert_int_eq(symlink(target, link1), 0);
+  ck_assert_int_eq(link(target, hard), 0);
+  ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
+  o.split_by_sensor = 1;
+  o.flags = PS_SINK_APPEND;
+  ps_sink *sk = file_sink(PS_FORMAT_PCAP, tmpl, &o);
+  ps_session_info ss = sess, sh = sess;
+  ss.sensor = "s";
+  sh.sensor = "h";
+  ps_interface_info ifc = mkifc(0, "eth0", 1, PS_TSRES_USEC);
+  ps_packet p = mkpkt(0, 1, 1);
+  void *ks, *kh;
+  ck_assert_int_eq(sk->ops->iface(sk, &ss, &ifc, &ks), 0);
+  ck_assert_int_eq(sk->ops->iface(sk, &sh, &ifc, &kh), 0);
+  ck_assert_int_eq(sk->ops->packet(sk, ks, &ss, &ifc, &p), 0);
+  ck_assert_int_eq(sk->ops->packet(sk, kh, &sh, &ifc, &p), 0);
+  ck_assert_int_eq(sk->ops->flush(sk), 0);
+  sk->ops->iface_end(sk, ks, &ss, &ifc, NULL);
+  sk->ops->iface_end(sk, kh, &sh, &ifc, NULL);
+  ck_assert_int_eq(sk->ops->close(sk), 0);
+  ps_sink_free(sk);
+  ck_assert_uint_eq(file_size(target), 0);
+  ck_assert_int_eq(count_packets(next), 1);
+  ck_assert_int_eq(count_packets(path_in_dir(hard, sizeof(hard), "h.1.pcap")),
+                   1);
+  ck_assert_msg(strstr(logbuf, "it is a symbolic link, which is never "
+                               "followed") != NULL &&
+                    strstr(logbuf, "it has 2 hard links") != NULL,
+                "%s", logbuf);
+}
+END_TEST
+
 /* Drops pcapng has no option for (the sensor's buffer, a file reader's
  * cuts) are written as the statistics block's comment. */
 START_TEST(test_isb_overflow_comment) {
@@ -1367,6 +1411,7 @@ static Suite *sink_suite(void) {
   tcase_add_test(tc, test_split_resume_announced);
   tcase_add_test(tc, test_final_error_fails_one_output);
   tcase_add_test(tc, test_pipe_reader_gone);
+  tcase_add_test(tc, test_append_no_links);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -36,6 +36,8 @@
 #define OUT_LIMIT (256u * 1024)  /* a sensor that does not read its acks */
 #define IDLE_TRIM_MS 2000
 #define RETRY_WRITE_MS 1000      /* output failed: try again this often */
+#define LINGER_MS 2000           /* a refused sensor's input is drained */
+#define MAX_LINGER 64
 #define TAG_LISTEN 1u
 #define TAG_STOP 2u
 
@@ -54,6 +56,8 @@ typedef struct conn {
   ps__tls *tls;    /* NULL without TLS */
   int tls_ready;
   ps__buf plain;   /* decrypted bytes for the session */
+  int lingering;   /* closed, draining input until the sensor closes */
+  int64_t linger_until;
   ps__session sess;
 } conn;
 
@@ -69,6 +73,12 @@ struct ps_receiver {
   /* Closed connections, freed at the end of a loop step: events for them
    * may still sit in that step's epoll batch. */
   conn *dead;
+  /* Refused connections whose error message went out: their input is
+   * read and dropped until the sensor closes (or LINGER_MS), for closing
+   * a socket with unread input sends a reset, which can destroy the
+   * message before the sensor reads it. */
+  conn *lingering;
+  unsigned n_lingering;
   unsigned max_sessions; /* admitted sensors (n_sensors) */
   unsigned n_sensors;
   unsigned max_pending; /* in their handshake; 0: the default */
@@ -84,6 +94,8 @@ struct ps_receiver {
   uint64_t next_id;
   int blocked;          /* an output cannot write: nothing is read */
   int64_t retry_at_ms;
+  unsigned failures_seen; /* outputs failed for good, as last looked at */
+  int gone;               /* the only output is gone for good: stopping */
   int shut;
   ps__streamtab streams;
   ps__journal *journal;
@@ -420,7 +432,10 @@ int ps_receiver_get_fd(ps_receiver *r) { return r->epfd; }
 
 int ps_receiver_get_timeout_ms(ps_receiver *r) {
   /* Deadlines are checked once a second; that is their resolution. */
-  return (r->conns || r->listen_paused_until || r->hslog_hidden) ? 1000 : -1;
+  return (r->conns || r->lingering || r->listen_paused_until ||
+          r->hslog_hidden)
+             ? 1000
+             : -1;
 }
 
 /* Bytes queued for the sensor, in frames or TLS records. */
@@ -459,6 +474,9 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   char eb[PS_ERRMSG_MAX];
   int rc;
   ps__buf *w = conn_wire(c, eb, &rc);
+  /* A refusal (its error message queued) lingers; see r->lingering. */
+  int linger = reason != NULL && ps__buf_size(w) > 0 &&
+               r->n_lingering < MAX_LINGER && !r->shut;
   if (ps__buf_size(w) > 0) {
     ssize_t n = send(c->fd, ps__buf_head(w), ps__buf_size(w),
                      MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -504,10 +522,8 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   }
   ps__session_end(&c->sess);
   ps__tls_free(c->tls);
+  c->tls = NULL;
   ps__buf_free(&c->plain);
-  epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-  close(c->fd);
-  c->fd = -1;
   if (c->prev) {
     c->prev->next = c->next;
   } else {
@@ -517,8 +533,68 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
     c->next->prev = c->prev;
   }
   r->ctr.sessions_active--;
+  if (linger) {
+    /* The message is followed by our end of the stream. */
+    shutdown(c->fd, SHUT_WR);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    epoll_ctl(r->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->events = EPOLLIN;
+    c->lingering = 1;
+    c->linger_until = ps__now_ms() + LINGER_MS;
+    c->prev = NULL;
+    c->next = r->lingering;
+    if (r->lingering) {
+      r->lingering->prev = c;
+    }
+    r->lingering = c;
+    r->n_lingering++;
+    return;
+  }
+  epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+  close(c->fd);
+  c->fd = -1;
   c->next = r->dead;
   r->dead = c;
+}
+
+/* A refused connection is done lingering: closed for good. */
+static void linger_end(ps_receiver *r, conn *c) {
+  epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+  close(c->fd);
+  c->fd = -1;
+  if (c->prev) {
+    c->prev->next = c->next;
+  } else {
+    r->lingering = c->next;
+  }
+  if (c->next) {
+    c->next->prev = c->prev;
+  }
+  r->n_lingering--;
+  c->next = r->dead;
+  r->dead = c;
+}
+
+/* Reads and drops what a refused sensor still sends, within a budget,
+ * until it closes. */
+static void linger_read(ps_receiver *r, conn *c) {
+  uint8_t scratch[READ_CHUNK];
+  size_t budget = READ_BUDGET;
+  while (budget > 0) {
+    ssize_t n = recv(c->fd, scratch, sizeof(scratch), 0);
+    if (n > 0) {
+      budget -= (size_t)n < budget ? (size_t)n : budget;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return;
+    }
+    linger_end(r, c);
+    return;
+  }
 }
 
 static void bury_dead(ps_receiver *r) {
@@ -806,6 +882,12 @@ static void check_deadlines(ps_receiver *r) {
   }
   hslog_flush(r, now, 0);
   conn *next;
+  for (conn *c = r->lingering; c != NULL; c = next) {
+    next = c->next;
+    if (now >= c->linger_until) {
+      linger_end(r, c);
+    }
+  }
   for (conn *c = r->conns; c != NULL; c = next) {
     next = c->next;
     if (c->pending && now - c->created_ms > (int64_t)r->handshake_ms) {
@@ -871,17 +953,52 @@ static void failpoint(ps_receiver *r, int where) {
   }
 }
 
+/* An output failed for good (a file that can never be created, such as
+ * one whose name a long sensor name makes too long): the sensors written
+ * to it are refused with the reason, before anything of theirs is
+ * acknowledged (what it held was dropped); the others go on. */
+static void refuse_failed(ps_receiver *r) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < r->env.n_sinks; i++) {
+    n += r->sinks[i]->failures;
+  }
+  if (n == r->failures_seen) {
+    return;
+  }
+  r->failures_seen = n;
+  conn *next;
+  for (conn *c = r->conns; c != NULL; c = next) {
+    next = c->next;
+    if (ps__session_check_outputs(&c->sess, 0) != 0) {
+      conn_close(r, c, c->sess.errmsg);
+    }
+  }
+}
+
 /* Writes what the outputs hold and records it in the journal. Returns
  * 0 when everything taken so far is in the files. */
 static int commit_outputs(ps_receiver *r) {
   r->rounds++;
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
     ps_sink *sk = r->sinks[i];
-    if (sk->ops->flush(sk) != 0) {
+    int rc = sk->ops->flush(sk);
+    if (rc == PS_ERR_CLOSED) {
+      /* Standard output's reader left: nothing can be written again, so
+       * stop (the sensors keep what was not acknowledged). */
+      if (!r->gone) {
+        r->gone = 1;
+        ps__seterr(r->errmsg, PS_ERR_IO, "%s: stopping", sk->errmsg);
+        ps__log(r->env.log, r->env.log_ud, PS_LOG_ERROR, "%s", r->errmsg);
+      }
+      return -1;
+    }
+    if (rc != 0) {
+      refuse_failed(r);
       set_blocked(r, sk->errmsg);
       return -1; /* nothing is acknowledged that is not written */
     }
   }
+  refuse_failed(r);
   if (r->journal != NULL) {
     ps__file_mark m[PS_MAX_SINKS * PCAP_MARKS];
     unsigned n = 0;
@@ -972,6 +1089,10 @@ static int step(ps_receiver *r, int timeout_ms) {
     if (c->fd < 0) {
       continue;
     }
+    if (c->lingering) {
+      linger_read(r, c);
+      continue;
+    }
     if ((evs[i].events & EPOLLOUT) && conn_writable(r, c)) {
       continue;
     }
@@ -991,6 +1112,9 @@ static int step(ps_receiver *r, int timeout_ms) {
   ack_round(r);
   check_deadlines(r);
   bury_dead(r);
+  if (r->gone) {
+    return PS_ERR_IO;
+  }
   return r->stopping ? PS_ERR_STOPPED : 0;
 }
 
@@ -1021,6 +1145,9 @@ int ps_receiver_shutdown(ps_receiver *r) {
                r->conns->sess.state == PS_SESS_DONE
                    ? NULL
                    : "the receiver is shutting down");
+  }
+  while (r->lingering != NULL) {
+    linger_end(r, r->lingering);
   }
   bury_dead(r);
   hslog_flush(r, ps__now_ms(), 1);
@@ -1054,9 +1181,13 @@ int ps_receiver_run(ps_receiver *r) {
   do {
     rc = step(r, ps_receiver_get_timeout_ms(r));
   } while (rc == 0);
+  char why[PS_ERRMSG_MAX];
+  snprintf(why, sizeof(why), "%s", r->errmsg);
   int src = ps_receiver_shutdown(r);
   if (rc == PS_ERR_STOPPED) {
     rc = src;
+  } else {
+    snprintf(r->errmsg, sizeof(r->errmsg), "%s", why);
   }
   return rc;
 }

@@ -48,6 +48,40 @@ static int sink_error(ps__session *s, ps_sink *sk, int rc) {
   return refuse(s, rc);
 }
 
+/* Whether an output failed for good since the session began (a sink
+ * counts it in failures): only then are its slots asked. */
+static int outputs_failed(const ps__session *s) {
+  for (unsigned i = 0; i < s->env->n_sinks; i++) {
+    if (s->env->sinks[i]->failures > 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int ps__session_check_outputs(ps__session *s, int more) {
+  if (s->state == PS_SESS_DONE || !outputs_failed(s)) {
+    return 0;
+  }
+  for (unsigned k = 0; k < PS_MAX_IFACES; k++) {
+    ps__sess_iface *ifc = s->ifaces[k];
+    if (ifc == NULL) {
+      continue;
+    }
+    for (unsigned i = 0; i < s->env->n_sinks; i++) {
+      ps_sink *sk = s->env->sinks[i];
+      int f =
+          sk->ops->failed != NULL && ifc->slot[i] != NULL
+              ? sk->ops->failed(sk, ifc->slot[i], s->errmsg, sizeof(s->errmsg))
+              : 0;
+      if (f == 1 || (f != 0 && more)) {
+        return refuse(s, PS_ERR_REFUSED);
+      }
+    }
+  }
+  return 0;
+}
+
 static int on_hello(ps__session *s, const ps__frame *f) {
   ps__hello h;
   int rc = ps__dec_hello(f, &h, s->errmsg);
@@ -272,7 +306,8 @@ static int flush_sinks(ps__session *s) {
       return sink_error(s, sk, rc);
     }
   }
-  return 0;
+  /* What went to an output that failed is not written: no ack for it. */
+  return ps__session_check_outputs(s, 0);
 }
 
 static int on_batch(ps__session *s, const ps__frame *f) {
@@ -322,6 +357,11 @@ static int on_batch(ps__session *s, const ps__frame *f) {
                "stored batch of %zu bytes declared as %u", b.data_len,
                b.raw_len);
     return refuse(s, PS_ERR_CODEC);
+  }
+  /* A session whose output failed for good is refused before any of
+   * the batch reaches its other outputs. */
+  if ((rc = ps__session_check_outputs(s, 1)) != 0) {
+    return rc;
   }
   /* Check the whole batch before a byte of it reaches an output, so a
    * malformed batch is refused whole, never written in part. */

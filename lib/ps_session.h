@@ -120,6 +120,14 @@ int ps__session_commit(ps__session *s, size_t k);
  * that ends the session. */
 int ps__session_ack(ps__session *s);
 
+/* Refuses the session (ERROR PS_ERR_REFUSED with the reason queued in
+ * out, errmsg set, state DONE) if one of its interfaces writes to an
+ * output that failed for good and dropped what it held
+ * (ps__sink_ops.failed 1) or, with more (the session is about to write
+ * more), that failed at all; the caller must then close it without
+ * acknowledging anything more. Returns 0 or PS_ERR_REFUSED. */
+int ps__session_check_outputs(ps__session *s, int more);
+
 /* Ends the session: tells the sinks (with the last counters) and frees
  * everything but the struct. */
 void ps__session_end(ps__session *s);

@@ -31,11 +31,23 @@ typedef struct ps__sink_ops {
                     const ps_interface_info *ifc, const ps_capture_stats *st);
   void (*session_end)(ps_sink *sk, const ps_session_info *s);
   /* Hands everything taken so far to the output (write(2) done), whole
-   * records only. On a write error (disk full, EIO) it returns PS_ERR_IO,
-   * leaves no partial record in the file and keeps the unwritten bytes:
-   * the next flush retries them. Files are closed (rotation, reopen) only
-   * in here, after a successful write. */
+   * records only. On a write error that may pass (disk full, quota, EIO)
+   * it returns PS_ERR_IO, leaves no partial record in the file and keeps
+   * the unwritten bytes: the next flush retries them. An output that can
+   * never work as named (a file name too long, no permission) fails
+   * alone: flush drops what it held, counts it in sk->failures and goes
+   * on with the others (see failed). PS_ERR_CLOSED: the only output is
+   * gone for good (the reader of standard output or of a named pipe
+   * left); nothing more can be written. Files are closed (rotation,
+   * reopen) only in here, after a successful write. */
   int (*flush)(ps_sink *sk);
+  /* Optional: whether the output an interface writes to (its slot) has
+   * failed for good, with the reason in why (len bytes): 0 no; 1 yes,
+   * and what it held was dropped: its session must be refused before
+   * anything more of it is acknowledged; 2 yes, after everything it
+   * held was written (a rotation's new file failed): its session may be
+   * acknowledged for that, and must be refused before it sends more. */
+  int (*failed)(ps_sink *sk, void *slot, char *why, size_t len);
   /* Optional (NULL: no files): fills up to max marks of the files open
    * now, sizes as of the last successful flush; returns how many. */
   unsigned (*marks)(ps_sink *sk, ps__file_mark *out, unsigned max);
@@ -52,6 +64,9 @@ struct ps_sink {
    * the file, for its inode), before any packet goes into it. */
   void (*on_open)(void *ud, const char *path, int fd, uint64_t size);
   void *on_open_ud;
+  /* How many outputs failed for good so far (see failed): the receiver
+   * looks for the sessions to refuse when it changes. */
+  unsigned failures;
   char errmsg[PS_ERRMSG_MAX];
 };
 

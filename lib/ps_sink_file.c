@@ -47,6 +47,8 @@ typedef struct out_file {
   int announced;      /* on_open was called */
   int write_failed;   /* packet() leaves writing to the next flush */
   int rotated;        /* started by a rotation or reopen */
+  dev_t dev;          /* the file opened (fstat), to know it again */
+  ino_t ino;
 } out_file;
 
 typedef struct series series;
@@ -78,6 +80,10 @@ struct series {
   unsigned last_n;    /* ... and the number it got (0: none) */
   char *last_path;    /* its last file, closed because it went idle */
   uint64_t last_size;
+  dev_t last_dev;     /* ... and which file that was */
+  ino_t last_ino;
+  int failed;         /* failed for good (series_fail; 1 or 2) ... */
+  char *fail_msg;     /* ... and why: its sensors are refused */
   char **history;     /* files it created in this run, oldest first */
   unsigned n_history, cap_history;
   ng_iface *ifaces;   /* pcapng: active interfaces, in id order */
@@ -100,6 +106,8 @@ typedef struct file_sink {
   volatile sig_atomic_t reopen;
   int warned_precision;
   int closed;
+  int gone; /* standard output or a pipe failed for good */
+  char gone_msg[PS_ERRMSG_MAX];
   pid_t *children;
   unsigned n_children, cap_children;
   ps__buf early_log; /* lines logged before there was a log function */
@@ -136,8 +144,41 @@ static const char *disp(const out_file *o) {
 
 /* ---------------- writing ---------------- */
 
+/* Whether an error creating or writing a file means that this file can
+ * never be created or written as it is named (a name too long, no
+ * permission, a missing directory, the reader of a pipe gone): then its
+ * output fails and the sensors written to it are refused, rather than
+ * every sensor being held back for good. Anything else (a full disk, a
+ * quota, an I/O error, an unknown error) may pass: it is retried while
+ * everyone waits, which loses nothing. */
+static int errno_final(int e) {
+  switch (e) {
+  case ENAMETOOLONG:
+  case EACCES:
+  case EPERM:
+  case EISDIR:
+  case ENOTDIR:
+  case ENOENT:
+  case ELOOP:
+  case EROFS:
+  case EEXIST:
+  case EINVAL:
+  case ENXIO:
+  case ENODEV:
+  case EPIPE:
+  case EBADF:
+  case ETXTBSY:
+  case EOPNOTSUPP:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
 /* Writes b whole or not at all: a failed write is cut back to o->size so
- * no partial record stays in the file, and b keeps every byte. */
+ * no partial record stays in the file, and b keeps every byte. Returns
+ * 0, PS_ERR_IO (may pass: retry) or PS_ERR_REFUSED (this file cannot be
+ * written: see errno_final). */
 static int write_all(file_sink *fs, out_file *o, ps__buf *b) {
   size_t n = ps__buf_size(b), done = 0;
   while (done < n) {
@@ -160,6 +201,10 @@ static int write_all(file_sink *fs, out_file *o, ps__buf *b) {
                  (unsigned long long)o->size, strerror(errno));
       }
       o->write_failed = 1;
+      if (errno_final(e)) {
+        return ps__seterr(fs->base.errmsg, PS_ERR_REFUSED, "writing %s: %s%s",
+                          disp(o), strerror(e), cut);
+      }
       return ps__seterr(fs->base.errmsg, PS_ERR_IO,
                         "writing %s: %s (%zu bytes kept, retried at the "
                         "next flush)%s",
@@ -432,6 +477,21 @@ static int append_check(file_sink *fs, series *se, out_file *o, int fd,
     snprintf(why, whylen, "it is not a regular file");
     return 0;
   }
+  /* Only a file this receiver's user could have made: not one planted
+   * by another user, nor a second name of someone else's file (whose
+   * torn end would be cut). Root starts as root and may write as the -Z
+   * user later, so it takes up any owner's file. */
+  if (st.st_nlink != 1) {
+    snprintf(why, whylen, "it has %lu hard links", (unsigned long)st.st_nlink);
+    return 0;
+  }
+  if (st.st_uid != geteuid() && geteuid() != 0) {
+    snprintf(why, whylen,
+             "it belongs to user %lu, not to this receiver's "
+             "user %lu",
+             (unsigned long)st.st_uid, (unsigned long)geteuid());
+    return 0;
+  }
   uint64_t size = (uint64_t)st.st_size, good = 0;
   reader *r = malloc(sizeof(*r));
   if (r == NULL) {
@@ -571,18 +631,22 @@ static int pcap_header(file_sink *fs, series *se) {
 }
 
 /* Takes up se's last file again, if it went idle in this run and is
- * still as we left it: 1 if so. */
-static int resume(file_sink *fs, series *se, const char *base) {
+ * still the file we left, as we left it: the same file (device and
+ * inode), reached without a symbolic link, of the same size. 1 if so. */
+static int resume(series *se, const char *base) {
   if (se->last_path == NULL || se->last_base == NULL ||
       strcmp(base, se->last_base) != 0) {
     return 0;
   }
-  int fd = open(se->last_path, O_WRONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a named pipe put in its place must not hang the loop. */
+  int fd = open(se->last_path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   struct stat st;
   if (fd < 0) {
     return 0;
   }
-  if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != se->last_size ||
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      st.st_dev != se->last_dev || st.st_ino != se->last_ino ||
+      (uint64_t)st.st_size != se->last_size ||
       lseek(fd, (off_t)se->last_size, SEEK_SET) < 0) {
     close(fd);
     return 0;
@@ -596,9 +660,58 @@ static int resume(file_sink *fs, series *se, const char *base) {
   return 1;
 }
 
+/* --append: opens path to continue it, or creates it if it does not
+ * exist. A name that is a symbolic link (never followed), not a regular
+ * file, or not fit to continue (append_check) is left alone: 0, with
+ * why. 1: *fdp is open and o set up to continue it. -1: an error (errno
+ * set, or errmsg set and *fdp -2). */
+static int append_open(file_sink *fs, series *se, out_file *o, const char *path,
+                       int *fdp, char *why, size_t whylen) {
+  struct stat st;
+  int fd;
+  *fdp = -1;
+  if (lstat(path, &st) != 0) {
+    if (errno != ENOENT) {
+      return -1;
+    }
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EEXIST) {
+      snprintf(why, whylen, "it was created meanwhile by someone else");
+      return 0;
+    }
+  } else if (S_ISLNK(st.st_mode)) {
+    snprintf(why, whylen, "it is a symbolic link, which is never followed");
+    return 0;
+  } else if (!S_ISREG(st.st_mode)) {
+    snprintf(why, whylen, "it is not a regular file");
+    return 0;
+  } else {
+    fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && (errno == ELOOP || errno == ENXIO)) {
+      snprintf(why, whylen, "it was replaced meanwhile");
+      return 0;
+    }
+  }
+  if (fd < 0) {
+    return -1;
+  }
+  int ok = append_check(fs, se, o, fd, path, why, whylen);
+  if (ok != 1) {
+    close(fd);
+    *fdp = -2;
+    return ok;
+  }
+  *fdp = fd;
+  return 1;
+}
+
 /* Opens se's next file: never over an existing file (BASE.1.EXT,
  * BASE.2.EXT, ... instead, with a warning), or, appending, after the
- * last whole record of the last existing file of the sequence. */
+ * last whole record of the last existing file of the sequence. A new
+ * file is always created (O_EXCL), so a name someone else took, also
+ * with a symbolic link, is never written through. Returns 0,
+ * PS_ERR_NOMEM, PS_ERR_IO (may pass: retry) or PS_ERR_REFUSED (no file
+ * can be created under this name: see errno_final). */
 static int open_file(file_sink *fs, series *se, int from_zero) {
   out_file *o = &se->f;
   time_t now = time(NULL);
@@ -610,15 +723,20 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
     se->period = (int64_t)now / fs->rotate_seconds;
   }
   struct stat st;
-  if (!fs->literal && stat(base, &st) == 0 && !S_ISREG(st.st_mode) &&
-      !S_ISDIR(st.st_mode)) {
-    /* A named pipe (Wireshark reading it) or a device (/dev/null): written
-     * as it is, like standard output. */
+  if (!fs->literal && !fs->split && !se->sibling &&
+      strcmp(base, fs->tmpl) == 0 && stat(base, &st) == 0 &&
+      !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    /* A named pipe (Wireshark reading it) or a device (/dev/null) that
+     * -w names, written as it is, like standard output. Only the name
+     * given: one the receiver makes (a sensor's, a sibling's, a
+     * rotation's) is never taken over from whoever put something
+     * there. */
     int fd = open(base, O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
-      int rc = ps__seterr(fs->base.errmsg, PS_ERR_IO,
-                          "cannot open %s for writing: %s", base,
-                          strerror(errno));
+      int e = errno;
+      int rc = ps__seterr(fs->base.errmsg,
+                          errno_final(e) ? PS_ERR_REFUSED : PS_ERR_IO,
+                          "cannot open %s for writing: %s", base, strerror(e));
       free(base);
       return rc;
     }
@@ -631,7 +749,7 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
     }
     goto opened;
   }
-  if (!from_zero && resume(fs, se, base)) {
+  if (!from_zero && resume(se, base)) {
     free(base);
     goto opened;
   }
@@ -649,39 +767,41 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
       break;
     }
     if (fs->literal) {
+      /* ps_pcap_sink(), ps_pcapng_sink(): the caller's path, as fopen
+       * "w" would (documented). */
       fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
       break;
     }
     if (fs->append) {
-      /* Continue the sequence where it ended: its last existing file. */
+      /* Continue the sequence where it ended: its last existing file
+       * (any kind of entry takes a name). */
       char *next = numbered(base, n + 1);
-      int later = next != NULL && access(next, F_OK) == 0;
+      struct stat nst;
+      int later = next != NULL && lstat(next, &nst) == 0;
       free(next);
       if (later) {
         continue;
       }
-      fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-      if (fd < 0) {
-        break;
-      }
-      int ok = append_check(fs, se, o, fd, path, why, sizeof(why));
+      int ok = append_open(fs, se, o, path, &fd, why, sizeof(why));
       if (ok == 1) {
         break;
       }
-      close(fd);
-      fd = -1;
       if (ok < 0) {
-        free(path);
-        free(base);
-        free(first_taken);
-        return PS_ERR_IO;
+        if (fd == -2) {
+          free(path);
+          free(base);
+          free(first_taken);
+          return PS_ERR_IO;
+        }
+        break;
       }
+      fd = -1;
       if (first_taken == NULL) {
         first_taken = strdup(path);
       }
       continue;
     }
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd >= 0 || errno != EEXIST) {
       break;
     }
@@ -691,11 +811,12 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
   }
   if (path == NULL || fd < 0) {
     int e = errno;
-    int rc = path == NULL
-                 ? ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory")
-                 : ps__seterr(fs->base.errmsg, PS_ERR_IO,
-                              "cannot open %s for writing: %s", path,
-                              strerror(e));
+    int rc =
+        path == NULL
+            ? ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory")
+            : ps__seterr(fs->base.errmsg,
+                         errno_final(e) ? PS_ERR_REFUSED : PS_ERR_IO,
+                         "cannot open %s for writing: %s", path, strerror(e));
     free(path);
     free(base);
     free(first_taken);
@@ -732,6 +853,10 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
     }
   }
 opened:
+  if (fstat(o->fd, &st) == 0) {
+    o->dev = st.st_dev;
+    o->ino = st.st_ino;
+  }
   o->flushed = o->size;
   o->announced = 0;
   o->packets = 0;
@@ -797,6 +922,8 @@ static int close_file(file_sink *fs, series *se, int keep) {
   if (keep && o->path != NULL) {
     se->last_path = o->path;
     se->last_size = o->size;
+    se->last_dev = o->dev;
+    se->last_ino = o->ino;
   } else {
     free(o->path);
   }
@@ -819,6 +946,54 @@ static int start_file(file_sink *fs, series *se, int from_zero) {
   int rc = open_file(fs, se, from_zero);
   se->need_open = rc != 0;
   return rc;
+}
+
+/* se's file can never be written as named (errno_final; the reason is
+ * in errmsg): its file is closed (whole records only, as after any
+ * failed write), what it held is dropped - never acknowledged, for its
+ * sensors are refused (fs_failed) - and it is left out until an
+ * interface comes to it with nobody else on it: that one tries again
+ * (the cause may be gone: a directory made, a permission given). When
+ * it held nothing (a rotation's new file failed after everything was
+ * written) what its sensors sent is acknowledged, and they are refused
+ * when they send more. */
+static void series_fail(file_sink *fs, series *se) {
+  out_file *o = &se->f;
+  se->failed = ps__buf_size(&o->buf) > 0 ? 1 : 2;
+  fs_log(fs, PS_LOG_ERROR,
+         "%s: this output cannot be written; refusing the sensors written "
+         "to it (the others go on)",
+         fs->base.errmsg);
+  free(se->fail_msg);
+  se->fail_msg = strdup(fs->base.errmsg);
+  if (o->fd >= 0 && o->fd != STDOUT_FILENO) {
+    close(o->fd);
+  }
+  o->fd = -1;
+  if (o->path != NULL && o->size > 0) {
+    post_rotate(fs, o->path);
+  }
+  free(o->path);
+  o->path = NULL;
+  o->size = o->flushed = o->packets = 0;
+  o->has_header = 0;
+  o->announced = 0;
+  o->write_failed = 0;
+  o->rotated = 0;
+  ps__buf_free(&o->buf);
+  ps__buf_free(&o->hdr);
+  se->need_open = 0;
+  fs->base.failures++;
+}
+
+/* Standard output, or the named pipe or device -w names, can never be
+ * written again (its reader left): nothing more is taken, and flush and
+ * close say so (PS_ERR_CLOSED), so the receiver stops. */
+static void output_gone(file_sink *fs, series *se) {
+  snprintf(fs->gone_msg, sizeof(fs->gone_msg), "%s", fs->base.errmsg);
+  fs->gone = 1;
+  ps__buf_free(&se->f.buf);
+  ps__buf_free(&se->f.hdr);
 }
 
 /* ---------------- series ---------------- */
@@ -848,6 +1023,7 @@ static void series_free(series *se) {
   free(se->sensor);
   free(se->last_base);
   free(se->last_path);
+  free(se->fail_msg);
   for (unsigned i = 0; i < se->n_history; i++) {
     free(se->history[i]);
   }
@@ -919,20 +1095,28 @@ static int series_for(file_sink *fs, const ps_session_info *s,
 }
 
 /* After an interface joined se: make sure se has a file. A file that
- * cannot be opened now is retried at each flush (the flush reports it),
- * so a full disk delays sensors instead of refusing them. */
-static void series_ensure_file(file_sink *fs, series *se,
-                               const ps_session_info *s,
-                               const ps_interface_info *ifc) {
+ * cannot be opened now for a reason that may pass is retried at each
+ * flush (the flush reports it), so a full disk delays sensors instead of
+ * refusing them. One that can never be created under its name fails se
+ * and refuses the interface: PS_ERR_REFUSED. */
+static int series_ensure_file(file_sink *fs, series *se,
+                              const ps_session_info *s,
+                              const ps_interface_info *ifc) {
   if (se->f.fd >= 0 || se->need_open) {
-    return;
+    return 0;
   }
   int rc = start_file(fs, se, 0);
+  if (rc == PS_ERR_REFUSED) {
+    series_fail(fs, se);
+    return ps__seterr(fs->base.errmsg, PS_ERR_REFUSED,
+                      "the receiver cannot write this sensor's output: %s",
+                      se->fail_msg ? se->fail_msg : "no file");
+  }
   if (rc != 0) {
     fs_log(fs, PS_LOG_ERROR,
             "%s (for %s/%s; retried at the next flush)", fs->base.errmsg,
             s->sensor, ifc->name);
-    return;
+    return 0;
   }
   if (se->sibling) {
     fs_log(fs, PS_LOG_INFO,
@@ -941,6 +1125,7 @@ static void series_ensure_file(file_sink *fs, series *se,
             s->sensor, ifc->name, linktype_name(ifc->linktype) ?: "unknown",
             ifc->linktype, fs->tmpl, se->f.path);
   }
+  return 0;
 }
 
 /* ---------------- sink operations ---------------- */
@@ -953,9 +1138,21 @@ static int fs_iface(ps_sink *sk, const ps_session_info *s,
   if (rc != 0) {
     return rc;
   }
+  if (se->failed) {
+    if (se->n_active > 0) {
+      /* Its sensors are being refused: this one joins them. */
+      return ps__seterr(sk->errmsg, PS_ERR_REFUSED,
+                        "the receiver cannot write this sensor's output: %s",
+                        se->fail_msg ? se->fail_msg : "no file");
+    }
+    se->failed = 0;
+  }
   if (!fs->ng) {
     se->n_active++;
-    series_ensure_file(fs, se, s, ifc);
+    if ((rc = series_ensure_file(fs, se, s, ifc)) != 0) {
+      se->n_active--;
+      return rc;
+    }
     *slot = se;
     if (ifc->tsres == PS_TSRES_NSEC && !fs->nano && !fs->warned_precision) {
       fs->warned_precision = 1;
@@ -997,7 +1194,7 @@ static int fs_iface(ps_sink *sk, const ps_session_info *s,
   se->n_active++;
   if (se->f.fd < 0 && !se->need_open) {
     /* A new file: its section header lists this interface already. */
-    series_ensure_file(fs, se, s, ifc);
+    rc = series_ensure_file(fs, se, s, ifc);
   } else {
     ps__pcapng_idb_info idb = {
         .linktype = ifc->linktype,
@@ -1007,9 +1204,19 @@ static int fs_iface(ps_sink *sk, const ps_session_info *s,
         .description = desc,
     };
     if (ps__pcapng_idb(&se->f.buf, &idb) != 0) {
-      return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
+      rc = ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
+    } else {
+      ni->idb = se->n_idb++;
     }
-    ni->idb = se->n_idb++;
+  }
+  if (rc != 0) {
+    /* Refused: the session never gets this slot, nor its iface_end. */
+    *pp = NULL;
+    se->n_active--;
+    free(ni->name);
+    free(ni->desc);
+    free(ni);
+    return rc;
   }
   *slot = ni;
   return 0;
@@ -1018,14 +1225,20 @@ static int fs_iface(ps_sink *sk, const ps_session_info *s,
 static int fs_packet(ps_sink *sk, void *slot, const ps_session_info *s,
                      const ps_interface_info *ifc, const ps_packet *pkt) {
   file_sink *fs = (file_sink *)sk;
-  series *se;
+  series *se = fs->ng ? ((ng_iface *)slot)->se : slot;
   int rc;
+  if (se->failed) {
+    return ps__seterr(sk->errmsg, PS_ERR_REFUSED,
+                      "the receiver cannot write this sensor's output: %s",
+                      se->fail_msg ? se->fail_msg : "no file");
+  }
+  if (fs->gone) {
+    return 0; /* nothing more is written, nor acknowledged */
+  }
   if (fs->ng) {
     ng_iface *ni = slot;
-    se = ni->se;
     rc = ps__pcapng_epb(&se->f.buf, ni->idb, pkt, ni->tsres);
   } else {
-    se = slot;
     rc = ps__pcap_record(&se->f.buf, pkt, ifc->tsres, fs->nano);
   }
   if (rc != 0) {
@@ -1054,7 +1267,7 @@ static void fs_iface_end(ps_sink *sk, void *slot, const ps_session_info *s,
   }
   ng_iface *ni = slot;
   series *se = ni->se;
-  if (st != NULL) {
+  if (st != NULL && !se->failed && !fs->gone) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t sec = ts.tv_sec;
@@ -1117,14 +1330,28 @@ static int fs_flush(ps_sink *sk) {
   if (fs->n_children > 0) {
     reap_children(fs);
   }
+  if (fs->gone) {
+    return ps__seterr(sk->errmsg, PS_ERR_CLOSED, "%s", fs->gone_msg);
+  }
   for (series *se = fs->series; se != NULL; se = se->next) {
     int r = 0;
+    if (se->failed) {
+      continue;
+    }
     if (se->need_open) {
       r = open_file(fs, se, reopen);
       se->need_open = r != 0;
     }
     if (r == 0) {
       r = out_write(fs, &se->f);
+    }
+    if (r == PS_ERR_REFUSED && se->f.is_stdout) {
+      output_gone(fs, se);
+      return ps__seterr(sk->errmsg, PS_ERR_CLOSED, "%s", fs->gone_msg);
+    }
+    if (r == PS_ERR_REFUSED) {
+      series_fail(fs, se);
+      continue;
     }
     if (r != 0) {
       rc = rc ? rc : r;
@@ -1146,7 +1373,10 @@ static int fs_flush(ps_sink *sk) {
         r = out_write(fs, &se->f);
       }
     }
-    if (r != 0) {
+    if (r == PS_ERR_REFUSED) {
+      /* The rotation's new name cannot be created (or written). */
+      series_fail(fs, se);
+    } else if (r != 0) {
       rc = rc ? rc : r;
     }
   }
@@ -1154,6 +1384,17 @@ static int fs_flush(ps_sink *sk) {
     fs->reopen = 0;
   }
   return rc;
+}
+
+static int fs_failed(ps_sink *sk, void *slot, char *why, size_t len) {
+  file_sink *fs = (file_sink *)sk;
+  series *se = fs->ng ? ((ng_iface *)slot)->se : slot;
+  if (!se->failed) {
+    return 0;
+  }
+  snprintf(why, len, "the receiver cannot write this sensor's output: %s",
+           se->fail_msg ? se->fail_msg : "no file");
+  return se->failed;
 }
 
 static unsigned fs_marks(ps_sink *sk, ps__file_mark *out, unsigned max) {
@@ -1191,6 +1432,17 @@ static int fs_close(ps_sink *sk) {
     se->has_linktype = 1;
   }
   for (series *se = fs->series; se != NULL; se = se->next) {
+    if (se->failed) {
+      continue; /* closed when it failed */
+    }
+    if (fs->gone && se->f.is_stdout) {
+      if (se->f.fd != STDOUT_FILENO && se->f.fd >= 0) {
+        close(se->f.fd);
+      }
+      se->f.fd = -1;
+      rc = ps__seterr(sk->errmsg, PS_ERR_CLOSED, "%s", fs->gone_msg);
+      continue;
+    }
     /* An output no interface came to is still a valid, empty capture
      * (Ethernet, as tcpdump writes for an empty capture of an Ethernet
      * device). */
@@ -1211,7 +1463,7 @@ static int fs_close(ps_sink *sk) {
       ring_prune(fs, se);
     }
     if (rc == 0) {
-      rc = r;
+      rc = r == PS_ERR_REFUSED ? PS_ERR_IO : r;
     }
     if (se->f.is_stdout) {
       if (se->f.fd != STDOUT_FILENO) {
@@ -1266,6 +1518,7 @@ static const ps__sink_ops pcap_ops = {
     .packet = fs_packet,
     .iface_end = fs_iface_end,
     .flush = fs_flush,
+    .failed = fs_failed,
     .marks = fs_marks,
     .close = fs_close,
     .destroy = fs_destroy,
@@ -1277,6 +1530,7 @@ static const ps__sink_ops pcapng_ops = {
     .packet = fs_packet,
     .iface_end = fs_iface_end,
     .flush = fs_flush,
+    .failed = fs_failed,
     .marks = fs_marks,
     .close = fs_close,
     .destroy = fs_destroy,
@@ -1284,14 +1538,56 @@ static const ps__sink_ops pcapng_ops = {
 
 /* ---------------- construction ---------------- */
 
-/* The directory path's file goes in, for an early writability check. */
-static int check_dir(file_sink *fs) {
+/* Start-up check that the output's files can really be created, not
+ * only that its directory looks writable (access(2) says yes to root
+ * everywhere, and /proc or a read-only mount refuse all the same): the
+ * first file's name is created and removed again or, if that name is
+ * taken (the next free name will be used, or --append continues it), a
+ * probe file beside it. With --split-by-sensor the name depends on the
+ * sensor; "sensor" stands in for it. A pipe or device -w names is only
+ * checked for write permission (it is opened at the first packet). */
+static int probe_output(file_sink *fs) {
   time_t now = time(NULL);
   struct tm tm;
   localtime_r(&now, &tm);
   char *p = ps__path_expand(fs->tmpl, &tm, "sensor");
+  if (p != NULL && fs->split && strstr(fs->tmpl, "{sensor}") == NULL) {
+    char *q = ps__path_insert(p, "sensor");
+    free(p);
+    p = q;
+  }
   if (p == NULL) {
     return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  int rc = 0, fd;
+  struct stat st;
+  if (lstat(p, &st) != 0) {
+    if (errno == ENOENT &&
+        (fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                   0644)) >= 0) {
+      close(fd);
+      unlink(p);
+    } else {
+      rc = ps__seterr(fs->base.errmsg, PS_ERR_IO, "cannot create %s: %s", p,
+                      strerror(errno));
+    }
+    free(p);
+    return rc;
+  }
+  if (!fs->split && strcmp(p, fs->tmpl) == 0 && !S_ISREG(st.st_mode) &&
+      !S_ISLNK(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    if (access(p, W_OK) != 0) {
+      rc = ps__seterr(fs->base.errmsg, PS_ERR_IO,
+                      "cannot open %s for writing: %s", p, strerror(errno));
+    }
+    free(p);
+    return rc;
+  }
+  if (fs->append && S_ISREG(st.st_mode) && access(p, R_OK | W_OK) != 0) {
+    rc = ps__seterr(fs->base.errmsg, PS_ERR_IO, "cannot append to %s: %s", p,
+                    strerror(errno));
+    free(p);
+    return rc;
   }
   char *slash = strrchr(p, '/');
   const char *dir = ".";
@@ -1301,11 +1597,21 @@ static int check_dir(file_sink *fs) {
     *slash = '\0';
     dir = p;
   }
-  int rc = 0;
-  if (access(dir, W_OK | X_OK) != 0) {
+  size_t n = strlen(dir) + 32;
+  char *probe = malloc(n);
+  if (probe == NULL) {
+    free(p);
+    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  snprintf(probe, n, "%s/.ps-receiver-probe-XXXXXX", dir);
+  if ((fd = mkostemp(probe, O_CLOEXEC)) >= 0) {
+    close(fd);
+    unlink(probe);
+  } else {
     rc = ps__seterr(fs->base.errmsg, PS_ERR_IO,
                     "cannot create files in %s: %s", dir, strerror(errno));
   }
+  free(probe);
   free(p);
   return rc;
 }
@@ -1353,13 +1659,14 @@ static int file_sink_new(ps_sink **out, int ng, const char *tmpl,
     if (ng && ng_section(fs, se) != 0) {
       return PS_ERR_NOMEM;
     }
-    return ng ? out_write(fs, &se->f) : 0;
+    int rc = ng ? out_write(fs, &se->f) : 0;
+    return rc == PS_ERR_REFUSED ? PS_ERR_IO : rc;
   }
   if (fs->split || (!ng && !literal)) {
     /* Files come with the sensors: a pcap file with its header once the
      * first interface tells the link type (so it is never seen without
-     * one, and appending can check it). Check the directory now. */
-    return check_dir(fs);
+     * one, and appending can check it). Check now that they can be. */
+    return probe_output(fs);
   }
   /* Open now so an unwritable path fails before any sensor is accepted;
    * the pcap header follows when the first interface tells the link
@@ -1369,10 +1676,11 @@ static int file_sink_new(ps_sink **out, int ng, const char *tmpl,
     return PS_ERR_NOMEM;
   }
   int rc = start_file(fs, se, 0);
-  if (rc != 0) {
-    return rc;
+  if (rc == 0 && ng) {
+    rc = out_write(fs, &se->f);
   }
-  return ng ? out_write(fs, &se->f) : 0;
+  /* Whether it might pass or not, the caller learns it now. */
+  return rc == PS_ERR_REFUSED ? PS_ERR_IO : rc;
 }
 
 /* An invalid option: a sink that holds only the message, for

@@ -92,7 +92,7 @@ check 2 "invalid --max-sensors: '0' is outside" $R --listen :0 -w "$WORK/x.pcap"
 # --- ps-receiver runtime errors (1)
 check 1 "cannot create the receiver's journal /nonexistent-dir/.out.pcap.state: No such file or directory \(its directory must exist" \
   $R --listen 127.0.0.1:0 -w /nonexistent-dir/out.pcap
-check 1 "cannot create files in /nonexistent-dir: No such file or directory" \
+check 1 "cannot create /nonexistent-dir/out.pcap: No such file or directory" \
   $R --listen 127.0.0.1:0 -w /nonexistent-dir/out.pcap --state none
 check 2 "the directory of -w .*/%Y/x.pcap is a template: give --state FILE" \
   $R --listen 127.0.0.1:0 -w "$WORK/%Y/x.pcap"

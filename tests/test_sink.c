@@ -850,7 +850,7 @@ START_TEST(test_file_sink_invalid) {
   sk = NULL;
   ck_assert_err(ps_file_sink(&sk, PS_FORMAT_PCAP, "/nonexistent/d/x", &o),
                 PS_ERR_IO, ps_sink_errmsg(sk),
-                "cannot create files in /nonexistent/d");
+                "cannot create /nonexistent/d/x.sensor: No such file");
   ps_sink_free(sk);
   ck_assert_int_eq(ps_sink_reopen(NULL), PS_ERR_INVALID);
   ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;
@@ -1222,6 +1222,140 @@ START_TEST(test_split_resume_announced) {
 }
 END_TEST
 
+/* A file that can never be created fails its own output only: a sensor
+ * whose name makes its file name too long is refused at its interface
+ * (PS_ERR_REFUSED, the reason in errmsg); one whose rotated name is too
+ * long keeps what was written, fails (failed() 2) and is refused at its
+ * next packet; the flush never reports them as a stall (PS_ERR_IO), and
+ * the other sensor's output goes on. */
+START_TEST(test_final_error_fails_one_output) {
+  char tmpl[128], a[128], a1[128], mid_file[512];
+  char name_long[256], name_mid[247];
+  memset(name_long, 'x', 255);
+  name_long[255] = '\0';
+  memset(name_mid, 'z', 246); /* all.zzz...zzz.pcap: 255 bytes */
+  name_mid[246] = '\0';
+  path_in_dir(tmpl, sizeof(tmpl), "all.pcap");
+  path_in_dir(a, sizeof(a), "all.a.pcap");
+  path_in_dir(a1, sizeof(a1), "all.a.1.pcap");
+  snprintf(mid_file, sizeof(mid_file), "%s/all.%s.pcap", dir, name_mid);
+  ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
+  o.split_by_sensor = 1;
+  o.rotate_bytes = 1; /* a new file after each flush with packets */
+  ps_sink *sk = file_sink(PS_FORMAT_PCAP, tmpl, &o);
+  ps_session_info sa = sess, sl = sess, sm = sess;
+  sa.sensor = "a";
+  sl.sensor = name_long;
+  sm.sensor = name_mid;
+  ps_interface_info ifc = mkifc(0, "eth0", 1, PS_TSRES_USEC);
+  ps_packet p = mkpkt(0, 1, 1);
+  void *ka, *kl = NULL, *km;
+  ck_assert_int_eq(sk->ops->iface(sk, &sa, &ifc, &ka), 0);
+  ck_assert_err(sk->ops->iface(sk, &sl, &ifc, &kl), PS_ERR_REFUSED, sk->errmsg,
+                "File name too long");
+  ck_assert_ptr_null(kl);
+  ck_assert_uint_eq(sk->failures, 1);
+  ck_assert_int_eq(sk->ops->iface(sk, &sm, &ifc, &km), 0);
+  ck_assert_int_eq(sk->ops->packet(sk, ka, &sa, &ifc, &p), 0);
+  ck_assert_int_eq(sk->ops->packet(sk, km, &sm, &ifc, &p), 0);
+  /* Both files are written; m's rotation to all.M.1.pcap fails. */
+  ck_assert_int_eq(sk->ops->flush(sk), 0);
+  ck_assert_uint_eq(sk->failures, 2);
+  char why[PS_ERRMSG_MAX];
+  ck_assert_int_eq(sk->ops->failed(sk, ka, why, sizeof(why)), 0);
+  ck_assert_int_eq(sk->ops->failed(sk, km, why, sizeof(why)), 2);
+  ck_assert_msg(strstr(why, "File name too long") != NULL, "%s", why);
+  ck_assert_err(sk->ops->packet(sk, km, &sm, &ifc, &p), PS_ERR_REFUSED,
+                sk->errmsg, "File name too long");
+  ck_assert_int_eq(sk->ops->packet(sk, ka, &sa, &ifc, &p), 0);
+  ck_assert_int_eq(sk->ops->flush(sk), 0);
+  /* Another session of the same name joins while m is still on it. */
+  void *km2 = NULL;
+  ck_assert_err(sk->ops->iface(sk, &sm, &ifc, &km2), PS_ERR_REFUSED, sk->errmsg,
+                "File name too long");
+  sk->ops->iface_end(sk, ka, &sa, &ifc, NULL);
+  sk->ops->iface_end(sk, km, &sm, &ifc, NULL);
+  ck_assert_int_eq(sk->ops->close(sk), 0);
+  ps_sink_free(sk);
+  ck_assert_int_eq(count_packets(a), 1);
+  ck_assert_int_eq(count_packets(a1), 1);
+  ck_assert_int_eq(count_packets(mid_file), 1);
+  ck_assert_msg(strstr(logbuf, "refusing the sensors written to it") != NULL,
+                "%s", logbuf);
+}
+END_TEST
+
+/* A named pipe -w names whose reader left (EPIPE) can never be written
+ * again: flush and close say PS_ERR_CLOSED, so the receiver stops. */
+START_TEST(test_pipe_reader_gone) {
+  int fds[2];
+  ck_assert_int_eq(pipe(fds), 0);
+  signal(SIGPIPE, SIG_IGN);
+  char path[64];
+  snprintf(path, sizeof(path), "/dev/fd/%d", fds[1]);
+  ps_sink *sk = file_sink(PS_FORMAT_PCAPNG, path, NULL);
+  close(fds[1]);
+  char hdr[4];
+  ck_assert_int_eq(read(fds[0], hdr, 4), 4); /* the section header */
+  close(fds[0]);
+  ps_interface_info ifc = mkifc(0, "eth0", 1, PS_TSRES_USEC);
+  void *slot;
+  sink_iface(sk, &ifc, &slot);
+  ps_packet p = mkpkt(0, 1, 1);
+  sink_packet(sk, slot, &ifc, &p);
+  ck_assert_err(sk->ops->flush(sk), PS_ERR_CLOSED, sk->errmsg, "Broken pipe");
+  sink_packet(sk, slot, &ifc, &p);
+  ck_assert_int_eq(sk->ops->flush(sk), PS_ERR_CLOSED);
+  sk->ops->iface_end(sk, slot, &sess, &ifc, NULL);
+  ck_assert_err(sk->ops->close(sk), PS_ERR_CLOSED, sk->errmsg, "Broken pipe");
+  ps_sink_free(sk);
+}
+END_TEST
+
+/* --append never follows a symbolic link, nor continues a second link
+ * of another file: the next free name is used, the target unchanged. */
+START_TEST(test_append_no_links) {
+  char tmpl[128], target[128], link1[128], next[128], hard[128];
+  path_in_dir(tmpl, sizeof(tmpl), "{sensor}.pcap");
+  path_in_dir(target, sizeof(target), "target");
+  path_in_dir(link1, sizeof(link1), "s.pcap");
+  path_in_dir(next, sizeof(next), "s.1.pcap");
+  path_in_dir(hard, sizeof(hard), "h.pcap");
+  int fd = open(target, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  ck_assert_int_eq(symlink(target, link1), 0);
+  ck_assert_int_eq(link(target, hard), 0);
+  ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
+  o.split_by_sensor = 1;
+  o.flags = PS_SINK_APPEND;
+  ps_sink *sk = file_sink(PS_FORMAT_PCAP, tmpl, &o);
+  ps_session_info ss = sess, sh = sess;
+  ss.sensor = "s";
+  sh.sensor = "h";
+  ps_interface_info ifc = mkifc(0, "eth0", 1, PS_TSRES_USEC);
+  ps_packet p = mkpkt(0, 1, 1);
+  void *ks, *kh;
+  ck_assert_int_eq(sk->ops->iface(sk, &ss, &ifc, &ks), 0);
+  ck_assert_int_eq(sk->ops->iface(sk, &sh, &ifc, &kh), 0);
+  ck_assert_int_eq(sk->ops->packet(sk, ks, &ss, &ifc, &p), 0);
+  ck_assert_int_eq(sk->ops->packet(sk, kh, &sh, &ifc, &p), 0);
+  ck_assert_int_eq(sk->ops->flush(sk), 0);
+  sk->ops->iface_end(sk, ks, &ss, &ifc, NULL);
+  sk->ops->iface_end(sk, kh, &sh, &ifc, NULL);
+  ck_assert_int_eq(sk->ops->close(sk), 0);
+  ps_sink_free(sk);
+  ck_assert_uint_eq(file_size(target), 0);
+  ck_assert_int_eq(count_packets(next), 1);
+  ck_assert_int_eq(count_packets(path_in_dir(hard, sizeof(hard), "h.1.pcap")),
+                   1);
+  ck_assert_msg(strstr(logbuf, "it is a symbolic link, which is never "
+                               "followed") != NULL &&
+                    strstr(logbuf, "it has 2 hard links") != NULL,
+                "%s", logbuf);
+}
+END_TEST
+
 /* Drops pcapng has no option for (the sensor's buffer, a file reader's
  * cuts) are written as the statistics block's comment. */
 START_TEST(test_isb_overflow_comment) {
@@ -1276,6 +1410,9 @@ static Suite *sink_suite(void) {
   tcase_add_test(tc, test_rotate_size_pcapng);
   tcase_add_test(tc, test_reopen_and_split);
   tcase_add_test(tc, test_split_resume_announced);
+  tcase_add_test(tc, test_final_error_fails_one_output);
+  tcase_add_test(tc, test_pipe_reader_gone);
+  tcase_add_test(tc, test_append_no_links);
   suite_add_tcase(s, tc);
   return s;
 }

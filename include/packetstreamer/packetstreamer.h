@@ -575,7 +575,9 @@ typedef struct ps_file_sink_options {
    * cut (logged with the byte count) and writing continues after its
    * last whole record; a file that does not fit gets the next free name
    * (logged). A missing file is created. With rotation, the last
-   * existing file of the sequence (BASE, BASE.1, ...) is continued. */
+   * existing file of the sequence (BASE, BASE.1, ...) is continued. Only
+   * a regular file with one link, owned by the effective user (any
+   * owner for root), reached without a symbolic link, is continued. */
   unsigned flags;
   /* Start a new file once one holds at least this many bytes (checked
    * after each flush, so a file may exceed it by one flush); 0: never. */
@@ -616,14 +618,22 @@ typedef struct ps_file_sink_options {
  * Every file is complete alone: its own pcap header, or section header
  * and interface blocks of every interface still active (renumbered from
  * 0). Records are written whole: a write error (disk full) leaves no
- * partial record, keeps the data and is retried at the next flush.
+ * partial record, keeps the data and is retried at the next flush. A
+ * file that can never be created or written under its name (too long,
+ * no permission, a missing directory) fails that output alone (one
+ * sensor's files, one link type's, or all): its sessions are refused
+ * with the reason and the others go on. Names the sink makes are always
+ * created new (O_EXCL, never through a symbolic link); a named pipe or
+ * device is written as it is only when path_template names it.
  *
  * A SIGKILL while the kernel copies a multi-page write can still leave a
  * partial record at the end of a file (Linux stops such a write at a page
  * boundary on a fatal signal): PS_SINK_APPEND cuts it off.
  *
  * Returns 0, PS_ERR_INVALID (an option; see errmsg), PS_ERR_NOMEM or
- * PS_ERR_IO (the file or directory is not writable). On PS_ERR_INVALID
+ * PS_ERR_IO (no file can be created there: the first file is created,
+ * or with classic pcap and split_by_sensor its name is created and
+ * removed, or a probe file beside it). On PS_ERR_INVALID
  * and PS_ERR_IO *out is set so ps_sink_errmsg() gives the detail; free it
  * with ps_sink_free(). Since 0.1.
  */
@@ -766,7 +776,10 @@ PS_API int ps_receiver_set_max_pending(ps_receiver *r, unsigned max_pending);
  * received, closes the sinks cleanly and returns 0 (or PS_ERR_IO if an
  * output could still not be written at the end). An output that fails
  * meanwhile (disk full) does not end the run: the receiver stops reading
- * and acknowledging, and retries every second. */
+ * and acknowledging, and retries every second. An output that can never
+ * be written (a file name too long) refuses only the sessions written to
+ * it. Standard output whose reader left ends the run: PS_ERR_IO, with
+ * the reason in ps_receiver_errmsg(). */
 PS_API int ps_receiver_run(ps_receiver *r);
 
 /* Makes ps_receiver_run() return soon. Async-signal-safe. */
@@ -775,8 +788,10 @@ PS_API void ps_receiver_stop(ps_receiver *r);
 /* Step API for programs with their own loop: a file descriptor that
  * becomes readable when the receiver has work, the longest the caller may
  * wait before calling ps_receiver_process() (ms, -1 for no limit), and
- * one non-blocking step. process() returns 0, or PS_ERR_STOPPED after
- * stop (a failing output stalls the receiver, see ps_receiver_run()). */
+ * one non-blocking step. process() returns 0, PS_ERR_STOPPED after
+ * stop, or PS_ERR_IO when standard output's reader left (then call
+ * ps_receiver_shutdown(); other failing outputs stall the receiver or
+ * refuse their sessions, see ps_receiver_run()). */
 PS_API int ps_receiver_get_fd(ps_receiver *r);
 PS_API int ps_receiver_get_timeout_ms(ps_receiver *r);
 PS_API int ps_receiver_process(ps_receiver *r);

@@ -2,8 +2,7 @@
 # Wrong input gets one clear line naming the problem, exit 2 for usage
 # errors and 1 for runtime errors, before any data is touched.
 . "$top_srcdir/tests/lib.sh"
-need_corpus
-AFS="$CORPUS/afs.pcap"
+mix AFS 601 # 601 generated frames (once the corpus' afs.pcap, hence the name)
 
 # check EXPECTED_RC REGEX CMD...: exit code, one line on stderr matching.
 check() {

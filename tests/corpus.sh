@@ -34,7 +34,7 @@ fidelity() {
 
     rm -f "$WORK"/out*.pcap # files are never overwritten: start afresh
     start_receiver "$WORK/r.log" -w "$WORK/out.pcap" --time-stamp-precision "$prec"
-    "$SENSOR" -r "$in" --receiver "127.0.0.1:$RPORT" --name "$file" \
+    "$SENSOR" -r "$in" --receiver "127.0.0.1:$RPORT" --name "$file" --connect-timeout 20 \
       2>"$WORK/s.log"
     src=$?
     stop_receiver
@@ -67,7 +67,7 @@ fidelity() {
     esac
 
     # pcapng output, through zlib this time (lz4, the default, above).
-    "$SENSOR" -q -r "$in" --receiver "127.0.0.1:$ngport" --name "$file" --compress zlib \
+    "$SENSOR" -q -r "$in" --receiver "127.0.0.1:$ngport" --name "$file" --compress zlib --connect-timeout 20 \
       2>"$WORK/s.log" || { cat "$WORK/s.log" >&2; fail "$label/$file: sensor (pcapng) failed"; }
     passed=$((passed + 1))
   done <"$manifest"

@@ -43,6 +43,9 @@ start_receiver() {
   local log=$1; shift
   local listen=(--listen 127.0.0.1:0)
   case " $* " in *" --listen "*|*" -l "*) listen=() ;; esac
+  # Empty LOG first: the receiver's redirection truncates it only once it
+  # runs, and a reused LOG would hand over the previous receiver's port.
+  : >"$log"
   "$RECEIVER" "${listen[@]}" "$@" 2>"$log" &
   RPID=$!
   PIDS+=("$RPID")

@@ -145,7 +145,10 @@ typedef struct ps_capture_stats {
  * TLS settings, for ps_stream_set_tls() (sensor) and
  * ps_receiver_set_tls(). Fields are only ever appended; start from
  * PS_TLS_OPTIONS_INIT. Strings are copied (files are read at once).
- * Only TLS 1.2 and 1.3 are offered.
+ * A string is either NULL (its default) or not empty: an empty string
+ * is refused with PS_ERR_INVALID, never taken as "not given" (an empty
+ * server_name would otherwise mean no host-name check). Only TLS 1.2
+ * and 1.3 are offered.
  */
 typedef struct ps_tls_options {
   unsigned version;
@@ -159,7 +162,8 @@ typedef struct ps_tls_options {
   /* Receiver: require client certificates issued by these CAs. */
   const char *client_ca_file;
   /* Sensor: the name the receiver's certificate must carry; NULL means
-   * the host name given to ps_stream_connect(). */
+   * the host name given to ps_stream_connect(). Never "" (see above):
+   * without a name to check there is no verified connection. */
   const char *server_name;
   /* Sensor: accept only this receiver public key, "sha256:BASE64" of its
    * DER SubjectPublicKeyInfo (as curl's --pinnedpubkey). */
@@ -220,8 +224,9 @@ PS_API int ps_stream_set_batching(ps_stream *s, size_t max_bytes,
 /*
  * Connects with TLS, verifying the receiver as opts says (by default:
  * system trust store and the host name connected to). Reads the files
- * now. Before connect. Returns 0, PS_ERR_INVALID, PS_ERR_STATE or
- * PS_ERR_TLS (a file cannot be read or parsed; see errmsg).
+ * now. Before connect. Returns 0, PS_ERR_INVALID (also for an empty
+ * string in opts), PS_ERR_STATE or PS_ERR_TLS (a file cannot be read or
+ * parsed; see errmsg).
  */
 PS_API int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts);
 
@@ -693,8 +698,8 @@ PS_API uint16_t ps_receiver_port(ps_receiver *r);
 
 /* Serves TLS only (cert_file and key_file required; client_ca_file
  * requires verified client certificates). Reads the files now. Before
- * the first session. Returns 0, PS_ERR_INVALID, PS_ERR_STATE or
- * PS_ERR_TLS. */
+ * the first session. Returns 0, PS_ERR_INVALID (also for an empty
+ * string in opts), PS_ERR_STATE or PS_ERR_TLS. */
 PS_API int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts);
 
 /*

@@ -429,16 +429,23 @@ int main(int argc, char **argv) {
   rc = ps_receiver_run(r);
   ps_receiver_counters ctr;
   ps_receiver_get_counters(r, &ctr);
+  /* Connections that never said hello are no sensor's: counted apart. */
+  char other[96] = "";
+  if (ctr.connections_no_hello > 0) {
+    snprintf(other, sizeof(other),
+             ", %llu other connections closed "
+             "before the hello",
+             (unsigned long long)ctr.connections_no_hello);
+  }
   snprintf(line, sizeof(line),
-           "%llu sensor sessions (%llu failed), %llu packets, %llu bytes "
+           "%llu sensor sessions (%llu failed)%s, %llu packets, %llu bytes "
            "written; dropped: %llu by the sensors' kernels and interfaces, "
            "%llu by their replay buffers; %llu resent batches skipped as "
            "already written; %llu output stalls",
            (unsigned long long)ctr.sessions_total,
-           (unsigned long long)ctr.sessions_failed,
+           (unsigned long long)ctr.sessions_failed, other,
            (unsigned long long)ctr.packets, (unsigned long long)ctr.bytes,
-           (unsigned long long)ctr.dropped,
-           (unsigned long long)ctr.overflow,
+           (unsigned long long)ctr.dropped, (unsigned long long)ctr.overflow,
            (unsigned long long)ctr.duplicate_batches,
            (unsigned long long)ctr.write_stalls);
   ps_cli_log(PS_LOG_INFO, line, NULL);

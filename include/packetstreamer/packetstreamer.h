@@ -760,11 +760,20 @@ PS_API int ps_receiver_accept(ps_receiver *r);
  * stop; step-API users call it before free. */
 PS_API int ps_receiver_shutdown(ps_receiver *r);
 
-/* Sessions now connected, and totals since creation. */
+/* Counters of a receiver: now, and totals since creation. Fields are
+ * only ever appended. */
 typedef struct ps_receiver_counters {
+  /* Connections now open: sensor sessions, and connections still in
+   * their handshake (TLS, hello). */
   uint64_t sessions_active;
+  /* Sensor sessions: connections that said hello (a sensor name). */
   uint64_t sessions_total;
+  /* Sensor sessions that ended with an error (see the log). */
   uint64_t sessions_failed;
+  /* Packets and captured bytes written to the outputs: counted once the
+   * outputs took them for good (the write succeeded, the journal says
+   * so), when the sensors' batches are acknowledged. Packets held while
+   * an output cannot write are not counted until it can. */
   uint64_t packets;
   uint64_t bytes;
   uint64_t dropped; /* drops the sensors reported (kernel + interface) */
@@ -773,6 +782,12 @@ typedef struct ps_receiver_counters {
   uint64_t duplicate_batches; /* resent batches already written: skipped */
   uint64_t write_stalls;      /* times an output could not write (disk
                                  full...): acknowledgements stopped */
+  /* Since 0.1 (review, issue 9): connections accepted, and those of them
+   * closed before a sensor said hello (TLS handshake failures, port
+   * scans, refused at --max-sensors, no hello in time); these are not
+   * sensor sessions. */
+  uint64_t connections;
+  uint64_t connections_no_hello;
 } ps_receiver_counters;
 
 PS_API void ps_receiver_get_counters(ps_receiver *r,

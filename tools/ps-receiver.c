@@ -119,6 +119,48 @@ static int usage_error(const char *fmt, ...) {
   return PS_EXIT_USAGE;
 }
 
+/* An empty value never means "default" or "off" (an unset shell
+ * variable gives one): what to give instead, per option. */
+static const char *empty_hint(int c) {
+  switch (c) {
+  case 'l':
+    return "give [ADDR]:PORT, or :PORT for every address";
+  case 'w':
+    return "give a file name, or - for standard output";
+  case 'Z':
+    return "give a user name, or leave the option out";
+  case OPT_STATE:
+    return "give a file name, or none";
+  case OPT_TLS_CERT:
+  case OPT_TLS_KEY:
+    return "give a PEM file";
+  case OPT_TLS_CLIENT_CA:
+    return "give a file of CA certificates, or leave the option out to "
+           "accept sensors without certificates";
+  case OPT_AUTH_KEY:
+    return "give the file holding the shared key";
+  case 'F':
+    return "give pcap or pcapng";
+  case OPT_TSPREC:
+    return "give micro or nano";
+  case 'C':
+    return "give a size";
+  default:
+    return "give a number";
+  }
+}
+
+/* Options that name one thing (a file, a credential, a command): a
+ * second one is refused rather than silently replacing the first. */
+static int once(const char **slot, const char *value, const char *opt) {
+  if (*slot != NULL) {
+    return usage_error("%s given twice ('%s' and '%s'): give it once", opt,
+                       *slot, value);
+  }
+  *slot = value;
+  return 0;
+}
+
 static int ends_with(const char *s, const char *suffix) {
   size_t n = strlen(s), k = strlen(suffix);
   return n >= k && strcmp(s + n - k, suffix) == 0;
@@ -159,8 +201,21 @@ int main(int argc, char **argv) {
 
   ps_cli_log_init("ps-receiver", 1);
   opterr = 0;
-  int c;
-  while ((c = getopt_long(argc, argv, ":l:w:F:Z:C:G:W:qvhV", longopts, NULL)) != -1) {
+  int c, li = -1;
+  while ((c = getopt_long(argc, argv, ":l:w:F:Z:C:G:W:qvhV", longopts, &li)) !=
+         -1) {
+    char opt[40]; /* the option as typed */
+    if (li >= 0) {
+      snprintf(opt, sizeof(opt), "--%s", longopts[li].name);
+    } else {
+      snprintf(opt, sizeof(opt), "-%c", c);
+    }
+    li = -1;
+    /* (--post-rotate has its own message below.) */
+    if (c != ':' && c != '?' && c != OPT_POST_ROTATE && optarg != NULL &&
+        *optarg == '\0') {
+      return usage_error("empty %s: %s", opt, empty_hint(c));
+    }
     switch (c) {
     case 'l':
       if (n_listen == 8) {
@@ -169,7 +224,9 @@ int main(int argc, char **argv) {
       listens[n_listen++] = optarg;
       break;
     case 'w':
-      out = optarg;
+      if (once(&out, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case 'F':
       if (strcmp(optarg, "pcap") == 0) {
@@ -203,19 +260,29 @@ int main(int argc, char **argv) {
       }
       break;
     case OPT_TLS_CERT:
-      tls.cert_file = optarg;
+      if (once(&tls.cert_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_TLS_KEY:
-      tls.key_file = optarg;
+      if (once(&tls.key_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_TLS_CLIENT_CA:
-      tls.client_ca_file = optarg;
+      if (once(&tls.client_ca_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_AUTH_KEY:
-      key_file = optarg;
+      if (once(&key_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case 'Z':
-      run_as = optarg;
+      if (once(&run_as, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case 'C':
       if (ps_cli_parse_size(optarg, 1000000, 1, (uint64_t)1000000000 * 1000000,
@@ -244,13 +311,14 @@ int main(int argc, char **argv) {
         return usage_error("empty --post-rotate command: give a command, "
                            "run as CMD FILE");
       }
-      fopt.post_rotate = optarg;
+      if (once(&fopt.post_rotate, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_STATE:
-      if (*optarg == '\0') {
-        return usage_error("empty --state: give a file name, or none");
+      if (once(&state, optarg, opt)) {
+        return PS_EXIT_USAGE;
       }
-      state = optarg;
       break;
     case OPT_APPEND:
       fopt.flags |= PS_SINK_APPEND;

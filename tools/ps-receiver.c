@@ -50,17 +50,20 @@ static int default_state(const char *out, char *buf, size_t n) {
 
 static void usage(FILE *f) {
   fprintf(f,
-"Usage: ps-receiver --listen [ADDR]:PORT  -w FILE|-\n"
+"Usage: ps-receiver --listen [ADDR]:PORT...  -w FILE|-\n"
 "                   [--format pcap|pcapng] [--time-stamp-precision micro|nano]\n"
 "                   [-C SIZE] [-G SECONDS] [-W COUNT] [--split-by-sensor]\n"
 "                   [--post-rotate CMD] [--append] [--state FILE|none]\n"
-"                   [--max-sensors N] [--idle-timeout SECONDS] [-q|-v]\n"
+"                   [--max-sensors N] [--idle-timeout SECONDS]\n"
+"                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
+"                   [--auth-key-file FILE] [-Z USER] [-q|-v]\n"
+"       ps-receiver -h|-V\n"
 "\n"
 "Accept packet streams from ps-sensor and write them to a capture file, or\n"
 "to standard output for tshark -r -, wireshark -k -i -, Zeek or Suricata.\n"
 "\n"
 "  -l, --listen [ADDR]:PORT  where to listen (repeatable; no ADDR: every\n"
-"                          address; [IPV6]:PORT for IPv6)\n"
+"                          address; brackets only for IPv6, [IPV6]:PORT)\n"
 "  -w, --write FILE        output file, '-' for standard output; strftime\n"
 "                          conversions (%%Y%%m%%d-%%H%%M%%S, '%%%%' for '%%') and\n"
 "                          {sensor} are expanded; an existing file is never\n"
@@ -78,8 +81,8 @@ static void usage(FILE *f) {
 "      --state FILE|none   journal of what was acknowledged, so a receiver\n"
 "                          killed and restarted writes every packet once\n"
 "                          (default .NAME.state beside the output)\n"
-"  -F, --format FORMAT     pcap (default; pcapng if FILE ends in .pcapng)\n"
-"                          or pcapng\n"
+"  -F, --format pcap|pcapng  output format (default pcap, or pcapng if\n"
+"                          FILE ends in .pcapng)\n"
 "      --time-stamp-precision micro|nano  pcap time stamps (default micro)\n"
 "      --max-sensors N     concurrent sensors (default 1024)\n"
 "      --idle-timeout SECONDS  drop a sensor silent this long (default 60)\n"
@@ -99,8 +102,9 @@ static void usage(FILE *f) {
 "sibling file, out.pcap -> out.RAW.pcap (libpcap's name of the link type;\n"
 "refused on standard output: use pcapng). SIGHUP starts new files at the\n"
 "next write (for logrotate). SIGINT/SIGTERM finish what was received,\n"
-"close the output and exit 0. Exit status: 0 done, 1 runtime error, 2\n"
-"usage error.\n");
+"close the output and exit 0. An empty option value is a usage error,\n"
+"never \"default\"; options naming a file, a key or a command can be given\n"
+"once. Exit status: 0 done, 1 runtime error, 2 usage error.\n");
 }
 
 enum { OPT_TSPREC = 256, OPT_MAX_SENSORS, OPT_IDLE, OPT_TLS_CERT, OPT_TLS_KEY,

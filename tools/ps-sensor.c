@@ -31,12 +31,16 @@ static void on_signal(int sig) {
 
 static void usage(FILE *f) {
   fprintf(f,
-"Usage: ps-sensor [-i IFACE]... | -r FILE  --receiver HOST:PORT...\n"
+"Usage: ps-sensor -i IFACE [-i IFACE]... | -r FILE  --receiver HOST:PORT...\n"
 "                 [-s SNAPLEN] [-B KIB] [-p] [-c COUNT] [--duration SECONDS]\n"
 "                 [--replay-buffer SIZE] [--overflow drop-oldest|drop-newest]\n"
-"                 [--spool-dir DIR]\n"
-"                 [--compress none|zlib] [--name NAME] [-F FILE] [-q|-v]\n"
-"                 [FILTER EXPRESSION...]\n"
+"                 [--spool-dir DIR] [--compress lz4|zlib|none] [--name NAME]\n"
+"                 [--connect-timeout SECONDS] [--peer-timeout SECONDS]\n"
+"                 [--tls] [--tls-ca FILE] [--tls-server-name NAME]\n"
+"                 [--tls-cert FILE --tls-key FILE] [--tls-pin sha256:BASE64]\n"
+"                 [--tls-insecure] [--auth-key-file FILE] [-Z USER]\n"
+"                 [-F FILE] [-q|-v] [FILTER EXPRESSION...]\n"
+"       ps-sensor -h|-V\n"
 "\n"
 "Capture packets (live, or from a pcap/pcapng file) and stream them to a\n"
 "ps-receiver.\n"
@@ -51,14 +55,17 @@ static void usage(FILE *f) {
 "      --replay-buffer SIZE  memory for batches not yet acknowledged, kept\n"
 "                          to resend after a reconnect (bytes, or with k, M\n"
 "                          or G; default 8M, at least 64k)\n"
-"      --overflow POLICY   when that buffer is full: drop-oldest (default)\n"
-"                          or drop-newest; every drop is counted\n"
+"      --overflow drop-oldest|drop-newest  what to drop when that buffer\n"
+"                          is full (default drop-oldest); every drop is\n"
+"                          counted\n"
 "      --spool-dir DIR     also keep that buffer in DIR, so a sensor killed\n"
 "                          or restarted with the same DIR sends it later\n"
 "  -p, --no-promiscuous-mode  do not put the interface in promiscuous mode\n"
 "  -c, --count N           stop after N packets\n"
-"      --duration SECONDS  stop after SECONDS (live or file)\n"
-"      --compress CODEC    lz4 (the default), zlib or none\n"
+"      --duration SECONDS  stop after SECONDS of streaming, live or from a\n"
+"                          file (-r: the rest of the file is not sent)\n"
+"      --compress lz4|zlib|none  the codec offered (default lz4; zlib in a\n"
+"                          build without LZ4)\n"
 "      --name NAME         sensor name shown by the receiver (default: host\n"
 "                          name)\n"
 "      --connect-timeout SECONDS  give up connecting after SECONDS\n"
@@ -85,8 +92,9 @@ static void usage(FILE *f) {
 "  -V, --version           print the version\n"
 "\n"
 "The filter is a pcap-filter(7) expression. Live captures never include\n"
-"the sensor's own stream. Exit status: 0 done, 1 runtime error, 2 usage\n"
-"error.\n");
+"the sensor's own stream. An empty option value is a usage error, never\n"
+"\"default\"; options naming a file, a name or a key can be given once.\n"
+"Exit status: 0 done, 1 runtime error, 2 usage error.\n");
 }
 
 enum { OPT_RECEIVER = 256, OPT_COMPRESS, OPT_NAME, OPT_DURATION,

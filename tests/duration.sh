@@ -30,10 +30,10 @@ rc=$?
 [ "$rc" -eq 0 ] || { cat s.log >&2; fail "sensor exit $rc"; }
 stop_receiver
 wait
-expect_line s.log "in.pcap: capture duration of 1 s reached: stopped reading after [0-9]+ packets" "logged"
-n=$(sed -n 's/.*stopped reading after \([0-9]*\) packets.*/\1/p' s.log)
-[ "$n" -gt 0 ] && [ "$n" -lt 3000 ] || { cat s.log >&2; fail "read $n of 3000 packets"; }
+n=$(sed -n 's/.*in\.pcap: \([0-9]*\) captured, .*/\1/p' s.log)
+[ -n "$n" ] && [ "$n" -gt 0 ] && [ "$n" -lt 3000 ] || { cat s.log >&2; fail "read ${n:-?} of 3000 packets"; }
 expect_line s.log "in.pcap: $n captured, $n acknowledged by the receiver;" "account"
+expect_line s.log "in.pcap: capture duration of 1 s reached: stopped reading after $n packets" "logged"
 # Exactly those n packets arrived: the file's first n.
 python3 "$top_srcdir/tests/mkpcap.py" first.pcap "$n" 1000 || fail "mkpcap"
 res=$("$PCAPCMP" first.pcap out.pcap) || fail "output: $res"

@@ -13,6 +13,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#ifdef PS_TOOL_TEST_HOOKS
+/* Only in the test build, tests/ps-receiver-fp (tests/receiver_fp.c). */
+void ps__tool_test_hook(ps_receiver *r);
+#endif
+
 static ps_receiver *g_receiver;
 static ps_sink *volatile g_sink;
 
@@ -450,6 +455,9 @@ int main(int argc, char **argv) {
   }
   g_receiver = r;
   ps_receiver_set_log(r, ps_cli_log, NULL);
+#ifdef PS_TOOL_TEST_HOOKS
+  ps__tool_test_hook(r);
+#endif
   if (tls.cert_file != NULL && (rc = ps_receiver_set_tls(r, &tls)) != 0) {
     ps_cli_err("%s", ps_receiver_errmsg(r));
     ps_receiver_free(r);

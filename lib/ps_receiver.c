@@ -373,6 +373,26 @@ uint16_t ps_receiver_port(ps_receiver *r) {
   return port;
 }
 
+int ps_receiver_listener(ps_receiver *r, unsigned i, char *addr,
+                         size_t addrlen, uint16_t *port) {
+  char a[64];
+  uint16_t p = 0;
+  if (i >= r->n_listen) {
+    return PS_ERR_INVALID;
+  }
+  if (ps__net_endpoint(r->listen_fd[i], 0, a, sizeof(a), &p) != 0) {
+    return ps__seterr(r->errmsg, PS_ERR_SYSTEM, "getsockname: %s",
+                      strerror(errno));
+  }
+  if (addr != NULL && addrlen > 0) {
+    snprintf(addr, addrlen, "%s", a);
+  }
+  if (port != NULL) {
+    *port = p;
+  }
+  return 0;
+}
+
 int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink) {
   if (sink == NULL) {
     return ps__seterr(r->errmsg, PS_ERR_INVALID, "no sink");

@@ -4,6 +4,7 @@
 
 #include "ps_cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #ifdef PS_TOOL_TEST_HOOKS
 /* Only in the test build, tests/ps-receiver-fp (tests/receiver_fp.c). */
@@ -81,6 +83,44 @@ static int state_covers(const char *state, const char *out) {
          (strncmp(orr, sr, n) == 0 && (orr[n] == '\0' || orr[n] == '/'));
 }
 
+/* --port-file: one line "ADDR PORT" per listening socket, written to a
+ * temporary beside FILE and renamed over it, so a reader sees the whole
+ * list or none (scripts start the receiver on port 0 and wait for it). */
+static int write_port_file(ps_receiver *r, const char *path, char *err,
+                           size_t errlen) {
+  char tmp[4096], addr[64];
+  uint16_t port;
+  if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp)) {
+    snprintf(err, errlen, "--port-file name too long");
+    return -1;
+  }
+  int fd = mkstemp(tmp);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+  if (f == NULL) {
+    snprintf(err, errlen, "cannot write port file %s: %s", path,
+             strerror(errno));
+    if (fd >= 0) {
+      close(fd);
+      unlink(tmp);
+    }
+    return -1;
+  }
+  fchmod(fd, 0644); /* mkstemp's 0600: a port is no secret */
+  for (unsigned i = 0; ps_receiver_listener(r, i, addr, sizeof(addr),
+                                            &port) == 0;
+       i++) {
+    fprintf(f, "%s %u\n", addr, (unsigned)port);
+  }
+  int bad = ferror(f);
+  if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+    snprintf(err, errlen, "cannot write port file %s: %s", path,
+             strerror(errno));
+    unlink(tmp);
+    return -1;
+  }
+  return 0;
+}
+
 static void usage(FILE *f) {
   fprintf(f,
 "Usage: ps-receiver --listen [ADDR]:PORT...  -w FILE|-\n"
@@ -89,7 +129,8 @@ static void usage(FILE *f) {
 "                   [--post-rotate CMD] [--append] [--state FILE|none]\n"
 "                   [--max-sensors N] [--max-pending N] [--idle-timeout SECONDS]\n"
 "                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
-"                   [--auth-key-file FILE] [-Z USER] [-q|-v]\n"
+"                   [--auth-key-file FILE] [--port-file FILE] [-Z USER]\n"
+"                   [-q|-v]\n"
 "       ps-receiver -h|-V\n"
 "\n"
 "Accept packet streams from ps-sensor and write them to a capture file, or\n"
@@ -130,6 +171,8 @@ static void usage(FILE *f) {
 "      --tls-client-ca FILE  require sensor certificates issued by these\n"
 "                          CAs (mutual TLS); the subject is logged\n"
 "      --auth-key-file FILE  require sensors to prove this shared key\n"
+"      --port-file FILE    once listening, write \"ADDR PORT\" per listening\n"
+"                          socket to FILE (replaced whole: for port 0)\n"
 "  -Z, --relinquish-privileges USER  run as USER once listening and the\n"
 "                          output is open\n"
 "  -q, --quiet             log only warnings and errors\n"
@@ -148,7 +191,7 @@ static void usage(FILE *f) {
 
 enum { OPT_TSPREC = 256, OPT_MAX_SENSORS, OPT_IDLE, OPT_TLS_CERT, OPT_TLS_KEY,
        OPT_TLS_CLIENT_CA, OPT_AUTH_KEY, OPT_SPLIT, OPT_POST_ROTATE,
-       OPT_APPEND, OPT_STATE, OPT_MAX_PENDING };
+       OPT_APPEND, OPT_STATE, OPT_MAX_PENDING, OPT_PORT_FILE };
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -174,6 +217,8 @@ static const char *empty_hint(int c) {
     return "give a user name, or leave the option out";
   case OPT_STATE:
     return "give a file name, or none";
+  case OPT_PORT_FILE:
+    return "give a file name, or leave the option out";
   case OPT_TLS_CERT:
   case OPT_TLS_KEY:
     return "give a PEM file";
@@ -227,6 +272,7 @@ int main(int argc, char **argv) {
       {"post-rotate", required_argument, NULL, OPT_POST_ROTATE},
       {"append", no_argument, NULL, OPT_APPEND},
       {"state", required_argument, NULL, OPT_STATE},
+      {"port-file", required_argument, NULL, OPT_PORT_FILE},
       {"quiet", no_argument, NULL, 'q'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
@@ -237,7 +283,7 @@ int main(int argc, char **argv) {
   const char *out = NULL;
   uint64_t max_sensors = 0, max_pending = 0, idle = 0;
   ps_tls_options tls = PS_TLS_OPTIONS_INIT;
-  const char *key_file = NULL, *run_as = NULL;
+  const char *key_file = NULL, *run_as = NULL, *port_file = NULL;
   ps_file_sink_options fopt = PS_FILE_SINK_OPTIONS_INIT;
   const char *state = NULL; /* journal: default FILE.state */
   uint64_t v;
@@ -362,6 +408,11 @@ int main(int argc, char **argv) {
                            "run as CMD FILE");
       }
       if (once(&fopt.post_rotate, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_PORT_FILE:
+      if (once(&port_file, optarg, opt)) {
         return PS_EXIT_USAGE;
       }
       break;
@@ -529,6 +580,15 @@ int main(int argc, char **argv) {
   }
   ps_receiver_add_sink(r, sink);
   g_sink = sink; /* owned by the receiver; cleared before it is freed */
+  /* Written as the user who started us (like a pid file), once the
+   * sockets listen and the output is open. */
+  if (port_file != NULL &&
+      write_port_file(r, port_file, why, sizeof(why)) != 0) {
+    ps_cli_err("%s", why);
+    g_sink = NULL;
+    ps_receiver_free(r);
+    return PS_EXIT_RUNTIME;
+  }
   /* Only with -Z: the receiver may need its user's rights for outputs. */
   if (run_as != NULL && ps_cli_drop_privileges(run_as, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);

@@ -722,6 +722,17 @@ PS_API int ps_receiver_listen(ps_receiver *r, const char *addr,
 /* The port of the first listener. */
 PS_API uint16_t ps_receiver_port(ps_receiver *r);
 
+/* The local address (numeric, IPv6 without brackets or scope) and port
+ * of listening socket i, counted from 0 in the order they were opened
+ * (one ps_receiver_listen() may open several: every address of a name,
+ * or IPv6 and IPv4 for ""). addr gets at most addrlen-1 bytes (64 are
+ * enough) and may be NULL. Returns 0, or PS_ERR_INVALID when there is
+ * no socket i (so a loop from 0 finds them all), PS_ERR_SYSTEM if the
+ * system cannot tell. Since 0.1.
+ */
+PS_API int ps_receiver_listener(ps_receiver *r, unsigned i, char *addr,
+                                size_t addrlen, uint16_t *port);
+
 /* Serves TLS only (cert_file and key_file required; client_ca_file
  * requires verified client certificates). Reads the files now. Before
  * the first session. Returns 0, PS_ERR_INVALID (also for an empty

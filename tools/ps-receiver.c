@@ -37,25 +37,6 @@ static void on_hup(int sig) {
   }
 }
 
-/* The journal's default place: .NAME.state beside the output (hidden,
- * so ls and globs of capture files see what they saw before), with the
- * template characters of NAME made plain. -1 if the directory part is
- * itself a template. */
-static int default_state(const char *out, char *buf, size_t n) {
-  const char *slash = strrchr(out, '/');
-  size_t dlen = slash ? (size_t)(slash - out) + 1 : 0;
-  if (memchr(out, '%', dlen) != NULL || memchr(out, '{', dlen) != NULL) {
-    return -1;
-  }
-  snprintf(buf, n, "%.*s.%s.state", (int)dlen, out, out + dlen);
-  for (char *p = buf + dlen; *p != '\0'; p++) {
-    if (*p == '%' || *p == '{' || *p == '}') {
-      *p = '_';
-    }
-  }
-  return 0;
-}
-
 /* The journal cuts back only files in its own directory or below it:
  * with --state FILE, the directory of -w (up to its first template
  * part) must be FILE's directory or under it. 1 if so, or if either
@@ -247,11 +228,6 @@ static int once(const char **slot, const char *value, const char *opt) {
   }
   *slot = value;
   return 0;
-}
-
-static int ends_with(const char *s, const char *suffix) {
-  size_t n = strlen(s), k = strlen(suffix);
-  return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
 int main(int argc, char **argv) {
@@ -468,7 +444,7 @@ int main(int argc, char **argv) {
     return usage_error("--tls-client-ca needs --tls-cert and --tls-key");
   }
   if (format < 0) {
-    format = ends_with(out, ".pcapng") ? 1 : 0;
+    format = ps_format_from_path(out) == PS_FORMAT_PCAPNG ? 1 : 0;
   }
   if (format == 1 && nano) {
     return usage_error("--time-stamp-precision applies to pcap; pcapng keeps "
@@ -516,14 +492,13 @@ int main(int argc, char **argv) {
   }
   if (key_file != NULL) {
     uint8_t key[1024];
-    int n = ps_cli_read_key_file(key_file, key, sizeof(key), why,
-                                 sizeof(why));
-    if (n < 0) {
+    size_t n;
+    if (ps_auth_key_load(key, &n, key_file, why, sizeof(why)) != 0) {
       ps_cli_err("%s", why);
       ps_receiver_free(r);
       return PS_EXIT_RUNTIME;
     }
-    ps_receiver_set_auth_key(r, key, (size_t)n);
+    ps_receiver_set_auth_key(r, key, n);
     memset(key, 0, sizeof(key));
     if (tls.cert_file == NULL) {
       ps_cli_log(PS_LOG_WARNING,
@@ -541,7 +516,8 @@ int main(int argc, char **argv) {
   if (state == NULL && strcmp(out, "-") != 0 && !special) {
     /* (A named pipe or a device is written as it is: nothing to cut
      * back, no journal.) */
-    if (default_state(out, state_buf, sizeof(state_buf)) != 0) {
+    if (ps_receiver_default_state_path(state_buf, sizeof(state_buf), out) !=
+        0) {
       ps_receiver_free(r);
       return usage_error("the directory of -w %s is a template: give "
                          "--state FILE for the receiver's journal",

@@ -6,6 +6,7 @@
 #include "ps_journal.h"
 #include "ps_net.h"
 #include "ps_session.h"
+#include "ps_testhook.h"
 #include "ps_tls.h"
 
 #include <errno.h>
@@ -261,16 +262,6 @@ int ps_receiver_create(ps_receiver **out) {
   r->env.supersede = supersede;
   r->env.admit = admit;
   r->env.ud = r;
-  const char *fp = getenv("PS_RECEIVER_FAILPOINT");
-  if (fp != NULL) {
-    if (strncmp(fp, "before-journal:", 15) == 0) {
-      r->fail_where = 1;
-      r->fail_round = strtoul(fp + 15, NULL, 10);
-    } else if (strncmp(fp, "after-journal:", 14) == 0) {
-      r->fail_where = 2;
-      r->fail_round = strtoul(fp + 14, NULL, 10);
-    }
-  }
   r->max_sessions = 1024;
   r->handshake_ms = 10000;
   r->idle_ms = 60000;
@@ -380,6 +371,26 @@ uint16_t ps_receiver_port(ps_receiver *r) {
     return 0;
   }
   return port;
+}
+
+int ps_receiver_listener(ps_receiver *r, unsigned i, char *addr,
+                         size_t addrlen, uint16_t *port) {
+  char a[64];
+  uint16_t p = 0;
+  if (i >= r->n_listen) {
+    return PS_ERR_INVALID;
+  }
+  if (ps__net_endpoint(r->listen_fd[i], 0, a, sizeof(a), &p) != 0) {
+    return ps__seterr(r->errmsg, PS_ERR_SYSTEM, "getsockname: %s",
+                      strerror(errno));
+  }
+  if (addr != NULL && addrlen > 0) {
+    snprintf(addr, addrlen, "%s", a);
+  }
+  if (port != NULL) {
+    *port = p;
+  }
+  return 0;
 }
 
 int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink) {
@@ -955,15 +966,35 @@ static void set_blocked(ps_receiver *r, const char *why) {
   r->retry_at_ms = ps__now_ms() + RETRY_WRITE_MS;
 }
 
-/* For the fault tests only (tests/journal_restart.sh): with
- * PS_RECEIVER_FAILPOINT=before-journal:N or after-journal:N in the
- * environment, the receiver kills itself in its Nth round of writes,
- * right before or right after the journal record, so the two windows a
- * crash can hit are tested deterministically. */
+/* For the fault tests only (tests/journal_restart.sh, through
+ * tests/ps-receiver-fp): the receiver kills itself in its Nth round of
+ * writes, right before or right after the journal record, so the two
+ * windows a crash can hit are tested deterministically. Set only by
+ * ps__receiver_set_failpoint(), never from the environment: the shipped
+ * library and tools cannot be made to kill themselves. */
+int ps__receiver_set_failpoint(ps_receiver *r, const char *spec) {
+  char *end;
+  if (strncmp(spec, "before-journal:", 15) == 0) {
+    r->fail_where = 1;
+    spec += 15;
+  } else if (strncmp(spec, "after-journal:", 14) == 0) {
+    r->fail_where = 2;
+    spec += 14;
+  } else {
+    return PS_ERR_INVALID;
+  }
+  r->fail_round = strtoul(spec, &end, 10);
+  if (end == spec || *end != '\0') {
+    r->fail_where = 0;
+    return PS_ERR_INVALID;
+  }
+  return 0;
+}
+
 static void failpoint(ps_receiver *r, int where) {
   if (r->fail_where == where && r->rounds == r->fail_round) {
     ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-            "PS_RECEIVER_FAILPOINT: killing myself in round %lu",
+            "failpoint: killing myself in round %lu",
             r->rounds);
     raise(SIGKILL);
   }

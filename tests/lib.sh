@@ -38,26 +38,43 @@ mix() {
 }
 
 # start_receiver LOG ARGS...: starts ps-receiver on 127.0.0.1 (unless
-# ARGS has --listen), waits until it listens; sets RPID and RPORT.
+# ARGS has --listen), waits until it listens; sets RPID and RPORT (the
+# first listening socket's port). The receiver says so in its
+# --port-file, LOG.port, written whole once it listens: no log line is
+# scraped. START_PREFIX (an array; see start_receiver_in) is a command
+# the receiver runs under; it must exec the receiver, as ip netns exec
+# does, so that RPID is the receiver's and signals reach it.
 start_receiver() {
   local log=$1; shift
   local listen=(--listen 127.0.0.1:0)
   case " $* " in *" --listen "*|*" -l "*) listen=() ;; esac
-  # Empty LOG first: the receiver's redirection truncates it only once it
-  # runs, and a reused LOG would hand over the previous receiver's port.
+  # A reused LOG must not hand over the previous receiver's port.
   : >"$log"
-  "$RECEIVER" "${listen[@]}" "$@" 2>"$log" &
+  rm -f "$log.port"
+  ${START_PREFIX[@]+"${START_PREFIX[@]}"} "$RECEIVER" "${listen[@]}" \
+    --port-file "$log.port" "$@" 2>"$log" &
   RPID=$!
   PIDS+=("$RPID")
   local i
-  for i in $(seq 1 100); do
-    RPORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\), writing.*/\1/p' "$log" | head -n1)
-    [ -n "$RPORT" ] && return 0
+  for i in $(seq 1 200); do
+    if [ -s "$log.port" ]; then
+      RPORT=$(sed -n '1s/^[^ ]* \([0-9][0-9]*\)$/\1/p' "$log.port")
+      [ -n "$RPORT" ] || { cat "$log.port" >&2; fail "bad port file $log.port"; }
+      return 0
+    fi
     kill -0 "$RPID" 2>/dev/null || { cat "$log" >&2; fail "ps-receiver did not start"; }
     sleep 0.05
   done
   cat "$log" >&2
-  fail "ps-receiver did not report its port"
+  fail "ps-receiver did not write its port file"
+}
+
+# start_receiver_in NS LOG ARGS...: start_receiver in network namespace
+# NS (ip netns exec NS).
+start_receiver_in() {
+  local START_PREFIX=(ip netns exec "$1")
+  shift
+  start_receiver "$@"
 }
 
 # stop_receiver: SIGINT, and the receiver must exit 0 within 10 s.

@@ -4,6 +4,7 @@
 
 #include "ps_cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -12,6 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#ifdef PS_TOOL_TEST_HOOKS
+/* Only in the test build, tests/ps-receiver-fp (tests/receiver_fp.c). */
+void ps__tool_test_hook(ps_receiver *r);
+#endif
 
 static ps_receiver *g_receiver;
 static ps_sink *volatile g_sink;
@@ -28,25 +35,6 @@ static void on_hup(int sig) {
   if (g_sink != NULL) {
     ps_sink_reopen(g_sink);
   }
-}
-
-/* The journal's default place: .NAME.state beside the output (hidden,
- * so ls and globs of capture files see what they saw before), with the
- * template characters of NAME made plain. -1 if the directory part is
- * itself a template. */
-static int default_state(const char *out, char *buf, size_t n) {
-  const char *slash = strrchr(out, '/');
-  size_t dlen = slash ? (size_t)(slash - out) + 1 : 0;
-  if (memchr(out, '%', dlen) != NULL || memchr(out, '{', dlen) != NULL) {
-    return -1;
-  }
-  snprintf(buf, n, "%.*s.%s.state", (int)dlen, out, out + dlen);
-  for (char *p = buf + dlen; *p != '\0'; p++) {
-    if (*p == '%' || *p == '{' || *p == '}') {
-      *p = '_';
-    }
-  }
-  return 0;
 }
 
 /* The journal cuts back only files in its own directory or below it:
@@ -76,6 +64,44 @@ static int state_covers(const char *state, const char *out) {
          (strncmp(orr, sr, n) == 0 && (orr[n] == '\0' || orr[n] == '/'));
 }
 
+/* --port-file: one line "ADDR PORT" per listening socket, written to a
+ * temporary beside FILE and renamed over it, so a reader sees the whole
+ * list or none (scripts start the receiver on port 0 and wait for it). */
+static int write_port_file(ps_receiver *r, const char *path, char *err,
+                           size_t errlen) {
+  char tmp[4096], addr[64];
+  uint16_t port;
+  if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp)) {
+    snprintf(err, errlen, "--port-file name too long");
+    return -1;
+  }
+  int fd = mkstemp(tmp);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+  if (f == NULL) {
+    snprintf(err, errlen, "cannot write port file %s: %s", path,
+             strerror(errno));
+    if (fd >= 0) {
+      close(fd);
+      unlink(tmp);
+    }
+    return -1;
+  }
+  fchmod(fd, 0644); /* mkstemp's 0600: a port is no secret */
+  for (unsigned i = 0; ps_receiver_listener(r, i, addr, sizeof(addr),
+                                            &port) == 0;
+       i++) {
+    fprintf(f, "%s %u\n", addr, (unsigned)port);
+  }
+  int bad = ferror(f);
+  if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+    snprintf(err, errlen, "cannot write port file %s: %s", path,
+             strerror(errno));
+    unlink(tmp);
+    return -1;
+  }
+  return 0;
+}
+
 static void usage(FILE *f) {
   fprintf(f,
 "Usage: ps-receiver --listen [ADDR]:PORT...  -w FILE|-\n"
@@ -84,7 +110,8 @@ static void usage(FILE *f) {
 "                   [--post-rotate CMD] [--append] [--state FILE|none]\n"
 "                   [--max-sensors N] [--max-pending N] [--idle-timeout SECONDS]\n"
 "                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
-"                   [--auth-key-file FILE] [-Z USER] [-q|-v]\n"
+"                   [--auth-key-file FILE] [--port-file FILE] [-Z USER]\n"
+"                   [-q|-v]\n"
 "       ps-receiver -h|-V\n"
 "\n"
 "Accept packet streams from ps-sensor and write them to a capture file, or\n"
@@ -125,6 +152,8 @@ static void usage(FILE *f) {
 "      --tls-client-ca FILE  require sensor certificates issued by these\n"
 "                          CAs (mutual TLS); the subject is logged\n"
 "      --auth-key-file FILE  require sensors to prove this shared key\n"
+"      --port-file FILE    once listening, write \"ADDR PORT\" per listening\n"
+"                          socket to FILE (replaced whole: for port 0)\n"
 "  -Z, --relinquish-privileges USER  run as USER once listening and the\n"
 "                          output is open\n"
 "  -q, --quiet             log only warnings and errors\n"
@@ -143,7 +172,7 @@ static void usage(FILE *f) {
 
 enum { OPT_TSPREC = 256, OPT_MAX_SENSORS, OPT_IDLE, OPT_TLS_CERT, OPT_TLS_KEY,
        OPT_TLS_CLIENT_CA, OPT_AUTH_KEY, OPT_SPLIT, OPT_POST_ROTATE,
-       OPT_APPEND, OPT_STATE, OPT_MAX_PENDING };
+       OPT_APPEND, OPT_STATE, OPT_MAX_PENDING, OPT_PORT_FILE };
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -169,6 +198,8 @@ static const char *empty_hint(int c) {
     return "give a user name, or leave the option out";
   case OPT_STATE:
     return "give a file name, or none";
+  case OPT_PORT_FILE:
+    return "give a file name, or leave the option out";
   case OPT_TLS_CERT:
   case OPT_TLS_KEY:
     return "give a PEM file";
@@ -199,11 +230,6 @@ static int once(const char **slot, const char *value, const char *opt) {
   return 0;
 }
 
-static int ends_with(const char *s, const char *suffix) {
-  size_t n = strlen(s), k = strlen(suffix);
-  return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
       {"listen", required_argument, NULL, 'l'},
@@ -222,6 +248,7 @@ int main(int argc, char **argv) {
       {"post-rotate", required_argument, NULL, OPT_POST_ROTATE},
       {"append", no_argument, NULL, OPT_APPEND},
       {"state", required_argument, NULL, OPT_STATE},
+      {"port-file", required_argument, NULL, OPT_PORT_FILE},
       {"quiet", no_argument, NULL, 'q'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
@@ -232,7 +259,7 @@ int main(int argc, char **argv) {
   const char *out = NULL;
   uint64_t max_sensors = 0, max_pending = 0, idle = 0;
   ps_tls_options tls = PS_TLS_OPTIONS_INIT;
-  const char *key_file = NULL, *run_as = NULL;
+  const char *key_file = NULL, *run_as = NULL, *port_file = NULL;
   ps_file_sink_options fopt = PS_FILE_SINK_OPTIONS_INIT;
   const char *state = NULL; /* journal: default FILE.state */
   uint64_t v;
@@ -360,6 +387,11 @@ int main(int argc, char **argv) {
         return PS_EXIT_USAGE;
       }
       break;
+    case OPT_PORT_FILE:
+      if (once(&port_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
     case OPT_STATE:
       if (once(&state, optarg, opt)) {
         return PS_EXIT_USAGE;
@@ -412,7 +444,7 @@ int main(int argc, char **argv) {
     return usage_error("--tls-client-ca needs --tls-cert and --tls-key");
   }
   if (format < 0) {
-    format = ends_with(out, ".pcapng") ? 1 : 0;
+    format = ps_format_from_path(out) == PS_FORMAT_PCAPNG ? 1 : 0;
   }
   if (format == 1 && nano) {
     return usage_error("--time-stamp-precision applies to pcap; pcapng keeps "
@@ -450,6 +482,9 @@ int main(int argc, char **argv) {
   }
   g_receiver = r;
   ps_receiver_set_log(r, ps_cli_log, NULL);
+#ifdef PS_TOOL_TEST_HOOKS
+  ps__tool_test_hook(r);
+#endif
   if (tls.cert_file != NULL && (rc = ps_receiver_set_tls(r, &tls)) != 0) {
     ps_cli_err("%s", ps_receiver_errmsg(r));
     ps_receiver_free(r);
@@ -457,14 +492,13 @@ int main(int argc, char **argv) {
   }
   if (key_file != NULL) {
     uint8_t key[1024];
-    int n = ps_cli_read_key_file(key_file, key, sizeof(key), why,
-                                 sizeof(why));
-    if (n < 0) {
+    size_t n;
+    if (ps_auth_key_load(key, &n, key_file, why, sizeof(why)) != 0) {
       ps_cli_err("%s", why);
       ps_receiver_free(r);
       return PS_EXIT_RUNTIME;
     }
-    ps_receiver_set_auth_key(r, key, (size_t)n);
+    ps_receiver_set_auth_key(r, key, n);
     memset(key, 0, sizeof(key));
     if (tls.cert_file == NULL) {
       ps_cli_log(PS_LOG_WARNING,
@@ -482,7 +516,8 @@ int main(int argc, char **argv) {
   if (state == NULL && strcmp(out, "-") != 0 && !special) {
     /* (A named pipe or a device is written as it is: nothing to cut
      * back, no journal.) */
-    if (default_state(out, state_buf, sizeof(state_buf)) != 0) {
+    if (ps_receiver_default_state_path(state_buf, sizeof(state_buf), out) !=
+        0) {
       ps_receiver_free(r);
       return usage_error("the directory of -w %s is a template: give "
                          "--state FILE for the receiver's journal",
@@ -521,6 +556,15 @@ int main(int argc, char **argv) {
   }
   ps_receiver_add_sink(r, sink);
   g_sink = sink; /* owned by the receiver; cleared before it is freed */
+  /* Written as the user who started us (like a pid file), once the
+   * sockets listen and the output is open. */
+  if (port_file != NULL &&
+      write_port_file(r, port_file, why, sizeof(why)) != 0) {
+    ps_cli_err("%s", why);
+    g_sink = NULL;
+    ps_receiver_free(r);
+    return PS_EXIT_RUNTIME;
+  }
   /* Only with -Z: the receiver may need its user's rights for outputs. */
   if (run_as != NULL && ps_cli_drop_privileges(run_as, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);

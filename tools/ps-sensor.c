@@ -556,11 +556,11 @@ int main(int argc, char **argv) {
                        "arguments to capture everything");
   }
 
-  int rc, exit_code = PS_EXIT_RUNTIME, connected = 0, key_len = 0;
+  int rc, exit_code = PS_EXIT_RUNTIME, connected = 0;
   uint8_t key[1024];
+  size_t key_len = 0;
   if (key_file != NULL &&
-      (key_len = ps_cli_read_key_file(key_file, key, sizeof(key), why,
-                                      sizeof(why))) < 0) {
+      ps_auth_key_load(key, &key_len, key_file, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
     free(filter);
     return PS_EXIT_RUNTIME;
@@ -633,7 +633,7 @@ int main(int argc, char **argv) {
                NULL);
   }
   if (key_len > 0) {
-    ps_stream_set_auth_key(stream, key, (size_t)key_len);
+    ps_stream_set_auth_key(stream, key, key_len);
     memset(key, 0, sizeof(key));
     if (!use_tls) {
       ps_cli_log(PS_LOG_WARNING,

@@ -268,49 +268,6 @@ void ps_cli_err(const char *fmt, ...) {
   fputc('\n', stderr);
 }
 
-int ps_cli_read_key_file(const char *path, uint8_t *key, size_t cap,
-                         char *err, size_t errlen) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    snprintf(err, errlen, "cannot read key file %s: %s", path,
-             strerror(errno));
-    return -1;
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    snprintf(err, errlen, "key file %s is not a regular file", path);
-    close(fd);
-    return -1;
-  }
-  uint8_t buf[1026];
-  size_t n = 0;
-  ssize_t k;
-  while (n < sizeof(buf) && (k = read(fd, buf + n, sizeof(buf) - n)) > 0) {
-    n += (size_t)k;
-  }
-  close(fd);
-  if (n > 0 && buf[n - 1] == '\n') {
-    n--;
-    if (n > 0 && buf[n - 1] == '\r') {
-      n--;
-    }
-  }
-  if (n == 0 || n > cap) {
-    snprintf(err, errlen, "key file %s must hold 1 to %zu bytes", path, cap);
-    return -1;
-  }
-  if (st.st_mode & 077) {
-    char line[600];
-    snprintf(line, sizeof(line),
-             "key file %s can be read by group or others: chmod 600 %s",
-             path, path);
-    ps_cli_log(PS_LOG_WARNING, line, NULL);
-  }
-  memcpy(key, buf, n);
-  memset(buf, 0, sizeof(buf));
-  return (int)n;
-}
-
 int ps_cli_drop_privileges(const char *user, char *err, size_t errlen) {
   if (getuid() != 0 && geteuid() != 0) {
     if (user != NULL && strcmp(user, "root") != 0) {

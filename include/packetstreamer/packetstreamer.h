@@ -568,6 +568,11 @@ typedef enum ps_file_format {
   PS_FORMAT_PCAPNG = 1
 } ps_file_format;
 
+/* The format a file name implies, as ps-receiver picks it without
+ * --format: PS_FORMAT_PCAPNG if path ends in ".pcapng", else
+ * PS_FORMAT_PCAP ("-" and NULL included). Since 0.1. */
+PS_API ps_file_format ps_format_from_path(const char *path);
+
 /*
  * Options of ps_file_sink(). Fields are only ever appended; start from
  * PS_FILE_SINK_OPTIONS_INIT (all off). Strings are copied. Since 0.1.
@@ -722,6 +727,17 @@ PS_API int ps_receiver_listen(ps_receiver *r, const char *addr,
 /* The port of the first listener. */
 PS_API uint16_t ps_receiver_port(ps_receiver *r);
 
+/* The local address (numeric, IPv6 without brackets or scope) and port
+ * of listening socket i, counted from 0 in the order they were opened
+ * (one ps_receiver_listen() may open several: every address of a name,
+ * or IPv6 and IPv4 for ""). addr gets at most addrlen-1 bytes (64 are
+ * enough) and may be NULL. Returns 0, or PS_ERR_INVALID when there is
+ * no socket i (so a loop from 0 finds them all), PS_ERR_SYSTEM if the
+ * system cannot tell. Since 0.1.
+ */
+PS_API int ps_receiver_listener(ps_receiver *r, unsigned i, char *addr,
+                                size_t addrlen, uint16_t *port);
+
 /* Serves TLS only (cert_file and key_file required; client_ca_file
  * requires verified client certificates). Reads the files now. Before
  * the first session. Returns 0, PS_ERR_INVALID (also for an empty
@@ -751,6 +767,33 @@ PS_API int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts);
  * dying, not the machine. Since 0.1.
  */
 PS_API int ps_receiver_set_state_file(ps_receiver *r, const char *path);
+
+/*
+ * The journal's default place for an output path, as ps-receiver uses
+ * it: ".NAME.state" in the directory of output (hidden, so listings and
+ * globs of the capture files do not change), where NAME is the file
+ * name with its template characters '%', '{' and '}' made '_' (one
+ * journal for every file a template gives), e.g. "/cap/.x-_Y.pcap.state"
+ * for "/cap/x-%Y.pcap". Writes at most outlen bytes with the NUL to out.
+ * Returns 0, PS_ERR_INVALID (output is empty, "-", ends in '/', or its
+ * directory part is a template: give a journal path yourself) or
+ * PS_ERR_LIMIT (out is too small). Since 0.1.
+ */
+PS_API int ps_receiver_default_state_path(char *out, size_t outlen,
+                                          const char *output);
+
+/*
+ * Loads a shared key file for ps_stream_set_auth_key() and
+ * ps_receiver_set_auth_key(): 1..1024 bytes, one trailing newline (LF or
+ * CR LF) not part of the key. out must hold 1024 bytes; *outlen gets the
+ * length. Refuses a file group or others may read (the key would be no
+ * secret), a missing, empty, too long or non-regular file. Returns 0,
+ * PS_ERR_IO (cannot be read, not a regular file, readable by group or
+ * others) or PS_ERR_INVALID (empty or too long); err (errlen bytes, may
+ * be NULL) gets a line naming the file and the fix. Since 0.1.
+ */
+PS_API int ps_auth_key_load(uint8_t *out, size_t *outlen, const char *path,
+                            char *err, size_t errlen);
 
 /* Requires sensors to prove they hold this shared key (1..1024 bytes,
  * copied); see ps_stream_set_auth_key(). */

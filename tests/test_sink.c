@@ -860,6 +860,100 @@ START_TEST(test_file_sink_invalid) {
 }
 END_TEST
 
+/* ------------------------------------------------- callback sink */
+
+/* ps_sink_callbacks as a program built against version 1 of the header
+ * knows it: it ends after session_end. */
+typedef struct cb_v1 {
+  unsigned version;
+  int (*session_start)(const ps_session_info *, void *);
+  int (*interface)(const ps_session_info *, const ps_interface_info *, void *);
+  int (*packet)(const ps_session_info *, const ps_interface_info *,
+                const ps_packet *, void *);
+  void (*stats)(const ps_session_info *, const ps_interface_info *,
+                const ps_capture_stats *, void *);
+  void (*session_end)(const ps_session_info *, void *);
+} cb_v1;
+
+static int n_cb_iface, n_cb_end;
+static uint64_t cb_end_captured;
+
+static int cb_interface(const ps_session_info *s, const ps_interface_info *i,
+                        void *ud) {
+  (void)s;
+  (void)ud;
+  n_cb_iface++;
+  return strcmp(i->name, "refused") == 0;
+}
+
+static void cb_interface_end(const ps_session_info *s,
+                             const ps_interface_info *i,
+                             const ps_capture_stats *last, void *ud) {
+  (void)s;
+  ck_assert_ptr_eq(ud, &n_cb_end);
+  ck_assert_str_eq(i->name, "eth0");
+  n_cb_end++;
+  cb_end_captured = last ? last->captured : UINT64_MAX;
+}
+
+START_TEST(test_callback_versions) {
+  ps_interface_info ifc = mkifc(0, "eth0", 1, PS_TSRES_USEC);
+  ps_interface_info bad = mkifc(1, "refused", 1, PS_TSRES_USEC);
+  ps_capture_stats st = {.captured = 7};
+  void *slot = NULL, *slot2 = NULL;
+  n_cb_iface = n_cb_end = 0;
+
+  /* Version 1, and after it in memory bytes that are no function: the
+   * sink must not take them for interface_end. */
+  struct {
+    cb_v1 v1;
+    uint8_t after[64];
+  } mem;
+  memset(&mem, 0xa5, sizeof(mem));
+  mem.v1 = (cb_v1){1, NULL, cb_interface, NULL, NULL, NULL};
+  ps_sink *sk = NULL;
+  ck_assert_int_eq(ps_callback_sink(&sk,
+                                    (const ps_sink_callbacks *)(void *)&mem.v1,
+                                    &n_cb_end),
+                   0);
+  ck_assert_int_eq(sk->ops->iface(sk, &sess, &ifc, &slot), 0);
+  sk->ops->iface_end(sk, slot, &sess, &ifc, &st);
+  sk->ops->session_end(sk, &sess);
+  ck_assert_int_eq(n_cb_iface, 1);
+  ck_assert_int_eq(n_cb_end, 0);
+  ps_sink_free(sk);
+
+  /* Version 2: interface_end for each interface taken, with its last
+   * counters. */
+  ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;
+  cb.interface = cb_interface;
+  cb.interface_end = cb_interface_end;
+  sk = NULL;
+  ck_assert_int_eq(ps_callback_sink(&sk, &cb, &n_cb_end), 0);
+  slot = NULL;
+  ck_assert_int_eq(sk->ops->iface(sk, &sess, &ifc, &slot), 0);
+  ck_assert_int_eq(sk->ops->iface(sk, &sess, &bad, &slot2), PS_ERR_REFUSED);
+  sk->ops->iface_end(sk, slot2, &sess, &bad, NULL);
+  ck_assert_int_eq(n_cb_end, 0);
+  sk->ops->iface_end(sk, slot, &sess, &ifc, &st);
+  ck_assert_int_eq(n_cb_end, 1);
+  ck_assert_uint_eq(cb_end_captured, 7);
+  sk->ops->iface_end(sk, slot, &sess, &ifc, NULL);
+  ck_assert_uint_eq(cb_end_captured, UINT64_MAX);
+  ps_sink_free(sk);
+
+  /* A version this library does not know (a newer header), or none. */
+  ps_sink *sentinel = (ps_sink *)&cb;
+  sk = sentinel;
+  cb.version = PS_SINK_CALLBACKS_VERSION + 1;
+  ck_assert_int_eq(ps_callback_sink(&sk, &cb, NULL), PS_ERR_INVALID);
+  ck_assert_ptr_eq(sk, sentinel);
+  cb.version = 0;
+  ck_assert_int_eq(ps_callback_sink(&sk, &cb, NULL), PS_ERR_INVALID);
+  ck_assert_ptr_eq(sk, sentinel);
+}
+END_TEST
+
 /* The on_open calls and marks a journal would see. */
 static char opened[8][256];
 static uint64_t opened_size[8];
@@ -1388,6 +1482,9 @@ static Suite *sink_suite(void) {
   tcase_add_test(tc, test_ts_convert);
   tcase_add_test(tc, test_pcapng_ts);
   tcase_add_test(tc, test_isb_overflow_comment);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("callback");
+  tcase_add_test(tc, test_callback_versions);
   suite_add_tcase(s, tc);
   tc = tcase_create("files");
   tcase_add_checked_fixture(tc, setup, teardown);

@@ -172,6 +172,17 @@ def main():
           b"\x00" + hello() + iface() + batch(1, packets(1, ifid=3), 1))
     write("fuzz_session", "sensor-error",
           b"\x03" + hello() + error(3, b"capture failed\x01\n"))
+    # Time stamps no file holds (issue 9): the callback sink gets them
+    # verbatim; seconds are the wire's unsigned view of a signed value.
+    eth = bytes.fromhex("ffffffffffff0200000000010800") + bytes(46)
+    write("fuzz_session", "ts-extremes",
+          b"\x00" + hello() + iface(0, tsres=TSRES_NSEC)
+          + iface(1, b"eth1", tsres=TSRES_USEC)
+          + batch(1, record(0, (1 << 63) - 1, 1000000000, eth)
+                  + record(1, (1 << 63) - 1, 1000000, eth)
+                  + record(0, (1 << 64) - 1, 0xFFFFFFFF, eth)
+                  + record(1, 1 << 63, 0, eth), 4)
+          + close(1))
     # Keyed sessions: the right proof, then a stream; a wrong key; no
     # proof; the receiver's proof reflected back.
     write("fuzz_session", "auth-ok",
@@ -205,6 +216,56 @@ def main():
     write("fuzz_codec", "incompressible",
           bytes((i * 2654435761 >> 13) & 0xFF for i in range(3000)))
     write("fuzz_codec", "empty", b"")
+
+    # fuzz_pcapfmt: 21-byte records (resolution byte, seconds, fraction,
+    # caplen selector, len), then an interface name.
+    INT64_MAX, INT64_MIN = (1 << 63) - 1, -(1 << 63)
+    U32 = 0xFFFFFFFF
+
+    def ts(res, sec, frac, caplen=60, wirelen=None, nano=False, raw=False):
+        b0 = (0x80 | res) if raw else (1 if res == TSRES_NSEC else 0)
+        b0 |= 0x10 if nano else 0
+        return struct.pack(">BqII I", b0, sec, frac, caplen,
+                           caplen if wirelen is None else wirelen)
+
+    write("fuzz_pcapfmt", "ordinary",
+          ts(TSRES_USEC, 1700000000, 123456)
+          + ts(TSRES_NSEC, 1700000000, 123456789, nano=True) + b"eth0")
+    # Issue 9, F1: INT64_MAX and a whole second, both directions.
+    write("fuzz_pcapfmt", "int64-max-whole-second",
+          ts(TSRES_NSEC, INT64_MAX, 1000000000)
+          + ts(TSRES_USEC, INT64_MAX, 1000000, nano=True)
+          + ts(TSRES_NSEC, INT64_MAX, 999999999)
+          + ts(TSRES_USEC, INT64_MAX - 4294, U32, nano=True))
+    # The 32-bit seconds field's edges; fractions at, above and far
+    # above the unit, verbatim and converted.
+    write("fuzz_pcapfmt", "uint32-edges",
+          ts(TSRES_USEC, U32, 999999) + ts(TSRES_USEC, U32, 1000000)
+          + ts(TSRES_USEC, U32, 1000000, nano=True)
+          + ts(TSRES_USEC, U32 - 1, 1000000, nano=True)
+          + ts(TSRES_NSEC, U32 - 4, U32) + ts(TSRES_NSEC, U32 - 3, U32)
+          + ts(TSRES_USEC, 1 << 32, 0) + ts(TSRES_NSEC, 1 << 31, U32))
+    # Negative seconds: sign-extended 32-bit values, and below them.
+    write("fuzz_pcapfmt", "negative",
+          ts(TSRES_USEC, -1, 5) + ts(TSRES_NSEC, -(1 << 31), 0, nano=True)
+          + ts(TSRES_USEC, -(1 << 31) - 1, 0) + ts(TSRES_NSEC, INT64_MIN, U32)
+          + ts(TSRES_USEC, -1, 1000000, nano=True))
+    # pcapng's 64 bits: the last unit in ns and us, and one past.
+    write("fuzz_pcapfmt", "pcapng-edges",
+          ts(TSRES_NSEC, 18446744073, 709551615)
+          + ts(TSRES_NSEC, 18446744073, 709551616)
+          + ts(TSRES_USEC, 18446744073709, 551615)
+          + ts(TSRES_USEC, 18446744073709, 551616)
+          + ts(TSRES_NSEC, 18446744073, 1000000000))
+    # caplen: 0, the largest, one past it, one that would wrap a 32-bit
+    # block length; odd resolutions (0, 3, 10, 15).
+    write("fuzz_pcapfmt", "lengths-resolutions",
+          ts(TSRES_USEC, 1, 0, caplen=0)
+          + ts(TSRES_USEC, 1, 0, caplen=0x40000008, wirelen=U32)
+          + ts(TSRES_NSEC, 1, 0, caplen=0x40000009)
+          + ts(TSRES_USEC, 1, 0, caplen=U32)
+          + ts(0, 5, 7, raw=True) + ts(3, 5, 4321, raw=True, nano=True)
+          + ts(10, 5, 7, raw=True) + ts(15, 5, 7, raw=True) + b"x" * 20)
 
     # fuzz_cli: strings as typed on a command line.
     for i, s in enumerate([b"127.0.0.1:5000", b"[::1]:0", b"[fe80::1%eth0]:9",

@@ -11,20 +11,83 @@ static const uint32_t pow10u[] = {1,      10,      100,      1000,
                                   10000,  100000,  1000000,  10000000,
                                   100000000, 1000000000};
 
-void ps__ts_convert(int64_t *sec, uint32_t *frac, uint8_t from_res,
-                    uint8_t to_res) {
+/* The fraction of a time stamp in resolution from_res, in to_res: the
+ * whole seconds it holds (*carry) and the rest, scaled. Both resolutions
+ * are at most 9, so the scaled rest is below 10^9 and nothing wraps. */
+static uint32_t frac_to(uint32_t frac, uint8_t from_res, uint8_t to_res,
+                        uint32_t *carry) {
+  uint32_t unit = pow10u[from_res];
+  uint32_t f = frac % unit;
+  *carry = frac / unit;
+  return to_res > from_res ? f * pow10u[to_res - from_res]
+                           : f / pow10u[from_res - to_res];
+}
+
+int ps__ts_convert(int64_t *sec, uint32_t *frac, uint8_t from_res,
+                   uint8_t to_res) {
+  if (from_res > 9 || to_res > 9) {
+    return -1;
+  }
   if (from_res == to_res) {
-    return;
+    return 0;
   }
-  uint32_t from_unit = pow10u[from_res];
-  *sec += *frac / from_unit;
-  uint32_t f = *frac % from_unit;
-  if (to_res > from_res) {
-    f *= pow10u[to_res - from_res];
-  } else {
-    f /= pow10u[from_res - to_res];
+  uint32_t carry;
+  uint32_t f = frac_to(*frac, from_res, to_res, &carry);
+  /* A hostile sensor sends seconds near INT64_MAX: signed overflow here
+   * is undefined behaviour, so test before adding. */
+  if (*sec > INT64_MAX - (int64_t)carry) {
+    return -1;
   }
+  *sec += carry;
   *frac = f;
+  return 0;
+}
+
+/* sec.frac as files read it: unsigned seconds and the fraction in to_res
+ * (see the header). -1 if no file holds it. */
+static int file_ts(uint64_t *out_sec, uint32_t *out_frac, int64_t sec,
+                   uint32_t frac, uint8_t from_res, uint8_t to_res) {
+  if (from_res > 9 || to_res > 9 || sec < INT32_MIN) {
+    return -1;
+  }
+  /* A sign-extended 32-bit value means its unsigned self. */
+  uint64_t s = sec < 0 ? (uint64_t)(sec + INT64_C(4294967296)) : (uint64_t)sec;
+  if (from_res != to_res) {
+    uint32_t carry;
+    frac = frac_to(frac, from_res, to_res, &carry);
+    s += carry; /* s < 2^63 and carry < 2^32: no wrap */
+  }
+  *out_sec = s;
+  *out_frac = frac;
+  return 0;
+}
+
+int ps__pcap_ts(uint32_t *out_sec, uint32_t *out_frac, int64_t sec,
+                uint32_t frac, uint8_t tsres, int nano) {
+  uint64_t s;
+  uint32_t f;
+  uint8_t to_res = nano ? PS_TSRES_NSEC : PS_TSRES_USEC;
+  if (file_ts(&s, &f, sec, frac, tsres, to_res) != 0 || s > PS_PCAP_MAX_SEC) {
+    return -1;
+  }
+  *out_sec = (uint32_t)s;
+  *out_frac = f;
+  return 0;
+}
+
+uint64_t ps__pcapng_max_sec(uint32_t frac, uint8_t tsres) {
+  return tsres > 9 ? 0 : (UINT64_MAX - frac) / pow10u[tsres];
+}
+
+int ps__pcapng_ts(uint64_t *out, int64_t sec, uint32_t frac, uint8_t tsres) {
+  uint64_t s;
+  uint32_t f;
+  if (file_ts(&s, &f, sec, frac, tsres, tsres) != 0 ||
+      s > ps__pcapng_max_sec(f, tsres)) {
+    return -1;
+  }
+  *out = s * pow10u[tsres] + f;
+  return 0;
 }
 
 static void put32h(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -49,16 +112,16 @@ int ps__pcap_file_header(ps__buf *out, uint32_t linktype, uint32_t snaplen,
 
 int ps__pcap_record(ps__buf *out, const ps_packet *pkt, uint8_t tsres,
                     int nano) {
+  uint32_t sec, frac;
+  if (pkt->caplen > PS_MAX_CAPLEN || (pkt->caplen > 0 && pkt->data == NULL) ||
+      ps__pcap_ts(&sec, &frac, pkt->ts_sec, pkt->ts_frac, tsres, nano) != 0) {
+    return PS_ERR_INVALID;
+  }
   uint8_t *p = ps__buf_reserve(out, PS_PCAP_REC_HDR + (size_t)pkt->caplen);
   if (p == NULL) {
     return PS_ERR_NOMEM;
   }
-  int64_t sec = pkt->ts_sec;
-  uint32_t frac = pkt->ts_frac;
-  ps__ts_convert(&sec, &frac, tsres, nano ? PS_TSRES_NSEC : PS_TSRES_USEC);
-  /* The field is 32 bits: seconds past 2038 are kept as the unsigned
-   * value every reader expects. */
-  put32h(p, (uint32_t)sec);
+  put32h(p, sec);
   put32h(p + 4, frac);
   put32h(p + 8, pkt->caplen);
   put32h(p + 12, pkt->len);
@@ -167,22 +230,21 @@ int ps__pcapng_idb(ps__buf *out, const ps__pcapng_idb_info *idb) {
   return 0;
 }
 
-uint64_t ps__pcapng_ts(int64_t sec, uint32_t frac, uint8_t tsres) {
-  /* Seconds are taken as the unsigned 32-bit value of classic pcap where
-   * a negative value came from a reader that sign-extended it. */
-  uint64_t s = sec < 0 ? (uint64_t)(uint32_t)sec : (uint64_t)sec;
-  return s * pow10u[tsres] + frac;
-}
-
 int ps__pcapng_epb(ps__buf *out, uint32_t iface, const ps_packet *pkt,
                    uint8_t tsres) {
+  uint64_t ts;
+  /* The caplen bound keeps the block's total length (36 + caplen padded)
+   * far inside its 32-bit field. */
+  if (pkt->caplen > PS_MAX_CAPLEN || (pkt->caplen > 0 && pkt->data == NULL) ||
+      ps__pcapng_ts(&ts, pkt->ts_sec, pkt->ts_frac, tsres) != 0) {
+    return PS_ERR_INVALID;
+  }
   size_t body = 20 + pad4(pkt->caplen) + 4;
   uint8_t *end;
   uint8_t *p = block_begin(out, 6, body, &end);
   if (p == NULL) {
     return PS_ERR_NOMEM;
   }
-  uint64_t ts = ps__pcapng_ts(pkt->ts_sec, pkt->ts_frac, tsres);
   put32h(p, iface);
   put32h(p + 4, (uint32_t)(ts >> 32));
   put32h(p + 8, (uint32_t)ts);

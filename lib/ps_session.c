@@ -376,6 +376,17 @@ static int on_batch(ps__session *s, const ps__frame *f) {
                  (unsigned long long)b.seq, pkt.iface);
       return refuse(s, PS_ERR_PROTOCOL);
     }
+    /* A value an output cannot hold (a time stamp past its range) is
+     * this sensor's error: refused now, before anything is written. */
+    for (unsigned i = 0; i < s->env->n_sinks; i++) {
+      ps_sink *sk = s->env->sinks[i];
+      if (sk->ops->check &&
+          (rc = sk->ops->check(sk, &s->ifaces[pkt.iface]->info, &pkt)) != 0) {
+        ps__seterr(s->errmsg, rc, "batch %llu, packet %u: %s",
+                   (unsigned long long)b.seq, n + 1, sk->errmsg);
+        return refuse(s, rc);
+      }
+    }
     n++;
   }
   if (rc < 0) {

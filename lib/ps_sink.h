@@ -22,6 +22,11 @@ typedef struct ps__sink_ops {
    * in the calls below. A negative return refuses the session. */
   int (*iface)(ps_sink *sk, const ps_session_info *s,
                const ps_interface_info *ifc, void **slot);
+  /* Optional (NULL: takes every packet): whether the output can hold
+   * pkt as it is, its time stamp in particular. 0, or PS_ERR_PROTOCOL
+   * with errmsg saying why. Called for every packet of a batch before
+   * any of them reaches packet(), so a batch is refused whole. */
+  int (*check)(ps_sink *sk, const ps_interface_info *ifc, const ps_packet *pkt);
   int (*packet)(ps_sink *sk, void *slot, const ps_session_info *s,
                 const ps_interface_info *ifc, const ps_packet *pkt);
   void (*stats)(ps_sink *sk, void *slot, const ps_session_info *s,

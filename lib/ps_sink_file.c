@@ -1130,6 +1130,55 @@ static int series_ensure_file(file_sink *fs, series *se,
 
 /* ---------------- sink operations ---------------- */
 
+/* The receiver's clock as a pcapng timestamp in resolution tsres (0,
+ * meaning "not written", past what pcapng holds). */
+static uint64_t clock_ts(uint8_t tsres) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t sec = ts.tv_sec;
+  uint32_t frac = (uint32_t)ts.tv_nsec;
+  uint64_t v = 0;
+  if (ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, tsres) != 0 ||
+      ps__pcapng_ts(&v, sec, frac, tsres) != 0) {
+    return 0;
+  }
+  return v;
+}
+
+static const char *tsres_unit(uint8_t tsres) {
+  return tsres == PS_TSRES_NSEC ? "nanoseconds" : "microseconds";
+}
+
+/* Whether this output's format holds pkt's time stamp (ps_pcapfmt.h has
+ * the rule); if not, PS_ERR_PROTOCOL and the reason. */
+static int fs_check(ps_sink *sk, const ps_interface_info *ifc,
+                    const ps_packet *pkt) {
+  file_sink *fs = (file_sink *)sk;
+  uint64_t v, max;
+  uint32_t s32, f32;
+  if (fs->ng) {
+    if (ps__pcapng_ts(&v, pkt->ts_sec, pkt->ts_frac, ifc->tsres) == 0) {
+      return 0;
+    }
+    max = ps__pcapng_max_sec(pkt->ts_frac, ifc->tsres);
+  } else {
+    if (ps__pcap_ts(&s32, &f32, pkt->ts_sec, pkt->ts_frac, ifc->tsres,
+                    fs->nano) == 0) {
+      return 0;
+    }
+    max = PS_PCAP_MAX_SEC;
+  }
+  return ps__seterr(sk->errmsg, PS_ERR_PROTOCOL,
+                    "interface %s: time stamp %lld s + %u %s cannot be "
+                    "written: %s output in %s holds 0 to %llu s",
+                    ifc->name, (long long)pkt->ts_sec, pkt->ts_frac,
+                    tsres_unit(ifc->tsres), fs->ng ? "pcapng" : "pcap",
+                    fs->ng
+                        ? tsres_unit(ifc->tsres)
+                        : tsres_unit(fs->nano ? PS_TSRES_NSEC : PS_TSRES_USEC),
+                    (unsigned long long)max);
+}
+
 static int fs_iface(ps_sink *sk, const ps_session_info *s,
                     const ps_interface_info *ifc, void **slot) {
   file_sink *fs = (file_sink *)sk;
@@ -1180,12 +1229,7 @@ static int fs_iface(ps_sink *sk, const ps_session_info *s,
   ni->se = se;
   ni->linktype = ifc->linktype;
   ni->tsres = ifc->tsres;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  int64_t sec = ts.tv_sec;
-  uint32_t frac = (uint32_t)ts.tv_nsec;
-  ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, ifc->tsres);
-  ni->first_ts = ps__pcapng_ts(sec, frac, ifc->tsres);
+  ni->first_ts = clock_ts(ifc->tsres);
   ng_iface **pp = &se->ifaces;
   while (*pp != NULL) {
     pp = &(*pp)->next;
@@ -1241,6 +1285,14 @@ static int fs_packet(ps_sink *sk, void *slot, const ps_session_info *s,
   } else {
     rc = ps__pcap_record(&se->f.buf, pkt, ifc->tsres, fs->nano);
   }
+  if (rc == PS_ERR_INVALID) {
+    /* The session checks every packet first (fs_check): only a caller
+     * that skipped that gets here. */
+    return fs_check(sk, ifc, pkt) ? PS_ERR_PROTOCOL
+                                  : ps__seterr(sk->errmsg, PS_ERR_PROTOCOL,
+                                               "packet caplen %u above %u",
+                                               pkt->caplen, PS_MAX_CAPLEN);
+  }
   if (rc != 0) {
     return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
   }
@@ -1268,12 +1320,7 @@ static void fs_iface_end(ps_sink *sk, void *slot, const ps_session_info *s,
   ng_iface *ni = slot;
   series *se = ni->se;
   if (st != NULL && !se->failed && !fs->gone) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t sec = ts.tv_sec;
-    uint32_t frac = (uint32_t)ts.tv_nsec;
-    ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, ni->tsres);
-    uint64_t now = ps__pcapng_ts(sec, frac, ni->tsres);
+    uint64_t now = clock_ts(ni->tsres);
     ps__pcapng_isb_info isb = {
         .iface = ni->idb,
         .ts = now,
@@ -1515,6 +1562,7 @@ static void fs_destroy(ps_sink *sk) {
 static const ps__sink_ops pcap_ops = {
     .kind = "pcap",
     .iface = fs_iface,
+    .check = fs_check,
     .packet = fs_packet,
     .iface_end = fs_iface_end,
     .flush = fs_flush,
@@ -1527,6 +1575,7 @@ static const ps__sink_ops pcap_ops = {
 static const ps__sink_ops pcapng_ops = {
     .kind = "pcapng",
     .iface = fs_iface,
+    .check = fs_check,
     .packet = fs_packet,
     .iface_end = fs_iface_end,
     .flush = fs_flush,

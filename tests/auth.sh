@@ -3,8 +3,7 @@
 # receiver does not ask for; with and without TLS), key-file hygiene, and
 # dropping privileges (-Z).
 . "$top_srcdir/tests/lib.sh"
-need_corpus
-AFS="$CORPUS/afs.pcap"
+mix AFS 601 # 601 generated frames (once the corpus' afs.pcap, hence the name)
 cd "$WORK"
 printf 'correct horse battery staple\n' >good.key
 printf 'correct horse battery stapl3\n' >bad.key
@@ -26,7 +25,7 @@ expect_line r.log "sensor right connected from .*shared key verified" "right key
 expect_line r.log "sensor wrong \(.*\) dropped: .*authentication failed: wrong shared key for sensor wrong" "wrong key logged"
 res=$("$PCAPCMP" --list out.pcapng | grep -c '^idb ') || true
 [ "$res" -eq 1 ] || fail "only the authenticated sensor may have an interface block (got $res)"
-res=$("$PCAPCMP" --iface right/afs.pcap "$AFS" out.pcapng) || fail "right: $res"
+res=$("$PCAPCMP" --iface "right/${AFS##*/}" "$AFS" out.pcapng) || fail "right: $res"
 ok "shared key: right accepted ($res), wrong and missing refused on both sides"
 
 # A sensor with a key does not stream to a receiver that cannot prove it.

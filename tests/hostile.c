@@ -8,8 +8,16 @@
  * then close), oversized (a frame header claiming 0xFFFFFFFF bytes after
  * the hello), oversized-hello (the same instead of the hello), bomb (a
  * zlib batch declared 1 MiB that inflates to 64 MiB), badseq (a first
- * batch with sequence number 5) or idle (connects and sends nothing for
- * $HOSTILE_HOLD seconds, default 3).
+ * batch with sequence number 5), tsoverflow (a batch whose second
+ * record's time stamp no file can hold: seconds $HOSTILE_SEC, default
+ * INT64_MAX, and a fraction of exactly one second on an interface of
+ * resolution $HOSTILE_TSRES, 6 or 9, default 9) or idle (connects and
+ * sends nothing for $HOSTILE_HOLD seconds, default 3).
+ *
+ * One mode behaves: good sends a batch of 3 packets, waits for its ACK
+ * and prints "batch 1 acknowledged", waits until the file $HOSTILE_GO
+ * exists (so a test can attack the receiver meanwhile), then sends 3
+ * more, closes and exits 0 only if everything was acknowledged.
  *
  * Modes with many connections: many (idle ones), flood (opened and closed
  * at once), slowloris, and hellos: $HOSTILE_COUNT connections (default
@@ -167,15 +175,19 @@ static void hello(obuf *b) {
   putn(b, name, n);
 }
 
-static void iface(obuf *b) {
+static void iface_res(obuf *b, uint8_t tsres) {
   frame_hdr(b, F_IFACE, 16 + 4);
   put32(b, 0);     /* id */
   put32(b, 1);     /* link type Ethernet */
   put32(b, 65535); /* snaplen */
-  put8(b, 6);      /* microseconds */
+  put8(b, tsres);
   put8(b, 0);
   put16(b, 4);
   putn(b, "eth0", 4);
+}
+
+static void iface(obuf *b) {
+  iface_res(b, 6); /* microseconds */
 }
 
 static void batch_hdr(obuf *b, uint64_t seq, uint8_t codec, uint32_t count,
@@ -189,16 +201,20 @@ static void batch_hdr(obuf *b, uint64_t seq, uint8_t codec, uint32_t count,
   put32(b, raw_len);
 }
 
-/* One 60-byte packet record on interface 0. */
-static void record(obuf *b) {
+/* One 60-byte packet record on interface 0 with this time stamp. */
+static void record_ts(obuf *b, uint64_t sec, uint32_t frac) {
   put32(b, 0);
-  put64(b, 1700000000);
-  put32(b, 0);
+  put64(b, sec);
+  put32(b, frac);
   put32(b, 60);
   put32(b, 60);
   for (int i = 0; i < 60; i++) {
-    put8(b, (uint8_t)i);
+    put8(b, (uint8_t)(i + sec));
   }
+}
+
+static void record(obuf *b) {
+  record_ts(b, 1700000000, 0);
 }
 
 /* ------------------------------------------------------------ socket */
@@ -472,6 +488,102 @@ static int mode_badseq(int fd) {
   send_all(fd, &b);
   free(b.p);
   return await_hangup(fd);
+}
+
+static int mode_tsoverflow(int fd) {
+  const char *e = getenv("HOSTILE_TSRES");
+  uint8_t tsres = e != NULL && atoi(e) == 6 ? 6 : 9;
+  e = getenv("HOSTILE_SEC");
+  int64_t sec = e != NULL ? strtoll(e, NULL, 10) : INT64_MAX;
+  obuf b = {0};
+  hello(&b);
+  if (send_all(fd, &b) != 0 || await_welcome(fd) < 0) {
+    free(b.p);
+    return 1;
+  }
+  b.len = 0;
+  iface_res(&b, tsres);
+  /* A good packet first: the whole batch must be refused, not only the
+   * record the output cannot hold. */
+  batch_hdr(&b, 1, 0, 2, 2 * (24 + 60), 2 * (24 + 60));
+  record(&b);
+  record_ts(&b, (uint64_t)sec, tsres == 6 ? 1000000u : 1000000000u);
+  printf("hostile %s: packet 2 at %lld s + one second in %s\n", g_mode,
+         (long long)sec, tsres == 6 ? "microseconds" : "nanoseconds");
+  send_all(fd, &b);
+  free(b.p);
+  return await_hangup(fd);
+}
+
+/* Reads frames until one of type want with sequence number seq: 0, or 1
+ * on anything else (an ERROR, a hang-up, a timeout). */
+static int await_seq(int fd, uint8_t want, uint64_t seq) {
+  for (;;) {
+    uint8_t type, *p;
+    uint32_t len;
+    if (read_frame(fd, &type, &p, &len) != 1) {
+      fprintf(stderr, "hostile %s: no reply to batch %llu\n", g_mode,
+              (unsigned long long)seq);
+      return 1;
+    }
+    uint64_t got = len == 8 ? ((uint64_t)get32(p) << 32) | get32(p + 4) : 0;
+    if (type == want && len == 8 && got == seq) {
+      free(p);
+      return 0;
+    }
+    show(type, p, len);
+    free(p);
+    if (type != F_ACK) {
+      return 1;
+    }
+  }
+}
+
+static int mode_good(int fd) {
+  const char *go = getenv("HOSTILE_GO");
+  obuf b = {0};
+  hello(&b);
+  if (send_all(fd, &b) != 0 || await_welcome(fd) < 0) {
+    free(b.p);
+    return 1;
+  }
+  b.len = 0;
+  iface(&b);
+  batch_hdr(&b, 1, 0, 3, 3 * (24 + 60), 3 * (24 + 60));
+  for (uint64_t i = 0; i < 3; i++) {
+    record_ts(&b, 1700000000 + i, 0);
+  }
+  if (send_all(fd, &b) != 0 || await_seq(fd, F_ACK, 1) != 0) {
+    free(b.p);
+    return 1;
+  }
+  printf("hostile %s: batch 1 acknowledged\n", g_mode);
+  fflush(stdout);
+  for (int i = 0; go != NULL && access(go, F_OK) != 0; i++) {
+    if (i == 600) {
+      fprintf(stderr, "hostile %s: %s did not appear in 30 s\n", g_mode, go);
+      free(b.p);
+      return 1;
+    }
+    usleep(50000);
+  }
+  b.len = 0;
+  batch_hdr(&b, 2, 0, 3, 3 * (24 + 60), 3 * (24 + 60));
+  for (uint64_t i = 3; i < 6; i++) {
+    record_ts(&b, 1700000000 + i, 0);
+  }
+  int rc = send_all(fd, &b) != 0 || await_seq(fd, F_ACK, 2) != 0;
+  if (rc == 0) {
+    b.len = 0;
+    frame_hdr(&b, F_CLOSE, 8);
+    put64(&b, 2);
+    rc = send_all(fd, &b) != 0 || await_seq(fd, F_CLOSE, 2) != 0;
+  }
+  free(b.p);
+  if (rc == 0) {
+    printf("hostile %s: batch 2 acknowledged, close confirmed\n", g_mode);
+  }
+  return rc;
 }
 
 static int mode_idle(void) {
@@ -819,7 +931,7 @@ int main(int argc, char **argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: hostile garbage|truncated|oversized|"
                     "oversized-hello|bomb|badseq|idle|many|flood|slowloris|"
-                    "hellos|hold|fake-receiver HOST PORT\n");
+                    "hellos|hold|fake-receiver|tsoverflow|good HOST PORT\n");
     return 2;
   }
   g_mode = argv[1];
@@ -836,8 +948,9 @@ int main(int argc, char **argv) {
     return mode_flood(argv[2], argv[3]);
   }
   static const char *const modes[] = {
-      "garbage", "truncated", "oversized", "oversized-hello", "bomb", "badseq",
-      "idle",    "slowloris", "hold"};
+      "garbage", "truncated", "oversized",  "oversized-hello", "bomb",
+      "badseq",  "idle",      "slowloris",  "hold",            "tsoverflow",
+      "good"};
   int m = -1;
   for (int i = 0; i < (int)(sizeof(modes) / sizeof(modes[0])); i++) {
     if (strcmp(g_mode, modes[i]) == 0) {
@@ -875,6 +988,12 @@ int main(int argc, char **argv) {
     break;
   case 8:
     rc = mode_hold(fd);
+    break;
+  case 9:
+    rc = mode_tsoverflow(fd);
+    break;
+  case 10:
+    rc = mode_good(fd);
     break;
   default:
     rc = mode_idle();

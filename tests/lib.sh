@@ -6,6 +6,11 @@ set -u
 SENSOR="$top_builddir/tools/ps-sensor"
 RECEIVER="$top_builddir/tools/ps-receiver"
 PCAPCMP="$top_builddir/tests/pcapcmp"
+# Inputs: small real captures committed in tests/data (origins and
+# licences in tests/data/README) and captures generated here (mix,
+# tests/gencap). The corpus beside the checkout is an extra: only
+# tests/corpus.sh reads it, when it is there.
+DATA="$top_srcdir/tests/data"
 CORPUS="${PS_CORPUS:-$top_srcdir/../shared/corpus}"
 # Tests run against the freshly built library, not an installed one.
 export LD_LIBRARY_PATH="$top_builddir/lib/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -22,8 +27,14 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*" >&2; exit 77; }
 ok() { echo "ok: $*"; }
 
-need_corpus() {
-  [ -f "$CORPUS/MANIFEST.tsv" ] || skip "corpus not found at $CORPUS (set PS_CORPUS)"
+# mix VAR N [SEED]: sets VAR to a capture of N Ethernet/IPv4 frames of
+# 64..1514 bytes, UDP and TCP, 70% random and 30% text payloads (made by
+# bench/genmix, the same bytes for the same N and SEED on every machine).
+mix() {
+  local f="$WORK/mix-$2-${3:-1}.pcap"
+  [ -f "$f" ] || "$top_builddir/bench/genmix" "$2" "$f" "${3:-1}" 2>/dev/null \
+    || fail "bench/genmix $2 ${3:-1} failed (make check builds it)"
+  printf -v "$1" %s "$f"
 }
 
 # start_receiver LOG ARGS...: starts ps-receiver on 127.0.0.1 (unless
@@ -32,6 +43,9 @@ start_receiver() {
   local log=$1; shift
   local listen=(--listen 127.0.0.1:0)
   case " $* " in *" --listen "*|*" -l "*) listen=() ;; esac
+  # Empty LOG first: the receiver's redirection truncates it only once it
+  # runs, and a reused LOG would hand over the previous receiver's port.
+  : >"$log"
   "$RECEIVER" "${listen[@]}" "$@" 2>"$log" &
   RPID=$!
   PIDS+=("$RPID")

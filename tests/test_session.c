@@ -12,6 +12,7 @@
 
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------- recorder */
 
@@ -578,6 +579,116 @@ START_TEST(test_unannounced_iface_refuses_whole_batch) {
   /* Not one packet of the batch reached the sink. */
   ck_assert_uint_eq(h.rec.npkts, 0);
   ck_assert_uint_eq(h.s.packets, 0);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+/* Issue 9, F1: a time stamp the output cannot hold (seconds INT64_MAX
+ * and a whole second of fraction, converted between resolutions,
+ * overflowed a signed 64-bit value) refuses the sensor with ERROR 508
+ * before any packet of its batch reaches any output; earlier batches
+ * stay written. */
+typedef struct ts_variant {
+  ps_file_format format;
+  unsigned flags;
+  uint8_t tsres;
+  int64_t sec;
+  uint32_t frac;
+  const char *why;
+} ts_variant;
+
+START_TEST(test_unholdable_ts_refuses_whole_batch) {
+  static const ts_variant v[] = {
+      {PS_FORMAT_PCAP, 0, PS_TSRES_NSEC, INT64_MAX, 1000000000u,
+       "batch 2, packet 2: interface eth0: time stamp 9223372036854775807 s "
+       "+ 1000000000 nanoseconds cannot be written: pcap output in "
+       "microseconds holds 0 to 4294967295 s"},
+      {PS_FORMAT_PCAP, PS_SINK_NANO, PS_TSRES_USEC, INT64_MAX, 1000000,
+       "batch 2, packet 2: interface eth0: time stamp 9223372036854775807 s "
+       "+ 1000000 microseconds cannot be written: pcap output in "
+       "nanoseconds holds 0 to 4294967295 s"},
+      {PS_FORMAT_PCAP, 0, PS_TSRES_USEC, 4294967296ll, 0,
+       "time stamp 4294967296 s + 0 microseconds cannot be written"},
+      {PS_FORMAT_PCAPNG, 0, PS_TSRES_NSEC, 18446744074ll, 0,
+       "batch 2, packet 2: interface eth0: time stamp 18446744074 s + 0 "
+       "nanoseconds cannot be written: pcapng output in nanoseconds holds "
+       "0 to 18446744073 s"},
+      {PS_FORMAT_PCAPNG, 0, PS_TSRES_USEC, INT64_MIN, 0,
+       "time stamp -9223372036854775808 s + 0 microseconds cannot be "
+       "written"},
+  };
+  for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++) {
+    char dir[] = "/tmp/ps-test-sess-XXXXXX", path[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/out", dir);
+    harness h;
+    h_init(&h);
+    ps_sink *sinks[2] = {NULL, h.sinks[0]};
+    ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
+    o.flags = v[k].flags;
+    ck_assert_int_eq(ps_file_sink(&sinks[0], v[k].format, path, &o), 0);
+    h.env.sinks = sinks;
+    h.env.n_sinks = 2;
+    ps__buf b = {0};
+    add_hello(&b, "sensor-T", 1, 1, 1);
+    add_iface(&b, 0, 1, v[k].tsres, "eth0");
+    ps_packet p[3] = {mkpkt(1, 0, 10, 0), mkpkt(2, 0, 20, 0),
+                      mkpkt(3, 0, 30, 0)};
+    add_batch(&b, 1, PS_WIRE_CODEC_STORED, p, 1, -1);
+    ck_assert_int_eq(feed(&h, &b), 0);
+    ps__buf_reset(&b);
+    p[2].ts_sec = v[k].sec;
+    p[2].ts_frac = v[k].frac;
+    add_batch(&b, 2, PS_WIRE_CODEC_STORED, p + 1, 2, -1);
+    ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg, v[k].why);
+    expect_error_out(&h, PS_ERR_PROTOCOL, "cannot be written");
+    /* Batch 1 reached both outputs, nothing of batch 2 either. */
+    ck_assert_uint_eq(h.rec.npkts, 1);
+    expect_delivered(&h.rec, 0, &p[0]);
+    ck_assert_uint_eq(h.s.packets, 1);
+    ck_assert_uint_eq(h.s.last_seq, 1);
+    ps__buf_free(&b);
+    h_free(&h);
+    ps_sink_free(sinks[0]);
+    /* The file: its header and batch 1's record (pcap) or blocks
+     * (pcapng) and nothing of batch 2's packets. */
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    uint8_t buf[4096];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    ck_assert_ptr_nonnull(memmem(buf, n, p[0].data, p[0].caplen));
+    ck_assert_ptr_null(memmem(buf, n, p[1].data, p[1].caplen));
+    ck_assert_ptr_null(memmem(buf, n, p[2].data, p[2].caplen));
+    if (v[k].format == PS_FORMAT_PCAP) {
+      ck_assert_uint_eq(n, 24 + 16 + 10);
+    }
+    unlink(path);
+    ck_assert_int_eq(rmdir(dir), 0);
+  }
+}
+END_TEST
+
+/* The callback sink holds any value: it gets the time stamp verbatim. */
+START_TEST(test_callback_gets_any_ts) {
+  harness h;
+  h_init(&h);
+  ps__buf b = {0};
+  add_hello(&b, "sensor-T", 1, 1, 1);
+  add_iface(&b, 0, 1, PS_TSRES_NSEC, "eth0");
+  ps_packet p[3] = {mkpkt(1, 0, 10, 0), mkpkt(2, 0, 20, 0), mkpkt(3, 0, 30, 0)};
+  p[0].ts_sec = INT64_MAX;
+  p[0].ts_frac = 1000000000u;
+  p[1].ts_sec = INT64_MIN;
+  p[1].ts_frac = UINT32_MAX;
+  p[2].ts_sec = -1;
+  add_batch(&b, 1, PS_WIRE_CODEC_STORED, p, 3, -1);
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ck_assert_uint_eq(h.rec.npkts, 3);
+  for (size_t i = 0; i < 3; i++) {
+    expect_delivered(&h.rec, i, &p[i]);
+  }
   ps__buf_free(&b);
   h_free(&h);
 }
@@ -1630,6 +1741,8 @@ static Suite *session_suite(void) {
   tcase_add_test(tc, test_sequence_gap);
   tcase_add_test(tc, test_first_batch_not_one);
   tcase_add_test(tc, test_unannounced_iface_refuses_whole_batch);
+  tcase_add_test(tc, test_unholdable_ts_refuses_whole_batch);
+  tcase_add_test(tc, test_callback_gets_any_ts);
   tcase_add_test(tc, test_batch_count_mismatch);
   tcase_add_test(tc, test_batch_malformed_record);
   tcase_add_test(tc, test_batch_corrupt_zlib);

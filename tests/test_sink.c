@@ -151,13 +151,15 @@ static void expect_end(pcap_t *pc) {
 START_TEST(test_ts_convert) {
   int64_t sec = 10;
   uint32_t frac = 123456;
-  ps__ts_convert(&sec, &frac, PS_TSRES_USEC, PS_TSRES_NSEC);
+  ck_assert_int_eq(ps__ts_convert(&sec, &frac, PS_TSRES_USEC, PS_TSRES_NSEC),
+                   0);
   ck_assert_int_eq(sec, 10);
   ck_assert_uint_eq(frac, 123456000);
 
   sec = 10;
   frac = 123456789;
-  ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, PS_TSRES_USEC);
+  ck_assert_int_eq(ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, PS_TSRES_USEC),
+                   0);
   ck_assert_int_eq(sec, 10);
   ck_assert_uint_eq(frac, 123456);
 
@@ -184,12 +186,291 @@ START_TEST(test_ts_convert) {
 }
 END_TEST
 
+/* Issue 9, F1: seconds near INT64_MAX plus the fraction's whole seconds
+ * overflowed a signed 64-bit value (undefined behaviour; the receiver
+ * died under UBSan). Now the conversion refuses and changes nothing. */
+START_TEST(test_ts_convert_overflow) {
+  int64_t sec = INT64_MAX;
+  uint32_t frac = 1000000000u; /* exactly one second in ns */
+  ck_assert_int_eq(ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, PS_TSRES_USEC),
+                   -1);
+  ck_assert_int_eq(sec, INT64_MAX);
+  ck_assert_uint_eq(frac, 1000000000u);
+  frac = 1000000; /* one second in us */
+  ck_assert_int_eq(ps__ts_convert(&sec, &frac, PS_TSRES_USEC, PS_TSRES_NSEC),
+                   -1);
+  ck_assert_int_eq(sec, INT64_MAX);
+  /* Below a whole second nothing is carried: INT64_MAX itself is fine. */
+  frac = 999999999;
+  ck_assert_int_eq(ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, PS_TSRES_USEC),
+                   0);
+  ck_assert_int_eq(sec, INT64_MAX);
+  ck_assert_uint_eq(frac, 999999);
+  /* The largest carry lands exactly on INT64_MAX. */
+  sec = INT64_MAX - 4294;
+  frac = 4294967295u;
+  ck_assert_int_eq(ps__ts_convert(&sec, &frac, PS_TSRES_USEC, PS_TSRES_NSEC),
+                   0);
+  ck_assert_int_eq(sec, INT64_MAX);
+  ck_assert_uint_eq(frac, 967295000u);
+  sec = INT64_MAX - 4293;
+  frac = 4294967295u;
+  ck_assert_int_eq(ps__ts_convert(&sec, &frac, PS_TSRES_USEC, PS_TSRES_NSEC),
+                   -1);
+  /* Negative seconds carry upwards and cannot overflow. */
+  sec = INT64_MIN;
+  frac = 4294967295u;
+  ck_assert_int_eq(ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, PS_TSRES_USEC),
+                   0);
+  ck_assert_int_eq(sec, INT64_MIN + 4);
+  /* No resolution beyond nanoseconds. */
+  ck_assert_int_eq(ps__ts_convert(&sec, &frac, 10, PS_TSRES_USEC), -1);
+  ck_assert_int_eq(ps__ts_convert(&sec, &frac, PS_TSRES_USEC, 255), -1);
+}
+END_TEST
+
+typedef struct ts_case {
+  int64_t sec;
+  uint32_t frac;
+  uint8_t tsres;
+  int nano;
+  int ok;
+  uint32_t want_sec, want_frac;
+} ts_case;
+
+START_TEST(test_pcap_ts_edges) {
+  static const ts_case c[] = {
+      {0, 0, PS_TSRES_USEC, 0, 1, 0, 0},
+      /* The last second of the 32-bit field, either precision. */
+      {4294967295ll, 999999, PS_TSRES_USEC, 0, 1, 4294967295u, 999999},
+      {4294967295ll, 999999999, PS_TSRES_NSEC, 1, 1, 4294967295u, 999999999},
+      {4294967296ll, 0, PS_TSRES_USEC, 0, 0, 0, 0},
+      {4294967296ll, 0, PS_TSRES_NSEC, 1, 0, 0, 0},
+      /* Same precision: fractions at and above the unit stay verbatim. */
+      {4294967295ll, 1000000, PS_TSRES_USEC, 0, 1, 4294967295u, 1000000},
+      {4294967295ll, 4294967295u, PS_TSRES_USEC, 0, 1, 4294967295u,
+       4294967295u},
+      {7, 1000000000u, PS_TSRES_NSEC, 1, 1, 7, 1000000000u},
+      /* us -> ns: fraction == unit carries one second, past the end. */
+      {4294967295ll, 1000000, PS_TSRES_USEC, 1, 0, 0, 0},
+      {4294967294ll, 1000000, PS_TSRES_USEC, 1, 1, 4294967295u, 0},
+      {10, 4294967295u, PS_TSRES_USEC, 1, 1, 10 + 4294, 967295000u},
+      /* ns -> us: fraction == unit, > unit, the largest. */
+      {10, 1000000000u, PS_TSRES_NSEC, 0, 1, 11, 0},
+      {10, 1999999999u, PS_TSRES_NSEC, 0, 1, 11, 999999},
+      {10, 4294967295u, PS_TSRES_NSEC, 0, 1, 14, 294967},
+      {4294967291ll, 4294967295u, PS_TSRES_NSEC, 0, 1, 4294967295u, 294967},
+      {4294967292ll, 4294967295u, PS_TSRES_NSEC, 0, 0, 0, 0},
+      /* The finding: INT64_MAX and a whole second, both directions. */
+      {INT64_MAX, 1000000000u, PS_TSRES_NSEC, 0, 0, 0, 0},
+      {INT64_MAX, 1000000, PS_TSRES_USEC, 1, 0, 0, 0},
+      {INT64_MAX, 0, PS_TSRES_USEC, 0, 0, 0, 0},
+      {INT64_MAX, 0, PS_TSRES_NSEC, 1, 0, 0, 0},
+      /* Sign-extended 32-bit seconds mean their unsigned value. */
+      {-1, 5, PS_TSRES_USEC, 0, 1, 4294967295u, 5},
+      {INT32_MIN, 0, PS_TSRES_NSEC, 1, 1, 2147483648u, 0},
+      {-1, 1000000, PS_TSRES_USEC, 1, 0, 0, 0},
+      {(int64_t)INT32_MIN - 1, 0, PS_TSRES_USEC, 0, 0, 0, 0},
+      {INT64_MIN, 4294967295u, PS_TSRES_NSEC, 0, 0, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+    uint32_t s = 0xdeadbeefu, f = 0xdeadbeefu;
+    int rc = ps__pcap_ts(&s, &f, c[i].sec, c[i].frac, c[i].tsres, c[i].nano);
+    ck_assert_msg(rc == (c[i].ok ? 0 : -1), "case %zu: rc %d", i, rc);
+    if (c[i].ok) {
+      ck_assert_msg(s == c[i].want_sec && f == c[i].want_frac,
+                    "case %zu: %u.%u", i, s, f);
+    } else {
+      ck_assert_msg(s == 0xdeadbeefu && f == 0xdeadbeefu,
+                    "case %zu: output touched", i);
+    }
+  }
+}
+END_TEST
+
 START_TEST(test_pcapng_ts) {
-  ck_assert_uint_eq(ps__pcapng_ts(3, 5, PS_TSRES_USEC), 3000005);
-  ck_assert_uint_eq(ps__pcapng_ts(3, 5, PS_TSRES_NSEC), 3000000005ull);
+  uint64_t v = 0;
+  ck_assert_int_eq(ps__pcapng_ts(&v, 3, 5, PS_TSRES_USEC), 0);
+  ck_assert_uint_eq(v, 3000005);
+  ck_assert_int_eq(ps__pcapng_ts(&v, 3, 5, PS_TSRES_NSEC), 0);
+  ck_assert_uint_eq(v, 3000000005ull);
   /* A negative second count is taken as classic pcap's unsigned 32. */
-  ck_assert_uint_eq(ps__pcapng_ts(-1, 0, PS_TSRES_USEC),
-                    4294967295ull * 1000000);
+  ck_assert_int_eq(ps__pcapng_ts(&v, -1, 0, PS_TSRES_USEC), 0);
+  ck_assert_uint_eq(v, 4294967295ull * 1000000);
+  ck_assert_int_eq(ps__pcapng_ts(&v, INT32_MIN, 0, PS_TSRES_USEC), 0);
+  ck_assert_uint_eq(v, 2147483648ull * 1000000);
+  /* Fractions are verbatim, at and above the unit. */
+  ck_assert_int_eq(ps__pcapng_ts(&v, 1, 1000000000u, PS_TSRES_NSEC), 0);
+  ck_assert_uint_eq(v, 2000000000ull);
+  ck_assert_int_eq(ps__pcapng_ts(&v, 1, 4294967295u, PS_TSRES_NSEC), 0);
+  ck_assert_uint_eq(v, 1000000000ull + 4294967295ull);
+  /* Past 32-bit seconds pcapng still holds. */
+  ck_assert_int_eq(ps__pcapng_ts(&v, 4294967296ll, 0, PS_TSRES_NSEC), 0);
+  ck_assert_uint_eq(v, 4294967296000000000ull);
+  /* The last timestamp 64 bits hold, in each resolution, and one more. */
+  ck_assert_int_eq(ps__pcapng_ts(&v, 18446744073ll, 709551615u, PS_TSRES_NSEC),
+                   0);
+  ck_assert_uint_eq(v, UINT64_MAX);
+  ck_assert_uint_eq(ps__pcapng_max_sec(709551615u, PS_TSRES_NSEC),
+                    18446744073ull);
+  v = 42;
+  ck_assert_int_eq(ps__pcapng_ts(&v, 18446744073ll, 709551616u, PS_TSRES_NSEC),
+                   -1);
+  ck_assert_int_eq(ps__pcapng_ts(&v, 18446744074ll, 0, PS_TSRES_NSEC), -1);
+  ck_assert_int_eq(ps__pcapng_ts(&v, 18446744073709ll, 551615u, PS_TSRES_USEC),
+                   0);
+  ck_assert_uint_eq(v, UINT64_MAX);
+  v = 42;
+  ck_assert_int_eq(ps__pcapng_ts(&v, 18446744073709ll, 551616u, PS_TSRES_USEC),
+                   -1);
+  ck_assert_int_eq(ps__pcapng_ts(&v, INT64_MAX, 0, PS_TSRES_USEC), -1);
+  ck_assert_int_eq(ps__pcapng_ts(&v, INT64_MAX, 1000000000u, PS_TSRES_NSEC),
+                   -1);
+  ck_assert_int_eq(ps__pcapng_ts(&v, (int64_t)INT32_MIN - 1, 0, PS_TSRES_USEC),
+                   -1);
+  ck_assert_int_eq(ps__pcapng_ts(&v, INT64_MIN, 0, PS_TSRES_NSEC), -1);
+  ck_assert_int_eq(ps__pcapng_ts(&v, 0, 0, 10), -1);
+  ck_assert_uint_eq(v, 42);
+}
+END_TEST
+
+/* The encoders (whose signatures are those of c58edc3) refuse what the
+ * format cannot hold, append nothing, and bound every length. */
+START_TEST(test_pcap_record_refuses) {
+  static uint8_t data[PS_MAX_CAPLEN + 1];
+  ps__buf b = {0};
+  ps_packet p = {.ts_sec = INT64_MAX,
+                 .ts_frac = 1000000000u,
+                 .caplen = 4,
+                 .len = 4,
+                 .data = data};
+  ck_assert_int_eq(ps__pcap_record(&b, &p, PS_TSRES_NSEC, 0), PS_ERR_INVALID);
+  p.ts_frac = 1000000;
+  ck_assert_int_eq(ps__pcap_record(&b, &p, PS_TSRES_USEC, 1), PS_ERR_INVALID);
+  p.ts_sec = 4294967296ll;
+  p.ts_frac = 0;
+  ck_assert_int_eq(ps__pcap_record(&b, &p, PS_TSRES_USEC, 0), PS_ERR_INVALID);
+  p.ts_sec = (int64_t)INT32_MIN - 1;
+  ck_assert_int_eq(ps__pcap_record(&b, &p, PS_TSRES_NSEC, 1), PS_ERR_INVALID);
+  p.ts_sec = 1;
+  p.caplen = PS_MAX_CAPLEN + 1;
+  ck_assert_int_eq(ps__pcap_record(&b, &p, PS_TSRES_USEC, 0), PS_ERR_INVALID);
+  ck_assert_uint_eq(ps__buf_size(&b), 0);
+
+  /* What it holds it writes, to the last byte. */
+  p.caplen = PS_MAX_CAPLEN;
+  p.len = 0xffffffffu;
+  p.ts_sec = 4294967295ll;
+  p.ts_frac = 4294967295u;
+  unit_fill_pattern(data, PS_MAX_CAPLEN, 9);
+  ck_assert_int_eq(ps__pcap_record(&b, &p, PS_TSRES_USEC, 0), 0);
+  ck_assert_uint_eq(ps__buf_size(&b), PS_PCAP_REC_HDR + PS_MAX_CAPLEN);
+  const uint8_t *r = ps__buf_head(&b);
+  ck_assert_uint_eq(h32(r), 4294967295u);
+  ck_assert_uint_eq(h32(r + 4), 4294967295u);
+  ck_assert_uint_eq(h32(r + 8), PS_MAX_CAPLEN);
+  ck_assert_uint_eq(h32(r + 12), 0xffffffffu);
+  ck_assert_mem_eq(r + PS_PCAP_REC_HDR, data, PS_MAX_CAPLEN);
+  ck_assert_uint_eq(ps__pcap_record_size(r), PS_PCAP_REC_HDR + PS_MAX_CAPLEN);
+  ps__buf_reset(&b);
+  /* ns -> us with a fraction past the unit, up to the last second. */
+  p.caplen = 0;
+  p.ts_sec = 4294967291ll;
+  ck_assert_int_eq(ps__pcap_record(&b, &p, PS_TSRES_NSEC, 0), 0);
+  r = ps__buf_head(&b);
+  ck_assert_uint_eq(h32(r), 4294967295u);
+  ck_assert_uint_eq(h32(r + 4), 294967);
+  ps__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_pcapng_epb_refuses) {
+  static uint8_t data[PS_MAX_CAPLEN + 1];
+  ps__buf b = {0};
+  ps_packet p = {.ts_sec = INT64_MAX,
+                 .ts_frac = 1000000000u,
+                 .caplen = 4,
+                 .len = 4,
+                 .data = data};
+  ck_assert_int_eq(ps__pcapng_epb(&b, 0, &p, PS_TSRES_NSEC), PS_ERR_INVALID);
+  p.ts_frac = 0;
+  ck_assert_int_eq(ps__pcapng_epb(&b, 0, &p, PS_TSRES_USEC), PS_ERR_INVALID);
+  p.ts_sec = 18446744074ll;
+  ck_assert_int_eq(ps__pcapng_epb(&b, 0, &p, PS_TSRES_NSEC), PS_ERR_INVALID);
+  p.ts_sec = INT64_MIN;
+  ck_assert_int_eq(ps__pcapng_epb(&b, 0, &p, PS_TSRES_USEC), PS_ERR_INVALID);
+  p.ts_sec = 1;
+  p.caplen = PS_MAX_CAPLEN + 1;
+  ck_assert_int_eq(ps__pcapng_epb(&b, 0, &p, PS_TSRES_USEC), PS_ERR_INVALID);
+  p.caplen = 0xffffffffu; /* would wrap the 32-bit block length */
+  ck_assert_int_eq(ps__pcapng_epb(&b, 0, &p, PS_TSRES_USEC), PS_ERR_INVALID);
+  ck_assert_uint_eq(ps__buf_size(&b), 0);
+
+  /* The largest block: lengths agree at both ends, padding is zero. */
+  p.caplen = PS_MAX_CAPLEN - 1;
+  p.len = 0xffffffffu;
+  p.ts_sec = 18446744073ll;
+  p.ts_frac = 709551615u;
+  unit_fill_pattern(data, PS_MAX_CAPLEN, 3);
+  ck_assert_int_eq(ps__pcapng_epb(&b, 7, &p, PS_TSRES_NSEC), 0);
+  size_t n = ps__buf_size(&b);
+  const uint8_t *e = ps__buf_head(&b);
+  ck_assert_uint_eq(n, 36 + PS_MAX_CAPLEN);
+  int sw = 0;
+  ck_assert_uint_eq(ps__pcapng_block_len(e, &sw), n);
+  ck_assert_uint_eq(ps__pcapng_trailer_len(e + n - 4, sw), n);
+  ck_assert_uint_eq(h32(e + 8), 7);
+  ck_assert_uint_eq(h32(e + 12), 0xffffffffu); /* UINT64_MAX, high */
+  ck_assert_uint_eq(h32(e + 16), 0xffffffffu); /* and low */
+  ck_assert_uint_eq(h32(e + 20), PS_MAX_CAPLEN - 1);
+  ck_assert_uint_eq(h32(e + 24), 0xffffffffu);
+  ck_assert_mem_eq(e + 28, data, PS_MAX_CAPLEN - 1);
+  ck_assert_uint_eq(e[28 + PS_MAX_CAPLEN - 1], 0);
+  ps__buf_free(&b);
+}
+END_TEST
+
+/* The file sinks say, before any byte is written, which packets their
+ * format cannot hold; packet() refuses them too. */
+START_TEST(test_sink_check_ts) {
+  char path[128];
+  for (int ng = 0; ng < 2; ng++) {
+    path_in_dir(path, sizeof(path), ng ? "c.pcapng" : "c.pcap");
+    ps_sink *sk = NULL;
+    ck_assert_int_eq(
+        ng ? ps_pcapng_sink(&sk, path, 0) : ps_pcap_sink(&sk, path, 0), 0);
+    ps__sink_set_log(sk, log_fn, NULL);
+    ck_assert_ptr_nonnull(sk->ops->check);
+    ps_interface_info ifn = mkifc(0, "eth0", 1, PS_TSRES_NSEC);
+    void *slot = NULL;
+    sink_iface(sk, &ifn, &slot);
+    ps_packet good = mkpkt(0, 4294967295ll, 999999999);
+    ck_assert_int_eq(sk->ops->check(sk, &ifn, &good), 0);
+    sink_packet(sk, slot, &ifn, &good);
+    ck_assert_int_eq(sk->ops->flush(sk), 0);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+
+    ps_packet bad = mkpkt(0, INT64_MAX, 1000000000u);
+    int rc = sk->ops->check(sk, &ifn, &bad);
+    ck_assert_err(rc, PS_ERR_PROTOCOL, sk->errmsg,
+                  ng ? "interface eth0: time stamp 9223372036854775807 s + "
+                       "1000000000 nanoseconds cannot be written: pcapng "
+                       "output in nanoseconds holds 0 to 18446744072 s"
+                     : "interface eth0: time stamp 9223372036854775807 s + "
+                       "1000000000 nanoseconds cannot be written: pcap "
+                       "output in microseconds holds 0 to 4294967295 s");
+    sk->errmsg[0] = '\0';
+    rc = sk->ops->packet(sk, slot, &sess, &ifn, &bad);
+    ck_assert_err(rc, PS_ERR_PROTOCOL, sk->errmsg, "cannot be written");
+    ck_assert_int_eq(sk->ops->flush(sk), 0);
+    struct stat st2;
+    ck_assert_int_eq(stat(path, &st2), 0);
+    ck_assert_int_eq(st2.st_size, st.st_size);
+    sk->ops->iface_end(sk, slot, &sess, &ifn, NULL);
+    ck_assert_int_eq(sk->ops->close(sk), 0);
+    ps_sink_free(sk);
+  }
 }
 END_TEST
 
@@ -1480,7 +1761,11 @@ static Suite *sink_suite(void) {
   Suite *s = suite_create("sink");
   TCase *tc = tcase_create("format");
   tcase_add_test(tc, test_ts_convert);
+  tcase_add_test(tc, test_ts_convert_overflow);
+  tcase_add_test(tc, test_pcap_ts_edges);
   tcase_add_test(tc, test_pcapng_ts);
+  tcase_add_test(tc, test_pcap_record_refuses);
+  tcase_add_test(tc, test_pcapng_epb_refuses);
   tcase_add_test(tc, test_isb_overflow_comment);
   suite_add_tcase(s, tc);
   tc = tcase_create("callback");
@@ -1491,6 +1776,7 @@ static Suite *sink_suite(void) {
   tcase_add_test(tc, test_pcap_micro);
   tcase_add_test(tc, test_pcap_nano);
   tcase_add_test(tc, test_pcap_nsec_into_micro);
+  tcase_add_test(tc, test_sink_check_ts);
   tcase_add_test(tc, test_pcap_sibling_linktype);
   tcase_add_test(tc, test_pcap_sibling_names);
   tcase_add_test(tc, test_pcap_stdout_second_linktype);

@@ -1,5 +1,8 @@
-/* pcap and pcapng serialisation, sans I/O: records into buffers. Files are
- * written in the host's byte order, as libpcap writes them. */
+/* pcap and pcapng byte layouts, sans I/O: records into buffers. Files are
+ * written in the host's byte order, as libpcap writes them. The time
+ * stamp rules and file names are in ps_pcapfmt.c, each format's blocks
+ * in its module (ps_fmt_pcap.c, ps_fmt_pcapng.c), which ps_fmt.h puts
+ * behind one table. */
 #ifndef PS_PCAPFMT_H
 #define PS_PCAPFMT_H
 

@@ -10,12 +10,12 @@
  * successful write, so a rotation never splits what one flush wrote. */
 #include "config.h"
 
+#include "ps_fmt.h"
 #include "ps_pcapfmt.h"
 #include "ps_sink.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pcap/pcap.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,13 +23,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define OUT_HIGH_WATER (1u << 20)
-#define PCAP_MAX_LINKTYPES 32
+#define MAX_LINKTYPES 32
 #define MAX_NAME_TRIES 100000u
 
 /* One output file being written (or standard output). */
@@ -53,26 +52,24 @@ typedef struct out_file {
 
 typedef struct series series;
 
-/* A pcapng interface, for as long as its session lasts. */
-typedef struct ng_iface {
-  struct ng_iface *next;
+/* What a session holds for each of its interfaces. A sink freed while
+ * interfaces are still on it (no iface_end) frees theirs too. */
+typedef struct fs_slot {
+  struct fs_slot *prev, *next;
   series *se;
-  uint32_t idb; /* its interface id in the series' current file */
-  uint32_t linktype;
-  uint8_t tsres;
-  uint64_t first_ts;
-  char *name, *desc;
-} ng_iface;
+  void *fmt; /* the format's state of the interface (its writer's) */
+} fs_slot;
 
-/* A sequence of files: the whole output, or one sensor's (split), and in
- * classic pcap one link type of it. */
+/* A sequence of files: the whole output, or one sensor's (split), and
+ * where the format holds one link type, one link type of it. */
 struct series {
   series *next;
   char *sensor;       /* split: the sensor's name; else NULL */
-  uint32_t linktype;  /* pcap */
+  uint32_t linktype;  /* its first interface's (a sibling's name says it) */
   int has_linktype;
-  int sibling;        /* pcap: not its output's first link type */
+  int sibling;        /* not its output's first series for this sensor */
   unsigned n_active;  /* interfaces using it now */
+  ps__fmtw *w;        /* the format's state */
   out_file f;
   int need_open;      /* a new file is due: opened at the next chance */
   int64_t period;     /* -G: the period its file was opened in */
@@ -86,14 +83,12 @@ struct series {
   char *fail_msg;     /* ... and why: its sensors are refused */
   char **history;     /* files it created in this run, oldest first */
   unsigned n_history, cap_history;
-  ng_iface *ifaces;   /* pcapng: active interfaces, in id order */
-  uint32_t n_idb;     /* pcapng: interface blocks in the current file */
 };
 
 typedef struct file_sink {
   ps_sink base;
-  int ng;
-  int nano;
+  const ps__fmt *fmt;
+  ps__fmt_params params;
   int append;
   int literal;        /* ps_pcap_sink/ps_pcapng_sink: path as is, truncated */
   int split;
@@ -103,18 +98,18 @@ typedef struct file_sink {
   char *post_rotate;
   char *tmpl;
   series *series;
+  fs_slot *slots; /* every interface's, freed with the sink */
   volatile sig_atomic_t reopen;
-  int warned_precision;
+  int noted; /* the format's remark on an interface was logged */
   int closed;
   int gone; /* standard output or a pipe failed for good */
   char gone_msg[PS_ERRMSG_MAX];
   pid_t *children;
   unsigned n_children, cap_children;
   ps__buf early_log; /* lines logged before there was a log function */
-  char appl[128], os[300], comment[400];
 } file_sink;
 
-static const ps__sink_ops pcap_ops, pcapng_ops;
+static const ps__sink_ops file_ops;
 
 static void fs_log(file_sink *fs, ps_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -320,31 +315,8 @@ static void post_rotate(file_sink *fs, const char *path) {
 
 /* ---------------- names ---------------- */
 
-/* libpcap names DLT_ values, and the wire carries LINKTYPE_ values (they
- * differ for a few types, e.g. RAW). Its mapping is internal, so let it
- * read a file header with this link type. NULL if it has no name. */
-static const char *linktype_name(uint32_t linktype) {
-  uint8_t hdr[PS_PCAP_FILE_HDR];
-  uint32_t v[6] = {PS_PCAP_MAGIC_USEC, 0x00040002u, 0, 0, 65535,
-                   linktype & 0x03ffffffu};
-  memcpy(hdr, v, sizeof(hdr));
-  const char *name = NULL;
-  FILE *f = fmemopen(hdr, sizeof(hdr), "rb");
-  if (f != NULL) {
-    char eb[PCAP_ERRBUF_SIZE];
-    pcap_t *p = pcap_fopen_offline(f, eb); /* owns f from here */
-    if (p != NULL) {
-      name = pcap_datalink_val_to_name(pcap_datalink(p));
-      pcap_close(p);
-    } else {
-      fclose(f);
-    }
-  }
-  return name;
-}
-
 static void linktype_tag(char *out, size_t n, uint32_t linktype) {
-  const char *name = linktype_name(linktype);
+  const char *name = ps__linktype_name(linktype);
   if (name != NULL && (linktype & 0xfc000000u) == 0) {
     snprintf(out, n, "%s", name);
   } else {
@@ -354,7 +326,7 @@ static void linktype_tag(char *out, size_t n, uint32_t linktype) {
 
 /* The name of se's next file before numbering: the template expanded at
  * now, the sensor inserted when the template does not name it, the link
- * type for a classic pcap sibling. */
+ * type for a sibling. */
 static char *base_path(file_sink *fs, series *se, time_t now) {
   char *p;
   if (fs->literal) {
@@ -398,73 +370,18 @@ static int in_history(const series *se, const char *path) {
 
 /* ---------------- append: validate and repair ---------------- */
 
-/* A small read-ahead window over a file. */
-typedef struct reader {
-  int fd;
-  uint64_t size;
-  uint64_t base;
-  size_t len;
-  uint8_t buf[65536];
-} reader;
-
-/* Points *p at n (<= 4096) bytes at off; 0, or -1 past the end or on a
- * read error. */
-static int rd_get(reader *r, uint64_t off, size_t n, const uint8_t **p) {
-  if (off + n > r->size) {
-    return -1;
-  }
-  if (off < r->base || off + n > r->base + r->len) {
-    ssize_t k;
-    do {
-      k = pread(r->fd, r->buf, sizeof(r->buf), (off_t)off);
-    } while (k < 0 && errno == EINTR);
-    if (k < (ssize_t)n) {
-      return -1;
-    }
-    r->base = off;
-    r->len = (size_t)k;
-  }
-  *p = r->buf + (off - r->base);
-  return 0;
+static ssize_t fd_read(void *ud, uint64_t off, void *buf, size_t n) {
+  int fd = *(const int *)ud;
+  ssize_t k;
+  do {
+    k = pread(fd, buf, n, (off_t)off);
+  } while (k < 0 && errno == EINTR);
+  return k;
 }
 
-/* How far the file holds whole pcap records, after a valid header. */
-static uint64_t scan_pcap(reader *r) {
-  uint64_t off = PS_PCAP_FILE_HDR;
-  const uint8_t *h;
-  while (rd_get(r, off, PS_PCAP_REC_HDR, &h) == 0) {
-    uint64_t n = ps__pcap_record_size(h);
-    if (n == 0 || off + n > r->size) {
-      break;
-    }
-    off += n;
-  }
-  return off;
-}
-
-/* How far the file holds whole pcapng blocks (0: not even one section
- * header). */
-static uint64_t scan_pcapng(reader *r) {
-  uint64_t off = 0;
-  int swapped = 0;
-  const uint8_t *h, *t;
-  while (rd_get(r, off, 12, &h) == 0) {
-    if (off == 0 && ps__pcapng_block_len(h, &swapped) == 0) {
-      break;
-    }
-    uint32_t n = ps__pcapng_block_len(h, &swapped);
-    if (n == 0 || off + n > r->size || rd_get(r, off + n - 4, 4, &t) != 0 ||
-        ps__pcapng_trailer_len(t, swapped) != n) {
-      break;
-    }
-    off += n;
-  }
-  return off;
-}
-
-/* Decides whether fd (path) can be appended to: 1 yes (o->size and
- * o->has_header set, a torn tail cut and logged), 0 no (why says it),
- * -1 on an I/O error (errmsg set). */
+/* Decides whether fd (path) can be appended to: 1 yes (o->size set, the
+ * header dropped if the file's own serves, a torn tail cut and logged),
+ * 0 no (why says it), -1 on an I/O error (errmsg set). */
 static int append_check(file_sink *fs, series *se, out_file *o, int fd,
                         const char *path, char *why, size_t whylen) {
   struct stat st;
@@ -492,78 +409,40 @@ static int append_check(file_sink *fs, series *se, out_file *o, int fd,
              (unsigned long)st.st_uid, (unsigned long)geteuid());
     return 0;
   }
-  uint64_t size = (uint64_t)st.st_size, good = 0;
-  reader *r = malloc(sizeof(*r));
-  if (r == NULL) {
+  uint64_t size = (uint64_t)st.st_size;
+  ps__fmt_tail t;
+  int ok = fs->fmt->tail_scan(se->w, fd_read, &fd, size, &t, why, whylen);
+  if (ok < 0) {
     return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory"), -1;
   }
-  r->fd = fd;
-  r->size = size;
-  r->base = 0;
-  r->len = 0;
-  const uint8_t *h;
-  int has_header = 0;
-  if (size == 0) {
-    good = 0;
-  } else if (!fs->ng) {
-    if (rd_get(r, 0, PS_PCAP_FILE_HDR, &h) != 0) {
-      /* Shorter than a header: only a torn first write leaves that. */
-      uint32_t m = 0;
-      if (pread(fd, &m, size < 4 ? size : 4, 0) < 0 ||
-          (size >= 4 && m != PS_PCAP_MAGIC_USEC && m != PS_PCAP_MAGIC_NSEC)) {
-        snprintf(why, whylen, "it is not a pcap file");
-        free(r);
-        return 0;
-      }
-      good = 0;
-    } else if (ps__pcap_check_header(h, se->linktype, fs->nano, why,
-                                     whylen) != 0) {
-      free(r);
-      return 0;
-    } else {
-      has_header = 1;
-      good = scan_pcap(r);
-    }
-  } else {
-    good = scan_pcapng(r);
-    uint8_t first[12];
-    size_t k = size < 12 ? (size_t)size : 12;
-    int sw = 0;
-    if (good == 0 &&
-        (pread(fd, first, k, 0) != (ssize_t)k ||
-         (k >= 4 && memcmp(first, &(uint32_t){PS_PCAPNG_SHB_TYPE}, 4) != 0) ||
-         (k == 12 && ps__pcapng_block_len(first, &sw) == 0))) {
-      /* A torn first block is cut; anything else is not ours. */
-      snprintf(why, whylen, "it is not a pcapng file");
-      free(r);
-      return 0;
-    }
+  if (ok == 0) {
+    return 0;
   }
-  free(r);
-  if (good < size) {
-    if (ftruncate(fd, (off_t)good) != 0) {
+  if (t.good < size) {
+    if (ftruncate(fd, (off_t)t.good) != 0) {
       return ps__seterr(fs->base.errmsg, PS_ERR_IO,
                         "cannot cut the torn end of %s: %s", path,
                         strerror(errno)),
              -1;
     }
     fs_log(fs, PS_LOG_WARNING,
-            "%s ended in a torn record: cut %llu bytes, keeping %llu", path,
-            (unsigned long long)(size - good), (unsigned long long)good);
+           "%s ended in a torn record: cut %llu bytes, keeping %llu", path,
+           (unsigned long long)(size - t.good), (unsigned long long)t.good);
   }
-  if (lseek(fd, (off_t)good, SEEK_SET) < 0) {
+  if (lseek(fd, (off_t)t.good, SEEK_SET) < 0) {
     return ps__seterr(fs->base.errmsg, PS_ERR_IO, "cannot seek in %s: %s",
                       path, strerror(errno)),
            -1;
   }
-  o->size = good;
-  if (!fs->ng) {
-    o->has_header = has_header;
+  o->size = t.good;
+  if (t.has_header && fs->fmt->header_once) {
+    /* The file's own header serves what follows. */
+    ps__buf_reset(&o->hdr);
+    o->has_header = 1;
   }
-  if (good > 0) {
-    fs_log(fs, PS_LOG_INFO,
-            "appending to %s after its %llu bytes", path,
-            (unsigned long long)good);
+  if (t.good > 0) {
+    fs_log(fs, PS_LOG_INFO, "appending to %s after its %llu bytes", path,
+           (unsigned long long)t.good);
   }
   return 1;
 }
@@ -616,24 +495,24 @@ static void ring_prune(file_sink *fs, series *se) {
   }
 }
 
-/* The pcap header, once the link type is known, unless the file has one. */
-static int pcap_header(file_sink *fs, series *se) {
-  out_file *o = &se->f;
-  if (o->has_header || !se->has_linktype) {
+/* Builds se's header if it has none yet and the format can give it
+ * (final: it must, see ps__fmt.header). 0 or PS_ERR_NOMEM. */
+static int series_header(file_sink *fs, series *se, int final) {
+  if (se->f.has_header) {
     return 0;
   }
-  if (ps__pcap_file_header(&o->hdr, se->linktype, PS_MAX_CAPLEN,
-                           fs->nano) != 0) {
+  int h = fs->fmt->header(se->w, &se->f.hdr, final);
+  if (h < 0) {
     return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
   }
-  o->has_header = 1;
+  se->f.has_header = h;
   return 0;
 }
 
 /* Takes up se's last file again, if it went idle in this run and is
  * still the file we left, as we left it: the same file (device and
  * inode), reached without a symbolic link, of the same size. 1 if so. */
-static int resume(series *se, const char *base) {
+static int resume(file_sink *fs, series *se, const char *base) {
   if (se->last_path == NULL || se->last_base == NULL ||
       strcmp(base, se->last_base) != 0) {
     return 0;
@@ -656,7 +535,11 @@ static int resume(series *se, const char *base) {
   se->last_path = NULL;
   o->fd = fd;
   o->size = se->last_size;
-  o->has_header = 1;
+  /* Its header is there: a format with one per file needs no other. */
+  if (fs->fmt->header_once) {
+    ps__buf_reset(&o->hdr);
+    o->has_header = 1;
+  }
   return 1;
 }
 
@@ -744,12 +627,9 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
     o->fd = fd;
     o->is_stdout = 1;
     o->size = 0;
-    if (!fs->ng) {
-      o->has_header = 0;
-    }
     goto opened;
   }
-  if (!from_zero && resume(se, base)) {
+  if (!from_zero && resume(fs, se, base)) {
     free(base);
     goto opened;
   }
@@ -842,9 +722,6 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
   o->fd = fd;
   if (!fs->append) {
     o->size = 0;
-    if (!fs->ng) {
-      o->has_header = 0;
-    }
   }
   if (!fs->literal) {
     int rc = history_add(fs, se, path);
@@ -862,45 +739,12 @@ opened:
   o->packets = 0;
   o->write_failed = 0;
   o->rotated = 0;
-  /* pcapng: a new section (also after an appended file's last one). */
-  if (!fs->ng && pcap_header(fs, se) != 0) {
-    return PS_ERR_NOMEM;
-  }
   /* The header goes out at once, so the file is never seen empty (a
    * reader refuses an empty file); if it fails, flush retries it. A file
    * taken up again has its header: announced as it is. */
   if (ps__buf_size(&o->hdr) == 0 || write_all(fs, o, &o->hdr) == 0) {
     announce(fs, o);
   }
-  return 0;
-}
-
-/* The section header and one interface block per active interface,
- * numbered from 0 in this file. */
-static int ng_section(file_sink *fs, series *se) {
-  ps__buf *b = &se->f.hdr;
-  ps__buf_reset(b);
-  if (ps__pcapng_shb(b, fs->appl, fs->os, fs->comment) != 0) {
-    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
-  }
-  se->n_idb = 0;
-  for (ng_iface *ni = se->ifaces; ni != NULL; ni = ni->next) {
-    ps__pcapng_idb_info idb = {
-        .linktype = ni->linktype,
-        /* libpcap refuses a pcapng file whose interfaces differ in
-         * snaplen, so every block says the largest; the sensor's own
-         * value is in the description. */
-        .snaplen = PS_MAX_CAPLEN,
-        .tsres = ni->tsres,
-        .name = ni->name,
-        .description = ni->desc,
-    };
-    if (ps__pcapng_idb(b, &idb) != 0) {
-      return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
-    }
-    ni->idb = se->n_idb++;
-  }
-  se->f.has_header = 1;
   return 0;
 }
 
@@ -940,7 +784,9 @@ static int close_file(file_sink *fs, series *se, int keep) {
  * interface ids of pcapng change here), even if the file itself cannot
  * be opened yet: then need_open says to try again at the next flush. */
 static int start_file(file_sink *fs, series *se, int from_zero) {
-  if (fs->ng && ng_section(fs, se) != 0) {
+  ps__buf_reset(&se->f.hdr);
+  se->f.has_header = 0;
+  if (series_header(fs, se, 0) != 0) {
     return PS_ERR_NOMEM;
   }
   int rc = open_file(fs, se, from_zero);
@@ -1004,7 +850,9 @@ static series *series_new(file_sink *fs, const char *sensor) {
     return NULL;
   }
   se->f.fd = -1;
-  if (sensor != NULL && (se->sensor = strdup(sensor)) == NULL) {
+  if ((sensor != NULL && (se->sensor = strdup(sensor)) == NULL) ||
+      (se->w = fs->fmt->create(fs->fmt, &fs->params)) == NULL) {
+    free(se->sensor);
     free(se);
     return NULL;
   }
@@ -1028,13 +876,7 @@ static void series_free(series *se) {
     free(se->history[i]);
   }
   free(se->history);
-  while (se->ifaces != NULL) {
-    ng_iface *ni = se->ifaces;
-    se->ifaces = ni->next;
-    free(ni->name);
-    free(ni->desc);
-    free(ni);
-  }
+  se->w->fmt->destroy(se->w);
   free(se);
 }
 
@@ -1043,9 +885,10 @@ static int same_key(const series *se, const char *sensor) {
                             : sensor != NULL && strcmp(se->sensor, sensor) == 0;
 }
 
-/* The series a new interface joins; opens its file if it has none. */
+/* The series a new interface joins. */
 static int series_for(file_sink *fs, const ps_session_info *s,
                       const ps_interface_info *ifc, series **out) {
+  const ps__fmt *fmt = fs->fmt;
   const char *key = fs->split ? s->sensor : NULL;
   series *se = NULL, *first = NULL;
   unsigned n_key = 0;
@@ -1057,7 +900,7 @@ static int series_for(file_sink *fs, const ps_session_info *s,
     if (first == NULL) {
       first = x;
     }
-    if (fs->ng || !x->has_linktype || x->linktype == ifc->linktype) {
+    if (fmt->accepts(x->w, ifc->linktype)) {
       se = x;
       break;
     }
@@ -1066,29 +909,22 @@ static int series_for(file_sink *fs, const ps_session_info *s,
     if (first != NULL && first->f.is_stdout) {
       return ps__seterr(
           fs->base.errmsg, PS_ERR_LINKTYPE,
-          "interface %s/%s has link type %s (%u) but the pcap stream on "
+          "interface %s/%s has link type %s (%u) but the %s stream on "
           "standard output is %s (%u); classic pcap holds one link type: "
           "use --format pcapng",
-          s->sensor, ifc->name, linktype_name(ifc->linktype) ?: "unknown",
-          ifc->linktype, linktype_name(first->linktype) ?: "unknown",
-          first->linktype);
+          s->sensor, ifc->name, ps__linktype_name(ifc->linktype) ?: "unknown",
+          ifc->linktype, fmt->name,
+          ps__linktype_name(first->linktype) ?: "unknown", first->linktype);
     }
-    if (n_key >= PCAP_MAX_LINKTYPES) {
+    if (n_key >= MAX_LINKTYPES) {
       return ps__seterr(fs->base.errmsg, PS_ERR_LIMIT,
-                        "too many link types for pcap output (%u)",
-                        PCAP_MAX_LINKTYPES);
+                        "too many link types for %s output (%u)", fmt->name,
+                        MAX_LINKTYPES);
     }
     if ((se = series_new(fs, key)) == NULL) {
       return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
     }
     se->sibling = first != NULL;
-  }
-  if (!fs->ng && !se->has_linktype) {
-    se->linktype = ifc->linktype;
-    se->has_linktype = 1;
-    if (se->f.fd >= 0 && pcap_header(fs, se) != 0) {
-      return PS_ERR_NOMEM;
-    }
   }
   *out = se;
   return 0;
@@ -1103,7 +939,9 @@ static int series_ensure_file(file_sink *fs, series *se,
                               const ps_session_info *s,
                               const ps_interface_info *ifc) {
   if (se->f.fd >= 0 || se->need_open) {
-    return 0;
+    /* A stream begun before its header could be written (classic pcap
+     * on standard output) gets it from the first interface. */
+    return series_header(fs, se, 0);
   }
   int rc = start_file(fs, se, 0);
   if (rc == PS_ERR_REFUSED) {
@@ -1113,75 +951,32 @@ static int series_ensure_file(file_sink *fs, series *se,
                       se->fail_msg ? se->fail_msg : "no file");
   }
   if (rc != 0) {
-    fs_log(fs, PS_LOG_ERROR,
-            "%s (for %s/%s; retried at the next flush)", fs->base.errmsg,
-            s->sensor, ifc->name);
+    fs_log(fs, PS_LOG_ERROR, "%s (for %s/%s; retried at the next flush)",
+           fs->base.errmsg, s->sensor, ifc->name);
     return 0;
   }
   if (se->sibling) {
     fs_log(fs, PS_LOG_INFO,
-            "sensor %s interface %s has link type %s (%u), unlike %s: "
-            "writing it to %s",
-            s->sensor, ifc->name, linktype_name(ifc->linktype) ?: "unknown",
-            ifc->linktype, fs->tmpl, se->f.path);
+           "sensor %s interface %s has link type %s (%u), unlike %s: "
+           "writing it to %s",
+           s->sensor, ifc->name, ps__linktype_name(ifc->linktype) ?: "unknown",
+           ifc->linktype, fs->tmpl, se->f.path);
   }
   return 0;
 }
 
 /* ---------------- sink operations ---------------- */
 
-/* The receiver's clock as a pcapng timestamp in resolution tsres (0,
- * meaning "not written", past what pcapng holds). */
-static uint64_t clock_ts(uint8_t tsres) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  int64_t sec = ts.tv_sec;
-  uint32_t frac = (uint32_t)ts.tv_nsec;
-  uint64_t v = 0;
-  if (ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, tsres) != 0 ||
-      ps__pcapng_ts(&v, sec, frac, tsres) != 0) {
-    return 0;
-  }
-  return v;
-}
-
-static const char *tsres_unit(uint8_t tsres) {
-  return tsres == PS_TSRES_NSEC ? "nanoseconds" : "microseconds";
-}
-
-/* Whether this output's format holds pkt's time stamp (ps_pcapfmt.h has
- * the rule); if not, PS_ERR_PROTOCOL and the reason. */
-static int fs_check(ps_sink *sk, const ps_interface_info *ifc,
-                    const ps_packet *pkt) {
-  file_sink *fs = (file_sink *)sk;
-  uint64_t v, max;
-  uint32_t s32, f32;
-  if (fs->ng) {
-    if (ps__pcapng_ts(&v, pkt->ts_sec, pkt->ts_frac, ifc->tsres) == 0) {
-      return 0;
-    }
-    max = ps__pcapng_max_sec(pkt->ts_frac, ifc->tsres);
-  } else {
-    if (ps__pcap_ts(&s32, &f32, pkt->ts_sec, pkt->ts_frac, ifc->tsres,
-                    fs->nano) == 0) {
-      return 0;
-    }
-    max = PS_PCAP_MAX_SEC;
-  }
-  return ps__seterr(sk->errmsg, PS_ERR_PROTOCOL,
-                    "interface %s: time stamp %lld s + %u %s cannot be "
-                    "written: %s output in %s holds 0 to %llu s",
-                    ifc->name, (long long)pkt->ts_sec, pkt->ts_frac,
-                    tsres_unit(ifc->tsres), fs->ng ? "pcapng" : "pcap",
-                    fs->ng
-                        ? tsres_unit(ifc->tsres)
-                        : tsres_unit(fs->nano ? PS_TSRES_NSEC : PS_TSRES_USEC),
-                    (unsigned long long)max);
+static int refused(ps_sink *sk, const series *se) {
+  return ps__seterr(sk->errmsg, PS_ERR_REFUSED,
+                    "the receiver cannot write this sensor's output: %s",
+                    se->fail_msg ? se->fail_msg : "no file");
 }
 
 static int fs_iface(ps_sink *sk, const ps_session_info *s,
                     const ps_interface_info *ifc, void **slot) {
   file_sink *fs = (file_sink *)sk;
+  const ps__fmt *fmt = fs->fmt;
   series *se = NULL;
   int rc = series_for(fs, s, ifc, &se);
   if (rc != 0) {
@@ -1190,101 +985,67 @@ static int fs_iface(ps_sink *sk, const ps_session_info *s,
   if (se->failed) {
     if (se->n_active > 0) {
       /* Its sensors are being refused: this one joins them. */
-      return ps__seterr(sk->errmsg, PS_ERR_REFUSED,
-                        "the receiver cannot write this sensor's output: %s",
-                        se->fail_msg ? se->fail_msg : "no file");
+      return refused(sk, se);
     }
     se->failed = 0;
   }
-  if (!fs->ng) {
-    se->n_active++;
-    if ((rc = series_ensure_file(fs, se, s, ifc)) != 0) {
-      se->n_active--;
-      return rc;
-    }
-    *slot = se;
-    if (ifc->tsres == PS_TSRES_NSEC && !fs->nano && !fs->warned_precision) {
-      fs->warned_precision = 1;
-      fs_log(fs, PS_LOG_INFO,
-              "sensor %s interface %s has nanosecond timestamps but the pcap "
-              "output is microsecond: sub-microsecond digits are dropped (use "
-              "--time-stamp-precision nano or pcapng to keep them)",
-              s->sensor, ifc->name);
-    }
-    return 0;
-  }
-  ng_iface *ni = calloc(1, sizeof(*ni));
-  char name[600], desc[800];
-  snprintf(name, sizeof(name), "%s/%s", s->sensor, ifc->name);
-  snprintf(desc, sizeof(desc), "interface %s of sensor %s at %s, snaplen %u",
-           ifc->name, s->sensor, s->peer, ifc->snaplen);
-  if (ni == NULL || (ni->name = strdup(name)) == NULL ||
-      (ni->desc = strdup(desc)) == NULL) {
-    if (ni != NULL) {
-      free(ni->name);
-      free(ni);
-    }
+  fs_slot *sl = calloc(1, sizeof(*sl));
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  char note[400];
+  /* A file that has its header gets what the format needs for a new
+   * interface at once; otherwise the header lists it. */
+  if (sl == NULL ||
+      fmt->join(se->w, s, ifc, &now, se->f.has_header ? &se->f.buf : NULL,
+                &sl->fmt, note, sizeof(note)) != 0) {
+    free(sl);
     return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
   }
-  ni->se = se;
-  ni->linktype = ifc->linktype;
-  ni->tsres = ifc->tsres;
-  ni->first_ts = clock_ts(ifc->tsres);
-  ng_iface **pp = &se->ifaces;
-  while (*pp != NULL) {
-    pp = &(*pp)->next;
+  sl->se = se;
+  if (!se->has_linktype) {
+    se->linktype = ifc->linktype;
+    se->has_linktype = 1;
   }
-  *pp = ni;
   se->n_active++;
-  if (se->f.fd < 0 && !se->need_open) {
-    /* A new file: its section header lists this interface already. */
-    rc = series_ensure_file(fs, se, s, ifc);
-  } else {
-    ps__pcapng_idb_info idb = {
-        .linktype = ifc->linktype,
-        .snaplen = PS_MAX_CAPLEN,
-        .tsres = ifc->tsres,
-        .name = name,
-        .description = desc,
-    };
-    if (ps__pcapng_idb(&se->f.buf, &idb) != 0) {
-      rc = ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
-    } else {
-      ni->idb = se->n_idb++;
-    }
-  }
-  if (rc != 0) {
+  if ((rc = series_ensure_file(fs, se, s, ifc)) != 0) {
     /* Refused: the session never gets this slot, nor its iface_end. */
-    *pp = NULL;
+    fmt->leave(se->w, sl->fmt);
     se->n_active--;
-    free(ni->name);
-    free(ni->desc);
-    free(ni);
+    free(sl);
     return rc;
   }
-  *slot = ni;
+  sl->next = fs->slots;
+  if (fs->slots != NULL) {
+    fs->slots->prev = sl;
+  }
+  fs->slots = sl;
+  *slot = sl;
+  if (note[0] != '\0' && !fs->noted) {
+    fs->noted = 1;
+    fs_log(fs, PS_LOG_INFO, "%s", note);
+  }
   return 0;
+}
+
+static int fs_check(ps_sink *sk, const ps_interface_info *ifc,
+                    const ps_packet *pkt) {
+  file_sink *fs = (file_sink *)sk;
+  return fs->fmt->check(&fs->params, ifc, pkt, sk->errmsg);
 }
 
 static int fs_packet(ps_sink *sk, void *slot, const ps_session_info *s,
                      const ps_interface_info *ifc, const ps_packet *pkt) {
   file_sink *fs = (file_sink *)sk;
-  series *se = fs->ng ? ((ng_iface *)slot)->se : slot;
-  int rc;
+  fs_slot *sl = slot;
+  series *se = sl->se;
+  (void)s;
   if (se->failed) {
-    return ps__seterr(sk->errmsg, PS_ERR_REFUSED,
-                      "the receiver cannot write this sensor's output: %s",
-                      se->fail_msg ? se->fail_msg : "no file");
+    return refused(sk, se);
   }
   if (fs->gone) {
     return 0; /* nothing more is written, nor acknowledged */
   }
-  if (fs->ng) {
-    ng_iface *ni = slot;
-    rc = ps__pcapng_epb(&se->f.buf, ni->idb, pkt, ni->tsres);
-  } else {
-    rc = ps__pcap_record(&se->f.buf, pkt, ifc->tsres, fs->nano);
-  }
+  int rc = fs->fmt->record(se->w, sl->fmt, ifc, pkt, &se->f.buf);
   if (rc == PS_ERR_INVALID) {
     /* The session checks every packet first (fs_check): only a caller
      * that skipped that gets here. */
@@ -1309,48 +1070,37 @@ static void fs_iface_end(ps_sink *sk, void *slot, const ps_session_info *s,
                          const ps_interface_info *ifc,
                          const ps_capture_stats *st) {
   file_sink *fs = (file_sink *)sk;
-  if (slot == NULL) {
+  fs_slot *sl = slot;
+  if (sl == NULL) {
     return;
   }
-  if (!fs->ng) {
-    series *se = slot;
-    se->n_active--;
-    return;
-  }
-  ng_iface *ni = slot;
-  series *se = ni->se;
+  series *se = sl->se;
   if (st != NULL && !se->failed && !fs->gone) {
-    uint64_t now = clock_ts(ni->tsres);
-    ps__pcapng_isb_info isb = {
-        .iface = ni->idb,
-        .ts = now,
-        .starttime = ni->first_ts,
-        .endtime = now,
-        .stats = st,
-    };
-    if (ps__pcapng_isb(&se->f.buf, &isb) != 0) {
-      fs_log(fs, PS_LOG_ERROR,
-              "out of memory writing statistics of %s/%s", s->sensor,
-              ifc->name);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (fs->fmt->stats(se->w, sl->fmt, st, &now, &se->f.buf) != 0) {
+      fs_log(fs, PS_LOG_ERROR, "out of memory writing statistics of %s/%s",
+             s->sensor, ifc->name);
     }
   }
-  for (ng_iface **pp = &se->ifaces; *pp != NULL; pp = &(*pp)->next) {
-    if (*pp == ni) {
-      *pp = ni->next;
-      break;
-    }
-  }
+  fs->fmt->leave(se->w, sl->fmt);
   se->n_active--;
-  free(ni->name);
-  free(ni->desc);
-  free(ni);
+  if (sl->prev != NULL) {
+    sl->prev->next = sl->next;
+  } else {
+    fs->slots = sl->next;
+  }
+  if (sl->next != NULL) {
+    sl->next->prev = sl->prev;
+  }
+  free(sl);
 }
 
 /* Whether se's file is done with, after a successful write: 1 rotate,
  * 2 close (its sensor left), 0 keep. */
 static int due(file_sink *fs, series *se, int reopen, time_t now) {
   out_file *o = &se->f;
-  if (o->fd < 0 || o->is_stdout || (!fs->ng && !se->has_linktype)) {
+  if (o->fd < 0 || o->is_stdout || !o->has_header) {
     return 0;
   }
   if (fs->split && se->n_active == 0) {
@@ -1434,8 +1184,8 @@ static int fs_flush(ps_sink *sk) {
 }
 
 static int fs_failed(ps_sink *sk, void *slot, char *why, size_t len) {
-  file_sink *fs = (file_sink *)sk;
-  series *se = fs->ng ? ((ng_iface *)slot)->se : slot;
+  const series *se = ((fs_slot *)slot)->se;
+  (void)sk;
   if (!se->failed) {
     return 0;
   }
@@ -1467,16 +1217,13 @@ static int fs_close(ps_sink *sk) {
   }
   fs->closed = 1;
   int rc = 0;
-  if (!fs->ng && !fs->split && !fs->append && fs->series == NULL) {
+  if (!fs->split && !fs->append && fs->series == NULL) {
     /* No interface ever came: still leave a valid, empty capture. */
     series *se = series_new(fs, NULL);
     if (se == NULL) {
       return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
     }
-    se->f.fd = -1;
     se->need_open = 1;
-    se->linktype = 1;
-    se->has_linktype = 1;
   }
   for (series *se = fs->series; se != NULL; se = se->next) {
     if (se->failed) {
@@ -1490,13 +1237,10 @@ static int fs_close(ps_sink *sk) {
       rc = ps__seterr(sk->errmsg, PS_ERR_CLOSED, "%s", fs->gone_msg);
       continue;
     }
-    /* An output no interface came to is still a valid, empty capture
-     * (Ethernet, as tcpdump writes for an empty capture of an Ethernet
-     * device). */
-    if (!fs->ng && !se->has_linktype && se->f.fd >= 0) {
-      se->linktype = 1;
-      se->has_linktype = 1;
-      pcap_header(fs, se);
+    /* An output no interface came to is still a valid, empty
+     * capture. */
+    if (se->f.fd >= 0 || se->need_open) {
+      series_header(fs, se, 1);
     }
     int r = 0;
     if (se->need_open) {
@@ -1546,6 +1290,11 @@ static int fs_close(ps_sink *sk) {
 static void fs_destroy(ps_sink *sk) {
   file_sink *fs = (file_sink *)sk;
   fs_close(sk);
+  while (fs->slots != NULL) {
+    fs_slot *sl = fs->slots;
+    fs->slots = sl->next;
+    free(sl);
+  }
   while (fs->series != NULL) {
     series *se = fs->series;
     fs->series = se->next;
@@ -1559,21 +1308,8 @@ static void fs_destroy(ps_sink *sk) {
   free(fs);
 }
 
-static const ps__sink_ops pcap_ops = {
-    .kind = "pcap",
-    .iface = fs_iface,
-    .check = fs_check,
-    .packet = fs_packet,
-    .iface_end = fs_iface_end,
-    .flush = fs_flush,
-    .failed = fs_failed,
-    .marks = fs_marks,
-    .close = fs_close,
-    .destroy = fs_destroy,
-};
-
-static const ps__sink_ops pcapng_ops = {
-    .kind = "pcapng",
+static const ps__sink_ops file_ops = {
+    .kind = "file",
     .iface = fs_iface,
     .check = fs_check,
     .packet = fs_packet,
@@ -1665,17 +1401,17 @@ static int probe_output(file_sink *fs) {
   return rc;
 }
 
-static int file_sink_new(ps_sink **out, int ng, const char *tmpl,
+static int file_sink_new(ps_sink **out, const ps__fmt *fmt, const char *tmpl,
                          const ps_file_sink_options *opts, int literal) {
   file_sink *fs = calloc(1, sizeof(*fs));
   if (fs == NULL) {
     return PS_ERR_NOMEM;
   }
-  fs->base.ops = ng ? &pcapng_ops : &pcap_ops;
+  fs->base.ops = &file_ops;
   *out = &fs->base;
-  fs->ng = ng;
+  fs->fmt = fmt;
+  ps__fmt_params_init(&fs->params, (opts->flags & PS_SINK_NANO) != 0);
   fs->literal = literal;
-  fs->nano = (opts->flags & PS_SINK_NANO) != 0;
   fs->append = (opts->flags & PS_SINK_APPEND) != 0;
   fs->split = opts->split_by_sensor != 0;
   fs->rotate_bytes = opts->rotate_bytes;
@@ -1686,46 +1422,41 @@ static int file_sink_new(ps_sink **out, int ng, const char *tmpl,
        (fs->post_rotate = strdup(opts->post_rotate)) == NULL)) {
     return PS_ERR_NOMEM;
   }
-  char host[256] = "unknown";
-  gethostname(host, sizeof(host) - 1);
-  struct utsname u;
-  if (uname(&u) == 0) {
-    snprintf(fs->os, sizeof(fs->os), "%s %s %s", u.sysname, u.release,
-             u.machine);
+  series *se = fs->split ? NULL : series_new(fs, NULL);
+  if (!fs->split && se == NULL) {
+    return PS_ERR_NOMEM;
   }
-  snprintf(fs->appl, sizeof(fs->appl), "libpacketstreamer %s", PS_VERSION);
-  snprintf(fs->comment, sizeof(fs->comment),
-           "collected by the receiver on host %s", host);
-
-  int is_stdout = strcmp(tmpl, "-") == 0;
-  if (is_stdout) {
-    series *se = series_new(fs, NULL);
-    if (se == NULL || (se->f.path = strdup("-")) == NULL) {
+  if (strcmp(tmpl, "-") == 0) {
+    if ((se->f.path = strdup("-")) == NULL) {
       return PS_ERR_NOMEM;
     }
     se->f.fd = STDOUT_FILENO;
     se->f.is_stdout = 1;
-    if (ng && ng_section(fs, se) != 0) {
-      return PS_ERR_NOMEM;
+    int rc = series_header(fs, se, 0);
+    if (rc == 0) {
+      rc = out_write(fs, &se->f);
     }
-    int rc = ng ? out_write(fs, &se->f) : 0;
     return rc == PS_ERR_REFUSED ? PS_ERR_IO : rc;
   }
-  if (fs->split || (!ng && !literal)) {
-    /* Files come with the sensors: a pcap file with its header once the
-     * first interface tells the link type (so it is never seen without
-     * one, and appending can check it). Check now that they can be. */
+  if (se != NULL && series_header(fs, se, 0) != 0) {
+    return PS_ERR_NOMEM;
+  }
+  if (se == NULL || (!literal && !se->f.has_header)) {
+    /* Files come with the sensors: a classic pcap file with its header
+     * once the first interface tells the link type (so it is never seen
+     * without one, and appending can check it). Check now that they
+     * can be. */
+    if (se != NULL) {
+      fs->series = NULL;
+      series_free(se);
+    }
     return probe_output(fs);
   }
   /* Open now so an unwritable path fails before any sensor is accepted;
-   * the pcap header follows when the first interface tells the link
+   * a pcap header follows when the first interface tells the link
    * type. */
-  series *se = series_new(fs, NULL);
-  if (se == NULL) {
-    return PS_ERR_NOMEM;
-  }
   int rc = start_file(fs, se, 0);
-  if (rc == 0 && ng) {
+  if (rc == 0) {
     rc = out_write(fs, &se->f);
   }
   /* Whether it might pass or not, the caller learns it now. */
@@ -1737,13 +1468,18 @@ static int file_sink_new(ps_sink **out, int ng, const char *tmpl,
 static int bad_option(ps_sink **out, const char *msg) {
   file_sink *fs = calloc(1, sizeof(*fs));
   if (fs != NULL) {
-    fs->base.ops = &pcap_ops;
+    fs->base.ops = &file_ops;
     fs->closed = 1;
     ps__seterr(fs->base.errmsg, PS_ERR_INVALID, "%s", msg);
   }
   *out = fs ? &fs->base : NULL;
   return PS_ERR_INVALID;
 }
+
+static const ps__fmt *const formats[] = {
+    [PS_FORMAT_PCAP] = &ps__fmt_pcap,
+    [PS_FORMAT_PCAPNG] = &ps__fmt_pcapng,
+};
 
 int ps_file_sink(ps_sink **out, ps_file_format format,
                  const char *path_template,
@@ -1794,8 +1530,7 @@ int ps_file_sink(ps_sink **out, ps_file_format format,
   if (o.post_rotate != NULL && *o.post_rotate == '\0') {
     return bad_option(out, "empty post-rotate command");
   }
-  int rc = file_sink_new(out, format == PS_FORMAT_PCAPNG, path_template, &o,
-                         0);
+  int rc = file_sink_new(out, formats[format], path_template, &o, 0);
   if (rc == PS_ERR_NOMEM) {
     ps_sink_free(*out);
     *out = NULL;
@@ -1811,7 +1546,7 @@ int ps_pcap_sink(ps_sink **out, const char *path, unsigned flags) {
   *out = NULL;
   ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
   o.flags = flags;
-  int rc = file_sink_new(out, 0, path, &o, 1);
+  int rc = file_sink_new(out, &ps__fmt_pcap, path, &o, 1);
   if (rc == PS_ERR_NOMEM) {
     ps_sink_free(*out);
     *out = NULL;
@@ -1825,7 +1560,7 @@ int ps_pcapng_sink(ps_sink **out, const char *path, unsigned flags) {
   }
   *out = NULL;
   ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
-  int rc = file_sink_new(out, 1, path, &o, 1);
+  int rc = file_sink_new(out, &ps__fmt_pcapng, path, &o, 1);
   if (rc == PS_ERR_NOMEM) {
     ps_sink_free(*out);
     *out = NULL;
@@ -1834,8 +1569,7 @@ int ps_pcapng_sink(ps_sink **out, const char *path, unsigned flags) {
 }
 
 int ps_sink_reopen(ps_sink *sink) {
-  if (sink == NULL ||
-      (sink->ops != &pcap_ops && sink->ops != &pcapng_ops)) {
+  if (sink == NULL || sink->ops != &file_ops) {
     return PS_ERR_INVALID;
   }
   ((file_sink *)sink)->reopen = 1;
@@ -1851,7 +1585,7 @@ void ps_sink_free(ps_sink *sink) {
 void ps__sink_set_log(ps_sink *sk, ps_log_fn fn, void *ud) {
   sk->log = fn;
   sk->log_ud = ud;
-  if (fn != NULL && (sk->ops == &pcap_ops || sk->ops == &pcapng_ops)) {
+  if (fn != NULL && sk->ops == &file_ops) {
     file_sink *fs = (file_sink *)sk;
     const uint8_t *p = ps__buf_head(&fs->early_log);
     size_t n = ps__buf_size(&fs->early_log);

@@ -71,9 +71,10 @@ static void cb_session_end(ps_sink *sk, const ps_session_info *s) {
   }
 }
 
-static int cb_noop(ps_sink *sk) { return 0; }
-
-static void cb_destroy(ps_sink *sk) { free(sk); }
+static void cb_destroy(ps_sink *sk) {
+  ps__sink_fini(sk);
+  free(sk);
+}
 
 static const ps__sink_ops cb_ops = {
     .kind = "callback",
@@ -83,8 +84,6 @@ static const ps__sink_ops cb_ops = {
     .stats = cb_stats,
     .iface_end = cb_iface_end,
     .session_end = cb_session_end,
-    .flush = cb_noop,
-    .close = cb_noop,
     .destroy = cb_destroy,
 };
 
@@ -107,7 +106,7 @@ int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb,
   if (c == NULL) {
     return PS_ERR_NOMEM;
   }
-  c->base.ops = &cb_ops;
+  ps__sink_init(&c->base, &cb_ops);
   /* Copy only the fields of the version the caller knows; the rest stay
    * NULL. */
   memcpy(&c->cb, cb, cb_size[cb->version]);
@@ -115,8 +114,4 @@ int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb,
   c->ud = user_data;
   *out = &c->base;
   return 0;
-}
-
-const char *ps_sink_errmsg(ps_sink *sink) {
-  return sink ? sink->errmsg : "no sink";
 }

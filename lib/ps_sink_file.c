@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,31 +105,9 @@ typedef struct file_sink {
   char gone_msg[PS_ERRMSG_MAX];
   pid_t *children;
   unsigned n_children, cap_children;
-  ps__buf early_log; /* lines logged before there was a log function */
 } file_sink;
 
 static const ps__sink_ops file_ops;
-
-static void fs_log(file_sink *fs, ps_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fs_log(file_sink *fs, ps_log_level level, const char *fmt, ...) {
-  char line[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof(line), fmt, ap);
-  va_end(ap);
-  if (fs->base.log != NULL) {
-    fs->base.log(level, line, fs->base.log_ud);
-  } else if (level <= PS_LOG_WARNING) {
-    /* The constructor's warnings (an existing file not overwritten) are
-     * kept for the log function the receiver sets. */
-    uint8_t lv = (uint8_t)level;
-    if (ps__buf_append(&fs->early_log, &lv, 1) != 0 ||
-        ps__buf_append(&fs->early_log, line, strlen(line) + 1) != 0) {
-      ps__buf_reset(&fs->early_log);
-    }
-  }
-}
 
 static const char *disp(const out_file *o) {
   return o->path == NULL || strcmp(o->path, "-") == 0 ? "standard output"
@@ -257,9 +234,9 @@ static void reap_children(file_sink *fs) {
         snprintf(how, sizeof(how), "was killed by signal %d",
                  WIFSIGNALED(st) ? WTERMSIG(st) : 0);
       }
-      fs_log(fs, PS_LOG_WARNING,
-              "post-rotate command (process %ld) %s", (long)fs->children[i],
-              how);
+      ps__sink_log(&fs->base, PS_LOG_WARNING,
+                   "post-rotate command (process %ld) %s",
+                   (long)fs->children[i], how);
     }
     fs->children[i] = fs->children[--fs->n_children];
   }
@@ -277,8 +254,8 @@ static void post_rotate(file_sink *fs, const char *path) {
     unsigned cap = fs->cap_children ? fs->cap_children * 2 : 8;
     pid_t *p = realloc(fs->children, cap * sizeof(*p));
     if (p == NULL) {
-      fs_log(fs, PS_LOG_ERROR,
-              "out of memory: post-rotate command not run for %s", path);
+      ps__sink_log(&fs->base, PS_LOG_ERROR,
+                   "out of memory: post-rotate command not run for %s", path);
       return;
     }
     fs->children = p;
@@ -302,14 +279,13 @@ static void post_rotate(file_sink *fs, const char *path) {
   }
   free(script);
   if (pid < 0) {
-    fs_log(fs, PS_LOG_WARNING,
-            "cannot run the post-rotate command for %s: fork: %s", path,
-            strerror(errno));
+    ps__sink_log(&fs->base, PS_LOG_WARNING,
+                 "cannot run the post-rotate command for %s: fork: %s", path,
+                 strerror(errno));
     return;
   }
-  fs_log(fs, PS_LOG_DEBUG,
-          "post-rotate: %s %s (process %ld)", fs->post_rotate, path,
-          (long)pid);
+  ps__sink_log(&fs->base, PS_LOG_DEBUG, "post-rotate: %s %s (process %ld)",
+               fs->post_rotate, path, (long)pid);
   fs->children[fs->n_children++] = pid;
 }
 
@@ -425,9 +401,10 @@ static int append_check(file_sink *fs, series *se, out_file *o, int fd,
                         strerror(errno)),
              -1;
     }
-    fs_log(fs, PS_LOG_WARNING,
-           "%s ended in a torn record: cut %llu bytes, keeping %llu", path,
-           (unsigned long long)(size - t.good), (unsigned long long)t.good);
+    ps__sink_log(&fs->base, PS_LOG_WARNING,
+                 "%s ended in a torn record: cut %llu bytes, keeping %llu",
+                 path, (unsigned long long)(size - t.good),
+                 (unsigned long long)t.good);
   }
   if (lseek(fd, (off_t)t.good, SEEK_SET) < 0) {
     return ps__seterr(fs->base.errmsg, PS_ERR_IO, "cannot seek in %s: %s",
@@ -441,8 +418,8 @@ static int append_check(file_sink *fs, series *se, out_file *o, int fd,
     o->has_header = 1;
   }
   if (t.good > 0) {
-    fs_log(fs, PS_LOG_INFO, "appending to %s after its %llu bytes", path,
-           (unsigned long long)t.good);
+    ps__sink_log(&fs->base, PS_LOG_INFO, "appending to %s after its %llu bytes",
+                 path, (unsigned long long)t.good);
   }
   return 1;
 }
@@ -482,12 +459,13 @@ static int history_add(file_sink *fs, series *se, const char *path) {
 static void ring_prune(file_sink *fs, series *se) {
   while (fs->max_files > 0 && se->n_history > fs->max_files) {
     if (unlink(se->history[0]) == 0) {
-      fs_log(fs, PS_LOG_INFO, "deleted %s: at most %u files are kept",
-             se->history[0], fs->max_files);
+      ps__sink_log(&fs->base, PS_LOG_INFO,
+                   "deleted %s: at most %u files are kept", se->history[0],
+                   fs->max_files);
     } else if (errno != ENOENT) {
-      fs_log(fs, PS_LOG_WARNING,
-             "cannot delete %s (at most %u files are kept): %s",
-             se->history[0], fs->max_files, strerror(errno));
+      ps__sink_log(&fs->base, PS_LOG_WARNING,
+                   "cannot delete %s (at most %u files are kept): %s",
+                   se->history[0], fs->max_files, strerror(errno));
     }
     free(se->history[0]);
     memmove(se->history, se->history + 1,
@@ -704,14 +682,14 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
   }
   if (first_taken != NULL) {
     if (why[0] != '\0') {
-      fs_log(fs, PS_LOG_WARNING,
-              "cannot append to %s (%s): writing to %s instead", first_taken,
-              why, path);
+      ps__sink_log(&fs->base, PS_LOG_WARNING,
+                   "cannot append to %s (%s): writing to %s instead",
+                   first_taken, why, path);
     } else {
-      fs_log(fs, PS_LOG_WARNING,
-              "%s exists: writing to %s instead (files are never "
-              "overwritten; --append continues one)",
-              first_taken, path);
+      ps__sink_log(&fs->base, PS_LOG_WARNING,
+                   "%s exists: writing to %s instead (files are never "
+                   "overwritten; --append continues one)",
+                   first_taken, path);
     }
     free(first_taken);
   }
@@ -806,10 +784,11 @@ static int start_file(file_sink *fs, series *se, int from_zero) {
 static void series_fail(file_sink *fs, series *se) {
   out_file *o = &se->f;
   se->failed = ps__buf_size(&o->buf) > 0 ? 1 : 2;
-  fs_log(fs, PS_LOG_ERROR,
-         "%s: this output cannot be written; refusing the sensors written "
-         "to it (the others go on)",
-         fs->base.errmsg);
+  ps__sink_log(
+      &fs->base, PS_LOG_ERROR,
+      "%s: this output cannot be written; refusing the sensors written "
+      "to it (the others go on)",
+      fs->base.errmsg);
   free(se->fail_msg);
   se->fail_msg = strdup(fs->base.errmsg);
   if (o->fd >= 0 && o->fd != STDOUT_FILENO) {
@@ -951,16 +930,18 @@ static int series_ensure_file(file_sink *fs, series *se,
                       se->fail_msg ? se->fail_msg : "no file");
   }
   if (rc != 0) {
-    fs_log(fs, PS_LOG_ERROR, "%s (for %s/%s; retried at the next flush)",
-           fs->base.errmsg, s->sensor, ifc->name);
+    ps__sink_log(&fs->base, PS_LOG_ERROR,
+                 "%s (for %s/%s; retried at the next flush)", fs->base.errmsg,
+                 s->sensor, ifc->name);
     return 0;
   }
   if (se->sibling) {
-    fs_log(fs, PS_LOG_INFO,
-           "sensor %s interface %s has link type %s (%u), unlike %s: "
-           "writing it to %s",
-           s->sensor, ifc->name, ps__linktype_name(ifc->linktype) ?: "unknown",
-           ifc->linktype, fs->tmpl, se->f.path);
+    ps__sink_log(&fs->base, PS_LOG_INFO,
+                 "sensor %s interface %s has link type %s (%u), unlike %s: "
+                 "writing it to %s",
+                 s->sensor, ifc->name,
+                 ps__linktype_name(ifc->linktype) ?: "unknown", ifc->linktype,
+                 fs->tmpl, se->f.path);
   }
   return 0;
 }
@@ -1022,7 +1003,7 @@ static int fs_iface(ps_sink *sk, const ps_session_info *s,
   *slot = sl;
   if (note[0] != '\0' && !fs->noted) {
     fs->noted = 1;
-    fs_log(fs, PS_LOG_INFO, "%s", note);
+    ps__sink_log(&fs->base, PS_LOG_INFO, "%s", note);
   }
   return 0;
 }
@@ -1079,8 +1060,9 @@ static void fs_iface_end(ps_sink *sk, void *slot, const ps_session_info *s,
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     if (fs->fmt->stats(se->w, sl->fmt, st, &now, &se->f.buf) != 0) {
-      fs_log(fs, PS_LOG_ERROR, "out of memory writing statistics of %s/%s",
-             s->sensor, ifc->name);
+      ps__sink_log(&fs->base, PS_LOG_ERROR,
+                   "out of memory writing statistics of %s/%s", s->sensor,
+                   ifc->name);
     }
   }
   fs->fmt->leave(se->w, sl->fmt);
@@ -1269,8 +1251,8 @@ static int fs_close(ps_sink *sk) {
       close(se->f.fd);
       se->f.fd = -1;
       if (unlink(se->f.path) == 0) {
-        fs_log(fs, PS_LOG_DEBUG, "removed %s: no packets since rotation",
-               se->f.path);
+        ps__sink_log(&fs->base, PS_LOG_DEBUG,
+                     "removed %s: no packets since rotation", se->f.path);
         if (se->n_history > 0) {
           free(se->history[--se->n_history]);
         }
@@ -1285,6 +1267,10 @@ static int fs_close(ps_sink *sk) {
   }
   reap_children(fs);
   return rc;
+}
+
+static void fs_reopen(ps_sink *sk) {
+  ((file_sink *)sk)->reopen = 1;
 }
 
 static void fs_destroy(ps_sink *sk) {
@@ -1302,9 +1288,9 @@ static void fs_destroy(ps_sink *sk) {
   }
   /* Commands still running are left to finish on their own. */
   free(fs->children);
-  ps__buf_free(&fs->early_log);
   free(fs->post_rotate);
   free(fs->tmpl);
+  ps__sink_fini(sk);
   free(fs);
 }
 
@@ -1318,6 +1304,7 @@ static const ps__sink_ops file_ops = {
     .failed = fs_failed,
     .marks = fs_marks,
     .close = fs_close,
+    .reopen = fs_reopen,
     .destroy = fs_destroy,
 };
 
@@ -1407,7 +1394,7 @@ static int file_sink_new(ps_sink **out, const ps__fmt *fmt, const char *tmpl,
   if (fs == NULL) {
     return PS_ERR_NOMEM;
   }
-  fs->base.ops = &file_ops;
+  ps__sink_init(&fs->base, &file_ops);
   *out = &fs->base;
   fs->fmt = fmt;
   ps__fmt_params_init(&fs->params, (opts->flags & PS_SINK_NANO) != 0);
@@ -1468,7 +1455,7 @@ static int file_sink_new(ps_sink **out, const ps__fmt *fmt, const char *tmpl,
 static int bad_option(ps_sink **out, const char *msg) {
   file_sink *fs = calloc(1, sizeof(*fs));
   if (fs != NULL) {
-    fs->base.ops = &file_ops;
+    ps__sink_init(&fs->base, &file_ops);
     fs->closed = 1;
     ps__seterr(fs->base.errmsg, PS_ERR_INVALID, "%s", msg);
   }
@@ -1566,35 +1553,4 @@ int ps_pcapng_sink(ps_sink **out, const char *path, unsigned flags) {
     *out = NULL;
   }
   return rc;
-}
-
-int ps_sink_reopen(ps_sink *sink) {
-  if (sink == NULL || sink->ops != &file_ops) {
-    return PS_ERR_INVALID;
-  }
-  ((file_sink *)sink)->reopen = 1;
-  return 0;
-}
-
-void ps_sink_free(ps_sink *sink) {
-  if (sink != NULL) {
-    sink->ops->destroy(sink);
-  }
-}
-
-void ps__sink_set_log(ps_sink *sk, ps_log_fn fn, void *ud) {
-  sk->log = fn;
-  sk->log_ud = ud;
-  if (fn != NULL && sk->ops == &file_ops) {
-    file_sink *fs = (file_sink *)sk;
-    const uint8_t *p = ps__buf_head(&fs->early_log);
-    size_t n = ps__buf_size(&fs->early_log);
-    while (n > 1) {
-      size_t k = strlen((const char *)p + 1);
-      fn((ps_log_level)p[0], (const char *)p + 1, ud);
-      p += k + 2;
-      n -= k + 2;
-    }
-    ps__buf_free(&fs->early_log);
-  }
 }

@@ -10,8 +10,8 @@
  * successful write, so a rotation never splits what one flush wrote. */
 #include "config.h"
 
+#include "ps_fileout.h"
 #include "ps_fmt.h"
-#include "ps_pcapfmt.h"
 #include "ps_sink.h"
 
 #include <errno.h>
@@ -28,26 +28,6 @@
 
 #define OUT_HIGH_WATER (1u << 20)
 #define MAX_LINKTYPES 32
-#define MAX_NAME_TRIES 100000u
-
-/* One output file being written (or standard output). */
-typedef struct out_file {
-  char *path;         /* NULL: no file */
-  int fd;             /* -1: not open */
-  int is_stdout;      /* standard output, or a FIFO or device written as
-                         such: never renamed, rotated or cut back */
-  uint64_t size;      /* bytes on disk, whole records only */
-  uint64_t flushed;   /* size as of the last successful flush */
-  uint64_t packets;   /* packet records in the file and its buffers */
-  ps__buf hdr;        /* the file's header, not yet written */
-  ps__buf buf;        /* records, not yet written */
-  int has_header;     /* the header is on disk or in hdr */
-  int announced;      /* on_open was called */
-  int write_failed;   /* packet() leaves writing to the next flush */
-  int rotated;        /* started by a rotation or reopen */
-  dev_t dev;          /* the file opened (fstat), to know it again */
-  ino_t ino;
-} out_file;
 
 typedef struct series series;
 
@@ -69,15 +49,10 @@ struct series {
   int sibling;        /* not its output's first series for this sensor */
   unsigned n_active;  /* interfaces using it now */
   ps__fmtw *w;        /* the format's state */
-  out_file f;
+  ps__outfile f;
   int need_open;      /* a new file is due: opened at the next chance */
   int64_t period;     /* -G: the period its file was opened in */
-  char *last_base;    /* its last file's name before numbering ... */
-  unsigned last_n;    /* ... and the number it got (0: none) */
-  char *last_path;    /* its last file, closed because it went idle */
-  uint64_t last_size;
-  dev_t last_dev;     /* ... and which file that was */
-  ino_t last_ino;
+  ps__outnames names; /* for its next file's name */
   int failed;         /* failed for good (series_fail; 1 or 2) ... */
   char *fail_msg;     /* ... and why: its sensors are refused */
   char **history;     /* files it created in this run, oldest first */
@@ -108,113 +83,6 @@ typedef struct file_sink {
 } file_sink;
 
 static const ps__sink_ops file_ops;
-
-static const char *disp(const out_file *o) {
-  return o->path == NULL || strcmp(o->path, "-") == 0 ? "standard output"
-                                                       : o->path;
-}
-
-/* ---------------- writing ---------------- */
-
-/* Whether an error creating or writing a file means that this file can
- * never be created or written as it is named (a name too long, no
- * permission, a missing directory, the reader of a pipe gone): then its
- * output fails and the sensors written to it are refused, rather than
- * every sensor being held back for good. Anything else (a full disk, a
- * quota, an I/O error, an unknown error) may pass: it is retried while
- * everyone waits, which loses nothing. */
-static int errno_final(int e) {
-  switch (e) {
-  case ENAMETOOLONG:
-  case EACCES:
-  case EPERM:
-  case EISDIR:
-  case ENOTDIR:
-  case ENOENT:
-  case ELOOP:
-  case EROFS:
-  case EEXIST:
-  case EINVAL:
-  case ENXIO:
-  case ENODEV:
-  case EPIPE:
-  case EBADF:
-  case ETXTBSY:
-  case EOPNOTSUPP:
-    return 1;
-  default:
-    return 0;
-  }
-}
-
-/* Writes b whole or not at all: a failed write is cut back to o->size so
- * no partial record stays in the file, and b keeps every byte. Returns
- * 0, PS_ERR_IO (may pass: retry) or PS_ERR_REFUSED (this file cannot be
- * written: see errno_final). */
-static int write_all(file_sink *fs, out_file *o, ps__buf *b) {
-  size_t n = ps__buf_size(b), done = 0;
-  while (done < n) {
-    ssize_t w = write(o->fd, ps__buf_head(b) + done, n - done);
-    if (w < 0 && errno == EINTR) {
-      continue;
-    }
-    if (w <= 0) {
-      int e = w < 0 ? errno : EIO;
-      char cut[160] = "";
-      if (o->is_stdout) {
-        /* A pipe cannot be taken back: what went out stays out. */
-        ps__buf_consume(b, done);
-        o->size += done;
-      } else if (done > 0 &&
-                 (ftruncate(o->fd, (off_t)o->size) != 0 ||
-                  lseek(o->fd, (off_t)o->size, SEEK_SET) < 0)) {
-        snprintf(cut, sizeof(cut),
-                 "; cutting the partial write back to %llu bytes failed: %s",
-                 (unsigned long long)o->size, strerror(errno));
-      }
-      o->write_failed = 1;
-      if (errno_final(e)) {
-        return ps__seterr(fs->base.errmsg, PS_ERR_REFUSED, "writing %s: %s%s",
-                          disp(o), strerror(e), cut);
-      }
-      return ps__seterr(fs->base.errmsg, PS_ERR_IO,
-                        "writing %s: %s (%zu bytes kept, retried at the "
-                        "next flush)%s",
-                        disp(o), strerror(e), ps__buf_size(b), cut);
-    }
-    done += (size_t)w;
-  }
-  ps__buf_reset(b);
-  o->size += n;
-  return 0;
-}
-
-static void announce(file_sink *fs, out_file *o) {
-  if (!o->announced && !o->is_stdout && o->has_header &&
-      ps__buf_size(&o->hdr) == 0) {
-    o->flushed = o->size;
-    if (fs->base.on_open != NULL) {
-      fs->base.on_open(fs->base.on_open_ud, o->path, o->fd, o->size);
-      o->announced = 1;
-    }
-  }
-}
-
-/* Writes what o holds: its header first, then its records. */
-static int out_write(file_sink *fs, out_file *o) {
-  if (o->fd < 0) {
-    return 0;
-  }
-  int rc = write_all(fs, o, &o->hdr);
-  if (rc == 0) {
-    announce(fs, o);
-    rc = write_all(fs, o, &o->buf);
-  }
-  if (rc == 0) {
-    o->write_failed = 0;
-  }
-  return rc;
-}
 
 /* ---------------- post-rotate commands ---------------- */
 
@@ -329,101 +197,6 @@ static char *base_path(file_sink *fs, series *se, time_t now) {
   return p;
 }
 
-static char *numbered(const char *base, unsigned n) {
-  char tag[16];
-  snprintf(tag, sizeof(tag), "%u", n);
-  return ps__path_insert(base, tag);
-}
-
-static int in_history(const series *se, const char *path) {
-  for (unsigned i = 0; i < se->n_history; i++) {
-    if (strcmp(se->history[i], path) == 0) {
-      return 1;
-    }
-  }
-  return 0;
-}
-
-/* ---------------- append: validate and repair ---------------- */
-
-static ssize_t fd_read(void *ud, uint64_t off, void *buf, size_t n) {
-  int fd = *(const int *)ud;
-  ssize_t k;
-  do {
-    k = pread(fd, buf, n, (off_t)off);
-  } while (k < 0 && errno == EINTR);
-  return k;
-}
-
-/* Decides whether fd (path) can be appended to: 1 yes (o->size set, the
- * header dropped if the file's own serves, a torn tail cut and logged),
- * 0 no (why says it), -1 on an I/O error (errmsg set). */
-static int append_check(file_sink *fs, series *se, out_file *o, int fd,
-                        const char *path, char *why, size_t whylen) {
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    return ps__seterr(fs->base.errmsg, PS_ERR_IO, "cannot stat %s: %s", path,
-                      strerror(errno)),
-           -1;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    snprintf(why, whylen, "it is not a regular file");
-    return 0;
-  }
-  /* Only a file this receiver's user could have made: not one planted
-   * by another user, nor a second name of someone else's file (whose
-   * torn end would be cut). Root starts as root and may write as the -Z
-   * user later, so it takes up any owner's file. */
-  if (st.st_nlink != 1) {
-    snprintf(why, whylen, "it has %lu hard links", (unsigned long)st.st_nlink);
-    return 0;
-  }
-  if (st.st_uid != geteuid() && geteuid() != 0) {
-    snprintf(why, whylen,
-             "it belongs to user %lu, not to this receiver's "
-             "user %lu",
-             (unsigned long)st.st_uid, (unsigned long)geteuid());
-    return 0;
-  }
-  uint64_t size = (uint64_t)st.st_size;
-  ps__fmt_tail t;
-  int ok = fs->fmt->tail_scan(se->w, fd_read, &fd, size, &t, why, whylen);
-  if (ok < 0) {
-    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory"), -1;
-  }
-  if (ok == 0) {
-    return 0;
-  }
-  if (t.good < size) {
-    if (ftruncate(fd, (off_t)t.good) != 0) {
-      return ps__seterr(fs->base.errmsg, PS_ERR_IO,
-                        "cannot cut the torn end of %s: %s", path,
-                        strerror(errno)),
-             -1;
-    }
-    ps__sink_log(&fs->base, PS_LOG_WARNING,
-                 "%s ended in a torn record: cut %llu bytes, keeping %llu",
-                 path, (unsigned long long)(size - t.good),
-                 (unsigned long long)t.good);
-  }
-  if (lseek(fd, (off_t)t.good, SEEK_SET) < 0) {
-    return ps__seterr(fs->base.errmsg, PS_ERR_IO, "cannot seek in %s: %s",
-                      path, strerror(errno)),
-           -1;
-  }
-  o->size = t.good;
-  if (t.has_header && fs->fmt->header_once) {
-    /* The file's own header serves what follows. */
-    ps__buf_reset(&o->hdr);
-    o->has_header = 1;
-  }
-  if (t.good > 0) {
-    ps__sink_log(&fs->base, PS_LOG_INFO, "appending to %s after its %llu bytes",
-                 path, (unsigned long long)t.good);
-  }
-  return 1;
-}
-
 /* ---------------- opening files ---------------- */
 
 static int history_add(file_sink *fs, series *se, const char *path) {
@@ -487,94 +260,8 @@ static int series_header(file_sink *fs, series *se, int final) {
   return 0;
 }
 
-/* Takes up se's last file again, if it went idle in this run and is
- * still the file we left, as we left it: the same file (device and
- * inode), reached without a symbolic link, of the same size. 1 if so. */
-static int resume(file_sink *fs, series *se, const char *base) {
-  if (se->last_path == NULL || se->last_base == NULL ||
-      strcmp(base, se->last_base) != 0) {
-    return 0;
-  }
-  /* O_NONBLOCK: a named pipe put in its place must not hang the loop. */
-  int fd = open(se->last_path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  struct stat st;
-  if (fd < 0) {
-    return 0;
-  }
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-      st.st_dev != se->last_dev || st.st_ino != se->last_ino ||
-      (uint64_t)st.st_size != se->last_size ||
-      lseek(fd, (off_t)se->last_size, SEEK_SET) < 0) {
-    close(fd);
-    return 0;
-  }
-  out_file *o = &se->f;
-  o->path = se->last_path;
-  se->last_path = NULL;
-  o->fd = fd;
-  o->size = se->last_size;
-  /* Its header is there: a format with one per file needs no other. */
-  if (fs->fmt->header_once) {
-    ps__buf_reset(&o->hdr);
-    o->has_header = 1;
-  }
-  return 1;
-}
-
-/* --append: opens path to continue it, or creates it if it does not
- * exist. A name that is a symbolic link (never followed), not a regular
- * file, or not fit to continue (append_check) is left alone: 0, with
- * why. 1: *fdp is open and o set up to continue it. -1: an error (errno
- * set, or errmsg set and *fdp -2). */
-static int append_open(file_sink *fs, series *se, out_file *o, const char *path,
-                       int *fdp, char *why, size_t whylen) {
-  struct stat st;
-  int fd;
-  *fdp = -1;
-  if (lstat(path, &st) != 0) {
-    if (errno != ENOENT) {
-      return -1;
-    }
-    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0 && errno == EEXIST) {
-      snprintf(why, whylen, "it was created meanwhile by someone else");
-      return 0;
-    }
-  } else if (S_ISLNK(st.st_mode)) {
-    snprintf(why, whylen, "it is a symbolic link, which is never followed");
-    return 0;
-  } else if (!S_ISREG(st.st_mode)) {
-    snprintf(why, whylen, "it is not a regular file");
-    return 0;
-  } else {
-    fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0 && (errno == ELOOP || errno == ENXIO)) {
-      snprintf(why, whylen, "it was replaced meanwhile");
-      return 0;
-    }
-  }
-  if (fd < 0) {
-    return -1;
-  }
-  int ok = append_check(fs, se, o, fd, path, why, whylen);
-  if (ok != 1) {
-    close(fd);
-    *fdp = -2;
-    return ok;
-  }
-  *fdp = fd;
-  return 1;
-}
-
-/* Opens se's next file: never over an existing file (BASE.1.EXT,
- * BASE.2.EXT, ... instead, with a warning), or, appending, after the
- * last whole record of the last existing file of the sequence. A new
- * file is always created (O_EXCL), so a name someone else took, also
- * with a symbolic link, is never written through. Returns 0,
- * PS_ERR_NOMEM, PS_ERR_IO (may pass: retry) or PS_ERR_REFUSED (no file
- * can be created under this name: see errno_final). */
+/* Opens se's next file (see ps__outfile_open()); its header is built. */
 static int open_file(file_sink *fs, series *se, int from_zero) {
-  out_file *o = &se->f;
   time_t now = time(NULL);
   char *base = base_path(fs, se, now);
   if (base == NULL) {
@@ -583,178 +270,45 @@ static int open_file(file_sink *fs, series *se, int from_zero) {
   if (fs->rotate_seconds > 0) {
     se->period = (int64_t)now / fs->rotate_seconds;
   }
-  struct stat st;
-  if (!fs->literal && !fs->split && !se->sibling &&
-      strcmp(base, fs->tmpl) == 0 && stat(base, &st) == 0 &&
-      !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-    /* A named pipe (Wireshark reading it) or a device (/dev/null) that
-     * -w names, written as it is, like standard output. Only the name
-     * given: one the receiver makes (a sensor's, a sibling's, a
-     * rotation's) is never taken over from whoever put something
-     * there. */
-    int fd = open(base, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-      int e = errno;
-      int rc = ps__seterr(fs->base.errmsg,
-                          errno_final(e) ? PS_ERR_REFUSED : PS_ERR_IO,
-                          "cannot open %s for writing: %s", base, strerror(e));
-      free(base);
-      return rc;
-    }
-    o->path = base;
-    o->fd = fd;
-    o->is_stdout = 1;
-    o->size = 0;
-    goto opened;
+  ps__outfile_how how = {
+      .literal = fs->literal,
+      .append = fs->append,
+      .as_is = !fs->literal && !fs->split && !se->sibling &&
+               strcmp(base, fs->tmpl) == 0,
+      .from_zero = from_zero,
+      .w = se->w,
+      .made = se->history,
+      .n_made = se->n_history,
+  };
+  int made;
+  int rc = ps__outfile_open(&fs->base, &se->f, &se->names, base, &how, &made);
+  if (rc == 0 && made) {
+    rc = history_add(fs, se, se->f.path);
   }
-  if (!from_zero && resume(fs, se, base)) {
-    free(base);
-    goto opened;
-  }
-  unsigned n = 0;
-  if (!from_zero && se->last_base != NULL && strcmp(base, se->last_base) == 0) {
-    n = se->last_n + 1;
-  }
-  char *first_taken = NULL, why[200] = "";
-  char *path = NULL;
-  int fd = -1;
-  for (unsigned tries = 0; tries < MAX_NAME_TRIES; tries++, n++) {
-    free(path);
-    path = n ? numbered(base, n) : strdup(base);
-    if (path == NULL) {
-      break;
-    }
-    if (fs->literal) {
-      /* ps_pcap_sink(), ps_pcapng_sink(): the caller's path, as fopen
-       * "w" would (documented). */
-      fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      break;
-    }
-    if (fs->append) {
-      /* Continue the sequence where it ended: its last existing file
-       * (any kind of entry takes a name). */
-      char *next = numbered(base, n + 1);
-      struct stat nst;
-      int later = next != NULL && lstat(next, &nst) == 0;
-      free(next);
-      if (later) {
-        continue;
-      }
-      int ok = append_open(fs, se, o, path, &fd, why, sizeof(why));
-      if (ok == 1) {
-        break;
-      }
-      if (ok < 0) {
-        if (fd == -2) {
-          free(path);
-          free(base);
-          free(first_taken);
-          return PS_ERR_IO;
-        }
-        break;
-      }
-      fd = -1;
-      if (first_taken == NULL) {
-        first_taken = strdup(path);
-      }
-      continue;
-    }
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd >= 0 || errno != EEXIST) {
-      break;
-    }
-    if (first_taken == NULL && !in_history(se, path)) {
-      first_taken = strdup(path);
-    }
-  }
-  if (path == NULL || fd < 0) {
-    int e = errno;
-    int rc =
-        path == NULL
-            ? ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory")
-            : ps__seterr(fs->base.errmsg,
-                         errno_final(e) ? PS_ERR_REFUSED : PS_ERR_IO,
-                         "cannot open %s for writing: %s", path, strerror(e));
-    free(path);
-    free(base);
-    free(first_taken);
-    return rc;
-  }
-  if (first_taken != NULL) {
-    if (why[0] != '\0') {
-      ps__sink_log(&fs->base, PS_LOG_WARNING,
-                   "cannot append to %s (%s): writing to %s instead",
-                   first_taken, why, path);
-    } else {
-      ps__sink_log(&fs->base, PS_LOG_WARNING,
-                   "%s exists: writing to %s instead (files are never "
-                   "overwritten; --append continues one)",
-                   first_taken, path);
-    }
-    free(first_taken);
-  }
-  free(se->last_base);
-  se->last_base = base;
-  se->last_n = n;
-  o->path = path;
-  o->fd = fd;
-  if (!fs->append) {
-    o->size = 0;
-  }
-  if (!fs->literal) {
-    int rc = history_add(fs, se, path);
-    if (rc != 0) {
-      return rc;
-    }
-  }
-opened:
-  if (fstat(o->fd, &st) == 0) {
-    o->dev = st.st_dev;
-    o->ino = st.st_ino;
-  }
-  o->flushed = o->size;
-  o->announced = 0;
-  o->packets = 0;
-  o->write_failed = 0;
-  o->rotated = 0;
-  /* The header goes out at once, so the file is never seen empty (a
-   * reader refuses an empty file); if it fails, flush retries it. A file
-   * taken up again has its header: announced as it is. */
-  if (ps__buf_size(&o->hdr) == 0 || write_all(fs, o, &o->hdr) == 0) {
-    announce(fs, o);
-  }
-  return 0;
+  return rc;
 }
 
 /* Closes se's file (everything in it is written) and runs the
  * post-rotate command on it. keep: remember it to take it up again. */
 static int close_file(file_sink *fs, series *se, int keep) {
-  out_file *o = &se->f;
-  int rc = 0;
-  if (o->fd >= 0 && o->fd != STDOUT_FILENO && close(o->fd) != 0) {
-    rc = ps__seterr(fs->base.errmsg, PS_ERR_IO, "closing %s: %s", o->path,
-                    strerror(errno));
-  }
-  o->fd = -1;
+  ps__outfile *o = &se->f;
+  uint64_t size = o->size;
+  int rc = ps__outfile_close(&fs->base, o);
   if (o->path != NULL && !o->is_stdout) {
     post_rotate(fs, o->path);
   }
-  free(se->last_path);
-  se->last_path = NULL;
+  ps__outnames *nm = &se->names;
+  free(nm->last_path);
+  nm->last_path = NULL;
   if (keep && o->path != NULL) {
-    se->last_path = o->path;
-    se->last_size = o->size;
-    se->last_dev = o->dev;
-    se->last_ino = o->ino;
+    nm->last_path = o->path;
+    nm->last_size = size;
+    nm->last_dev = o->dev;
+    nm->last_ino = o->ino;
   } else {
     free(o->path);
   }
   o->path = NULL;
-  o->size = o->flushed = o->packets = 0;
-  o->has_header = 0;
-  o->announced = 0;
-  ps__buf_free(&o->buf);
-  ps__buf_free(&o->hdr);
   return rc;
 }
 
@@ -772,7 +326,8 @@ static int start_file(file_sink *fs, series *se, int from_zero) {
   return rc;
 }
 
-/* se's file can never be written as named (errno_final; the reason is
+/* se's file can never be written as named (ps__fileout_errno_final; the
+ * reason is
  * in errmsg): its file is closed (whole records only, as after any
  * failed write), what it held is dropped - never acknowledged, for its
  * sensors are refused (fs_failed) - and it is left out until an
@@ -782,7 +337,7 @@ static int start_file(file_sink *fs, series *se, int from_zero) {
  * written) what its sensors sent is acknowledged, and they are refused
  * when they send more. */
 static void series_fail(file_sink *fs, series *se) {
-  out_file *o = &se->f;
+  ps__outfile *o = &se->f;
   se->failed = ps__buf_size(&o->buf) > 0 ? 1 : 2;
   ps__sink_log(
       &fs->base, PS_LOG_ERROR,
@@ -791,22 +346,20 @@ static void series_fail(file_sink *fs, series *se) {
       fs->base.errmsg);
   free(se->fail_msg);
   se->fail_msg = strdup(fs->base.errmsg);
+  /* Closed without a word: errmsg says why it failed. */
   if (o->fd >= 0 && o->fd != STDOUT_FILENO) {
     close(o->fd);
   }
   o->fd = -1;
-  if (o->path != NULL && o->size > 0) {
+  uint64_t size = o->size;
+  ps__outfile_close(&fs->base, o);
+  if (o->path != NULL && size > 0) {
     post_rotate(fs, o->path);
   }
   free(o->path);
   o->path = NULL;
-  o->size = o->flushed = o->packets = 0;
-  o->has_header = 0;
-  o->announced = 0;
   o->write_failed = 0;
   o->rotated = 0;
-  ps__buf_free(&o->buf);
-  ps__buf_free(&o->hdr);
   se->need_open = 0;
   fs->base.failures++;
 }
@@ -848,8 +401,7 @@ static void series_free(series *se) {
   ps__buf_free(&se->f.buf);
   ps__buf_free(&se->f.hdr);
   free(se->sensor);
-  free(se->last_base);
-  free(se->last_path);
+  ps__outnames_free(&se->names);
   free(se->fail_msg);
   for (unsigned i = 0; i < se->n_history; i++) {
     free(se->history[i]);
@@ -1042,7 +594,7 @@ static int fs_packet(ps_sink *sk, void *slot, const ps_session_info *s,
   /* A large round is written as it goes (whole records: the buffer holds
    * nothing else). A failure waits for the flush, which reports it. */
   if (ps__buf_size(&se->f.buf) >= OUT_HIGH_WATER && !se->f.write_failed) {
-    out_write(fs, &se->f);
+    ps__outfile_write(&fs->base, &se->f);
   }
   return 0;
 }
@@ -1081,7 +633,7 @@ static void fs_iface_end(ps_sink *sk, void *slot, const ps_session_info *s,
 /* Whether se's file is done with, after a successful write: 1 rotate,
  * 2 close (its sensor left), 0 keep. */
 static int due(file_sink *fs, series *se, int reopen, time_t now) {
-  out_file *o = &se->f;
+  ps__outfile *o = &se->f;
   if (o->fd < 0 || o->is_stdout || !o->has_header) {
     return 0;
   }
@@ -1122,7 +674,7 @@ static int fs_flush(ps_sink *sk) {
       se->need_open = r != 0;
     }
     if (r == 0) {
-      r = out_write(fs, &se->f);
+      r = ps__outfile_write(&fs->base, &se->f);
     }
     if (r == PS_ERR_REFUSED && se->f.is_stdout) {
       output_gone(fs, se);
@@ -1149,7 +701,7 @@ static int fs_flush(ps_sink *sk) {
       r = start_file(fs, se, reopen);
       se->f.rotated = 1;
       if (r == 0) {
-        r = out_write(fs, &se->f);
+        r = ps__outfile_write(&fs->base, &se->f);
       }
     }
     if (r == PS_ERR_REFUSED) {
@@ -1180,7 +732,7 @@ static unsigned fs_marks(ps_sink *sk, ps__file_mark *out, unsigned max) {
   file_sink *fs = (file_sink *)sk;
   unsigned n = 0;
   for (series *se = fs->series; se != NULL && n < max; se = se->next) {
-    out_file *o = &se->f;
+    ps__outfile *o = &se->f;
     if (o->fd >= 0 && !o->is_stdout && o->has_header &&
         ps__buf_size(&o->hdr) == 0) {
       out[n].path = o->path;
@@ -1230,7 +782,7 @@ static int fs_close(ps_sink *sk) {
       se->need_open = r != 0;
     }
     if (r == 0) {
-      r = out_write(fs, &se->f);
+      r = ps__outfile_write(&fs->base, &se->f);
     }
     if (r == 0 && se->f.packets > 0) {
       ring_prune(fs, se);
@@ -1310,84 +862,6 @@ static const ps__sink_ops file_ops = {
 
 /* ---------------- construction ---------------- */
 
-/* Start-up check that the output's files can really be created, not
- * only that its directory looks writable (access(2) says yes to root
- * everywhere, and /proc or a read-only mount refuse all the same): the
- * first file's name is created and removed again or, if that name is
- * taken (the next free name will be used, or --append continues it), a
- * probe file beside it. With --split-by-sensor the name depends on the
- * sensor; "sensor" stands in for it. A pipe or device -w names is only
- * checked for write permission (it is opened at the first packet). */
-static int probe_output(file_sink *fs) {
-  time_t now = time(NULL);
-  struct tm tm;
-  localtime_r(&now, &tm);
-  char *p = ps__path_expand(fs->tmpl, &tm, "sensor");
-  if (p != NULL && fs->split && strstr(fs->tmpl, "{sensor}") == NULL) {
-    char *q = ps__path_insert(p, "sensor");
-    free(p);
-    p = q;
-  }
-  if (p == NULL) {
-    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
-  }
-  int rc = 0, fd;
-  struct stat st;
-  if (lstat(p, &st) != 0) {
-    if (errno == ENOENT &&
-        (fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                   0644)) >= 0) {
-      close(fd);
-      unlink(p);
-    } else {
-      rc = ps__seterr(fs->base.errmsg, PS_ERR_IO, "cannot create %s: %s", p,
-                      strerror(errno));
-    }
-    free(p);
-    return rc;
-  }
-  if (!fs->split && strcmp(p, fs->tmpl) == 0 && !S_ISREG(st.st_mode) &&
-      !S_ISLNK(st.st_mode) && !S_ISDIR(st.st_mode)) {
-    if (access(p, W_OK) != 0) {
-      rc = ps__seterr(fs->base.errmsg, PS_ERR_IO,
-                      "cannot open %s for writing: %s", p, strerror(errno));
-    }
-    free(p);
-    return rc;
-  }
-  if (fs->append && S_ISREG(st.st_mode) && access(p, R_OK | W_OK) != 0) {
-    rc = ps__seterr(fs->base.errmsg, PS_ERR_IO, "cannot append to %s: %s", p,
-                    strerror(errno));
-    free(p);
-    return rc;
-  }
-  char *slash = strrchr(p, '/');
-  const char *dir = ".";
-  if (slash == p) {
-    dir = "/";
-  } else if (slash != NULL) {
-    *slash = '\0';
-    dir = p;
-  }
-  size_t n = strlen(dir) + 32;
-  char *probe = malloc(n);
-  if (probe == NULL) {
-    free(p);
-    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
-  }
-  snprintf(probe, n, "%s/.ps-receiver-probe-XXXXXX", dir);
-  if ((fd = mkostemp(probe, O_CLOEXEC)) >= 0) {
-    close(fd);
-    unlink(probe);
-  } else {
-    rc = ps__seterr(fs->base.errmsg, PS_ERR_IO,
-                    "cannot create files in %s: %s", dir, strerror(errno));
-  }
-  free(probe);
-  free(p);
-  return rc;
-}
-
 static int file_sink_new(ps_sink **out, const ps__fmt *fmt, const char *tmpl,
                          const ps_file_sink_options *opts, int literal) {
   file_sink *fs = calloc(1, sizeof(*fs));
@@ -1421,7 +895,7 @@ static int file_sink_new(ps_sink **out, const ps__fmt *fmt, const char *tmpl,
     se->f.is_stdout = 1;
     int rc = series_header(fs, se, 0);
     if (rc == 0) {
-      rc = out_write(fs, &se->f);
+      rc = ps__outfile_write(&fs->base, &se->f);
     }
     return rc == PS_ERR_REFUSED ? PS_ERR_IO : rc;
   }
@@ -1437,14 +911,14 @@ static int file_sink_new(ps_sink **out, const ps__fmt *fmt, const char *tmpl,
       fs->series = NULL;
       series_free(se);
     }
-    return probe_output(fs);
+    return ps__fileout_probe(&fs->base, tmpl, fs->split, fs->append);
   }
   /* Open now so an unwritable path fails before any sensor is accepted;
    * a pcap header follows when the first interface tells the link
    * type. */
   int rc = start_file(fs, se, 0);
   if (rc == 0) {
-    rc = out_write(fs, &se->f);
+    rc = ps__outfile_write(&fs->base, &se->f);
   }
   /* Whether it might pass or not, the caller learns it now. */
   return rc == PS_ERR_REFUSED ? PS_ERR_IO : rc;

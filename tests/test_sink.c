@@ -6,6 +6,7 @@
 
 #include "unit_util.h"
 
+#include "ps_fileout.h"
 #include "ps_pcapfmt.h"
 #include "ps_sink.h"
 

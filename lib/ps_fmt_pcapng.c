@@ -435,7 +435,9 @@ static int ng_tail_scan(const ps__fmtw *w, ps__fmt_read_fn read, void *ud,
   int swapped = 0;
   const uint8_t *h, *t;
   while (ps__fmt_reader_get(r, off, 12, &h) == 0) {
-    if (off == 0 && ps__pcapng_block_len(h, &swapped) == 0) {
+    /* A file begins with a section header: blocks before one have no
+     * byte order, and no reader takes them. */
+    if (off == 0 && get32h(h) != PS_PCAPNG_SHB_TYPE) {
       break;
     }
     uint32_t n = ps__pcapng_block_len(h, &swapped);

@@ -1446,6 +1446,28 @@ START_TEST(test_append_repair_pcapng) {
   ck_assert_msg(strstr(logbuf, "(it is not a pcapng file): writing to") !=
                     NULL, "log: %s", logbuf);
   ps_sink_free(sk);
+
+  /* Whole blocks that do not begin with a section header are no pcapng
+   * file either (found by fuzz_tail): a reader refuses it, so appending
+   * a section to it would only make a longer unreadable file. */
+  path_in_dir(path, sizeof(path), "n.pcapng");
+  uint32_t blk[5] = {6, 20, 0, 0, 20}; /* a packet block, 20 bytes */
+  f = fopen(path, "w");
+  fwrite(blk, sizeof(blk), 1, f);
+  fclose(f);
+  size_t n0;
+  uint8_t *before = slurp(path, &n0);
+  logbuf[0] = '\0';
+  sk = file_sink(PS_FORMAT_PCAPNG, path, &o);
+  ck_assert_msg(strstr(logbuf, "(it is not a pcapng file): writing to") !=
+                    NULL, "log: %s", logbuf);
+  ck_assert_int_eq(sk->ops->close(sk), 0);
+  ps_sink_free(sk);
+  uint8_t *after = slurp(path, &len);
+  ck_assert_uint_eq(len, n0);
+  ck_assert_mem_eq(after, before, n0);
+  free(before);
+  free(after);
 }
 END_TEST
 

@@ -362,7 +362,13 @@ def main():
                            b":5000", b"5000", b"receiver.example.org:65535",
                            b"host:65536", b"::1:80", b"18446744073709551615",
                            b"18446744073709551616", b"007", b"[]:1",
-                           b"a:b:c", b"h\x01st:1", b"[x]y:1"]):
+                           b"a:b:c", b"h\x01st:1", b"[x]y:1",
+                           # review, issue 9: brackets around a name or
+                           # IPv4, sizes out of range
+                           b"[127.0.0.1]:5555", b"[fe80::1%]:1",
+                           b"[::ffff:10.0.0.1]:80", b"99999999999g",
+                           b"18446744073709551615k", b"1000000000",
+                           b"64k", b"0", b"outside00", b"0" * 55 + b"m"]):
         write("fuzz_cli", "arg-%02d" % i, s)
 
 

@@ -58,6 +58,7 @@ typedef struct conn {
   ps__buf plain;   /* decrypted bytes for the session */
   int lingering;   /* closed, draining input until the sensor closes */
   int64_t linger_until;
+  int said_hello;  /* counted as a sensor session */
   ps__session sess;
 } conn;
 
@@ -107,6 +108,9 @@ struct ps_receiver {
   uint8_t *auth_key;
   size_t auth_len;
   ps_receiver_counters ctr;
+  /* Taken by sessions since the outputs last took everything for good:
+   * counted as written (ctr.packets, ctr.bytes) only then. */
+  uint64_t taken_packets, taken_bytes;
   char errmsg[PS_ERRMSG_MAX];
 };
 
@@ -314,7 +318,7 @@ int ps_receiver_set_max_pending(ps_receiver *r, unsigned max_pending) {
 const char *ps_receiver_errmsg(ps_receiver *r) { return r->errmsg; }
 
 int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts) {
-  if (r->conns != NULL || r->ctr.sessions_total > 0) {
+  if (r->conns != NULL || r->ctr.connections > 0) {
     return ps__seterr(r->errmsg, PS_ERR_STATE,
                       "TLS must be set before sensors connect");
   }
@@ -330,7 +334,7 @@ int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts) {
 
 int ps_receiver_set_auth_key(ps_receiver *r, const uint8_t *key,
                              size_t len) {
-  if (r->conns != NULL || r->ctr.sessions_total > 0) {
+  if (r->conns != NULL || r->ctr.connections > 0) {
     return ps__seterr(r->errmsg, PS_ERR_STATE,
                       "the key must be set before sensors connect");
   }
@@ -470,6 +474,12 @@ static void set_events(ps_receiver *r, conn *c) {
 
 /* Ends a connection: best-effort send of what is queued (an error frame,
  * the close confirmation), one log line with the counts, and cleanup. */
+/* A connection is a sensor session once it has said hello (the same test
+ * as conn_close()'s log line); before, it may be anything. */
+static int said_hello(const conn *c) {
+  return c->sess.state != PS_SESS_HELLO && c->sess.sensor[0] != '?';
+}
+
 static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   char eb[PS_ERRMSG_MAX];
   int rc;
@@ -488,7 +498,7 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
     /* Never admitted: nothing to count, and anyone can make many. */
     if (!hslog_allow(r)) {
       /* in the next summary line instead */
-    } else if (c->sess.state == PS_SESS_HELLO || c->sess.sensor[0] == '?') {
+    } else if (!said_hello(c)) {
       ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
               "connection from %s closed before the hello: %s", c->sess.peer,
               reason ? reason : "no data");
@@ -512,7 +522,9 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   r->ctr.dropped += t.dropped + t.ifdropped;
   r->ctr.overflow += t.overflow;
   r->ctr.duplicate_batches += c->sess.duplicates;
-  if (reason) {
+  if (!c->said_hello) {
+    r->ctr.connections_no_hello++;
+  } else if (reason) {
     r->ctr.sessions_failed++;
   }
   pending_del(r, c);
@@ -717,7 +729,7 @@ int ps_receiver_accept(ps_receiver *r) {
       r->conns = c;
       pending_add(r, c);
       r->ctr.sessions_active++;
-      r->ctr.sessions_total++;
+      r->ctr.connections++;
       accepted++;
     }
   }
@@ -731,8 +743,12 @@ static int conn_input(ps_receiver *r, conn *c, const uint8_t *p, size_t k) {
   uint64_t pk = c->sess.packets, by = c->sess.bytes;
   int rc = p ? ps__session_input(&c->sess, p, k)
              : ps__session_commit(&c->sess, k);
-  r->ctr.packets += c->sess.packets - pk;
-  r->ctr.bytes += c->sess.bytes - by;
+  if (!c->said_hello && said_hello(c)) {
+    c->said_hello = 1;
+    r->ctr.sessions_total++;
+  }
+  r->taken_packets += c->sess.packets - pk;
+  r->taken_bytes += c->sess.bytes - by;
   if (rc == PS_ERR_IO) {
     set_blocked(r, c->sess.errmsg);
   }
@@ -975,6 +991,13 @@ static void refuse_failed(ps_receiver *r) {
   }
 }
 
+/* Everything taken is in the outputs now. */
+static void count_written(ps_receiver *r) {
+  r->ctr.packets += r->taken_packets;
+  r->ctr.bytes += r->taken_bytes;
+  r->taken_packets = r->taken_bytes = 0;
+}
+
 /* Writes what the outputs hold and records it in the journal. Returns
  * 0 when everything taken so far is in the files. */
 static int commit_outputs(ps_receiver *r) {
@@ -1014,6 +1037,7 @@ static int commit_outputs(ps_receiver *r) {
     }
   }
   failpoint(r, 2);
+  count_written(r);
   if (r->blocked) {
     r->blocked = 0;
     ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
@@ -1160,6 +1184,9 @@ int ps_receiver_shutdown(ps_receiver *r) {
     if (e != 0 && rc == 0) {
       rc = ps__seterr(r->errmsg, e, "%s", sk->errmsg);
     }
+  }
+  if (rc == 0) {
+    count_written(r); /* (what the last flush wrote) */
   }
   if (r->journal != NULL && rc == 0) {
     /* The files are closed: record their final sizes. */

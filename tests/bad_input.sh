@@ -2,7 +2,9 @@
 # Wrong input gets one clear line naming the problem, exit 2 for usage
 # errors and 1 for runtime errors, before any data is touched.
 . "$top_srcdir/tests/lib.sh"
-mix AFS 601 # 601 generated frames (once the corpus' afs.pcap, hence the name)
+# A capture of our own (the cases need a readable file, not the corpus).
+AFS="$WORK/in.pcap"
+python3 "$top_srcdir/tests/mkpcap.py" "$AFS" 601 || fail "mkpcap"
 
 # check EXPECTED_RC REGEX CMD...: exit code, one line on stderr matching.
 check() {
@@ -42,6 +44,43 @@ check 2 "-s applies to live capture, not to -r" $S -r "$AFS" -s 96 --receiver 12
 check 2 "bad filter expression 'tcp port': .*syntax error" $S -r "$AFS" --receiver 127.0.0.1:1 tcp port
 check 2 "bad filter expression 'udp and hostx'" $S -r "$AFS" --receiver 127.0.0.1:1 udp and hostx
 check 2 "cannot read filter file $WORK/nofilter" $S -r "$AFS" --receiver 127.0.0.1:1 -F "$WORK/nofilter"
+# Empty values are never "default" or "off" (review F3: an empty
+# --tls-server-name switched the host-name check off): each is a usage
+# error naming the option, for every option that takes a value.
+check 2 "empty --tls-server-name: give the name the receiver's certificate must carry" \
+  $S -r "$AFS" --receiver 127.0.0.1:1 --tls-ca "$AFS" --tls-server-name ""
+for o in -i -r --receiver -s -B -c --duration --replay-buffer --overflow --spool-dir \
+         --compress --name --connect-timeout --peer-timeout --tls-ca --tls-server-name \
+         --tls-cert --tls-key --tls-pin --auth-key-file -Z -F; do
+  check 2 "^ps-sensor: empty $o: give " $S --receiver 127.0.0.1:1 "$o" ""
+done
+check 2 "empty --interface: give an interface name" $S --receiver 127.0.0.1:1 --interface=
+check 2 "empty -r: give a capture file" $S --receiver 127.0.0.1:1 -r ""
+check 2 "empty filter expression: give one, or no arguments to capture everything" \
+  $S -r "$AFS" --receiver 127.0.0.1:1 ""
+check 2 "empty filter expression" $S -r "$AFS" --receiver 127.0.0.1:1 " " ""
+printf '# nothing but a comment\n\n' >"$WORK/comment.bpf"
+check 2 "filter file $WORK/comment.bpf holds no expression \(only blanks or comments\): leave -F out" \
+  $S -r "$AFS" --receiver 127.0.0.1:1 -F "$WORK/comment.bpf"
+# A directory opens, reads as nothing, and was taken as no filter.
+check 2 "cannot read filter file $WORK: Is a directory" $S -r "$AFS" --receiver 127.0.0.1:1 -F "$WORK"
+# One file, one name, one set of credentials: a second is refused, not
+# silently preferred.
+check 2 "-r given twice \('$AFS' and '$WORK/b.pcap'\): give it once" \
+  $S -r "$AFS" -r "$WORK/b.pcap" --receiver 127.0.0.1:1
+check 2 "--read given twice" $S -r "$AFS" --read "$WORK/b.pcap" --receiver 127.0.0.1:1
+for o in --name --spool-dir --tls-ca --tls-server-name --tls-cert --tls-key --tls-pin \
+         --auth-key-file -Z -F; do
+  check 2 "^ps-sensor: $o given twice \('x' and 'y'\): give it once" \
+    $S -r "$AFS" --receiver 127.0.0.1:1 "$o" x "$o" y
+done
+# Brackets hold IPv6 addresses only.
+check 2 "invalid --receiver: '\[127.0.0.1\]:5555': brackets are for IPv6 addresses" \
+  $S -r "$AFS" --receiver "[127.0.0.1]:5555"
+check 2 "invalid --receiver: '\[localhost\]:5555': brackets are for IPv6" $S -r "$AFS" --receiver "[localhost]:5555"
+check 2 "invalid --receiver: '\[\]:5555': brackets are for IPv6" $S -r "$AFS" --receiver "[]:5555"
+check 2 "invalid --receiver: '\[fe80::1%\]:5555': brackets are for IPv6" $S -r "$AFS" --receiver "[fe80::1%]:5555"
+check 2 "invalid --receiver: '\[::1\]' is not \[IPV6\]:PORT" $S -r "$AFS" --receiver "[::1]"
 # --- ps-sensor runtime errors (1)
 check 1 "cannot open $WORK/missing.pcap: No such file or directory" $S -r "$WORK/missing.pcap" --receiver 127.0.0.1:1
 check 1 "not a capture file libpcap can read: unknown file format" $S -r "$top_srcdir/configure.ac" --receiver 127.0.0.1:1
@@ -112,6 +151,29 @@ check 2 "unknown --format 'pcapx'" $R --listen :0 -w "$WORK/x.pcap" --format pca
 check 2 "unknown --time-stamp-precision 'pico'" $R --listen :0 -w "$WORK/x.pcap" --time-stamp-precision pico
 check 2 "unexpected argument 'extra'" $R --listen :0 -w "$WORK/x.pcap" extra
 check 2 "invalid --max-sensors: '0' is outside" $R --listen :0 -w "$WORK/x.pcap" --max-sensors 0
+for o in -l --listen -w --format --time-stamp-precision -C -G -W --max-sensors \
+         --idle-timeout --tls-cert --tls-key --tls-client-ca --auth-key-file -Z --state; do
+  check 2 "^ps-receiver: empty $o: give " $R --listen :0 -w "$WORK/x.pcap" "$o" ""
+done
+check 2 "empty --tls-client-ca: give a file of CA certificates, or leave the option out" \
+  $R --listen :0 -w "$WORK/x.pcap" --tls-cert a --tls-key b --tls-client-ca ""
+check 2 "empty --post-rotate command" $R --listen :0 -w "$WORK/x.pcap" --post-rotate ""
+for o in --state --post-rotate --tls-cert --tls-key --tls-client-ca --auth-key-file -Z; do
+  check 2 "^ps-receiver: $o given twice \('x' and 'y'\): give it once" \
+    $R --listen :0 -w "$WORK/x.pcap" "$o" x "$o" y
+done
+check 2 "-w given twice \('$WORK/a.pcap' and '$WORK/b.pcap'\)" $R --listen :0 -w "$WORK/a.pcap" -w "$WORK/b.pcap"
+check 2 "invalid --listen: '\[127.0.0.1\]:0': brackets are for IPv6 addresses" \
+  $R --listen "[127.0.0.1]:0" -w "$WORK/x.pcap"
+# (Every address is ":PORT", not "[]:PORT".)
+check 2 "invalid --listen: '\[\]:0': brackets are for IPv6" $R --listen "[]:0" -w "$WORK/x.pcap"
+# A size out of range names the range the user can give, in bytes.
+check 2 "invalid -C: '99999999999g' is outside 1\.\.1000000000000000 bytes" \
+  $R --listen :0 -w "$WORK/x.pcap" -C 99999999999g
+check 2 "invalid -C: '99999999999999999999999' is outside 1\.\.1000000000000000 bytes" \
+  $R --listen :0 -w "$WORK/x.pcap" -C 99999999999999999999999
+check 2 "invalid --replay-buffer: '99999999999G' is outside 65536\.\.68719476736 bytes" \
+  $S -r "$AFS" --receiver 127.0.0.1:1 --replay-buffer 99999999999G
 # --- ps-receiver runtime errors (1)
 check 1 "cannot create the receiver's journal /nonexistent-dir/.out.pcap.state: No such file or directory \(its directory must exist" \
   $R --listen 127.0.0.1:0 -w /nonexistent-dir/out.pcap

@@ -78,18 +78,20 @@ static int state_covers(const char *state, const char *out) {
 
 static void usage(FILE *f) {
   fprintf(f,
-"Usage: ps-receiver --listen [ADDR]:PORT  -w FILE|-\n"
+"Usage: ps-receiver --listen [ADDR]:PORT...  -w FILE|-\n"
 "                   [--format pcap|pcapng] [--time-stamp-precision micro|nano]\n"
 "                   [-C SIZE] [-G SECONDS] [-W COUNT] [--split-by-sensor]\n"
 "                   [--post-rotate CMD] [--append] [--state FILE|none]\n"
-"                   [--max-sensors N] [--max-pending N]\n"
-"                   [--idle-timeout SECONDS] [-q|-v]\n"
+"                   [--max-sensors N] [--max-pending N] [--idle-timeout SECONDS]\n"
+"                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
+"                   [--auth-key-file FILE] [-Z USER] [-q|-v]\n"
+"       ps-receiver -h|-V\n"
 "\n"
 "Accept packet streams from ps-sensor and write them to a capture file, or\n"
 "to standard output for tshark -r -, wireshark -k -i -, Zeek or Suricata.\n"
 "\n"
 "  -l, --listen [ADDR]:PORT  where to listen (repeatable; no ADDR: every\n"
-"                          address; [IPV6]:PORT for IPv6)\n"
+"                          address; brackets only for IPv6, [IPV6]:PORT)\n"
 "  -w, --write FILE        output file, '-' for standard output; strftime\n"
 "                          conversions (%%Y%%m%%d-%%H%%M%%S, '%%%%' for '%%') and\n"
 "                          {sensor} are expanded; an existing file is never\n"
@@ -107,8 +109,8 @@ static void usage(FILE *f) {
 "      --state FILE|none   journal of what was acknowledged, so a receiver\n"
 "                          killed and restarted writes every packet once\n"
 "                          (default .NAME.state beside the output)\n"
-"  -F, --format FORMAT     pcap (default; pcapng if FILE ends in .pcapng)\n"
-"                          or pcapng\n"
+"  -F, --format pcap|pcapng  output format (default pcap, or pcapng if\n"
+"                          FILE ends in .pcapng)\n"
 "      --time-stamp-precision micro|nano  pcap time stamps (default micro)\n"
 "      --max-sensors N     concurrent sensors, counted once they proved\n"
 "                          the key (or said hello); beyond, a sensor is\n"
@@ -134,8 +136,9 @@ static void usage(FILE *f) {
 "sibling file, out.pcap -> out.RAW.pcap (libpcap's name of the link type;\n"
 "refused on standard output: use pcapng). SIGHUP starts new files at the\n"
 "next write (for logrotate). SIGINT/SIGTERM finish what was received,\n"
-"close the output and exit 0. Exit status: 0 done, 1 runtime error, 2\n"
-"usage error.\n");
+"close the output and exit 0. An empty option value is a usage error,\n"
+"never \"default\"; options naming a file, a key or a command can be given\n"
+"once. Exit status: 0 done, 1 runtime error, 2 usage error.\n");
 }
 
 enum { OPT_TSPREC = 256, OPT_MAX_SENSORS, OPT_IDLE, OPT_TLS_CERT, OPT_TLS_KEY,
@@ -152,6 +155,48 @@ static int usage_error(const char *fmt, ...) {
   va_end(ap);
   ps_cli_err("%s (see ps-receiver --help)", line);
   return PS_EXIT_USAGE;
+}
+
+/* An empty value never means "default" or "off" (an unset shell
+ * variable gives one): what to give instead, per option. */
+static const char *empty_hint(int c) {
+  switch (c) {
+  case 'l':
+    return "give [ADDR]:PORT, or :PORT for every address";
+  case 'w':
+    return "give a file name, or - for standard output";
+  case 'Z':
+    return "give a user name, or leave the option out";
+  case OPT_STATE:
+    return "give a file name, or none";
+  case OPT_TLS_CERT:
+  case OPT_TLS_KEY:
+    return "give a PEM file";
+  case OPT_TLS_CLIENT_CA:
+    return "give a file of CA certificates, or leave the option out to "
+           "accept sensors without certificates";
+  case OPT_AUTH_KEY:
+    return "give the file holding the shared key";
+  case 'F':
+    return "give pcap or pcapng";
+  case OPT_TSPREC:
+    return "give micro or nano";
+  case 'C':
+    return "give a size";
+  default:
+    return "give a number";
+  }
+}
+
+/* Options that name one thing (a file, a credential, a command): a
+ * second one is refused rather than silently replacing the first. */
+static int once(const char **slot, const char *value, const char *opt) {
+  if (*slot != NULL) {
+    return usage_error("%s given twice ('%s' and '%s'): give it once", opt,
+                       *slot, value);
+  }
+  *slot = value;
+  return 0;
 }
 
 static int ends_with(const char *s, const char *suffix) {
@@ -195,8 +240,21 @@ int main(int argc, char **argv) {
 
   ps_cli_log_init("ps-receiver", 1);
   opterr = 0;
-  int c;
-  while ((c = getopt_long(argc, argv, ":l:w:F:Z:C:G:W:qvhV", longopts, NULL)) != -1) {
+  int c, li = -1;
+  while ((c = getopt_long(argc, argv, ":l:w:F:Z:C:G:W:qvhV", longopts, &li)) !=
+         -1) {
+    char opt[40]; /* the option as typed */
+    if (li >= 0) {
+      snprintf(opt, sizeof(opt), "--%s", longopts[li].name);
+    } else {
+      snprintf(opt, sizeof(opt), "-%c", c);
+    }
+    li = -1;
+    /* (--post-rotate has its own message below.) */
+    if (c != ':' && c != '?' && c != OPT_POST_ROTATE && optarg != NULL &&
+        *optarg == '\0') {
+      return usage_error("empty %s: %s", opt, empty_hint(c));
+    }
     switch (c) {
     case 'l':
       if (n_listen == 8) {
@@ -205,7 +263,9 @@ int main(int argc, char **argv) {
       listens[n_listen++] = optarg;
       break;
     case 'w':
-      out = optarg;
+      if (once(&out, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case 'F':
       if (strcmp(optarg, "pcap") == 0) {
@@ -245,19 +305,29 @@ int main(int argc, char **argv) {
       }
       break;
     case OPT_TLS_CERT:
-      tls.cert_file = optarg;
+      if (once(&tls.cert_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_TLS_KEY:
-      tls.key_file = optarg;
+      if (once(&tls.key_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_TLS_CLIENT_CA:
-      tls.client_ca_file = optarg;
+      if (once(&tls.client_ca_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_AUTH_KEY:
-      key_file = optarg;
+      if (once(&key_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case 'Z':
-      run_as = optarg;
+      if (once(&run_as, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case 'C':
       if (ps_cli_parse_size(optarg, 1000000, 1, (uint64_t)1000000000 * 1000000,
@@ -286,13 +356,14 @@ int main(int argc, char **argv) {
         return usage_error("empty --post-rotate command: give a command, "
                            "run as CMD FILE");
       }
-      fopt.post_rotate = optarg;
+      if (once(&fopt.post_rotate, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_STATE:
-      if (*optarg == '\0') {
-        return usage_error("empty --state: give a file name, or none");
+      if (once(&state, optarg, opt)) {
+        return PS_EXIT_USAGE;
       }
-      state = optarg;
       break;
     case OPT_APPEND:
       fopt.flags |= PS_SINK_APPEND;
@@ -480,16 +551,23 @@ int main(int argc, char **argv) {
   rc = ps_receiver_run(r);
   ps_receiver_counters ctr;
   ps_receiver_get_counters(r, &ctr);
+  /* Connections that never said hello are no sensor's: counted apart. */
+  char other[96] = "";
+  if (ctr.connections_no_hello > 0) {
+    snprintf(other, sizeof(other),
+             ", %llu other connections closed "
+             "before the hello",
+             (unsigned long long)ctr.connections_no_hello);
+  }
   snprintf(line, sizeof(line),
-           "%llu sensor sessions (%llu failed), %llu packets, %llu bytes "
+           "%llu sensor sessions (%llu failed)%s, %llu packets, %llu bytes "
            "written; dropped: %llu by the sensors' kernels and interfaces, "
            "%llu by their replay buffers; %llu resent batches skipped as "
            "already written; %llu output stalls",
            (unsigned long long)ctr.sessions_total,
-           (unsigned long long)ctr.sessions_failed,
+           (unsigned long long)ctr.sessions_failed, other,
            (unsigned long long)ctr.packets, (unsigned long long)ctr.bytes,
-           (unsigned long long)ctr.dropped,
-           (unsigned long long)ctr.overflow,
+           (unsigned long long)ctr.dropped, (unsigned long long)ctr.overflow,
            (unsigned long long)ctr.duplicate_batches,
            (unsigned long long)ctr.write_stalls);
   ps_cli_log(PS_LOG_INFO, line, NULL);

@@ -148,7 +148,10 @@ typedef struct ps_capture_stats {
  * TLS settings, for ps_stream_set_tls() (sensor) and
  * ps_receiver_set_tls(). Fields are only ever appended; start from
  * PS_TLS_OPTIONS_INIT. Strings are copied (files are read at once).
- * Only TLS 1.2 and 1.3 are offered.
+ * A string is either NULL (its default) or not empty: an empty string
+ * is refused with PS_ERR_INVALID, never taken as "not given" (an empty
+ * server_name would otherwise mean no host-name check). Only TLS 1.2
+ * and 1.3 are offered.
  */
 typedef struct ps_tls_options {
   unsigned version;
@@ -162,7 +165,8 @@ typedef struct ps_tls_options {
   /* Receiver: require client certificates issued by these CAs. */
   const char *client_ca_file;
   /* Sensor: the name the receiver's certificate must carry; NULL means
-   * the host name given to ps_stream_connect(). */
+   * the host name given to ps_stream_connect(). Never "" (see above):
+   * without a name to check there is no verified connection. */
   const char *server_name;
   /* Sensor: accept only this receiver public key, "sha256:BASE64" of its
    * DER SubjectPublicKeyInfo (as curl's --pinnedpubkey). */
@@ -223,8 +227,9 @@ PS_API int ps_stream_set_batching(ps_stream *s, size_t max_bytes,
 /*
  * Connects with TLS, verifying the receiver as opts says (by default:
  * system trust store and the host name connected to). Reads the files
- * now. Before connect. Returns 0, PS_ERR_INVALID, PS_ERR_STATE or
- * PS_ERR_TLS (a file cannot be read or parsed; see errmsg).
+ * now. Before connect. Returns 0, PS_ERR_INVALID (also for an empty
+ * string in opts), PS_ERR_STATE or PS_ERR_TLS (a file cannot be read or
+ * parsed; see errmsg).
  */
 PS_API int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts);
 
@@ -732,8 +737,8 @@ PS_API uint16_t ps_receiver_port(ps_receiver *r);
 
 /* Serves TLS only (cert_file and key_file required; client_ca_file
  * requires verified client certificates). Reads the files now. Before
- * the first session. Returns 0, PS_ERR_INVALID, PS_ERR_STATE or
- * PS_ERR_TLS. */
+ * the first session. Returns 0, PS_ERR_INVALID (also for an empty
+ * string in opts), PS_ERR_STATE or PS_ERR_TLS. */
 PS_API int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts);
 
 /*
@@ -818,11 +823,20 @@ PS_API int ps_receiver_accept(ps_receiver *r);
  * stop; step-API users call it before free. */
 PS_API int ps_receiver_shutdown(ps_receiver *r);
 
-/* Sessions now connected, and totals since creation. */
+/* Counters of a receiver: now, and totals since creation. Fields are
+ * only ever appended. */
 typedef struct ps_receiver_counters {
+  /* Connections now open: sensor sessions, and connections still in
+   * their handshake (TLS, hello). */
   uint64_t sessions_active;
+  /* Sensor sessions: connections that said hello (a sensor name). */
   uint64_t sessions_total;
+  /* Sensor sessions that ended with an error (see the log). */
   uint64_t sessions_failed;
+  /* Packets and captured bytes written to the outputs: counted once the
+   * outputs took them for good (the write succeeded, the journal says
+   * so), when the sensors' batches are acknowledged. Packets held while
+   * an output cannot write are not counted until it can. */
   uint64_t packets;
   uint64_t bytes;
   uint64_t dropped; /* drops the sensors reported (kernel + interface) */
@@ -831,6 +845,12 @@ typedef struct ps_receiver_counters {
   uint64_t duplicate_batches; /* resent batches already written: skipped */
   uint64_t write_stalls;      /* times an output could not write (disk
                                  full...): acknowledgements stopped */
+  /* Since 0.1 (review, issue 9): connections accepted, and those of them
+   * closed before a sensor said hello (TLS handshake failures, port
+   * scans, refused at --max-sensors, no hello in time); these are not
+   * sensor sessions. */
+  uint64_t connections;
+  uint64_t connections_no_hello;
 } ps_receiver_counters;
 
 PS_API void ps_receiver_get_counters(ps_receiver *r,

@@ -267,6 +267,96 @@ def main():
           + ts(0, 5, 7, raw=True) + ts(3, 5, 4321, raw=True, nano=True)
           + ts(10, 5, 7, raw=True) + ts(15, 5, 7, raw=True) + b"x" * 20)
 
+    # fuzz_tail: byte 0 picks the format (bit 0 pcapng), nanosecond pcap
+    # (bit 1), the output's link type (bits 2-3: 1, 101, 113,
+    # 0x24000001) and an I/O error (bit 4) at the offset in bytes 1-2;
+    # then the file, as --append finds it.
+    def tail(fmt_ng=False, nano=False, lt=0, err=None):
+        b0 = (1 if fmt_ng else 0) | (2 if nano else 0) | (lt << 2)
+        b0 |= 0x10 if err is not None else 0
+        return struct.pack(">BH", b0, err or 0)
+
+    def pcap_hdr(linktype=1, nano=False, magic=None, ver=(2, 4)):
+        m = magic if magic is not None else (0xA1B23C4D if nano
+                                             else 0xA1B2C3D4)
+        return struct.pack("<IHHiIII", m, ver[0], ver[1], 0, 0, 262144,
+                           linktype)
+
+    def pcap_rec(sec, frac, data, caplen=None):
+        return struct.pack("<IIII", sec, frac,
+                           len(data) if caplen is None else caplen,
+                           len(data) + 4) + data
+
+    eth = bytes.fromhex("ffffffffffff0200000000010800") + bytes(range(46))
+    recs = b"".join(pcap_rec(1700000000 + i, i, eth[:20 + 13 * i])
+                    for i in range(4))
+    write("fuzz_tail", "pcap-whole", tail() + pcap_hdr() + recs)
+    write("fuzz_tail", "pcap-torn", tail() + (pcap_hdr() + recs)[:-9])
+    write("fuzz_tail", "pcap-torn-header", tail() + pcap_hdr()[:10])
+    write("fuzz_tail", "pcap-nano-raw",
+          tail(nano=True, lt=1) + pcap_hdr(101, nano=True) + recs)
+    # What is not continued: another precision, link type, byte order,
+    # version; text.
+    write("fuzz_tail", "pcap-other-precision",
+          tail(nano=True) + pcap_hdr() + recs)
+    write("fuzz_tail", "pcap-other-linktype",
+          tail(lt=3) + pcap_hdr(0x24000002) + recs)
+    write("fuzz_tail", "pcap-swapped",
+          tail() + struct.pack(">IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    write("fuzz_tail", "pcap-version",
+          tail() + pcap_hdr(ver=(2, 3)) + recs)
+    write("fuzz_tail", "pcap-text", tail() + b"not a capture file at all")
+    # A record no sensor could have sent (caplen past 262144) ends it.
+    write("fuzz_tail", "pcap-caplen-past-max",
+          tail() + pcap_hdr() + recs[:36]
+          + struct.pack("<IIII", 5, 5, 262145, 262145) + eth)
+    write("fuzz_tail", "pcap-read-error",
+          tail(err=24 + 50) + pcap_hdr() + recs)
+
+    def block(btype, body, be=False):
+        e = ">" if be else "<"
+        n = 12 + len(body)
+        return struct.pack(e + "II", btype, n) + body + struct.pack(e + "I", n)
+
+    def shb(be=False):
+        e = ">" if be else "<"
+        return block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1)
+                     + struct.pack(e + "HH", 0, 0), be)
+
+    def idb(linktype=1, be=False):
+        e = ">" if be else "<"
+        return block(1, struct.pack(e + "HHI", linktype, 0, 262144)
+                     + struct.pack(e + "HHB3xHH", 9, 1, 6, 0, 0), be)
+
+    def epb(data, be=False):
+        e = ">" if be else "<"
+        pad = (-len(data)) % 4
+        return block(6, struct.pack(e + "IIIII", 0, 0, 1700000000, len(data),
+                                    len(data)) + data + bytes(pad)
+                     + struct.pack(e + "I", 0), be)
+
+    def isb(be=False):
+        e = ">" if be else "<"
+        return block(5, struct.pack(e + "III", 0, 0, 5)
+                     + struct.pack(e + "HH", 0, 0), be)
+
+    ng = shb() + idb() + epb(eth[:21]) + epb(eth[:60]) + isb()
+    ngbe = shb(True) + idb(101, True) + epb(eth[:33], True)
+    write("fuzz_tail", "pcapng-whole", tail(True) + ng)
+    write("fuzz_tail", "pcapng-torn", tail(True) + ng[:-30])
+    write("fuzz_tail", "pcapng-torn-first", tail(True) + ng[:20])
+    write("fuzz_tail", "pcapng-big-endian", tail(True) + ngbe)
+    write("fuzz_tail", "pcapng-two-sections", tail(True) + ng + ngbe[:-2])
+    bad = bytearray(ng)
+    bad[len(shb() + idb() + epb(eth[:21])) - 4] ^= 0xFF  # its trailer
+    write("fuzz_tail", "pcapng-bad-trailer", tail(True) + bytes(bad))
+    # Blocks that do not begin with a section header are not pcapng.
+    write("fuzz_tail", "pcapng-no-section", tail(True) + idb() + ng)
+    write("fuzz_tail", "pcapng-text", tail(True) + b"0123456789abcdef")
+    write("fuzz_tail", "pcapng-read-error",
+          tail(True, err=len(shb() + idb()) + 8) + ng)
+    write("fuzz_tail", "empty", tail(True))
+
     # fuzz_cli: strings as typed on a command line.
     for i, s in enumerate([b"127.0.0.1:5000", b"[::1]:0", b"[fe80::1%eth0]:9",
                            b":5000", b"5000", b"receiver.example.org:65535",

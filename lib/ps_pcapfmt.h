@@ -1,11 +1,12 @@
-/* pcap and pcapng serialisation, sans I/O: records into buffers. Files are
- * written in the host's byte order, as libpcap writes them. */
+/* pcap and pcapng byte layouts, sans I/O: records into buffers. Files are
+ * written in the host's byte order, as libpcap writes them. The time
+ * stamp rules are in ps_pcapfmt.c, each format's blocks
+ * in its module (ps_fmt_pcap.c, ps_fmt_pcapng.c), which ps_fmt.h puts
+ * behind one table. */
 #ifndef PS_PCAPFMT_H
 #define PS_PCAPFMT_H
 
 #include "ps_common.h"
-
-#include <time.h>
 
 #define PS_PCAP_MAGIC_USEC 0xa1b2c3d4u
 #define PS_PCAP_MAGIC_NSEC 0xa1b23c4du
@@ -104,20 +105,5 @@ uint32_t ps__pcapng_block_len(const uint8_t *b, int *swapped);
  * byte order. */
 uint32_t ps__pcapng_trailer_len(const uint8_t *t, int swapped);
 #define PS_PCAPNG_SHB_TYPE 0x0A0D0D0Au
-
-/* --- output file names --- */
-
-/* Expands a path template: strftime(3) conversions with tm, and each
- * "{sensor}" replaced by sensor made safe for a file name (every '/'
- * and a leading '.' become '_'); sensor NULL leaves "{sensor}" as it
- * is. Returns a malloc'ed string, NULL when out of memory. */
-char *ps__path_expand(const char *tmpl, const struct tm *tm,
-                      const char *sensor);
-/* "dir/cap.pcap" + "x" -> "dir/cap.x.pcap"; no extension in the last
- * component: "dir/cap" -> "dir/cap.x". malloc'ed, NULL when out of
- * memory. */
-char *ps__path_insert(const char *path, const char *tag);
-/* Copies a sensor name into out (outlen bytes) as a file name part. */
-void ps__name_for_file(char *out, size_t outlen, const char *name);
 
 #endif

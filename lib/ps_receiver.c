@@ -406,9 +406,9 @@ int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink) {
                       "sinks must be added before sensors connect");
   }
   ps__sink_set_log(sink, r->env.log, r->env.log_ud);
-  if (r->journal != NULL && sink->ops->marks != NULL) {
+  if (r->journal != NULL) {
     ps__file_mark m[PCAP_MARKS];
-    unsigned n = sink->ops->marks(sink, m, PCAP_MARKS);
+    unsigned n = ps__sink_marks(sink, m, PCAP_MARKS);
     for (unsigned i = 0; i < n; i++) {
       int rc = ps__journal_file(r->journal, m[i].path, m[i].fd, m[i].size,
                                 r->errmsg);
@@ -1035,7 +1035,7 @@ static int commit_outputs(ps_receiver *r) {
   r->rounds++;
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
     ps_sink *sk = r->sinks[i];
-    int rc = sk->ops->flush(sk);
+    int rc = ps__sink_flush(sk);
     if (rc == PS_ERR_CLOSED) {
       /* Standard output's reader left: nothing can be written again, so
        * stop (the sensors keep what was not acknowledged). */
@@ -1058,9 +1058,7 @@ static int commit_outputs(ps_receiver *r) {
     unsigned n = 0;
     for (unsigned i = 0; i < r->env.n_sinks; i++) {
       ps_sink *sk = r->sinks[i];
-      if (sk->ops->marks != NULL) {
-        n += sk->ops->marks(sk, m + n, PCAP_MARKS);
-      }
+      n += ps__sink_marks(sk, m + n, PCAP_MARKS);
     }
     char eb[PS_ERRMSG_MAX];
     failpoint(r, 1);
@@ -1213,7 +1211,7 @@ int ps_receiver_shutdown(ps_receiver *r) {
   int rc = 0;
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
     ps_sink *sk = r->sinks[i];
-    int e = sk->ops->close(sk);
+    int e = ps__sink_close(sk);
     if (e != 0 && rc == 0) {
       rc = ps__seterr(r->errmsg, e, "%s", sk->errmsg);
     }

@@ -70,10 +70,7 @@ int ps__session_check_outputs(ps__session *s, int more) {
     }
     for (unsigned i = 0; i < s->env->n_sinks; i++) {
       ps_sink *sk = s->env->sinks[i];
-      int f =
-          sk->ops->failed != NULL && ifc->slot[i] != NULL
-              ? sk->ops->failed(sk, ifc->slot[i], s->errmsg, sizeof(s->errmsg))
-              : 0;
+      int f = ps__sink_failed(sk, ifc->slot[i], s->errmsg, sizeof(s->errmsg));
       if (f == 1 || (f != 0 && more)) {
         return refuse(s, PS_ERR_REFUSED);
       }
@@ -207,8 +204,7 @@ static int start(ps__session *s) {
   }
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
-    if (sk->ops->session_start &&
-        (rc = sk->ops->session_start(sk, &s->info)) != 0) {
+    if ((rc = ps__sink_session_start(sk, &s->info)) != 0) {
       return sink_error(s, sk, rc);
     }
     s->started = i + 1; /* these sinks get session_end */
@@ -290,8 +286,7 @@ static int on_iface(ps__session *s, const ps__frame *f) {
           m.id, ifc->name, m.linktype, m.snaplen, tsres_name(m.tsres));
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
-    if (sk->ops->iface &&
-        (rc = sk->ops->iface(sk, &s->info, &ifc->info, &ifc->slot[i])) != 0) {
+    if ((rc = ps__sink_iface(sk, &s->info, &ifc->info, &ifc->slot[i])) != 0) {
       return sink_error(s, sk, rc);
     }
   }
@@ -301,7 +296,7 @@ static int on_iface(ps__session *s, const ps__frame *f) {
 static int flush_sinks(ps__session *s) {
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
-    int rc = sk->ops->flush(sk);
+    int rc = ps__sink_flush(sk);
     if (rc != 0) {
       return sink_error(s, sk, rc);
     }
@@ -380,8 +375,7 @@ static int on_batch(ps__session *s, const ps__frame *f) {
      * this sensor's error: refused now, before anything is written. */
     for (unsigned i = 0; i < s->env->n_sinks; i++) {
       ps_sink *sk = s->env->sinks[i];
-      if (sk->ops->check &&
-          (rc = sk->ops->check(sk, &s->ifaces[pkt.iface]->info, &pkt)) != 0) {
+      if ((rc = ps__sink_check(sk, &s->ifaces[pkt.iface]->info, &pkt)) != 0) {
         ps__seterr(s->errmsg, rc, "batch %llu, packet %u: %s",
                    (unsigned long long)b.seq, n + 1, sk->errmsg);
         return refuse(s, rc);
@@ -403,7 +397,7 @@ static int on_batch(ps__session *s, const ps__frame *f) {
     ps__sess_iface *ifc = s->ifaces[pkt.iface];
     for (unsigned i = 0; i < s->env->n_sinks; i++) {
       ps_sink *sk = s->env->sinks[i];
-      rc = sk->ops->packet(sk, ifc->slot[i], &s->info, &ifc->info, &pkt);
+      rc = ps__sink_packet(sk, ifc->slot[i], &s->info, &ifc->info, &pkt);
       if (rc != 0) {
         return sink_error(s, sk, rc);
       }
@@ -490,9 +484,7 @@ static int on_stats(ps__session *s, const ps__frame *f) {
   ifc->have_stats = 1;
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
-    if (sk->ops->stats) {
-      sk->ops->stats(sk, ifc->slot[i], &s->info, &ifc->info, &m.c);
-    }
+    ps__sink_stats(sk, ifc->slot[i], &s->info, &ifc->info, &m.c);
   }
   return 0;
 }
@@ -669,10 +661,8 @@ void ps__session_end(ps__session *s) {
     }
     for (unsigned k = 0; k < s->env->n_sinks; k++) {
       ps_sink *sk = s->env->sinks[k];
-      if (sk->ops->iface_end) {
-        sk->ops->iface_end(sk, ifc->slot[k], &s->info, &ifc->info,
-                           ifc->have_stats ? &ifc->stats : NULL);
-      }
+      ps__sink_iface_end(sk, ifc->slot[k], &s->info, &ifc->info,
+                         ifc->have_stats ? &ifc->stats : NULL);
     }
     free(ifc);
     s->ifaces[i] = NULL;
@@ -680,9 +670,7 @@ void ps__session_end(ps__session *s) {
   if (s->started) {
     for (unsigned k = 0; k < s->started; k++) {
       ps_sink *sk = s->env->sinks[k];
-      if (sk->ops->session_end) {
-        sk->ops->session_end(sk, &s->info);
-      }
+      ps__sink_session_end(sk, &s->info);
     }
     s->started = 0;
   }

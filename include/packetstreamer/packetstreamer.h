@@ -672,9 +672,11 @@ typedef struct ps_session_info {
 } ps_session_info;
 
 /* Callbacks of a callback sink. Fields are only ever appended; set
- * version to PS_SINK_CALLBACKS_VERSION (the _INIT macro does). Any
- * callback may be NULL. A callback returning non-zero refuses the session
- * (it is closed with a log line). */
+ * version to PS_SINK_CALLBACKS_VERSION (the _INIT macro does): the
+ * library reads only the fields of that version, so a program built
+ * against an older header keeps working. Any callback may be NULL. A
+ * callback returning non-zero refuses the session (it is closed with a
+ * log line). */
 typedef struct ps_sink_callbacks {
   unsigned version;
   int (*session_start)(const ps_session_info *session, void *user_data);
@@ -687,12 +689,23 @@ typedef struct ps_sink_callbacks {
                 const ps_interface_info *iface,
                 const ps_capture_stats *stats, void *user_data);
   void (*session_end)(const ps_session_info *session, void *user_data);
+  /* Version 2. An interface ended (its session is ending): last is the
+   * last counters the sensor sent for it, or NULL if it sent none.
+   * Called before session_end for each interface that interface()
+   * accepted (or every one announced, when interface is NULL). Since
+   * 0.1. */
+  void (*interface_end)(const ps_session_info *session,
+                        const ps_interface_info *iface,
+                        const ps_capture_stats *last, void *user_data);
 } ps_sink_callbacks;
 
-#define PS_SINK_CALLBACKS_VERSION 1
-#define PS_SINK_CALLBACKS_INIT {PS_SINK_CALLBACKS_VERSION, 0, 0, 0, 0, 0}
+#define PS_SINK_CALLBACKS_VERSION 2
+#define PS_SINK_CALLBACKS_INIT {PS_SINK_CALLBACKS_VERSION, 0, 0, 0, 0, 0, 0}
 
-/* A sink that calls cb (copied) with user_data. Since 0.1. */
+/* A sink that calls cb (copied: the fields of cb->version) with
+ * user_data. Returns 0, PS_ERR_INVALID (out or cb NULL, or a version
+ * below 1 or newer than this library's PS_SINK_CALLBACKS_VERSION) or
+ * PS_ERR_NOMEM. Since 0.1. */
 PS_API int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb,
                             void *user_data);
 

@@ -1,8 +1,9 @@
 /*
  * Fuzz target for the tools' command-line parsers: the input, as a
- * NUL-terminated string, goes to ps_cli_parse_u64 and
+ * NUL-terminated string, goes to ps_cli_parse_u64, ps_cli_parse_size and
  * ps_cli_parse_hostport, and every successful parse is checked against
- * what the string says.
+ * what the string says; a range named in a refusal is the range asked
+ * for.
  */
 #include "config.h"
 
@@ -54,6 +55,48 @@ static void fuzz_u64(const char *s, uint64_t min, uint64_t max) {
   }
 }
 
+static void fuzz_size(const char *s, uint64_t unit, uint64_t min,
+                      uint64_t max) {
+  char err[160];
+  uint64_t v = 12345;
+  memset(err, CANARY, sizeof(err));
+  int rc = ps_cli_parse_size(s, unit, min, max, &v, err, sizeof(err));
+  /* Digits, then at most one unit suffix: a size, in range or not. */
+  size_t len = strlen(s);
+  uint64_t u = unit;
+  if (len > 0 && strchr("kKmMgG", s[len - 1]) != NULL) {
+    char c = s[len - 1];
+    u = (c == 'k' || c == 'K')   ? 1024u
+        : (c == 'm' || c == 'M') ? 1048576u
+                                 : 1073741824u;
+    len--;
+  }
+  int syntax_ok = len > 0 && strspn(s, "0123456789") == len;
+  if (rc == 0) {
+    CHECK(syntax_ok);
+    CHECK(v >= min && v <= max);
+    CHECK(v % u == 0);
+    char *digits = strndup(s, len);
+    if (digits != NULL) {
+      check_number(digits, v / u);
+      free(digits);
+    }
+  } else {
+    CHECK(v == 12345);
+    check_reason(err, sizeof(err));
+    if (syntax_ok) {
+      /* Refused for its range, and the range named is the one asked
+       * for, never an internal bound (review: -C 99999999999g said
+       * "outside 0..17179869183"). */
+      char range[64];
+      snprintf(range, sizeof(range), "' is outside %" PRIu64 "..%" PRIu64
+               " bytes", min, max);
+      size_t el = strlen(err), rl = strlen(range);
+      CHECK(el >= rl && strcmp(err + el - rl, range) == 0);
+    }
+  }
+}
+
 static void fuzz_hostport(const char *s, int allow_no_host, int allow_port0,
                           size_t hostlen) {
   char host[300];
@@ -82,9 +125,13 @@ static void fuzz_hostport(const char *s, int allow_no_host, int allow_port0,
   }
   const char *portstr;
   if (s[0] == '[') {
-    /* "[HOST]:PORT": host is what the brackets held. */
+    /* "[HOST]:PORT": host is what the brackets held, an IPv6 address
+     * (never a name or an IPv4 address). */
     CHECK(strncmp(s + 1, host, hl) == 0 && s[1 + hl] == ']' &&
           s[2 + hl] == ':');
+    CHECK(memchr(host, ':', hl) != NULL);
+    size_t al = strcspn(host, "%");
+    CHECK(strspn(host, "0123456789abcdefABCDEF:.") == al);
     portstr = s + 3 + hl;
   } else {
     /* Unbracketed: a host never holds a ':'. */
@@ -112,6 +159,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_u64(s, 0, UINT64_MAX);
   fuzz_u64(s, 1, 65535);
   fuzz_u64(s, 10, 10);
+  /* As ps-receiver -C and ps-sensor --replay-buffer call it. */
+  fuzz_size(s, 1000000, 1, (uint64_t)1000000000 * 1000000);
+  fuzz_size(s, 1, 65536, (uint64_t)64 << 30);
+  fuzz_size(s, 1, 0, UINT64_MAX);
   for (int f = 0; f < 4; f++) {
     fuzz_hostport(s, f & 1, (f >> 1) & 1, 256);
   }

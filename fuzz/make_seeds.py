@@ -194,6 +194,17 @@ def main():
           b"\x00" + hello() + iface() + batch(1, packets(1, ifid=3), 1))
     write("fuzz_session", "sensor-error",
           b"\x03" + hello() + error(3, b"capture failed\x01\n"))
+    # Time stamps no file holds (issue 9): the callback sink gets them
+    # verbatim; seconds are the wire's unsigned view of a signed value.
+    eth = bytes.fromhex("ffffffffffff0200000000010800") + bytes(46)
+    write("fuzz_session", "ts-extremes",
+          b"\x00" + hello() + iface(0, tsres=TSRES_NSEC)
+          + iface(1, b"eth1", tsres=TSRES_USEC)
+          + batch(1, record(0, (1 << 63) - 1, 1000000000, eth)
+                  + record(1, (1 << 63) - 1, 1000000, eth)
+                  + record(0, (1 << 64) - 1, 0xFFFFFFFF, eth)
+                  + record(1, 1 << 63, 0, eth), 4)
+          + close(1))
     # Keyed sessions: the right proof, then a stream; a wrong key; no
     # proof; the receiver's proof reflected back.
     write("fuzz_session", "auth-ok",
@@ -272,12 +283,158 @@ def main():
           bytes((i * 2654435761 >> 13) & 0xFF for i in range(3000)))
     write("fuzz_codec", "empty", b"")
 
+    # fuzz_pcapfmt: 21-byte records (resolution byte, seconds, fraction,
+    # caplen selector, len), then an interface name.
+    INT64_MAX, INT64_MIN = (1 << 63) - 1, -(1 << 63)
+    U32 = 0xFFFFFFFF
+
+    def ts(res, sec, frac, caplen=60, wirelen=None, nano=False, raw=False):
+        b0 = (0x80 | res) if raw else (1 if res == TSRES_NSEC else 0)
+        b0 |= 0x10 if nano else 0
+        return struct.pack(">BqII I", b0, sec, frac, caplen,
+                           caplen if wirelen is None else wirelen)
+
+    write("fuzz_pcapfmt", "ordinary",
+          ts(TSRES_USEC, 1700000000, 123456)
+          + ts(TSRES_NSEC, 1700000000, 123456789, nano=True) + b"eth0")
+    # Issue 9, F1: INT64_MAX and a whole second, both directions.
+    write("fuzz_pcapfmt", "int64-max-whole-second",
+          ts(TSRES_NSEC, INT64_MAX, 1000000000)
+          + ts(TSRES_USEC, INT64_MAX, 1000000, nano=True)
+          + ts(TSRES_NSEC, INT64_MAX, 999999999)
+          + ts(TSRES_USEC, INT64_MAX - 4294, U32, nano=True))
+    # The 32-bit seconds field's edges; fractions at, above and far
+    # above the unit, verbatim and converted.
+    write("fuzz_pcapfmt", "uint32-edges",
+          ts(TSRES_USEC, U32, 999999) + ts(TSRES_USEC, U32, 1000000)
+          + ts(TSRES_USEC, U32, 1000000, nano=True)
+          + ts(TSRES_USEC, U32 - 1, 1000000, nano=True)
+          + ts(TSRES_NSEC, U32 - 4, U32) + ts(TSRES_NSEC, U32 - 3, U32)
+          + ts(TSRES_USEC, 1 << 32, 0) + ts(TSRES_NSEC, 1 << 31, U32))
+    # Negative seconds: sign-extended 32-bit values, and below them.
+    write("fuzz_pcapfmt", "negative",
+          ts(TSRES_USEC, -1, 5) + ts(TSRES_NSEC, -(1 << 31), 0, nano=True)
+          + ts(TSRES_USEC, -(1 << 31) - 1, 0) + ts(TSRES_NSEC, INT64_MIN, U32)
+          + ts(TSRES_USEC, -1, 1000000, nano=True))
+    # pcapng's 64 bits: the last unit in ns and us, and one past.
+    write("fuzz_pcapfmt", "pcapng-edges",
+          ts(TSRES_NSEC, 18446744073, 709551615)
+          + ts(TSRES_NSEC, 18446744073, 709551616)
+          + ts(TSRES_USEC, 18446744073709, 551615)
+          + ts(TSRES_USEC, 18446744073709, 551616)
+          + ts(TSRES_NSEC, 18446744073, 1000000000))
+    # caplen: 0, the largest, one past it, one that would wrap a 32-bit
+    # block length; odd resolutions (0, 3, 10, 15).
+    write("fuzz_pcapfmt", "lengths-resolutions",
+          ts(TSRES_USEC, 1, 0, caplen=0)
+          + ts(TSRES_USEC, 1, 0, caplen=0x40000008, wirelen=U32)
+          + ts(TSRES_NSEC, 1, 0, caplen=0x40000009)
+          + ts(TSRES_USEC, 1, 0, caplen=U32)
+          + ts(0, 5, 7, raw=True) + ts(3, 5, 4321, raw=True, nano=True)
+          + ts(10, 5, 7, raw=True) + ts(15, 5, 7, raw=True) + b"x" * 20)
+
+    # fuzz_tail: byte 0 picks the format (bit 0 pcapng), nanosecond pcap
+    # (bit 1), the output's link type (bits 2-3: 1, 101, 113,
+    # 0x24000001) and an I/O error (bit 4) at the offset in bytes 1-2;
+    # then the file, as --append finds it.
+    def tail(fmt_ng=False, nano=False, lt=0, err=None):
+        b0 = (1 if fmt_ng else 0) | (2 if nano else 0) | (lt << 2)
+        b0 |= 0x10 if err is not None else 0
+        return struct.pack(">BH", b0, err or 0)
+
+    def pcap_hdr(linktype=1, nano=False, magic=None, ver=(2, 4)):
+        m = magic if magic is not None else (0xA1B23C4D if nano
+                                             else 0xA1B2C3D4)
+        return struct.pack("<IHHiIII", m, ver[0], ver[1], 0, 0, 262144,
+                           linktype)
+
+    def pcap_rec(sec, frac, data, caplen=None):
+        return struct.pack("<IIII", sec, frac,
+                           len(data) if caplen is None else caplen,
+                           len(data) + 4) + data
+
+    eth = bytes.fromhex("ffffffffffff0200000000010800") + bytes(range(46))
+    recs = b"".join(pcap_rec(1700000000 + i, i, eth[:20 + 13 * i])
+                    for i in range(4))
+    write("fuzz_tail", "pcap-whole", tail() + pcap_hdr() + recs)
+    write("fuzz_tail", "pcap-torn", tail() + (pcap_hdr() + recs)[:-9])
+    write("fuzz_tail", "pcap-torn-header", tail() + pcap_hdr()[:10])
+    write("fuzz_tail", "pcap-nano-raw",
+          tail(nano=True, lt=1) + pcap_hdr(101, nano=True) + recs)
+    # What is not continued: another precision, link type, byte order,
+    # version; text.
+    write("fuzz_tail", "pcap-other-precision",
+          tail(nano=True) + pcap_hdr() + recs)
+    write("fuzz_tail", "pcap-other-linktype",
+          tail(lt=3) + pcap_hdr(0x24000002) + recs)
+    write("fuzz_tail", "pcap-swapped",
+          tail() + struct.pack(">IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    write("fuzz_tail", "pcap-version",
+          tail() + pcap_hdr(ver=(2, 3)) + recs)
+    write("fuzz_tail", "pcap-text", tail() + b"not a capture file at all")
+    # A record no sensor could have sent (caplen past 262144) ends it.
+    write("fuzz_tail", "pcap-caplen-past-max",
+          tail() + pcap_hdr() + recs[:36]
+          + struct.pack("<IIII", 5, 5, 262145, 262145) + eth)
+    write("fuzz_tail", "pcap-read-error",
+          tail(err=24 + 50) + pcap_hdr() + recs)
+
+    def block(btype, body, be=False):
+        e = ">" if be else "<"
+        n = 12 + len(body)
+        return struct.pack(e + "II", btype, n) + body + struct.pack(e + "I", n)
+
+    def shb(be=False):
+        e = ">" if be else "<"
+        return block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1)
+                     + struct.pack(e + "HH", 0, 0), be)
+
+    def idb(linktype=1, be=False):
+        e = ">" if be else "<"
+        return block(1, struct.pack(e + "HHI", linktype, 0, 262144)
+                     + struct.pack(e + "HHB3xHH", 9, 1, 6, 0, 0), be)
+
+    def epb(data, be=False):
+        e = ">" if be else "<"
+        pad = (-len(data)) % 4
+        return block(6, struct.pack(e + "IIIII", 0, 0, 1700000000, len(data),
+                                    len(data)) + data + bytes(pad)
+                     + struct.pack(e + "I", 0), be)
+
+    def isb(be=False):
+        e = ">" if be else "<"
+        return block(5, struct.pack(e + "III", 0, 0, 5)
+                     + struct.pack(e + "HH", 0, 0), be)
+
+    ng = shb() + idb() + epb(eth[:21]) + epb(eth[:60]) + isb()
+    ngbe = shb(True) + idb(101, True) + epb(eth[:33], True)
+    write("fuzz_tail", "pcapng-whole", tail(True) + ng)
+    write("fuzz_tail", "pcapng-torn", tail(True) + ng[:-30])
+    write("fuzz_tail", "pcapng-torn-first", tail(True) + ng[:20])
+    write("fuzz_tail", "pcapng-big-endian", tail(True) + ngbe)
+    write("fuzz_tail", "pcapng-two-sections", tail(True) + ng + ngbe[:-2])
+    bad = bytearray(ng)
+    bad[len(shb() + idb() + epb(eth[:21])) - 4] ^= 0xFF  # its trailer
+    write("fuzz_tail", "pcapng-bad-trailer", tail(True) + bytes(bad))
+    # Blocks that do not begin with a section header are not pcapng.
+    write("fuzz_tail", "pcapng-no-section", tail(True) + idb() + ng)
+    write("fuzz_tail", "pcapng-text", tail(True) + b"0123456789abcdef")
+    write("fuzz_tail", "pcapng-read-error",
+          tail(True, err=len(shb() + idb()) + 8) + ng)
+    write("fuzz_tail", "empty", tail(True))
+
     # fuzz_cli: strings as typed on a command line.
     for i, s in enumerate([b"127.0.0.1:5000", b"[::1]:0", b"[fe80::1%eth0]:9",
                            b":5000", b"5000", b"receiver.example.org:65535",
                            b"host:65536", b"::1:80", b"18446744073709551615",
                            b"18446744073709551616", b"007", b"[]:1",
-                           b"a:b:c", b"h\x01st:1", b"[x]y:1"]):
+                           b"a:b:c", b"h\x01st:1", b"[x]y:1",
+                           # review, issue 9: brackets around a name or
+                           # IPv4, sizes out of range
+                           b"[127.0.0.1]:5555", b"[fe80::1%]:1",
+                           b"[::ffff:10.0.0.1]:80", b"99999999999g",
+                           b"18446744073709551615k", b"1000000000",
+                           b"64k", b"0", b"outside00", b"0" * 55 + b"m"]):
         write("fuzz_cli", "arg-%02d" % i, s)
 
 

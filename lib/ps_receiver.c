@@ -6,6 +6,7 @@
 #include "ps_journal.h"
 #include "ps_net.h"
 #include "ps_session.h"
+#include "ps_testhook.h"
 #include "ps_tls.h"
 #include "ps_transport.h"
 
@@ -24,20 +25,39 @@
 
 #define MAX_LISTENERS 8
 #define READ_CHUNK 65536
+/* Read size for a connection in its handshake: its frames are a few
+ * hundred bytes, and hundreds of such connections should not hold a
+ * READ_CHUNK buffer each. */
+#define PENDING_CHUNK 4096
+/* Lines about connections that end in their handshake (a flood of them
+ * is the usual attack): at most HSLOG_MAX per HSLOG_WINDOW_MS, then one
+ * line with the number not shown. */
+#define HSLOG_MAX 100
+#define HSLOG_WINDOW_MS 10000
 #define READ_BUDGET (1u << 20)   /* bytes per connection per wakeup */
 #define OUT_LIMIT (256u * 1024)  /* a sensor that does not read its acks */
 #define IDLE_TRIM_MS 2000
 #define RETRY_WRITE_MS 1000      /* output failed: try again this often */
+#define LINGER_MS 2000           /* a refused sensor's input is drained */
+#define MAX_LINGER 64
 #define TAG_LISTEN 1u
 #define TAG_STOP 2u
 
 typedef struct conn {
   struct conn *next, *prev;
+  /* Connections in their handshake, oldest first (pending set), or
+   * admitted as sensors (counted set); never both. */
+  struct conn *pnext, *pprev;
+  int pending;
+  int counted;
   ps__transport tx; /* the socket, and TLS over it */
   uint32_t events;
   int64_t created_ms;
   int64_t last_rx_ms;
   int trimmed;     /* buffers given back since the last input */
+  int lingering;   /* closed, draining input until the sensor closes */
+  int64_t linger_until;
+  int said_hello;  /* counted as a sensor session */
   ps__session sess;
 } conn;
 
@@ -53,8 +73,20 @@ struct ps_receiver {
   /* Closed connections, freed at the end of a loop step: events for them
    * may still sit in that step's epoll batch. */
   conn *dead;
-  unsigned max_sessions;
-  unsigned max_pending;     /* connections still in their handshake */
+  /* Refused connections whose error message went out: their input is
+   * read and dropped until the sensor closes (or LINGER_MS), for closing
+   * a socket with unread input sends a reset, which can destroy the
+   * message before the sensor reads it. */
+  conn *lingering;
+  unsigned n_lingering;
+  unsigned max_sessions; /* admitted sensors (n_sensors) */
+  unsigned n_sensors;
+  unsigned max_pending; /* in their handshake; 0: the default */
+  conn *pend_head, *pend_tail;
+  unsigned n_pending;
+  int64_t hslog_since; /* window of the handshake log lines */
+  unsigned hslog_n;
+  unsigned long long hslog_hidden;
   int64_t listen_paused_until; /* out of descriptors: accept later */
   int64_t last_emfile_log;
   unsigned handshake_ms;
@@ -62,6 +94,8 @@ struct ps_receiver {
   uint64_t next_id;
   int blocked;          /* an output cannot write: nothing is read */
   int64_t retry_at_ms;
+  unsigned failures_seen; /* outputs failed for good, as last looked at */
+  int gone;               /* the only output is gone for good: stopping */
   int shut;
   ps__streamtab streams;
   ps__journal *journal;
@@ -73,6 +107,9 @@ struct ps_receiver {
   uint8_t *auth_key;
   size_t auth_len;
   ps_receiver_counters ctr;
+  /* Taken by sessions since the outputs last took everything for good:
+   * counted as written (ctr.packets, ctr.bytes) only then. */
+  uint64_t taken_packets, taken_bytes;
   char errmsg[PS_ERRMSG_MAX];
 };
 
@@ -83,18 +120,114 @@ static void set_blocked(ps_receiver *r, const char *why);
 
 /* A file sink opened a file: the journal must know it before packets go
  * in, or a crash could leave data in it that nothing says to cut. */
-static void on_file_open(void *ud, const char *path, uint64_t size) {
+static void on_file_open(void *ud, const char *path, int fd, uint64_t size) {
   ps_receiver *r = ud;
   char eb[PS_ERRMSG_MAX];
-  if (r->journal != NULL && ps__journal_file(r->journal, path, size, eb)) {
+  if (r->journal != NULL &&
+      ps__journal_file(r->journal, path, fd, size, eb) != 0) {
     set_blocked(r, eb);
   }
 }
 
+static conn *conn_of(ps__session *s) {
+  return (conn *)((char *)s - offsetof(conn, sess));
+}
+
 /* A stream moved to a new connection: the old one is dead or dying. */
 static void supersede(void *ud, ps__session *old) {
-  conn *c = (conn *)((char *)old - offsetof(conn, sess));
-  conn_close(ud, c, "replaced by a new connection of the same stream");
+  conn_close(ud, conn_of(old),
+             "replaced by a new connection of the same stream");
+}
+
+static void pending_del(ps_receiver *r, conn *c) {
+  if (!c->pending) {
+    return;
+  }
+  if (c->pprev) {
+    c->pprev->pnext = c->pnext;
+  } else {
+    r->pend_head = c->pnext;
+  }
+  if (c->pnext) {
+    c->pnext->pprev = c->pprev;
+  } else {
+    r->pend_tail = c->pprev;
+  }
+  c->pnext = c->pprev = NULL;
+  c->pending = 0;
+  r->n_pending--;
+}
+
+static void pending_add(ps_receiver *r, conn *c) {
+  c->pprev = r->pend_tail;
+  c->pnext = NULL;
+  if (r->pend_tail) {
+    r->pend_tail->pnext = c;
+  } else {
+    r->pend_head = c;
+  }
+  r->pend_tail = c;
+  c->pending = 1;
+  r->n_pending++;
+}
+
+static unsigned pending_limit(const ps_receiver *r) {
+  if (r->max_pending != 0) {
+    return r->max_pending;
+  }
+  /* Room for every sensor to reconnect at once (after a restart), with
+   * as many again for strangers. */
+  unsigned twice = r->max_sessions > 500000 ? 1000000 : 2 * r->max_sessions;
+  return twice > 64 ? twice : 64;
+}
+
+/* The session's sensor proved who it is: it counts against the sensor
+ * limit from now on, unless the limit is reached. Connections count only
+ * from here, so strangers that never authenticate cannot lock sensors
+ * out; they wait in the bounded pending set instead. */
+static int admit(void *ud, ps__session *s, int takes_over) {
+  ps_receiver *r = ud;
+  conn *c = conn_of(s);
+  /* A sensor taking its stream over from a connection the receiver has
+   * not yet seen break replaces it rather than adds to the count. */
+  if (r->n_sensors >= r->max_sessions && !takes_over) {
+    return ps__seterr(s->errmsg, PS_ERR_BUSY,
+                      "the receiver is at its limit of %u sensors",
+                      r->max_sessions);
+  }
+  pending_del(r, c);
+  c->counted = 1;
+  r->n_sensors++;
+  return 0;
+}
+
+/* Says how many handshake lines were not shown, once their window is
+ * over (or at once with force). */
+static void hslog_flush(ps_receiver *r, int64_t now, int force) {
+  if (!force && now - r->hslog_since < HSLOG_WINDOW_MS) {
+    return;
+  }
+  if (r->hslog_hidden > 0) {
+    ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
+            "%llu more connections ended in their handshake in the last "
+            "%lld s (not logged one by one)",
+            r->hslog_hidden, (long long)(now - r->hslog_since + 999) / 1000);
+  }
+  r->hslog_since = now;
+  r->hslog_n = 0;
+  r->hslog_hidden = 0;
+}
+
+/* Whether a line about a connection that ended in its handshake may be
+ * logged: anyone can open connections, and each must not cost a line. */
+static int hslog_allow(ps_receiver *r) {
+  hslog_flush(r, ps__now_ms(), 0);
+  if (r->hslog_n < HSLOG_MAX) {
+    r->hslog_n++;
+    return 1;
+  }
+  r->hslog_hidden++;
+  return 0;
 }
 
 int ps_receiver_create(ps_receiver **out) {
@@ -125,19 +258,9 @@ int ps_receiver_create(ps_receiver **out) {
   r->env.defer_acks = 1;
   r->env.streams = &r->streams;
   r->env.supersede = supersede;
+  r->env.admit = admit;
   r->env.ud = r;
-  const char *fp = getenv("PS_RECEIVER_FAILPOINT");
-  if (fp != NULL) {
-    if (strncmp(fp, "before-journal:", 15) == 0) {
-      r->fail_where = 1;
-      r->fail_round = strtoul(fp + 15, NULL, 10);
-    } else if (strncmp(fp, "after-journal:", 14) == 0) {
-      r->fail_where = 2;
-      r->fail_round = strtoul(fp + 14, NULL, 10);
-    }
-  }
   r->max_sessions = 1024;
-  r->max_pending = 256;
   r->handshake_ms = 10000;
   r->idle_ms = 60000;
   r->next_id = 1;
@@ -172,10 +295,19 @@ int ps_receiver_set_limits(ps_receiver *r, unsigned max_sessions,
   return 0;
 }
 
+int ps_receiver_set_max_pending(ps_receiver *r, unsigned max_pending) {
+  if (max_pending > 1000000) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID,
+                      "at most 1000000 connections in their handshake");
+  }
+  r->max_pending = max_pending;
+  return 0;
+}
+
 const char *ps_receiver_errmsg(ps_receiver *r) { return r->errmsg; }
 
 int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts) {
-  if (r->conns != NULL || r->ctr.sessions_total > 0) {
+  if (r->conns != NULL || r->ctr.connections > 0) {
     return ps__seterr(r->errmsg, PS_ERR_STATE,
                       "TLS must be set before sensors connect");
   }
@@ -191,7 +323,7 @@ int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts) {
 
 int ps_receiver_set_auth_key(ps_receiver *r, const uint8_t *key,
                              size_t len) {
-  if (r->conns != NULL || r->ctr.sessions_total > 0) {
+  if (r->conns != NULL || r->ctr.connections > 0) {
     return ps__seterr(r->errmsg, PS_ERR_STATE,
                       "the key must be set before sensors connect");
   }
@@ -239,6 +371,26 @@ uint16_t ps_receiver_port(ps_receiver *r) {
   return port;
 }
 
+int ps_receiver_listener(ps_receiver *r, unsigned i, char *addr,
+                         size_t addrlen, uint16_t *port) {
+  char a[64];
+  uint16_t p = 0;
+  if (i >= r->n_listen) {
+    return PS_ERR_INVALID;
+  }
+  if (ps__net_endpoint(r->listen_fd[i], 0, a, sizeof(a), &p) != 0) {
+    return ps__seterr(r->errmsg, PS_ERR_SYSTEM, "getsockname: %s",
+                      strerror(errno));
+  }
+  if (addr != NULL && addrlen > 0) {
+    snprintf(addr, addrlen, "%s", a);
+  }
+  if (port != NULL) {
+    *port = p;
+  }
+  return 0;
+}
+
 int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink) {
   if (sink == NULL) {
     return ps__seterr(r->errmsg, PS_ERR_INVALID, "no sink");
@@ -252,11 +404,12 @@ int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink) {
                       "sinks must be added before sensors connect");
   }
   ps__sink_set_log(sink, r->env.log, r->env.log_ud);
-  if (r->journal != NULL && sink->ops->marks != NULL) {
+  if (r->journal != NULL) {
     ps__file_mark m[PCAP_MARKS];
-    unsigned n = sink->ops->marks(sink, m, PCAP_MARKS);
+    unsigned n = ps__sink_marks(sink, m, PCAP_MARKS);
     for (unsigned i = 0; i < n; i++) {
-      int rc = ps__journal_file(r->journal, m[i].path, m[i].size, r->errmsg);
+      int rc = ps__journal_file(r->journal, m[i].path, m[i].fd, m[i].size,
+                                r->errmsg);
       if (rc != 0) {
         return rc;
       }
@@ -292,7 +445,10 @@ int ps_receiver_get_fd(ps_receiver *r) { return r->epfd; }
 
 int ps_receiver_get_timeout_ms(ps_receiver *r) {
   /* Deadlines are checked once a second; that is their resolution. */
-  return (r->conns || r->listen_paused_until) ? 1000 : -1;
+  return (r->conns || r->lingering || r->listen_paused_until ||
+          r->hslog_hidden)
+             ? 1000
+             : -1;
 }
 
 /* Bytes queued for the sensor, in frames or TLS records. */
@@ -312,15 +468,34 @@ static void set_events(ps_receiver *r, conn *c) {
 
 /* Ends a connection: best-effort send of what is queued (an error frame,
  * the close confirmation), one log line with the counts, and cleanup. */
+/* A connection is a sensor session once it has said hello (the same test
+ * as conn_close()'s log line); before, it may be anything. */
+static int said_hello(const conn *c) {
+  return c->sess.state != PS_SESS_HELLO && c->sess.sensor[0] != '?';
+}
+
 static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   char eb[PS_ERRMSG_MAX];
+  /* A refusal (its error message queued) lingers; see r->lingering. */
+  int linger = reason != NULL &&
+               ps__transport_pending(&c->tx, &c->sess.out) > 0 &&
+               r->n_lingering < MAX_LINGER && !r->shut;
   ps__transport_send(&c->tx, &c->sess.out, NULL, eb);
   ps_capture_stats t;
   ps__session_totals(&c->sess, &t);
-  if (c->sess.state == PS_SESS_HELLO || c->sess.sensor[0] == '?') {
-    ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-            "connection from %s closed before the hello: %s", c->sess.peer,
-            reason ? reason : "no data");
+  if (!c->counted) {
+    /* Never admitted: nothing to count, and anyone can make many. */
+    if (!hslog_allow(r)) {
+      /* in the next summary line instead */
+    } else if (!said_hello(c)) {
+      ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
+              "connection from %s closed before the hello: %s", c->sess.peer,
+              reason ? reason : "no data");
+    } else {
+      ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
+              "sensor %s (%s) dropped: %s", c->sess.sensor, c->sess.peer,
+              reason ? reason : "closed in its handshake");
+    }
   } else {
     ps__log(r->env.log, r->env.log_ud,
             reason ? PS_LOG_WARNING : PS_LOG_INFO,
@@ -336,12 +511,20 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   r->ctr.dropped += t.dropped + t.ifdropped;
   r->ctr.overflow += t.overflow;
   r->ctr.duplicate_batches += c->sess.duplicates;
-  if (reason) {
+  if (!c->said_hello) {
+    r->ctr.connections_no_hello++;
+  } else if (reason) {
     r->ctr.sessions_failed++;
   }
+  pending_del(r, c);
+  if (c->counted) {
+    c->counted = 0;
+    r->n_sensors--;
+  }
   ps__session_end(&c->sess);
-  epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->tx.fd, NULL);
-  ps__transport_close(&c->tx); /* fd -1: closed, see step() */
+  /* Lingering reads and drops plain bytes: TLS is over either way. */
+  ps__tls_free(c->tx.tls);
+  c->tx.tls = NULL;
   if (c->prev) {
     c->prev->next = c->next;
   } else {
@@ -351,8 +534,66 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
     c->next->prev = c->prev;
   }
   r->ctr.sessions_active--;
+  if (linger) {
+    /* The message is followed by our end of the stream. */
+    shutdown(c->tx.fd, SHUT_WR);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    epoll_ctl(r->epfd, EPOLL_CTL_MOD, c->tx.fd, &ev);
+    c->events = EPOLLIN;
+    c->lingering = 1;
+    c->linger_until = ps__now_ms() + LINGER_MS;
+    c->prev = NULL;
+    c->next = r->lingering;
+    if (r->lingering) {
+      r->lingering->prev = c;
+    }
+    r->lingering = c;
+    r->n_lingering++;
+    return;
+  }
+  epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->tx.fd, NULL);
+  ps__transport_close(&c->tx); /* fd -1: closed, see step() */
   c->next = r->dead;
   r->dead = c;
+}
+
+/* A refused connection is done lingering: closed for good. */
+static void linger_end(ps_receiver *r, conn *c) {
+  epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->tx.fd, NULL);
+  ps__transport_close(&c->tx); /* fd -1: closed, see step() */
+  if (c->prev) {
+    c->prev->next = c->next;
+  } else {
+    r->lingering = c->next;
+  }
+  if (c->next) {
+    c->next->prev = c->prev;
+  }
+  r->n_lingering--;
+  c->next = r->dead;
+  r->dead = c;
+}
+
+/* Reads and drops what a refused sensor still sends, within a budget,
+ * until it closes. */
+static void linger_read(ps_receiver *r, conn *c) {
+  uint8_t scratch[READ_CHUNK];
+  size_t budget = READ_BUDGET;
+  while (budget > 0) {
+    ssize_t n = recv(c->tx.fd, scratch, sizeof(scratch), 0);
+    if (n > 0) {
+      budget -= (size_t)n < budget ? (size_t)n : budget;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return;
+    }
+    linger_end(r, c);
+    return;
+  }
 }
 
 static void bury_dead(ps_receiver *r) {
@@ -363,41 +604,22 @@ static void bury_dead(ps_receiver *r) {
   }
 }
 
-static int is_pending(const conn *c) {
-  return c->sess.state == PS_SESS_HELLO || c->sess.state == PS_SESS_AUTH;
-}
-
 /* Closes the connection that has waited longest in its handshake, to
  * make room: a flood of idle or slow connections then costs the flooder
- * its own slots, never a well-behaved sensor (which says hello within
- * milliseconds). Returns 1 if one was closed. */
+ * its own slots, never a well-behaved sensor (which completes its
+ * handshake within milliseconds). Returns 1 if one was closed. */
 static int evict_oldest_pending(ps_receiver *r, const char *why) {
-  conn *oldest = NULL;
-  unsigned n = 0;
-  for (conn *c = r->conns; c != NULL; c = c->next) {
-    if (is_pending(c)) {
-      n++;
-      if (oldest == NULL || c->created_ms <= oldest->created_ms) {
-        oldest = c;
-      }
-    }
-  }
+  conn *oldest = r->pend_head;
   if (oldest == NULL) {
     return 0;
   }
   char reason[160];
-  snprintf(reason, sizeof(reason), "%s (%u connections in their handshake)",
-           why, n);
+  snprintf(reason, sizeof(reason),
+           "%s (%u connections in their handshake, "
+           "limit %u)",
+           why, r->n_pending, pending_limit(r));
   conn_close(r, oldest, reason);
   return 1;
-}
-
-static unsigned count_pending(const ps_receiver *r) {
-  unsigned n = 0;
-  for (const conn *c = r->conns; c != NULL; c = c->next) {
-    n += (unsigned)is_pending(c);
-  }
-  return n;
 }
 
 static void pause_listening(ps_receiver *r, int pause) {
@@ -453,30 +675,14 @@ int ps_receiver_accept(ps_receiver *r) {
         }
         break;
       }
-      if (count_pending(r) >= r->max_pending) {
-        evict_oldest_pending(r, "dropped: too many connections waiting for "
-                                "their hello");
+      /* The sensor limit is applied when a connection proves who it is
+       * (admit()); until then it is one of a bounded number pending. */
+      while (r->n_pending >= pending_limit(r) &&
+             evict_oldest_pending(r, "closed for a newer connection: too "
+                                     "many in their handshake")) {
       }
       char peer[80];
       ps__net_addr_str((struct sockaddr *)&ss, peer, sizeof(peer));
-      if (r->ctr.sessions_active >= r->max_sessions) {
-        ps__buf tmp = {0};
-        char msg[128];
-        snprintf(msg, sizeof(msg),
-                 "the receiver is at its limit of %u sensors",
-                 r->max_sessions);
-        if (ps__enc_error(&tmp, (uint16_t)-PS_ERR_LIMIT, msg) == 0) {
-          ssize_t n = send(fd, ps__buf_head(&tmp), ps__buf_size(&tmp),
-                           MSG_NOSIGNAL | MSG_DONTWAIT);
-          (void)n;
-        }
-        ps__buf_free(&tmp);
-        close(fd);
-        r->ctr.sessions_failed++;
-        ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-                "connection from %s refused: %s", peer, msg);
-        continue;
-      }
       conn *c = calloc(1, sizeof(*c));
       if (c == NULL) {
         close(fd);
@@ -509,8 +715,9 @@ int ps_receiver_accept(ps_receiver *r) {
         r->conns->prev = c;
       }
       r->conns = c;
+      pending_add(r, c);
       r->ctr.sessions_active++;
-      r->ctr.sessions_total++;
+      r->ctr.connections++;
       accepted++;
     }
   }
@@ -522,8 +729,12 @@ int ps_receiver_accept(ps_receiver *r) {
 static int conn_input(ps_receiver *r, conn *c) {
   uint64_t pk = c->sess.packets, by = c->sess.bytes;
   int rc = ps__session_commit(&c->sess, 0);
-  r->ctr.packets += c->sess.packets - pk;
-  r->ctr.bytes += c->sess.bytes - by;
+  if (!c->said_hello && said_hello(c)) {
+    c->said_hello = 1;
+    r->ctr.sessions_total++;
+  }
+  r->taken_packets += c->sess.packets - pk;
+  r->taken_bytes += c->sess.bytes - by;
   if (rc == PS_ERR_IO) {
     set_blocked(r, c->sess.errmsg);
   }
@@ -554,9 +765,10 @@ static int conn_readable(ps_receiver *r, conn *c) {
   size_t budget = READ_BUDGET;
   char eb[PS_ERRMSG_MAX];
   while (budget > 0) {
+    size_t chunk = c->pending ? PENDING_CHUNK : READ_CHUNK;
     int was_ready = c->tx.tls_ready;
     size_t n;
-    int rc = ps__transport_recv(&c->tx, &c->sess.in, READ_CHUNK, &n, eb);
+    int rc = ps__transport_recv(&c->tx, &c->sess.in, chunk, &n, eb);
     if (!was_ready && c->tx.tls_ready) {
       conn_tls_ready(r, c);
     }
@@ -590,7 +802,7 @@ static int conn_readable(ps_receiver *r, conn *c) {
       conn_close(r, c, why);
       return 1;
     }
-    if (n < READ_CHUNK) {
+    if (n < chunk) {
       break; /* drained; level-triggered epoll says if more comes */
     }
   }
@@ -621,14 +833,22 @@ static void check_deadlines(ps_receiver *r) {
     r->listen_paused_until = 0;
     pause_listening(r, 0);
   }
+  hslog_flush(r, now, 0);
   conn *next;
+  for (conn *c = r->lingering; c != NULL; c = next) {
+    next = c->next;
+    if (now >= c->linger_until) {
+      linger_end(r, c);
+    }
+  }
   for (conn *c = r->conns; c != NULL; c = next) {
     next = c->next;
-    if ((c->sess.state == PS_SESS_HELLO || c->sess.state == PS_SESS_AUTH) &&
-        now - c->created_ms > (int64_t)r->handshake_ms) {
+    if (c->pending && now - c->created_ms > (int64_t)r->handshake_ms) {
       char why[96];
-      snprintf(why, sizeof(why), "no hello within the handshake timeout "
-               "of %u s", r->handshake_ms / 1000);
+      snprintf(why, sizeof(why), "%s within the handshake timeout of %u s",
+               c->sess.state == PS_SESS_AUTH ? "no proof of the shared key"
+                                             : "no hello",
+               r->handshake_ms / 1000);
       conn_close(r, c, why);
     } else if (now - c->last_rx_ms > (int64_t)r->idle_ms) {
       char why[96];
@@ -669,18 +889,67 @@ static void set_blocked(ps_receiver *r, const char *why) {
   r->retry_at_ms = ps__now_ms() + RETRY_WRITE_MS;
 }
 
-/* For the fault tests only (tests/journal_restart.sh): with
- * PS_RECEIVER_FAILPOINT=before-journal:N or after-journal:N in the
- * environment, the receiver kills itself in its Nth round of writes,
- * right before or right after the journal record, so the two windows a
- * crash can hit are tested deterministically. */
+/* For the fault tests only (tests/journal_restart.sh, through
+ * tests/ps-receiver-fp): the receiver kills itself in its Nth round of
+ * writes, right before or right after the journal record, so the two
+ * windows a crash can hit are tested deterministically. Set only by
+ * ps__receiver_set_failpoint(), never from the environment: the shipped
+ * library and tools cannot be made to kill themselves. */
+int ps__receiver_set_failpoint(ps_receiver *r, const char *spec) {
+  char *end;
+  if (strncmp(spec, "before-journal:", 15) == 0) {
+    r->fail_where = 1;
+    spec += 15;
+  } else if (strncmp(spec, "after-journal:", 14) == 0) {
+    r->fail_where = 2;
+    spec += 14;
+  } else {
+    return PS_ERR_INVALID;
+  }
+  r->fail_round = strtoul(spec, &end, 10);
+  if (end == spec || *end != '\0') {
+    r->fail_where = 0;
+    return PS_ERR_INVALID;
+  }
+  return 0;
+}
+
 static void failpoint(ps_receiver *r, int where) {
   if (r->fail_where == where && r->rounds == r->fail_round) {
     ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-            "PS_RECEIVER_FAILPOINT: killing myself in round %lu",
+            "failpoint: killing myself in round %lu",
             r->rounds);
     raise(SIGKILL);
   }
+}
+
+/* An output failed for good (a file that can never be created, such as
+ * one whose name a long sensor name makes too long): the sensors written
+ * to it are refused with the reason, before anything of theirs is
+ * acknowledged (what it held was dropped); the others go on. */
+static void refuse_failed(ps_receiver *r) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < r->env.n_sinks; i++) {
+    n += r->sinks[i]->failures;
+  }
+  if (n == r->failures_seen) {
+    return;
+  }
+  r->failures_seen = n;
+  conn *next;
+  for (conn *c = r->conns; c != NULL; c = next) {
+    next = c->next;
+    if (ps__session_check_outputs(&c->sess, 0) != 0) {
+      conn_close(r, c, c->sess.errmsg);
+    }
+  }
+}
+
+/* Everything taken is in the outputs now. */
+static void count_written(ps_receiver *r) {
+  r->ctr.packets += r->taken_packets;
+  r->ctr.bytes += r->taken_bytes;
+  r->taken_packets = r->taken_bytes = 0;
 }
 
 /* Writes what the outputs hold and records it in the journal. Returns
@@ -689,19 +958,30 @@ static int commit_outputs(ps_receiver *r) {
   r->rounds++;
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
     ps_sink *sk = r->sinks[i];
-    if (sk->ops->flush(sk) != 0) {
+    int rc = ps__sink_flush(sk);
+    if (rc == PS_ERR_CLOSED) {
+      /* Standard output's reader left: nothing can be written again, so
+       * stop (the sensors keep what was not acknowledged). */
+      if (!r->gone) {
+        r->gone = 1;
+        ps__seterr(r->errmsg, PS_ERR_IO, "%s: stopping", sk->errmsg);
+        ps__log(r->env.log, r->env.log_ud, PS_LOG_ERROR, "%s", r->errmsg);
+      }
+      return -1;
+    }
+    if (rc != 0) {
+      refuse_failed(r);
       set_blocked(r, sk->errmsg);
       return -1; /* nothing is acknowledged that is not written */
     }
   }
+  refuse_failed(r);
   if (r->journal != NULL) {
     ps__file_mark m[PS_MAX_SINKS * PCAP_MARKS];
     unsigned n = 0;
     for (unsigned i = 0; i < r->env.n_sinks; i++) {
       ps_sink *sk = r->sinks[i];
-      if (sk->ops->marks != NULL) {
-        n += sk->ops->marks(sk, m + n, PCAP_MARKS);
-      }
+      n += ps__sink_marks(sk, m + n, PCAP_MARKS);
     }
     char eb[PS_ERRMSG_MAX];
     failpoint(r, 1);
@@ -711,6 +991,7 @@ static int commit_outputs(ps_receiver *r) {
     }
   }
   failpoint(r, 2);
+  count_written(r);
   if (r->blocked) {
     r->blocked = 0;
     ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
@@ -784,6 +1065,10 @@ static int step(ps_receiver *r, int timeout_ms) {
     if (c->tx.fd < 0) {
       continue;
     }
+    if (c->lingering) {
+      linger_read(r, c);
+      continue;
+    }
     if ((evs[i].events & EPOLLOUT) && conn_writable(r, c)) {
       continue;
     }
@@ -803,6 +1088,9 @@ static int step(ps_receiver *r, int timeout_ms) {
   ack_round(r);
   check_deadlines(r);
   bury_dead(r);
+  if (r->gone) {
+    return PS_ERR_IO;
+  }
   return r->stopping ? PS_ERR_STOPPED : 0;
 }
 
@@ -834,7 +1122,11 @@ int ps_receiver_shutdown(ps_receiver *r) {
                    ? NULL
                    : "the receiver is shutting down");
   }
+  while (r->lingering != NULL) {
+    linger_end(r, r->lingering);
+  }
   bury_dead(r);
+  hslog_flush(r, ps__now_ms(), 1);
   if (r->shut) {
     return 0;
   }
@@ -842,10 +1134,13 @@ int ps_receiver_shutdown(ps_receiver *r) {
   int rc = 0;
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
     ps_sink *sk = r->sinks[i];
-    int e = sk->ops->close(sk);
+    int e = ps__sink_close(sk);
     if (e != 0 && rc == 0) {
       rc = ps__seterr(r->errmsg, e, "%s", sk->errmsg);
     }
+  }
+  if (rc == 0) {
+    count_written(r); /* (what the last flush wrote) */
   }
   if (r->journal != NULL && rc == 0) {
     /* The files are closed: record their final sizes. */
@@ -865,9 +1160,13 @@ int ps_receiver_run(ps_receiver *r) {
   do {
     rc = step(r, ps_receiver_get_timeout_ms(r));
   } while (rc == 0);
+  char why[PS_ERRMSG_MAX];
+  snprintf(why, sizeof(why), "%s", r->errmsg);
   int src = ps_receiver_shutdown(r);
   if (rc == PS_ERR_STOPPED) {
     rc = src;
+  } else {
+    snprintf(r->errmsg, sizeof(r->errmsg), "%s", why);
   }
   return rc;
 }

@@ -195,8 +195,9 @@ static int write_out(ps__sconn *c, int64_t now) {
     if (rc == PS_ERR_SYSTEM) {
       /* A receiver that refused us closes the connection: its reason is
        * waiting to be read and says more than "broken pipe". */
-      if (read_in(c, now) == PS_ERR_REFUSED) {
-        return PS_ERR_REFUSED;
+      int why = read_in(c, now);
+      if (why == PS_ERR_REFUSED || why == PS_ERR_BUSY) {
+        return why;
       }
       return ps__seterr(c->errmsg, PS_ERR_CLOSED,
                         "writing to receiver %s port %u: %s", c->host, c->port,

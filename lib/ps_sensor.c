@@ -43,6 +43,7 @@ struct ps_sensor {
   int promisc;
   uint64_t count;
   unsigned duration_s;
+  int64_t end_ms; /* during run: when duration_s is up (INT64_MAX: never) */
   source src[MAX_SOURCES];
   unsigned n_src;
   int stop_fd;
@@ -597,7 +598,9 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h,
    * is full (a slow or absent receiver). Live captures cannot wait; their
    * queue drops by its policy, and counts. */
   while (src->fd < 0 && !ps_stream_has_room(s->stream, h->caplen)) {
-    if (s->stopped) {
+    /* The duration holds while waiting too: a stalled receiver does not
+     * stretch it until the file is read. */
+    if (s->stopped || ps__now_ms() >= s->end_ms) {
       pcap_breakloop(src->p);
       return;
     }
@@ -629,9 +632,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h,
 static int run_file(ps_sensor *s) {
   source *src = &s->src[0];
   cb_ctx ctx = {s, src};
-  int64_t end = s->duration_s
-                    ? ps__now_ms() + (int64_t)s->duration_s * 1000
-                    : INT64_MAX;
+  int64_t end = s->end_ms;
   for (;;) {
     int n = pcap_dispatch(src->p, 4096, on_packet, (u_char *)&ctx);
     if (s->run_rc != 0) {
@@ -644,10 +645,19 @@ static int run_file(ps_sensor *s) {
       return ps__seterr(s->errmsg, PS_ERR_CAPTURE, "%s: %s", s->file,
                         pcap_geterr(src->p));
     }
-    if ((s->count && s->total >= s->count) || n == PCAP_ERROR_BREAK) {
+    if (s->count && s->total >= s->count) {
       return 0;
     }
-    if (s->stopped || ps__now_ms() >= end) {
+    if (!s->stopped && ps__now_ms() >= end) {
+      /* Said, because the summary alone would not tell that the file
+       * may hold more. */
+      ps__log(s->log, s->log_ud, PS_LOG_INFO,
+              "%s: capture duration of %u s reached: stopped reading "
+              "after %llu packets",
+              s->file, s->duration_s, (unsigned long long)s->total);
+      return 0;
+    }
+    if (s->stopped || n == PCAP_ERROR_BREAK) {
       return 0;
     }
   }
@@ -657,8 +667,7 @@ static int run_live(ps_sensor *s) {
   struct pollfd pfd[MAX_SOURCES + 2];
   int64_t start = ps__now_ms();
   int64_t next_stats = start + STATS_EVERY_MS;
-  int64_t end = s->duration_s ? start + (int64_t)s->duration_s * 1000
-                              : INT64_MAX;
+  int64_t end = s->end_ms;
   uint64_t excluded = UINT64_MAX; /* reconnects count when excluded */
   for (;;) {
     if (s->stopped || (s->count && s->total >= s->count)) {
@@ -735,6 +744,10 @@ int ps_sensor_run(ps_sensor *s, ps_stream *stream) {
   s->stream = stream;
   s->run_rc = 0;
   s->n_excluded = 0;
+  /* Live or file, the duration counts from here (after the dry run of
+   * a file). */
+  s->end_ms =
+      s->duration_s ? ps__now_ms() + (int64_t)s->duration_s * 1000 : INT64_MAX;
   int rc = 0;
   for (unsigned i = 0; i < s->n_src && rc == 0; i++) {
     source *src = &s->src[i];

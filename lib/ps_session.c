@@ -48,6 +48,37 @@ static int sink_error(ps__session *s, ps_sink *sk, int rc) {
   return refuse(s, rc);
 }
 
+/* Whether an output failed for good since the session began (a sink
+ * counts it in failures): only then are its slots asked. */
+static int outputs_failed(const ps__session *s) {
+  for (unsigned i = 0; i < s->env->n_sinks; i++) {
+    if (s->env->sinks[i]->failures > 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int ps__session_check_outputs(ps__session *s, int more) {
+  if (s->state == PS_SESS_DONE || !outputs_failed(s)) {
+    return 0;
+  }
+  for (unsigned k = 0; k < PS_MAX_IFACES; k++) {
+    ps__sess_iface *ifc = s->ifaces[k];
+    if (ifc == NULL) {
+      continue;
+    }
+    for (unsigned i = 0; i < s->env->n_sinks; i++) {
+      ps_sink *sk = s->env->sinks[i];
+      int f = ps__sink_failed(sk, ifc->slot[i], s->errmsg, sizeof(s->errmsg));
+      if (f == 1 || (f != 0 && more)) {
+        return refuse(s, PS_ERR_REFUSED);
+      }
+    }
+  }
+  return 0;
+}
+
 static int on_hello(ps__session *s, const ps__frame *f) {
   ps__hello h;
   int rc = ps__dec_hello(f, &h, s->errmsg);
@@ -148,16 +179,32 @@ static int resume(ps__session *s) {
   return ps__enc_ack(&s->out, s->last_seq) ? refuse(s, PS_ERR_NOMEM) : 0;
 }
 
-/* The sensor is who it says (or nobody asked): tell the sinks. */
+/* The stream this sensor names is held by an older connection, which
+ * claim_stream() will end. Looked up without creating an entry: a
+ * sensor that is refused leaves nothing behind. */
+static int takes_over(const ps__session *s) {
+  if (!s->has_stream || s->env->streams == NULL) {
+    return 0;
+  }
+  const ps__stream_ent *e = ps__streamtab_find(s->env->streams, s->sensor,
+                                               strlen(s->sensor), s->stream_id);
+  return e != NULL && e->owner != NULL && e->owner != s;
+}
+
+/* The sensor is who it says (or nobody asked): it counts as a sensor
+ * now, if the receiver has room, and the sinks hear of it. */
 static int start(ps__session *s) {
-  int rc = claim_stream(s);
-  if (rc != 0) {
+  int rc;
+  if (s->env->admit != NULL &&
+      (rc = s->env->admit(s->env->ud, s, takes_over(s))) != 0) {
+    return refuse(s, rc);
+  }
+  if ((rc = claim_stream(s)) != 0) {
     return rc;
   }
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
-    if (sk->ops->session_start &&
-        (rc = sk->ops->session_start(sk, &s->info)) != 0) {
+    if ((rc = ps__sink_session_start(sk, &s->info)) != 0) {
       return sink_error(s, sk, rc);
     }
     s->started = i + 1; /* these sinks get session_end */
@@ -239,8 +286,7 @@ static int on_iface(ps__session *s, const ps__frame *f) {
           m.id, ifc->name, m.linktype, m.snaplen, tsres_name(m.tsres));
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
-    if (sk->ops->iface &&
-        (rc = sk->ops->iface(sk, &s->info, &ifc->info, &ifc->slot[i])) != 0) {
+    if ((rc = ps__sink_iface(sk, &s->info, &ifc->info, &ifc->slot[i])) != 0) {
       return sink_error(s, sk, rc);
     }
   }
@@ -250,12 +296,13 @@ static int on_iface(ps__session *s, const ps__frame *f) {
 static int flush_sinks(ps__session *s) {
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
-    int rc = sk->ops->flush(sk);
+    int rc = ps__sink_flush(sk);
     if (rc != 0) {
       return sink_error(s, sk, rc);
     }
   }
-  return 0;
+  /* What went to an output that failed is not written: no ack for it. */
+  return ps__session_check_outputs(s, 0);
 }
 
 static int on_batch(ps__session *s, const ps__frame *f) {
@@ -306,6 +353,11 @@ static int on_batch(ps__session *s, const ps__frame *f) {
                b.raw_len);
     return refuse(s, PS_ERR_CODEC);
   }
+  /* A session whose output failed for good is refused before any of
+   * the batch reaches its other outputs. */
+  if ((rc = ps__session_check_outputs(s, 1)) != 0) {
+    return rc;
+  }
   /* Check the whole batch before a byte of it reaches an output, so a
    * malformed batch is refused whole, never written in part. */
   ps_packet pkt;
@@ -318,6 +370,16 @@ static int on_batch(ps__session *s, const ps__frame *f) {
                  "batch %llu has a packet for unannounced interface %u",
                  (unsigned long long)b.seq, pkt.iface);
       return refuse(s, PS_ERR_PROTOCOL);
+    }
+    /* A value an output cannot hold (a time stamp past its range) is
+     * this sensor's error: refused now, before anything is written. */
+    for (unsigned i = 0; i < s->env->n_sinks; i++) {
+      ps_sink *sk = s->env->sinks[i];
+      if ((rc = ps__sink_check(sk, &s->ifaces[pkt.iface]->info, &pkt)) != 0) {
+        ps__seterr(s->errmsg, rc, "batch %llu, packet %u: %s",
+                   (unsigned long long)b.seq, n + 1, sk->errmsg);
+        return refuse(s, rc);
+      }
     }
     n++;
   }
@@ -335,7 +397,7 @@ static int on_batch(ps__session *s, const ps__frame *f) {
     ps__sess_iface *ifc = s->ifaces[pkt.iface];
     for (unsigned i = 0; i < s->env->n_sinks; i++) {
       ps_sink *sk = s->env->sinks[i];
-      rc = sk->ops->packet(sk, ifc->slot[i], &s->info, &ifc->info, &pkt);
+      rc = ps__sink_packet(sk, ifc->slot[i], &s->info, &ifc->info, &pkt);
       if (rc != 0) {
         return sink_error(s, sk, rc);
       }
@@ -422,9 +484,7 @@ static int on_stats(ps__session *s, const ps__frame *f) {
   ifc->have_stats = 1;
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
-    if (sk->ops->stats) {
-      sk->ops->stats(sk, ifc->slot[i], &s->info, &ifc->info, &m.c);
-    }
+    ps__sink_stats(sk, ifc->slot[i], &s->info, &ifc->info, &m.c);
   }
   return 0;
 }
@@ -601,10 +661,8 @@ void ps__session_end(ps__session *s) {
     }
     for (unsigned k = 0; k < s->env->n_sinks; k++) {
       ps_sink *sk = s->env->sinks[k];
-      if (sk->ops->iface_end) {
-        sk->ops->iface_end(sk, ifc->slot[k], &s->info, &ifc->info,
-                           ifc->have_stats ? &ifc->stats : NULL);
-      }
+      ps__sink_iface_end(sk, ifc->slot[k], &s->info, &ifc->info,
+                         ifc->have_stats ? &ifc->stats : NULL);
     }
     free(ifc);
     s->ifaces[i] = NULL;
@@ -612,9 +670,7 @@ void ps__session_end(ps__session *s) {
   if (s->started) {
     for (unsigned k = 0; k < s->started; k++) {
       ps_sink *sk = s->env->sinks[k];
-      if (sk->ops->session_end) {
-        sk->ops->session_end(sk, &s->info);
-      }
+      ps__sink_session_end(sk, &s->info);
     }
     s->started = 0;
   }

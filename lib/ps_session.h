@@ -42,13 +42,22 @@ typedef struct ps__session_env {
    * older one still holds it (a cut the receiver has not noticed): the
    * caller must end the old session (ps__session_end) before returning. */
   void (*supersede)(void *ud, struct ps__session *old);
+  /* Called once the sensor is who it says (it proved the shared key, or
+   * sent its hello when no key is asked), before it counts as a sensor
+   * and before the sinks hear of it. takes_over: its stream is held by
+   * an older connection, which ends when this one is taken (so the
+   * sensor count does not grow). Returns 0 to take the sensor, or
+   * PS_ERR_BUSY with the reason in s->errmsg: the session then refuses
+   * the sensor with ERROR 520, which the sensor retries. NULL: every
+   * sensor is taken. */
+  int (*admit)(void *ud, struct ps__session *s, int takes_over);
   void *ud;
 } ps__session_env;
 
 enum ps__sess_state {
   PS_SESS_HELLO,  /* waiting for the sensor's hello */
   PS_SESS_AUTH,   /* waiting for the sensor's proof of the shared key */
-  PS_SESS_ACTIVE, /* streaming */
+  PS_SESS_ACTIVE, /* admitted (env->admit) and streaming */
   PS_SESS_DONE    /* closed cleanly or failed: flush out, then close */
 };
 
@@ -110,6 +119,14 @@ int ps__session_commit(ps__session *s, size_t k);
  * so far, once the caller has flushed the sinks. Returns 0 or an error
  * that ends the session. */
 int ps__session_ack(ps__session *s);
+
+/* Refuses the session (ERROR PS_ERR_REFUSED with the reason queued in
+ * out, errmsg set, state DONE) if one of its interfaces writes to an
+ * output that failed for good and dropped what it held
+ * (ps__sink_ops.failed 1) or, with more (the session is about to write
+ * more), that failed at all; the caller must then close it without
+ * acknowledging anything more. Returns 0 or PS_ERR_REFUSED. */
+int ps__session_check_outputs(ps__session *s, int more);
 
 /* Ends the session: tells the sinks (with the last counters) and frees
  * everything but the struct. */

@@ -1,6 +1,10 @@
-/* The sink interface every output implements. The receiver drives it:
- * session_start, iface (once per interface), packet..., flush after each
- * batch, stats, iface_end per interface, session_end; close at the end. */
+/* The sink interface every output implements. The receiver drives it
+ * through the ps__sink_* calls below: session_start, iface (once per
+ * interface), check and packet..., flush after each batch, stats,
+ * iface_end per interface, session_end; close at the end. Every
+ * operation but destroy is optional: an output leaves out what it has
+ * no use for, and the generic sink (ps_sink.c) stands in (0, nothing
+ * done). */
 #ifndef PS_SINK_H
 #define PS_SINK_H
 
@@ -12,15 +16,22 @@
 typedef struct ps__file_mark {
   const char *path;
   uint64_t size;
+  int fd; /* the open file (the journal takes its inode from it) */
 } ps__file_mark;
 
 typedef struct ps__sink_ops {
   const char *kind;
+  /* A negative return refuses the session. */
   int (*session_start)(ps_sink *sk, const ps_session_info *s);
   /* *slot is this sink's per-interface state: set it here, get it back
    * in the calls below. A negative return refuses the session. */
   int (*iface)(ps_sink *sk, const ps_session_info *s,
                const ps_interface_info *ifc, void **slot);
+  /* Whether the output can hold pkt as it is (NULL: every packet), its time
+   * stamp in particular. 0, or PS_ERR_PROTOCOL with errmsg saying why. Called
+   * for every packet of a batch before any of them reaches packet(), so a batch
+   * is refused whole. */
+  int (*check)(ps_sink *sk, const ps_interface_info *ifc, const ps_packet *pkt);
   int (*packet)(ps_sink *sk, void *slot, const ps_session_info *s,
                 const ps_interface_info *ifc, const ps_packet *pkt);
   void (*stats)(ps_sink *sk, void *slot, const ps_session_info *s,
@@ -30,15 +41,31 @@ typedef struct ps__sink_ops {
                     const ps_interface_info *ifc, const ps_capture_stats *st);
   void (*session_end)(ps_sink *sk, const ps_session_info *s);
   /* Hands everything taken so far to the output (write(2) done), whole
-   * records only. On a write error (disk full, EIO) it returns PS_ERR_IO,
-   * leaves no partial record in the file and keeps the unwritten bytes:
-   * the next flush retries them. Files are closed (rotation, reopen) only
-   * in here, after a successful write. */
+   * records only. On a write error that may pass (disk full, quota, EIO)
+   * it returns PS_ERR_IO, leaves no partial record in the file and keeps
+   * the unwritten bytes: the next flush retries them. An output that can
+   * never work as named (a file name too long, no permission) fails
+   * alone: flush drops what it held, counts it in sk->failures and goes
+   * on with the others (see failed). PS_ERR_CLOSED: the only output is
+   * gone for good (the reader of standard output or of a named pipe
+   * left); nothing more can be written. Files are closed (rotation,
+   * reopen) only in here, after a successful write. */
   int (*flush)(ps_sink *sk);
-  /* Optional (NULL: no files): fills up to max marks of the files open
+  /* Whether the output an interface writes to (its slot) has
+   * failed for good, with the reason in why (len bytes): 0 no; 1 yes,
+   * and what it held was dropped: its session must be refused before
+   * anything more of it is acknowledged; 2 yes, after everything it
+   * held was written (a rotation's new file failed): its session may be
+   * acknowledged for that, and must be refused before it sends more. */
+  int (*failed)(ps_sink *sk, void *slot, char *why, size_t len);
+  /* NULL: no files. Fills up to max marks of the files open
    * now, sizes as of the last successful flush; returns how many. */
   unsigned (*marks)(ps_sink *sk, ps__file_mark *out, unsigned max);
   int (*close)(ps_sink *sk);
+  /* NULL: nothing to reopen (ps_sink_reopen() says PS_ERR_INVALID).
+   * Async-signal-safe: it only asks for new files at the next flush. */
+  void (*reopen)(ps_sink *sk);
+  /* Required: frees the sink (after ps__sink_fini()). */
   void (*destroy)(ps_sink *sk);
 } ps__sink_ops;
 
@@ -47,13 +74,47 @@ struct ps_sink {
   ps_log_fn log;
   void *log_ud;
   /* Set by the receiver: called by file sinks right after a file was
-   * created or opened and its header written (size: its bytes then),
-   * before any packet goes into it. */
-  void (*on_open)(void *ud, const char *path, uint64_t size);
+   * created or opened and its header written (size: its bytes then; fd:
+   * the file, for its inode), before any packet goes into it. */
+  void (*on_open)(void *ud, const char *path, int fd, uint64_t size);
   void *on_open_ud;
+  /* How many outputs failed for good so far (see failed): the receiver
+   * looks for the sessions to refuse when it changes. */
+  unsigned failures;
   char errmsg[PS_ERRMSG_MAX];
+  ps__buf early_log; /* warnings logged before there was a log function */
 };
 
+/* Sets up the generic part of a sink (zeroed memory) for ops. */
+void ps__sink_init(ps_sink *sk, const ps__sink_ops *ops);
+/* Frees the generic part; destroy ops call it. */
+void ps__sink_fini(ps_sink *sk);
+/* Sets the log function; warnings logged before it was set are handed to
+ * it now (a constructor's: an existing file not overwritten). */
 void ps__sink_set_log(ps_sink *sk, ps_log_fn fn, void *ud);
+/* Logs one line through the sink's log function, or keeps a warning for
+ * the one set later. */
+void ps__sink_log(ps_sink *sk, ps_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The operations, for the receiver (see ps__sink_ops). */
+int ps__sink_session_start(ps_sink *sk, const ps_session_info *s);
+int ps__sink_iface(ps_sink *sk, const ps_session_info *s,
+                   const ps_interface_info *ifc, void **slot);
+int ps__sink_check(ps_sink *sk, const ps_interface_info *ifc,
+                   const ps_packet *pkt);
+int ps__sink_packet(ps_sink *sk, void *slot, const ps_session_info *s,
+                    const ps_interface_info *ifc, const ps_packet *pkt);
+void ps__sink_stats(ps_sink *sk, void *slot, const ps_session_info *s,
+                    const ps_interface_info *ifc, const ps_capture_stats *st);
+void ps__sink_iface_end(ps_sink *sk, void *slot, const ps_session_info *s,
+                        const ps_interface_info *ifc,
+                        const ps_capture_stats *st);
+void ps__sink_session_end(ps_sink *sk, const ps_session_info *s);
+int ps__sink_flush(ps_sink *sk);
+/* 0 also for a slot the sink never set (NULL). */
+int ps__sink_failed(ps_sink *sk, void *slot, char *why, size_t len);
+unsigned ps__sink_marks(ps_sink *sk, ps__file_mark *out, unsigned max);
+int ps__sink_close(ps_sink *sk);
 
 #endif

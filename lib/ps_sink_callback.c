@@ -3,6 +3,7 @@
 
 #include "ps_sink.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@ static int cb_iface(ps_sink *sk, const ps_session_info *s,
   if (c->cb.interface && c->cb.interface(s, ifc, c->ud) != 0) {
     return refused(sk, s, "interface announcement");
   }
+  *slot = c; /* taken: it gets its interface_end */
   return 0;
 }
 
@@ -53,6 +55,15 @@ static void cb_stats(ps_sink *sk, void *slot, const ps_session_info *s,
   }
 }
 
+static void cb_iface_end(ps_sink *sk, void *slot, const ps_session_info *s,
+                         const ps_interface_info *ifc,
+                         const ps_capture_stats *st) {
+  cb_sink *c = (cb_sink *)sk;
+  if (slot != NULL && c->cb.interface_end) {
+    c->cb.interface_end(s, ifc, st, c->ud);
+  }
+}
+
 static void cb_session_end(ps_sink *sk, const ps_session_info *s) {
   cb_sink *c = (cb_sink *)sk;
   if (c->cb.session_end) {
@@ -60,9 +71,10 @@ static void cb_session_end(ps_sink *sk, const ps_session_info *s) {
   }
 }
 
-static int cb_noop(ps_sink *sk) { return 0; }
-
-static void cb_destroy(ps_sink *sk) { free(sk); }
+static void cb_destroy(ps_sink *sk) {
+  ps__sink_fini(sk);
+  free(sk);
+}
 
 static const ps__sink_ops cb_ops = {
     .kind = "callback",
@@ -70,30 +82,36 @@ static const ps__sink_ops cb_ops = {
     .iface = cb_iface,
     .packet = cb_packet,
     .stats = cb_stats,
+    .iface_end = cb_iface_end,
     .session_end = cb_session_end,
-    .flush = cb_noop,
-    .close = cb_noop,
     .destroy = cb_destroy,
+};
+
+/* The size of each version of ps_sink_callbacks: a caller built with an
+ * older header passes a shorter struct, and reading past it would take
+ * whatever follows it for function pointers. */
+static const size_t cb_size[PS_SINK_CALLBACKS_VERSION + 1] = {
+    [1] = offsetof(ps_sink_callbacks, interface_end),
+    [2] = sizeof(ps_sink_callbacks),
 };
 
 int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb,
                      void *user_data) {
-  if (out == NULL || cb == NULL || cb->version < 1) {
+  /* A newer version than this library's has fields it cannot honour. */
+  if (out == NULL || cb == NULL || cb->version < 1 ||
+      cb->version > PS_SINK_CALLBACKS_VERSION) {
     return PS_ERR_INVALID;
   }
   cb_sink *c = calloc(1, sizeof(*c));
   if (c == NULL) {
     return PS_ERR_NOMEM;
   }
-  c->base.ops = &cb_ops;
-  /* Copy only the fields of the version the caller knows. */
-  memcpy(&c->cb, cb, sizeof(c->cb));
+  ps__sink_init(&c->base, &cb_ops);
+  /* Copy only the fields of the version the caller knows; the rest stay
+   * NULL. */
+  memcpy(&c->cb, cb, cb_size[cb->version]);
   c->cb.version = PS_SINK_CALLBACKS_VERSION;
   c->ud = user_data;
   *out = &c->base;
   return 0;
-}
-
-const char *ps_sink_errmsg(ps_sink *sink) {
-  return sink ? sink->errmsg : "no sink";
 }

@@ -2,878 +2,93 @@
  * template (strftime conversions, {sensor}), optionally one set of files
  * per sensor, rotated by size, time or signal into a ring of files.
  *
- * Records are serialised into a buffer and written with one write(2) per
- * flush. A buffer only ever holds whole records, and a failed write is
- * cut back (ftruncate) to the last whole record on disk while the buffer
- * keeps everything for the next flush: a full disk delays the output but
- * never corrupts it. Files are closed and opened only in flush, after a
- * successful write, so a rotation never splits what one flush wrote. */
+ * The pieces: the format (ps_fmt.h: a table per format) turns interfaces
+ * and packets into bytes; file output (ps_fileout.h) writes them whole
+ * and opens files under names nobody else's file has; rotation
+ * (ps_rotate.h) keeps each sequence of files. This file picks the
+ * sequence an interface goes to - one per sensor with split_by_sensor,
+ * and a sibling per link type where the format holds only one - and
+ * implements the sink operations over them. */
 #include "config.h"
 
-#include "ps_pcapfmt.h"
+#include "ps_fmt.h"
+#include "ps_rotate.h"
 #include "ps_sink.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <pcap/pcap.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/utsname.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define OUT_HIGH_WATER (1u << 20)
-#define PCAP_MAX_LINKTYPES 32
-#define MAX_NAME_TRIES 100000u
-
-/* One output file being written (or standard output). */
-typedef struct out_file {
-  char *path;         /* NULL: no file */
-  int fd;             /* -1: not open */
-  int is_stdout;      /* standard output, or a FIFO or device written as
-                         such: never renamed, rotated or cut back */
-  uint64_t size;      /* bytes on disk, whole records only */
-  uint64_t flushed;   /* size as of the last successful flush */
-  uint64_t packets;   /* packet records in the file and its buffers */
-  ps__buf hdr;        /* the file's header, not yet written */
-  ps__buf buf;        /* records, not yet written */
-  int has_header;     /* the header is on disk or in hdr */
-  int announced;      /* on_open was called */
-  int write_failed;   /* packet() leaves writing to the next flush */
-  int rotated;        /* started by a rotation or reopen */
-} out_file;
-
-typedef struct series series;
-
-/* A pcapng interface, for as long as its session lasts. */
-typedef struct ng_iface {
-  struct ng_iface *next;
-  series *se;
-  uint32_t idb; /* its interface id in the series' current file */
-  uint32_t linktype;
-  uint8_t tsres;
-  uint64_t first_ts;
-  char *name, *desc;
-} ng_iface;
-
-/* A sequence of files: the whole output, or one sensor's (split), and in
- * classic pcap one link type of it. */
-struct series {
-  series *next;
-  char *sensor;       /* split: the sensor's name; else NULL */
-  uint32_t linktype;  /* pcap */
-  int has_linktype;
-  int sibling;        /* pcap: not its output's first link type */
-  unsigned n_active;  /* interfaces using it now */
-  out_file f;
-  int need_open;      /* a new file is due: opened at the next chance */
-  int64_t period;     /* -G: the period its file was opened in */
-  char *last_base;    /* its last file's name before numbering ... */
-  unsigned last_n;    /* ... and the number it got (0: none) */
-  char *last_path;    /* its last file, closed because it went idle */
-  uint64_t last_size;
-  char **history;     /* files it created in this run, oldest first */
-  unsigned n_history, cap_history;
-  ng_iface *ifaces;   /* pcapng: active interfaces, in id order */
-  uint32_t n_idb;     /* pcapng: interface blocks in the current file */
-};
+#define MAX_LINKTYPES 32
 
 typedef struct file_sink {
   ps_sink base;
-  int ng;
-  int nano;
-  int append;
-  int literal;        /* ps_pcap_sink/ps_pcapng_sink: path as is, truncated */
-  int split;
-  uint64_t rotate_bytes;
-  unsigned rotate_seconds;
-  unsigned max_files;
-  char *post_rotate;
-  char *tmpl;
-  series *series;
-  volatile sig_atomic_t reopen;
-  int warned_precision;
+  ps__files files;
+  ps__fmt_params params;
+  ps__series *series;
+  struct fs_slot *slots; /* every interface's, freed with the sink */
+  int noted; /* the format's remark on an interface was logged */
   int closed;
-  pid_t *children;
-  unsigned n_children, cap_children;
-  ps__buf early_log; /* lines logged before there was a log function */
-  char appl[128], os[300], comment[400];
+  int gone; /* standard output or a pipe failed for good */
+  char gone_msg[PS_ERRMSG_MAX];
 } file_sink;
 
-static const ps__sink_ops pcap_ops, pcapng_ops;
+/* What a session holds for each of its interfaces. A sink freed while
+ * interfaces are still on it (no iface_end) frees theirs too. */
+typedef struct fs_slot {
+  struct fs_slot *prev, *next;
+  ps__series *se;
+  void *fmt; /* the format's state of the interface (its writer's) */
+} fs_slot;
 
-static void fs_log(file_sink *fs, ps_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fs_log(file_sink *fs, ps_log_level level, const char *fmt, ...) {
-  char line[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof(line), fmt, ap);
-  va_end(ap);
-  if (fs->base.log != NULL) {
-    fs->base.log(level, line, fs->base.log_ud);
-  } else if (level <= PS_LOG_WARNING) {
-    /* The constructor's warnings (an existing file not overwritten) are
-     * kept for the log function the receiver sets. */
-    uint8_t lv = (uint8_t)level;
-    if (ps__buf_append(&fs->early_log, &lv, 1) != 0 ||
-        ps__buf_append(&fs->early_log, line, strlen(line) + 1) != 0) {
-      ps__buf_reset(&fs->early_log);
-    }
-  }
+static const ps__sink_ops file_ops;
+
+static int refused(ps_sink *sk, const ps__series *se) {
+  return ps__seterr(sk->errmsg, PS_ERR_REFUSED,
+                    "the receiver cannot write this sensor's output: %s",
+                    se->fail_msg ? se->fail_msg : "no file");
 }
 
-static const char *disp(const out_file *o) {
-  return o->path == NULL || strcmp(o->path, "-") == 0 ? "standard output"
-                                                       : o->path;
-}
-
-/* ---------------- writing ---------------- */
-
-/* Writes b whole or not at all: a failed write is cut back to o->size so
- * no partial record stays in the file, and b keeps every byte. */
-static int write_all(file_sink *fs, out_file *o, ps__buf *b) {
-  size_t n = ps__buf_size(b), done = 0;
-  while (done < n) {
-    ssize_t w = write(o->fd, ps__buf_head(b) + done, n - done);
-    if (w < 0 && errno == EINTR) {
-      continue;
-    }
-    if (w <= 0) {
-      int e = w < 0 ? errno : EIO;
-      char cut[160] = "";
-      if (o->is_stdout) {
-        /* A pipe cannot be taken back: what went out stays out. */
-        ps__buf_consume(b, done);
-        o->size += done;
-      } else if (done > 0 &&
-                 (ftruncate(o->fd, (off_t)o->size) != 0 ||
-                  lseek(o->fd, (off_t)o->size, SEEK_SET) < 0)) {
-        snprintf(cut, sizeof(cut),
-                 "; cutting the partial write back to %llu bytes failed: %s",
-                 (unsigned long long)o->size, strerror(errno));
-      }
-      o->write_failed = 1;
-      return ps__seterr(fs->base.errmsg, PS_ERR_IO,
-                        "writing %s: %s (%zu bytes kept, retried at the "
-                        "next flush)%s",
-                        disp(o), strerror(e), ps__buf_size(b), cut);
-    }
-    done += (size_t)w;
-  }
-  ps__buf_reset(b);
-  o->size += n;
-  return 0;
-}
-
-static void announce(file_sink *fs, out_file *o) {
-  if (!o->announced && !o->is_stdout && o->has_header &&
-      ps__buf_size(&o->hdr) == 0) {
-    o->flushed = o->size;
-    if (fs->base.on_open != NULL) {
-      fs->base.on_open(fs->base.on_open_ud, o->path, o->size);
-      o->announced = 1;
-    }
-  }
-}
-
-/* Writes what o holds: its header first, then its records. */
-static int out_write(file_sink *fs, out_file *o) {
-  if (o->fd < 0) {
-    return 0;
-  }
-  int rc = write_all(fs, o, &o->hdr);
-  if (rc == 0) {
-    announce(fs, o);
-    rc = write_all(fs, o, &o->buf);
-  }
-  if (rc == 0) {
-    o->write_failed = 0;
-  }
-  return rc;
-}
-
-/* ---------------- post-rotate commands ---------------- */
-
-static void reap_children(file_sink *fs) {
-  for (unsigned i = 0; i < fs->n_children;) {
-    int st;
-    pid_t p = waitpid(fs->children[i], &st, WNOHANG);
-    if (p == 0) {
-      i++;
-      continue;
-    }
-    if (p > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-      char how[64];
-      if (WIFEXITED(st)) {
-        snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(st));
-      } else {
-        snprintf(how, sizeof(how), "was killed by signal %d",
-                 WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-      }
-      fs_log(fs, PS_LOG_WARNING,
-              "post-rotate command (process %ld) %s", (long)fs->children[i],
-              how);
-    }
-    fs->children[i] = fs->children[--fs->n_children];
-  }
-}
-
-/* Runs "CMD FILE" through /bin/sh without waiting. The file name is the
- * shell's $1, never part of the command text, so no name can inject
- * shell syntax. */
-static void post_rotate(file_sink *fs, const char *path) {
-  if (fs->post_rotate == NULL) {
-    return;
-  }
-  reap_children(fs);
-  if (fs->n_children == fs->cap_children) {
-    unsigned cap = fs->cap_children ? fs->cap_children * 2 : 8;
-    pid_t *p = realloc(fs->children, cap * sizeof(*p));
-    if (p == NULL) {
-      fs_log(fs, PS_LOG_ERROR,
-              "out of memory: post-rotate command not run for %s", path);
-      return;
-    }
-    fs->children = p;
-    fs->cap_children = cap;
-  }
-  size_t n = strlen(fs->post_rotate) + 8;
-  char *script = malloc(n);
-  if (script == NULL) {
-    return;
-  }
-  snprintf(script, n, "%s \"$1\"", fs->post_rotate);
-  pid_t pid = fork();
-  if (pid == 0) {
-    /* Only async-signal-safe calls between fork and exec. */
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    execl("/bin/sh", "sh", "-c", script, "sh", path, (char *)NULL);
-    _exit(127);
-  }
-  free(script);
-  if (pid < 0) {
-    fs_log(fs, PS_LOG_WARNING,
-            "cannot run the post-rotate command for %s: fork: %s", path,
-            strerror(errno));
-    return;
-  }
-  fs_log(fs, PS_LOG_DEBUG,
-          "post-rotate: %s %s (process %ld)", fs->post_rotate, path,
-          (long)pid);
-  fs->children[fs->n_children++] = pid;
-}
-
-/* ---------------- names ---------------- */
-
-/* libpcap names DLT_ values, and the wire carries LINKTYPE_ values (they
- * differ for a few types, e.g. RAW). Its mapping is internal, so let it
- * read a file header with this link type. NULL if it has no name. */
-static const char *linktype_name(uint32_t linktype) {
-  uint8_t hdr[PS_PCAP_FILE_HDR];
-  uint32_t v[6] = {PS_PCAP_MAGIC_USEC, 0x00040002u, 0, 0, 65535,
-                   linktype & 0x03ffffffu};
-  memcpy(hdr, v, sizeof(hdr));
-  const char *name = NULL;
-  FILE *f = fmemopen(hdr, sizeof(hdr), "rb");
-  if (f != NULL) {
-    char eb[PCAP_ERRBUF_SIZE];
-    pcap_t *p = pcap_fopen_offline(f, eb); /* owns f from here */
-    if (p != NULL) {
-      name = pcap_datalink_val_to_name(pcap_datalink(p));
-      pcap_close(p);
-    } else {
-      fclose(f);
-    }
-  }
-  return name;
-}
-
-static void linktype_tag(char *out, size_t n, uint32_t linktype) {
-  const char *name = linktype_name(linktype);
-  if (name != NULL && (linktype & 0xfc000000u) == 0) {
-    snprintf(out, n, "%s", name);
-  } else {
-    snprintf(out, n, "LINKTYPE_%u", linktype);
-  }
-}
-
-/* The name of se's next file before numbering: the template expanded at
- * now, the sensor inserted when the template does not name it, the link
- * type for a classic pcap sibling. */
-static char *base_path(file_sink *fs, series *se, time_t now) {
-  char *p;
-  if (fs->literal) {
-    p = strdup(fs->tmpl);
-  } else {
-    struct tm tm;
-    localtime_r(&now, &tm);
-    p = ps__path_expand(fs->tmpl, &tm, se->sensor);
-  }
-  if (p != NULL && se->sensor != NULL && strstr(fs->tmpl, "{sensor}") == NULL) {
-    char name[256];
-    ps__name_for_file(name, sizeof(name), se->sensor);
-    char *q = ps__path_insert(p, name);
-    free(p);
-    p = q;
-  }
-  if (p != NULL && se->sibling) {
-    char lt[64];
-    linktype_tag(lt, sizeof(lt), se->linktype);
-    char *q = ps__path_insert(p, lt);
-    free(p);
-    p = q;
-  }
-  return p;
-}
-
-static char *numbered(const char *base, unsigned n) {
-  char tag[16];
-  snprintf(tag, sizeof(tag), "%u", n);
-  return ps__path_insert(base, tag);
-}
-
-static int in_history(const series *se, const char *path) {
-  for (unsigned i = 0; i < se->n_history; i++) {
-    if (strcmp(se->history[i], path) == 0) {
-      return 1;
-    }
-  }
-  return 0;
-}
-
-/* ---------------- append: validate and repair ---------------- */
-
-/* A small read-ahead window over a file. */
-typedef struct reader {
-  int fd;
-  uint64_t size;
-  uint64_t base;
-  size_t len;
-  uint8_t buf[65536];
-} reader;
-
-/* Points *p at n (<= 4096) bytes at off; 0, or -1 past the end or on a
- * read error. */
-static int rd_get(reader *r, uint64_t off, size_t n, const uint8_t **p) {
-  if (off + n > r->size) {
-    return -1;
-  }
-  if (off < r->base || off + n > r->base + r->len) {
-    ssize_t k;
-    do {
-      k = pread(r->fd, r->buf, sizeof(r->buf), (off_t)off);
-    } while (k < 0 && errno == EINTR);
-    if (k < (ssize_t)n) {
-      return -1;
-    }
-    r->base = off;
-    r->len = (size_t)k;
-  }
-  *p = r->buf + (off - r->base);
-  return 0;
-}
-
-/* How far the file holds whole pcap records, after a valid header. */
-static uint64_t scan_pcap(reader *r) {
-  uint64_t off = PS_PCAP_FILE_HDR;
-  const uint8_t *h;
-  while (rd_get(r, off, PS_PCAP_REC_HDR, &h) == 0) {
-    uint64_t n = ps__pcap_record_size(h);
-    if (n == 0 || off + n > r->size) {
-      break;
-    }
-    off += n;
-  }
-  return off;
-}
-
-/* How far the file holds whole pcapng blocks (0: not even one section
- * header). */
-static uint64_t scan_pcapng(reader *r) {
-  uint64_t off = 0;
-  int swapped = 0;
-  const uint8_t *h, *t;
-  while (rd_get(r, off, 12, &h) == 0) {
-    if (off == 0 && ps__pcapng_block_len(h, &swapped) == 0) {
-      break;
-    }
-    uint32_t n = ps__pcapng_block_len(h, &swapped);
-    if (n == 0 || off + n > r->size || rd_get(r, off + n - 4, 4, &t) != 0 ||
-        ps__pcapng_trailer_len(t, swapped) != n) {
-      break;
-    }
-    off += n;
-  }
-  return off;
-}
-
-/* Decides whether fd (path) can be appended to: 1 yes (o->size and
- * o->has_header set, a torn tail cut and logged), 0 no (why says it),
- * -1 on an I/O error (errmsg set). */
-static int append_check(file_sink *fs, series *se, out_file *o, int fd,
-                        const char *path, char *why, size_t whylen) {
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    return ps__seterr(fs->base.errmsg, PS_ERR_IO, "cannot stat %s: %s", path,
-                      strerror(errno)),
-           -1;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    snprintf(why, whylen, "it is not a regular file");
-    return 0;
-  }
-  uint64_t size = (uint64_t)st.st_size, good = 0;
-  reader *r = malloc(sizeof(*r));
-  if (r == NULL) {
-    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory"), -1;
-  }
-  r->fd = fd;
-  r->size = size;
-  r->base = 0;
-  r->len = 0;
-  const uint8_t *h;
-  int has_header = 0;
-  if (size == 0) {
-    good = 0;
-  } else if (!fs->ng) {
-    if (rd_get(r, 0, PS_PCAP_FILE_HDR, &h) != 0) {
-      /* Shorter than a header: only a torn first write leaves that. */
-      uint32_t m = 0;
-      if (pread(fd, &m, size < 4 ? size : 4, 0) < 0 ||
-          (size >= 4 && m != PS_PCAP_MAGIC_USEC && m != PS_PCAP_MAGIC_NSEC)) {
-        snprintf(why, whylen, "it is not a pcap file");
-        free(r);
-        return 0;
-      }
-      good = 0;
-    } else if (ps__pcap_check_header(h, se->linktype, fs->nano, why,
-                                     whylen) != 0) {
-      free(r);
-      return 0;
-    } else {
-      has_header = 1;
-      good = scan_pcap(r);
-    }
-  } else {
-    good = scan_pcapng(r);
-    uint8_t first[12];
-    size_t k = size < 12 ? (size_t)size : 12;
-    int sw = 0;
-    if (good == 0 &&
-        (pread(fd, first, k, 0) != (ssize_t)k ||
-         (k >= 4 && memcmp(first, &(uint32_t){PS_PCAPNG_SHB_TYPE}, 4) != 0) ||
-         (k == 12 && ps__pcapng_block_len(first, &sw) == 0))) {
-      /* A torn first block is cut; anything else is not ours. */
-      snprintf(why, whylen, "it is not a pcapng file");
-      free(r);
-      return 0;
-    }
-  }
-  free(r);
-  if (good < size) {
-    if (ftruncate(fd, (off_t)good) != 0) {
-      return ps__seterr(fs->base.errmsg, PS_ERR_IO,
-                        "cannot cut the torn end of %s: %s", path,
-                        strerror(errno)),
-             -1;
-    }
-    fs_log(fs, PS_LOG_WARNING,
-            "%s ended in a torn record: cut %llu bytes, keeping %llu", path,
-            (unsigned long long)(size - good), (unsigned long long)good);
-  }
-  if (lseek(fd, (off_t)good, SEEK_SET) < 0) {
-    return ps__seterr(fs->base.errmsg, PS_ERR_IO, "cannot seek in %s: %s",
-                      path, strerror(errno)),
-           -1;
-  }
-  o->size = good;
-  if (!fs->ng) {
-    o->has_header = has_header;
-  }
-  if (good > 0) {
-    fs_log(fs, PS_LOG_INFO,
-            "appending to %s after its %llu bytes", path,
-            (unsigned long long)good);
-  }
-  return 1;
-}
-
-/* ---------------- opening files ---------------- */
-
-static int history_add(file_sink *fs, series *se, const char *path) {
-  /* A name used again (a reopen after logrotate moved the file away) is
-   * the newest file now. */
-  for (unsigned i = 0; i < se->n_history; i++) {
-    if (strcmp(se->history[i], path) == 0) {
-      char *h = se->history[i];
-      memmove(se->history + i, se->history + i + 1,
-              (se->n_history - i - 1) * sizeof(*se->history));
-      se->history[se->n_history - 1] = h;
-      return 0;
-    }
-  }
-  if (se->n_history == se->cap_history) {
-    unsigned cap = se->cap_history ? se->cap_history * 2 : 8;
-    char **h = realloc(se->history, cap * sizeof(*h));
-    if (h == NULL) {
-      return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
-    }
-    se->history = h;
-    se->cap_history = cap;
-  }
-  if ((se->history[se->n_history] = strdup(path)) == NULL) {
-    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
-  }
-  se->n_history++;
-  return 0;
-}
-
-/* -W: a ring of files, the oldest deleted once a newer one holds packets
- * (so a file rotation opened but never used costs no older file). */
-static void ring_prune(file_sink *fs, series *se) {
-  while (fs->max_files > 0 && se->n_history > fs->max_files) {
-    if (unlink(se->history[0]) == 0) {
-      fs_log(fs, PS_LOG_INFO, "deleted %s: at most %u files are kept",
-             se->history[0], fs->max_files);
-    } else if (errno != ENOENT) {
-      fs_log(fs, PS_LOG_WARNING,
-             "cannot delete %s (at most %u files are kept): %s",
-             se->history[0], fs->max_files, strerror(errno));
-    }
-    free(se->history[0]);
-    memmove(se->history, se->history + 1,
-            --se->n_history * sizeof(*se->history));
-  }
-}
-
-/* The pcap header, once the link type is known, unless the file has one. */
-static int pcap_header(file_sink *fs, series *se) {
-  out_file *o = &se->f;
-  if (o->has_header || !se->has_linktype) {
-    return 0;
-  }
-  if (ps__pcap_file_header(&o->hdr, se->linktype, PS_MAX_CAPLEN,
-                           fs->nano) != 0) {
-    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
-  }
-  o->has_header = 1;
-  return 0;
-}
-
-/* Takes up se's last file again, if it went idle in this run and is
- * still as we left it: 1 if so. */
-static int resume(file_sink *fs, series *se, const char *base) {
-  if (se->last_path == NULL || se->last_base == NULL ||
-      strcmp(base, se->last_base) != 0) {
-    return 0;
-  }
-  int fd = open(se->last_path, O_WRONLY | O_CLOEXEC);
-  struct stat st;
-  if (fd < 0) {
-    return 0;
-  }
-  if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != se->last_size ||
-      lseek(fd, (off_t)se->last_size, SEEK_SET) < 0) {
-    close(fd);
-    return 0;
-  }
-  out_file *o = &se->f;
-  o->path = se->last_path;
-  se->last_path = NULL;
-  o->fd = fd;
-  o->size = se->last_size;
-  o->has_header = 1;
-  return 1;
-}
-
-/* Opens se's next file: never over an existing file (BASE.1.EXT,
- * BASE.2.EXT, ... instead, with a warning), or, appending, after the
- * last whole record of the last existing file of the sequence. */
-static int open_file(file_sink *fs, series *se, int from_zero) {
-  out_file *o = &se->f;
-  time_t now = time(NULL);
-  char *base = base_path(fs, se, now);
-  if (base == NULL) {
-    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
-  }
-  if (fs->rotate_seconds > 0) {
-    se->period = (int64_t)now / fs->rotate_seconds;
-  }
-  struct stat st;
-  if (!fs->literal && stat(base, &st) == 0 && !S_ISREG(st.st_mode) &&
-      !S_ISDIR(st.st_mode)) {
-    /* A named pipe (Wireshark reading it) or a device (/dev/null): written
-     * as it is, like standard output. */
-    int fd = open(base, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-      int rc = ps__seterr(fs->base.errmsg, PS_ERR_IO,
-                          "cannot open %s for writing: %s", base,
-                          strerror(errno));
-      free(base);
-      return rc;
-    }
-    o->path = base;
-    o->fd = fd;
-    o->is_stdout = 1;
-    o->size = 0;
-    if (!fs->ng) {
-      o->has_header = 0;
-    }
-    goto opened;
-  }
-  if (!from_zero && resume(fs, se, base)) {
-    free(base);
-    goto opened;
-  }
-  unsigned n = 0;
-  if (!from_zero && se->last_base != NULL && strcmp(base, se->last_base) == 0) {
-    n = se->last_n + 1;
-  }
-  char *first_taken = NULL, why[200] = "";
-  char *path = NULL;
-  int fd = -1;
-  for (unsigned tries = 0; tries < MAX_NAME_TRIES; tries++, n++) {
-    free(path);
-    path = n ? numbered(base, n) : strdup(base);
-    if (path == NULL) {
-      break;
-    }
-    if (fs->literal) {
-      fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      break;
-    }
-    if (fs->append) {
-      /* Continue the sequence where it ended: its last existing file. */
-      char *next = numbered(base, n + 1);
-      int later = next != NULL && access(next, F_OK) == 0;
-      free(next);
-      if (later) {
-        continue;
-      }
-      fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-      if (fd < 0) {
-        break;
-      }
-      int ok = append_check(fs, se, o, fd, path, why, sizeof(why));
-      if (ok == 1) {
-        break;
-      }
-      close(fd);
-      fd = -1;
-      if (ok < 0) {
-        free(path);
-        free(base);
-        free(first_taken);
-        return PS_ERR_IO;
-      }
-      if (first_taken == NULL) {
-        first_taken = strdup(path);
-      }
-      continue;
-    }
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd >= 0 || errno != EEXIST) {
-      break;
-    }
-    if (first_taken == NULL && !in_history(se, path)) {
-      first_taken = strdup(path);
-    }
-  }
-  if (path == NULL || fd < 0) {
-    int e = errno;
-    int rc = path == NULL
-                 ? ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory")
-                 : ps__seterr(fs->base.errmsg, PS_ERR_IO,
-                              "cannot open %s for writing: %s", path,
-                              strerror(e));
-    free(path);
-    free(base);
-    free(first_taken);
-    return rc;
-  }
-  if (first_taken != NULL) {
-    if (why[0] != '\0') {
-      fs_log(fs, PS_LOG_WARNING,
-              "cannot append to %s (%s): writing to %s instead", first_taken,
-              why, path);
-    } else {
-      fs_log(fs, PS_LOG_WARNING,
-              "%s exists: writing to %s instead (files are never "
-              "overwritten; --append continues one)",
-              first_taken, path);
-    }
-    free(first_taken);
-  }
-  free(se->last_base);
-  se->last_base = base;
-  se->last_n = n;
-  o->path = path;
-  o->fd = fd;
-  if (!fs->append) {
-    o->size = 0;
-    if (!fs->ng) {
-      o->has_header = 0;
-    }
-  }
-  if (!fs->literal) {
-    int rc = history_add(fs, se, path);
-    if (rc != 0) {
-      return rc;
-    }
-  }
-opened:
-  o->flushed = o->size;
-  o->announced = 0;
-  o->packets = 0;
-  o->write_failed = 0;
-  o->rotated = 0;
-  /* pcapng: a new section (also after an appended file's last one). */
-  if (!fs->ng && pcap_header(fs, se) != 0) {
-    return PS_ERR_NOMEM;
-  }
-  /* The header goes out at once, so the file is never seen empty (a
-   * reader refuses an empty file); if it fails, flush retries it. A file
-   * taken up again has its header: announced as it is. */
-  if (ps__buf_size(&o->hdr) == 0 || write_all(fs, o, &o->hdr) == 0) {
-    announce(fs, o);
-  }
-  return 0;
-}
-
-/* The section header and one interface block per active interface,
- * numbered from 0 in this file. */
-static int ng_section(file_sink *fs, series *se) {
-  ps__buf *b = &se->f.hdr;
-  ps__buf_reset(b);
-  if (ps__pcapng_shb(b, fs->appl, fs->os, fs->comment) != 0) {
-    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
-  }
-  se->n_idb = 0;
-  for (ng_iface *ni = se->ifaces; ni != NULL; ni = ni->next) {
-    ps__pcapng_idb_info idb = {
-        .linktype = ni->linktype,
-        /* libpcap refuses a pcapng file whose interfaces differ in
-         * snaplen, so every block says the largest; the sensor's own
-         * value is in the description. */
-        .snaplen = PS_MAX_CAPLEN,
-        .tsres = ni->tsres,
-        .name = ni->name,
-        .description = ni->desc,
-    };
-    if (ps__pcapng_idb(b, &idb) != 0) {
-      return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
-    }
-    ni->idb = se->n_idb++;
-  }
-  se->f.has_header = 1;
-  return 0;
-}
-
-/* Closes se's file (everything in it is written) and runs the
- * post-rotate command on it. keep: remember it to take it up again. */
-static int close_file(file_sink *fs, series *se, int keep) {
-  out_file *o = &se->f;
-  int rc = 0;
-  if (o->fd >= 0 && o->fd != STDOUT_FILENO && close(o->fd) != 0) {
-    rc = ps__seterr(fs->base.errmsg, PS_ERR_IO, "closing %s: %s", o->path,
-                    strerror(errno));
-  }
-  o->fd = -1;
-  if (o->path != NULL && !o->is_stdout) {
-    post_rotate(fs, o->path);
-  }
-  free(se->last_path);
-  se->last_path = NULL;
-  if (keep && o->path != NULL) {
-    se->last_path = o->path;
-    se->last_size = o->size;
-  } else {
-    free(o->path);
-  }
-  o->path = NULL;
-  o->size = o->flushed = o->packets = 0;
-  o->has_header = 0;
-  o->announced = 0;
-  ps__buf_free(&o->buf);
-  ps__buf_free(&o->hdr);
-  return rc;
-}
-
-/* Starts se's next file. The new file's header is built at once (the
- * interface ids of pcapng change here), even if the file itself cannot
- * be opened yet: then need_open says to try again at the next flush. */
-static int start_file(file_sink *fs, series *se, int from_zero) {
-  if (fs->ng && ng_section(fs, se) != 0) {
-    return PS_ERR_NOMEM;
-  }
-  int rc = open_file(fs, se, from_zero);
-  se->need_open = rc != 0;
-  return rc;
+/* Standard output, or the named pipe or device -w names, can never be
+ * written again (its reader left): nothing more is taken, and flush and
+ * close say so (PS_ERR_CLOSED), so the receiver stops. */
+static void output_gone(file_sink *fs, ps__series *se) {
+  snprintf(fs->gone_msg, sizeof(fs->gone_msg), "%s", fs->base.errmsg);
+  fs->gone = 1;
+  ps__buf_free(&se->f.buf);
+  ps__buf_free(&se->f.hdr);
 }
 
 /* ---------------- series ---------------- */
 
-static series *series_new(file_sink *fs, const char *sensor) {
-  series *se = calloc(1, sizeof(*se));
-  if (se == NULL) {
-    return NULL;
+static ps__series *add_series(file_sink *fs, const char *sensor) {
+  ps__series *se = ps__series_new(&fs->files, sensor);
+  if (se != NULL) {
+    ps__series **pp = &fs->series;
+    while (*pp != NULL) {
+      pp = &(*pp)->next;
+    }
+    *pp = se;
   }
-  se->f.fd = -1;
-  if (sensor != NULL && (se->sensor = strdup(sensor)) == NULL) {
-    free(se);
-    return NULL;
-  }
-  series **pp = &fs->series;
-  while (*pp != NULL) {
-    pp = &(*pp)->next;
-  }
-  *pp = se;
   return se;
 }
 
-static void series_free(series *se) {
-  free(se->f.path);
-  ps__buf_free(&se->f.buf);
-  ps__buf_free(&se->f.hdr);
-  free(se->sensor);
-  free(se->last_base);
-  free(se->last_path);
-  for (unsigned i = 0; i < se->n_history; i++) {
-    free(se->history[i]);
-  }
-  free(se->history);
-  while (se->ifaces != NULL) {
-    ng_iface *ni = se->ifaces;
-    se->ifaces = ni->next;
-    free(ni->name);
-    free(ni->desc);
-    free(ni);
-  }
-  free(se);
-}
-
-static int same_key(const series *se, const char *sensor) {
+static int same_key(const ps__series *se, const char *sensor) {
   return se->sensor == NULL ? sensor == NULL
                             : sensor != NULL && strcmp(se->sensor, sensor) == 0;
 }
 
-/* The series a new interface joins; opens its file if it has none. */
+/* The series a new interface joins. */
 static int series_for(file_sink *fs, const ps_session_info *s,
-                      const ps_interface_info *ifc, series **out) {
-  const char *key = fs->split ? s->sensor : NULL;
-  series *se = NULL, *first = NULL;
+                      const ps_interface_info *ifc, ps__series **out) {
+  const ps__fmt *fmt = fs->files.fmt;
+  const char *key = fs->files.split ? s->sensor : NULL;
+  ps__series *se = NULL, *first = NULL;
   unsigned n_key = 0;
-  for (series *x = fs->series; x != NULL; x = x->next) {
+  for (ps__series *x = fs->series; x != NULL; x = x->next) {
     if (!same_key(x, key)) {
       continue;
     }
@@ -881,7 +96,7 @@ static int series_for(file_sink *fs, const ps_session_info *s,
     if (first == NULL) {
       first = x;
     }
-    if (fs->ng || !x->has_linktype || x->linktype == ifc->linktype) {
+    if (fmt->accepts(x->w, ifc->linktype)) {
       se = x;
       break;
     }
@@ -890,57 +105,62 @@ static int series_for(file_sink *fs, const ps_session_info *s,
     if (first != NULL && first->f.is_stdout) {
       return ps__seterr(
           fs->base.errmsg, PS_ERR_LINKTYPE,
-          "interface %s/%s has link type %s (%u) but the pcap stream on "
+          "interface %s/%s has link type %s (%u) but the %s stream on "
           "standard output is %s (%u); classic pcap holds one link type: "
           "use --format pcapng",
-          s->sensor, ifc->name, linktype_name(ifc->linktype) ?: "unknown",
-          ifc->linktype, linktype_name(first->linktype) ?: "unknown",
-          first->linktype);
+          s->sensor, ifc->name, ps__linktype_name(ifc->linktype) ?: "unknown",
+          ifc->linktype, fmt->name,
+          ps__linktype_name(first->linktype) ?: "unknown", first->linktype);
     }
-    if (n_key >= PCAP_MAX_LINKTYPES) {
+    if (n_key >= MAX_LINKTYPES) {
       return ps__seterr(fs->base.errmsg, PS_ERR_LIMIT,
-                        "too many link types for pcap output (%u)",
-                        PCAP_MAX_LINKTYPES);
+                        "too many link types for %s output (%u)", fmt->name,
+                        MAX_LINKTYPES);
     }
-    if ((se = series_new(fs, key)) == NULL) {
+    if ((se = add_series(fs, key)) == NULL) {
       return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
     }
     se->sibling = first != NULL;
-  }
-  if (!fs->ng && !se->has_linktype) {
-    se->linktype = ifc->linktype;
-    se->has_linktype = 1;
-    if (se->f.fd >= 0 && pcap_header(fs, se) != 0) {
-      return PS_ERR_NOMEM;
-    }
   }
   *out = se;
   return 0;
 }
 
 /* After an interface joined se: make sure se has a file. A file that
- * cannot be opened now is retried at each flush (the flush reports it),
- * so a full disk delays sensors instead of refusing them. */
-static void series_ensure_file(file_sink *fs, series *se,
-                               const ps_session_info *s,
-                               const ps_interface_info *ifc) {
+ * cannot be opened now for a reason that may pass is retried at each
+ * flush (the flush reports it), so a full disk delays sensors instead of
+ * refusing them. One that can never be created under its name fails se
+ * and refuses the interface: PS_ERR_REFUSED. */
+static int series_ensure_file(file_sink *fs, ps__series *se,
+                              const ps_session_info *s,
+                              const ps_interface_info *ifc) {
   if (se->f.fd >= 0 || se->need_open) {
-    return;
+    /* A stream begun before its header could be written (classic pcap
+     * on standard output) gets it from the first interface. */
+    return ps__series_header(&fs->files, se, 0);
   }
-  int rc = start_file(fs, se, 0);
+  int rc = ps__series_start(&fs->files, se, 0);
+  if (rc == PS_ERR_REFUSED) {
+    ps__series_fail(&fs->files, se);
+    return ps__seterr(fs->base.errmsg, PS_ERR_REFUSED,
+                      "the receiver cannot write this sensor's output: %s",
+                      se->fail_msg ? se->fail_msg : "no file");
+  }
   if (rc != 0) {
-    fs_log(fs, PS_LOG_ERROR,
-            "%s (for %s/%s; retried at the next flush)", fs->base.errmsg,
-            s->sensor, ifc->name);
-    return;
+    ps__sink_log(&fs->base, PS_LOG_ERROR,
+                 "%s (for %s/%s; retried at the next flush)", fs->base.errmsg,
+                 s->sensor, ifc->name);
+    return 0;
   }
   if (se->sibling) {
-    fs_log(fs, PS_LOG_INFO,
-            "sensor %s interface %s has link type %s (%u), unlike %s: "
-            "writing it to %s",
-            s->sensor, ifc->name, linktype_name(ifc->linktype) ?: "unknown",
-            ifc->linktype, fs->tmpl, se->f.path);
+    ps__sink_log(&fs->base, PS_LOG_INFO,
+                 "sensor %s interface %s has link type %s (%u), unlike %s: "
+                 "writing it to %s",
+                 s->sensor, ifc->name,
+                 ps__linktype_name(ifc->linktype) ?: "unknown", ifc->linktype,
+                 fs->files.tmpl, se->f.path);
   }
+  return 0;
 }
 
 /* ---------------- sink operations ---------------- */
@@ -948,85 +168,83 @@ static void series_ensure_file(file_sink *fs, series *se,
 static int fs_iface(ps_sink *sk, const ps_session_info *s,
                     const ps_interface_info *ifc, void **slot) {
   file_sink *fs = (file_sink *)sk;
-  series *se = NULL;
+  const ps__fmt *fmt = fs->files.fmt;
+  ps__series *se = NULL;
   int rc = series_for(fs, s, ifc, &se);
   if (rc != 0) {
     return rc;
   }
-  if (!fs->ng) {
-    se->n_active++;
-    series_ensure_file(fs, se, s, ifc);
-    *slot = se;
-    if (ifc->tsres == PS_TSRES_NSEC && !fs->nano && !fs->warned_precision) {
-      fs->warned_precision = 1;
-      fs_log(fs, PS_LOG_INFO,
-              "sensor %s interface %s has nanosecond timestamps but the pcap "
-              "output is microsecond: sub-microsecond digits are dropped (use "
-              "--time-stamp-precision nano or pcapng to keep them)",
-              s->sensor, ifc->name);
+  if (se->failed) {
+    if (se->n_active > 0) {
+      /* Its sensors are being refused: this one joins them. */
+      return refused(sk, se);
     }
-    return 0;
+    se->failed = 0;
   }
-  ng_iface *ni = calloc(1, sizeof(*ni));
-  char name[600], desc[800];
-  snprintf(name, sizeof(name), "%s/%s", s->sensor, ifc->name);
-  snprintf(desc, sizeof(desc), "interface %s of sensor %s at %s, snaplen %u",
-           ifc->name, s->sensor, s->peer, ifc->snaplen);
-  if (ni == NULL || (ni->name = strdup(name)) == NULL ||
-      (ni->desc = strdup(desc)) == NULL) {
-    if (ni != NULL) {
-      free(ni->name);
-      free(ni);
-    }
+  fs_slot *sl = calloc(1, sizeof(*sl));
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  char note[400];
+  /* A file that has its header gets what the format needs for a new
+   * interface at once; otherwise the header lists it. */
+  if (sl == NULL ||
+      fmt->join(se->w, s, ifc, &now, se->f.has_header ? &se->f.buf : NULL,
+                &sl->fmt, note, sizeof(note)) != 0) {
+    free(sl);
     return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
   }
-  ni->se = se;
-  ni->linktype = ifc->linktype;
-  ni->tsres = ifc->tsres;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  int64_t sec = ts.tv_sec;
-  uint32_t frac = (uint32_t)ts.tv_nsec;
-  ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, ifc->tsres);
-  ni->first_ts = ps__pcapng_ts(sec, frac, ifc->tsres);
-  ng_iface **pp = &se->ifaces;
-  while (*pp != NULL) {
-    pp = &(*pp)->next;
+  sl->se = se;
+  if (!se->has_linktype) {
+    se->linktype = ifc->linktype;
+    se->has_linktype = 1;
   }
-  *pp = ni;
   se->n_active++;
-  if (se->f.fd < 0 && !se->need_open) {
-    /* A new file: its section header lists this interface already. */
-    series_ensure_file(fs, se, s, ifc);
-  } else {
-    ps__pcapng_idb_info idb = {
-        .linktype = ifc->linktype,
-        .snaplen = PS_MAX_CAPLEN,
-        .tsres = ifc->tsres,
-        .name = name,
-        .description = desc,
-    };
-    if (ps__pcapng_idb(&se->f.buf, &idb) != 0) {
-      return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
-    }
-    ni->idb = se->n_idb++;
+  if ((rc = series_ensure_file(fs, se, s, ifc)) != 0) {
+    /* Refused: the session never gets this slot, nor its iface_end. */
+    fmt->leave(se->w, sl->fmt);
+    se->n_active--;
+    free(sl);
+    return rc;
   }
-  *slot = ni;
+  sl->next = fs->slots;
+  if (fs->slots != NULL) {
+    fs->slots->prev = sl;
+  }
+  fs->slots = sl;
+  *slot = sl;
+  if (note[0] != '\0' && !fs->noted) {
+    fs->noted = 1;
+    ps__sink_log(sk, PS_LOG_INFO, "%s", note);
+  }
   return 0;
+}
+
+static int fs_check(ps_sink *sk, const ps_interface_info *ifc,
+                    const ps_packet *pkt) {
+  file_sink *fs = (file_sink *)sk;
+  return fs->files.fmt->check(&fs->params, ifc, pkt, sk->errmsg);
 }
 
 static int fs_packet(ps_sink *sk, void *slot, const ps_session_info *s,
                      const ps_interface_info *ifc, const ps_packet *pkt) {
   file_sink *fs = (file_sink *)sk;
-  series *se;
-  int rc;
-  if (fs->ng) {
-    ng_iface *ni = slot;
-    se = ni->se;
-    rc = ps__pcapng_epb(&se->f.buf, ni->idb, pkt, ni->tsres);
-  } else {
-    se = slot;
-    rc = ps__pcap_record(&se->f.buf, pkt, ifc->tsres, fs->nano);
+  fs_slot *sl = slot;
+  ps__series *se = sl->se;
+  (void)s;
+  if (se->failed) {
+    return refused(sk, se);
+  }
+  if (fs->gone) {
+    return 0; /* nothing more is written, nor acknowledged */
+  }
+  int rc = fs->files.fmt->record(se->w, sl->fmt, ifc, pkt, &se->f.buf);
+  if (rc == PS_ERR_INVALID) {
+    /* The session checks every packet first (fs_check): only a caller
+     * that skipped that gets here. */
+    return fs_check(sk, ifc, pkt) ? PS_ERR_PROTOCOL
+                                  : ps__seterr(sk->errmsg, PS_ERR_PROTOCOL,
+                                               "packet caplen %u above %u",
+                                               pkt->caplen, PS_MAX_CAPLEN);
   }
   if (rc != 0) {
     return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
@@ -1035,7 +253,7 @@ static int fs_packet(ps_sink *sk, void *slot, const ps_session_info *s,
   /* A large round is written as it goes (whole records: the buffer holds
    * nothing else). A failure waits for the flush, which reports it. */
   if (ps__buf_size(&se->f.buf) >= OUT_HIGH_WATER && !se->f.write_failed) {
-    out_write(fs, &se->f);
+    ps__outfile_write(sk, &se->f);
   }
   return 0;
 }
@@ -1044,127 +262,80 @@ static void fs_iface_end(ps_sink *sk, void *slot, const ps_session_info *s,
                          const ps_interface_info *ifc,
                          const ps_capture_stats *st) {
   file_sink *fs = (file_sink *)sk;
-  if (slot == NULL) {
+  fs_slot *sl = slot;
+  if (sl == NULL) {
     return;
   }
-  if (!fs->ng) {
-    series *se = slot;
-    se->n_active--;
-    return;
-  }
-  ng_iface *ni = slot;
-  series *se = ni->se;
-  if (st != NULL) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t sec = ts.tv_sec;
-    uint32_t frac = (uint32_t)ts.tv_nsec;
-    ps__ts_convert(&sec, &frac, PS_TSRES_NSEC, ni->tsres);
-    uint64_t now = ps__pcapng_ts(sec, frac, ni->tsres);
-    ps__pcapng_isb_info isb = {
-        .iface = ni->idb,
-        .ts = now,
-        .starttime = ni->first_ts,
-        .endtime = now,
-        .stats = st,
-    };
-    if (ps__pcapng_isb(&se->f.buf, &isb) != 0) {
-      fs_log(fs, PS_LOG_ERROR,
-              "out of memory writing statistics of %s/%s", s->sensor,
-              ifc->name);
+  ps__series *se = sl->se;
+  if (st != NULL && !se->failed && !fs->gone) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (fs->files.fmt->stats(se->w, sl->fmt, st, &now, &se->f.buf) != 0) {
+      ps__sink_log(sk, PS_LOG_ERROR,
+                   "out of memory writing statistics of %s/%s", s->sensor,
+                   ifc->name);
     }
   }
-  for (ng_iface **pp = &se->ifaces; *pp != NULL; pp = &(*pp)->next) {
-    if (*pp == ni) {
-      *pp = ni->next;
-      break;
-    }
-  }
+  fs->files.fmt->leave(se->w, sl->fmt);
   se->n_active--;
-  free(ni->name);
-  free(ni->desc);
-  free(ni);
-}
-
-/* Whether se's file is done with, after a successful write: 1 rotate,
- * 2 close (its sensor left), 0 keep. */
-static int due(file_sink *fs, series *se, int reopen, time_t now) {
-  out_file *o = &se->f;
-  if (o->fd < 0 || o->is_stdout || (!fs->ng && !se->has_linktype)) {
-    return 0;
+  if (sl->prev != NULL) {
+    sl->prev->next = sl->next;
+  } else {
+    fs->slots = sl->next;
   }
-  if (fs->split && se->n_active == 0) {
-    return 2;
+  if (sl->next != NULL) {
+    sl->next->prev = sl->prev;
   }
-  if (reopen) {
-    return 1;
-  }
-  if (fs->rotate_bytes > 0 && o->size >= fs->rotate_bytes && o->packets > 0) {
-    return 1;
-  }
-  /* An idle output keeps its file rather than a string of empty ones. */
-  if (fs->rotate_seconds > 0 && o->packets > 0 &&
-      (int64_t)now / fs->rotate_seconds != se->period) {
-    return 1;
-  }
-  return 0;
+  free(sl);
 }
 
 static int fs_flush(ps_sink *sk) {
   file_sink *fs = (file_sink *)sk;
-  int reopen = fs->reopen != 0, rc = 0;
+  int reopen = fs->files.reopen != 0, rc = 0;
   time_t now = time(NULL);
-  if (fs->n_children > 0) {
-    reap_children(fs);
+  if (fs->files.n_children > 0) {
+    ps__files_reap(&fs->files);
   }
-  for (series *se = fs->series; se != NULL; se = se->next) {
-    int r = 0;
-    if (se->need_open) {
-      r = open_file(fs, se, reopen);
-      se->need_open = r != 0;
+  if (fs->gone) {
+    return ps__seterr(sk->errmsg, PS_ERR_CLOSED, "%s", fs->gone_msg);
+  }
+  for (ps__series *se = fs->series; se != NULL; se = se->next) {
+    int r = ps__series_flush(&fs->files, se, reopen, now);
+    if (r == PS_ERR_CLOSED) {
+      output_gone(fs, se);
+      return ps__seterr(sk->errmsg, PS_ERR_CLOSED, "%s", fs->gone_msg);
     }
-    if (r == 0) {
-      r = out_write(fs, &se->f);
-    }
-    if (r != 0) {
-      rc = rc ? rc : r;
-      continue;
-    }
-    se->f.flushed = se->f.size;
-    if (se->f.packets > 0) {
-      ring_prune(fs, se);
-    }
-    int d = due(fs, se, reopen, now);
-    if (d == 0) {
-      continue;
-    }
-    r = close_file(fs, se, d == 2);
-    if (r == 0 && d == 1) {
-      r = start_file(fs, se, reopen);
-      se->f.rotated = 1;
-      if (r == 0) {
-        r = out_write(fs, &se->f);
-      }
-    }
-    if (r != 0) {
-      rc = rc ? rc : r;
+    if (r != 0 && rc == 0) {
+      rc = r;
     }
   }
   if (reopen && rc == 0) {
-    fs->reopen = 0;
+    fs->files.reopen = 0;
   }
   return rc;
+}
+
+static int fs_failed(ps_sink *sk, void *slot, char *why, size_t len) {
+  const ps__series *se = ((fs_slot *)slot)->se;
+  (void)sk;
+  if (!se->failed) {
+    return 0;
+  }
+  snprintf(why, len, "the receiver cannot write this sensor's output: %s",
+           se->fail_msg ? se->fail_msg : "no file");
+  return se->failed;
 }
 
 static unsigned fs_marks(ps_sink *sk, ps__file_mark *out, unsigned max) {
   file_sink *fs = (file_sink *)sk;
   unsigned n = 0;
-  for (series *se = fs->series; se != NULL && n < max; se = se->next) {
-    out_file *o = &se->f;
+  for (ps__series *se = fs->series; se != NULL && n < max; se = se->next) {
+    ps__outfile *o = &se->f;
     if (o->fd >= 0 && !o->is_stdout && o->has_header &&
         ps__buf_size(&o->hdr) == 0) {
       out[n].path = o->path;
       out[n].size = o->flushed;
+      out[n].fd = o->fd;
       n++;
     }
   }
@@ -1178,200 +349,133 @@ static int fs_close(ps_sink *sk) {
   }
   fs->closed = 1;
   int rc = 0;
-  if (!fs->ng && !fs->split && !fs->append && fs->series == NULL) {
+  if (!fs->files.split && !fs->files.append && fs->series == NULL) {
     /* No interface ever came: still leave a valid, empty capture. */
-    series *se = series_new(fs, NULL);
+    ps__series *se = add_series(fs, NULL);
     if (se == NULL) {
       return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
     }
-    se->f.fd = -1;
     se->need_open = 1;
-    se->linktype = 1;
-    se->has_linktype = 1;
   }
-  for (series *se = fs->series; se != NULL; se = se->next) {
-    /* An output no interface came to is still a valid, empty capture
-     * (Ethernet, as tcpdump writes for an empty capture of an Ethernet
-     * device). */
-    if (!fs->ng && !se->has_linktype && se->f.fd >= 0) {
-      se->linktype = 1;
-      se->has_linktype = 1;
-      pcap_header(fs, se);
-    }
-    int r = 0;
-    if (se->need_open) {
-      r = open_file(fs, se, 0);
-      se->need_open = r != 0;
-    }
-    if (r == 0) {
-      r = out_write(fs, &se->f);
-    }
-    if (r == 0 && se->f.packets > 0) {
-      ring_prune(fs, se);
-    }
-    if (rc == 0) {
-      rc = r;
-    }
-    if (se->f.is_stdout) {
-      if (se->f.fd != STDOUT_FILENO) {
+  for (ps__series *se = fs->series; se != NULL; se = se->next) {
+    if (fs->gone && se->f.is_stdout) {
+      if (se->f.fd != STDOUT_FILENO && se->f.fd >= 0) {
         close(se->f.fd);
       }
       se->f.fd = -1;
+      rc = ps__seterr(sk->errmsg, PS_ERR_CLOSED, "%s", fs->gone_msg);
       continue;
     }
-    if (r == 0 && se->f.rotated && se->f.packets == 0 && se->f.fd >= 0) {
-      /* Rotation starts the next file right away; one that got nothing
-       * before the end is not worth keeping (tcpdump never makes it). */
-      close(se->f.fd);
-      se->f.fd = -1;
-      if (unlink(se->f.path) == 0) {
-        fs_log(fs, PS_LOG_DEBUG, "removed %s: no packets since rotation",
-               se->f.path);
-        if (se->n_history > 0) {
-          free(se->history[--se->n_history]);
-        }
-      }
-      free(se->f.path);
-      se->f.path = NULL;
-    }
-    r = close_file(fs, se, 0);
+    int r = ps__series_finish(&fs->files, se);
     if (rc == 0) {
       rc = r;
     }
   }
-  reap_children(fs);
+  ps__files_reap(&fs->files);
   return rc;
+}
+
+static void fs_reopen(ps_sink *sk) {
+  ((file_sink *)sk)->files.reopen = 1;
 }
 
 static void fs_destroy(ps_sink *sk) {
   file_sink *fs = (file_sink *)sk;
   fs_close(sk);
-  while (fs->series != NULL) {
-    series *se = fs->series;
-    fs->series = se->next;
-    series_free(se);
+  while (fs->slots != NULL) {
+    fs_slot *sl = fs->slots;
+    fs->slots = sl->next;
+    free(sl);
   }
-  /* Commands still running are left to finish on their own. */
-  free(fs->children);
-  ps__buf_free(&fs->early_log);
-  free(fs->post_rotate);
-  free(fs->tmpl);
+  while (fs->series != NULL) {
+    ps__series *se = fs->series;
+    fs->series = se->next;
+    ps__series_free(se);
+  }
+  ps__files_free(&fs->files);
+  ps__sink_fini(sk);
   free(fs);
 }
 
-static const ps__sink_ops pcap_ops = {
-    .kind = "pcap",
+static const ps__sink_ops file_ops = {
+    .kind = "file",
     .iface = fs_iface,
+    .check = fs_check,
     .packet = fs_packet,
     .iface_end = fs_iface_end,
     .flush = fs_flush,
+    .failed = fs_failed,
     .marks = fs_marks,
     .close = fs_close,
-    .destroy = fs_destroy,
-};
-
-static const ps__sink_ops pcapng_ops = {
-    .kind = "pcapng",
-    .iface = fs_iface,
-    .packet = fs_packet,
-    .iface_end = fs_iface_end,
-    .flush = fs_flush,
-    .marks = fs_marks,
-    .close = fs_close,
+    .reopen = fs_reopen,
     .destroy = fs_destroy,
 };
 
 /* ---------------- construction ---------------- */
 
-/* The directory path's file goes in, for an early writability check. */
-static int check_dir(file_sink *fs) {
-  time_t now = time(NULL);
-  struct tm tm;
-  localtime_r(&now, &tm);
-  char *p = ps__path_expand(fs->tmpl, &tm, "sensor");
-  if (p == NULL) {
-    return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
-  }
-  char *slash = strrchr(p, '/');
-  const char *dir = ".";
-  if (slash == p) {
-    dir = "/";
-  } else if (slash != NULL) {
-    *slash = '\0';
-    dir = p;
-  }
-  int rc = 0;
-  if (access(dir, W_OK | X_OK) != 0) {
-    rc = ps__seterr(fs->base.errmsg, PS_ERR_IO,
-                    "cannot create files in %s: %s", dir, strerror(errno));
-  }
-  free(p);
-  return rc;
-}
-
-static int file_sink_new(ps_sink **out, int ng, const char *tmpl,
+static int file_sink_new(ps_sink **out, const ps__fmt *fmt, const char *tmpl,
                          const ps_file_sink_options *opts, int literal) {
   file_sink *fs = calloc(1, sizeof(*fs));
   if (fs == NULL) {
     return PS_ERR_NOMEM;
   }
-  fs->base.ops = ng ? &pcapng_ops : &pcap_ops;
+  ps__sink_init(&fs->base, &file_ops);
   *out = &fs->base;
-  fs->ng = ng;
-  fs->literal = literal;
-  fs->nano = (opts->flags & PS_SINK_NANO) != 0;
-  fs->append = (opts->flags & PS_SINK_APPEND) != 0;
-  fs->split = opts->split_by_sensor != 0;
-  fs->rotate_bytes = opts->rotate_bytes;
-  fs->rotate_seconds = opts->rotate_seconds;
-  fs->max_files = opts->max_files;
-  if ((fs->tmpl = strdup(tmpl)) == NULL ||
+  ps__fmt_params_init(&fs->params, (opts->flags & PS_SINK_NANO) != 0);
+  ps__files *f = &fs->files;
+  f->sk = &fs->base;
+  f->fmt = fmt;
+  f->params = &fs->params;
+  f->literal = literal;
+  f->append = (opts->flags & PS_SINK_APPEND) != 0;
+  f->split = opts->split_by_sensor != 0;
+  f->rotate_bytes = opts->rotate_bytes;
+  f->rotate_seconds = opts->rotate_seconds;
+  f->max_files = opts->max_files;
+  if ((f->tmpl = strdup(tmpl)) == NULL ||
       (opts->post_rotate != NULL &&
-       (fs->post_rotate = strdup(opts->post_rotate)) == NULL)) {
+       (f->post_rotate = strdup(opts->post_rotate)) == NULL)) {
     return PS_ERR_NOMEM;
   }
-  char host[256] = "unknown";
-  gethostname(host, sizeof(host) - 1);
-  struct utsname u;
-  if (uname(&u) == 0) {
-    snprintf(fs->os, sizeof(fs->os), "%s %s %s", u.sysname, u.release,
-             u.machine);
+  ps__series *se = f->split ? NULL : add_series(fs, NULL);
+  if (!f->split && se == NULL) {
+    return PS_ERR_NOMEM;
   }
-  snprintf(fs->appl, sizeof(fs->appl), "libpacketstreamer %s", PS_VERSION);
-  snprintf(fs->comment, sizeof(fs->comment),
-           "collected by the receiver on host %s", host);
-
-  int is_stdout = strcmp(tmpl, "-") == 0;
-  if (is_stdout) {
-    series *se = series_new(fs, NULL);
-    if (se == NULL || (se->f.path = strdup("-")) == NULL) {
+  if (strcmp(tmpl, "-") == 0) {
+    if ((se->f.path = strdup("-")) == NULL) {
       return PS_ERR_NOMEM;
     }
     se->f.fd = STDOUT_FILENO;
     se->f.is_stdout = 1;
-    if (ng && ng_section(fs, se) != 0) {
-      return PS_ERR_NOMEM;
+    int rc = ps__series_header(f, se, 0);
+    if (rc == 0) {
+      rc = ps__outfile_write(&fs->base, &se->f);
     }
-    return ng ? out_write(fs, &se->f) : 0;
+    return rc == PS_ERR_REFUSED ? PS_ERR_IO : rc;
   }
-  if (fs->split || (!ng && !literal)) {
-    /* Files come with the sensors: a pcap file with its header once the
-     * first interface tells the link type (so it is never seen without
-     * one, and appending can check it). Check the directory now. */
-    return check_dir(fs);
-  }
-  /* Open now so an unwritable path fails before any sensor is accepted;
-   * the pcap header follows when the first interface tells the link
-   * type. */
-  series *se = series_new(fs, NULL);
-  if (se == NULL) {
+  if (se != NULL && ps__series_header(f, se, 0) != 0) {
     return PS_ERR_NOMEM;
   }
-  int rc = start_file(fs, se, 0);
-  if (rc != 0) {
-    return rc;
+  if (se == NULL || (!literal && !se->f.has_header)) {
+    /* Files come with the sensors: a classic pcap file with its header
+     * once the first interface tells the link type (so it is never seen
+     * without one, and appending can check it). Check now that they
+     * can be. */
+    if (se != NULL) {
+      fs->series = NULL;
+      ps__series_free(se);
+    }
+    return ps__fileout_probe(&fs->base, tmpl, f->split, f->append);
   }
-  return ng ? out_write(fs, &se->f) : 0;
+  /* Open now so an unwritable path fails before any sensor is accepted;
+   * a pcap header follows when the first interface tells the link
+   * type. */
+  int rc = ps__series_start(f, se, 0);
+  if (rc == 0) {
+    rc = ps__outfile_write(&fs->base, &se->f);
+  }
+  /* Whether it might pass or not, the caller learns it now. */
+  return rc == PS_ERR_REFUSED ? PS_ERR_IO : rc;
 }
 
 /* An invalid option: a sink that holds only the message, for
@@ -1379,13 +483,18 @@ static int file_sink_new(ps_sink **out, int ng, const char *tmpl,
 static int bad_option(ps_sink **out, const char *msg) {
   file_sink *fs = calloc(1, sizeof(*fs));
   if (fs != NULL) {
-    fs->base.ops = &pcap_ops;
+    ps__sink_init(&fs->base, &file_ops);
     fs->closed = 1;
     ps__seterr(fs->base.errmsg, PS_ERR_INVALID, "%s", msg);
   }
   *out = fs ? &fs->base : NULL;
   return PS_ERR_INVALID;
 }
+
+static const ps__fmt *const formats[] = {
+    [PS_FORMAT_PCAP] = &ps__fmt_pcap,
+    [PS_FORMAT_PCAPNG] = &ps__fmt_pcapng,
+};
 
 int ps_file_sink(ps_sink **out, ps_file_format format,
                  const char *path_template,
@@ -1436,8 +545,7 @@ int ps_file_sink(ps_sink **out, ps_file_format format,
   if (o.post_rotate != NULL && *o.post_rotate == '\0') {
     return bad_option(out, "empty post-rotate command");
   }
-  int rc = file_sink_new(out, format == PS_FORMAT_PCAPNG, path_template, &o,
-                         0);
+  int rc = file_sink_new(out, formats[format], path_template, &o, 0);
   if (rc == PS_ERR_NOMEM) {
     ps_sink_free(*out);
     *out = NULL;
@@ -1453,7 +561,7 @@ int ps_pcap_sink(ps_sink **out, const char *path, unsigned flags) {
   *out = NULL;
   ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
   o.flags = flags;
-  int rc = file_sink_new(out, 0, path, &o, 1);
+  int rc = file_sink_new(out, &ps__fmt_pcap, path, &o, 1);
   if (rc == PS_ERR_NOMEM) {
     ps_sink_free(*out);
     *out = NULL;
@@ -1467,42 +575,10 @@ int ps_pcapng_sink(ps_sink **out, const char *path, unsigned flags) {
   }
   *out = NULL;
   ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
-  int rc = file_sink_new(out, 1, path, &o, 1);
+  int rc = file_sink_new(out, &ps__fmt_pcapng, path, &o, 1);
   if (rc == PS_ERR_NOMEM) {
     ps_sink_free(*out);
     *out = NULL;
   }
   return rc;
-}
-
-int ps_sink_reopen(ps_sink *sink) {
-  if (sink == NULL ||
-      (sink->ops != &pcap_ops && sink->ops != &pcapng_ops)) {
-    return PS_ERR_INVALID;
-  }
-  ((file_sink *)sink)->reopen = 1;
-  return 0;
-}
-
-void ps_sink_free(ps_sink *sink) {
-  if (sink != NULL) {
-    sink->ops->destroy(sink);
-  }
-}
-
-void ps__sink_set_log(ps_sink *sk, ps_log_fn fn, void *ud) {
-  sk->log = fn;
-  sk->log_ud = ud;
-  if (fn != NULL && (sk->ops == &pcap_ops || sk->ops == &pcapng_ops)) {
-    file_sink *fs = (file_sink *)sk;
-    const uint8_t *p = ps__buf_head(&fs->early_log);
-    size_t n = ps__buf_size(&fs->early_log);
-    while (n > 1) {
-      size_t k = strlen((const char *)p + 1);
-      fn((ps_log_level)p[0], (const char *)p + 1, ud);
-      p += k + 2;
-      n -= k + 2;
-    }
-    ps__buf_free(&fs->early_log);
-  }
 }

@@ -24,6 +24,12 @@ typedef struct segment {
 
 struct ps__spool {
   char *dir;
+  /* The directory: every file in it is reached with openat() from here,
+   * never through a symbolic link, and only files of this sensor's user
+   * that nobody else can write are read, cut or removed. */
+  int dfd;
+  ps_log_fn log;
+  void *log_ud;
   int lock_fd;
   int fd; /* segment being appended to, -1 before the first */
   uint64_t fd_bytes;
@@ -32,17 +38,95 @@ struct ps__spool {
   ps__buf rec;
 };
 
-static char *path_of(const ps__spool *sp, const char *name) {
-  size_t n = strlen(sp->dir) + strlen(name) + 2;
-  char *p = malloc(n);
-  if (p != NULL) {
-    snprintf(p, n, "%s/%s", sp->dir, name);
-  }
-  return p;
-}
-
 static void seg_name(char *buf, size_t n, uint64_t first) {
   snprintf(buf, n, "seg-%020" PRIu64, first);
+}
+
+/* Why the spool's file st is not to be trusted; NULL if it is ours. */
+static const char *distrust(const struct stat *st, char *buf, size_t n) {
+  if (S_ISLNK(st->st_mode)) {
+    return "it is a symbolic link";
+  }
+  if (!S_ISREG(st->st_mode)) {
+    return "it is not a regular file";
+  }
+  if (st->st_uid != geteuid()) {
+    snprintf(buf, n, "it is owned by uid %u, not by this sensor (uid %u)",
+             (unsigned)st->st_uid, (unsigned)geteuid());
+    return buf;
+  }
+  if ((st->st_mode & 022) != 0) {
+    snprintf(buf, n, "it is writable by others than its owner (mode %04o)",
+             (unsigned)(st->st_mode & 07777));
+    return buf;
+  }
+  if (st->st_nlink != 1) {
+    snprintf(buf, n, "it has %u hard links", (unsigned)st->st_nlink);
+    return buf;
+  }
+  return NULL;
+}
+
+/* Opens name in the spool, following no link: the fd, -1 with errno, or
+ * -2 with *why when it is there but not ours (left untouched). */
+static int open_ours(ps__spool *sp, const char *name, int flags,
+                     const char **why, char *buf, size_t n) {
+  int fd = openat(sp->dfd, name,
+                  flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
+  struct stat st;
+  if (fd < 0) {
+    if (errno != ELOOP) {
+      return -1;
+    }
+    *why = "it is a symbolic link";
+    return -2;
+  }
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  if ((*why = distrust(&st, buf, n)) != NULL) {
+    close(fd);
+    return -2;
+  }
+  return fd;
+}
+
+/* Creates name (mode 0600), never over a file and never through a link;
+ * a stale one of ours is replaced. -1 with the reason in errbuf. */
+static int create_new(ps__spool *sp, const char *name, int flags,
+                      char *errbuf) {
+  for (int tries = 0;; tries++) {
+    int fd = openat(sp->dfd, name,
+                    flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      return fd;
+    }
+    struct stat st;
+    const char *why;
+    char buf[96];
+    if (errno != EEXIST || tries > 0 ||
+        fstatat(sp->dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      ps__seterr(errbuf, PS_ERR_IO, "cannot write in the spool %s: %s: %s",
+                 sp->dir, name, strerror(errno));
+      return -1;
+    }
+    if ((why = distrust(&st, buf, sizeof(buf))) != NULL) {
+      ps__seterr(errbuf, PS_ERR_IO,
+                 "cannot write in the spool %s: %s is there and %s: remove "
+                 "it (the sensor never follows, overwrites or removes a "
+                 "file that is not its own)",
+                 sp->dir, name, why);
+      return -1;
+    }
+    if (unlinkat(sp->dfd, name, 0) != 0 && errno != ENOENT) {
+      ps__seterr(errbuf, PS_ERR_IO, "cannot write in the spool %s: %s: %s",
+                 sp->dir, name, strerror(errno));
+      return -1;
+    }
+  }
 }
 
 /* Removes the first k segment files (all: k = n_seg). */
@@ -53,11 +137,7 @@ static void remove_first(ps__spool *sp, size_t k) {
   for (size_t i = 0; i < k; i++) {
     char name[64];
     seg_name(name, sizeof(name), sp->seg[i].first);
-    char *p = path_of(sp, name);
-    if (p != NULL) {
-      unlink(p);
-    }
-    free(p);
+    unlinkat(sp->dfd, name, 0);
   }
   memmove(sp->seg, sp->seg + k, (sp->n_seg - k) * sizeof(*sp->seg));
   sp->n_seg -= k;
@@ -67,7 +147,8 @@ static void remove_segments(ps__spool *sp) {
   remove_first(sp, sp->n_seg);
 }
 
-int ps__spool_open(ps__spool **out, const char *dir, char *errbuf) {
+int ps__spool_open(ps__spool **out, const char *dir, ps_log_fn log,
+                   void *log_ud, char *errbuf) {
   *out = NULL;
   if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
     return ps__seterr(errbuf, PS_ERR_IO, "cannot create the spool %s: %s", dir,
@@ -79,9 +160,45 @@ int ps__spool_open(ps__spool **out, const char *dir, char *errbuf) {
     return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
   }
   sp->fd = -1;
-  char *lp = path_of(sp, "lock");
-  sp->lock_fd = lp ? open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
-  free(lp);
+  sp->lock_fd = -1;
+  sp->log = log;
+  sp->log_ud = log_ud;
+  sp->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat ds;
+  if (sp->dfd < 0 || fstat(sp->dfd, &ds) != 0) {
+    int rc = ps__seterr(errbuf, PS_ERR_IO, "cannot use the spool %s: %s", dir,
+                        strerror(errno));
+    ps__spool_close(sp, 0);
+    return rc;
+  }
+  /* Whoever else can write it could plant batches or remove ours. */
+  if (ds.st_uid != geteuid() && ds.st_uid != 0) {
+    int rc = ps__seterr(errbuf, PS_ERR_IO,
+                        "the spool %s is owned by uid %u, not by this sensor "
+                        "(uid %u): give the sensor its own directory, or "
+                        "chown it",
+                        dir, (unsigned)ds.st_uid, (unsigned)geteuid());
+    ps__spool_close(sp, 0);
+    return rc;
+  }
+  if ((ds.st_mode & S_IWOTH) != 0 && (ds.st_mode & S_ISVTX) == 0) {
+    int rc = ps__seterr(errbuf, PS_ERR_IO,
+                        "the spool %s is writable by anyone (mode %04o): give "
+                        "the sensor its own directory, or chmod o-w it",
+                        dir, (unsigned)(ds.st_mode & 07777));
+    ps__spool_close(sp, 0);
+    return rc;
+  }
+  const char *why = NULL;
+  char buf[96];
+  sp->lock_fd = open_ours(sp, "lock", O_RDWR | O_CREAT, &why, buf, sizeof(buf));
+  if (sp->lock_fd == -2) {
+    int rc = ps__seterr(errbuf, PS_ERR_IO,
+                        "cannot use the spool %s: its file lock: %s: remove it",
+                        dir, why);
+    ps__spool_close(sp, 0);
+    return rc;
+  }
   if (sp->lock_fd < 0) {
     int rc = ps__seterr(errbuf, PS_ERR_IO,
                         "cannot use the spool %s: %s (it must be writable "
@@ -123,15 +240,25 @@ static int seg_add(ps__spool *sp, uint64_t first, uint64_t last) {
 
 /* Reads the stream file; 0 when absent or invalid (nothing to resume). */
 static int read_meta(ps__spool *sp, ps__spool_meta *m) {
-  char *p = path_of(sp, "stream");
-  FILE *f = p ? fopen(p, "rb") : NULL;
-  free(p);
-  if (f == NULL) {
+  const char *why = NULL;
+  char wb[96];
+  int fd = open_ours(sp, "stream", O_RDONLY, &why, wb, sizeof(wb));
+  if (fd == -2) {
+    ps__log(sp->log, sp->log_ud, PS_LOG_WARNING,
+            "spool %s: ignoring its stream file: %s (nothing is resumed)",
+            sp->dir, why);
+  }
+  if (fd < 0) {
     return 0;
   }
   uint8_t buf[80000];
-  size_t n = fread(buf, 1, sizeof(buf), f);
-  fclose(f);
+  size_t n = 0;
+  ssize_t r;
+  while (n < sizeof(buf) && ((r = read(fd, buf + n, sizeof(buf) - n)) > 0 ||
+                             (r < 0 && errno == EINTR))) {
+    n += r > 0 ? (size_t)r : 0;
+  }
+  close(fd);
   if (n < 4 + 8 + 1 + 1 + 2 + 4 || memcmp(buf, "PSS1", 4) != 0 ||
       (uint32_t)crc32(0, buf, (uInt)(n - 4)) != ps__get32(buf + n - 4)) {
     return 0;
@@ -174,8 +301,13 @@ static int read_meta(ps__spool *sp, ps__spool_meta *m) {
 int ps__spool_recover(ps__spool *sp, ps__spool_meta *meta,
                       int (*fn)(void *ud, const ps__spool_rec *r), void *ud,
                       char *errbuf) {
-  DIR *d = opendir(sp->dir);
+  /* Its own open directory: readdir moves no offset another fd shares. */
+  int lfd = openat(sp->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
   if (d == NULL) {
+    if (lfd >= 0) {
+      close(lfd);
+    }
     return ps__seterr(errbuf, PS_ERR_IO, "cannot read the spool %s: %s",
                       sp->dir, strerror(errno));
   }
@@ -197,10 +329,20 @@ int ps__spool_recover(ps__spool *sp, ps__spool_meta *meta,
   uint64_t batches = 0, last = 0;
   uint32_t ifc[2 * PS_MAX_IFACES];
   for (size_t i = 0; i < sp->n_seg; i++) {
-    char name[64];
+    char name[64], wb[96];
+    const char *why = NULL;
     seg_name(name, sizeof(name), sp->seg[i].first);
-    char *p = path_of(sp, name);
-    int fd = p ? open(p, O_RDWR | O_CLOEXEC) : -1;
+    int fd = open_ours(sp, name, O_RDWR, &why, wb, sizeof(wb));
+    if (fd == -2) {
+      /* Not written by this sensor: never read, cut or removed. */
+      ps__log(sp->log, sp->log_ud, PS_LOG_WARNING,
+              "spool %s: ignoring %s: %s (remove it)", sp->dir, name, why);
+      memmove(sp->seg + i, sp->seg + i + 1,
+              (sp->n_seg - i - 1) * sizeof(*sp->seg));
+      sp->n_seg--;
+      i--;
+      continue;
+    }
     struct stat st;
     uint8_t *all = NULL;
     if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
@@ -212,6 +354,7 @@ int ps__spool_recover(ps__spool *sp, ps__spool_meta *meta,
       }
     }
     size_t off = 0, size = all ? (size_t)st.st_size : 0;
+    uint64_t here = 0;
     while (have && all != NULL && size - off >= 8) {
       uint32_t len = ps__get32(all + off);
       const uint8_t *q = all + off + 8;
@@ -237,12 +380,12 @@ int ps__spool_recover(ps__spool *sp, ps__spool_meta *meta,
       if (rc != 0) {
         free(all);
         close(fd);
-        free(p);
         return rc;
       }
       last = r.seq;
       sp->seg[i].last = r.seq;
       batches++;
+      here++;
       off += 8 + (size_t)len;
     }
     if (fd >= 0 && off < size && ftruncate(fd, (off_t)off) != 0) {
@@ -252,7 +395,15 @@ int ps__spool_recover(ps__spool *sp, ps__spool_meta *meta,
     if (fd >= 0) {
       close(fd);
     }
-    free(p);
+    if (have && here == 0) {
+      /* Nothing intact in it: gone, so its name is free for the batch
+       * numbers the next segment starts from. */
+      unlinkat(sp->dfd, name, 0);
+      memmove(sp->seg + i, sp->seg + i + 1,
+              (sp->n_seg - i - 1) * sizeof(*sp->seg));
+      sp->n_seg--;
+      i--;
+    }
   }
   if (!have || batches == 0) {
     remove_segments(sp); /* nothing to send: a fresh start */
@@ -288,16 +439,27 @@ int ps__spool_set_meta(ps__spool *sp, const ps__spool_meta *m, char *errbuf) {
   }
   ps__put32(p + off, (uint32_t)crc32(0, p, (uInt)off));
   off += 4;
-  char *tmp = path_of(sp, "stream.new"), *dst = path_of(sp, "stream");
   int rc = 0;
-  int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
-  if (fd < 0 || ps__write_all(fd, p, off) != 0 || close(fd) != 0 ||
-      dst == NULL || rename(tmp, dst) != 0) {
-    rc = ps__seterr(errbuf, PS_ERR_IO, "writing the spool %s: %s", sp->dir,
-                    strerror(errno));
+  int fd = create_new(sp, "stream.new", O_WRONLY, errbuf);
+  if (fd < 0) {
+    rc = PS_ERR_IO;
+  } else {
+    int w = ps__write_all(fd, p, off);
+    int e = errno;
+    if (close(fd) != 0 && w == 0) {
+      w = -1;
+      e = errno;
+    }
+    if (w == 0 && renameat(sp->dfd, "stream.new", sp->dfd, "stream") != 0) {
+      w = -1;
+      e = errno;
+    }
+    if (w != 0) {
+      rc = ps__seterr(errbuf, PS_ERR_IO, "writing the spool %s: %s", sp->dir,
+                      strerror(e));
+      unlinkat(sp->dfd, "stream.new", 0);
+    }
   }
-  free(tmp);
-  free(dst);
   ps__buf_free(&b);
   return rc;
 }
@@ -310,14 +472,12 @@ int ps__spool_append(ps__spool *sp, const ps__spool_rec *r, char *errbuf) {
     }
     char name[64];
     seg_name(name, sizeof(name), r->seq);
-    char *p = path_of(sp, name);
-    sp->fd =
-        p ? open(p, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600)
-          : -1;
-    free(p);
-    if (sp->fd < 0 || seg_add(sp, r->seq, r->seq) != 0) {
-      return ps__seterr(errbuf, PS_ERR_IO, "cannot write in the spool %s: %s",
-                        sp->dir, strerror(errno));
+    sp->fd = create_new(sp, name, O_WRONLY | O_APPEND, errbuf);
+    if (sp->fd < 0) {
+      return PS_ERR_IO;
+    }
+    if (seg_add(sp, r->seq, r->seq) != 0) {
+      return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
     }
     sp->fd_bytes = 0;
   }
@@ -370,14 +530,13 @@ void ps__spool_close(ps__spool *sp, int done) {
   }
   if (done) {
     remove_segments(sp);
-    char *p = path_of(sp, "stream");
-    if (p != NULL) {
-      unlink(p);
-    }
-    free(p);
+    unlinkat(sp->dfd, "stream", 0);
   }
   if (sp->lock_fd >= 0) {
     close(sp->lock_fd);
+  }
+  if (sp->dfd >= 0) {
+    close(sp->dfd);
   }
   ps__buf_free(&sp->rec);
   free(sp->seg);

@@ -50,8 +50,15 @@ typedef struct ps__spool_rec {
   size_t len;
 } ps__spool_rec;
 
-/* Opens (creating, mode 0700) and locks dir. PS_ERR_IO with the reason. */
-int ps__spool_open(ps__spool **out, const char *dir, char *errbuf);
+/* Opens (creating, mode 0700) and locks dir. PS_ERR_IO with the reason:
+ * also when dir belongs to another user (root excepted) or anyone can
+ * write it without its sticky bit, or its lock file is not ours. Files
+ * in it are opened relative to it, never through a symbolic link, and
+ * created with O_EXCL, mode 0600; one that is not a regular file of this
+ * user writable by nobody else is ignored (logged), never read, cut or
+ * removed. */
+int ps__spool_open(ps__spool **out, const char *dir, ps_log_fn log,
+                   void *log_ud, char *errbuf);
 
 /* What a previous run left: 1 with *meta filled and fn called for each
  * intact batch in seq order (fn returning non-zero stops with that

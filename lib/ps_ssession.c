@@ -136,7 +136,7 @@ int ps__ssession_close(ps__ssession *s) {
 }
 
 int ps__ssession_worked(const ps__ssession *s) {
-  return s->state == PS_SS_ACTIVE || s->state == PS_SS_CLOSED;
+  return s->worked;
 }
 
 /* ------------------------------------------------------ frames in */
@@ -155,6 +155,15 @@ static int on_error(ps__ssession *s, const ps__frame *f) {
   }
   text[k] = '\0';
   s->peer_error = m.code ? m.code : -1;
+  /* Full, out of memory, cannot write: the receiver's state, not a
+   * verdict on this sensor. Retried with backoff (not final). */
+  if (m.code == (uint16_t)-PS_ERR_BUSY || m.code == (uint16_t)-PS_ERR_NOMEM ||
+      m.code == (uint16_t)-PS_ERR_IO) {
+    return fail(s, ps__seterr(s->errmsg, PS_ERR_BUSY,
+                              "receiver %s port %u cannot take this sensor "
+                              "now: %s",
+                              s->host, s->port, text));
+  }
   return fail(s, ps__seterr(s->errmsg, PS_ERR_REFUSED,
                             "receiver refused this sensor: %s", text));
 }
@@ -317,6 +326,9 @@ static int on_active(ps__ssession *s, const ps__frame *f) {
                                 (unsigned long long)rq->max_fed,
                                 (unsigned long long)rq->acked));
     }
+    /* Only a batch not acknowledged before proves the receiver takes
+     * this stream (a repeated ACK does not). */
+    s->worked |= seq > rq->acked;
     ps__replay_release(rq, seq);
     s->acks++;
     return 0;
@@ -332,9 +344,14 @@ static int on_active(ps__ssession *s, const ps__frame *f) {
     }
     ps__replay_release(rq, seq);
     set_state(s, PS_SS_CLOSED);
+    s->worked = 1;
     return 0;
   case PS_FRAME_HEARTBEAT:
-    return ps__dec_empty(f, s->errmsg) != 0 ? fail(s, PS_ERR_PROTOCOL) : 0;
+    if (ps__dec_empty(f, s->errmsg) != 0) {
+      return fail(s, PS_ERR_PROTOCOL);
+    }
+    s->worked = 1;
+    return 0;
   default:
     return fail(s, ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
                               "unexpected %s frame from the receiver",

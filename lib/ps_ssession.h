@@ -87,6 +87,9 @@ typedef struct ps__ssession {
   int started;    /* reached the active state (it may have ended since) */
   uint64_t acks;  /* acknowledgements after the resume point */
   int peer_error; /* the code of the receiver's ERROR frame, 0 if none */
+  /* The receiver acknowledged a batch not acknowledged before, answered
+   * a heartbeat or confirmed the close: the connection really worked. */
+  int worked;
   char errmsg[PS_ERRMSG_MAX];
 } ps__ssession;
 
@@ -105,7 +108,9 @@ void ps__ssession_free(ps__ssession *s);
  * Feeds bytes from the receiver (the plaintext, after TLS). Returns 0, or
  * a negative ps_error when the session is over (state PS_SS_FAILED,
  * reason in errmsg): PS_ERR_REFUSED for the receiver's ERROR frame
- * (peer_error has its code), PS_ERR_AUTH, PS_ERR_TLS (it answered with
+ * (peer_error has its code), PS_ERR_BUSY for an ERROR that is the
+ * receiver's passing state (520 full, 501 out of memory, 514 cannot
+ * write: retried, not final), PS_ERR_AUTH, PS_ERR_TLS (it answered with
  * TLS), PS_ERR_PROTOCOL, PS_ERR_LIMIT, PS_ERR_NOMEM. Bytes after the end
  * are ignored.
  */
@@ -144,7 +149,11 @@ int ps__ssession_send_stats(ps__ssession *s, uint32_t id);
  * does nothing yet: call again). Returns 0 or PS_ERR_NOMEM. */
 int ps__ssession_close(ps__ssession *s);
 
-/* Whether the session has been of use (resets the stream's backoff). */
+/* Whether the connection really worked (resets the stream's backoff):
+ * the receiver acknowledged a batch not acknowledged before, answered a
+ * heartbeat or confirmed the close. Set by those events, not by reaching
+ * the active state: a receiver that welcomes the sensor and then breaks
+ * the protocol has not worked. */
 int ps__ssession_worked(const ps__ssession *s);
 
 #endif

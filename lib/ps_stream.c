@@ -257,8 +257,11 @@ int ps__stream_fail(ps_stream *s, int code) {
 /* The one place that decides what an error means for the stream: 1 when
  * it ends it (the receiver refused us, it or we failed to prove who we
  * are, no memory, a stop), 0 when the network is to blame and another
- * attempt may work. Before the first connection, a name that does not
- * resolve and a receiver that breaks the protocol end it too. */
+ * attempt may work. PS_ERR_BUSY is never final: the receiver said it is
+ * full (520), out of memory (501) or cannot write (514), its passing
+ * state rather than a verdict on this sensor, so it is retried with
+ * backoff like a network error. Before the first connection, a name that
+ * does not resolve and a receiver that breaks the protocol end it too. */
 static int is_final(const ps_stream *s, int rc) {
   if (rc == PS_ERR_REFUSED || rc == PS_ERR_AUTH || rc == PS_ERR_TLS ||
       rc == PS_ERR_NOMEM || rc == PS_ERR_STOPPED) {
@@ -329,7 +332,15 @@ static int connection_lost(ps_stream *s, int rc, int64_t now) {
   ps__sconn_close(&s->conn);
   ps__replay_connection_lost(&s->rq);
   set_state(s, ST_WAIT);
-  ps__failover_lost(&s->fo, now, jitter());
+  if (s->worked) {
+    ps__failover_lost(&s->fo, now, jitter());
+  } else if (ps__failover_failed(&s->fo, now, 0, jitter()) ==
+             PS_FAILOVER_NEXT) {
+    /* Welcomed, then broken before the receiver acknowledged a new
+     * batch or answered a heartbeat: a failed attempt, so the next
+     * receiver is tried at once, and the backoff keeps growing. */
+    return 0;
+  }
   log_retry(s, now);
   return 0;
 }
@@ -390,14 +401,15 @@ static int on_conn(ps_stream *s, int64_t now) {
     int urc = on_up(s);
     rc = urc != 0 ? urc : rc;
   }
-  if (rc != 0) {
-    return s->state == ST_UP ? connection_lost(s, rc, now)
-                             : attempt_failed(s, rc, now);
-  }
-  /* The one place the backoff starts over: a session that worked. */
+  /* The one place the backoff starts over: a connection that really
+   * worked (also when the same step then broke it). */
   if (!s->worked && s->conn.connected && ps__ssession_worked(&s->conn.sess)) {
     s->worked = 1;
     ps__failover_connected(&s->fo, 1);
+  }
+  if (rc != 0) {
+    return s->state == ST_UP ? connection_lost(s, rc, now)
+                             : attempt_failed(s, rc, now);
   }
   if (ps__sconn_closed(&s->conn)) {
     ps__sconn_close(&s->conn);

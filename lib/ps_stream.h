@@ -55,7 +55,7 @@ struct ps_stream {
   ps__limits lim; /* what we may send: from the last welcome */
   ps__failover fo;
   ps__sconn conn;      /* the connection being made or used */
-  int worked;          /* its session was of use */
+  int worked;          /* the connection really worked (ps__ssession_worked) */
   uint64_t generation; /* connections made */
   int closing;         /* ps_stream_close() runs */
   ps__stream_spool spool;

@@ -102,7 +102,7 @@ static int adopt_batch(void *ud, const ps__spool_rec *r) {
 int ps__stream_spool_open(ps__stream_spool *ss, ps__ssession_env *env,
                           ps__ssession_iface *ifaces, ps__replay *rq,
                           char *errbuf) {
-  int rc = ps__spool_open(&ss->sp, ss->dir, errbuf);
+  int rc = ps__spool_open(&ss->sp, ss->dir, ss->log, ss->log_ud, errbuf);
   if (rc != 0) {
     return rc;
   }

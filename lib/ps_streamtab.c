@@ -64,19 +64,29 @@ static void evict_idle(ps__streamtab *t) {
   }
 }
 
+ps__stream_ent *ps__streamtab_find(const ps__streamtab *t, const char *name,
+                                   size_t name_len, uint64_t id) {
+  if (t->n_buckets == 0) {
+    return NULL;
+  }
+  size_t k = hash(name, name_len, id) & (t->n_buckets - 1);
+  for (ps__stream_ent *e = t->bucket[k]; e != NULL; e = e->next) {
+    if (e->id == id && e->name_len == name_len &&
+        memcmp(e->name, name, name_len) == 0) {
+      return e;
+    }
+  }
+  return NULL;
+}
+
 ps__stream_ent *ps__streamtab_get(ps__streamtab *t, const char *name,
                                   size_t name_len, uint64_t id) {
   if (name_len == 0 || name_len > 255) {
     return NULL;
   }
-  if (t->n_buckets != 0) {
-    size_t k = hash(name, name_len, id) & (t->n_buckets - 1);
-    for (ps__stream_ent *e = t->bucket[k]; e != NULL; e = e->next) {
-      if (e->id == id && e->name_len == name_len &&
-          memcmp(e->name, name, name_len) == 0) {
-        return e;
-      }
-    }
+  ps__stream_ent *found = ps__streamtab_find(t, name, name_len, id);
+  if (found != NULL) {
+    return found;
   }
   if (t->n >= PS_STREAMTAB_MAX) {
     evict_idle(t);

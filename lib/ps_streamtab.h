@@ -34,6 +34,10 @@ typedef struct ps__streamtab {
   size_t n_dirty;
 } ps__streamtab;
 
+/* Finds the stream without creating it; NULL if absent. */
+ps__stream_ent *ps__streamtab_find(const ps__streamtab *t, const char *name,
+                                   size_t name_len, uint64_t id);
+
 /* Finds the stream, creating it (seq 0) if absent. NULL: out of memory. */
 ps__stream_ent *ps__streamtab_get(ps__streamtab *t, const char *name,
                                   size_t name_len, uint64_t id);

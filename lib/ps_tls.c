@@ -59,11 +59,43 @@ static int parse_pin(ps__tls_creds *c, const char *pin, char *errbuf) {
   return 0;
 }
 
+/* An empty string is not "unset": it is refused, because read as
+ * "not given" it silently weakens TLS (an empty server_name used to
+ * switch host-name verification off; an empty client_ca_file would stop
+ * requiring client certificates). An unset shell variable is enough to
+ * produce one. */
+static int check_strings(const ps_tls_options *o, char *errbuf) {
+  if (o->server_name != NULL && *o->server_name == '\0') {
+    return ps__seterr(errbuf, PS_ERR_INVALID,
+                      "empty TLS server name: give the name the "
+                      "receiver's certificate must carry, or NULL to "
+                      "check the host connected to");
+  }
+  const struct {
+    const char *value, *what;
+  } f[] = {{o->ca_file, "CA file"},
+           {o->cert_file, "certificate file"},
+           {o->key_file, "key file"},
+           {o->client_ca_file, "client CA file"},
+           {o->pin, "pin"}};
+  for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+    if (f[i].value != NULL && *f[i].value == '\0') {
+      return ps__seterr(errbuf, PS_ERR_INVALID,
+                        "empty TLS %s: give one, or NULL for none", f[i].what);
+    }
+  }
+  return 0;
+}
+
 int ps__tls_creds_new(ps__tls_creds **out, int server,
                       const ps_tls_options *o, char *errbuf) {
   *out = NULL;
   if (o == NULL || o->version < 1) {
     return ps__seterr(errbuf, PS_ERR_INVALID, "no TLS options");
+  }
+  int rc = check_strings(o, errbuf);
+  if (rc != 0) {
+    return rc;
   }
   if (server && (o->cert_file == NULL || o->key_file == NULL)) {
     return ps__seterr(errbuf, PS_ERR_INVALID,
@@ -80,7 +112,7 @@ int ps__tls_creds_new(ps__tls_creds **out, int server,
   }
   c->server = server;
   c->insecure = !server && o->insecure;
-  int rc = gnutls_certificate_allocate_credentials(&c->x509);
+  rc = gnutls_certificate_allocate_credentials(&c->x509);
   if (rc < 0) {
     free(c);
     return tls_err(errbuf, "TLS credentials", rc);
@@ -199,8 +231,15 @@ int ps__tls_new(ps__tls **out, ps__tls_creds *c, const char *server_name,
     }
     if (!c->insecure) {
       /* The handshake itself fails unless the chain and the name
-       * verify. */
-      gnutls_session_set_verify_cert(t->s, t->name[0] ? t->name : NULL, 0);
+       * verify. GnuTLS skips the name check for a NULL name: without a
+       * name there is no verified receiver, so no session. */
+      if (t->name[0] == '\0') {
+        ps__tls_free(t);
+        return ps__seterr(errbuf, PS_ERR_TLS,
+                          "no host name to verify the receiver's "
+                          "certificate against");
+      }
+      gnutls_session_set_verify_cert(t->s, t->name, 0);
     }
   }
   *out = t;

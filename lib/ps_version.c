@@ -51,6 +51,8 @@ const char *ps_strerror(int code) {
     return "TLS failure";
   case PS_ERR_AUTH:
     return "authentication failed";
+  case PS_ERR_BUSY:
+    return "the peer is busy (at its limit); try again later";
   default:
     return "unknown error";
   }

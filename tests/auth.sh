@@ -3,8 +3,7 @@
 # receiver does not ask for; with and without TLS), key-file hygiene, and
 # dropping privileges (-Z).
 . "$top_srcdir/tests/lib.sh"
-need_corpus
-AFS="$CORPUS/afs.pcap"
+mix AFS 601 # 601 generated frames (once the corpus' afs.pcap, hence the name)
 cd "$WORK"
 printf 'correct horse battery staple\n' >good.key
 printf 'correct horse battery stapl3\n' >bad.key
@@ -26,7 +25,7 @@ expect_line r.log "sensor right connected from .*shared key verified" "right key
 expect_line r.log "sensor wrong \(.*\) dropped: .*authentication failed: wrong shared key for sensor wrong" "wrong key logged"
 res=$("$PCAPCMP" --list out.pcapng | grep -c '^idb ') || true
 [ "$res" -eq 1 ] || fail "only the authenticated sensor may have an interface block (got $res)"
-res=$("$PCAPCMP" --iface right/afs.pcap "$AFS" out.pcapng) || fail "right: $res"
+res=$("$PCAPCMP" --iface "right/${AFS##*/}" "$AFS" out.pcapng) || fail "right: $res"
 ok "shared key: right accepted ($res), wrong and missing refused on both sides"
 
 # A sensor with a key does not stream to a receiver that cannot prove it.
@@ -42,10 +41,18 @@ ok "keyed sensor refuses an unauthenticated receiver"
 # (getopt takes --auth-key as --auth-key-file: still a file name, never a key)
 "$SENSOR" -r "$AFS" --receiver 127.0.0.1:1 --auth-key secret 2>err; [ $? -eq 1 ] || fail "--auth-key accepted"
 expect_line err "cannot read key file secret: No such file or directory" "no key on the command line"
-chmod 644 bad.key
+# A key group or others may read is no secret: refused (ps_auth_key_load),
+# by both tools, before anything connects.
+chmod 640 bad.key
 "$SENSOR" -r "$AFS" --receiver 127.0.0.1:1 --connect-timeout 1 --auth-key-file bad.key 2>err
-expect_line err "warning: key file bad.key can be read by group or others: chmod 600 bad.key" "permission warning"
+rc=$?; [ "$rc" -eq 1 ] || { cat err; fail "sensor took a group-readable key (exit $rc)"; }
+expect_line err "^ps-sensor: key file bad.key can be read by group or others: chmod 600 bad.key$" "permission refusal"
+chmod 604 bad.key
+timeout 10 "$RECEIVER" --listen 127.0.0.1:0 -w x.pcap --auth-key-file bad.key 2>err
+rc=$?; [ "$rc" -eq 1 ] || { cat err; fail "receiver took an others-readable key (exit $rc)"; }
+expect_line err "^ps-receiver: key file bad.key can be read by group or others: chmod 600 bad.key$" "permission refusal"
 : >empty.key
+chmod 600 empty.key
 "$RECEIVER" --listen 127.0.0.1:0 -w x.pcap --auth-key-file empty.key 2>err; [ $? -eq 1 ] || fail "empty key"
 expect_line err "key file empty.key must hold 1 to 1024 bytes" "empty key message"
 ok "key file checks"

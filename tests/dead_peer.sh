@@ -5,7 +5,6 @@
 # receiver is back; a receiver that is merely idle keeps the sensor
 # connected (heartbeats are answered).
 . "$top_srcdir/tests/lib.sh"
-need_corpus
 
 start_receiver "$WORK/r.log" -w "$WORK/out.pcap"
 # Idle but alive: 7 s of no traffic with a 3 s peer timeout.

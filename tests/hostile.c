@@ -8,8 +8,31 @@
  * then close), oversized (a frame header claiming 0xFFFFFFFF bytes after
  * the hello), oversized-hello (the same instead of the hello), bomb (a
  * zlib batch declared 1 MiB that inflates to 64 MiB), badseq (a first
- * batch with sequence number 5) or idle (connects and sends nothing for
- * $HOSTILE_HOLD seconds, default 3).
+ * batch with sequence number 5), tsoverflow (a batch whose second
+ * record's time stamp no file can hold: seconds $HOSTILE_SEC, default
+ * INT64_MAX, and a fraction of exactly one second on an interface of
+ * resolution $HOSTILE_TSRES, 6 or 9, default 9) or idle (connects and
+ * sends nothing for $HOSTILE_HOLD seconds, default 3).
+ *
+ * One mode behaves: good sends a batch of 3 packets, waits for its ACK
+ * and prints "batch 1 acknowledged", waits until the file $HOSTILE_GO
+ * exists (so a test can attack the receiver meanwhile), then sends 3
+ * more, closes and exits 0 only if everything was acknowledged.
+ *
+ * Modes with many connections: many (idle ones), flood (opened and closed
+ * at once), slowloris, and hellos: $HOSTILE_COUNT connections (default
+ * 20) that each send a hello and nothing more (never the shared key's
+ * proof), held until SIGTERM or $HOSTILE_HOLD seconds (default 30); one
+ * the receiver closes is opened again (unless HOSTILE_REOPEN=0).
+ *
+ * hold: a well-behaved keyless sensor that takes a slot: hello, one
+ * interface, one batch of one packet, then holds the connection until
+ * SIGTERM (or $HOSTILE_HOLD seconds) and closes cleanly.
+ *
+ * fake-receiver: the other side. Listens on HOST PORT (0: any free port,
+ * printed), welcomes each sensor (with resume point 0), answers its
+ * first frame after that with garbage, and counts the connections made
+ * within $HOSTILE_HOLD seconds (default 6) of the first.
  *
  * The frames are built here byte by byte, big-endian, as docs/PROTOCOL.md
  * and lib/ps_proto.c lay them out; the library is deliberately not used,
@@ -22,6 +45,9 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +55,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -46,6 +73,32 @@ enum {
 #define REPLY_TIMEOUT_S 10
 
 static const char *g_mode = "?";
+static volatile sig_atomic_t g_stop;
+
+static void on_stop(int sig) {
+  (void)sig;
+  g_stop = 1;
+}
+
+/* SIGTERM and SIGINT end a hold (poll and sleep return early). */
+static void catch_stop(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_stop;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+}
+
+static int env_int(const char *name, int dflt) {
+  const char *e = getenv(name);
+  return e != NULL ? atoi(e) : dflt;
+}
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ------------------------------------------------------------ bytes */
 
@@ -122,15 +175,19 @@ static void hello(obuf *b) {
   putn(b, name, n);
 }
 
-static void iface(obuf *b) {
+static void iface_res(obuf *b, uint8_t tsres) {
   frame_hdr(b, F_IFACE, 16 + 4);
   put32(b, 0);     /* id */
   put32(b, 1);     /* link type Ethernet */
   put32(b, 65535); /* snaplen */
-  put8(b, 6);      /* microseconds */
+  put8(b, tsres);
   put8(b, 0);
   put16(b, 4);
   putn(b, "eth0", 4);
+}
+
+static void iface(obuf *b) {
+  iface_res(b, 6); /* microseconds */
 }
 
 static void batch_hdr(obuf *b, uint64_t seq, uint8_t codec, uint32_t count,
@@ -144,16 +201,20 @@ static void batch_hdr(obuf *b, uint64_t seq, uint8_t codec, uint32_t count,
   put32(b, raw_len);
 }
 
-/* One 60-byte packet record on interface 0. */
-static void record(obuf *b) {
+/* One 60-byte packet record on interface 0 with this time stamp. */
+static void record_ts(obuf *b, uint64_t sec, uint32_t frac) {
   put32(b, 0);
-  put64(b, 1700000000);
-  put32(b, 0);
+  put64(b, sec);
+  put32(b, frac);
   put32(b, 60);
   put32(b, 60);
   for (int i = 0; i < 60; i++) {
-    put8(b, (uint8_t)i);
+    put8(b, (uint8_t)(i + sec));
   }
+}
+
+static void record(obuf *b) {
+  record_ts(b, 1700000000, 0);
 }
 
 /* ------------------------------------------------------------ socket */
@@ -429,6 +490,102 @@ static int mode_badseq(int fd) {
   return await_hangup(fd);
 }
 
+static int mode_tsoverflow(int fd) {
+  const char *e = getenv("HOSTILE_TSRES");
+  uint8_t tsres = e != NULL && atoi(e) == 6 ? 6 : 9;
+  e = getenv("HOSTILE_SEC");
+  int64_t sec = e != NULL ? strtoll(e, NULL, 10) : INT64_MAX;
+  obuf b = {0};
+  hello(&b);
+  if (send_all(fd, &b) != 0 || await_welcome(fd) < 0) {
+    free(b.p);
+    return 1;
+  }
+  b.len = 0;
+  iface_res(&b, tsres);
+  /* A good packet first: the whole batch must be refused, not only the
+   * record the output cannot hold. */
+  batch_hdr(&b, 1, 0, 2, 2 * (24 + 60), 2 * (24 + 60));
+  record(&b);
+  record_ts(&b, (uint64_t)sec, tsres == 6 ? 1000000u : 1000000000u);
+  printf("hostile %s: packet 2 at %lld s + one second in %s\n", g_mode,
+         (long long)sec, tsres == 6 ? "microseconds" : "nanoseconds");
+  send_all(fd, &b);
+  free(b.p);
+  return await_hangup(fd);
+}
+
+/* Reads frames until one of type want with sequence number seq: 0, or 1
+ * on anything else (an ERROR, a hang-up, a timeout). */
+static int await_seq(int fd, uint8_t want, uint64_t seq) {
+  for (;;) {
+    uint8_t type, *p;
+    uint32_t len;
+    if (read_frame(fd, &type, &p, &len) != 1) {
+      fprintf(stderr, "hostile %s: no reply to batch %llu\n", g_mode,
+              (unsigned long long)seq);
+      return 1;
+    }
+    uint64_t got = len == 8 ? ((uint64_t)get32(p) << 32) | get32(p + 4) : 0;
+    if (type == want && len == 8 && got == seq) {
+      free(p);
+      return 0;
+    }
+    show(type, p, len);
+    free(p);
+    if (type != F_ACK) {
+      return 1;
+    }
+  }
+}
+
+static int mode_good(int fd) {
+  const char *go = getenv("HOSTILE_GO");
+  obuf b = {0};
+  hello(&b);
+  if (send_all(fd, &b) != 0 || await_welcome(fd) < 0) {
+    free(b.p);
+    return 1;
+  }
+  b.len = 0;
+  iface(&b);
+  batch_hdr(&b, 1, 0, 3, 3 * (24 + 60), 3 * (24 + 60));
+  for (uint64_t i = 0; i < 3; i++) {
+    record_ts(&b, 1700000000 + i, 0);
+  }
+  if (send_all(fd, &b) != 0 || await_seq(fd, F_ACK, 1) != 0) {
+    free(b.p);
+    return 1;
+  }
+  printf("hostile %s: batch 1 acknowledged\n", g_mode);
+  fflush(stdout);
+  for (int i = 0; go != NULL && access(go, F_OK) != 0; i++) {
+    if (i == 600) {
+      fprintf(stderr, "hostile %s: %s did not appear in 30 s\n", g_mode, go);
+      free(b.p);
+      return 1;
+    }
+    usleep(50000);
+  }
+  b.len = 0;
+  batch_hdr(&b, 2, 0, 3, 3 * (24 + 60), 3 * (24 + 60));
+  for (uint64_t i = 3; i < 6; i++) {
+    record_ts(&b, 1700000000 + i, 0);
+  }
+  int rc = send_all(fd, &b) != 0 || await_seq(fd, F_ACK, 2) != 0;
+  if (rc == 0) {
+    b.len = 0;
+    frame_hdr(&b, F_CLOSE, 8);
+    put64(&b, 2);
+    rc = send_all(fd, &b) != 0 || await_seq(fd, F_CLOSE, 2) != 0;
+  }
+  free(b.p);
+  if (rc == 0) {
+    printf("hostile %s: batch 2 acknowledged, close confirmed\n", g_mode);
+  }
+  return rc;
+}
+
 static int mode_idle(void) {
   const char *e = getenv("HOSTILE_HOLD");
   int secs = e != NULL ? atoi(e) : 3;
@@ -521,24 +678,279 @@ static int mode_slowloris(int fd) {
   return 0;
 }
 
+/* hellos: connections that never get past their hello. */
+static int hellos_open(const char *host, const char *port) {
+  int fd = dial(host, port);
+  if (fd < 0) {
+    return -1;
+  }
+  obuf b = {0};
+  hello(&b);
+  int rc = send_all(fd, &b);
+  free(b.p);
+  if (rc != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static int mode_hellos(const char *host, const char *port) {
+  int n = env_int("HOSTILE_COUNT", 20);
+  int secs = env_int("HOSTILE_HOLD", 30);
+  int reopen = env_int("HOSTILE_REOPEN", 1);
+  if (n < 1 || n > 10000) {
+    fprintf(stderr, "hostile: HOSTILE_COUNT must be 1..10000\n");
+    return 2;
+  }
+  catch_stop();
+  int *fds = calloc((size_t)n, sizeof(int));
+  int welcomed = 0, refused = 0;
+  for (int i = 0; i < n; i++) {
+    fds[i] = hellos_open(host, port);
+    uint8_t type, *p;
+    uint32_t len;
+    if (fds[i] >= 0 && read_frame(fds[i], &type, &p, &len) == 1) {
+      if (type == F_WELCOME) {
+        welcomed++;
+      } else {
+        show(type, p, len);
+        refused++;
+      }
+      free(p);
+    }
+  }
+  printf("hostile %s: %d of %d welcomed, %d refused; holding\n", g_mode,
+         welcomed, n, refused);
+  fflush(stdout);
+  /* The receiver sends nothing more until it closes one: then it is
+   * opened again (at most ten times a second each). */
+  int64_t end = now_ms() + (int64_t)secs * 1000;
+  int closed = 0, reopened = 0;
+  struct pollfd *pf = calloc((size_t)n, sizeof(*pf));
+  while (!g_stop && now_ms() < end) {
+    for (int i = 0; i < n; i++) {
+      if (fds[i] < 0 && reopen && (fds[i] = hellos_open(host, port)) >= 0) {
+        reopened++;
+      }
+      pf[i].fd = fds[i];
+      pf[i].events = POLLIN;
+      pf[i].revents = 0;
+    }
+    if (poll(pf, (nfds_t)n, 100) <= 0) {
+      continue;
+    }
+    for (int i = 0; i < n; i++) {
+      if (fds[i] < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+        continue;
+      }
+      uint8_t buf[4096];
+      ssize_t r = recv(fds[i], buf, sizeof(buf), MSG_DONTWAIT);
+      if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+        close(fds[i]);
+        fds[i] = -1;
+        closed++;
+      }
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    if (fds[i] >= 0) {
+      close(fds[i]);
+    }
+  }
+  printf("hostile %s: the receiver closed %d (opened again: %d)\n", g_mode,
+         closed, reopened);
+  free(pf);
+  free(fds);
+  return welcomed > 0 ? 0 : 1;
+}
+
+/* hold: a real session that keeps its slot until told to go. */
+static int mode_hold(int fd) {
+  catch_stop();
+  obuf b = {0};
+  hello(&b);
+  if (send_all(fd, &b) != 0 || await_welcome(fd) < 0) {
+    free(b.p);
+    return 1;
+  }
+  b.len = 0;
+  iface(&b);
+  batch_hdr(&b, 1, 0, 1, 24 + 60, 24 + 60);
+  record(&b);
+  uint8_t type, *p;
+  uint32_t len;
+  if (send_all(fd, &b) != 0 || read_frame(fd, &type, &p, &len) != 1) {
+    free(b.p);
+    return 1;
+  }
+  if (type != F_ACK) {
+    show(type, p, len);
+    free(p);
+    free(b.p);
+    return 1;
+  }
+  free(p);
+  printf("hostile %s: batch 1 acknowledged; holding\n", g_mode);
+  fflush(stdout);
+  int64_t end = now_ms() + (int64_t)env_int("HOSTILE_HOLD", 30) * 1000;
+  while (!g_stop && now_ms() < end) {
+    struct pollfd pf = {fd, POLLIN, 0};
+    if (poll(&pf, 1, 100) > 0) {
+      fprintf(stderr, "hostile %s: the receiver spoke while we held\n", g_mode);
+      free(b.p);
+      return 1;
+    }
+  }
+  b.len = 0;
+  frame_hdr(&b, F_CLOSE, 8);
+  put64(&b, 1);
+  int rc = send_all(fd, &b);
+  free(b.p);
+  if (rc != 0 || read_frame(fd, &type, &p, &len) != 1) {
+    return 1;
+  }
+  free(p);
+  if (type != F_CLOSE) {
+    return 1;
+  }
+  printf("hostile %s: closed cleanly\n", g_mode);
+  return 0;
+}
+
+/* fake-receiver: one connection at a time. */
+static void fake_serve(int fd, uint64_t id) {
+  struct timeval tv = {.tv_sec = REPLY_TIMEOUT_S};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  uint8_t type, *p;
+  uint32_t len;
+  if (read_frame(fd, &type, &p, &len) != 1) {
+    return;
+  }
+  free(p);
+  if (type != F_HELLO) {
+    return;
+  }
+  obuf b = {0};
+  frame_hdr(&b, F_WELCOME, 40);
+  put16(&b, 1);       /* version */
+  put8(&b, 0);        /* stored */
+  put8(&b, 0);        /* no shared key */
+  put32(&b, 4456492); /* max_frame */
+  put32(&b, 4456472); /* max_batch_raw */
+  put32(&b, 262144);  /* max_batch_packets */
+  put64(&b, id);
+  for (int i = 0; i < 16; i++) {
+    put8(&b, (uint8_t)(0xa0 + i)); /* nonce */
+  }
+  frame_hdr(&b, F_ACK, 8);
+  put64(&b, 0); /* the resume point: a stream it does not have */
+  if (send_all(fd, &b) != 0 || read_frame(fd, &type, &p, &len) != 1) {
+    free(b.p);
+    return;
+  }
+  free(p);
+  /* The sensor is streaming now: no frame type is 0xee. */
+  b.len = 0;
+  for (int i = 0; i < 16; i++) {
+    put8(&b, 0xee);
+  }
+  send_all(fd, &b);
+  free(b.p);
+  uint8_t sink[4096];
+  while (recv(fd, sink, sizeof(sink), 0) > 0) {
+  }
+}
+
+static int mode_fake_receiver(const char *host, const char *port) {
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+  struct addrinfo *ai;
+  if (getaddrinfo(host, port, &hints, &ai) != 0) {
+    fprintf(stderr, "hostile: cannot resolve %s\n", host);
+    return 1;
+  }
+  int lfd = socket(ai->ai_family, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (lfd < 0 || bind(lfd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+      listen(lfd, 16) != 0) {
+    fprintf(stderr, "hostile: cannot listen: %s\n", strerror(errno));
+    freeaddrinfo(ai);
+    return 1;
+  }
+  freeaddrinfo(ai);
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  getsockname(lfd, (struct sockaddr *)&ss, &sl);
+  unsigned lport =
+      ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                     : ((struct sockaddr_in *)&ss)->sin_port);
+  printf("hostile %s: listening on port %u\n", g_mode, lport);
+  fflush(stdout);
+  int64_t window = (int64_t)env_int("HOSTILE_HOLD", 6) * 1000;
+  int64_t first = 0, last = 0;
+  int n = 0;
+  char intervals[1024] = "";
+  /* The first connection may be a while coming (the sensor starts). */
+  int64_t give_up = now_ms() + 30000;
+  for (;;) {
+    int64_t now = now_ms();
+    int64_t left = n ? first + window - now : give_up - now;
+    if (left <= 0) {
+      break;
+    }
+    struct pollfd pf = {lfd, POLLIN, 0};
+    if (poll(&pf, 1, (int)left) <= 0) {
+      continue;
+    }
+    int fd = accept(lfd, NULL, NULL);
+    if (fd < 0) {
+      continue;
+    }
+    now = now_ms();
+    if (n == 0) {
+      first = now;
+    } else {
+      size_t k = strlen(intervals);
+      snprintf(intervals + k, sizeof(intervals) - k, " %lld",
+               (long long)(now - last));
+    }
+    last = now;
+    n++;
+    fake_serve(fd, (uint64_t)n);
+    close(fd);
+  }
+  close(lfd);
+  printf("hostile %s: %d connections within %lld s of the first "
+         "(intervals in ms:%s)\n",
+         g_mode, n, (long long)(window / 1000), intervals);
+  return n > 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: hostile garbage|truncated|oversized|"
-                    "oversized-hello|bomb|badseq|idle|many|flood|slowloris "
-                    "HOST PORT\n");
+                    "oversized-hello|bomb|badseq|idle|many|flood|slowloris|"
+                    "hellos|hold|fake-receiver|tsoverflow|good HOST PORT\n");
     return 2;
   }
   g_mode = argv[1];
   if (strcmp(g_mode, "many") == 0) {
     return mode_many(argv[2], argv[3]);
   }
+  if (strcmp(g_mode, "hellos") == 0) {
+    return mode_hellos(argv[2], argv[3]);
+  }
+  if (strcmp(g_mode, "fake-receiver") == 0) {
+    return mode_fake_receiver(argv[2], argv[3]);
+  }
   if (strcmp(g_mode, "flood") == 0) {
     return mode_flood(argv[2], argv[3]);
   }
-  static const char *const modes[] = {"garbage",         "truncated",
-                                      "oversized",       "oversized-hello",
-                                      "bomb",            "badseq",
-                                      "idle",            "slowloris"};
+  static const char *const modes[] = {
+      "garbage", "truncated", "oversized",  "oversized-hello", "bomb",
+      "badseq",  "idle",      "slowloris",  "hold",            "tsoverflow",
+      "good"};
   int m = -1;
   for (int i = 0; i < (int)(sizeof(modes) / sizeof(modes[0])); i++) {
     if (strcmp(g_mode, modes[i]) == 0) {
@@ -573,6 +985,15 @@ int main(int argc, char **argv) {
     break;
   case 7:
     rc = mode_slowloris(fd);
+    break;
+  case 8:
+    rc = mode_hold(fd);
+    break;
+  case 9:
+    rc = mode_tsoverflow(fd);
+    break;
+  case 10:
+    rc = mode_good(fd);
     break;
   default:
     rc = mode_idle();

@@ -5,10 +5,8 @@
 # streaming a capture meanwhile must get every packet through, and the
 # receiver must stay up and exit cleanly.
 . "$top_srcdir/tests/lib.sh"
-need_corpus
 HOSTILE="$top_builddir/tests/hostile"
-IN="$CORPUS/many-protocols.pcap"
-[ -f "$IN" ] || skip "many-protocols.pcap not in the corpus"
+mix IN 4000 # about 3 MB
 
 # run_sensor NAME: streams IN, must succeed and arrive whole.
 check_sensor() {
@@ -16,7 +14,8 @@ check_sensor() {
 }
 
 # 1. 1000 idle connections + a connect/disconnect flood + slowloris.
-start_receiver "$WORK/r.log" -w "$WORK/out.pcap"
+# (--max-pending 256: the default, 2 x --max-sensors, would hold them all)
+start_receiver "$WORK/r.log" -w "$WORK/out.pcap" --max-pending 256
 HOSTILE_COUNT=1000 HOSTILE_HOLD=6 "$HOSTILE" many 127.0.0.1 "$RPORT" >"$WORK/many.out" 2>&1 &
 many=$!; PIDS+=("$many")
 for i in 1 2 3 4 5; do
@@ -39,9 +38,15 @@ kill -0 "$RPID" 2>/dev/null || fail "ps-receiver died"
 stop_receiver
 res=$("$PCAPCMP" "$IN" "$WORK/out.pcap") || fail "output: $res"
 expect_line "$WORK/r.log" "sensor real \(.*\) disconnected: ${res%% *} packets" "real sensor"
-evicted=$(grep -c "too many connections waiting for their hello" "$WORK/r.log")
-[ "$evicted" -gt 0 ] || fail "no idle connection was evicted"
-ok "1000 idle + 2000 flood + 5 slowloris: the real sensor got through in ${ms} ms: $res ($evicted idle connections evicted, limit 256)"
+# Evictions are seen by the idle peer (its connections closed); the log
+# names them only within its budget of 100 lines per 10 s, which the
+# flood may use up first, so the log is not where to count them.
+evicted=$(sed -n 's/.*the receiver closed \([0-9]*\) of them.*/\1/p' "$WORK/many.out")
+[ "${evicted:-0}" -gt 0 ] || fail "no idle connection was evicted"
+expect_line "$WORK/r.log" "more connections ended in their handshake in the last" "the log flood was cut short"
+lines=$(wc -l <"$WORK/r.log")
+[ "$lines" -lt 500 ] || fail "$lines log lines for 3000 hostile connections"
+ok "1000 idle + 2000 flood + 5 slowloris: the real sensor got through in ${ms} ms: $res ($evicted idle connections evicted, limit 256; $lines log lines)"
 
 # 2. A receiver short of descriptors (64): idle connections are closed to
 # make room, and accepting pauses rather than spins.
@@ -61,7 +66,7 @@ wait "$many"
 cpu=$(awk '{print $14 + $15}' "/proc/$RPID/stat")
 stop_receiver
 res=$("$PCAPCMP" "$IN" "$WORK/out2.pcap") || fail "output (64 fds): $res"
-expect_line "$WORK/r2.log" "closed to free a descriptor|too many connections" "descriptor shortage handled"
+expect_line "$WORK/r2.log" "closed to free a descriptor|too many in their handshake" "descriptor shortage handled"
 # 4 s of hostile load must not cost seconds of CPU (a spinning accept would).
 [ "$cpu" -lt 300 ] || fail "receiver used $cpu ticks of CPU: spinning?"
 ok "64 descriptors, 200 idle connections: the sensor got through ($res), receiver CPU $cpu ticks"

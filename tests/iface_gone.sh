@@ -8,10 +8,7 @@ netns_pair
 
 # The receiver listens on psA's loopback, so the stream does not cross
 # the interface that goes away.
-ip netns exec "$NSA" "$RECEIVER" --listen 127.0.0.1:0 -w "$WORK/gone.pcap" 2>"$WORK/r.log" &
-RPID=$!; PIDS+=("$RPID")
-wait_log "$WORK/r.log" "listening on" 1 "receiver did not start"
-RPORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\), writing.*/\1/p' "$WORK/r.log")
+start_receiver_in "$NSA" "$WORK/r.log" --listen 127.0.0.1:0 -w "$WORK/gone.pcap"
 ip netns exec "$NSA" "$SENSOR" -i va --receiver "127.0.0.1:$RPORT" --name gone \
   udp port 9999 2>"$WORK/s.log" &
 SPID=$!; PIDS+=("$SPID")

@@ -6,6 +6,11 @@ set -u
 SENSOR="$top_builddir/tools/ps-sensor"
 RECEIVER="$top_builddir/tools/ps-receiver"
 PCAPCMP="$top_builddir/tests/pcapcmp"
+# Inputs: small real captures committed in tests/data (origins and
+# licences in tests/data/README) and captures generated here (mix,
+# tests/gencap). The corpus beside the checkout is an extra: only
+# tests/corpus.sh reads it, when it is there.
+DATA="$top_srcdir/tests/data"
 CORPUS="${PS_CORPUS:-$top_srcdir/../shared/corpus}"
 # Tests run against the freshly built library, not an installed one.
 export LD_LIBRARY_PATH="$top_builddir/lib/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -22,32 +27,54 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*" >&2; exit 77; }
 ok() { echo "ok: $*"; }
 
-need_corpus() {
-  [ -f "$CORPUS/MANIFEST.tsv" ] || skip "corpus not found at $CORPUS (set PS_CORPUS)"
+# mix VAR N [SEED]: sets VAR to a capture of N Ethernet/IPv4 frames of
+# 64..1514 bytes, UDP and TCP, 70% random and 30% text payloads (made by
+# bench/genmix, the same bytes for the same N and SEED on every machine).
+mix() {
+  local f="$WORK/mix-$2-${3:-1}.pcap"
+  [ -f "$f" ] || "$top_builddir/bench/genmix" "$2" "$f" "${3:-1}" 2>/dev/null \
+    || fail "bench/genmix $2 ${3:-1} failed (make check builds it)"
+  printf -v "$1" %s "$f"
 }
 
 # start_receiver LOG ARGS...: starts ps-receiver on 127.0.0.1 (unless
-# ARGS has --listen), waits until it listens; sets RPID and RPORT.
+# ARGS has --listen), waits until it listens; sets RPID and RPORT (the
+# first listening socket's port). The receiver says so in its
+# --port-file, LOG.port, written whole once it listens: no log line is
+# scraped. START_PREFIX (an array; see start_receiver_in) is a command
+# the receiver runs under; it must exec the receiver, as ip netns exec
+# does, so that RPID is the receiver's and signals reach it.
 start_receiver() {
   local log=$1; shift
   local listen=(--listen 127.0.0.1:0)
   case " $* " in *" --listen "*|*" -l "*) listen=() ;; esac
-  # Emptied here, not only by the child's redirection: until the child
-  # runs, the loop below could read the port of the previous receiver
-  # that wrote this log.
+  # A reused LOG must not hand over the previous receiver's port.
   : >"$log"
-  "$RECEIVER" "${listen[@]}" "$@" 2>"$log" &
+  rm -f "$log.port"
+  ${START_PREFIX[@]+"${START_PREFIX[@]}"} "$RECEIVER" "${listen[@]}" \
+    --port-file "$log.port" "$@" 2>"$log" &
   RPID=$!
   PIDS+=("$RPID")
   local i
-  for i in $(seq 1 100); do
-    RPORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\), writing.*/\1/p' "$log" | head -n1)
-    [ -n "$RPORT" ] && return 0
+  for i in $(seq 1 200); do
+    if [ -s "$log.port" ]; then
+      RPORT=$(sed -n '1s/^[^ ]* \([0-9][0-9]*\)$/\1/p' "$log.port")
+      [ -n "$RPORT" ] || { cat "$log.port" >&2; fail "bad port file $log.port"; }
+      return 0
+    fi
     kill -0 "$RPID" 2>/dev/null || { cat "$log" >&2; fail "ps-receiver did not start"; }
     sleep 0.05
   done
   cat "$log" >&2
-  fail "ps-receiver did not report its port"
+  fail "ps-receiver did not write its port file"
+}
+
+# start_receiver_in NS LOG ARGS...: start_receiver in network namespace
+# NS (ip netns exec NS).
+start_receiver_in() {
+  local START_PREFIX=(ip netns exec "$1")
+  shift
+  start_receiver "$@"
 }
 
 # stop_receiver: SIGINT, and the receiver must exit 0 within 10 s.

@@ -8,15 +8,9 @@
 . "$top_srcdir/tests/lib.sh"
 netns_pair
 
-# Started through ip netns exec directly (not a function) so that the PID
-# is the tool's own and signals reach it.
-ip netns exec "$NSB" "$RECEIVER" --listen 10.77.0.2:0 -w "$WORK/live.pcap" 2>"$WORK/r.log" &
-RPID=$!; PIDS+=("$RPID")
-for _ in $(seq 1 100); do
-  RPORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\), writing.*/\1/p' "$WORK/r.log")
-  [ -n "$RPORT" ] && break; sleep 0.05
-done
-[ -n "$RPORT" ] || { cat "$WORK/r.log"; fail "receiver did not start"; }
+start_receiver_in "$NSB" "$WORK/r.log" --listen 10.77.0.2:0 -w "$WORK/live.pcap"
+[ "$(cat "$WORK/r.log.port")" = "10.77.0.2 $RPORT" ] ||
+  { cat "$WORK/r.log.port"; fail "port file: expected '10.77.0.2 $RPORT'"; }
 
 ip netns exec "$NSA" "$SENSOR" -i va --receiver "10.77.0.2:$RPORT" --name live udp or tcp \
   2>"$WORK/s.log" &

@@ -9,10 +9,15 @@
 UDPSEND="$top_builddir/tests/udpsend"
 [ "$(id -u)" -eq 0 ] || skip "needs root to capture on lo"
 
+# lo is shared with whatever else runs on the machine: this test's
+# datagrams go to an address of 127/8 and a port of its own, and the
+# filter takes only those.
+DST=127.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
+UPORT=$((20000 + RANDOM % 20000))
 start_receiver "$WORK/r1.log" -w "$WORK/out.pcap"
 PORT=$RPORT
 "$SENSOR" -i lo --receiver "127.0.0.1:$PORT" --replay-buffer 64k \
-  --overflow drop-oldest --peer-timeout 2 --name small 'udp port 9999' \
+  --overflow drop-oldest --peer-timeout 2 --name small "udp and dst host $DST and dst port $UPORT" \
   2>"$WORK/s.log" &
 spid=$!; PIDS+=("$spid")
 for _ in $(seq 1 100); do grep -q "connected to receiver" "$WORK/s.log" && break; sleep 0.05; done
@@ -20,17 +25,17 @@ grep -q "connected to receiver" "$WORK/s.log" || { cat "$WORK/s.log" >&2; fail "
 
 # Up: 300 packets. Down: 3000 (about 2 MB, far more than 64 KiB). Up
 # again: 300.
-"$UDPSEND" 127.0.0.1 9999 300 2000 >/dev/null || fail "udpsend"
+"$UDPSEND" "$DST" "$UPORT" 300 2000 >/dev/null || fail "udpsend"
 sleep 0.5
 stop_receiver
-"$UDPSEND" 127.0.0.1 9999 3000 5000 >/dev/null || fail "udpsend"
+"$UDPSEND" "$DST" "$UPORT" 3000 5000 >/dev/null || fail "udpsend"
 sleep 1
 start_receiver "$WORK/r2.log" --listen "127.0.0.1:$PORT" -w "$WORK/out.pcap" --append
 for _ in $(seq 1 200); do
   [ "$(grep -c 'connected to receiver' "$WORK/s.log")" -ge 2 ] && break
   sleep 0.05
 done
-"$UDPSEND" 127.0.0.1 9999 300 2000 >/dev/null || fail "udpsend"
+"$UDPSEND" "$DST" "$UPORT" 300 2000 >/dev/null || fail "udpsend"
 sleep 0.5
 kill -INT "$spid"
 wait "$spid"

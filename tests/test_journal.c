@@ -10,10 +10,12 @@
 #include <dirent.h>
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static char dir[] = "/tmp/ps-journal-XXXXXX";
 static char jpath[256], f1[256], f2[256];
@@ -34,11 +36,16 @@ static void setup(void) {
   logbuf[0] = '\0';
 }
 
+static int rm_one(const char *p, const struct stat *st, int flag,
+                  struct FTW *ftw) {
+  (void)st;
+  (void)ftw;
+  return flag == FTW_DP ? rmdir(p) : unlink(p);
+}
+
+/* Everything a test left in dir, links included (never followed). */
 static void teardown(void) {
-  unlink(jpath);
-  unlink(f1);
-  unlink(f2);
-  rmdir(dir);
+  nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void write_bytes(const char *path, size_t n, int append) {
@@ -68,13 +75,13 @@ START_TEST(test_cut_back_after_crash) {
   ps__journal *j;
   ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
   write_bytes(f1, 24, 0);
-  ck_assert_int_eq(ps__journal_file(j, f1, 24, eb), 0);
+  ck_assert_int_eq(ps__journal_file(j, f1, -1, 24, eb), 0);
   write_bytes(f1, 1000, 1);
   ps__stream_ent *a = ps__streamtab_get(&tab, "sensor-a", 8, 1);
   ps__stream_ent *b = ps__streamtab_get(&tab, "sensor-b", 8, 2);
   ps__streamtab_advance(&tab, a, 5);
   ps__streamtab_advance(&tab, b, 9);
-  ps__file_mark m = {f1, 1024};
+  ps__file_mark m = {f1, 1024, -1};
   ck_assert_int_eq(ps__journal_commit(j, &m, 1, &tab, eb), 0);
   ck_assert_uint_eq(tab.n_dirty, 0);
   /* The next round writes 500 bytes (batch 6 of a) and dies. */
@@ -105,14 +112,14 @@ START_TEST(test_closed_and_new_files) {
   ps__journal *j;
   ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
   write_bytes(f1, 24, 0);
-  ck_assert_int_eq(ps__journal_file(j, f1, 24, eb), 0);
-  ps__file_mark m = {f1, 24};
+  ck_assert_int_eq(ps__journal_file(j, f1, -1, 24, eb), 0);
+  ps__file_mark m = {f1, 24, -1};
   ck_assert_int_eq(ps__journal_commit(j, &m, 1, &tab, eb), 0);
   /* Round: f1 grows to 3000 and is closed; f2 opens with a header. */
   write_bytes(f1, 2976, 1);
   write_bytes(f2, 24, 0);
-  ck_assert_int_eq(ps__journal_file(j, f2, 24, eb), 0);
-  ps__file_mark m2 = {f2, 24};
+  ck_assert_int_eq(ps__journal_file(j, f2, -1, 24, eb), 0);
+  ps__file_mark m2 = {f2, 24, -1};
   ck_assert_int_eq(ps__journal_commit(j, &m2, 1, &tab, eb), 0);
   /* Next round: f2 gets 100 bytes, crash before the commit. */
   write_bytes(f2, 100, 1);
@@ -156,7 +163,7 @@ START_TEST(test_replaced_file_left_alone) {
   ps__journal *j;
   ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
   write_bytes(f1, 24, 0);
-  ck_assert_int_eq(ps__journal_file(j, f1, 24, eb), 0);
+  ck_assert_int_eq(ps__journal_file(j, f1, -1, 24, eb), 0);
   ps__journal_close(j);
   /* Someone moves it away and another program writes a new one. */
   ck_assert_int_eq(rename(f1, f2), 0);
@@ -179,8 +186,8 @@ START_TEST(test_not_a_journal) {
   ck_assert_int_eq(size_of(jpath), 100); /* never overwritten */
   /* Shorter than the magic: refused too, not taken for an empty one. */
   write_bytes(jpath, 5, 0);
-  ck_assert_err(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb),
-                PS_ERR_IO, eb, "is not a ps-receiver journal");
+  ck_assert_err(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), PS_ERR_IO,
+                eb, "is not a ps-receiver journal");
   ck_assert_int_eq(size_of(jpath), 5);
   ps__streamtab_free(&tab);
 }
@@ -193,7 +200,7 @@ START_TEST(test_compaction) {
   ps__journal *j;
   ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
   write_bytes(f1, 24, 0);
-  ck_assert_int_eq(ps__journal_file(j, f1, 24, eb), 0);
+  ck_assert_int_eq(ps__journal_file(j, f1, -1, 24, eb), 0);
   char name[32];
   for (int round = 1; round <= 3000; round++) {
     for (int k = 0; k < 10; k++) {
@@ -201,7 +208,7 @@ START_TEST(test_compaction) {
       ps__streamtab_advance(
           &tab, ps__streamtab_get(&tab, name, strlen(name), 1), round);
     }
-    ps__file_mark m = {f1, 24 + (uint64_t)round};
+    ps__file_mark m = {f1, 24 + (uint64_t)round, -1};
     ck_assert_int_eq(ps__journal_commit(j, &m, 1, &tab, eb), 0);
   }
   write_bytes(f1, 3000, 1);
@@ -251,9 +258,9 @@ START_TEST(test_failed_commit_retried) {
   ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
   write_bytes(f1, 24, 0);
   write_bytes(f2, 24, 0);
-  ck_assert_int_eq(ps__journal_file(j, f1, 24, eb), 0);
-  ck_assert_int_eq(ps__journal_file(j, f2, 24, eb), 0);
-  ps__file_mark m[2] = {{f1, 24}, {f2, 24}};
+  ck_assert_int_eq(ps__journal_file(j, f1, -1, 24, eb), 0);
+  ck_assert_int_eq(ps__journal_file(j, f2, -1, 24, eb), 0);
+  ps__file_mark m[2] = {{f1, 24, -1}, {f2, 24, -1}};
   ck_assert_int_eq(ps__journal_commit(j, m, 2, &tab, eb), 0);
   /* Round: both files grow, f2 is closed (rotation); the journal cannot
    * grow (EFBIG here, ENOSPC on a full disk). */
@@ -261,7 +268,7 @@ START_TEST(test_failed_commit_retried) {
   write_bytes(f2, 2000, 1);
   ps__stream_ent *a = ps__streamtab_get(&tab, "sensor-a", 8, 1);
   ps__streamtab_advance(&tab, a, 3);
-  ps__file_mark m1 = {f1, 1024};
+  ps__file_mark m1 = {f1, 1024, -1};
   struct rlimit old, lim;
   ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
   lim = old;
@@ -278,6 +285,284 @@ START_TEST(test_failed_commit_retried) {
   ck_assert_int_eq(size_of(f1), 1024);
   ck_assert_int_eq(size_of(f2), 2024);
   ck_assert_uint_eq(ps__streamtab_get(&tab, "sensor-a", 8, 1)->seq, 3);
+  ps__journal_close(j);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
+/* ------------------------------------- journals that are not ours */
+
+static uint64_t ino_of(const char *path) {
+  struct stat st;
+  ck_assert_int_eq(lstat(path, &st), 0);
+  return (uint64_t)st.st_ino;
+}
+
+/* Writes a journal of one record naming files (size 0 each), as anyone
+ * who can write the output's directory could. */
+static void forge(const char *path, int n, const char *const *names,
+                  const uint64_t *inos) {
+  uint8_t buf[4096];
+  size_t off = 16;
+  memcpy(buf, "PSJ1\0\0\0\0", 8);
+  for (int i = 0; i < n; i++) {
+    size_t len = strlen(names[i]);
+    buf[off] = 'F';
+    ps__put64(buf + off + 1, 0);
+    ps__put64(buf + off + 9, inos[i]);
+    ps__put16(buf + off + 17, (uint16_t)len);
+    memcpy(buf + off + 19, names[i], len);
+    off += 19 + len;
+  }
+  ps__put32(buf + 8, (uint32_t)(off - 16));
+  ps__put32(buf + 12, (uint32_t)crc32(0, buf + 16, (uInt)(off - 16)));
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(write(fd, buf, off), (ssize_t)off);
+  close(fd);
+}
+
+/* F5: an entry with inode 0 matched any file; one naming a file outside
+ * the journal's directory (absolute, or with "..") was cut all the same.
+ * None of them is touched now, and the journal still opens. Relative
+ * names are resolved from the journal's directory (the test runs there,
+ * so a receiver resolving them from its working directory is caught
+ * too). */
+START_TEST(test_forged_entries_ignored) {
+  char eb[PS_ERRMSG_MAX], sub[300], jsub[320], inside[300], outside[300];
+  ps__streamtab tab = {0};
+  ps__journal *j;
+  snprintf(sub, sizeof(sub), "%s/sub", dir);
+  snprintf(jsub, sizeof(jsub), "%s/.cap.pcap.state", sub);
+  snprintf(inside, sizeof(inside), "%s/sub/victim", dir);
+  snprintf(outside, sizeof(outside), "%s/victim", dir);
+  ck_assert_int_eq(mkdir(sub, 0700), 0);
+  write_bytes(inside, 30, 0);
+  write_bytes(outside, 30, 0);
+  ck_assert_int_eq(chdir(sub), 0);
+  const char *names[] = {"victim", "../victim", outside, "x\nfake: line"};
+  uint64_t inos[] = {0, ino_of(outside), ino_of(outside), 0};
+  forge(jsub, 4, names, inos);
+  ck_assert_int_eq(ps__journal_open(&j, jsub, &tab, log_fn, NULL, eb), 0);
+  ck_assert_int_eq(size_of(inside), 30);
+  ck_assert_int_eq(size_of(outside), 30);
+  ck_assert_ptr_null(strstr(logbuf, "removed"));
+  ck_assert_ptr_nonnull(strstr(logbuf, "entry for victim (no inode recorded)"));
+  ck_assert_ptr_nonnull(
+      strstr(logbuf, "entry for ../victim (not a file in its directory)"));
+  ck_assert_ptr_nonnull(strstr(logbuf, "(not a file in its directory)"));
+  ck_assert_ptr_nonnull(strstr(logbuf, "entry for x?fake: line (no inode"));
+  ps__journal_close(j);
+  /* Forgotten: the rewritten journal names none of them. */
+  logbuf[0] = '\0';
+  ck_assert_int_eq(ps__journal_open(&j, jsub, &tab, log_fn, NULL, eb), 0);
+  ck_assert_ptr_null(strstr(logbuf, "victim"));
+  ck_assert_int_eq(size_of(jsub), 8 + 8);
+  ps__journal_close(j);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
+/* F4: a symbolic link as the journal (dangling: it would be created; or
+ * to a file) is refused and neither created nor written. */
+START_TEST(test_symlinked_journal_refused) {
+  char eb[PS_ERRMSG_MAX], target[300];
+  ps__streamtab tab = {0};
+  ps__journal *j;
+  snprintf(target, sizeof(target), "%s/created-by-the-receiver", dir);
+  ck_assert_int_eq(symlink(target, jpath), 0);
+  ck_assert_err(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), PS_ERR_IO,
+                eb, "out.pcap.state: it is a symbolic link");
+  ck_assert_ptr_nonnull(strstr(eb, "remove it or fix its owner/mode"));
+  ck_assert_int_eq(access(target, F_OK), -1);
+  /* The same link to an existing file: that file is left as it was. */
+  write_bytes(target, 30, 0);
+  ck_assert_err(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), PS_ERR_IO,
+                eb, "it is a symbolic link");
+  ck_assert_int_eq(size_of(target), 30);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
+/* F4: the temporary (.new) as a link to a file made every start write
+ * the journal into that file. Refused now, the file untouched; a stale
+ * temporary of ours (a receiver killed while compacting) is replaced. */
+START_TEST(test_symlinked_temporary_refused) {
+  char eb[PS_ERRMSG_MAX], tmp[300], victim[300];
+  ps__streamtab tab = {0};
+  ps__journal *j;
+  snprintf(tmp, sizeof(tmp), "%s.new", jpath);
+  snprintf(victim, sizeof(victim), "%s/victim", dir);
+  write_bytes(victim, 30, 0);
+  ck_assert_int_eq(symlink(victim, tmp), 0);
+  ck_assert_err(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), PS_ERR_IO,
+                eb, "out.pcap.state.new is a symbolic link: remove it");
+  ck_assert_int_eq(size_of(victim), 30);
+  uint8_t buf[64];
+  int fd = open(victim, O_RDONLY);
+  ck_assert_int_eq(read(fd, buf, sizeof(buf)), 30);
+  close(fd);
+  for (int i = 0; i < 30; i++) {
+    ck_assert_uint_eq(buf[i], 0xa5);
+  }
+  struct stat st;
+  ck_assert_int_eq(lstat(tmp, &st), 0);
+  ck_assert(S_ISLNK(st.st_mode));
+  /* A stale one of ours goes. */
+  ck_assert_int_eq(unlink(tmp), 0);
+  write_bytes(tmp, 100, 0);
+  chmod(tmp, 0600);
+  ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
+  ck_assert_int_eq(access(tmp, F_OK), -1);
+  ck_assert_int_eq(lstat(jpath, &st), 0);
+  ck_assert(S_ISREG(st.st_mode));
+  ck_assert_uint_eq(st.st_mode & 0777, 0600);
+  ps__journal_close(j);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
+/* F5: a journal someone else could have written (another owner, group
+ * or world writable, hard-linked) is refused, not read. */
+START_TEST(test_untrusted_journal_refused) {
+  char eb[PS_ERRMSG_MAX], other[300], sub[300], victim[300];
+  ps__streamtab tab = {0};
+  ps__journal *j;
+  /* A valid journal saying: cut victim to 0 bytes. */
+  snprintf(victim, sizeof(victim), "%s/victim", dir);
+  write_bytes(victim, 30, 0);
+  const char *names[] = {"victim"};
+  uint64_t inos[] = {ino_of(victim)};
+  forge(jpath, 1, names, inos);
+  ck_assert_int_eq(chmod(jpath, 0666), 0);
+  ck_assert_err(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), PS_ERR_IO,
+                eb, "it is writable by others than its owner (mode 0666)");
+  ck_assert_int_eq(chmod(jpath, 0620), 0);
+  ck_assert_err(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), PS_ERR_IO,
+                eb, "(mode 0620)");
+  ck_assert_int_eq(chmod(jpath, 0600), 0);
+  snprintf(other, sizeof(other), "%s/other-name", dir);
+  ck_assert_int_eq(link(jpath, other), 0);
+  ck_assert_err(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), PS_ERR_IO,
+                eb, "it has 2 hard links");
+  ck_assert_int_eq(unlink(other), 0);
+  ck_assert_int_eq(size_of(victim), 30);
+  if (geteuid() == 0) {
+    /* Another user's journal, in a directory of ours (root's). */
+    ck_assert_int_eq(chown(jpath, 65534, 65534), 0);
+    ck_assert_err(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb),
+                  PS_ERR_IO, eb,
+                  "it is owned by uid 65534, not by this receiver (uid 0)");
+    ck_assert_int_eq(size_of(victim), 30);
+    /* The same, in that user's own directory: the journal a receiver
+     * started as root with -Z rewrote as that user. Its files may be
+     * cut; still only to what it says. */
+    snprintf(sub, sizeof(sub), "%s/z", dir);
+    char jz[320], fz[320];
+    snprintf(jz, sizeof(jz), "%s/.cap.state", sub);
+    snprintf(fz, sizeof(fz), "%s/cap.pcap", sub);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    ck_assert_int_eq(chown(sub, 65534, 65534), 0);
+    ck_assert_int_eq(ps__journal_open(&j, jz, &tab, log_fn, NULL, eb), 0);
+    write_bytes(fz, 24, 0);
+    ck_assert_int_eq(ps__journal_file(j, fz, -1, 24, eb), 0);
+    ps__journal_close(j);
+    write_bytes(fz, 100, 1);
+    ck_assert_int_eq(chown(jz, 65534, 65534), 0);
+    ck_assert_int_eq(chown(fz, 65534, 65534), 0);
+    ck_assert_int_eq(ps__journal_open(&j, jz, &tab, log_fn, NULL, eb), 0);
+    ck_assert_int_eq(size_of(fz), 24);
+    ps__journal_close(j);
+    /* But not once others may write that directory. (The start made
+     * the journal root's again: its rewrite.) */
+    ck_assert_int_eq(chown(jz, 65534, 65534), 0);
+    ck_assert_int_eq(chmod(sub, 0775), 0);
+    ck_assert_err(ps__journal_open(&j, jz, &tab, log_fn, NULL, eb), PS_ERR_IO,
+                  eb, "it is owned by uid 65534");
+  }
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
+/* A recorded output replaced by a link (to a file with the recorded
+ * inode, even), reached through a linked directory, or given to another
+ * user: left as it is. */
+START_TEST(test_repair_follows_no_link) {
+  char eb[PS_ERRMSG_MAX], victim[300], sub[300], fsub[320];
+  ps__streamtab tab = {0};
+  ps__journal *j;
+  snprintf(victim, sizeof(victim), "%s/victim", dir);
+  snprintf(sub, sizeof(sub), "%s/d", dir);
+  snprintf(fsub, sizeof(fsub), "%s/d/cap.pcap", dir);
+  ck_assert_int_eq(mkdir(sub, 0700), 0);
+  ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
+  write_bytes(f1, 24, 0);
+  int fd = open(f1, O_RDONLY);
+  ck_assert_int_eq(ps__journal_file(j, f1, fd, 24, eb), 0);
+  close(fd);
+  write_bytes(fsub, 24, 0); /* in a subdirectory: by its relative name */
+  ck_assert_int_eq(ps__journal_file(j, fsub, -1, 24, eb), 0);
+  write_bytes(f2, 24, 0);
+  ck_assert_int_eq(ps__journal_file(j, f2, -1, 24, eb), 0);
+  ps__journal_close(j);
+  /* Given to another user (root only can): not ours to cut any more. */
+  write_bytes(f2, 100, 1);
+  if (geteuid() == 0) {
+    ck_assert_int_eq(chown(f2, 65534, 65534), 0);
+  }
+  /* The output moves away; a link to it takes its place. */
+  write_bytes(f1, 100, 1);
+  ck_assert_int_eq(rename(f1, victim), 0);
+  ck_assert_int_eq(symlink(victim, f1), 0);
+  /* The subdirectory becomes a link to a directory with that file. */
+  char moved[320];
+  snprintf(moved, sizeof(moved), "%s/moved", dir);
+  write_bytes(fsub, 100, 1);
+  ck_assert_int_eq(rename(sub, moved), 0);
+  ck_assert_int_eq(symlink(moved, sub), 0);
+  ck_assert_int_eq(ps__journal_open(&j, jpath, &tab, log_fn, NULL, eb), 0);
+  ck_assert_int_eq(size_of(victim), 124);
+  ck_assert_int_eq(size_of(fsub), 124);
+  if (geteuid() == 0) {
+    ck_assert_int_eq(size_of(f2), 124);
+    ck_assert_msg(strstr(logbuf, "out.1.pcap is owned by uid 65534, not by "
+                                 "this receiver: left as it is") != NULL,
+                  "%s", logbuf);
+  }
+  ck_assert_msg(strstr(logbuf, "out.pcap is a symbolic link: left") != NULL,
+                "%s", logbuf);
+  ck_assert_msg(strstr(logbuf, "d/cap.pcap: a directory on its way is a "
+                               "symbolic link") != NULL,
+                "%s", logbuf);
+  ck_assert_msg(geteuid() != 0 || strstr(logbuf, "removed") == NULL, "%s",
+                logbuf);
+  ps__journal_close(j);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
+/* An output outside the journal's directory is not recorded, so a
+ * restart never cuts it. */
+START_TEST(test_outside_file_not_recorded) {
+  char eb[PS_ERRMSG_MAX], sub[300], jsub[320];
+  ps__streamtab tab = {0};
+  ps__journal *j;
+  snprintf(sub, sizeof(sub), "%s/state", dir);
+  snprintf(jsub, sizeof(jsub), "%s/x.state", sub);
+  ck_assert_int_eq(mkdir(sub, 0700), 0);
+  ck_assert_int_eq(ps__journal_open(&j, jsub, &tab, log_fn, NULL, eb), 0);
+  write_bytes(f1, 24, 0);
+  ck_assert_int_eq(ps__journal_file(j, f1, -1, 24, eb), 0);
+  ck_assert_ptr_nonnull(strstr(logbuf, "out.pcap is outside the directory "
+                                       "of the journal"));
+  ps__file_mark m = {f1, 24, -1};
+  ck_assert_int_eq(ps__journal_commit(j, &m, 1, &tab, eb), 0);
+  ck_assert_int_eq(ps__journal_commit(j, &m, 1, &tab, eb), 0);
+  ps__journal_close(j);
+  write_bytes(f1, 100, 1);
+  ck_assert_int_eq(ps__journal_open(&j, jsub, &tab, log_fn, NULL, eb), 0);
+  ck_assert_int_eq(size_of(f1), 124);
+  ck_assert_int_eq(size_of(jsub), 16); /* nothing recorded */
   ps__journal_close(j);
   ps__streamtab_free(&tab);
 }
@@ -329,8 +614,8 @@ START_TEST(test_spool_recover) {
   char eb[PS_ERRMSG_MAX], sdir[300], seg[400];
   snprintf(sdir, sizeof(sdir), "%s/spool", dir);
   ps__spool *sp, *other;
-  ck_assert_int_eq(ps__spool_open(&sp, sdir, eb), 0);
-  ck_assert_err(ps__spool_open(&other, sdir, eb), PS_ERR_IO, eb,
+  ck_assert_int_eq(ps__spool_open(&sp, sdir, log_fn, NULL, eb), 0);
+  ck_assert_err(ps__spool_open(&other, sdir, log_fn, NULL, eb), PS_ERR_IO, eb,
                 "is in use by another sensor");
   ps__spool_meta *m = calloc(1, sizeof(*m));
   m->stream_id = 0x1122334455667788ull;
@@ -356,7 +641,7 @@ START_TEST(test_spool_recover) {
   snprintf(seg, sizeof(seg), "%s/seg-%020d", sdir, 1);
   ck_assert_int_eq(truncate(seg, size_of(seg) - 7), 0); /* torn record 3 */
 
-  ck_assert_int_eq(ps__spool_open(&sp, sdir, eb), 0);
+  ck_assert_int_eq(ps__spool_open(&sp, sdir, log_fn, NULL, eb), 0);
   ps__spool_meta *back = calloc(1, sizeof(*back));
   got_recs g = {0};
   ck_assert_int_eq(ps__spool_recover(sp, back, collect, &g, eb), 1);
@@ -375,7 +660,7 @@ START_TEST(test_spool_recover) {
   ck_assert_uint_eq(g.ifc0[1], 20);
   /* All acknowledged at the end: emptied, the next run starts afresh. */
   ps__spool_close(sp, 1);
-  ck_assert_int_eq(ps__spool_open(&sp, sdir, eb), 0);
+  ck_assert_int_eq(ps__spool_open(&sp, sdir, log_fn, NULL, eb), 0);
   got_recs g2 = {0};
   ck_assert_int_eq(ps__spool_recover(sp, back, collect, &g2, eb), 0);
   ck_assert_int_eq(g2.n, 0);
@@ -383,6 +668,131 @@ START_TEST(test_spool_recover) {
   free(m);
   free(back);
   rm_tree(sdir);
+}
+END_TEST
+
+/* F4 for the spool: a segment that is a link (to a file the sensor
+ * would read and cut), writable by others or another user's is ignored:
+ * neither read, cut nor removed; nothing is created through a link or
+ * over a file that is not ours. */
+START_TEST(test_spool_untrusted_files) {
+  char eb[PS_ERRMSG_MAX], sdir[300], seg[400], victim[300];
+  snprintf(sdir, sizeof(sdir), "%s/spool", dir);
+  snprintf(victim, sizeof(victim), "%s/victim", dir);
+  write_bytes(victim, 30, 0);
+  ps__spool *sp;
+  ck_assert_int_eq(ps__spool_open(&sp, sdir, log_fn, NULL, eb), 0);
+  ps__spool_meta *m = calloc(1, sizeof(*m));
+  m->stream_id = 7;
+  strcpy(m->name, "s");
+  ck_assert_int_eq(ps__spool_set_meta(sp, m, eb), 0);
+  uint8_t frame[100];
+  memset(frame, 1, sizeof(frame));
+  ps__spool_rec r = {.seq = 1, .count = 1, .frame = frame, .len = 100};
+  ck_assert_int_eq(ps__spool_append(sp, &r, eb), 0);
+  ps__spool_close(sp, 0);
+  snprintf(seg, sizeof(seg), "%s/seg-%020d", sdir, 1);
+  struct stat st;
+  ck_assert_int_eq(lstat(seg, &st), 0);
+  ck_assert_uint_eq(st.st_mode & 07777, 0600);
+  /* Planted beside it. */
+  snprintf(seg, sizeof(seg), "%s/seg-%020d", sdir, 2);
+  ck_assert_int_eq(symlink(victim, seg), 0);
+  snprintf(seg, sizeof(seg), "%s/seg-%020d", sdir, 3);
+  write_bytes(seg, 30, 0);
+  ck_assert_int_eq(chmod(seg, 0666), 0);
+  snprintf(seg, sizeof(seg), "%s/seg-%020d", sdir, 4);
+  write_bytes(seg, 30, 0);
+  ck_assert_int_eq(chmod(seg, 0600), 0);
+  if (geteuid() == 0) {
+    ck_assert_int_eq(chown(seg, 65534, 65534), 0);
+  }
+
+  ck_assert_int_eq(ps__spool_open(&sp, sdir, log_fn, NULL, eb), 0);
+  ps__spool_meta *back = calloc(1, sizeof(*back));
+  got_recs g = {0};
+  ck_assert_int_eq(ps__spool_recover(sp, back, collect, &g, eb), 1);
+  ck_assert_int_eq(g.n, 1);
+  ck_assert_uint_eq(g.seq[0], 1);
+  ck_assert_ptr_nonnull(strstr(logbuf, "ignoring seg-00000000000000000002: "
+                                       "it is a symbolic link"));
+  ck_assert_ptr_nonnull(strstr(logbuf, "ignoring seg-00000000000000000003: "
+                                       "it is writable by others than its "
+                                       "owner (mode 0666)"));
+  if (geteuid() == 0) {
+    ck_assert_ptr_nonnull(strstr(logbuf, "ignoring seg-00000000000000000004: "
+                                         "it is owned by uid 65534"));
+  }
+  ck_assert_int_eq(size_of(victim), 30);
+  if (geteuid() == 0) {
+    ck_assert_int_eq(size_of(seg), 30);
+  } else { /* ours, with nothing intact in it: removed */
+    ck_assert_int_eq(access(seg, F_OK), -1);
+  }
+  snprintf(seg, sizeof(seg), "%s/seg-%020d", sdir, 3);
+  ck_assert_int_eq(size_of(seg), 30);
+  /* A new segment never goes through the link. */
+  r.seq = 2;
+  ck_assert_err(ps__spool_append(sp, &r, eb), PS_ERR_IO, eb,
+                "seg-00000000000000000002 is there and it is a symbolic "
+                "link: remove it");
+  ck_assert_int_eq(size_of(victim), 30);
+  /* Nor does the stream file's temporary. */
+  char tmp[320];
+  snprintf(tmp, sizeof(tmp), "%s/stream.new", sdir);
+  ck_assert_int_eq(symlink(victim, tmp), 0);
+  ck_assert_err(ps__spool_set_meta(sp, m, eb), PS_ERR_IO, eb,
+                "stream.new is there and it is a symbolic link");
+  ck_assert_int_eq(size_of(victim), 30);
+  ck_assert_int_eq(unlink(tmp), 0);
+  /* Ended with everything acknowledged: only our files go. */
+  ps__spool_close(sp, 1);
+  snprintf(seg, sizeof(seg), "%s/seg-%020d", sdir, 1);
+  ck_assert_int_eq(access(seg, F_OK), -1);
+  snprintf(seg, sizeof(seg), "%s/seg-%020d", sdir, 3);
+  ck_assert_int_eq(access(seg, F_OK), 0);
+  /* A stream file that is a link is not read: nothing to resume. */
+  snprintf(tmp, sizeof(tmp), "%s/stream", sdir);
+  ck_assert_int_eq(symlink(victim, tmp), 0);
+  ck_assert_int_eq(ps__spool_open(&sp, sdir, log_fn, NULL, eb), 0);
+  ck_assert_int_eq(ps__spool_recover(sp, back, collect, &g, eb), 0);
+  ck_assert_ptr_nonnull(strstr(logbuf, "ignoring its stream file: it is a "
+                                       "symbolic link"));
+  ps__spool_close(sp, 0);
+  ck_assert_int_eq(size_of(victim), 30);
+  free(m);
+  free(back);
+}
+END_TEST
+
+/* A spool directory others can write (without the sticky bit), another
+ * user's, or with a lock file that is a link is refused. */
+START_TEST(test_spool_dir_refused) {
+  char eb[PS_ERRMSG_MAX], sdir[300], lock[320], victim[300];
+  snprintf(sdir, sizeof(sdir), "%s/spool", dir);
+  snprintf(lock, sizeof(lock), "%s/lock", sdir);
+  snprintf(victim, sizeof(victim), "%s/victim", dir);
+  ps__spool *sp;
+  ck_assert_int_eq(mkdir(sdir, 0700), 0);
+  ck_assert_int_eq(chmod(sdir, 0777), 0);
+  ck_assert_err(ps__spool_open(&sp, sdir, log_fn, NULL, eb), PS_ERR_IO, eb,
+                "is writable by anyone (mode 0777)");
+  ck_assert_int_eq(access(lock, F_OK), -1);
+  ck_assert_int_eq(chmod(sdir, 01777), 0); /* like /tmp: allowed */
+  ck_assert_int_eq(ps__spool_open(&sp, sdir, log_fn, NULL, eb), 0);
+  ps__spool_close(sp, 1);
+  ck_assert_int_eq(chmod(sdir, 0700), 0);
+  ck_assert_int_eq(unlink(lock), 0);
+  ck_assert_int_eq(symlink(victim, lock), 0);
+  ck_assert_err(ps__spool_open(&sp, sdir, log_fn, NULL, eb), PS_ERR_IO, eb,
+                "its file lock: it is a symbolic link: remove it");
+  ck_assert_int_eq(access(victim, F_OK), -1); /* not created */
+  ck_assert_int_eq(unlink(lock), 0);
+  if (geteuid() == 0) {
+    ck_assert_int_eq(chown(sdir, 65534, 65534), 0);
+    ck_assert_err(ps__spool_open(&sp, sdir, log_fn, NULL, eb), PS_ERR_IO, eb,
+                  "is owned by uid 65534, not by this sensor (uid 0)");
+  }
 }
 END_TEST
 
@@ -400,6 +810,14 @@ static Suite *journal_suite(void) {
   tcase_add_test(tc, test_streamtab_limit);
   tcase_add_test(tc, test_spool_recover);
   tcase_add_test(tc, test_failed_commit_retried);
+  tcase_add_test(tc, test_forged_entries_ignored);
+  tcase_add_test(tc, test_symlinked_journal_refused);
+  tcase_add_test(tc, test_symlinked_temporary_refused);
+  tcase_add_test(tc, test_untrusted_journal_refused);
+  tcase_add_test(tc, test_repair_follows_no_link);
+  tcase_add_test(tc, test_outside_file_not_recorded);
+  tcase_add_test(tc, test_spool_untrusted_files);
+  tcase_add_test(tc, test_spool_dir_refused);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -12,6 +12,7 @@
 
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------- recorder */
 
@@ -578,6 +579,116 @@ START_TEST(test_unannounced_iface_refuses_whole_batch) {
   /* Not one packet of the batch reached the sink. */
   ck_assert_uint_eq(h.rec.npkts, 0);
   ck_assert_uint_eq(h.s.packets, 0);
+  ps__buf_free(&b);
+  h_free(&h);
+}
+END_TEST
+
+/* Issue 9, F1: a time stamp the output cannot hold (seconds INT64_MAX
+ * and a whole second of fraction, converted between resolutions,
+ * overflowed a signed 64-bit value) refuses the sensor with ERROR 508
+ * before any packet of its batch reaches any output; earlier batches
+ * stay written. */
+typedef struct ts_variant {
+  ps_file_format format;
+  unsigned flags;
+  uint8_t tsres;
+  int64_t sec;
+  uint32_t frac;
+  const char *why;
+} ts_variant;
+
+START_TEST(test_unholdable_ts_refuses_whole_batch) {
+  static const ts_variant v[] = {
+      {PS_FORMAT_PCAP, 0, PS_TSRES_NSEC, INT64_MAX, 1000000000u,
+       "batch 2, packet 2: interface eth0: time stamp 9223372036854775807 s "
+       "+ 1000000000 nanoseconds cannot be written: pcap output in "
+       "microseconds holds 0 to 4294967295 s"},
+      {PS_FORMAT_PCAP, PS_SINK_NANO, PS_TSRES_USEC, INT64_MAX, 1000000,
+       "batch 2, packet 2: interface eth0: time stamp 9223372036854775807 s "
+       "+ 1000000 microseconds cannot be written: pcap output in "
+       "nanoseconds holds 0 to 4294967295 s"},
+      {PS_FORMAT_PCAP, 0, PS_TSRES_USEC, 4294967296ll, 0,
+       "time stamp 4294967296 s + 0 microseconds cannot be written"},
+      {PS_FORMAT_PCAPNG, 0, PS_TSRES_NSEC, 18446744074ll, 0,
+       "batch 2, packet 2: interface eth0: time stamp 18446744074 s + 0 "
+       "nanoseconds cannot be written: pcapng output in nanoseconds holds "
+       "0 to 18446744073 s"},
+      {PS_FORMAT_PCAPNG, 0, PS_TSRES_USEC, INT64_MIN, 0,
+       "time stamp -9223372036854775808 s + 0 microseconds cannot be "
+       "written"},
+  };
+  for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++) {
+    char dir[] = "/tmp/ps-test-sess-XXXXXX", path[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/out", dir);
+    harness h;
+    h_init(&h);
+    ps_sink *sinks[2] = {NULL, h.sinks[0]};
+    ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
+    o.flags = v[k].flags;
+    ck_assert_int_eq(ps_file_sink(&sinks[0], v[k].format, path, &o), 0);
+    h.env.sinks = sinks;
+    h.env.n_sinks = 2;
+    ps__buf b = {0};
+    add_hello(&b, "sensor-T", 1, 1, 1);
+    add_iface(&b, 0, 1, v[k].tsres, "eth0");
+    ps_packet p[3] = {mkpkt(1, 0, 10, 0), mkpkt(2, 0, 20, 0),
+                      mkpkt(3, 0, 30, 0)};
+    add_batch(&b, 1, PS_WIRE_CODEC_STORED, p, 1, -1);
+    ck_assert_int_eq(feed(&h, &b), 0);
+    ps__buf_reset(&b);
+    p[2].ts_sec = v[k].sec;
+    p[2].ts_frac = v[k].frac;
+    add_batch(&b, 2, PS_WIRE_CODEC_STORED, p + 1, 2, -1);
+    ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg, v[k].why);
+    expect_error_out(&h, PS_ERR_PROTOCOL, "cannot be written");
+    /* Batch 1 reached both outputs, nothing of batch 2 either. */
+    ck_assert_uint_eq(h.rec.npkts, 1);
+    expect_delivered(&h.rec, 0, &p[0]);
+    ck_assert_uint_eq(h.s.packets, 1);
+    ck_assert_uint_eq(h.s.last_seq, 1);
+    ps__buf_free(&b);
+    h_free(&h);
+    ps_sink_free(sinks[0]);
+    /* The file: its header and batch 1's record (pcap) or blocks
+     * (pcapng) and nothing of batch 2's packets. */
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    uint8_t buf[4096];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    ck_assert_ptr_nonnull(memmem(buf, n, p[0].data, p[0].caplen));
+    ck_assert_ptr_null(memmem(buf, n, p[1].data, p[1].caplen));
+    ck_assert_ptr_null(memmem(buf, n, p[2].data, p[2].caplen));
+    if (v[k].format == PS_FORMAT_PCAP) {
+      ck_assert_uint_eq(n, 24 + 16 + 10);
+    }
+    unlink(path);
+    ck_assert_int_eq(rmdir(dir), 0);
+  }
+}
+END_TEST
+
+/* The callback sink holds any value: it gets the time stamp verbatim. */
+START_TEST(test_callback_gets_any_ts) {
+  harness h;
+  h_init(&h);
+  ps__buf b = {0};
+  add_hello(&b, "sensor-T", 1, 1, 1);
+  add_iface(&b, 0, 1, PS_TSRES_NSEC, "eth0");
+  ps_packet p[3] = {mkpkt(1, 0, 10, 0), mkpkt(2, 0, 20, 0), mkpkt(3, 0, 30, 0)};
+  p[0].ts_sec = INT64_MAX;
+  p[0].ts_frac = 1000000000u;
+  p[1].ts_sec = INT64_MIN;
+  p[1].ts_frac = UINT32_MAX;
+  p[2].ts_sec = -1;
+  add_batch(&b, 1, PS_WIRE_CODEC_STORED, p, 3, -1);
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ck_assert_uint_eq(h.rec.npkts, 3);
+  for (size_t i = 0; i < 3; i++) {
+    expect_delivered(&h.rec, i, &p[i]);
+  }
   ps__buf_free(&b);
   h_free(&h);
 }
@@ -1500,6 +1611,119 @@ START_TEST(test_stream_supersede) {
 }
 END_TEST
 
+/* ------------------------------------------- admission (issue 9) */
+
+static int admit_calls, admit_took_over, admit_refuse;
+
+static int on_admit(void *ud, ps__session *s, int takes_over) {
+  (void)ud;
+  admit_calls++;
+  admit_took_over = takes_over;
+  if (admit_refuse) {
+    return ps__seterr(s->errmsg, PS_ERR_BUSY,
+                      "the receiver is at its limit of 1 sensors");
+  }
+  return 0;
+}
+
+/* A receiver without room: the sensor is told with ERROR 520 (not a
+ * verdict on it: it retries), in place of the welcome without a key, and
+ * right after the receiver's proof with one. It leaves nothing: the
+ * sinks never hear of it, no stream is remembered. */
+START_TEST(test_admit_refuses_busy) {
+  ps__streamtab tab = {0};
+  harness h;
+  h_init(&h);
+  h.env.streams = &tab;
+  h.env.admit = on_admit;
+  admit_refuse = 1;
+  admit_calls = 0;
+  ps__buf b = {0};
+  add_stream_hello(&b, "s", 5);
+  ck_assert_err(feed(&h, &b), PS_ERR_BUSY, h.s.errmsg,
+                "at its limit of 1 sensors");
+  ps__frame fr[8];
+  ck_assert_int_eq(out_frames(&h, fr, 8), 1);
+  expect_error_out(&h, PS_ERR_BUSY, "at its limit of 1 sensors");
+  ck_assert_int_eq(admit_calls, 1);
+  ck_assert_int_eq(h.rec.starts, 0);
+  ck_assert_uint_eq(tab.n, 0);
+  h_free(&h);
+
+  /* With a key, a connection that has not proved it is not asked about:
+   * it is no sensor yet. */
+  h_init_auth(&h, NULL);
+  h.env.streams = &tab;
+  h.env.admit = on_admit;
+  admit_calls = 0;
+  ps__buf_reset(&b);
+  add_hello_nonce(&b, "sensor-A", snonce_a);
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ck_assert_int_eq(h.s.state, PS_SESS_AUTH);
+  ck_assert_int_eq(admit_calls, 0);
+  ps__buf_reset(&b);
+  add_auth(&b, auth_key, AUTH_KEY_LEN, 0, (const uint8_t *)"receiver-nonce!",
+           snonce_a, "sensor-A");
+  ck_assert_err(feed(&h, &b), PS_ERR_BUSY, h.s.errmsg, "at its limit");
+  ck_assert_int_eq(admit_calls, 1);
+  ck_assert_int_eq(out_frames(&h, fr, 8), 3);
+  ck_assert_uint_eq(fr[0].type, PS_FRAME_WELCOME);
+  ck_assert_uint_eq(fr[1].type, PS_FRAME_AUTH_OK);
+  expect_error_out(&h, PS_ERR_BUSY, "at its limit of 1 sensors");
+  ck_assert_int_eq(h.rec.starts, 0);
+  ck_assert_ptr_null(strstr(logbuf, "connected"));
+  h_free(&h);
+
+  /* With room, the same proof makes a sensor. */
+  admit_refuse = 0;
+  h_init_auth(&h, NULL);
+  h.env.admit = on_admit;
+  ps__buf_reset(&b);
+  add_hello_nonce(&b, "sensor-A", snonce_a);
+  add_auth(&b, auth_key, AUTH_KEY_LEN, 0, (const uint8_t *)"receiver-nonce!",
+           snonce_a, "sensor-A");
+  ck_assert_int_eq(feed(&h, &b), 0);
+  ck_assert_int_eq(h.s.state, PS_SESS_ACTIVE);
+  ck_assert_int_eq(h.rec.starts, 1);
+  ps__buf_free(&b);
+  h_free(&h);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
+/* A sensor whose stream an older connection holds replaces it, so the
+ * receiver may take it even when full. */
+START_TEST(test_admit_takes_over) {
+  ps__streamtab tab = {0};
+  harness h1, h2, h3;
+  h_init(&h1);
+  h_init(&h2);
+  h_init(&h3);
+  h1.env.streams = h2.env.streams = h3.env.streams = &tab;
+  h1.env.supersede = h2.env.supersede = h3.env.supersede = on_supersede;
+  h1.env.admit = h2.env.admit = h3.env.admit = on_admit;
+  admit_refuse = 0;
+  ps__buf b = {0};
+  add_stream_hello(&b, "s", 9);
+  ck_assert_int_eq(feed(&h1, &b), 0);
+  ck_assert_int_eq(admit_took_over, 0);
+  superseded = NULL;
+  ck_assert_int_eq(feed(&h2, &b), 0);
+  ck_assert_int_eq(admit_took_over, 1);
+  ck_assert_ptr_eq(superseded, &h1.s);
+  /* The same name with another stream id is another sensor. */
+  ps__buf_reset(&b);
+  add_stream_hello(&b, "s", 10);
+  ck_assert_int_eq(feed(&h3, &b), 0);
+  ck_assert_int_eq(admit_took_over, 0);
+  ps__buf_free(&b);
+  h_free(&h1);
+  h_free(&h2);
+  h_free(&h3);
+  ps__streamtab_free(&tab);
+}
+END_TEST
+
 static Suite *session_suite(void) {
   Suite *s = suite_create("session");
   TCase *tc = tcase_create("flow");
@@ -1517,6 +1741,8 @@ static Suite *session_suite(void) {
   tcase_add_test(tc, test_sequence_gap);
   tcase_add_test(tc, test_first_batch_not_one);
   tcase_add_test(tc, test_unannounced_iface_refuses_whole_batch);
+  tcase_add_test(tc, test_unholdable_ts_refuses_whole_batch);
+  tcase_add_test(tc, test_callback_gets_any_ts);
   tcase_add_test(tc, test_batch_count_mismatch);
   tcase_add_test(tc, test_batch_malformed_record);
   tcase_add_test(tc, test_batch_corrupt_zlib);
@@ -1545,6 +1771,8 @@ static Suite *session_suite(void) {
   tcase_add_test(tc, test_auth_mac_inputs);
   tcase_add_test(tc, test_welcome_auth_flag);
   tcase_add_test(tc, test_auth_then_sink_refuses);
+  tcase_add_test(tc, test_admit_refuses_busy);
+  tcase_add_test(tc, test_admit_takes_over);
   suite_add_tcase(s, tc);
   return s;
 }

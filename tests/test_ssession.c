@@ -260,6 +260,62 @@ START_TEST(test_error_frame_refuses) {
 }
 END_TEST
 
+START_TEST(test_busy_error_is_retried) {
+  /* 520 (full), 501 (out of memory) and 514 (cannot write) are the
+   * receiver's passing state: PS_ERR_BUSY, which the stream retries, with
+   * the receiver named; any other code is a refusal. */
+  const int codes[] = {PS_ERR_BUSY, PS_ERR_NOMEM, PS_ERR_IO};
+  for (int i = 0; i < 3; i++) {
+    harness h;
+    h_init(&h, NULL);
+    h_start(&h);
+    ps__enc_error(&h.rx, (uint16_t)-codes[i], "at its limit");
+    ck_assert_err(h_say(&h, T0 + 1), PS_ERR_BUSY, h.s.errmsg,
+                  "receiver rx.example port 4000 cannot take this sensor "
+                  "now: at its limit");
+    ck_assert_int_eq(h.s.peer_error, -codes[i]);
+    ck_assert_int_eq(h.s.state, PS_SS_FAILED);
+    h_free(&h);
+  }
+}
+END_TEST
+
+START_TEST(test_worked_only_when_the_receiver_took_something) {
+  /* Welcome and resume point are not enough: only an acknowledgement of
+   * a batch not acknowledged before, an answered heartbeat or the
+   * confirmed close make the connection one that worked. */
+  for (int how = 0; how < 3; how++) {
+    harness h;
+    h_init(&h, NULL);
+    add_batch(&h, 2, 0);
+    h_activate(&h, 0);
+    ck_assert_int_eq(ps__ssession_worked(&h.s), 0);
+    ck_assert_int_eq(ps__ssession_output(&h.s, 0), 0);
+    ps__frame f;
+    while (next_out(&h, &f) != 0) {
+    }
+    /* The resume point again (nothing new): still not. */
+    ps__enc_ack(&h.rx, 0);
+    ck_assert_int_eq(h_say(&h, T0 + 6), 0);
+    ck_assert_int_eq(ps__ssession_worked(&h.s), 0);
+    if (how == 0) {
+      ps__enc_ack(&h.rx, 1);
+    } else if (how == 1) {
+      ps__enc_heartbeat(&h.rx);
+    } else {
+      ps__enc_ack(&h.rx, 1);
+      ck_assert_int_eq(h_say(&h, T0 + 7), 0);
+      ck_assert_int_eq(ps__ssession_close(&h.s), 0);
+      ps__enc_close(&h.rx, 1);
+      h.s.worked = 0; /* only the close counts here */
+    }
+    ck_assert_int_eq(h_say(&h, T0 + 8), 0);
+    ck_assert_int_eq(ps__ssession_worked(&h.s), 1);
+    h_free(&h);
+  }
+}
+END_TEST
+
 START_TEST(test_welcome_checks) {
   harness h;
   /* Another frame instead of the welcome. */
@@ -779,6 +835,8 @@ static Suite *ssession_suite(void) {
   tcase_add_test(tc, test_active_announces_then_feeds);
   tcase_add_test(tc, test_feed_stops_at_low_water);
   tcase_add_test(tc, test_error_frame_refuses);
+  tcase_add_test(tc, test_busy_error_is_retried);
+  tcase_add_test(tc, test_worked_only_when_the_receiver_took_something);
   tcase_add_test(tc, test_welcome_checks);
   tcase_add_test(tc, test_answered_with_tls);
   tcase_add_test(tc, test_auth);

@@ -103,6 +103,10 @@ static struct {
   int patient; /* a wait gives the system up to 50 ms of real time */
   rx *rx[4];
   fake_rx *fake[4];
+  /* Run at each wait (not from within itself): lets a test act on a
+   * second stream while the first one waits. */
+  void (*hook)(void);
+  int in_hook;
 } W = {.now = 1000000};
 
 static void w_add(void **list, void *p) {
@@ -143,6 +147,11 @@ static int64_t w_now(void *ud) {
  * connect completes in microseconds, not at once). */
 static int w_poll(void *ud, struct pollfd *fds, unsigned n, int timeout_ms) {
   W.waits++;
+  if (W.hook != NULL && !W.in_hook) {
+    W.in_hook = 1;
+    W.hook();
+    W.in_hook = 0;
+  }
   int busy = w_step_peers();
   int r = poll(fds, n, 0);
   if (r == 0 && !busy) {
@@ -171,7 +180,7 @@ struct rx {
   ps_receiver *r;
   recorder rec;
   int rc;
-  char log[8192];
+  char log[65536];
 };
 
 static void rx_log(ps_log_level level, const char *msg, void *ud) {
@@ -191,9 +200,10 @@ static int rx_step(rx *x) {
   return ready;
 }
 
-/* Starts a receiver on 127.0.0.1 with sink (or a callback sink recording
- * into x->rec when sink is NULL). Returns its port. */
-static uint16_t rx_start(rx *x, ps_sink *sink) {
+/* Makes a receiver on 127.0.0.1 with sink (or a callback sink recording
+ * into x->rec when sink is NULL), not yet running: its options can still
+ * be set. Returns its port. */
+static uint16_t rx_init(rx *x, ps_sink *sink) {
   memset(x, 0, sizeof(*x));
   ck_assert_int_eq(ps_receiver_create(&x->r), 0);
   ps_receiver_set_log(x->r, rx_log, x);
@@ -210,7 +220,18 @@ static uint16_t rx_start(rx *x, ps_sink *sink) {
   ck_assert_int_eq(ps_receiver_listen(x->r, "127.0.0.1", 0), 0);
   uint16_t port = ps_receiver_port(x->r);
   ck_assert_uint_ne(port, 0);
+  return port;
+}
+
+/* From now on the world steps the receiver while a stream waits. */
+static void rx_run(rx *x) {
   w_add((void **)W.rx, x);
+}
+
+/* rx_init() and rx_run(). */
+static uint16_t rx_start(rx *x, ps_sink *sink) {
+  uint16_t port = rx_init(x, sink);
+  rx_run(x);
   return port;
 }
 
@@ -555,6 +576,8 @@ typedef struct fake_plan {
   int refuse;    /* answer the hello with an ERROR and close */
   int stall;     /* after the hello, read nothing until held is cleared */
   int silent;    /* take the connection, answer nothing */
+  int busy;      /* answer the hello with ERROR 520 (full) and close */
+  int garbage;   /* welcome, then answer the first frame with garbage */
 } fake_plan;
 
 #define FAKE_MAX_CONNS 64
@@ -616,6 +639,14 @@ static int fake_frames(fake_rx *x) {
     if (rc == 0) {
       break;
     }
+    if (x->pl.garbage && f.type != PS_FRAME_HELLO) {
+      /* No frame type is 0xee: the sensor meets a protocol violation
+       * on a connection that had been welcomed. */
+      static const uint8_t junk[16] = {0xee, 0xee, 0xee, 0xee};
+      ck_assert_int_eq(ps__buf_append(&x->out, junk, sizeof(junk)), 0);
+      done = 1;
+      break;
+    }
     switch (f.type) {
     case PS_FRAME_HELLO: {
       ps__hello h;
@@ -625,6 +656,12 @@ static int fake_frames(fake_rx *x) {
       x->hellos++;
       if (x->pl.refuse) {
         ps__enc_error(&x->out, 1, "sensor not allowed");
+        done = 1;
+        break;
+      }
+      if (x->pl.busy) {
+        ps__enc_error(&x->out, (uint16_t)-PS_ERR_BUSY,
+                      "the receiver is at its limit of 1 sensors");
         done = 1;
         break;
       }
@@ -1311,6 +1348,373 @@ START_TEST(test_replay_setters) {
 }
 END_TEST
 
+/* ------------------------------------- sensor limit, busy (issue 9) */
+
+static const uint8_t unit_key[] = "unit test shared key";
+#define UNIT_KEY_LEN (sizeof(unit_key) - 1)
+
+/* A stranger: connects and says hello (no key), nothing more. */
+static int stranger(uint16_t port, int i) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons(port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  char name[32];
+  snprintf(name, sizeof(name), "stranger-%d", i);
+  ps__hello h = {.min_version = 1,
+                 .max_version = 1,
+                 .codecs = 1,
+                 .name = name,
+                 .name_len = strlen(name)};
+  ps__buf b = {0};
+  ck_assert_int_eq(ps__enc_hello(&b, &h), 0);
+  ck_assert_int_eq(send(fd, ps__buf_head(&b), ps__buf_size(&b), MSG_NOSIGNAL),
+                   (ssize_t)ps__buf_size(&b));
+  ps__buf_free(&b);
+  return fd;
+}
+
+/* The type of the first frame the receiver sends on fd (-1: none within
+ * 5 s, 0: the connection ended); reads only its header. */
+static int first_frame(int fd) {
+  uint8_t hdr[PS_FRAME_HDR];
+  size_t got = 0;
+  while (got < sizeof(hdr)) {
+    struct pollfd p = {fd, POLLIN, 0};
+    int r = 0;
+    for (int i = 0; i < 5000 && r == 0; i++) {
+      w_step_peers();
+      r = poll(&p, 1, 1);
+    }
+    if (r <= 0) {
+      return -1;
+    }
+    ssize_t n = recv(fd, hdr + got, sizeof(hdr) - got, 0);
+    if (n <= 0) {
+      return 0;
+    }
+    got += (size_t)n;
+  }
+  return hdr[0];
+}
+
+/* Whether the receiver has closed fd (what it sent before is skipped). */
+static int closed_by_peer(int fd) {
+  uint8_t buf[4096];
+  /* What the receiver has to do about fd is done first. */
+  for (int i = 0; i < 100 && w_step_peers(); i++) {
+  }
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n > 0) {
+      continue;
+    }
+    return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+}
+
+/* A keyed sensor streams n packets to port and closes; all arrive. */
+static void keyed_sensor(uint16_t port, const char *name, size_t n) {
+  ps_stream *s = new_stream(name);
+  slog[0] = '\0';
+  ps_stream_set_log(s, stream_log, NULL);
+  ck_assert_int_eq(ps_stream_set_auth_key(s, unit_key, UNIT_KEY_LEN), 0);
+  ck_assert_int_eq(ps_stream_set_connect_timeout(s, 3), 0);
+  int rc = ps_stream_connect(s, "127.0.0.1", port);
+  ck_assert_msg(rc == 0, "connect: %s", ps_stream_errmsg(s));
+  uint32_t id;
+  ck_assert_int_eq(
+      ps_stream_add_interface(s, &id, "eth0", 1, 262144, PS_TSRES_USEC), 0);
+  ck_assert_int_eq(
+      ps_stream_add_interface(s, &id, "tun0", 101, 65535, PS_TSRES_NSEC), 0);
+  gen g;
+  gen_make(&g, n, n / 2);
+  for (size_t i = 0; i < n; i++) {
+    ck_assert_int_eq(ps_stream_send(s, &g.p[i]), 0);
+  }
+  rc = ps_stream_close(s, 10000);
+  ck_assert_msg(rc == 0, "close: %s", ps_stream_errmsg(s));
+  gen_free(&g);
+  ps_stream_free(s);
+}
+
+START_TEST(test_strangers_leave_sensor_slots) {
+  /* F6: with room for 2 sensors, 6 strangers that say hello and never
+   * prove the key lock nobody out: they are not sensors yet. */
+  rx x;
+  uint16_t port = rx_init(&x, NULL);
+  ck_assert_int_eq(ps_receiver_set_limits(x.r, 2, 0, 0), 0);
+  ck_assert_int_eq(ps_receiver_set_auth_key(x.r, unit_key, UNIT_KEY_LEN), 0);
+  rx_run(&x);
+  int fd[6];
+  for (int i = 0; i < 6; i++) {
+    fd[i] = stranger(port, i);
+    ck_assert_int_eq(first_frame(fd[i]), PS_FRAME_WELCOME);
+  }
+  keyed_sensor(port, "keyed", 500);
+  /* The strangers still wait for their proof (handshake timeout 10 s). */
+  for (int i = 0; i < 6; i++) {
+    ck_assert_msg(!closed_by_peer(fd[i]), "stranger %d was closed", i);
+  }
+  /* Two keyed sensors fill the limit; a third is told so. */
+  ps_stream *a = NULL, *b = NULL, *c = NULL;
+  ps_stream **ss[3] = {&a, &b, &c};
+  for (int i = 0; i < 3; i++) {
+    *ss[i] = new_stream("keyed");
+    ck_assert_int_eq(ps_stream_set_auth_key(*ss[i], unit_key, UNIT_KEY_LEN), 0);
+    ck_assert_int_eq(ps_stream_set_connect_timeout(*ss[i], 1), 0);
+  }
+  ck_assert_int_eq(ps_stream_connect(a, "127.0.0.1", port), 0);
+  ck_assert_int_eq(ps_stream_connect(b, "127.0.0.1", port), 0);
+  ck_assert_err(ps_stream_connect(c, "127.0.0.1", port), PS_ERR_CONNECT,
+                ps_stream_errmsg(c),
+                "cannot take this sensor now: the receiver is at its limit "
+                "of 2 sensors");
+  ck_assert_int_eq(ps_stream_close(a, 5000), 0);
+  ck_assert_int_eq(ps_stream_close(b, 5000), 0);
+  for (int i = 0; i < 3; i++) {
+    ps_stream_free(*ss[i]);
+  }
+  for (int i = 0; i < 6; i++) {
+    close(fd[i]);
+  }
+  ck_assert_int_eq(rx_stop(&x), 0);
+  ck_assert_uint_eq(x.rec.npkts, 500);
+  ck_assert_int_eq(x.rec.starts, 3);
+  rx_free(&x);
+}
+END_TEST
+
+START_TEST(test_oldest_stranger_evicted) {
+  /* Room for 3 connections in their handshake: each newcomer closes the
+   * one that has waited longest, and a sensor with the key gets in. */
+  rx x;
+  uint16_t port = rx_init(&x, NULL);
+  ck_assert_int_eq(ps_receiver_set_max_pending(x.r, 3), 0);
+  ck_assert_int_eq(ps_receiver_set_max_pending(x.r, 1000001), PS_ERR_INVALID);
+  ck_assert_int_eq(ps_receiver_set_auth_key(x.r, unit_key, UNIT_KEY_LEN), 0);
+  rx_run(&x);
+  int fd[5];
+  for (int i = 0; i < 5; i++) {
+    fd[i] = stranger(port, i);
+    ck_assert_int_eq(first_frame(fd[i]), PS_FRAME_WELCOME);
+  }
+  keyed_sensor(port, "keyed", 50);
+  for (int i = 0; i < 5; i++) {
+    ck_assert_msg(closed_by_peer(fd[i]) == (i < 3), "stranger %d", i);
+    close(fd[i]);
+  }
+  ck_assert_int_eq(rx_stop(&x), 0);
+  ck_assert_uint_eq(x.rec.npkts, 50);
+  ck_assert_msg(strstr(x.log, "sensor stranger-0 (127.0.0.1:") != NULL &&
+                    strstr(x.log, ") dropped: closed for a newer connection: "
+                                  "too many in their handshake (3 "
+                                  "connections in their handshake, limit "
+                                  "3)\n") != NULL,
+                "receiver log: %s", x.log);
+  rx_free(&x);
+}
+END_TEST
+
+/* The second sensor of test_full_receiver_retried, and the first one,
+ * closed by the hook once the second was told the receiver is full. */
+static char w2log[4096];
+static ps_stream *w_first;
+static int w_first_rc = -1;
+
+static void w2_log(ps_log_level level, const char *msg, void *ud) {
+  size_t n = strlen(w2log);
+  snprintf(w2log + n, sizeof(w2log) - n, "%s\n", msg);
+}
+
+static const char full_line[] = "cannot take this sensor now: the receiver "
+                                "is at its limit of 1 sensors; retrying in "
+                                "1 s";
+
+static void close_first_when_full(void) {
+  if (w_first != NULL && strstr(w2log, full_line) != NULL) {
+    ps_stream *first = w_first;
+    w_first = NULL;
+    w_first_rc = ps_stream_close(first, 10000);
+    ps_stream_free(first);
+  }
+}
+
+START_TEST(test_full_receiver_retried) {
+  /* Room for one sensor, taken: the second is told the receiver is full,
+   * keeps trying, and gets in once the first has gone. */
+  rx x;
+  uint16_t port = rx_init(&x, NULL);
+  ck_assert_int_eq(ps_receiver_set_limits(x.r, 1, 0, 0), 0);
+  rx_run(&x);
+  ps_stream *first = new_stream("first");
+  ck_assert_int_eq(ps_stream_connect(first, "127.0.0.1", port), 0);
+  uint32_t id;
+  ck_assert_int_eq(
+      ps_stream_add_interface(first, &id, "eth0", 1, 65535, PS_TSRES_USEC), 0);
+  uint8_t data[200] = {0};
+  for (int i = 0; i < 10; i++) {
+    ps_packet p = {.ts_sec = 1, .caplen = 100, .len = 100, .data = data};
+    ck_assert_int_eq(ps_stream_send(first, &p), 0);
+  }
+  ck_assert_int_eq(ps_stream_flush(first), 0);
+
+  /* The second waits in ps_stream_connect(); meanwhile the hook closes
+   * the first once the second logged that the receiver is full. */
+  w2log[0] = '\0';
+  w_first = first;
+  w_first_rc = -1;
+  W.hook = close_first_when_full;
+  ps_stream *second = new_stream("second");
+  ps_stream_set_log(second, w2_log, NULL);
+  ck_assert_int_eq(ps_stream_set_connect_timeout(second, 30), 0);
+  int rc = ps_stream_connect(second, "127.0.0.1", port);
+  W.hook = NULL;
+  ck_assert_msg(strstr(w2log, full_line) != NULL, "second sensor's log: %s",
+                w2log);
+  ck_assert_ptr_null(w_first);
+  ck_assert_int_eq(w_first_rc, 0);
+  ck_assert_msg(rc == 0, "second sensor: %d; log: %s", rc, w2log);
+  ck_assert_int_eq(
+      ps_stream_add_interface(second, &id, "eth0", 1, 65535, PS_TSRES_USEC), 0);
+  for (int i = 0; i < 20; i++) {
+    ps_packet p = {
+        .ts_sec = 1700000000 + i, .caplen = 200, .len = 200, .data = data};
+    ck_assert_int_eq(ps_stream_send(second, &p), 0);
+  }
+  ck_assert_int_eq(ps_stream_close(second, 10000), 0);
+  ps_stream_free(second);
+  ck_assert_int_eq(rx_stop(&x), 0);
+  ck_assert_uint_eq(x.rec.npkts, 30);
+  ck_assert_int_eq(x.rec.starts, 2);
+  ck_assert_msg(strstr(x.log, "sensor second (127.0.0.1:") != NULL &&
+                    strstr(x.log, ") dropped: the receiver is at its limit "
+                                  "of 1 sensors\n") != NULL,
+                "receiver log: %s", x.log);
+  rx_free(&x);
+}
+END_TEST
+
+START_TEST(test_busy_on_reconnect_retried) {
+  /* A receiver full when the stream comes back: retried, nothing lost. */
+  fake_plan plan[] = {{.ack = 1, .cut_after = 2}, {.busy = 1}, {.ack = 1}};
+  fake_rx x;
+  uint16_t port = fake_start(&x, plan, 3);
+  ps_stream *s = fake_stream(port, 0, PS_OVERFLOW_DROP_OLDEST);
+  send_batches(s, 2, -1);
+  wait_down(s);
+  send_batches(s, 3, -1);
+  int rc = ps_stream_close(s, 10000);
+  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
+  ps_stream_counters c;
+  ps_stream_get_counters(s, &c);
+  expect_invariant(s);
+  ck_assert_uint_eq(c.packets_acked, 50);
+  ck_assert_uint_eq(c.packets_lost, 0);
+  ck_assert_int_eq(x.conns, 3);
+  ck_assert_msg(strstr(slog, "cannot take this sensor now: the receiver is "
+                             "at its limit of 1 sensors") != NULL,
+                "log: %s", slog);
+  ps_stream_free(s);
+  fake_stop(&x);
+}
+END_TEST
+
+/* The delays of the "reconnecting to H port P in N ms" lines of slog. */
+static int reconnect_delays(long *d, int max) {
+  int n = 0;
+  const char *p = slog;
+  while (n < max && (p = strstr(p, "reconnecting to ")) != NULL) {
+    const char *in = strstr(p, " in ");
+    ck_assert_ptr_nonnull(in);
+    d[n++] = strtol(in + 4, NULL, 10);
+    p = in;
+  }
+  return n;
+}
+
+START_TEST(test_backoff_grows_until_a_connection_works) {
+  /* Three receivers in a row welcome the sensor and then send garbage:
+   * the backoff doubles (0.5, 1, 2 s, +-25%) instead of starting at
+   * 0.5 s after each. A connection that got an acknowledgement resets
+   * it. */
+  fake_plan plan[] = {{.garbage = 1},
+                      {.garbage = 1},
+                      {.garbage = 1},
+                      {.ack = 1, .cut_after = 1},
+                      {.ack = 1}};
+  fake_rx x;
+  uint16_t port = fake_start(&x, plan, 5);
+  ps_stream *s = fake_stream(port, 0, PS_OVERFLOW_DROP_OLDEST);
+  for (int i = 0; i < 300 && x.conns < 5; i++) {
+    send_batches(s, 1, 30);
+  }
+  int rc = ps_stream_close(s, 10000);
+  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
+  long d[8];
+  int n = reconnect_delays(d, 8);
+  ck_assert_msg(n == 4, "%d reconnect lines; log: %s", n, slog);
+  ck_assert_msg(d[0] >= 375 && d[0] <= 625, "first delay %ld", d[0]);
+  ck_assert_msg(d[1] >= 750 && d[1] <= 1250, "second delay %ld", d[1]);
+  ck_assert_msg(d[2] >= 1500 && d[2] <= 2500, "third delay %ld", d[2]);
+  ck_assert_msg(d[3] >= 375 && d[3] <= 625, "after a working connection %ld",
+                d[3]);
+  ck_assert_msg(strstr(slog, "unknown frame type") != NULL, "log: %s", slog);
+  ps_stream_counters c;
+  ps_stream_get_counters(s, &c);
+  expect_invariant(s);
+  ck_assert_uint_eq(c.packets_lost, 0);
+  ck_assert_uint_eq(c.packets_acked, c.packets_sent);
+  ps_stream_free(s);
+  fake_stop(&x);
+}
+END_TEST
+
+static int count_lines(const char *log, const char *sub) {
+  int n = 0;
+  for (const char *p = log; (p = strstr(p, sub)) != NULL; p += strlen(sub)) {
+    n++;
+  }
+  return n;
+}
+
+START_TEST(test_handshake_log_lines_limited) {
+  /* 120 connections that close without a hello: 100 lines, then one
+   * that counts the rest, not a line each. */
+  rx x;
+  uint16_t port = rx_start(&x, NULL);
+  for (int i = 0; i < 120; i++) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    close(fd);
+    rx_step(&x); /* the listen backlog never fills */
+  }
+  ps_receiver_counters c = {0};
+  for (int i = 0; i < 2000; i++) {
+    rx_step(&x);
+    ps_receiver_get_counters(x.r, &c);
+    if (c.connections == 120 && c.sessions_active == 0) {
+      break;
+    }
+    usleep(1000);
+  }
+  ck_assert_uint_eq(c.connections, 120);
+  ck_assert_uint_eq(c.connections_no_hello, 120);
+  ck_assert_uint_eq(c.sessions_total, 0);
+  ck_assert_uint_eq(c.sessions_active, 0);
+  ck_assert_int_eq(rx_stop(&x), 0);
+  ck_assert_int_eq(count_lines(x.log, "connection from 127.0.0.1:"), 100);
+  ck_assert_msg(strstr(x.log, "20 more connections ended in their handshake "
+                              "in the last") != NULL,
+                "receiver log: %s", x.log);
+  rx_free(&x);
+}
+END_TEST
+
 static Suite *stream_suite(void) {
   Suite *s = suite_create("stream");
   TCase *tc = tcase_create("loopback");
@@ -1342,6 +1746,15 @@ static Suite *stream_suite(void) {
   tcase_add_test(tc, test_refused_on_reconnect_counts_lost);
   tcase_add_test(tc, test_failover_at_connect);
   tcase_add_test(tc, test_connect_by_name);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("limits");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_strangers_leave_sensor_slots);
+  tcase_add_test(tc, test_oldest_stranger_evicted);
+  tcase_add_test(tc, test_full_receiver_retried);
+  tcase_add_test(tc, test_busy_on_reconnect_retried);
+  tcase_add_test(tc, test_backoff_grows_until_a_connection_works);
+  tcase_add_test(tc, test_handshake_log_lines_limited);
   suite_add_tcase(s, tc);
   return s;
 }

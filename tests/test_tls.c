@@ -637,6 +637,88 @@ START_TEST(test_creds_bad_pin) {
 }
 END_TEST
 
+/* Review F3: an empty server name used to reach GnuTLS as "no name",
+ * which verifies the chain but not the name, so a receiver with any
+ * certificate of the CA was accepted. Every empty string is refused, by
+ * the internal constructor and by both public setters. */
+START_TEST(test_empty_strings_refused) {
+  ps__tls_creds *c = (ps__tls_creds *)1;
+  char eb[PS_ERRMSG_MAX] = "";
+  ps_tls_options o = client_opts("ca.pem");
+  o.server_name = "";
+  ck_assert_err(ps__tls_creds_new(&c, 0, &o, eb), PS_ERR_INVALID, eb,
+                "empty TLS server name");
+  ck_assert_ptr_null(c);
+  /* The others, on the side that reads them. */
+  struct {
+    int server;
+    const char **field;
+    const char *msg;
+  } cases[] = {{0, &o.ca_file, "empty TLS CA file"},
+               {0, &o.cert_file, "empty TLS certificate file"},
+               {0, &o.key_file, "empty TLS key file"},
+               {0, &o.pin, "empty TLS pin"},
+               {1, &o.cert_file, "empty TLS certificate file"},
+               {1, &o.key_file, "empty TLS key file"},
+               {1, &o.client_ca_file, "empty TLS client CA file"}};
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    o = cases[i].server ? server_opts("ec.pem", "ec-key.pem")
+                        : client_opts("ca.pem");
+    if (!cases[i].server && cases[i].field == &o.key_file) {
+      o.cert_file = path_of("client.pem");
+    }
+    if (!cases[i].server && cases[i].field == &o.cert_file) {
+      o.key_file = path_of("client-key.pem");
+    }
+    *cases[i].field = "";
+    ck_assert_err(ps__tls_creds_new(&c, cases[i].server, &o, eb),
+                  PS_ERR_INVALID, eb, cases[i].msg);
+  }
+
+  /* The public setters say the same. */
+  ps_stream *st;
+  ck_assert_int_eq(ps_stream_create(&st, "t"), 0);
+  o = client_opts("ca.pem");
+  o.server_name = "";
+  ck_assert_err(ps_stream_set_tls(st, &o), PS_ERR_INVALID, ps_stream_errmsg(st),
+                "empty TLS server name");
+  o.server_name = "receiver.test";
+  ck_assert_int_eq(ps_stream_set_tls(st, &o), 0);
+  ps_stream_free(st);
+  ps_receiver *r;
+  ck_assert_int_eq(ps_receiver_create(&r), 0);
+  o = server_opts("ec.pem", "ec-key.pem");
+  o.client_ca_file = "";
+  ck_assert_err(ps_receiver_set_tls(r, &o), PS_ERR_INVALID,
+                ps_receiver_errmsg(r), "empty TLS client CA file");
+  ps_receiver_free(r);
+}
+END_TEST
+
+/* Without a name there is nothing to check the certificate's name
+ * against: no session, unless verification is off. */
+START_TEST(test_no_name_no_session) {
+  ps__tls_creds *c;
+  ps__tls *t = (ps__tls *)1;
+  char eb[PS_ERRMSG_MAX] = "";
+  ps_tls_options o = client_opts("ca.pem");
+  ck_assert_int_eq(ps__tls_creds_new(&c, 0, &o, eb), 0);
+  ck_assert_err(ps__tls_new(&t, c, NULL, eb), PS_ERR_TLS, eb,
+                "no host name to verify the receiver's certificate against");
+  ck_assert_ptr_null(t);
+  ck_assert_err(ps__tls_new(&t, c, "", eb), PS_ERR_TLS, eb, "no host name");
+  ck_assert_int_eq(ps__tls_new(&t, c, "receiver.test", eb), 0);
+  ps__tls_free(t);
+  ps__tls_creds_free(c);
+  o.insecure = 1;
+  o.ca_file = NULL;
+  ck_assert_int_eq(ps__tls_creds_new(&c, 0, &o, eb), 0);
+  ck_assert_int_eq(ps__tls_new(&t, c, NULL, eb), 0);
+  ps__tls_free(t);
+  ps__tls_creds_free(c);
+}
+END_TEST
+
 static Suite *tls_suite(void) {
   Suite *s = suite_create("tls");
   TCase *tc = tcase_create("handshake");
@@ -658,6 +740,8 @@ static Suite *tls_suite(void) {
   tcase_add_test(tc, test_plain_bytes_to_server);
   tcase_add_test(tc, test_creds_errors);
   tcase_add_test(tc, test_creds_bad_pin);
+  tcase_add_test(tc, test_empty_strings_refused);
+  tcase_add_test(tc, test_no_name_no_session);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -4,13 +4,21 @@
 
 #include "ps_cli.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#ifdef PS_TOOL_TEST_HOOKS
+/* Only in the test build, tests/ps-receiver-fp (tests/receiver_fp.c). */
+void ps__tool_test_hook(ps_receiver *r);
+#endif
 
 static ps_receiver *g_receiver;
 static ps_sink *volatile g_sink;
@@ -29,38 +37,88 @@ static void on_hup(int sig) {
   }
 }
 
-/* The journal's default place: .NAME.state beside the output (hidden,
- * so ls and globs of capture files see what they saw before), with the
- * template characters of NAME made plain. -1 if the directory part is
- * itself a template. */
-static int default_state(const char *out, char *buf, size_t n) {
-  const char *slash = strrchr(out, '/');
-  size_t dlen = slash ? (size_t)(slash - out) + 1 : 0;
-  if (memchr(out, '%', dlen) != NULL || memchr(out, '{', dlen) != NULL) {
+/* The journal cuts back only files in its own directory or below it:
+ * with --state FILE, the directory of -w (up to its first template
+ * part) must be FILE's directory or under it. 1 if so, or if either
+ * cannot be resolved (the open reports that). */
+static int state_covers(const char *state, const char *out) {
+  const char *ss = strrchr(state, '/');
+  size_t cut = 0;
+  for (size_t i = 0; out[i] != '\0'; i++) {
+    if (out[i] == '%' || out[i] == '{') {
+      break;
+    }
+    if (out[i] == '/') {
+      cut = i + 1;
+    }
+  }
+  char sd[4096], od[4096], sr[PATH_MAX], orr[PATH_MAX];
+  snprintf(sd, sizeof(sd), "%.*s", ss ? (int)(ss - state) + 1 : 1,
+           ss ? state : ".");
+  snprintf(od, sizeof(od), "%.*s", cut ? (int)cut : 1, cut ? out : ".");
+  if (realpath(sd, sr) == NULL || realpath(od, orr) == NULL) {
+    return 1;
+  }
+  size_t n = strlen(sr);
+  return strcmp(sr, "/") == 0 ||
+         (strncmp(orr, sr, n) == 0 && (orr[n] == '\0' || orr[n] == '/'));
+}
+
+/* --port-file: one line "ADDR PORT" per listening socket, written to a
+ * temporary beside FILE and renamed over it, so a reader sees the whole
+ * list or none (scripts start the receiver on port 0 and wait for it). */
+static int write_port_file(ps_receiver *r, const char *path, char *err,
+                           size_t errlen) {
+  char tmp[4096], addr[64];
+  uint16_t port;
+  if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp)) {
+    snprintf(err, errlen, "--port-file name too long");
     return -1;
   }
-  snprintf(buf, n, "%.*s.%s.state", (int)dlen, out, out + dlen);
-  for (char *p = buf + dlen; *p != '\0'; p++) {
-    if (*p == '%' || *p == '{' || *p == '}') {
-      *p = '_';
+  int fd = mkstemp(tmp);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+  if (f == NULL) {
+    snprintf(err, errlen, "cannot write port file %s: %s", path,
+             strerror(errno));
+    if (fd >= 0) {
+      close(fd);
+      unlink(tmp);
     }
+    return -1;
+  }
+  fchmod(fd, 0644); /* mkstemp's 0600: a port is no secret */
+  for (unsigned i = 0; ps_receiver_listener(r, i, addr, sizeof(addr),
+                                            &port) == 0;
+       i++) {
+    fprintf(f, "%s %u\n", addr, (unsigned)port);
+  }
+  int bad = ferror(f);
+  if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+    snprintf(err, errlen, "cannot write port file %s: %s", path,
+             strerror(errno));
+    unlink(tmp);
+    return -1;
   }
   return 0;
 }
 
 static void usage(FILE *f) {
   fprintf(f,
-"Usage: ps-receiver --listen [ADDR]:PORT  -w FILE|-\n"
+"Usage: ps-receiver --listen [ADDR]:PORT...  -w FILE|-\n"
 "                   [--format pcap|pcapng] [--time-stamp-precision micro|nano]\n"
 "                   [-C SIZE] [-G SECONDS] [-W COUNT] [--split-by-sensor]\n"
 "                   [--post-rotate CMD] [--append] [--state FILE|none]\n"
-"                   [--max-sensors N] [--idle-timeout SECONDS] [-q|-v]\n"
+"                   [--max-sensors N] [--max-pending N] [--idle-timeout SECONDS]\n"
+"                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
+"                   [--auth-key-file FILE] [--port-file FILE] [-Z USER]\n"
+"                   [-q|-v]\n"
+"       ps-receiver -h|-V\n"
 "\n"
 "Accept packet streams from ps-sensor and write them to a capture file, or\n"
 "to standard output for tshark -r -, wireshark -k -i -, Zeek or Suricata.\n"
 "\n"
 "  -l, --listen [ADDR]:PORT  where to listen (repeatable; no ADDR: every\n"
-"                          address; [IPV6]:PORT for IPv6)\n"
+"                          address; brackets only for IPv6, [IPV6]:PORT)\n"
 "  -w, --write FILE        output file, '-' for standard output; strftime\n"
 "                          conversions (%%Y%%m%%d-%%H%%M%%S, '%%%%' for '%%') and\n"
 "                          {sensor} are expanded; an existing file is never\n"
@@ -78,16 +136,24 @@ static void usage(FILE *f) {
 "      --state FILE|none   journal of what was acknowledged, so a receiver\n"
 "                          killed and restarted writes every packet once\n"
 "                          (default .NAME.state beside the output)\n"
-"  -F, --format FORMAT     pcap (default; pcapng if FILE ends in .pcapng)\n"
-"                          or pcapng\n"
+"  -F, --format pcap|pcapng  output format (default pcap, or pcapng if\n"
+"                          FILE ends in .pcapng)\n"
 "      --time-stamp-precision micro|nano  pcap time stamps (default micro)\n"
-"      --max-sensors N     concurrent sensors (default 1024)\n"
+"      --max-sensors N     concurrent sensors, counted once they proved\n"
+"                          the key (or said hello); beyond, a sensor is\n"
+"                          told the receiver is full and retries\n"
+"                          (default 1024)\n"
+"      --max-pending N     connections held in their handshake; the one\n"
+"                          waiting longest is closed for a new one\n"
+"                          (default twice --max-sensors, at least 64)\n"
 "      --idle-timeout SECONDS  drop a sensor silent this long (default 60)\n"
 "      --tls-cert FILE, --tls-key FILE  serve TLS 1.2/1.3 only, with this\n"
 "                          certificate chain and key (PEM, RSA or ECDSA)\n"
 "      --tls-client-ca FILE  require sensor certificates issued by these\n"
 "                          CAs (mutual TLS); the subject is logged\n"
 "      --auth-key-file FILE  require sensors to prove this shared key\n"
+"      --port-file FILE    once listening, write \"ADDR PORT\" per listening\n"
+"                          socket to FILE (replaced whole: for port 0)\n"
 "  -Z, --relinquish-privileges USER  run as USER once listening and the\n"
 "                          output is open\n"
 "  -q, --quiet             log only warnings and errors\n"
@@ -99,13 +165,14 @@ static void usage(FILE *f) {
 "sibling file, out.pcap -> out.RAW.pcap (libpcap's name of the link type;\n"
 "refused on standard output: use pcapng). SIGHUP starts new files at the\n"
 "next write (for logrotate). SIGINT/SIGTERM finish what was received,\n"
-"close the output and exit 0. Exit status: 0 done, 1 runtime error, 2\n"
-"usage error.\n");
+"close the output and exit 0. An empty option value is a usage error,\n"
+"never \"default\"; options naming a file, a key or a command can be given\n"
+"once. Exit status: 0 done, 1 runtime error, 2 usage error.\n");
 }
 
 enum { OPT_TSPREC = 256, OPT_MAX_SENSORS, OPT_IDLE, OPT_TLS_CERT, OPT_TLS_KEY,
        OPT_TLS_CLIENT_CA, OPT_AUTH_KEY, OPT_SPLIT, OPT_POST_ROTATE,
-       OPT_APPEND, OPT_STATE };
+       OPT_APPEND, OPT_STATE, OPT_MAX_PENDING, OPT_PORT_FILE };
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -119,9 +186,48 @@ static int usage_error(const char *fmt, ...) {
   return PS_EXIT_USAGE;
 }
 
-static int ends_with(const char *s, const char *suffix) {
-  size_t n = strlen(s), k = strlen(suffix);
-  return n >= k && strcmp(s + n - k, suffix) == 0;
+/* An empty value never means "default" or "off" (an unset shell
+ * variable gives one): what to give instead, per option. */
+static const char *empty_hint(int c) {
+  switch (c) {
+  case 'l':
+    return "give [ADDR]:PORT, or :PORT for every address";
+  case 'w':
+    return "give a file name, or - for standard output";
+  case 'Z':
+    return "give a user name, or leave the option out";
+  case OPT_STATE:
+    return "give a file name, or none";
+  case OPT_PORT_FILE:
+    return "give a file name, or leave the option out";
+  case OPT_TLS_CERT:
+  case OPT_TLS_KEY:
+    return "give a PEM file";
+  case OPT_TLS_CLIENT_CA:
+    return "give a file of CA certificates, or leave the option out to "
+           "accept sensors without certificates";
+  case OPT_AUTH_KEY:
+    return "give the file holding the shared key";
+  case 'F':
+    return "give pcap or pcapng";
+  case OPT_TSPREC:
+    return "give micro or nano";
+  case 'C':
+    return "give a size";
+  default:
+    return "give a number";
+  }
+}
+
+/* Options that name one thing (a file, a credential, a command): a
+ * second one is refused rather than silently replacing the first. */
+static int once(const char **slot, const char *value, const char *opt) {
+  if (*slot != NULL) {
+    return usage_error("%s given twice ('%s' and '%s'): give it once", opt,
+                       *slot, value);
+  }
+  *slot = value;
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -131,6 +237,7 @@ int main(int argc, char **argv) {
       {"format", required_argument, NULL, 'F'},
       {"time-stamp-precision", required_argument, NULL, OPT_TSPREC},
       {"max-sensors", required_argument, NULL, OPT_MAX_SENSORS},
+      {"max-pending", required_argument, NULL, OPT_MAX_PENDING},
       {"idle-timeout", required_argument, NULL, OPT_IDLE},
       {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
       {"tls-key", required_argument, NULL, OPT_TLS_KEY},
@@ -141,6 +248,7 @@ int main(int argc, char **argv) {
       {"post-rotate", required_argument, NULL, OPT_POST_ROTATE},
       {"append", no_argument, NULL, OPT_APPEND},
       {"state", required_argument, NULL, OPT_STATE},
+      {"port-file", required_argument, NULL, OPT_PORT_FILE},
       {"quiet", no_argument, NULL, 'q'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
@@ -149,9 +257,9 @@ int main(int argc, char **argv) {
   const char *listens[8];
   int n_listen = 0, verbosity = 1, nano = 0, format = -1; /* 0 pcap 1 ng */
   const char *out = NULL;
-  uint64_t max_sensors = 0, idle = 0;
+  uint64_t max_sensors = 0, max_pending = 0, idle = 0;
   ps_tls_options tls = PS_TLS_OPTIONS_INIT;
-  const char *key_file = NULL, *run_as = NULL;
+  const char *key_file = NULL, *run_as = NULL, *port_file = NULL;
   ps_file_sink_options fopt = PS_FILE_SINK_OPTIONS_INIT;
   const char *state = NULL; /* journal: default FILE.state */
   uint64_t v;
@@ -159,8 +267,21 @@ int main(int argc, char **argv) {
 
   ps_cli_log_init("ps-receiver", 1);
   opterr = 0;
-  int c;
-  while ((c = getopt_long(argc, argv, ":l:w:F:Z:C:G:W:qvhV", longopts, NULL)) != -1) {
+  int c, li = -1;
+  while ((c = getopt_long(argc, argv, ":l:w:F:Z:C:G:W:qvhV", longopts, &li)) !=
+         -1) {
+    char opt[40]; /* the option as typed */
+    if (li >= 0) {
+      snprintf(opt, sizeof(opt), "--%s", longopts[li].name);
+    } else {
+      snprintf(opt, sizeof(opt), "-%c", c);
+    }
+    li = -1;
+    /* (--post-rotate has its own message below.) */
+    if (c != ':' && c != '?' && c != OPT_POST_ROTATE && optarg != NULL &&
+        *optarg == '\0') {
+      return usage_error("empty %s: %s", opt, empty_hint(c));
+    }
     switch (c) {
     case 'l':
       if (n_listen == 8) {
@@ -169,7 +290,9 @@ int main(int argc, char **argv) {
       listens[n_listen++] = optarg;
       break;
     case 'w':
-      out = optarg;
+      if (once(&out, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case 'F':
       if (strcmp(optarg, "pcap") == 0) {
@@ -197,25 +320,41 @@ int main(int argc, char **argv) {
         return usage_error("invalid --max-sensors: %s", why);
       }
       break;
+    case OPT_MAX_PENDING:
+      if (ps_cli_parse_u64(optarg, 1, 1000000, &max_pending, why,
+                           sizeof(why))) {
+        return usage_error("invalid --max-pending: %s", why);
+      }
+      break;
     case OPT_IDLE:
       if (ps_cli_parse_u64(optarg, 1, 86400, &idle, why, sizeof(why))) {
         return usage_error("invalid --idle-timeout: %s", why);
       }
       break;
     case OPT_TLS_CERT:
-      tls.cert_file = optarg;
+      if (once(&tls.cert_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_TLS_KEY:
-      tls.key_file = optarg;
+      if (once(&tls.key_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_TLS_CLIENT_CA:
-      tls.client_ca_file = optarg;
+      if (once(&tls.client_ca_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_AUTH_KEY:
-      key_file = optarg;
+      if (once(&key_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case 'Z':
-      run_as = optarg;
+      if (once(&run_as, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case 'C':
       if (ps_cli_parse_size(optarg, 1000000, 1, (uint64_t)1000000000 * 1000000,
@@ -244,13 +383,19 @@ int main(int argc, char **argv) {
         return usage_error("empty --post-rotate command: give a command, "
                            "run as CMD FILE");
       }
-      fopt.post_rotate = optarg;
+      if (once(&fopt.post_rotate, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_PORT_FILE:
+      if (once(&port_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_STATE:
-      if (*optarg == '\0') {
-        return usage_error("empty --state: give a file name, or none");
+      if (once(&state, optarg, opt)) {
+        return PS_EXIT_USAGE;
       }
-      state = optarg;
       break;
     case OPT_APPEND:
       fopt.flags |= PS_SINK_APPEND;
@@ -299,7 +444,7 @@ int main(int argc, char **argv) {
     return usage_error("--tls-client-ca needs --tls-cert and --tls-key");
   }
   if (format < 0) {
-    format = ends_with(out, ".pcapng") ? 1 : 0;
+    format = ps_format_from_path(out) == PS_FORMAT_PCAPNG ? 1 : 0;
   }
   if (format == 1 && nano) {
     return usage_error("--time-stamp-precision applies to pcap; pcapng keeps "
@@ -337,6 +482,9 @@ int main(int argc, char **argv) {
   }
   g_receiver = r;
   ps_receiver_set_log(r, ps_cli_log, NULL);
+#ifdef PS_TOOL_TEST_HOOKS
+  ps__tool_test_hook(r);
+#endif
   if (tls.cert_file != NULL && (rc = ps_receiver_set_tls(r, &tls)) != 0) {
     ps_cli_err("%s", ps_receiver_errmsg(r));
     ps_receiver_free(r);
@@ -344,14 +492,13 @@ int main(int argc, char **argv) {
   }
   if (key_file != NULL) {
     uint8_t key[1024];
-    int n = ps_cli_read_key_file(key_file, key, sizeof(key), why,
-                                 sizeof(why));
-    if (n < 0) {
+    size_t n;
+    if (ps_auth_key_load(key, &n, key_file, why, sizeof(why)) != 0) {
       ps_cli_err("%s", why);
       ps_receiver_free(r);
       return PS_EXIT_RUNTIME;
     }
-    ps_receiver_set_auth_key(r, key, (size_t)n);
+    ps_receiver_set_auth_key(r, key, n);
     memset(key, 0, sizeof(key));
     if (tls.cert_file == NULL) {
       ps_cli_log(PS_LOG_WARNING,
@@ -361,6 +508,7 @@ int main(int argc, char **argv) {
     }
   }
   ps_receiver_set_limits(r, (unsigned)max_sensors, 0, (unsigned)idle);
+  ps_receiver_set_max_pending(r, (unsigned)max_pending);
   /* The journal first: it repairs the files the outputs may reopen. */
   char state_buf[4096];
   struct stat ost;
@@ -368,13 +516,22 @@ int main(int argc, char **argv) {
   if (state == NULL && strcmp(out, "-") != 0 && !special) {
     /* (A named pipe or a device is written as it is: nothing to cut
      * back, no journal.) */
-    if (default_state(out, state_buf, sizeof(state_buf)) != 0) {
+    if (ps_receiver_default_state_path(state_buf, sizeof(state_buf), out) !=
+        0) {
       ps_receiver_free(r);
       return usage_error("the directory of -w %s is a template: give "
                          "--state FILE for the receiver's journal",
                          out);
     }
     state = state_buf;
+  }
+  if (state != NULL && strcmp(state, "none") != 0 && strcmp(out, "-") != 0 &&
+      !special && !state_covers(state, out)) {
+    ps_receiver_free(r);
+    return usage_error("--state %s: the journal cuts back only files in its "
+                       "own directory or below it, and -w %s is not there: "
+                       "put it in the output's directory",
+                       state, out);
   }
   if (state != NULL && strcmp(state, "none") != 0 &&
       ps_receiver_set_state_file(r, state) != 0) {
@@ -399,6 +556,15 @@ int main(int argc, char **argv) {
   }
   ps_receiver_add_sink(r, sink);
   g_sink = sink; /* owned by the receiver; cleared before it is freed */
+  /* Written as the user who started us (like a pid file), once the
+   * sockets listen and the output is open. */
+  if (port_file != NULL &&
+      write_port_file(r, port_file, why, sizeof(why)) != 0) {
+    ps_cli_err("%s", why);
+    g_sink = NULL;
+    ps_receiver_free(r);
+    return PS_EXIT_RUNTIME;
+  }
   /* Only with -Z: the receiver may need its user's rights for outputs. */
   if (run_as != NULL && ps_cli_drop_privileges(run_as, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
@@ -429,16 +595,23 @@ int main(int argc, char **argv) {
   rc = ps_receiver_run(r);
   ps_receiver_counters ctr;
   ps_receiver_get_counters(r, &ctr);
+  /* Connections that never said hello are no sensor's: counted apart. */
+  char other[96] = "";
+  if (ctr.connections_no_hello > 0) {
+    snprintf(other, sizeof(other),
+             ", %llu other connections closed "
+             "before the hello",
+             (unsigned long long)ctr.connections_no_hello);
+  }
   snprintf(line, sizeof(line),
-           "%llu sensor sessions (%llu failed), %llu packets, %llu bytes "
+           "%llu sensor sessions (%llu failed)%s, %llu packets, %llu bytes "
            "written; dropped: %llu by the sensors' kernels and interfaces, "
            "%llu by their replay buffers; %llu resent batches skipped as "
            "already written; %llu output stalls",
            (unsigned long long)ctr.sessions_total,
-           (unsigned long long)ctr.sessions_failed,
+           (unsigned long long)ctr.sessions_failed, other,
            (unsigned long long)ctr.packets, (unsigned long long)ctr.bytes,
-           (unsigned long long)ctr.dropped,
-           (unsigned long long)ctr.overflow,
+           (unsigned long long)ctr.dropped, (unsigned long long)ctr.overflow,
            (unsigned long long)ctr.duplicate_batches,
            (unsigned long long)ctr.write_stalls);
   ps_cli_log(PS_LOG_INFO, line, NULL);

@@ -31,12 +31,16 @@ static void on_signal(int sig) {
 
 static void usage(FILE *f) {
   fprintf(f,
-"Usage: ps-sensor [-i IFACE]... | -r FILE  --receiver HOST:PORT...\n"
+"Usage: ps-sensor -i IFACE [-i IFACE]... | -r FILE  --receiver HOST:PORT...\n"
 "                 [-s SNAPLEN] [-B KIB] [-p] [-c COUNT] [--duration SECONDS]\n"
 "                 [--replay-buffer SIZE] [--overflow drop-oldest|drop-newest]\n"
-"                 [--spool-dir DIR]\n"
-"                 [--compress none|zlib] [--name NAME] [-F FILE] [-q|-v]\n"
-"                 [FILTER EXPRESSION...]\n"
+"                 [--spool-dir DIR] [--compress lz4|zlib|none] [--name NAME]\n"
+"                 [--connect-timeout SECONDS] [--peer-timeout SECONDS]\n"
+"                 [--tls] [--tls-ca FILE] [--tls-server-name NAME]\n"
+"                 [--tls-cert FILE --tls-key FILE] [--tls-pin sha256:BASE64]\n"
+"                 [--tls-insecure] [--auth-key-file FILE] [-Z USER]\n"
+"                 [-F FILE] [-q|-v] [FILTER EXPRESSION...]\n"
+"       ps-sensor -h|-V\n"
 "\n"
 "Capture packets (live, or from a pcap/pcapng file) and stream them to a\n"
 "ps-receiver.\n"
@@ -51,14 +55,17 @@ static void usage(FILE *f) {
 "      --replay-buffer SIZE  memory for batches not yet acknowledged, kept\n"
 "                          to resend after a reconnect (bytes, or with k, M\n"
 "                          or G; default 8M, at least 64k)\n"
-"      --overflow POLICY   when that buffer is full: drop-oldest (default)\n"
-"                          or drop-newest; every drop is counted\n"
+"      --overflow drop-oldest|drop-newest  what to drop when that buffer\n"
+"                          is full (default drop-oldest); every drop is\n"
+"                          counted\n"
 "      --spool-dir DIR     also keep that buffer in DIR, so a sensor killed\n"
 "                          or restarted with the same DIR sends it later\n"
 "  -p, --no-promiscuous-mode  do not put the interface in promiscuous mode\n"
 "  -c, --count N           stop after N packets\n"
-"      --duration SECONDS  stop after SECONDS (live or file)\n"
-"      --compress CODEC    lz4 (the default), zlib or none\n"
+"      --duration SECONDS  stop after SECONDS of streaming, live or from a\n"
+"                          file (-r: the rest of the file is not sent)\n"
+"      --compress lz4|zlib|none  the codec offered (default lz4; zlib in a\n"
+"                          build without LZ4)\n"
 "      --name NAME         sensor name shown by the receiver (default: host\n"
 "                          name)\n"
 "      --connect-timeout SECONDS  give up connecting after SECONDS\n"
@@ -85,8 +92,9 @@ static void usage(FILE *f) {
 "  -V, --version           print the version\n"
 "\n"
 "The filter is a pcap-filter(7) expression. Live captures never include\n"
-"the sensor's own stream. Exit status: 0 done, 1 runtime error, 2 usage\n"
-"error.\n");
+"the sensor's own stream. An empty option value is a usage error, never\n"
+"\"default\"; options naming a file, a name or a key can be given once.\n"
+"Exit status: 0 done, 1 runtime error, 2 usage error.\n");
 }
 
 enum { OPT_RECEIVER = 256, OPT_COMPRESS, OPT_NAME, OPT_DURATION,
@@ -106,6 +114,62 @@ static int usage_error(const char *fmt, ...) {
   va_end(ap);
   ps_cli_err("%s (see ps-sensor --help)", line);
   return PS_EXIT_USAGE;
+}
+
+/* An empty value never means "default" or "off": an unset shell
+ * variable gives one, and an empty --tls-server-name used to switch the
+ * host-name check off. What to give instead, per option. */
+static const char *empty_hint(int c) {
+  switch (c) {
+  case 'i':
+    return "give an interface name ('any' for all)";
+  case 'r':
+    return "give a capture file";
+  case 'F':
+    return "give a filter file";
+  case 'Z':
+    return "give a user name, or leave the option out";
+  case OPT_RECEIVER:
+    return "give HOST:PORT";
+  case OPT_SPOOL:
+    return "give a directory";
+  case OPT_NAME:
+    return "give 1 to 255 characters, or leave the option out for the host "
+           "name";
+  case OPT_TLS_CA:
+    return "give a file of CA certificates, or leave the option out for the "
+           "system trust store";
+  case OPT_TLS_NAME:
+    return "give the name the receiver's certificate must carry, or leave "
+           "the option out to check the host of --receiver";
+  case OPT_TLS_CERT:
+  case OPT_TLS_KEY:
+    return "give a PEM file";
+  case OPT_TLS_PIN:
+    return "give sha256:BASE64";
+  case OPT_AUTH_KEY:
+    return "give the file holding the shared key";
+  case OPT_COMPRESS:
+    return ps_codec_available(PS_CODEC_LZ4) ? "give lz4, zlib or none"
+                                            : "give zlib or none";
+  case OPT_OVERFLOW:
+    return "give drop-oldest or drop-newest";
+  case OPT_REPLAY_BUFFER:
+    return "give a size";
+  default:
+    return "give a number";
+  }
+}
+
+/* Options that name one thing (a file, a name, a credential): a second
+ * one is refused rather than silently replacing the first. */
+static int once(const char **slot, const char *value, const char *opt) {
+  if (*slot != NULL) {
+    return usage_error("%s given twice ('%s' and '%s'): give it once", opt,
+                       *slot, value);
+  }
+  *slot = value;
+  return 0;
 }
 
 /* The final account, one line per source and a total: every packet
@@ -248,10 +312,22 @@ int main(int argc, char **argv) {
 
   ps_cli_log_init("ps-sensor", 1);
   opterr = 0;
-  int c;
+  int c, li = -1;
   /* '+': stop at the first non-option, the start of the filter. */
   while ((c = getopt_long(argc, argv, "+:i:r:s:B:pc:F:Z:qvhV", longopts,
-                          NULL)) != -1) {
+                          &li)) != -1) {
+    /* The option as typed: "--tls-ca", or "-r" for -r and --read alike
+     * when typed short. */
+    char opt[40];
+    if (li >= 0) {
+      snprintf(opt, sizeof(opt), "--%s", longopts[li].name);
+    } else {
+      snprintf(opt, sizeof(opt), "-%c", c);
+    }
+    li = -1;
+    if (c != ':' && c != '?' && optarg != NULL && *optarg == '\0') {
+      return usage_error("empty %s: %s", opt, empty_hint(c));
+    }
     switch (c) {
     case 'i':
       if (n_ifaces == 64) {
@@ -260,7 +336,9 @@ int main(int argc, char **argv) {
       ifaces[n_ifaces++] = optarg;
       break;
     case 'r':
-      file = optarg;
+      if (once(&file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_RECEIVER:
       if (n_receivers == MAX_RECEIVERS) {
@@ -278,10 +356,9 @@ int main(int argc, char **argv) {
       }
       break;
     case OPT_SPOOL:
-      if (*optarg == '\0') {
-        return usage_error("empty --spool-dir: give a directory");
+      if (once(&spool, optarg, opt)) {
+        return PS_EXIT_USAGE;
       }
-      spool = optarg;
       break;
     case OPT_OVERFLOW:
       if (strcmp(optarg, "drop-oldest") == 0) {
@@ -337,13 +414,15 @@ int main(int argc, char **argv) {
                  ps_codec_available(PS_CODEC_LZ4)) {
         codec = PS_CODEC_LZ4;
       } else {
-        return usage_error("unknown --compress '%s': use none, zlib%s",
+        return usage_error("unknown --compress '%s': use %szlib or none",
                            optarg,
-                           ps_codec_available(PS_CODEC_LZ4) ? " or lz4" : "");
+                           ps_codec_available(PS_CODEC_LZ4) ? "lz4, " : "");
       }
       break;
     case OPT_NAME:
-      name = optarg;
+      if (once(&name, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_PEER_TIMEOUT:
       if (ps_cli_parse_u64(optarg, 2, 86400, &ptimeout, why, sizeof(why))) {
@@ -355,36 +434,52 @@ int main(int argc, char **argv) {
       break;
     case OPT_TLS_CA:
       use_tls = 1;
-      tls.ca_file = optarg;
+      if (once(&tls.ca_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_TLS_NAME:
       use_tls = 1;
-      tls.server_name = optarg;
+      if (once(&tls.server_name, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_TLS_CERT:
       use_tls = 1;
-      tls.cert_file = optarg;
+      if (once(&tls.cert_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_TLS_KEY:
       use_tls = 1;
-      tls.key_file = optarg;
+      if (once(&tls.key_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_TLS_PIN:
       use_tls = 1;
-      tls.pin = optarg;
+      if (once(&tls.pin, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case OPT_TLS_INSECURE:
       use_tls = 1;
       tls.insecure = 1;
       break;
     case OPT_AUTH_KEY:
-      key_file = optarg;
+      if (once(&key_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case 'Z':
-      run_as = optarg;
+      if (once(&run_as, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case 'F':
-      filter_file = optarg;
+      if (once(&filter_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
       break;
     case 'q':
       verbosity = 0;
@@ -448,12 +543,24 @@ int main(int argc, char **argv) {
   } else if (optind < argc) {
     filter = ps_cli_join(argc - optind, argv + optind);
   }
+  /* No expression captures everything: that takes no arguments, not an
+   * empty one (an unset variable) or an empty filter file. */
+  if (filter != NULL && filter[strspn(filter, " \t\n\r\f\v")] == '\0') {
+    free(filter);
+    if (filter_file != NULL) {
+      return usage_error("filter file %s holds no expression (only blanks "
+                         "or comments): leave -F out to capture everything",
+                         filter_file);
+    }
+    return usage_error("empty filter expression: give one, or no "
+                       "arguments to capture everything");
+  }
 
-  int rc, exit_code = PS_EXIT_RUNTIME, connected = 0, key_len = 0;
+  int rc, exit_code = PS_EXIT_RUNTIME, connected = 0;
   uint8_t key[1024];
+  size_t key_len = 0;
   if (key_file != NULL &&
-      (key_len = ps_cli_read_key_file(key_file, key, sizeof(key), why,
-                                      sizeof(why))) < 0) {
+      ps_auth_key_load(key, &key_len, key_file, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
     free(filter);
     return PS_EXIT_RUNTIME;
@@ -526,7 +633,7 @@ int main(int argc, char **argv) {
                NULL);
   }
   if (key_len > 0) {
-    ps_stream_set_auth_key(stream, key, (size_t)key_len);
+    ps_stream_set_auth_key(stream, key, key_len);
     memset(key, 0, sizeof(key));
     if (!use_tls) {
       ps_cli_log(PS_LOG_WARNING,

@@ -46,7 +46,6 @@ int ps_cli_parse_u64(const char *s, uint64_t min, uint64_t max,
 int ps_cli_parse_size(const char *s, uint64_t unit, uint64_t min,
                       uint64_t max, uint64_t *out, char *err, size_t errlen) {
   size_t len = strlen(s);
-  char num[32];
   if (len > 0 && strchr("kKmMgG", s[len - 1]) != NULL) {
     char u = s[len - 1];
     unit = (u == 'k' || u == 'K')   ? 1024u
@@ -54,22 +53,26 @@ int ps_cli_parse_size(const char *s, uint64_t unit, uint64_t min,
                                     : 1073741824u;
     len--;
   }
-  if (len == 0 || len >= sizeof(num)) {
+  if (len == 0) {
     snprintf(err, errlen, "'%.40s' is not a size", s);
     return -1;
   }
-  memcpy(num, s, len);
-  num[len] = '\0';
-  uint64_t v;
-  if (ps_cli_parse_u64(num, 0, UINT64_MAX / unit, &v, err, errlen) != 0) {
+  if (strspn(s, "0123456789") != len) {
+    snprintf(err, errlen, "'%.*s' is not a whole number",
+             (int)(len < 40 ? len : 40), s);
     return -1;
   }
-  if (v * unit < min || v * unit > max) {
+  /* Digits only: whatever is wrong now is the range, given in bytes
+   * whatever the unit (an intermediate bound such as UINT64_MAX / unit
+   * would say nothing the user typed). */
+  errno = 0;
+  unsigned long long v = strtoull(s, NULL, 10);
+  if (errno == ERANGE || v > max / unit || v * unit < min) {
     snprintf(err, errlen, "'%.40s' is outside %llu..%llu bytes", s,
              (unsigned long long)min, (unsigned long long)max);
     return -1;
   }
-  *out = v * unit;
+  *out = (uint64_t)v * unit;
   return 0;
 }
 
@@ -91,6 +94,19 @@ int ps_cli_parse_hostport(const char *s, int allow_no_host, int allow_port0,
       return -1;
     }
     hl = (size_t)(close - s - 1);
+    /* Brackets hold an IPv6 address (RFC 3986): hex digits and ':', an
+     * embedded IPv4 part, a %zone. A name or an IPv4 address is written
+     * without them. */
+    size_t al = strcspn(s + 1, "%]");
+    if (memchr(s + 1, ':', al) == NULL ||
+        strspn(s + 1, "0123456789abcdefABCDEF:.") != al ||
+        (s[1 + al] == '%' && al + 1 == hl)) {
+      snprintf(err, errlen,
+               "'%.80s': brackets are for IPv6 addresses; write a name or "
+               "an IPv4 address as HOST:PORT",
+               s);
+      return -1;
+    }
     s++;
     portstr = close + 2;
   } else {
@@ -142,6 +158,14 @@ int ps_cli_parse_hostport(const char *s, int allow_no_host, int allow_port0,
 
 char *ps_cli_read_filter_file(const char *path, char *err, size_t errlen) {
   FILE *f = fopen(path, "r");
+  struct stat st;
+  if (f != NULL && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+    /* fopen() opens a directory, and reading it just ends: that read
+     * as an empty filter, i.e. capture everything. */
+    fclose(f);
+    f = NULL;
+    errno = EISDIR;
+  }
   if (f == NULL) {
     snprintf(err, errlen, "cannot read filter file %s: %s", path,
              strerror(errno));
@@ -176,6 +200,14 @@ char *ps_cli_read_filter_file(const char *path, char *err, size_t errlen) {
       buf = nb;
     }
     buf[len++] = (char)(c == '\n' || c == '\t' || c == '\r' ? ' ' : c);
+  }
+  if (buf != NULL && ferror(f)) {
+    /* A read error is not the end of the expression. */
+    snprintf(err, errlen, "cannot read filter file %s: %s", path,
+             strerror(errno));
+    free(buf);
+    fclose(f);
+    return NULL;
   }
   fclose(f);
   if (buf == NULL) {
@@ -234,49 +266,6 @@ void ps_cli_err(const char *fmt, ...) {
   vfprintf(stderr, fmt, ap);
   va_end(ap);
   fputc('\n', stderr);
-}
-
-int ps_cli_read_key_file(const char *path, uint8_t *key, size_t cap,
-                         char *err, size_t errlen) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    snprintf(err, errlen, "cannot read key file %s: %s", path,
-             strerror(errno));
-    return -1;
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    snprintf(err, errlen, "key file %s is not a regular file", path);
-    close(fd);
-    return -1;
-  }
-  uint8_t buf[1026];
-  size_t n = 0;
-  ssize_t k;
-  while (n < sizeof(buf) && (k = read(fd, buf + n, sizeof(buf) - n)) > 0) {
-    n += (size_t)k;
-  }
-  close(fd);
-  if (n > 0 && buf[n - 1] == '\n') {
-    n--;
-    if (n > 0 && buf[n - 1] == '\r') {
-      n--;
-    }
-  }
-  if (n == 0 || n > cap) {
-    snprintf(err, errlen, "key file %s must hold 1 to %zu bytes", path, cap);
-    return -1;
-  }
-  if (st.st_mode & 077) {
-    char line[600];
-    snprintf(line, sizeof(line),
-             "key file %s can be read by group or others: chmod 600 %s",
-             path, path);
-    ps_cli_log(PS_LOG_WARNING, line, NULL);
-  }
-  memcpy(key, buf, n);
-  memset(buf, 0, sizeof(buf));
-  return (int)n;
 }
 
 int ps_cli_drop_privileges(const char *user, char *err, size_t errlen) {

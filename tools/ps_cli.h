@@ -35,12 +35,6 @@ int ps_cli_parse_hostport(const char *s, int allow_no_host, int allow_port0,
  * of the line. Returns a malloc'ed string or NULL with a reason. */
 char *ps_cli_read_filter_file(const char *path, char *err, size_t errlen);
 
-/* Reads a shared key file (1..1024 bytes; one trailing newline is not
- * part of the key). Warns when group or others may read it. Returns the
- * length, or -1 with a reason. */
-int ps_cli_read_key_file(const char *path, uint8_t *key, size_t cap,
-                         char *err, size_t errlen);
-
 /* Drops root: to user (tcpdump's -Z; "root" keeps root), or, when user
  * is NULL and we run as root, to the first of "packetstreamer" and
  * "nobody" that exists. Logs what it did. Returns 0 or -1 with a

@@ -59,7 +59,10 @@ typedef enum ps_error {
   PS_ERR_STOPPED = -516,     /* *_stop() was called */
   PS_ERR_ADDRINUSE = -517,   /* the listen address is already in use */
   PS_ERR_TLS = -518,         /* TLS setup, handshake or verification */
-  PS_ERR_AUTH = -519         /* shared-key authentication failed */
+  PS_ERR_AUTH = -519,        /* shared-key authentication failed */
+  /* Since 0.1 (issue 9): the receiver is at its limit of sensors (or
+   * cannot take one now): not final, a sensor retries with back-off. */
+  PS_ERR_BUSY = -520
 } ps_error;
 
 /* Returns a static, human-readable string for a ps_error value. Never
@@ -145,7 +148,10 @@ typedef struct ps_capture_stats {
  * TLS settings, for ps_stream_set_tls() (sensor) and
  * ps_receiver_set_tls(). Fields are only ever appended; start from
  * PS_TLS_OPTIONS_INIT. Strings are copied (files are read at once).
- * Only TLS 1.2 and 1.3 are offered.
+ * A string is either NULL (its default) or not empty: an empty string
+ * is refused with PS_ERR_INVALID, never taken as "not given" (an empty
+ * server_name would otherwise mean no host-name check). Only TLS 1.2
+ * and 1.3 are offered.
  */
 typedef struct ps_tls_options {
   unsigned version;
@@ -159,7 +165,8 @@ typedef struct ps_tls_options {
   /* Receiver: require client certificates issued by these CAs. */
   const char *client_ca_file;
   /* Sensor: the name the receiver's certificate must carry; NULL means
-   * the host name given to ps_stream_connect(). */
+   * the host name given to ps_stream_connect(). Never "" (see above):
+   * without a name to check there is no verified connection. */
   const char *server_name;
   /* Sensor: accept only this receiver public key, "sha256:BASE64" of its
    * DER SubjectPublicKeyInfo (as curl's --pinnedpubkey). */
@@ -220,8 +227,9 @@ PS_API int ps_stream_set_batching(ps_stream *s, size_t max_bytes,
 /*
  * Connects with TLS, verifying the receiver as opts says (by default:
  * system trust store and the host name connected to). Reads the files
- * now. Before connect. Returns 0, PS_ERR_INVALID, PS_ERR_STATE or
- * PS_ERR_TLS (a file cannot be read or parsed; see errmsg).
+ * now. Before connect. Returns 0, PS_ERR_INVALID (also for an empty
+ * string in opts), PS_ERR_STATE or PS_ERR_TLS (a file cannot be read or
+ * parsed; see errmsg).
  */
 PS_API int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts);
 
@@ -295,7 +303,11 @@ PS_API int ps_stream_add_receiver(ps_stream *s, const char *host,
  * error, the receiver closing, or its silence beyond the peer
  * timeout is logged as a warning, and the stream reconnects (backoff
  * from 0.5 s doubling to 30 s, +-25% jitter, logged "reconnecting to H
- * port P in N ms"), trying the receivers in order. Reconnect attempts
+ * port P in N ms"), trying the receivers in order. The backoff starts
+ * again at 0.5 s only after a connection that worked: one on which the
+ * receiver acknowledged a new batch or answered a heartbeat (a receiver
+ * that welcomes the sensor and then breaks the protocol is retried ever
+ * more slowly). Reconnect attempts
  * are made step by step by ps_stream_send(), ps_stream_flush(),
  * ps_stream_process(), ps_stream_poll() and ps_stream_close(), and do
  * not block them: a receiver's name resolves in the background (where
@@ -307,7 +319,10 @@ PS_API int ps_stream_add_receiver(ps_stream *s, const char *host,
  * counters. Meanwhile packets queue in the replay queue
  * (ps_stream_set_replay()). Only a refusal by the receiver
  * (PS_ERR_REFUSED), an authentication or TLS verification failure
- * (PS_ERR_AUTH, PS_ERR_TLS) or ps_stream_stop() end the stream.
+ * (PS_ERR_AUTH, PS_ERR_TLS) or ps_stream_stop() end the stream. A
+ * receiver that is full (ERROR 520, PS_ERR_BUSY), out of memory (501)
+ * or cannot write its output (514) does not: the sensor logs its reason
+ * and retries, here and while reconnecting.
  */
 PS_API int ps_stream_connect(ps_stream *s, const char *host, uint16_t port);
 
@@ -453,7 +468,13 @@ typedef struct ps_stream_counters {
  * buffer (ps_stream_set_replay()); a batch leaves it when it leaves the
  * queue. A write error (disk full) is logged and the stream goes on in
  * memory. Call before ps_stream_connect(). A spool holding another
- * sensor name's stream makes ps_stream_connect() fail (PS_ERR_INVALID).
+ * sensor name's stream makes ps_stream_connect() fail (PS_ERR_INVALID);
+ * so does (PS_ERR_IO) a directory owned by another user (root excepted)
+ * or writable by anyone without the sticky bit, or a lock file that is
+ * not the process's own. Files in it are never opened through a
+ * symbolic link and are created O_EXCL, mode 0600; one that is a link,
+ * another user's, writable by group or others, or hard-linked is
+ * ignored (logged), never read, cut or removed.
  * Since 0.1.
  */
 PS_API int ps_stream_set_spool(ps_stream *s, const char *dir);
@@ -590,6 +611,11 @@ typedef enum ps_file_format {
   PS_FORMAT_PCAPNG = 1
 } ps_file_format;
 
+/* The format a file name implies, as ps-receiver picks it without
+ * --format: PS_FORMAT_PCAPNG if path ends in ".pcapng", else
+ * PS_FORMAT_PCAP ("-" and NULL included). Since 0.1. */
+PS_API ps_file_format ps_format_from_path(const char *path);
+
 /*
  * Options of ps_file_sink(). Fields are only ever appended; start from
  * PS_FILE_SINK_OPTIONS_INIT (all off). Strings are copied. Since 0.1.
@@ -602,7 +628,9 @@ typedef struct ps_file_sink_options {
    * cut (logged with the byte count) and writing continues after its
    * last whole record; a file that does not fit gets the next free name
    * (logged). A missing file is created. With rotation, the last
-   * existing file of the sequence (BASE, BASE.1, ...) is continued. */
+   * existing file of the sequence (BASE, BASE.1, ...) is continued. Only
+   * a regular file with one link, owned by the effective user (any
+   * owner for root), reached without a symbolic link, is continued. */
   unsigned flags;
   /* Start a new file once one holds at least this many bytes (checked
    * after each flush, so a file may exceed it by one flush); 0: never. */
@@ -643,14 +671,22 @@ typedef struct ps_file_sink_options {
  * Every file is complete alone: its own pcap header, or section header
  * and interface blocks of every interface still active (renumbered from
  * 0). Records are written whole: a write error (disk full) leaves no
- * partial record, keeps the data and is retried at the next flush.
+ * partial record, keeps the data and is retried at the next flush. A
+ * file that can never be created or written under its name (too long,
+ * no permission, a missing directory) fails that output alone (one
+ * sensor's files, one link type's, or all): its sessions are refused
+ * with the reason and the others go on. Names the sink makes are always
+ * created new (O_EXCL, never through a symbolic link); a named pipe or
+ * device is written as it is only when path_template names it.
  *
  * A SIGKILL while the kernel copies a multi-page write can still leave a
  * partial record at the end of a file (Linux stops such a write at a page
  * boundary on a fatal signal): PS_SINK_APPEND cuts it off.
  *
  * Returns 0, PS_ERR_INVALID (an option; see errmsg), PS_ERR_NOMEM or
- * PS_ERR_IO (the file or directory is not writable). On PS_ERR_INVALID
+ * PS_ERR_IO (no file can be created there: the first file is created,
+ * or with classic pcap and split_by_sensor its name is created and
+ * removed, or a probe file beside it). On PS_ERR_INVALID
  * and PS_ERR_IO *out is set so ps_sink_errmsg() gives the detail; free it
  * with ps_sink_free(). Since 0.1.
  */
@@ -679,9 +715,11 @@ typedef struct ps_session_info {
 } ps_session_info;
 
 /* Callbacks of a callback sink. Fields are only ever appended; set
- * version to PS_SINK_CALLBACKS_VERSION (the _INIT macro does). Any
- * callback may be NULL. A callback returning non-zero refuses the session
- * (it is closed with a log line). */
+ * version to PS_SINK_CALLBACKS_VERSION (the _INIT macro does): the
+ * library reads only the fields of that version, so a program built
+ * against an older header keeps working. Any callback may be NULL. A
+ * callback returning non-zero refuses the session (it is closed with a
+ * log line). */
 typedef struct ps_sink_callbacks {
   unsigned version;
   int (*session_start)(const ps_session_info *session, void *user_data);
@@ -694,12 +732,23 @@ typedef struct ps_sink_callbacks {
                 const ps_interface_info *iface,
                 const ps_capture_stats *stats, void *user_data);
   void (*session_end)(const ps_session_info *session, void *user_data);
+  /* Version 2. An interface ended (its session is ending): last is the
+   * last counters the sensor sent for it, or NULL if it sent none.
+   * Called before session_end for each interface that interface()
+   * accepted (or every one announced, when interface is NULL). Since
+   * 0.1. */
+  void (*interface_end)(const ps_session_info *session,
+                        const ps_interface_info *iface,
+                        const ps_capture_stats *last, void *user_data);
 } ps_sink_callbacks;
 
-#define PS_SINK_CALLBACKS_VERSION 1
-#define PS_SINK_CALLBACKS_INIT {PS_SINK_CALLBACKS_VERSION, 0, 0, 0, 0, 0}
+#define PS_SINK_CALLBACKS_VERSION 2
+#define PS_SINK_CALLBACKS_INIT {PS_SINK_CALLBACKS_VERSION, 0, 0, 0, 0, 0, 0}
 
-/* A sink that calls cb (copied) with user_data. Since 0.1. */
+/* A sink that calls cb (copied: the fields of cb->version) with
+ * user_data. Returns 0, PS_ERR_INVALID (out or cb NULL, or a version
+ * below 1 or newer than this library's PS_SINK_CALLBACKS_VERSION) or
+ * PS_ERR_NOMEM. Since 0.1. */
 PS_API int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb,
                             void *user_data);
 
@@ -734,10 +783,21 @@ PS_API int ps_receiver_listen(ps_receiver *r, const char *addr,
 /* The port of the first listener. */
 PS_API uint16_t ps_receiver_port(ps_receiver *r);
 
+/* The local address (numeric, IPv6 without brackets or scope) and port
+ * of listening socket i, counted from 0 in the order they were opened
+ * (one ps_receiver_listen() may open several: every address of a name,
+ * or IPv6 and IPv4 for ""). addr gets at most addrlen-1 bytes (64 are
+ * enough) and may be NULL. Returns 0, or PS_ERR_INVALID when there is
+ * no socket i (so a loop from 0 finds them all), PS_ERR_SYSTEM if the
+ * system cannot tell. Since 0.1.
+ */
+PS_API int ps_receiver_listener(ps_receiver *r, unsigned i, char *addr,
+                                size_t addrlen, uint16_t *port);
+
 /* Serves TLS only (cert_file and key_file required; client_ca_file
  * requires verified client certificates). Reads the files now. Before
- * the first session. Returns 0, PS_ERR_INVALID, PS_ERR_STATE or
- * PS_ERR_TLS. */
+ * the first session. Returns 0, PS_ERR_INVALID (also for an empty
+ * string in opts), PS_ERR_STATE or PS_ERR_TLS. */
 PS_API int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts);
 
 /*
@@ -749,11 +809,47 @@ PS_API int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts);
  * back to its recorded size (what follows was never acknowledged, so the
  * sensors resend it), and resent batches already written are skipped.
  * Call before adding sinks (a sink opening with PS_SINK_APPEND must see
- * the repaired file). Returns 0, PS_ERR_STATE, or PS_ERR_IO (unreadable,
- * or not a journal: it is never overwritten). No fsync: it protects
- * against the process dying, not the machine. Since 0.1.
+ * the repaired file). Only files in the journal's directory or below it
+ * are recorded and cut back (by their name relative to it and their
+ * inode when opened; never through a symbolic link, never another
+ * user's): keep the journal beside the outputs. The journal and its
+ * temporary path.new are opened without following links and created
+ * with O_EXCL, mode 0600. Returns 0, PS_ERR_STATE, PS_ERR_INVALID (path
+ * names a directory), or PS_ERR_IO (unreadable; not a journal; a
+ * symbolic link, not a regular file, hard-linked, writable by group or
+ * others, or owned by another user than the process's or the owner of
+ * its directory; a temporary that is a link or another user's): such a
+ * file is never overwritten. No fsync: it protects against the process
+ * dying, not the machine. Since 0.1.
  */
 PS_API int ps_receiver_set_state_file(ps_receiver *r, const char *path);
+
+/*
+ * The journal's default place for an output path, as ps-receiver uses
+ * it: ".NAME.state" in the directory of output (hidden, so listings and
+ * globs of the capture files do not change), where NAME is the file
+ * name with its template characters '%', '{' and '}' made '_' (one
+ * journal for every file a template gives), e.g. "/cap/.x-_Y.pcap.state"
+ * for "/cap/x-%Y.pcap". Writes at most outlen bytes with the NUL to out.
+ * Returns 0, PS_ERR_INVALID (output is empty, "-", ends in '/', or its
+ * directory part is a template: give a journal path yourself) or
+ * PS_ERR_LIMIT (out is too small). Since 0.1.
+ */
+PS_API int ps_receiver_default_state_path(char *out, size_t outlen,
+                                          const char *output);
+
+/*
+ * Loads a shared key file for ps_stream_set_auth_key() and
+ * ps_receiver_set_auth_key(): 1..1024 bytes, one trailing newline (LF or
+ * CR LF) not part of the key. out must hold 1024 bytes; *outlen gets the
+ * length. Refuses a file group or others may read (the key would be no
+ * secret), a missing, empty, too long or non-regular file. Returns 0,
+ * PS_ERR_IO (cannot be read, not a regular file, readable by group or
+ * others) or PS_ERR_INVALID (empty or too long); err (errlen bytes, may
+ * be NULL) gets a line naming the file and the fix. Since 0.1.
+ */
+PS_API int ps_auth_key_load(uint8_t *out, size_t *outlen, const char *path,
+                            char *err, size_t errlen);
 
 /* Requires sensors to prove they hold this shared key (1..1024 bytes,
  * copied); see ps_stream_set_auth_key(). */
@@ -770,11 +866,24 @@ PS_API int ps_receiver_set_limits(ps_receiver *r, unsigned max_sessions,
                                   unsigned handshake_timeout_s,
                                   unsigned idle_timeout_s);
 
+/* Connections still in their handshake (TLS, hello, shared-key proof):
+ * they do not count against max_sessions, but at most max_pending of
+ * them are held; when one more arrives, the one that has waited longest
+ * is closed. 0 restores the default, max(64, 2 * max_sessions). A
+ * connection counts as a sensor once it has proved the shared key (or
+ * sent its hello, without a key); a sensor beyond max_sessions is then
+ * refused with PS_ERR_BUSY, which the sensor retries. Returns 0 or
+ * PS_ERR_INVALID (above 1000000). Since 0.1 (issue 9). */
+PS_API int ps_receiver_set_max_pending(ps_receiver *r, unsigned max_pending);
+
 /* Runs until ps_receiver_stop(); then finishes and acknowledges what was
  * received, closes the sinks cleanly and returns 0 (or PS_ERR_IO if an
  * output could still not be written at the end). An output that fails
  * meanwhile (disk full) does not end the run: the receiver stops reading
- * and acknowledging, and retries every second. */
+ * and acknowledging, and retries every second. An output that can never
+ * be written (a file name too long) refuses only the sessions written to
+ * it. Standard output whose reader left ends the run: PS_ERR_IO, with
+ * the reason in ps_receiver_errmsg(). */
 PS_API int ps_receiver_run(ps_receiver *r);
 
 /* Makes ps_receiver_run() return soon. Async-signal-safe. */
@@ -783,8 +892,10 @@ PS_API void ps_receiver_stop(ps_receiver *r);
 /* Step API for programs with their own loop: a file descriptor that
  * becomes readable when the receiver has work, the longest the caller may
  * wait before calling ps_receiver_process() (ms, -1 for no limit), and
- * one non-blocking step. process() returns 0, or PS_ERR_STOPPED after
- * stop (a failing output stalls the receiver, see ps_receiver_run()). */
+ * one non-blocking step. process() returns 0, PS_ERR_STOPPED after
+ * stop, or PS_ERR_IO when standard output's reader left (then call
+ * ps_receiver_shutdown(); other failing outputs stall the receiver or
+ * refuse their sessions, see ps_receiver_run()). */
 PS_API int ps_receiver_get_fd(ps_receiver *r);
 PS_API int ps_receiver_get_timeout_ms(ps_receiver *r);
 PS_API int ps_receiver_process(ps_receiver *r);
@@ -798,11 +909,20 @@ PS_API int ps_receiver_accept(ps_receiver *r);
  * stop; step-API users call it before free. */
 PS_API int ps_receiver_shutdown(ps_receiver *r);
 
-/* Sessions now connected, and totals since creation. */
+/* Counters of a receiver: now, and totals since creation. Fields are
+ * only ever appended. */
 typedef struct ps_receiver_counters {
+  /* Connections now open: sensor sessions, and connections still in
+   * their handshake (TLS, hello). */
   uint64_t sessions_active;
+  /* Sensor sessions: connections that said hello (a sensor name). */
   uint64_t sessions_total;
+  /* Sensor sessions that ended with an error (see the log). */
   uint64_t sessions_failed;
+  /* Packets and captured bytes written to the outputs: counted once the
+   * outputs took them for good (the write succeeded, the journal says
+   * so), when the sensors' batches are acknowledged. Packets held while
+   * an output cannot write are not counted until it can. */
   uint64_t packets;
   uint64_t bytes;
   uint64_t dropped; /* drops the sensors reported (kernel + interface) */
@@ -811,6 +931,12 @@ typedef struct ps_receiver_counters {
   uint64_t duplicate_batches; /* resent batches already written: skipped */
   uint64_t write_stalls;      /* times an output could not write (disk
                                  full...): acknowledgements stopped */
+  /* Since 0.1 (review, issue 9): connections accepted, and those of them
+   * closed before a sensor said hello (TLS handshake failures, port
+   * scans, refused at --max-sensors, no hello in time); these are not
+   * sensor sessions. */
+  uint64_t connections;
+  uint64_t connections_no_hello;
 } ps_receiver_counters;
 
 PS_API void ps_receiver_get_counters(ps_receiver *r,

@@ -119,6 +119,28 @@ def session_zlib():
             + stats(0, 4) + stats(1, 2, dropped=5) + close(2))
 
 
+# What fuzz/fuzz_stream.c's sensor is: its name, its nonce, its key.
+STREAM_SENSOR = b"fuzz-sensor"
+STREAM_SNONCE = b"fuzz-snonce-0001"
+# The receiver's replies below are what lib/ps_session.c sends that
+# sensor (tests/test_ssession.c checks it): its default limits, session
+# id 1, this nonce, zlib (the sensor offers stored and zlib).
+STREAM_RNONCE = b"fuzz-rnonce-0001"
+RCV_MAX_BATCH_RAW = 4 * 1024 * 1024 + 24 + 262144
+RCV_MAX_FRAME = 20 + RCV_MAX_BATCH_RAW
+
+
+def rcv_welcome(flags=0, codec=ZLIB, session=1, nonce=STREAM_RNONCE):
+    return frame(WELCOME, struct.pack(">HBBIIIQ", 1, codec, flags,
+                                      RCV_MAX_FRAME, RCV_MAX_BATCH_RAW,
+                                      262144, session) + nonce)
+
+
+def rcv_auth_ok(key=FUZZ_KEY):
+    return frame(AUTH_OK, auth_mac(key, True, STREAM_RNONCE, STREAM_SNONCE,
+                                   STREAM_SENSOR))
+
+
 def write(target, name, data):
     assert len(data) < 64 * 1024, (target, name)
     d = os.path.join(OUT, target)
@@ -197,6 +219,50 @@ def main():
           b"\x20" + hello() + iface() + batch(1, packets(1), 1))
     write("fuzz_session", "auth-reflected",
           b"\x20" + hello() + auth(receiver=True, ftype=AUTH_OK))
+
+    # fuzz_stream: first byte = chunk size (bits 0-4, 0 = all at once),
+    # bit 5 = the sensor proves a shared key, bit 6 = it asks for the
+    # close once active, bit 7 = a 64 KiB replay buffer; then what a
+    # receiver sends. The sensor has batches 1..6 (1..3 went to a broken
+    # connection) and seals one more per chunk until it asks to close.
+    # Chunks of 16 bytes: the welcome takes three, each ACK one, so the
+    # sensor writes its batches between the receiver's replies.
+    acks = b"".join(ack(i) for i in range(1, 6))
+    write("fuzz_stream", "real-replies",
+          b"\x10" + rcv_welcome() + ack(0) + acks + heartbeat())
+    write("fuzz_stream", "real-replies-keyed",
+          b"\x30" + rcv_welcome(flags=1) + rcv_auth_ok() + ack(0) + acks)
+    write("fuzz_stream", "all-at-once",
+          b"\x00" + rcv_welcome() + ack(0) + ack(2) + heartbeat() + ack(3))
+    # Active after chunk 4, when batch 10 is the last: CLOSE 10.
+    write("fuzz_stream", "close-confirmed",
+          b"\x50" + rcv_welcome() + ack(0) + ack(10) + close(10))
+    write("fuzz_stream", "close-wrong-seq",
+          b"\x50" + rcv_welcome() + ack(0) + close(7))
+    write("fuzz_stream", "resume-covers-limbo",
+          b"\x90" + rcv_welcome() + ack(1) + ack(3) + ack(6))
+    write("fuzz_stream", "resume-beyond-sent",
+          b"\x00" + rcv_welcome() + ack(9))
+    write("fuzz_stream", "ack-backwards",
+          b"\x10" + rcv_welcome() + ack(2) + ack(4) + ack(3))
+    write("fuzz_stream", "refused-full",
+          b"\x00" + error(509, b"the receiver is at its limit of 1024 "
+                                b"sensors"))
+    write("fuzz_stream", "refused-after-welcome",
+          b"\x08" + rcv_welcome() + error(508, b"bad\x01\nline"))
+    write("fuzz_stream", "key-not-asked", b"\x20" + rcv_welcome())
+    write("fuzz_stream", "key-asked-none", b"\x00" + rcv_welcome(flags=1))
+    write("fuzz_stream", "wrong-proof",
+          b"\x20" + rcv_welcome(flags=1) + rcv_auth_ok(b"fuzz-shared-kez"))
+    write("fuzz_stream", "codec-not-offered",
+          b"\x00" + rcv_welcome(codec=2))
+    write("fuzz_stream", "answered-with-tls",
+          b"\x00" + bytes.fromhex("160303003d0200003903030000") + bytes(50))
+    # One byte per chunk, 250 ms each: the hello deadline (10 s) passes
+    # before the welcome is whole.
+    write("fuzz_stream", "hello-timeout", b"\x01" + rcv_welcome()[:47])
+    write("fuzz_stream", "sensor-frames",
+          b"\x00" + rcv_welcome() + ack(0) + iface() + batch(1, packets(1), 1))
 
     # fuzz_codec: 4-byte declared length, then zlib data; the whole input
     # also makes a compress/decompress round trip.

@@ -8,6 +8,7 @@
 #include "ps_session.h"
 #include "ps_testhook.h"
 #include "ps_tls.h"
+#include "ps_transport.h"
 
 #include <errno.h>
 #include <gnutls/crypto.h>
@@ -49,14 +50,11 @@ typedef struct conn {
   struct conn *pnext, *pprev;
   int pending;
   int counted;
-  int fd;
+  ps__transport tx; /* the socket, and TLS over it */
   uint32_t events;
   int64_t created_ms;
   int64_t last_rx_ms;
   int trimmed;     /* buffers given back since the last input */
-  ps__tls *tls;    /* NULL without TLS */
-  int tls_ready;
-  ps__buf plain;   /* decrypted bytes for the session */
   int lingering;   /* closed, draining input until the sensor closes */
   int64_t linger_until;
   int said_hello;  /* counted as a sensor session */
@@ -455,22 +453,7 @@ int ps_receiver_get_timeout_ms(ps_receiver *r) {
 
 /* Bytes queued for the sensor, in frames or TLS records. */
 static size_t conn_pending(const conn *c) {
-  return ps__buf_size(&c->sess.out) +
-         (c->tls ? ps__buf_size(ps__tls_cout(c->tls)) : 0);
-}
-
-/* With TLS, encrypts the session's frames; returns the wire buffer. */
-static ps__buf *conn_wire(conn *c, char *errbuf, int *rc) {
-  *rc = 0;
-  if (c->tls == NULL) {
-    return &c->sess.out;
-  }
-  if (c->tls_ready && ps__buf_size(&c->sess.out) > 0) {
-    *rc = ps__tls_write(c->tls, ps__buf_head(&c->sess.out),
-                        ps__buf_size(&c->sess.out), errbuf);
-    ps__buf_reset(&c->sess.out);
-  }
-  return ps__tls_cout(c->tls);
+  return ps__transport_pending(&c->tx, &c->sess.out);
 }
 
 static void set_events(ps_receiver *r, conn *c) {
@@ -478,7 +461,7 @@ static void set_events(ps_receiver *r, conn *c) {
   uint32_t want = (r->blocked ? 0 : EPOLLIN) | (conn_pending(c) ? EPOLLOUT : 0);
   if (want != c->events) {
     struct epoll_event ev = {.events = want, .data.ptr = c};
-    epoll_ctl(r->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    epoll_ctl(r->epfd, EPOLL_CTL_MOD, c->tx.fd, &ev);
     c->events = want;
   }
 }
@@ -493,16 +476,11 @@ static int said_hello(const conn *c) {
 
 static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   char eb[PS_ERRMSG_MAX];
-  int rc;
-  ps__buf *w = conn_wire(c, eb, &rc);
   /* A refusal (its error message queued) lingers; see r->lingering. */
-  int linger = reason != NULL && ps__buf_size(w) > 0 &&
+  int linger = reason != NULL &&
+               ps__transport_pending(&c->tx, &c->sess.out) > 0 &&
                r->n_lingering < MAX_LINGER && !r->shut;
-  if (ps__buf_size(w) > 0) {
-    ssize_t n = send(c->fd, ps__buf_head(w), ps__buf_size(w),
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)n;
-  }
+  ps__transport_send(&c->tx, &c->sess.out, NULL, eb);
   ps_capture_stats t;
   ps__session_totals(&c->sess, &t);
   if (!c->counted) {
@@ -544,9 +522,9 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
     r->n_sensors--;
   }
   ps__session_end(&c->sess);
-  ps__tls_free(c->tls);
-  c->tls = NULL;
-  ps__buf_free(&c->plain);
+  /* Lingering reads and drops plain bytes: TLS is over either way. */
+  ps__tls_free(c->tx.tls);
+  c->tx.tls = NULL;
   if (c->prev) {
     c->prev->next = c->next;
   } else {
@@ -558,9 +536,9 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   r->ctr.sessions_active--;
   if (linger) {
     /* The message is followed by our end of the stream. */
-    shutdown(c->fd, SHUT_WR);
+    shutdown(c->tx.fd, SHUT_WR);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-    epoll_ctl(r->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    epoll_ctl(r->epfd, EPOLL_CTL_MOD, c->tx.fd, &ev);
     c->events = EPOLLIN;
     c->lingering = 1;
     c->linger_until = ps__now_ms() + LINGER_MS;
@@ -573,18 +551,16 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
     r->n_lingering++;
     return;
   }
-  epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-  close(c->fd);
-  c->fd = -1;
+  epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->tx.fd, NULL);
+  ps__transport_close(&c->tx); /* fd -1: closed, see step() */
   c->next = r->dead;
   r->dead = c;
 }
 
 /* A refused connection is done lingering: closed for good. */
 static void linger_end(ps_receiver *r, conn *c) {
-  epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-  close(c->fd);
-  c->fd = -1;
+  epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->tx.fd, NULL);
+  ps__transport_close(&c->tx); /* fd -1: closed, see step() */
   if (c->prev) {
     c->prev->next = c->next;
   } else {
@@ -604,7 +580,7 @@ static void linger_read(ps_receiver *r, conn *c) {
   uint8_t scratch[READ_CHUNK];
   size_t budget = READ_BUDGET;
   while (budget > 0) {
-    ssize_t n = recv(c->fd, scratch, sizeof(scratch), 0);
+    ssize_t n = recv(c->tx.fd, scratch, sizeof(scratch), 0);
     if (n > 0) {
       budget -= (size_t)n < budget ? (size_t)n : budget;
       continue;
@@ -712,24 +688,25 @@ int ps_receiver_accept(ps_receiver *r) {
         close(fd);
         continue;
       }
-      c->fd = fd;
       c->created_ms = c->last_rx_ms = ps__now_ms();
-      uint8_t rnonce[PS_NONCE_LEN];
-      gnutls_rnd(GNUTLS_RND_NONCE, rnonce, sizeof(rnonce));
-      ps__session_init(&c->sess, &r->env, r->next_id++, peer, rnonce);
+      ps__tls *tls = NULL;
       if (r->tls_creds != NULL &&
-          ps__tls_new(&c->tls, r->tls_creds, NULL, r->errmsg) != 0) {
+          ps__tls_new(&tls, r->tls_creds, NULL, r->errmsg) != 0) {
         ps__log(r->env.log, r->env.log_ud, PS_LOG_ERROR,
                 "connection from %s: %s", peer, r->errmsg);
         close(fd);
         free(c);
         continue;
       }
+      ps__transport_init(&c->tx, fd, tls);
+      uint8_t rnonce[PS_NONCE_LEN];
+      gnutls_rnd(GNUTLS_RND_NONCE, rnonce, sizeof(rnonce));
+      ps__session_init(&c->sess, &r->env, r->next_id++, peer, rnonce);
       /* While the output is blocked nobody is read, newcomers neither. */
       c->events = r->blocked ? 0 : EPOLLIN;
       struct epoll_event ev = {.events = c->events, .data.ptr = c};
       if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        close(fd);
+        ps__transport_close(&c->tx);
         free(c);
         continue;
       }
@@ -747,13 +724,11 @@ int ps_receiver_accept(ps_receiver *r) {
   return accepted;
 }
 
-/* Hands bytes from the sensor to its session: k bytes just read into
- * its input buffer (p == NULL), or p[0..k) from elsewhere. Returns 0 to
- * keep the connection, 1 when it was closed. */
-static int conn_input(ps_receiver *r, conn *c, const uint8_t *p, size_t k) {
+/* Hands what the transport put in the session's input buffer to the
+ * session. Returns 0 to keep the connection, 1 when it was closed. */
+static int conn_input(ps_receiver *r, conn *c) {
   uint64_t pk = c->sess.packets, by = c->sess.bytes;
-  int rc = p ? ps__session_input(&c->sess, p, k)
-             : ps__session_commit(&c->sess, k);
+  int rc = ps__session_commit(&c->sess, 0);
   if (!c->said_hello && said_hello(c)) {
     c->said_hello = 1;
     r->ctr.sessions_total++;
@@ -774,77 +749,40 @@ static int conn_input(ps_receiver *r, conn *c, const uint8_t *p, size_t k) {
   return 0;
 }
 
-/* TLS: ciphertext arrived. Advances the handshake, then decrypts. */
-static int conn_tls_input(ps_receiver *r, conn *c) {
-  char eb[PS_ERRMSG_MAX];
-  if (!c->tls_ready) {
-    int rc = ps__tls_handshake(c->tls, eb);
-    if (rc == 1) {
-      return 0;
-    }
-    if (rc != 0) {
-      conn_close(r, c, eb);
-      return 1;
-    }
-    c->tls_ready = 1;
-    ps__session_set_tls_subject(&c->sess, ps__tls_peer_subject(c->tls));
-    ps__log(r->env.log, r->env.log_ud, PS_LOG_DEBUG,
-            "TLS with %s: %s%s%s", c->sess.peer,
-            ps__tls_description(c->tls),
-            c->sess.info.tls_subject ? ", client " : "",
-            c->sess.info.tls_subject ? c->sess.info.tls_subject : "");
-  }
-  int rc = ps__tls_read(c->tls, &c->plain, eb);
-  if (ps__buf_size(&c->plain) > 0) {
-    int closed = conn_input(r, c, ps__buf_head(&c->plain),
-                            ps__buf_size(&c->plain));
-    if (closed) {
-      return 1;
-    }
-    ps__buf_reset(&c->plain);
-  }
-  if (rc != 0) {
-    conn_close(r, c,
-               rc == PS_ERR_CLOSED ? "TLS closed without the end-of-stream "
-                                     "message"
-                                   : eb);
-    return 1;
-  }
-  return 0;
+/* The TLS handshake just completed: the client is known. */
+static void conn_tls_ready(ps_receiver *r, conn *c) {
+  ps__session_set_tls_subject(&c->sess, ps__tls_peer_subject(c->tx.tls));
+  ps__log(r->env.log, r->env.log_ud, PS_LOG_DEBUG, "TLS with %s: %s%s%s",
+          c->sess.peer, ps__tls_description(c->tx.tls),
+          c->sess.info.tls_subject ? ", client " : "",
+          c->sess.info.tls_subject ? c->sess.info.tls_subject : "");
 }
 
 /* Reads and processes what a connection has, within a budget. Bytes go
- * straight into the session's (or TLS's) input buffer. Returns 0 to keep
- * the connection, 1 when it was closed. */
+ * straight into the session's input buffer (decrypted there with TLS).
+ * Returns 0 to keep the connection, 1 when it was closed. */
 static int conn_readable(ps_receiver *r, conn *c) {
   size_t budget = READ_BUDGET;
+  char eb[PS_ERRMSG_MAX];
   while (budget > 0) {
     size_t chunk = c->pending ? PENDING_CHUNK : READ_CHUNK;
-    uint8_t *p = c->tls ? ps__buf_reserve(ps__tls_cin(c->tls), chunk)
-                        : ps__session_space(&c->sess, chunk);
-    if (p == NULL) {
-      conn_close(r, c, "out of memory");
-      return 1;
+    int was_ready = c->tx.tls_ready;
+    size_t n;
+    int rc = ps__transport_recv(&c->tx, &c->sess.in, chunk, &n, eb);
+    if (!was_ready && c->tx.tls_ready) {
+      conn_tls_ready(r, c);
     }
-    ssize_t n = recv(c->fd, p, chunk, 0);
     if (n > 0) {
-      budget -= (size_t)n < budget ? (size_t)n : budget;
+      budget -= n < budget ? n : budget;
       c->last_rx_ms = ps__now_ms();
       c->trimmed = 0;
-      if (c->tls != NULL) {
-        ps__tls_cin(c->tls)->len += (size_t)n;
-        if (conn_tls_input(r, c)) {
-          return 1;
-        }
-      } else if (conn_input(r, c, NULL, (size_t)n)) {
-        return 1;
-      }
-      if ((size_t)n < chunk) {
-        break; /* drained; level-triggered epoll says if more comes */
-      }
-      continue;
     }
-    if (n == 0) {
+    /* What came before an error is handled first: it may be the reason
+     * (an ERROR frame) or the end of the stream. */
+    if ((n > 0 || rc != 0) && conn_input(r, c)) {
+      return 1;
+    }
+    if (rc == PS_ERR_CLOSED && c->tx.eof) {
       conn_close(r, c,
                  c->sess.state == PS_SESS_HELLO  ? "closed before the hello"
                  : c->sess.state == PS_SESS_AUTH ? "closed before "
@@ -854,42 +792,30 @@ static int conn_readable(ps_receiver *r, conn *c) {
                                                    "end-of-stream message");
       return 1;
     }
-    if (errno == EINTR) {
-      continue;
+    if (rc != 0) {
+      char why[PS_ERRMSG_MAX + 16];
+      snprintf(why, sizeof(why), "%s%s",
+               rc == PS_ERR_SYSTEM ? "read error: " : "",
+               rc == PS_ERR_CLOSED ? "TLS closed without the end-of-stream "
+                                     "message"
+                                   : eb);
+      conn_close(r, c, why);
+      return 1;
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      break;
+    if (n < chunk) {
+      break; /* drained; level-triggered epoll says if more comes */
     }
-    char why[128];
-    snprintf(why, sizeof(why), "read error: %s", strerror(errno));
-    conn_close(r, c, why);
-    return 1;
   }
   return 0;
 }
 
 static int conn_writable(ps_receiver *r, conn *c) {
   char eb[PS_ERRMSG_MAX];
-  int rc;
-  ps__buf *w = conn_wire(c, eb, &rc);
+  int rc = ps__transport_send(&c->tx, &c->sess.out, NULL, eb);
   if (rc != 0) {
-    conn_close(r, c, eb);
-    return 1;
-  }
-  while (ps__buf_size(w) > 0) {
-    ssize_t n = send(c->fd, ps__buf_head(w), ps__buf_size(w), MSG_NOSIGNAL);
-    if (n > 0) {
-      ps__buf_consume(w, (size_t)n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      break;
-    }
-    char why[128];
-    snprintf(why, sizeof(why), "write error: %s", strerror(errno));
+    char why[PS_ERRMSG_MAX + 16];
+    snprintf(why, sizeof(why), "%s%s",
+             rc == PS_ERR_SYSTEM ? "write error: " : "", eb);
     conn_close(r, c, why);
     return 1;
   }
@@ -932,11 +858,8 @@ static void check_deadlines(ps_receiver *r) {
     } else if (!c->trimmed && now - c->last_rx_ms > IDLE_TRIM_MS) {
       /* A quiet sensor keeps a few KiB, not its largest batch. */
       ps__session_trim(&c->sess);
-      if (ps__buf_size(&c->plain) == 0) {
-        ps__buf_free(&c->plain);
-      }
-      if (c->tls != NULL) {
-        ps__buf *b[2] = {ps__tls_cin(c->tls), ps__tls_cout(c->tls)};
+      if (c->tx.tls != NULL) {
+        ps__buf *b[2] = {ps__tls_cin(c->tx.tls), ps__tls_cout(c->tx.tls)};
         for (int k = 0; k < 2; k++) {
           if (ps__buf_size(b[k]) == 0) {
             ps__buf_free(b[k]);
@@ -1139,7 +1062,7 @@ static int step(ps_receiver *r, int timeout_ms) {
     conn *c = evs[i].data.ptr;
     /* Closed earlier in this step (by its own events or to make room):
      * still allocated until bury_dead(), and skipped. */
-    if (c->fd < 0) {
+    if (c->tx.fd < 0) {
       continue;
     }
     if (c->lingering) {

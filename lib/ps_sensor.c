@@ -3,7 +3,7 @@
  * handles or wait on capture descriptors. */
 #include "config.h"
 
-#include "ps_stream.h"
+#include "ps_common.h"
 
 #include <errno.h>
 #include <pcap/pcap.h>
@@ -494,17 +494,17 @@ int ps_sensor_open(ps_sensor *s) {
  * filter by rejecting everything for a moment, and packets arriving then
  * are lost without being counted as drops (so a reconnection to the same
  * receiver must not touch the filter). */
-static void exclude_stream(ps_sensor *s) {
+static int exclude_stream(ps_sensor *s) {
   char raddr[64], laddr[64], term[100], expr[1600], any[1100] = "";
   uint16_t rport, lport;
-  if (ps__stream_endpoints(s->stream, raddr, sizeof(raddr), &rport, laddr,
-                           sizeof(laddr), &lport) != 0) {
-    return;
+  if (ps_stream_get_endpoints(s->stream, raddr, sizeof(raddr), &rport, laddr,
+                              sizeof(laddr), &lport) != 0) {
+    return -1;
   }
   snprintf(term, sizeof(term), "(host %s and port %u)", raddr, rport);
   for (unsigned k = 0; k < s->n_excluded; k++) {
     if (strcmp(s->excluded[k], term) == 0) {
-      return;
+      return 0;
     }
   }
   if (s->n_excluded == MAX_EXCLUDED) {
@@ -533,6 +533,7 @@ static void exclude_stream(ps_sensor *s) {
               src->name, pcap_geterr(src->p));
     }
   }
+  return 0;
 }
 
 static void fill_stats(ps_sensor *s, source *src) {
@@ -596,7 +597,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h,
   /* A file is never dropped from: reading waits while the replay queue
    * is full (a slow or absent receiver). Live captures cannot wait; their
    * queue drops by its policy, and counts. */
-  while (src->fd < 0 && !ps__stream_has_room(s->stream, h->caplen)) {
+  while (src->fd < 0 && !ps_stream_has_room(s->stream, h->caplen)) {
     /* The duration holds while waiting too: a stalled receiver does not
      * stretch it until the file is read. */
     if (s->stopped || ps__now_ms() >= s->end_ms) {
@@ -667,17 +668,17 @@ static int run_live(ps_sensor *s) {
   int64_t start = ps__now_ms();
   int64_t next_stats = start + STATS_EVERY_MS;
   int64_t end = s->end_ms;
-  uint64_t excluded = 0;
+  uint64_t excluded = UINT64_MAX; /* reconnects count when excluded */
   for (;;) {
     if (s->stopped || (s->count && s->total >= s->count)) {
       return 0;
     }
     /* Every new connection (a reconnect, another receiver) has its own
      * addresses to keep out of the capture. */
-    if (ps__stream_fd(s->stream) >= 0 &&
-        ps__stream_generation(s->stream) != excluded) {
-      exclude_stream(s);
-      excluded = ps__stream_generation(s->stream);
+    ps_stream_counters sc;
+    ps_stream_get_counters(s->stream, &sc);
+    if (sc.reconnects != excluded && exclude_stream(s) == 0) {
+      excluded = sc.reconnects;
     }
     int64_t now = ps__now_ms();
     if (now >= end) {
@@ -703,9 +704,8 @@ static int run_live(ps_sensor *s) {
       pfd[n++] = (struct pollfd){s->src[i].fd, POLLIN, 0};
     }
     pfd[n++] = (struct pollfd){
-        ps__stream_fd(s->stream),
-        (short)(POLLIN | (ps__stream_want_write(s->stream) ? POLLOUT : 0)),
-        0};
+        ps_stream_get_fd(s->stream),
+        (short)(POLLIN | (ps_stream_want_write(s->stream) ? POLLOUT : 0)), 0};
     pfd[n++] = (struct pollfd){s->stop_fd, POLLIN, 0};
     if (poll(pfd, n, (int)wait) < 0 && errno != EINTR) {
       return ps__seterr(s->errmsg, PS_ERR_SYSTEM, "poll: %s",
@@ -722,7 +722,7 @@ static int run_live(ps_sensor *s) {
                           s->src[i].name, pcap_geterr(s->src[i].p));
       }
     }
-    int rc = ps_stream_poll(s->stream, 0);
+    int rc = ps_stream_process(s->stream);
     if (rc == PS_ERR_STOPPED) {
       return 0;
     }
@@ -738,7 +738,7 @@ int ps_sensor_run(ps_sensor *s, ps_stream *stream) {
   if (!s->opened) {
     return ps__seterr(s->errmsg, PS_ERR_STATE, "the sensor is not open");
   }
-  if (stream == NULL || !ps__stream_usable(stream)) {
+  if (stream == NULL) {
     return ps__seterr(s->errmsg, PS_ERR_STATE, "the stream is not connected");
   }
   s->stream = stream;

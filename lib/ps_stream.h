@@ -1,26 +1,87 @@
-/* Internal stream functions the sensor uses. */
+/*
+ * The sensor's stream inside: the struct behind ps_stream, shared by its
+ * two files (ps_stream.c: settings, connections, failover, the waits;
+ * ps_stream_send.c: interfaces, packets, counters), and the hook the
+ * unit tests use. Nothing outside lib/ps_stream*.c and tests/ uses it:
+ * ps_sensor and the library's users have the public API.
+ */
 #ifndef PS_STREAM_H
 #define PS_STREAM_H
 
-#include "ps_common.h"
+#include "ps_codec.h"
+#include "ps_failover.h"
+#include "ps_replay.h"
+#include "ps_sconn.h"
+#include "ps_ssession.h"
+#include "ps_stream_spool.h"
 
-/* The connection's socket (-1 when not connected, also while waiting
- * to reconnect). */
-int ps__stream_fd(ps_stream *s);
-/* Whether the stream takes packets: connected, or connected once and
- * waiting to reconnect. */
-int ps__stream_usable(ps_stream *s);
-/* Number of connections made so far: changes on every reconnect. */
-uint64_t ps__stream_generation(ps_stream *s);
-/* Whether the replay queue can take the current batch grown by a packet
- * of caplen bytes without dropping anything (file readers wait for it). */
-int ps__stream_has_room(ps_stream *s, uint32_t caplen);
-/* Whether bytes are waiting to be written (poll for POLLOUT). */
-int ps__stream_want_write(ps_stream *s);
-/* Numeric address and port of the receiver this stream is connected to,
- * and of our own end. Returns 0 or -1. */
-int ps__stream_endpoints(ps_stream *s, char *raddr, size_t rlen,
-                         uint16_t *rport, char *laddr, size_t llen,
-                         uint16_t *lport);
+#include <poll.h>
+#include <signal.h>
+
+/* Where a stream reads the time and waits: tests run it on a fake clock
+ * (and step their peers while it "waits"). NULL members mean the real
+ * ones (ps__now_ms(), poll()). */
+typedef struct ps__stream_clock {
+  int64_t (*now)(void *ud);
+  int (*poll)(void *ud, struct pollfd *fds, unsigned n, int timeout_ms);
+  void *ud;
+} ps__stream_clock;
+
+enum stream_state {
+  ST_NEW,     /* settings */
+  ST_ATTEMPT, /* connecting: TCP, TLS, the hello exchange */
+  ST_UP,      /* the session streams */
+  ST_WAIT,    /* waiting to try again */
+  ST_CLOSED,  /* ended with everything acknowledged */
+  ST_FAILED   /* ended for good */
+};
+
+struct ps_stream {
+  enum stream_state state;
+  char name[256];
+  int level;
+  size_t batch_max;
+  unsigned delay_ms;
+  unsigned connect_timeout_s;
+  ps_log_fn log;
+  void *log_ud;
+  int stop_fd; /* eventfd, written by ps_stream_stop() */
+  volatile sig_atomic_t stopped;
+  ps__stream_clock clock; /* tests: a fake clock and poll */
+  ps__ssession_env env;   /* what every session of the stream shares */
+  ps__ssession_iface ifaces[PS_MAX_IFACES];
+  ps__replay rq;  /* the batches, and the counters */
+  ps__codec *cc;  /* the codec of the first connection */
+  ps__limits lim; /* what we may send: from the last welcome */
+  ps__failover fo;
+  ps__sconn conn;      /* the connection being made or used */
+  int worked;          /* the connection really worked (ps__ssession_worked) */
+  uint64_t generation; /* connections made */
+  int closing;         /* ps_stream_close() runs */
+  ps__stream_spool spool;
+  ps__tls_creds *tls_creds; /* set: connect with TLS */
+  uint8_t *auth_key;
+  size_t auth_len;
+  char errmsg[PS_ERRMSG_MAX];
+};
+
+void ps__stream_set_clock(ps_stream *s, const ps__stream_clock *c);
+
+/* The stream's clock. */
+int64_t ps__stream_now(ps_stream *s);
+
+/* 0 when the stream takes packets (connected once, not ended), else
+ * PS_ERR_CLOSED (it failed) or PS_ERR_STATE with errmsg. */
+int ps__stream_check_open(ps_stream *s);
+
+/* Seals the open batch into the replay queue. */
+int ps__stream_seal(ps_stream *s);
+
+/* Does what is due at now without waiting (connections, reconnects,
+ * reading and writing). Returns 0 or a final error. */
+int ps__stream_step(ps_stream *s, int64_t now);
+
+/* Ends the stream for good with code; what it holds is counted lost. */
+int ps__stream_fail(ps_stream *s, int code);
 
 #endif

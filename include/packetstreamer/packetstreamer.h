@@ -308,11 +308,15 @@ PS_API int ps_stream_add_receiver(ps_stream *s, const char *host,
  * receiver acknowledged a new batch or answered a heartbeat (a receiver
  * that welcomes the sensor and then breaks the protocol is retried ever
  * more slowly). Reconnect attempts
- * are made by ps_stream_send(), ps_stream_flush(), ps_stream_poll() and
- * ps_stream_close() when due, and block at most 2 s for the TCP connect
- * and 5 s for TLS and hello. A new connection announces every interface
- * again, resends the unacknowledged batches with their sequence numbers,
- * then the latest counters. Meanwhile packets queue in the replay queue
+ * are made step by step by ps_stream_send(), ps_stream_flush(),
+ * ps_stream_process(), ps_stream_poll() and ps_stream_close(), and do
+ * not block them: a receiver's name resolves in the background (where
+ * the C library has getaddrinfo_a), the TCP connect is non-blocking, and
+ * TLS and the hello advance as the receiver's answers arrive. Each
+ * attempt gets 2 s to resolve and connect and 5 s for TLS and hello. A new
+ * connection announces every interface again, resends the
+ * unacknowledged batches with their sequence numbers, then the latest
+ * counters. Meanwhile packets queue in the replay queue
  * (ps_stream_set_replay()). Only a refusal by the receiver
  * (PS_ERR_REFUSED), an authentication or TLS verification failure
  * (PS_ERR_AUTH, PS_ERR_TLS) or ps_stream_stop() end the stream. A
@@ -338,7 +342,7 @@ PS_API int ps_stream_add_interface(ps_stream *s, uint32_t *out,
  * ps_stream_add_interface(); pkt->caplen at most PS_MAX_CAPLEN. The bytes
  * are copied before the call returns. Never waits for the receiver: a
  * full batch goes to the replay queue and the socket takes what it can
- * now (only a due reconnect attempt blocks, see ps_stream_connect()).
+ * now, also while a reconnect is on its way (see ps_stream_connect()).
  * Returns 0, PS_ERR_INVALID, PS_ERR_STATE, PS_ERR_NOMEM or a final error
  * (PS_ERR_REFUSED, PS_ERR_AUTH, PS_ERR_TLS, PS_ERR_STOPPED; PS_ERR_CLOSED
  * once the stream has failed).
@@ -357,11 +361,50 @@ PS_API int ps_stream_flush(ps_stream *s);
  */
 PS_API int ps_stream_poll(ps_stream *s, int timeout_ms);
 
-/* Milliseconds until the stream wants ps_stream_poll() again: the
- * current batch is due, a heartbeat, or a reconnect attempt (-1: nothing
+/* Milliseconds until the stream wants ps_stream_poll() or
+ * ps_stream_process() again: the current batch is due, a heartbeat, a
+ * connect or handshake timeout, or a reconnect attempt (-1: nothing
  * pending, only before connect). Capture loops use it as their poll
  * timeout. */
 PS_API int ps_stream_next_deadline_ms(ps_stream *s);
+
+/*
+ * The stream's step API, for programs that run their own poll loop
+ * (ps_sensor_run() does): watch ps_stream_get_fd() for reading, and for
+ * writing while ps_stream_want_write() says so, at most
+ * ps_stream_next_deadline_ms() long; then call ps_stream_process().
+ *
+ * ps_stream_get_fd() is the socket of the connection being made or used
+ * (while a receiver's name resolves, a descriptor that becomes readable
+ * when it is done), -1 while there is none (waiting to reconnect: the
+ * deadline says when); it changes on every attempt. ps_stream_want_write() is 1 when bytes wait
+ * for the socket (or a connect is on its way), else 0.
+ * ps_stream_process() does what is due without waiting: reads the
+ * receiver's messages, writes what the socket takes, sends a batch whose
+ * delay passed, and makes progress with a reconnect (TCP, TLS, hello),
+ * which never blocks the caller. Returns 0 (also while disconnected),
+ * PS_ERR_STATE before connect, PS_ERR_STOPPED after ps_stream_stop(), or a
+ * final error of the stream (see ps_stream_send()). Same thread as the
+ * stream's other calls. Since 0.1.
+ */
+PS_API int ps_stream_get_fd(ps_stream *s);
+PS_API int ps_stream_want_write(ps_stream *s);
+PS_API int ps_stream_process(ps_stream *s);
+
+/* Whether a packet of caplen bytes can be queued now without the replay
+ * queue dropping anything (ps_stream_set_replay()). Programs that read
+ * files, and can wait, call ps_stream_poll() until it says 1; live
+ * captures cannot wait and let the overflow policy drop. Since 0.1. */
+PS_API int ps_stream_has_room(ps_stream *s, uint32_t caplen);
+
+/* Numeric address (no port, no IPv6 scope; NUL-terminated in rlen and
+ * llen bytes) and port of the receiver the stream is connected or
+ * connecting to, and of its own end (for capture filters that keep the
+ * stream out). Returns 0, or PS_ERR_STATE while there is no connection.
+ * Since 0.1. */
+PS_API int ps_stream_get_endpoints(ps_stream *s, char *raddr, size_t rlen,
+                                   uint16_t *rport, char *laddr, size_t llen,
+                                   uint16_t *lport);
 
 /* Sends interface counters to the receiver (it logs them and writes them
  * into pcapng statistics blocks). The stream fills in the overflow field

@@ -1,0 +1,144 @@
+/* The stream's packet path: interfaces, packets into batches, counters.
+ * Nothing here waits: a full batch goes to the replay queue and the
+ * connection takes what it can now (ps__stream_step()). */
+#include "config.h"
+
+#include "ps_stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void ps_stream_get_counters(ps_stream *s, ps_stream_counters *out) {
+  *out = s->rq.ctr;
+}
+
+int ps_stream_get_iface_counters(ps_stream *s, uint32_t iface,
+                                 ps_stream_iface_counters *out) {
+  if (out == NULL || iface >= s->env.n_ifaces) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID, "unknown interface %u", iface);
+  }
+  *out = s->rq.ifc[iface];
+  return 0;
+}
+
+unsigned ps_stream_interface_count(ps_stream *s) {
+  return s->env.n_ifaces;
+}
+
+int ps_stream_add_interface(ps_stream *s, uint32_t *out, const char *name,
+                            uint32_t linktype, uint32_t snaplen,
+                            uint8_t tsres) {
+  int rc = ps__stream_check_open(s);
+  if (rc != 0) {
+    return rc;
+  }
+  if (out == NULL || name == NULL || !ps__valid_name(name, strlen(name)) ||
+      (tsres != PS_TSRES_USEC && tsres != PS_TSRES_NSEC)) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "invalid interface name or timestamp resolution");
+  }
+  uint32_t id = s->env.n_ifaces;
+  if (id >= PS_MAX_IFACES) {
+    return ps__seterr(s->errmsg, PS_ERR_LIMIT,
+                      "a stream carries at most %u interfaces", PS_MAX_IFACES);
+  }
+  /* The announcement must precede the packets: seal the batch so far,
+   * and the announcement follows it. Without an active session, the
+   * next one announces every interface first. */
+  if ((rc = ps__stream_seal(s)) != 0 ||
+      (rc = ps__stream_step(s, ps__stream_now(s))) != 0) {
+    return rc;
+  }
+  ps__ssession_iface *f = &s->ifaces[id];
+  if ((f->name = strdup(name)) == NULL) {
+    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  f->linktype = linktype;
+  f->snaplen = snaplen;
+  f->tsres = tsres;
+  s->env.n_ifaces = s->rq.n_ifaces = id + 1;
+  if (s->state == ST_UP && ps__ssession_announce(&s->conn.sess, id) != 0) {
+    return ps__stream_fail(
+        s, ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory"));
+  }
+  *out = id;
+  ps__stream_spool_meta(&s->spool, &s->env);
+  return ps__stream_step(s, ps__stream_now(s));
+}
+
+int ps_stream_send(ps_stream *s, const ps_packet *pkt) {
+  int rc = ps__stream_check_open(s);
+  if (rc != 0) {
+    return rc;
+  }
+  if (pkt == NULL || pkt->iface >= s->env.n_ifaces ||
+      pkt->caplen > PS_MAX_CAPLEN || (pkt->caplen > 0 && pkt->data == NULL)) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "invalid packet (unknown interface %u or caplen %u "
+                      "above %u)",
+                      pkt ? pkt->iface : 0, pkt ? pkt->caplen : 0,
+                      PS_MAX_CAPLEN);
+  }
+  size_t rec = PS_PKT_HDR + (size_t)pkt->caplen;
+  size_t limit =
+      s->batch_max < s->lim.max_batch_raw ? s->batch_max : s->lim.max_batch_raw;
+  int64_t now = ps__stream_now(s);
+  if (s->rq.batch_count > 0 &&
+      (ps__buf_size(&s->rq.raw) + rec > limit ||
+       s->rq.batch_count >= s->lim.max_batch_packets)) {
+    if ((rc = ps__stream_seal(s)) != 0 || (rc = ps__stream_step(s, now)) != 0) {
+      return rc;
+    }
+  }
+  if (ps__replay_add(&s->rq, pkt, now) != 0) {
+    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  /* A full or due batch goes to the queue, and the connection takes what
+   * it can now (one read of acknowledgements per batch, or a long stream
+   * would fill the receiver's send queue with them). */
+  if (ps__buf_size(&s->rq.raw) >= limit ||
+      now - s->rq.batch_start_ms >= (int64_t)s->delay_ms) {
+    return (rc = ps__stream_seal(s)) != 0 ? rc : ps__stream_step(s, now);
+  }
+  if (s->state == ST_WAIT && now >= s->fo.next_ms) {
+    return ps__stream_step(s, now);
+  }
+  return 0;
+}
+
+int ps_stream_flush(ps_stream *s) {
+  int rc = ps__stream_check_open(s);
+  if (rc == 0 && (rc = ps__stream_seal(s)) == 0) {
+    rc = ps__stream_step(s, ps__stream_now(s));
+  }
+  return rc;
+}
+
+int ps_stream_has_room(ps_stream *s, uint32_t caplen) {
+  return ps__replay_has_room(&s->rq, caplen, s->state == ST_UP);
+}
+
+int ps_stream_send_stats(ps_stream *s, uint32_t iface,
+                         const ps_capture_stats *stats) {
+  int rc = ps__stream_check_open(s);
+  if (rc != 0) {
+    return rc;
+  }
+  if (iface >= s->env.n_ifaces || stats == NULL) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID, "unknown interface %u", iface);
+  }
+  /* Counters describe the packets before them: seal those first. */
+  if ((rc = ps__stream_seal(s)) != 0) {
+    return rc;
+  }
+  ps__ssession_iface *f = &s->ifaces[iface];
+  f->stats = *stats;
+  f->stats.overflow =
+      s->rq.ifc[iface].packets_dropped_overflow + s->rq.ifc[iface].packets_lost;
+  f->has_stats = 1;
+  if (s->state == ST_UP && ps__ssession_send_stats(&s->conn.sess, iface) != 0) {
+    return ps__stream_fail(
+        s, ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory"));
+  }
+  return ps__stream_step(s, ps__stream_now(s));
+}

@@ -12,9 +12,7 @@
 #ifndef PS_FAILOVER_H
 #define PS_FAILOVER_H
 
-#include "ps_common.h"
-
-#define PS_MAX_RECEIVERS 8
+#include "ps_common.h" /* PS_MAX_RECEIVERS, from the public header */
 
 typedef struct ps__failover {
   struct {

@@ -23,7 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_LISTENERS 8
+#define MAX_LISTENERS PS_MAX_LISTENERS
 #define READ_CHUNK 65536
 /* Read size for a connection in its handshake: its frames are a few
  * hundred bytes, and hundreds of such connections should not hold a

@@ -15,7 +15,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define MAX_SOURCES 64
+#define MAX_SOURCES PS_MAX_INTERFACES
 #define LIVE_TIMEOUT_MS 100 /* libpcap ring block timeout: bounds latency */
 #define STATS_EVERY_MS 5000
 #define MAX_EXCLUDED 10 /* receiver endpoints in the exclusion filter */

@@ -97,6 +97,9 @@ static const size_t cb_size[PS_SINK_CALLBACKS_VERSION + 1] = {
 
 int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb,
                      void *user_data) {
+  if (out != NULL) {
+    *out = NULL; /* on every error */
+  }
   /* A newer version than this library's has fields it cannot honour. */
   if (out == NULL || cb == NULL || cb->version < 1 ||
       cb->version > PS_SINK_CALLBACKS_VERSION) {

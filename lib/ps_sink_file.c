@@ -554,6 +554,9 @@ int ps_file_sink(ps_sink **out, ps_file_format format,
 }
 
 int ps_pcap_sink(ps_sink **out, const char *path, unsigned flags) {
+  if (out != NULL) {
+    *out = NULL; /* on every error */
+  }
   if (out == NULL || path == NULL || *path == '\0' ||
       (flags & ~PS_SINK_NANO) != 0) {
     return PS_ERR_INVALID;
@@ -570,6 +573,9 @@ int ps_pcap_sink(ps_sink **out, const char *path, unsigned flags) {
 }
 
 int ps_pcapng_sink(ps_sink **out, const char *path, unsigned flags) {
+  if (out != NULL) {
+    *out = NULL; /* on every error */
+  }
   if (out == NULL || path == NULL || *path == '\0' || flags != 0) {
     return PS_ERR_INVALID;
   }

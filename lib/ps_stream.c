@@ -263,8 +263,7 @@ int ps__stream_fail(ps_stream *s, int code) {
  * backoff like a network error. Before the first connection, a name that
  * does not resolve and a receiver that breaks the protocol end it too. */
 static int is_final(const ps_stream *s, int rc) {
-  if (rc == PS_ERR_REFUSED || rc == PS_ERR_AUTH || rc == PS_ERR_TLS ||
-      rc == PS_ERR_NOMEM || rc == PS_ERR_STOPPED) {
+  if (ps_error_is_final(rc)) {
     return 1;
   }
   return s->generation == 0 && (rc == PS_ERR_RESOLVE || rc == PS_ERR_PROTOCOL);

@@ -57,3 +57,18 @@ const char *ps_strerror(int code) {
     return "unknown error";
   }
 }
+
+int ps_error_is_final(int code) {
+  switch (code) {
+  case PS_ERR_REFUSED:
+  case PS_ERR_AUTH:
+  case PS_ERR_TLS:
+  case PS_ERR_NOMEM:
+  case PS_ERR_STOPPED:
+  case PS_ERR_INVALID:
+  case PS_ERR_STATE:
+    return 1;
+  default:
+    return 0;
+  }
+}

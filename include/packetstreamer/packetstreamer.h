@@ -60,14 +60,29 @@ typedef enum ps_error {
   PS_ERR_ADDRINUSE = -517,   /* the listen address is already in use */
   PS_ERR_TLS = -518,         /* TLS setup, handshake or verification */
   PS_ERR_AUTH = -519,        /* shared-key authentication failed */
-  /* Since 0.1 (issue 9): the receiver is at its limit of sensors (or
-   * cannot take one now): not final, a sensor retries with back-off. */
+  /* The receiver is at its limit of sensors (or cannot take one now):
+   * not final, a sensor retries with back-off. Since 0.1. */
   PS_ERR_BUSY = -520
 } ps_error;
 
 /* Returns a static, human-readable string for a ps_error value. Never
  * returns NULL. Thread-safe. Since 0.1. */
 PS_API const char *ps_strerror(int code);
+
+/* Returns 1 if an error of this code ends a stream for good, so that
+ * trying again (reconnecting, resending) cannot help: the receiver
+ * refused the sensor (PS_ERR_REFUSED), authentication or TLS
+ * verification failed (PS_ERR_AUTH, PS_ERR_TLS), memory ran out
+ * (PS_ERR_NOMEM), the handle was stopped (PS_ERR_STOPPED), or the call
+ * itself was wrong (PS_ERR_INVALID, PS_ERR_STATE). Returns 0 for the
+ * passing ones a stream retries with back-off (PS_ERR_CONNECT,
+ * PS_ERR_TIMEOUT, PS_ERR_CLOSED, PS_ERR_BUSY, ...), for 0, and for
+ * unknown codes. A stream also gives up on PS_ERR_RESOLVE and
+ * PS_ERR_PROTOCOL before its first connection (a name or a peer that
+ * never worked); that rule depends on the stream's history, not on the
+ * code, and is documented at ps_stream_connect(). Thread-safe. Since
+ * 0.1. */
+PS_API int ps_error_is_final(int code);
 
 /* Returns the run-time library version, e.g. "0.1.0". Since 0.1. */
 PS_API const char *ps_version_string(void);
@@ -96,6 +111,15 @@ typedef void (*ps_log_fn)(ps_log_level level, const char *msg,
 /* The largest caplen the protocol and the sinks accept (libpcap's own
  * MAXIMUM_SNAPLEN). */
 #define PS_MAX_CAPLEN 262144u
+
+/* Fixed limits of the handles, for callers that size their own tables:
+ * receivers of one stream (ps_stream_add_receiver(), failover order),
+ * capture sources of one sensor (ps_sensor_add_interface()), listening
+ * sockets of one receiver (ps_receiver_listen(), all addresses of all
+ * calls). A call beyond them fails with PS_ERR_LIMIT. Since 0.1. */
+#define PS_MAX_RECEIVERS 8
+#define PS_MAX_INTERFACES 64
+#define PS_MAX_LISTENERS 8
 
 /*
  * One packet. ts_frac is in the resolution of the interface it belongs to
@@ -445,7 +469,7 @@ typedef struct ps_stream_counters {
   uint64_t wire_bytes;    /* bytes written to the connections */
   uint64_t batches_sent;  /* batches sealed into the replay queue */
   uint64_t batches_acked; /* batches the receiver confirmed written */
-  /* Since 0.1 (issue 4): */
+  /* Since 0.1: */
   uint64_t packets_acked;            /* in acknowledged batches */
   uint64_t packets_dropped_overflow; /* dropped by the full replay queue */
   uint64_t packets_lost;             /* sent, never acknowledged */
@@ -593,7 +617,8 @@ typedef struct ps_sink ps_sink;
  * file named PATH-BASE.LINKTYPE_NAME.EXT (logged); on standard output a
  * session with a second link type is refused. The file is created when
  * the first interface arrives. Returns 0, PS_ERR_INVALID, PS_ERR_NOMEM or
- * PS_ERR_IO (the directory is not writable). Since 0.1.
+ * PS_ERR_IO (the directory is not writable); on every error *out is set
+ * to NULL (when out is not NULL). Since 0.1.
  */
 PS_API int ps_pcap_sink(ps_sink **out, const char *path, unsigned flags);
 
@@ -748,12 +773,15 @@ typedef struct ps_sink_callbacks {
 /* A sink that calls cb (copied: the fields of cb->version) with
  * user_data. Returns 0, PS_ERR_INVALID (out or cb NULL, or a version
  * below 1 or newer than this library's PS_SINK_CALLBACKS_VERSION) or
- * PS_ERR_NOMEM. Since 0.1. */
+ * PS_ERR_NOMEM; on every error *out is set to NULL (when out is not
+ * NULL). Since 0.1. */
 PS_API int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb,
                             void *user_data);
 
-/* Frees a sink not handed to a receiver (also one whose creation failed:
- * the constructors set *out even on PS_ERR_IO so the detail can be read). */
+/* Frees a sink not handed to a receiver; NULL is a no-op. After a failed
+ * constructor *out is NULL, or (ps_file_sink() only) a sink that holds
+ * the detail for ps_sink_errmsg(): ps_sink_free(*out) is right in both
+ * cases. */
 PS_API void ps_sink_free(ps_sink *sink);
 
 /* Detail of the sink's last failure; never NULL. */
@@ -775,7 +803,8 @@ PS_API void ps_receiver_set_log(ps_receiver *r, ps_log_fn fn,
 /*
  * Listens on addr (NULL or "" for every address, IPv6 and IPv4) and port
  * (0 picks a free port; see ps_receiver_port()). May be called more than
- * once. Returns 0, PS_ERR_RESOLVE, PS_ERR_ADDRINUSE or PS_ERR_SYSTEM.
+ * once. Returns 0, PS_ERR_RESOLVE, PS_ERR_ADDRINUSE, PS_ERR_SYSTEM, or
+ * PS_ERR_LIMIT when the receiver already has PS_MAX_LISTENERS sockets.
  */
 PS_API int ps_receiver_listen(ps_receiver *r, const char *addr,
                               uint16_t port);
@@ -873,7 +902,7 @@ PS_API int ps_receiver_set_limits(ps_receiver *r, unsigned max_sessions,
  * connection counts as a sensor once it has proved the shared key (or
  * sent its hello, without a key); a sensor beyond max_sessions is then
  * refused with PS_ERR_BUSY, which the sensor retries. Returns 0 or
- * PS_ERR_INVALID (above 1000000). Since 0.1 (issue 9). */
+ * PS_ERR_INVALID (above 1000000). Since 0.1. */
 PS_API int ps_receiver_set_max_pending(ps_receiver *r, unsigned max_pending);
 
 /* Runs until ps_receiver_stop(); then finishes and acknowledges what was
@@ -926,12 +955,12 @@ typedef struct ps_receiver_counters {
   uint64_t packets;
   uint64_t bytes;
   uint64_t dropped; /* drops the sensors reported (kernel + interface) */
-  /* Since 0.1 (issue 4): */
+  /* Since 0.1: */
   uint64_t overflow;          /* packets the sensors' buffers dropped */
   uint64_t duplicate_batches; /* resent batches already written: skipped */
   uint64_t write_stalls;      /* times an output could not write (disk
                                  full...): acknowledgements stopped */
-  /* Since 0.1 (review, issue 9): connections accepted, and those of them
+  /* Since 0.1: connections accepted, and those of them
    * closed before a sensor said hello (TLS handshake failures, port
    * scans, refused at --max-sensors, no hello in time); these are not
    * sensor sessions. */

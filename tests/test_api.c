@@ -1,0 +1,97 @@
+/* Unit tests of the public API's shared rules: error classes and
+ * strings, the published limits, and *out on a failed constructor. */
+#include "config.h"
+
+#include "unit_util.h"
+
+#include <packetstreamer/packetstreamer.h>
+
+START_TEST(test_error_classes) {
+  static const int final[] = {PS_ERR_REFUSED, PS_ERR_AUTH,    PS_ERR_TLS,
+                              PS_ERR_NOMEM,   PS_ERR_STOPPED, PS_ERR_INVALID,
+                              PS_ERR_STATE};
+  static const int passing[] = {
+      0,          PS_ERR_CONNECT, PS_ERR_TIMEOUT, PS_ERR_CLOSED,
+      PS_ERR_BUSY, PS_ERR_IO,     PS_ERR_RESOLVE, PS_ERR_PROTOCOL,
+      -1,         -499,           -600};
+  for (size_t i = 0; i < sizeof(final) / sizeof(final[0]); i++) {
+    ck_assert_msg(ps_error_is_final(final[i]) == 1, "%s is final",
+                  ps_strerror(final[i]));
+  }
+  for (size_t i = 0; i < sizeof(passing) / sizeof(passing[0]); i++) {
+    ck_assert_msg(ps_error_is_final(passing[i]) == 0, "%d is not final",
+                  passing[i]);
+  }
+}
+END_TEST
+
+START_TEST(test_every_code_has_a_string) {
+  for (int code = PS_ERR_BUSY; code <= PS_ERR_INVALID; code++) {
+    ck_assert_msg(strcmp(ps_strerror(code), "unknown error") != 0,
+                  "code %d has no string", code);
+  }
+  ck_assert_str_eq(ps_strerror(PS_ERR_BUSY - 1), "unknown error");
+  ck_assert_str_eq(ps_strerror(0), "success");
+}
+END_TEST
+
+START_TEST(test_limits_are_enforced) {
+  ps_stream *st = NULL;
+  ck_assert_int_eq(ps_stream_create(&st, "api"), 0);
+  for (int i = 0; i < PS_MAX_RECEIVERS; i++) {
+    ck_assert_int_eq(ps_stream_add_receiver(st, "127.0.0.1", 1000 + i), 0);
+  }
+  ck_assert_int_eq(ps_stream_add_receiver(st, "127.0.0.1", 2000),
+                   PS_ERR_LIMIT);
+  ps_stream_free(st);
+
+  ps_sensor *se = NULL;
+  ck_assert_int_eq(ps_sensor_create(&se), 0);
+  for (int i = 0; i < PS_MAX_INTERFACES; i++) {
+    char name[16];
+    snprintf(name, sizeof(name), "if%d", i);
+    ck_assert_int_eq(ps_sensor_add_interface(se, name), 0);
+  }
+  ck_assert_int_eq(ps_sensor_add_interface(se, "one-more"), PS_ERR_LIMIT);
+  ps_sensor_free(se);
+
+  ps_receiver *r = NULL;
+  ck_assert_int_eq(ps_receiver_create(&r), 0);
+  int n = 0, rc = 0;
+  while (n < PS_MAX_LISTENERS + 1 &&
+         (rc = ps_receiver_listen(r, "127.0.0.1", 0)) == 0) {
+    n++;
+  }
+  ck_assert_int_eq(n, PS_MAX_LISTENERS);
+  ck_assert_int_eq(rc, PS_ERR_LIMIT);
+  ps_receiver_free(r);
+}
+END_TEST
+
+START_TEST(test_failed_sink_sets_out_null) {
+  ps_sink *sk = (ps_sink *)&sk; /* anything but NULL */
+  ck_assert_int_eq(ps_pcap_sink(&sk, "", 0), PS_ERR_INVALID);
+  ck_assert_ptr_null(sk);
+  sk = (ps_sink *)&sk;
+  ck_assert_int_eq(ps_pcapng_sink(&sk, NULL, 0), PS_ERR_INVALID);
+  ck_assert_ptr_null(sk);
+  sk = (ps_sink *)&sk;
+  ck_assert_int_eq(ps_callback_sink(&sk, NULL, NULL), PS_ERR_INVALID);
+  ck_assert_ptr_null(sk);
+}
+END_TEST
+
+static Suite *api_suite(void) {
+  Suite *s = suite_create("api");
+  TCase *tc = tcase_create("api");
+  tcase_add_test(tc, test_error_classes);
+  tcase_add_test(tc, test_every_code_has_a_string);
+  tcase_add_test(tc, test_limits_are_enforced);
+  tcase_add_test(tc, test_failed_sink_sets_out_null);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  return unit_run(api_suite());
+}

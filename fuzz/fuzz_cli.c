@@ -3,12 +3,16 @@
  * NUL-terminated string, goes to ps_cli_parse_u64, ps_cli_parse_size and
  * ps_cli_parse_hostport, and every successful parse is checked against
  * what the string says; a range named in a refusal is the range asked
- * for.
+ * for. The same string, split at newlines, is also a command line for
+ * the common-options table (ps_cli_getopt) of either tool: what it
+ * stores comes from that command line, is never empty, and is only what
+ * the tool takes.
  */
 #include "config.h"
 
 #include "ps_cli.h"
 
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +152,84 @@ static void fuzz_hostport(const char *s, int allow_no_host, int allow_port0,
   check_number(portstr, port);
 }
 
+static void no_usage(FILE *f) {
+  (void)f;
+}
+
+static const char *own_hint(int c) {
+  return c == 'a' ? "give a" : NULL;
+}
+
+/* v is NULL or a non-empty argument of argv[1..argc). */
+static void check_arg(const char *v, int argc, char **argv) {
+  if (v == NULL) {
+    return;
+  }
+  CHECK(*v != '\0');
+  int found = 0;
+  for (int i = 1; i < argc; i++) {
+    size_t n = strlen(argv[i]);
+    found |= v >= argv[i] && v <= argv[i] + n;
+  }
+  CHECK(found);
+}
+
+static void fuzz_options(const char *s, unsigned tool) {
+  static const struct option own[] = {{"alpha", required_argument, NULL, 'a'},
+                                      {"beta", no_argument, NULL, 256},
+                                      {NULL, 0, NULL, 0}};
+  char *line = strdup(s);
+  char *argv[33];
+  int argc = 0;
+  if (line == NULL) {
+    return;
+  }
+  argv[argc++] = "fuzz";
+  for (char *p = line; argc < 32; argc++) {
+    argv[argc] = p;
+    p = strchr(p, '\n');
+    if (p == NULL) {
+      argc++;
+      break;
+    }
+    *p++ = '\0';
+  }
+  argv[argc] = NULL;
+  ps_cli_parser p;
+  ps_cli_common co;
+  ps_cli_getopt_init(&p, &co, "fuzz", tool, own, "+:a:", no_usage, own_hint);
+  optind = 0; /* glibc: start over */
+  int c, alpha = 0;
+  while ((c = ps_cli_getopt(&p, &co, argc, argv)) != -1) {
+    if (c == PS_CLI_STOP) {
+      CHECK(p.status == PS_EXIT_USAGE || p.status == PS_EXIT_OK);
+      break;
+    }
+    CHECK(c == 'a' || c == 256);
+    if (c == 'a') {
+      CHECK(optarg != NULL && *optarg != '\0'); /* empty: refused */
+      alpha++;
+    }
+  }
+  check_arg(co.tls.ca_file, argc, argv);
+  check_arg(co.tls.server_name, argc, argv);
+  check_arg(co.tls.cert_file, argc, argv);
+  check_arg(co.tls.key_file, argc, argv);
+  check_arg(co.tls.pin, argc, argv);
+  check_arg(co.tls.client_ca_file, argc, argv);
+  check_arg(co.key_file, argc, argv);
+  check_arg(co.run_as, argc, argv);
+  CHECK(co.verbosity >= 0 && co.verbosity <= 2);
+  if (tool == PS_CLI_RECEIVER) {
+    /* The sensor's options are unknown to the receiver. */
+    CHECK(co.tls.ca_file == NULL && co.tls.server_name == NULL &&
+          co.tls.pin == NULL && !co.tls.insecure);
+  } else {
+    CHECK(co.tls.client_ca_file == NULL);
+  }
+  free(line);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *s = malloc(size + 1);
   if (s == NULL) {
@@ -169,6 +251,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* A small host buffer: long names must be refused, not cut. */
   fuzz_hostport(s, 1, 1, 8);
   fuzz_hostport(s, 0, 0, 1);
+  static int quiet;
+  if (!quiet) {
+    /* -V and -h print to standard output. */
+    quiet = freopen("/dev/null", "w", stdout) != NULL;
+  }
+  fuzz_options(s, PS_CLI_SENSOR);
+  fuzz_options(s, PS_CLI_RECEIVER);
   free(s);
   return 0;
 }

@@ -436,6 +436,14 @@ def main():
                            b"18446744073709551615k", b"1000000000",
                            b"64k", b"0", b"outside00", b"0" * 55 + b"m"]):
         write("fuzz_cli", "arg-%02d" % i, s)
+    # Command lines (one argument a line) for the common options.
+    for i, s in enumerate([b"--tls-ca\nx\n--tls-ca\ny", b"--tls-cert=\n-q",
+                           b"-Z\nnobody\n-v\n--tls-client-ca\nca.pem",
+                           b"--tls-insecure\n--tls-pin\nsha256:AAAA\n-a\nb",
+                           b"-qvZ\nu\n--auth-key-file\nk\n--beta\n-V",
+                           b"--tls-k\nk\n--tls\n--alpha=\n-x", b"-h",
+                           b"--relinquish-privileges\n\n--auth-key-file"]):
+        write("fuzz_cli", "opts-%02d" % i, s)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The tools' options are the same everywhere they are listed: the
-# getopt tables in tools/*.c, the usage synopsis and the option list of
+# getopt tables in tools/*.c and the common options' table in
+# tools/ps_cli.c, the usage synopsis and the option list of
 # --help, the man page (OPTIONS, and SYNOPSIS where it lists options)
 # and the README synopsis. Options with a fixed set of values written
 # A|B|C (--compress lz4|zlib|none, ...) list the same values everywhere,
@@ -33,7 +34,10 @@ def read(path):
 
 def options_of_source(tool):
     """Long options, short-to-long map, short-only options and the
-    strings the code compares each option's value with."""
+    strings the code compares each option's value with. The tool's own
+    options are its longopts[] and shortopts[]; the common ones (TLS,
+    -Z, -q, ...) are the rows of the table in tools/ps_cli.c that name
+    the tool, which ps_cli_getopt_init appends to them."""
     src = read("%s/tools/%s.c" % (top, tool))
     table = re.search(r"longopts\[\] = \{(.*?)\{NULL, 0, NULL, 0\}", src, re.S)
     longs, short_to_long, enum_to_long = set(), {}, {}
@@ -46,7 +50,29 @@ def options_of_source(tool):
             short_to_long[val[1]] = name
         else:
             enum_to_long[val] = name
-    optstring = re.search(r'getopt_long\(argc, argv, "([^"]*)"', src).group(1)
+    optstring = re.search(r'static const char shortopts\[\] = "([^"]*)";',
+                          src).group(1)
+    bit = {"ps-sensor": "S", "ps-receiver": "R"}[tool]
+    macro = {"S": "PS_CLI_SENSOR", "R": "PS_CLI_RECEIVER"}[bit]
+    if not re.search(r"ps_cli_getopt_init\([^;]*\b%s\b" % macro, src):
+        fail("%s.c does not build its options as %s" % (tool, macro))
+    cli = read("%s/tools/ps_cli.c" % top)
+    common = re.search(r"ps__cli_opts\[\] = \{(.*?)\n\};", cli, re.S)
+    rows = re.findall(r'\{"([a-z0-9-]+)",\s*(0|\'.\'),\s*(\w+)_argument,'
+                      r'\s*([SR](?:\s*\|\s*[SR])*),', common.group(1))
+    if len(rows) != common.group(1).count('{"'):
+        fail("tools/ps_cli.c: %d common options, %d rows read" %
+             (common.group(1).count('{"'), len(rows)))
+    for name, letter, arg, tools in rows:
+        if bit not in re.findall(r"[SR]", tools):
+            continue
+        if name in longs:
+            fail("%s: --%s is both its own and a common option" %
+                 (tool, name))
+        longs.add(name)
+        if letter != "0":
+            short_to_long[letter[1]] = name
+            optstring += letter[1] + (":" if arg == "required" else "")
     shorts = set(re.findall(r"[A-Za-z]", optstring))
     short_only = shorts - set(short_to_long)
     # Values compared in each option's case: strcmp(optarg, "...").

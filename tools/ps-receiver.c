@@ -8,7 +8,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +101,10 @@ static int write_port_file(ps_receiver *r, const char *path, char *err,
   return 0;
 }
 
+/* The help text is laid out as printed. */
+/* clang-format off */
 static void usage(FILE *f) {
+  /* (fprintf: the help of -w writes %%.) */
   fprintf(f,
 "Usage: ps-receiver --listen [ADDR]:PORT...  -w FILE|-\n"
 "                   [--format pcap|pcapng] [--time-stamp-precision micro|nano]\n"
@@ -146,20 +148,15 @@ static void usage(FILE *f) {
 "      --max-pending N     connections held in their handshake; the one\n"
 "                          waiting longest is closed for a new one\n"
 "                          (default twice --max-sensors, at least 64)\n"
-"      --idle-timeout SECONDS  drop a sensor silent this long (default 60)\n"
-"      --tls-cert FILE, --tls-key FILE  serve TLS 1.2/1.3 only, with this\n"
-"                          certificate chain and key (PEM, RSA or ECDSA)\n"
-"      --tls-client-ca FILE  require sensor certificates issued by these\n"
-"                          CAs (mutual TLS); the subject is logged\n"
-"      --auth-key-file FILE  require sensors to prove this shared key\n"
+"      --idle-timeout SECONDS  drop a sensor silent this long (default 60)\n");
+  ps_cli_help(PS_CLI_RECEIVER, f, PS_CLI_HELP_CRED);
+  fputs(
 "      --port-file FILE    once listening, write \"ADDR PORT\" per listening\n"
-"                          socket to FILE (replaced whole: for port 0)\n"
-"  -Z, --relinquish-privileges USER  run as USER once listening and the\n"
-"                          output is open\n"
-"  -q, --quiet             log only warnings and errors\n"
-"  -v, --verbose           log more\n"
-"  -h, --help              this text\n"
-"  -V, --version           print the version\n"
+"                          socket to FILE (replaced whole: for port 0)\n",
+        f);
+  ps_cli_help(PS_CLI_RECEIVER, f, PS_CLI_HELP_USER);
+  ps_cli_help(PS_CLI_RECEIVER, f, PS_CLI_HELP_LOG);
+  fputs(
 "\n"
 "Classic pcap holds one link type: packets of another link type go to a\n"
 "sibling file, out.pcap -> out.RAW.pcap (libpcap's name of the link type;\n"
@@ -167,47 +164,38 @@ static void usage(FILE *f) {
 "next write (for logrotate). SIGINT/SIGTERM finish what was received,\n"
 "close the output and exit 0. An empty option value is a usage error,\n"
 "never \"default\"; options naming a file, a key or a command can be given\n"
-"once. Exit status: 0 done, 1 runtime error, 2 usage error.\n");
+"once. Exit status: 0 done, 1 runtime error, 2 usage error.\n",
+        f);
 }
+/* clang-format on */
 
-enum { OPT_TSPREC = 256, OPT_MAX_SENSORS, OPT_IDLE, OPT_TLS_CERT, OPT_TLS_KEY,
-       OPT_TLS_CLIENT_CA, OPT_AUTH_KEY, OPT_SPLIT, OPT_POST_ROTATE,
-       OPT_APPEND, OPT_STATE, OPT_MAX_PENDING, OPT_PORT_FILE };
-
-static int usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...) {
-  char line[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof(line), fmt, ap);
-  va_end(ap);
-  ps_cli_err("%s (see ps-receiver --help)", line);
-  return PS_EXIT_USAGE;
-}
+enum {
+  OPT_TSPREC = 256,
+  OPT_MAX_SENSORS,
+  OPT_IDLE,
+  OPT_SPLIT,
+  OPT_POST_ROTATE,
+  OPT_APPEND,
+  OPT_STATE,
+  OPT_MAX_PENDING,
+  OPT_PORT_FILE
+};
 
 /* An empty value never means "default" or "off" (an unset shell
- * variable gives one): what to give instead, per option. */
+ * variable gives one): what to give instead, per option (the common
+ * options' are in ps_cli.c). */
 static const char *empty_hint(int c) {
   switch (c) {
+  case OPT_POST_ROTATE:
+    return NULL; /* its own message, below */
   case 'l':
     return "give [ADDR]:PORT, or :PORT for every address";
   case 'w':
     return "give a file name, or - for standard output";
-  case 'Z':
-    return "give a user name, or leave the option out";
   case OPT_STATE:
     return "give a file name, or none";
   case OPT_PORT_FILE:
     return "give a file name, or leave the option out";
-  case OPT_TLS_CERT:
-  case OPT_TLS_KEY:
-    return "give a PEM file";
-  case OPT_TLS_CLIENT_CA:
-    return "give a file of CA certificates, or leave the option out to "
-           "accept sensors without certificates";
-  case OPT_AUTH_KEY:
-    return "give the file holding the shared key";
   case 'F':
     return "give pcap or pcapng";
   case OPT_TSPREC:
@@ -219,16 +207,8 @@ static const char *empty_hint(int c) {
   }
 }
 
-/* Options that name one thing (a file, a credential, a command): a
- * second one is refused rather than silently replacing the first. */
-static int once(const char **slot, const char *value, const char *opt) {
-  if (*slot != NULL) {
-    return usage_error("%s given twice ('%s' and '%s'): give it once", opt,
-                       *slot, value);
-  }
-  *slot = value;
-  return 0;
-}
+/* The common options (-Z, -q, ...) are added from ps_cli.c. */
+static const char shortopts[] = ":l:w:F:C:G:W:";
 
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
@@ -239,58 +219,42 @@ int main(int argc, char **argv) {
       {"max-sensors", required_argument, NULL, OPT_MAX_SENSORS},
       {"max-pending", required_argument, NULL, OPT_MAX_PENDING},
       {"idle-timeout", required_argument, NULL, OPT_IDLE},
-      {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
-      {"tls-key", required_argument, NULL, OPT_TLS_KEY},
-      {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
-      {"auth-key-file", required_argument, NULL, OPT_AUTH_KEY},
-      {"relinquish-privileges", required_argument, NULL, 'Z'},
       {"split-by-sensor", no_argument, NULL, OPT_SPLIT},
       {"post-rotate", required_argument, NULL, OPT_POST_ROTATE},
       {"append", no_argument, NULL, OPT_APPEND},
       {"state", required_argument, NULL, OPT_STATE},
       {"port-file", required_argument, NULL, OPT_PORT_FILE},
-      {"quiet", no_argument, NULL, 'q'},
-      {"verbose", no_argument, NULL, 'v'},
-      {"help", no_argument, NULL, 'h'},
-      {"version", no_argument, NULL, 'V'},
       {NULL, 0, NULL, 0}};
   const char *listens[8];
-  int n_listen = 0, verbosity = 1, nano = 0, format = -1; /* 0 pcap 1 ng */
+  int n_listen = 0, nano = 0, format = -1; /* 0 pcap 1 ng */
   const char *out = NULL;
   uint64_t max_sensors = 0, max_pending = 0, idle = 0;
-  ps_tls_options tls = PS_TLS_OPTIONS_INIT;
-  const char *key_file = NULL, *run_as = NULL, *port_file = NULL;
+  const char *port_file = NULL;
   ps_file_sink_options fopt = PS_FILE_SINK_OPTIONS_INIT;
   const char *state = NULL; /* journal: default FILE.state */
   uint64_t v;
   char why[256];
 
-  ps_cli_log_init("ps-receiver", 1);
-  opterr = 0;
-  int c, li = -1;
-  while ((c = getopt_long(argc, argv, ":l:w:F:Z:C:G:W:qvhV", longopts, &li)) !=
-         -1) {
-    char opt[40]; /* the option as typed */
-    if (li >= 0) {
-      snprintf(opt, sizeof(opt), "--%s", longopts[li].name);
-    } else {
-      snprintf(opt, sizeof(opt), "-%c", c);
-    }
-    li = -1;
-    /* (--post-rotate has its own message below.) */
-    if (c != ':' && c != '?' && c != OPT_POST_ROTATE && optarg != NULL &&
-        *optarg == '\0') {
-      return usage_error("empty %s: %s", opt, empty_hint(c));
+  ps_cli_parser p;
+  ps_cli_common co;
+  ps_cli_getopt_init(&p, &co, "ps-receiver", PS_CLI_RECEIVER, longopts,
+                     shortopts, usage, empty_hint);
+  int c;
+  while ((c = ps_cli_getopt(&p, &co, argc, argv)) != -1) {
+    const char *opt = p.opt;
+    if (c == PS_CLI_STOP) {
+      return p.status;
     }
     switch (c) {
     case 'l':
       if (n_listen == 8) {
-        return usage_error("too many --listen options (at most %s)", "8");
+        return ps_cli_usage_error("too many --listen options (at most %s)",
+                                  "8");
       }
       listens[n_listen++] = optarg;
       break;
     case 'w':
-      if (once(&out, optarg, opt)) {
+      if (ps_cli_once(&out, optarg, opt)) {
         return PS_EXIT_USAGE;
       }
       break;
@@ -300,8 +264,8 @@ int main(int argc, char **argv) {
       } else if (strcmp(optarg, "pcapng") == 0) {
         format = 1;
       } else {
-        return usage_error("unknown --format '%s': use pcap or pcapng",
-                           optarg);
+        return ps_cli_usage_error("unknown --format '%s': use pcap or pcapng",
+                                  optarg);
       }
       break;
     case OPT_TSPREC:
@@ -310,68 +274,45 @@ int main(int argc, char **argv) {
       } else if (strcmp(optarg, "nano") == 0) {
         nano = 1;
       } else {
-        return usage_error(
+        return ps_cli_usage_error(
             "unknown --time-stamp-precision '%s': use micro or nano", optarg);
       }
       break;
     case OPT_MAX_SENSORS:
       if (ps_cli_parse_u64(optarg, 1, 1000000, &max_sensors, why,
                            sizeof(why))) {
-        return usage_error("invalid --max-sensors: %s", why);
+        return ps_cli_usage_error("invalid --max-sensors: %s", why);
       }
       break;
     case OPT_MAX_PENDING:
       if (ps_cli_parse_u64(optarg, 1, 1000000, &max_pending, why,
                            sizeof(why))) {
-        return usage_error("invalid --max-pending: %s", why);
+        return ps_cli_usage_error("invalid --max-pending: %s", why);
       }
       break;
     case OPT_IDLE:
       if (ps_cli_parse_u64(optarg, 1, 86400, &idle, why, sizeof(why))) {
-        return usage_error("invalid --idle-timeout: %s", why);
-      }
-      break;
-    case OPT_TLS_CERT:
-      if (once(&tls.cert_file, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_TLS_KEY:
-      if (once(&tls.key_file, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_TLS_CLIENT_CA:
-      if (once(&tls.client_ca_file, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_AUTH_KEY:
-      if (once(&key_file, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case 'Z':
-      if (once(&run_as, optarg, opt)) {
-        return PS_EXIT_USAGE;
+        return ps_cli_usage_error("invalid --idle-timeout: %s", why);
       }
       break;
     case 'C':
       if (ps_cli_parse_size(optarg, 1000000, 1, (uint64_t)1000000000 * 1000000,
                             &fopt.rotate_bytes, why, sizeof(why)) != 0) {
-        return usage_error("invalid -C: %s (millions of bytes, or a number "
-                           "with k, m or g)", why);
+        return ps_cli_usage_error(
+            "invalid -C: %s (millions of bytes, or a number "
+            "with k, m or g)",
+            why);
       }
       break;
     case 'G':
       if (ps_cli_parse_u64(optarg, 1, 31622400, &v, why, sizeof(why))) {
-        return usage_error("invalid -G: %s (seconds)", why);
+        return ps_cli_usage_error("invalid -G: %s (seconds)", why);
       }
       fopt.rotate_seconds = (unsigned)v;
       break;
     case 'W':
       if (ps_cli_parse_u64(optarg, 1, 1000000, &v, why, sizeof(why))) {
-        return usage_error("invalid -W: %s (a number of files)", why);
+        return ps_cli_usage_error("invalid -W: %s (a number of files)", why);
       }
       fopt.max_files = (unsigned)v;
       break;
@@ -380,75 +321,57 @@ int main(int argc, char **argv) {
       break;
     case OPT_POST_ROTATE:
       if (*optarg == '\0') {
-        return usage_error("empty --post-rotate command: give a command, "
-                           "run as CMD FILE");
+        return ps_cli_usage_error(
+            "empty --post-rotate command: give a command, "
+            "run as CMD FILE");
       }
-      if (once(&fopt.post_rotate, optarg, opt)) {
+      if (ps_cli_once(&fopt.post_rotate, optarg, opt)) {
         return PS_EXIT_USAGE;
       }
       break;
     case OPT_PORT_FILE:
-      if (once(&port_file, optarg, opt)) {
+      if (ps_cli_once(&port_file, optarg, opt)) {
         return PS_EXIT_USAGE;
       }
       break;
     case OPT_STATE:
-      if (once(&state, optarg, opt)) {
+      if (ps_cli_once(&state, optarg, opt)) {
         return PS_EXIT_USAGE;
       }
       break;
     case OPT_APPEND:
       fopt.flags |= PS_SINK_APPEND;
       break;
-    case 'q':
-      verbosity = 0;
-      break;
-    case 'v':
-      verbosity = 2;
-      break;
-    case 'h':
-      usage(stdout);
-      return PS_EXIT_OK;
-    case 'V':
-      printf("ps-receiver %s (libpacketstreamer %s)\n", PS_VERSION,
-             ps_version_string());
-      return PS_EXIT_OK;
-    case ':':
-      return usage_error("option %s needs an argument", argv[optind - 1]);
-    default:
-      return usage_error("unknown option %s", argv[optind - 1]);
     }
   }
-  ps_cli_log_init("ps-receiver", verbosity);
   if (optind < argc) {
-    return usage_error("unexpected argument '%s'", argv[optind]);
+    return ps_cli_usage_error("unexpected argument '%s'", argv[optind]);
   }
   if (n_listen == 0) {
-    return usage_error("--listen [ADDR]:PORT is required");
+    return ps_cli_usage_error("--listen [ADDR]:PORT is required");
   }
   if (out == NULL) {
-    return usage_error("-w FILE (or -w - for standard output) is required");
+    return ps_cli_usage_error(
+        "-w FILE (or -w - for standard output) is required");
   }
   char hosts[8][256];
   uint16_t ports[8];
   for (int i = 0; i < n_listen; i++) {
     if (ps_cli_parse_hostport(listens[i], 1, 1, hosts[i], sizeof(hosts[i]),
                               &ports[i], why, sizeof(why))) {
-      return usage_error("invalid --listen: %s", why);
+      return ps_cli_usage_error("invalid --listen: %s", why);
     }
   }
-  if ((tls.cert_file == NULL) != (tls.key_file == NULL)) {
-    return usage_error("--tls-cert and --tls-key go together");
-  }
-  if (tls.client_ca_file != NULL && tls.cert_file == NULL) {
-    return usage_error("--tls-client-ca needs --tls-cert and --tls-key");
+  if (ps_cli_check_common(&co) != 0) {
+    return PS_EXIT_USAGE;
   }
   if (format < 0) {
     format = ps_format_from_path(out) == PS_FORMAT_PCAPNG ? 1 : 0;
   }
   if (format == 1 && nano) {
-    return usage_error("--time-stamp-precision applies to pcap; pcapng keeps "
-                       "each sensor's own precision");
+    return ps_cli_usage_error(
+        "--time-stamp-precision applies to pcap; pcapng keeps "
+        "each sensor's own precision");
   }
   if (strcmp(out, "-") == 0) {
     const char *o = fopt.rotate_bytes ? "-C" : fopt.rotate_seconds ? "-G"
@@ -457,16 +380,20 @@ int main(int argc, char **argv) {
                         ? "--post-rotate" : (fopt.flags & PS_SINK_APPEND)
                         ? "--append" : NULL;
     if (o != NULL) {
-      return usage_error("%s needs a file: standard output (-w -) cannot be "
-                         "rotated, split or appended to", o);
+      return ps_cli_usage_error(
+          "%s needs a file: standard output (-w -) cannot be "
+          "rotated, split or appended to",
+          o);
     }
   }
   if (fopt.max_files && !fopt.rotate_bytes && !fopt.rotate_seconds) {
-    return usage_error("-W needs -C SIZE or -G SECONDS: it counts rotated "
-                       "files");
+    return ps_cli_usage_error(
+        "-W needs -C SIZE or -G SECONDS: it counts rotated "
+        "files");
   }
   if (!fopt.split_by_sensor && strstr(out, "{sensor}") != NULL) {
-    return usage_error("-w %s names {sensor}: add --split-by-sensor", out);
+    return ps_cli_usage_error("-w %s names {sensor}: add --split-by-sensor",
+                              out);
   }
   if (nano) {
     fopt.flags |= PS_SINK_NANO;
@@ -485,22 +412,22 @@ int main(int argc, char **argv) {
 #ifdef PS_TOOL_TEST_HOOKS
   ps__tool_test_hook(r);
 #endif
-  if (tls.cert_file != NULL && (rc = ps_receiver_set_tls(r, &tls)) != 0) {
+  if (co.tls.cert_file != NULL && (rc = ps_receiver_set_tls(r, &co.tls)) != 0) {
     ps_cli_err("%s", ps_receiver_errmsg(r));
     ps_receiver_free(r);
     return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
   }
-  if (key_file != NULL) {
+  if (co.key_file != NULL) {
     uint8_t key[1024];
     size_t n;
-    if (ps_auth_key_load(key, &n, key_file, why, sizeof(why)) != 0) {
+    if (ps_auth_key_load(key, &n, co.key_file, why, sizeof(why)) != 0) {
       ps_cli_err("%s", why);
       ps_receiver_free(r);
       return PS_EXIT_RUNTIME;
     }
     ps_receiver_set_auth_key(r, key, n);
     memset(key, 0, sizeof(key));
-    if (tls.cert_file == NULL) {
+    if (co.tls.cert_file == NULL) {
       ps_cli_log(PS_LOG_WARNING,
                  "shared-key authentication without TLS: keys are never "
                  "sent, but the packets cross the network readable",
@@ -519,19 +446,20 @@ int main(int argc, char **argv) {
     if (ps_receiver_default_state_path(state_buf, sizeof(state_buf), out) !=
         0) {
       ps_receiver_free(r);
-      return usage_error("the directory of -w %s is a template: give "
-                         "--state FILE for the receiver's journal",
-                         out);
+      return ps_cli_usage_error("the directory of -w %s is a template: give "
+                                "--state FILE for the receiver's journal",
+                                out);
     }
     state = state_buf;
   }
   if (state != NULL && strcmp(state, "none") != 0 && strcmp(out, "-") != 0 &&
       !special && !state_covers(state, out)) {
     ps_receiver_free(r);
-    return usage_error("--state %s: the journal cuts back only files in its "
-                       "own directory or below it, and -w %s is not there: "
-                       "put it in the output's directory",
-                       state, out);
+    return ps_cli_usage_error(
+        "--state %s: the journal cuts back only files in its "
+        "own directory or below it, and -w %s is not there: "
+        "put it in the output's directory",
+        state, out);
   }
   if (state != NULL && strcmp(state, "none") != 0 &&
       ps_receiver_set_state_file(r, state) != 0) {
@@ -566,21 +494,14 @@ int main(int argc, char **argv) {
     return PS_EXIT_RUNTIME;
   }
   /* Only with -Z: the receiver may need its user's rights for outputs. */
-  if (run_as != NULL && ps_cli_drop_privileges(run_as, why, sizeof(why)) != 0) {
+  if (co.run_as != NULL &&
+      ps_cli_drop_privileges(co.run_as, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
     ps_receiver_free(r);
     return PS_EXIT_RUNTIME;
   }
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  sa.sa_handler = on_hup;
-  sigaction(SIGHUP, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  ps_cli_signals(on_signal, on_hup);
 
   char line[4096];
   for (int i = 0; i < n_listen; i++) {

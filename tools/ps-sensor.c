@@ -6,7 +6,6 @@
 
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +28,10 @@ static void on_signal(int sig) {
   }
 }
 
+/* The help text is laid out as printed. */
+/* clang-format off */
 static void usage(FILE *f) {
-  fprintf(f,
+  fputs(
 "Usage: ps-sensor -i IFACE [-i IFACE]... | -r FILE  --receiver HOST:PORT...\n"
 "                 [-s SNAPLEN] [-B KIB] [-p] [-c COUNT] [--duration SECONDS]\n"
 "                 [--replay-buffer SIZE] [--overflow drop-oldest|drop-newest]\n"
@@ -71,54 +72,39 @@ static void usage(FILE *f) {
 "      --connect-timeout SECONDS  give up connecting after SECONDS\n"
 "                          (default: retry forever)\n"
 "      --peer-timeout SECONDS  give up on a receiver silent this long\n"
-"                          (default 30)\n"
-"      --tls               connect with TLS, verifying the receiver's\n"
-"                          certificate and host name (implied by --tls-*)\n"
-"      --tls-ca FILE       CA certificates to verify the receiver with\n"
-"                          (default: the system trust store)\n"
-"      --tls-server-name NAME  name the receiver's certificate must carry\n"
-"                          (default: the HOST of --receiver)\n"
-"      --tls-cert FILE, --tls-key FILE  client certificate (mutual TLS)\n"
-"      --tls-pin sha256:BASE64  accept only this receiver public key\n"
-"      --tls-insecure      do not verify the receiver (labs only)\n"
-"      --auth-key-file FILE  prove a shared key (never sent) to the\n"
-"                          receiver, and require its proof in return\n"
-"  -Z, --relinquish-privileges USER  run as USER once the capture is\n"
-"                          open (default as root: packetstreamer or nobody)\n"
-"  -F FILE                 read the filter expression from FILE\n"
-"  -q, --quiet             log only warnings and errors\n"
-"  -v, --verbose           log more\n"
-"  -h, --help              this text\n"
-"  -V, --version           print the version\n"
+"                          (default 30)\n",
+        f);
+  ps_cli_help(PS_CLI_SENSOR, f, PS_CLI_HELP_CRED);
+  ps_cli_help(PS_CLI_SENSOR, f, PS_CLI_HELP_USER);
+  fputs("  -F FILE                 read the filter expression from FILE\n", f);
+  ps_cli_help(PS_CLI_SENSOR, f, PS_CLI_HELP_LOG);
+  fputs(
 "\n"
 "The filter is a pcap-filter(7) expression. Live captures never include\n"
 "the sensor's own stream. An empty option value is a usage error, never\n"
 "\"default\"; options naming a file, a name or a key can be given once.\n"
-"Exit status: 0 done, 1 runtime error, 2 usage error.\n");
+"Exit status: 0 done, 1 runtime error, 2 usage error.\n",
+        f);
 }
+/* clang-format on */
 
-enum { OPT_RECEIVER = 256, OPT_COMPRESS, OPT_NAME, OPT_DURATION,
-       OPT_CONNECT_TIMEOUT, OPT_TLS, OPT_TLS_CA, OPT_TLS_NAME, OPT_TLS_CERT,
-       OPT_TLS_KEY, OPT_TLS_PIN, OPT_TLS_INSECURE, OPT_AUTH_KEY,
-       OPT_PEER_TIMEOUT, OPT_REPLAY_BUFFER, OPT_OVERFLOW, OPT_SPOOL };
+enum {
+  OPT_RECEIVER = 256,
+  OPT_COMPRESS,
+  OPT_NAME,
+  OPT_DURATION,
+  OPT_CONNECT_TIMEOUT,
+  OPT_PEER_TIMEOUT,
+  OPT_REPLAY_BUFFER,
+  OPT_OVERFLOW,
+  OPT_SPOOL
+};
 
 #define MAX_RECEIVERS 8
 
-static int usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...) {
-  char line[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof(line), fmt, ap);
-  va_end(ap);
-  ps_cli_err("%s (see ps-sensor --help)", line);
-  return PS_EXIT_USAGE;
-}
-
-/* An empty value never means "default" or "off": an unset shell
- * variable gives one, and an empty --tls-server-name used to switch the
- * host-name check off. What to give instead, per option. */
+/* An empty value never means "default" or "off" (an unset shell
+ * variable gives one): what to give instead, per option (the common
+ * options' are in ps_cli.c). */
 static const char *empty_hint(int c) {
   switch (c) {
   case 'i':
@@ -127,8 +113,6 @@ static const char *empty_hint(int c) {
     return "give a capture file";
   case 'F':
     return "give a filter file";
-  case 'Z':
-    return "give a user name, or leave the option out";
   case OPT_RECEIVER:
     return "give HOST:PORT";
   case OPT_SPOOL:
@@ -136,19 +120,6 @@ static const char *empty_hint(int c) {
   case OPT_NAME:
     return "give 1 to 255 characters, or leave the option out for the host "
            "name";
-  case OPT_TLS_CA:
-    return "give a file of CA certificates, or leave the option out for the "
-           "system trust store";
-  case OPT_TLS_NAME:
-    return "give the name the receiver's certificate must carry, or leave "
-           "the option out to check the host of --receiver";
-  case OPT_TLS_CERT:
-  case OPT_TLS_KEY:
-    return "give a PEM file";
-  case OPT_TLS_PIN:
-    return "give sha256:BASE64";
-  case OPT_AUTH_KEY:
-    return "give the file holding the shared key";
   case OPT_COMPRESS:
     return ps_codec_available(PS_CODEC_LZ4) ? "give lz4, zlib or none"
                                             : "give zlib or none";
@@ -159,17 +130,6 @@ static const char *empty_hint(int c) {
   default:
     return "give a number";
   }
-}
-
-/* Options that name one thing (a file, a name, a credential): a second
- * one is refused rather than silently replacing the first. */
-static int once(const char **slot, const char *value, const char *opt) {
-  if (*slot != NULL) {
-    return usage_error("%s given twice ('%s' and '%s'): give it once", opt,
-                       *slot, value);
-  }
-  *slot = value;
-  return 0;
 }
 
 /* The final account, one line per source and a total: every packet
@@ -262,6 +222,10 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
   }
 }
 
+/* '+': stop at the first non-option, the start of the filter. The
+ * common options (-Z, -q, ...) are added from ps_cli.c. */
+static const char shortopts[] = "+:i:r:s:B:pc:F:";
+
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
       {"interface", required_argument, NULL, 'i'},
@@ -279,19 +243,6 @@ int main(int argc, char **argv) {
       {"replay-buffer", required_argument, NULL, OPT_REPLAY_BUFFER},
       {"spool-dir", required_argument, NULL, OPT_SPOOL},
       {"overflow", required_argument, NULL, OPT_OVERFLOW},
-      {"tls", no_argument, NULL, OPT_TLS},
-      {"tls-ca", required_argument, NULL, OPT_TLS_CA},
-      {"tls-server-name", required_argument, NULL, OPT_TLS_NAME},
-      {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
-      {"tls-key", required_argument, NULL, OPT_TLS_KEY},
-      {"tls-pin", required_argument, NULL, OPT_TLS_PIN},
-      {"tls-insecure", no_argument, NULL, OPT_TLS_INSECURE},
-      {"auth-key-file", required_argument, NULL, OPT_AUTH_KEY},
-      {"relinquish-privileges", required_argument, NULL, 'Z'},
-      {"quiet", no_argument, NULL, 'q'},
-      {"verbose", no_argument, NULL, 'v'},
-      {"help", no_argument, NULL, 'h'},
-      {"version", no_argument, NULL, 'V'},
       {NULL, 0, NULL, 0}};
   const char *ifaces[64];
   int n_ifaces = 0;
@@ -303,60 +254,51 @@ int main(int argc, char **argv) {
   ps_overflow overflow = PS_OVERFLOW_DROP_OLDEST;
   uint64_t snaplen = PS_MAX_CAPLEN, bufkib = 0, count = 0, duration = 0,
            ctimeout = 0, ptimeout = 0;
-  int promisc = 1, verbosity = 1, live_only = 0, use_tls = 0;
-  ps_tls_options tls = PS_TLS_OPTIONS_INIT;
-  const char *key_file = NULL, *run_as = NULL;
+  int promisc = 1, live_only = 0;
   ps_codec codec =
       ps_codec_available(PS_CODEC_LZ4) ? PS_CODEC_LZ4 : PS_CODEC_ZLIB;
   char why[256];
 
-  ps_cli_log_init("ps-sensor", 1);
-  opterr = 0;
-  int c, li = -1;
-  /* '+': stop at the first non-option, the start of the filter. */
-  while ((c = getopt_long(argc, argv, "+:i:r:s:B:pc:F:Z:qvhV", longopts,
-                          &li)) != -1) {
-    /* The option as typed: "--tls-ca", or "-r" for -r and --read alike
-     * when typed short. */
-    char opt[40];
-    if (li >= 0) {
-      snprintf(opt, sizeof(opt), "--%s", longopts[li].name);
-    } else {
-      snprintf(opt, sizeof(opt), "-%c", c);
-    }
-    li = -1;
-    if (c != ':' && c != '?' && optarg != NULL && *optarg == '\0') {
-      return usage_error("empty %s: %s", opt, empty_hint(c));
+  ps_cli_parser p;
+  ps_cli_common co;
+  ps_cli_getopt_init(&p, &co, "ps-sensor", PS_CLI_SENSOR, longopts, shortopts,
+                     usage, empty_hint);
+  int c;
+  while ((c = ps_cli_getopt(&p, &co, argc, argv)) != -1) {
+    const char *opt = p.opt;
+    if (c == PS_CLI_STOP) {
+      return p.status;
     }
     switch (c) {
     case 'i':
       if (n_ifaces == 64) {
-        return usage_error("too many -i options (at most 64)");
+        return ps_cli_usage_error("too many -i options (at most 64)");
       }
       ifaces[n_ifaces++] = optarg;
       break;
     case 'r':
-      if (once(&file, optarg, opt)) {
+      if (ps_cli_once(&file, optarg, opt)) {
         return PS_EXIT_USAGE;
       }
       break;
     case OPT_RECEIVER:
       if (n_receivers == MAX_RECEIVERS) {
-        return usage_error("too many --receiver options (at most %d)",
-                           MAX_RECEIVERS);
+        return ps_cli_usage_error("too many --receiver options (at most %d)",
+                                  MAX_RECEIVERS);
       }
       receivers[n_receivers++] = optarg;
       break;
     case OPT_REPLAY_BUFFER:
       if (ps_cli_parse_size(optarg, 1, 65536, (uint64_t)64 << 30, &replay,
                             why, sizeof(why)) != 0) {
-        return usage_error("invalid --replay-buffer: %s (bytes, or with k, "
-                           "M or G: 64k..64G)",
-                           why);
+        return ps_cli_usage_error(
+            "invalid --replay-buffer: %s (bytes, or with k, "
+            "M or G: 64k..64G)",
+            why);
       }
       break;
     case OPT_SPOOL:
-      if (once(&spool, optarg, opt)) {
+      if (ps_cli_once(&spool, optarg, opt)) {
         return PS_EXIT_USAGE;
       }
       break;
@@ -366,22 +308,22 @@ int main(int argc, char **argv) {
       } else if (strcmp(optarg, "drop-newest") == 0) {
         overflow = PS_OVERFLOW_DROP_NEWEST;
       } else {
-        return usage_error("unknown --overflow '%s': use drop-oldest or "
-                           "drop-newest",
-                           optarg);
+        return ps_cli_usage_error("unknown --overflow '%s': use drop-oldest or "
+                                  "drop-newest",
+                                  optarg);
       }
       break;
     case 's':
       live_only = 's';
       if (ps_cli_parse_u64(optarg, 1, PS_MAX_CAPLEN, &snaplen, why,
                            sizeof(why))) {
-        return usage_error("invalid snapshot length -s: %s", why);
+        return ps_cli_usage_error("invalid snapshot length -s: %s", why);
       }
       break;
     case 'B':
       live_only = 'B';
       if (ps_cli_parse_u64(optarg, 1, 2097151, &bufkib, why, sizeof(why))) {
-        return usage_error("invalid buffer size -B: %s", why);
+        return ps_cli_usage_error("invalid buffer size -B: %s", why);
       }
       break;
     case 'p':
@@ -390,19 +332,19 @@ int main(int argc, char **argv) {
       break;
     case 'c':
       if (ps_cli_parse_u64(optarg, 1, UINT64_MAX, &count, why, sizeof(why))) {
-        return usage_error("invalid count -c: %s", why);
+        return ps_cli_usage_error("invalid count -c: %s", why);
       }
       break;
     case OPT_DURATION:
       if (ps_cli_parse_u64(optarg, 1, 31536000, &duration, why,
                            sizeof(why))) {
-        return usage_error("invalid --duration: %s", why);
+        return ps_cli_usage_error("invalid --duration: %s", why);
       }
       break;
     case OPT_CONNECT_TIMEOUT:
       if (ps_cli_parse_u64(optarg, 1, 31536000, &ctimeout, why,
                            sizeof(why))) {
-        return usage_error("invalid --connect-timeout: %s", why);
+        return ps_cli_usage_error("invalid --connect-timeout: %s", why);
       }
       break;
     case OPT_COMPRESS:
@@ -414,126 +356,60 @@ int main(int argc, char **argv) {
                  ps_codec_available(PS_CODEC_LZ4)) {
         codec = PS_CODEC_LZ4;
       } else {
-        return usage_error("unknown --compress '%s': use %szlib or none",
-                           optarg,
-                           ps_codec_available(PS_CODEC_LZ4) ? "lz4, " : "");
+        return ps_cli_usage_error(
+            "unknown --compress '%s': use %szlib or none", optarg,
+            ps_codec_available(PS_CODEC_LZ4) ? "lz4, " : "");
       }
       break;
     case OPT_NAME:
-      if (once(&name, optarg, opt)) {
+      if (ps_cli_once(&name, optarg, opt)) {
         return PS_EXIT_USAGE;
       }
       break;
     case OPT_PEER_TIMEOUT:
       if (ps_cli_parse_u64(optarg, 2, 86400, &ptimeout, why, sizeof(why))) {
-        return usage_error("invalid --peer-timeout: %s", why);
-      }
-      break;
-    case OPT_TLS:
-      use_tls = 1;
-      break;
-    case OPT_TLS_CA:
-      use_tls = 1;
-      if (once(&tls.ca_file, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_TLS_NAME:
-      use_tls = 1;
-      if (once(&tls.server_name, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_TLS_CERT:
-      use_tls = 1;
-      if (once(&tls.cert_file, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_TLS_KEY:
-      use_tls = 1;
-      if (once(&tls.key_file, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_TLS_PIN:
-      use_tls = 1;
-      if (once(&tls.pin, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_TLS_INSECURE:
-      use_tls = 1;
-      tls.insecure = 1;
-      break;
-    case OPT_AUTH_KEY:
-      if (once(&key_file, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case 'Z':
-      if (once(&run_as, optarg, opt)) {
-        return PS_EXIT_USAGE;
+        return ps_cli_usage_error("invalid --peer-timeout: %s", why);
       }
       break;
     case 'F':
-      if (once(&filter_file, optarg, opt)) {
+      if (ps_cli_once(&filter_file, optarg, opt)) {
         return PS_EXIT_USAGE;
       }
       break;
-    case 'q':
-      verbosity = 0;
-      break;
-    case 'v':
-      verbosity = 2;
-      break;
-    case 'h':
-      usage(stdout);
-      return PS_EXIT_OK;
-    case 'V':
-      printf("ps-sensor %s (libpacketstreamer %s)\n", PS_VERSION,
-             ps_version_string());
-      return PS_EXIT_OK;
-    case ':':
-      return usage_error("option %s needs an argument", argv[optind - 1]);
-    default:
-      return usage_error("unknown option %s", argv[optind - 1]);
     }
   }
-  ps_cli_log_init("ps-sensor", verbosity);
   if (n_receivers == 0) {
-    return usage_error("--receiver HOST:PORT is required");
+    return ps_cli_usage_error("--receiver HOST:PORT is required");
   }
   char hosts[MAX_RECEIVERS][256];
   uint16_t ports[MAX_RECEIVERS];
   for (int i = 0; i < n_receivers; i++) {
     if (ps_cli_parse_hostport(receivers[i], 0, 0, hosts[i], sizeof(hosts[i]),
                               &ports[i], why, sizeof(why))) {
-      return usage_error("invalid --receiver: %s", why);
+      return ps_cli_usage_error("invalid --receiver: %s", why);
     }
   }
   if ((file == NULL) == (n_ifaces == 0)) {
-    return usage_error("%s", file ? "give either -i or -r, not both"
-                                  : "nothing to capture: give -i IFACE or "
-                                    "-r FILE");
+    return ps_cli_usage_error("%s",
+                              file ? "give either -i or -r, not both"
+                                   : "nothing to capture: give -i IFACE or "
+                                     "-r FILE");
   }
-  if (tls.insecure && (tls.ca_file || tls.pin || tls.server_name)) {
-    return usage_error("--tls-insecure contradicts --tls-ca, --tls-pin and "
-                       "--tls-server-name");
-  }
-  if ((tls.cert_file == NULL) != (tls.key_file == NULL)) {
-    return usage_error("--tls-cert and --tls-key go together");
+  if (ps_cli_check_common(&co) != 0) {
+    return PS_EXIT_USAGE;
   }
   if (file != NULL && live_only) {
-    return usage_error("-%c applies to live capture, not to -r", live_only);
+    return ps_cli_usage_error("-%c applies to live capture, not to -r",
+                              live_only);
   }
   if (name != NULL && (strlen(name) == 0 || strlen(name) > 255)) {
-    return usage_error("invalid --name: 1 to 255 characters");
+    return ps_cli_usage_error("invalid --name: 1 to 255 characters");
   }
   char *filter = NULL;
   if (filter_file != NULL) {
     if (optind < argc) {
-      return usage_error("give the filter either with -F or as arguments");
+      return ps_cli_usage_error(
+          "give the filter either with -F or as arguments");
     }
     filter = ps_cli_read_filter_file(filter_file, why, sizeof(why));
     if (filter == NULL) {
@@ -548,19 +424,20 @@ int main(int argc, char **argv) {
   if (filter != NULL && filter[strspn(filter, " \t\n\r\f\v")] == '\0') {
     free(filter);
     if (filter_file != NULL) {
-      return usage_error("filter file %s holds no expression (only blanks "
-                         "or comments): leave -F out to capture everything",
-                         filter_file);
+      return ps_cli_usage_error(
+          "filter file %s holds no expression (only blanks "
+          "or comments): leave -F out to capture everything",
+          filter_file);
     }
-    return usage_error("empty filter expression: give one, or no "
-                       "arguments to capture everything");
+    return ps_cli_usage_error("empty filter expression: give one, or no "
+                              "arguments to capture everything");
   }
 
   int rc, exit_code = PS_EXIT_RUNTIME, connected = 0;
   uint8_t key[1024];
   size_t key_len = 0;
-  if (key_file != NULL &&
-      ps_auth_key_load(key, &key_len, key_file, why, sizeof(why)) != 0) {
+  if (co.key_file != NULL &&
+      ps_auth_key_load(key, &key_len, co.key_file, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
     free(filter);
     return PS_EXIT_RUNTIME;
@@ -621,12 +498,12 @@ int main(int argc, char **argv) {
   for (int i = 1; i < n_receivers; i++) {
     ps_stream_add_receiver(stream, hosts[i], ports[i]);
   }
-  if (use_tls && (rc = ps_stream_set_tls(stream, &tls)) != 0) {
+  if (co.use_tls && (rc = ps_stream_set_tls(stream, &co.tls)) != 0) {
     ps_cli_err("%s", ps_stream_errmsg(stream));
     exit_code = rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
     goto out;
   }
-  if (use_tls && tls.insecure) {
+  if (co.use_tls && co.tls.insecure) {
     ps_cli_log(PS_LOG_WARNING,
                "--tls-insecure: the receiver is NOT verified; anyone on the "
                "path can pose as it and read the traffic",
@@ -635,7 +512,7 @@ int main(int argc, char **argv) {
   if (key_len > 0) {
     ps_stream_set_auth_key(stream, key, key_len);
     memset(key, 0, sizeof(key));
-    if (!use_tls) {
+    if (!co.use_tls) {
       ps_cli_log(PS_LOG_WARNING,
                  "shared-key authentication without TLS: the key is never "
                  "sent, but the packets cross the network readable "
@@ -645,18 +522,12 @@ int main(int argc, char **argv) {
   }
   /* The capture is open and the files are read: root is not needed any
    * more. */
-  if (ps_cli_drop_privileges(run_as, why, sizeof(why)) != 0) {
+  if (ps_cli_drop_privileges(co.run_as, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
     goto out;
   }
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  ps_cli_signals(on_signal, NULL);
 
   if ((rc = ps_stream_connect(stream, hosts[0], ports[0])) != 0) {
     ps_cli_err("%s", ps_stream_errmsg(stream));

@@ -7,14 +7,15 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *g_prog = "ps";
 static int g_verbosity = 1;
@@ -330,4 +331,353 @@ void ps_cli_raise_nofile(void) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
+}
+
+/* The common options. */
+
+typedef struct ps__cli_opt {
+  const char *name;
+  int letter; /* short option, or 0 */
+  int has_arg;
+  unsigned tools; /* PS_CLI_SENSOR | PS_CLI_RECEIVER */
+  int section;    /* PS_CLI_HELP_* */
+  /* Help lines; NULL: given with the option before (--tls-key). */
+  const char *help;
+  const char *help_receiver; /* when the receiver's text differs */
+  /* An empty value never means "default" or "off" (an unset shell
+   * variable gives one; an empty --tls-server-name used to switch the
+   * host-name check off): what to give instead. */
+  const char *empty;
+  /* -1 to go on, or the exit status. */
+  int (*handle)(ps_cli_parser *p, ps_cli_common *c, const char *arg);
+} ps__cli_opt;
+
+static int ps__cli_keep(const char **slot, const char *arg,
+                        const ps_cli_parser *p) {
+  return ps_cli_once(slot, arg, p->opt) ? PS_EXIT_USAGE : -1;
+}
+
+static int ps__cli_tls(ps_cli_parser *p, ps_cli_common *c, const char *a) {
+  (void)p;
+  (void)a;
+  c->use_tls = 1;
+  return -1;
+}
+
+static int ps__cli_tls_ca(ps_cli_parser *p, ps_cli_common *c, const char *a) {
+  c->use_tls = 1;
+  return ps__cli_keep(&c->tls.ca_file, a, p);
+}
+
+static int ps__cli_tls_name(ps_cli_parser *p, ps_cli_common *c, const char *a) {
+  c->use_tls = 1;
+  return ps__cli_keep(&c->tls.server_name, a, p);
+}
+
+static int ps__cli_tls_cert(ps_cli_parser *p, ps_cli_common *c, const char *a) {
+  c->use_tls = 1;
+  return ps__cli_keep(&c->tls.cert_file, a, p);
+}
+
+static int ps__cli_tls_key(ps_cli_parser *p, ps_cli_common *c, const char *a) {
+  c->use_tls = 1;
+  return ps__cli_keep(&c->tls.key_file, a, p);
+}
+
+static int ps__cli_tls_pin(ps_cli_parser *p, ps_cli_common *c, const char *a) {
+  c->use_tls = 1;
+  return ps__cli_keep(&c->tls.pin, a, p);
+}
+
+static int ps__cli_tls_insecure(ps_cli_parser *p, ps_cli_common *c,
+                                const char *a) {
+  (void)p;
+  (void)a;
+  c->use_tls = 1;
+  c->tls.insecure = 1;
+  return -1;
+}
+
+static int ps__cli_client_ca(ps_cli_parser *p, ps_cli_common *c,
+                             const char *a) {
+  c->use_tls = 1;
+  return ps__cli_keep(&c->tls.client_ca_file, a, p);
+}
+
+static int ps__cli_auth(ps_cli_parser *p, ps_cli_common *c, const char *a) {
+  return ps__cli_keep(&c->key_file, a, p);
+}
+
+static int ps__cli_user(ps_cli_parser *p, ps_cli_common *c, const char *a) {
+  return ps__cli_keep(&c->run_as, a, p);
+}
+
+static int ps__cli_quiet(ps_cli_parser *p, ps_cli_common *c, const char *a) {
+  (void)p;
+  (void)a;
+  c->verbosity = 0;
+  return -1;
+}
+
+static int ps__cli_verbose(ps_cli_parser *p, ps_cli_common *c, const char *a) {
+  (void)p;
+  (void)a;
+  c->verbosity = 2;
+  return -1;
+}
+
+static int ps__cli_help(ps_cli_parser *p, ps_cli_common *c, const char *a) {
+  (void)c;
+  (void)a;
+  p->usage(stdout);
+  return PS_EXIT_OK;
+}
+
+static int ps__cli_version(ps_cli_parser *p, ps_cli_common *c, const char *a) {
+  (void)c;
+  (void)a;
+  printf("%s %s (libpacketstreamer %s)\n", p->prog, PS_VERSION,
+         ps_version_string());
+  return PS_EXIT_OK;
+}
+
+#define S PS_CLI_SENSOR
+#define R PS_CLI_RECEIVER
+/* In the order of --help. */
+static const ps__cli_opt ps__cli_opts[] = {
+    {"tls", 0, no_argument, S, PS_CLI_HELP_CRED,
+     "      --tls               connect with TLS, verifying the receiver's\n"
+     "                          certificate and host name (implied by "
+     "--tls-*)\n",
+     NULL, NULL, ps__cli_tls},
+    {"tls-ca", 0, required_argument, S, PS_CLI_HELP_CRED,
+     "      --tls-ca FILE       CA certificates to verify the receiver with\n"
+     "                          (default: the system trust store)\n",
+     NULL,
+     "give a file of CA certificates, or leave the option out for the "
+     "system trust store",
+     ps__cli_tls_ca},
+    {"tls-server-name", 0, required_argument, S, PS_CLI_HELP_CRED,
+     "      --tls-server-name NAME  name the receiver's certificate must "
+     "carry\n"
+     "                          (default: the HOST of --receiver)\n",
+     NULL,
+     "give the name the receiver's certificate must carry, or leave the "
+     "option out to check the host of --receiver",
+     ps__cli_tls_name},
+    {"tls-cert", 0, required_argument, S | R, PS_CLI_HELP_CRED,
+     "      --tls-cert FILE, --tls-key FILE  client certificate (mutual "
+     "TLS)\n",
+     "      --tls-cert FILE, --tls-key FILE  serve TLS 1.2/1.3 only, with "
+     "this\n"
+     "                          certificate chain and key (PEM, RSA or "
+     "ECDSA)\n",
+     "give a PEM file", ps__cli_tls_cert},
+    {"tls-key", 0, required_argument, S | R, PS_CLI_HELP_CRED, NULL, NULL,
+     "give a PEM file", ps__cli_tls_key},
+    {"tls-pin", 0, required_argument, S, PS_CLI_HELP_CRED,
+     "      --tls-pin sha256:BASE64  accept only this receiver public key\n",
+     NULL, "give sha256:BASE64", ps__cli_tls_pin},
+    {"tls-insecure", 0, no_argument, S, PS_CLI_HELP_CRED,
+     "      --tls-insecure      do not verify the receiver (labs only)\n", NULL,
+     NULL, ps__cli_tls_insecure},
+    {"tls-client-ca", 0, required_argument, R, PS_CLI_HELP_CRED,
+     "      --tls-client-ca FILE  require sensor certificates issued by "
+     "these\n"
+     "                          CAs (mutual TLS); the subject is logged\n",
+     NULL,
+     "give a file of CA certificates, or leave the option out to accept "
+     "sensors without certificates",
+     ps__cli_client_ca},
+    {"auth-key-file", 0, required_argument, S | R, PS_CLI_HELP_CRED,
+     "      --auth-key-file FILE  prove a shared key (never sent) to the\n"
+     "                          receiver, and require its proof in return\n",
+     "      --auth-key-file FILE  require sensors to prove this shared key\n",
+     "give the file holding the shared key", ps__cli_auth},
+    {"relinquish-privileges", 'Z', required_argument, S | R, PS_CLI_HELP_USER,
+     "  -Z, --relinquish-privileges USER  run as USER once the capture is\n"
+     "                          open (default as root: packetstreamer or "
+     "nobody)\n",
+     "  -Z, --relinquish-privileges USER  run as USER once listening and "
+     "the\n"
+     "                          output is open\n",
+     "give a user name, or leave the option out", ps__cli_user},
+    {"quiet", 'q', no_argument, S | R, PS_CLI_HELP_LOG,
+     "  -q, --quiet             log only warnings and errors\n", NULL, NULL,
+     ps__cli_quiet},
+    {"verbose", 'v', no_argument, S | R, PS_CLI_HELP_LOG,
+     "  -v, --verbose           log more\n", NULL, NULL, ps__cli_verbose},
+    {"help", 'h', no_argument, S | R, PS_CLI_HELP_LOG,
+     "  -h, --help              this text\n", NULL, NULL, ps__cli_help},
+    {"version", 'V', no_argument, S | R, PS_CLI_HELP_LOG,
+     "  -V, --version           print the version\n", NULL, NULL,
+     ps__cli_version},
+};
+#undef S
+#undef R
+
+#define PS__CLI_N (sizeof(ps__cli_opts) / sizeof(ps__cli_opts[0]))
+/* getopt_long's value of a common long option without a letter: above
+ * the tools' own (256 up). */
+#define PS__CLI_VAL 1024
+
+void ps_cli_getopt_init(ps_cli_parser *p, ps_cli_common *common,
+                        const char *prog, unsigned tool,
+                        const struct option *own, const char *own_short,
+                        void (*usage)(FILE *f),
+                        const char *(*empty_hint)(int c)) {
+  memset(p, 0, sizeof(*p));
+  memset(common, 0, sizeof(*common));
+  ps_tls_options tls = PS_TLS_OPTIONS_INIT;
+  common->tls = tls;
+  common->verbosity = 1;
+  p->prog = prog;
+  p->tool = tool;
+  p->usage = usage;
+  p->empty_hint = empty_hint;
+  size_t n = 0;
+  while (own[n].name != NULL && n < PS_CLI_MAX_OPTS - 1) {
+    p->longopts[n] = own[n];
+    n++;
+  }
+  snprintf(p->shortopts, sizeof(p->shortopts), "%s", own_short);
+  size_t sl = strlen(p->shortopts);
+  for (size_t i = 0; i < PS__CLI_N && n < PS_CLI_MAX_OPTS - 1; i++) {
+    const ps__cli_opt *o = &ps__cli_opts[i];
+    if (!(o->tools & tool)) {
+      continue;
+    }
+    struct option lo = {o->name, o->has_arg, NULL,
+                        o->letter ? o->letter : PS__CLI_VAL + (int)i};
+    p->longopts[n++] = lo;
+    if (o->letter && sl + 3 < sizeof(p->shortopts)) {
+      p->shortopts[sl++] = (char)o->letter;
+      if (o->has_arg == required_argument) {
+        p->shortopts[sl++] = ':';
+      }
+      p->shortopts[sl] = '\0';
+    }
+  }
+  /* (longopts[n] stays zero: the end.) A table that outgrew its arrays
+   * is a programming error: say so rather than drop options. */
+  if (n >= PS_CLI_MAX_OPTS - 1 || sl + 3 >= sizeof(p->shortopts)) {
+    fprintf(stderr, "%s: internal error: more options than PS_CLI_MAX_OPTS\n",
+            prog);
+    abort();
+  }
+  ps_cli_log_init(prog, 1);
+  opterr = 0;
+}
+
+static const ps__cli_opt *ps__cli_find(unsigned tool, int c) {
+  for (size_t i = 0; i < PS__CLI_N; i++) {
+    const ps__cli_opt *o = &ps__cli_opts[i];
+    if ((o->tools & tool) &&
+        (c == PS__CLI_VAL + (int)i || (o->letter && c == o->letter))) {
+      return o;
+    }
+  }
+  return NULL;
+}
+
+int ps_cli_getopt(ps_cli_parser *p, ps_cli_common *common, int argc,
+                  char **argv) {
+  for (;;) {
+    int li = -1;
+    int c = getopt_long(argc, argv, p->shortopts, p->longopts, &li);
+    if (c == -1) {
+      ps_cli_log_init(p->prog, common->verbosity);
+      return -1;
+    }
+    if (c == ':') {
+      p->status =
+          ps_cli_usage_error("option %s needs an argument", argv[optind - 1]);
+      return PS_CLI_STOP;
+    }
+    if (c == '?') {
+      p->status = ps_cli_usage_error("unknown option %s", argv[optind - 1]);
+      return PS_CLI_STOP;
+    }
+    /* The option as typed: "--tls-ca", or "-r" for -r and --read alike
+     * when typed short. */
+    if (li >= 0) {
+      snprintf(p->opt, sizeof(p->opt), "--%s", p->longopts[li].name);
+    } else {
+      snprintf(p->opt, sizeof(p->opt), "-%c", c);
+    }
+    const ps__cli_opt *o = ps__cli_find(p->tool, c);
+    const char *hint = o != NULL       ? o->empty
+                       : p->empty_hint ? p->empty_hint(c)
+                                       : NULL;
+    if (optarg != NULL && *optarg == '\0' && hint != NULL) {
+      p->status = ps_cli_usage_error("empty %s: %s", p->opt, hint);
+      return PS_CLI_STOP;
+    }
+    if (o == NULL) {
+      return c;
+    }
+    int st = o->handle(p, common, optarg);
+    if (st >= 0) {
+      p->status = st;
+      return PS_CLI_STOP;
+    }
+  }
+}
+
+void ps_cli_help(unsigned tool, FILE *f, int section) {
+  for (size_t i = 0; i < PS__CLI_N; i++) {
+    const ps__cli_opt *o = &ps__cli_opts[i];
+    if ((o->tools & tool) && o->section == section && o->help != NULL) {
+      fputs(tool == PS_CLI_RECEIVER && o->help_receiver ? o->help_receiver
+                                                        : o->help,
+            f);
+    }
+  }
+}
+
+int ps_cli_check_common(const ps_cli_common *c) {
+  if (c->tls.insecure && (c->tls.ca_file || c->tls.pin || c->tls.server_name)) {
+    return ps_cli_usage_error("--tls-insecure contradicts --tls-ca, "
+                              "--tls-pin and --tls-server-name");
+  }
+  if ((c->tls.cert_file == NULL) != (c->tls.key_file == NULL)) {
+    return ps_cli_usage_error("--tls-cert and --tls-key go together");
+  }
+  if (c->tls.client_ca_file != NULL && c->tls.cert_file == NULL) {
+    return ps_cli_usage_error("--tls-client-ca needs --tls-cert and --tls-key");
+  }
+  return 0;
+}
+
+int ps_cli_usage_error(const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  ps_cli_err("%s (see %s --help)", line, g_prog);
+  return PS_EXIT_USAGE;
+}
+
+int ps_cli_once(const char **slot, const char *value, const char *opt) {
+  if (*slot != NULL) {
+    return ps_cli_usage_error("%s given twice ('%s' and '%s'): give it once",
+                              opt, *slot, value);
+  }
+  *slot = value;
+  return 0;
+}
+
+void ps_cli_signals(void (*on_stop)(int), void (*on_hup)(int)) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_stop;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  if (on_hup != NULL) {
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+  }
+  signal(SIGPIPE, SIG_IGN);
 }

@@ -6,8 +6,10 @@
 
 #include <packetstreamer/packetstreamer.h>
 
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define PS_EXIT_OK 0
 #define PS_EXIT_RUNTIME 1
@@ -54,5 +56,79 @@ void ps_cli_log_init(const char *prog, int verbosity);
 void ps_cli_log(ps_log_level level, const char *msg, void *user_data);
 /* A one-line error without time stamp (usage errors). */
 void ps_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The options both tools take (TLS, the shared key, -Z, -q/-v, -h/-V)
+ * are one table in ps_cli.c, like curl's: name, letter, argument, the
+ * tools that take it, the help text, and a handler that stores into
+ * ps_cli_common. Each tool appends the table to its own options. */
+#define PS_CLI_SENSOR 1u
+#define PS_CLI_RECEIVER 2u
+
+/* Where a common option's help lines go in --help: each tool prints its
+ * own lines between the sections. */
+enum { PS_CLI_HELP_CRED, PS_CLI_HELP_USER, PS_CLI_HELP_LOG };
+
+typedef struct ps_cli_common {
+  ps_tls_options tls;
+  int use_tls;          /* --tls or any --tls-* (the sensor's switch) */
+  const char *key_file; /* --auth-key-file */
+  const char *run_as;   /* -Z */
+  int verbosity;        /* 0 -q, 1, 2 -v */
+} ps_cli_common;
+
+#define PS_CLI_MAX_OPTS 64
+
+/* Returned by ps_cli_getopt when the tool must return status (a usage
+ * error, or -h/-V done). */
+#define PS_CLI_STOP (-2)
+
+typedef struct ps_cli_parser {
+  const char *prog;
+  unsigned tool; /* PS_CLI_SENSOR or PS_CLI_RECEIVER */
+  void (*usage)(FILE *f);
+  /* What an empty value of the tool's own option c should be instead,
+   * or NULL when the tool checks it itself. */
+  const char *(*empty_hint)(int c);
+  struct option longopts[PS_CLI_MAX_OPTS];
+  char shortopts[PS_CLI_MAX_OPTS * 2 + 4];
+  char opt[48]; /* the option as typed: "--tls-ca", or "-r" */
+  int status;   /* the exit code after PS_CLI_STOP */
+} ps_cli_parser;
+
+/* Builds the getopt_long array and short-option string: own (ending in
+ * {NULL, 0, NULL, 0}) and own_short first, then the common options of
+ * p->tool. Sets every common default. */
+void ps_cli_getopt_init(ps_cli_parser *p, ps_cli_common *common,
+                        const char *prog, unsigned tool,
+                        const struct option *own, const char *own_short,
+                        void (*usage)(FILE *f),
+                        const char *(*empty_hint)(int c));
+
+/* The next option of the tool's own (its getopt value, optarg set, the
+ * empty value refused), -1 at the end (logging set to the verbosity
+ * asked for), or PS_CLI_STOP with p->status to exit with. Common
+ * options are handled here. */
+int ps_cli_getopt(ps_cli_parser *p, ps_cli_common *common, int argc,
+                  char **argv);
+
+/* Prints the help lines of tool's common options of one section. */
+void ps_cli_help(unsigned tool, FILE *f, int section);
+
+/* The checks between common options (--tls-cert with --tls-key, ...):
+ * 0, or PS_EXIT_USAGE after the message. */
+int ps_cli_check_common(const ps_cli_common *common);
+
+/* "PROG: MSG (see PROG --help)", one line; returns PS_EXIT_USAGE. */
+int ps_cli_usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* Options that name one thing (a file, a name, a credential, a
+ * command): a second one is refused rather than silently replacing the
+ * first. 0, or PS_EXIT_USAGE after the message. */
+int ps_cli_once(const char **slot, const char *value, const char *opt);
+
+/* SIGINT and SIGTERM to on_stop, SIGHUP to on_hup (unless NULL), and
+ * SIGPIPE ignored (a closed peer is an error return, not a death). */
+void ps_cli_signals(void (*on_stop)(int), void (*on_hup)(int));
 
 #endif

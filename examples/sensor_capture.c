@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
   }
   if (rc == 0) {
     ps_stream_counters c;
-    ps_stream_get_counters(stream, &c);
+    ps_stream_get_counters(stream, &c, sizeof(c));
     printf("sent %llu packets, %llu bytes\n",
            (unsigned long long)c.packets_sent,
            (unsigned long long)c.bytes_sent);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <packetstreamer/packetstreamer.h>
 
@@ -59,6 +60,21 @@ static inline uint8_t *ps__buf_head(const ps__buf *b) {
   return b->data ? b->data + b->off : b->data;
 }
 static inline void ps__buf_reset(ps__buf *b) { b->off = b->len = 0; }
+
+/* Copies a struct that only grows out to a caller that knows size bytes
+ * of it: the fields both know, and zero in those only the caller knows
+ * (a caller built against a newer header). */
+static inline void ps__copy_out(void *out, size_t size, const void *src,
+                                size_t srcsize) {
+  if (out == NULL) {
+    return;
+  }
+  size_t n = size < srcsize ? size : srcsize;
+  memcpy(out, src, n);
+  if (size > n) {
+    memset((char *)out + n, 0, size - n);
+  }
+}
 
 /* Formats into an errmsg buffer of PS_ERRMSG_MAX bytes; returns code. */
 int ps__seterr(char *errbuf, int code, const char *fmt, ...)

@@ -333,8 +333,9 @@ int ps_receiver_set_auth_key(ps_receiver *r, const uint8_t *key,
   return rc;
 }
 
-void ps_receiver_get_counters(ps_receiver *r, ps_receiver_counters *out) {
-  *out = r->ctr;
+void ps_receiver_get_counters(ps_receiver *r, ps_receiver_counters *out,
+                              size_t size) {
+  ps__copy_out(out, size, &r->ctr, sizeof(r->ctr));
 }
 
 int ps_receiver_listen(ps_receiver *r, const char *addr, uint16_t port) {

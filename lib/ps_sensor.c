@@ -545,7 +545,7 @@ static void fill_stats(ps_sensor *s, source *src) {
   }
   ps_stream_iface_counters ic;
   if (s->stream != NULL &&
-      ps_stream_get_iface_counters(s->stream, src->stream_if, &ic) == 0) {
+      ps_stream_get_iface_counters(s->stream, src->stream_if, &ic, sizeof(ic)) == 0) {
     src->st.overflow = ic.packets_dropped_overflow + ic.packets_lost;
   }
 }
@@ -676,7 +676,7 @@ static int run_live(ps_sensor *s) {
     /* Every new connection (a reconnect, another receiver) has its own
      * addresses to keep out of the capture. */
     ps_stream_counters sc;
-    ps_stream_get_counters(s->stream, &sc);
+    ps_stream_get_counters(s->stream, &sc, sizeof(sc));
     if (sc.reconnects != excluded && exclude_stream(s) == 0) {
       excluded = sc.reconnects;
     }

@@ -8,16 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-void ps_stream_get_counters(ps_stream *s, ps_stream_counters *out) {
-  *out = s->rq.ctr;
+void ps_stream_get_counters(ps_stream *s, ps_stream_counters *out,
+                            size_t size) {
+  ps__copy_out(out, size, &s->rq.ctr, sizeof(s->rq.ctr));
 }
 
 int ps_stream_get_iface_counters(ps_stream *s, uint32_t iface,
-                                 ps_stream_iface_counters *out) {
+                                 ps_stream_iface_counters *out, size_t size) {
   if (out == NULL || iface >= s->env.n_ifaces) {
     return ps__seterr(s->errmsg, PS_ERR_INVALID, "unknown interface %u", iface);
   }
-  *out = s->rq.ifc[iface];
+  ps__copy_out(out, size, &s->rq.ifc[iface], sizeof(s->rq.ifc[iface]));
   return 0;
 }
 

@@ -6,6 +6,8 @@
 
 #include <packetstreamer/packetstreamer.h>
 
+#include <stddef.h>
+
 START_TEST(test_error_classes) {
   static const int final[] = {PS_ERR_REFUSED, PS_ERR_AUTH,    PS_ERR_TLS,
                               PS_ERR_NOMEM,   PS_ERR_STOPPED, PS_ERR_INVALID,
@@ -81,6 +83,44 @@ START_TEST(test_failed_sink_sets_out_null) {
 }
 END_TEST
 
+START_TEST(test_counters_honour_the_callers_size) {
+  /* A caller built against an older header knows fewer fields: nothing
+   * past them is written. One built against a newer header gets zeros
+   * past the fields this library has. */
+  ps_receiver *r = NULL;
+  ck_assert_int_eq(ps_receiver_create(&r), 0);
+  ck_assert_int_eq(ps_receiver_listen(r, "127.0.0.1", 0), 0);
+  unsigned char buf[sizeof(ps_receiver_counters) + 64];
+  size_t old = offsetof(ps_receiver_counters, connections);
+  memset(buf, 0xAB, sizeof(buf));
+  ps_receiver_get_counters(r, (ps_receiver_counters *)buf, old);
+  for (size_t i = old; i < sizeof(buf); i++) {
+    ck_assert_msg(buf[i] == 0xAB, "byte %zu past the caller's size written",
+                  i);
+  }
+  memset(buf, 0xAB, sizeof(buf));
+  ps_receiver_get_counters(r, (ps_receiver_counters *)buf, sizeof(buf));
+  for (size_t i = sizeof(ps_receiver_counters); i < sizeof(buf); i++) {
+    ck_assert_msg(buf[i] == 0, "byte %zu of a newer caller's struct not zero",
+                  i);
+  }
+  ps_receiver_free(r);
+
+  ps_stream *st = NULL;
+  ck_assert_int_eq(ps_stream_create(&st, "api"), 0);
+  unsigned char sb[sizeof(ps_stream_counters) + 16];
+  memset(sb, 0xAB, sizeof(sb));
+  ps_stream_get_counters(st, (ps_stream_counters *)sb, 8);
+  for (size_t i = 8; i < sizeof(sb); i++) {
+    ck_assert_uint_eq(sb[i], 0xAB);
+  }
+  ps_stream_iface_counters ic;
+  ck_assert_int_eq(ps_stream_get_iface_counters(st, 0, &ic, sizeof(ic)),
+                   PS_ERR_INVALID);
+  ps_stream_free(st);
+}
+END_TEST
+
 static Suite *api_suite(void) {
   Suite *s = suite_create("api");
   TCase *tc = tcase_create("api");
@@ -88,6 +128,7 @@ static Suite *api_suite(void) {
   tcase_add_test(tc, test_every_code_has_a_string);
   tcase_add_test(tc, test_limits_are_enforced);
   tcase_add_test(tc, test_failed_sink_sets_out_null);
+  tcase_add_test(tc, test_counters_honour_the_callers_size);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -350,7 +350,7 @@ static void stream_roundtrip(ps_codec codec, size_t n, size_t batch_bytes) {
   int rc = ps_stream_close(s, 10000);
   ck_assert_msg(rc == 0, "close: %d %s", rc, ps_stream_errmsg(s));
   ps_stream_counters c;
-  ps_stream_get_counters(s, &c);
+  ps_stream_get_counters(s, &c, sizeof(c));
   ck_assert_uint_eq(c.packets_sent, n);
   ck_assert_uint_eq(c.bytes_sent, bytes);
   ck_assert_uint_gt(c.batches_sent, 0);
@@ -374,7 +374,7 @@ static void stream_roundtrip(ps_codec codec, size_t n, size_t batch_bytes) {
   ck_assert_uint_eq(x.rec.last_stats.dropped, 5);
   ck_assert_int_eq(x.rec.ends, 1);
   ps_receiver_counters rc_ctr;
-  ps_receiver_get_counters(x.r, &rc_ctr);
+  ps_receiver_get_counters(x.r, &rc_ctr, sizeof(rc_ctr));
   ck_assert_uint_eq(rc_ctr.packets, n);
   ck_assert_uint_eq(rc_ctr.bytes, bytes);
   ck_assert_uint_eq(rc_ctr.sessions_total, 1);
@@ -537,7 +537,7 @@ static int stdout_second_linktype(int wait_for_reply, char *msg, size_t n) {
   ck_assert_msg(strstr(x.log, "use --format pcapng") != NULL,
                 "receiver log: %s", x.log);
   ps_receiver_counters c;
-  ps_receiver_get_counters(x.r, &c);
+  ps_receiver_get_counters(x.r, &c, sizeof(c));
   ck_assert_uint_eq(c.sessions_failed, 1);
   rx_free(&x);
   stdout_restore(saved);
@@ -823,7 +823,7 @@ static void fake_stop(fake_rx *x) {
 /* The accounting every stream keeps, whatever happened. */
 static void expect_invariant(ps_stream *s) {
   ps_stream_counters c;
-  ps_stream_get_counters(s, &c);
+  ps_stream_get_counters(s, &c, sizeof(c));
   ck_assert_msg(
       c.packets_sent == c.packets_acked + c.packets_dropped_overflow +
                             c.packets_lost + c.packets_queued,
@@ -904,7 +904,7 @@ START_TEST(test_reconnect_resends) {
   int rc = ps_stream_close(s, 10000);
   ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
   ps_stream_counters c;
-  ps_stream_get_counters(s, &c);
+  ps_stream_get_counters(s, &c, sizeof(c));
   expect_invariant(s);
   ck_assert_uint_eq(c.packets_sent, 100);
   ck_assert_uint_eq(c.packets_acked, 100);
@@ -954,7 +954,7 @@ START_TEST(test_resume_ack) {
   int rc = ps_stream_close(s, 10000);
   ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
   ps_stream_counters c;
-  ps_stream_get_counters(s, &c);
+  ps_stream_get_counters(s, &c, sizeof(c));
   expect_invariant(s);
   ck_assert_uint_eq(c.packets_acked, 60);
   ck_assert_uint_eq(c.packets_lost, 0);
@@ -978,12 +978,12 @@ static void outage(ps_overflow policy, uint64_t *acked, uint64_t *dropped,
   wait_down(s);
   send_batches(s, 20, -1);
   ps_stream_counters c;
-  ps_stream_get_counters(s, &c);
+  ps_stream_get_counters(s, &c, sizeof(c));
   expect_invariant(s);
   fake_replan(x, x->conns, (fake_plan){.ack = 1});
   int rc = ps_stream_close(s, 10000);
   ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
-  ps_stream_get_counters(s, &c);
+  ps_stream_get_counters(s, &c, sizeof(c));
   expect_invariant(s);
   ck_assert_uint_eq(c.packets_sent, 210);
   ck_assert_uint_eq(c.packets_lost, 0);
@@ -993,7 +993,7 @@ static void outage(ps_overflow policy, uint64_t *acked, uint64_t *dropped,
   *dropped = c.packets_dropped_overflow;
   /* Per interface: half each. */
   ps_stream_iface_counters ic;
-  ck_assert_int_eq(ps_stream_get_iface_counters(s, 1, &ic), 0);
+  ck_assert_int_eq(ps_stream_get_iface_counters(s, 1, &ic, sizeof(ic)), 0);
   ck_assert_uint_eq(ic.packets_sent, 105);
   ck_assert_uint_eq(ic.packets_dropped_overflow, *dropped / 2);
   ck_assert_uint_eq(ic.packets_acked, *acked / 2);
@@ -1051,7 +1051,7 @@ static void sent_unkept(int receiver_remembers) {
   int rc = ps_stream_close(s, 10000);
   ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
   ps_stream_counters c;
-  ps_stream_get_counters(s, &c);
+  ps_stream_get_counters(s, &c, sizeof(c));
   expect_invariant(s);
   ck_assert_uint_eq(c.packets_dropped_overflow, 0);
   /* Only the six kept can be resent, and only to a receiver that does
@@ -1113,7 +1113,7 @@ START_TEST(test_evicted_after_resume_are_dropped) {
       ps_stream_counters c = {0};
       for (int i = 0; i < 300 && c.reconnects == 0; i++) {
         ck_assert_int_eq(ps_stream_poll(s, 10), 0);
-        ps_stream_get_counters(s, &c);
+        ps_stream_get_counters(s, &c, sizeof(c));
       }
       for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(ps_stream_process(s), 0);
@@ -1131,7 +1131,7 @@ START_TEST(test_evicted_after_resume_are_dropped) {
   int rc = ps_stream_close(s, 10000);
   ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
   ps_stream_counters c;
-  ps_stream_get_counters(s, &c);
+  ps_stream_get_counters(s, &c, sizeof(c));
   expect_invariant(s);
   ck_assert_uint_eq(c.packets_lost, 0);
   ck_assert_uint_gt(c.packets_dropped_overflow, 0);
@@ -1168,14 +1168,14 @@ START_TEST(test_reconnect_never_waits) {
   ck_assert_int_eq(W.waits, waits);
   ck_assert_int_eq(W.now, t);
   ps_stream_counters c;
-  ps_stream_get_counters(s, &c);
+  ps_stream_get_counters(s, &c, sizeof(c));
   ck_assert_uint_eq(c.packets_queued, 500);
   ck_assert_uint_eq(c.reconnects, 0);
   int rc = ps_stream_close(s, 30000);
   ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
   ck_assert_msg(strstr(slog, "did not answer the hello within 5 s") != NULL,
                 "log: %s", slog);
-  ps_stream_get_counters(s, &c);
+  ps_stream_get_counters(s, &c, sizeof(c));
   expect_invariant(s);
   ck_assert_uint_eq(c.packets_acked, 510);
   ck_assert_uint_eq(c.reconnects, 1);
@@ -1200,7 +1200,7 @@ START_TEST(test_close_counts_lost) {
   ck_assert_err(rc, PS_ERR_TIMEOUT, ps_stream_errmsg(s),
                 "30 packets in 3 batches were not acknowledged");
   ps_stream_counters c;
-  ps_stream_get_counters(s, &c);
+  ps_stream_get_counters(s, &c, sizeof(c));
   expect_invariant(s);
   ck_assert_uint_eq(c.packets_acked, 20);
   ck_assert_uint_eq(c.packets_lost, 30);
@@ -1229,13 +1229,13 @@ START_TEST(test_refused_on_reconnect_counts_lost) {
   ck_assert_err(rc, PS_ERR_REFUSED, ps_stream_errmsg(s), "not allowed");
   ck_assert_int_ne(ps_stream_close(s, 1000), 0);
   ps_stream_counters c;
-  ps_stream_get_counters(s, &c);
+  ps_stream_get_counters(s, &c, sizeof(c));
   expect_invariant(s);
   ck_assert_uint_eq(c.packets_acked, 20);
   ck_assert_uint_eq(c.packets_queued, 0);
   ck_assert_uint_eq(c.packets_lost, 30);
   ps_stream_iface_counters ic;
-  ck_assert_int_eq(ps_stream_get_iface_counters(s, 0, &ic), 0);
+  ck_assert_int_eq(ps_stream_get_iface_counters(s, 0, &ic, sizeof(ic)), 0);
   ck_assert_uint_eq(ic.packets_lost, 15);
   ps_stream_free(s);
   fake_stop(&x);
@@ -1265,7 +1265,7 @@ START_TEST(test_failover) {
   int rc = ps_stream_close(s, 10000);
   ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
   ps_stream_counters c;
-  ps_stream_get_counters(s, &c);
+  ps_stream_get_counters(s, &c, sizeof(c));
   expect_invariant(s);
   ck_assert_uint_eq(c.packets_acked, 100);
   ck_assert_uint_eq(a.written_pkts + b.written_pkts, 100);
@@ -1608,7 +1608,7 @@ START_TEST(test_busy_on_reconnect_retried) {
   int rc = ps_stream_close(s, 10000);
   ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
   ps_stream_counters c;
-  ps_stream_get_counters(s, &c);
+  ps_stream_get_counters(s, &c, sizeof(c));
   expect_invariant(s);
   ck_assert_uint_eq(c.packets_acked, 50);
   ck_assert_uint_eq(c.packets_lost, 0);
@@ -1662,7 +1662,7 @@ START_TEST(test_backoff_grows_until_a_connection_works) {
                 d[3]);
   ck_assert_msg(strstr(slog, "unknown frame type") != NULL, "log: %s", slog);
   ps_stream_counters c;
-  ps_stream_get_counters(s, &c);
+  ps_stream_get_counters(s, &c, sizeof(c));
   expect_invariant(s);
   ck_assert_uint_eq(c.packets_lost, 0);
   ck_assert_uint_eq(c.packets_acked, c.packets_sent);
@@ -1696,7 +1696,7 @@ START_TEST(test_handshake_log_lines_limited) {
   ps_receiver_counters c = {0};
   for (int i = 0; i < 2000; i++) {
     rx_step(&x);
-    ps_receiver_get_counters(x.r, &c);
+    ps_receiver_get_counters(x.r, &c, sizeof(c));
     if (c.connections == 120 && c.sessions_active == 0) {
       break;
     }

@@ -515,7 +515,7 @@ int main(int argc, char **argv) {
   }
   rc = ps_receiver_run(r);
   ps_receiver_counters ctr;
-  ps_receiver_get_counters(r, &ctr);
+  ps_receiver_get_counters(r, &ctr, sizeof(ctr));
   /* Connections that never said hello are no sensor's: counted apart. */
   char other[96] = "";
   if (ctr.connections_no_hello > 0) {

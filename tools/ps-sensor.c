@@ -139,7 +139,7 @@ static const char *empty_hint(int c) {
 static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
                     ps_log_level level) {
   ps_stream_counters sc;
-  ps_stream_get_counters(stream, &sc);
+  ps_stream_get_counters(stream, &sc, sizeof(sc));
   ps_capture_stats tot;
   ps_stream_iface_counters ttot;
   memset(&tot, 0, sizeof(tot));
@@ -156,7 +156,7 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
     if (ps_sensor_get_stats(sensor, i, &st) != 0) {
       continue;
     }
-    ps_stream_get_iface_counters(stream, first + i, &ic);
+    ps_stream_get_iface_counters(stream, first + i, &ic, sizeof(ic));
     tot.captured += st.captured;
     tot.dropped += st.dropped;
     tot.ifdropped += st.ifdropped;
@@ -200,7 +200,7 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
     ps_stream_iface_counters rc, sum;
     memset(&sum, 0, sizeof(sum));
     for (unsigned i = 0; i < first; i++) {
-      if (ps_stream_get_iface_counters(stream, i, &rc) == 0) {
+      if (ps_stream_get_iface_counters(stream, i, &rc, sizeof(rc)) == 0) {
         sum.packets_acked += rc.packets_acked;
         sum.packets_dropped_overflow += rc.packets_dropped_overflow;
         sum.packets_lost += rc.packets_lost;

@@ -503,9 +503,13 @@ typedef struct ps_stream_counters {
  */
 PS_API int ps_stream_set_spool(ps_stream *s, const char *dir);
 
-/* Copies the stream's counters into *out. Any time after create, also
- * after ps_stream_close(). */
-PS_API void ps_stream_get_counters(ps_stream *s, ps_stream_counters *out);
+/* Copies the stream's counters into *out; size is sizeof(*out) as the
+ * caller was compiled (the struct only grows: a caller built against an
+ * older header gets the fields it knows, one built against a newer
+ * header gets zero in the fields this library does not have). Any time
+ * after create, also after ps_stream_close(). Since 0.1. */
+PS_API void ps_stream_get_counters(ps_stream *s, ps_stream_counters *out,
+                                   size_t size);
 
 /* Interfaces the stream carries: those added, after those of a spooled
  * earlier run it took up (ps_stream_set_spool()), which come first.
@@ -522,10 +526,12 @@ typedef struct ps_stream_iface_counters {
 } ps_stream_iface_counters;
 
 /* Copies the counters of interface iface (an id from
- * ps_stream_add_interface()) into *out; also after ps_stream_close().
- * Returns 0 or PS_ERR_INVALID. Since 0.1. */
+ * ps_stream_add_interface()) into *out, size bytes as for
+ * ps_stream_get_counters(); also after ps_stream_close(). Returns 0 or
+ * PS_ERR_INVALID. Since 0.1. */
 PS_API int ps_stream_get_iface_counters(ps_stream *s, uint32_t iface,
-                                        ps_stream_iface_counters *out);
+                                        ps_stream_iface_counters *out,
+                                        size_t size);
 
 /* Detail of the last failure on this stream; never NULL. */
 PS_API const char *ps_stream_errmsg(ps_stream *s);
@@ -968,8 +974,10 @@ typedef struct ps_receiver_counters {
   uint64_t connections_no_hello;
 } ps_receiver_counters;
 
+/* Copies the receiver's counters into *out, size bytes as for
+ * ps_stream_get_counters(). Since 0.1. */
 PS_API void ps_receiver_get_counters(ps_receiver *r,
-                                     ps_receiver_counters *out);
+                                     ps_receiver_counters *out, size_t size);
 
 PS_API const char *ps_receiver_errmsg(ps_receiver *r);
 

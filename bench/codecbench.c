@@ -188,8 +188,8 @@ static int bench_level(const char *name, int level, double min_s) {
     } while (t < min_s);
     decomp_mbs = (double)zin_raw * (double)reps / t / 1e6;
   }
-  printf("| %s | %llu | %.2f | zlib %d | %.3f | %.3f | %zu/%zu | %.1f | ",
-         name, (unsigned long long)total_pkts, (double)total_raw / 1e6, level,
+  printf("| %s | %llu | %.2f | zlib %d | %.3f | %.3f | %zu/%zu | %.1f | ", name,
+         (unsigned long long)total_pkts, (double)total_raw / 1e6, level,
          (double)zfull / (double)total_raw, (double)wire / (double)total_raw,
          (size_t)stored, n_batches, comp_mbs);
   if (zin_raw > 0) {
@@ -274,15 +274,15 @@ static int bench_other(const char *name, char kind, int level, double min_s) {
         size_t got = 0;
 #ifdef HAVE_ZSTD
         if (kind == 'z') {
-          got = ZSTD_decompressDCtx(dc, back, batches[i].len, zdata[i],
-                                    zlen[i]);
+          got =
+              ZSTD_decompressDCtx(dc, back, batches[i].len, zdata[i], zlen[i]);
         }
 #endif
 #ifdef HAVE_LZ4
         if (kind == 'l') {
-          got = (size_t)LZ4_decompress_safe((const char *)zdata[i],
-                                            (char *)back, (int)zlen[i],
-                                            (int)batches[i].len);
+          got =
+              (size_t)LZ4_decompress_safe((const char *)zdata[i], (char *)back,
+                                          (int)zlen[i], (int)batches[i].len);
         }
 #endif
         if (got != batches[i].len ||

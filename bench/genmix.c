@@ -60,16 +60,49 @@ static uint16_t ip_csum(const uint8_t *p, size_t n) {
   return (uint16_t)~sum;
 }
 
-static const char *words[] = {
-    "GET",      "POST",     "HTTP/1.1", "Host:",      "example.com",
-    "Accept:",  "text/html", "application/json", "User-Agent:",
-    "Mozilla/5.0", "Content-Length:", "Connection:", "keep-alive",
-    "Cookie:",  "session=", "Cache-Control:", "no-cache", "200",
-    "OK",       "Server:",  "nginx",    "Date:",      "Thu,",
-    "the",      "quick",    "brown",    "fox",        "jumps",
-    "over",     "lazy",     "dog",      "/index.html", "/api/v1/items",
-    "{\"id\":", "\"name\":", "\"value\":", "true",   "false",
-    "null",     "Set-Cookie:", "Vary:", "Accept-Encoding", "gzip"};
+static const char *words[] = {"GET",
+                              "POST",
+                              "HTTP/1.1",
+                              "Host:",
+                              "example.com",
+                              "Accept:",
+                              "text/html",
+                              "application/json",
+                              "User-Agent:",
+                              "Mozilla/5.0",
+                              "Content-Length:",
+                              "Connection:",
+                              "keep-alive",
+                              "Cookie:",
+                              "session=",
+                              "Cache-Control:",
+                              "no-cache",
+                              "200",
+                              "OK",
+                              "Server:",
+                              "nginx",
+                              "Date:",
+                              "Thu,",
+                              "the",
+                              "quick",
+                              "brown",
+                              "fox",
+                              "jumps",
+                              "over",
+                              "lazy",
+                              "dog",
+                              "/index.html",
+                              "/api/v1/items",
+                              "{\"id\":",
+                              "\"name\":",
+                              "\"value\":",
+                              "true",
+                              "false",
+                              "null",
+                              "Set-Cookie:",
+                              "Vary:",
+                              "Accept-Encoding",
+                              "gzip"};
 
 static void fill_text(uint8_t *p, size_t n) {
   size_t o = 0;
@@ -157,7 +190,7 @@ int main(int argc, char **argv) {
     ip[6] = 0x40; /* DF */
     ip[8] = 64;
     ip[9] = tcp ? 6 : 17;
-    put32(ip + 12, 0x0a000000u | (1u << 8) | (flow + 1));  /* 10.0.1.x */
+    put32(ip + 12, 0x0a000000u | (1u << 8) | (flow + 1));     /* 10.0.1.x */
     put32(ip + 16, 0x0a000000u | (2u << 8) | (flow % 7 + 1)); /* 10.0.2.y */
     put16(ip + 10, ip_csum(ip, 20));
     uint8_t *l4 = ip + 20;

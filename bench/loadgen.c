@@ -70,8 +70,8 @@ int main(int argc, char **argv) {
   long n = 1000, idle = 0;
   double pps = 20000, secs = 10;
   int verbose = 0;
-  ps_codec codec = ps_codec_available(PS_CODEC_LZ4) ? PS_CODEC_LZ4
-                                                    : PS_CODEC_ZLIB;
+  ps_codec codec =
+      ps_codec_available(PS_CODEC_LZ4) ? PS_CODEC_LZ4 : PS_CODEC_ZLIB;
   int a = 1;
   for (; a < argc && argv[a][0] == '-' && argv[a][1]; a++) {
     const char *o = argv[a];
@@ -221,8 +221,8 @@ int main(int argc, char **argv) {
         }
         memcpy(frame, payload + ((r >> 20) % (65536 - 1514)), len);
         /* Ethernet II, IPv4 */
-        memcpy(frame, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00",
-               14);
+        memcpy(frame,
+               "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00", 14);
         struct timeval tv;
         gettimeofday(&tv, NULL);
         ps_packet p = {tv.tv_sec, (uint32_t)tv.tv_usec, len, len, x->iface,

@@ -66,8 +66,8 @@ static int lat(void) {
     }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    double cap = (double)u32(ph, swap) +
-                 (double)u32(ph + 4, swap) / (nano ? 1e9 : 1e6);
+    double cap =
+        (double)u32(ph, swap) + (double)u32(ph + 4, swap) / (nano ? 1e9 : 1e6);
     double arr = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
     printf("%llu %.6f %.6f %.3f\n", ++seq, cap, arr, (arr - cap) * 1000.0);
   }

@@ -22,12 +22,12 @@ static size_t make_packet(uint8_t *buf, unsigned n) {
   buf[0] = 0x45; /* IPv4, 20-byte header */
   buf[2] = (uint8_t)(total >> 8);
   buf[3] = (uint8_t)total;
-  buf[8] = 64;  /* TTL */
-  buf[9] = 17;  /* UDP */
-  buf[12] = 192, buf[13] = 0, buf[14] = 2, buf[15] = 1;  /* 192.0.2.1 */
-  buf[16] = 192, buf[17] = 0, buf[18] = 2, buf[19] = 2;  /* 192.0.2.2 */
-  buf[20] = 0x30, buf[21] = 0x39;                        /* port 12345 */
-  buf[22] = 0x00, buf[23] = 0x35;                        /* port 53 */
+  buf[8] = 64;                                          /* TTL */
+  buf[9] = 17;                                          /* UDP */
+  buf[12] = 192, buf[13] = 0, buf[14] = 2, buf[15] = 1; /* 192.0.2.1 */
+  buf[16] = 192, buf[17] = 0, buf[18] = 2, buf[19] = 2; /* 192.0.2.2 */
+  buf[20] = 0x30, buf[21] = 0x39;                       /* port 12345 */
+  buf[22] = 0x00, buf[23] = 0x35;                       /* port 53 */
   buf[24] = (uint8_t)((8 + payload) >> 8);
   buf[25] = (uint8_t)(8 + payload);
   snprintf((char *)buf + 28, payload, "packet %u", n);

@@ -20,11 +20,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      abort();                                                               \
-    }                                                                        \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      abort();                                                                 \
+    }                                                                          \
   } while (0)
 
 #define CANARY 0xA5
@@ -93,8 +93,8 @@ static void fuzz_size(const char *s, uint64_t unit, uint64_t min,
        * for, never an internal bound (review: -C 99999999999g said
        * "outside 0..17179869183"). */
       char range[64];
-      snprintf(range, sizeof(range), "' is outside %" PRIu64 "..%" PRIu64
-               " bytes", min, max);
+      snprintf(range, sizeof(range),
+               "' is outside %" PRIu64 "..%" PRIu64 " bytes", min, max);
       size_t el = strlen(err), rl = strlen(range);
       CHECK(el >= rl && strcmp(err + el - rl, range) == 0);
     }
@@ -108,8 +108,8 @@ static void fuzz_hostport(const char *s, int allow_no_host, int allow_port0,
   uint16_t port = 7;
   memset(host, CANARY, sizeof(host));
   memset(err, CANARY, sizeof(err));
-  int rc = ps_cli_parse_hostport(s, allow_no_host, allow_port0, host,
-                                 hostlen, &port, err, sizeof(err));
+  int rc = ps_cli_parse_hostport(s, allow_no_host, allow_port0, host, hostlen,
+                                 &port, err, sizeof(err));
   /* Nothing is written past hostlen, success or not. */
   for (size_t i = hostlen; i < sizeof(host); i++) {
     CHECK((unsigned char)host[i] == CANARY);

@@ -15,11 +15,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      abort();                                                               \
-    }                                                                        \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      abort();                                                                 \
+    }                                                                          \
   } while (0)
 
 #define MAX_DECLARED (1u << 20)
@@ -44,13 +44,13 @@ static void decompress_input(const uint8_t *data, size_t size) {
   uint8_t *out2 = malloc(outlen ? outlen : 1);
   CHECK(out1 != NULL && out2 != NULL);
   char err[PS_ERRMSG_MAX];
-  int rc1 = ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, in, inlen, out1,
-                                 outlen, err);
+  int rc1 =
+      ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, in, inlen, out1, outlen, err);
   if (rc1 != 0) {
     check_fail(rc1, err);
   }
-  int rc2 = ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, in, inlen, out2,
-                                 outlen, err);
+  int rc2 =
+      ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, in, inlen, out2, outlen, err);
   if (rc2 != 0) {
     check_fail(rc2, err);
   }

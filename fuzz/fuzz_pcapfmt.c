@@ -2,7 +2,8 @@
  * Fuzz target for the pcap and pcapng encoders (lib/ps_pcapfmt.c,
  * lib/ps_fmt_pcap.c, lib/ps_fmt_pcapng.c), which turn what a sensor sent
  * (a time stamp of any 64-bit seconds and 32-bit fraction, any caplen
- * and len, an interface's resolution) into file bytes. The input is a sequence of 21-byte records:
+ * and len, an interface's resolution) into file bytes. The input is a sequence
+ * of 21-byte records:
  *
  *   0       resolution: bits 0-3 (6 or 9 when bit 7 is clear: bit 0 picks
  *           9; else the raw nibble, so 0..15), bit 4: nanosecond pcap
@@ -30,11 +31,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      abort();                                                               \
-    }                                                                        \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      abort();                                                                 \
+    }                                                                          \
   } while (0)
 
 __extension__ typedef __int128 i128;

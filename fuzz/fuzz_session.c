@@ -17,11 +17,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      abort();                                                               \
-    }                                                                        \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      abort();                                                                 \
+    }                                                                          \
   } while (0)
 
 /* The key a keyed session wants (make_seeds.py signs with it). */
@@ -93,8 +93,8 @@ static void check_replies(ps__session *s, tally *t) {
     ps__frame f;
     size_t used;
     char err[PS_ERRMSG_MAX];
-    int rc = ps__frame_parse(ps__buf_head(&s->out), ps__buf_size(&s->out),
-                             &lim, &f, &used, err);
+    int rc = ps__frame_parse(ps__buf_head(&s->out), ps__buf_size(&s->out), &lim,
+                             &f, &used, err);
     CHECK(rc == 1);
     uint64_t seq;
     ps__welcome w;
@@ -120,8 +120,7 @@ static void check_replies(ps__session *s, tally *t) {
       CHECK(s->env->auth_key != NULL && t->proofs++ == 0);
       CHECK(ps__dec_mac(&f, mac, err) == 0);
       CHECK(ps__auth_mac(s->env->auth_key, s->env->auth_len, 1, s->rnonce,
-                         s->snonce, s->sensor, strlen(s->sensor),
-                         want) == 0);
+                         s->snonce, s->sensor, strlen(s->sensor), want) == 0);
       CHECK(memcmp(mac, want, PS_MAC_LEN) == 0);
       break;
     }

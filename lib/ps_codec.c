@@ -107,9 +107,8 @@ static size_t compress_into(ps__codec *c, const uint8_t *in, size_t inlen,
     c->def.next_out = dst;
     c->def.avail_out = (uInt)room;
     /* Z_OK/Z_BUF_ERROR here mean "did not fit": store it. */
-    return deflate(&c->def, Z_FINISH) == Z_STREAM_END
-               ? room - c->def.avail_out
-               : 0;
+    return deflate(&c->def, Z_FINISH) == Z_STREAM_END ? room - c->def.avail_out
+                                                      : 0;
   }
 #ifdef HAVE_LZ4
   if (c->codec == PS_WIRE_CODEC_LZ4 && inlen <= LZ4_MAX_INPUT_SIZE) {

@@ -79,8 +79,7 @@ int ps__seterr(char *errbuf, int code, const char *fmt, ...) {
   return code;
 }
 
-void ps__log(ps_log_fn fn, void *ud, ps_log_level level, const char *fmt,
-             ...) {
+void ps__log(ps_log_fn fn, void *ud, ps_log_level level, const char *fmt, ...) {
   if (fn == NULL) {
     return;
   }

@@ -54,12 +54,16 @@ uint8_t *ps__buf_reserve(ps__buf *b, size_t n);
 int ps__buf_append(ps__buf *b, const void *p, size_t n);
 /* Drops n bytes from the front. */
 void ps__buf_consume(ps__buf *b, size_t n);
-static inline size_t ps__buf_size(const ps__buf *b) { return b->len - b->off; }
+static inline size_t ps__buf_size(const ps__buf *b) {
+  return b->len - b->off;
+}
 static inline uint8_t *ps__buf_head(const ps__buf *b) {
   /* An empty buffer may have no storage: NULL + 0 is undefined. */
   return b->data ? b->data + b->off : b->data;
 }
-static inline void ps__buf_reset(ps__buf *b) { b->off = b->len = 0; }
+static inline void ps__buf_reset(ps__buf *b) {
+  b->off = b->len = 0;
+}
 
 /* Copies a struct that only grows out to a caller that knows size bytes
  * of it: the fields both know, and zero in those only the caller knows
@@ -81,8 +85,8 @@ int ps__seterr(char *errbuf, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Formats one log line and hands it to fn (if any). */
-void ps__log(ps_log_fn fn, void *ud, ps_log_level level, const char *fmt,
-             ...) __attribute__((format(printf, 4, 5)));
+void ps__log(ps_log_fn fn, void *ud, ps_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Keeps a copy of a shared key (1..PS_MAX_AUTH_KEY bytes) in *key,
  * wiping the one it replaces. Returns 0, PS_ERR_INVALID (text in errbuf)

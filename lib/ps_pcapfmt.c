@@ -6,9 +6,8 @@
 
 #include <string.h>
 
-static const uint32_t pow10u[] = {1,      10,      100,      1000,
-                                  10000,  100000,  1000000,  10000000,
-                                  100000000, 1000000000};
+static const uint32_t pow10u[] = {
+    1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000};
 
 /* The fraction of a time stamp in resolution from_res, in to_res: the
  * whole seconds it holds (*carry) and the rest, scaled. Both resolutions

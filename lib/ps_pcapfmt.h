@@ -68,8 +68,8 @@ typedef struct ps__pcapng_idb {
 
 typedef struct ps__pcapng_isb {
   uint32_t iface;
-  uint64_t ts;         /* in the interface's resolution */
-  uint64_t starttime;  /* 0: not written */
+  uint64_t ts;        /* in the interface's resolution */
+  uint64_t starttime; /* 0: not written */
   uint64_t endtime;
   const ps_capture_stats *stats;
 } ps__pcapng_isb_info;

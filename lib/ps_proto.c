@@ -19,9 +19,8 @@ void ps__limits_default(ps__limits *l) {
 
 const char *ps__frame_name(uint8_t type) {
   static const char *const names[] = {
-      "?",     "HELLO", "WELCOME",   "ERROR", "IFACE",
-      "BATCH", "ACK",   "STATS",     "HEARTBEAT", "CLOSE",
-      "AUTH",  "AUTH_OK"};
+      "?",   "HELLO", "WELCOME",   "ERROR", "IFACE", "BATCH",
+      "ACK", "STATS", "HEARTBEAT", "CLOSE", "AUTH",  "AUTH_OK"};
   return type < sizeof(names) / sizeof(names[0]) ? names[type] : "?";
 }
 
@@ -33,8 +32,7 @@ int ps__frame_parse(const uint8_t *buf, size_t len, const ps__limits *lim,
   /* Judge the type as soon as its byte is there: garbage is refused
    * before we wait for a length that will never make sense. */
   if (buf[0] < PS_FRAME_HELLO || buf[0] > PS_FRAME_LAST) {
-    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "unknown frame type %u",
-                      buf[0]);
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "unknown frame type %u", buf[0]);
   }
   if (len < PS_FRAME_HDR) {
     return 0;
@@ -120,12 +118,12 @@ int ps__dec_hello(const ps__frame *f, ps__hello *m, char *errbuf) {
   m->name = (const char *)p + 34;
   if (m->min_version == 0 || m->min_version > m->max_version) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL,
-                      "hello with invalid version range %u..%u",
-                      m->min_version, m->max_version);
+                      "hello with invalid version range %u..%u", m->min_version,
+                      m->max_version);
   }
   if ((m->flags & ~PS_HELLO_STREAM) != 0) {
-    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
-                      "hello with unknown flags 0x%x", m->flags);
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "hello with unknown flags 0x%x",
+                      m->flags);
   }
   size_t extra = (m->flags & PS_HELLO_STREAM) ? 8 : 0;
   if ((size_t)f->len != 34 + m->name_len + extra) {
@@ -393,8 +391,8 @@ int ps__dec_stats(const ps__frame *f, ps__stats *m, char *errbuf) {
   m->c.truncated = ps__get64(p + 44);
   m->c.overflow = ps__get64(p + 52);
   if (m->iface >= PS_MAX_IFACES) {
-    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
-                      "stats for interface id %u", m->iface);
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "stats for interface id %u",
+                      m->iface);
   }
   return 0;
 }
@@ -448,8 +446,8 @@ int ps__dec_mac(const ps__frame *f, uint8_t *mac, char *errbuf) {
 }
 
 int ps__auth_mac(const uint8_t *key, size_t keylen, int receiver,
-                 const uint8_t *rnonce, const uint8_t *snonce,
-                 const char *name, size_t name_len, uint8_t *mac) {
+                 const uint8_t *rnonce, const uint8_t *snonce, const char *name,
+                 size_t name_len, uint8_t *mac) {
   static const char sensor_label[16] = "PSTR auth sensor";
   static const char receiver_label[16] = "PSTR auth rcvr  ";
   uint8_t msg[16 + 2 * PS_NONCE_LEN + 255];
@@ -508,13 +506,13 @@ int ps__batch_next(const uint8_t *raw, size_t raw_len, size_t *off,
   pkt->caplen = ps__get32(p + 16);
   pkt->len = ps__get32(p + 20);
   if (pkt->iface >= PS_MAX_IFACES) {
-    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
-                      "packet for interface id %u", pkt->iface);
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "packet for interface id %u",
+                      pkt->iface);
   }
   if (pkt->caplen > PS_MAX_CAPLEN) {
     return ps__seterr(errbuf, PS_ERR_LIMIT,
-                      "packet caplen %u exceeds the limit of %u",
-                      pkt->caplen, PS_MAX_CAPLEN);
+                      "packet caplen %u exceeds the limit of %u", pkt->caplen,
+                      PS_MAX_CAPLEN);
   }
   if (raw_len - o - PS_PKT_HDR < pkt->caplen) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL,

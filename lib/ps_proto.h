@@ -169,8 +169,8 @@ int ps__dec_mac(const ps__frame *f, uint8_t *mac, char *errbuf);
  * make a recorded exchange useless. Returns 0 or PS_ERR_AUTH.
  */
 int ps__auth_mac(const uint8_t *key, size_t keylen, int receiver,
-                 const uint8_t *rnonce, const uint8_t *snonce,
-                 const char *name, size_t name_len, uint8_t *mac);
+                 const uint8_t *rnonce, const uint8_t *snonce, const char *name,
+                 size_t name_len, uint8_t *mac);
 
 /* Appends one packet record to a raw (uncompressed) batch. */
 int ps__batch_put(ps__buf *raw, const ps_packet *pkt);

@@ -34,11 +34,11 @@
  * line with the number not shown. */
 #define HSLOG_MAX 100
 #define HSLOG_WINDOW_MS 10000
-#define READ_BUDGET (1u << 20)   /* bytes per connection per wakeup */
-#define OUT_LIMIT (256u * 1024)  /* a sensor that does not read its acks */
+#define READ_BUDGET (1u << 20)  /* bytes per connection per wakeup */
+#define OUT_LIMIT (256u * 1024) /* a sensor that does not read its acks */
 #define IDLE_TRIM_MS 2000
-#define RETRY_WRITE_MS 1000      /* output failed: try again this often */
-#define LINGER_MS 2000           /* a refused sensor's input is drained */
+#define RETRY_WRITE_MS 1000 /* output failed: try again this often */
+#define LINGER_MS 2000      /* a refused sensor's input is drained */
 #define MAX_LINGER 64
 #define TAG_LISTEN 1u
 #define TAG_STOP 2u
@@ -54,10 +54,10 @@ typedef struct conn {
   uint32_t events;
   int64_t created_ms;
   int64_t last_rx_ms;
-  int trimmed;     /* buffers given back since the last input */
-  int lingering;   /* closed, draining input until the sensor closes */
+  int trimmed;   /* buffers given back since the last input */
+  int lingering; /* closed, draining input until the sensor closes */
   int64_t linger_until;
-  int said_hello;  /* counted as a sensor session */
+  int said_hello; /* counted as a sensor session */
   ps__session sess;
 } conn;
 
@@ -92,7 +92,7 @@ struct ps_receiver {
   unsigned handshake_ms;
   unsigned idle_ms;
   uint64_t next_id;
-  int blocked;          /* an output cannot write: nothing is read */
+  int blocked; /* an output cannot write: nothing is read */
   int64_t retry_at_ms;
   unsigned failures_seen; /* outputs failed for good, as last looked at */
   int gone;               /* the only output is gone for good: stopping */
@@ -304,7 +304,9 @@ int ps_receiver_set_max_pending(ps_receiver *r, unsigned max_pending) {
   return 0;
 }
 
-const char *ps_receiver_errmsg(ps_receiver *r) { return r->errmsg; }
+const char *ps_receiver_errmsg(ps_receiver *r) {
+  return r->errmsg;
+}
 
 int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts) {
   if (r->conns != NULL || r->ctr.connections > 0) {
@@ -321,8 +323,7 @@ int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts) {
   return 0;
 }
 
-int ps_receiver_set_auth_key(ps_receiver *r, const uint8_t *key,
-                             size_t len) {
+int ps_receiver_set_auth_key(ps_receiver *r, const uint8_t *key, size_t len) {
   if (r->conns != NULL || r->ctr.connections > 0) {
     return ps__seterr(r->errmsg, PS_ERR_STATE,
                       "the key must be set before sensors connect");
@@ -372,8 +373,8 @@ uint16_t ps_receiver_port(ps_receiver *r) {
   return port;
 }
 
-int ps_receiver_listener(ps_receiver *r, unsigned i, char *addr,
-                         size_t addrlen, uint16_t *port) {
+int ps_receiver_listener(ps_receiver *r, unsigned i, char *addr, size_t addrlen,
+                         uint16_t *port) {
   char a[64];
   uint16_t p = 0;
   if (i >= r->n_listen) {
@@ -442,12 +443,13 @@ void ps_receiver_stop(ps_receiver *r) {
   (void)n;
 }
 
-int ps_receiver_get_fd(ps_receiver *r) { return r->epfd; }
+int ps_receiver_get_fd(ps_receiver *r) {
+  return r->epfd;
+}
 
 int ps_receiver_get_timeout_ms(ps_receiver *r) {
   /* Deadlines are checked once a second; that is their resolution. */
-  return (r->conns || r->lingering || r->listen_paused_until ||
-          r->hslog_hidden)
+  return (r->conns || r->lingering || r->listen_paused_until || r->hslog_hidden)
              ? 1000
              : -1;
 }
@@ -498,16 +500,15 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
               reason ? reason : "closed in its handshake");
     }
   } else {
-    ps__log(r->env.log, r->env.log_ud,
-            reason ? PS_LOG_WARNING : PS_LOG_INFO,
+    ps__log(r->env.log, r->env.log_ud, reason ? PS_LOG_WARNING : PS_LOG_INFO,
             "sensor %s (%s) %s: %llu packets, %llu bytes, %llu dropped "
             "(kernel %llu, interface %llu, sensor buffer %llu)%s%s",
-            c->sess.sensor, c->sess.peer,
-            reason ? "dropped" : "disconnected", (unsigned long long)t.captured,
-            (unsigned long long)t.bytes,
+            c->sess.sensor, c->sess.peer, reason ? "dropped" : "disconnected",
+            (unsigned long long)t.captured, (unsigned long long)t.bytes,
             (unsigned long long)(t.dropped + t.ifdropped + t.overflow),
             (unsigned long long)t.dropped, (unsigned long long)t.ifdropped,
-            (unsigned long long)t.overflow, reason ? ": " : "", reason ? reason : "");
+            (unsigned long long)t.overflow, reason ? ": " : "",
+            reason ? reason : "");
   }
   r->ctr.dropped += t.dropped + t.ifdropped;
   r->ctr.overflow += t.overflow;
@@ -671,8 +672,8 @@ int ps_receiver_accept(ps_receiver *r) {
           return accepted;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
-          ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-                  "accept: %s", strerror(errno));
+          ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING, "accept: %s",
+                  strerror(errno));
         }
         break;
       }
@@ -853,8 +854,10 @@ static void check_deadlines(ps_receiver *r) {
       conn_close(r, c, why);
     } else if (now - c->last_rx_ms > (int64_t)r->idle_ms) {
       char why[96];
-      snprintf(why, sizeof(why), "silent for longer than the idle timeout "
-               "of %u s", r->idle_ms / 1000);
+      snprintf(why, sizeof(why),
+               "silent for longer than the idle timeout "
+               "of %u s",
+               r->idle_ms / 1000);
       conn_close(r, c, why);
     } else if (!c->trimmed && now - c->last_rx_ms > IDLE_TRIM_MS) {
       /* A quiet sensor keeps a few KiB, not its largest batch. */
@@ -918,8 +921,7 @@ int ps__receiver_set_failpoint(ps_receiver *r, const char *spec) {
 static void failpoint(ps_receiver *r, int where) {
   if (r->fail_where == where && r->rounds == r->fail_round) {
     ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-            "failpoint: killing myself in round %lu",
-            r->rounds);
+            "failpoint: killing myself in round %lu", r->rounds);
     raise(SIGKILL);
   }
 }
@@ -1095,7 +1097,9 @@ static int step(ps_receiver *r, int timeout_ms) {
   return r->stopping ? PS_ERR_STOPPED : 0;
 }
 
-int ps_receiver_process(ps_receiver *r) { return step(r, 0); }
+int ps_receiver_process(ps_receiver *r) {
+  return step(r, 0);
+}
 
 int ps_receiver_shutdown(ps_receiver *r) {
   /* Finish what the sensors already sent: take what is in the socket

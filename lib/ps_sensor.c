@@ -100,14 +100,16 @@ void ps_sensor_set_log(ps_sensor *s, ps_log_fn fn, void *user_data) {
   s->log_ud = user_data;
 }
 
-const char *ps_sensor_errmsg(ps_sensor *s) { return s->errmsg; }
+const char *ps_sensor_errmsg(ps_sensor *s) {
+  return s->errmsg;
+}
 
-#define BEFORE_OPEN(s)                                                       \
-  do {                                                                       \
-    if ((s)->opened) {                                                       \
-      return ps__seterr((s)->errmsg, PS_ERR_STATE,                           \
-                        "the sensor is already open");                       \
-    }                                                                        \
+#define BEFORE_OPEN(s)                                                         \
+  do {                                                                         \
+    if ((s)->opened) {                                                         \
+      return ps__seterr((s)->errmsg, PS_ERR_STATE,                             \
+                        "the sensor is already open");                         \
+    }                                                                          \
   } while (0)
 
 int ps_sensor_add_interface(ps_sensor *s, const char *ifname) {
@@ -148,8 +150,8 @@ int ps_sensor_set_file(ps_sensor *s, const char *path) {
 int ps_sensor_set_snaplen(ps_sensor *s, int snaplen) {
   BEFORE_OPEN(s);
   if (snaplen < 1 || snaplen > (int)PS_MAX_CAPLEN) {
-    return ps__seterr(s->errmsg, PS_ERR_INVALID,
-                      "snaplen %d is outside 1..%u", snaplen, PS_MAX_CAPLEN);
+    return ps__seterr(s->errmsg, PS_ERR_INVALID, "snaplen %d is outside 1..%u",
+                      snaplen, PS_MAX_CAPLEN);
   }
   s->snaplen = snaplen;
   return 0;
@@ -204,7 +206,9 @@ void ps_sensor_stop(ps_sensor *s) {
    * stream closed cleanly by the caller. */
 }
 
-unsigned ps_sensor_source_count(ps_sensor *s) { return s->n_src; }
+unsigned ps_sensor_source_count(ps_sensor *s) {
+  return s->n_src;
+}
 
 const char *ps_sensor_source_name(ps_sensor *s, unsigned i) {
   return i < s->n_src ? s->src[i].name : NULL;
@@ -291,8 +295,8 @@ static int open_file(ps_sensor *s) {
   source *src = &s->src[0];
   FILE *f = fopen(s->file, "rb");
   if (f == NULL) {
-    return ps__seterr(s->errmsg, PS_ERR_CAPTURE, "cannot open %s: %s",
-                      s->file, strerror(errno));
+    return ps__seterr(s->errmsg, PS_ERR_CAPTURE, "cannot open %s: %s", s->file,
+                      strerror(errno));
   }
   uint8_t hdr[24];
   size_t got = fread(hdr, 1, sizeof(hdr), f);
@@ -313,10 +317,12 @@ static int open_file(ps_sensor *s) {
    * fraction in 32 bits, corrupting out-of-range values: open each file
    * at its own precision. */
   char eb[PCAP_ERRBUF_SIZE];
-  unsigned prec = nano ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO;
+  unsigned prec =
+      nano ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO;
   pcap_t *p = open_offline(s->file, prec, eb);
   if (p == NULL) {
-    return ps__seterr(s->errmsg, PS_ERR_CAPTURE, "%s: not a capture file "
+    return ps__seterr(s->errmsg, PS_ERR_CAPTURE,
+                      "%s: not a capture file "
                       "libpcap can read: %s",
                       s->file, eb);
   }
@@ -454,8 +460,7 @@ static int open_live(ps_sensor *s, unsigned i) {
   }
   src->fd = pcap_get_selectable_fd(p);
   if (src->fd < 0) {
-    return ps__seterr(s->errmsg, PS_ERR_CAPTURE,
-                      "%s cannot be polled", ifname);
+    return ps__seterr(s->errmsg, PS_ERR_CAPTURE, "%s cannot be polled", ifname);
   }
   return 0;
 }
@@ -515,8 +520,7 @@ static int exclude_stream(ps_sensor *s) {
   memcpy(s->excluded[s->n_excluded++], term, sizeof(term));
   for (unsigned k = 0; k < s->n_excluded; k++) {
     size_t n = strlen(any);
-    snprintf(any + n, sizeof(any) - n, "%s%s", k ? " or " : "",
-             s->excluded[k]);
+    snprintf(any + n, sizeof(any) - n, "%s%s", k ? " or " : "", s->excluded[k]);
   }
   for (unsigned i = 0; i < s->n_src; i++) {
     source *src = &s->src[i];
@@ -545,7 +549,8 @@ static void fill_stats(ps_sensor *s, source *src) {
   }
   ps_stream_iface_counters ic;
   if (s->stream != NULL &&
-      ps_stream_get_iface_counters(s->stream, src->stream_if, &ic, sizeof(ic)) == 0) {
+      ps_stream_get_iface_counters(s->stream, src->stream_if, &ic,
+                                   sizeof(ic)) == 0) {
     src->st.overflow = ic.packets_dropped_overflow + ic.packets_lost;
   }
 }
@@ -562,8 +567,8 @@ int ps_sensor_get_stats(ps_sensor *s, unsigned i, ps_capture_stats *out) {
 static int send_all_stats(ps_sensor *s) {
   for (unsigned i = 0; i < s->n_src; i++) {
     fill_stats(s, &s->src[i]);
-    int rc = ps_stream_send_stats(s->stream, s->src[i].stream_if,
-                                  &s->src[i].st);
+    int rc =
+        ps_stream_send_stats(s->stream, s->src[i].stream_if, &s->src[i].st);
     if (rc != 0) {
       return rc;
     }
@@ -708,8 +713,7 @@ static int run_live(ps_sensor *s) {
         (short)(POLLIN | (ps_stream_want_write(s->stream) ? POLLOUT : 0)), 0};
     pfd[n++] = (struct pollfd){s->stop_fd, POLLIN, 0};
     if (poll(pfd, n, (int)wait) < 0 && errno != EINTR) {
-      return ps__seterr(s->errmsg, PS_ERR_SYSTEM, "poll: %s",
-                        strerror(errno));
+      return ps__seterr(s->errmsg, PS_ERR_SYSTEM, "poll: %s", strerror(errno));
     }
     for (unsigned i = 0; i < s->n_src; i++) {
       cb_ctx ctx = {s, &s->src[i]};
@@ -718,8 +722,8 @@ static int run_live(ps_sensor *s) {
         return s->run_rc;
       }
       if (got == PCAP_ERROR) {
-        return ps__seterr(s->errmsg, PS_ERR_CAPTURE, "%s: %s",
-                          s->src[i].name, pcap_geterr(s->src[i].p));
+        return ps__seterr(s->errmsg, PS_ERR_CAPTURE, "%s: %s", s->src[i].name,
+                          pcap_geterr(s->src[i].p));
       }
     }
     int rc = ps_stream_process(s->stream);
@@ -727,8 +731,7 @@ static int run_live(ps_sensor *s) {
       return 0;
     }
     if (rc != 0) {
-      snprintf(s->errmsg, sizeof(s->errmsg), "%s",
-               ps_stream_errmsg(s->stream));
+      snprintf(s->errmsg, sizeof(s->errmsg), "%s", ps_stream_errmsg(s->stream));
       return rc;
     }
   }

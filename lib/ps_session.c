@@ -11,8 +11,8 @@
 static int start(ps__session *s);
 static int resume(ps__session *s);
 
-void ps__session_init(ps__session *s, const ps__session_env *env,
-                      uint64_t id, const char *peer, const uint8_t *rnonce) {
+void ps__session_init(ps__session *s, const ps__session_env *env, uint64_t id,
+                      const char *peer, const uint8_t *rnonce) {
   memset(s, 0, sizeof(*s));
   memcpy(s->rnonce, rnonce, PS_NONCE_LEN);
   s->env = env;
@@ -236,16 +236,16 @@ static int on_auth(ps__session *s, const ps__frame *f) {
     return refuse(s, rc);
   }
   size_t n = strlen(s->sensor);
-  if (ps__auth_mac(s->env->auth_key, s->env->auth_len, 0, s->rnonce,
-                   s->snonce, s->sensor, n, mac) != 0 ||
+  if (ps__auth_mac(s->env->auth_key, s->env->auth_len, 0, s->rnonce, s->snonce,
+                   s->sensor, n, mac) != 0 ||
       gnutls_memcmp(mac, theirs, PS_MAC_LEN) != 0) {
     ps__seterr(s->errmsg, PS_ERR_AUTH,
                "authentication failed: wrong shared key for sensor %s",
                s->sensor);
     return refuse(s, PS_ERR_AUTH);
   }
-  if (ps__auth_mac(s->env->auth_key, s->env->auth_len, 1, s->rnonce,
-                   s->snonce, s->sensor, n, mac) != 0 ||
+  if (ps__auth_mac(s->env->auth_key, s->env->auth_len, 1, s->rnonce, s->snonce,
+                   s->sensor, n, mac) != 0 ||
       ps__enc_mac(&s->out, PS_FRAME_AUTH_OK, mac) != 0) {
     ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
     return refuse(s, PS_ERR_NOMEM);
@@ -363,8 +363,7 @@ static int on_batch(ps__session *s, const ps__frame *f) {
   ps_packet pkt;
   size_t off = 0;
   uint32_t n = 0;
-  while ((rc = ps__batch_next(raw, b.raw_len, &off, &pkt, s->errmsg)) ==
-         1) {
+  while ((rc = ps__batch_next(raw, b.raw_len, &off, &pkt, s->errmsg)) == 1) {
     if (s->ifaces[pkt.iface] == NULL) {
       ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
                  "batch %llu has a packet for unannounced interface %u",
@@ -477,8 +476,7 @@ static int on_stats(ps__session *s, const ps__frame *f) {
             "sensor %s interface %s: %llu packets dropped before capture "
             "(kernel %llu, interface %llu)",
             s->sensor, ifc->name, (unsigned long long)now,
-            (unsigned long long)m.c.dropped,
-            (unsigned long long)m.c.ifdropped);
+            (unsigned long long)m.c.dropped, (unsigned long long)m.c.ifdropped);
   }
   ifc->stats = m.c;
   ifc->have_stats = 1;
@@ -492,8 +490,8 @@ static int on_stats(ps__session *s, const ps__frame *f) {
 static int on_frame(ps__session *s, const ps__frame *f) {
   if (s->state == PS_SESS_HELLO) {
     if (f->type != PS_FRAME_HELLO) {
-      ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
-                 "expected a hello, got a %s frame", ps__frame_name(f->type));
+      ps__seterr(s->errmsg, PS_ERR_PROTOCOL, "expected a hello, got a %s frame",
+                 ps__frame_name(f->type));
       return refuse(s, PS_ERR_PROTOCOL);
     }
     return on_hello(s, f);
@@ -570,10 +568,10 @@ static int process(ps__session *s) {
   while (s->state != PS_SESS_DONE && !s->close_due) {
     ps__frame f;
     size_t used;
-    int rc = ps__frame_parse(
-        ps__buf_head(&s->in), ps__buf_size(&s->in),
-        s->state == PS_SESS_ACTIVE ? &s->env->lim : &hello_lim, &f, &used,
-        s->errmsg);
+    int rc =
+        ps__frame_parse(ps__buf_head(&s->in), ps__buf_size(&s->in),
+                        s->state == PS_SESS_ACTIVE ? &s->env->lim : &hello_lim,
+                        &f, &used, s->errmsg);
     if (rc < 0) {
       if (s->state == PS_SESS_HELLO && *ps__buf_head(&s->in) == 0x16) {
         ps__seterr(s->errmsg, PS_ERR_PROTOCOL,

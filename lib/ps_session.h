@@ -74,16 +74,16 @@ typedef struct ps__session {
   ps__codec *cc;
   ps__buf in;
   ps__buf out;
-  uint8_t *raw;      /* decompression buffer */
+  uint8_t *raw; /* decompression buffer */
   size_t raw_cap;
   uint64_t last_seq; /* last batch written */
   uint64_t stream_id;
-  int has_stream;        /* the hello named a stream */
+  int has_stream;         /* the hello named a stream */
   ps__stream_ent *stream; /* while active with a stream */
-  unsigned started;  /* how many sinks were told of the session */
+  unsigned started;       /* how many sinks were told of the session */
   int clean_close;
-  int ack_due;       /* a batch was taken but not yet acknowledged */
-  int close_due;     /* the sensor closed: confirm with the next acks */
+  int ack_due;   /* a batch was taken but not yet acknowledged */
+  int close_due; /* the sensor closed: confirm with the next acks */
   ps__sess_iface *ifaces[PS_MAX_IFACES];
   uint64_t packets, bytes, batches, duplicates;
   uint64_t missing; /* batches the sensor never sent (dropped by it) */
@@ -92,8 +92,8 @@ typedef struct ps__session {
 
 /* rnonce: PS_NONCE_LEN fresh random bytes for this session (the caller
  * draws them, so the session stays deterministic for tests). */
-void ps__session_init(ps__session *s, const ps__session_env *env,
-                      uint64_t id, const char *peer, const uint8_t *rnonce);
+void ps__session_init(ps__session *s, const ps__session_env *env, uint64_t id,
+                      const char *peer, const uint8_t *rnonce);
 
 /* Records the verified TLS client certificate's subject (before the
  * hello), shown to sinks and logs. */

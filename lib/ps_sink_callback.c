@@ -47,8 +47,7 @@ static int cb_packet(ps_sink *sk, void *slot, const ps_session_info *s,
 }
 
 static void cb_stats(ps_sink *sk, void *slot, const ps_session_info *s,
-                     const ps_interface_info *ifc,
-                     const ps_capture_stats *st) {
+                     const ps_interface_info *ifc, const ps_capture_stats *st) {
   cb_sink *c = (cb_sink *)sk;
   if (c->cb.stats) {
     c->cb.stats(s, ifc, st, c->ud);

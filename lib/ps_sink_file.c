@@ -30,7 +30,7 @@ typedef struct file_sink {
   ps__fmt_params params;
   ps__series *series;
   struct fs_slot *slots; /* every interface's, freed with the sink */
-  int noted; /* the format's remark on an interface was logged */
+  int noted;             /* the format's remark on an interface was logged */
   int closed;
   int gone; /* standard output or a pipe failed for good */
   char gone_msg[PS_ERRMSG_MAX];
@@ -497,8 +497,7 @@ static const ps__fmt *const formats[] = {
 };
 
 int ps_file_sink(ps_sink **out, ps_file_format format,
-                 const char *path_template,
-                 const ps_file_sink_options *opts) {
+                 const char *path_template, const ps_file_sink_options *opts) {
   if (out == NULL) {
     return PS_ERR_INVALID;
   }
@@ -529,8 +528,8 @@ int ps_file_sink(ps_sink **out, ps_file_format format,
                            "each interface's own precision");
   }
   if (strcmp(path_template, "-") == 0 &&
-      (o.rotate_bytes || o.rotate_seconds || o.max_files ||
-       o.split_by_sensor || (o.flags & PS_SINK_APPEND) || o.post_rotate)) {
+      (o.rotate_bytes || o.rotate_seconds || o.max_files || o.split_by_sensor ||
+       (o.flags & PS_SINK_APPEND) || o.post_rotate)) {
     return bad_option(out, "standard output cannot be rotated, split, "
                            "appended to or post-processed: write to a file");
   }

@@ -87,8 +87,8 @@ static int check_strings(const ps_tls_options *o, char *errbuf) {
   return 0;
 }
 
-int ps__tls_creds_new(ps__tls_creds **out, int server,
-                      const ps_tls_options *o, char *errbuf) {
+int ps__tls_creds_new(ps__tls_creds **out, int server, const ps_tls_options *o,
+                      char *errbuf) {
   *out = NULL;
   if (o == NULL || o->version < 1) {
     return ps__seterr(errbuf, PS_ERR_INVALID, "no TLS options");
@@ -126,8 +126,7 @@ int ps__tls_creds_new(ps__tls_creds **out, int server,
   }
   if (o->cert_file != NULL) {
     rc = gnutls_certificate_set_x509_key_file(c->x509, o->cert_file,
-                                              o->key_file,
-                                              GNUTLS_X509_FMT_PEM);
+                                              o->key_file, GNUTLS_X509_FMT_PEM);
     if (rc < 0) {
       ps__tls_creds_free(c);
       return ps__seterr(errbuf, PS_ERR_TLS,
@@ -157,7 +156,9 @@ int ps__tls_creds_new(ps__tls_creds **out, int server,
   return 0;
 }
 
-int ps__tls_creds_insecure(const ps__tls_creds *c) { return c->insecure; }
+int ps__tls_creds_insecure(const ps__tls_creds *c) {
+  return c->insecure;
+}
 
 void ps__tls_creds_free(ps__tls_creds *c) {
   if (c == NULL) {
@@ -256,10 +257,18 @@ void ps__tls_free(ps__tls *t) {
   free(t);
 }
 
-ps__buf *ps__tls_cin(ps__tls *t) { return &t->cin; }
-ps__buf *ps__tls_cout(ps__tls *t) { return &t->cout; }
-const char *ps__tls_peer_subject(ps__tls *t) { return t->subject; }
-const char *ps__tls_description(ps__tls *t) { return t->desc; }
+ps__buf *ps__tls_cin(ps__tls *t) {
+  return &t->cin;
+}
+ps__buf *ps__tls_cout(ps__tls *t) {
+  return &t->cout;
+}
+const char *ps__tls_peer_subject(ps__tls *t) {
+  return t->subject;
+}
+const char *ps__tls_description(ps__tls *t) {
+  return t->desc;
+}
 
 /* The peer's leaf certificate, or NULL. */
 static int peer_cert(ps__tls *t, gnutls_x509_crt_t *crt) {
@@ -335,8 +344,7 @@ static void describe(ps__tls *t) {
     gnutls_x509_crt_deinit(crt);
   }
   snprintf(t->desc, sizeof(t->desc), "%s %s",
-           gnutls_protocol_get_name(gnutls_protocol_get_version(t->s))
-               ?: "TLS",
+           gnutls_protocol_get_name(gnutls_protocol_get_version(t->s)) ?: "TLS",
            gnutls_cipher_get_name(gnutls_cipher_get(t->s)) ?: "?");
 }
 
@@ -353,7 +361,8 @@ int ps__tls_handshake(ps__tls *t, char *errbuf) {
     gnutls_alert_send_appropriate(t->s, rc);
   }
   if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED) {
-    return ps__seterr(errbuf, PS_ERR_TLS, "TLS handshake failed: the peer "
+    return ps__seterr(errbuf, PS_ERR_TLS,
+                      "TLS handshake failed: the peer "
                       "sent alert: %s",
                       gnutls_alert_get_name(gnutls_alert_get(t->s)) ?: "?");
   }
@@ -366,7 +375,8 @@ int ps__tls_handshake(ps__tls *t, char *errbuf) {
     while (txt.data && txt.size > 0 && txt.data[txt.size - 1] == ' ') {
       txt.data[--txt.size] = '\0';
     }
-    ps__seterr(errbuf, PS_ERR_TLS, "TLS certificate verification failed%s%s: %s",
+    ps__seterr(errbuf, PS_ERR_TLS,
+               "TLS certificate verification failed%s%s: %s",
                t->c->server ? "" : " for ",
                t->c->server ? "" : (t->name[0] ? t->name : "the receiver"),
                txt.data ? (char *)txt.data : "unknown reason");

@@ -3,9 +3,13 @@
 
 #include "ps_common.h"
 
-const char *ps_version_string(void) { return PS_VERSION; }
+const char *ps_version_string(void) {
+  return PS_VERSION;
+}
 
-unsigned ps_version_num(void) { return PS_VERSION_NUM; }
+unsigned ps_version_num(void) {
+  return PS_VERSION_NUM;
+}
 
 const char *ps_strerror(int code) {
   switch (code) {

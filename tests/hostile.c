@@ -288,8 +288,7 @@ static int read_n(int fd, uint8_t *p, size_t n) {
 
 /* Reads one frame: 1 with its type and payload (malloc'ed), 0 at the end
  * of the stream, -1 on error or timeout. */
-static int read_frame(int fd, uint8_t *type, uint8_t **payload,
-                      uint32_t *len) {
+static int read_frame(int fd, uint8_t *type, uint8_t **payload, uint32_t *len) {
   uint8_t h[HDR];
   int rc = read_n(fd, h, HDR);
   if (rc != 1) {
@@ -321,11 +320,11 @@ static void show(uint8_t type, const uint8_t *p, uint32_t len) {
     if (tl > len - 4) {
       tl = len - 4;
     }
-    printf("hostile %s: receiver sent ERROR %u: %.*s\n", g_mode, code,
-           (int)tl, (const char *)p + 4);
+    printf("hostile %s: receiver sent ERROR %u: %.*s\n", g_mode, code, (int)tl,
+           (const char *)p + 4);
   } else {
-    printf("hostile %s: receiver sent frame type %u (%u bytes)\n", g_mode,
-           type, len);
+    printf("hostile %s: receiver sent frame type %u (%u bytes)\n", g_mode, type,
+           len);
   }
 }
 
@@ -948,9 +947,8 @@ int main(int argc, char **argv) {
     return mode_flood(argv[2], argv[3]);
   }
   static const char *const modes[] = {
-      "garbage", "truncated", "oversized",  "oversized-hello", "bomb",
-      "badseq",  "idle",      "slowloris",  "hold",            "tsoverflow",
-      "good"};
+      "garbage", "truncated", "oversized", "oversized-hello", "bomb", "badseq",
+      "idle",    "slowloris", "hold",      "tsoverflow",      "good"};
   int m = -1;
   for (int i = 0; i < (int)(sizeof(modes) / sizeof(modes[0])); i++) {
     if (strcmp(g_mode, modes[i]) == 0) {

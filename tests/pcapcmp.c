@@ -39,8 +39,8 @@ typedef struct pktlist {
   size_t n, cap;
 } pktlist;
 
-static void push(pktlist *l, uint64_t ts, uint32_t caplen, uint32_t len,
-                 int lt, const unsigned char *d) {
+static void push(pktlist *l, uint64_t ts, uint32_t caplen, uint32_t len, int lt,
+                 const unsigned char *d) {
   if (l->n == l->cap) {
     l->cap = l->cap ? l->cap * 2 : 1024;
     l->v = realloc(l->v, l->cap * sizeof(pkt));
@@ -215,8 +215,8 @@ static int read_pcapng(const char *path, const char *want, pktlist *l,
     } else if (type == 6) {
       uint32_t id = g32(body);
       if (id >= n_if) {
-        fprintf(stderr, "pcapcmp: %s: packet for unknown interface %u\n",
-                path, id);
+        fprintf(stderr, "pcapcmp: %s: packet for unknown interface %u\n", path,
+                id);
         free(b);
         return -1;
       }
@@ -230,8 +230,8 @@ static int read_pcapng(const char *path, const char *want, pktlist *l,
       ifs[id].epbs++;
       if (want && strcmp(ifs[id].name, want) == 0) {
         uint64_t unit = pow10u(ifs[id].tsresol);
-        uint64_t ns = (ts / unit) * 1000000000u +
-                      (ts % unit) * (1000000000u / unit);
+        uint64_t ns =
+            (ts / unit) * 1000000000u + (ts % unit) * (1000000000u / unit);
         push(l, ns, caplen, plen, ifs[id].linktype, body + 20);
       }
     } else if (type == 5 && list) {
@@ -250,8 +250,8 @@ static int read_pcapng(const char *path, const char *want, pktlist *l,
         }
         o += 4 + ((ol + 3u) & ~3u);
       }
-      printf("isb %u ifrecv %llu ifdrop %llu osdrop %llu usrdeliv %llu\n",
-             id, v[4], v[5], v[7], v[8]);
+      printf("isb %u ifrecv %llu ifdrop %llu osdrop %llu usrdeliv %llu\n", id,
+             v[4], v[5], v[7], v[8]);
     }
     off += blen;
   }

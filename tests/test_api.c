@@ -12,10 +12,17 @@ START_TEST(test_error_classes) {
   static const int final[] = {PS_ERR_REFUSED, PS_ERR_AUTH,    PS_ERR_TLS,
                               PS_ERR_NOMEM,   PS_ERR_STOPPED, PS_ERR_INVALID,
                               PS_ERR_STATE};
-  static const int passing[] = {
-      0,          PS_ERR_CONNECT, PS_ERR_TIMEOUT, PS_ERR_CLOSED,
-      PS_ERR_BUSY, PS_ERR_IO,     PS_ERR_RESOLVE, PS_ERR_PROTOCOL,
-      -1,         -499,           -600};
+  static const int passing[] = {0,
+                                PS_ERR_CONNECT,
+                                PS_ERR_TIMEOUT,
+                                PS_ERR_CLOSED,
+                                PS_ERR_BUSY,
+                                PS_ERR_IO,
+                                PS_ERR_RESOLVE,
+                                PS_ERR_PROTOCOL,
+                                -1,
+                                -499,
+                                -600};
   for (size_t i = 0; i < sizeof(final) / sizeof(final[0]); i++) {
     ck_assert_msg(ps_error_is_final(final[i]) == 1, "%s is final",
                   ps_strerror(final[i]));
@@ -43,8 +50,7 @@ START_TEST(test_limits_are_enforced) {
   for (int i = 0; i < PS_MAX_RECEIVERS; i++) {
     ck_assert_int_eq(ps_stream_add_receiver(st, "127.0.0.1", 1000 + i), 0);
   }
-  ck_assert_int_eq(ps_stream_add_receiver(st, "127.0.0.1", 2000),
-                   PS_ERR_LIMIT);
+  ck_assert_int_eq(ps_stream_add_receiver(st, "127.0.0.1", 2000), PS_ERR_LIMIT);
   ps_stream_free(st);
 
   ps_sensor *se = NULL;
@@ -95,8 +101,7 @@ START_TEST(test_counters_honour_the_callers_size) {
   memset(buf, 0xAB, sizeof(buf));
   ps_receiver_get_counters(r, (ps_receiver_counters *)buf, old);
   for (size_t i = old; i < sizeof(buf); i++) {
-    ck_assert_msg(buf[i] == 0xAB, "byte %zu past the caller's size written",
-                  i);
+    ck_assert_msg(buf[i] == 0xAB, "byte %zu past the caller's size written", i);
   }
   memset(buf, 0xAB, sizeof(buf));
   ps_receiver_get_counters(r, (ps_receiver_counters *)buf, sizeof(buf));

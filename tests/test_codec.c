@@ -43,15 +43,15 @@ START_TEST(test_zlib_roundtrip) {
   ck_assert_uint_lt(ps__buf_size(&out), n / 10);
   /* The bytes are a standard zlib stream. */
   uLongf zn = (uLongf)n;
-  ck_assert_int_eq(uncompress(back, &zn, ps__buf_head(&out),
-                              (uLong)ps__buf_size(&out)),
-                   Z_OK);
+  ck_assert_int_eq(
+      uncompress(back, &zn, ps__buf_head(&out), (uLong)ps__buf_size(&out)),
+      Z_OK);
   ck_assert_uint_eq(zn, n);
   ck_assert_mem_eq(back, in, n);
   memset(back, 0, n);
   ck_assert_int_eq(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB,
-                                        ps__buf_head(&out),
-                                        ps__buf_size(&out), back, n, eb),
+                                        ps__buf_head(&out), ps__buf_size(&out),
+                                        back, n, eb),
                    0);
   ck_assert_mem_eq(back, in, n);
 
@@ -108,9 +108,8 @@ START_TEST(test_incompressible_stored) {
   ck_assert_uint_eq(ps__buf_size(&out), n);
   ck_assert_mem_eq(ps__buf_head(&out), in, n);
   uint8_t *back = malloc(n);
-  ck_assert_int_eq(ps__codec_decompress(c, used, ps__buf_head(&out), n, back,
-                                        n, eb),
-                   0);
+  ck_assert_int_eq(
+      ps__codec_decompress(c, used, ps__buf_head(&out), n, back, n, eb), 0);
   ck_assert_mem_eq(back, in, n);
   /* The next block is stored without trying (back-off), the one after
    * compresses again. */
@@ -199,10 +198,10 @@ START_TEST(test_decompress_bomb) {
   /* Guard bytes past the declared size must stay untouched. */
   uint8_t *out = malloc(declared + 64);
   memset(out + declared, 0xa5, 64);
-  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out,
-                                     declared, eb),
-                PS_ERR_CODEC, eb,
-                "zlib batch inflates beyond its declared 1048576 bytes");
+  ck_assert_err(
+      ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out, declared, eb),
+      PS_ERR_CODEC, eb,
+      "zlib batch inflates beyond its declared 1048576 bytes");
   for (int i = 0; i < 64; i++) {
     ck_assert_uint_eq(out[declared + i], 0xa5);
   }
@@ -218,18 +217,16 @@ START_TEST(test_decompress_smaller_than_declared) {
   size_t zn;
   uint8_t *z = zcompress(in, sizeof(in), &zn);
   ps__codec *c = ps__codec_new(PS_WIRE_CODEC_ZLIB, 0);
-  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out,
-                                     sizeof(out), eb),
-                PS_ERR_CODEC, eb,
-                "zlib batch inflates to 5000 bytes, declared 5001");
+  ck_assert_err(
+      ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out, sizeof(out), eb),
+      PS_ERR_CODEC, eb, "zlib batch inflates to 5000 bytes, declared 5001");
   /* One byte fewer declared: more output than room. */
-  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out, 4999,
-                                     eb),
-                PS_ERR_CODEC, eb, "beyond its declared 4999 bytes");
+  ck_assert_err(
+      ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out, 4999, eb),
+      PS_ERR_CODEC, eb, "beyond its declared 4999 bytes");
   /* The exact size works on the same context afterwards. */
-  ck_assert_int_eq(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out,
-                                        5000, eb),
-                   0);
+  ck_assert_int_eq(
+      ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out, 5000, eb), 0);
   ck_assert_mem_eq(out, in, 5000);
   free(z);
   ps__codec_free(c);
@@ -248,9 +245,9 @@ START_TEST(test_decompress_trailing_garbage) {
   ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, zz, zn + 4, out,
                                      sizeof(out), eb),
                 PS_ERR_CODEC, eb, "has trailing bytes");
-  ck_assert_int_eq(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, zz, zn, out,
-                                        sizeof(out), eb),
-                   0);
+  ck_assert_int_eq(
+      ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, zz, zn, out, sizeof(out), eb),
+      0);
   free(zz);
   free(z);
   ps__codec_free(c);
@@ -266,15 +263,15 @@ START_TEST(test_decompress_corrupt) {
   /* A bad header. */
   uint8_t save = z[0];
   z[0] = 0x00;
-  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out,
-                                     sizeof(out), eb),
-                PS_ERR_CODEC, eb, "corrupt zlib batch: incorrect header");
+  ck_assert_err(
+      ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out, sizeof(out), eb),
+      PS_ERR_CODEC, eb, "corrupt zlib batch: incorrect header");
   z[0] = save;
   /* A bad checksum. */
   z[zn - 1] ^= 0xff;
-  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out,
-                                     sizeof(out), eb),
-                PS_ERR_CODEC, eb, "corrupt zlib batch: incorrect data check");
+  ck_assert_err(
+      ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out, sizeof(out), eb),
+      PS_ERR_CODEC, eb, "corrupt zlib batch: incorrect data check");
   z[zn - 1] ^= 0xff;
   /* Cut in the middle. */
   ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn / 2, out,
@@ -285,17 +282,17 @@ START_TEST(test_decompress_corrupt) {
   unit_fill_random(junk, sizeof(junk), 7);
   junk[0] = 0x78;
   junk[1] = 0x9c;
-  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, junk,
-                                     sizeof(junk), out, sizeof(out), eb),
+  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, junk, sizeof(junk),
+                                     out, sizeof(out), eb),
                 PS_ERR_CODEC, eb, "zlib batch");
   /* Empty input. */
-  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, 0, out,
-                                     sizeof(out), eb),
-                PS_ERR_CODEC, eb, "corrupt zlib batch");
+  ck_assert_err(
+      ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, 0, out, sizeof(out), eb),
+      PS_ERR_CODEC, eb, "corrupt zlib batch");
   /* Still usable. */
-  ck_assert_int_eq(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out,
-                                        sizeof(out), eb),
-                   0);
+  ck_assert_int_eq(
+      ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out, sizeof(out), eb),
+      0);
   ck_assert_mem_eq(out, in, sizeof(out));
   free(z);
   ps__codec_free(c);
@@ -308,10 +305,9 @@ START_TEST(test_decompress_not_negotiated) {
   size_t zn;
   uint8_t *z = zcompress(in, sizeof(in), &zn);
   ps__codec *c = ps__codec_new(PS_WIRE_CODEC_STORED, 0);
-  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out,
-                                     sizeof(out), eb),
-                PS_ERR_CODEC, eb,
-                "batch compressed with zlib, which was not negotiated");
+  ck_assert_err(
+      ps__codec_decompress(c, PS_WIRE_CODEC_ZLIB, z, zn, out, sizeof(out), eb),
+      PS_ERR_CODEC, eb, "batch compressed with zlib, which was not negotiated");
   ck_assert_err(ps__codec_decompress(c, 5, z, zn, out, sizeof(out), eb),
                 PS_ERR_CODEC, eb, "compressed with unknown");
   /* Stored is always allowed. */
@@ -327,12 +323,12 @@ START_TEST(test_stored_length_mismatch) {
   uint8_t in[100], out[200];
   memset(in, 1, sizeof(in));
   ps__codec *c = ps__codec_new(PS_WIRE_CODEC_ZLIB, 0);
-  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_STORED, in, 100, out,
-                                     101, eb),
-                PS_ERR_CODEC, eb, "stored batch of 100 bytes declared as 101");
-  ck_assert_err(ps__codec_decompress(c, PS_WIRE_CODEC_STORED, in, 100, out,
-                                     99, eb),
-                PS_ERR_CODEC, eb, "declared as 99");
+  ck_assert_err(
+      ps__codec_decompress(c, PS_WIRE_CODEC_STORED, in, 100, out, 101, eb),
+      PS_ERR_CODEC, eb, "stored batch of 100 bytes declared as 101");
+  ck_assert_err(
+      ps__codec_decompress(c, PS_WIRE_CODEC_STORED, in, 100, out, 99, eb),
+      PS_ERR_CODEC, eb, "declared as 99");
   ps__codec_free(c);
 }
 END_TEST
@@ -494,4 +490,6 @@ static Suite *codec_suite(void) {
   return s;
 }
 
-int main(void) { return unit_run(codec_suite()); }
+int main(void) {
+  return unit_run(codec_suite());
+}

@@ -18,8 +18,8 @@ static void setup(void) {
 static ps__frame parse_one(const ps__buf *b) {
   ps__frame f;
   size_t used = 0;
-  int rc = ps__frame_parse(ps__buf_head(b), ps__buf_size(b), &lim, &f, &used,
-                           eb);
+  int rc =
+      ps__frame_parse(ps__buf_head(b), ps__buf_size(b), &lim, &f, &used, eb);
   ck_assert_msg(rc == 1, "frame_parse returned %d: %s", rc, eb);
   ck_assert_uint_eq(used, ps__buf_size(b));
   return f;
@@ -47,10 +47,9 @@ START_TEST(test_header_bytes_heartbeat_close) {
   ps__buf b = {0};
   ck_assert_int_eq(ps__enc_heartbeat(&b), 0);
   ck_assert_int_eq(ps__enc_close(&b, 0xa1b2c3d4e5f60718ull), 0);
-  static const uint8_t want[] = {8,    0,    0,    0,    0,    0,    0,    0,
-                                 9,    0,    0,    0,    0,    0,    0,    8,
-                                 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07,
-                                 0x18};
+  static const uint8_t want[] = {
+      8, 0, 0, 0, 0,    0,    0,    0,    9,    0,    0,    0,
+      0, 0, 0, 8, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07, 0x18};
   ck_assert_uint_eq(ps__buf_size(&b), sizeof(want));
   ck_assert_mem_eq(ps__buf_head(&b), want, sizeof(want));
   ps__buf_free(&b);
@@ -71,12 +70,11 @@ START_TEST(test_header_bytes_hello) {
   }
   ck_assert_int_eq(ps__enc_hello(&b, &h), 0);
   static const uint8_t want[] = {
-      1,    0,    0,    0,    0,    0,    0,    44,   'P',  'S',
-      'T',  'R',  0,    1,    2,    3,    0,    0,    0,    3,
-      0,    0,    0,    1,    0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5,
-      0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff,
-      0,    2,    's',  '1',  0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
-      0x77, 0x88};
+      1,    0,    0,    0,    0,    0,    0,    44,   'P',  'S',  'T',
+      'R',  0,    1,    2,    3,    0,    0,    0,    3,    0,    0,
+      0,    1,    0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8,
+      0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff, 0,    2,    's',  '1',
+      0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88};
   ck_assert_uint_eq(ps__buf_size(&b), sizeof(want));
   ck_assert_mem_eq(ps__buf_head(&b), want, sizeof(want));
   ps__buf_free(&b);
@@ -90,9 +88,8 @@ START_TEST(test_header_bytes_batch_and_record) {
                  .count = 3,
                  .raw_len = 0x01020304};
   ck_assert_int_eq(ps__enc_batch_hdr(&b, &m, 0x10), 0);
-  static const uint8_t want[] = {5, 0, 0, 0, 0, 0, 0, 0x24, 1, 2, 3, 4,
-                                 5, 6, 7, 8, 1, 0, 0, 0,    0, 0, 0, 3,
-                                 1, 2, 3, 4};
+  static const uint8_t want[] = {5, 0, 0, 0, 0, 0, 0, 0x24, 1, 2, 3, 4, 5, 6,
+                                 7, 8, 1, 0, 0, 0, 0, 0,    0, 3, 1, 2, 3, 4};
   /* Only the header is appended: the caller adds the data. */
   ck_assert_uint_eq(ps__buf_size(&b), sizeof(want));
   ck_assert_mem_eq(ps__buf_head(&b), want, sizeof(want));
@@ -149,11 +146,9 @@ START_TEST(test_header_bytes_stats_welcome_iface) {
                    .max_batch_packets = 0x00040000,
                    .session_id = 0x0a0b0c0d0e0f1011ull};
   ck_assert_int_eq(ps__enc_welcome(&b, &w), 0);
-  static const uint8_t wel[] = {2,    0,    0,    0,    0,    0,    0,
-                                40,   0,    1,    1,    0,    1,    0,
-                                0,    0x14, 1,    0,    0,    0,    0,
-                                4,    0,    0,    0x0a, 0x0b, 0x0c, 0x0d,
-                                0x0e, 0x0f, 0x10, 0x11};
+  static const uint8_t wel[] = {
+      2, 0, 0, 0, 0, 0, 0, 40, 0,    1,    1,    0,    1,    0,    0,    0x14,
+      1, 0, 0, 0, 0, 4, 0, 0,  0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11};
   ck_assert_uint_eq(ps__buf_size(&b), 8 + 40);
   ck_assert_mem_eq(ps__buf_head(&b), wel, sizeof(wel));
   ps__buf_reset(&b);
@@ -165,10 +160,9 @@ START_TEST(test_header_bytes_stats_welcome_iface) {
                    .name = "eth0",
                    .name_len = 4};
   ck_assert_int_eq(ps__enc_iface(&b, &ifc), 0);
-  static const uint8_t ifb[] = {4,    0, 0, 0,   0,   0,   0,   20,
-                                0,    0, 0, 3,   4,   0,   0,   1,
-                                0,    0, 0xff, 0xff, 9, 0,   0,   4,
-                                'e', 't', 'h', '0'};
+  static const uint8_t ifb[] = {4, 0, 0, 0, 0,   0,   0,   20, 0,    0,
+                                0, 3, 4, 0, 0,   1,   0,   0,  0xff, 0xff,
+                                9, 0, 0, 4, 'e', 't', 'h', '0'};
   ck_assert_uint_eq(ps__buf_size(&b), sizeof(ifb));
   ck_assert_mem_eq(ps__buf_head(&b), ifb, sizeof(ifb));
   ps__buf_free(&b);
@@ -421,9 +415,9 @@ START_TEST(test_two_frames_in_one_buffer) {
   ck_assert_int_eq(ps__enc_heartbeat(&b), 0);
   ps__frame f;
   size_t used = 0;
-  ck_assert_int_eq(ps__frame_parse(ps__buf_head(&b), ps__buf_size(&b), &lim,
-                                   &f, &used, eb),
-                   1);
+  ck_assert_int_eq(
+      ps__frame_parse(ps__buf_head(&b), ps__buf_size(&b), &lim, &f, &used, eb),
+      1);
   ck_assert_uint_eq(used, 16);
   ck_assert_uint_eq(f.type, PS_FRAME_ACK);
   ck_assert_int_eq(ps__frame_parse(ps__buf_head(&b) + used,
@@ -438,14 +432,17 @@ END_TEST
 
 START_TEST(test_encoders_refuse_invalid) {
   ps__buf b = {0};
-  ps__hello h = {.min_version = 1, .max_version = 1, .codecs = 1,
-                 .name = "", .name_len = 0};
+  ps__hello h = {.min_version = 1,
+                 .max_version = 1,
+                 .codecs = 1,
+                 .name = "",
+                 .name_len = 0};
   ck_assert_int_eq(ps__enc_hello(&b, &h), PS_ERR_INVALID);
   h.name = "a\nb";
   h.name_len = 3;
   ck_assert_int_eq(ps__enc_hello(&b, &h), PS_ERR_INVALID);
-  ps__iface ifc = {.id = 256, .tsres = PS_TSRES_USEC, .name = "e",
-                   .name_len = 1};
+  ps__iface ifc = {
+      .id = 256, .tsres = PS_TSRES_USEC, .name = "e", .name_len = 1};
   ck_assert_int_eq(ps__enc_iface(&b, &ifc), PS_ERR_INVALID);
   ifc.id = 0;
   ifc.tsres = 3;
@@ -482,8 +479,8 @@ START_TEST(test_parse_unknown_type) {
     uint8_t buf[1] = {bad[i]};
     char want[64];
     snprintf(want, sizeof(want), "unknown frame type %u", bad[i]);
-    ck_assert_err(ps__frame_parse(buf, 1, &lim, &f, &used, eb),
-                  PS_ERR_PROTOCOL, eb, want);
+    ck_assert_err(ps__frame_parse(buf, 1, &lim, &f, &used, eb), PS_ERR_PROTOCOL,
+                  eb, want);
   }
 }
 END_TEST
@@ -492,15 +489,16 @@ START_TEST(test_parse_flags_reserved) {
   ps__frame f;
   size_t used;
   uint8_t flags[8] = {PS_FRAME_BATCH, 1, 0, 0, 0, 0, 0, 0};
-  ck_assert_err(ps__frame_parse(flags, 8, &lim, &f, &used, eb),
-                PS_ERR_PROTOCOL, eb, "BATCH frame with non-zero flags");
+  ck_assert_err(ps__frame_parse(flags, 8, &lim, &f, &used, eb), PS_ERR_PROTOCOL,
+                eb, "BATCH frame with non-zero flags");
   uint8_t res1[8] = {PS_FRAME_ACK, 0, 0x80, 0, 0, 0, 0, 8};
-  ck_assert_err(ps__frame_parse(res1, 8, &lim, &f, &used, eb),
-                PS_ERR_PROTOCOL, eb, "ACK frame with non-zero flags or "
-                                     "reserved bits");
+  ck_assert_err(ps__frame_parse(res1, 8, &lim, &f, &used, eb), PS_ERR_PROTOCOL,
+                eb,
+                "ACK frame with non-zero flags or "
+                "reserved bits");
   uint8_t res2[8] = {PS_FRAME_ACK, 0, 0, 1, 0, 0, 0, 8};
-  ck_assert_err(ps__frame_parse(res2, 8, &lim, &f, &used, eb),
-                PS_ERR_PROTOCOL, eb, "reserved");
+  ck_assert_err(ps__frame_parse(res2, 8, &lim, &f, &used, eb), PS_ERR_PROTOCOL,
+                eb, "reserved");
 }
 END_TEST
 
@@ -510,11 +508,11 @@ START_TEST(test_parse_over_limit) {
   lim.max_frame = 100;
   uint8_t hdr[8] = {PS_FRAME_BATCH, 0, 0, 0, 0, 0, 0, 101};
   /* Refused from the header alone, before any payload arrives. */
-  ck_assert_err(ps__frame_parse(hdr, 8, &lim, &f, &used, eb), PS_ERR_LIMIT,
-                eb, "BATCH frame of 101 bytes exceeds the frame limit of 100");
+  ck_assert_err(ps__frame_parse(hdr, 8, &lim, &f, &used, eb), PS_ERR_LIMIT, eb,
+                "BATCH frame of 101 bytes exceeds the frame limit of 100");
   uint8_t huge[8] = {PS_FRAME_BATCH, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
-  ck_assert_err(ps__frame_parse(huge, 8, &lim, &f, &used, eb), PS_ERR_LIMIT,
-                eb, "4294967295 bytes");
+  ck_assert_err(ps__frame_parse(huge, 8, &lim, &f, &used, eb), PS_ERR_LIMIT, eb,
+                "4294967295 bytes");
   /* Exactly the limit is fine (needs its payload). */
   uint8_t ok[8 + 100] = {PS_FRAME_BATCH, 0, 0, 0, 0, 0, 0, 100};
   ck_assert_int_eq(ps__frame_parse(ok, 8, &lim, &f, &used, eb), 0);
@@ -534,8 +532,8 @@ START_TEST(test_parse_truncated_needs_more) {
   size_t used = 12345;
   for (size_t k = 0; k < n; k++) {
     eb[0] = '\0';
-    ck_assert_int_eq(
-        ps__frame_parse(ps__buf_head(&b), k, &lim, &f, &used, eb), 0);
+    ck_assert_int_eq(ps__frame_parse(ps__buf_head(&b), k, &lim, &f, &used, eb),
+                     0);
     ck_assert_uint_eq(used, 12345);
     ck_assert_str_eq(eb, "");
   }
@@ -727,8 +725,7 @@ START_TEST(test_welcome_unusable_limits) {
                 "unusable limits (frame 262187");
   ps__put32(p + 4, PS_BATCH_HDR + PS_PKT_HDR + PS_MAX_CAPLEN);
   ps__put32(p + 12, 0);
-  ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb,
-                "0 packets");
+  ck_assert_err(ps__dec_welcome(&f, &w, eb), PS_ERR_PROTOCOL, eb, "0 packets");
   /* A batch limit near 2^32 must not wrap the frame check around. */
   welcome_payload(p);
   ps__put32(p + 4, 100);
@@ -818,8 +815,7 @@ START_TEST(test_iface_malformed) {
   ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_PROTOCOL, eb,
                 "unsupported timestamp resolution 3");
   f.len = iface_payload(p, 1, 0, 0, 4, "eth0", 4);
-  ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_PROTOCOL, eb,
-                "resolution 0");
+  ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_PROTOCOL, eb, "resolution 0");
 
   f.len = iface_payload(p, 1, PS_TSRES_USEC, 0, 5, "eth0", 4);
   ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_PROTOCOL, eb,
@@ -830,7 +826,10 @@ START_TEST(test_iface_malformed) {
   f.len = iface_payload(p, 1, PS_TSRES_USEC, 1, 4, "eth0", 4);
   ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_PROTOCOL, eb,
                 "malformed name");
-  f.len = iface_payload(p, 1, PS_TSRES_USEC, 0, 4, "et\x1b" "0", 4);
+  f.len = iface_payload(p, 1, PS_TSRES_USEC, 0, 4,
+                        "et\x1b"
+                        "0",
+                        4);
   ck_assert_err(ps__dec_iface(&f, &m, eb), PS_ERR_PROTOCOL, eb,
                 "malformed name");
   f.len = iface_payload(p, 1, PS_TSRES_USEC, 0, 0, "", 0);
@@ -924,8 +923,12 @@ END_TEST
 static void put_record(ps__buf *raw, uint32_t iface, uint32_t caplen) {
   static uint8_t data[2000];
   unit_fill_pattern(data, sizeof(data), caplen);
-  ps_packet p = {.ts_sec = 1, .ts_frac = 2, .caplen = caplen, .len = caplen,
-                 .iface = iface, .data = data};
+  ps_packet p = {.ts_sec = 1,
+                 .ts_frac = 2,
+                 .caplen = caplen,
+                 .len = caplen,
+                 .iface = iface,
+                 .data = data};
   ck_assert_int_eq(ps__batch_put(raw, &p), 0);
 }
 
@@ -1080,4 +1083,6 @@ static Suite *proto_suite(void) {
   return s;
 }
 
-int main(void) { return unit_run(proto_suite()); }
+int main(void) {
+  return unit_run(proto_suite());
+}

@@ -184,15 +184,22 @@ static void expect_error_out(harness *h, int code, const char *sub) {
 
 static void add_hello(ps__buf *b, const char *name, uint32_t codecs,
                       uint16_t minv, uint16_t maxv) {
-  ps__hello m = {.min_version = minv, .max_version = maxv, .codecs = codecs,
-                 .name = name, .name_len = strlen(name)};
+  ps__hello m = {.min_version = minv,
+                 .max_version = maxv,
+                 .codecs = codecs,
+                 .name = name,
+                 .name_len = strlen(name)};
   ck_assert_int_eq(ps__enc_hello(b, &m), 0);
 }
 
-static void add_iface(ps__buf *b, uint32_t id, uint32_t linktype,
-                      uint8_t tsres, const char *name) {
-  ps__iface m = {.id = id, .linktype = linktype, .snaplen = 65535,
-                 .tsres = tsres, .name = name, .name_len = strlen(name)};
+static void add_iface(ps__buf *b, uint32_t id, uint32_t linktype, uint8_t tsres,
+                      const char *name) {
+  ps__iface m = {.id = id,
+                 .linktype = linktype,
+                 .snaplen = 65535,
+                 .tsres = tsres,
+                 .name = name,
+                 .name_len = strlen(name)};
   ck_assert_int_eq(ps__enc_iface(b, &m), 0);
 }
 
@@ -241,9 +248,12 @@ static ps_packet mkpkt(int k, uint32_t iface, uint32_t caplen, int text) {
   } else {
     unit_fill_random(pkbuf[k], caplen, (uint32_t)k + 100);
   }
-  ps_packet p = {.ts_sec = 1700000000 + k, .ts_frac = (uint32_t)k * 1001,
-                 .caplen = caplen, .len = caplen + (uint32_t)k,
-                 .iface = iface, .data = pkbuf[k]};
+  ps_packet p = {.ts_sec = 1700000000 + k,
+                 .ts_frac = (uint32_t)k * 1001,
+                 .caplen = caplen,
+                 .len = caplen + (uint32_t)k,
+                 .iface = iface,
+                 .data = pkbuf[k]};
   return p;
 }
 
@@ -274,8 +284,12 @@ static void happy_script(ps__buf *b, ps_packet *pk) {
   }
   add_batch(b, 2, PS_WIRE_CODEC_ZLIB, pk + 3, 20, -1);
   ps__stats st = {.iface = 0,
-                  .c = {.captured = 12, .bytes = 3456, .received = 20,
-                        .dropped = 3, .ifdropped = 1, .truncated = 2}};
+                  .c = {.captured = 12,
+                        .bytes = 3456,
+                        .received = 20,
+                        .dropped = 3,
+                        .ifdropped = 1,
+                        .truncated = 2}};
   ck_assert_int_eq(ps__enc_stats(b, &st), 0);
   ck_assert_int_eq(ps__enc_close(b, 2), 0);
 }
@@ -570,8 +584,7 @@ START_TEST(test_unannounced_iface_refuses_whole_batch) {
   h_init(&h);
   start_session(&h, 3);
   ps__buf b = {0};
-  ps_packet p[3] = {mkpkt(1, 0, 10, 0), mkpkt(2, 0, 20, 0),
-                    mkpkt(3, 5, 30, 0)};
+  ps_packet p[3] = {mkpkt(1, 0, 10, 0), mkpkt(2, 0, 20, 0), mkpkt(3, 5, 30, 0)};
   add_batch(&b, 1, PS_WIRE_CODEC_STORED, p, 3, -1);
   ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
                 "batch 1 has a packet for unannounced interface 5");
@@ -720,11 +733,13 @@ START_TEST(test_batch_malformed_record) {
   ck_assert_int_eq(ps__batch_put(&raw, &p), 0);
   ck_assert_int_eq(ps__batch_put(&raw, &p), 0);
   ps__put32(ps__buf_head(&raw) + 34 + 16, 11);
-  ps__batch m = {.seq = 1, .codec = 0, .count = 2,
+  ps__batch m = {.seq = 1,
+                 .codec = 0,
+                 .count = 2,
                  .raw_len = (uint32_t)ps__buf_size(&raw)};
   ck_assert_int_eq(ps__enc_batch_hdr(&b, &m, ps__buf_size(&raw)), 0);
-  ck_assert_int_eq(
-      ps__buf_append(&b, ps__buf_head(&raw), ps__buf_size(&raw)), 0);
+  ck_assert_int_eq(ps__buf_append(&b, ps__buf_head(&raw), ps__buf_size(&raw)),
+                   0);
   ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
                 "runs past the batch end");
   expect_error_out(&h, PS_ERR_PROTOCOL, "caplen 11");
@@ -825,8 +840,9 @@ START_TEST(test_oversized_before_hello) {
    * receiver's limits after it. */
   uint8_t hdr[8] = {PS_FRAME_HELLO, 0, 0, 0, 0, 0, 0x01, 0x2a}; /* 298 */
   ck_assert_err(ps__session_input(&h.s, hdr, sizeof(hdr)), PS_ERR_LIMIT,
-                h.s.errmsg, "HELLO frame of 298 bytes exceeds the frame limit "
-                            "of 297");
+                h.s.errmsg,
+                "HELLO frame of 298 bytes exceeds the frame limit "
+                "of 297");
   expect_error_out(&h, PS_ERR_LIMIT, "frame limit of 297");
   h_free(&h);
 
@@ -843,8 +859,12 @@ START_TEST(test_oversized_before_hello) {
   memset(name, 'x', 255);
   name[255] = '\0';
   ps__buf b = {0};
-  ps__hello hm = {.min_version = 1, .max_version = 1, .codecs = 3,
-                  .flags = PS_HELLO_STREAM, .name = name, .name_len = 255,
+  ps__hello hm = {.min_version = 1,
+                  .max_version = 1,
+                  .codecs = 3,
+                  .flags = PS_HELLO_STREAM,
+                  .name = name,
+                  .name_len = 255,
                   .stream_id = 42};
   ck_assert_int_eq(ps__enc_hello(&b, &hm), 0);
   ck_assert_uint_eq(ps__buf_size(&b), 8 + 297);
@@ -1007,8 +1027,7 @@ START_TEST(test_callback_refuses_packet) {
   h.rec.refuse_packet_at = 2;
   start_session(&h, 3);
   ps__buf b = {0};
-  ps_packet p[3] = {mkpkt(1, 0, 10, 0), mkpkt(2, 0, 20, 0),
-                    mkpkt(3, 0, 30, 0)};
+  ps_packet p[3] = {mkpkt(1, 0, 10, 0), mkpkt(2, 0, 20, 0), mkpkt(3, 0, 30, 0)};
   add_batch(&b, 1, PS_WIRE_CODEC_STORED, p, 3, -1);
   ck_assert_err(feed(&h, &b), PS_ERR_REFUSED, h.s.errmsg,
                 "the callback sink refused sensor sensor-B at a packet");
@@ -1090,16 +1109,19 @@ static void h_init_auth(harness *h, const uint8_t *rnonce) {
 
 static void add_hello_nonce(ps__buf *b, const char *name,
                             const uint8_t *nonce) {
-  ps__hello m = {.min_version = 1, .max_version = 1, .codecs = 3,
-                 .name = name, .name_len = strlen(name)};
+  ps__hello m = {.min_version = 1,
+                 .max_version = 1,
+                 .codecs = 3,
+                 .name = name,
+                 .name_len = strlen(name)};
   memcpy(m.nonce, nonce, PS_NONCE_LEN);
   ck_assert_int_eq(ps__enc_hello(b, &m), 0);
 }
 
 /* An AUTH frame as a sensor computes it. */
 static void add_auth(ps__buf *b, const uint8_t *key, size_t keylen,
-                     int receiver, const uint8_t *rnonce,
-                     const uint8_t *snonce, const char *name) {
+                     int receiver, const uint8_t *rnonce, const uint8_t *snonce,
+                     const char *name) {
   uint8_t mac[PS_MAC_LEN];
   ck_assert_int_eq(ps__auth_mac(key, keylen, receiver, rnonce, snonce, name,
                                 strlen(name), mac),
@@ -1118,8 +1140,8 @@ static void doc_mac(const char *label, const uint8_t *rnonce,
   memcpy(msg + 16, rnonce, PS_NONCE_LEN);
   memcpy(msg + 16 + PS_NONCE_LEN, snonce, PS_NONCE_LEN);
   memcpy(msg + 16 + 2 * PS_NONCE_LEN, name, n);
-  ck_assert_int_eq(gnutls_hmac_fast(GNUTLS_MAC_SHA256, auth_key,
-                                    AUTH_KEY_LEN, msg, 16 + 32 + n, mac),
+  ck_assert_int_eq(gnutls_hmac_fast(GNUTLS_MAC_SHA256, auth_key, AUTH_KEY_LEN,
+                                    msg, 16 + 32 + n, mac),
                    0);
 }
 
@@ -1160,8 +1182,8 @@ START_TEST(test_auth_ok) {
   ck_assert_uint_eq(ps__buf_size(&h.s.out), 2 * PS_FRAME_HDR + 40 + 32);
   uint8_t mac[PS_MAC_LEN], theirs[PS_MAC_LEN];
   ck_assert_int_eq(ps__dec_mac(&fr[1], theirs, eb), 0);
-  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 1, w.nonce,
-                                snonce_a, "sensor-A", 8, mac),
+  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 1, w.nonce, snonce_a,
+                                "sensor-A", 8, mac),
                    0);
   ck_assert_mem_eq(theirs, mac, PS_MAC_LEN);
   doc_mac("PSTR auth rcvr  ", w.nonce, snonce_a, "sensor-A", mac);
@@ -1250,8 +1272,8 @@ END_TEST
 
 START_TEST(test_auth_required) {
   /* Anything but AUTH while the proof is awaited. */
-  const uint8_t types[] = {PS_FRAME_IFACE, PS_FRAME_HEARTBEAT,
-                           PS_FRAME_CLOSE, PS_FRAME_HELLO, PS_FRAME_AUTH_OK};
+  const uint8_t types[] = {PS_FRAME_IFACE, PS_FRAME_HEARTBEAT, PS_FRAME_CLOSE,
+                           PS_FRAME_HELLO, PS_FRAME_AUTH_OK};
   for (size_t i = 0; i < sizeof(types); i++) {
     harness h;
     h_init_auth(&h, NULL);
@@ -1373,12 +1395,12 @@ START_TEST(test_auth_replay) {
   ps__buf rec = {0};
   add_hello_nonce(&rec, "sensor-A", snonce_a);
   ck_assert_int_eq(feed(&h1, &rec), 0);
-  add_auth(&rec, auth_key, AUTH_KEY_LEN, 0,
-           (const uint8_t *)"receiver-nonce!", snonce_a, "sensor-A");
-  ck_assert_int_eq(
-      ps__session_input(&h1.s, ps__buf_head(&rec) + PS_FRAME_HDR + 42,
-                        PS_FRAME_HDR + PS_MAC_LEN),
-      0);
+  add_auth(&rec, auth_key, AUTH_KEY_LEN, 0, (const uint8_t *)"receiver-nonce!",
+           snonce_a, "sensor-A");
+  ck_assert_int_eq(ps__session_input(&h1.s,
+                                     ps__buf_head(&rec) + PS_FRAME_HDR + 42,
+                                     PS_FRAME_HDR + PS_MAC_LEN),
+                   0);
   ck_assert_int_eq(h1.s.state, PS_SESS_ACTIVE);
   ck_assert_int_eq(h1.rec.starts, 1);
 
@@ -1401,12 +1423,12 @@ END_TEST
 START_TEST(test_auth_mac_inputs) {
   const uint8_t *rn = (const uint8_t *)"receiver-nonce!";
   uint8_t s[PS_MAC_LEN], r[PS_MAC_LEN], x[PS_MAC_LEN];
-  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, rn, snonce_a,
-                                "sensor-A", 8, s),
-                   0);
-  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 1, rn, snonce_a,
-                                "sensor-A", 8, r),
-                   0);
+  ck_assert_int_eq(
+      ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, rn, snonce_a, "sensor-A", 8, s),
+      0);
+  ck_assert_int_eq(
+      ps__auth_mac(auth_key, AUTH_KEY_LEN, 1, rn, snonce_a, "sensor-A", 8, r),
+      0);
   /* The role label makes the two proofs differ. */
   ck_assert_mem_ne(s, r, PS_MAC_LEN);
   /* Both are HMAC-SHA256 over label, rnonce, snonce, name. */
@@ -1419,28 +1441,27 @@ START_TEST(test_auth_mac_inputs) {
                                 "sensor-A", 8, x),
                    0);
   ck_assert_mem_ne(s, x, PS_MAC_LEN);
-  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, snonce_a, rn,
-                                "sensor-A", 8, x),
-                   0);
+  ck_assert_int_eq(
+      ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, snonce_a, rn, "sensor-A", 8, x),
+      0);
   ck_assert_mem_ne(s, x, PS_MAC_LEN);
-  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, rn, snonce_a,
-                                "sensor-A", 7, x),
-                   0);
+  ck_assert_int_eq(
+      ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, rn, snonce_a, "sensor-A", 7, x),
+      0);
   ck_assert_mem_ne(s, x, PS_MAC_LEN);
   /* Deterministic. */
-  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, rn, snonce_a,
-                                "sensor-A", 8, x),
-                   0);
+  ck_assert_int_eq(
+      ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, rn, snonce_a, "sensor-A", 8, x),
+      0);
   ck_assert_mem_eq(s, x, PS_MAC_LEN);
   /* A name longer than the protocol allows. */
   char name[300];
   memset(name, 'n', sizeof(name));
-  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, rn, snonce_a,
-                                name, 256, x),
-                   PS_ERR_AUTH);
-  ck_assert_int_eq(ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, rn, snonce_a,
-                                name, 255, x),
-                   0);
+  ck_assert_int_eq(
+      ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, rn, snonce_a, name, 256, x),
+      PS_ERR_AUTH);
+  ck_assert_int_eq(
+      ps__auth_mac(auth_key, AUTH_KEY_LEN, 0, rn, snonce_a, name, 255, x), 0);
 }
 END_TEST
 
@@ -1493,13 +1514,16 @@ START_TEST(test_auth_then_sink_refuses) {
 }
 END_TEST
 
-
 /* ------------------------------------------------ streams (issue 4) */
 
 static void add_stream_hello(ps__buf *b, const char *name, uint64_t id) {
-  ps__hello m = {.min_version = 1, .max_version = 1, .codecs = 3,
-                 .flags = PS_HELLO_STREAM, .name = name,
-                 .name_len = strlen(name), .stream_id = id};
+  ps__hello m = {.min_version = 1,
+                 .max_version = 1,
+                 .codecs = 3,
+                 .flags = PS_HELLO_STREAM,
+                 .name = name,
+                 .name_len = strlen(name),
+                 .stream_id = id};
   ck_assert_int_eq(ps__enc_hello(b, &m), 0);
 }
 
@@ -1777,4 +1801,6 @@ static Suite *session_suite(void) {
   return s;
 }
 
-int main(void) { return unit_run(session_suite()); }
+int main(void) {
+  return unit_run(session_suite());
+}

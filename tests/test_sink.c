@@ -1,7 +1,7 @@
 /* Unit tests of the file sinks (lib/ps_sink_file.c and the pieces it
  * is made of) and the formats' byte layouts (lib/ps_pcapfmt.c,
- * lib/ps_fmt_pcap.c, lib/ps_fmt_pcapng.c). Outputs are read back with libpcap, the
- * reader every user has, and pcapng options are parsed here. */
+ * lib/ps_fmt_pcap.c, lib/ps_fmt_pcapng.c). Outputs are read back with libpcap,
+ * the reader every user has, and pcapng options are parsed here. */
 #include "config.h"
 
 #include "unit_util.h"
@@ -83,13 +83,16 @@ static uint64_t h64(const uint8_t *p) {
   return v;
 }
 
-static const ps_session_info sess = {.id = 1, .sensor = "sens",
-                                     .peer = "192.0.2.1:4000"};
+static const ps_session_info sess = {
+    .id = 1, .sensor = "sens", .peer = "192.0.2.1:4000"};
 
-static ps_interface_info mkifc(uint32_t id, const char *name,
-                               uint32_t linktype, uint8_t tsres) {
-  ps_interface_info i = {.id = id, .name = name, .linktype = linktype,
-                         .snaplen = 65535, .tsres = tsres};
+static ps_interface_info mkifc(uint32_t id, const char *name, uint32_t linktype,
+                               uint8_t tsres) {
+  ps_interface_info i = {.id = id,
+                         .name = name,
+                         .linktype = linktype,
+                         .snaplen = 65535,
+                         .tsres = tsres};
   return i;
 }
 
@@ -100,14 +103,16 @@ static const uint32_t pkt_caplen[NPKT] = {60, 0, 1514, 80000, 1, 333};
 
 static ps_packet mkpkt(int k, int64_t sec, uint32_t frac) {
   unit_fill_pattern(pkt_data[k], pkt_caplen[k], (uint32_t)k);
-  ps_packet p = {.ts_sec = sec, .ts_frac = frac, .caplen = pkt_caplen[k],
+  ps_packet p = {.ts_sec = sec,
+                 .ts_frac = frac,
+                 .caplen = pkt_caplen[k],
                  .len = pkt_caplen[k] + (k == 1 ? 60 : 0),
-                 .iface = 0, .data = pkt_data[k]};
+                 .iface = 0,
+                 .data = pkt_data[k]};
   return p;
 }
 
-static void sink_iface(ps_sink *sk, const ps_interface_info *ifc,
-                       void **slot) {
+static void sink_iface(ps_sink *sk, const ps_interface_info *ifc, void **slot) {
   int rc = sk->ops->iface(sk, &sess, ifc, slot);
   ck_assert_msg(rc == 0, "iface: %d %s", rc, sk->errmsg);
 }
@@ -491,11 +496,11 @@ START_TEST(test_pcap_micro) {
   sink_iface(sk, &ifc, &slot);
   ps_packet p[NPKT];
   p[0] = mkpkt(0, 1700000000, 999999);
-  p[1] = mkpkt(1, 0, 0);                      /* zero-length packet */
-  p[2] = mkpkt(2, 2147483648ll, 1);           /* seconds >= 2^31 */
-  p[3] = mkpkt(3, 4294967295ll, 500000);      /* 80000 bytes */
-  p[4] = mkpkt(4, 1700000001, 0x80000000u);   /* out-of-range fraction */
-  p[5] = mkpkt(5, 1700000002, 1000000);       /* just out of range */
+  p[1] = mkpkt(1, 0, 0);                    /* zero-length packet */
+  p[2] = mkpkt(2, 2147483648ll, 1);         /* seconds >= 2^31 */
+  p[3] = mkpkt(3, 4294967295ll, 500000);    /* 80000 bytes */
+  p[4] = mkpkt(4, 1700000001, 0x80000000u); /* out-of-range fraction */
+  p[5] = mkpkt(5, 1700000002, 1000000);     /* just out of range */
   for (int i = 0; i < NPKT; i++) {
     sink_packet(sk, slot, &ifc, &p[i]);
   }
@@ -518,8 +523,8 @@ START_TEST(test_pcap_micro) {
   ck_assert_uint_eq(h32(b + 16), PS_MAX_CAPLEN);
   ck_assert_uint_eq(h32(b + 20), 1);
   size_t off = PS_PCAP_FILE_HDR;
-  const uint32_t secs[NPKT] = {1700000000u, 0, 0x80000000u, 0xffffffffu,
-                               1700000001u, 1700000002u};
+  const uint32_t secs[NPKT] = {1700000000u, 0,           0x80000000u,
+                               0xffffffffu, 1700000001u, 1700000002u};
   const uint32_t fracs[NPKT] = {999999, 0, 1, 500000, 0x80000000u, 1000000};
   for (int i = 0; i < NPKT; i++) {
     ck_assert_uint_eq(h32(b + off), secs[i]);
@@ -559,7 +564,7 @@ START_TEST(test_pcap_nano) {
   ps_packet p[4];
   p[0] = mkpkt(0, 1700000000, 123456789);
   p[1] = mkpkt(1, 1700000000, 999999999);
-  p[2] = mkpkt(2, 1700000000, 654321); /* usec interface: scaled up */
+  p[2] = mkpkt(2, 1700000000, 654321);        /* usec interface: scaled up */
   p[3] = mkpkt(3, 2147483649ll, 0x80000000u); /* nsec: verbatim */
   sink_packet(sk, sn, &ifn, &p[0]);
   sink_packet(sk, sn, &ifn, &p[1]);
@@ -630,8 +635,7 @@ START_TEST(test_pcap_sibling_linktype) {
   ps__file_mark m[4];
   ck_assert_int_eq(sk->ops->flush(sk), 0);
   ck_assert_uint_eq(sk->ops->marks(sk, m, 4), 2);
-  ck_assert_msg(strstr(logbuf, sib) != NULL, "log lacks %s: %s", sib,
-                logbuf);
+  ck_assert_msg(strstr(logbuf, sib) != NULL, "log lacks %s: %s", sib, logbuf);
   ck_assert_msg(strstr(logbuf, "link type RAW (101)") != NULL, "log: %s",
                 logbuf);
   ck_assert_int_eq(access(sib, F_OK), 0);
@@ -675,13 +679,11 @@ START_TEST(test_pcap_sibling_names) {
   sink_iface(sk, &eth, &s0);
   sink_iface(sk, &sll, &s1);
   sink_iface(sk, &odd, &s2);
-  ck_assert_int_eq(access(path_in_dir(sib, sizeof(sib), "cap.LINUX_SLL"),
-                          F_OK),
+  ck_assert_int_eq(access(path_in_dir(sib, sizeof(sib), "cap.LINUX_SLL"), F_OK),
                    0);
   /* FCS bits in the link type: named by number. */
   ck_assert_int_eq(
-      access(path_in_dir(sib, sizeof(sib), "cap.LINKTYPE_603979777"), F_OK),
-      0);
+      access(path_in_dir(sib, sizeof(sib), "cap.LINKTYPE_603979777"), F_OK), 0);
   ck_assert_int_eq(sk->ops->close(sk), 0);
   ps_sink_free(sk);
   size_t len;
@@ -857,13 +859,26 @@ static void parse_pcapng(const uint8_t *b, size_t len, ng_file *out) {
           ck_assert_uint_eq(olen, 8);
           s->nopts++;
           switch (code) {
-          case 2: s->start = opt_ts(v); break;
-          case 3: s->end = opt_ts(v); break;
-          case 4: s->ifrecv = h64(v); break;
-          case 5: s->ifdrop = h64(v); break;
-          case 7: s->osdrop = h64(v); break;
-          case 8: s->usrdeliv = h64(v); break;
-          default: ck_abort_msg("unexpected ISB option %u", code);
+          case 2:
+            s->start = opt_ts(v);
+            break;
+          case 3:
+            s->end = opt_ts(v);
+            break;
+          case 4:
+            s->ifrecv = h64(v);
+            break;
+          case 5:
+            s->ifdrop = h64(v);
+            break;
+          case 7:
+            s->osdrop = h64(v);
+            break;
+          case 8:
+            s->usrdeliv = h64(v);
+            break;
+          default:
+            ck_abort_msg("unexpected ISB option %u", code);
           }
         }
       }
@@ -901,8 +916,12 @@ START_TEST(test_pcapng) {
     sink_packet(sk, slots[i], ifcs[i], &p[i]);
   }
   ck_assert_int_eq(sk->ops->flush(sk), 0);
-  ps_capture_stats st = {.captured = 3, .bytes = 81574, .received = 10,
-                         .dropped = 4, .ifdropped = 2, .truncated = 1};
+  ps_capture_stats st = {.captured = 3,
+                         .bytes = 81574,
+                         .received = 10,
+                         .dropped = 4,
+                         .ifdropped = 2,
+                         .truncated = 1};
   sk->ops->iface_end(sk, su, &sess, &ifu, &st);
   sk->ops->iface_end(sk, sn, &sess, &ifn, NULL); /* no counters: no ISB */
   ck_assert_int_eq(sk->ops->close(sk), 0);
@@ -992,12 +1011,15 @@ START_TEST(test_pcapng_fcs_and_linktypes) {
 }
 END_TEST
 
-
 /* ------------------------------------------ names, rotation, faults */
 
 START_TEST(test_path_expand) {
-  struct tm tm = {.tm_year = 124, .tm_mon = 0, .tm_mday = 2, .tm_hour = 3,
-                  .tm_min = 4, .tm_sec = 5};
+  struct tm tm = {.tm_year = 124,
+                  .tm_mon = 0,
+                  .tm_mday = 2,
+                  .tm_hour = 3,
+                  .tm_min = 4,
+                  .tm_sec = 5};
   char *p = ps__path_expand("/d/%Y%m%d-%H%M%S.{sensor}.pcap", &tm, "tap1");
   ck_assert_str_eq(p, "/d/20240102-030405.tap1.pcap");
   free(p);
@@ -1108,8 +1130,7 @@ START_TEST(test_file_sink_invalid) {
        "standard output cannot be rotated"},
       {PS_FORMAT_PCAP, "x", 0, 0, 0, 3, 0, NULL,
        "needs rotation by size or time"},
-      {PS_FORMAT_PCAP, "x{sensor}", 0, 0, 0, 0, 0, NULL,
-       "split by sensor"},
+      {PS_FORMAT_PCAP, "x{sensor}", 0, 0, 0, 0, 0, NULL, "split by sensor"},
       {PS_FORMAT_PCAP, "x", 0, 0, 0, 0, 0, "", "empty post-rotate command"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1127,8 +1148,7 @@ START_TEST(test_file_sink_invalid) {
   }
   o = (ps_file_sink_options)PS_FILE_SINK_OPTIONS_INIT;
   o.version = 0;
-  ck_assert_int_eq(ps_file_sink(&sk, PS_FORMAT_PCAP, "x", &o),
-                   PS_ERR_INVALID);
+  ck_assert_int_eq(ps_file_sink(&sk, PS_FORMAT_PCAP, "x", &o), PS_ERR_INVALID);
   ck_assert_err(PS_ERR_INVALID, PS_ERR_INVALID, ps_sink_errmsg(sk),
                 "PS_FILE_SINK_OPTIONS_INIT");
   ps_sink_free(sk);
@@ -1363,8 +1383,8 @@ START_TEST(test_append_repair_pcap) {
   ck_assert_int_eq(sk->ops->close(sk), 0);
   ps_sink_free(sk);
   char want[600];
-  snprintf(want, sizeof(want), "%s ended in a torn record: cut %u bytes",
-           path, PS_PCAP_REC_HDR + 333 - 100);
+  snprintf(want, sizeof(want), "%s ended in a torn record: cut %u bytes", path,
+           PS_PCAP_REC_HDR + 333 - 100);
   ck_assert_msg(strstr(logbuf, want) != NULL, "log: %s", logbuf);
   pcap_t *pc = open_read(path, PCAP_TSTAMP_PRECISION_MICRO);
   expect_pkt(pc, &p[0], 1, 1);
@@ -1382,7 +1402,8 @@ START_TEST(test_append_repair_pcap) {
   sink_iface(sk, &raw, &slot);
   snprintf(want, sizeof(want),
            "cannot append to %s (it has link type 1, this output 101): "
-           "writing to %s instead", path, alt);
+           "writing to %s instead",
+           path, alt);
   ck_assert_msg(strstr(logbuf, want) != NULL, "log: %s", logbuf);
   ck_assert_int_eq(sk->ops->close(sk), 0);
   ps_sink_free(sk);
@@ -1444,8 +1465,8 @@ START_TEST(test_append_repair_pcapng) {
   fclose(f);
   logbuf[0] = '\0';
   sk = file_sink(PS_FORMAT_PCAPNG, path, &o);
-  ck_assert_msg(strstr(logbuf, "(it is not a pcapng file): writing to") !=
-                    NULL, "log: %s", logbuf);
+  ck_assert_msg(strstr(logbuf, "(it is not a pcapng file): writing to") != NULL,
+                "log: %s", logbuf);
   ps_sink_free(sk);
 
   /* Whole blocks that do not begin with a section header are no pcapng
@@ -1460,8 +1481,8 @@ START_TEST(test_append_repair_pcapng) {
   uint8_t *before = slurp(path, &n0);
   logbuf[0] = '\0';
   sk = file_sink(PS_FORMAT_PCAPNG, path, &o);
-  ck_assert_msg(strstr(logbuf, "(it is not a pcapng file): writing to") !=
-                    NULL, "log: %s", logbuf);
+  ck_assert_msg(strstr(logbuf, "(it is not a pcapng file): writing to") != NULL,
+                "log: %s", logbuf);
   ck_assert_int_eq(sk->ops->close(sk), 0);
   ps_sink_free(sk);
   uint8_t *after = slurp(path, &len);
@@ -1570,8 +1591,8 @@ START_TEST(test_reopen_and_split) {
   ck_assert_int_eq(count_packets(a), 1);
   ck_assert_int_eq(count_packets(b), 2);
   ck_assert_int_eq(count_packets(b1), 1);
-  ck_assert_int_eq(access(path_in_dir(cmd, sizeof(cmd), "_hidden_x.1.pcap"),
-                          F_OK), -1);
+  ck_assert_int_eq(
+      access(path_in_dir(cmd, sizeof(cmd), "_hidden_x.1.pcap"), F_OK), -1);
   /* Three files were closed; each got the command, which runs apart. */
   int lines = 0;
   for (int i = 0; i < 100 && lines < 3; i++) {
@@ -1829,4 +1850,6 @@ static Suite *sink_suite(void) {
   return s;
 }
 
-int main(void) { return unit_run(sink_suite()); }
+int main(void) {
+  return unit_run(sink_suite());
+}

@@ -75,8 +75,7 @@ static void gen_cert(ident *id, int kind, const char *dn, const char *dns,
   ck_assert_msg(gnutls_x509_crt_set_dn(c, dn, &err) == 0, "dn %s: %s", dn,
                 err ? err : "?");
   ck_assert_int_eq(gnutls_x509_crt_set_key(c, id->key), 0);
-  ck_assert_int_eq(gnutls_x509_crt_set_basic_constraints(c, kind == CA, -1),
-                   0);
+  ck_assert_int_eq(gnutls_x509_crt_set_basic_constraints(c, kind == CA, -1), 0);
   unsigned usage = kind == CA ? GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN
                               : GNUTLS_KEY_DIGITAL_SIGNATURE;
   if (kind != CA &&
@@ -85,17 +84,17 @@ static void gen_cert(ident *id, int kind, const char *dn, const char *dns,
   }
   ck_assert_int_eq(gnutls_x509_crt_set_key_usage(c, usage), 0);
   if (kind != CA) {
-    ck_assert_int_eq(
-        gnutls_x509_crt_set_key_purpose_oid(
-            c, kind == SERVER ? GNUTLS_KP_TLS_WWW_SERVER
-                              : GNUTLS_KP_TLS_WWW_CLIENT,
-            0),
-        0);
+    ck_assert_int_eq(gnutls_x509_crt_set_key_purpose_oid(
+                         c,
+                         kind == SERVER ? GNUTLS_KP_TLS_WWW_SERVER
+                                        : GNUTLS_KP_TLS_WWW_CLIENT,
+                         0),
+                     0);
   }
   if (dns != NULL) {
-    ck_assert_int_eq(gnutls_x509_crt_set_subject_alt_name(
-                         c, GNUTLS_SAN_DNSNAME, dns, strlen(dns),
-                         GNUTLS_FSAN_SET),
+    ck_assert_int_eq(gnutls_x509_crt_set_subject_alt_name(c, GNUTLS_SAN_DNSNAME,
+                                                          dns, strlen(dns),
+                                                          GNUTLS_FSAN_SET),
                      0);
   }
   unsigned char kid[64];
@@ -106,8 +105,7 @@ static void gen_cert(ident *id, int kind, const char *dn, const char *dns,
     kidlen = sizeof(kid);
     ck_assert_int_eq(gnutls_x509_crt_get_key_id(issuer->crt, 0, kid, &kidlen),
                      0);
-    ck_assert_int_eq(gnutls_x509_crt_set_authority_key_id(c, kid, kidlen),
-                     0);
+    ck_assert_int_eq(gnutls_x509_crt_set_authority_key_id(c, kid, kidlen), 0);
   }
   ck_assert_int_eq(gnutls_x509_crt_sign2(c, issuer ? issuer->crt : c,
                                          issuer ? issuer->key : id->key,
@@ -162,14 +160,14 @@ static void pki_setup(void) {
   gen_cert(&ca, CA, "CN=PS Test CA,O=libpacketstreamer tests", NULL, NULL,
            -3600, 86400, 1);
   gen_key(&ca2, GNUTLS_PK_ECDSA);
-  gen_cert(&ca2, CA, "CN=Other CA,O=libpacketstreamer tests", NULL, NULL,
-           -3600, 86400, 2);
+  gen_cert(&ca2, CA, "CN=Other CA,O=libpacketstreamer tests", NULL, NULL, -3600,
+           86400, 2);
   gen_key(&rsa, GNUTLS_PK_RSA);
-  gen_cert(&rsa, SERVER, "CN=receiver.test", "receiver.test", &ca, -3600,
-           86400, 3);
+  gen_cert(&rsa, SERVER, "CN=receiver.test", "receiver.test", &ca, -3600, 86400,
+           3);
   gen_key(&ec, GNUTLS_PK_ECDSA);
-  gen_cert(&ec, SERVER, "CN=receiver.test", "receiver.test", &ca, -3600,
-           86400, 4);
+  gen_cert(&ec, SERVER, "CN=receiver.test", "receiver.test", &ca, -3600, 86400,
+           4);
   gen_key(&expired, GNUTLS_PK_ECDSA);
   gen_cert(&expired, SERVER, "CN=receiver.test", "receiver.test", &ca,
            -3 * 86400, -86400, 5);
@@ -197,7 +195,7 @@ static void pki_setup(void) {
   save(&client3, "client3.pem", "client3-key.pem");
   make_pin(&ec, pin_ecdsa, sizeof(pin_ecdsa));
   make_pin(&rsa, pin_other, sizeof(pin_other));
-  ident *all[] = {&ca,   &ca2,     &ca3,   &rsa,    &ec,
+  ident *all[] = {&ca,      &ca2,  &ca3,    &rsa,     &ec,
                   &expired, &self, &client, &client2, &client3};
   for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
     ident_free(all[i]);
@@ -329,10 +327,14 @@ static void good_chain(const char *cert, const char *key) {
   pair_free(&p);
 }
 
-START_TEST(test_rsa_server) { good_chain("rsa.pem", "rsa-key.pem"); }
+START_TEST(test_rsa_server) {
+  good_chain("rsa.pem", "rsa-key.pem");
+}
 END_TEST
 
-START_TEST(test_ecdsa_server) { good_chain("ec.pem", "ec-key.pem"); }
+START_TEST(test_ecdsa_server) {
+  good_chain("ec.pem", "ec-key.pem");
+}
 END_TEST
 
 START_TEST(test_server_name_from_creds) {
@@ -538,8 +540,8 @@ START_TEST(test_plain_bytes_to_server) {
   char eb[PS_ERRMSG_MAX] = "";
   ck_assert_int_eq(ps__tls_creds_new(&sc, 1, &so, eb), 0);
   ck_assert_int_eq(ps__tls_new(&s, sc, NULL, eb), 0);
-  static const uint8_t hello[] = {1, 0, 0, 0, 0, 0, 0, 42, 'P', 'S', 'T',
-                                  'R', 0, 1, 0, 1, 0, 0, 0, 3};
+  static const uint8_t hello[] = {1,   0,   0, 0, 0, 0, 0, 42, 'P', 'S',
+                                  'T', 'R', 0, 1, 0, 1, 0, 0,  0,   3};
   ck_assert_int_eq(ps__buf_append(ps__tls_cin(s), hello, sizeof(hello)), 0);
   ck_assert_err(ps__tls_handshake(s, eb), PS_ERR_TLS, eb,
                 "TLS handshake failed: ");
@@ -746,4 +748,6 @@ static Suite *tls_suite(void) {
   return s;
 }
 
-int main(void) { return unit_run(tls_suite()); }
+int main(void) {
+  return unit_run(tls_suite());
+}

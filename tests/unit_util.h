@@ -12,13 +12,13 @@
 
 /* Asserts that rc is the error code want and that the message in errbuf
  * contains the substring sub. */
-#define ck_assert_err(rc, want, errbuf, sub)                                 \
-  do {                                                                       \
-    int ck_rc_ = (rc);                                                       \
-    ck_assert_msg(ck_rc_ == (want), "expected %s (%d), got %d; message: %s", \
-                  #want, (int)(want), ck_rc_, (errbuf));                     \
-    ck_assert_msg(strstr((errbuf), (sub)) != NULL,                           \
-                  "message \"%s\" lacks \"%s\"", (errbuf), (sub));           \
+#define ck_assert_err(rc, want, errbuf, sub)                                   \
+  do {                                                                         \
+    int ck_rc_ = (rc);                                                         \
+    ck_assert_msg(ck_rc_ == (want), "expected %s (%d), got %d; message: %s",   \
+                  #want, (int)(want), ck_rc_, (errbuf));                       \
+    ck_assert_msg(strstr((errbuf), (sub)) != NULL,                             \
+                  "message \"%s\" lacks \"%s\"", (errbuf), (sub));             \
   } while (0)
 
 /* A deterministic pseudo-random byte generator (xorshift32). */

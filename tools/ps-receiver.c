@@ -86,9 +86,8 @@ static int write_port_file(ps_receiver *r, const char *path, char *err,
     return -1;
   }
   fchmod(fd, 0644); /* mkstemp's 0600: a port is no secret */
-  for (unsigned i = 0; ps_receiver_listener(r, i, addr, sizeof(addr),
-                                            &port) == 0;
-       i++) {
+  for (unsigned i = 0;
+       ps_receiver_listener(r, i, addr, sizeof(addr), &port) == 0; i++) {
     fprintf(f, "%s %u\n", addr, (unsigned)port);
   }
   int bad = ferror(f);
@@ -374,11 +373,13 @@ int main(int argc, char **argv) {
         "each sensor's own precision");
   }
   if (strcmp(out, "-") == 0) {
-    const char *o = fopt.rotate_bytes ? "-C" : fopt.rotate_seconds ? "-G"
-                    : fopt.max_files ? "-W" : fopt.split_by_sensor
-                        ? "--split-by-sensor" : fopt.post_rotate
-                        ? "--post-rotate" : (fopt.flags & PS_SINK_APPEND)
-                        ? "--append" : NULL;
+    const char *o = fopt.rotate_bytes               ? "-C"
+                    : fopt.rotate_seconds           ? "-G"
+                    : fopt.max_files                ? "-W"
+                    : fopt.split_by_sensor          ? "--split-by-sensor"
+                    : fopt.post_rotate              ? "--post-rotate"
+                    : (fopt.flags & PS_SINK_APPEND) ? "--append"
+                                                    : NULL;
     if (o != NULL) {
       return ps_cli_usage_error(
           "%s needs a file: standard output (-w -) cannot be "
@@ -474,8 +475,8 @@ int main(int argc, char **argv) {
       return PS_EXIT_RUNTIME;
     }
   }
-  rc = ps_file_sink(&sink, format == 1 ? PS_FORMAT_PCAPNG : PS_FORMAT_PCAP,
-                    out, &fopt);
+  rc = ps_file_sink(&sink, format == 1 ? PS_FORMAT_PCAPNG : PS_FORMAT_PCAP, out,
+                    &fopt);
   if (rc != 0) {
     ps_cli_err("%s", sink ? ps_sink_errmsg(sink) : ps_strerror(rc));
     ps_sink_free(sink);
@@ -506,8 +507,8 @@ int main(int argc, char **argv) {
   char line[4096];
   for (int i = 0; i < n_listen; i++) {
     snprintf(line, sizeof(line), "listening on %s%s%s:%u, writing %s to %s",
-             strchr(hosts[i], ':') ? "[" : "",
-             hosts[i][0] ? hosts[i] : "*", strchr(hosts[i], ':') ? "]" : "",
+             strchr(hosts[i], ':') ? "[" : "", hosts[i][0] ? hosts[i] : "*",
+             strchr(hosts[i], ':') ? "]" : "",
              i == 0 ? ps_receiver_port(r) : ports[i],
              format == 1 ? "pcapng" : "pcap",
              strcmp(out, "-") ? out : "standard output");

@@ -169,32 +169,27 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
              "dropped: %llu by the kernel, %llu by the interface, %llu by "
              "the sensor's buffer (overflow), %llu lost unacknowledged; "
              "%llu truncated",
-             ps_sensor_source_name(sensor, i),
-             (unsigned long long)st.captured,
+             ps_sensor_source_name(sensor, i), (unsigned long long)st.captured,
              (unsigned long long)ic.packets_acked,
-             (unsigned long long)st.dropped,
-             (unsigned long long)st.ifdropped,
+             (unsigned long long)st.dropped, (unsigned long long)st.ifdropped,
              (unsigned long long)ic.packets_dropped_overflow,
              (unsigned long long)ic.packets_lost,
              (unsigned long long)st.truncated);
     ps_cli_log(level, line, NULL);
   }
-  snprintf(line, sizeof(line),
-           "%llu packets (%llu bytes) sent to %s: %llu acknowledged by the "
-           "receiver; dropped: %llu by the kernel, %llu by the interface, "
-           "%llu by the sensor's buffer (overflow), %llu lost "
-           "unacknowledged; %llu truncated; %llu reconnects, %llu batches "
-           "resent",
-           (unsigned long long)sc.packets_sent,
-           (unsigned long long)sc.bytes_sent, to,
-           (unsigned long long)sc.packets_acked,
-           (unsigned long long)tot.dropped,
-           (unsigned long long)tot.ifdropped,
-           (unsigned long long)sc.packets_dropped_overflow,
-           (unsigned long long)sc.packets_lost,
-           (unsigned long long)tot.truncated,
-           (unsigned long long)sc.reconnects,
-           (unsigned long long)sc.batches_resent);
+  snprintf(
+      line, sizeof(line),
+      "%llu packets (%llu bytes) sent to %s: %llu acknowledged by the "
+      "receiver; dropped: %llu by the kernel, %llu by the interface, "
+      "%llu by the sensor's buffer (overflow), %llu lost "
+      "unacknowledged; %llu truncated; %llu reconnects, %llu batches "
+      "resent",
+      (unsigned long long)sc.packets_sent, (unsigned long long)sc.bytes_sent,
+      to, (unsigned long long)sc.packets_acked, (unsigned long long)tot.dropped,
+      (unsigned long long)tot.ifdropped,
+      (unsigned long long)sc.packets_dropped_overflow,
+      (unsigned long long)sc.packets_lost, (unsigned long long)tot.truncated,
+      (unsigned long long)sc.reconnects, (unsigned long long)sc.batches_resent);
   ps_cli_log(level, line, NULL);
   if (sc.packets_recovered > 0) {
     ps_stream_iface_counters rc, sum;
@@ -289,8 +284,8 @@ int main(int argc, char **argv) {
       receivers[n_receivers++] = optarg;
       break;
     case OPT_REPLAY_BUFFER:
-      if (ps_cli_parse_size(optarg, 1, 65536, (uint64_t)64 << 30, &replay,
-                            why, sizeof(why)) != 0) {
+      if (ps_cli_parse_size(optarg, 1, 65536, (uint64_t)64 << 30, &replay, why,
+                            sizeof(why)) != 0) {
         return ps_cli_usage_error(
             "invalid --replay-buffer: %s (bytes, or with k, "
             "M or G: 64k..64G)",
@@ -336,14 +331,12 @@ int main(int argc, char **argv) {
       }
       break;
     case OPT_DURATION:
-      if (ps_cli_parse_u64(optarg, 1, 31536000, &duration, why,
-                           sizeof(why))) {
+      if (ps_cli_parse_u64(optarg, 1, 31536000, &duration, why, sizeof(why))) {
         return ps_cli_usage_error("invalid --duration: %s", why);
       }
       break;
     case OPT_CONNECT_TIMEOUT:
-      if (ps_cli_parse_u64(optarg, 1, 31536000, &ctimeout, why,
-                           sizeof(why))) {
+      if (ps_cli_parse_u64(optarg, 1, 31536000, &ctimeout, why, sizeof(why))) {
         return ps_cli_usage_error("invalid --connect-timeout: %s", why);
       }
       break;

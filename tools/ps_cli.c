@@ -20,8 +20,8 @@
 static const char *g_prog = "ps";
 static int g_verbosity = 1;
 
-int ps_cli_parse_u64(const char *s, uint64_t min, uint64_t max,
-                     uint64_t *out, char *err, size_t errlen) {
+int ps_cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out,
+                     char *err, size_t errlen) {
   if (s == NULL || *s == '\0') {
     snprintf(err, errlen, "empty number");
     return -1;
@@ -44,8 +44,8 @@ int ps_cli_parse_u64(const char *s, uint64_t min, uint64_t max,
   return 0;
 }
 
-int ps_cli_parse_size(const char *s, uint64_t unit, uint64_t min,
-                      uint64_t max, uint64_t *out, char *err, size_t errlen) {
+int ps_cli_parse_size(const char *s, uint64_t unit, uint64_t min, uint64_t max,
+                      uint64_t *out, char *err, size_t errlen) {
   size_t len = strlen(s);
   if (len > 0 && strchr("kKmMgG", s[len - 1]) != NULL) {
     char u = s[len - 1];
@@ -78,8 +78,8 @@ int ps_cli_parse_size(const char *s, uint64_t unit, uint64_t min,
 }
 
 int ps_cli_parse_hostport(const char *s, int allow_no_host, int allow_port0,
-                          char *host, size_t hostlen, uint16_t *port,
-                          char *err, size_t errlen) {
+                          char *host, size_t hostlen, uint16_t *port, char *err,
+                          size_t errlen) {
   const char *portstr;
   size_t hl;
   if (s == NULL || *s == '\0') {
@@ -90,8 +90,7 @@ int ps_cli_parse_hostport(const char *s, int allow_no_host, int allow_port0,
     const char *close = strchr(s, ']');
     if (close == NULL || close[1] != ':') {
       snprintf(err, errlen,
-               "'%.80s' is not [IPV6]:PORT (a ']' and ':PORT' are missing)",
-               s);
+               "'%.80s' is not [IPV6]:PORT (a ']' and ':PORT' are missing)", s);
       return -1;
     }
     hl = (size_t)(close - s - 1);
@@ -319,8 +318,8 @@ int ps_cli_drop_privileges(const char *user, char *err, size_t errlen) {
     return -1;
   }
   char line[128];
-  snprintf(line, sizeof(line), "dropped privileges to user %s (uid %u)",
-           name, (unsigned)uid);
+  snprintf(line, sizeof(line), "dropped privileges to user %s (uid %u)", name,
+           (unsigned)uid);
   ps_cli_log(PS_LOG_INFO, line, NULL);
   return 0;
 }

@@ -17,21 +17,21 @@
 
 /* Parses a decimal unsigned integer in [min, max]. Returns 0 or -1 with a
  * reason in err (errlen bytes). */
-int ps_cli_parse_u64(const char *s, uint64_t min, uint64_t max,
-                     uint64_t *out, char *err, size_t errlen);
+int ps_cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out,
+                     char *err, size_t errlen);
 
 /* A size: a whole number of units (unit 1: bytes; 1000000: tcpdump's
  * -C megabytes), or with a k, M or G suffix KiB, MiB or GiB; it must lie
  * in min..max bytes. Returns 0, or -1 with a reason in err. */
-int ps_cli_parse_size(const char *s, uint64_t unit, uint64_t min,
-                      uint64_t max, uint64_t *out, char *err, size_t errlen);
+int ps_cli_parse_size(const char *s, uint64_t unit, uint64_t min, uint64_t max,
+                      uint64_t *out, char *err, size_t errlen);
 
 /* Parses "HOST:PORT", "[IPV6]:PORT", ":PORT" or "PORT" (when allow_no_host;
  * host becomes ""). host receives at most hostlen-1 bytes. Port 0 is
  * accepted only when allow_port0. Returns 0 or -1 with a reason. */
 int ps_cli_parse_hostport(const char *s, int allow_no_host, int allow_port0,
-                          char *host, size_t hostlen, uint16_t *port,
-                          char *err, size_t errlen);
+                          char *host, size_t hostlen, uint16_t *port, char *err,
+                          size_t errlen);
 
 /* Reads a whole filter file (tcpdump -F); '#' starts a comment to the end
  * of the line. Returns a malloc'ed string or NULL with a reason. */

@@ -40,26 +40,26 @@ extern "C" {
  * a byte count.
  */
 typedef enum ps_error {
-  PS_ERR_INVALID = -500,     /* invalid argument or option value */
-  PS_ERR_NOMEM = -501,       /* out of memory */
-  PS_ERR_STATE = -502,       /* call not allowed in the handle's state */
-  PS_ERR_SYSTEM = -503,      /* a system call failed (see errmsg) */
-  PS_ERR_CAPTURE = -504,     /* libpcap could not open or read a source */
-  PS_ERR_FILTER = -505,      /* the filter expression does not compile */
-  PS_ERR_RESOLVE = -506,     /* a host name does not resolve */
-  PS_ERR_CONNECT = -507,     /* the receiver cannot be reached */
-  PS_ERR_PROTOCOL = -508,    /* the peer broke the wire protocol */
-  PS_ERR_LIMIT = -509,       /* a configured limit was exceeded */
-  PS_ERR_CODEC = -510,       /* compressed data is corrupt */
-  PS_ERR_CLOSED = -511,      /* the peer closed the connection */
-  PS_ERR_REFUSED = -512,     /* the peer refused us, with a reason */
-  PS_ERR_TIMEOUT = -513,     /* a deadline passed */
-  PS_ERR_IO = -514,          /* writing an output failed */
-  PS_ERR_LINKTYPE = -515,    /* an output cannot hold this link type */
-  PS_ERR_STOPPED = -516,     /* *_stop() was called */
-  PS_ERR_ADDRINUSE = -517,   /* the listen address is already in use */
-  PS_ERR_TLS = -518,         /* TLS setup, handshake or verification */
-  PS_ERR_AUTH = -519,        /* shared-key authentication failed */
+  PS_ERR_INVALID = -500,   /* invalid argument or option value */
+  PS_ERR_NOMEM = -501,     /* out of memory */
+  PS_ERR_STATE = -502,     /* call not allowed in the handle's state */
+  PS_ERR_SYSTEM = -503,    /* a system call failed (see errmsg) */
+  PS_ERR_CAPTURE = -504,   /* libpcap could not open or read a source */
+  PS_ERR_FILTER = -505,    /* the filter expression does not compile */
+  PS_ERR_RESOLVE = -506,   /* a host name does not resolve */
+  PS_ERR_CONNECT = -507,   /* the receiver cannot be reached */
+  PS_ERR_PROTOCOL = -508,  /* the peer broke the wire protocol */
+  PS_ERR_LIMIT = -509,     /* a configured limit was exceeded */
+  PS_ERR_CODEC = -510,     /* compressed data is corrupt */
+  PS_ERR_CLOSED = -511,    /* the peer closed the connection */
+  PS_ERR_REFUSED = -512,   /* the peer refused us, with a reason */
+  PS_ERR_TIMEOUT = -513,   /* a deadline passed */
+  PS_ERR_IO = -514,        /* writing an output failed */
+  PS_ERR_LINKTYPE = -515,  /* an output cannot hold this link type */
+  PS_ERR_STOPPED = -516,   /* *_stop() was called */
+  PS_ERR_ADDRINUSE = -517, /* the listen address is already in use */
+  PS_ERR_TLS = -518,       /* TLS setup, handshake or verification */
+  PS_ERR_AUTH = -519,      /* shared-key authentication failed */
   /* The receiver is at its limit of sensors (or cannot take one now):
    * not final, a sensor retries with back-off. Since 0.1. */
   PS_ERR_BUSY = -520
@@ -100,8 +100,7 @@ typedef enum ps_log_level {
 
 /* A log sink. msg is one line without a trailing newline, valid only
  * during the call. Called on the thread that drives the handle. */
-typedef void (*ps_log_fn)(ps_log_level level, const char *msg,
-                          void *user_data);
+typedef void (*ps_log_fn)(ps_log_level level, const char *msg, void *user_data);
 
 /* Timestamp resolutions of an interface: the number of decimal digits of
  * the fractional part of a second (microseconds or nanoseconds). */
@@ -201,7 +200,8 @@ typedef struct ps_tls_options {
 } ps_tls_options;
 
 #define PS_TLS_OPTIONS_VERSION 1
-#define PS_TLS_OPTIONS_INIT {PS_TLS_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0}
+#define PS_TLS_OPTIONS_INIT                                                    \
+  { PS_TLS_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0 }
 
 /* ---------------------------------------------------------------- */
 /* Stream: the sensor end of one connection to a receiver.           */
@@ -263,8 +263,7 @@ PS_API int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts);
  * fresh nonces from both and the sensor name. A receiver that does not
  * ask for it is refused. Before connect.
  */
-PS_API int ps_stream_set_auth_key(ps_stream *s, const uint8_t *key,
-                                  size_t len);
+PS_API int ps_stream_set_auth_key(ps_stream *s, const uint8_t *key, size_t len);
 
 /* Sets how long the receiver may stay silent (it acknowledges every batch
  * and answers heartbeats, which the stream sends at least every third of
@@ -401,8 +400,8 @@ PS_API int ps_stream_next_deadline_ms(ps_stream *s);
  * ps_stream_get_fd() is the socket of the connection being made or used
  * (while a receiver's name resolves, a descriptor that becomes readable
  * when it is done), -1 while there is none (waiting to reconnect: the
- * deadline says when); it changes on every attempt. ps_stream_want_write() is 1 when bytes wait
- * for the socket (or a connect is on its way), else 0.
+ * deadline says when); it changes on every attempt. ps_stream_want_write() is 1
+ * when bytes wait for the socket (or a connect is on its way), else 0.
  * ps_stream_process() does what is due without waiting: reads the
  * receiver's messages, writes what the socket takes, sends a batch whose
  * delay passed, and makes progress with a reconnect (TCP, TLS, hello),
@@ -477,8 +476,8 @@ typedef struct ps_stream_counters {
   uint64_t batches_dropped_overflow; /* (not in batches_sent if refused) */
   uint64_t batches_resent;           /* sent again on a new connection */
   uint64_t reconnects;               /* connections after the first */
-  uint64_t packets_recovered; /* taken up from the spool of a previous
-                                 run (ps_stream_set_spool()) */
+  uint64_t packets_recovered;        /* taken up from the spool of a previous
+                                        run (ps_stream_set_spool()) */
 } ps_stream_counters;
 
 /*
@@ -600,8 +599,7 @@ PS_API unsigned ps_sensor_source_count(ps_sensor *s);
 /* Name, and counters, of source i (0-based) after open. The name is owned
  * by the sensor. */
 PS_API const char *ps_sensor_source_name(ps_sensor *s, unsigned i);
-PS_API int ps_sensor_get_stats(ps_sensor *s, unsigned i,
-                               ps_capture_stats *out);
+PS_API int ps_sensor_get_stats(ps_sensor *s, unsigned i, ps_capture_stats *out);
 
 PS_API const char *ps_sensor_errmsg(ps_sensor *s);
 
@@ -686,8 +684,8 @@ typedef struct ps_file_sink_options {
 } ps_file_sink_options;
 
 #define PS_FILE_SINK_OPTIONS_VERSION 1
-#define PS_FILE_SINK_OPTIONS_INIT \
-  {PS_FILE_SINK_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0}
+#define PS_FILE_SINK_OPTIONS_INIT                                              \
+  { PS_FILE_SINK_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0 }
 
 /*
  * A pcap or pcapng output (formats as ps_pcap_sink() and
@@ -737,9 +735,9 @@ PS_API int ps_sink_reopen(ps_sink *sink);
 
 /* What the receiver tells sinks about a sensor session. */
 typedef struct ps_session_info {
-  uint64_t id;          /* unique within a receiver */
-  const char *sensor;   /* the name the sensor gave */
-  const char *peer;     /* "ADDR:PORT" of the sensor */
+  uint64_t id;        /* unique within a receiver */
+  const char *sensor; /* the name the sensor gave */
+  const char *peer;   /* "ADDR:PORT" of the sensor */
   /* The subject of the sensor's verified TLS client certificate, or
    * NULL. Since 0.1. */
   const char *tls_subject;
@@ -756,11 +754,9 @@ typedef struct ps_sink_callbacks {
   int (*session_start)(const ps_session_info *session, void *user_data);
   int (*interface)(const ps_session_info *session,
                    const ps_interface_info *iface, void *user_data);
-  int (*packet)(const ps_session_info *session,
-                const ps_interface_info *iface, const ps_packet *pkt,
-                void *user_data);
-  void (*stats)(const ps_session_info *session,
-                const ps_interface_info *iface,
+  int (*packet)(const ps_session_info *session, const ps_interface_info *iface,
+                const ps_packet *pkt, void *user_data);
+  void (*stats)(const ps_session_info *session, const ps_interface_info *iface,
                 const ps_capture_stats *stats, void *user_data);
   void (*session_end)(const ps_session_info *session, void *user_data);
   /* Version 2. An interface ended (its session is ending): last is the
@@ -774,7 +770,8 @@ typedef struct ps_sink_callbacks {
 } ps_sink_callbacks;
 
 #define PS_SINK_CALLBACKS_VERSION 2
-#define PS_SINK_CALLBACKS_INIT {PS_SINK_CALLBACKS_VERSION, 0, 0, 0, 0, 0, 0}
+#define PS_SINK_CALLBACKS_INIT                                                 \
+  { PS_SINK_CALLBACKS_VERSION, 0, 0, 0, 0, 0, 0 }
 
 /* A sink that calls cb (copied: the fields of cb->version) with
  * user_data. Returns 0, PS_ERR_INVALID (out or cb NULL, or a version
@@ -803,8 +800,7 @@ PS_API int ps_receiver_create(ps_receiver **out);
 
 /* Frees the receiver, its sessions and its sinks. */
 PS_API void ps_receiver_free(ps_receiver *r);
-PS_API void ps_receiver_set_log(ps_receiver *r, ps_log_fn fn,
-                                void *user_data);
+PS_API void ps_receiver_set_log(ps_receiver *r, ps_log_fn fn, void *user_data);
 
 /*
  * Listens on addr (NULL or "" for every address, IPv6 and IPv4) and port
@@ -812,8 +808,7 @@ PS_API void ps_receiver_set_log(ps_receiver *r, ps_log_fn fn,
  * once. Returns 0, PS_ERR_RESOLVE, PS_ERR_ADDRINUSE, PS_ERR_SYSTEM, or
  * PS_ERR_LIMIT when the receiver already has PS_MAX_LISTENERS sockets.
  */
-PS_API int ps_receiver_listen(ps_receiver *r, const char *addr,
-                              uint16_t port);
+PS_API int ps_receiver_listen(ps_receiver *r, const char *addr, uint16_t port);
 
 /* The port of the first listener. */
 PS_API uint16_t ps_receiver_port(ps_receiver *r);
@@ -976,8 +971,8 @@ typedef struct ps_receiver_counters {
 
 /* Copies the receiver's counters into *out, size bytes as for
  * ps_stream_get_counters(). Since 0.1. */
-PS_API void ps_receiver_get_counters(ps_receiver *r,
-                                     ps_receiver_counters *out, size_t size);
+PS_API void ps_receiver_get_counters(ps_receiver *r, ps_receiver_counters *out,
+                                     size_t size);
 
 PS_API const char *ps_receiver_errmsg(ps_receiver *r);
 

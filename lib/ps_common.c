@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,4 +157,30 @@ int ps__write_all(int fd, const void *p, size_t n) {
     n -= (size_t)k;
   }
   return 0;
+}
+
+const char *ps__distrust(const struct stat *st, long long also_uid,
+                         const char *who, char *buf, size_t n) {
+  if (S_ISLNK(st->st_mode)) {
+    return "it is a symbolic link";
+  }
+  if (!S_ISREG(st->st_mode)) {
+    return "it is not a regular file";
+  }
+  if (st->st_uid != geteuid() &&
+      (also_uid < 0 || (long long)st->st_uid != also_uid)) {
+    snprintf(buf, n, "it is owned by uid %u, not by %s (uid %u)",
+             (unsigned)st->st_uid, who, (unsigned)geteuid());
+    return buf;
+  }
+  if ((st->st_mode & 022) != 0) {
+    snprintf(buf, n, "it is writable by others than its owner (mode %04o)",
+             (unsigned)(st->st_mode & 07777));
+    return buf;
+  }
+  if (st->st_nlink != 1) {
+    snprintf(buf, n, "it has %u hard links", (unsigned)st->st_nlink);
+    return buf;
+  }
+  return NULL;
 }

@@ -80,6 +80,16 @@ static inline void ps__copy_out(void *out, size_t size, const void *src,
   }
 }
 
+struct stat;
+/* Why a file this process keeps at rest (journal, spool) is not to be
+ * trusted, or NULL: a symbolic link, not a regular file, owned by a user
+ * other than this process's effective one and other than also_uid (-1:
+ * none), writable by group or others, or hard-linked. who names this
+ * process in the owner text ("this receiver"); the text is in buf or
+ * static. */
+const char *ps__distrust(const struct stat *st, long long also_uid,
+                         const char *who, char *buf, size_t n);
+
 /* Formats into an errmsg buffer of PS_ERRMSG_MAX bytes; returns code. */
 int ps__seterr(char *errbuf, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

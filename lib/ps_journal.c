@@ -613,28 +613,8 @@ static int compact(ps__journal *j, ps__streamtab *tab, char *errbuf) {
  * the journal its USER rewrote): anyone else could have written it. */
 static const char *distrust(const struct stat *st, const struct stat *ds,
                             char *buf, size_t n) {
-  if (S_ISLNK(st->st_mode)) {
-    return "it is a symbolic link";
-  }
-  if (!S_ISREG(st->st_mode)) {
-    return "it is not a regular file";
-  }
-  if (st->st_uid != geteuid() &&
-      (st->st_uid != ds->st_uid || (ds->st_mode & 022) != 0)) {
-    snprintf(buf, n, "it is owned by uid %u, not by this receiver (uid %u)",
-             (unsigned)st->st_uid, (unsigned)geteuid());
-    return buf;
-  }
-  if ((st->st_mode & 022) != 0) {
-    snprintf(buf, n, "it is writable by others than its owner (mode %04o)",
-             (unsigned)(st->st_mode & 07777));
-    return buf;
-  }
-  if (st->st_nlink != 1) {
-    snprintf(buf, n, "it has %u hard links", (unsigned)st->st_nlink);
-    return buf;
-  }
-  return NULL;
+  long long dir_owner = (ds->st_mode & 022) == 0 ? (long long)ds->st_uid : -1;
+  return ps__distrust(st, dir_owner, "this receiver", buf, n);
 }
 
 /* Opens (creating it, mode 0600) the journal in its directory: never

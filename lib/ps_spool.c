@@ -44,27 +44,7 @@ static void seg_name(char *buf, size_t n, uint64_t first) {
 
 /* Why the spool's file st is not to be trusted; NULL if it is ours. */
 static const char *distrust(const struct stat *st, char *buf, size_t n) {
-  if (S_ISLNK(st->st_mode)) {
-    return "it is a symbolic link";
-  }
-  if (!S_ISREG(st->st_mode)) {
-    return "it is not a regular file";
-  }
-  if (st->st_uid != geteuid()) {
-    snprintf(buf, n, "it is owned by uid %u, not by this sensor (uid %u)",
-             (unsigned)st->st_uid, (unsigned)geteuid());
-    return buf;
-  }
-  if ((st->st_mode & 022) != 0) {
-    snprintf(buf, n, "it is writable by others than its owner (mode %04o)",
-             (unsigned)(st->st_mode & 07777));
-    return buf;
-  }
-  if (st->st_nlink != 1) {
-    snprintf(buf, n, "it has %u hard links", (unsigned)st->st_nlink);
-    return buf;
-  }
-  return NULL;
+  return ps__distrust(st, -1, "this sensor", buf, n);
 }
 
 /* Opens name in the spool, following no link: the fd, -1 with errno, or

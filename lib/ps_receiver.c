@@ -308,13 +308,14 @@ const char *ps_receiver_errmsg(ps_receiver *r) {
   return r->errmsg;
 }
 
-int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts) {
+int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts,
+                        size_t size) {
   if (r->conns != NULL || r->ctr.connections > 0) {
     return ps__seterr(r->errmsg, PS_ERR_STATE,
                       "TLS must be set before sensors connect");
   }
   ps__tls_creds *c;
-  int rc = ps__tls_creds_new(&c, 1, opts, r->errmsg);
+  int rc = ps__tls_creds_new(&c, 1, opts, size, r->errmsg);
   if (rc != 0) {
     return rc;
   }

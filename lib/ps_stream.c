@@ -171,10 +171,10 @@ int ps_stream_add_receiver(ps_stream *s, const char *host, uint16_t port) {
   return ps__failover_add(&s->fo, host, port, 0, s->errmsg);
 }
 
-int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts) {
+int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts, size_t size) {
   BEFORE_CONNECT(s);
   ps__tls_creds *c;
-  int rc = ps__tls_creds_new(&c, 0, opts, s->errmsg);
+  int rc = ps__tls_creds_new(&c, 0, opts, size, s->errmsg);
   if (rc != 0) {
     return rc;
   }

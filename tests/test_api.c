@@ -84,7 +84,7 @@ START_TEST(test_failed_sink_sets_out_null) {
   ck_assert_int_eq(ps_pcapng_sink(&sk, NULL, 0), PS_ERR_INVALID);
   ck_assert_ptr_null(sk);
   sk = (ps_sink *)&sk;
-  ck_assert_int_eq(ps_callback_sink(&sk, NULL, NULL), PS_ERR_INVALID);
+  ck_assert_int_eq(ps_callback_sink(&sk, NULL, 0, NULL), PS_ERR_INVALID);
   ck_assert_ptr_null(sk);
 }
 END_TEST

@@ -689,7 +689,7 @@ static void face_to_face(const uint8_t *auth_key) {
   cb.packet = t_packet;
   cb.session_end = t_end;
   ps_sink *sink;
-  ck_assert_int_eq(ps_callback_sink(&sink, &cb, &t), 0);
+  ck_assert_int_eq(ps_callback_sink(&sink, &cb, sizeof(cb), &t), 0);
   ps__streamtab streams = {0};
   ps__session_env renv = {.sinks = &sink, .n_sinks = 1, .streams = &streams};
   ps__limits_default(&renv.lim);
@@ -787,7 +787,7 @@ static void seed_replies(const char *seed, const uint8_t *auth_key,
   ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;
   cb.packet = t_packet;
   ps_sink *sink;
-  ck_assert_int_eq(ps_callback_sink(&sink, &cb, &t), 0);
+  ck_assert_int_eq(ps_callback_sink(&sink, &cb, sizeof(cb), &t), 0);
   ps__streamtab streams = {0};
   ps__session_env renv = {.sinks = &sink, .n_sinks = 1, .streams = &streams};
   ps__limits_default(&renv.lim);

@@ -214,7 +214,7 @@ static uint16_t rx_init(rx *x, ps_sink *sink) {
     cb.packet = cb_packet;
     cb.stats = cb_stats;
     cb.session_end = cb_end;
-    ck_assert_int_eq(ps_callback_sink(&sink, &cb, &x->rec), 0);
+    ck_assert_int_eq(ps_callback_sink(&sink, &cb, sizeof(cb), &x->rec), 0);
   }
   ck_assert_int_eq(ps_receiver_add_sink(x->r, sink), 0);
   ck_assert_int_eq(ps_receiver_listen(x->r, "127.0.0.1", 0), 0);

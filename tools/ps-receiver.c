@@ -413,7 +413,8 @@ int main(int argc, char **argv) {
 #ifdef PS_TOOL_TEST_HOOKS
   ps__tool_test_hook(r);
 #endif
-  if (co.tls.cert_file != NULL && (rc = ps_receiver_set_tls(r, &co.tls)) != 0) {
+  if (co.tls.cert_file != NULL &&
+      (rc = ps_receiver_set_tls(r, &co.tls, sizeof(co.tls))) != 0) {
     ps_cli_err("%s", ps_receiver_errmsg(r));
     ps_receiver_free(r);
     return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
@@ -476,7 +477,7 @@ int main(int argc, char **argv) {
     }
   }
   rc = ps_file_sink(&sink, format == 1 ? PS_FORMAT_PCAPNG : PS_FORMAT_PCAP, out,
-                    &fopt);
+                    &fopt, sizeof(fopt));
   if (rc != 0) {
     ps_cli_err("%s", sink ? ps_sink_errmsg(sink) : ps_strerror(rc));
     ps_sink_free(sink);

@@ -491,7 +491,8 @@ int main(int argc, char **argv) {
   for (int i = 1; i < n_receivers; i++) {
     ps_stream_add_receiver(stream, hosts[i], ports[i]);
   }
-  if (co.use_tls && (rc = ps_stream_set_tls(stream, &co.tls)) != 0) {
+  if (co.use_tls &&
+      (rc = ps_stream_set_tls(stream, &co.tls, sizeof(co.tls))) != 0) {
     ps_cli_err("%s", ps_stream_errmsg(stream));
     exit_code = rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
     goto out;

@@ -9,7 +9,24 @@
  *  - Fallible functions return 0 on success or a negative ps_error value.
  *    ps_strerror() turns the value into a static string; the handle's
  *    *_errmsg() function gives the detail of the last failure.
- *  - Out-parameters come first and are named out; user_data comes last.
+ *  - Arguments go: the handle, then out-parameters (named out, each
+ *    followed by its size where it has one), then inputs; user_data
+ *    comes last.
+ *  - A handle is configured with one setter per value
+ *    (ps_stream_set_batch_size(), ...), so options can be added without
+ *    changing a call. Settings that go together cross the API as a
+ *    struct with its size, size_t size = sizeof(*opts) as the caller
+ *    was compiled: ps_tls_options, ps_file_sink_options,
+ *    ps_sink_callbacks in, the counters out. The structs only grow; the
+ *    library reads (or writes) only the bytes the caller knows, treats
+ *    the fields it did not get as zero (their default), and refuses with
+ *    PS_ERR_INVALID a struct with a field set that this library does not
+ *    know (a caller built against a newer header asking for something
+ *    this library cannot do). Start every struct zeroed (the _INIT
+ *    macros, or = {0}).
+ *  - Every duration is in milliseconds, and named so (_ms).
+ *  - A capture interface, or a file read in its place, is an
+ *    "interface" in every name (iface in fields and arguments).
  *  - The library copies every string it keeps.
  *  - *_free(NULL) is a no-op.
  *  - Threading: one handle is used by one thread at a time. The *_stop()
@@ -169,15 +186,15 @@ typedef struct ps_capture_stats {
 
 /*
  * TLS settings, for ps_stream_set_tls() (sensor) and
- * ps_receiver_set_tls(). Fields are only ever appended; start from
- * PS_TLS_OPTIONS_INIT. Strings are copied (files are read at once).
+ * ps_receiver_set_tls(), passed with their size (see the conventions at
+ * the top). Start from PS_TLS_OPTIONS_INIT. Strings are copied (files
+ * are read at once).
  * A string is either NULL (its default) or not empty: an empty string
  * is refused with PS_ERR_INVALID, never taken as "not given" (an empty
  * server_name would otherwise mean no host-name check). Only TLS 1.2
  * and 1.3 are offered.
  */
 typedef struct ps_tls_options {
-  unsigned version;
   /* Sensor: CA certificates (PEM) to verify the receiver with; NULL uses
    * the system trust store. */
   const char *ca_file;
@@ -199,9 +216,8 @@ typedef struct ps_tls_options {
   int insecure;
 } ps_tls_options;
 
-#define PS_TLS_OPTIONS_VERSION 1
 #define PS_TLS_OPTIONS_INIT                                                    \
-  { PS_TLS_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0 }
+  { 0, 0, 0, 0, 0, 0, 0 }
 
 /* ---------------------------------------------------------------- */
 /* Stream: the sensor end of one connection to a receiver.           */
@@ -255,7 +271,8 @@ PS_API int ps_stream_set_batching(ps_stream *s, size_t max_bytes,
  * string in opts), PS_ERR_STATE or PS_ERR_TLS (a file cannot be read or
  * parsed; see errmsg).
  */
-PS_API int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts);
+PS_API int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts,
+                             size_t size);
 
 /*
  * Authenticates with a shared key (1..1024 bytes, copied): the key never
@@ -646,11 +663,11 @@ typedef enum ps_file_format {
 PS_API ps_file_format ps_format_from_path(const char *path);
 
 /*
- * Options of ps_file_sink(). Fields are only ever appended; start from
- * PS_FILE_SINK_OPTIONS_INIT (all off). Strings are copied. Since 0.1.
+ * Options of ps_file_sink(), passed with their size (see the conventions
+ * at the top); start from PS_FILE_SINK_OPTIONS_INIT (all off). Strings
+ * are copied. Since 0.1.
  */
 typedef struct ps_file_sink_options {
-  unsigned version;
   /* PS_SINK_NANO (pcap only), PS_SINK_APPEND: an existing file is
    * checked (pcap: same precision and link type; pcapng: any valid
    * section, then a new section is added), a torn record at its end is
@@ -683,16 +700,16 @@ typedef struct ps_file_sink_options {
   const char *post_rotate;
 } ps_file_sink_options;
 
-#define PS_FILE_SINK_OPTIONS_VERSION 1
 #define PS_FILE_SINK_OPTIONS_INIT                                              \
-  { PS_FILE_SINK_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0 }
+  { 0, 0, 0, 0, 0, 0 }
 
 /*
  * A pcap or pcapng output (formats as ps_pcap_sink() and
  * ps_pcapng_sink()) to files named by path_template: strftime(3)
  * conversions in local time ("%Y%m%d-%H%M%S"; write "%%" for a '%'),
  * "{sensor}" with split_by_sensor. "-" is standard output, which cannot
- * be rotated, split or appended to. opts NULL means all options off.
+ * be rotated, split or appended to. opts NULL (size ignored) means all
+ * options off.
  *
  * A file is never overwritten: if the name exists (and PS_SINK_APPEND is
  * not given) the next free BASE.N.EXT is used, with a warning naming
@@ -721,7 +738,7 @@ typedef struct ps_file_sink_options {
  */
 PS_API int ps_file_sink(ps_sink **out, ps_file_format format,
                         const char *path_template,
-                        const ps_file_sink_options *opts);
+                        const ps_file_sink_options *opts, size_t size);
 
 /*
  * Makes a file sink close its files and start new ones (next free names,
@@ -743,14 +760,12 @@ typedef struct ps_session_info {
   const char *tls_subject;
 } ps_session_info;
 
-/* Callbacks of a callback sink. Fields are only ever appended; set
- * version to PS_SINK_CALLBACKS_VERSION (the _INIT macro does): the
- * library reads only the fields of that version, so a program built
- * against an older header keeps working. Any callback may be NULL. A
- * callback returning non-zero refuses the session (it is closed with a
- * log line). */
+/* Callbacks of a callback sink, passed with their size (see the
+ * conventions at the top): a program built against an older header
+ * keeps working, the callbacks it does not know are NULL. Start from
+ * PS_SINK_CALLBACKS_INIT. Any callback may be NULL. A callback returning
+ * non-zero refuses the session (it is closed with a log line). */
 typedef struct ps_sink_callbacks {
-  unsigned version;
   int (*session_start)(const ps_session_info *session, void *user_data);
   int (*interface)(const ps_session_info *session,
                    const ps_interface_info *iface, void *user_data);
@@ -759,7 +774,7 @@ typedef struct ps_sink_callbacks {
   void (*stats)(const ps_session_info *session, const ps_interface_info *iface,
                 const ps_capture_stats *stats, void *user_data);
   void (*session_end)(const ps_session_info *session, void *user_data);
-  /* Version 2. An interface ended (its session is ending): last is the
+  /* An interface ended (its session is ending): last is the
    * last counters the sensor sent for it, or NULL if it sent none.
    * Called before session_end for each interface that interface()
    * accepted (or every one announced, when interface is NULL). Since
@@ -769,17 +784,16 @@ typedef struct ps_sink_callbacks {
                         const ps_capture_stats *last, void *user_data);
 } ps_sink_callbacks;
 
-#define PS_SINK_CALLBACKS_VERSION 2
 #define PS_SINK_CALLBACKS_INIT                                                 \
-  { PS_SINK_CALLBACKS_VERSION, 0, 0, 0, 0, 0, 0 }
+  { 0, 0, 0, 0, 0, 0 }
 
-/* A sink that calls cb (copied: the fields of cb->version) with
- * user_data. Returns 0, PS_ERR_INVALID (out or cb NULL, or a version
- * below 1 or newer than this library's PS_SINK_CALLBACKS_VERSION) or
- * PS_ERR_NOMEM; on every error *out is set to NULL (when out is not
- * NULL). Since 0.1. */
+/* A sink that calls cb (copied: the size bytes the caller knows) with
+ * user_data. Returns 0, PS_ERR_INVALID (out or cb NULL, size below this
+ * struct's first version, or a callback set that this library does not
+ * know) or PS_ERR_NOMEM; on every error *out is set to NULL (when out is
+ * not NULL). Since 0.1. */
 PS_API int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb,
-                            void *user_data);
+                            size_t size, void *user_data);
 
 /* Frees a sink not handed to a receiver; NULL is a no-op. After a failed
  * constructor *out is NULL, or (ps_file_sink() only) a sink that holds
@@ -828,7 +842,8 @@ PS_API int ps_receiver_listener(ps_receiver *r, unsigned i, char *addr,
  * requires verified client certificates). Reads the files now. Before
  * the first session. Returns 0, PS_ERR_INVALID (also for an empty
  * string in opts), PS_ERR_STATE or PS_ERR_TLS. */
-PS_API int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts);
+PS_API int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts,
+                               size_t size);
 
 /*
  * Keeps a journal at path (created if absent) so that a receiver killed

@@ -65,6 +65,9 @@ static inline void ps__buf_reset(ps__buf *b) {
   b->off = b->len = 0;
 }
 
+/* The longest timeout a setter takes: a day, in ms. */
+#define PS_TIMEOUT_MS_MAX 86400000u
+
 /* Copies a struct that only grows out to a caller that knows size bytes
  * of it: the fields both know, and zero in those only the caller knows
  * (a caller built against a newer header). */

@@ -29,6 +29,7 @@ typedef struct source {
   uint8_t tsres;
   int classic_file; /* classic pcap: seconds and fraction are u32 fields */
   uint32_t stream_if;
+  int announced; /* stream_if is valid: ps_sensor_run() added it */
   ps_capture_stats st;
 } source;
 
@@ -555,6 +556,18 @@ static void fill_stats(ps_sensor *s, source *src) {
   }
 }
 
+int ps_sensor_get_interface_id(ps_sensor *s, uint32_t *out, unsigned i) {
+  if (i >= s->n_src || out == NULL) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID, "no interface %u", i);
+  }
+  if (!s->src[i].announced) {
+    return ps__seterr(s->errmsg, PS_ERR_STATE,
+                      "interface %u is not announced to a stream yet", i);
+  }
+  *out = s->src[i].stream_if;
+  return 0;
+}
+
 int ps_sensor_get_interface_stats(ps_sensor *s, ps_capture_stats *out,
                                   size_t size, unsigned i) {
   if (i >= s->n_src || out == NULL) {
@@ -762,6 +775,7 @@ int ps_sensor_run(ps_sensor *s, ps_stream *stream) {
     source *src = &s->src[i];
     rc = ps_stream_add_interface(stream, &src->stream_if, src->name,
                                  src->linktype, src->snaplen, src->tsres);
+    src->announced = rc == 0;
   }
   if (rc != 0) {
     snprintf(s->errmsg, sizeof(s->errmsg), "%s", ps_stream_errmsg(stream));

@@ -146,17 +146,17 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
   memset(&ttot, 0, sizeof(ttot));
   char line[768];
   unsigned n = ps_sensor_interface_count(sensor);
-  /* Interfaces a spooled stream of an earlier run had come first. */
-  unsigned all = ps_stream_interface_count(stream);
-  unsigned first = all > n ? all - n : 0;
   for (unsigned i = 0; i < n; i++) {
     ps_capture_stats st;
     ps_stream_interface_counters ic;
     memset(&ic, 0, sizeof(ic));
+    uint32_t id;
     if (ps_sensor_get_interface_stats(sensor, &st, sizeof(st), i) != 0) {
       continue;
     }
-    ps_stream_get_interface_counters(stream, &ic, sizeof(ic), first + i);
+    if (ps_sensor_get_interface_id(sensor, &id, i) == 0) {
+      ps_stream_get_interface_counters(stream, &ic, sizeof(ic), id);
+    }
     tot.captured += st.captured;
     tot.dropped += st.dropped;
     tot.ifdropped += st.ifdropped;
@@ -194,8 +194,10 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
   if (sc.packets_recovered > 0) {
     ps_stream_interface_counters rc, sum;
     memset(&sum, 0, sizeof(sum));
-    for (unsigned i = 0; i < first; i++) {
-      if (ps_stream_get_interface_counters(stream, &rc, sizeof(rc), i) == 0) {
+    /* The interfaces of the earlier run carry only recovered packets. */
+    for (unsigned i = 0; i < ps_stream_interface_count(stream); i++) {
+      if (ps_stream_get_interface_counters(stream, &rc, sizeof(rc), i) == 0 &&
+          rc.packets_recovered > 0) {
         sum.packets_acked += rc.packets_acked;
         sum.packets_dropped_overflow += rc.packets_dropped_overflow;
         sum.packets_lost += rc.packets_lost;

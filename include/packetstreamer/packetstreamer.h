@@ -638,6 +638,13 @@ PS_API const char *ps_sensor_interface_name(ps_sensor *s, unsigned i);
 PS_API int ps_sensor_get_interface_stats(ps_sensor *s, ps_capture_stats *out,
                                          size_t size, unsigned i);
 
+/* The stream's id of interface i (for ps_stream_get_interface_counters()),
+ * once ps_sensor_run() announced it: a stream that took up a spooled
+ * earlier run numbers that run's interfaces first, so the ids need not
+ * be 0..n-1. Returns 0, PS_ERR_INVALID (no interface i) or PS_ERR_STATE
+ * (not announced yet). Since 0.1. */
+PS_API int ps_sensor_get_interface_id(ps_sensor *s, uint32_t *out, unsigned i);
+
 PS_API const char *ps_sensor_errmsg(ps_sensor *s);
 
 /* ---------------------------------------------------------------- */

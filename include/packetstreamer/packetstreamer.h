@@ -160,12 +160,26 @@ typedef struct ps_packet {
  * snapshot length as it was declared (it may be 0 or above
  * PS_MAX_CAPLEN in old files).
  */
+typedef struct ps_interface_option {
+  const char *key;   /* 1..64 bytes of a-z, 0-9, '.', '_', '-' */
+  const char *value; /* 1..1024 bytes, no control byte */
+} ps_interface_option;
+
 typedef struct ps_interface_info {
   uint32_t id;
   const char *name;
   uint32_t linktype;
   uint32_t snaplen;
   uint8_t tsres;
+  /* What a sensor speaking protocol version 2 says about the interface
+   * (ps_stream_add_interface_options()): a description (NULL if none)
+   * and other options, such as the identity of the workload a network
+   * namespace belongs to ("netns.inode", "pod.namespace", "pod.name",
+   * "pod.uid", "container.id", "node"). Owned by the receiver, valid
+   * while the interface is. Since 0.1. */
+  const char *description;
+  const ps_interface_option *options;
+  size_t n_options;
 } ps_interface_info;
 
 /*
@@ -380,6 +394,19 @@ PS_API int ps_stream_add_receiver(ps_stream *s, const char *host,
  */
 PS_API int ps_stream_connect(ps_stream *s, const char *host, uint16_t port);
 
+/* Interface options for ps_stream_add_interface_options(): a
+ * description (NULL: none) and up to 15 key/value texts (keys 1..64
+ * bytes of a-z, 0-9, '.', '_', '-'; values 1..1024 bytes without control
+ * bytes; no key twice, "description" not among them). They reach
+ * receivers that speak protocol version 2 (PROTOCOL.md §3.4); older
+ * receivers get the interface without them. Passed with their size (see
+ * the conventions at the top). Since 0.1. */
+typedef struct ps_stream_interface_options {
+  const char *description;
+  const ps_interface_option *options;
+  size_t n_options;
+} ps_stream_interface_options;
+
 /*
  * Announces a capture interface; *out receives its id for
  * ps_stream_send(). name is copied (1..255 bytes). tsres is PS_TSRES_USEC
@@ -390,6 +417,13 @@ PS_API int ps_stream_connect(ps_stream *s, const char *host, uint16_t port);
 PS_API int ps_stream_add_interface(ps_stream *s, uint32_t *out,
                                    const char *name, uint32_t linktype,
                                    uint32_t snaplen, uint8_t tsres);
+
+/* ps_stream_add_interface() with options (opts may be NULL); size is
+ * sizeof(*opts). The options are copied. Since 0.1. */
+PS_API int ps_stream_add_interface_options(
+    ps_stream *s, uint32_t *out, const char *name, uint32_t linktype,
+    uint32_t snaplen, uint8_t tsres, const ps_stream_interface_options *opts,
+    size_t size);
 
 /*
  * Queues one packet. pkt->iface must be an id from

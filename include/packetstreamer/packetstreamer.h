@@ -620,6 +620,45 @@ PS_API int ps_sensor_add_interface(ps_sensor *s, const char *ifname);
 /* Reads packets from a pcap or pcapng file instead. Before open. */
 PS_API int ps_sensor_set_file(ps_sensor *s, const char *path);
 
+/*
+ * Workloads' network namespaces (before open; not with a file). spec is
+ * "all" (every network namespace of the host but the sensor's own), a
+ * name under /run/netns, a path ("/proc/PID/ns/net", a bind-mounted
+ * namespace file), "pid:PID", "pod:NAMESPACE/NAME" or "container:ID"
+ * (from the container runtime's bundles, read-only). Repeatable (at most
+ * 64). In each namespace the sensor captures the interfaces given with
+ * ps_sensor_add_interface() there, or else every interface that is up
+ * (loopback only with ps_sensor_set_netns_loopback()). It follows them
+ * while it runs: new namespaces (inotify on /run/netns and the runtime's
+ * directory, and a rescan of /proc every ps_sensor_set_netns_rescan_ms())
+ * are opened, gone ones closed with their final counters. One namespace
+ * reached by several paths is captured once (its device and inode).
+ * Each interface is announced as "WORKLOAD/IFACE" with the workload's
+ * identity as interface options (ps_stream_add_interface_options()).
+ * Entering a namespace needs CAP_SYS_ADMIN (setns), capturing
+ * CAP_NET_RAW, and the host's /proc (CAP_SYS_PTRACE for other users'
+ * processes) for the whole run. An explicit name, path or pid that does
+ * not open makes ps_sensor_open() fail. Since 0.1.
+ */
+PS_API int ps_sensor_add_netns(ps_sensor *s, const char *spec);
+/* Only namespaces whose workload matches KEY=GLOB (fnmatch(3)); KEY is
+ * namespace, pod, container, netns (the /run/netns name or the workload
+ * name) or a pod label the runtime records. Every match must hold.
+ * Repeatable (at most 16). Since 0.1. */
+PS_API int ps_sensor_add_netns_match(ps_sensor *s, const char *key_glob);
+/* How often /proc and the runtime's state are scanned for namespaces
+ * (100..3600000 ms, default 2000). Since 0.1. */
+PS_API int ps_sensor_set_netns_rescan_ms(ps_sensor *s, uint64_t ms);
+/* Non-zero: capture the namespaces' loopback too (default off). Since
+ * 0.1. */
+PS_API int ps_sensor_set_netns_loopback(ps_sensor *s, int on);
+/* The container runtime's state directory to read bundles (config.json)
+ * from, instead of containerd's and CRI-O's defaults. Since 0.1. */
+PS_API int ps_sensor_set_runtime_root(ps_sensor *s, const char *dir);
+/* The node name in the workloads' interface options (default: the host
+ * name). Since 0.1. */
+PS_API int ps_sensor_set_node_name(ps_sensor *s, const char *name);
+
 /* Snapshot length, 1..262144 (default 262144). Before open. */
 PS_API int ps_sensor_set_snaplen(ps_sensor *s, int snaplen);
 

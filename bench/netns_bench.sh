@@ -31,6 +31,7 @@ mk() { # up to N pods: nsb-T-K with 10.79.K/16 addresses
     ip netns exec "$p" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
     ip link add eth0 netns "$p" type veth peer name "v$k" netns "$BR"
     ip -n "$BR" link set "v$k" master br0 up
+    ip netns exec "$BR" bridge link set dev "v$k" flood off mcast_flood off
     ip -n "$p" addr add "10.79.$((k / 250)).$((k % 250 + 1))/16" dev eth0
     ip -n "$p" link set eth0 up
     # A static neighbour that does not exist: the datagrams leave eth0
@@ -42,6 +43,7 @@ mk() { # up to N pods: nsb-T-K with 10.79.K/16 addresses
 # traffic; CPU from /proc/PID/stat, peak RSS from /proc/PID/status.
 run() {
   local mode=$1 n=$2
+  rm -f "$W/port"
   "$B/tools/ps-receiver" --listen 127.0.0.1:0 --port-file "$W/port" -w "$W/out.pcap" -q 2>"$W/r.log" &
   local rp=$!
   for _ in $(seq 100); do [ -s "$W/port" ] && break; sleep 0.05; done

@@ -9,88 +9,11 @@
 #include "ps_proto.h"
 #include "ps_session.h"
 #include "ps_sink.h"
+#include "recorder.h"
 
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <unistd.h>
-
-/* ------------------------------------------------------- recorder */
-
-typedef struct rec_pkt {
-  ps_packet p;
-  uint8_t *data;
-  uint32_t linktype;
-} rec_pkt;
-
-typedef struct recorder {
-  int starts, ifaces, ends, stats_calls;
-  uint64_t session_id;
-  char sensor[256];
-  char peer[80];
-  rec_pkt *pkts;
-  size_t npkts, cap;
-  ps_capture_stats last_stats;
-  uint32_t last_stats_iface;
-  int refuse_start, refuse_iface;
-  size_t refuse_packet_at; /* 1-based; 0: never */
-} recorder;
-
-static int cb_start(const ps_session_info *s, void *ud) {
-  recorder *r = ud;
-  r->starts++;
-  r->session_id = s->id;
-  snprintf(r->sensor, sizeof(r->sensor), "%s", s->sensor);
-  snprintf(r->peer, sizeof(r->peer), "%s", s->peer);
-  return r->refuse_start;
-}
-
-static int cb_iface(const ps_session_info *s, const ps_interface_info *i,
-                    void *ud) {
-  recorder *r = ud;
-  r->ifaces++;
-  return r->refuse_iface;
-}
-
-static int cb_packet(const ps_session_info *s, const ps_interface_info *i,
-                     const ps_packet *p, void *ud) {
-  recorder *r = ud;
-  if (r->refuse_packet_at && r->npkts + 1 == r->refuse_packet_at) {
-    return 1;
-  }
-  if (r->npkts == r->cap) {
-    r->cap = r->cap ? r->cap * 2 : 64;
-    r->pkts = realloc(r->pkts, r->cap * sizeof(*r->pkts));
-    ck_assert_ptr_nonnull(r->pkts);
-  }
-  rec_pkt *k = &r->pkts[r->npkts++];
-  k->p = *p;
-  k->linktype = i->linktype;
-  k->data = malloc(p->caplen + 1);
-  memcpy(k->data, p->data, p->caplen);
-  k->p.data = NULL;
-  return 0;
-}
-
-static void cb_stats(const ps_session_info *s, const ps_interface_info *i,
-                     const ps_capture_stats *st, void *ud) {
-  recorder *r = ud;
-  r->stats_calls++;
-  r->last_stats = *st;
-  r->last_stats_iface = i->id;
-}
-
-static void cb_end(const ps_session_info *s, void *ud) {
-  recorder *r = ud;
-  r->ends++;
-}
-
-static void rec_free(recorder *r) {
-  for (size_t i = 0; i < r->npkts; i++) {
-    free(r->pkts[i].data);
-  }
-  free(r->pkts);
-  memset(r, 0, sizeof(*r));
-}
 
 /* -------------------------------------------------- session harness */
 
@@ -110,13 +33,7 @@ static void log_fn(ps_log_level level, const char *msg, void *ud) {
 
 static void h_init(harness *h) {
   memset(h, 0, sizeof(*h));
-  ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;
-  cb.session_start = cb_start;
-  cb.interface = cb_iface;
-  cb.packet = cb_packet;
-  cb.stats = cb_stats;
-  cb.session_end = cb_end;
-  ck_assert_int_eq(ps_callback_sink(&h->sinks[0], &cb, &h->rec), 0);
+  rec_sink(&h->sinks[0], &h->rec);
   h->env.sinks = h->sinks;
   h->env.n_sinks = 1;
   ps__limits_default(&h->env.lim);

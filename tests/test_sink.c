@@ -697,12 +697,7 @@ END_TEST
 START_TEST(test_pcap_stdout_second_linktype) {
   char out[128];
   path_in_dir(out, sizeof(out), "stdout.pcap");
-  fflush(stdout);
-  int saved = dup(STDOUT_FILENO);
-  int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  ck_assert_int_ge(fd, 0);
-  dup2(fd, STDOUT_FILENO);
-  close(fd);
+  int saved = stdout_to(out);
 
   ps_sink *sk = NULL;
   ck_assert_int_eq(ps_pcap_sink(&sk, "-", 0), 0);
@@ -721,9 +716,7 @@ START_TEST(test_pcap_stdout_second_linktype) {
   ck_assert_int_eq(sk->ops->close(sk), 0);
   ps_sink_free(sk);
 
-  fflush(stdout);
-  dup2(saved, STDOUT_FILENO);
-  close(saved);
+  stdout_restore(saved);
   pcap_t *pc = open_read(out, PCAP_TSTAMP_PRECISION_MICRO);
   ck_assert_int_eq(pcap_datalink(pc), DLT_EN10MB);
   expect_pkt(pc, &a, 5, 6);

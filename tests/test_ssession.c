@@ -13,6 +13,7 @@
 #include "ps_session.h"
 #include "ps_sink.h"
 #include "ps_ssession.h"
+#include "recorder.h"
 
 static const uint8_t snonce[PS_NONCE_LEN] = "sensor-nonce-001";
 static const uint8_t rnonce[PS_NONCE_LEN] = "recv-nonce-00001";
@@ -653,43 +654,13 @@ END_TEST
 
 /* ------------------------------------------- against ps_session */
 
-typedef struct tally {
-  uint64_t packets, bytes;
-  int ifaces, starts, ends;
-} tally;
-
-static int t_start(const ps_session_info *s, void *ud) {
-  ((tally *)ud)->starts++;
-  return 0;
-}
-static int t_iface(const ps_session_info *s, const ps_interface_info *i,
-                   void *ud) {
-  ((tally *)ud)->ifaces++;
-  return 0;
-}
-static int t_packet(const ps_session_info *s, const ps_interface_info *i,
-                    const ps_packet *p, void *ud) {
-  tally *t = ud;
-  t->packets++;
-  t->bytes += p->caplen;
-  return 0;
-}
-static void t_end(const ps_session_info *s, void *ud) {
-  ((tally *)ud)->ends++;
-}
-
 /* The sensor's and the receiver's sessions, bytes carried by hand. */
 static void face_to_face(const uint8_t *auth_key) {
   harness h;
   h_init(&h, auth_key);
-  tally t = {0};
-  ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;
-  cb.session_start = t_start;
-  cb.interface = t_iface;
-  cb.packet = t_packet;
-  cb.session_end = t_end;
+  recorder t;
   ps_sink *sink;
-  ck_assert_int_eq(ps_callback_sink(&sink, &cb, &t), 0);
+  rec_sink(&sink, &t);
   ps__streamtab streams = {0};
   ps__session_env renv = {.sinks = &sink, .n_sinks = 1, .streams = &streams};
   ps__limits_default(&renv.lim);
@@ -725,7 +696,8 @@ static void face_to_face(const uint8_t *auth_key) {
   ck_assert_int_eq(h.s.state, PS_SS_CLOSED);
   ck_assert_int_eq(r.state, PS_SESS_DONE);
   ck_assert_int_eq(r.clean_close, 1);
-  ck_assert_uint_eq(t.packets, 35);
+  ck_assert_uint_eq(t.npkts, 35);
+  ck_assert_uint_eq(t.bytes, 35 * 100);
   ck_assert_int_eq(t.ifaces, 2);
   ck_assert_uint_eq(h.rq.ctr.packets_acked, 35);
   ck_assert_uint_eq(h.rq.ctr.packets_queued, 0);
@@ -734,6 +706,7 @@ static void face_to_face(const uint8_t *auth_key) {
   ck_assert_int_eq(t.starts, 1);
   ck_assert_int_eq(t.ends, 1);
   ps_sink_free(sink);
+  rec_free(&t);
   ps__streamtab_free(&streams);
   h_free(&h);
 }
@@ -783,11 +756,9 @@ static void seed_replies(const char *seed, const uint8_t *auth_key,
   for (int i = 0; i < 3; i++) {
     add_batch(&h, 100, 0);
   }
-  tally t = {0};
-  ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;
-  cb.packet = t_packet;
+  recorder t;
   ps_sink *sink;
-  ck_assert_int_eq(ps_callback_sink(&sink, &cb, &t), 0);
+  rec_sink(&sink, &t);
   ps__streamtab streams = {0};
   ps__session_env renv = {.sinks = &sink, .n_sinks = 1, .streams = &streams};
   ps__limits_default(&renv.lim);
@@ -818,6 +789,7 @@ static void seed_replies(const char *seed, const uint8_t *auth_key,
   ps__buf_free(&replies);
   ps__session_end(&r);
   ps_sink_free(sink);
+  rec_free(&t);
   ps__streamtab_free(&streams);
   h_free(&h);
 }

@@ -10,6 +10,7 @@
 
 #include "ps_proto.h"
 #include "ps_stream.h"
+#include "recorder.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,76 +19,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-/* ------------------------------------------------------- recorder */
-
-typedef struct rec_pkt {
-  ps_packet p;
-  uint8_t *data;
-} rec_pkt;
-
-typedef struct recorder {
-  int starts, ifaces, ends, stats_calls;
-  rec_pkt *pkts;
-  size_t npkts, cap;
-  uint32_t linktypes[8];
-  ps_capture_stats last_stats;
-} recorder;
-
-static int cb_start(const ps_session_info *s, void *ud) {
-  ((recorder *)ud)->starts++;
-  return 0;
-}
-
-static int cb_iface(const ps_session_info *s, const ps_interface_info *i,
-                    void *ud) {
-  recorder *r = ud;
-  if (i->id < 8) {
-    r->linktypes[i->id] = i->linktype;
-  }
-  r->ifaces++;
-  return 0;
-}
-
-static int cb_packet(const ps_session_info *s, const ps_interface_info *i,
-                     const ps_packet *p, void *ud) {
-  recorder *r = ud;
-  if (r->npkts == r->cap) {
-    r->cap = r->cap ? r->cap * 2 : 1024;
-    r->pkts = realloc(r->pkts, r->cap * sizeof(*r->pkts));
-    if (r->pkts == NULL) {
-      abort();
-    }
-  }
-  rec_pkt *k = &r->pkts[r->npkts++];
-  k->p = *p;
-  k->p.data = NULL;
-  k->data = malloc(p->caplen + 1);
-  if (k->data == NULL) {
-    abort();
-  }
-  memcpy(k->data, p->data, p->caplen);
-  return 0;
-}
-
-static void cb_stats(const ps_session_info *s, const ps_interface_info *i,
-                     const ps_capture_stats *st, void *ud) {
-  recorder *r = ud;
-  r->stats_calls++;
-  r->last_stats = *st;
-}
-
-static void cb_end(const ps_session_info *s, void *ud) {
-  ((recorder *)ud)->ends++;
-}
-
-static void rec_free(recorder *r) {
-  for (size_t i = 0; i < r->npkts; i++) {
-    free(r->pkts[i].data);
-  }
-  free(r->pkts);
-  memset(r, 0, sizeof(*r));
-}
 
 /* ------------------------------------------------------- the world */
 
@@ -208,13 +139,7 @@ static uint16_t rx_init(rx *x, ps_sink *sink) {
   ck_assert_int_eq(ps_receiver_create(&x->r), 0);
   ps_receiver_set_log(x->r, rx_log, x);
   if (sink == NULL) {
-    ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;
-    cb.session_start = cb_start;
-    cb.interface = cb_iface;
-    cb.packet = cb_packet;
-    cb.stats = cb_stats;
-    cb.session_end = cb_end;
-    ck_assert_int_eq(ps_callback_sink(&sink, &cb, &x->rec), 0);
+    rec_sink(&sink, &x->rec);
   }
   ck_assert_int_eq(ps_receiver_add_sink(x->r, sink), 0);
   ck_assert_int_eq(ps_receiver_listen(x->r, "127.0.0.1", 0), 0);
@@ -482,23 +407,6 @@ START_TEST(test_send_invalid) {
   rx_free(&x);
 }
 END_TEST
-
-/* Sends stdout to a file for the duration of a test. */
-static int stdout_to(const char *path) {
-  fflush(stdout);
-  int saved = dup(STDOUT_FILENO);
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  ck_assert_int_ge(fd, 0);
-  dup2(fd, STDOUT_FILENO);
-  close(fd);
-  return saved;
-}
-
-static void stdout_restore(int saved) {
-  fflush(stdout);
-  dup2(saved, STDOUT_FILENO);
-  close(saved);
-}
 
 /* Runs a sensor with two link types against a pcap sink on standard
  * output; returns the first error and leaves the errmsg in msg. */

@@ -742,6 +742,17 @@ static void expect_invariant(ps_stream *s) {
       (unsigned long long)c.packets_lost, (unsigned long long)c.packets_queued);
 }
 
+/* Closes s, which must end cleanly within 10 s, and returns its
+ * counters, whose accounting must add up. */
+static ps_stream_counters close_clean(ps_stream *s) {
+  int rc = ps_stream_close(s, 10000);
+  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
+  ps_stream_counters c;
+  ps_stream_get_counters(s, &c, sizeof(c));
+  expect_invariant(s);
+  return c;
+}
+
 /* A stream to a fake receiver, uncompressed so batch sizes are known:
  * each batch of BATCH_PKTS packets of PKT_LEN bytes is one frame of
  * 28 + BATCH_PKTS * (24 + PKT_LEN) bytes. */
@@ -809,11 +820,7 @@ START_TEST(test_reconnect_resends) {
   send_batches(s, 10, 20);
   ps_capture_stats st = {.captured = 100};
   ck_assert_int_eq(ps_stream_send_stats(s, 0, &st), 0);
-  int rc = ps_stream_close(s, 10000);
-  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
-  ps_stream_counters c;
-  ps_stream_get_counters(s, &c, sizeof(c));
-  expect_invariant(s);
+  ps_stream_counters c = close_clean(s);
   ck_assert_uint_eq(c.packets_sent, 100);
   ck_assert_uint_eq(c.packets_acked, 100);
   ck_assert_uint_eq(c.packets_lost, 0);
@@ -859,11 +866,7 @@ START_TEST(test_resume_ack) {
   send_batches(s, 4, -1);
   wait_down(s);
   send_batches(s, 2, -1);
-  int rc = ps_stream_close(s, 10000);
-  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
-  ps_stream_counters c;
-  ps_stream_get_counters(s, &c, sizeof(c));
-  expect_invariant(s);
+  ps_stream_counters c = close_clean(s);
   ck_assert_uint_eq(c.packets_acked, 60);
   ck_assert_uint_eq(c.packets_lost, 0);
   ck_assert_uint_eq(c.reconnects, 1);
@@ -956,11 +959,7 @@ static void sent_unkept(int receiver_remembers) {
   ps_stream *s = fake_stream(port, 65536, PS_OVERFLOW_DROP_NEWEST);
   send_batches(s, 10, 5);
   wait_down(s);
-  int rc = ps_stream_close(s, 10000);
-  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
-  ps_stream_counters c;
-  ps_stream_get_counters(s, &c, sizeof(c));
-  expect_invariant(s);
+  ps_stream_counters c = close_clean(s);
   ck_assert_uint_eq(c.packets_dropped_overflow, 0);
   /* Only the six kept can be resent, and only to a receiver that does
    * not have them. */
@@ -1036,11 +1035,7 @@ START_TEST(test_evicted_after_resume_are_dropped) {
     ck_assert_int_eq(ps_stream_flush(s), 0);
   }
   x.held = 0;
-  int rc = ps_stream_close(s, 10000);
-  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
-  ps_stream_counters c;
-  ps_stream_get_counters(s, &c, sizeof(c));
-  expect_invariant(s);
+  ps_stream_counters c = close_clean(s);
   ck_assert_uint_eq(c.packets_lost, 0);
   ck_assert_uint_gt(c.packets_dropped_overflow, 0);
   ck_assert_uint_eq(c.packets_acked + c.packets_dropped_overflow, 256);
@@ -1170,11 +1165,7 @@ START_TEST(test_failover) {
   ck_assert_int_eq(
       ps_stream_add_interface(s, &id, "eth1", 1, 65535, PS_TSRES_USEC), 0);
   send_batches(s, 10, 20);
-  int rc = ps_stream_close(s, 10000);
-  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
-  ps_stream_counters c;
-  ps_stream_get_counters(s, &c, sizeof(c));
-  expect_invariant(s);
+  ps_stream_counters c = close_clean(s);
   ck_assert_uint_eq(c.packets_acked, 100);
   ck_assert_uint_eq(a.written_pkts + b.written_pkts, 100);
   ck_assert_uint_eq(a.written_pkts, 20);
@@ -1513,11 +1504,7 @@ START_TEST(test_busy_on_reconnect_retried) {
   send_batches(s, 2, -1);
   wait_down(s);
   send_batches(s, 3, -1);
-  int rc = ps_stream_close(s, 10000);
-  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
-  ps_stream_counters c;
-  ps_stream_get_counters(s, &c, sizeof(c));
-  expect_invariant(s);
+  ps_stream_counters c = close_clean(s);
   ck_assert_uint_eq(c.packets_acked, 50);
   ck_assert_uint_eq(c.packets_lost, 0);
   ck_assert_int_eq(x.conns, 3);

@@ -73,7 +73,7 @@ void rec_sink(ps_sink **out, recorder *r) {
   cb.packet = rec_packet;
   cb.stats = rec_stats;
   cb.session_end = rec_end;
-  ck_assert_int_eq(ps_callback_sink(out, &cb, r), 0);
+  ck_assert_int_eq(ps_callback_sink(out, &cb, sizeof(cb), r), 0);
 }
 
 void rec_free(recorder *r) {

@@ -67,6 +67,12 @@ START_TEST(test_limits_are_enforced) {
     ck_assert_int_eq(ps_sensor_add_interface(se, name), 0);
   }
   ck_assert_int_eq(ps_sensor_add_interface(se, "one-more"), PS_ERR_LIMIT);
+  /* No id before the interfaces are opened and announced. */
+  uint32_t id = 77;
+  int idrc = ps_sensor_get_interface_id(se, &id, 0);
+  ck_assert_msg(idrc == PS_ERR_INVALID || idrc == PS_ERR_STATE, "rc %d", idrc);
+  ck_assert_uint_eq(id, 77);
+  ck_assert_int_eq(ps_sensor_get_interface_id(se, NULL, 0), PS_ERR_INVALID);
   ps_sensor_free(se);
 
   ps_receiver *r = NULL;
@@ -91,7 +97,7 @@ static int pcapng_sink_no_path(ps_sink **out) {
 }
 
 static int callback_sink_no_callbacks(ps_sink **out) {
-  return ps_callback_sink(out, NULL, NULL);
+  return ps_callback_sink(out, NULL, 0, NULL);
 }
 
 static int (*const failing_sinks[])(ps_sink **) = {
@@ -134,8 +140,8 @@ START_TEST(test_counters_honour_the_callers_size) {
   for (size_t i = 8; i < sizeof(sb); i++) {
     ck_assert_uint_eq(sb[i], 0xAB);
   }
-  ps_stream_iface_counters ic;
-  ck_assert_int_eq(ps_stream_get_iface_counters(st, 0, &ic, sizeof(ic)),
+  ps_stream_interface_counters ic;
+  ck_assert_int_eq(ps_stream_get_interface_counters(st, &ic, sizeof(ic), 0),
                    PS_ERR_INVALID);
   ps_stream_free(st);
 }

@@ -726,7 +726,8 @@ START_TEST(test_unholdable_ts_refuses_whole_batch) {
     ps_sink *sinks[2] = {NULL, h.sinks[0]};
     ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
     o.flags = v[k].flags;
-    ck_assert_int_eq(ps_file_sink(&sinks[0], v[k].format, path, &o), 0);
+    ck_assert_int_eq(ps_file_sink(&sinks[0], v[k].format, path, &o, sizeof(o)),
+                     0);
     h.env.sinks = sinks;
     h.env.n_sinks = 2;
     ps__buf b = {0};

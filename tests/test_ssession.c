@@ -247,11 +247,11 @@ START_TEST(test_error_frame_refuses) {
     } else {
       h_activate(&h, 0);
     }
-    ps__enc_error(&h.rx, (uint16_t)-PS_ERR_LIMIT, "full\nhouse");
+    ps__enc_error(&h.rx, PS_WIRE_ERR_LIMIT, "full\nhouse");
     int rc = h_say(&h, T0 + 1);
     ck_assert_err(rc, PS_ERR_REFUSED, h.s.errmsg,
                   "receiver refused this sensor: full?house");
-    ck_assert_int_eq(h.s.peer_error, -PS_ERR_LIMIT);
+    ck_assert_int_eq(h.s.peer_error, PS_WIRE_ERR_LIMIT);
     ck_assert_int_eq(h.s.state, PS_SS_FAILED);
     /* Bytes after the end are ignored. */
     ps__enc_ack(&h.rx, 1);

@@ -430,6 +430,16 @@ int main(int argc, char **argv) {
   if (name != NULL && (strlen(name) == 0 || strlen(name) > 255)) {
     return ps_cli_usage_error("invalid --name: 1 to 255 characters");
   }
+  /* Said here, without the name: printed, its control bytes (a newline)
+   * would break the one-line error, or forge log lines. */
+  for (const char *q = name; q != NULL && *q != '\0'; q++) {
+    if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+      return ps_cli_usage_error(
+          "invalid --name: control byte 0x%02x at offset %d: use printable "
+          "characters",
+          (unsigned char)*q, (int)(q - name));
+    }
+  }
   char *filter = NULL;
   if (filter_file != NULL) {
     if (optind < argc) {

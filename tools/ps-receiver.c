@@ -112,7 +112,7 @@ static void usage(FILE *f) {
 "                   [--max-sensors N] [--max-pending N] [--idle-timeout SECONDS]\n"
 "                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
 "                   [--auth-key-file FILE] [--port-file FILE] [-Z USER]\n"
-"                   [-q|-v]\n"
+"                   [-q|-v] [--log-format text|json]\n"
 "       ps-receiver -h|-V\n"
 "\n"
 "Accept packet streams from ps-sensor and write them to a capture file, or\n"

@@ -284,22 +284,36 @@ void ps_receiver_set_log(ps_receiver *r, ps_log_fn fn, void *user_data) {
   }
 }
 
-int ps_receiver_set_limits(ps_receiver *r, unsigned max_sessions,
-                           unsigned handshake_timeout_s,
-                           unsigned idle_timeout_s) {
-  if (max_sessions > 1000000 || handshake_timeout_s > 3600 ||
-      idle_timeout_s > 86400) {
-    return ps__seterr(r->errmsg, PS_ERR_INVALID, "limit out of range");
+int ps_receiver_set_max_sessions(ps_receiver *r, unsigned n) {
+  if (n > 1000000) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID,
+                      "%u sensors: at most 1000000, or 0 for the default "
+                      "of 1024",
+                      n);
   }
-  if (max_sessions) {
-    r->max_sessions = max_sessions;
+  r->max_sessions = n ? n : 1024;
+  return 0;
+}
+
+int ps_receiver_set_handshake_timeout_ms(ps_receiver *r, unsigned ms) {
+  if (ms > 3600000) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID,
+                      "handshake timeout %u ms: at most 3600000 (an hour), "
+                      "or 0 for the default of 10000",
+                      ms);
   }
-  if (handshake_timeout_s) {
-    r->handshake_ms = handshake_timeout_s * 1000;
+  r->handshake_ms = ms ? ms : 10000;
+  return 0;
+}
+
+int ps_receiver_set_idle_timeout_ms(ps_receiver *r, unsigned ms) {
+  if (ms > PS_TIMEOUT_MS_MAX) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID,
+                      "idle timeout %u ms: at most %u (a day), or 0 for the "
+                      "default of 60000",
+                      ms, PS_TIMEOUT_MS_MAX);
   }
-  if (idle_timeout_s) {
-    r->idle_ms = idle_timeout_s * 1000;
-  }
+  r->idle_ms = ms ? ms : 60000;
   return 0;
 }
 
@@ -316,13 +330,14 @@ const char *ps_receiver_errmsg(ps_receiver *r) {
   return r->errmsg;
 }
 
-int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts) {
+int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts,
+                        size_t size) {
   if (r->conns != NULL || r->ctr.connections > 0) {
     return ps__seterr(r->errmsg, PS_ERR_STATE,
                       "TLS must be set before sensors connect");
   }
   ps__tls_creds *c;
-  int rc = ps__tls_creds_new(&c, 1, opts, r->errmsg);
+  int rc = ps__tls_creds_new(&c, 1, opts, size, r->errmsg);
   if (rc != 0) {
     return rc;
   }
@@ -381,8 +396,8 @@ uint16_t ps_receiver_port(ps_receiver *r) {
   return port;
 }
 
-int ps_receiver_listener(ps_receiver *r, unsigned i, char *addr, size_t addrlen,
-                         uint16_t *port) {
+int ps_receiver_listener(ps_receiver *r, char *addr, size_t addrlen,
+                         uint16_t *port, unsigned i) {
   char a[64];
   uint16_t p = 0;
   if (i >= r->n_listen) {

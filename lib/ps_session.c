@@ -31,7 +31,7 @@ void ps__session_set_tls_subject(ps__session *s, const char *subject) {
 
 /* Ends the session with an error: the reason goes to the sensor too. */
 static int refuse(ps__session *s, int code) {
-  ps__enc_error(&s->out, (uint16_t)(-code), s->errmsg);
+  ps__enc_error(&s->out, ps__wire_error(code), s->errmsg);
   s->state = PS_SESS_DONE;
   return code;
 }
@@ -41,7 +41,7 @@ static int sink_error(ps__session *s, ps_sink *sk, int rc) {
   if (rc == PS_ERR_IO || rc == PS_ERR_NOMEM) {
     /* The output failed, not the sensor: say so to the sensor and let
      * the receiver decide what happens to everyone else. */
-    ps__enc_error(&s->out, (uint16_t)(-rc), "the receiver cannot write");
+    ps__enc_error(&s->out, ps__wire_error(rc), "the receiver cannot write");
     s->state = PS_SESS_DONE;
     return rc;
   }

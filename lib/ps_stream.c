@@ -34,6 +34,8 @@
 #define RETRY_HELLO_MS 5000
 #define REPLAY_DEFAULT (8u * 1024 * 1024)
 #define REPLAY_MIN (64u * 1024)
+#define PS_BATCH_SIZE_MIN 4096u
+#define PS_BATCH_SIZE_MAX 4194304u
 
 int ps_stream_create(ps_stream **out, const char *sensor_name) {
   if (out == NULL) {
@@ -123,38 +125,70 @@ int64_t ps__stream_now(ps_stream *s) {
     }                                                                          \
   } while (0)
 
-int ps_stream_set_codec(ps_stream *s, ps_codec codec, int level) {
+int ps_stream_set_codec(ps_stream *s, ps_codec codec) {
   BEFORE_CONNECT(s);
-  if (!ps_codec_available(codec) || level < 0 || level > 9) {
-    return PS_ERR_INVALID;
+  if (!ps_codec_available(codec)) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "codec %d is not in this build: use PS_CODEC_NONE, "
+                      "PS_CODEC_ZLIB or PS_CODEC_LZ4 (ps_codec_available())",
+                      (int)codec);
   }
   s->env.codec_pref = (uint8_t)codec;
+  return 0;
+}
+
+int ps_stream_set_codec_level(ps_stream *s, int level) {
+  BEFORE_CONNECT(s);
+  if (level < 0 || level > 9) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "compression level %d: use 1..9, or 0 for the codec's "
+                      "default",
+                      level);
+  }
   s->level = level;
   return 0;
 }
 
-int ps_stream_set_batching(ps_stream *s, size_t max_bytes,
-                           unsigned max_delay_ms) {
+int ps_stream_set_batch_size(ps_stream *s, size_t bytes) {
   BEFORE_CONNECT(s);
-  if (max_bytes < 4096 || max_bytes > 4194304 || max_delay_ms < 1 ||
-      max_delay_ms > 10000) {
-    return PS_ERR_INVALID;
+  if (bytes < PS_BATCH_SIZE_MIN || bytes > PS_BATCH_SIZE_MAX) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "batch size %zu: use %u..%u bytes", bytes,
+                      PS_BATCH_SIZE_MIN, PS_BATCH_SIZE_MAX);
   }
-  s->batch_max = max_bytes;
-  s->delay_ms = max_delay_ms;
+  s->batch_max = bytes;
   return 0;
 }
 
-int ps_stream_set_replay(ps_stream *s, size_t max_bytes, ps_overflow policy) {
+int ps_stream_set_batch_delay_ms(ps_stream *s, unsigned ms) {
   BEFORE_CONNECT(s);
-  if (max_bytes < REPLAY_MIN || (policy != PS_OVERFLOW_DROP_OLDEST &&
-                                 policy != PS_OVERFLOW_DROP_NEWEST)) {
+  if (ms < 1 || ms > 10000) {
     return ps__seterr(s->errmsg, PS_ERR_INVALID,
-                      "replay buffer of %zu bytes (at least %u) or unknown "
-                      "overflow policy %d",
-                      max_bytes, REPLAY_MIN, (int)policy);
+                      "batch delay %u ms: use 1..10000", ms);
   }
-  s->rq.max = max_bytes;
+  s->delay_ms = ms;
+  return 0;
+}
+
+int ps_stream_set_replay_size(ps_stream *s, size_t bytes) {
+  BEFORE_CONNECT(s);
+  if (bytes < REPLAY_MIN) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "replay buffer of %zu bytes: at least %u", bytes,
+                      REPLAY_MIN);
+  }
+  s->rq.max = bytes;
+  return 0;
+}
+
+int ps_stream_set_overflow(ps_stream *s, ps_overflow policy) {
+  BEFORE_CONNECT(s);
+  if (policy != PS_OVERFLOW_DROP_OLDEST && policy != PS_OVERFLOW_DROP_NEWEST) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "overflow policy %d: use PS_OVERFLOW_DROP_OLDEST or "
+                      "PS_OVERFLOW_DROP_NEWEST",
+                      (int)policy);
+  }
   s->rq.policy = policy;
   return 0;
 }
@@ -177,10 +211,10 @@ int ps_stream_add_receiver(ps_stream *s, const char *host, uint16_t port) {
   return ps__failover_add(&s->fo, host, port, 0, s->errmsg);
 }
 
-int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts) {
+int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts, size_t size) {
   BEFORE_CONNECT(s);
   ps__tls_creds *c;
-  int rc = ps__tls_creds_new(&c, 0, opts, s->errmsg);
+  int rc = ps__tls_creds_new(&c, 0, opts, size, s->errmsg);
   if (rc != 0) {
     return rc;
   }
@@ -198,18 +232,26 @@ int ps_stream_set_auth_key(ps_stream *s, const uint8_t *key, size_t len) {
   return rc;
 }
 
-int ps_stream_set_peer_timeout(ps_stream *s, unsigned seconds) {
+int ps_stream_set_peer_timeout_ms(ps_stream *s, unsigned ms) {
   BEFORE_CONNECT(s);
-  if (seconds > 86400) {
-    return ps__seterr(s->errmsg, PS_ERR_INVALID, "peer timeout too long");
+  if (ms > PS_TIMEOUT_MS_MAX) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "peer timeout %u ms: at most %u (a day)", ms,
+                      PS_TIMEOUT_MS_MAX);
   }
-  s->env.peer_timeout_ms = seconds ? (int64_t)seconds * 1000 : PEER_TIMEOUT_MS;
+  s->env.peer_timeout_ms = ms ? (int64_t)ms : PEER_TIMEOUT_MS;
   return 0;
 }
 
-int ps_stream_set_connect_timeout(ps_stream *s, unsigned seconds) {
+int ps_stream_set_connect_timeout_ms(ps_stream *s, unsigned ms) {
   BEFORE_CONNECT(s);
-  s->connect_timeout_s = seconds;
+  if (ms > PS_TIMEOUT_MS_MAX) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "connect timeout %u ms: at most %u (a day), or 0 to "
+                      "retry forever",
+                      ms, PS_TIMEOUT_MS_MAX);
+  }
+  s->connect_timeout_ms = ms;
   return 0;
 }
 
@@ -534,7 +576,7 @@ int ps_stream_connect(ps_stream *s, const char *host, uint16_t port) {
     }
   }
   int64_t now = ps__stream_now(s);
-  ps__failover_start(&s->fo, now, (int64_t)s->connect_timeout_s * 1000);
+  ps__failover_start(&s->fo, now, (int64_t)s->connect_timeout_ms);
   rc = start_attempt(s, now);
   if (rc == 0) {
     rc = ps__stream_step(s, now);

@@ -42,7 +42,7 @@ struct ps_stream {
   int level;
   size_t batch_max;
   unsigned delay_ms;
-  unsigned connect_timeout_s;
+  unsigned connect_timeout_ms;
   ps_log_fn log;
   void *log_ud;
   ps__logex logex; /* ps_stream_set_log_ex() */

@@ -87,7 +87,7 @@ static int write_port_file(ps_receiver *r, const char *path, char *err,
   }
   fchmod(fd, 0644); /* mkstemp's 0600: a port is no secret */
   for (unsigned i = 0;
-       ps_receiver_listener(r, i, addr, sizeof(addr), &port) == 0; i++) {
+       ps_receiver_listener(r, addr, sizeof(addr), &port, i) == 0; i++) {
     fprintf(f, "%s %u\n", addr, (unsigned)port);
   }
   int bad = ferror(f);
@@ -413,7 +413,8 @@ int main(int argc, char **argv) {
 #ifdef PS_TOOL_TEST_HOOKS
   ps__tool_test_hook(r);
 #endif
-  if (co.tls.cert_file != NULL && (rc = ps_receiver_set_tls(r, &co.tls)) != 0) {
+  if (co.tls.cert_file != NULL &&
+      (rc = ps_receiver_set_tls(r, &co.tls, sizeof(co.tls))) != 0) {
     ps_cli_err("%s", ps_receiver_errmsg(r));
     ps_receiver_free(r);
     return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
@@ -435,7 +436,8 @@ int main(int argc, char **argv) {
                        "readable");
     }
   }
-  ps_receiver_set_limits(r, (unsigned)max_sensors, 0, (unsigned)idle);
+  ps_receiver_set_max_sessions(r, (unsigned)max_sensors);
+  ps_receiver_set_idle_timeout_ms(r, (unsigned)idle * 1000u);
   ps_receiver_set_max_pending(r, (unsigned)max_pending);
   /* The journal first: it repairs the files the outputs may reopen. */
   char state_buf[4096];
@@ -476,7 +478,7 @@ int main(int argc, char **argv) {
     }
   }
   rc = ps_file_sink(&sink, format == 1 ? PS_FORMAT_PCAPNG : PS_FORMAT_PCAP, out,
-                    &fopt);
+                    &fopt, sizeof(fopt));
   if (rc != 0) {
     ps_cli_err("%s", sink ? ps_sink_errmsg(sink) : ps_strerror(rc));
     ps_sink_free(sink);

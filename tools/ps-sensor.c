@@ -143,22 +143,22 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
   ps_stream_counters sc;
   ps_stream_get_counters(stream, &sc, sizeof(sc));
   ps_capture_stats tot;
-  ps_stream_iface_counters ttot;
+  ps_stream_interface_counters ttot;
   memset(&tot, 0, sizeof(tot));
   memset(&ttot, 0, sizeof(ttot));
   char line[768];
-  unsigned n = ps_sensor_source_count(sensor);
+  unsigned n = ps_sensor_interface_count(sensor);
   /* Interfaces a spooled stream of an earlier run had come first. */
   unsigned all = ps_stream_interface_count(stream);
   unsigned first = all > n ? all - n : 0;
   for (unsigned i = 0; i < n; i++) {
     ps_capture_stats st;
-    ps_stream_iface_counters ic;
+    ps_stream_interface_counters ic;
     memset(&ic, 0, sizeof(ic));
-    if (ps_sensor_get_stats(sensor, i, &st) != 0) {
+    if (ps_sensor_get_interface_stats(sensor, &st, sizeof(st), i) != 0) {
       continue;
     }
-    ps_stream_get_iface_counters(stream, first + i, &ic, sizeof(ic));
+    ps_stream_get_interface_counters(stream, &ic, sizeof(ic), first + i);
     tot.captured += st.captured;
     tot.dropped += st.dropped;
     tot.ifdropped += st.ifdropped;
@@ -166,19 +166,19 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
     ttot.packets_acked += ic.packets_acked;
     ttot.packets_dropped_overflow += ic.packets_dropped_overflow;
     ttot.packets_lost += ic.packets_lost;
-    snprintf(line, sizeof(line),
-             "%s: %llu captured, %llu acknowledged by the receiver; "
-             "dropped: %llu by the kernel, %llu by the interface, %llu by "
-             "the sensor's buffer (overflow), %llu lost unacknowledged; "
-             "%llu truncated",
-             ps_sensor_source_name(sensor, i), (unsigned long long)st.captured,
-             (unsigned long long)ic.packets_acked,
-             (unsigned long long)st.dropped, (unsigned long long)st.ifdropped,
-             (unsigned long long)ic.packets_dropped_overflow,
-             (unsigned long long)ic.packets_lost,
-             (unsigned long long)st.truncated);
+    snprintf(
+        line, sizeof(line),
+        "%s: %llu captured, %llu acknowledged by the receiver; "
+        "dropped: %llu by the kernel, %llu by the interface, %llu by "
+        "the sensor's buffer (overflow), %llu lost unacknowledged; "
+        "%llu truncated",
+        ps_sensor_interface_name(sensor, i), (unsigned long long)st.captured,
+        (unsigned long long)ic.packets_acked, (unsigned long long)st.dropped,
+        (unsigned long long)st.ifdropped,
+        (unsigned long long)ic.packets_dropped_overflow,
+        (unsigned long long)ic.packets_lost, (unsigned long long)st.truncated);
     const ps_cli_field f[] = {
-        PS_CLI_STR("source", ps_sensor_source_name(sensor, i)),
+        PS_CLI_STR("source", ps_sensor_interface_name(sensor, i)),
         PS_CLI_NUM("captured", st.captured),
         PS_CLI_NUM("acknowledged", ic.packets_acked),
         PS_CLI_NUM("kernel_dropped", st.dropped),
@@ -218,10 +218,10 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
   };
   ps_cli_log_event(level, "summary", NULL, f, sizeof(f) / sizeof(f[0]), line);
   if (sc.packets_recovered > 0) {
-    ps_stream_iface_counters rc, sum;
+    ps_stream_interface_counters rc, sum;
     memset(&sum, 0, sizeof(sum));
     for (unsigned i = 0; i < first; i++) {
-      if (ps_stream_get_iface_counters(stream, i, &rc, sizeof(rc)) == 0) {
+      if (ps_stream_get_interface_counters(stream, &rc, sizeof(rc), i) == 0) {
         sum.packets_acked += rc.packets_acked;
         sum.packets_dropped_overflow += rc.packets_dropped_overflow;
         sum.packets_lost += rc.packets_lost;
@@ -369,7 +369,7 @@ int main(int argc, char **argv) {
       }
       break;
     case OPT_CONNECT_TIMEOUT:
-      if (ps_cli_parse_u64(optarg, 1, 31536000, &ctimeout, why, sizeof(why))) {
+      if (ps_cli_parse_u64(optarg, 1, 86400, &ctimeout, why, sizeof(why))) {
         return ps_cli_usage_error("invalid --connect-timeout: %s", why);
       }
       break;
@@ -515,7 +515,7 @@ int main(int argc, char **argv) {
   ps_sensor_set_promisc(sensor, promisc);
   ps_sensor_set_filter(sensor, filter);
   ps_sensor_set_count(sensor, count);
-  ps_sensor_set_duration(sensor, (unsigned)duration);
+  ps_sensor_set_duration_ms(sensor, duration * 1000u);
   if ((rc = ps_sensor_open(sensor)) != 0) {
     ps_cli_err("%s", ps_sensor_errmsg(sensor));
     exit_code = rc == PS_ERR_FILTER ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
@@ -534,17 +534,21 @@ int main(int argc, char **argv) {
   }
   g_stream = stream;
   ps_stream_set_log_ex(stream, ps_cli_log_ex, NULL);
-  ps_stream_set_codec(stream, codec, 0);
-  ps_stream_set_connect_timeout(stream, (unsigned)ctimeout);
-  ps_stream_set_peer_timeout(stream, (unsigned)ptimeout);
-  ps_stream_set_replay(stream, replay ? (size_t)replay : 8u << 20, overflow);
+  ps_stream_set_codec(stream, codec);
+  ps_stream_set_connect_timeout_ms(stream, (unsigned)ctimeout * 1000u);
+  ps_stream_set_peer_timeout_ms(stream, (unsigned)ptimeout * 1000u);
+  if (replay) {
+    ps_stream_set_replay_size(stream, (size_t)replay);
+  }
+  ps_stream_set_overflow(stream, overflow);
   if (spool != NULL) {
     ps_stream_set_spool(stream, spool);
   }
   for (int i = 1; i < n_receivers; i++) {
     ps_stream_add_receiver(stream, hosts[i], ports[i]);
   }
-  if (co.use_tls && (rc = ps_stream_set_tls(stream, &co.tls)) != 0) {
+  if (co.use_tls &&
+      (rc = ps_stream_set_tls(stream, &co.tls, sizeof(co.tls))) != 0) {
     ps_cli_err("%s", ps_stream_errmsg(stream));
     exit_code = rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
     goto out;

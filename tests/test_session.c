@@ -229,7 +229,8 @@ START_TEST(test_happy_path) {
   ps__welcome w;
   char eb[PS_ERRMSG_MAX];
   ck_assert_int_eq(ps__dec_welcome(&fr[0], &w, eb), 0);
-  ck_assert_uint_eq(w.version, PS_PROTO_VERSION);
+  /* A version 1 sensor gets version 1. */
+  ck_assert_uint_eq(w.version, 1);
   ck_assert_uint_eq(w.codec, PS_WIRE_CODEC_ZLIB);
   ck_assert_uint_eq(w.max_frame, h.env.lim.max_frame);
   ck_assert_uint_eq(w.max_batch_raw, h.env.lim.max_batch_raw);
@@ -542,7 +543,7 @@ static void say_junk(ps__buf *b) {
 }
 
 static void say_future_hello(ps__buf *b) {
-  add_hello(b, "future", 3, 2, 3);
+  add_hello(b, "future", 3, 3, 4);
 }
 
 static void say_bad_magic(ps__buf *b) {
@@ -614,7 +615,7 @@ static const struct bad_input {
     {1, 0, say_junk, PS_ERR_PROTOCOL, "unknown frame type 238",
      "unknown frame type 238", 0, 2},
     {0, 0, say_future_hello, PS_ERR_PROTOCOL,
-     "sensor speaks protocol versions 2..3, this receiver 1", "versions 2..3",
+     "sensor speaks protocol versions 3..4, this receiver 1..2", "versions 3..4",
      0, 1},
     {0, 0, say_bad_magic, PS_ERR_PROTOCOL, "not a libpacketstreamer hello",
      "bad magic", 0, 1},

@@ -5,10 +5,13 @@
 #include "ps_cli.h"
 
 #include <getopt.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static ps_sensor *g_sensor;
@@ -29,11 +32,56 @@ static void on_signal(int sig) {
   }
 }
 
+/* Following network namespaces keeps root for the whole run, but only
+ * the capabilities it uses: CAP_SYS_ADMIN (setns), CAP_NET_RAW (packet
+ * sockets), CAP_NET_ADMIN (promiscuous mode, buffer sizes), CAP_SYS_PTRACE
+ * (other users' /proc/PID/ns/net) and CAP_DAC_READ_SEARCH (the runtime's
+ * state directories). Everything else (CAP_DAC_OVERRIDE, CAP_SETUID,
+ * CAP_SYS_MODULE, ...) goes, from the bounding set too. */
+static void keep_netns_caps(void) {
+  static const int keep[] = {CAP_SYS_ADMIN, CAP_NET_RAW, CAP_NET_ADMIN,
+                             CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH};
+  uint32_t mask[2] = {0, 0};
+  for (size_t i = 0; i < sizeof(keep) / sizeof(*keep); i++) {
+    mask[keep[i] / 32] |= 1u << (keep[i] % 32);
+  }
+  for (int c = 0; c <= CAP_LAST_CAP; c++) {
+    if (!(mask[c / 32] & (1u << (c % 32)))) {
+      prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
+    }
+  }
+  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct d[2];
+  memset(d, 0, sizeof(d));
+  if (syscall(SYS_capget, &h, d) != 0) {
+    return;
+  }
+  for (int i = 0; i < 2; i++) {
+    d[i].effective &= mask[i];
+    d[i].permitted &= mask[i];
+    d[i].inheritable = 0;
+  }
+  if (syscall(SYS_capset, &h, d) != 0) {
+    ps_cli_log(PS_LOG_WARNING,
+               "--netns: cannot drop the capabilities it does not need", NULL);
+  } else {
+    ps_cli_log(PS_LOG_INFO,
+               "--netns: keeping CAP_SYS_ADMIN, CAP_NET_RAW, CAP_NET_ADMIN, "
+               "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH to follow namespaces; "
+               "the other capabilities are dropped",
+               NULL);
+  }
+}
+
 /* The help text is laid out as printed. */
 /* clang-format off */
 static void usage(FILE *f) {
   fputs(
-"Usage: ps-sensor -i IFACE [-i IFACE]... | -r FILE  --receiver HOST:PORT...\n"
+"Usage: ps-sensor -i IFACE [-i IFACE]... | -r FILE | --netns SPEC...\n"
+"                 --receiver HOST:PORT...\n"
+"                 [--netns-match KEY=GLOB]... [--netns-loopback]\n"
+"                 [--netns-rescan SECONDS] [--runtime-root DIR]\n"
+"                 [--node-name NAME]\n"
 "                 [-s SNAPLEN] [-B KIB] [-p] [-c COUNT] [--duration SECONDS]\n"
 "                 [--replay-buffer SIZE] [--overflow drop-oldest|drop-newest]\n"
 "                 [--spool-dir DIR] [--compress lz4|zlib|none] [--name NAME]\n"
@@ -50,6 +98,18 @@ static void usage(FILE *f) {
 "\n"
 "  -i, --interface IFACE   capture on IFACE (repeatable; 'any' for all)\n"
 "  -r, --read FILE         stream the packets of a capture file, then exit\n"
+"      --netns SPEC        capture in workloads' network namespaces, followed\n"
+"                          as they come and go (repeatable): all, a name in\n"
+"                          /run/netns, a path, pid:PID, pod:NAMESPACE/NAME\n"
+"                          or container:ID; there, -i names the interfaces\n"
+"                          (default: every one that is up)\n"
+"      --netns-match KEY=GLOB  only workloads whose namespace, pod,\n"
+"                          container, netns or label KEY matches\n"
+"      --netns-loopback    capture the namespaces' loopback too\n"
+"      --netns-rescan SECONDS  look for namespaces this often (default 2)\n"
+"      --runtime-root DIR  the container runtime's bundles (default:\n"
+"                          containerd's and CRI-O's state directories)\n"
+"      --node-name NAME    node in the workloads' identity (default: host)\n"
 "      --receiver HOST:PORT  where to stream ([IPV6]:PORT for IPv6); give\n"
 "                          it up to 8 times to fail over in that order\n"
 "  -s, --snapshot-length N bytes kept per packet (1..262144, default 262144)\n"
@@ -99,7 +159,13 @@ enum {
   OPT_PEER_TIMEOUT,
   OPT_REPLAY_BUFFER,
   OPT_OVERFLOW,
-  OPT_SPOOL
+  OPT_SPOOL,
+  OPT_NETNS,
+  OPT_NETNS_MATCH,
+  OPT_NETNS_LOOPBACK,
+  OPT_NETNS_RESCAN,
+  OPT_RUNTIME_ROOT,
+  OPT_NODE_NAME
 };
 
 #define MAX_RECEIVERS 8
@@ -129,6 +195,15 @@ static const char *empty_hint(int c) {
     return "give drop-oldest or drop-newest";
   case OPT_REPLAY_BUFFER:
     return "give a size";
+  case OPT_NETNS:
+    return "give all, a name, a path, pid:PID, pod:NAMESPACE/NAME or "
+           "container:ID";
+  case OPT_NETNS_MATCH:
+    return "give KEY=GLOB";
+  case OPT_RUNTIME_ROOT:
+    return "give a directory";
+  case OPT_NODE_NAME:
+    return "give a name";
   default:
     return "give a number";
   }
@@ -273,7 +348,17 @@ int main(int argc, char **argv) {
       {"replay-buffer", required_argument, NULL, OPT_REPLAY_BUFFER},
       {"spool-dir", required_argument, NULL, OPT_SPOOL},
       {"overflow", required_argument, NULL, OPT_OVERFLOW},
+      {"netns", required_argument, NULL, OPT_NETNS},
+      {"netns-match", required_argument, NULL, OPT_NETNS_MATCH},
+      {"netns-loopback", no_argument, NULL, OPT_NETNS_LOOPBACK},
+      {"netns-rescan", required_argument, NULL, OPT_NETNS_RESCAN},
+      {"runtime-root", required_argument, NULL, OPT_RUNTIME_ROOT},
+      {"node-name", required_argument, NULL, OPT_NODE_NAME},
       {NULL, 0, NULL, 0}};
+  const char *netns[64], *matches[16];
+  int n_netns = 0, n_matches = 0, ns_lo = 0;
+  uint64_t rescan = 0;
+  const char *runtime_root = NULL, *node_name = NULL;
   const char *ifaces[64];
   int n_ifaces = 0;
   const char *file = NULL, *name = NULL, *filter_file = NULL;
@@ -404,6 +489,37 @@ int main(int argc, char **argv) {
         return PS_EXIT_USAGE;
       }
       break;
+    case OPT_NETNS:
+      if (n_netns == 64) {
+        return ps_cli_usage_error("too many --netns options (at most 64)");
+      }
+      netns[n_netns++] = optarg;
+      break;
+    case OPT_NETNS_MATCH:
+      if (n_matches == 16) {
+        return ps_cli_usage_error(
+            "too many --netns-match options (at most 16)");
+      }
+      matches[n_matches++] = optarg;
+      break;
+    case OPT_NETNS_LOOPBACK:
+      ns_lo = 1;
+      break;
+    case OPT_NETNS_RESCAN:
+      if (ps_cli_parse_u64(optarg, 1, 3600, &rescan, why, sizeof(why))) {
+        return ps_cli_usage_error("invalid --netns-rescan: %s", why);
+      }
+      break;
+    case OPT_RUNTIME_ROOT:
+      if (ps_cli_once(&runtime_root, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_NODE_NAME:
+      if (ps_cli_once(&node_name, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
     }
   }
   if (n_receivers == 0) {
@@ -417,11 +533,25 @@ int main(int argc, char **argv) {
       return ps_cli_usage_error("invalid --receiver: %s", why);
     }
   }
-  if ((file == NULL) == (n_ifaces == 0)) {
-    return ps_cli_usage_error("%s",
-                              file ? "give either -i or -r, not both"
-                                   : "nothing to capture: give -i IFACE or "
-                                     "-r FILE");
+  if (file != NULL && n_netns > 0) {
+    return ps_cli_usage_error("give either --netns or -r, not both");
+  }
+  if (n_netns == 0 && (file == NULL) == (n_ifaces == 0)) {
+    return ps_cli_usage_error("%s", file ? "give either -i or -r, not both"
+                                         : "nothing to capture: give -i IFACE, "
+                                           "--netns SPEC or -r FILE");
+  }
+  if (n_netns == 0 &&
+      (n_matches || ns_lo || rescan || runtime_root || node_name)) {
+    return ps_cli_usage_error("--netns-match, --netns-loopback, "
+                              "--netns-rescan, --runtime-root and "
+                              "--node-name apply to --netns: add --netns all "
+                              "or a namespace");
+  }
+  if (n_netns > 0 && co.run_as != NULL && strcmp(co.run_as, "root") != 0) {
+    return ps_cli_usage_error(
+        "-Z cannot be combined with --netns: following namespaces needs "
+        "CAP_SYS_ADMIN and CAP_NET_RAW for the whole run (see SECURITY.md)");
   }
   if (ps_cli_check_common(&co) != 0) {
     return PS_EXIT_USAGE;
@@ -510,6 +640,31 @@ int main(int argc, char **argv) {
   if (file) {
     ps_sensor_set_file(sensor, file);
   }
+  for (int i = 0; i < n_netns; i++) {
+    if ((rc = ps_sensor_add_netns(sensor, netns[i])) != 0) {
+      ps_cli_err("%s", ps_sensor_errmsg(sensor));
+      exit_code = PS_EXIT_USAGE;
+      goto out;
+    }
+  }
+  for (int i = 0; i < n_matches; i++) {
+    if ((rc = ps_sensor_add_netns_match(sensor, matches[i])) != 0) {
+      ps_cli_err("%s", ps_sensor_errmsg(sensor));
+      exit_code = PS_EXIT_USAGE;
+      goto out;
+    }
+  }
+  if ((runtime_root != NULL &&
+       ps_sensor_set_runtime_root(sensor, runtime_root) != 0) ||
+      (node_name != NULL && ps_sensor_set_node_name(sensor, node_name) != 0)) {
+    ps_cli_err("%s", ps_sensor_errmsg(sensor));
+    exit_code = PS_EXIT_USAGE;
+    goto out;
+  }
+  ps_sensor_set_netns_loopback(sensor, ns_lo);
+  if (rescan) {
+    ps_sensor_set_netns_rescan_ms(sensor, rescan * 1000u);
+  }
   ps_sensor_set_snaplen(sensor, (int)snaplen);
   if (bufkib) {
     ps_sensor_set_buffer_size(sensor, (int)(bufkib * 1024));
@@ -572,7 +727,9 @@ int main(int argc, char **argv) {
   }
   /* The capture is open and the files are read: root is not needed any
    * more. */
-  if (ps_cli_drop_privileges(co.run_as, why, sizeof(why)) != 0) {
+  if (n_netns > 0) {
+    keep_netns_caps();
+  } else if (ps_cli_drop_privileges(co.run_as, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
     goto out;
   }

@@ -191,12 +191,26 @@ typedef struct ps_packet {
  * snapshot length as it was declared (it may be 0 or above
  * PS_MAX_CAPLEN in old files).
  */
+typedef struct ps_interface_option {
+  const char *key;   /* 1..64 bytes of a-z, 0-9, '.', '_', '-' */
+  const char *value; /* 1..1024 bytes, no control byte */
+} ps_interface_option;
+
 typedef struct ps_interface_info {
   uint32_t id;
   const char *name;
   uint32_t linktype;
   uint32_t snaplen;
   uint8_t tsres;
+  /* What a sensor speaking protocol version 2 says about the interface
+   * (ps_stream_add_interface_options()): a description (NULL if none)
+   * and other options, such as the identity of the workload a network
+   * namespace belongs to ("netns.inode", "pod.namespace", "pod.name",
+   * "pod.uid", "container.id", "node"). Owned by the receiver, valid
+   * while the interface is. Since 0.1. */
+  const char *description;
+  const ps_interface_option *options;
+  size_t n_options;
 } ps_interface_info;
 
 /*
@@ -417,6 +431,19 @@ PS_API int ps_stream_add_receiver(ps_stream *s, const char *host,
  */
 PS_API int ps_stream_connect(ps_stream *s, const char *host, uint16_t port);
 
+/* Interface options for ps_stream_add_interface_options(): a
+ * description (NULL: none) and up to 15 key/value texts (keys 1..64
+ * bytes of a-z, 0-9, '.', '_', '-'; values 1..1024 bytes without control
+ * bytes; no key twice, "description" not among them). They reach
+ * receivers that speak protocol version 2 (PROTOCOL.md §3.4); older
+ * receivers get the interface without them. Passed with their size (see
+ * the conventions at the top). Since 0.1. */
+typedef struct ps_stream_interface_options {
+  const char *description;
+  const ps_interface_option *options;
+  size_t n_options;
+} ps_stream_interface_options;
+
 /*
  * Announces a capture interface; *out receives its id for
  * ps_stream_send(). name is copied (1..255 bytes). tsres is PS_TSRES_USEC
@@ -427,6 +454,13 @@ PS_API int ps_stream_connect(ps_stream *s, const char *host, uint16_t port);
 PS_API int ps_stream_add_interface(ps_stream *s, uint32_t *out,
                                    const char *name, uint32_t linktype,
                                    uint32_t snaplen, uint8_t tsres);
+
+/* ps_stream_add_interface() with options (opts may be NULL); size is
+ * sizeof(*opts). The options are copied. Since 0.1. */
+PS_API int ps_stream_add_interface_options(
+    ps_stream *s, uint32_t *out, const char *name, uint32_t linktype,
+    uint32_t snaplen, uint8_t tsres, const ps_stream_interface_options *opts,
+    size_t size);
 
 /*
  * Queues one packet. pkt->iface must be an id from
@@ -622,6 +656,45 @@ PS_API int ps_sensor_add_interface(ps_sensor *s, const char *ifname);
 
 /* Reads packets from a pcap or pcapng file instead. Before open. */
 PS_API int ps_sensor_set_file(ps_sensor *s, const char *path);
+
+/*
+ * Workloads' network namespaces (before open; not with a file). spec is
+ * "all" (every network namespace of the host but the sensor's own), a
+ * name under /run/netns, a path ("/proc/PID/ns/net", a bind-mounted
+ * namespace file), "pid:PID", "pod:NAMESPACE/NAME" or "container:ID"
+ * (from the container runtime's bundles, read-only). Repeatable (at most
+ * 64). In each namespace the sensor captures the interfaces given with
+ * ps_sensor_add_interface() there, or else every interface that is up
+ * (loopback only with ps_sensor_set_netns_loopback()). It follows them
+ * while it runs: new namespaces (inotify on /run/netns and the runtime's
+ * directory, and a rescan of /proc every ps_sensor_set_netns_rescan_ms())
+ * are opened, gone ones closed with their final counters. One namespace
+ * reached by several paths is captured once (its device and inode).
+ * Each interface is announced as "WORKLOAD/IFACE" with the workload's
+ * identity as interface options (ps_stream_add_interface_options()).
+ * Entering a namespace needs CAP_SYS_ADMIN (setns), capturing
+ * CAP_NET_RAW, and the host's /proc (CAP_SYS_PTRACE for other users'
+ * processes) for the whole run. An explicit name, path or pid that does
+ * not open makes ps_sensor_open() fail. Since 0.1.
+ */
+PS_API int ps_sensor_add_netns(ps_sensor *s, const char *spec);
+/* Only namespaces whose workload matches KEY=GLOB (fnmatch(3)); KEY is
+ * namespace, pod, container, netns (the /run/netns name or the workload
+ * name) or a pod label the runtime records. Every match must hold.
+ * Repeatable (at most 16). Since 0.1. */
+PS_API int ps_sensor_add_netns_match(ps_sensor *s, const char *key_glob);
+/* How often /proc and the runtime's state are scanned for namespaces
+ * (100..3600000 ms, default 2000). Since 0.1. */
+PS_API int ps_sensor_set_netns_rescan_ms(ps_sensor *s, uint64_t ms);
+/* Non-zero: capture the namespaces' loopback too (default off). Since
+ * 0.1. */
+PS_API int ps_sensor_set_netns_loopback(ps_sensor *s, int on);
+/* The container runtime's state directory to read bundles (config.json)
+ * from, instead of containerd's and CRI-O's defaults. Since 0.1. */
+PS_API int ps_sensor_set_runtime_root(ps_sensor *s, const char *dir);
+/* The node name in the workloads' interface options (default: the host
+ * name). Since 0.1. */
+PS_API int ps_sensor_set_node_name(ps_sensor *s, const char *name);
 
 /* Snapshot length, 1..262144 (default 262144). Before open. */
 PS_API int ps_sensor_set_snaplen(ps_sensor *s, int snaplen);

@@ -78,6 +78,7 @@ typedef struct poip_client {
   uint8_t *state;
   unsigned n_slots;
   uint32_t events;
+  int has_header; /* classic pcap waits for its first interface */
   int dead;
   int dropping;
   uint64_t drop_run; /* dropped since dropping began */
@@ -321,10 +322,14 @@ static poip_client *client_new(poip_sink *ps, int fd, ps__tls *tls,
   for (poip_iface *pi = ps->ifaces; pi != NULL && rc == 0; pi = pi->next) {
     rc = client_join(c, pi, NULL);
   }
-  /* final: a classic pcap stream no interface came to yet is Ethernet,
-   * the consumer gets its header now. */
-  if (rc == 0 && ps->fmt->header(c->fw, &c->out, 1) != 1) {
-    rc = PS_ERR_NOMEM;
+  /* A classic pcap stream no interface came to yet has no link type:
+   * its header comes with the first one (the consumer waits for it). */
+  if (rc == 0) {
+    int h = ps->fmt->header(c->fw, &c->out, 0);
+    if (h < 0) {
+      rc = PS_ERR_NOMEM;
+    }
+    c->has_header = h == 1;
   }
   if (rc == 0 && ps->loop->watch(ps->loop, fd, EPOLLIN, &c->w, 1) != 0) {
     rc = PS_ERR_SYSTEM;
@@ -777,8 +782,16 @@ static int poip_iface_op(ps_sink *sk, const ps_session_info *s,
     ps->ifaces->prev = pi;
   }
   ps->ifaces = pi;
-  for (poip_client *c = ps->clients; c != NULL; c = c->next) {
-    if (client_join(c, pi, &c->out) != 0) {
+  poip_client *next;
+  for (poip_client *c = ps->clients; c != NULL; c = next) {
+    next = c->next;
+    int rc = client_join(c, pi, c->has_header ? &c->out : NULL);
+    if (rc == 0 && !c->has_header) {
+      int h = ps->fmt->header(c->fw, &c->out, 0);
+      rc = h < 0 ? PS_ERR_NOMEM : 0;
+      c->has_header = h == 1;
+    }
+    if (rc != 0) {
       client_close(c, "dropped", "out of memory");
     }
   }

@@ -695,7 +695,8 @@ int main(int argc, char **argv) {
       ps_sink_free(ls);
       g_sink = NULL;
       ps_receiver_free(r);
-      return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
+      return rc == PS_ERR_INVALID || rc == PS_ERR_FILTER ? PS_EXIT_USAGE
+                                                         : PS_EXIT_RUNTIME;
     }
     uint16_t lp = 0;
     if (!sp->connect) {

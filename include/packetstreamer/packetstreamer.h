@@ -843,10 +843,11 @@ PS_API int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb,
  */
 typedef enum ps_pcap_over_ip_format {
   /* Classic pcap, microsecond time stamps: what Arkime and older tools
-   * read. One link type per stream (the first interface's when the
-   * consumer connected, else Ethernet): packets of another are not sent
-   * to that consumer and are counted as skipped (logged once per
-   * sensor/interface). Use pcapng for mixed sources. */
+   * read. One link type per stream, that of the first interface the
+   * consumer's stream takes (active when it connected, or the next to
+   * come: the header waits for it). Packets of another link type are
+   * not sent to that consumer and are counted as skipped (logged once
+   * per sensor/interface). Use pcapng for mixed sources. */
   PS_PCAP_OVER_IP_PCAP = 0,
   PS_PCAP_OVER_IP_PCAP_NS = 1, /* classic pcap, nanoseconds */
   /* pcapng: every link type and sensor, interface blocks named

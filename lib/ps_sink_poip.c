@@ -581,7 +581,8 @@ static void connect_done(poip_sink *ps) {
   ps__tls *tls = NULL;
   char eb[PS_ERRMSG_MAX];
   if (ps->creds != NULL) {
-    int rc = ps__tls_new(&tls, ps->creds, ps->server_name, eb);
+    int rc = ps__tls_new(&tls, ps->creds,
+                         ps->server_name ? ps->server_name : ps->host, eb);
     /* The first call writes our half of the handshake. */
     if (rc == 0 && (rc = ps__tls_handshake(tls, eb)) == 1) {
       rc = 0;

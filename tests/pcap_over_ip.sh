@@ -128,7 +128,39 @@ res=$("$PCAPCMP" "$AFS" "$WORK/l1.pcap") || fail "first stream: $res"
 res2=$("$PCAPCMP" "$BFS" "$WORK/l2.pcap") || fail "second stream: $res2"
 ok "connect-out: first stream $res; after the restart a new stream: $res2"
 
-# 5. Usage errors name the option and the fix.
+# 5. TLS, when asked: a listener with tls-cert=/tls-key= and a
+# connection out with tls-ca=, each to a Python TLS peer.
+if command -v certtool >/dev/null; then
+  (
+    cd "$WORK" || exit 1
+    certtool --generate-privkey --key-type=ecdsa --outfile ca.key 2>/dev/null &&
+      printf '%s\n' 'cn = "poip CA"' ca cert_signing_key 'expiration_days = 2' >tmpl &&
+      certtool --generate-self-signed --load-privkey ca.key --template tmpl --outfile ca.pem 2>/dev/null &&
+      certtool --generate-privkey --key-type=ecdsa --outfile srv.key 2>/dev/null &&
+      printf '%s\n' 'cn = "127.0.0.1"' 'ip_address = "127.0.0.1"' tls_www_server signing_key 'expiration_days = 2' >tmpl &&
+      certtool --generate-certificate --load-privkey srv.key --load-ca-certificate ca.pem \
+        --load-ca-privkey ca.key --template tmpl --outfile srv.pem 2>/dev/null
+  ) || fail "certificates"
+  python3 "$PEER" tls-listen "$WORK/tl.port" "$WORK/srv.pem" "$WORK/srv.key" "$WORK/tls-out.pcap" & TL=$!
+  PIDS+=("$TL")
+  for _ in $(seq 1 100); do [ -s "$WORK/tl.port" ] && break; sleep 0.05; done
+  start_receiver "$WORK/r5.log" \
+    --pcap-over-ip ":0,tls-cert=$WORK/srv.pem,tls-key=$WORK/srv.key,format=pcapng" \
+    --pcap-over-ip-connect "127.0.0.1:$(cat "$WORK/tl.port"),tls-ca=$WORK/ca.pem"
+  P=$(poip_port "$WORK/r5.log" 1)
+  python3 "$PEER" tls-read "$P" "$WORK/ca.pem" "$WORK/tls-in.pcapng" & TR=$!
+  PIDS+=("$TR")
+  wait_log "$WORK/r5.log" "client .* connected \(.*TLS\)" 2 "two TLS clients"
+  "$SENSOR" -q -r "$AFS" --receiver "127.0.0.1:$RPORT" --name tls || fail sensor
+  wait_log "$WORK/r5.log" "sensor tls .* disconnected" 1 "sensor done"
+  stop_receiver
+  wait_exit "$TR" "TLS reader"; wait_exit "$TL" "TLS listener"
+  res=$("$PCAPCMP" --iface "tls/${AFS##*/}" "$AFS" "$WORK/tls-in.pcapng") || fail "TLS listener: $res"
+  res2=$("$PCAPCMP" "$AFS" "$WORK/tls-out.pcap") || fail "TLS connection out: $res2"
+  ok "TLS: listener $res; connection out $res2"
+fi
+
+# 6. Usage errors name the option and the fix.
 for bad in ":0,format=pcap2" ":0,queue=1k" ":0,bogus=1" ":0,tls-cert=x" ":0,max-clients=0" ":0,filter=nosuchproto"; do
   "$RECEIVER" --listen 127.0.0.1:0 --pcap-over-ip "$bad" 2>"$WORK/u.log"
   rc=$?

@@ -12,6 +12,13 @@
   poip_peer.py garbage PORT SECONDS
       One client that writes random bytes at the server while it reads
       its stream; prints "garbage client read B bytes".
+  poip_peer.py tls-read PORT CAFILE OUT
+      A TLS client (as stunnel in front of a consumer): verifies the
+      server for 127.0.0.1 with CAFILE and writes the stream to OUT until
+      it ends.
+  poip_peer.py tls-listen PORTFILE CERT KEY OUT
+      A TLS consumer that listens (any free port, written to PORTFILE),
+      takes one connection and writes the stream to OUT until it ends.
   poip_peer.py churn PORT SECONDS
       Connects, reads a little or nothing, and disconnects (half of the
       time with a reset), in a loop; prints "churn C connections".
@@ -42,6 +49,48 @@ def listen(port, portfile, out):
                 break
             f.write(b)
             f.flush()
+
+
+def tls_read(port, cafile, out):
+    import ssl
+    ctx = ssl.create_default_context(cafile=cafile)
+    with socket.create_connection(("127.0.0.1", int(port))) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as c:
+            with open(out, "wb") as f:
+                while True:
+                    try:
+                        b = c.recv(65536)
+                    except ssl.SSLEOFError:
+                        break
+                    if not b:
+                        break
+                    f.write(b)
+                    f.flush()
+
+
+def tls_listen(portfile, cert, key, out):
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    tmp = portfile + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%d\n" % s.getsockname()[1])
+    os.rename(tmp, portfile)
+    raw, _ = s.accept()
+    with ctx.wrap_socket(raw, server_side=True) as c:
+        with open(out, "wb") as f:
+            while True:
+                try:
+                    b = c.recv(65536)
+                except (ssl.SSLEOFError, ConnectionResetError):
+                    break
+                if not b:
+                    break
+                f.write(b)
+                f.flush()
 
 
 def crowd(port, n, seconds):
@@ -124,4 +173,5 @@ def churn(port, seconds):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     {"listen": listen, "crowd": crowd, "garbage": garbage,
-     "churn": churn}[cmd](*sys.argv[2:])
+     "churn": churn, "tls-read": tls_read,
+     "tls-listen": tls_listen}[cmd](*sys.argv[2:])

@@ -1024,6 +1024,9 @@ static int commit_outputs(ps_receiver *r) {
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
     ps_sink *sk = r->sinks[i];
     int rc = ps__sink_flush(sk);
+    if (sk->ops->live) {
+      continue; /* never holds back acknowledgement */
+    }
     if (rc == PS_ERR_CLOSED) {
       /* Standard output's reader left: nothing can be written again, so
        * stop (the sensors keep what was not acknowledged). */

@@ -42,6 +42,7 @@
 #define REFUSE_LOG_WINDOW_MS 10000
 #define REFUSE_LOG_MAX 10
 #define CLOSE_DRAIN_MS 1000 /* at the end, queued records get this long */
+#define DROP_LOG_MS 10000   /* a client's "does not keep up": this often */
 /* A record's bytes beyond the packet's: pcapng's EPB (32 and padding)
  * is the largest. */
 #define RECORD_OVERHEAD 40
@@ -81,7 +82,9 @@ typedef struct poip_client {
   int has_header; /* classic pcap waits for its first interface */
   int dead;
   int dropping;
-  uint64_t drop_run; /* dropped since dropping began */
+  int drop_logged;     /* this episode's start was logged */
+  int64_t drop_log_ms; /* when a start was last logged */
+  uint64_t drop_run;   /* dropped since the last "keeps up" line */
   ps_pcap_over_ip_client_counters ctr;
 } poip_client;
 
@@ -823,15 +826,25 @@ static void client_packet(poip_client *c, poip_iface *pi,
     return;
   }
   size_t queued = ps__transport_pending(&c->tx, &c->out);
-  if (queued + pkt->caplen + RECORD_OVERHEAD > ps->queue) {
+  /* Once dropping, a client is sent to again only when half its queue
+   * is free: a consumer at half the rate then loses runs of packets,
+   * not every other one, and costs two log lines per DROP_LOG_MS at
+   * most, not two per packet. */
+  if (queued + pkt->caplen + RECORD_OVERHEAD > ps->queue ||
+      (c->dropping && queued > ps->queue / 2)) {
     c->ctr.dropped++;
     c->drop_run++;
     if (!c->dropping) {
       c->dropping = 1;
-      ps__sink_log(&ps->base, PS_LOG_WARNING,
-                   "pcap-over-ip %s: client %s does not keep up: its queue "
-                   "of %llu bytes is full, dropping packets for it",
-                   ps->where, c->ctr.peer, (unsigned long long)ps->queue);
+      int64_t now = ps__now_ms();
+      if (c->drop_log_ms == 0 || now - c->drop_log_ms >= DROP_LOG_MS) {
+        c->drop_log_ms = now;
+        c->drop_logged = 1;
+        ps__sink_log(&ps->base, PS_LOG_WARNING,
+                     "pcap-over-ip %s: client %s does not keep up: its queue "
+                     "of %llu bytes is full, dropping packets for it",
+                     ps->where, c->ctr.peer, (unsigned long long)ps->queue);
+      }
     }
     return;
   }
@@ -843,11 +856,14 @@ static void client_packet(poip_client *c, poip_iface *pi,
   c->ctr.packets++;
   if (c->dropping) {
     c->dropping = 0;
-    ps__sink_log(&ps->base, PS_LOG_INFO,
-                 "pcap-over-ip %s: client %s keeps up again after %llu "
-                 "packets dropped",
-                 ps->where, c->ctr.peer, (unsigned long long)c->drop_run);
-    c->drop_run = 0;
+    if (c->drop_logged) {
+      c->drop_logged = 0;
+      ps__sink_log(&ps->base, PS_LOG_INFO,
+                   "pcap-over-ip %s: client %s keeps up again after %llu "
+                   "packets dropped",
+                   ps->where, c->ctr.peer, (unsigned long long)c->drop_run);
+      c->drop_run = 0;
+    }
   }
   if (ps__buf_size(&c->out) >= SEND_HIGH_WATER && !(c->events & EPOLLOUT)) {
     client_send(c);

@@ -22,8 +22,9 @@ wait_exit() {
 }
 
 start_receiver "$WORK/r.log" -w "$WORK/file.pcap" \
-  --pcap-over-ip ":0,format=pcapng,max-clients=150,queue=64m"
-P=$(poip_port "$WORK/r.log" 1)
+  --pcap-over-ip ":0,format=pcapng,max-clients=150,queue=64m" \
+  --pcap-over-ip ":0,queue=64k"
+P=$(poip_port "$WORK/r.log" 1) P2=$(poip_port "$WORK/r.log" 2)
 tshark -q -i "TCP@127.0.0.1:$P" -F pcapng -w "$WORK/t.pcapng" >/dev/null 2>"$WORK/t.log" &
 T=$!; PIDS+=("$T")
 wait_log "$WORK/r.log" "client .* connected" 1 "tshark client"
@@ -36,8 +37,11 @@ expect_line "$WORK/r.log" "refused client 127.0.0.1:[0-9]+: at the limit of 150 
 wait_log "$WORK/r.log" "more clients refused|refused client" 1 "refusals"
 ok "max-clients=150: $out"
 
-# 2. During a stream: a client that writes garbage at us, and 8 s of
-# clients connecting and disconnecting.
+# 2. During a stream: a client that writes garbage at us, 8 s of
+# clients connecting and disconnecting, and one that reads at 200 KB/s
+# (a slow consumer on the edge of its queue must not log a line per
+# packet: at most one "does not keep up" per 10 s).
+python3 "$PEER" slowread "$P2" 200000 8 >"$WORK/sl.out" & SL=$!
 python3 "$PEER" garbage "$P" 8 >"$WORK/g.out" & G=$!
 python3 "$PEER" churn "$P" 8 >"$WORK/c.out" & C=$!
 sleep 1
@@ -47,7 +51,10 @@ for i in 1 2 3; do
 done
 wait "$G" || fail "garbage client"
 wait "$C" || fail "churn"
-cat "$WORK/g.out" "$WORK/c.out"
+wait "$SL" || fail "slow reader"
+cat "$WORK/g.out" "$WORK/c.out" "$WORK/sl.out"
+nslow=$(grep -c "pcap-over-ip 127.0.0.1:$P2: client .* does not keep up" "$WORK/r.log")
+[ "$nslow" -ge 1 ] && [ "$nslow" -le 2 ] || fail "slow client: $nslow 'does not keep up' lines in about 8 s"
 read -r _ _ _ gbytes _ <"$WORK/g.out"
 [ "$gbytes" -gt 1000000 ] || fail "the garbage client got only $gbytes bytes of its stream"
 read -r _ nchurn _ <"$WORK/c.out"

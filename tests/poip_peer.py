@@ -19,6 +19,9 @@
   poip_peer.py tls-listen PORTFILE CERT KEY OUT
       A TLS consumer that listens (any free port, written to PORTFILE),
       takes one connection and writes the stream to OUT until it ends.
+  poip_peer.py slowread PORT BYTES_PER_S SECONDS
+      A client that reads at a fixed, slow rate; prints "slow client
+      read B bytes".
   poip_peer.py churn PORT SECONDS
       Connects, reads a little or nothing, and disconnects (half of the
       time with a reset), in a loop; prints "churn C connections".
@@ -140,6 +143,21 @@ def garbage(port, seconds):
     print("garbage client read %d bytes" % total)
 
 
+def slowread(port, rate, seconds):
+    c = socket.create_connection(("127.0.0.1", int(port)))
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    end = time.time() + float(seconds)
+    total = 0
+    chunk = max(1, int(rate) // 20)
+    while time.time() < end:
+        b = c.recv(chunk)
+        if not b:
+            break
+        total += len(b)
+        time.sleep(0.05)
+    print("slow client read %d bytes" % total)
+
+
 def churn(port, seconds):
     rnd = random.Random(11)
     end = time.time() + float(seconds)
@@ -173,5 +191,5 @@ def churn(port, seconds):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     {"listen": listen, "crowd": crowd, "garbage": garbage,
-     "churn": churn, "tls-read": tls_read,
+     "churn": churn, "slowread": slowread, "tls-read": tls_read,
      "tls-listen": tls_listen}[cmd](*sys.argv[2:])

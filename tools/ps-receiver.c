@@ -108,7 +108,7 @@ typedef struct poip_spec {
   const char *arg;
   char host[256];
   uint16_t port;
-  char *copy; /* the options' strings point into it */
+  char copy[4096]; /* the options' strings point into it */
   char allow[1024];
   ps_pcap_over_ip_options o;
 } poip_spec;
@@ -121,8 +121,10 @@ static int parse_poip(poip_spec *sp, const char *arg, int connect, char *why,
   sp->connect = connect;
   sp->arg = arg;
   sp->allow[0] = '\0';
-  if ((sp->copy = strdup(arg)) == NULL) {
-    snprintf(why, whylen, "out of memory");
+  if ((size_t)snprintf(sp->copy, sizeof(sp->copy), "%s", arg) >=
+      sizeof(sp->copy)) {
+    snprintf(why, whylen, "%s: the value is too long (at most %zu bytes)", opt,
+             sizeof(sp->copy) - 1);
     return -1;
   }
   char *rest = strchr(sp->copy, ',');
@@ -711,8 +713,6 @@ int main(int argc, char **argv) {
              : sp->o.format == PS_PCAP_OVER_IP_PCAP_NS ? "pcap-ns"
                                                        : "pcap");
     ps_cli_log(PS_LOG_INFO, line, NULL);
-    free(sp->copy);
-    sp->copy = NULL;
   }
   /* Written as the user who started us (like a pid file), once the
    * sockets listen and the output is open. */

@@ -170,8 +170,17 @@ static void client_counts_line(poip_client *c, const char *what,
   time_t t = (time_t)c->ctr.connected_since;
   struct tm tm;
   strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
-  ps__sink_log(
-      &c->ps->base, reason ? PS_LOG_WARNING : PS_LOG_INFO,
+  const ps_log_field f[] = {
+      {"packets", c->ctr.packets},
+      {"dropped", c->ctr.dropped},
+      {"skipped", c->ctr.skipped},
+      {"bytes", c->ctr.bytes},
+      {"connected_since", (uint64_t)c->ctr.connected_since},
+  };
+  ps__logx(
+      c->ps->base.log, c->ps->base.log_ud,
+      reason ? PS_LOG_WARNING : PS_LOG_INFO, "pcap_over_ip_client", NULL, f,
+      sizeof(f) / sizeof(f[0]),
       "pcap-over-ip %s client %s %s: %llu packets sent, %llu dropped (queue "
       "full), %llu skipped (not in its %s stream), %llu bytes; connected "
       "since %s%s%s",

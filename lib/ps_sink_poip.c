@@ -617,7 +617,9 @@ static void connect_done(poip_sink *ps) {
   char a[64] = "?";
   ps__net_endpoint(fd, 1, a, sizeof(a), &port);
   snprintf(peer, sizeof(peer), strchr(a, ':') ? "[%s]:%u" : "%s:%u", a, port);
-  client_new(ps, fd, tls, peer);
+  if (client_new(ps, fd, tls, peer) == NULL) {
+    connect_failed(ps, "cannot start the stream"); /* (logged) */
+  }
 }
 
 static void connect_ready(ps__watch *w, uint32_t events) {

@@ -35,6 +35,10 @@ typedef struct source {
 struct ps_sensor {
   int opened;
   char *ifnames[MAX_SOURCES];
+  /* An interface's own filter (ps_sensor_set_interface_filter), and
+   * the one each live source gets: the sensor's and its own, both. */
+  char *iffilters[MAX_SOURCES];
+  char *srcfilters[MAX_SOURCES];
   unsigned n_ifnames;
   char *file;
   char *filter;
@@ -88,6 +92,8 @@ void ps_sensor_free(ps_sensor *s) {
   }
   for (unsigned i = 0; i < s->n_ifnames; i++) {
     free(s->ifnames[i]);
+    free(s->iffilters[i]);
+    free(s->srcfilters[i]);
   }
   free(s->file);
   free(s->filter);
@@ -183,6 +189,42 @@ int ps_sensor_set_filter(ps_sensor *s, const char *expr) {
     }
   }
   return 0;
+}
+
+int ps_sensor_set_interface_filter(ps_sensor *s, const char *ifname,
+                                   const char *expr) {
+  BEFORE_OPEN(s);
+  for (unsigned i = 0; ifname != NULL && i < s->n_ifnames; i++) {
+    if (strcmp(s->ifnames[i], ifname) == 0) {
+      free(s->iffilters[i]);
+      s->iffilters[i] = NULL;
+      if (expr != NULL && *expr != '\0' &&
+          (s->iffilters[i] = strdup(expr)) == NULL) {
+        return PS_ERR_NOMEM;
+      }
+      return 0;
+    }
+  }
+  return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                    "interface filter for %s, which is not captured",
+                    ifname ? ifname : "(null)");
+}
+
+/* "(A) and (B)", A, B or NULL; malloc'ed. *bad on no memory. */
+static char *and_filters(const char *a, const char *b, int *bad) {
+  if (a == NULL || b == NULL) {
+    char *r = (a || b) ? strdup(a ? a : b) : NULL;
+    *bad = (a || b) && r == NULL;
+    return r;
+  }
+  size_t n = strlen(a) + strlen(b) + 12;
+  char *r = malloc(n);
+  if (r == NULL) {
+    *bad = 1;
+    return NULL;
+  }
+  snprintf(r, n, "(%s) and (%s)", a, b);
+  return r;
 }
 
 int ps_sensor_set_count(ps_sensor *s, uint64_t count) {
@@ -452,7 +494,14 @@ static int open_live(ps_sensor *s, unsigned i) {
                    : PS_TSRES_USEC;
   src->snaplen = (uint32_t)pcap_snapshot(p);
   src->linktype = dlt_to_linktype(pcap_datalink(p));
-  if (s->filter != NULL && (rc = compile_filter(s, src, s->filter, 1)) != 0) {
+  int bad = 0;
+  free(s->srcfilters[i]);
+  s->srcfilters[i] = and_filters(s->filter, s->iffilters[i], &bad);
+  if (bad) {
+    return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  if (s->srcfilters[i] != NULL &&
+      (rc = compile_filter(s, src, s->srcfilters[i], 1)) != 0) {
     return rc;
   }
   if (pcap_setnonblock(p, 1, eb) != 0) {
@@ -500,7 +549,7 @@ int ps_sensor_open(ps_sensor *s) {
  * are lost without being counted as drops (so a reconnection to the same
  * receiver must not touch the filter). */
 static int exclude_stream(ps_sensor *s) {
-  char raddr[64], laddr[64], term[100], expr[1600], any[1100] = "";
+  char raddr[64], laddr[64], term[100], any[1100] = "";
   uint16_t rport, lport;
   if (ps_stream_get_endpoints(s->stream, raddr, sizeof(raddr), &rport, laddr,
                               sizeof(laddr), &lport) != 0) {
@@ -524,13 +573,21 @@ static int exclude_stream(ps_sensor *s) {
   }
   for (unsigned i = 0; i < s->n_src; i++) {
     source *src = &s->src[i];
-    if (s->filter) {
-      snprintf(expr, sizeof(expr), "(%s) and not (tcp and (%s))", s->filter,
-               any);
-    } else {
-      snprintf(expr, sizeof(expr), "not (tcp and (%s))", any);
+    /* (Sized to the filter: a long one must not be cut short.) */
+    const char *f = i < s->n_ifnames ? s->srcfilters[i] : s->filter;
+    size_t n = (f ? strlen(f) : 0) + strlen(any) + 32;
+    char *expr = malloc(n);
+    if (expr == NULL) {
+      return -1;
     }
-    if (compile_filter(s, src, expr, 0) != 0) {
+    if (f) {
+      snprintf(expr, n, "(%s) and not (tcp and (%s))", f, any);
+    } else {
+      snprintf(expr, n, "not (tcp and (%s))", any);
+    }
+    int crc = compile_filter(s, src, expr, 0);
+    free(expr);
+    if (crc != 0) {
       ps__log(s->log, s->log_ud, PS_LOG_WARNING,
               "%s: cannot filter out the sensor's own stream on this link "
               "type (%s); use a filter that excludes it",

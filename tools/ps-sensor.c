@@ -225,7 +225,7 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
 
 /* --print-config: the options, then the filter each source gets. */
 static void print_config(const ps_cli_parser *p, const ps_cli_common *co,
-                         const char *filter, const char *const *ifaces,
+                         const char *filter, const char *filter_file, const char *const *ifaces,
                          int n_ifaces, const char *file,
                          const char *const *iffilters, int n_iffilters,
                          ps_codec codec) {
@@ -249,12 +249,9 @@ static void print_config(const ps_cli_parser *p, const ps_cli_common *co,
       {"tls-server-name", NULL, "(the host of receiver)"},
       {"relinquish-privileges", NULL, "(as root: packetstreamer or nobody)"},
       {NULL, NULL, NULL}};
-  /* The filter is shown as the sensor applies it: a filter-file's
-   * expression, the arguments, or the file's. */
-  ps_cli_set_shown("filter", filter);
-  if (filter != NULL) {
-    ps_cli_set_shown("filter-file", NULL);
-  }
+  /* The filter is shown as the sensor takes it: a filter-file, or the
+   * expression of the arguments or of the file's filter:. */
+  ps_cli_set_shown("filter", filter_file ? NULL : filter);
   ps_cli_print_config(p, co, defaults, stdout);
   printf("# The capture filter of each source (besides, a live capture "
          "never\n# holds the sensor's own stream):\n");
@@ -543,7 +540,7 @@ int main(int argc, char **argv) {
     }
   }
   if (co.print_config) {
-    print_config(&p, &co, filter, ifaces, n_ifaces, file, iffilters,
+    print_config(&p, &co, filter, filter_file, ifaces, n_ifaces, file, iffilters,
                  n_iffilters, codec);
     free(filter);
     return PS_EXIT_OK;

@@ -956,9 +956,11 @@ static void ps__cli_print_key(const char *key, const ps__shown *e, int flag,
     return;
   }
   if (d != NULL && d->value != NULL) {
-    fprintf(f, "%s: ", key);
+    /* A comment: a default written out would be an option given (-s
+     * with -r is refused, say). */
+    fprintf(f, "# %s: ", key);
     ps_cli_yaml_quote(d->value, f);
-    fputs("  # default\n", f);
+    fputs(" (default)\n", f);
     return;
   }
   fprintf(f, "# %s: %s\n", key,

@@ -349,6 +349,20 @@ static const yaml_node_t *ps__cfg_get(ps__cfg *x, const yaml_node_t *m,
   return NULL;
 }
 
+/* The key node of key in mapping m (for messages), or m. */
+static const yaml_node_t *ps__cfg_key_at(ps__cfg *x, const yaml_node_t *m,
+                                         const char *key) {
+  yaml_node_pair_t *p;
+  for (p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+    yaml_node_t *kn = yaml_document_get_node(x->doc, p->key);
+    if (kn != NULL && kn->type == YAML_SCALAR_NODE &&
+        strcmp(ps__cfg_str(kn), key) == 0) {
+      return kn;
+    }
+  }
+  return m;
+}
+
 /* A mapping whose keys are all among allowed (NULL ended) and given
  * once; what is "what" in the messages ("output.server"). */
 static int ps__cfg_mapping(ps__cfg *x, const yaml_node_t *m, const char *what,
@@ -495,13 +509,13 @@ static int ps__cfg_output(ps__cfg *x, ps__pkts *pk, const yaml_node_t *v) {
     const yaml_node_t *s3 = ps__cfg_get(x, plugins, "s3");
     const yaml_node_t *kafka = ps__cfg_get(x, plugins, "kafka");
     if (kafka != NULL) {
-      return ps__cfg_err(x, kafka,
+      return ps__cfg_err(x, ps__cfg_key_at(x, plugins, "kafka"),
                          "output.plugins.kafka: Kafka output is not available "
                          "in this version of libpacketstreamer");
     }
     if (s3 != NULL) {
       return ps__cfg_err(
-          x, s3, "output.plugins.s3: S3 upload is not supported; %s",
+          x, ps__cfg_key_at(x, plugins, "s3"), "output.plugins.s3: S3 upload is not supported; %s",
           x->k->sensor
               ? "stream to a ps-receiver and upload its files there "
                 "(ps-receiver rotation, -G/-C, with post-rotate: CMD)"

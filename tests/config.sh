@@ -44,6 +44,7 @@ auth-key-file|$WORK/key|
 relinquish-privileges|nobody|
 quiet|true|
 verbose|true|
+log-format|json|
 filter|udp|
 EOF
 }
@@ -68,6 +69,7 @@ auth-key-file|$WORK/key|
 relinquish-privileges|nobody|
 quiet|true|
 verbose|true|
+log-format|json|
 file-size|5|
 rotate-seconds|60|
 file-count|3|-C 5

@@ -89,9 +89,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(err, 0, sizeof(err));
   const char *buf = (const char *)data + 1;
   size_t len = size - 1;
+  /* An upper bound of YAML's lines: it breaks at \n, \r and at NEL,
+   * LS and PS (whose UTF-8 ends in 0x85, 0xa8, 0xa9). */
   size_t lines = 1;
   for (size_t i = 0; i < len; i++) {
-    lines += buf[i] == '\n';
+    unsigned char u = (unsigned char)buf[i];
+    lines += u == '\n' || u == '\r' || u == 0x85 || u == 0xa8 || u == 0xa9;
   }
   if (ps_config_load_buffer(&c, "fuzz.yaml", buf, len, &k, err, sizeof(err)) !=
       0) {

@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include "fuzz_util.h"
 #include "ps_config.h"
 
 #include <getopt.h>
@@ -16,15 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
 
 /* Shapes of the tools' tables (names as they are; values unused). */
 static const struct option sensor_opts[] = {
@@ -98,6 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   if (ps_config_load_buffer(&c, "fuzz.yaml", buf, len, &k, err, sizeof(err)) !=
       0) {
+    fuzz_check_reason(err, sizeof(err));
     CHECK(strncmp(err, "fuzz.yaml:", 10) == 0);
     CHECK(strchr(err, '\n') == NULL || strchr(err, '\n') > err + 10);
     CHECK(c.n == 0 && c.items == NULL);

@@ -256,3 +256,21 @@ chmod 644 "$WORK/a.yaml"
 expect_line "$WORK/a.err" "$WORK/a.yaml:8:8: warning: the file holds a shared key and can be read by group or others" "inline key warning"
 expect_line "$WORK/p" '^auth-key: "s3cret"$' "auth.key mapped"
 ok "errors: one line each with FILE:LINE:COLUMN, exit 2; warnings for readable secrets"
+
+# The example files of etc/ (the packages install them) are valid
+# config files of their tool, every key known. (Until etc/ is merged
+# there is nothing to check here.)
+n=0
+for f in "$top_srcdir"/etc/*.yaml; do
+  [ -e "$f" ] || continue
+  case $(basename "$f") in
+    *receiver*) T=$RECEIVER ;;
+    *sensor*) T=$SENSOR ;;
+    *) continue ;;
+  esac
+  "$T" --config "$f" --print-config >"$WORK/etc.out" 2>"$WORK/etc.err" ||
+    { cat "$WORK/etc.err"; fail "$f does not pass --print-config"; }
+  [ -s "$WORK/etc.err" ] && { cat "$WORK/etc.err"; fail "$f: warnings"; }
+  n=$((n + 1))
+done
+ok "$n example files of etc/ pass --print-config"

@@ -515,7 +515,8 @@ static int ps__cfg_output(ps__cfg *x, ps__pkts *pk, const yaml_node_t *v) {
     }
     if (s3 != NULL) {
       return ps__cfg_err(
-          x, ps__cfg_key_at(x, plugins, "s3"), "output.plugins.s3: S3 upload is not supported; %s",
+          x, ps__cfg_key_at(x, plugins, "s3"),
+          "output.plugins.s3: S3 upload is not supported; %s",
           x->k->sensor
               ? "stream to a ps-receiver and upload its files there "
                 "(ps-receiver rotation, -G/-C, with post-rotate: CMD)"

@@ -49,6 +49,7 @@ typedef struct source {
   /* A workload's interface: in the network namespace (dev, ino). */
   int netns;
   int own_ns; /* the sensor's own namespace: its stream is kept out */
+  const char *filter; /* the capture filter it got (owned by the sensor) */
   int closed; /* its namespace or interface went away */
   uint64_t ns_dev, ns_ino;
   char ifname[IF_NAMESIZE + 1];
@@ -61,6 +62,10 @@ typedef struct source {
 struct ps_sensor {
   int opened;
   char *ifnames[MAX_IFNAMES];
+  /* An interface's own filter (ps_sensor_set_interface_filter), and
+   * the one that interface gets: the sensor's and its own, both. */
+  char *iffilters[MAX_IFNAMES];
+  char *srcfilters[MAX_IFNAMES];
   unsigned n_ifnames;
   char *file;
   char *filter;
@@ -80,7 +85,7 @@ struct ps_sensor {
    * P" terms; the filter changes only when a new one appears. */
   char excluded[MAX_EXCLUDED][100];
   unsigned n_excluded;
-  char excl_expr[1600]; /* the filter with them, for sources opened later */
+  char excl_any[1100]; /* those terms or'ed, for sources opened later */
   int run_rc;
   ps_log_fn log;
   void *log_ud;
@@ -130,6 +135,8 @@ void ps_sensor_free(ps_sensor *s) {
   }
   for (unsigned i = 0; i < s->n_ifnames; i++) {
     free(s->ifnames[i]);
+    free(s->iffilters[i]);
+    free(s->srcfilters[i]);
   }
   for (unsigned i = 0; i < s->ns.n_spec; i++) {
     free(s->ns.spec[i]);
@@ -185,6 +192,53 @@ int ps_sensor_add_interface(ps_sensor *s, const char *ifname) {
   }
   s->n_ifnames++;
   return 0;
+}
+
+int ps_sensor_set_interface_filter(ps_sensor *s, const char *ifname,
+                                   const char *expr) {
+  BEFORE_OPEN(s);
+  for (unsigned i = 0; ifname != NULL && i < s->n_ifnames; i++) {
+    if (strcmp(s->ifnames[i], ifname) == 0) {
+      free(s->iffilters[i]);
+      s->iffilters[i] = NULL;
+      if (expr != NULL && *expr != '\0' &&
+          (s->iffilters[i] = strdup(expr)) == NULL) {
+        return PS_ERR_NOMEM;
+      }
+      return 0;
+    }
+  }
+  return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                    "interface filter for %s, which is not captured",
+                    ifname ? ifname : "(null)");
+}
+
+/* "(A) and (B)", A, B or NULL; malloc'ed. *bad on no memory. */
+static char *and_filters(const char *a, const char *b, int *bad) {
+  if (a == NULL || b == NULL) {
+    char *r = (a || b) ? strdup(a ? a : b) : NULL;
+    *bad = (a || b) && r == NULL;
+    return r;
+  }
+  size_t n = strlen(a) + strlen(b) + 12;
+  char *r = malloc(n);
+  if (r == NULL) {
+    *bad = 1;
+    return NULL;
+  }
+  snprintf(r, n, "(%s) and (%s)", a, b);
+  return r;
+}
+
+/* The filter an interface named ifname gets: its own and the sensor's
+ * (computed at open), or the sensor's alone. */
+static const char *filter_for(const ps_sensor *s, const char *ifname) {
+  for (unsigned i = 0; i < s->n_ifnames; i++) {
+    if (strcmp(s->ifnames[i], ifname) == 0) {
+      return s->srcfilters[i];
+    }
+  }
+  return s->filter;
 }
 
 int ps_sensor_set_file(ps_sensor *s, const char *path) {
@@ -586,11 +640,12 @@ static int open_one(ps_sensor *s, source *src, const char *ifname, char *err) {
                    : PS_TSRES_USEC;
   src->snaplen = (uint32_t)pcap_snapshot(p);
   src->linktype = dlt_to_linktype(pcap_datalink(p));
-  if (s->filter != NULL) {
+  src->filter = filter_for(s, ifname);
+  if (src->filter != NULL) {
     struct bpf_program prog;
-    if (pcap_compile(p, &prog, s->filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+    if (pcap_compile(p, &prog, src->filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
       return ps__seterr(err, PS_ERR_FILTER, "bad filter expression '%s': %s",
-                        s->filter, pcap_geterr(p));
+                        src->filter, pcap_geterr(p));
     }
     rc = pcap_setfilter(p, &prog);
     pcap_freecode(&prog);
@@ -992,6 +1047,14 @@ int ps_sensor_open(ps_sensor *s) {
     return ps__seterr(s->errmsg, PS_ERR_INVALID,
                       "nothing to capture: give an interface or a file");
   }
+  for (unsigned i = 0; i < s->n_ifnames; i++) {
+    int bad = 0;
+    free(s->srcfilters[i]);
+    s->srcfilters[i] = and_filters(s->filter, s->iffilters[i], &bad);
+    if (bad) {
+      return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    }
+  }
   int rc = 0;
   if (s->file != NULL) {
     rc = open_file(s);
@@ -1036,7 +1099,7 @@ int ps_sensor_open(ps_sensor *s) {
  * are lost without being counted as drops (so a reconnection to the same
  * receiver must not touch the filter). */
 static int exclude_stream(ps_sensor *s) {
-  char raddr[64], laddr[64], term[100], expr[1600], any[1100] = "";
+  char raddr[64], laddr[64], term[100], any[1100] = "";
   uint16_t rport, lport;
   if (ps_stream_get_endpoints(s->stream, raddr, sizeof(raddr), &rport, laddr,
                               sizeof(laddr), &lport) != 0) {
@@ -1058,12 +1121,7 @@ static int exclude_stream(ps_sensor *s) {
     size_t n = strlen(any);
     snprintf(any + n, sizeof(any) - n, "%s%s", k ? " or " : "", s->excluded[k]);
   }
-  if (s->filter) {
-    snprintf(expr, sizeof(expr), "(%s) and not (tcp and (%s))", s->filter, any);
-  } else {
-    snprintf(expr, sizeof(expr), "not (tcp and (%s))", any);
-  }
-  memcpy(s->excl_expr, expr, sizeof(expr));
+  memcpy(s->excl_any, any, sizeof(any));
   for (unsigned i = 0; i < s->n_src; i++) {
     apply_exclusion(s, &s->src[i]);
   }
@@ -1073,10 +1131,25 @@ static int exclude_stream(ps_sensor *s) {
 /* A workload's namespace is not the sensor's: its traffic to a receiver
  * is ordinary traffic, captured. */
 static int apply_exclusion(ps_sensor *s, source *src) {
-  if (src->p == NULL || !src->own_ns || s->excl_expr[0] == '\0') {
+  if (src->p == NULL || !src->own_ns || s->excl_any[0] == '\0') {
     return 0;
   }
-  if (compile_filter(s, src, s->excl_expr, 0) != 0) {
+  /* Sized to the filter: a long one (a PacketStreamer port list) must
+   * not be cut short, or the stream would be captured. */
+  const char *f = src->filter;
+  size_t n = (f ? strlen(f) : 0) + strlen(s->excl_any) + 32;
+  char *expr = malloc(n);
+  if (expr == NULL) {
+    return -1;
+  }
+  if (f) {
+    snprintf(expr, n, "(%s) and not (tcp and (%s))", f, s->excl_any);
+  } else {
+    snprintf(expr, n, "not (tcp and (%s))", s->excl_any);
+  }
+  int crc = compile_filter(s, src, expr, 0);
+  free(expr);
+  if (crc != 0) {
     ps__log(s->log, s->log_ud, PS_LOG_WARNING,
             "%s: cannot filter out the sensor's own stream on this link "
             "type (%s); use a filter that excludes it",
@@ -1354,7 +1427,7 @@ int ps_sensor_run(ps_sensor *s, ps_stream *stream) {
   s->stream = stream;
   s->run_rc = 0;
   s->n_excluded = 0;
-  s->excl_expr[0] = '\0';
+  s->excl_any[0] = '\0';
   /* Live or file, the duration counts from here (after the dry run of
    * a file). */
   s->end_ms = s->duration_ms && s->duration_ms < (uint64_t)(INT64_MAX / 2)

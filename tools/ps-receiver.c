@@ -243,7 +243,8 @@ static void usage(FILE *f) {
 "                   [--max-sensors N] [--max-pending N] [--idle-timeout SECONDS]\n"
 "                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
 "                   [--auth-key-file FILE] [--port-file FILE] [-Z USER]\n"
-"                   [-q|-v] [--log-format text|json]\n"
+"                   [--config FILE] [--print-config] [-q|-v]\n"
+"                   [--log-format text|json]\n"
 "       ps-receiver -h|-V\n"
 "\n"
 "Accept packet streams from ps-sensor and write them to a capture file, or\n"
@@ -255,10 +256,10 @@ static void usage(FILE *f) {
 "                          conversions (%%Y%%m%%d-%%H%%M%%S, '%%%%' for '%%') and\n"
 "                          {sensor} are expanded; an existing file is never\n"
 "                          overwritten (FILE.1.EXT, ... instead)\n"
-"  -C SIZE                 new file once one holds SIZE million bytes (or\n"
+"  -C, --file-size SIZE    new file once one holds SIZE million bytes (or\n"
 "                          SIZEk, SIZEm, SIZEg: KiB, MiB, GiB)\n"
-"  -G SECONDS              new file when a period of SECONDS begins\n"
-"  -W COUNT                keep at most COUNT files per output (deletes the\n"
+"  -G, --rotate-seconds SECONDS  new file when a period of SECONDS begins\n"
+"  -W, --file-count COUNT  keep at most COUNT files per output (deletes the\n"
 "                          oldest; needs -C or -G)\n"
 "      --split-by-sensor   one output per sensor: {sensor} in FILE, or\n"
 "                          FILE.SENSOR.EXT\n"
@@ -377,12 +378,16 @@ int main(int argc, char **argv) {
       {"port-file", required_argument, NULL, OPT_PORT_FILE},
       {"pcap-over-ip", required_argument, NULL, OPT_POIP},
       {"pcap-over-ip-connect", required_argument, NULL, OPT_POIP_CONNECT},
+      {"file-size", required_argument, NULL, 'C'},
+      {"rotate-seconds", required_argument, NULL, 'G'},
+      {"file-count", required_argument, NULL, 'W'},
       {NULL, 0, NULL, 0}};
+  static const char *const repeatable[] = {"listen", "pcap-over-ip",
+                                           "pcap-over-ip-connect", NULL};
   /* One sink is the file output: the rest may be live. */
   enum { MAX_POIP = 7 }; /* ps_receiver_add_sink() takes 8 */
   poip_spec poips[MAX_POIP];
   int n_poip = 0;
-  const char *listens[8];
   int n_listen = 0, nano = 0, format = -1; /* 0 pcap 1 ng */
   const char *out = NULL;
   uint64_t max_sensors = 0, max_pending = 0, idle = 0;
@@ -396,6 +401,9 @@ int main(int argc, char **argv) {
   ps_cli_common co;
   ps_cli_getopt_init(&p, &co, "ps-receiver", PS_CLI_RECEIVER, longopts,
                      shortopts, usage, empty_hint);
+  p.repeatable = repeatable;
+  char hosts[8][256];
+  uint16_t ports[8];
   int c;
   while ((c = ps_cli_getopt(&p, &co, argc, argv)) != -1) {
     const char *opt = p.opt;
@@ -408,7 +416,11 @@ int main(int argc, char **argv) {
         return ps_cli_usage_error("too many --listen options (at most %s)",
                                   "8");
       }
-      listens[n_listen++] = optarg;
+      if (ps_cli_parse_hostport(optarg, 1, 1, hosts[n_listen], sizeof(hosts[0]),
+                                &ports[n_listen], why, sizeof(why))) {
+        return ps_cli_usage_error("invalid --listen: %s", why);
+      }
+      n_listen++;
       break;
     case 'w':
       if (ps_cli_once(&out, optarg, opt)) {
@@ -543,14 +555,6 @@ int main(int argc, char **argv) {
                                 o);
     }
   }
-  char hosts[8][256];
-  uint16_t ports[8];
-  for (int i = 0; i < n_listen; i++) {
-    if (ps_cli_parse_hostport(listens[i], 1, 1, hosts[i], sizeof(hosts[i]),
-                              &ports[i], why, sizeof(why))) {
-      return ps_cli_usage_error("invalid --listen: %s", why);
-    }
-  }
   if (ps_cli_check_common(&co) != 0) {
     return PS_EXIT_USAGE;
   }
@@ -589,6 +593,42 @@ int main(int argc, char **argv) {
   if (nano) {
     fopt.flags |= PS_SINK_NANO;
   }
+  if (co.key != NULL && (strlen(co.key) == 0 || strlen(co.key) > 1024)) {
+    return ps_cli_usage_error("auth-key: 1 to 1024 bytes");
+  }
+  if (co.print_config) {
+    /* The defaults that follow from other options, as they will be. */
+    char st[4096] = "", mp[32];
+    ps_cli_set_shown("format", format == 1 ? "pcapng" : "pcap");
+    if (state == NULL && strcmp(out, "-") != 0 &&
+        ps_receiver_default_state_path(st, sizeof(st), out) == 0) {
+      ps_cli_set_shown("state", st);
+    }
+    /* (The receiver's own rule: twice --max-sensors, at least 64.) */
+    uint64_t twice = 2 * (max_sensors ? max_sensors : 1024);
+    snprintf(mp, sizeof(mp), "%llu",
+             (unsigned long long)(max_pending       ? max_pending
+                                  : twice > 1000000 ? 1000000
+                                  : twice > 64      ? twice
+                                                    : 64));
+    const ps_cli_default defaults[] = {
+        {"time-stamp-precision", "micro", NULL},
+        {"max-sensors", "1024", NULL},
+        {"max-pending", mp, NULL},
+        {"idle-timeout", "60", NULL},
+        {"state", NULL, "(none: standard output or a device)"},
+        {"file-size", NULL, "(no size rotation)"},
+        {"rotate-seconds", NULL, "(no time rotation)"},
+        {"file-count", NULL, "(keep every file)"},
+        {"post-rotate", NULL, "(no command)"},
+        {"port-file", NULL, "(not written)"},
+        {"tls-cert", NULL, "(no TLS)"},
+        {"tls-key", NULL, "(no TLS)"},
+        {"relinquish-privileges", NULL, "(keep the user)"},
+        {NULL, NULL, NULL}};
+    ps_cli_print_config(&p, &co, defaults, stdout);
+    return PS_EXIT_OK;
+  }
 
   ps_cli_raise_nofile();
   char line[4096];
@@ -610,10 +650,12 @@ int main(int argc, char **argv) {
     ps_receiver_free(r);
     return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
   }
-  if (co.key_file != NULL) {
+  if (co.key_file != NULL || co.key != NULL) {
     uint8_t key[1024];
-    size_t n;
-    if (ps_auth_key_load(key, &n, co.key_file, why, sizeof(why)) != 0) {
+    size_t n = co.key ? strlen(co.key) : 0;
+    if (co.key != NULL) {
+      memcpy(key, co.key, n);
+    } else if (ps_auth_key_load(key, &n, co.key_file, why, sizeof(why)) != 0) {
       ps_cli_err("%s", why);
       ps_receiver_free(r);
       return PS_EXIT_RUNTIME;

@@ -89,7 +89,8 @@ static void usage(FILE *f) {
 "                 [--tls] [--tls-ca FILE] [--tls-server-name NAME]\n"
 "                 [--tls-cert FILE --tls-key FILE] [--tls-pin sha256:BASE64]\n"
 "                 [--tls-insecure] [--auth-key-file FILE] [-Z USER]\n"
-"                 [-F FILE] [-q|-v] [--log-format text|json]\n"
+"                 [--interface-filter IFACE=EXPR]... [--config FILE]\n"
+"                 [--print-config] [-F FILE] [-q|-v] [--log-format text|json]\n"
 "                 [FILTER EXPRESSION...]\n"
 "       ps-sensor -h|-V\n"
 "\n"
@@ -138,7 +139,9 @@ static void usage(FILE *f) {
         f);
   ps_cli_help(PS_CLI_SENSOR, f, PS_CLI_HELP_CRED);
   ps_cli_help(PS_CLI_SENSOR, f, PS_CLI_HELP_USER);
-  fputs("  -F FILE                 read the filter expression from FILE\n", f);
+  fputs("  -F, --filter-file FILE  read the filter expression from FILE\n"
+        "      --interface-filter IFACE=EXPR  capture on IFACE only what EXPR\n"
+        "                          matches too (and-ed with the filter)\n", f);
   ps_cli_help(PS_CLI_SENSOR, f, PS_CLI_HELP_LOG);
   fputs(
 "\n"
@@ -165,7 +168,8 @@ enum {
   OPT_NETNS_LOOPBACK,
   OPT_NETNS_RESCAN,
   OPT_RUNTIME_ROOT,
-  OPT_NODE_NAME
+  OPT_NODE_NAME,
+  OPT_IFFILTER
 };
 
 #define MAX_RECEIVERS 8
@@ -181,6 +185,8 @@ static const char *empty_hint(int c) {
     return "give a capture file";
   case 'F':
     return "give a filter file";
+  case OPT_IFFILTER:
+    return "give IFACE=EXPRESSION";
   case OPT_RECEIVER:
     return "give HOST:PORT";
   case OPT_SPOOL:
@@ -327,6 +333,56 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
   }
 }
 
+/* --print-config: the options, then the filter each source gets. */
+static void print_config(const ps_cli_parser *p, const ps_cli_common *co,
+                         const char *filter, const char *filter_file,
+                         const char *const *ifaces, int n_ifaces,
+                         const char *file, const char *const *iffilters,
+                         int n_iffilters, ps_codec codec) {
+  const ps_cli_default defaults[] = {
+      {"interface", NULL, "(none: give interface or read)"},
+      {"read", NULL, "(not set: live capture)"},
+      {"snapshot-length", "262144", NULL},
+      {"buffer-size", NULL, "(libpcap's default)"},
+      {"count", NULL, "(no limit)"},
+      {"duration", NULL, "(no limit)"},
+      {"compress", codec == PS_CODEC_LZ4 ? "lz4" : "zlib", NULL},
+      {"name", NULL, "(the host name)"},
+      {"connect-timeout", NULL, "(retry forever)"},
+      {"peer-timeout", "30", NULL},
+      {"replay-buffer", "8M", NULL},
+      {"spool-dir", NULL, "(not set: memory only)"},
+      {"overflow", "drop-oldest", NULL},
+      {"filter-file", NULL, "(not set)"},
+      {"filter", NULL, "(not set: everything)"},
+      {"tls-ca", NULL, "(the system trust store, with TLS)"},
+      {"tls-server-name", NULL, "(the host of receiver)"},
+      {"relinquish-privileges", NULL, "(as root: packetstreamer or nobody)"},
+      {NULL, NULL, NULL}};
+  /* The filter is shown as the sensor takes it: a filter-file, or the
+   * expression of the arguments or of the file's filter:. */
+  ps_cli_set_shown("filter", filter_file ? NULL : filter);
+  ps_cli_print_config(p, co, defaults, stdout);
+  printf("# The capture filter of each source (besides, a live capture "
+         "never\n# holds the sensor's own stream):\n");
+  for (int i = 0; i < (file ? 1 : n_ifaces); i++) {
+    const char *own = NULL;
+    const char *name = file ? file : ifaces[i];
+    for (int j = 0; !file && j < n_iffilters; j++) {
+      size_t l = strcspn(iffilters[j], "=");
+      if (strlen(name) == l && strncmp(name, iffilters[j], l) == 0) {
+        own = iffilters[j] + l + 1;
+      }
+    }
+    printf("#   %s: ", name);
+    if (filter && own) {
+      printf("(%s) and (%s)\n", filter, own);
+    } else {
+      printf("%s\n", filter ? filter : own ? own : "(everything)");
+    }
+  }
+}
+
 /* '+': stop at the first non-option, the start of the filter. The
  * common options (-Z, -q, ...) are added from ps_cli.c. */
 static const char shortopts[] = "+:i:r:s:B:pc:F:";
@@ -354,7 +410,25 @@ int main(int argc, char **argv) {
       {"netns-rescan", required_argument, NULL, OPT_NETNS_RESCAN},
       {"runtime-root", required_argument, NULL, OPT_RUNTIME_ROOT},
       {"node-name", required_argument, NULL, OPT_NODE_NAME},
+      {"filter-file", required_argument, NULL, 'F'},
+      {"interface-filter", required_argument, NULL, OPT_IFFILTER},
       {NULL, 0, NULL, 0}};
+  /* For --config: the options a file gives as lists, the positional
+   * filter as the key filter, and what the command line replaces
+   * besides its own option's key. */
+  static const char *const repeatable[] = {
+      "interface", "receiver", "interface-filter", "netns", "netns-match",
+      NULL};
+  static const char *const extra[] = {"filter", NULL};
+  static const struct ps_cli_override overrides[] = {{'r', "interface"},
+                                                     {'r', "interface-filter"},
+                                                     {'r', "netns"},
+                                                     {'i', "read"},
+                                                     {OPT_NETNS, "read"},
+                                                     {'F', "filter"},
+                                                     {0, NULL}};
+  const char *iffilters[64];
+  int n_iffilters = 0;
   const char *netns[64], *matches[16];
   int n_netns = 0, n_matches = 0, ns_lo = 0;
   uint64_t rescan = 0;
@@ -378,6 +452,11 @@ int main(int argc, char **argv) {
   ps_cli_common co;
   ps_cli_getopt_init(&p, &co, "ps-sensor", PS_CLI_SENSOR, longopts, shortopts,
                      usage, empty_hint);
+  p.repeatable = repeatable;
+  p.extra = extra;
+  p.overrides = overrides;
+  char hosts[MAX_RECEIVERS][256];
+  uint16_t ports[MAX_RECEIVERS];
   int c;
   while ((c = ps_cli_getopt(&p, &co, argc, argv)) != -1) {
     const char *opt = p.opt;
@@ -401,8 +480,26 @@ int main(int argc, char **argv) {
         return ps_cli_usage_error("too many --receiver options (at most %d)",
                                   MAX_RECEIVERS);
       }
+      if (ps_cli_parse_hostport(optarg, 0, 0, hosts[n_receivers],
+                                sizeof(hosts[0]), &ports[n_receivers], why,
+                                sizeof(why))) {
+        return ps_cli_usage_error("invalid --receiver: %s", why);
+      }
       receivers[n_receivers++] = optarg;
       break;
+    case OPT_IFFILTER: {
+      const char *eq = strchr(optarg, '=');
+      if (eq == NULL || eq == optarg || eq[1 + strspn(eq + 1, " \t")] == 0) {
+        return ps_cli_usage_error(
+            "invalid --interface-filter '%s': give IFACE=EXPRESSION", optarg);
+      }
+      if (n_iffilters == 64) {
+        return ps_cli_usage_error("too many --interface-filter options (at "
+                                  "most 64)");
+      }
+      iffilters[n_iffilters++] = optarg;
+      break;
+    }
     case OPT_REPLAY_BUFFER:
       if (ps_cli_parse_size(optarg, 1, 65536, (uint64_t)64 << 30, &replay, why,
                             sizeof(why)) != 0) {
@@ -478,6 +575,9 @@ int main(int argc, char **argv) {
       if (ps_cli_once(&name, optarg, opt)) {
         return PS_EXIT_USAGE;
       }
+      if (strlen(name) > 255) {
+        return ps_cli_usage_error("invalid --name: 1 to 255 characters");
+      }
       break;
     case OPT_PEER_TIMEOUT:
       if (ps_cli_parse_u64(optarg, 2, 86400, &ptimeout, why, sizeof(why))) {
@@ -524,14 +624,6 @@ int main(int argc, char **argv) {
   }
   if (n_receivers == 0) {
     return ps_cli_usage_error("--receiver HOST:PORT is required");
-  }
-  char hosts[MAX_RECEIVERS][256];
-  uint16_t ports[MAX_RECEIVERS];
-  for (int i = 0; i < n_receivers; i++) {
-    if (ps_cli_parse_hostport(receivers[i], 0, 0, hosts[i], sizeof(hosts[i]),
-                              &ports[i], why, sizeof(why))) {
-      return ps_cli_usage_error("invalid --receiver: %s", why);
-    }
   }
   if (file != NULL && n_netns > 0) {
     return ps_cli_usage_error("give either --netns or -r, not both");
@@ -586,6 +678,19 @@ int main(int argc, char **argv) {
     }
   } else if (optind < argc) {
     filter = ps_cli_join(argc - optind, argv + optind);
+  } else if (ps_cli_config_extra("filter") != NULL) {
+    filter = strdup(ps_cli_config_extra("filter"));
+    if (filter == NULL) {
+      ps_cli_err("out of memory");
+      return PS_EXIT_RUNTIME;
+    }
+    if (filter[strspn(filter, " \t\n\r\f\v")] == '\0') {
+      free(filter);
+      ps_cli_err("%sempty filter: give an expression, or leave the key out "
+                 "to capture everything",
+                 ps_cli_config_where("filter"));
+      return PS_EXIT_USAGE;
+    }
   }
   /* No expression captures everything: that takes no arguments, not an
    * empty one (an unset variable) or an empty filter file. */
@@ -601,6 +706,26 @@ int main(int argc, char **argv) {
                               "arguments to capture everything");
   }
 
+  for (int i = 0; i < n_iffilters; i++) {
+    size_t l = strcspn(iffilters[i], "=");
+    int found = 0;
+    for (int j = 0; j < n_ifaces; j++) {
+      found |=
+          strlen(ifaces[j]) == l && strncmp(ifaces[j], iffilters[i], l) == 0;
+    }
+    if (!found) {
+      free(filter);
+      return ps_cli_usage_error("--interface-filter %.*s: that interface is "
+                                "not captured (add -i %.*s)",
+                                (int)l, iffilters[i], (int)l, iffilters[i]);
+    }
+  }
+  if (co.print_config) {
+    print_config(&p, &co, filter, filter_file, ifaces, n_ifaces, file,
+                 iffilters, n_iffilters, codec);
+    free(filter);
+    return PS_EXIT_OK;
+  }
   /* Every JSON line is about this sensor: the name it streams as. */
   char host[256];
   if (name == NULL) {
@@ -614,6 +739,14 @@ int main(int argc, char **argv) {
   int rc, exit_code = PS_EXIT_RUNTIME, connected = 0;
   uint8_t key[1024];
   size_t key_len = 0;
+  if (co.key != NULL) {
+    key_len = strlen(co.key);
+    if (key_len == 0 || key_len > sizeof(key)) {
+      free(filter);
+      return ps_cli_usage_error("auth-key: 1 to %zu bytes", sizeof(key));
+    }
+    memcpy(key, co.key, key_len);
+  }
   if (co.key_file != NULL &&
       ps_auth_key_load(key, &key_len, co.key_file, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
@@ -633,6 +766,17 @@ int main(int argc, char **argv) {
     if ((rc = ps_sensor_add_interface(sensor, ifaces[i])) != 0) {
       ps_cli_err("invalid interface '%s': %s", ifaces[i],
                  ps_sensor_errmsg(sensor));
+      exit_code = PS_EXIT_USAGE;
+      goto out;
+    }
+  }
+  for (int i = 0; i < n_iffilters; i++) {
+    char ifn[256];
+    size_t l = strcspn(iffilters[i], "=");
+    snprintf(ifn, sizeof(ifn), "%.*s", (int)l, iffilters[i]);
+    if ((rc = ps_sensor_set_interface_filter(sensor, ifn,
+                                             iffilters[i] + l + 1)) != 0) {
+      ps_cli_err("%s", ps_sensor_errmsg(sensor));
       exit_code = PS_EXIT_USAGE;
       goto out;
     }

@@ -709,6 +709,12 @@ PS_API int ps_sensor_set_promisc(ps_sensor *s, int on);
 /* BPF filter expression (copied; NULL or "" for none). Before open. */
 PS_API int ps_sensor_set_filter(ps_sensor *s, const char *expr);
 
+/* A filter of one interface (added before), and-ed with the sensor's:
+ * "(sensor's) and (this)" (copied; NULL or "" for none). PS_ERR_INVALID
+ * for an interface not added. Before open. Since 0.1. */
+PS_API int ps_sensor_set_interface_filter(ps_sensor *s, const char *ifname,
+                                          const char *expr);
+
 /* Stop after this many packets in total (0, the default: no limit). */
 PS_API int ps_sensor_set_count(ps_sensor *s, uint64_t count);
 

@@ -45,6 +45,12 @@ relinquish-privileges|nobody|
 quiet|true|
 verbose|true|
 log-format|json|
+netns|cfgtest-ns|
+netns-match|netns=cfgtest|--netns all
+netns-loopback|true|--netns all
+netns-rescan|5|--netns all
+runtime-root|$WORK|--netns all
+node-name|node-1|--netns all
 filter|udp|
 EOF
 }
@@ -73,6 +79,8 @@ log-format|json|
 file-size|5|
 rotate-seconds|60|
 file-count|3|-C 5
+pcap-over-ip|127.0.0.1:19000,format=pcapng|
+pcap-over-ip-connect|127.0.0.1:57012|
 EOF
 }
 
@@ -123,7 +131,9 @@ for tool in ps-sensor ps-receiver; do
       fail "$tool $key: the per-interface filters differ"
     if [ "$value" = true ]; then want="$key: true"
     elif [ "$key" = interface ] || [ "$key" = receiver ] || [ "$key" = listen ] ||
-      [ "$key" = interface-filter ]; then want="$key: \[.*\"$value\".*\]"
+      [ "$key" = interface-filter ] || [ "$key" = netns ] ||
+      [ "$key" = netns-match ] || [ "$key" = pcap-over-ip ] ||
+      [ "$key" = pcap-over-ip-connect ]; then want="$key: \[.*\"$value\".*\]"
     else want="$key: \"$value\""; fi
     grep -Eq "^$want\$" "$WORK/b" || { cat "$WORK/b"; fail "$tool: $key not shown as $value"; }
     # The output, as a config file, gives the same again.

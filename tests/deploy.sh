@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The Kubernetes manifests, the Helm chart and the example configurations
+# (tests/deploy_check.py). helm renders the chart where it is installed:
+# $HELM, helm on PATH, or go's bin directory (.ci/run installs it there
+# with `go install`); PS_REQUIRE_HELM=1 makes its absence a failure.
+. "$top_srcdir/tests/lib.sh"
+python3 -c 'import yaml' 2>/dev/null || skip "python3-yaml is not installed"
+helm=${HELM:-$(command -v helm || true)}
+if [ -z "$helm" ] && command -v go >/dev/null; then
+  gobin=$(go env GOBIN); [ -n "$gobin" ] || gobin=$(go env GOPATH)/bin
+  [ -x "$gobin/helm" ] && helm=$gobin/helm
+fi
+if [ -z "$helm" ] && [ -n "${PS_REQUIRE_HELM:-}" ]; then
+  fail "PS_REQUIRE_HELM is set but no helm was found"
+fi
+[ -n "$helm" ] && "$helm" version --short
+python3 "$top_srcdir/tests/deploy_check.py" "$top_srcdir" "$SENSOR" "$RECEIVER" "$helm" ||
+  fail "deployment files"
+ok "deployment files checked${helm:+ (chart rendered by $helm)}"

@@ -153,8 +153,8 @@ int main(int argc, char **argv) {
       g[i].failed = rc;
       continue;
     }
-    ps_stream_set_connect_timeout(g[i].s, 10);
-    ps_stream_set_codec(g[i].s, codec, 0);
+    ps_stream_set_connect_timeout_ms(g[i].s, 10000);
+    ps_stream_set_codec(g[i].s, codec);
     rc = ps_stream_connect(g[i].s, host, port);
     if (rc == 0) {
       rc = ps_stream_add_interface(g[i].s, &g[i].iface, "lg0", 1, 65535,

@@ -49,7 +49,7 @@ int main(int argc, char **argv) {
   ps_sink *sink = NULL;
   if (ps_receiver_create(&r) != 0 ||
       ps_receiver_listen(r, "127.0.0.1", (uint16_t)atoi(argv[1])) != 0 ||
-      ps_callback_sink(&sink, &cb, &c) != 0 ||
+      ps_callback_sink(&sink, &cb, sizeof(cb), &c) != 0 ||
       ps_receiver_add_sink(r, sink) != 0) {
     fprintf(stderr, "count_receiver: %s\n", r ? ps_receiver_errmsg(r) : "");
     return 1;

@@ -44,7 +44,7 @@ int main(int argc, char **argv) {
   uint32_t iface;
   int rc = ps_stream_create(&s, "send-demo");
   if (rc == 0) {
-    ps_stream_set_connect_timeout(s, 10);
+    ps_stream_set_connect_timeout_ms(s, 10000);
     rc = ps_stream_connect(s, argv[1], (uint16_t)atoi(argv[2]));
   }
   if (rc == 0) {

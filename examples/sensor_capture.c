@@ -44,7 +44,7 @@ int main(int argc, char **argv) {
   }
   if (rc == 0) {
     ps_stream_set_log(stream, log_line, NULL);
-    ps_stream_set_connect_timeout(stream, 10);
+    ps_stream_set_connect_timeout_ms(stream, 10000);
     rc = ps_stream_connect(stream, argv[1], (uint16_t)atoi(argv[2]));
     if (rc != 0) {
       fprintf(stderr, "%s\n", ps_stream_errmsg(stream));

@@ -155,7 +155,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cb.packet = on_packet;
   cb.session_end = on_end;
   ps_sink *sink = NULL;
-  if (ps_callback_sink(&sink, &cb, &t) != 0) {
+  if (ps_callback_sink(&sink, &cb, sizeof(cb), &t) != 0) {
     abort();
   }
   /* Sessions with a stream id remember it here (one session: nothing to

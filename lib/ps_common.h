@@ -65,6 +65,9 @@ static inline void ps__buf_reset(ps__buf *b) {
   b->off = b->len = 0;
 }
 
+/* The longest timeout a setter takes: a day, in ms. */
+#define PS_TIMEOUT_MS_MAX 86400000u
+
 /* Copies a struct that only grows out to a caller that knows size bytes
  * of it: the fields both know, and zero in those only the caller knows
  * (a caller built against a newer header). */
@@ -78,6 +81,33 @@ static inline void ps__copy_out(void *out, size_t size, const void *src,
   if (size > n) {
     memset((char *)out + n, 0, size - n);
   }
+}
+
+/* Copies a struct that only grows in from a caller that knows size
+ * bytes of it (the API's convention): the fields both know, and zero
+ * (the default) in those only this library knows. Returns 0, or
+ * PS_ERR_INVALID when size is below minsize (the struct's first
+ * published size) or when the caller knows more and set a byte beyond
+ * dstsize: a field of a newer header this library cannot honour.
+ * Whoever appends a field to such a struct must not place it in the tail
+ * padding of the previous size (a caller's padding need not be zero):
+ * start it at the previous sizeof. */
+#define PS__SIZE_TO(type, field)                                               \
+  (offsetof(type, field) + sizeof(((type *)0)->field))
+static inline int ps__copy_in(void *dst, size_t dstsize, const void *src,
+                              size_t size, size_t minsize) {
+  if (src == NULL || size < minsize) {
+    return PS_ERR_INVALID;
+  }
+  for (size_t i = dstsize; i < size; i++) {
+    if (((const unsigned char *)src)[i] != 0) {
+      return PS_ERR_INVALID;
+    }
+  }
+  size_t n = size < dstsize ? size : dstsize;
+  memcpy(dst, src, n);
+  memset((char *)dst + n, 0, dstsize - n);
+  return 0;
 }
 
 struct stat;
@@ -97,6 +127,23 @@ int ps__seterr(char *errbuf, int code, const char *fmt, ...)
 /* Formats one log line and hands it to fn (if any). */
 void ps__log(ps_log_fn fn, void *ud, ps_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* A structured log callback behind a ps_log_fn: a handle that has one
+ * sets its ps_log_fn to ps__log_ex_adapter with a ps__logex as user
+ * data, so the modules that log plain lines need not know (their lines
+ * get event "log"), and ps__logx hands its names to the callback. */
+typedef struct ps__logex {
+  ps_log_ex_fn fn;
+  void *ud;
+} ps__logex;
+void ps__log_ex_adapter(ps_log_level level, const char *msg, void *ud);
+
+/* ps__log with an event name, the sensor the line is about (or NULL)
+ * and its numbers, for a structured callback; a plain one gets the
+ * line. */
+void ps__logx(ps_log_fn fn, void *ud, ps_log_level level, const char *event,
+              const char *sensor, const ps_log_field *fields, size_t n_fields,
+              const char *fmt, ...) __attribute__((format(printf, 8, 9)));
 
 /* Keeps a copy of a shared key (1..PS_MAX_AUTH_KEY bytes) in *key,
  * wiping the one it replaces. Returns 0, PS_ERR_INVALID (text in errbuf)

@@ -203,6 +203,34 @@ int ps__dec_welcome(const ps__frame *f, ps__welcome *m, char *errbuf) {
   return 0;
 }
 
+uint16_t ps__wire_error(int api_error) {
+  switch (api_error) {
+  case PS_ERR_NOMEM:
+    return PS_WIRE_ERR_NOMEM;
+  case PS_ERR_PROTOCOL:
+    return PS_WIRE_ERR_PROTOCOL;
+  case PS_ERR_LIMIT:
+    return PS_WIRE_ERR_LIMIT;
+  case PS_ERR_CODEC:
+    return PS_WIRE_ERR_CODEC;
+  case PS_ERR_IO:
+    return PS_WIRE_ERR_IO;
+  case PS_ERR_LINKTYPE:
+    return PS_WIRE_ERR_LINKTYPE;
+  case PS_ERR_AUTH:
+    return PS_WIRE_ERR_AUTH;
+  case PS_ERR_BUSY:
+    return PS_WIRE_ERR_BUSY;
+  default:
+    return PS_WIRE_ERR_REFUSED;
+  }
+}
+
+int ps__wire_error_retries(uint16_t code) {
+  return code == PS_WIRE_ERR_BUSY || code == PS_WIRE_ERR_NOMEM ||
+         code == PS_WIRE_ERR_IO;
+}
+
 int ps__enc_error(ps__buf *out, uint16_t code, const char *text) {
   size_t n = strlen(text);
   if (n > PS_MAX_ERROR_TEXT) {

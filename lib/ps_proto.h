@@ -41,6 +41,30 @@ enum ps__frame_type {
 #define PS_WIRE_CODEC_LZ4 2
 #define PS_WIRE_CODEC_MAX 2
 
+/* Codes of ERROR frames (PROTOCOL.md §3.3): the wire's own registry.
+ * They happen to read like the API's ps_error values made positive, as
+ * the first receivers sent them, but they are fixed by the protocol
+ * while the API's codes belong to the library: an API code is mapped
+ * here, never cast. */
+#define PS_WIRE_ERR_NOMEM 501    /* the receiver ran out of memory: retry */
+#define PS_WIRE_ERR_PROTOCOL 508 /* a protocol violation */
+#define PS_WIRE_ERR_LIMIT 509    /* a limit of §5 */
+#define PS_WIRE_ERR_CODEC 510    /* a batch does not decompress */
+#define PS_WIRE_ERR_REFUSED 512  /* an output refused this sensor */
+#define PS_WIRE_ERR_IO 514       /* the receiver cannot write: retry */
+#define PS_WIRE_ERR_LINKTYPE 515 /* the output cannot hold the link type */
+#define PS_WIRE_ERR_AUTH 519     /* shared-key authentication */
+#define PS_WIRE_ERR_BUSY 520     /* the receiver is full: retry */
+
+/* The ERROR code a receiver sends for an API error: its entry above,
+ * PS_WIRE_ERR_REFUSED for an API error the protocol has no code for (a
+ * sink's own failure is a refusal of this sensor). */
+uint16_t ps__wire_error(int api_error);
+/* Whether a sensor that got ERROR code tries again: the receiver's
+ * state (full, out of memory, cannot write), not a verdict on it.
+ * Unknown codes are final. */
+int ps__wire_error_retries(uint16_t code);
+
 /* Hard limits of version 1 (a receiver may set lower ones). */
 #define PS_MAX_FRAME_PAYLOAD (16u * 1024 * 1024)
 #define PS_MAX_BATCH_RAW (16u * 1024 * 1024)

@@ -84,6 +84,7 @@ struct ps_receiver {
   unsigned max_pending; /* in their handshake; 0: the default */
   conn *pend_head, *pend_tail;
   unsigned n_pending;
+  ps__logex logex;     /* ps_receiver_set_log_ex() */
   int64_t hslog_since; /* window of the handshake log lines */
   unsigned hslog_n;
   unsigned long long hslog_hidden;
@@ -208,10 +209,11 @@ static void hslog_flush(ps_receiver *r, int64_t now, int force) {
     return;
   }
   if (r->hslog_hidden > 0) {
-    ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-            "%llu more connections ended in their handshake in the last "
-            "%lld s (not logged one by one)",
-            r->hslog_hidden, (long long)(now - r->hslog_since + 999) / 1000);
+    ps__logx(r->env.log, r->env.log_ud, PS_LOG_WARNING, "handshakes_hidden",
+             NULL, NULL, 0,
+             "%llu more connections ended in their handshake in the last "
+             "%lld s (not logged one by one)",
+             r->hslog_hidden, (long long)(now - r->hslog_since + 999) / 1000);
   }
   r->hslog_since = now;
   r->hslog_n = 0;
@@ -268,6 +270,12 @@ int ps_receiver_create(ps_receiver **out) {
   return 0;
 }
 
+void ps_receiver_set_log_ex(ps_receiver *r, ps_log_ex_fn fn, void *user_data) {
+  r->logex.fn = fn;
+  r->logex.ud = user_data;
+  ps_receiver_set_log(r, fn ? ps__log_ex_adapter : NULL, &r->logex);
+}
+
 void ps_receiver_set_log(ps_receiver *r, ps_log_fn fn, void *user_data) {
   r->env.log = fn;
   r->env.log_ud = user_data;
@@ -276,22 +284,36 @@ void ps_receiver_set_log(ps_receiver *r, ps_log_fn fn, void *user_data) {
   }
 }
 
-int ps_receiver_set_limits(ps_receiver *r, unsigned max_sessions,
-                           unsigned handshake_timeout_s,
-                           unsigned idle_timeout_s) {
-  if (max_sessions > 1000000 || handshake_timeout_s > 3600 ||
-      idle_timeout_s > 86400) {
-    return ps__seterr(r->errmsg, PS_ERR_INVALID, "limit out of range");
+int ps_receiver_set_max_sessions(ps_receiver *r, unsigned n) {
+  if (n > 1000000) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID,
+                      "%u sensors: at most 1000000, or 0 for the default "
+                      "of 1024",
+                      n);
   }
-  if (max_sessions) {
-    r->max_sessions = max_sessions;
+  r->max_sessions = n ? n : 1024;
+  return 0;
+}
+
+int ps_receiver_set_handshake_timeout_ms(ps_receiver *r, unsigned ms) {
+  if (ms > 3600000) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID,
+                      "handshake timeout %u ms: at most 3600000 (an hour), "
+                      "or 0 for the default of 10000",
+                      ms);
   }
-  if (handshake_timeout_s) {
-    r->handshake_ms = handshake_timeout_s * 1000;
+  r->handshake_ms = ms ? ms : 10000;
+  return 0;
+}
+
+int ps_receiver_set_idle_timeout_ms(ps_receiver *r, unsigned ms) {
+  if (ms > PS_TIMEOUT_MS_MAX) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID,
+                      "idle timeout %u ms: at most %u (a day), or 0 for the "
+                      "default of 60000",
+                      ms, PS_TIMEOUT_MS_MAX);
   }
-  if (idle_timeout_s) {
-    r->idle_ms = idle_timeout_s * 1000;
-  }
+  r->idle_ms = ms ? ms : 60000;
   return 0;
 }
 
@@ -308,13 +330,14 @@ const char *ps_receiver_errmsg(ps_receiver *r) {
   return r->errmsg;
 }
 
-int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts) {
+int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts,
+                        size_t size) {
   if (r->conns != NULL || r->ctr.connections > 0) {
     return ps__seterr(r->errmsg, PS_ERR_STATE,
                       "TLS must be set before sensors connect");
   }
   ps__tls_creds *c;
-  int rc = ps__tls_creds_new(&c, 1, opts, r->errmsg);
+  int rc = ps__tls_creds_new(&c, 1, opts, size, r->errmsg);
   if (rc != 0) {
     return rc;
   }
@@ -373,8 +396,8 @@ uint16_t ps_receiver_port(ps_receiver *r) {
   return port;
 }
 
-int ps_receiver_listener(ps_receiver *r, unsigned i, char *addr, size_t addrlen,
-                         uint16_t *port) {
+int ps_receiver_listener(ps_receiver *r, char *addr, size_t addrlen,
+                         uint16_t *port, unsigned i) {
   char a[64];
   uint16_t p = 0;
   if (i >= r->n_listen) {
@@ -491,24 +514,35 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
     if (!hslog_allow(r)) {
       /* in the next summary line instead */
     } else if (!said_hello(c)) {
-      ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-              "connection from %s closed before the hello: %s", c->sess.peer,
-              reason ? reason : "no data");
+      ps__logx(r->env.log, r->env.log_ud, PS_LOG_WARNING, "no_hello", NULL,
+               NULL, 0, "connection from %s closed before the hello: %s",
+               c->sess.peer, reason ? reason : "no data");
     } else {
-      ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-              "sensor %s (%s) dropped: %s", c->sess.sensor, c->sess.peer,
-              reason ? reason : "closed in its handshake");
+      ps__logx(r->env.log, r->env.log_ud, PS_LOG_WARNING, "dropped",
+               c->sess.sensor, NULL, 0, "sensor %s (%s) dropped: %s",
+               c->sess.sensor, c->sess.peer,
+               reason ? reason : "closed in its handshake");
     }
   } else {
-    ps__log(r->env.log, r->env.log_ud, reason ? PS_LOG_WARNING : PS_LOG_INFO,
-            "sensor %s (%s) %s: %llu packets, %llu bytes, %llu dropped "
-            "(kernel %llu, interface %llu, sensor buffer %llu)%s%s",
-            c->sess.sensor, c->sess.peer, reason ? "dropped" : "disconnected",
-            (unsigned long long)t.captured, (unsigned long long)t.bytes,
-            (unsigned long long)(t.dropped + t.ifdropped + t.overflow),
-            (unsigned long long)t.dropped, (unsigned long long)t.ifdropped,
-            (unsigned long long)t.overflow, reason ? ": " : "",
-            reason ? reason : "");
+    const ps_log_field f[] = {
+        {"packets", t.captured},
+        {"bytes", t.bytes},
+        {"dropped", t.dropped + t.ifdropped + t.overflow},
+        {"kernel_dropped", t.dropped},
+        {"interface_dropped", t.ifdropped},
+        {"overflow_dropped", t.overflow},
+    };
+    ps__logx(r->env.log, r->env.log_ud, reason ? PS_LOG_WARNING : PS_LOG_INFO,
+             reason ? "dropped" : "disconnected", c->sess.sensor, f,
+             sizeof(f) / sizeof(f[0]),
+             "sensor %s (%s) %s: %llu packets, %llu bytes, %llu dropped "
+             "(kernel %llu, interface %llu, sensor buffer %llu)%s%s",
+             c->sess.sensor, c->sess.peer, reason ? "dropped" : "disconnected",
+             (unsigned long long)t.captured, (unsigned long long)t.bytes,
+             (unsigned long long)(t.dropped + t.ifdropped + t.overflow),
+             (unsigned long long)t.dropped, (unsigned long long)t.ifdropped,
+             (unsigned long long)t.overflow, reason ? ": " : "",
+             reason ? reason : "");
   }
   r->ctr.dropped += t.dropped + t.ifdropped;
   r->ctr.overflow += t.overflow;

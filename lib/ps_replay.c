@@ -39,7 +39,7 @@ void ps__replay_free(ps__replay *q) {
 }
 
 /* Counts the packets of entry e into the counter at byte offset off of
- * ps_stream_iface_counters, and into the stream counter *total. */
+ * ps_stream_interface_counters, and into the stream counter *total. */
 static void count_ent(ps__replay *q, const ps__rq_ent *e, size_t off,
                       uint64_t *total) {
   *total += e->count;
@@ -52,7 +52,7 @@ static void count_ent(ps__replay *q, const ps__rq_ent *e, size_t off,
   q->ctr.packets_queued -= e->count;
 }
 
-#define CNT(field) offsetof(ps_stream_iface_counters, field)
+#define CNT(field) offsetof(ps_stream_interface_counters, field)
 
 /* The frame bytes of e leave the bound they were counted in. */
 static void unkeep(ps__replay *q, const ps__rq_ent *e) {

@@ -73,7 +73,7 @@ typedef struct ps__replay {
 
   ps_stream_counters ctr;
   uint32_t n_ifaces; /* per-interface counters beyond are not kept */
-  ps_stream_iface_counters ifc[PS_MAX_IFACES];
+  ps_stream_interface_counters ifc[PS_MAX_IFACES];
 
   /* A copy of the queue (the spool), if any: told of every batch kept,
    * and of every seq below which nothing is left. */

@@ -29,6 +29,7 @@ typedef struct source {
   uint8_t tsres;
   int classic_file; /* classic pcap: seconds and fraction are u32 fields */
   uint32_t stream_if;
+  int announced; /* stream_if is valid: ps_sensor_run() added it */
   ps_capture_stats st;
 } source;
 
@@ -42,8 +43,8 @@ struct ps_sensor {
   int buffer_size;
   int promisc;
   uint64_t count;
-  unsigned duration_s;
-  int64_t end_ms; /* during run: when duration_s is up (INT64_MAX: never) */
+  uint64_t duration_ms;
+  int64_t end_ms; /* during run: when duration_ms is up (INT64_MAX: never) */
   source src[MAX_SOURCES];
   unsigned n_src;
   int stop_fd;
@@ -191,9 +192,9 @@ int ps_sensor_set_count(ps_sensor *s, uint64_t count) {
   return 0;
 }
 
-int ps_sensor_set_duration(ps_sensor *s, unsigned seconds) {
+int ps_sensor_set_duration_ms(ps_sensor *s, uint64_t ms) {
   BEFORE_OPEN(s);
-  s->duration_s = seconds;
+  s->duration_ms = ms;
   return 0;
 }
 
@@ -206,11 +207,11 @@ void ps_sensor_stop(ps_sensor *s) {
    * stream closed cleanly by the caller. */
 }
 
-unsigned ps_sensor_source_count(ps_sensor *s) {
+unsigned ps_sensor_interface_count(ps_sensor *s) {
   return s->n_src;
 }
 
-const char *ps_sensor_source_name(ps_sensor *s, unsigned i) {
+const char *ps_sensor_interface_name(ps_sensor *s, unsigned i) {
   return i < s->n_src ? s->src[i].name : NULL;
 }
 
@@ -547,28 +548,41 @@ static void fill_stats(ps_sensor *s, source *src) {
     src->st.dropped = ps.ps_drop;
     src->st.ifdropped = ps.ps_ifdrop;
   }
-  ps_stream_iface_counters ic;
+  ps_stream_interface_counters ic;
   if (s->stream != NULL &&
-      ps_stream_get_iface_counters(s->stream, src->stream_if, &ic,
-                                   sizeof(ic)) == 0) {
+      ps_stream_get_interface_counters(s->stream, &ic, sizeof(ic),
+                                       src->stream_if) == 0) {
     src->st.overflow = ic.packets_dropped_overflow + ic.packets_lost;
   }
 }
 
-int ps_sensor_get_stats(ps_sensor *s, unsigned i, ps_capture_stats *out) {
+int ps_sensor_get_interface_id(ps_sensor *s, uint32_t *out, unsigned i) {
+  if (i >= s->n_src || out == NULL) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID, "no interface %u", i);
+  }
+  if (!s->src[i].announced) {
+    return ps__seterr(s->errmsg, PS_ERR_STATE,
+                      "interface %u is not announced to a stream yet", i);
+  }
+  *out = s->src[i].stream_if;
+  return 0;
+}
+
+int ps_sensor_get_interface_stats(ps_sensor *s, ps_capture_stats *out,
+                                  size_t size, unsigned i) {
   if (i >= s->n_src || out == NULL) {
     return PS_ERR_INVALID;
   }
   fill_stats(s, &s->src[i]);
-  *out = s->src[i].st;
+  ps__copy_out(out, size, &s->src[i].st, sizeof(s->src[i].st));
   return 0;
 }
 
 static int send_all_stats(ps_sensor *s) {
   for (unsigned i = 0; i < s->n_src; i++) {
     fill_stats(s, &s->src[i]);
-    int rc =
-        ps_stream_send_stats(s->stream, s->src[i].stream_if, &s->src[i].st);
+    int rc = ps_stream_send_stats(s->stream, s->src[i].stream_if, &s->src[i].st,
+                                  sizeof(s->src[i].st));
     if (rc != 0) {
       return rc;
     }
@@ -657,9 +671,13 @@ static int run_file(ps_sensor *s) {
       /* Said, because the summary alone would not tell that the file
        * may hold more. */
       ps__log(s->log, s->log_ud, PS_LOG_INFO,
-              "%s: capture duration of %u s reached: stopped reading "
+              "%s: capture duration of %llu %s reached: stopped reading "
               "after %llu packets",
-              s->file, s->duration_s, (unsigned long long)s->total);
+              s->file,
+              (unsigned long long)(s->duration_ms % 1000
+                                       ? s->duration_ms
+                                       : s->duration_ms / 1000),
+              s->duration_ms % 1000 ? "ms" : "s", (unsigned long long)s->total);
       return 0;
     }
     if (s->stopped || n == PCAP_ERROR_BREAK) {
@@ -749,13 +767,15 @@ int ps_sensor_run(ps_sensor *s, ps_stream *stream) {
   s->n_excluded = 0;
   /* Live or file, the duration counts from here (after the dry run of
    * a file). */
-  s->end_ms =
-      s->duration_s ? ps__now_ms() + (int64_t)s->duration_s * 1000 : INT64_MAX;
+  s->end_ms = s->duration_ms && s->duration_ms < (uint64_t)(INT64_MAX / 2)
+                  ? ps__now_ms() + (int64_t)s->duration_ms
+                  : INT64_MAX;
   int rc = 0;
   for (unsigned i = 0; i < s->n_src && rc == 0; i++) {
     source *src = &s->src[i];
     rc = ps_stream_add_interface(stream, &src->stream_if, src->name,
                                  src->linktype, src->snaplen, src->tsres);
+    src->announced = rc == 0;
   }
   if (rc != 0) {
     snprintf(s->errmsg, sizeof(s->errmsg), "%s", ps_stream_errmsg(stream));

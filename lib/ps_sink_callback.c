@@ -86,22 +86,20 @@ static const ps__sink_ops cb_ops = {
     .destroy = cb_destroy,
 };
 
-/* The size of each version of ps_sink_callbacks: a caller built with an
- * older header passes a shorter struct, and reading past it would take
- * whatever follows it for function pointers. */
-static const size_t cb_size[PS_SINK_CALLBACKS_VERSION + 1] = {
-    [1] = offsetof(ps_sink_callbacks, interface_end),
-    [2] = sizeof(ps_sink_callbacks),
-};
+/* The size of ps_sink_callbacks in 0.1, the first published: a caller
+ * passes at least that. A caller built with a later header may pass a
+ * longer struct; callbacks set in its tail this library cannot call, and
+ * ps__copy_in() refuses them rather than dropping them silently. */
+#define CB_SIZE_0_1 PS__SIZE_TO(ps_sink_callbacks, interface_end)
 
-int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb,
+int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb, size_t size,
                      void *user_data) {
   if (out != NULL) {
     *out = NULL; /* on every error */
   }
-  /* A newer version than this library's has fields it cannot honour. */
-  if (out == NULL || cb == NULL || cb->version < 1 ||
-      cb->version > PS_SINK_CALLBACKS_VERSION) {
+  ps_sink_callbacks copy;
+  if (out == NULL ||
+      ps__copy_in(&copy, sizeof(copy), cb, size, CB_SIZE_0_1) != 0) {
     return PS_ERR_INVALID;
   }
   cb_sink *c = calloc(1, sizeof(*c));
@@ -109,10 +107,7 @@ int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb,
     return PS_ERR_NOMEM;
   }
   ps__sink_init(&c->base, &cb_ops);
-  /* Copy only the fields of the version the caller knows; the rest stay
-   * NULL. */
-  memcpy(&c->cb, cb, cb_size[cb->version]);
-  c->cb.version = PS_SINK_CALLBACKS_VERSION;
+  c->cb = copy;
   c->ud = user_data;
   *out = &c->base;
   return 0;

@@ -497,20 +497,21 @@ static const ps__fmt *const formats[] = {
 };
 
 int ps_file_sink(ps_sink **out, ps_file_format format,
-                 const char *path_template, const ps_file_sink_options *opts) {
+                 const char *path_template, const ps_file_sink_options *opts,
+                 size_t size) {
   if (out == NULL) {
     return PS_ERR_INVALID;
   }
   *out = NULL;
   ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
-  if (opts != NULL) {
-    if (opts->version < 1) {
-      return bad_option(out, "options version 0: start from "
-                             "PS_FILE_SINK_OPTIONS_INIT");
-    }
-    /* Version 1 is all there is: later versions append fields, read only
-     * up to the caller's version. */
-    o = *opts;
+  /* The caller's fields only (the size it was built with); an option of
+   * a newer header set is refused, never silently ignored. */
+  if (opts != NULL &&
+      ps__copy_in(&o, sizeof(o), opts, size,
+                  PS__SIZE_TO(ps_file_sink_options, post_rotate)) != 0) {
+    return bad_option(out, "options struct of the wrong size: pass "
+                           "sizeof(ps_file_sink_options) of a zeroed struct "
+                           "(PS_FILE_SINK_OPTIONS_INIT)");
   }
   if (format != PS_FORMAT_PCAP && format != PS_FORMAT_PCAPNG) {
     return bad_option(out, "unknown file format: use PS_FORMAT_PCAP or "

@@ -157,8 +157,7 @@ static int on_error(ps__ssession *s, const ps__frame *f) {
   s->peer_error = m.code ? m.code : -1;
   /* Full, out of memory, cannot write: the receiver's state, not a
    * verdict on this sensor. Retried with backoff (not final). */
-  if (m.code == (uint16_t)-PS_ERR_BUSY || m.code == (uint16_t)-PS_ERR_NOMEM ||
-      m.code == (uint16_t)-PS_ERR_IO) {
+  if (ps__wire_error_retries(m.code)) {
     return fail(s, ps__seterr(s->errmsg, PS_ERR_BUSY,
                               "receiver %s port %u cannot take this sensor "
                               "now: %s",

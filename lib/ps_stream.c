@@ -34,6 +34,8 @@
 #define RETRY_HELLO_MS 5000
 #define REPLAY_DEFAULT (8u * 1024 * 1024)
 #define REPLAY_MIN (64u * 1024)
+#define PS_BATCH_SIZE_MIN 4096u
+#define PS_BATCH_SIZE_MAX 4194304u
 
 int ps_stream_create(ps_stream **out, const char *sensor_name) {
   if (out == NULL) {
@@ -96,6 +98,12 @@ void ps_stream_free(ps_stream *s) {
   free(s);
 }
 
+void ps_stream_set_log_ex(ps_stream *s, ps_log_ex_fn fn, void *user_data) {
+  s->logex.fn = fn;
+  s->logex.ud = user_data;
+  ps_stream_set_log(s, fn ? ps__log_ex_adapter : NULL, &s->logex);
+}
+
 void ps_stream_set_log(ps_stream *s, ps_log_fn fn, void *user_data) {
   s->log = s->env.log = s->rq.log = s->spool.log = fn;
   s->log_ud = s->env.log_ud = s->rq.log_ud = s->spool.log_ud = user_data;
@@ -117,38 +125,70 @@ int64_t ps__stream_now(ps_stream *s) {
     }                                                                          \
   } while (0)
 
-int ps_stream_set_codec(ps_stream *s, ps_codec codec, int level) {
+int ps_stream_set_codec(ps_stream *s, ps_codec codec) {
   BEFORE_CONNECT(s);
-  if (!ps_codec_available(codec) || level < 0 || level > 9) {
-    return PS_ERR_INVALID;
+  if (!ps_codec_available(codec)) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "codec %d is not in this build: use PS_CODEC_NONE, "
+                      "PS_CODEC_ZLIB or PS_CODEC_LZ4 (ps_codec_available())",
+                      (int)codec);
   }
   s->env.codec_pref = (uint8_t)codec;
+  return 0;
+}
+
+int ps_stream_set_codec_level(ps_stream *s, int level) {
+  BEFORE_CONNECT(s);
+  if (level < 0 || level > 9) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "compression level %d: use 1..9, or 0 for the codec's "
+                      "default",
+                      level);
+  }
   s->level = level;
   return 0;
 }
 
-int ps_stream_set_batching(ps_stream *s, size_t max_bytes,
-                           unsigned max_delay_ms) {
+int ps_stream_set_batch_size(ps_stream *s, size_t bytes) {
   BEFORE_CONNECT(s);
-  if (max_bytes < 4096 || max_bytes > 4194304 || max_delay_ms < 1 ||
-      max_delay_ms > 10000) {
-    return PS_ERR_INVALID;
+  if (bytes < PS_BATCH_SIZE_MIN || bytes > PS_BATCH_SIZE_MAX) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "batch size %zu: use %u..%u bytes", bytes,
+                      PS_BATCH_SIZE_MIN, PS_BATCH_SIZE_MAX);
   }
-  s->batch_max = max_bytes;
-  s->delay_ms = max_delay_ms;
+  s->batch_max = bytes;
   return 0;
 }
 
-int ps_stream_set_replay(ps_stream *s, size_t max_bytes, ps_overflow policy) {
+int ps_stream_set_batch_delay_ms(ps_stream *s, unsigned ms) {
   BEFORE_CONNECT(s);
-  if (max_bytes < REPLAY_MIN || (policy != PS_OVERFLOW_DROP_OLDEST &&
-                                 policy != PS_OVERFLOW_DROP_NEWEST)) {
+  if (ms < 1 || ms > 10000) {
     return ps__seterr(s->errmsg, PS_ERR_INVALID,
-                      "replay buffer of %zu bytes (at least %u) or unknown "
-                      "overflow policy %d",
-                      max_bytes, REPLAY_MIN, (int)policy);
+                      "batch delay %u ms: use 1..10000", ms);
   }
-  s->rq.max = max_bytes;
+  s->delay_ms = ms;
+  return 0;
+}
+
+int ps_stream_set_replay_size(ps_stream *s, size_t bytes) {
+  BEFORE_CONNECT(s);
+  if (bytes < REPLAY_MIN) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "replay buffer of %zu bytes: at least %u", bytes,
+                      REPLAY_MIN);
+  }
+  s->rq.max = bytes;
+  return 0;
+}
+
+int ps_stream_set_overflow(ps_stream *s, ps_overflow policy) {
+  BEFORE_CONNECT(s);
+  if (policy != PS_OVERFLOW_DROP_OLDEST && policy != PS_OVERFLOW_DROP_NEWEST) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "overflow policy %d: use PS_OVERFLOW_DROP_OLDEST or "
+                      "PS_OVERFLOW_DROP_NEWEST",
+                      (int)policy);
+  }
   s->rq.policy = policy;
   return 0;
 }
@@ -171,10 +211,10 @@ int ps_stream_add_receiver(ps_stream *s, const char *host, uint16_t port) {
   return ps__failover_add(&s->fo, host, port, 0, s->errmsg);
 }
 
-int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts) {
+int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts, size_t size) {
   BEFORE_CONNECT(s);
   ps__tls_creds *c;
-  int rc = ps__tls_creds_new(&c, 0, opts, s->errmsg);
+  int rc = ps__tls_creds_new(&c, 0, opts, size, s->errmsg);
   if (rc != 0) {
     return rc;
   }
@@ -192,18 +232,26 @@ int ps_stream_set_auth_key(ps_stream *s, const uint8_t *key, size_t len) {
   return rc;
 }
 
-int ps_stream_set_peer_timeout(ps_stream *s, unsigned seconds) {
+int ps_stream_set_peer_timeout_ms(ps_stream *s, unsigned ms) {
   BEFORE_CONNECT(s);
-  if (seconds > 86400) {
-    return ps__seterr(s->errmsg, PS_ERR_INVALID, "peer timeout too long");
+  if (ms > PS_TIMEOUT_MS_MAX) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "peer timeout %u ms: at most %u (a day)", ms,
+                      PS_TIMEOUT_MS_MAX);
   }
-  s->env.peer_timeout_ms = seconds ? (int64_t)seconds * 1000 : PEER_TIMEOUT_MS;
+  s->env.peer_timeout_ms = ms ? (int64_t)ms : PEER_TIMEOUT_MS;
   return 0;
 }
 
-int ps_stream_set_connect_timeout(ps_stream *s, unsigned seconds) {
+int ps_stream_set_connect_timeout_ms(ps_stream *s, unsigned ms) {
   BEFORE_CONNECT(s);
-  s->connect_timeout_s = seconds;
+  if (ms > PS_TIMEOUT_MS_MAX) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "connect timeout %u ms: at most %u (a day), or 0 to "
+                      "retry forever",
+                      ms, PS_TIMEOUT_MS_MAX);
+  }
+  s->connect_timeout_ms = ms;
   return 0;
 }
 
@@ -276,9 +324,9 @@ static uint32_t jitter(void) {
 }
 
 static void log_retry(ps_stream *s, int64_t now) {
-  ps__log(s->log, s->log_ud, PS_LOG_WARNING,
-          "reconnecting to %s port %u in %lld ms", ps__failover_host(&s->fo),
-          ps__failover_port(&s->fo), (long long)(s->fo.next_ms - now));
+  ps__logx(s->log, s->log_ud, PS_LOG_WARNING, "reconnecting", s->name, NULL, 0,
+           "reconnecting to %s port %u in %lld ms", ps__failover_host(&s->fo),
+           ps__failover_port(&s->fo), (long long)(s->fo.next_ms - now));
 }
 
 /* An attempt failed (errmsg says why): another receiver, later, or,
@@ -295,19 +343,22 @@ static int attempt_failed(ps_stream *s, int rc, int64_t now) {
   switch (ps__failover_failed(&s->fo, now, first, jitter())) {
   case PS_FAILOVER_NEXT:
     if (first) {
-      ps__log(s->log, s->log_ud, PS_LOG_WARNING,
-              "%s; trying receiver %s port %u", why, ps__failover_host(&s->fo),
-              ps__failover_port(&s->fo));
+      ps__logx(s->log, s->log_ud, PS_LOG_WARNING, "connect_failed", s->name,
+               NULL, 0, "%s; trying receiver %s port %u", why,
+               ps__failover_host(&s->fo), ps__failover_port(&s->fo));
     } else {
-      ps__log(s->log, s->log_ud, PS_LOG_WARNING, "%s", why);
+      ps__logx(s->log, s->log_ud, PS_LOG_WARNING, "connect_failed", s->name,
+               NULL, 0, "%s", why);
     }
     break;
   case PS_FAILOVER_WAIT:
     if (first) {
-      ps__log(s->log, s->log_ud, PS_LOG_WARNING, "%s; retrying in %lld s", why,
-              (long long)((s->fo.next_ms - now) / 1000));
+      ps__logx(s->log, s->log_ud, PS_LOG_WARNING, "connect_failed", s->name,
+               NULL, 0, "%s; retrying in %lld s", why,
+               (long long)((s->fo.next_ms - now) / 1000));
     } else {
-      ps__log(s->log, s->log_ud, PS_LOG_WARNING, "%s", why);
+      ps__logx(s->log, s->log_ud, PS_LOG_WARNING, "connect_failed", s->name,
+               NULL, 0, "%s", why);
       log_retry(s, now);
     }
     break;
@@ -325,9 +376,9 @@ static int connection_lost(ps_stream *s, int rc, int64_t now) {
   if (is_final(s, rc)) {
     return ps__stream_fail(s, rc);
   }
-  ps__log(s->log, s->log_ud, PS_LOG_WARNING,
-          "connection to receiver %s port %u lost: %s",
-          ps__failover_host(&s->fo), ps__failover_port(&s->fo), s->errmsg);
+  ps__logx(s->log, s->log_ud, PS_LOG_WARNING, "connection_lost", s->name, NULL,
+           0, "connection to receiver %s port %u lost: %s",
+           ps__failover_host(&s->fo), ps__failover_port(&s->fo), s->errmsg);
   ps__sconn_close(&s->conn);
   ps__replay_connection_lost(&s->rq);
   set_state(s, ST_WAIT);
@@ -379,12 +430,12 @@ static int on_up(ps_stream *s) {
     s->rq.ctr.reconnects++;
   }
   ps__failover_connected(&s->fo, 0);
-  ps__log(s->log, s->log_ud, PS_LOG_INFO,
-          "connected to receiver %s port %u as sensor %s (session %llu, "
-          "compression %s)",
-          s->conn.host, s->conn.port, s->name,
-          (unsigned long long)s->conn.sess.session_id,
-          ps__codec_name(s->env.codec));
+  ps__logx(s->log, s->log_ud, PS_LOG_INFO, "connected", s->name, NULL, 0,
+           "connected to receiver %s port %u as sensor %s (session %llu, "
+           "compression %s)",
+           s->conn.host, s->conn.port, s->name,
+           (unsigned long long)s->conn.sess.session_id,
+           ps__codec_name(s->env.codec));
   return 0;
 }
 
@@ -525,7 +576,7 @@ int ps_stream_connect(ps_stream *s, const char *host, uint16_t port) {
     }
   }
   int64_t now = ps__stream_now(s);
-  ps__failover_start(&s->fo, now, (int64_t)s->connect_timeout_s * 1000);
+  ps__failover_start(&s->fo, now, (int64_t)s->connect_timeout_ms);
   rc = start_attempt(s, now);
   if (rc == 0) {
     rc = ps__stream_step(s, now);

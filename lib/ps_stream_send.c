@@ -13,8 +13,9 @@ void ps_stream_get_counters(ps_stream *s, ps_stream_counters *out,
   ps__copy_out(out, size, &s->rq.ctr, sizeof(s->rq.ctr));
 }
 
-int ps_stream_get_iface_counters(ps_stream *s, uint32_t iface,
-                                 ps_stream_iface_counters *out, size_t size) {
+int ps_stream_get_interface_counters(ps_stream *s,
+                                     ps_stream_interface_counters *out,
+                                     size_t size, uint32_t iface) {
   if (out == NULL || iface >= s->env.n_ifaces) {
     return ps__seterr(s->errmsg, PS_ERR_INVALID, "unknown interface %u", iface);
   }
@@ -120,13 +121,22 @@ int ps_stream_has_room(ps_stream *s, uint32_t caplen) {
 }
 
 int ps_stream_send_stats(ps_stream *s, uint32_t iface,
-                         const ps_capture_stats *stats) {
+                         const ps_capture_stats *in, size_t size) {
   int rc = ps__stream_check_open(s);
   if (rc != 0) {
     return rc;
   }
-  if (iface >= s->env.n_ifaces || stats == NULL) {
+  if (iface >= s->env.n_ifaces) {
     return ps__seterr(s->errmsg, PS_ERR_INVALID, "unknown interface %u", iface);
+  }
+  ps_capture_stats copy;
+  const ps_capture_stats *stats = &copy;
+  if (ps__copy_in(&copy, sizeof(copy), in, size,
+                  PS__SIZE_TO(ps_capture_stats, overflow)) != 0) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "counters of %zu bytes: pass sizeof(ps_capture_stats) "
+                      "of a zeroed struct",
+                      size);
   }
   /* Counters describe the packets before them: seal those first. */
   if ((rc = ps__stream_seal(s)) != 0) {

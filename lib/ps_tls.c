@@ -87,11 +87,20 @@ static int check_strings(const ps_tls_options *o, char *errbuf) {
   return 0;
 }
 
-int ps__tls_creds_new(ps__tls_creds **out, int server, const ps_tls_options *o,
-                      char *errbuf) {
+int ps__tls_creds_new(ps__tls_creds **out, int server,
+                      const ps_tls_options *opts, size_t size, char *errbuf) {
   *out = NULL;
-  if (o == NULL || o->version < 1) {
+  ps_tls_options copy;
+  const ps_tls_options *o = &copy;
+  if (opts == NULL) {
     return ps__seterr(errbuf, PS_ERR_INVALID, "no TLS options");
+  }
+  if (ps__copy_in(&copy, sizeof(copy), opts, size,
+                  PS__SIZE_TO(ps_tls_options, insecure)) != 0) {
+    return ps__seterr(errbuf, PS_ERR_INVALID,
+                      "TLS options of %zu bytes: pass sizeof(ps_tls_options) "
+                      "of a zeroed struct (PS_TLS_OPTIONS_INIT)",
+                      size);
   }
   int rc = check_strings(o, errbuf);
   if (rc != 0) {

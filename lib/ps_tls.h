@@ -17,7 +17,7 @@ typedef struct ps__tls ps__tls;
  * makes client certificates required. client: ca_file or the system
  * trust store, optional cert/key, pin, insecure. */
 int ps__tls_creds_new(ps__tls_creds **out, int server, const ps_tls_options *o,
-                      char *errbuf);
+                      size_t size, char *errbuf);
 void ps__tls_creds_free(ps__tls_creds *c);
 /* Whether these client credentials skip verification. */
 int ps__tls_creds_insecure(const ps__tls_creds *c);

@@ -61,6 +61,12 @@ START_TEST(test_limits_are_enforced) {
     ck_assert_int_eq(ps_sensor_add_interface(se, name), 0);
   }
   ck_assert_int_eq(ps_sensor_add_interface(se, "one-more"), PS_ERR_LIMIT);
+  /* No id before the interfaces are opened and announced. */
+  uint32_t id = 77;
+  int idrc = ps_sensor_get_interface_id(se, &id, 0);
+  ck_assert_msg(idrc == PS_ERR_INVALID || idrc == PS_ERR_STATE, "rc %d", idrc);
+  ck_assert_uint_eq(id, 77);
+  ck_assert_int_eq(ps_sensor_get_interface_id(se, NULL, 0), PS_ERR_INVALID);
   ps_sensor_free(se);
 
   ps_receiver *r = NULL;
@@ -84,7 +90,7 @@ START_TEST(test_failed_sink_sets_out_null) {
   ck_assert_int_eq(ps_pcapng_sink(&sk, NULL, 0), PS_ERR_INVALID);
   ck_assert_ptr_null(sk);
   sk = (ps_sink *)&sk;
-  ck_assert_int_eq(ps_callback_sink(&sk, NULL, NULL), PS_ERR_INVALID);
+  ck_assert_int_eq(ps_callback_sink(&sk, NULL, 0, NULL), PS_ERR_INVALID);
   ck_assert_ptr_null(sk);
 }
 END_TEST
@@ -119,8 +125,8 @@ START_TEST(test_counters_honour_the_callers_size) {
   for (size_t i = 8; i < sizeof(sb); i++) {
     ck_assert_uint_eq(sb[i], 0xAB);
   }
-  ps_stream_iface_counters ic;
-  ck_assert_int_eq(ps_stream_get_iface_counters(st, 0, &ic, sizeof(ic)),
+  ps_stream_interface_counters ic;
+  ck_assert_int_eq(ps_stream_get_interface_counters(st, &ic, sizeof(ic), 0),
                    PS_ERR_INVALID);
   ps_stream_free(st);
 }

@@ -758,6 +758,40 @@ END_TEST
 
 /* ------------------------------------------------------------ error */
 
+/* The ERROR codes are the protocol's (PROTOCOL.md §3.3), mapped from the
+ * API's errors, never cast from them: an API error the protocol has no
+ * code for goes out as a refusal (it went out as its own number, 500 or
+ * 503, which no sensor knows). */
+static const struct {
+  int api;
+  uint16_t wire;
+  int retries;
+} wire_map[] = {
+    {PS_ERR_NOMEM, 501, 1},    {PS_ERR_PROTOCOL, 508, 0},
+    {PS_ERR_LIMIT, 509, 0},    {PS_ERR_CODEC, 510, 0},
+    {PS_ERR_REFUSED, 512, 0},  {PS_ERR_IO, 514, 1},
+    {PS_ERR_LINKTYPE, 515, 0}, {PS_ERR_AUTH, 519, 0},
+    {PS_ERR_BUSY, 520, 1},     {PS_ERR_INVALID, 512, 0},
+    {PS_ERR_SYSTEM, 512, 0},   {PS_ERR_STATE, 512, 0},
+    {PS_ERR_TLS, 512, 0},      {0, 512, 0},
+};
+
+START_TEST(test_wire_error_codes) {
+  ck_assert_uint_eq(ps__wire_error(wire_map[_i].api), wire_map[_i].wire);
+  ck_assert_int_eq(ps__wire_error_retries(ps__wire_error(wire_map[_i].api)),
+                   wire_map[_i].retries);
+}
+END_TEST
+
+START_TEST(test_wire_error_unknown_final) {
+  /* Codes a later receiver may send are final for this sensor. */
+  for (unsigned c = 0; c <= 65535; c++) {
+    ck_assert_int_eq(ps__wire_error_retries((uint16_t)c),
+                     c == 501 || c == 514 || c == 520);
+  }
+}
+END_TEST
+
 START_TEST(test_error_malformed) {
   uint8_t p[1100] = {0};
   ps__error_msg m;
@@ -1074,6 +1108,9 @@ static Suite *proto_suite(void) {
   tcase_add_test(tc, test_welcome_unusable_limits);
   tcase_add_test(tc, test_default_limits_usable);
   tcase_add_test(tc, test_error_malformed);
+  tcase_add_loop_test(tc, test_wire_error_codes, 0,
+                      (int)(sizeof(wire_map) / sizeof(wire_map[0])));
+  tcase_add_test(tc, test_wire_error_unknown_final);
   tcase_add_test(tc, test_iface_malformed);
   tcase_add_test(tc, test_batch_malformed);
   tcase_add_test(tc, test_batch_next_malformed);

@@ -77,7 +77,7 @@ static void expect_invariant(const ps__replay *q) {
                 (unsigned long long)c->packets_lost,
                 (unsigned long long)c->packets_queued);
   for (uint32_t i = 0; i < q->n_ifaces; i++) {
-    const ps_stream_iface_counters *k = &q->ifc[i];
+    const ps_stream_interface_counters *k = &q->ifc[i];
     ck_assert_uint_le(k->packets_acked + k->packets_dropped_overflow +
                           k->packets_lost,
                       k->packets_sent + k->packets_recovered);

@@ -116,7 +116,7 @@ static void h_init(harness *h) {
   cb.packet = cb_packet;
   cb.stats = cb_stats;
   cb.session_end = cb_end;
-  ck_assert_int_eq(ps_callback_sink(&h->sinks[0], &cb, &h->rec), 0);
+  ck_assert_int_eq(ps_callback_sink(&h->sinks[0], &cb, sizeof(cb), &h->rec), 0);
   h->env.sinks = h->sinks;
   h->env.n_sinks = 1;
   ps__limits_default(&h->env.lim);
@@ -640,7 +640,8 @@ START_TEST(test_unholdable_ts_refuses_whole_batch) {
     ps_sink *sinks[2] = {NULL, h.sinks[0]};
     ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
     o.flags = v[k].flags;
-    ck_assert_int_eq(ps_file_sink(&sinks[0], v[k].format, path, &o), 0);
+    ck_assert_int_eq(ps_file_sink(&sinks[0], v[k].format, path, &o, sizeof(o)),
+                     0);
     h.env.sinks = sinks;
     h.env.n_sinks = 2;
     ps__buf b = {0};

@@ -246,11 +246,11 @@ START_TEST(test_error_frame_refuses) {
     } else {
       h_activate(&h, 0);
     }
-    ps__enc_error(&h.rx, (uint16_t)-PS_ERR_LIMIT, "full\nhouse");
+    ps__enc_error(&h.rx, PS_WIRE_ERR_LIMIT, "full\nhouse");
     int rc = h_say(&h, T0 + 1);
     ck_assert_err(rc, PS_ERR_REFUSED, h.s.errmsg,
                   "receiver refused this sensor: full?house");
-    ck_assert_int_eq(h.s.peer_error, -PS_ERR_LIMIT);
+    ck_assert_int_eq(h.s.peer_error, PS_WIRE_ERR_LIMIT);
     ck_assert_int_eq(h.s.state, PS_SS_FAILED);
     /* Bytes after the end are ignored. */
     ps__enc_ack(&h.rx, 1);
@@ -689,7 +689,7 @@ static void face_to_face(const uint8_t *auth_key) {
   cb.packet = t_packet;
   cb.session_end = t_end;
   ps_sink *sink;
-  ck_assert_int_eq(ps_callback_sink(&sink, &cb, &t), 0);
+  ck_assert_int_eq(ps_callback_sink(&sink, &cb, sizeof(cb), &t), 0);
   ps__streamtab streams = {0};
   ps__session_env renv = {.sinks = &sink, .n_sinks = 1, .streams = &streams};
   ps__limits_default(&renv.lim);
@@ -787,7 +787,7 @@ static void seed_replies(const char *seed, const uint8_t *auth_key,
   ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;
   cb.packet = t_packet;
   ps_sink *sink;
-  ck_assert_int_eq(ps_callback_sink(&sink, &cb, &t), 0);
+  ck_assert_int_eq(ps_callback_sink(&sink, &cb, sizeof(cb), &t), 0);
   ps__streamtab streams = {0};
   ps__session_env renv = {.sinks = &sink, .n_sinks = 1, .streams = &streams};
   ps__limits_default(&renv.lim);

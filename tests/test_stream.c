@@ -214,7 +214,7 @@ static uint16_t rx_init(rx *x, ps_sink *sink) {
     cb.packet = cb_packet;
     cb.stats = cb_stats;
     cb.session_end = cb_end;
-    ck_assert_int_eq(ps_callback_sink(&sink, &cb, &x->rec), 0);
+    ck_assert_int_eq(ps_callback_sink(&sink, &cb, sizeof(cb), &x->rec), 0);
   }
   ck_assert_int_eq(ps_receiver_add_sink(x->r, sink), 0);
   ck_assert_int_eq(ps_receiver_listen(x->r, "127.0.0.1", 0), 0);
@@ -321,9 +321,10 @@ static void stream_roundtrip(ps_codec codec, size_t n, size_t batch_bytes) {
   ps_stream *s = new_stream("unit-sensor");
   slog[0] = '\0';
   ps_stream_set_log(s, stream_log, NULL);
-  ck_assert_int_eq(ps_stream_set_codec(s, codec, 0), 0);
+  ck_assert_int_eq(ps_stream_set_codec(s, codec), 0);
   if (batch_bytes) {
-    ck_assert_int_eq(ps_stream_set_batching(s, batch_bytes, 50), 0);
+    ck_assert_int_eq(ps_stream_set_batch_size(s, batch_bytes), 0);
+    ck_assert_int_eq(ps_stream_set_batch_delay_ms(s, 50), 0);
   }
   ck_assert_int_eq(ps_stream_connect(s, "127.0.0.1", port), 0);
   ck_assert_msg(strstr(slog, codec == PS_CODEC_ZLIB ? "compression zlib"
@@ -346,7 +347,7 @@ static void stream_roundtrip(ps_codec codec, size_t n, size_t batch_bytes) {
   }
   ps_capture_stats st = {
       .captured = n, .bytes = bytes, .received = n + 5, .dropped = 5};
-  ck_assert_int_eq(ps_stream_send_stats(s, 0, &st), 0);
+  ck_assert_int_eq(ps_stream_send_stats(s, 0, &st, sizeof(st)), 0);
   int rc = ps_stream_close(s, 10000);
   ck_assert_msg(rc == 0, "close: %d %s", rc, ps_stream_errmsg(s));
   ps_stream_counters c;
@@ -410,7 +411,7 @@ START_TEST(test_connect_refused_times_out) {
   ps_stream *s = new_stream("lonely");
   slog[0] = '\0';
   ps_stream_set_log(s, stream_log, NULL);
-  ck_assert_int_eq(ps_stream_set_connect_timeout(s, 2), 0);
+  ck_assert_int_eq(ps_stream_set_connect_timeout_ms(s, 2000), 0);
   int64_t t0 = W.now;
   int rc = ps_stream_connect(s, "127.0.0.1", port);
   /* Attempts at 0 s and 1 s; a third, 2 s later, would be past the
@@ -430,7 +431,7 @@ END_TEST
 
 START_TEST(test_connect_gave_up_keeps_reason) {
   ps_stream *s = new_stream("lonely");
-  ck_assert_int_eq(ps_stream_set_connect_timeout(s, 1), 0);
+  ck_assert_int_eq(ps_stream_set_connect_timeout_ms(s, 1000), 0);
   /* Port 1 on loopback: refused at once. */
   int rc = ps_stream_connect(s, "127.0.0.1", 1);
   ck_assert_err(rc, PS_ERR_CONNECT, ps_stream_errmsg(s),
@@ -452,7 +453,7 @@ START_TEST(test_send_invalid) {
   uint16_t port = rx_start(&x, NULL);
   ck_assert_int_eq(ps_stream_connect(s, "127.0.0.1", port), 0);
   uint32_t id;
-  ck_assert_int_eq(ps_stream_set_codec(s, PS_CODEC_NONE, 0), PS_ERR_STATE);
+  ck_assert_int_eq(ps_stream_set_codec(s, PS_CODEC_NONE), PS_ERR_STATE);
   ck_assert_int_eq(ps_stream_add_interface(s, &id, "eth0", 1, 65535, 7),
                    PS_ERR_INVALID);
   ck_assert_int_eq(ps_stream_add_interface(s, &id, "", 1, 65535, PS_TSRES_USEC),
@@ -660,7 +661,7 @@ static int fake_frames(fake_rx *x) {
         break;
       }
       if (x->pl.busy) {
-        ps__enc_error(&x->out, (uint16_t)-PS_ERR_BUSY,
+        ps__enc_error(&x->out, PS_WIRE_ERR_BUSY,
                       "the receiver is at its limit of 1 sensors");
         done = 1;
         break;
@@ -846,10 +847,12 @@ static ps_stream *fake_stream(uint16_t port, size_t replay,
   ps_stream *s = new_stream("replay-sensor");
   slog[0] = '\0';
   ps_stream_set_log(s, stream_log, NULL);
-  ck_assert_int_eq(ps_stream_set_codec(s, PS_CODEC_NONE, 0), 0);
-  ck_assert_int_eq(ps_stream_set_batching(s, 1u << 20, 10000), 0);
+  ck_assert_int_eq(ps_stream_set_codec(s, PS_CODEC_NONE), 0);
+  ck_assert_int_eq(ps_stream_set_batch_size(s, 1u << 20), 0);
+  ck_assert_int_eq(ps_stream_set_batch_delay_ms(s, 10000), 0);
   if (replay) {
-    ck_assert_int_eq(ps_stream_set_replay(s, replay, policy), 0);
+    ck_assert_int_eq(ps_stream_set_replay_size(s, replay), 0);
+    ck_assert_int_eq(ps_stream_set_overflow(s, policy), 0);
   }
   ck_assert_int_eq(ps_stream_connect(s, "127.0.0.1", port), 0);
   uint32_t id;
@@ -900,7 +903,7 @@ START_TEST(test_reconnect_resends) {
   ps_stream *s = fake_stream(port, 0, PS_OVERFLOW_DROP_OLDEST);
   send_batches(s, 10, 20);
   ps_capture_stats st = {.captured = 100};
-  ck_assert_int_eq(ps_stream_send_stats(s, 0, &st), 0);
+  ck_assert_int_eq(ps_stream_send_stats(s, 0, &st, sizeof(st)), 0);
   int rc = ps_stream_close(s, 10000);
   ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
   ps_stream_counters c;
@@ -992,8 +995,8 @@ static void outage(ps_overflow policy, uint64_t *acked, uint64_t *dropped,
   *acked = c.packets_acked;
   *dropped = c.packets_dropped_overflow;
   /* Per interface: half each. */
-  ps_stream_iface_counters ic;
-  ck_assert_int_eq(ps_stream_get_iface_counters(s, 1, &ic, sizeof(ic)), 0);
+  ps_stream_interface_counters ic;
+  ck_assert_int_eq(ps_stream_get_interface_counters(s, &ic, sizeof(ic), 1), 0);
   ck_assert_uint_eq(ic.packets_sent, 105);
   ck_assert_uint_eq(ic.packets_dropped_overflow, *dropped / 2);
   ck_assert_uint_eq(ic.packets_acked, *acked / 2);
@@ -1096,10 +1099,10 @@ START_TEST(test_evicted_after_resume_are_dropped) {
   ps_stream *s = new_stream("evictor");
   slog[0] = '\0';
   ps_stream_set_log(s, stream_log, NULL);
-  ck_assert_int_eq(ps_stream_set_codec(s, PS_CODEC_NONE, 0), 0);
-  ck_assert_int_eq(ps_stream_set_batching(s, 2u << 20, 10000), 0);
-  ck_assert_int_eq(ps_stream_set_replay(s, 9u << 20, PS_OVERFLOW_DROP_OLDEST),
-                   0);
+  ck_assert_int_eq(ps_stream_set_codec(s, PS_CODEC_NONE), 0);
+  ck_assert_int_eq(ps_stream_set_batch_size(s, 2u << 20), 0);
+  ck_assert_int_eq(ps_stream_set_batch_delay_ms(s, 10000), 0);
+  ck_assert_int_eq(ps_stream_set_replay_size(s, 9u << 20), 0);
   ck_assert_int_eq(ps_stream_connect(s, "127.0.0.1", port), 0);
   uint32_t id;
   ck_assert_int_eq(
@@ -1234,8 +1237,8 @@ START_TEST(test_refused_on_reconnect_counts_lost) {
   ck_assert_uint_eq(c.packets_acked, 20);
   ck_assert_uint_eq(c.packets_queued, 0);
   ck_assert_uint_eq(c.packets_lost, 30);
-  ps_stream_iface_counters ic;
-  ck_assert_int_eq(ps_stream_get_iface_counters(s, 0, &ic, sizeof(ic)), 0);
+  ps_stream_interface_counters ic;
+  ck_assert_int_eq(ps_stream_get_interface_counters(s, &ic, sizeof(ic), 0), 0);
   ck_assert_uint_eq(ic.packets_lost, 15);
   ps_stream_free(s);
   fake_stop(&x);
@@ -1252,7 +1255,7 @@ START_TEST(test_failover) {
   ps_stream *s = new_stream("failover");
   slog[0] = '\0';
   ps_stream_set_log(s, stream_log, NULL);
-  ck_assert_int_eq(ps_stream_set_codec(s, PS_CODEC_NONE, 0), 0);
+  ck_assert_int_eq(ps_stream_set_codec(s, PS_CODEC_NONE), 0);
   ck_assert_int_eq(ps_stream_add_receiver(s, "127.0.0.1", portb), 0);
   ck_assert_int_eq(ps_stream_connect(s, "127.0.0.1", porta), 0);
   ck_assert_int_eq(ps_stream_add_receiver(s, "127.0.0.1", portb), PS_ERR_STATE);
@@ -1332,12 +1335,27 @@ END_TEST
 
 START_TEST(test_replay_setters) {
   ps_stream *s = new_stream("setters");
-  ck_assert_int_eq(ps_stream_set_replay(s, 1000, PS_OVERFLOW_DROP_OLDEST),
-                   PS_ERR_INVALID);
-  ck_assert_int_eq(ps_stream_set_replay(s, 1u << 20, (ps_overflow)7),
-                   PS_ERR_INVALID);
-  ck_assert_int_eq(ps_stream_set_replay(s, 1u << 20, PS_OVERFLOW_DROP_NEWEST),
-                   0);
+  ck_assert_err(ps_stream_set_replay_size(s, 1000), PS_ERR_INVALID,
+                ps_stream_errmsg(s),
+                "replay buffer of 1000 bytes: at least 65536");
+  ck_assert_err(ps_stream_set_overflow(s, (ps_overflow)7), PS_ERR_INVALID,
+                ps_stream_errmsg(s), "overflow policy 7: use");
+  ck_assert_int_eq(ps_stream_set_replay_size(s, 1u << 20), 0);
+  ck_assert_int_eq(ps_stream_set_overflow(s, PS_OVERFLOW_DROP_NEWEST), 0);
+  /* Every setter names what it refused and the range it takes. */
+  ck_assert_err(ps_stream_set_batch_size(s, 4095), PS_ERR_INVALID,
+                ps_stream_errmsg(s), "batch size 4095: use 4096..4194304");
+  ck_assert_err(ps_stream_set_batch_delay_ms(s, 0), PS_ERR_INVALID,
+                ps_stream_errmsg(s), "batch delay 0 ms: use 1..10000");
+  ck_assert_err(ps_stream_set_codec_level(s, 10), PS_ERR_INVALID,
+                ps_stream_errmsg(s), "compression level 10: use 1..9");
+  ck_assert_err(ps_stream_set_codec(s, (ps_codec)9), PS_ERR_INVALID,
+                ps_stream_errmsg(s), "codec 9 is not in this build");
+  ck_assert_err(ps_stream_set_peer_timeout_ms(s, 86400001), PS_ERR_INVALID,
+                ps_stream_errmsg(s), "peer timeout 86400001 ms: at most");
+  ck_assert_err(ps_stream_set_connect_timeout_ms(s, 86400001), PS_ERR_INVALID,
+                ps_stream_errmsg(s), "connect timeout 86400001 ms: at most");
+  ck_assert_int_eq(ps_stream_set_peer_timeout_ms(s, 86400000), 0);
   ck_assert_int_eq(ps_stream_add_receiver(s, "", 1), PS_ERR_INVALID);
   ck_assert_int_eq(ps_stream_add_receiver(s, "h", 0), PS_ERR_INVALID);
   for (int i = 0; i < 8; i++) {
@@ -1420,7 +1438,7 @@ static void keyed_sensor(uint16_t port, const char *name, size_t n) {
   slog[0] = '\0';
   ps_stream_set_log(s, stream_log, NULL);
   ck_assert_int_eq(ps_stream_set_auth_key(s, unit_key, UNIT_KEY_LEN), 0);
-  ck_assert_int_eq(ps_stream_set_connect_timeout(s, 3), 0);
+  ck_assert_int_eq(ps_stream_set_connect_timeout_ms(s, 3000), 0);
   int rc = ps_stream_connect(s, "127.0.0.1", port);
   ck_assert_msg(rc == 0, "connect: %s", ps_stream_errmsg(s));
   uint32_t id;
@@ -1444,7 +1462,7 @@ START_TEST(test_strangers_leave_sensor_slots) {
    * prove the key lock nobody out: they are not sensors yet. */
   rx x;
   uint16_t port = rx_init(&x, NULL);
-  ck_assert_int_eq(ps_receiver_set_limits(x.r, 2, 0, 0), 0);
+  ck_assert_int_eq(ps_receiver_set_max_sessions(x.r, 2), 0);
   ck_assert_int_eq(ps_receiver_set_auth_key(x.r, unit_key, UNIT_KEY_LEN), 0);
   rx_run(&x);
   int fd[6];
@@ -1463,7 +1481,7 @@ START_TEST(test_strangers_leave_sensor_slots) {
   for (int i = 0; i < 3; i++) {
     *ss[i] = new_stream("keyed");
     ck_assert_int_eq(ps_stream_set_auth_key(*ss[i], unit_key, UNIT_KEY_LEN), 0);
-    ck_assert_int_eq(ps_stream_set_connect_timeout(*ss[i], 1), 0);
+    ck_assert_int_eq(ps_stream_set_connect_timeout_ms(*ss[i], 1000), 0);
   }
   ck_assert_int_eq(ps_stream_connect(a, "127.0.0.1", port), 0);
   ck_assert_int_eq(ps_stream_connect(b, "127.0.0.1", port), 0);
@@ -1546,7 +1564,7 @@ START_TEST(test_full_receiver_retried) {
    * keeps trying, and gets in once the first has gone. */
   rx x;
   uint16_t port = rx_init(&x, NULL);
-  ck_assert_int_eq(ps_receiver_set_limits(x.r, 1, 0, 0), 0);
+  ck_assert_int_eq(ps_receiver_set_max_sessions(x.r, 1), 0);
   rx_run(&x);
   ps_stream *first = new_stream("first");
   ck_assert_int_eq(ps_stream_connect(first, "127.0.0.1", port), 0);
@@ -1568,7 +1586,7 @@ START_TEST(test_full_receiver_retried) {
   W.hook = close_first_when_full;
   ps_stream *second = new_stream("second");
   ps_stream_set_log(second, w2_log, NULL);
-  ck_assert_int_eq(ps_stream_set_connect_timeout(second, 30), 0);
+  ck_assert_int_eq(ps_stream_set_connect_timeout_ms(second, 30000), 0);
   int rc = ps_stream_connect(second, "127.0.0.1", port);
   W.hook = NULL;
   ck_assert_msg(strstr(w2log, full_line) != NULL, "second sensor's log: %s",

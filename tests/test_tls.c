@@ -245,8 +245,10 @@ static void handshake(pair *p, const ps_tls_options *co,
                       const ps_tls_options *so, const char *name) {
   memset(p, 0, sizeof(*p));
   char eb[PS_ERRMSG_MAX] = "";
-  ck_assert_msg(ps__tls_creds_new(&p->cc, 0, co, eb) == 0, "client: %s", eb);
-  ck_assert_msg(ps__tls_creds_new(&p->sc, 1, so, eb) == 0, "server: %s", eb);
+  ck_assert_msg(ps__tls_creds_new(&p->cc, 0, co, sizeof(*co), eb) == 0,
+                "client: %s", eb);
+  ck_assert_msg(ps__tls_creds_new(&p->sc, 1, so, sizeof(*so), eb) == 0,
+                "server: %s", eb);
   ck_assert_int_eq(ps__tls_new(&p->c, p->cc, name, eb), 0);
   ck_assert_int_eq(ps__tls_new(&p->s, p->sc, NULL, eb), 0);
   p->rc_c = p->rc_s = 1;
@@ -538,7 +540,7 @@ START_TEST(test_plain_bytes_to_server) {
   ps__tls_creds *sc;
   ps__tls *s;
   char eb[PS_ERRMSG_MAX] = "";
-  ck_assert_int_eq(ps__tls_creds_new(&sc, 1, &so, eb), 0);
+  ck_assert_int_eq(ps__tls_creds_new(&sc, 1, &so, sizeof(so), eb), 0);
   ck_assert_int_eq(ps__tls_new(&s, sc, NULL, eb), 0);
   static const uint8_t hello[] = {1,   0,   0, 0, 0, 0, 0, 42, 'P', 'S',
                                   'T', 'R', 0, 1, 0, 1, 0, 0,  0,   3};
@@ -555,27 +557,32 @@ END_TEST
 START_TEST(test_creds_errors) {
   ps__tls_creds *c = (ps__tls_creds *)1;
   char eb[PS_ERRMSG_MAX] = "";
-  ck_assert_err(ps__tls_creds_new(&c, 0, NULL, eb), PS_ERR_INVALID, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 0, NULL, 0, eb), PS_ERR_INVALID, eb,
                 "no TLS options");
   ck_assert_ptr_null(c);
   ps_tls_options o = PS_TLS_OPTIONS_INIT;
-  o.version = 0;
-  ck_assert_err(ps__tls_creds_new(&c, 0, &o, eb), PS_ERR_INVALID, eb,
-                "no TLS options");
+  ck_assert_err(ps__tls_creds_new(&c, 0, &o, 8, eb), PS_ERR_INVALID, eb,
+                "TLS options of 8 bytes: pass sizeof(ps_tls_options)");
+  struct {
+    ps_tls_options o;
+    const char *newer;
+  } big = {.newer = "x"};
+  ck_assert_err(ps__tls_creds_new(&c, 0, &big.o, sizeof(big), eb),
+                PS_ERR_INVALID, eb, "pass sizeof(ps_tls_options)");
 
   /* A receiver needs a certificate and its key. */
   o = (ps_tls_options)PS_TLS_OPTIONS_INIT;
-  ck_assert_err(ps__tls_creds_new(&c, 1, &o, eb), PS_ERR_INVALID, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 1, &o, sizeof(o), eb), PS_ERR_INVALID, eb,
                 "a TLS receiver needs a certificate and a key file");
   o.cert_file = path_of("ec.pem");
-  ck_assert_err(ps__tls_creds_new(&c, 1, &o, eb), PS_ERR_INVALID, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 1, &o, sizeof(o), eb), PS_ERR_INVALID, eb,
                 "needs a certificate and a key file");
   /* A client certificate without its key, and a key without its cert. */
-  ck_assert_err(ps__tls_creds_new(&c, 0, &o, eb), PS_ERR_INVALID, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 0, &o, sizeof(o), eb), PS_ERR_INVALID, eb,
                 "a TLS certificate needs its key file");
   o.cert_file = NULL;
   o.key_file = path_of("ec-key.pem");
-  ck_assert_err(ps__tls_creds_new(&c, 0, &o, eb), PS_ERR_INVALID, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 0, &o, sizeof(o), eb), PS_ERR_INVALID, eb,
                 "a TLS certificate needs its key file");
 
   /* Files that are not there. */
@@ -583,28 +590,29 @@ START_TEST(test_creds_errors) {
   snprintf(missing, sizeof(missing), "%s/no-such.pem", dir);
   o = server_opts("ec.pem", "ec-key.pem");
   o.cert_file = missing;
-  ck_assert_err(ps__tls_creds_new(&c, 1, &o, eb), PS_ERR_TLS, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 1, &o, sizeof(o), eb), PS_ERR_TLS, eb,
                 "cannot load TLS certificate");
-  ck_assert_err(ps__tls_creds_new(&c, 1, &o, eb), PS_ERR_TLS, eb, missing);
+  ck_assert_err(ps__tls_creds_new(&c, 1, &o, sizeof(o), eb), PS_ERR_TLS, eb,
+                missing);
   o = server_opts("ec.pem", "ec-key.pem");
   o.key_file = missing;
-  ck_assert_err(ps__tls_creds_new(&c, 1, &o, eb), PS_ERR_TLS, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 1, &o, sizeof(o), eb), PS_ERR_TLS, eb,
                 "cannot load TLS certificate");
   /* A key that is not the certificate's. */
   o = server_opts("ec.pem", "rsa-key.pem");
-  ck_assert_err(ps__tls_creds_new(&c, 1, &o, eb), PS_ERR_TLS, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 1, &o, sizeof(o), eb), PS_ERR_TLS, eb,
                 "cannot load TLS certificate");
   /* A CA file that is missing, or holds no certificate. */
   o = client_opts(NULL);
   o.ca_file = missing;
-  ck_assert_err(ps__tls_creds_new(&c, 0, &o, eb), PS_ERR_TLS, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 0, &o, sizeof(o), eb), PS_ERR_TLS, eb,
                 "cannot load CA certificates from");
   o.ca_file = path_of("ec-key.pem");
-  ck_assert_err(ps__tls_creds_new(&c, 0, &o, eb), PS_ERR_TLS, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 0, &o, sizeof(o), eb), PS_ERR_TLS, eb,
                 "cannot load CA certificates from");
   o = server_opts("ec.pem", "ec-key.pem");
   o.client_ca_file = missing;
-  ck_assert_err(ps__tls_creds_new(&c, 1, &o, eb), PS_ERR_TLS, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 1, &o, sizeof(o), eb), PS_ERR_TLS, eb,
                 "cannot load CA certificates from");
   ck_assert_ptr_null(c);
 }
@@ -615,25 +623,25 @@ START_TEST(test_creds_bad_pin) {
   char eb[PS_ERRMSG_MAX] = "";
   ps_tls_options o = client_opts("ca.pem");
   o.pin = "md5:AAAA";
-  ck_assert_err(ps__tls_creds_new(&c, 0, &o, eb), PS_ERR_INVALID, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 0, &o, sizeof(o), eb), PS_ERR_INVALID, eb,
                 "TLS pin 'md5:AAAA' must look like sha256:BASE64");
   o.pin = "sha256:not base64!";
-  ck_assert_err(ps__tls_creds_new(&c, 0, &o, eb), PS_ERR_INVALID, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 0, &o, sizeof(o), eb), PS_ERR_INVALID, eb,
                 "TLS pin is not the base64 of a SHA-256 digest");
   o.pin = "sha256:AAAA"; /* base64, but 3 bytes */
-  ck_assert_err(ps__tls_creds_new(&c, 0, &o, eb), PS_ERR_INVALID, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 0, &o, sizeof(o), eb), PS_ERR_INVALID, eb,
                 "not the base64 of a SHA-256 digest");
   o.pin = "sha256:";
-  ck_assert_err(ps__tls_creds_new(&c, 0, &o, eb), PS_ERR_INVALID, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 0, &o, sizeof(o), eb), PS_ERR_INVALID, eb,
                 "not the base64 of a SHA-256 digest");
   o.pin = pin_ecdsa;
-  ck_assert_int_eq(ps__tls_creds_new(&c, 0, &o, eb), 0);
+  ck_assert_int_eq(ps__tls_creds_new(&c, 0, &o, sizeof(o), eb), 0);
   ps__tls_creds_free(c);
   /* The receiver ignores client-only settings. */
   o = server_opts("ec.pem", "ec-key.pem");
   o.pin = "junk";
   o.insecure = 1;
-  ck_assert_int_eq(ps__tls_creds_new(&c, 1, &o, eb), 0);
+  ck_assert_int_eq(ps__tls_creds_new(&c, 1, &o, sizeof(o), eb), 0);
   ck_assert_int_eq(ps__tls_creds_insecure(c), 0);
   ps__tls_creds_free(c);
 }
@@ -648,7 +656,7 @@ START_TEST(test_empty_strings_refused) {
   char eb[PS_ERRMSG_MAX] = "";
   ps_tls_options o = client_opts("ca.pem");
   o.server_name = "";
-  ck_assert_err(ps__tls_creds_new(&c, 0, &o, eb), PS_ERR_INVALID, eb,
+  ck_assert_err(ps__tls_creds_new(&c, 0, &o, sizeof(o), eb), PS_ERR_INVALID, eb,
                 "empty TLS server name");
   ck_assert_ptr_null(c);
   /* The others, on the side that reads them. */
@@ -673,7 +681,7 @@ START_TEST(test_empty_strings_refused) {
       o.key_file = path_of("client-key.pem");
     }
     *cases[i].field = "";
-    ck_assert_err(ps__tls_creds_new(&c, cases[i].server, &o, eb),
+    ck_assert_err(ps__tls_creds_new(&c, cases[i].server, &o, sizeof(o), eb),
                   PS_ERR_INVALID, eb, cases[i].msg);
   }
 
@@ -682,16 +690,16 @@ START_TEST(test_empty_strings_refused) {
   ck_assert_int_eq(ps_stream_create(&st, "t"), 0);
   o = client_opts("ca.pem");
   o.server_name = "";
-  ck_assert_err(ps_stream_set_tls(st, &o), PS_ERR_INVALID, ps_stream_errmsg(st),
-                "empty TLS server name");
+  ck_assert_err(ps_stream_set_tls(st, &o, sizeof(o)), PS_ERR_INVALID,
+                ps_stream_errmsg(st), "empty TLS server name");
   o.server_name = "receiver.test";
-  ck_assert_int_eq(ps_stream_set_tls(st, &o), 0);
+  ck_assert_int_eq(ps_stream_set_tls(st, &o, sizeof(o)), 0);
   ps_stream_free(st);
   ps_receiver *r;
   ck_assert_int_eq(ps_receiver_create(&r), 0);
   o = server_opts("ec.pem", "ec-key.pem");
   o.client_ca_file = "";
-  ck_assert_err(ps_receiver_set_tls(r, &o), PS_ERR_INVALID,
+  ck_assert_err(ps_receiver_set_tls(r, &o, sizeof(o)), PS_ERR_INVALID,
                 ps_receiver_errmsg(r), "empty TLS client CA file");
   ps_receiver_free(r);
 }
@@ -704,7 +712,7 @@ START_TEST(test_no_name_no_session) {
   ps__tls *t = (ps__tls *)1;
   char eb[PS_ERRMSG_MAX] = "";
   ps_tls_options o = client_opts("ca.pem");
-  ck_assert_int_eq(ps__tls_creds_new(&c, 0, &o, eb), 0);
+  ck_assert_int_eq(ps__tls_creds_new(&c, 0, &o, sizeof(o), eb), 0);
   ck_assert_err(ps__tls_new(&t, c, NULL, eb), PS_ERR_TLS, eb,
                 "no host name to verify the receiver's certificate against");
   ck_assert_ptr_null(t);
@@ -714,7 +722,7 @@ START_TEST(test_no_name_no_session) {
   ps__tls_creds_free(c);
   o.insecure = 1;
   o.ca_file = NULL;
-  ck_assert_int_eq(ps__tls_creds_new(&c, 0, &o, eb), 0);
+  ck_assert_int_eq(ps__tls_creds_new(&c, 0, &o, sizeof(o), eb), 0);
   ck_assert_int_eq(ps__tls_new(&t, c, NULL, eb), 0);
   ps__tls_free(t);
   ps__tls_creds_free(c);

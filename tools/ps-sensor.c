@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static ps_sensor *g_sensor;
 static ps_stream *g_stream;
@@ -40,7 +41,8 @@ static void usage(FILE *f) {
 "                 [--tls] [--tls-ca FILE] [--tls-server-name NAME]\n"
 "                 [--tls-cert FILE --tls-key FILE] [--tls-pin sha256:BASE64]\n"
 "                 [--tls-insecure] [--auth-key-file FILE] [-Z USER]\n"
-"                 [-F FILE] [-q|-v] [FILTER EXPRESSION...]\n"
+"                 [-F FILE] [-q|-v] [--log-format text|json]\n"
+"                 [FILTER EXPRESSION...]\n"
 "       ps-sensor -h|-V\n"
 "\n"
 "Capture packets (live, or from a pcap/pcapng file) and stream them to a\n"
@@ -141,22 +143,22 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
   ps_stream_counters sc;
   ps_stream_get_counters(stream, &sc, sizeof(sc));
   ps_capture_stats tot;
-  ps_stream_iface_counters ttot;
+  ps_stream_interface_counters ttot;
   memset(&tot, 0, sizeof(tot));
   memset(&ttot, 0, sizeof(ttot));
   char line[768];
-  unsigned n = ps_sensor_source_count(sensor);
-  /* Interfaces a spooled stream of an earlier run had come first. */
-  unsigned all = ps_stream_interface_count(stream);
-  unsigned first = all > n ? all - n : 0;
+  unsigned n = ps_sensor_interface_count(sensor);
   for (unsigned i = 0; i < n; i++) {
     ps_capture_stats st;
-    ps_stream_iface_counters ic;
+    ps_stream_interface_counters ic;
     memset(&ic, 0, sizeof(ic));
-    if (ps_sensor_get_stats(sensor, i, &st) != 0) {
+    uint32_t id;
+    if (ps_sensor_get_interface_stats(sensor, &st, sizeof(st), i) != 0) {
       continue;
     }
-    ps_stream_get_iface_counters(stream, first + i, &ic, sizeof(ic));
+    if (ps_sensor_get_interface_id(sensor, &id, i) == 0) {
+      ps_stream_get_interface_counters(stream, &ic, sizeof(ic), id);
+    }
     tot.captured += st.captured;
     tot.dropped += st.dropped;
     tot.ifdropped += st.ifdropped;
@@ -164,18 +166,29 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
     ttot.packets_acked += ic.packets_acked;
     ttot.packets_dropped_overflow += ic.packets_dropped_overflow;
     ttot.packets_lost += ic.packets_lost;
-    snprintf(line, sizeof(line),
-             "%s: %llu captured, %llu acknowledged by the receiver; "
-             "dropped: %llu by the kernel, %llu by the interface, %llu by "
-             "the sensor's buffer (overflow), %llu lost unacknowledged; "
-             "%llu truncated",
-             ps_sensor_source_name(sensor, i), (unsigned long long)st.captured,
-             (unsigned long long)ic.packets_acked,
-             (unsigned long long)st.dropped, (unsigned long long)st.ifdropped,
-             (unsigned long long)ic.packets_dropped_overflow,
-             (unsigned long long)ic.packets_lost,
-             (unsigned long long)st.truncated);
-    ps_cli_log(level, line, NULL);
+    snprintf(
+        line, sizeof(line),
+        "%s: %llu captured, %llu acknowledged by the receiver; "
+        "dropped: %llu by the kernel, %llu by the interface, %llu by "
+        "the sensor's buffer (overflow), %llu lost unacknowledged; "
+        "%llu truncated",
+        ps_sensor_interface_name(sensor, i), (unsigned long long)st.captured,
+        (unsigned long long)ic.packets_acked, (unsigned long long)st.dropped,
+        (unsigned long long)st.ifdropped,
+        (unsigned long long)ic.packets_dropped_overflow,
+        (unsigned long long)ic.packets_lost, (unsigned long long)st.truncated);
+    const ps_cli_field f[] = {
+        PS_CLI_STR("source", ps_sensor_interface_name(sensor, i)),
+        PS_CLI_NUM("captured", st.captured),
+        PS_CLI_NUM("acknowledged", ic.packets_acked),
+        PS_CLI_NUM("kernel_dropped", st.dropped),
+        PS_CLI_NUM("interface_dropped", st.ifdropped),
+        PS_CLI_NUM("overflow_dropped", ic.packets_dropped_overflow),
+        PS_CLI_NUM("lost", ic.packets_lost),
+        PS_CLI_NUM("truncated", st.truncated),
+    };
+    ps_cli_log_event(level, "source_summary", NULL, f, sizeof(f) / sizeof(f[0]),
+                     line);
   }
   snprintf(
       line, sizeof(line),
@@ -190,12 +203,27 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
       (unsigned long long)sc.packets_dropped_overflow,
       (unsigned long long)sc.packets_lost, (unsigned long long)tot.truncated,
       (unsigned long long)sc.reconnects, (unsigned long long)sc.batches_resent);
-  ps_cli_log(level, line, NULL);
+  const ps_cli_field f[] = {
+      PS_CLI_STR("receiver", to),
+      PS_CLI_NUM("packets", sc.packets_sent),
+      PS_CLI_NUM("bytes", sc.bytes_sent),
+      PS_CLI_NUM("acknowledged", sc.packets_acked),
+      PS_CLI_NUM("kernel_dropped", tot.dropped),
+      PS_CLI_NUM("interface_dropped", tot.ifdropped),
+      PS_CLI_NUM("overflow_dropped", sc.packets_dropped_overflow),
+      PS_CLI_NUM("lost", sc.packets_lost),
+      PS_CLI_NUM("truncated", tot.truncated),
+      PS_CLI_NUM("reconnects", sc.reconnects),
+      PS_CLI_NUM("batches_resent", sc.batches_resent),
+  };
+  ps_cli_log_event(level, "summary", NULL, f, sizeof(f) / sizeof(f[0]), line);
   if (sc.packets_recovered > 0) {
-    ps_stream_iface_counters rc, sum;
+    ps_stream_interface_counters rc, sum;
     memset(&sum, 0, sizeof(sum));
-    for (unsigned i = 0; i < first; i++) {
-      if (ps_stream_get_iface_counters(stream, i, &rc, sizeof(rc)) == 0) {
+    /* The interfaces of the earlier run carry only recovered packets. */
+    for (unsigned i = 0; i < ps_stream_interface_count(stream); i++) {
+      if (ps_stream_get_interface_counters(stream, &rc, sizeof(rc), i) == 0 &&
+          rc.packets_recovered > 0) {
         sum.packets_acked += rc.packets_acked;
         sum.packets_dropped_overflow += rc.packets_dropped_overflow;
         sum.packets_lost += rc.packets_lost;
@@ -209,11 +237,18 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
              (unsigned long long)sum.packets_acked,
              (unsigned long long)sum.packets_dropped_overflow,
              (unsigned long long)sum.packets_lost);
-    ps_cli_log(level, line, NULL);
+    const ps_cli_field rf[] = {
+        PS_CLI_NUM("recovered", sc.packets_recovered),
+        PS_CLI_NUM("acknowledged", sum.packets_acked),
+        PS_CLI_NUM("overflow_dropped", sum.packets_dropped_overflow),
+        PS_CLI_NUM("lost", sum.packets_lost),
+    };
+    ps_cli_log_event(level, "recovered_summary", NULL, rf,
+                     sizeof(rf) / sizeof(rf[0]), line);
   }
   if (tot.truncated > 0) {
-    ps_cli_log(level, "some packets were shortened by libpcap (see above)",
-               NULL);
+    ps_cli_log_event(level, "truncated", NULL, NULL, 0,
+                     "some packets were shortened by libpcap (see above)");
   }
 }
 
@@ -336,7 +371,7 @@ int main(int argc, char **argv) {
       }
       break;
     case OPT_CONNECT_TIMEOUT:
-      if (ps_cli_parse_u64(optarg, 1, 31536000, &ctimeout, why, sizeof(why))) {
+      if (ps_cli_parse_u64(optarg, 1, 86400, &ctimeout, why, sizeof(why))) {
         return ps_cli_usage_error("invalid --connect-timeout: %s", why);
       }
       break;
@@ -398,6 +433,16 @@ int main(int argc, char **argv) {
   if (name != NULL && (strlen(name) == 0 || strlen(name) > 255)) {
     return ps_cli_usage_error("invalid --name: 1 to 255 characters");
   }
+  /* Said here, without the name: printed, its control bytes (a newline)
+   * would break the one-line error, or forge log lines. */
+  for (const char *q = name; q != NULL && *q != '\0'; q++) {
+    if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+      return ps_cli_usage_error(
+          "invalid --name: control byte 0x%02x at offset %d: use printable "
+          "characters",
+          (unsigned char)*q, (int)(q - name));
+    }
+  }
   char *filter = NULL;
   if (filter_file != NULL) {
     if (optind < argc) {
@@ -425,6 +470,16 @@ int main(int argc, char **argv) {
     return ps_cli_usage_error("empty filter expression: give one, or no "
                               "arguments to capture everything");
   }
+
+  /* Every JSON line is about this sensor: the name it streams as. */
+  char host[256];
+  if (name == NULL) {
+    if (gethostname(host, sizeof(host)) != 0) {
+      snprintf(host, sizeof(host), "sensor");
+    }
+    host[sizeof(host) - 1] = '\0';
+  }
+  ps_cli_log_set_sensor(name != NULL ? name : host);
 
   int rc, exit_code = PS_EXIT_RUNTIME, connected = 0;
   uint8_t key[1024];
@@ -462,7 +517,7 @@ int main(int argc, char **argv) {
   ps_sensor_set_promisc(sensor, promisc);
   ps_sensor_set_filter(sensor, filter);
   ps_sensor_set_count(sensor, count);
-  ps_sensor_set_duration(sensor, (unsigned)duration);
+  ps_sensor_set_duration_ms(sensor, duration * 1000u);
   if ((rc = ps_sensor_open(sensor)) != 0) {
     ps_cli_err("%s", ps_sensor_errmsg(sensor));
     exit_code = rc == PS_ERR_FILTER ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
@@ -480,37 +535,39 @@ int main(int argc, char **argv) {
     goto out;
   }
   g_stream = stream;
-  ps_stream_set_log(stream, ps_cli_log, NULL);
-  ps_stream_set_codec(stream, codec, 0);
-  ps_stream_set_connect_timeout(stream, (unsigned)ctimeout);
-  ps_stream_set_peer_timeout(stream, (unsigned)ptimeout);
-  ps_stream_set_replay(stream, replay ? (size_t)replay : 8u << 20, overflow);
+  ps_stream_set_log_ex(stream, ps_cli_log_ex, NULL);
+  ps_stream_set_codec(stream, codec);
+  ps_stream_set_connect_timeout_ms(stream, (unsigned)ctimeout * 1000u);
+  ps_stream_set_peer_timeout_ms(stream, (unsigned)ptimeout * 1000u);
+  if (replay) {
+    ps_stream_set_replay_size(stream, (size_t)replay);
+  }
+  ps_stream_set_overflow(stream, overflow);
   if (spool != NULL) {
     ps_stream_set_spool(stream, spool);
   }
   for (int i = 1; i < n_receivers; i++) {
     ps_stream_add_receiver(stream, hosts[i], ports[i]);
   }
-  if (co.use_tls && (rc = ps_stream_set_tls(stream, &co.tls)) != 0) {
+  if (co.use_tls &&
+      (rc = ps_stream_set_tls(stream, &co.tls, sizeof(co.tls))) != 0) {
     ps_cli_err("%s", ps_stream_errmsg(stream));
     exit_code = rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
     goto out;
   }
   if (co.use_tls && co.tls.insecure) {
-    ps_cli_log(PS_LOG_WARNING,
-               "--tls-insecure: the receiver is NOT verified; anyone on the "
-               "path can pose as it and read the traffic",
-               NULL);
+    ps_cli_log_event(PS_LOG_WARNING, "tls_insecure", NULL, NULL, 0,
+                     "--tls-insecure: the receiver is NOT verified; anyone "
+                     "on the path can pose as it and read the traffic");
   }
   if (key_len > 0) {
     ps_stream_set_auth_key(stream, key, key_len);
     memset(key, 0, sizeof(key));
     if (!co.use_tls) {
-      ps_cli_log(PS_LOG_WARNING,
-                 "shared-key authentication without TLS: the key is never "
-                 "sent, but the packets cross the network readable "
-                 "(add --tls)",
-                 NULL);
+      ps_cli_log_event(PS_LOG_WARNING, "auth_without_tls", NULL, NULL, 0,
+                       "shared-key authentication without TLS: the key is "
+                       "never sent, but the packets cross the network "
+                       "readable (add --tls)");
     }
   }
   /* The capture is open and the files are read: root is not needed any

@@ -9,7 +9,24 @@
  *  - Fallible functions return 0 on success or a negative ps_error value.
  *    ps_strerror() turns the value into a static string; the handle's
  *    *_errmsg() function gives the detail of the last failure.
- *  - Out-parameters come first and are named out; user_data comes last.
+ *  - Arguments go: the handle, then out-parameters (named out, each
+ *    followed by its size where it has one), then inputs; user_data
+ *    comes last.
+ *  - A handle is configured with one setter per value
+ *    (ps_stream_set_batch_size(), ...), so options can be added without
+ *    changing a call. Settings that go together cross the API as a
+ *    struct with its size, size_t size = sizeof(*opts) as the caller
+ *    was compiled: ps_tls_options, ps_file_sink_options,
+ *    ps_sink_callbacks in, the counters out. The structs only grow; the
+ *    library reads (or writes) only the bytes the caller knows, treats
+ *    the fields it did not get as zero (their default), and refuses with
+ *    PS_ERR_INVALID a struct with a field set that this library does not
+ *    know (a caller built against a newer header asking for something
+ *    this library cannot do). Start every struct zeroed (the _INIT
+ *    macros, or = {0}).
+ *  - Every duration is in milliseconds, and named so (_ms).
+ *  - A capture interface, or a file read in its place, is an
+ *    "interface" in every name (iface in fields and arguments).
  *  - The library copies every string it keeps.
  *  - *_free(NULL) is a no-op.
  *  - Threading: one handle is used by one thread at a time. The *_stop()
@@ -102,6 +119,37 @@ typedef enum ps_log_level {
  * during the call. Called on the thread that drives the handle. */
 typedef void (*ps_log_fn)(ps_log_level level, const char *msg, void *user_data);
 
+/* A number a log line carries (a counter of a session's account). Since
+ * 0.1. */
+typedef struct ps_log_field {
+  const char *name; /* lower case with '_', e.g. "packets" */
+  uint64_t value;
+} ps_log_field;
+
+/* A log line with what it is about, for structured logs (JSON lines).
+ * Every pointer is valid only during the call. Fields are only ever
+ * appended: read a field only when size covers it. Since 0.1. */
+typedef struct ps_log_record {
+  size_t size; /* sizeof(ps_log_record) as the library was built */
+  ps_log_level level;
+  /* What happened, a short name ("connected", "disconnected"); "log"
+   * for a line the library gives no name. Never NULL. */
+  const char *event;
+  /* The sensor (its name as it said in its hello) the line is about,
+   * or NULL. */
+  const char *sensor;
+  /* The same line a ps_log_fn gets. */
+  const char *msg;
+  /* The line's numbers (counters), n_fields of them; msg holds them
+   * too. */
+  const ps_log_field *fields;
+  size_t n_fields;
+} ps_log_record;
+
+/* A structured log sink: instead of a ps_log_fn, never with one (the
+ * last one set wins). Since 0.1. */
+typedef void (*ps_log_ex_fn)(const ps_log_record *rec, void *user_data);
+
 /* Timestamp resolutions of an interface: the number of decimal digits of
  * the fractional part of a second (microseconds or nanoseconds). */
 #define PS_TSRES_USEC 6
@@ -169,15 +217,15 @@ typedef struct ps_capture_stats {
 
 /*
  * TLS settings, for ps_stream_set_tls() (sensor) and
- * ps_receiver_set_tls(). Fields are only ever appended; start from
- * PS_TLS_OPTIONS_INIT. Strings are copied (files are read at once).
+ * ps_receiver_set_tls(), passed with their size (see the conventions at
+ * the top). Start from PS_TLS_OPTIONS_INIT. Strings are copied (files
+ * are read at once).
  * A string is either NULL (its default) or not empty: an empty string
  * is refused with PS_ERR_INVALID, never taken as "not given" (an empty
  * server_name would otherwise mean no host-name check). Only TLS 1.2
  * and 1.3 are offered.
  */
 typedef struct ps_tls_options {
-  unsigned version;
   /* Sensor: CA certificates (PEM) to verify the receiver with; NULL uses
    * the system trust store. */
   const char *ca_file;
@@ -199,9 +247,8 @@ typedef struct ps_tls_options {
   int insecure;
 } ps_tls_options;
 
-#define PS_TLS_OPTIONS_VERSION 1
 #define PS_TLS_OPTIONS_INIT                                                    \
-  { PS_TLS_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0 }
+  { 0, 0, 0, 0, 0, 0, 0 }
 
 /* ---------------------------------------------------------------- */
 /* Stream: the sensor end of one connection to a receiver.           */
@@ -232,21 +279,34 @@ PS_API void ps_stream_free(ps_stream *s);
 
 /* Sets the log callback (default: none). Before or after connect. */
 PS_API void ps_stream_set_log(ps_stream *s, ps_log_fn fn, void *user_data);
+/* Sets a structured log callback instead (see ps_log_record), with the
+ * stream's sensor name and event names, among them "connected",
+ * "connect_failed", "connection_lost" and "reconnecting". NULL fn: no
+ * log. Since 0.1. */
+PS_API void ps_stream_set_log_ex(ps_stream *s, ps_log_ex_fn fn,
+                                 void *user_data);
 
 /* Sets the codec offered to the receiver (default PS_CODEC_LZ4 where the
- * library has it, else PS_CODEC_ZLIB) and its level (zlib 1..9; 0 means
- * the codec's default; LZ4 has none). The receiver may settle for
+ * library has it, else PS_CODEC_ZLIB). The receiver may settle for
  * uncompressed. Batches that do not shrink are sent stored, and after
  * such a batch compression pauses for a growing number of batches.
  * Before connect; returns 0, PS_ERR_INVALID (also for a codec this build
- * lacks) or PS_ERR_STATE. */
-PS_API int ps_stream_set_codec(ps_stream *s, ps_codec codec, int level);
+ * lacks) or PS_ERR_STATE. Since 0.1. */
+PS_API int ps_stream_set_codec(ps_stream *s, ps_codec codec);
 
-/* Sets batching: a batch is sent when it holds max_bytes of packet data
- * (4096..4194304, default 262144) or when its oldest packet is
- * max_delay_ms old (1..10000, default 100). Before connect. */
-PS_API int ps_stream_set_batching(ps_stream *s, size_t max_bytes,
-                                  unsigned max_delay_ms);
+/* Sets the compression level: zlib 1..9; 0 (the default) means the
+ * codec's default; LZ4 has none and ignores it. Before connect; returns
+ * 0, PS_ERR_INVALID or PS_ERR_STATE. Since 0.1. */
+PS_API int ps_stream_set_codec_level(ps_stream *s, int level);
+
+/* A batch is sent when it holds this many bytes of packet data
+ * (4096..4194304, default 262144)... Before connect; returns 0,
+ * PS_ERR_INVALID or PS_ERR_STATE. Since 0.1. */
+PS_API int ps_stream_set_batch_size(ps_stream *s, size_t bytes);
+
+/* ...or when its oldest packet is this old (1..10000 ms, default 100).
+ * Before connect; returns 0, PS_ERR_INVALID or PS_ERR_STATE. Since 0.1. */
+PS_API int ps_stream_set_batch_delay_ms(ps_stream *s, unsigned ms);
 
 /*
  * Connects with TLS, verifying the receiver as opts says (by default:
@@ -255,7 +315,8 @@ PS_API int ps_stream_set_batching(ps_stream *s, size_t max_bytes,
  * string in opts), PS_ERR_STATE or PS_ERR_TLS (a file cannot be read or
  * parsed; see errmsg).
  */
-PS_API int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts);
+PS_API int ps_stream_set_tls(ps_stream *s, const ps_tls_options *opts,
+                             size_t size);
 
 /*
  * Authenticates with a shared key (1..1024 bytes, copied): the key never
@@ -267,16 +328,19 @@ PS_API int ps_stream_set_auth_key(ps_stream *s, const uint8_t *key, size_t len);
 
 /* Sets how long the receiver may stay silent (it acknowledges every batch
  * and answers heartbeats, which the stream sends at least every third of
- * this time when idle) before the stream fails with PS_ERR_TIMEOUT: a
- * vanished receiver is noticed, not waited on forever. 0 keeps the
- * default of 30 s; at most 86400. Before connect. */
-PS_API int ps_stream_set_peer_timeout(ps_stream *s, unsigned seconds);
+ * this time when idle) before the connection counts as broken
+ * (PS_ERR_TIMEOUT in the log; the stream reconnects): a vanished
+ * receiver is noticed, not waited on forever. 0 keeps the default of
+ * 30000 ms; at most 86400000 (a day). Before connect; returns 0,
+ * PS_ERR_INVALID or PS_ERR_STATE. Since 0.1. */
+PS_API int ps_stream_set_peer_timeout_ms(ps_stream *s, unsigned ms);
 
 /* Sets how long ps_stream_connect() keeps retrying unreachable
- * receivers, in seconds; 0 (the default) means forever. Retries go
- * through the receivers in order, then back off exponentially from 1 s
- * to 30 s; each is logged. Before connect. */
-PS_API int ps_stream_set_connect_timeout(ps_stream *s, unsigned seconds);
+ * receivers; 0 (the default) means forever, at most 86400000 ms.
+ * Retries go through the receivers in order, then back off
+ * exponentially from 1 s to 30 s; each is logged. Before connect;
+ * returns 0, PS_ERR_INVALID or PS_ERR_STATE. Since 0.1. */
+PS_API int ps_stream_set_connect_timeout_ms(ps_stream *s, unsigned ms);
 
 /* What the replay queue does when it is full. Since 0.1. */
 typedef enum ps_overflow {
@@ -291,16 +355,20 @@ typedef enum ps_overflow {
 /*
  * Bounds the replay queue: every sealed batch (compressed, as sent) is
  * kept until the receiver acknowledges it, to be sent again after a
- * reconnect. max_bytes (at least 65536; default 8 MiB) bounds the bytes
- * kept; when a new batch does not fit, policy decides what is dropped.
- * Every packet dropped is counted (ps_stream_counters,
- * ps_stream_get_iface_counters(), and the overflow field of the STATS
- * sent). A batch larger than max_bytes is never kept (sent unkept while
- * connected, else dropped). Before connect. Returns 0, PS_ERR_INVALID or
- * PS_ERR_STATE. Since 0.1.
+ * reconnect. bytes (at least 65536; default 8 MiB) bounds the bytes
+ * kept; when a new batch does not fit, the overflow policy
+ * (ps_stream_set_overflow()) decides what is dropped. Every packet
+ * dropped is counted (ps_stream_counters,
+ * ps_stream_get_interface_counters(), and the overflow field of the
+ * STATS sent). A batch larger than the bound is never kept (sent unkept
+ * while connected, else dropped). Before connect. Returns 0,
+ * PS_ERR_INVALID or PS_ERR_STATE. Since 0.1.
  */
-PS_API int ps_stream_set_replay(ps_stream *s, size_t max_bytes,
-                                ps_overflow policy);
+PS_API int ps_stream_set_replay_size(ps_stream *s, size_t bytes);
+
+/* What a full replay queue drops (default PS_OVERFLOW_DROP_OLDEST).
+ * Before connect. Returns 0, PS_ERR_INVALID or PS_ERR_STATE. Since 0.1. */
+PS_API int ps_stream_set_overflow(ps_stream *s, ps_overflow policy);
 
 /*
  * Adds a receiver (host copied) to fail over to, up to 8 in all
@@ -430,11 +498,13 @@ PS_API int ps_stream_get_endpoints(ps_stream *s, char *raddr, size_t rlen,
                                    uint16_t *lport);
 
 /* Sends interface counters to the receiver (it logs them and writes them
- * into pcapng statistics blocks). The stream fills in the overflow field
- * itself (packets of the interface dropped by the replay queue or lost)
- * and keeps the latest counters, to send again after a reconnect. */
+ * into pcapng statistics blocks); size is sizeof(*stats). The stream
+ * fills in the overflow field itself (packets of the interface dropped
+ * by the replay queue or lost) and keeps the latest counters, to send
+ * again after a reconnect. Returns 0, PS_ERR_INVALID or the errors of
+ * ps_stream_send(). */
 PS_API int ps_stream_send_stats(ps_stream *s, uint32_t iface,
-                                const ps_capture_stats *stats);
+                                const ps_capture_stats *stats, size_t size);
 
 /*
  * Ends the stream cleanly: seals the last batch, sends everything
@@ -516,21 +586,21 @@ PS_API void ps_stream_get_counters(ps_stream *s, ps_stream_counters *out,
 PS_API unsigned ps_stream_interface_count(ps_stream *s);
 
 /* The packet counters of one interface (fields only appended). */
-typedef struct ps_stream_iface_counters {
+typedef struct ps_stream_interface_counters {
   uint64_t packets_sent;
   uint64_t packets_acked;
   uint64_t packets_dropped_overflow;
   uint64_t packets_lost;
   uint64_t packets_recovered; /* from a previous run's spool */
-} ps_stream_iface_counters;
+} ps_stream_interface_counters;
 
 /* Copies the counters of interface iface (an id from
  * ps_stream_add_interface()) into *out, size bytes as for
  * ps_stream_get_counters(); also after ps_stream_close(). Returns 0 or
  * PS_ERR_INVALID. Since 0.1. */
-PS_API int ps_stream_get_iface_counters(ps_stream *s, uint32_t iface,
-                                        ps_stream_iface_counters *out,
-                                        size_t size);
+PS_API int ps_stream_get_interface_counters(ps_stream *s,
+                                            ps_stream_interface_counters *out,
+                                            size_t size, uint32_t iface);
 
 /* Detail of the last failure on this stream; never NULL. */
 PS_API const char *ps_stream_errmsg(ps_stream *s);
@@ -568,8 +638,9 @@ PS_API int ps_sensor_set_filter(ps_sensor *s, const char *expr);
 /* Stop after this many packets in total (0, the default: no limit). */
 PS_API int ps_sensor_set_count(ps_sensor *s, uint64_t count);
 
-/* Stop after this many seconds (0, the default: no limit). */
-PS_API int ps_sensor_set_duration(ps_sensor *s, unsigned seconds);
+/* Stop after this many milliseconds of capture (0, the default: no
+ * limit). Before open. Since 0.1. */
+PS_API int ps_sensor_set_duration_ms(ps_sensor *s, uint64_t ms);
 
 /*
  * Opens every source and compiles the filter against each: after this
@@ -593,13 +664,23 @@ PS_API int ps_sensor_run(ps_sensor *s, ps_stream *stream);
 /* Makes ps_sensor_run() return soon. Async-signal-safe. */
 PS_API void ps_sensor_stop(ps_sensor *s);
 
-/* Number of sources (interfaces or 1 for a file) after open. */
-PS_API unsigned ps_sensor_source_count(ps_sensor *s);
+/* Number of interfaces after open (those added, or 1 for a file). */
+PS_API unsigned ps_sensor_interface_count(ps_sensor *s);
 
-/* Name, and counters, of source i (0-based) after open. The name is owned
- * by the sensor. */
-PS_API const char *ps_sensor_source_name(ps_sensor *s, unsigned i);
-PS_API int ps_sensor_get_stats(ps_sensor *s, unsigned i, ps_capture_stats *out);
+/* Name (owned by the sensor; NULL for no such i), and counters, of
+ * interface i (0-based, in the order added) after open. The counters
+ * are copied as for ps_stream_get_counters(), size = sizeof(*out).
+ * Returns 0 or PS_ERR_INVALID. Since 0.1. */
+PS_API const char *ps_sensor_interface_name(ps_sensor *s, unsigned i);
+PS_API int ps_sensor_get_interface_stats(ps_sensor *s, ps_capture_stats *out,
+                                         size_t size, unsigned i);
+
+/* The stream's id of interface i (for ps_stream_get_interface_counters()),
+ * once ps_sensor_run() announced it: a stream that took up a spooled
+ * earlier run numbers that run's interfaces first, so the ids need not
+ * be 0..n-1. Returns 0, PS_ERR_INVALID (no interface i) or PS_ERR_STATE
+ * (not announced yet). Since 0.1. */
+PS_API int ps_sensor_get_interface_id(ps_sensor *s, uint32_t *out, unsigned i);
 
 PS_API const char *ps_sensor_errmsg(ps_sensor *s);
 
@@ -646,11 +727,11 @@ typedef enum ps_file_format {
 PS_API ps_file_format ps_format_from_path(const char *path);
 
 /*
- * Options of ps_file_sink(). Fields are only ever appended; start from
- * PS_FILE_SINK_OPTIONS_INIT (all off). Strings are copied. Since 0.1.
+ * Options of ps_file_sink(), passed with their size (see the conventions
+ * at the top); start from PS_FILE_SINK_OPTIONS_INIT (all off). Strings
+ * are copied. Since 0.1.
  */
 typedef struct ps_file_sink_options {
-  unsigned version;
   /* PS_SINK_NANO (pcap only), PS_SINK_APPEND: an existing file is
    * checked (pcap: same precision and link type; pcapng: any valid
    * section, then a new section is added), a torn record at its end is
@@ -683,16 +764,16 @@ typedef struct ps_file_sink_options {
   const char *post_rotate;
 } ps_file_sink_options;
 
-#define PS_FILE_SINK_OPTIONS_VERSION 1
 #define PS_FILE_SINK_OPTIONS_INIT                                              \
-  { PS_FILE_SINK_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0 }
+  { 0, 0, 0, 0, 0, 0 }
 
 /*
  * A pcap or pcapng output (formats as ps_pcap_sink() and
  * ps_pcapng_sink()) to files named by path_template: strftime(3)
  * conversions in local time ("%Y%m%d-%H%M%S"; write "%%" for a '%'),
  * "{sensor}" with split_by_sensor. "-" is standard output, which cannot
- * be rotated, split or appended to. opts NULL means all options off.
+ * be rotated, split or appended to. opts NULL (size ignored) means all
+ * options off.
  *
  * A file is never overwritten: if the name exists (and PS_SINK_APPEND is
  * not given) the next free BASE.N.EXT is used, with a warning naming
@@ -721,7 +802,7 @@ typedef struct ps_file_sink_options {
  */
 PS_API int ps_file_sink(ps_sink **out, ps_file_format format,
                         const char *path_template,
-                        const ps_file_sink_options *opts);
+                        const ps_file_sink_options *opts, size_t size);
 
 /*
  * Makes a file sink close its files and start new ones (next free names,
@@ -743,14 +824,12 @@ typedef struct ps_session_info {
   const char *tls_subject;
 } ps_session_info;
 
-/* Callbacks of a callback sink. Fields are only ever appended; set
- * version to PS_SINK_CALLBACKS_VERSION (the _INIT macro does): the
- * library reads only the fields of that version, so a program built
- * against an older header keeps working. Any callback may be NULL. A
- * callback returning non-zero refuses the session (it is closed with a
- * log line). */
+/* Callbacks of a callback sink, passed with their size (see the
+ * conventions at the top): a program built against an older header
+ * keeps working, the callbacks it does not know are NULL. Start from
+ * PS_SINK_CALLBACKS_INIT. Any callback may be NULL. A callback returning
+ * non-zero refuses the session (it is closed with a log line). */
 typedef struct ps_sink_callbacks {
-  unsigned version;
   int (*session_start)(const ps_session_info *session, void *user_data);
   int (*interface)(const ps_session_info *session,
                    const ps_interface_info *iface, void *user_data);
@@ -759,7 +838,7 @@ typedef struct ps_sink_callbacks {
   void (*stats)(const ps_session_info *session, const ps_interface_info *iface,
                 const ps_capture_stats *stats, void *user_data);
   void (*session_end)(const ps_session_info *session, void *user_data);
-  /* Version 2. An interface ended (its session is ending): last is the
+  /* An interface ended (its session is ending): last is the
    * last counters the sensor sent for it, or NULL if it sent none.
    * Called before session_end for each interface that interface()
    * accepted (or every one announced, when interface is NULL). Since
@@ -769,17 +848,16 @@ typedef struct ps_sink_callbacks {
                         const ps_capture_stats *last, void *user_data);
 } ps_sink_callbacks;
 
-#define PS_SINK_CALLBACKS_VERSION 2
 #define PS_SINK_CALLBACKS_INIT                                                 \
-  { PS_SINK_CALLBACKS_VERSION, 0, 0, 0, 0, 0, 0 }
+  { 0, 0, 0, 0, 0, 0 }
 
-/* A sink that calls cb (copied: the fields of cb->version) with
- * user_data. Returns 0, PS_ERR_INVALID (out or cb NULL, or a version
- * below 1 or newer than this library's PS_SINK_CALLBACKS_VERSION) or
- * PS_ERR_NOMEM; on every error *out is set to NULL (when out is not
- * NULL). Since 0.1. */
+/* A sink that calls cb (copied: the size bytes the caller knows) with
+ * user_data. Returns 0, PS_ERR_INVALID (out or cb NULL, size below this
+ * struct's first version, or a callback set that this library does not
+ * know) or PS_ERR_NOMEM; on every error *out is set to NULL (when out is
+ * not NULL). Since 0.1. */
 PS_API int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb,
-                            void *user_data);
+                            size_t size, void *user_data);
 
 /* Frees a sink not handed to a receiver; NULL is a no-op. After a failed
  * constructor *out is NULL, or (ps_file_sink() only) a sink that holds
@@ -801,6 +879,13 @@ PS_API int ps_receiver_create(ps_receiver **out);
 /* Frees the receiver, its sessions and its sinks. */
 PS_API void ps_receiver_free(ps_receiver *r);
 PS_API void ps_receiver_set_log(ps_receiver *r, ps_log_fn fn, void *user_data);
+/* Sets a structured log callback instead (see ps_log_record): the same
+ * lines, with the sensor a line is about and event names, among them
+ * "connected" and "disconnected"/"dropped" (with the session's packets,
+ * bytes, dropped, kernel_dropped, interface_dropped and
+ * overflow_dropped as fields). NULL fn: no log. Since 0.1. */
+PS_API void ps_receiver_set_log_ex(ps_receiver *r, ps_log_ex_fn fn,
+                                   void *user_data);
 
 /*
  * Listens on addr (NULL or "" for every address, IPv6 and IPv4) and port
@@ -821,14 +906,15 @@ PS_API uint16_t ps_receiver_port(ps_receiver *r);
  * no socket i (so a loop from 0 finds them all), PS_ERR_SYSTEM if the
  * system cannot tell. Since 0.1.
  */
-PS_API int ps_receiver_listener(ps_receiver *r, unsigned i, char *addr,
-                                size_t addrlen, uint16_t *port);
+PS_API int ps_receiver_listener(ps_receiver *r, char *addr, size_t addrlen,
+                                uint16_t *port, unsigned i);
 
 /* Serves TLS only (cert_file and key_file required; client_ca_file
  * requires verified client certificates). Reads the files now. Before
  * the first session. Returns 0, PS_ERR_INVALID (also for an empty
  * string in opts), PS_ERR_STATE or PS_ERR_TLS. */
-PS_API int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts);
+PS_API int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts,
+                               size_t size);
 
 /*
  * Keeps a journal at path (created if absent) so that a receiver killed
@@ -889,12 +975,18 @@ PS_API int ps_receiver_set_auth_key(ps_receiver *r, const uint8_t *key,
 /* Adds a sink; the receiver takes ownership on success. Up to 8. */
 PS_API int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink);
 
-/* Limits (0 keeps the default): concurrent sessions (default 1024),
- * seconds to finish the hello (default 10), seconds of silence before a
- * session is dropped (default 60). */
-PS_API int ps_receiver_set_limits(ps_receiver *r, unsigned max_sessions,
-                                  unsigned handshake_timeout_s,
-                                  unsigned idle_timeout_s);
+/* Concurrent sensor sessions, 1..1000000 (0: the default, 1024).
+ * Returns 0 or PS_ERR_INVALID. Since 0.1. */
+PS_API int ps_receiver_set_max_sessions(ps_receiver *r, unsigned n);
+
+/* Time a connection gets to finish TLS, the hello and the shared-key
+ * proof, at most 3600000 ms (0: the default, 10000). Returns 0 or
+ * PS_ERR_INVALID. Since 0.1. */
+PS_API int ps_receiver_set_handshake_timeout_ms(ps_receiver *r, unsigned ms);
+
+/* Silence after which a session is dropped, at most 86400000 ms (0: the
+ * default, 60000). Returns 0 or PS_ERR_INVALID. Since 0.1. */
+PS_API int ps_receiver_set_idle_timeout_ms(ps_receiver *r, unsigned ms);
 
 /* Connections still in their handshake (TLS, hello, shared-key proof):
  * they do not count against max_sessions, but at most max_pending of

@@ -8,14 +8,17 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <jansson.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -532,6 +535,46 @@ void ps_cli_err(const char *fmt, ...) {
   fputc('\n', stderr);
 }
 
+/* An ordinary user started with capabilities (systemd's
+ * AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN, setcap on the binary)
+ * needs them only to open the capture: drop them all before handling
+ * network input, as the switch from root does. No libcap: two calls. */
+static int ps__cli_drop_caps(char *err, size_t errlen) {
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct d[2];
+  memset(d, 0, sizeof(d));
+  if (syscall(SYS_capget, &hdr, d) != 0) {
+    snprintf(err, errlen, "cannot read capabilities: %s", strerror(errno));
+    return -1;
+  }
+  if ((d[0].permitted | d[1].permitted | d[0].effective | d[1].effective |
+       d[0].inheritable | d[1].inheritable) == 0) {
+    return 0; /* none: nothing to say (ambient ones are also permitted) */
+  }
+  /* The ambient set is cleared with the permitted one, but say so first:
+   * kernels before 4.3 have none (EINVAL), which is fine. */
+  (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  memset(d, 0, sizeof(d));
+  hdr.version = _LINUX_CAPABILITY_VERSION_3;
+  hdr.pid = 0;
+  if (syscall(SYS_capset, &hdr, d) != 0) {
+    snprintf(err, errlen, "cannot drop capabilities: %s", strerror(errno));
+    return -1;
+  }
+  if (syscall(SYS_capget, &hdr, d) != 0 ||
+      (d[0].permitted | d[1].permitted | d[0].effective | d[1].effective) !=
+          0) {
+    snprintf(err, errlen, "capabilities were not dropped");
+    return -1;
+  }
+  char line[96];
+  snprintf(line, sizeof(line), "dropped capabilities (running as uid %u)",
+           (unsigned)getuid());
+  const ps_cli_field f[] = {PS_CLI_NUM("uid", getuid())};
+  ps_cli_log_event(PS_LOG_INFO, "privileges", NULL, f, 1, line);
+  return 0;
+}
+
 int ps_cli_drop_privileges(const char *user, char *err, size_t errlen) {
   if (getuid() != 0 && geteuid() != 0) {
     if (user != NULL && strcmp(user, "root") != 0) {
@@ -542,7 +585,7 @@ int ps_cli_drop_privileges(const char *user, char *err, size_t errlen) {
         return -1;
       }
     }
-    return 0;
+    return ps__cli_drop_caps(err, errlen);
   }
   if (user != NULL && strcmp(user, "root") == 0) {
     ps_cli_log_event(PS_LOG_WARNING, "privileges", NULL, NULL, 0,

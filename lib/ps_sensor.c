@@ -48,9 +48,9 @@ typedef struct source {
   ps_capture_stats st;
   /* A workload's interface: in the network namespace (dev, ino). */
   int netns;
-  int own_ns; /* the sensor's own namespace: its stream is kept out */
+  int own_ns;         /* the sensor's own namespace: its stream is kept out */
   const char *filter; /* the capture filter it got (owned by the sensor) */
-  int closed; /* its namespace or interface went away */
+  int closed;         /* its namespace or interface went away */
   uint64_t ns_dev, ns_ino;
   char ifname[IF_NAMESIZE + 1];
   char desc[600];

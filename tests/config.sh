@@ -45,6 +45,7 @@ relinquish-privileges|nobody|
 quiet|true|
 verbose|true|
 log-format|json|
+log-file|$WORK/l.log|
 netns|cfgtest-ns|
 netns-match|netns=cfgtest|--netns all
 netns-loopback|true|--netns all
@@ -76,6 +77,7 @@ relinquish-privileges|nobody|
 quiet|true|
 verbose|true|
 log-format|json|
+log-file|$WORK/l.log|
 file-size|5|
 rotate-seconds|60|
 file-count|3|-C 5
@@ -268,8 +270,7 @@ expect_line "$WORK/p" '^auth-key: "s3cret"$' "auth.key mapped"
 ok "errors: one line each with FILE:LINE:COLUMN, exit 2; warnings for readable secrets"
 
 # The example files of etc/ (the packages install them) are valid
-# config files of their tool, every key known. (Until etc/ is merged
-# there is nothing to check here.)
+# config files of their tool, every key known.
 n=0
 for f in "$top_srcdir"/etc/*.yaml; do
   [ -e "$f" ] || continue
@@ -283,4 +284,24 @@ for f in "$top_srcdir"/etc/*.yaml; do
   [ -s "$WORK/etc.err" ] && { cat "$WORK/etc.err"; fail "$f: warnings"; }
   n=$((n + 1))
 done
+[ "$n" -eq 2 ] || fail "etc/ should hold sensor.yaml and receiver.yaml, found $n"
 ok "$n example files of etc/ pass --print-config"
+
+# --log-file: the lines go there, not to standard error; usage errors
+# stay on standard error; PacketStreamer's logFilename is the same.
+"$SENSOR" -r "$WORK/in.pcap" --receiver 127.0.0.1:1 --connect-timeout 1 \
+  --log-file "$WORK/s.log" 2>"$WORK/s.err" && fail "no receiver: should fail"
+[ -s "$WORK/s.err" ] || fail "--log-file: the runtime error is on stderr too"
+expect_line "$WORK/s.log" "ps-sensor: .*127\.0\.0\.1" "--log-file holds the log lines"
+[ "$(stat -c %a "$WORK/s.log")" = 640 ] || fail "--log-file mode $(stat -c %a "$WORK/s.log")"
+ln -s "$WORK/s.log" "$WORK/link.log"
+"$SENSOR" -r "$WORK/in.pcap" --receiver 127.0.0.1:1 --log-file "$WORK/link.log" 2>"$WORK/e"
+[ $? -eq 2 ] || fail "--log-file through a symbolic link: exit 2"
+expect_line "$WORK/e" "^ps-sensor: cannot open --log-file $WORK/link.log: Too many levels of symbolic links" "log-file through a link"
+"$RECEIVER" -l 127.0.0.1:0 -w "$WORK/x.pcap" --log-file /nonexistent/d/r.log 2>"$WORK/e"
+[ $? -eq 2 ] || fail "--log-file in a missing directory: exit 2"
+expect_line "$WORK/e" "^ps-receiver: cannot open --log-file /nonexistent/d/r.log: No such file or directory" "log-file missing dir"
+printf 'output:\n  server:\n    address: 127.0.0.1\n    port: 1\nlogFilename: %s/ps.log\n' "$WORK" >"$WORK/psl.yaml"
+"$SENSOR" -r "$WORK/in.pcap" --config "$WORK/psl.yaml" --print-config >"$WORK/p" || fail "logFilename"
+expect_line "$WORK/p" "^log-file: \"$WORK/ps.log\"$" "logFilename mapped to log-file"
+ok "--log-file: lines appended there (0640, no symbolic link), errors by message; logFilename maps to it"

@@ -416,17 +416,14 @@ int main(int argc, char **argv) {
   /* For --config: the options a file gives as lists, the positional
    * filter as the key filter, and what the command line replaces
    * besides its own option's key. */
-  static const char *const repeatable[] = {
-      "interface", "receiver", "interface-filter", "netns", "netns-match",
-      NULL};
+  static const char *const repeatable[] = {"interface",        "receiver",
+                                           "interface-filter", "netns",
+                                           "netns-match",      NULL};
   static const char *const extra[] = {"filter", NULL};
-  static const struct ps_cli_override overrides[] = {{'r', "interface"},
-                                                     {'r', "interface-filter"},
-                                                     {'r', "netns"},
-                                                     {'i', "read"},
-                                                     {OPT_NETNS, "read"},
-                                                     {'F', "filter"},
-                                                     {0, NULL}};
+  static const struct ps_cli_override overrides[] = {
+      {'r', "interface"}, {'r', "interface-filter"}, {'r', "netns"},
+      {'i', "read"},      {OPT_NETNS, "read"},       {'F', "filter"},
+      {0, NULL}};
   const char *iffilters[64];
   int n_iffilters = 0;
   const char *netns[64], *matches[16];

@@ -316,6 +316,53 @@ char *ps_cli_join(int argc, char **argv) {
   return s;
 }
 
+/* Where log lines go: standard error, or the --log-file. */
+static FILE *g_logf;
+
+static FILE *ps__cli_logf(void) {
+  return g_logf != NULL ? g_logf : stderr;
+}
+
+/* Opens path for appending log lines (created 0640, never through a
+ * symbolic link, never a directory or device but a FIFO): 0, or -1
+ * with the reason in err. Line-buffered, so each line is one write. */
+static int ps__cli_open_log(const char *path, char *err, size_t errlen) {
+  int fd = open(path,
+                O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+                    O_NOCTTY | O_NONBLOCK,
+                0640);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    snprintf(err, errlen, "cannot open --log-file %s: %s", path,
+             strerror(errno));
+    if (fd >= 0) {
+      close(fd);
+    }
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+    snprintf(err, errlen,
+             "--log-file %s is not a regular file: give a file to append to",
+             path);
+    close(fd);
+    return -1;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0) {
+    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  }
+  FILE *f = fdopen(fd, "a");
+  if (f == NULL) {
+    snprintf(err, errlen, "cannot open --log-file %s: %s", path,
+             strerror(errno));
+    close(fd);
+    return -1;
+  }
+  setvbuf(f, NULL, _IOLBF, 0);
+  g_logf = f;
+  return 0;
+}
+
 void ps_cli_log_init(const char *prog, int verbosity) {
   g_prog = prog;
   g_verbosity = verbosity;
@@ -462,7 +509,7 @@ static int ps__cli_json_line(ps_log_level level, const char *event,
   if (line == NULL) {
     return -1;
   }
-  fprintf(stderr, "%s\n", line);
+  fprintf(ps__cli_logf(), "%s\n", line);
   free(line);
   return 0;
 }
@@ -481,7 +528,7 @@ static void ps__cli_text_line(ps_log_level level, const char *msg) {
   const char *lv = level == PS_LOG_ERROR     ? "error: "
                    : level == PS_LOG_WARNING ? "warning: "
                                              : "";
-  fprintf(stderr, "%s %s: %s%s\n", ts, g_prog, lv, msg);
+  fprintf(ps__cli_logf(), "%s %s: %s%s\n", ts, g_prog, lv, msg);
 }
 
 void ps_cli_log_event(ps_log_level level, const char *event, const char *sensor,
@@ -525,14 +572,19 @@ void ps_cli_err(const char *fmt, ...) {
         0) {
       return;
     }
-    fprintf(stderr, "%s: %s\n", g_prog, msg);
+    fprintf(ps__cli_logf(), "%s: %s\n", g_prog, msg);
     return;
   }
-  fprintf(stderr, "%s: ", g_prog);
+  /* A runtime error goes where the log goes, and to standard error as
+   * well when that is a file (a service manager shows why it failed). */
+  char msg[2048];
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
+  fprintf(ps__cli_logf(), "%s: %s\n", g_prog, msg);
+  if (g_logf != NULL) {
+    fprintf(stderr, "%s: %s\n", g_prog, msg);
+  }
 }
 
 /* An ordinary user started with capabilities (systemd's
@@ -758,6 +810,10 @@ static int ps__cli_log_format(ps_cli_parser *p, ps_cli_common *c,
   return -1;
 }
 
+static int ps__cli_log_file(ps_cli_parser *p, ps_cli_common *c, const char *a) {
+  return ps__cli_keep(&c->log_file, a, p);
+}
+
 static int ps__cli_help(ps_cli_parser *p, ps_cli_common *c, const char *a) {
   (void)c;
   (void)a;
@@ -855,6 +911,13 @@ static const ps__cli_opt ps__cli_opts[] = {
      "event,\n"
      "                          msg, counters) for log collectors\n",
      NULL, "give text or json", ps__cli_log_format},
+    {"log-file", 0, required_argument, S | R, PS_CLI_HELP_LOG,
+     "      --log-file FILE     append log lines to FILE instead of standard\n"
+     "                          error (usage errors stay on standard error)\n",
+     NULL,
+     "give a file to append the log to, or leave the option out for "
+     "standard error",
+     ps__cli_log_file},
     {"help", 'h', no_argument, S | R, PS_CLI_HELP_LOG,
      "  -h, --help              this text\n", NULL, NULL, ps__cli_help},
     {"version", 'V', no_argument, S | R, PS_CLI_HELP_LOG,
@@ -1130,6 +1193,13 @@ int ps_cli_getopt(ps_cli_parser *p, ps_cli_common *common, int argc,
       if (c == -1) {
         ps_cli_log_init(p->prog, common->verbosity);
         ps_cli_log_set_format(common->log_format);
+        char why[512];
+        if (common->log_file != NULL && !common->print_config &&
+            g_logf == NULL &&
+            ps__cli_open_log(common->log_file, why, sizeof(why)) != 0) {
+          p->status = ps_cli_usage_error("%s", why);
+          return PS_CLI_STOP;
+        }
         return -1;
       }
       if (c == ':') {

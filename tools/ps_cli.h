@@ -106,9 +106,10 @@ typedef struct ps_cli_common {
   /* "FILE:LINE:COL" of PacketStreamer's tls.enable on a sensor, which
    * must be given a way to verify the receiver. */
   char ps_tls_where[300];
-  const char *run_as; /* -Z */
-  int verbosity;      /* 0 -q, 1, 2 -v */
-  int log_format;     /* PS_CLI_LOG_TEXT or PS_CLI_LOG_JSON */
+  const char *run_as;   /* -Z */
+  int verbosity;        /* 0 -q, 1, 2 -v */
+  int log_format;       /* PS_CLI_LOG_TEXT or PS_CLI_LOG_JSON */
+  const char *log_file; /* --log-file: log lines there, not stderr */
 } ps_cli_common;
 
 #define PS_CLI_MAX_OPTS 64

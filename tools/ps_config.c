@@ -684,13 +684,7 @@ static int ps__cfg_pkts_key(ps__cfg *x, ps__pkts *pk, const yaml_node_t *kn,
     if (ps__cfg_scalar(x, v, key) != 0) {
       return -1;
     }
-    if (ps__cfg_key_arg(x->k, "log-file") == required_argument) {
-      return ps__cfg_add(x, "log-file", ps__cfg_str(v), v);
-    }
-    return ps__cfg_err(x, kn,
-                       "logFilename: %s logs to standard error: redirect it "
-                       "(2>>FILE), or run it under systemd for the journal",
-                       x->k->sensor ? "ps-sensor" : "ps-receiver");
+    return ps__cfg_add(x, "log-file", ps__cfg_str(v), v);
   }
   /* The port selection: the sensor's alone. */
   if (!x->k->sensor) {

@@ -91,6 +91,7 @@ static void usage(FILE *f) {
 "                 [--tls-insecure] [--auth-key-file FILE] [-Z USER]\n"
 "                 [--interface-filter IFACE=EXPR]... [--config FILE]\n"
 "                 [--print-config] [-F FILE] [-q|-v] [--log-format text|json]\n"
+"                 [--log-file FILE]\n"
 "                 [FILTER EXPRESSION...]\n"
 "       ps-sensor -h|-V\n"
 "\n"

@@ -3,6 +3,8 @@
  * bounded per wakeup, and every session has deadlines. */
 #include "config.h"
 
+#include "ps_admin.h"
+#include "ps_fleet.h"
 #include "ps_journal.h"
 #include "ps_net.h"
 #include "ps_session.h"
@@ -10,9 +12,11 @@
 #include "ps_tls.h"
 #include "ps_transport.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -42,6 +46,7 @@
 #define MAX_LINGER 64
 #define TAG_LISTEN 1u
 #define TAG_STOP 2u
+#define TAG_ADMIN 3u
 
 typedef struct conn {
   struct conn *next, *prev;
@@ -107,6 +112,11 @@ struct ps_receiver {
   uint8_t *auth_key;
   size_t auth_len;
   ps_receiver_counters ctr;
+  uint64_t journal_commits;
+  ps__fleet fleet; /* every sensor seen: metrics, inventory */
+  ps__admin *admin;
+  uint8_t *admin_token;
+  size_t admin_token_len;
   /* Taken by sessions since the outputs last took everything for good:
    * counted as written (ctr.packets, ctr.bytes) only then. */
   uint64_t taken_packets, taken_bytes;
@@ -259,6 +269,7 @@ int ps_receiver_create(ps_receiver **out) {
   r->env.streams = &r->streams;
   r->env.supersede = supersede;
   r->env.admit = admit;
+  r->env.fleet = &r->fleet;
   r->env.ud = r;
   r->max_sessions = 1024;
   r->handshake_ms = 10000;
@@ -464,9 +475,98 @@ int ps_receiver_get_fd(ps_receiver *r) {
 
 int ps_receiver_get_timeout_ms(ps_receiver *r) {
   /* Deadlines are checked once a second; that is their resolution. */
-  return (r->conns || r->lingering || r->listen_paused_until || r->hslog_hidden)
-             ? 1000
-             : -1;
+  int t =
+      (r->conns || r->lingering || r->listen_paused_until || r->hslog_hidden)
+          ? 1000
+          : -1;
+  if (r->admin != NULL) {
+    int a = ps__admin_timeout_ms(r->admin);
+    if (a >= 0 && (t < 0 || a < t)) {
+      t = a;
+    }
+  }
+  return t;
+}
+
+const ps_receiver_counters *ps__receiver_ctr(ps_receiver *r) {
+  return &r->ctr;
+}
+
+uint64_t ps__receiver_journal_commits(ps_receiver *r) {
+  return r->journal_commits;
+}
+
+ps__fleet *ps__receiver_fleet(ps_receiver *r) {
+  return &r->fleet;
+}
+
+int ps_receiver_set_admin_token(ps_receiver *r, const uint8_t *token,
+                                size_t len) {
+  if (r->admin != NULL) {
+    return ps__seterr(r->errmsg, PS_ERR_STATE,
+                      "the admin token must be set before the admin API "
+                      "listens");
+  }
+  return ps__key_set(&r->admin_token, &r->admin_token_len, token, len,
+                     r->errmsg);
+}
+
+/* Whether the socket is bound to a loopback address (127.0.0.0/8, ::1,
+ * or IPv4 loopback mapped into IPv6). */
+static int on_loopback(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+    return 0;
+  }
+  if (ss.ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (ss.ss_family == AF_INET6) {
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(a)) {
+      return 1;
+    }
+    return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+  }
+  return 0;
+}
+
+int ps_receiver_admin_listen(ps_receiver *r, const char *addr, uint16_t port) {
+  if (r->admin != NULL) {
+    return ps__seterr(r->errmsg, PS_ERR_STATE, "the admin API listens already");
+  }
+  int fd;
+  int n = ps__net_listen(addr, port, &fd, 1, r->errmsg);
+  if (n < 0) {
+    return n;
+  }
+  if (r->admin_token == NULL && !on_loopback(fd)) {
+    close(fd);
+    return ps__seterr(r->errmsg, PS_ERR_INVALID,
+                      "the admin API without authentication listens only on "
+                      "loopback (127.0.0.1 or ::1): give a token "
+                      "(--admin-token-file) to listen on %s",
+                      addr && *addr ? addr : "every address");
+  }
+  int rc = ps__admin_new(&r->admin, r, fd, r->admin_token, r->admin_token_len,
+                         r->errmsg);
+  if (rc != 0) {
+    return rc;
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_ADMIN};
+  if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, ps__admin_fd(r->admin), &ev) != 0) {
+    int e = errno;
+    ps__admin_free(r->admin);
+    r->admin = NULL;
+    return ps__seterr(r->errmsg, PS_ERR_SYSTEM, "epoll: %s", strerror(e));
+  }
+  return 0;
+}
+
+uint16_t ps_receiver_admin_port(ps_receiver *r) {
+  return r->admin ? ps__admin_port(r->admin) : 0;
 }
 
 /* Bytes queued for the sensor, in frames or TLS records. */
@@ -1007,6 +1107,7 @@ static int commit_outputs(ps_receiver *r) {
       set_blocked(r, eb);
       return -1;
     }
+    r->journal_commits++;
   }
   failpoint(r, 2);
   count_written(r);
@@ -1077,6 +1178,9 @@ static int step(ps_receiver *r, int timeout_ms) {
       ps_receiver_accept(r);
       continue;
     }
+    if (evs[i].data.u64 == TAG_ADMIN) {
+      continue; /* served once per step, below */
+    }
     conn *c = evs[i].data.ptr;
     /* Closed earlier in this step (by its own events or to make room):
      * still allocated until bury_dead(), and skipped. */
@@ -1105,6 +1209,11 @@ static int step(ps_receiver *r, int timeout_ms) {
   }
   ack_round(r);
   check_deadlines(r);
+  if (r->admin != NULL) {
+    /* Answers see the round's writes; MHD also runs its own timeouts
+     * here. */
+    ps__admin_run(r->admin);
+  }
   bury_dead(r);
   if (r->gone) {
     return PS_ERR_IO;
@@ -1196,6 +1305,9 @@ void ps_receiver_free(ps_receiver *r) {
     return;
   }
   ps_receiver_shutdown(r);
+  ps__admin_free(r->admin);
+  ps__key_clear(&r->admin_token, &r->admin_token_len);
+  ps__fleet_free(&r->fleet);
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
     ps_sink_free(r->sinks[i]);
   }

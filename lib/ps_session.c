@@ -202,6 +202,14 @@ static int start(ps__session *s) {
   if ((rc = claim_stream(s)) != 0) {
     return rc;
   }
+  if (s->env->fleet != NULL) {
+    s->fleet =
+        ps__fleet_join(s->env->fleet, s->sensor, s->peer, s, ps__wall_ms());
+    if (s->fleet == NULL) {
+      ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+      return refuse(s, PS_ERR_NOMEM);
+    }
+  }
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
     if ((rc = ps__sink_session_start(sk, &s->info)) != 0) {
@@ -281,6 +289,10 @@ static int on_iface(ps__session *s, const ps__frame *f) {
   ifc->info.snaplen = m.snaplen;
   ifc->info.tsres = m.tsres;
   s->ifaces[m.id] = ifc;
+  if (s->fleet != NULL) {
+    /* NULL beyond the fleet's limit: that interface is not counted. */
+    ifc->fl = ps__fleet_iface_get(s->fleet, ifc->name, m.linktype, m.snaplen);
+  }
   ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
           "sensor %s interface %u %s: link type %u, snaplen %u, %s", s->sensor,
           m.id, ifc->name, m.linktype, m.snaplen, tsres_name(m.tsres));
@@ -314,6 +326,9 @@ static int on_batch(ps__session *s, const ps__frame *f) {
   if (b.seq <= s->last_seq) {
     /* A batch resent after a reconnect that we already wrote. */
     s->duplicates++;
+    if (s->fleet != NULL) {
+      s->fleet->duplicates++;
+    }
     return ps__enc_ack(&s->out, s->last_seq) ? refuse(s, PS_ERR_NOMEM) : 0;
   }
   if (b.seq != s->last_seq + 1 && s->stream == NULL) {
@@ -402,6 +417,10 @@ static int on_batch(ps__session *s, const ps__frame *f) {
       }
     }
     s->bytes += pkt.caplen;
+    if (ifc->fl != NULL) {
+      ifc->fl->packets++;
+      ifc->fl->bytes += pkt.caplen;
+    }
   }
   s->packets += n;
   s->batches++;
@@ -480,6 +499,9 @@ static int on_stats(ps__session *s, const ps__frame *f) {
   }
   ifc->stats = m.c;
   ifc->have_stats = 1;
+  if (ifc->fl != NULL) {
+    ifc->fl->st = m.c;
+  }
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
     ps__sink_stats(sk, ifc->slot[i], &s->info, &ifc->info, &m.c);
@@ -645,6 +667,10 @@ void ps__session_totals(const ps__session *s, ps_capture_stats *out) {
 }
 
 void ps__session_end(ps__session *s) {
+  if (s->fleet != NULL) {
+    ps__fleet_leave(s->fleet, s, ps__wall_ms());
+    s->fleet = NULL;
+  }
   if (s->stream != NULL) {
     if (s->stream->owner == s) {
       s->stream->owner = NULL;

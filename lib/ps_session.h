@@ -8,6 +8,7 @@
 #define PS_SESSION_H
 
 #include "ps_codec.h"
+#include "ps_fleet.h"
 #include "ps_proto.h"
 #include "ps_sink.h"
 #include "ps_streamtab.h"
@@ -20,6 +21,7 @@ typedef struct ps__sess_iface {
   void *slot[PS_MAX_SINKS];
   ps_capture_stats stats;
   int have_stats;
+  ps__fleet_iface *fl; /* its counters in the fleet, or NULL */
 } ps__sess_iface;
 
 /* What a session shares with its receiver. */
@@ -51,6 +53,9 @@ typedef struct ps__session_env {
    * the sensor with ERROR 520, which the sensor retries. NULL: every
    * sensor is taken. */
   int (*admit)(void *ud, struct ps__session *s, int takes_over);
+  /* The sensors seen (NULL: none kept): every admitted session joins
+   * its sensor's entry, counts its packets there and leaves it. */
+  ps__fleet *fleet;
   void *ud;
 } ps__session_env;
 
@@ -87,6 +92,7 @@ typedef struct ps__session {
   ps__sess_iface *ifaces[PS_MAX_IFACES];
   uint64_t packets, bytes, batches, duplicates;
   uint64_t missing; /* batches the sensor never sent (dropped by it) */
+  ps__fleet_sensor *fleet; /* its entry in env->fleet, while admitted */
   char errmsg[PS_ERRMSG_MAX];
 } ps__session;
 

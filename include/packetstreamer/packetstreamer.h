@@ -1024,6 +1024,33 @@ PS_API void ps_receiver_get_counters(ps_receiver *r, ps_receiver_counters *out,
 
 PS_API const char *ps_receiver_errmsg(ps_receiver *r);
 
+/*
+ * The admin API: HTTP/1.1 with JSON (docs/man/ps-receiver.1 lists the
+ * resources): GET /metrics (Prometheus text format), GET
+ * /api/v1/sensors[/NAME] (the sensors this receiver knows), and the
+ * captures started on demand. It is served from the receiver's own loop
+ * (ps_receiver_run() or the step API): no thread is started, every
+ * request is answered inside ps_receiver_process().
+ *
+ * ps_receiver_set_admin_token() makes every request carry
+ * "Authorization: Bearer TOKEN" (compared in constant time; others are
+ * answered 401). token is 1..1024 bytes, copied. Set it before
+ * ps_receiver_admin_listen(): without a token the admin API listens
+ * only on a loopback address, and ps_receiver_admin_listen() refuses
+ * any other with PS_ERR_INVALID. Since 0.2.
+ */
+PS_API int ps_receiver_set_admin_token(ps_receiver *r, const uint8_t *token,
+                                       size_t len);
+/* Serves the admin API on addr (a numeric address or a name; NULL or ""
+ * is every address, which needs a token) and port (0: any free port, see
+ * ps_receiver_admin_port()). Once per receiver: PS_ERR_STATE after that.
+ * Returns 0, PS_ERR_INVALID (not loopback without a token),
+ * PS_ERR_ADDRINUSE, PS_ERR_RESOLVE, PS_ERR_SYSTEM. Since 0.2. */
+PS_API int ps_receiver_admin_listen(ps_receiver *r, const char *addr,
+                                    uint16_t port);
+/* The admin API's port, 0 when it does not listen. Since 0.2. */
+PS_API uint16_t ps_receiver_admin_port(ps_receiver *r);
+
 #ifdef __cplusplus
 }
 #endif

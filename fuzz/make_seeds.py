@@ -130,8 +130,9 @@ RCV_MAX_BATCH_RAW = 4 * 1024 * 1024 + 24 + 262144
 RCV_MAX_FRAME = 20 + RCV_MAX_BATCH_RAW
 
 
-def rcv_welcome(flags=0, codec=ZLIB, session=1, nonce=STREAM_RNONCE):
-    return frame(WELCOME, struct.pack(">HBBIIIQ", 1, codec, flags,
+def rcv_welcome(flags=0, codec=ZLIB, session=1, nonce=STREAM_RNONCE,
+                version=2):
+    return frame(WELCOME, struct.pack(">HBBIIIQ", version, codec, flags,
                                       RCV_MAX_FRAME, RCV_MAX_BATCH_RAW,
                                       262144, session) + nonce)
 
@@ -232,6 +233,11 @@ def main():
           b"\x10" + rcv_welcome() + ack(0) + acks + heartbeat())
     write("fuzz_stream", "real-replies-keyed",
           b"\x30" + rcv_welcome(flags=1) + rcv_auth_ok() + ack(0) + acks)
+    # A version 1 receiver (every build before the control frames)
+    # answering a version 2 sensor: it chooses version 1 and the sensor
+    # streams without them.
+    write("fuzz_stream", "old-receiver-v1",
+          b"\x10" + rcv_welcome(version=1) + ack(0) + acks + heartbeat())
     write("fuzz_stream", "all-at-once",
           b"\x00" + rcv_welcome() + ack(0) + ack(2) + heartbeat() + ack(3))
     # Active after chunk 4, when batch 10 is the last: CLOSE 10.

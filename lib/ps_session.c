@@ -90,10 +90,15 @@ static int on_hello(ps__session *s, const ps__frame *f) {
   memcpy(s->snonce, h.nonce, PS_NONCE_LEN);
   s->has_stream = (h.flags & PS_HELLO_STREAM) != 0;
   s->stream_id = h.stream_id;
-  if (h.min_version > PS_PROTO_VERSION || h.max_version < PS_PROTO_VERSION) {
+  /* The highest version both speak: a version 1 sensor gets version 1,
+   * without the control frames. */
+  s->version =
+      h.max_version < PS_PROTO_VERSION ? h.max_version : PS_PROTO_VERSION;
+  if (s->version < h.min_version || s->version < PS_PROTO_VERSION_MIN) {
     ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
-               "sensor speaks protocol versions %u..%u, this receiver %u",
-               h.min_version, h.max_version, PS_PROTO_VERSION);
+               "sensor speaks protocol versions %u..%u, this receiver %u..%u",
+               h.min_version, h.max_version, PS_PROTO_VERSION_MIN,
+               PS_PROTO_VERSION);
     return refuse(s, PS_ERR_PROTOCOL);
   }
   uint32_t common = h.codecs & ps__codec_supported();
@@ -116,7 +121,7 @@ static int on_hello(ps__session *s, const ps__frame *f) {
   if (s->env->auth_key == NULL && (rc = start(s)) != 0) {
     return rc;
   }
-  ps__welcome w = {.version = PS_PROTO_VERSION,
+  ps__welcome w = {.version = s->version,
                    .codec = s->codec,
                    .flags = s->env->auth_key ? PS_WELCOME_AUTH : 0,
                    .max_frame = s->env->lim.max_frame,
@@ -509,6 +514,92 @@ static int on_stats(ps__session *s, const ps__frame *f) {
   return 0;
 }
 
+/* Version 2: who the sensor is, for the inventory and the metrics'
+ * labels. */
+static int on_announce(ps__session *s, const ps__frame *f) {
+  ps__announce *m = malloc(sizeof(*m));
+  if (m == NULL) {
+    ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    return refuse(s, PS_ERR_NOMEM);
+  }
+  int rc = ps__dec_announce(f, m, s->errmsg);
+  if (rc != 0) {
+    free(m);
+    return refuse(s, rc);
+  }
+  ps__fleet_sensor *e = s->fleet;
+  if (e != NULL) {
+    e->announced = 1;
+    e->announce_flags = m->flags;
+    snprintf(e->version, sizeof(e->version), "%.*s", (int)m->version.len,
+             m->version.p);
+    snprintf(e->host, sizeof(e->host), "%.*s", (int)m->host.len, m->host.p);
+    e->n_labels = 0;
+    for (unsigned i = 0; i < m->n_labels; i++) {
+      /* Keys the receiver sets itself (sensor, iface, ...) are not
+       * taken: a sensor cannot pose as another in the metrics. */
+      if (!ps__fleet_label_key_ok(m->labels[i].key.p, m->labels[i].key.len)) {
+        continue;
+      }
+      ps__fleet_label *l = &e->labels[e->n_labels++];
+      snprintf(l->key, sizeof(l->key), "%.*s", (int)m->labels[i].key.len,
+               m->labels[i].key.p);
+      snprintf(l->value, sizeof(l->value), "%.*s", (int)m->labels[i].value.len,
+               m->labels[i].value.p);
+    }
+    free(e->avail);
+    e->avail = NULL;
+    e->n_avail = 0;
+    if (m->n_ifaces > 0) {
+      e->avail = calloc(m->n_ifaces, sizeof(*e->avail));
+      if (e->avail == NULL) {
+        free(m);
+        ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+        return refuse(s, PS_ERR_NOMEM);
+      }
+      for (unsigned i = 0; i < m->n_ifaces; i++) {
+        snprintf(e->avail[i].name, sizeof(e->avail[i].name), "%.*s",
+                 (int)m->ifaces[i].name.len, m->ifaces[i].name.p);
+        e->avail[i].linktype = m->ifaces[i].linktype;
+      }
+      e->n_avail = m->n_ifaces;
+    }
+  }
+  ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
+          "sensor %s announced: version %.*s on %.*s, %u interfaces, %u "
+          "labels%s%s",
+          s->sensor, (int)m->version.len, m->version.p, (int)m->host.len,
+          m->host.p, m->n_ifaces, m->n_labels,
+          (m->flags & PS_ANNOUNCE_STANDBY) ? ", standby" : "",
+          (m->flags & PS_ANNOUNCE_REMOTE) ? ", takes remote captures" : "");
+  free(m);
+  return 0;
+}
+
+static int on_capture_state(ps__session *s, const ps__frame *f) {
+  ps__capture_state_msg m;
+  int rc = ps__dec_capture_state(f, &m, s->errmsg);
+  if (rc != 0) {
+    return refuse(s, rc);
+  }
+  for (unsigned i = 0; i < m.n_ifaces; i++) {
+    if (s->ifaces[m.ifaces[i]] == NULL) {
+      ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                 "capture %llu names unannounced interface %u",
+                 (unsigned long long)m.id, m.ifaces[i]);
+      return refuse(s, PS_ERR_PROTOCOL);
+    }
+  }
+  if (s->env->on_capture_state != NULL) {
+    s->env->on_capture_state(s->env->ud, s, &m);
+  }
+  return 0;
+}
+
+int ps__session_controllable(const ps__session *s) {
+  return s->state == PS_SESS_ACTIVE && s->version >= 2;
+}
+
 static int on_frame(ps__session *s, const ps__frame *f) {
   if (s->state == PS_SESS_HELLO) {
     if (f->type != PS_FRAME_HELLO) {
@@ -530,6 +621,16 @@ static int on_frame(ps__session *s, const ps__frame *f) {
     return on_batch(s, f);
   case PS_FRAME_STATS:
     return on_stats(s, f);
+  case PS_FRAME_ANNOUNCE:
+    if (s->version < 2) {
+      break;
+    }
+    return on_announce(s, f);
+  case PS_FRAME_CAPTURE_STATE:
+    if (s->version < 2) {
+      break;
+    }
+    return on_capture_state(s, f);
   case PS_FRAME_HEARTBEAT:
     if ((rc = ps__dec_empty(f, s->errmsg)) != 0) {
       return refuse(s, rc);
@@ -577,10 +678,12 @@ static int on_frame(ps__session *s, const ps__frame *f) {
     return PS_ERR_CLOSED;
   }
   default:
-    ps__seterr(s->errmsg, PS_ERR_PROTOCOL, "unexpected %s frame from a sensor",
-               ps__frame_name(f->type));
-    return refuse(s, PS_ERR_PROTOCOL);
+    break;
   }
+  ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+             "unexpected %s frame from a sensor (protocol version %u)",
+             ps__frame_name(f->type), s->version);
+  return refuse(s, PS_ERR_PROTOCOL);
 }
 
 /* Parses and handles every whole frame in the input buffer. */

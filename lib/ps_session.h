@@ -56,6 +56,10 @@ typedef struct ps__session_env {
   /* The sensors seen (NULL: none kept): every admitted session joins
    * its sensor's entry, counts its packets there and leaves it. */
   ps__fleet *fleet;
+  /* Version 2: a sensor's CAPTURE_STATE (validated; the message points
+   * into the frame, valid only during the call). NULL: ignored. */
+  void (*on_capture_state)(void *ud, struct ps__session *s,
+                           const ps__capture_state_msg *m);
   void *ud;
 } ps__session_env;
 
@@ -76,6 +80,7 @@ typedef struct ps__session {
   uint8_t rnonce[PS_NONCE_LEN];
   uint8_t snonce[PS_NONCE_LEN];
   uint8_t codec;
+  uint16_t version; /* negotiated in the hello */
   ps__codec *cc;
   ps__buf in;
   ps__buf out;
@@ -141,6 +146,9 @@ void ps__session_end(ps__session *s);
 /* Gives back the memory a quiet session does not need now (buffers grow
  * to the largest batch seen); called when it has been idle a while. */
 void ps__session_trim(ps__session *s);
+
+/* Whether the session takes control frames (version 2, active). */
+int ps__session_controllable(const ps__session *s);
 
 /* Totals over the session's interfaces. */
 void ps__session_totals(const ps__session *s, ps_capture_stats *out);

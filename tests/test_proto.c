@@ -463,7 +463,8 @@ START_TEST(test_frame_names) {
   ck_assert_str_eq(ps__frame_name(0), "?");
   ck_assert_str_eq(ps__frame_name(10), "AUTH");
   ck_assert_str_eq(ps__frame_name(11), "AUTH_OK");
-  ck_assert_str_eq(ps__frame_name(12), "?");
+  ck_assert_str_eq(ps__frame_name(12), "ANNOUNCE");
+  ck_assert_str_eq(ps__frame_name(17), "?");
   ck_assert_str_eq(ps__frame_name(255), "?");
 }
 END_TEST

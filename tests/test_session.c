@@ -312,7 +312,9 @@ START_TEST(test_happy_path) {
   ps__welcome w;
   char eb[PS_ERRMSG_MAX];
   ck_assert_int_eq(ps__dec_welcome(&fr[0], &w, eb), 0);
-  ck_assert_uint_eq(w.version, PS_PROTO_VERSION);
+  /* A version 1 sensor (1..1, as every earlier build) is served in
+   * version 1, without the control frames. */
+  ck_assert_uint_eq(w.version, 1);
   ck_assert_uint_eq(w.codec, PS_WIRE_CODEC_ZLIB);
   ck_assert_uint_eq(w.max_frame, h.env.lim.max_frame);
   ck_assert_uint_eq(w.max_batch_raw, h.env.lim.max_batch_raw);
@@ -902,10 +904,10 @@ START_TEST(test_bad_hello) {
   harness h;
   h_init(&h);
   ps__buf b = {0};
-  add_hello(&b, "future", 3, 2, 3);
+  add_hello(&b, "future", 3, 3, 4);
   ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
-                "sensor speaks protocol versions 2..3, this receiver 1");
-  expect_error_out(&h, PS_ERR_PROTOCOL, "versions 2..3");
+                "sensor speaks protocol versions 3..4, this receiver 1..2");
+  expect_error_out(&h, PS_ERR_PROTOCOL, "versions 3..4");
   ck_assert_int_eq(h.rec.starts, 0);
   h_free(&h);
 

@@ -142,7 +142,7 @@ START_TEST(test_hello) {
   ck_assert_uint_eq(next_out(&h, &f), PS_FRAME_HELLO);
   ps__hello m;
   ck_assert_int_eq(ps__dec_hello(&f, &m, h.err), 0);
-  ck_assert_uint_eq(m.min_version, PS_PROTO_VERSION);
+  ck_assert_uint_eq(m.min_version, PS_PROTO_VERSION_MIN);
   ck_assert_uint_eq(m.codecs,
                     (1u << PS_WIRE_CODEC_STORED) | (1u << PS_WIRE_CODEC_ZLIB));
   ck_assert_uint_eq(m.flags, PS_HELLO_STREAM);
@@ -512,14 +512,15 @@ START_TEST(test_ack_checks) {
   ck_assert_err(h_say(&h, T0), PS_ERR_PROTOCOL, h.s.errmsg,
                 "unexpected IFACE frame from the receiver");
   h_free(&h);
-  /* A frame too large for anything a receiver says. */
+  /* A frame too large for anything a receiver says (a version 2
+   * receiver's largest are its capture requests). */
   h_init(&h, NULL);
   h_activate(&h, 0);
   const uint8_t big[PS_FRAME_HDR] = {PS_FRAME_ACK, 0, 0, 0, 0, 0x40, 0, 0};
   ck_assert_err(ps__ssession_input(&h.s, big, sizeof(big), T0), PS_ERR_LIMIT,
                 h.s.errmsg,
                 "ACK frame of 4194304 bytes exceeds the frame "
-                "limit of 1028");
+                "limit of 131072");
   ck_assert_int_eq(h.s.state, PS_SS_FAILED);
   h_free(&h);
 }

@@ -10,6 +10,7 @@
 #include <gnutls/gnutls.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pcap/pcap.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,10 @@ struct ps__admin {
 typedef struct req {
   ps__buf body;
   int too_big;
+  /* Suspended until the sensors answered capture cap_id. */
+  int waiting;
+  uint64_t cap_id;
+  unsigned status; /* of the answer then */
 } req;
 
 /* ------------------------------------------------------------ auth */
@@ -164,7 +169,10 @@ IFACE_GETTER(g_kernel, f->st.dropped)
 IFACE_GETTER(g_ifdrop, f->st.ifdropped)
 IFACE_GETTER(g_overflow, f->st.overflow)
 IFACE_GETTER(g_truncated, f->st.truncated)
-IFACE_GETTER(g_sampled, f->sampled_out)
+static uint64_t g_sampled(const ps__fleet_sensor *e, const ps__fleet_iface *f) {
+  (void)f;
+  return e->sampled_out;
+}
 
 static const smetric sensor_metrics[] = {
     {"ps_sensor_up", "gauge", "1 while the sensor is connected.", 0, g_up},
@@ -193,7 +201,9 @@ static const smetric sensor_metrics[] = {
     {"ps_sensor_truncated_packets_total", "counter",
      "Packets the sensor's capture source shortened.", 1, g_truncated},
     {"ps_sensor_sampled_out_packets_total", "counter",
-     "Packets left out by sampling or a rate cap (not loss).", 1, g_sampled},
+     "Packets remote captures left out by sampling or a rate cap (not "
+     "loss).",
+     0, g_sampled},
 };
 
 int ps__admin_metrics(ps__buf *out, const ps_receiver_counters *c,
@@ -279,15 +289,14 @@ static json_t *sensor_json(const ps__fleet_sensor *e) {
     const ps__fleet_iface *f = e->ifaces[i];
     json_array_append_new(
         counters,
-        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "iface",
+        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "iface",
                   f->name, "linktype", (json_int_t)f->linktype, "packets",
                   (json_int_t)f->packets, "bytes", (json_int_t)f->bytes,
                   "captured", (json_int_t)f->st.captured, "kernel_drops",
                   (json_int_t)f->st.dropped, "interface_drops",
                   (json_int_t)f->st.ifdropped, "buffer_drops",
                   (json_int_t)f->st.overflow, "truncated",
-                  (json_int_t)f->st.truncated, "sampled_out",
-                  (json_int_t)f->sampled_out));
+                  (json_int_t)f->st.truncated));
   }
   json_t *o = json_pack(
       "{s:s, s:s, s:b, s:s, s:I, s:I, s:o, s:o, s:o}", "name", e->name,
@@ -301,6 +310,360 @@ static json_t *sensor_json(const ps__fleet_sensor *e) {
       json_object_set_new(o, "version", json_string(e->version));
       json_object_set_new(o, "host", json_string(e->host));
     }
+  }
+  return o;
+}
+
+/* ------------------------------------------------------------ requests */
+
+static int bad(char *errbuf, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int bad(char *errbuf, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(errbuf, PS_ERRMSG_MAX, fmt, ap);
+  va_end(ap);
+  return PS_ERR_INVALID;
+}
+
+static json_t *load(const char *body, size_t len, char *errbuf) {
+  json_error_t je;
+  json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+  if (j == NULL) {
+    bad(errbuf, "invalid JSON: %s (line %d, column %d)", je.text, je.line,
+        je.column);
+    return NULL;
+  }
+  if (!json_is_object(j)) {
+    json_decref(j);
+    bad(errbuf, "the request must be a JSON object");
+    return NULL;
+  }
+  return j;
+}
+
+/* A JSON integer within min..max. */
+static int get_uint(json_t *v, const char *key, uint64_t min, uint64_t max,
+                    uint64_t *out, char *errbuf) {
+  if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+      (uint64_t)json_integer_value(v) < min ||
+      (uint64_t)json_integer_value(v) > max) {
+    return bad(errbuf, "'%s' must be an integer %llu..%llu", key,
+               (unsigned long long)min, (unsigned long long)max);
+  }
+  *out = (uint64_t)json_integer_value(v);
+  return 0;
+}
+
+/* "1/N", N 1..1000000. */
+static int get_sample(json_t *v, uint32_t *out, char *errbuf) {
+  const char *t = json_string_value(v);
+  char *end;
+  if (t == NULL || strncmp(t, "1/", 2) != 0 || t[2] < '1' || t[2] > '9') {
+    return bad(errbuf, "'sample' must be a string \"1/N\", N 1..1000000");
+  }
+  unsigned long n = strtoul(t + 2, &end, 10);
+  if (*end != '\0' || n < 1 || n > 1000000) {
+    return bad(errbuf, "'sample' must be a string \"1/N\", N 1..1000000");
+  }
+  *out = (uint32_t)n;
+  return 0;
+}
+
+static int get_filter(json_t *v, char *out, char *errbuf) {
+  const char *t = json_string_value(v);
+  size_t n = t ? json_string_length(v) : 0;
+  if (t == NULL || strlen(t) != n || n > PS_MAX_FILTER ||
+      !ps__valid_filter(t, n)) {
+    return bad(errbuf,
+               "'filter' must be a string of at most %u bytes without "
+               "control characters",
+               PS_MAX_FILTER);
+  }
+  memcpy(out, t, n + 1);
+  return 0;
+}
+
+static int get_name(json_t *v, const char *what, char *out, char *errbuf) {
+  const char *t = json_string_value(v);
+  size_t n = t ? json_string_length(v) : 0;
+  if (t == NULL || strlen(t) != n || n == 0 || n > 255 ||
+      !ps__valid_name(t, n)) {
+    return bad(errbuf,
+               "%s must be a string of 1 to 255 bytes without control "
+               "characters",
+               what);
+  }
+  memcpy(out, t, n + 1);
+  return 0;
+}
+
+static int get_selector(json_t *v, ps__selector *sel, char *errbuf) {
+  memset(sel, 0, sizeof(*sel));
+  json_t *names = NULL, *labels = NULL;
+  if (json_is_string(v) || json_is_array(v)) {
+    names = v;
+  } else if (json_is_object(v)) {
+    const char *k;
+    json_t *x;
+    json_object_foreach(v, k, x) {
+      if (strcmp(k, "names") == 0) {
+        names = x;
+      } else if (strcmp(k, "labels") == 0) {
+        labels = x;
+      } else {
+        return bad(errbuf,
+                   "unknown key '%s' in 'sensors' (known: names, labels)", k);
+      }
+    }
+    if (names == NULL && labels == NULL) {
+      return bad(errbuf, "'sensors' selects nothing: give names or labels");
+    }
+  } else {
+    return bad(errbuf, "'sensors' must be a name or glob, a list of them, or "
+                       "{\"labels\": {KEY: VALUE}}");
+  }
+  if (names != NULL && json_is_string(names)) {
+    sel->n_names = 1;
+    return get_name(names, "a sensor name or glob", sel->names[0], errbuf);
+  }
+  if (names != NULL) {
+    if (!json_is_array(names) || json_array_size(names) == 0 ||
+        json_array_size(names) > PS_SELECTOR_MAX_NAMES) {
+      return bad(errbuf, "sensor names must be a list of 1 to %u names",
+                 PS_SELECTOR_MAX_NAMES);
+    }
+    size_t i;
+    json_t *x;
+    json_array_foreach(names, i, x) {
+      if (get_name(x, "a sensor name or glob", sel->names[i], errbuf) != 0) {
+        return PS_ERR_INVALID;
+      }
+    }
+    sel->n_names = (unsigned)json_array_size(names);
+  }
+  if (labels != NULL) {
+    if (!json_is_object(labels) || json_object_size(labels) == 0 ||
+        json_object_size(labels) > PS_FLEET_MAX_LABELS) {
+      return bad(errbuf, "'labels' must be an object of 1 to %u labels",
+                 PS_FLEET_MAX_LABELS);
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach(labels, k, x) {
+      const char *val = json_string_value(x);
+      size_t vl = val ? json_string_length(x) : 0;
+      if (!ps__valid_label_key(k, strlen(k))) {
+        return bad(errbuf, "invalid label key '%.64s'", k);
+      }
+      if (val == NULL || strlen(val) != vl || vl > PS_FLEET_LABEL_VALUE ||
+          (vl > 0 && !ps__valid_name(val, vl))) {
+        return bad(errbuf,
+                   "label %s: the value must be a string of at most "
+                   "255 bytes without control characters",
+                   k);
+      }
+      ps__fleet_label *l = &sel->labels[sel->n_labels++];
+      snprintf(l->key, sizeof(l->key), "%s", k);
+      memcpy(l->value, val, vl + 1);
+    }
+  }
+  return 0;
+}
+
+int ps__admin_parse_capture(const char *body, size_t len, ps__capreq *out,
+                            char *errbuf) {
+  memset(out, 0, sizeof(*out));
+  json_t *j = load(body, len, errbuf);
+  if (j == NULL) {
+    return PS_ERR_INVALID;
+  }
+  int rc = 0, have_sensors = 0;
+  const char *k;
+  json_t *v;
+  uint64_t u;
+  json_object_foreach(j, k, v) {
+    if (rc != 0) {
+      break;
+    }
+    if (strcmp(k, "sensors") == 0) {
+      have_sensors = 1;
+      rc = get_selector(v, &out->sel, errbuf);
+    } else if (strcmp(k, "filter") == 0) {
+      rc = get_filter(v, out->filter, errbuf);
+    } else if (strcmp(k, "interfaces") == 0) {
+      if (!json_is_array(v) || json_array_size(v) > PS_MAX_CAPTURE_IFACES) {
+        rc = bad(errbuf, "'interfaces' must be a list of at most %u names",
+                 PS_MAX_CAPTURE_IFACES);
+        break;
+      }
+      size_t i;
+      json_t *x;
+      json_array_foreach(v, i, x) {
+        if ((rc = get_name(x, "an interface name", out->ifaces[i], errbuf)) !=
+            0) {
+          break;
+        }
+      }
+      out->n_ifaces = (unsigned)json_array_size(v);
+    } else if (strcmp(k, "snaplen") == 0) {
+      rc = get_uint(v, k, 1, PS_MAX_CAPLEN, &u, errbuf);
+      out->snaplen = (uint32_t)u;
+    } else if (strcmp(k, "duration_s") == 0) {
+      rc = get_uint(v, k, 1, 31536000, &u, errbuf);
+      out->duration_ms = u * 1000;
+    } else if (strcmp(k, "count") == 0) {
+      rc = get_uint(v, k, 1, UINT64_MAX >> 1, &u, errbuf);
+      out->count = u;
+    } else if (strcmp(k, "max_pps") == 0) {
+      rc = get_uint(v, k, 1, UINT32_MAX, &u, errbuf);
+      out->max_pps = (uint32_t)u;
+    } else if (strcmp(k, "sample") == 0) {
+      rc = get_sample(v, &out->sample_n, errbuf);
+    } else if (strcmp(k, "output") == 0) {
+      rc = bad(errbuf, "'output': a capture of its own file is not supported "
+                       "by this receiver; its packets go to the receiver's "
+                       "outputs (-w)");
+    } else {
+      rc = bad(errbuf,
+               "unknown key '%.64s' (known: sensors, filter, interfaces, "
+               "snaplen, duration_s, count, sample, max_pps)",
+               k);
+    }
+  }
+  json_decref(j);
+  if (rc == 0 && !have_sensors) {
+    rc = bad(errbuf, "'sensors' is required: a name, a glob, a list of them, "
+                     "or {\"labels\": {KEY: VALUE}}");
+  }
+  return rc;
+}
+
+int ps__admin_parse_change(const char *body, size_t len, uint32_t *what,
+                           char *filter, uint32_t *sample_n, uint32_t *max_pps,
+                           char *errbuf) {
+  *what = 0;
+  *sample_n = *max_pps = 0;
+  filter[0] = '\0';
+  json_t *j = load(body, len, errbuf);
+  if (j == NULL) {
+    return PS_ERR_INVALID;
+  }
+  int rc = 0;
+  const char *k;
+  json_t *v;
+  uint64_t u;
+  json_object_foreach(j, k, v) {
+    if (rc != 0) {
+      break;
+    }
+    if (strcmp(k, "filter") == 0) {
+      rc = get_filter(v, filter, errbuf);
+      *what |= PS_CHANGE_FILTER;
+    } else if (strcmp(k, "sample") == 0) {
+      rc = get_sample(v, sample_n, errbuf);
+      *what |= PS_CHANGE_SAMPLE;
+    } else if (strcmp(k, "max_pps") == 0) {
+      rc = get_uint(v, k, 1, UINT32_MAX, &u, errbuf);
+      *max_pps = (uint32_t)u;
+      *what |= PS_CHANGE_MAX_PPS;
+    } else {
+      rc = bad(errbuf,
+               "unknown key '%.64s' (a running capture changes its filter, "
+               "sample or max_pps)",
+               k);
+    }
+  }
+  json_decref(j);
+  if (rc == 0 && *what == 0) {
+    rc = bad(errbuf, "nothing to change: give filter, sample or max_pps");
+  }
+  return rc;
+}
+
+int ps__admin_check_filter(const char *filter, uint32_t linktype, char *errbuf,
+                           size_t errlen) {
+  if (filter[0] == '\0') {
+    return 0;
+  }
+  /* pcap_open_dead takes a DLT_ value; they differ from LINKTYPE_ for
+   * a few types, of which raw IP is the one sensors offer. */
+  int dlt = (linktype & 0xffff) == 101 ? DLT_RAW : (int)(linktype & 0xffff);
+  pcap_t *p = pcap_open_dead(dlt, (int)PS_MAX_CAPLEN);
+  if (p == NULL) {
+    snprintf(errbuf, errlen, "out of memory");
+    return PS_ERR_NOMEM;
+  }
+  struct bpf_program prog;
+  int rc = 0;
+  if (pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+    snprintf(errbuf, errlen, "%s", pcap_geterr(p));
+    rc = PS_ERR_FILTER;
+  } else {
+    pcap_freecode(&prog);
+  }
+  pcap_close(p);
+  return rc;
+}
+
+static json_t *capture_json(const ps__capture *c) {
+  char created[48];
+  iso_time(created, sizeof(created), c->created_ms);
+  json_t *ts = json_array();
+  uint64_t packets = 0;
+  int active = 0, accepted = 0;
+  for (unsigned i = 0; i < c->n_t; i++) {
+    const ps__cap_target *t = &c->t[i];
+    packets += t->packets;
+    active |= t->state == PS_T_RUNNING || t->state == PS_T_PENDING;
+    accepted |= t->state == PS_T_RUNNING || t->state == PS_T_ENDED;
+    json_t *o =
+        json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I}", "sensor", t->sensor,
+                  "state", ps__target_state_name(t->state), "accepted",
+                  t->state == PS_T_RUNNING || t->state == PS_T_ENDED, "packets",
+                  (json_int_t)t->packets, "bytes", (json_int_t)t->bytes,
+                  "sensor_packets", (json_int_t)t->sensor_packets,
+                  "sampled_out", (json_int_t)t->sampled_out);
+    if (o != NULL && t->reason[0]) {
+      json_object_set_new(o, "reason", json_string(t->reason));
+    }
+    if (o != NULL && t->change[0]) {
+      json_object_set_new(o, "change", json_string(t->change));
+    }
+    json_array_append_new(ts, o);
+  }
+  json_t *ifs = json_array();
+  for (unsigned i = 0; i < c->req.n_ifaces; i++) {
+    json_array_append_new(ifs, json_string(c->req.ifaces[i]));
+  }
+  const char *state = active     ? (c->stop_requested ? "stopping" : "running")
+                      : accepted ? "ended"
+                      : c->stop_requested ? "ended"
+                                          : "refused";
+  json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:I}", "id",
+                        (json_int_t)c->id, "state", state, "created", created,
+                        "filter", c->req.filter, "interfaces", ifs, "sensors",
+                        ts, "packets", (json_int_t)packets);
+  if (o == NULL) {
+    return NULL;
+  }
+  if (c->req.duration_ms) {
+    json_object_set_new(o, "duration_s",
+                        json_integer((json_int_t)(c->req.duration_ms / 1000)));
+  }
+  if (c->req.count) {
+    json_object_set_new(o, "count", json_integer((json_int_t)c->req.count));
+  }
+  if (c->req.snaplen) {
+    json_object_set_new(o, "snaplen", json_integer(c->req.snaplen));
+  }
+  if (c->req.max_pps) {
+    json_object_set_new(o, "max_pps", json_integer(c->req.max_pps));
+  }
+  if (c->req.sample_n > 1) {
+    char smp[32];
+    snprintf(smp, sizeof(smp), "1/%u", c->req.sample_n);
+    json_object_set_new(o, "sample", json_string(smp));
   }
   return o;
 }
@@ -397,10 +760,176 @@ static enum MHD_Result get_sensors(ps__admin *a, struct MHD_Connection *c,
   return reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "sensors", arr));
 }
 
+/* The filter must compile on every interface it will run on (those
+ * asked for, else those the sensor offers), on each sensor's link type:
+ * refused at the API with libpcap's words rather than by every sensor. */
+static int check_filter_all(ps__fleet *fl, const ps__capreq *cr,
+                            const char *filter, char *why, size_t whylen) {
+  for (ps__fleet_sensor *e = fl->head; e != NULL; e = e->next) {
+    if (!ps__selector_match(&cr->sel, e) || e->sess == NULL) {
+      continue;
+    }
+    for (unsigned i = 0; i < e->n_avail; i++) {
+      int asked = cr->n_ifaces == 0;
+      for (unsigned k = 0; k < cr->n_ifaces && !asked; k++) {
+        asked = strcmp(cr->ifaces[k], e->avail[i].name) == 0;
+      }
+      if (!asked || e->avail[i].linktype == 0) {
+        continue;
+      }
+      char eb[PCAP_ERRBUF_SIZE + 64];
+      if (ps__admin_check_filter(filter, e->avail[i].linktype, eb,
+                                 sizeof(eb)) != 0) {
+        snprintf(why, whylen,
+                 "invalid filter '%s' for sensor %s interface %s (link type "
+                 "%u): %s",
+                 filter, e->name, e->avail[i].name, e->avail[i].linktype, eb);
+        return PS_ERR_FILTER;
+      }
+    }
+  }
+  return 0;
+}
+
+/* Answers now, or once the sensors answered (the request is suspended;
+ * ps__admin_answered() resumes it). */
+static enum MHD_Result answer_capture(ps__admin *a, struct MHD_Connection *c,
+                                      ps__capture *cap, unsigned status,
+                                      req *q) {
+  if (ps__capture_waiting(cap) && cap->waiter == NULL) {
+    cap->waiter = c;
+    q->waiting = 1;
+    q->cap_id = cap->id;
+    q->status = status;
+    MHD_suspend_connection(c);
+    return MHD_YES;
+  }
+  (void)a;
+  return reply_json(c, status, capture_json(cap));
+}
+
+static enum MHD_Result post_capture(ps__admin *a, struct MHD_Connection *c,
+                                    req *q) {
+  char why[PS_ERRMSG_MAX + PCAP_ERRBUF_SIZE + 400];
+  ps__capreq *r = malloc(sizeof(*r));
+  if (r == NULL) {
+    return MHD_NO;
+  }
+  if (ps__admin_parse_capture((const char *)ps__buf_head(&q->body),
+                              ps__buf_size(&q->body), r, why) != 0) {
+    free(r);
+    return reply_error(c, MHD_HTTP_BAD_REQUEST, "%s", why);
+  }
+  ps__fleet *fl = ps__receiver_fleet(a->r);
+  if (check_filter_all(fl, r, r->filter, why, sizeof(why)) != 0) {
+    free(r);
+    return reply_error(c, MHD_HTTP_BAD_REQUEST, "%s", why);
+  }
+  ps__capture *cap;
+  int rc = ps__captures_start(ps__receiver_captures(a->r), fl, r, ps__now_ms(),
+                              &cap, why);
+  free(r);
+  if (rc == PS_ERR_INVALID) {
+    return reply_error(c, MHD_HTTP_NOT_FOUND, "%s", why);
+  }
+  if (rc != 0) {
+    return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", why);
+  }
+  return answer_capture(a, c, cap, MHD_HTTP_CREATED, q);
+}
+
+static enum MHD_Result captures_route(ps__admin *a, struct MHD_Connection *c,
+                                      const char *method, const char *rest,
+                                      req *q) {
+  ps__captures *cs = ps__receiver_captures(a->r);
+  if (rest == NULL) {
+    if (strcmp(method, "POST") == 0) {
+      return post_capture(a, c, q);
+    }
+    if (strcmp(method, "GET") != 0) {
+      return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                         "%s /api/v1/captures: GET or POST", method);
+    }
+    json_t *arr = json_array();
+    for (ps__capture *cap = cs->head; cap != NULL; cap = cap->next) {
+      json_array_append_new(arr, capture_json(cap));
+    }
+    return reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "captures", arr));
+  }
+  char *end;
+  unsigned long long id = strtoull(rest, &end, 10);
+  ps__capture *cap = (*rest >= '0' && *rest <= '9' && *end == '\0')
+                         ? ps__captures_find(cs, id)
+                         : NULL;
+  if (cap == NULL) {
+    return reply_error(c, MHD_HTTP_NOT_FOUND, "no capture %s", rest);
+  }
+  if (cap->waiter != NULL) {
+    return reply_error(c, MHD_HTTP_CONFLICT,
+                       "capture %llu waits for its sensors' answers to "
+                       "another request",
+                       id);
+  }
+  if (strcmp(method, "GET") == 0) {
+    return reply_json(c, MHD_HTTP_OK, capture_json(cap));
+  }
+  if (strcmp(method, "DELETE") == 0) {
+    if (ps__captures_stop(cs, cap, ps__now_ms()) != 0) {
+      return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    return answer_capture(a, c, cap, MHD_HTTP_OK, q);
+  }
+  if (strcmp(method, "PATCH") == 0) {
+    char why[PS_ERRMSG_MAX + PCAP_ERRBUF_SIZE + 400];
+    char *filter = malloc(PS_MAX_FILTER + 1);
+    uint32_t what, sample_n, max_pps;
+    if (filter == NULL) {
+      return MHD_NO;
+    }
+    if (ps__admin_parse_change((const char *)ps__buf_head(&q->body),
+                               ps__buf_size(&q->body), &what, filter, &sample_n,
+                               &max_pps, why) != 0 ||
+        ((what & PS_CHANGE_FILTER) &&
+         check_filter_all(ps__receiver_fleet(a->r), &cap->req, filter, why,
+                          sizeof(why)) != 0)) {
+      free(filter);
+      return reply_error(c, MHD_HTTP_BAD_REQUEST, "%s", why);
+    }
+    int n = ps__captures_change(cs, cap, what, filter, sample_n, max_pps,
+                                ps__now_ms());
+    free(filter);
+    if (n < 0) {
+      return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    if (n == 0) {
+      return reply_error(c, MHD_HTTP_CONFLICT,
+                         "capture %llu runs on no connected sensor", id);
+    }
+    return answer_capture(a, c, cap, MHD_HTTP_OK, q);
+  }
+  return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                     "%s /api/v1/captures/ID: GET, PATCH or DELETE", method);
+}
+
+void ps__admin_answered(ps__admin *a, ps__capture *c) {
+  (void)a;
+  if (c->waiter != NULL) {
+    MHD_resume_connection(c->waiter);
+    c->waiter = NULL;
+  }
+}
+
 static enum MHD_Result route(ps__admin *a, struct MHD_Connection *c,
                              const char *url, const char *method, req *q) {
-  (void)q;
   int get = strcmp(method, "GET") == 0;
+  static const char captures[] = "/api/v1/captures";
+  if (strncmp(url, captures, sizeof(captures) - 1) == 0 &&
+      (url[sizeof(captures) - 1] == '\0' ||
+       (url[sizeof(captures) - 1] == '/' && url[sizeof(captures)] != '\0'))) {
+    return captures_route(
+        a, c, method, url[sizeof(captures) - 1] ? url + sizeof(captures) : NULL,
+        q);
+  }
   static const char sensors[] = "/api/v1/sensors";
   if (strcmp(url, "/metrics") == 0) {
     return get ? get_metrics(a, c)
@@ -449,6 +978,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     }
     *upload_size = 0;
     return MHD_YES;
+  }
+  if (q->waiting) {
+    /* Resumed: the sensors answered (or their time is up). */
+    q->waiting = 0;
+    ps__capture *cap =
+        ps__captures_find(ps__receiver_captures(a->r), q->cap_id);
+    if (cap == NULL) {
+      return reply_error(c, MHD_HTTP_NOT_FOUND, "no capture %llu",
+                         (unsigned long long)q->cap_id);
+    }
+    return reply_json(c, q->status, capture_json(cap));
   }
   if (a->token != NULL &&
       !ps__admin_token_ok(
@@ -502,9 +1042,10 @@ int ps__admin_new(ps__admin **out, struct ps_receiver *r, int fd,
   /* MHD_USE_EPOLL without a polling thread: the receiver's loop watches
    * MHD's epoll descriptor and calls MHD_run(); see ps_admin.h. */
   a->d = MHD_start_daemon(
-      MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, a,
-      MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned)PS_ADMIN_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+      MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
+      NULL, on_request, a, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)PS_ADMIN_MAX_CONNS,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
   if (a->d == NULL) {
@@ -521,6 +1062,11 @@ int ps__admin_new(ps__admin **out, struct ps_receiver *r, int fd,
 void ps__admin_free(ps__admin *a) {
   if (a == NULL) {
     return;
+  }
+  /* MHD stops only with no request suspended. */
+  for (ps__capture *c = ps__receiver_captures(a->r)->head; c != NULL;
+       c = c->next) {
+    ps__admin_answered(a, c);
   }
   MHD_stop_daemon(a->d);
   if (a->token != NULL) {

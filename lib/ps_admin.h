@@ -11,6 +11,7 @@
 #define PS_ADMIN_H
 
 #include "ps_common.h"
+#include "ps_capture.h"
 #include "ps_fleet.h"
 
 /* The largest request body taken (a capture request is a few hundred
@@ -48,9 +49,28 @@ int ps__admin_token_ok(const char *header, const uint8_t *token,
 int ps__admin_metrics(ps__buf *out, const ps_receiver_counters *c,
                       uint64_t journal_commits, const ps__fleet *fl);
 
+/* The body of POST /api/v1/captures, validated into *out (JSON with
+ * the keys of ps-receiver(1); every limit of ps__capreq checked).
+ * Returns 0 or PS_ERR_INVALID with the reason (for the 400 answer) in
+ * errbuf. Pure. */
+int ps__admin_parse_capture(const char *body, size_t len, ps__capreq *out,
+                            char *errbuf);
+/* The body of PATCH /api/v1/captures/ID: filter, sample and/or max_pps.
+ * *what: PS_CHANGE_* bits; filter: PS_MAX_FILTER + 1 bytes. Pure. */
+int ps__admin_parse_change(const char *body, size_t len, uint32_t *what,
+                           char *filter, uint32_t *sample_n,
+                           uint32_t *max_pps, char *errbuf);
+/* Compiles filter for a link type (pcap's LINKTYPE_ value), as the
+ * sensor will: 0, or PS_ERR_FILTER with libpcap's words in errbuf. */
+int ps__admin_check_filter(const char *filter, uint32_t linktype,
+                           char *errbuf, size_t errlen);
+/* All answers to capture c are in: its waiting request is answered. */
+void ps__admin_answered(ps__admin *a, ps__capture *c);
+
 /* What the admin API reads from the receiver (ps_receiver.c). */
 const ps_receiver_counters *ps__receiver_ctr(struct ps_receiver *r);
 uint64_t ps__receiver_journal_commits(struct ps_receiver *r);
 ps__fleet *ps__receiver_fleet(struct ps_receiver *r);
+ps__captures *ps__receiver_captures(struct ps_receiver *r);
 
 #endif

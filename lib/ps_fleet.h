@@ -26,7 +26,6 @@ typedef struct ps__fleet_iface {
   uint32_t snaplen;
   uint64_t packets, bytes; /* written by this receiver */
   ps_capture_stats st;     /* the sensor's latest report */
-  uint64_t sampled_out;    /* left out by sampling (version 2 reports) */
 } ps__fleet_iface;
 
 typedef struct ps__fleet_label {
@@ -50,6 +49,7 @@ typedef struct ps__fleet_sensor {
   int64_t left_ms;   /* wall clock of the latest disconnect */
   uint64_t sessions; /* connections admitted */
   uint64_t duplicates;
+  uint64_t sampled_out; /* left out by sampling in remote captures */
   /* What the sensor announced (protocol version 2), else zero. */
   int announced;
   uint32_t announce_flags;

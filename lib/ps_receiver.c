@@ -113,7 +113,8 @@ struct ps_receiver {
   size_t auth_len;
   ps_receiver_counters ctr;
   uint64_t journal_commits;
-  ps__fleet fleet; /* every sensor seen: metrics, inventory */
+  ps__fleet fleet;   /* every sensor seen: metrics, inventory */
+  ps__captures caps; /* captures on demand */
   ps__admin *admin;
   uint8_t *admin_token;
   size_t admin_token_len;
@@ -124,6 +125,10 @@ struct ps_receiver {
 };
 
 static void conn_close(ps_receiver *r, conn *c, const char *reason);
+static void caps_kick(void *ud, ps__session *s);
+static void caps_answered(void *ud, ps__capture *cap);
+static void on_capture_state(void *ud, ps__session *s,
+                             const ps__capture_state_msg *m);
 static void set_blocked(ps_receiver *r, const char *why);
 
 #define PCAP_MARKS 64 /* files one output may have open at once */
@@ -270,7 +275,11 @@ int ps_receiver_create(ps_receiver **out) {
   r->env.supersede = supersede;
   r->env.admit = admit;
   r->env.fleet = &r->fleet;
+  r->env.on_capture_state = on_capture_state;
   r->env.ud = r;
+  r->caps.kick = caps_kick;
+  r->caps.answered = caps_answered;
+  r->caps.ud = r;
   r->max_sessions = 1024;
   r->handshake_ms = 10000;
   r->idle_ms = 60000;
@@ -500,6 +509,34 @@ ps__fleet *ps__receiver_fleet(ps_receiver *r) {
   return &r->fleet;
 }
 
+ps__captures *ps__receiver_captures(ps_receiver *r) {
+  return &r->caps;
+}
+
+static int conn_writable(ps_receiver *r, conn *c);
+
+/* A capture request was queued in a session's output: send it. */
+static void caps_kick(void *ud, ps__session *s) {
+  ps_receiver *r = ud;
+  conn *c = conn_of(s);
+  if (c->tx.fd >= 0 && !c->lingering) {
+    conn_writable(r, c);
+  }
+}
+
+static void caps_answered(void *ud, ps__capture *cap) {
+  ps_receiver *r = ud;
+  if (r->admin != NULL) {
+    ps__admin_answered(r->admin, cap);
+  }
+}
+
+static void on_capture_state(void *ud, ps__session *s,
+                             const ps__capture_state_msg *m) {
+  ps_receiver *r = ud;
+  ps__captures_on_state(&r->caps, s, m);
+}
+
 int ps_receiver_set_admin_token(ps_receiver *r, const uint8_t *token,
                                 size_t len) {
   if (r->admin != NULL) {
@@ -638,6 +675,7 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
     c->counted = 0;
     r->n_sensors--;
   }
+  ps__captures_session_end(&r->caps, &c->sess);
   ps__session_end(&c->sess);
   /* Lingering reads and drops plain bytes: TLS is over either way. */
   ps__tls_free(c->tx.tls);
@@ -1212,6 +1250,7 @@ static int step(ps_receiver *r, int timeout_ms) {
   if (r->admin != NULL) {
     /* Answers see the round's writes; MHD also runs its own timeouts
      * here. */
+    ps__captures_tick(&r->caps, ps__now_ms());
     ps__admin_run(r->admin);
   }
   bury_dead(r);
@@ -1307,6 +1346,7 @@ void ps_receiver_free(ps_receiver *r) {
   ps_receiver_shutdown(r);
   ps__admin_free(r->admin);
   ps__key_clear(&r->admin_token, &r->admin_token_len);
+  ps__captures_free(&r->caps);
   ps__fleet_free(&r->fleet);
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
     ps_sink_free(r->sinks[i]);

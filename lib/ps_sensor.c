@@ -1211,6 +1211,8 @@ static int cap_end(ps_sensor *s, const char *why) {
   close_sources(s);
   s->cap_id = 0;
   s->sample_n = s->max_pps = 0;
+  free(s->filter);
+  s->filter = NULL;
   free(s->cap_filter);
   s->cap_filter = NULL;
   return rc;
@@ -1317,12 +1319,19 @@ static int cap_start(ps_sensor *s, const ps__capture_start *m) {
   for (unsigned i = 0; i < n && rc == 0; i++) {
     rc = open_live(s, i);
   }
-  s->filter = saved_filter;
+  /* While it runs, the capture's filter is the sensor's (a standby
+   * sensor has none of its own): the exclusion of the sensor's own
+   * stream is added to it (exclude_stream). */
   s->snaplen = saved_snaplen;
   memcpy(s->ifnames, saved_names, sizeof(saved_names));
   s->n_ifnames = saved_n;
   snprintf(why, sizeof(why), "%s", s->errmsg);
-  free(expr);
+  if (rc != 0 || !*expr) {
+    s->filter = saved_filter;
+    free(expr);
+  } else {
+    free(saved_filter);
+  }
   if (rc != 0) {
     close_sources(s);
     free(filter);
@@ -1410,7 +1419,7 @@ static int cap_change(ps_sensor *s, const ps__capture_change *m) {
       cb_ctx ctx = {s, &s->src[i]};
       pcap_dispatch(s->src[i].p, -1, on_packet, (u_char *)&ctx);
     }
-    char *saved = s->filter;
+    free(s->filter);
     s->filter = *expr ? expr : NULL;
     s->n_excluded = 0;
     if (exclude_stream(s) != 0) {
@@ -1418,8 +1427,9 @@ static int cap_change(ps_sensor *s, const ps__capture_change *m) {
         compile_filter(s, &s->src[i], *expr ? expr : "", 0);
       }
     }
-    s->filter = saved;
-    free(expr);
+    if (!*expr) {
+      free(expr);
+    }
     free(s->cap_filter);
     s->cap_filter = filter;
   }

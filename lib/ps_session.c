@@ -426,6 +426,9 @@ static int on_batch(ps__session *s, const ps__frame *f) {
       ifc->fl->packets++;
       ifc->fl->bytes += pkt.caplen;
     }
+    if (ifc->cap != NULL) {
+      ps__capture_count(ifc->cap, pkt.caplen);
+    }
   }
   s->packets += n;
   s->batches++;

@@ -8,6 +8,7 @@
 #define PS_SESSION_H
 
 #include "ps_codec.h"
+#include "ps_capture.h"
 #include "ps_fleet.h"
 #include "ps_proto.h"
 #include "ps_sink.h"
@@ -22,6 +23,9 @@ typedef struct ps__sess_iface {
   ps_capture_stats stats;
   int have_stats;
   ps__fleet_iface *fl; /* its counters in the fleet, or NULL */
+  /* The capture on demand its packets belong to now (ps_capture.c
+   * sets and clears it), or NULL. */
+  struct ps__cap_target *cap;
 } ps__sess_iface;
 
 /* What a session shares with its receiver. */

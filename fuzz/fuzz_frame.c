@@ -6,25 +6,16 @@
  */
 #include "config.h"
 
+#include "fuzz_util.h"
 #include "ps_proto.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
-
 /* A failing call must say why, within its buffer. */
 static void check_err(int rc, const char *errbuf) {
   CHECK(rc == PS_ERR_PROTOCOL || rc == PS_ERR_LIMIT);
-  size_t n = strnlen(errbuf, PS_ERRMSG_MAX);
-  CHECK(n > 0 && n < PS_ERRMSG_MAX);
+  fuzz_check_reason(errbuf, PS_ERRMSG_MAX);
 }
 
 /* p[0..n) lies within the frame's payload. */

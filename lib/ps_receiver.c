@@ -89,6 +89,7 @@ struct ps_receiver {
   unsigned max_pending; /* in their handshake; 0: the default */
   conn *pend_head, *pend_tail;
   unsigned n_pending;
+  ps__logex logex;     /* ps_receiver_set_log_ex() */
   int64_t hslog_since; /* window of the handshake log lines */
   unsigned hslog_n;
   unsigned long long hslog_hidden;
@@ -223,10 +224,11 @@ static void hslog_flush(ps_receiver *r, int64_t now, int force) {
     return;
   }
   if (r->hslog_hidden > 0) {
-    ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-            "%llu more connections ended in their handshake in the last "
-            "%lld s (not logged one by one)",
-            r->hslog_hidden, (long long)(now - r->hslog_since + 999) / 1000);
+    ps__logx(r->env.log, r->env.log_ud, PS_LOG_WARNING, "handshakes_hidden",
+             NULL, NULL, 0,
+             "%llu more connections ended in their handshake in the last "
+             "%lld s (not logged one by one)",
+             r->hslog_hidden, (long long)(now - r->hslog_since + 999) / 1000);
   }
   r->hslog_since = now;
   r->hslog_n = 0;
@@ -286,6 +288,12 @@ int ps_receiver_create(ps_receiver **out) {
   r->next_id = 1;
   *out = r;
   return 0;
+}
+
+void ps_receiver_set_log_ex(ps_receiver *r, ps_log_ex_fn fn, void *user_data) {
+  r->logex.fn = fn;
+  r->logex.ud = user_data;
+  ps_receiver_set_log(r, fn ? ps__log_ex_adapter : NULL, &r->logex);
 }
 
 void ps_receiver_set_log(ps_receiver *r, ps_log_fn fn, void *user_data) {
@@ -643,24 +651,35 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
     if (!hslog_allow(r)) {
       /* in the next summary line instead */
     } else if (!said_hello(c)) {
-      ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-              "connection from %s closed before the hello: %s", c->sess.peer,
-              reason ? reason : "no data");
+      ps__logx(r->env.log, r->env.log_ud, PS_LOG_WARNING, "no_hello", NULL,
+               NULL, 0, "connection from %s closed before the hello: %s",
+               c->sess.peer, reason ? reason : "no data");
     } else {
-      ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-              "sensor %s (%s) dropped: %s", c->sess.sensor, c->sess.peer,
-              reason ? reason : "closed in its handshake");
+      ps__logx(r->env.log, r->env.log_ud, PS_LOG_WARNING, "dropped",
+               c->sess.sensor, NULL, 0, "sensor %s (%s) dropped: %s",
+               c->sess.sensor, c->sess.peer,
+               reason ? reason : "closed in its handshake");
     }
   } else {
-    ps__log(r->env.log, r->env.log_ud, reason ? PS_LOG_WARNING : PS_LOG_INFO,
-            "sensor %s (%s) %s: %llu packets, %llu bytes, %llu dropped "
-            "(kernel %llu, interface %llu, sensor buffer %llu)%s%s",
-            c->sess.sensor, c->sess.peer, reason ? "dropped" : "disconnected",
-            (unsigned long long)t.captured, (unsigned long long)t.bytes,
-            (unsigned long long)(t.dropped + t.ifdropped + t.overflow),
-            (unsigned long long)t.dropped, (unsigned long long)t.ifdropped,
-            (unsigned long long)t.overflow, reason ? ": " : "",
-            reason ? reason : "");
+    const ps_log_field f[] = {
+        {"packets", t.captured},
+        {"bytes", t.bytes},
+        {"dropped", t.dropped + t.ifdropped + t.overflow},
+        {"kernel_dropped", t.dropped},
+        {"interface_dropped", t.ifdropped},
+        {"overflow_dropped", t.overflow},
+    };
+    ps__logx(r->env.log, r->env.log_ud, reason ? PS_LOG_WARNING : PS_LOG_INFO,
+             reason ? "dropped" : "disconnected", c->sess.sensor, f,
+             sizeof(f) / sizeof(f[0]),
+             "sensor %s (%s) %s: %llu packets, %llu bytes, %llu dropped "
+             "(kernel %llu, interface %llu, sensor buffer %llu)%s%s",
+             c->sess.sensor, c->sess.peer, reason ? "dropped" : "disconnected",
+             (unsigned long long)t.captured, (unsigned long long)t.bytes,
+             (unsigned long long)(t.dropped + t.ifdropped + t.overflow),
+             (unsigned long long)t.dropped, (unsigned long long)t.ifdropped,
+             (unsigned long long)t.overflow, reason ? ": " : "",
+             reason ? reason : "");
   }
   r->ctr.dropped += t.dropped + t.ifdropped;
   r->ctr.overflow += t.overflow;

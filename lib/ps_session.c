@@ -154,11 +154,12 @@ static int claim_stream(ps__session *s) {
     return refuse(s, PS_ERR_NOMEM);
   }
   if (e->owner != NULL && e->owner != s) {
-    ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
-            "sensor %s: stream continues on a new connection from %s "
-            "(session %llu replaces %llu)",
-            s->sensor, s->peer, (unsigned long long)s->info.id,
-            (unsigned long long)e->owner->info.id);
+    ps__logx(s->env->log, s->env->log_ud, PS_LOG_INFO, "superseded", s->sensor,
+             NULL, 0,
+             "sensor %s: stream continues on a new connection from %s "
+             "(session %llu replaces %llu)",
+             s->sensor, s->peer, (unsigned long long)s->info.id,
+             (unsigned long long)e->owner->info.id);
     s->env->supersede(s->env->ud, e->owner);
   }
   e->owner = s;
@@ -177,9 +178,9 @@ static int resume(ps__session *s) {
     return 0;
   }
   if (s->last_seq > 0) {
-    ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
-            "sensor %s: resuming after batch %llu", s->sensor,
-            (unsigned long long)s->last_seq);
+    ps__logx(s->env->log, s->env->log_ud, PS_LOG_INFO, "resumed", s->sensor,
+             NULL, 0, "sensor %s: resuming after batch %llu", s->sensor,
+             (unsigned long long)s->last_seq);
   }
   return ps__enc_ack(&s->out, s->last_seq) ? refuse(s, PS_ERR_NOMEM) : 0;
 }
@@ -227,11 +228,12 @@ static int start(ps__session *s) {
   if (s->info.tls_subject) {
     snprintf(tls, sizeof(tls), ", TLS client %s", s->info.tls_subject);
   }
-  ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
-          "sensor %s connected from %s (session %llu, compression %s%s%s)",
-          s->sensor, s->peer, (unsigned long long)s->info.id,
-          ps__codec_name(s->codec),
-          s->env->auth_key ? ", shared key verified" : "", tls);
+  ps__logx(s->env->log, s->env->log_ud, PS_LOG_INFO, "connected", s->sensor,
+           NULL, 0,
+           "sensor %s connected from %s (session %llu, compression %s%s%s)",
+           s->sensor, s->peer, (unsigned long long)s->info.id,
+           ps__codec_name(s->codec),
+           s->env->auth_key ? ", shared key verified" : "", tls);
   return 0;
 }
 
@@ -298,9 +300,10 @@ static int on_iface(ps__session *s, const ps__frame *f) {
     /* NULL beyond the fleet's limit: that interface is not counted. */
     ifc->fl = ps__fleet_iface_get(s->fleet, ifc->name, m.linktype, m.snaplen);
   }
-  ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
-          "sensor %s interface %u %s: link type %u, snaplen %u, %s", s->sensor,
-          m.id, ifc->name, m.linktype, m.snaplen, tsres_name(m.tsres));
+  ps__logx(s->env->log, s->env->log_ud, PS_LOG_INFO, "interface", s->sensor,
+           NULL, 0, "sensor %s interface %u %s: link type %u, snaplen %u, %s",
+           s->sensor, m.id, ifc->name, m.linktype, m.snaplen,
+           tsres_name(m.tsres));
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
     if ((rc = ps__sink_iface(sk, &s->info, &ifc->info, &ifc->slot[i])) != 0) {
@@ -436,11 +439,12 @@ static int on_batch(ps__session *s, const ps__frame *f) {
     /* A stream may skip batches its sensor had to drop (its counters
      * say how many packets); everything sent arrives in order. */
     s->missing += b.seq - s->last_seq - 1;
-    ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
-            "sensor %s: batches %llu..%llu never sent (dropped by the "
-            "sensor)",
-            s->sensor, (unsigned long long)s->last_seq + 1,
-            (unsigned long long)b.seq - 1);
+    ps__logx(s->env->log, s->env->log_ud, PS_LOG_INFO, "batches_skipped",
+             s->sensor, NULL, 0,
+             "sensor %s: batches %llu..%llu never sent (dropped by the "
+             "sensor)",
+             s->sensor, (unsigned long long)s->last_seq + 1,
+             (unsigned long long)b.seq - 1);
   }
   s->last_seq = b.seq;
   if (s->stream != NULL) {
@@ -484,26 +488,35 @@ static int on_stats(ps__session *s, const ps__frame *f) {
                "statistics for unannounced interface %u", m.iface);
     return refuse(s, PS_ERR_PROTOCOL);
   }
-  ps__log(s->env->log, s->env->log_ud, PS_LOG_DEBUG,
-          "sensor %s interface %s: captured %llu, kernel drops %llu, "
-          "interface drops %llu, sensor buffer drops %llu, truncated %llu",
-          s->sensor, ifc->name, (unsigned long long)m.c.captured,
-          (unsigned long long)m.c.dropped, (unsigned long long)m.c.ifdropped,
-          (unsigned long long)m.c.overflow, (unsigned long long)m.c.truncated);
+  const ps_log_field lf[] = {
+      {"captured", m.c.captured},           {"kernel_dropped", m.c.dropped},
+      {"interface_dropped", m.c.ifdropped}, {"overflow_dropped", m.c.overflow},
+      {"truncated", m.c.truncated},
+  };
+  ps__logx(s->env->log, s->env->log_ud, PS_LOG_DEBUG, "interface_stats",
+           s->sensor, lf, sizeof(lf) / sizeof(lf[0]),
+           "sensor %s interface %s: captured %llu, kernel drops %llu, "
+           "interface drops %llu, sensor buffer drops %llu, truncated %llu",
+           s->sensor, ifc->name, (unsigned long long)m.c.captured,
+           (unsigned long long)m.c.dropped, (unsigned long long)m.c.ifdropped,
+           (unsigned long long)m.c.overflow, (unsigned long long)m.c.truncated);
   if (m.c.overflow > ifc->stats.overflow) {
-    ps__log(s->env->log, s->env->log_ud, PS_LOG_WARNING,
-            "sensor %s interface %s: %llu packets dropped by the sensor's "
-            "replay buffer (receiver unreachable or too slow)",
-            s->sensor, ifc->name, (unsigned long long)m.c.overflow);
+    ps__logx(s->env->log, s->env->log_ud, PS_LOG_WARNING, "overflow", s->sensor,
+             NULL, 0,
+             "sensor %s interface %s: %llu packets dropped by the sensor's "
+             "replay buffer (receiver unreachable or too slow)",
+             s->sensor, ifc->name, (unsigned long long)m.c.overflow);
   }
   uint64_t before = ifc->stats.dropped + ifc->stats.ifdropped;
   uint64_t now = m.c.dropped + m.c.ifdropped;
   if (now > before) {
-    ps__log(s->env->log, s->env->log_ud, PS_LOG_WARNING,
-            "sensor %s interface %s: %llu packets dropped before capture "
-            "(kernel %llu, interface %llu)",
-            s->sensor, ifc->name, (unsigned long long)now,
-            (unsigned long long)m.c.dropped, (unsigned long long)m.c.ifdropped);
+    ps__logx(s->env->log, s->env->log_ud, PS_LOG_WARNING, "capture_drops",
+             s->sensor, NULL, 0,
+             "sensor %s interface %s: %llu packets dropped before capture "
+             "(kernel %llu, interface %llu)",
+             s->sensor, ifc->name, (unsigned long long)now,
+             (unsigned long long)m.c.dropped,
+             (unsigned long long)m.c.ifdropped);
   }
   ifc->stats = m.c;
   ifc->have_stats = 1;

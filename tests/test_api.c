@@ -8,29 +8,35 @@
 
 #include <stddef.h>
 
+/* Which errors retrying cannot mend (ps_error_is_final). */
+static const struct {
+  int code, final;
+} error_classes[] = {
+    {PS_ERR_REFUSED, 1},
+    {PS_ERR_AUTH, 1},
+    {PS_ERR_TLS, 1},
+    {PS_ERR_NOMEM, 1},
+    {PS_ERR_STOPPED, 1},
+    {PS_ERR_INVALID, 1},
+    {PS_ERR_STATE, 1},
+    {0, 0},
+    {PS_ERR_CONNECT, 0},
+    {PS_ERR_TIMEOUT, 0},
+    {PS_ERR_CLOSED, 0},
+    {PS_ERR_BUSY, 0},
+    {PS_ERR_IO, 0},
+    {PS_ERR_RESOLVE, 0},
+    {PS_ERR_PROTOCOL, 0},
+    {-1, 0},
+    {-499, 0},
+    {-600, 0},
+};
+
 START_TEST(test_error_classes) {
-  static const int final[] = {PS_ERR_REFUSED, PS_ERR_AUTH,    PS_ERR_TLS,
-                              PS_ERR_NOMEM,   PS_ERR_STOPPED, PS_ERR_INVALID,
-                              PS_ERR_STATE};
-  static const int passing[] = {0,
-                                PS_ERR_CONNECT,
-                                PS_ERR_TIMEOUT,
-                                PS_ERR_CLOSED,
-                                PS_ERR_BUSY,
-                                PS_ERR_IO,
-                                PS_ERR_RESOLVE,
-                                PS_ERR_PROTOCOL,
-                                -1,
-                                -499,
-                                -600};
-  for (size_t i = 0; i < sizeof(final) / sizeof(final[0]); i++) {
-    ck_assert_msg(ps_error_is_final(final[i]) == 1, "%s is final",
-                  ps_strerror(final[i]));
-  }
-  for (size_t i = 0; i < sizeof(passing) / sizeof(passing[0]); i++) {
-    ck_assert_msg(ps_error_is_final(passing[i]) == 0, "%d is not final",
-                  passing[i]);
-  }
+  int code = error_classes[_i].code;
+  ck_assert_msg(ps_error_is_final(code) == error_classes[_i].final,
+                "%d (%s) is %sfinal", code, ps_strerror(code),
+                error_classes[_i].final ? "" : "not ");
 }
 END_TEST
 
@@ -82,15 +88,24 @@ START_TEST(test_limits_are_enforced) {
 }
 END_TEST
 
+static int pcap_sink_empty_path(ps_sink **out) {
+  return ps_pcap_sink(out, "", 0);
+}
+
+static int pcapng_sink_no_path(ps_sink **out) {
+  return ps_pcapng_sink(out, NULL, 0);
+}
+
+static int callback_sink_no_callbacks(ps_sink **out) {
+  return ps_callback_sink(out, NULL, 0, NULL);
+}
+
+static int (*const failing_sinks[])(ps_sink **) = {
+    pcap_sink_empty_path, pcapng_sink_no_path, callback_sink_no_callbacks};
+
 START_TEST(test_failed_sink_sets_out_null) {
   ps_sink *sk = (ps_sink *)&sk; /* anything but NULL */
-  ck_assert_int_eq(ps_pcap_sink(&sk, "", 0), PS_ERR_INVALID);
-  ck_assert_ptr_null(sk);
-  sk = (ps_sink *)&sk;
-  ck_assert_int_eq(ps_pcapng_sink(&sk, NULL, 0), PS_ERR_INVALID);
-  ck_assert_ptr_null(sk);
-  sk = (ps_sink *)&sk;
-  ck_assert_int_eq(ps_callback_sink(&sk, NULL, 0, NULL), PS_ERR_INVALID);
+  ck_assert_int_eq(failing_sinks[_i](&sk), PS_ERR_INVALID);
   ck_assert_ptr_null(sk);
 }
 END_TEST
@@ -135,10 +150,12 @@ END_TEST
 static Suite *api_suite(void) {
   Suite *s = suite_create("api");
   TCase *tc = tcase_create("api");
-  tcase_add_test(tc, test_error_classes);
+  tcase_add_loop_test(tc, test_error_classes, 0,
+                      sizeof(error_classes) / sizeof(error_classes[0]));
   tcase_add_test(tc, test_every_code_has_a_string);
   tcase_add_test(tc, test_limits_are_enforced);
-  tcase_add_test(tc, test_failed_sink_sets_out_null);
+  tcase_add_loop_test(tc, test_failed_sink_sets_out_null, 0,
+                      sizeof(failing_sinks) / sizeof(failing_sinks[0]));
   tcase_add_test(tc, test_counters_honour_the_callers_size);
   suite_add_tcase(s, tc);
   return s;

@@ -120,7 +120,8 @@ static void usage(FILE *f) {
 "                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
 "                   [--auth-key-file FILE] [--port-file FILE] [-Z USER]\n"
 "                   [--admin [ADDR]:PORT [--admin-token-file FILE]\n"
-"                    [--admin-port-file FILE]] [-q|-v]\n"
+"                    [--admin-port-file FILE]]\n"
+"                   [-q|-v] [--log-format text|json]\n"
 "       ps-receiver -h|-V\n"
 "\n"
 "Accept packet streams from ps-sensor and write them to a capture file, or\n"
@@ -470,7 +471,7 @@ int main(int argc, char **argv) {
     return PS_EXIT_RUNTIME;
   }
   g_receiver = r;
-  ps_receiver_set_log(r, ps_cli_log, NULL);
+  ps_receiver_set_log_ex(r, ps_cli_log_ex, NULL);
 #ifdef PS_TOOL_TEST_HOOKS
   ps__tool_test_hook(r);
 #endif
@@ -491,10 +492,10 @@ int main(int argc, char **argv) {
     ps_receiver_set_auth_key(r, key, n);
     memset(key, 0, sizeof(key));
     if (co.tls.cert_file == NULL) {
-      ps_cli_log(PS_LOG_WARNING,
-                 "shared-key authentication without TLS: keys are never "
-                 "sent, but the packets cross the network readable",
-                 NULL);
+      ps_cli_log_event(PS_LOG_WARNING, "auth_without_tls", NULL, NULL, 0,
+                       "shared-key authentication without TLS: keys are "
+                       "never sent, but the packets cross the network "
+                       "readable");
     }
   }
   ps_receiver_set_max_sessions(r, (unsigned)max_sensors);
@@ -611,7 +612,14 @@ int main(int argc, char **argv) {
              i == 0 ? ps_receiver_port(r) : ports[i],
              format == 1 ? "pcapng" : "pcap",
              strcmp(out, "-") ? out : "standard output");
-    ps_cli_log(PS_LOG_INFO, line, NULL);
+    const ps_cli_field f[] = {
+        PS_CLI_STR("address", hosts[i][0] ? hosts[i] : "*"),
+        PS_CLI_NUM("port", i == 0 ? ps_receiver_port(r) : ports[i]),
+        PS_CLI_STR("format", format == 1 ? "pcapng" : "pcap"),
+        PS_CLI_STR("output", out),
+    };
+    ps_cli_log_event(PS_LOG_INFO, "listening", NULL, f,
+                     sizeof(f) / sizeof(f[0]), line);
   }
   rc = ps_receiver_run(r);
   ps_receiver_counters ctr;
@@ -635,7 +643,20 @@ int main(int argc, char **argv) {
            (unsigned long long)ctr.dropped, (unsigned long long)ctr.overflow,
            (unsigned long long)ctr.duplicate_batches,
            (unsigned long long)ctr.write_stalls);
-  ps_cli_log(PS_LOG_INFO, line, NULL);
+  const ps_cli_field f[] = {
+      PS_CLI_NUM("sessions", ctr.sessions_total),
+      PS_CLI_NUM("sessions_failed", ctr.sessions_failed),
+      PS_CLI_NUM("connections", ctr.connections),
+      PS_CLI_NUM("connections_no_hello", ctr.connections_no_hello),
+      PS_CLI_NUM("packets", ctr.packets),
+      PS_CLI_NUM("bytes", ctr.bytes),
+      PS_CLI_NUM("dropped", ctr.dropped),
+      PS_CLI_NUM("overflow_dropped", ctr.overflow),
+      PS_CLI_NUM("duplicate_batches", ctr.duplicate_batches),
+      PS_CLI_NUM("write_stalls", ctr.write_stalls),
+  };
+  ps_cli_log_event(PS_LOG_INFO, "summary", NULL, f, sizeof(f) / sizeof(f[0]),
+                   line);
   if (rc != 0) {
     ps_cli_err("%s", ps_receiver_errmsg(r));
   }

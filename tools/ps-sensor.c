@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static ps_sensor *g_sensor;
 static ps_stream *g_stream;
@@ -45,7 +46,8 @@ static void usage(FILE *f) {
 "                 [--allow-remote-capture [--remote-max-duration SECONDS]\n"
 "                  [--remote-max-snaplen N] [--remote-max-pps N]\n"
 "                  [--remote-interfaces LIST] [--remote-filter-guard EXPR]]\n"
-"                 [-F FILE] [-q|-v] [FILTER EXPRESSION...]\n"
+"                 [-F FILE] [-q|-v] [--log-format text|json]\n"
+"                 [FILTER EXPRESSION...]\n"
 "       ps-sensor -h|-V\n"
 "\n"
 "Capture packets (live, or from a pcap/pcapng file) and stream them to a\n"
@@ -214,7 +216,18 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
         (unsigned long long)st.ifdropped,
         (unsigned long long)ic.packets_dropped_overflow,
         (unsigned long long)ic.packets_lost, (unsigned long long)st.truncated);
-    ps_cli_log(level, line, NULL);
+    const ps_cli_field f[] = {
+        PS_CLI_STR("source", ps_sensor_interface_name(sensor, i)),
+        PS_CLI_NUM("captured", st.captured),
+        PS_CLI_NUM("acknowledged", ic.packets_acked),
+        PS_CLI_NUM("kernel_dropped", st.dropped),
+        PS_CLI_NUM("interface_dropped", st.ifdropped),
+        PS_CLI_NUM("overflow_dropped", ic.packets_dropped_overflow),
+        PS_CLI_NUM("lost", ic.packets_lost),
+        PS_CLI_NUM("truncated", st.truncated),
+    };
+    ps_cli_log_event(level, "source_summary", NULL, f, sizeof(f) / sizeof(f[0]),
+                     line);
   }
   snprintf(
       line, sizeof(line),
@@ -229,7 +242,20 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
       (unsigned long long)sc.packets_dropped_overflow,
       (unsigned long long)sc.packets_lost, (unsigned long long)tot.truncated,
       (unsigned long long)sc.reconnects, (unsigned long long)sc.batches_resent);
-  ps_cli_log(level, line, NULL);
+  const ps_cli_field f[] = {
+      PS_CLI_STR("receiver", to),
+      PS_CLI_NUM("packets", sc.packets_sent),
+      PS_CLI_NUM("bytes", sc.bytes_sent),
+      PS_CLI_NUM("acknowledged", sc.packets_acked),
+      PS_CLI_NUM("kernel_dropped", tot.dropped),
+      PS_CLI_NUM("interface_dropped", tot.ifdropped),
+      PS_CLI_NUM("overflow_dropped", sc.packets_dropped_overflow),
+      PS_CLI_NUM("lost", sc.packets_lost),
+      PS_CLI_NUM("truncated", tot.truncated),
+      PS_CLI_NUM("reconnects", sc.reconnects),
+      PS_CLI_NUM("batches_resent", sc.batches_resent),
+  };
+  ps_cli_log_event(level, "summary", NULL, f, sizeof(f) / sizeof(f[0]), line);
   if (sc.packets_recovered > 0) {
     ps_stream_interface_counters rc, sum;
     memset(&sum, 0, sizeof(sum));
@@ -250,11 +276,18 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
              (unsigned long long)sum.packets_acked,
              (unsigned long long)sum.packets_dropped_overflow,
              (unsigned long long)sum.packets_lost);
-    ps_cli_log(level, line, NULL);
+    const ps_cli_field rf[] = {
+        PS_CLI_NUM("recovered", sc.packets_recovered),
+        PS_CLI_NUM("acknowledged", sum.packets_acked),
+        PS_CLI_NUM("overflow_dropped", sum.packets_dropped_overflow),
+        PS_CLI_NUM("lost", sum.packets_lost),
+    };
+    ps_cli_log_event(level, "recovered_summary", NULL, rf,
+                     sizeof(rf) / sizeof(rf[0]), line);
   }
   if (tot.truncated > 0) {
-    ps_cli_log(level, "some packets were shortened by libpcap (see above)",
-               NULL);
+    ps_cli_log_event(level, "truncated", NULL, NULL, 0,
+                     "some packets were shortened by libpcap (see above)");
   }
 }
 
@@ -521,6 +554,16 @@ int main(int argc, char **argv) {
   if (name != NULL && (strlen(name) == 0 || strlen(name) > 255)) {
     return ps_cli_usage_error("invalid --name: 1 to 255 characters");
   }
+  /* Said here, without the name: printed, its control bytes (a newline)
+   * would break the one-line error, or forge log lines. */
+  for (const char *q = name; q != NULL && *q != '\0'; q++) {
+    if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+      return ps_cli_usage_error(
+          "invalid --name: control byte 0x%02x at offset %d: use printable "
+          "characters",
+          (unsigned char)*q, (int)(q - name));
+    }
+  }
   char *filter = NULL;
   if (filter_file != NULL) {
     if (optind < argc) {
@@ -548,6 +591,16 @@ int main(int argc, char **argv) {
     return ps_cli_usage_error("empty filter expression: give one, or no "
                               "arguments to capture everything");
   }
+
+  /* Every JSON line is about this sensor: the name it streams as. */
+  char host[256];
+  if (name == NULL) {
+    if (gethostname(host, sizeof(host)) != 0) {
+      snprintf(host, sizeof(host), "sensor");
+    }
+    host[sizeof(host) - 1] = '\0';
+  }
+  ps_cli_log_set_sensor(name != NULL ? name : host);
 
   int rc, exit_code = PS_EXIT_RUNTIME, connected = 0;
   uint8_t key[1024];
@@ -639,7 +692,7 @@ int main(int argc, char **argv) {
     goto out;
   }
   g_stream = stream;
-  ps_stream_set_log(stream, ps_cli_log, NULL);
+  ps_stream_set_log_ex(stream, ps_cli_log_ex, NULL);
   ps_stream_set_codec(stream, codec);
   ps_stream_set_connect_timeout_ms(stream, (unsigned)ctimeout * 1000u);
   ps_stream_set_peer_timeout_ms(stream, (unsigned)ptimeout * 1000u);
@@ -660,20 +713,18 @@ int main(int argc, char **argv) {
     goto out;
   }
   if (co.use_tls && co.tls.insecure) {
-    ps_cli_log(PS_LOG_WARNING,
-               "--tls-insecure: the receiver is NOT verified; anyone on the "
-               "path can pose as it and read the traffic",
-               NULL);
+    ps_cli_log_event(PS_LOG_WARNING, "tls_insecure", NULL, NULL, 0,
+                     "--tls-insecure: the receiver is NOT verified; anyone "
+                     "on the path can pose as it and read the traffic");
   }
   if (key_len > 0) {
     ps_stream_set_auth_key(stream, key, key_len);
     memset(key, 0, sizeof(key));
     if (!co.use_tls) {
-      ps_cli_log(PS_LOG_WARNING,
-                 "shared-key authentication without TLS: the key is never "
-                 "sent, but the packets cross the network readable "
-                 "(add --tls)",
-                 NULL);
+      ps_cli_log_event(PS_LOG_WARNING, "auth_without_tls", NULL, NULL, 0,
+                       "shared-key authentication without TLS: the key is "
+                       "never sent, but the packets cross the network "
+                       "readable (add --tls)");
     }
   }
   /* The capture is open and the files are read: root is not needed any

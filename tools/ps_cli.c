@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <jansson.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,6 +20,8 @@
 
 static const char *g_prog = "ps";
 static int g_verbosity = 1;
+static int g_format = PS_CLI_LOG_TEXT;
+static char g_sensor[256];
 
 int ps_cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out,
                      char *err, size_t errlen) {
@@ -242,12 +245,158 @@ void ps_cli_log_init(const char *prog, int verbosity) {
   g_verbosity = verbosity;
 }
 
-void ps_cli_log(ps_log_level level, const char *msg, void *user_data) {
-  (void)user_data;
-  if ((level == PS_LOG_INFO && g_verbosity < 1) ||
-      (level == PS_LOG_DEBUG && g_verbosity < 2)) {
-    return;
+void ps_cli_log_set_format(int format) {
+  g_format = format;
+}
+
+void ps_cli_log_set_sensor(const char *sensor) {
+  snprintf(g_sensor, sizeof(g_sensor), "%s", sensor ? sensor : "");
+}
+
+static const char *ps__cli_level_name(ps_log_level level) {
+  switch (level) {
+  case PS_LOG_ERROR:
+    return "error";
+  case PS_LOG_WARNING:
+    return "warning";
+  case PS_LOG_INFO:
+    return "info";
+  default:
+    return "debug";
   }
+}
+
+/* The length of the valid UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0. */
+static size_t ps__cli_utf8_len(const unsigned char *s) {
+  unsigned char c = s[0];
+  size_t n;
+  unsigned lo = 0x80, hi = 0xbf;
+  if (c < 0x80) {
+    return 1;
+  } else if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    lo = c == 0xe0 ? 0xa0 : 0x80;
+    hi = c == 0xed ? 0x9f : 0xbf;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    lo = c == 0xf0 ? 0x90 : 0x80;
+    hi = c == 0xf4 ? 0x8f : 0xbf;
+  } else {
+    return 0;
+  }
+  if (s[1] < lo || s[1] > hi) {
+    return 0;
+  }
+  for (size_t i = 2; i < n; i++) {
+    if (s[i] < 0x80 || s[i] > 0xbf) {
+      return 0;
+    }
+  }
+  return n;
+}
+
+/* A JSON string of any bytes: what is not UTF-8 (a sensor name is
+ * bytes) becomes U+FFFD, one per byte; jansson escapes quotes,
+ * backslashes and control characters. */
+static json_t *ps__cli_jstr(const char *s) {
+  size_t len = strlen(s);
+  char *u = malloc(len * 3 + 1);
+  if (u == NULL) {
+    return NULL;
+  }
+  size_t o = 0;
+  for (size_t i = 0; i < len;) {
+    size_t n = ps__cli_utf8_len((const unsigned char *)s + i);
+    if (n == 0) {
+      memcpy(u + o, "\xef\xbf\xbd", 3);
+      o += 3;
+      i++;
+    } else {
+      memcpy(u + o, s + i, n);
+      o += n;
+      i += n;
+    }
+  }
+  json_t *j = json_stringn(u, o);
+  free(u);
+  return j;
+}
+
+static void ps__cli_jset(json_t *obj, const char *key, json_t *value) {
+  if (value != NULL) {
+    json_object_set_new(obj, key, value);
+  }
+}
+
+/* "2024-05-01T12:00:00.123456Z": RFC 3339, UTC, microseconds. */
+static void ps__cli_ts(char *out, size_t outlen) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char sec[32];
+  strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out, outlen, "%s.%06uZ", sec,
+           (unsigned)(ts.tv_nsec / 1000) % 1000000u);
+}
+
+/* One JSON object on one line, written with one call so that lines of
+ * one process never interleave; -1 on failure (out of memory). */
+static int ps__cli_json_line(ps_log_level level, const char *event,
+                             const char *sensor, const ps_cli_field *fields,
+                             size_t n, const ps_log_field *lfields, size_t ln,
+                             const char *msg) {
+  json_t *o = json_object();
+  if (o == NULL) {
+    return -1;
+  }
+  char ts[48];
+  ps__cli_ts(ts, sizeof(ts));
+  ps__cli_jset(o, "ts", json_string(ts));
+  ps__cli_jset(o, "level", json_string(ps__cli_level_name(level)));
+  ps__cli_jset(o, "tool", ps__cli_jstr(g_prog));
+  if (sensor == NULL && g_sensor[0] != '\0') {
+    sensor = g_sensor;
+  }
+  if (sensor != NULL) {
+    ps__cli_jset(o, "sensor", ps__cli_jstr(sensor));
+  }
+  ps__cli_jset(o, "event", ps__cli_jstr(event ? event : "log"));
+  ps__cli_jset(o, "msg", ps__cli_jstr(msg));
+  /* A field never replaces the fixed keys above. */
+  for (size_t i = 0; i < n + ln; i++) {
+    const char *key = i < n ? fields[i].key : lfields[i - n].name;
+    if (key == NULL || json_object_get(o, key) != NULL) {
+      continue;
+    }
+    json_t *v;
+    if (i < n && fields[i].str != NULL) {
+      v = ps__cli_jstr(fields[i].str);
+    } else {
+      uint64_t num = i < n ? fields[i].num : lfields[i - n].value;
+      v = json_integer(num > INT64_MAX ? INT64_MAX : (json_int_t)num);
+    }
+    ps__cli_jset(o, key, v);
+  }
+  char *line = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  if (line == NULL) {
+    return -1;
+  }
+  fprintf(stderr, "%s\n", line);
+  free(line);
+  return 0;
+}
+
+static int ps__cli_shown(ps_log_level level) {
+  return !((level == PS_LOG_INFO && g_verbosity < 1) ||
+           (level == PS_LOG_DEBUG && g_verbosity < 2));
+}
+
+static void ps__cli_text_line(ps_log_level level, const char *msg) {
   char ts[32];
   time_t now = time(NULL);
   struct tm tm;
@@ -259,8 +408,50 @@ void ps_cli_log(ps_log_level level, const char *msg, void *user_data) {
   fprintf(stderr, "%s %s: %s%s\n", ts, g_prog, lv, msg);
 }
 
+void ps_cli_log_event(ps_log_level level, const char *event, const char *sensor,
+                      const ps_cli_field *fields, size_t n, const char *msg) {
+  if (!ps__cli_shown(level)) {
+    return;
+  }
+  if (g_format == PS_CLI_LOG_JSON &&
+      ps__cli_json_line(level, event, sensor, fields, n, NULL, 0, msg) == 0) {
+    return;
+  }
+  ps__cli_text_line(level, msg);
+}
+
+void ps_cli_log(ps_log_level level, const char *msg, void *user_data) {
+  (void)user_data;
+  ps_cli_log_event(level, NULL, NULL, NULL, 0, msg);
+}
+
+void ps_cli_log_ex(const ps_log_record *rec, void *user_data) {
+  (void)user_data;
+  if (!ps__cli_shown(rec->level)) {
+    return;
+  }
+  if (g_format == PS_CLI_LOG_JSON &&
+      ps__cli_json_line(rec->level, rec->event, rec->sensor, NULL, 0,
+                        rec->fields, rec->n_fields, rec->msg) == 0) {
+    return;
+  }
+  ps__cli_text_line(rec->level, rec->msg);
+}
+
 void ps_cli_err(const char *fmt, ...) {
   va_list ap;
+  if (g_format == PS_CLI_LOG_JSON) {
+    char msg[2048];
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (ps__cli_json_line(PS_LOG_ERROR, "error", NULL, NULL, 0, NULL, 0, msg) ==
+        0) {
+      return;
+    }
+    fprintf(stderr, "%s: %s\n", g_prog, msg);
+    return;
+  }
   fprintf(stderr, "%s: ", g_prog);
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
@@ -281,7 +472,8 @@ int ps_cli_drop_privileges(const char *user, char *err, size_t errlen) {
     return 0;
   }
   if (user != NULL && strcmp(user, "root") == 0) {
-    ps_cli_log(PS_LOG_WARNING, "-Z root: keeping root privileges", NULL);
+    ps_cli_log_event(PS_LOG_WARNING, "privileges", NULL, NULL, 0,
+                     "-Z root: keeping root privileges");
     return 0;
   }
   struct passwd *pw = NULL;
@@ -297,10 +489,9 @@ int ps_cli_drop_privileges(const char *user, char *err, size_t errlen) {
       pw = getpwnam(candidates[i]);
     }
     if (pw == NULL) {
-      ps_cli_log(PS_LOG_WARNING,
-                 "running as root: no unprivileged user found to drop to "
-                 "(give -Z USER)",
-                 NULL);
+      ps_cli_log_event(PS_LOG_WARNING, "privileges", NULL, NULL, 0,
+                       "running as root: no unprivileged user found to drop "
+                       "to (give -Z USER)");
       return 0;
     }
   }
@@ -320,7 +511,8 @@ int ps_cli_drop_privileges(const char *user, char *err, size_t errlen) {
   char line[128];
   snprintf(line, sizeof(line), "dropped privileges to user %s (uid %u)", name,
            (unsigned)uid);
-  ps_cli_log(PS_LOG_INFO, line, NULL);
+  const ps_cli_field f[] = {PS_CLI_STR("user", name), PS_CLI_NUM("uid", uid)};
+  ps_cli_log_event(PS_LOG_INFO, "privileges", NULL, f, 2, line);
   return 0;
 }
 
@@ -425,6 +617,19 @@ static int ps__cli_verbose(ps_cli_parser *p, ps_cli_common *c, const char *a) {
   return -1;
 }
 
+static int ps__cli_log_format(ps_cli_parser *p, ps_cli_common *c,
+                              const char *a) {
+  (void)p;
+  if (strcmp(a, "text") == 0) {
+    c->log_format = PS_CLI_LOG_TEXT;
+  } else if (strcmp(a, "json") == 0) {
+    c->log_format = PS_CLI_LOG_JSON;
+  } else {
+    return ps_cli_usage_error("unknown --log-format '%s': use text or json", a);
+  }
+  return -1;
+}
+
 static int ps__cli_help(ps_cli_parser *p, ps_cli_common *c, const char *a) {
   (void)c;
   (void)a;
@@ -506,6 +711,12 @@ static const ps__cli_opt ps__cli_opts[] = {
      ps__cli_quiet},
     {"verbose", 'v', no_argument, S | R, PS_CLI_HELP_LOG,
      "  -v, --verbose           log more\n", NULL, NULL, ps__cli_verbose},
+    {"log-format", 0, required_argument, S | R, PS_CLI_HELP_LOG,
+     "      --log-format text|json  log lines as text (default) or one JSON\n"
+     "                          object a line (ts, level, tool, sensor, "
+     "event,\n"
+     "                          msg, counters) for log collectors\n",
+     NULL, "give text or json", ps__cli_log_format},
     {"help", 'h', no_argument, S | R, PS_CLI_HELP_LOG,
      "  -h, --help              this text\n", NULL, NULL, ps__cli_help},
     {"version", 'V', no_argument, S | R, PS_CLI_HELP_LOG,
@@ -565,6 +776,7 @@ void ps_cli_getopt_init(ps_cli_parser *p, ps_cli_common *common,
     abort();
   }
   ps_cli_log_init(prog, 1);
+  ps_cli_log_set_format(PS_CLI_LOG_TEXT);
   opterr = 0;
 }
 
@@ -586,6 +798,7 @@ int ps_cli_getopt(ps_cli_parser *p, ps_cli_common *common, int argc,
     int c = getopt_long(argc, argv, p->shortopts, p->longopts, &li);
     if (c == -1) {
       ps_cli_log_init(p->prog, common->verbosity);
+      ps_cli_log_set_format(common->log_format);
       return -1;
     }
     if (c == ':') {
@@ -654,7 +867,9 @@ int ps_cli_usage_error(const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
-  ps_cli_err("%s (see %s --help)", line, g_prog);
+  /* Plain text even with --log-format json: a person reads it, and
+   * nothing ran to be collected. */
+  fprintf(stderr, "%s: %s (see %s --help)\n", g_prog, line, g_prog);
   return PS_EXIT_USAGE;
 }
 

@@ -54,8 +54,36 @@ char *ps_cli_join(int argc, char **argv);
  * (errors and warnings), 1 normal (info), 2 verbose (debug). */
 void ps_cli_log_init(const char *prog, int verbosity);
 void ps_cli_log(ps_log_level level, const char *msg, void *user_data);
-/* A one-line error without time stamp (usage errors). */
+/* A one-line error without time stamp (text), or an "error" event
+ * (json). */
 void ps_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* --log-format: text lines, or one JSON object a line (ts, level, tool,
+ * sensor, event, msg and the event's fields) for log collectors. */
+#define PS_CLI_LOG_TEXT 0
+#define PS_CLI_LOG_JSON 1
+void ps_cli_log_set_format(int format);
+/* The sensor every line is about unless it names another (ps-sensor's
+ * own name); NULL for none. Copied. */
+void ps_cli_log_set_sensor(const char *sensor);
+
+/* A field of a structured line: a string, or (str NULL) a number. */
+typedef struct ps_cli_field {
+  const char *key;
+  const char *str;
+  uint64_t num;
+} ps_cli_field;
+#define PS_CLI_NUM(k, v)                                                       \
+  { (k), NULL, (uint64_t)(v) }
+#define PS_CLI_STR(k, v)                                                       \
+  { (k), (v), 0 }
+
+/* One line: msg as text, or in JSON with event, sensor (NULL: the one
+ * of ps_cli_log_set_sensor()) and fields[0..n). */
+void ps_cli_log_event(ps_log_level level, const char *event, const char *sensor,
+                      const ps_cli_field *fields, size_t n, const char *msg);
+/* The library's structured log callback (ps_*_set_log_ex). */
+void ps_cli_log_ex(const ps_log_record *rec, void *user_data);
 
 /* The options both tools take (TLS, the shared key, -Z, -q/-v, -h/-V)
  * are one table in ps_cli.c, like curl's: name, letter, argument, the
@@ -74,6 +102,7 @@ typedef struct ps_cli_common {
   const char *key_file; /* --auth-key-file */
   const char *run_as;   /* -Z */
   int verbosity;        /* 0 -q, 1, 2 -v */
+  int log_format;       /* PS_CLI_LOG_TEXT or PS_CLI_LOG_JSON */
 } ps_cli_common;
 
 #define PS_CLI_MAX_OPTS 64

@@ -119,6 +119,37 @@ typedef enum ps_log_level {
  * during the call. Called on the thread that drives the handle. */
 typedef void (*ps_log_fn)(ps_log_level level, const char *msg, void *user_data);
 
+/* A number a log line carries (a counter of a session's account). Since
+ * 0.1. */
+typedef struct ps_log_field {
+  const char *name; /* lower case with '_', e.g. "packets" */
+  uint64_t value;
+} ps_log_field;
+
+/* A log line with what it is about, for structured logs (JSON lines).
+ * Every pointer is valid only during the call. Fields are only ever
+ * appended: read a field only when size covers it. Since 0.1. */
+typedef struct ps_log_record {
+  size_t size; /* sizeof(ps_log_record) as the library was built */
+  ps_log_level level;
+  /* What happened, a short name ("connected", "disconnected"); "log"
+   * for a line the library gives no name. Never NULL. */
+  const char *event;
+  /* The sensor (its name as it said in its hello) the line is about,
+   * or NULL. */
+  const char *sensor;
+  /* The same line a ps_log_fn gets. */
+  const char *msg;
+  /* The line's numbers (counters), n_fields of them; msg holds them
+   * too. */
+  const ps_log_field *fields;
+  size_t n_fields;
+} ps_log_record;
+
+/* A structured log sink: instead of a ps_log_fn, never with one (the
+ * last one set wins). Since 0.1. */
+typedef void (*ps_log_ex_fn)(const ps_log_record *rec, void *user_data);
+
 /* Timestamp resolutions of an interface: the number of decimal digits of
  * the fractional part of a second (microseconds or nanoseconds). */
 #define PS_TSRES_USEC 6
@@ -248,6 +279,12 @@ PS_API void ps_stream_free(ps_stream *s);
 
 /* Sets the log callback (default: none). Before or after connect. */
 PS_API void ps_stream_set_log(ps_stream *s, ps_log_fn fn, void *user_data);
+/* Sets a structured log callback instead (see ps_log_record), with the
+ * stream's sensor name and event names, among them "connected",
+ * "connect_failed", "connection_lost" and "reconnecting". NULL fn: no
+ * log. Since 0.1. */
+PS_API void ps_stream_set_log_ex(ps_stream *s, ps_log_ex_fn fn,
+                                 void *user_data);
 
 /* Sets the codec offered to the receiver (default PS_CODEC_LZ4 where the
  * library has it, else PS_CODEC_ZLIB). The receiver may settle for
@@ -890,6 +927,13 @@ PS_API int ps_receiver_create(ps_receiver **out);
 /* Frees the receiver, its sessions and its sinks. */
 PS_API void ps_receiver_free(ps_receiver *r);
 PS_API void ps_receiver_set_log(ps_receiver *r, ps_log_fn fn, void *user_data);
+/* Sets a structured log callback instead (see ps_log_record): the same
+ * lines, with the sensor a line is about and event names, among them
+ * "connected" and "disconnected"/"dropped" (with the session's packets,
+ * bytes, dropped, kernel_dropped, interface_dropped and
+ * overflow_dropped as fields). NULL fn: no log. Since 0.1. */
+PS_API void ps_receiver_set_log_ex(ps_receiver *r, ps_log_ex_fn fn,
+                                   void *user_data);
 
 /*
  * Listens on addr (NULL or "" for every address, IPv6 and IPv4) and port

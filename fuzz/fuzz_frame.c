@@ -102,6 +102,21 @@ static void decode_all(const ps__frame *f, const ps__limits *lim) {
   } else {
     check_err(rc, err);
   }
+  /* Version 2: options after the name, each inside the frame. */
+  if ((rc = ps__dec_iface_v(f, 2, &ifc, err)) == 0) {
+    CHECK(ifc.n_opts <= PS_MAX_IFACE_OPTS);
+    for (unsigned i = 0; i < ifc.n_opts; i++) {
+      check_inside(f, ifc.opt[i].key, ifc.opt[i].key_len);
+      check_inside(f, ifc.opt[i].value, ifc.opt[i].value_len);
+      CHECK(ps__valid_opt_key(ifc.opt[i].key, ifc.opt[i].key_len));
+      CHECK(ps__valid_opt_value(ifc.opt[i].value, ifc.opt[i].value_len));
+    }
+    CHECK(ps__enc_iface(&re, &ifc) == 0);
+    check_same(f, &re);
+    ps__buf_reset(&re);
+  } else {
+    check_err(rc, err);
+  }
 
   ps__batch b;
   if ((rc = ps__dec_batch(f, lim, &b, err)) == 0) {

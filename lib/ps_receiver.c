@@ -49,6 +49,9 @@
 #define TAG_ADMIN 3u
 
 typedef struct conn {
+  /* First, with ready NULL: an epoll event's pointer is either a
+   * connection or a live output's watch (ps__watch), told apart by it. */
+  ps__watch w;
   struct conn *next, *prev;
   /* Connections in their handshake, oldest first (pending set), or
    * admitted as sensors (counted set); never both. */
@@ -73,6 +76,7 @@ struct ps_receiver {
   int listen_fd[MAX_LISTENERS];
   unsigned n_listen;
   ps_sink *sinks[PS_MAX_SINKS];
+  ps__sink_loop loop; /* the epoll set, as live outputs see it */
   ps__session_env env;
   conn *conns;
   /* Closed connections, freed at the end of a loop step: events for them
@@ -143,6 +147,26 @@ static void on_file_open(void *ud, const char *path, int fd, uint64_t size) {
       ps__journal_file(r->journal, path, fd, size, eb) != 0) {
     set_blocked(r, eb);
   }
+}
+
+static ps_receiver *receiver_of_loop(ps__sink_loop *l) {
+  return (ps_receiver *)((char *)l - offsetof(ps_receiver, loop));
+}
+
+/* A live output's descriptor (PCAP-over-IP listener or client) in the
+ * same epoll set as the sensors: one loop, no thread. */
+static int loop_watch(ps__sink_loop *l, int fd, uint32_t events, ps__watch *w,
+                      int add) {
+  ps_receiver *r = receiver_of_loop(l);
+  struct epoll_event ev = {.events = events, .data.ptr = w};
+  if (epoll_ctl(r->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) != 0) {
+    return PS_ERR_SYSTEM;
+  }
+  return 0;
+}
+
+static void loop_unwatch(ps__sink_loop *l, int fd) {
+  epoll_ctl(receiver_of_loop(l)->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
 static conn *conn_of(ps__session *s) {
@@ -271,6 +295,8 @@ int ps_receiver_create(ps_receiver **out) {
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_STOP};
   epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->stop_fd, &ev);
   r->env.sinks = r->sinks;
+  r->loop.watch = loop_watch;
+  r->loop.unwatch = loop_unwatch;
   ps__limits_default(&r->env.lim);
   r->env.defer_acks = 1;
   r->env.streams = &r->streams;
@@ -449,6 +475,10 @@ int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink) {
                       "sinks must be added before sensors connect");
   }
   ps__sink_set_log(sink, r->env.log, r->env.log_ud);
+  int arc = ps__sink_attach(sink, &r->loop);
+  if (arc != 0) {
+    return ps__seterr(r->errmsg, arc, "%s", sink->errmsg);
+  }
   if (r->journal != NULL) {
     ps__file_mark m[PCAP_MARKS];
     unsigned n = ps__sink_marks(sink, m, PCAP_MARKS);
@@ -496,6 +526,21 @@ int ps_receiver_get_timeout_ms(ps_receiver *r) {
       (r->conns || r->lingering || r->listen_paused_until || r->hslog_hidden)
           ? 1000
           : -1;
+  /* A live output's timer (a reconnect) comes at its own time. */
+  int64_t now = -1;
+  for (unsigned i = 0; i < r->env.n_sinks; i++) {
+    int64_t at = r->sinks[i]->tick_at;
+    if (at < 0) {
+      continue;
+    }
+    if (now < 0) {
+      now = ps__now_ms();
+    }
+    int64_t d = at > now ? at - now : 0;
+    if (t < 0 || d < t) {
+      t = (int)d;
+    }
+  }
   if (r->admin != NULL) {
     int a = ps__admin_timeout_ms(r->admin);
     if (a >= 0 && (t < 0 || a < t)) {
@@ -1134,6 +1179,9 @@ static int commit_outputs(ps_receiver *r) {
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
     ps_sink *sk = r->sinks[i];
     int rc = ps__sink_flush(sk);
+    if (sk->ops->live) {
+      continue; /* never holds back acknowledgement */
+    }
     if (rc == PS_ERR_CLOSED) {
       /* Standard output's reader left: nothing can be written again, so
        * stop (the sensors keep what was not acknowledged). */
@@ -1238,6 +1286,11 @@ static int step(ps_receiver *r, int timeout_ms) {
     if (evs[i].data.u64 == TAG_ADMIN) {
       continue; /* served once per step, below */
     }
+    ps__watch *w = evs[i].data.ptr;
+    if (w->ready != NULL) {
+      w->ready(w, evs[i].events); /* a live output's socket */
+      continue;
+    }
     conn *c = evs[i].data.ptr;
     /* Closed earlier in this step (by its own events or to make room):
      * still allocated until bury_dead(), and skipped. */
@@ -1273,6 +1326,10 @@ static int step(ps_receiver *r, int timeout_ms) {
     ps__admin_run(r->admin);
   }
   bury_dead(r);
+  int64_t now = ps__now_ms();
+  for (unsigned i = 0; i < r->env.n_sinks; i++) {
+    ps__sink_tick(r->sinks[i], now);
+  }
   if (r->gone) {
     return PS_ERR_IO;
   }

@@ -90,17 +90,17 @@ static int on_hello(ps__session *s, const ps__frame *f) {
   memcpy(s->snonce, h.nonce, PS_NONCE_LEN);
   s->has_stream = (h.flags & PS_HELLO_STREAM) != 0;
   s->stream_id = h.stream_id;
-  /* The highest version both speak: a version 1 sensor gets version 1,
-   * without the control frames. */
-  s->version =
-      h.max_version < PS_PROTO_VERSION ? h.max_version : PS_PROTO_VERSION;
-  if (s->version < h.min_version || s->version < PS_PROTO_VERSION_MIN) {
+  if (h.min_version > PS_PROTO_VERSION ||
+      h.max_version < PS_PROTO_VERSION_MIN) {
     ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
                "sensor speaks protocol versions %u..%u, this receiver %u..%u",
                h.min_version, h.max_version, PS_PROTO_VERSION_MIN,
                PS_PROTO_VERSION);
     return refuse(s, PS_ERR_PROTOCOL);
   }
+  /* The highest version both speak. */
+  s->version =
+      h.max_version < PS_PROTO_VERSION ? h.max_version : PS_PROTO_VERSION;
   uint32_t common = h.codecs & ps__codec_supported();
   /* The sensor offers stored and the one codec it prefers: take that one
    * if this build has it. */
@@ -275,7 +275,7 @@ static const char *tsres_name(uint8_t r) {
 
 static int on_iface(ps__session *s, const ps__frame *f) {
   ps__iface m;
-  int rc = ps__dec_iface(f, &m, s->errmsg);
+  int rc = ps__dec_iface_v(f, s->version, &m, s->errmsg);
   if (rc != 0) {
     return refuse(s, rc);
   }
@@ -284,7 +284,11 @@ static int on_iface(ps__session *s, const ps__frame *f) {
                m.id);
     return refuse(s, PS_ERR_PROTOCOL);
   }
-  ps__sess_iface *ifc = calloc(1, sizeof(*ifc));
+  size_t extra = 0;
+  for (unsigned i = 0; i < m.n_opts; i++) {
+    extra += m.opt[i].key_len + m.opt[i].value_len + 2;
+  }
+  ps__sess_iface *ifc = calloc(1, sizeof(*ifc) + extra);
   if (ifc == NULL) {
     ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
     return refuse(s, PS_ERR_NOMEM);
@@ -295,6 +299,21 @@ static int on_iface(ps__session *s, const ps__frame *f) {
   ifc->info.linktype = m.linktype;
   ifc->info.snaplen = m.snaplen;
   ifc->info.tsres = m.tsres;
+  char *mem = (char *)(ifc + 1);
+  size_t n = 0;
+  for (unsigned i = 0; i < m.n_opts; i++) {
+    char *k = mem, *v = mem + m.opt[i].key_len + 1;
+    memcpy(k, m.opt[i].key, m.opt[i].key_len);
+    memcpy(v, m.opt[i].value, m.opt[i].value_len);
+    mem = v + m.opt[i].value_len + 1;
+    if (strcmp(k, "description") == 0) {
+      ifc->info.description = v;
+    } else {
+      ifc->opts[n++] = (ps_interface_option){k, v};
+    }
+  }
+  ifc->info.options = n ? ifc->opts : NULL;
+  ifc->info.n_options = n;
   s->ifaces[m.id] = ifc;
   if (s->fleet != NULL) {
     /* NULL beyond the fleet's limit: that interface is not counted. */
@@ -304,6 +323,19 @@ static int on_iface(ps__session *s, const ps__frame *f) {
            NULL, 0, "sensor %s interface %u %s: link type %u, snaplen %u, %s",
            s->sensor, m.id, ifc->name, m.linktype, m.snaplen,
            tsres_name(m.tsres));
+  if (ifc->info.description != NULL || n > 0) {
+    /* The workload's identity, in one line per interface. */
+    char line[2048];
+    int len = snprintf(line, sizeof(line), "%s",
+                       ifc->info.description ? ifc->info.description : "");
+    for (size_t i = 0; i < n && len > 0 && (size_t)len < sizeof(line); i++) {
+      len += snprintf(line + len, sizeof(line) - (size_t)len, "%s%s=%s",
+                      len ? "; " : "", ifc->opts[i].key, ifc->opts[i].value);
+    }
+    ps__logx(s->env->log, s->env->log_ud, PS_LOG_INFO, "interface", s->sensor,
+             NULL, 0, "sensor %s interface %u %s: %s", s->sensor, m.id,
+             ifc->name, line);
+  }
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
     if ((rc = ps__sink_iface(sk, &s->info, &ifc->info, &ifc->slot[i])) != 0) {

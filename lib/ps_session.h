@@ -19,6 +19,9 @@
 typedef struct ps__sess_iface {
   ps_interface_info info;
   char name[256];
+  /* Options of a version 2 announcement; their texts follow the struct
+   * in the same allocation. */
+  ps_interface_option opts[PS_MAX_IFACE_OPTS];
   void *slot[PS_MAX_SINKS];
   ps_capture_stats stats;
   int have_stats;

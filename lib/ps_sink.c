@@ -10,6 +10,7 @@
 
 void ps__sink_init(ps_sink *sk, const ps__sink_ops *ops) {
   sk->ops = ops;
+  sk->tick_at = -1;
 }
 
 void ps__sink_log(ps_sink *sk, ps_log_level level, const char *fmt, ...) {
@@ -103,6 +104,15 @@ unsigned ps__sink_marks(ps_sink *sk, ps__file_mark *out, unsigned max) {
 
 int ps__sink_close(ps_sink *sk) {
   return sk->ops->close ? sk->ops->close(sk) : 0;
+}
+
+int ps__sink_attach(ps_sink *sk, ps__sink_loop *loop) {
+  return sk->ops->attach ? sk->ops->attach(sk, loop) : 0;
+}
+
+int64_t ps__sink_tick(ps_sink *sk, int64_t now_ms) {
+  sk->tick_at = sk->ops->tick ? sk->ops->tick(sk, now_ms) : -1;
+  return sk->tick_at;
 }
 
 int ps_sink_reopen(ps_sink *sink) {

@@ -91,10 +91,9 @@ static int queue_ctl(ps__ssession *s, size_t at) {
   return 0;
 }
 
-int ps__ssession_announce(ps__ssession *s, uint32_t id) {
-  if (s->state != PS_SS_ACTIVE) {
-    return 0; /* the start of the session announces every interface */
-  }
+/* The IFACE frame of interface id; its options only to a receiver that
+ * chose version 2 (a version 1 receiver refuses them). */
+static int enc_iface(ps__ssession *s, uint32_t id) {
   const ps__ssession_iface *f = &s->env->ifaces[id];
   ps__iface m = {.id = id,
                  .linktype = f->linktype,
@@ -102,8 +101,22 @@ int ps__ssession_announce(ps__ssession *s, uint32_t id) {
                  .tsres = f->tsres,
                  .name = f->name,
                  .name_len = strlen(f->name)};
+  if (s->version >= 2) {
+    for (unsigned i = 0; i < f->n_opts; i++) {
+      m.opt[i] = (ps__iface_opt){f->opt_key[i], strlen(f->opt_key[i]),
+                                 f->opt_value[i], strlen(f->opt_value[i])};
+    }
+    m.n_opts = f->n_opts;
+  }
+  return ps__enc_iface(&s->out, &m);
+}
+
+int ps__ssession_announce(ps__ssession *s, uint32_t id) {
+  if (s->state != PS_SS_ACTIVE) {
+    return 0; /* the start of the session announces every interface */
+  }
   size_t at = ps__buf_size(&s->out);
-  if (ps__enc_iface(&s->out, &m) != 0) {
+  if (enc_iface(s, id) != 0) {
     return nomem(s);
   }
   return queue_ctl(s, at);
@@ -189,6 +202,7 @@ static int on_welcome(ps__ssession *s, const ps__frame *f) {
                               "did not offer",
                               w.version, w.codec));
   }
+  s->version = w.version;
   /* Queued batches carry the codec of the first connection: a receiver
    * that would not take it cannot take them. */
   if (env->have_codec && w.codec != env->codec) {
@@ -216,7 +230,6 @@ static int on_welcome(ps__ssession *s, const ps__frame *f) {
   s->lim.max_batch_packets = w.max_batch_packets;
   s->session_id = w.session_id;
   s->codec = w.codec;
-  s->version = w.version;
   if (w.version >= 2) {
     /* A version 2 receiver also sends capture requests, which name
      * interfaces and a filter. */
@@ -271,14 +284,7 @@ static int announce_all(ps__ssession *s) {
     return nomem(s);
   }
   for (uint32_t i = 0; i < env->n_ifaces; i++) {
-    const ps__ssession_iface *f = &env->ifaces[i];
-    ps__iface m = {.id = i,
-                   .linktype = f->linktype,
-                   .snaplen = f->snaplen,
-                   .tsres = f->tsres,
-                   .name = f->name,
-                   .name_len = strlen(f->name)};
-    if (ps__enc_iface(&s->out, &m) != 0) {
+    if (enc_iface(s, i) != 0) {
       return nomem(s);
     }
   }

@@ -18,6 +18,11 @@
 /* An interface of the stream, announced at the start of every session. */
 typedef struct ps__ssession_iface {
   char *name;
+  /* Options sent with the announcement in version 2 sessions (keys and
+   * values copied, "description" among them). */
+  char *opt_key[PS_MAX_IFACE_OPTS];
+  char *opt_value[PS_MAX_IFACE_OPTS];
+  unsigned n_opts;
   uint32_t linktype;
   uint32_t snaplen;
   uint8_t tsres;

@@ -89,6 +89,10 @@ void ps_stream_free(ps_stream *s) {
   ps__replay_free(&s->rq);
   for (uint32_t i = 0; i < s->env.n_ifaces; i++) {
     free(s->ifaces[i].name);
+    for (unsigned k = 0; k < s->ifaces[i].n_opts; k++) {
+      free(s->ifaces[i].opt_key[k]);
+      free(s->ifaces[i].opt_value[k]);
+    }
   }
   ps__codec_free(s->cc);
   ps__tls_creds_free(s->tls_creds);

@@ -719,6 +719,86 @@ static uint32_t iface_payload(uint8_t *p, uint32_t id, uint8_t tsres,
   return (uint32_t)(16 + n);
 }
 
+/* Version 2: options follow the name; a version 1 session refuses
+ * them, and every option is checked. */
+START_TEST(test_iface_options) {
+  ps__buf b = {0};
+  ps__iface m = {.id = 3,
+                 .linktype = 1,
+                 .snaplen = 9000,
+                 .tsres = PS_TSRES_NSEC,
+                 .name = "default/web-1/eth0",
+                 .name_len = 18,
+                 .n_opts = 2};
+  m.opt[0] = (ps__iface_opt){"pod.name", 8, "web-1", 5};
+  m.opt[1] = (ps__iface_opt){"netns.inode", 11, "4026532301", 10};
+  ck_assert_int_eq(ps__enc_iface(&b, &m), 0);
+  ps__frame f;
+  size_t used;
+  ps__limits dl;
+  ps__limits_default(&dl);
+  ck_assert_int_eq(
+      ps__frame_parse(ps__buf_head(&b), ps__buf_size(&b), &dl, &f, &used, eb),
+      1);
+  ps__iface d;
+  ck_assert_err(ps__dec_iface(&f, &d, eb), PS_ERR_PROTOCOL, eb,
+                "interface 3 with a malformed name");
+  ck_assert_int_eq(ps__dec_iface_v(&f, 2, &d, eb), 0);
+  ck_assert_uint_eq(d.n_opts, 2);
+  ck_assert_mem_eq(d.opt[1].key, "netns.inode", 11);
+  ck_assert_mem_eq(d.opt[1].value, "4026532301", 10);
+  ck_assert_uint_eq(d.opt[1].value_len, 10);
+
+  /* Cut inside the last value: exact message, never read past. */
+  ps__frame cut = f;
+  cut.len -= 1;
+  ck_assert_err(ps__dec_iface_v(&cut, 2, &d, eb), PS_ERR_PROTOCOL, eb,
+                "interface 3 option 1 cut short");
+  cut.len = f.len - 12; /* inside the second option's key */
+  ck_assert_err(ps__dec_iface_v(&cut, 2, &d, eb), PS_ERR_PROTOCOL, eb,
+                "option 1 cut short");
+
+  /* Bad key, control byte in a value, a key twice, too many. */
+  m.opt[1] = (ps__iface_opt){"Pod", 3, "x", 1};
+  ck_assert_int_eq(ps__enc_iface(&b, &m), PS_ERR_INVALID);
+  m.opt[1] = (ps__iface_opt){"pod", 3, "a\nb", 3};
+  ck_assert_int_eq(ps__enc_iface(&b, &m), PS_ERR_INVALID);
+  uint8_t p[64];
+  memcpy(p, f.payload, 16 + 18);
+  size_t n = 16 + 18;
+  for (int k = 0; k < 2; k++) {
+    p[n++] = 1;
+    p[n++] = 'k';
+    p[n++] = 0;
+    p[n++] = 1;
+    p[n++] = (uint8_t)('0' + k);
+  }
+  ps__frame g = mkframe(PS_FRAME_IFACE, p, (uint32_t)n);
+  ck_assert_err(ps__dec_iface_v(&g, 2, &d, eb), PS_ERR_PROTOCOL, eb,
+                "interface 3 option k given twice");
+  p[16 + 18 + 5 + 1] = 'j';
+  ck_assert_int_eq(ps__dec_iface_v(&g, 2, &d, eb), 0);
+  p[16 + 18 + 5 + 1] = 'K';
+  ck_assert_err(ps__dec_iface_v(&g, 2, &d, eb), PS_ERR_PROTOCOL, eb,
+                "interface 3 option 1 is malformed");
+  uint8_t q[16 + 18 + 17 * 6];
+  memcpy(q, f.payload, 16 + 18);
+  n = 16 + 18;
+  for (int k = 0; k < 17; k++) {
+    q[n++] = 2;
+    q[n++] = 'k';
+    q[n++] = (uint8_t)('a' + k);
+    q[n++] = 0;
+    q[n++] = 1;
+    q[n++] = 'v';
+  }
+  g = mkframe(PS_FRAME_IFACE, q, (uint32_t)n);
+  ck_assert_err(ps__dec_iface_v(&g, 2, &d, eb), PS_ERR_LIMIT, eb,
+                "interface 3 has more than 16 options");
+  ps__buf_free(&b);
+}
+END_TEST
+
 /* ------------------------------------------------------------ batch */
 
 static uint32_t batch_payload(uint8_t *p, uint8_t codec, const uint8_t rsv[3],
@@ -1365,6 +1445,7 @@ static Suite *proto_suite(void) {
   tcase_add_loop_test(tc, test_wire_error_codes, 0,
                       (int)(sizeof(wire_map) / sizeof(wire_map[0])));
   tcase_add_test(tc, test_wire_error_unknown_final);
+  tcase_add_test(tc, test_iface_options);
   tcase_add_test(tc, test_batch_next_malformed);
   suite_add_tcase(s, tc);
   return s;

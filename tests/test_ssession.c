@@ -143,7 +143,8 @@ START_TEST(test_hello) {
   ck_assert_uint_eq(next_out(&h, &f), PS_FRAME_HELLO);
   ps__hello m;
   ck_assert_int_eq(ps__dec_hello(&f, &m, h.err), 0);
-  ck_assert_uint_eq(m.min_version, PS_PROTO_VERSION_MIN);
+  ck_assert_uint_eq(m.min_version, 1);
+  ck_assert_uint_eq(m.max_version, 2);
   ck_assert_uint_eq(m.codecs,
                     (1u << PS_WIRE_CODEC_STORED) | (1u << PS_WIRE_CODEC_ZLIB));
   ck_assert_uint_eq(m.flags, PS_HELLO_STREAM);

@@ -107,21 +107,153 @@ static int write_port_file(ps_receiver *r, const char *path,
   return 0;
 }
 
+/* --pcap-over-ip [ADDR]:PORT[,OPTION...] and --pcap-over-ip-connect
+ * HOST:PORT[,OPTION...]: the address, then name=value options; allow=
+ * takes a list, so an item without '=' after it is one more network. */
+typedef struct poip_spec {
+  int connect;
+  const char *arg;
+  char host[256];
+  uint16_t port;
+  char copy[4096]; /* the options' strings point into it */
+  char allow[1024];
+  ps_pcap_over_ip_options o;
+} poip_spec;
+
+static int parse_poip(poip_spec *sp, const char *arg, int connect, char *why,
+                      size_t whylen) {
+  const char *opt = connect ? "--pcap-over-ip-connect" : "--pcap-over-ip";
+  ps_pcap_over_ip_options init = PS_PCAP_OVER_IP_OPTIONS_INIT;
+  sp->o = init;
+  sp->connect = connect;
+  sp->arg = arg;
+  sp->allow[0] = '\0';
+  if ((size_t)snprintf(sp->copy, sizeof(sp->copy), "%s", arg) >=
+      sizeof(sp->copy)) {
+    snprintf(why, whylen, "%s: the value is too long (at most %zu bytes)", opt,
+             sizeof(sp->copy) - 1);
+    return -1;
+  }
+  char *rest = strchr(sp->copy, ',');
+  if (rest != NULL) {
+    *rest++ = '\0';
+  }
+  char e[256];
+  if (ps_cli_parse_hostport(sp->copy, !connect, !connect, sp->host,
+                            sizeof(sp->host), &sp->port, e, sizeof(e)) != 0) {
+    snprintf(why, whylen, "invalid %s '%s': %s", opt, arg, e);
+    return -1;
+  }
+  int in_allow = 0;
+  while (rest != NULL && *rest != '\0') {
+    char *item = rest;
+    rest = strchr(item, ',');
+    if (rest != NULL) {
+      *rest++ = '\0';
+    }
+    char *eq = strchr(item, '=');
+    if (eq == NULL && in_allow) {
+      size_t n = strlen(sp->allow);
+      snprintf(sp->allow + n, sizeof(sp->allow) - n, ",%s", item);
+      continue;
+    }
+    in_allow = 0;
+    if (eq == NULL || eq[1] == '\0') {
+      snprintf(why, whylen,
+               "invalid %s '%s': '%s' is no NAME=VALUE option (format=, "
+               "sensor=, filter=, queue=, %s)",
+               opt, arg, item,
+               connect ? "tls-ca=, tls-server-name="
+                       : "max-clients=, allow=, tls-cert=, tls-key=");
+      return -1;
+    }
+    *eq = '\0';
+    const char *v = eq + 1;
+    uint64_t n;
+    if (strcmp(item, "format") == 0) {
+      if (strcmp(v, "pcap") == 0) {
+        sp->o.format = PS_PCAP_OVER_IP_PCAP;
+      } else if (strcmp(v, "pcap-ns") == 0) {
+        sp->o.format = PS_PCAP_OVER_IP_PCAP_NS;
+      } else if (strcmp(v, "pcapng") == 0) {
+        sp->o.format = PS_PCAP_OVER_IP_PCAPNG;
+      } else {
+        snprintf(why, whylen,
+                 "invalid %s '%s': format=%s: use pcap, pcap-ns or pcapng", opt,
+                 arg, v);
+        return -1;
+      }
+    } else if (strcmp(item, "sensor") == 0) {
+      sp->o.sensor = v;
+    } else if (strcmp(item, "filter") == 0) {
+      sp->o.filter = v;
+    } else if (strcmp(item, "queue") == 0) {
+      if (ps_cli_parse_size(v, 1, 65536, (uint64_t)4 << 30, &n, e, sizeof(e)) !=
+          0) {
+        snprintf(why, whylen,
+                 "invalid %s '%s': queue=%s: %s (bytes, or a number with "
+                 "k, m or g)",
+                 opt, arg, v, e);
+        return -1;
+      }
+      sp->o.queue_bytes = n;
+    } else if (!connect && strcmp(item, "max-clients") == 0) {
+      if (ps_cli_parse_u64(v, 1, 100000, &n, e, sizeof(e)) != 0) {
+        snprintf(why, whylen, "invalid %s '%s': max-clients=%s: %s", opt, arg,
+                 v, e);
+        return -1;
+      }
+      sp->o.max_clients = (unsigned)n;
+    } else if (!connect && strcmp(item, "allow") == 0) {
+      snprintf(sp->allow, sizeof(sp->allow), "%s", v);
+      sp->o.allow = sp->allow;
+      in_allow = 1;
+    } else if (!connect && strcmp(item, "tls-cert") == 0) {
+      sp->o.tls_cert_file = v;
+    } else if (!connect && strcmp(item, "tls-key") == 0) {
+      sp->o.tls_key_file = v;
+    } else if (connect && strcmp(item, "tls-ca") == 0) {
+      sp->o.tls_ca_file = v;
+    } else if (connect && strcmp(item, "tls-server-name") == 0) {
+      sp->o.tls_server_name = v;
+    } else {
+      snprintf(why, whylen,
+               "invalid %s '%s': unknown option '%s' (use format=, sensor=, "
+               "filter=, queue=, %s)",
+               opt, arg, item,
+               connect ? "tls-ca=, tls-server-name="
+                       : "max-clients=, allow=, tls-cert=, tls-key=");
+      return -1;
+    }
+  }
+  if (!connect &&
+      ((sp->o.tls_cert_file == NULL) != (sp->o.tls_key_file == NULL))) {
+    snprintf(why, whylen,
+             "invalid %s '%s': TLS needs both tls-cert= and tls-key=", opt,
+             arg);
+    return -1;
+  }
+  return 0;
+}
+
 /* The help text is laid out as printed. */
 /* clang-format off */
 static void usage(FILE *f) {
   /* (fprintf: the help of -w writes %%.) */
   fprintf(f,
 "Usage: ps-receiver --listen [ADDR]:PORT...  -w FILE|-\n"
+"                   [--pcap-over-ip [ADDR]:PORT[,OPTION...]]...\n"
+"                   [--pcap-over-ip-connect HOST:PORT[,OPTION...]]...\n"
 "                   [--format pcap|pcapng] [--time-stamp-precision micro|nano]\n"
 "                   [-C SIZE] [-G SECONDS] [-W COUNT] [--split-by-sensor]\n"
 "                   [--post-rotate CMD] [--append] [--state FILE|none]\n"
 "                   [--max-sensors N] [--max-pending N] [--idle-timeout SECONDS]\n"
 "                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
 "                   [--auth-key-file FILE] [--port-file FILE] [-Z USER]\n"
+"                   [--config FILE] [--print-config] [-q|-v]\n"
+"                   [--log-format text|json]\n"
 "                   [--admin [ADDR]:PORT [--admin-token-file FILE]\n"
 "                    [--admin-port-file FILE]]\n"
-"                   [-q|-v] [--log-format text|json]\n"
 "       ps-receiver -h|-V\n"
 "\n"
 "Accept packet streams from ps-sensor and write them to a capture file, or\n"
@@ -133,10 +265,10 @@ static void usage(FILE *f) {
 "                          conversions (%%Y%%m%%d-%%H%%M%%S, '%%%%' for '%%') and\n"
 "                          {sensor} are expanded; an existing file is never\n"
 "                          overwritten (FILE.1.EXT, ... instead)\n"
-"  -C SIZE                 new file once one holds SIZE million bytes (or\n"
+"  -C, --file-size SIZE    new file once one holds SIZE million bytes (or\n"
 "                          SIZEk, SIZEm, SIZEg: KiB, MiB, GiB)\n"
-"  -G SECONDS              new file when a period of SECONDS begins\n"
-"  -W COUNT                keep at most COUNT files per output (deletes the\n"
+"  -G, --rotate-seconds SECONDS  new file when a period of SECONDS begins\n"
+"  -W, --file-count COUNT  keep at most COUNT files per output (deletes the\n"
 "                          oldest; needs -C or -G)\n"
 "      --split-by-sensor   one output per sensor: {sensor} in FILE, or\n"
 "                          FILE.SENSOR.EXT\n"
@@ -156,7 +288,20 @@ static void usage(FILE *f) {
 "      --max-pending N     connections held in their handshake; the one\n"
 "                          waiting longest is closed for a new one\n"
 "                          (default twice --max-sensors, at least 64)\n"
-"      --idle-timeout SECONDS  drop a sensor silent this long (default 60)\n");
+"      --idle-timeout SECONDS  drop a sensor silent this long (default 60)\n"
+"      --pcap-over-ip [ADDR]:PORT[,OPTION...]  serve the packets live to\n"
+"                          PCAP-over-IP clients (tshark -i TCP@ADDR:PORT,\n"
+"                          Arkime, NetworkMiner; repeatable); no ADDR:\n"
+"                          127.0.0.1. Options: format=pcap|pcap-ns|pcapng,\n"
+"                          sensor=GLOB, filter=BPF, max-clients=N (64),\n"
+"                          queue=SIZE per client (4m), allow=CIDR[,CIDR...],\n"
+"                          tls-cert=FILE,tls-key=FILE. A slow client loses\n"
+"                          packets of its own, never holds back the rest.\n"
+"                          Raw traffic to whoever connects: see allow=\n"
+"      --pcap-over-ip-connect HOST:PORT[,OPTION...]  connect out to a\n"
+"                          listening consumer (Arkime's pcap-over-ip-server),\n"
+"                          reconnecting with back-off; format=, sensor=,\n"
+"                          filter=, queue=, tls-ca=FILE, tls-server-name=\n");
   ps_cli_help(PS_CLI_RECEIVER, f, PS_CLI_HELP_CRED);
   fputs(
 "      --port-file FILE    once listening, write \"ADDR PORT\" per listening\n"
@@ -175,6 +320,8 @@ static void usage(FILE *f) {
   ps_cli_help(PS_CLI_RECEIVER, f, PS_CLI_HELP_LOG);
   fputs(
 "\n"
+"-w is optional when there is a PCAP-over-IP output; only files decide\n"
+"what is acknowledged to the sensors.\n"
 "Classic pcap holds one link type: packets of another link type go to a\n"
 "sibling file, out.pcap -> out.RAW.pcap (libpcap's name of the link type;\n"
 "refused on standard output: use pcapng). SIGHUP starts new files at the\n"
@@ -196,6 +343,8 @@ enum {
   OPT_STATE,
   OPT_MAX_PENDING,
   OPT_PORT_FILE,
+  OPT_POIP,
+  OPT_POIP_CONNECT,
   OPT_ADMIN,
   OPT_ADMIN_TOKEN,
   OPT_ADMIN_PORT_FILE
@@ -217,6 +366,10 @@ static const char *empty_hint(int c) {
   case OPT_PORT_FILE:
   case OPT_ADMIN_PORT_FILE:
     return "give a file name, or leave the option out";
+  case OPT_POIP:
+    return "give [ADDR]:PORT[,OPTION...]";
+  case OPT_POIP_CONNECT:
+    return "give HOST:PORT[,OPTION...]";
   case OPT_ADMIN:
     return "give [ADDR]:PORT, e.g. 127.0.0.1:9100";
   case OPT_ADMIN_TOKEN:
@@ -249,11 +402,21 @@ int main(int argc, char **argv) {
       {"append", no_argument, NULL, OPT_APPEND},
       {"state", required_argument, NULL, OPT_STATE},
       {"port-file", required_argument, NULL, OPT_PORT_FILE},
+      {"pcap-over-ip", required_argument, NULL, OPT_POIP},
+      {"pcap-over-ip-connect", required_argument, NULL, OPT_POIP_CONNECT},
+      {"file-size", required_argument, NULL, 'C'},
+      {"rotate-seconds", required_argument, NULL, 'G'},
+      {"file-count", required_argument, NULL, 'W'},
       {"admin", required_argument, NULL, OPT_ADMIN},
       {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN},
       {"admin-port-file", required_argument, NULL, OPT_ADMIN_PORT_FILE},
       {NULL, 0, NULL, 0}};
-  const char *listens[8];
+  static const char *const repeatable[] = {"listen", "pcap-over-ip",
+                                           "pcap-over-ip-connect", NULL};
+  /* One sink is the file output: the rest may be live. */
+  enum { MAX_POIP = 7 }; /* ps_receiver_add_sink() takes 8 */
+  poip_spec poips[MAX_POIP];
+  int n_poip = 0;
   int n_listen = 0, nano = 0, format = -1; /* 0 pcap 1 ng */
   const char *out = NULL;
   uint64_t max_sensors = 0, max_pending = 0, idle = 0;
@@ -269,6 +432,9 @@ int main(int argc, char **argv) {
   ps_cli_common co;
   ps_cli_getopt_init(&p, &co, "ps-receiver", PS_CLI_RECEIVER, longopts,
                      shortopts, usage, empty_hint);
+  p.repeatable = repeatable;
+  char hosts[8][256];
+  uint16_t ports[8];
   int c;
   while ((c = ps_cli_getopt(&p, &co, argc, argv)) != -1) {
     const char *opt = p.opt;
@@ -281,7 +447,11 @@ int main(int argc, char **argv) {
         return ps_cli_usage_error("too many --listen options (at most %s)",
                                   "8");
       }
-      listens[n_listen++] = optarg;
+      if (ps_cli_parse_hostport(optarg, 1, 1, hosts[n_listen], sizeof(hosts[0]),
+                                &ports[n_listen], why, sizeof(why))) {
+        return ps_cli_usage_error("invalid --listen: %s", why);
+      }
+      n_listen++;
       break;
     case 'w':
       if (ps_cli_once(&out, optarg, opt)) {
@@ -387,6 +557,21 @@ int main(int argc, char **argv) {
     case OPT_APPEND:
       fopt.flags |= PS_SINK_APPEND;
       break;
+    case OPT_POIP:
+    case OPT_POIP_CONNECT:
+      if (n_poip == MAX_POIP) {
+        return ps_cli_usage_error("too many PCAP-over-IP outputs (at most "
+                                  "%d --pcap-over-ip and "
+                                  "--pcap-over-ip-connect together)",
+                                  MAX_POIP);
+      }
+      char pwhy[4096];
+      if (parse_poip(&poips[n_poip], optarg, c == OPT_POIP_CONNECT, pwhy,
+                     sizeof(pwhy)) != 0) {
+        return ps_cli_usage_error("%s", pwhy);
+      }
+      n_poip++;
+      break;
     }
   }
   if (optind < argc) {
@@ -395,16 +580,25 @@ int main(int argc, char **argv) {
   if (n_listen == 0) {
     return ps_cli_usage_error("--listen [ADDR]:PORT is required");
   }
-  if (out == NULL) {
+  if (out == NULL && n_poip == 0) {
     return ps_cli_usage_error(
-        "-w FILE (or -w - for standard output) is required");
+        "-w FILE (or -w - for standard output) is required, unless "
+        "there is a --pcap-over-ip output");
   }
-  char hosts[8][256];
-  uint16_t ports[8];
-  for (int i = 0; i < n_listen; i++) {
-    if (ps_cli_parse_hostport(listens[i], 1, 1, hosts[i], sizeof(hosts[i]),
-                              &ports[i], why, sizeof(why))) {
-      return ps_cli_usage_error("invalid --listen: %s", why);
+  if (out == NULL) {
+    const char *o = fopt.rotate_bytes               ? "-C"
+                    : fopt.rotate_seconds           ? "-G"
+                    : fopt.max_files                ? "-W"
+                    : fopt.split_by_sensor          ? "--split-by-sensor"
+                    : fopt.post_rotate              ? "--post-rotate"
+                    : (fopt.flags & PS_SINK_APPEND) ? "--append"
+                    : state                         ? "--state"
+                    : format >= 0                   ? "--format"
+                    : nano                          ? "--time-stamp-precision"
+                                                    : NULL;
+    if (o != NULL) {
+      return ps_cli_usage_error("%s applies to the file output: add -w FILE",
+                                o);
     }
   }
   if (ps_cli_check_common(&co) != 0) {
@@ -427,14 +621,14 @@ int main(int argc, char **argv) {
                                           : "--admin-port-file");
   }
   if (format < 0) {
-    format = ps_format_from_path(out) == PS_FORMAT_PCAPNG ? 1 : 0;
+    format = out && ps_format_from_path(out) == PS_FORMAT_PCAPNG ? 1 : 0;
   }
   if (format == 1 && nano) {
     return ps_cli_usage_error(
         "--time-stamp-precision applies to pcap; pcapng keeps "
         "each sensor's own precision");
   }
-  if (strcmp(out, "-") == 0) {
+  if (out != NULL && strcmp(out, "-") == 0) {
     const char *o = fopt.rotate_bytes               ? "-C"
                     : fopt.rotate_seconds           ? "-G"
                     : fopt.max_files                ? "-W"
@@ -454,15 +648,52 @@ int main(int argc, char **argv) {
         "-W needs -C SIZE or -G SECONDS: it counts rotated "
         "files");
   }
-  if (!fopt.split_by_sensor && strstr(out, "{sensor}") != NULL) {
+  if (out != NULL && !fopt.split_by_sensor && strstr(out, "{sensor}") != NULL) {
     return ps_cli_usage_error("-w %s names {sensor}: add --split-by-sensor",
                               out);
   }
   if (nano) {
     fopt.flags |= PS_SINK_NANO;
   }
+  if (co.key != NULL && (strlen(co.key) == 0 || strlen(co.key) > 1024)) {
+    return ps_cli_usage_error("auth-key: 1 to 1024 bytes");
+  }
+  if (co.print_config) {
+    /* The defaults that follow from other options, as they will be. */
+    char st[4096] = "", mp[32];
+    ps_cli_set_shown("format", format == 1 ? "pcapng" : "pcap");
+    if (state == NULL && strcmp(out, "-") != 0 &&
+        ps_receiver_default_state_path(st, sizeof(st), out) == 0) {
+      ps_cli_set_shown("state", st);
+    }
+    /* (The receiver's own rule: twice --max-sensors, at least 64.) */
+    uint64_t twice = 2 * (max_sensors ? max_sensors : 1024);
+    snprintf(mp, sizeof(mp), "%llu",
+             (unsigned long long)(max_pending       ? max_pending
+                                  : twice > 1000000 ? 1000000
+                                  : twice > 64      ? twice
+                                                    : 64));
+    const ps_cli_default defaults[] = {
+        {"time-stamp-precision", "micro", NULL},
+        {"max-sensors", "1024", NULL},
+        {"max-pending", mp, NULL},
+        {"idle-timeout", "60", NULL},
+        {"state", NULL, "(none: standard output or a device)"},
+        {"file-size", NULL, "(no size rotation)"},
+        {"rotate-seconds", NULL, "(no time rotation)"},
+        {"file-count", NULL, "(keep every file)"},
+        {"post-rotate", NULL, "(no command)"},
+        {"port-file", NULL, "(not written)"},
+        {"tls-cert", NULL, "(no TLS)"},
+        {"tls-key", NULL, "(no TLS)"},
+        {"relinquish-privileges", NULL, "(keep the user)"},
+        {NULL, NULL, NULL}};
+    ps_cli_print_config(&p, &co, defaults, stdout);
+    return PS_EXIT_OK;
+  }
 
   ps_cli_raise_nofile();
+  char line[4096];
   ps_receiver *r = NULL;
   ps_sink *sink = NULL;
   int rc = ps_receiver_create(&r);
@@ -481,10 +712,12 @@ int main(int argc, char **argv) {
     ps_receiver_free(r);
     return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
   }
-  if (co.key_file != NULL) {
+  if (co.key_file != NULL || co.key != NULL) {
     uint8_t key[1024];
-    size_t n;
-    if (ps_auth_key_load(key, &n, co.key_file, why, sizeof(why)) != 0) {
+    size_t n = co.key ? strlen(co.key) : 0;
+    if (co.key != NULL) {
+      memcpy(key, co.key, n);
+    } else if (ps_auth_key_load(key, &n, co.key_file, why, sizeof(why)) != 0) {
       ps_cli_err("%s", why);
       ps_receiver_free(r);
       return PS_EXIT_RUNTIME;
@@ -504,8 +737,8 @@ int main(int argc, char **argv) {
   /* The journal first: it repairs the files the outputs may reopen. */
   char state_buf[4096];
   struct stat ost;
-  int special = stat(out, &ost) == 0 && !S_ISREG(ost.st_mode);
-  if (state == NULL && strcmp(out, "-") != 0 && !special) {
+  int special = out && stat(out, &ost) == 0 && !S_ISREG(ost.st_mode);
+  if (out != NULL && state == NULL && strcmp(out, "-") != 0 && !special) {
     /* (A named pipe or a device is written as it is: nothing to cut
      * back, no journal.) */
     if (ps_receiver_default_state_path(state_buf, sizeof(state_buf), out) !=
@@ -539,16 +772,63 @@ int main(int argc, char **argv) {
       return PS_EXIT_RUNTIME;
     }
   }
-  rc = ps_file_sink(&sink, format == 1 ? PS_FORMAT_PCAPNG : PS_FORMAT_PCAP, out,
-                    &fopt, sizeof(fopt));
-  if (rc != 0) {
-    ps_cli_err("%s", sink ? ps_sink_errmsg(sink) : ps_strerror(rc));
-    ps_sink_free(sink);
-    ps_receiver_free(r);
-    return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
+  if (out != NULL) {
+    rc = ps_file_sink(&sink, format == 1 ? PS_FORMAT_PCAPNG : PS_FORMAT_PCAP,
+                      out, &fopt, sizeof(fopt));
+    if (rc != 0) {
+      ps_cli_err("%s", sink ? ps_sink_errmsg(sink) : ps_strerror(rc));
+      ps_sink_free(sink);
+      ps_receiver_free(r);
+      return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
+    }
+    ps_receiver_add_sink(r, sink);
+    g_sink = sink; /* owned by the receiver; cleared before it is freed */
   }
-  ps_receiver_add_sink(r, sink);
-  g_sink = sink; /* owned by the receiver; cleared before it is freed */
+  for (int i = 0; i < n_poip; i++) {
+    poip_spec *sp = &poips[i];
+    ps_sink *ls = NULL;
+    rc = sp->connect ? ps_pcap_over_ip_connect_sink(&ls, sp->host, sp->port,
+                                                    &sp->o, sizeof(sp->o))
+                     : ps_pcap_over_ip_sink(&ls, sp->host, sp->port, &sp->o,
+                                            sizeof(sp->o));
+    if (rc == 0) {
+      rc = ps_receiver_add_sink(r, ls);
+    }
+    if (rc != 0) {
+      ps_cli_err("%s %s: %s",
+                 sp->connect ? "--pcap-over-ip-connect" : "--pcap-over-ip",
+                 sp->arg, ls ? ps_sink_errmsg(ls) : ps_strerror(rc));
+      ps_sink_free(ls);
+      g_sink = NULL;
+      ps_receiver_free(r);
+      return rc == PS_ERR_INVALID || rc == PS_ERR_FILTER ? PS_EXIT_USAGE
+                                                         : PS_EXIT_RUNTIME;
+    }
+    uint16_t lp = 0;
+    if (!sp->connect) {
+      ps_pcap_over_ip_get_port(ls, &lp);
+    }
+    snprintf(line, sizeof(line), "pcap-over-ip %s %s%s%s:%u (%s)",
+             sp->connect ? "connecting to" : "listening on",
+             strchr(sp->host, ':') ? "[" : "",
+             sp->host[0] ? sp->host : "127.0.0.1",
+             strchr(sp->host, ':') ? "]" : "", sp->connect ? sp->port : lp,
+             sp->o.format == PS_PCAP_OVER_IP_PCAPNG    ? "pcapng"
+             : sp->o.format == PS_PCAP_OVER_IP_PCAP_NS ? "pcap-ns"
+                                                       : "pcap");
+    const ps_cli_field f[] = {
+        PS_CLI_STR("address", sp->host[0] ? sp->host : "127.0.0.1"),
+        PS_CLI_NUM("port", sp->connect ? sp->port : lp),
+        PS_CLI_STR("format", sp->o.format == PS_PCAP_OVER_IP_PCAPNG ? "pcapng"
+                             : sp->o.format == PS_PCAP_OVER_IP_PCAP_NS
+                                 ? "pcap-ns"
+                                 : "pcap"),
+    };
+    ps_cli_log_event(PS_LOG_INFO,
+                     sp->connect ? "pcap_over_ip_connecting"
+                                 : "pcap_over_ip_listening",
+                     NULL, f, sizeof(f) / sizeof(f[0]), line);
+  }
   /* Written as the user who started us (like a pid file), once the
    * sockets listen and the output is open. */
   if (port_file != NULL &&
@@ -601,22 +881,28 @@ int main(int argc, char **argv) {
 
   ps_cli_signals(on_signal, on_hup);
 
-  char line[4096];
   if (line_admin[0]) {
     ps_cli_log(PS_LOG_INFO, line_admin, NULL);
   }
   for (int i = 0; i < n_listen; i++) {
-    snprintf(line, sizeof(line), "listening on %s%s%s:%u, writing %s to %s",
+    snprintf(line, sizeof(line), "listening on %s%s%s:%u, writing %s%s%s",
              strchr(hosts[i], ':') ? "[" : "", hosts[i][0] ? hosts[i] : "*",
              strchr(hosts[i], ':') ? "]" : "",
              i == 0 ? ps_receiver_port(r) : ports[i],
-             format == 1 ? "pcapng" : "pcap",
-             strcmp(out, "-") ? out : "standard output");
+             out == NULL   ? "no file (PCAP-over-IP only)"
+             : format == 1 ? "pcapng"
+                           : "pcap",
+             out == NULL ? "" : " to ",
+             out == NULL        ? ""
+             : strcmp(out, "-") ? out
+                                : "standard output");
     const ps_cli_field f[] = {
         PS_CLI_STR("address", hosts[i][0] ? hosts[i] : "*"),
         PS_CLI_NUM("port", i == 0 ? ps_receiver_port(r) : ports[i]),
-        PS_CLI_STR("format", format == 1 ? "pcapng" : "pcap"),
-        PS_CLI_STR("output", out),
+        PS_CLI_STR("format", out == NULL   ? "none"
+                             : format == 1 ? "pcapng"
+                                           : "pcap"),
+        PS_CLI_STR("output", out ? out : ""),
     };
     ps_cli_log_event(PS_LOG_INFO, "listening", NULL, f,
                      sizeof(f) / sizeof(f[0]), line);

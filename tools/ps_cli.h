@@ -100,9 +100,16 @@ typedef struct ps_cli_common {
   ps_tls_options tls;
   int use_tls;          /* --tls or any --tls-* (the sensor's switch) */
   const char *key_file; /* --auth-key-file */
+  const char *key;      /* auth-key: (config files only) */
+  const char *config;   /* --config */
+  int print_config;     /* --print-config */
+  /* "FILE:LINE:COL" of PacketStreamer's tls.enable on a sensor, which
+   * must be given a way to verify the receiver. */
+  char ps_tls_where[300];
   const char *run_as;   /* -Z */
   int verbosity;        /* 0 -q, 1, 2 -v */
   int log_format;       /* PS_CLI_LOG_TEXT or PS_CLI_LOG_JSON */
+  const char *log_file; /* --log-file: log lines there, not stderr */
 } ps_cli_common;
 
 #define PS_CLI_MAX_OPTS 64
@@ -122,7 +129,29 @@ typedef struct ps_cli_parser {
   char shortopts[PS_CLI_MAX_OPTS * 2 + 4];
   char opt[48]; /* the option as typed: "--tls-ca", or "-r" */
   int status;   /* the exit code after PS_CLI_STOP */
+  /* Set by the tool after ps_cli_getopt_init, for --config: the options
+   * that take a list in a file (NULL ended), the keys without option
+   * (the sensor's filter), and pairs of a getopt value on the command
+   * line and a file key it replaces besides its own (-r and interface),
+   * ending {0, NULL}. */
+  const char *const *repeatable;
+  const char *const *extra;
+  const struct ps_cli_override {
+    int val;
+    const char *key;
+  } * overrides;
+  int phase; /* 0 before the first call, 1 the file's items, 2 argv */
+  size_t next;
+  int cli_vals[PS_CLI_MAX_OPTS * 2]; /* getopt values argv gives */
+  size_t n_cli_vals;
 } ps_cli_parser;
+
+/* A default for --print-config: the value, or NULL and why unset. */
+typedef struct ps_cli_default {
+  const char *name;
+  const char *value;
+  const char *note;
+} ps_cli_default;
 
 /* Builds the getopt_long array and short-option string: own (ending in
  * {NULL, 0, NULL, 0}) and own_short first, then the common options of
@@ -139,6 +168,25 @@ void ps_cli_getopt_init(ps_cli_parser *p, ps_cli_common *common,
  * options are handled here. */
 int ps_cli_getopt(ps_cli_parser *p, ps_cli_common *common, int argc,
                   char **argv);
+
+/* The value the config file gives the extra key (filter), or NULL. */
+const char *ps_cli_config_extra(const char *key);
+
+/* Where the file gave key ("FILE:LINE:COL: "), or "". */
+const char *ps_cli_config_where(const char *key);
+
+/* Replaces what --print-config shows for key (a value computed from
+ * others, or an extra key's value); NULL: shown as not set. */
+void ps_cli_set_shown(const char *key, const char *value);
+
+/* --print-config: the effective options (file, command line and
+ * defaults) as a config file: the long options of the parser in table
+ * order, then the extra keys. */
+void ps_cli_print_config(const ps_cli_parser *p, const ps_cli_common *c,
+                         const ps_cli_default *defaults, FILE *f);
+
+/* A YAML double-quoted string (for --print-config's comments too). */
+void ps_cli_yaml_quote(const char *s, FILE *f);
 
 /* Prints the help lines of tool's common options of one section. */
 void ps_cli_help(unsigned tool, FILE *f, int section);

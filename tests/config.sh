@@ -147,7 +147,7 @@ for tool in ps-sensor ps-receiver; do
     if [ "$value" = true ]; then want="$key: true"
     elif [ "$key" = interface ] || [ "$key" = receiver ] || [ "$key" = listen ] ||
       [ "$key" = interface-filter ] || [ "$key" = netns ] ||
-      [ "$key" = netns-match ] || [ "$key" = pcap-over-ip ] ||
+      [ "$key" = netns-match ] || [ "$key" = pcap-over-ip ] || [ "$key" = write ] ||
       [ "$key" = pcap-over-ip-connect ] || [ "$key" = label ]; then want="$key: \[.*\"$value\".*\]"
     else want="$key: \"$value\""; fi
     grep -Eq "^$want\$" "$WORK/b" || { cat "$WORK/b"; fail "$tool: $key not shown as $value"; }
@@ -266,7 +266,7 @@ printf 'output:\n  server:\n    address: 127.0.0.1\n    port: 8081\npcapMode: DE
 expect_line "$WORK/p" '^interface-filter: \["lo=not \(port 22\)"\]$' "deny filter"
 printf 'input:\n  address: 0.0.0.0\n  port: 8081\noutput:\n  file:\n    path: stdout\n' >"$WORK/o.yaml"
 "$RECEIVER" --config "$WORK/o.yaml" --print-config >"$WORK/p" || fail "stdout"
-expect_line "$WORK/p" '^write: "-"$' "stdout mapped to -"
+expect_line "$WORK/p" '^write: \["-"\]$' "stdout mapped to -"
 expect_line "$WORK/p" '^listen: \["0.0.0.0:8081"\]$' "input mapped"
 
 # A secret others may read: a warning (and the run goes on).

@@ -19,8 +19,12 @@
 void ps__tool_test_hook(ps_receiver *r);
 #endif
 
+/* -w may be given this often: files (each its own format), or
+ * standard output once. */
+#define MAX_OUT 4
+
 static ps_receiver *g_receiver;
-static ps_sink *volatile g_sink;
+static ps_sink *volatile g_sinks[MAX_OUT];
 
 static void on_signal(int sig) {
   (void)sig;
@@ -31,8 +35,16 @@ static void on_signal(int sig) {
  * async-signal-safe). */
 static void on_hup(int sig) {
   (void)sig;
-  if (g_sink != NULL) {
-    ps_sink_reopen(g_sink);
+  for (int i = 0; i < MAX_OUT; i++) {
+    if (g_sinks[i] != NULL) {
+      ps_sink_reopen(g_sinks[i]);
+    }
+  }
+}
+
+static void forget_sinks(void) {
+  for (int i = 0; i < MAX_OUT; i++) {
+    g_sinks[i] = NULL;
   }
 }
 
@@ -251,7 +263,7 @@ static void usage(FILE *f) {
 "                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
 "                   [--auth-key-file FILE] [--port-file FILE] [-Z USER]\n"
 "                   [--config FILE] [--print-config] [-q|-v]\n"
-"                   [--log-format text|json]\n"
+"                   [--log-format text|json] [--log-file FILE]\n"
 "                   [--admin [ADDR]:PORT [--admin-token-file FILE]\n"
 "                    [--admin-port-file FILE]]\n"
 "       ps-receiver -h|-V\n"
@@ -264,7 +276,8 @@ static void usage(FILE *f) {
 "  -w, --write FILE        output file, '-' for standard output; strftime\n"
 "                          conversions (%%Y%%m%%d-%%H%%M%%S, '%%%%' for '%%') and\n"
 "                          {sensor} are expanded; an existing file is never\n"
-"                          overwritten (FILE.1.EXT, ... instead)\n"
+"                          overwritten (FILE.1.EXT, ... instead); repeat\n"
+"                          it for several outputs (up to 4, '-' once)\n"
 "  -C, --file-size SIZE    new file once one holds SIZE million bytes (or\n"
 "                          SIZEk, SIZEm, SIZEg: KiB, MiB, GiB)\n"
 "  -G, --rotate-seconds SECONDS  new file when a period of SECONDS begins\n"
@@ -411,14 +424,16 @@ int main(int argc, char **argv) {
       {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN},
       {"admin-port-file", required_argument, NULL, OPT_ADMIN_PORT_FILE},
       {NULL, 0, NULL, 0}};
-  static const char *const repeatable[] = {"listen", "pcap-over-ip",
+  static const char *const repeatable[] = {"listen", "write", "pcap-over-ip",
                                            "pcap-over-ip-connect", NULL};
   /* One sink is the file output: the rest may be live. */
   enum { MAX_POIP = 7 }; /* ps_receiver_add_sink() takes 8 */
   poip_spec poips[MAX_POIP];
   int n_poip = 0;
   int n_listen = 0, nano = 0, format = -1; /* 0 pcap 1 ng */
-  const char *out = NULL;
+  const char *outs[MAX_OUT];
+  int n_out = 0, formats[MAX_OUT];
+  const char *out = NULL; /* the first file output (not "-"), or NULL */
   uint64_t max_sensors = 0, max_pending = 0, idle = 0;
   const char *port_file = NULL;
   const char *admin = NULL, *admin_token = NULL, *admin_port_file = NULL;
@@ -454,9 +469,16 @@ int main(int argc, char **argv) {
       n_listen++;
       break;
     case 'w':
-      if (ps_cli_once(&out, optarg, opt)) {
-        return PS_EXIT_USAGE;
+      if (n_out == MAX_OUT) {
+        return ps_cli_usage_error("too many -w outputs (at most %d)", MAX_OUT);
       }
+      for (int k = 0; k < n_out; k++) {
+        if (strcmp(outs[k], optarg) == 0) {
+          return ps_cli_usage_error("-w %s is given twice: one output a name",
+                                    optarg);
+        }
+      }
+      outs[n_out++] = optarg;
       break;
     case 'F':
       if (strcmp(optarg, "pcap") == 0) {
@@ -580,12 +602,25 @@ int main(int argc, char **argv) {
   if (n_listen == 0) {
     return ps_cli_usage_error("--listen [ADDR]:PORT is required");
   }
-  if (out == NULL && n_poip == 0) {
+  int to_stdout = 0;
+  for (int k = 0; k < n_out; k++) {
+    if (strcmp(outs[k], "-") == 0) {
+      to_stdout = 1;
+    } else if (out == NULL) {
+      out = outs[k];
+    }
+  }
+  if (n_out + n_poip > 8) {
+    return ps_cli_usage_error("%d outputs: at most 8 in all (-w, "
+                              "--pcap-over-ip, --pcap-over-ip-connect)",
+                              n_out + n_poip);
+  }
+  if (n_out == 0 && n_poip == 0) {
     return ps_cli_usage_error(
         "-w FILE (or -w - for standard output) is required, unless "
         "there is a --pcap-over-ip output");
   }
-  if (out == NULL) {
+  if (n_out == 0) {
     const char *o = fopt.rotate_bytes               ? "-C"
                     : fopt.rotate_seconds           ? "-G"
                     : fopt.max_files                ? "-W"
@@ -620,15 +655,25 @@ int main(int argc, char **argv) {
                               admin_token ? "--admin-token-file"
                                           : "--admin-port-file");
   }
-  if (format < 0) {
-    format = out && ps_format_from_path(out) == PS_FORMAT_PCAPNG ? 1 : 0;
+  /* --format for every output, or each file's own suffix. */
+  int any_ng = 0;
+  for (int k = 0; k < n_out; k++) {
+    formats[k] = format >= 0                                        ? format
+                 : ps_format_from_path(outs[k]) == PS_FORMAT_PCAPNG ? 1
+                                                                    : 0;
+    any_ng |= formats[k] == 1;
   }
-  if (format == 1 && nano) {
+  if (format < 0) {
+    format = n_out > 0 ? formats[0] : 0;
+  }
+  if (any_ng && nano) {
     return ps_cli_usage_error(
         "--time-stamp-precision applies to pcap; pcapng keeps "
         "each sensor's own precision");
   }
-  if (out != NULL && strcmp(out, "-") == 0) {
+  /* Rotation, split and append apply to the files; standard output
+   * alone cannot take them. */
+  if (to_stdout && out == NULL) {
     const char *o = fopt.rotate_bytes               ? "-C"
                     : fopt.rotate_seconds           ? "-G"
                     : fopt.max_files                ? "-W"
@@ -648,9 +693,11 @@ int main(int argc, char **argv) {
         "-W needs -C SIZE or -G SECONDS: it counts rotated "
         "files");
   }
-  if (out != NULL && !fopt.split_by_sensor && strstr(out, "{sensor}") != NULL) {
-    return ps_cli_usage_error("-w %s names {sensor}: add --split-by-sensor",
-                              out);
+  for (int k = 0; k < n_out; k++) {
+    if (!fopt.split_by_sensor && strstr(outs[k], "{sensor}") != NULL) {
+      return ps_cli_usage_error("-w %s names {sensor}: add --split-by-sensor",
+                                outs[k]);
+    }
   }
   if (nano) {
     fopt.flags |= PS_SINK_NANO;
@@ -662,7 +709,7 @@ int main(int argc, char **argv) {
     /* The defaults that follow from other options, as they will be. */
     char st[4096] = "", mp[32];
     ps_cli_set_shown("format", format == 1 ? "pcapng" : "pcap");
-    if (state == NULL && strcmp(out, "-") != 0 &&
+    if (state == NULL && out != NULL &&
         ps_receiver_default_state_path(st, sizeof(st), out) == 0) {
       ps_cli_set_shown("state", st);
     }
@@ -738,7 +785,7 @@ int main(int argc, char **argv) {
   char state_buf[4096];
   struct stat ost;
   int special = out && stat(out, &ost) == 0 && !S_ISREG(ost.st_mode);
-  if (out != NULL && state == NULL && strcmp(out, "-") != 0 && !special) {
+  if (out != NULL && state == NULL && !special) {
     /* (A named pipe or a device is written as it is: nothing to cut
      * back, no journal.) */
     if (ps_receiver_default_state_path(state_buf, sizeof(state_buf), out) !=
@@ -750,14 +797,21 @@ int main(int argc, char **argv) {
     }
     state = state_buf;
   }
-  if (state != NULL && strcmp(state, "none") != 0 && strcmp(out, "-") != 0 &&
-      !special && !state_covers(state, out)) {
+  for (int k = 0; state != NULL && strcmp(state, "none") != 0 && k < n_out;
+       k++) {
+    struct stat kst;
+    if (strcmp(outs[k], "-") == 0 ||
+        (stat(outs[k], &kst) == 0 && !S_ISREG(kst.st_mode)) ||
+        state_covers(state, outs[k])) {
+      continue;
+    }
     ps_receiver_free(r);
     return ps_cli_usage_error(
         "--state %s: the journal cuts back only files in its "
         "own directory or below it, and -w %s is not there: "
-        "put it in the output's directory",
-        state, out);
+        "put it in the output's directory (with several -w, one "
+        "directory above them all)",
+        state, outs[k]);
   }
   if (state != NULL && strcmp(state, "none") != 0 &&
       ps_receiver_set_state_file(r, state) != 0) {
@@ -772,17 +826,26 @@ int main(int argc, char **argv) {
       return PS_EXIT_RUNTIME;
     }
   }
-  if (out != NULL) {
-    rc = ps_file_sink(&sink, format == 1 ? PS_FORMAT_PCAPNG : PS_FORMAT_PCAP,
-                      out, &fopt, sizeof(fopt));
+  for (int k = 0; k < n_out; k++) {
+    /* Standard output beside files: written as it is, not rotated. */
+    ps_file_sink_options so = PS_FILE_SINK_OPTIONS_INIT;
+    so.flags = fopt.flags & PS_SINK_NANO;
+    int is_stdout = strcmp(outs[k], "-") == 0;
+    sink = NULL;
+    rc =
+        ps_file_sink(&sink, formats[k] == 1 ? PS_FORMAT_PCAPNG : PS_FORMAT_PCAP,
+                     outs[k], is_stdout ? &so : &fopt, sizeof(fopt));
+    if (rc == 0) {
+      rc = ps_receiver_add_sink(r, sink);
+    }
     if (rc != 0) {
       ps_cli_err("%s", sink ? ps_sink_errmsg(sink) : ps_strerror(rc));
       ps_sink_free(sink);
+      forget_sinks();
       ps_receiver_free(r);
       return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
     }
-    ps_receiver_add_sink(r, sink);
-    g_sink = sink; /* owned by the receiver; cleared before it is freed */
+    g_sinks[k] = sink; /* owned by the receiver; cleared before it is freed */
   }
   for (int i = 0; i < n_poip; i++) {
     poip_spec *sp = &poips[i];
@@ -799,7 +862,7 @@ int main(int argc, char **argv) {
                  sp->connect ? "--pcap-over-ip-connect" : "--pcap-over-ip",
                  sp->arg, ls ? ps_sink_errmsg(ls) : ps_strerror(rc));
       ps_sink_free(ls);
-      g_sink = NULL;
+      forget_sinks();
       ps_receiver_free(r);
       return rc == PS_ERR_INVALID || rc == PS_ERR_FILTER ? PS_EXIT_USAGE
                                                          : PS_EXIT_RUNTIME;
@@ -834,7 +897,7 @@ int main(int argc, char **argv) {
   if (port_file != NULL &&
       write_port_file(r, port_file, NULL, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
-    g_sink = NULL;
+    forget_sinks();
     ps_receiver_free(r);
     return PS_EXIT_RUNTIME;
   }
@@ -844,7 +907,7 @@ int main(int argc, char **argv) {
       size_t n;
       if (ps_auth_key_load(tok, &n, admin_token, why, sizeof(why)) != 0) {
         ps_cli_err("--admin-token-file: %s", why);
-        g_sink = NULL;
+        forget_sinks();
         ps_receiver_free(r);
         return PS_EXIT_RUNTIME;
       }
@@ -853,7 +916,7 @@ int main(int argc, char **argv) {
     }
     if ((rc = ps_receiver_admin_listen(r, admin_host, admin_port)) != 0) {
       ps_cli_err("--admin %s: %s", admin, ps_receiver_errmsg(r));
-      g_sink = NULL;
+      forget_sinks();
       ps_receiver_free(r);
       return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
     }
@@ -866,7 +929,7 @@ int main(int argc, char **argv) {
         write_port_file(r, admin_port_file, admin_host, why, sizeof(why)) !=
             0) {
       ps_cli_err("%s", why);
-      g_sink = NULL;
+      forget_sinks();
       ps_receiver_free(r);
       return PS_EXIT_RUNTIME;
     }
@@ -884,25 +947,32 @@ int main(int argc, char **argv) {
   if (line_admin[0]) {
     ps_cli_log(PS_LOG_INFO, line_admin, NULL);
   }
+  /* "pcap to a.pcap and pcapng to standard output" */
+  char writing[1200] = "";
+  for (int k = 0; k < n_out; k++) {
+    size_t w = strlen(writing);
+    snprintf(writing + w, sizeof(writing) - w, "%s%s to %s",
+             k == 0           ? ""
+             : k + 1 == n_out ? " and "
+                              : ", ",
+             formats[k] == 1 ? "pcapng" : "pcap",
+             strcmp(outs[k], "-") ? outs[k] : "standard output");
+  }
+  if (n_out == 0) {
+    snprintf(writing, sizeof(writing), "no file (PCAP-over-IP only)");
+  }
   for (int i = 0; i < n_listen; i++) {
-    snprintf(line, sizeof(line), "listening on %s%s%s:%u, writing %s%s%s",
+    snprintf(line, sizeof(line), "listening on %s%s%s:%u, writing %s",
              strchr(hosts[i], ':') ? "[" : "", hosts[i][0] ? hosts[i] : "*",
              strchr(hosts[i], ':') ? "]" : "",
-             i == 0 ? ps_receiver_port(r) : ports[i],
-             out == NULL   ? "no file (PCAP-over-IP only)"
-             : format == 1 ? "pcapng"
-                           : "pcap",
-             out == NULL ? "" : " to ",
-             out == NULL        ? ""
-             : strcmp(out, "-") ? out
-                                : "standard output");
+             i == 0 ? ps_receiver_port(r) : ports[i], writing);
     const ps_cli_field f[] = {
         PS_CLI_STR("address", hosts[i][0] ? hosts[i] : "*"),
         PS_CLI_NUM("port", i == 0 ? ps_receiver_port(r) : ports[i]),
-        PS_CLI_STR("format", out == NULL   ? "none"
-                             : format == 1 ? "pcapng"
-                                           : "pcap"),
-        PS_CLI_STR("output", out ? out : ""),
+        PS_CLI_STR("format", n_out == 0        ? "none"
+                             : formats[0] == 1 ? "pcapng"
+                                               : "pcap"),
+        PS_CLI_STR("output", n_out ? outs[0] : ""),
     };
     ps_cli_log_event(PS_LOG_INFO, "listening", NULL, f,
                      sizeof(f) / sizeof(f[0]), line);
@@ -947,7 +1017,7 @@ int main(int argc, char **argv) {
     ps_cli_err("%s", ps_receiver_errmsg(r));
   }
   g_receiver = NULL;
-  g_sink = NULL;
+  forget_sinks();
   ps_receiver_free(r);
   return rc == 0 ? PS_EXIT_OK : PS_EXIT_RUNTIME;
 }

@@ -96,6 +96,7 @@ static void usage(FILE *f) {
 "                  [--remote-interfaces LIST] [--remote-filter-guard EXPR]]\n"
 "                 [--interface-filter IFACE=EXPR]... [--config FILE]\n"
 "                 [--print-config] [-F FILE] [-q|-v] [--log-format text|json]\n"
+"                 [--log-file FILE]\n"
 "                 [FILTER EXPRESSION...]\n"
 "       ps-sensor -h|-V\n"
 "\n"

@@ -52,6 +52,16 @@ netns-loopback|true|--netns all
 netns-rescan|5|--netns all
 runtime-root|$WORK|--netns all
 node-name|node-1|--netns all
+sample|1/10|
+max-pps|500|
+label|app=web|
+allow-remote-capture|true|
+standby|true|
+remote-max-duration|600|--allow-remote-capture
+remote-max-snaplen|1500|--allow-remote-capture
+remote-max-pps|1000|--allow-remote-capture
+remote-interfaces|lo,eth0|--allow-remote-capture
+remote-filter-guard|not port 22|--allow-remote-capture
 filter|udp|
 EOF
 }
@@ -83,6 +93,9 @@ rotate-seconds|60|
 file-count|3|-C 5
 pcap-over-ip|127.0.0.1:19000,format=pcapng|
 pcap-over-ip-connect|127.0.0.1:57012|
+admin|127.0.0.1:0|
+admin-token-file|$WORK/key|--admin 127.0.0.1:0
+admin-port-file|$WORK/apf|--admin 127.0.0.1:0
 EOF
 }
 
@@ -90,7 +103,7 @@ EOF
 base() {
   local tool=$1 key=$2
   if [ "$tool" = ps-sensor ]; then
-    case $key in interface|read) ;; *) echo -i lo ;; esac
+    case $key in interface|read|standby) ;; *) echo -i lo ;; esac
     [ "$key" = receiver ] || echo --receiver 127.0.0.1:9
   else
     [ "$key" = listen ] || echo --listen 127.0.0.1:0
@@ -135,7 +148,7 @@ for tool in ps-sensor ps-receiver; do
     elif [ "$key" = interface ] || [ "$key" = receiver ] || [ "$key" = listen ] ||
       [ "$key" = interface-filter ] || [ "$key" = netns ] ||
       [ "$key" = netns-match ] || [ "$key" = pcap-over-ip ] || [ "$key" = write ] ||
-      [ "$key" = pcap-over-ip-connect ]; then want="$key: \[.*\"$value\".*\]"
+      [ "$key" = pcap-over-ip-connect ] || [ "$key" = label ]; then want="$key: \[.*\"$value\".*\]"
     else want="$key: \"$value\""; fi
     grep -Eq "^$want\$" "$WORK/b" || { cat "$WORK/b"; fail "$tool: $key not shown as $value"; }
     # The output, as a config file, gives the same again.

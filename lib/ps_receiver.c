@@ -404,8 +404,18 @@ int ps_receiver_set_auth_key(ps_receiver *r, const uint8_t *key, size_t len) {
   return rc;
 }
 
+/* The sinks count what their files took; summed when asked for. */
+static void count_output_bytes(ps_receiver *r) {
+  uint64_t n = 0;
+  for (unsigned i = 0; i < r->env.n_sinks; i++) {
+    n += r->sinks[i]->written;
+  }
+  r->ctr.output_bytes = n;
+}
+
 void ps_receiver_get_counters(ps_receiver *r, ps_receiver_counters *out,
                               size_t size) {
+  count_output_bytes(r);
   ps__copy_out(out, size, &r->ctr, sizeof(r->ctr));
 }
 
@@ -552,6 +562,7 @@ int ps_receiver_get_timeout_ms(ps_receiver *r) {
 }
 
 const ps_receiver_counters *ps__receiver_ctr(ps_receiver *r) {
+  count_output_bytes(r);
   return &r->ctr;
 }
 

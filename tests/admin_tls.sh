@@ -34,7 +34,7 @@ certtool --generate-certificate --load-privkey cli.key --load-ca-certificate oth
   --load-ca-privkey other.key --template tmpl --outfile rogue.pem 2>/dev/null || fail rogue
 
 # Every address, no token: the client CA is the authentication.
-start_receiver "$WORK/r.log" -w "$WORK/out.pcap" --admin :0 \
+start_receiver "$WORK/r.log" -w "$WORK/out.pcap" -w "$WORK/out.pcapng" --admin :0 \
   --admin-tls-cert srv.pem --admin-tls-key srv.key --admin-tls-client-ca ca.pem \
   --admin-port-file "$WORK/admin.port"
 APORT=$(awk '{print $2}' "$WORK/admin.port")
@@ -51,6 +51,20 @@ curl -sf --cacert ca.pem --cert cli.pem --key cli.key "$ADMIN/metrics" >metrics.
 grep -q '^ps_sensor_packets_total{sensor="tls-1",iface="[^"]*"} 250$' metrics.txt \
   || { cat metrics.txt; fail "no 250 packets of tls-1 in /metrics over HTTPS"; }
 ok "curl over HTTPS with a client certificate reads /metrics"
+
+# ps_receiver_output_bytes_total: what the two files took, headers,
+# records and (pcapng) statistics blocks, once the session's end is
+# written.
+for i in $(seq 1 100); do
+  want=$(( $(stat -c %s out.pcap) + $(stat -c %s out.pcapng) ))
+  curl -sf --cacert ca.pem --cert cli.pem --key cli.key "$ADMIN/metrics" >metrics.txt
+  got=$(sed -n 's/^ps_receiver_output_bytes_total \([0-9]*\)$/\1/p' metrics.txt)
+  [ "$got" = "$want" ] && [ "$(stat -c %s out.pcapng)" -gt 0 ] &&
+    tshark -r out.pcapng -Y 'frame' 2>/dev/null | wc -l | grep -qx 250 && break
+  sleep 0.1
+done
+[ "$got" = "$want" ] || fail "ps_receiver_output_bytes_total = $got, the files hold $want bytes"
+ok "ps_receiver_output_bytes_total = $got = the output files' sizes"
 
 # No client certificate, or one of another CA: 403 with the reason.
 code=$(curl -s -o ans -w '%{http_code}' --cacert ca.pem "$ADMIN/metrics")

@@ -1306,6 +1306,10 @@ typedef struct ps_receiver_counters {
    * sensor sessions. */
   uint64_t connections;
   uint64_t connections_no_hello;
+  /* Since 0.2: bytes the output files took (write(2) done): file
+   * headers, records and statistics blocks; a file cut back after a
+   * failed write counts only what stayed. */
+  uint64_t output_bytes;
 } ps_receiver_counters;
 
 /* Copies the receiver's counters into *out, size bytes as for

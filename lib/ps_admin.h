@@ -23,12 +23,23 @@
 typedef struct ps__admin ps__admin;
 struct ps_receiver;
 
+/* TLS for the admin API: PEM text (not file names: MHD takes them from
+ * memory). cert and key both or neither; trust (the client CAs) only
+ * with them, and then every request needs a client certificate that
+ * verifies against it. */
+typedef struct ps__admin_tls {
+  char *cert, *key, *trust;
+} ps__admin_tls;
+void ps__admin_tls_clear(ps__admin_tls *t);
+
 /* Serves the admin API of r on the listening socket fd (taken over).
- * token: the bearer token every request must carry (NULL: none; the
- * caller has checked that fd is then on loopback). Returns 0 or a
- * ps_error with the reason in errbuf. */
+ * token: the bearer token every request must carry (NULL: none); tls:
+ * HTTPS, NULL or cert NULL for plain HTTP (the caller has checked that
+ * fd is on loopback when there is neither a token nor a client CA).
+ * Returns 0 or a ps_error with the reason in errbuf. */
 int ps__admin_new(ps__admin **out, struct ps_receiver *r, int fd,
-                  const uint8_t *token, size_t token_len, char *errbuf);
+                  const uint8_t *token, size_t token_len,
+                  const ps__admin_tls *tls, char *errbuf);
 void ps__admin_free(ps__admin *a);
 /* The descriptor to watch for reading, and MHD's next deadline (ms, -1
  * for none). */

@@ -10,8 +10,8 @@
 #ifndef PS_ADMIN_H
 #define PS_ADMIN_H
 
-#include "ps_common.h"
 #include "ps_capture.h"
+#include "ps_common.h"
 #include "ps_fleet.h"
 
 /* The largest request body taken (a capture request is a few hundred
@@ -69,12 +69,12 @@ int ps__admin_parse_capture(const char *body, size_t len, ps__capreq *out,
 /* The body of PATCH /api/v1/captures/ID: filter, sample and/or max_pps.
  * *what: PS_CHANGE_* bits; filter: PS_MAX_FILTER + 1 bytes. Pure. */
 int ps__admin_parse_change(const char *body, size_t len, uint32_t *what,
-                           char *filter, uint32_t *sample_n,
-                           uint32_t *max_pps, char *errbuf);
+                           char *filter, uint32_t *sample_n, uint32_t *max_pps,
+                           char *errbuf);
 /* Compiles filter for a link type (pcap's LINKTYPE_ value), as the
  * sensor will: 0, or PS_ERR_FILTER with libpcap's words in errbuf. */
-int ps__admin_check_filter(const char *filter, uint32_t linktype,
-                           char *errbuf, size_t errlen);
+int ps__admin_check_filter(const char *filter, uint32_t linktype, char *errbuf,
+                           size_t errlen);
 /* All answers to capture c are in: its waiting request is answered. */
 void ps__admin_answered(ps__admin *a, ps__capture *c);
 

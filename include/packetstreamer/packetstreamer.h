@@ -1346,8 +1346,8 @@ PS_API int ps_receiver_set_admin_token(ps_receiver *r, const uint8_t *token,
  * The files are read now. Before ps_receiver_admin_listen(), else
  * PS_ERR_STATE. Returns 0, PS_ERR_INVALID, PS_ERR_TLS (a file does not
  * load, with GnuTLS's reason) or PS_ERR_NOMEM. Since 0.2. */
-PS_API int ps_receiver_set_admin_tls(ps_receiver *r,
-                                     const ps_tls_options *opts, size_t size);
+PS_API int ps_receiver_set_admin_tls(ps_receiver *r, const ps_tls_options *opts,
+                                     size_t size);
 /* Serves the admin API on addr (a numeric address or a name; NULL or ""
  * is every address, which needs a token) and port (0: any free port, see
  * ps_receiver_admin_port()). Once per receiver: PS_ERR_STATE after that.

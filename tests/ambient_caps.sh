@@ -9,11 +9,26 @@ netns_pair
 command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
 id nobody >/dev/null 2>&1 || skip "no user nobody"
 
+# The sensor runs as nobody, who may not reach the build (a checkout in
+# /root, a mktemp directory): it runs from a copy nobody can read, with
+# the library beside it.
+chmod 711 "$WORK"
+mkdir -m 755 "$WORK/pub"
+if [ -x "$top_builddir/tools/.libs/ps-sensor" ]; then
+  cp "$top_builddir/tools/.libs/ps-sensor" "$top_builddir"/lib/.libs/libpacketstreamer.so* "$WORK/pub/"
+else
+  cp "$SENSOR" "$WORK/pub/"
+fi
+chmod -R a+rX "$WORK/pub"
+PUBSENSOR="$WORK/pub/ps-sensor"
+setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
+  env LD_LIBRARY_PATH="$WORK/pub" "$PUBSENSOR" --version >/dev/null ||
+  fail "user nobody cannot run the copy $PUBSENSOR"
 start_receiver_in "$NSB" "$WORK/r.log" --listen 10.77.0.2:0 -w "$WORK/caps.pcap"
 caps=+net_raw,+net_admin
 ip netns exec "$NSA" setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
   --inh-caps="$caps" --ambient-caps="$caps" --bounding-set=-all,"$caps" \
-  "$SENSOR" -i va --receiver "10.77.0.2:$RPORT" --name caps udp 2>"$WORK/s.log" &
+  env LD_LIBRARY_PATH="$WORK/pub" "$PUBSENSOR" -i va --receiver "10.77.0.2:$RPORT" --name caps udp 2>"$WORK/s.log" &
 SPID=$!; PIDS+=("$SPID")
 wait_log "$WORK/r.log" "interface 0 va" 1 "the sensor's interface"
 sleep 0.3 # the capture is active before the interface is announced

@@ -105,6 +105,13 @@ int ps__sink_close(ps_sink *sk) {
   return sk->ops->close ? sk->ops->close(sk) : 0;
 }
 
+void ps__sink_batch(ps_sink *sk, const ps_session_info *s, uint64_t stream,
+                    uint64_t seq) {
+  if (sk->ops->batch) {
+    sk->ops->batch(sk, s, stream, seq);
+  }
+}
+
 int ps_sink_reopen(ps_sink *sink) {
   if (sink == NULL || sink->ops->reopen == NULL) {
     return PS_ERR_INVALID;

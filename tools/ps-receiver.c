@@ -112,7 +112,11 @@ static void usage(FILE *f) {
 "                   [--max-sensors N] [--max-pending N] [--idle-timeout SECONDS]\n"
 "                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
 "                   [--auth-key-file FILE] [--port-file FILE] [-Z USER]\n"
+"                   [--kafka BROKERS --kafka-topic TOPIC\n"
+"                    [--kafka-property KEY=VALUE]...]\n"
 "                   [-q|-v]\n"
+"       ps-receiver --from-kafka BROKERS --kafka-topic TOPIC --kafka-group GROUP\n"
+"                   -w FILE|- [the output options above]\n"
 "       ps-receiver -h|-V\n"
 "\n"
 "Accept packet streams from ps-sensor and write them to a capture file, or\n"
@@ -147,7 +151,20 @@ static void usage(FILE *f) {
 "      --max-pending N     connections held in their handshake; the one\n"
 "                          waiting longest is closed for a new one\n"
 "                          (default twice --max-sensors, at least 64)\n"
-"      --idle-timeout SECONDS  drop a sensor silent this long (default 60)\n");
+"      --idle-timeout SECONDS  drop a sensor silent this long (default 60)\n"
+"      --kafka BROKERS     also (or, without -w, only) write to Kafka:\n"
+"                          one message per sensor batch, a pcapng section;\n"
+"                          a batch is acknowledged once Kafka keeps it\n"
+"                          (docs/KAFKA.md; no --state journal with it)\n"
+"      --kafka-topic TOPIC the topic (required with --kafka)\n"
+"      --kafka-property KEY=VALUE  a librdkafka setting (repeatable):\n"
+"                          compression.codec=lz4, security.protocol=ssl...\n"
+"      --from-kafka BROKERS  read the topic a --kafka receiver wrote into\n"
+"                          the outputs instead of listening: each packet\n"
+"                          once (duplicates skipped), offsets committed\n"
+"                          once the output and its journal hold the data\n"
+"      --kafka-group GROUP the consumer group (required with --from-kafka;\n"
+"                          consumers of one group split the partitions)\n");
   ps_cli_help(PS_CLI_RECEIVER, f, PS_CLI_HELP_CRED);
   fputs(
 "      --port-file FILE    once listening, write \"ADDR PORT\" per listening\n"
@@ -177,7 +194,12 @@ enum {
   OPT_APPEND,
   OPT_STATE,
   OPT_MAX_PENDING,
-  OPT_PORT_FILE
+  OPT_PORT_FILE,
+  OPT_KAFKA,
+  OPT_KAFKA_TOPIC,
+  OPT_KAFKA_PROPERTY,
+  OPT_FROM_KAFKA,
+  OPT_KAFKA_GROUP
 };
 
 /* An empty value never means "default" or "off" (an unset shell
@@ -195,6 +217,16 @@ static const char *empty_hint(int c) {
     return "give a file name, or none";
   case OPT_PORT_FILE:
     return "give a file name, or leave the option out";
+  case OPT_KAFKA:
+    return "give HOST:PORT[,HOST:PORT...] of Kafka brokers";
+  case OPT_KAFKA_TOPIC:
+    return "give a topic name";
+  case OPT_FROM_KAFKA:
+    return "give HOST:PORT[,HOST:PORT...] of Kafka brokers";
+  case OPT_KAFKA_GROUP:
+    return "give a consumer group name";
+  case OPT_KAFKA_PROPERTY:
+    return "give KEY=VALUE";
   case 'F':
     return "give pcap or pcapng";
   case OPT_TSPREC:
@@ -223,6 +255,11 @@ int main(int argc, char **argv) {
       {"append", no_argument, NULL, OPT_APPEND},
       {"state", required_argument, NULL, OPT_STATE},
       {"port-file", required_argument, NULL, OPT_PORT_FILE},
+      {"kafka", required_argument, NULL, OPT_KAFKA},
+      {"kafka-topic", required_argument, NULL, OPT_KAFKA_TOPIC},
+      {"kafka-property", required_argument, NULL, OPT_KAFKA_PROPERTY},
+      {"from-kafka", required_argument, NULL, OPT_FROM_KAFKA},
+      {"kafka-group", required_argument, NULL, OPT_KAFKA_GROUP},
       {NULL, 0, NULL, 0}};
   const char *listens[8];
   int n_listen = 0, nano = 0, format = -1; /* 0 pcap 1 ng */
@@ -231,6 +268,10 @@ int main(int argc, char **argv) {
   const char *port_file = NULL;
   ps_file_sink_options fopt = PS_FILE_SINK_OPTIONS_INIT;
   const char *state = NULL; /* journal: default FILE.state */
+  const char *kafka = NULL, *kafka_topic = NULL;
+  const char *from_kafka = NULL, *kafka_group = NULL;
+  const char *kafka_props[65];
+  int n_kafka_props = 0;
   uint64_t v;
   char why[256];
 
@@ -341,15 +382,85 @@ int main(int argc, char **argv) {
     case OPT_APPEND:
       fopt.flags |= PS_SINK_APPEND;
       break;
+    case OPT_KAFKA:
+      if (ps_cli_once(&kafka, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_KAFKA_TOPIC:
+      if (ps_cli_once(&kafka_topic, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_FROM_KAFKA:
+      if (ps_cli_once(&from_kafka, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_KAFKA_GROUP:
+      if (ps_cli_once(&kafka_group, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_KAFKA_PROPERTY:
+      if (strchr(optarg, '=') == NULL || *optarg == '=') {
+        return ps_cli_usage_error(
+            "invalid --kafka-property '%s': give KEY=VALUE", optarg);
+      }
+      if (n_kafka_props == 64) {
+        return ps_cli_usage_error("too many --kafka-property options (at "
+                                  "most %s)",
+                                  "64");
+      }
+      kafka_props[n_kafka_props++] = optarg;
+      break;
     }
   }
   if (optind < argc) {
     return ps_cli_usage_error("unexpected argument '%s'", argv[optind]);
   }
-  if (n_listen == 0) {
+  if (from_kafka != NULL && (kafka != NULL || n_listen > 0)) {
+    return ps_cli_usage_error(
+        "--from-kafka reads a topic instead of listening: leave out %s",
+        kafka != NULL ? "--kafka" : "--listen");
+  }
+  if ((kafka != NULL || from_kafka != NULL) && !ps_kafka_available()) {
+    return ps_cli_usage_error(
+        "%s: this ps-receiver was built without Kafka support "
+        "(rebuild with librdkafka-dev installed, configure --with-kafka)",
+        kafka != NULL ? "--kafka" : "--from-kafka");
+  }
+  if (from_kafka != NULL && (kafka_topic == NULL || kafka_group == NULL)) {
+    return ps_cli_usage_error("--from-kafka needs %s",
+                              kafka_topic == NULL ? "--kafka-topic TOPIC"
+                                                  : "--kafka-group GROUP");
+  }
+  if (from_kafka == NULL && kafka_group != NULL) {
+    return ps_cli_usage_error("--kafka-group needs --from-kafka BROKERS");
+  }
+  if (n_listen == 0 && from_kafka == NULL) {
     return ps_cli_usage_error("--listen [ADDR]:PORT is required");
   }
-  if (out == NULL) {
+  if (kafka != NULL && kafka_topic == NULL) {
+    return ps_cli_usage_error("--kafka needs --kafka-topic TOPIC");
+  }
+  if (kafka == NULL && from_kafka == NULL &&
+      (kafka_topic != NULL || n_kafka_props > 0)) {
+    return ps_cli_usage_error("%s needs --kafka BROKERS",
+                              kafka_topic ? "--kafka-topic"
+                                          : "--kafka-property");
+  }
+  if (kafka != NULL && state != NULL && strcmp(state, "none") != 0) {
+    return ps_cli_usage_error(
+        "--state %s: the journal does not go with --kafka (a batch is "
+        "acknowledged only once Kafka keeps it; leave --state out)",
+        state);
+  }
+  if (kafka != NULL && state == NULL) {
+    state = "none";
+  }
+  kafka_props[n_kafka_props] = NULL;
+  if (out == NULL && kafka == NULL) {
     return ps_cli_usage_error(
         "-w FILE (or -w - for standard output) is required");
   }
@@ -365,14 +476,16 @@ int main(int argc, char **argv) {
     return PS_EXIT_USAGE;
   }
   if (format < 0) {
-    format = ps_format_from_path(out) == PS_FORMAT_PCAPNG ? 1 : 0;
+    format = out == NULL                                    ? 1
+             : ps_format_from_path(out) == PS_FORMAT_PCAPNG ? 1
+                                                            : 0;
   }
   if (format == 1 && nano) {
     return ps_cli_usage_error(
         "--time-stamp-precision applies to pcap; pcapng keeps "
         "each sensor's own precision");
   }
-  if (strcmp(out, "-") == 0) {
+  if (out != NULL && strcmp(out, "-") == 0) {
     const char *o = fopt.rotate_bytes               ? "-C"
                     : fopt.rotate_seconds           ? "-G"
                     : fopt.max_files                ? "-W"
@@ -392,7 +505,7 @@ int main(int argc, char **argv) {
         "-W needs -C SIZE or -G SECONDS: it counts rotated "
         "files");
   }
-  if (!fopt.split_by_sensor && strstr(out, "{sensor}") != NULL) {
+  if (!fopt.split_by_sensor && out != NULL && strstr(out, "{sensor}") != NULL) {
     return ps_cli_usage_error("-w %s names {sensor}: add --split-by-sensor",
                               out);
   }
@@ -442,8 +555,8 @@ int main(int argc, char **argv) {
   /* The journal first: it repairs the files the outputs may reopen. */
   char state_buf[4096];
   struct stat ost;
-  int special = stat(out, &ost) == 0 && !S_ISREG(ost.st_mode);
-  if (state == NULL && strcmp(out, "-") != 0 && !special) {
+  int special = out != NULL && stat(out, &ost) == 0 && !S_ISREG(ost.st_mode);
+  if (state == NULL && out != NULL && strcmp(out, "-") != 0 && !special) {
     /* (A named pipe or a device is written as it is: nothing to cut
      * back, no journal.) */
     if (ps_receiver_default_state_path(state_buf, sizeof(state_buf), out) !=
@@ -477,18 +590,62 @@ int main(int argc, char **argv) {
       return PS_EXIT_RUNTIME;
     }
   }
-  rc = ps_file_sink(&sink, format == 1 ? PS_FORMAT_PCAPNG : PS_FORMAT_PCAP, out,
-                    &fopt, sizeof(fopt));
-  if (rc != 0) {
-    ps_cli_err("%s", sink ? ps_sink_errmsg(sink) : ps_strerror(rc));
-    ps_sink_free(sink);
-    ps_receiver_free(r);
-    return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
+  if (out != NULL) {
+    rc = ps_file_sink(&sink, format == 1 ? PS_FORMAT_PCAPNG : PS_FORMAT_PCAP,
+                      out, &fopt, sizeof(fopt));
+    if (rc != 0) {
+      ps_cli_err("%s", sink ? ps_sink_errmsg(sink) : ps_strerror(rc));
+      ps_sink_free(sink);
+      ps_receiver_free(r);
+      return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
+    }
+    ps_receiver_add_sink(r, sink);
+    g_sink = sink; /* owned by the receiver; cleared before it is freed */
   }
-  ps_receiver_add_sink(r, sink);
-  g_sink = sink; /* owned by the receiver; cleared before it is freed */
+  if (kafka != NULL) {
+    ps_sink *ks = NULL;
+    ps_kafka_sink_options kopt = PS_KAFKA_SINK_OPTIONS_INIT;
+    kopt.brokers = kafka;
+    kopt.topic = kafka_topic;
+    kopt.properties = kafka_props;
+    rc = ps_kafka_sink(&ks, &kopt, sizeof(kopt));
+    if (rc == 0) {
+      rc = ps_receiver_add_sink(r, ks);
+      if (rc != 0) {
+        ps_cli_err("%s", ps_receiver_errmsg(r));
+        ps_sink_free(ks);
+        ps_receiver_free(r);
+        return PS_EXIT_RUNTIME;
+      }
+    } else {
+      ps_cli_err("%s", ks ? ps_sink_errmsg(ks) : ps_strerror(rc));
+      ps_sink_free(ks);
+      ps_receiver_free(r);
+      return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
+    }
+  }
   /* Written as the user who started us (like a pid file), once the
    * sockets listen and the output is open. */
+  if (from_kafka != NULL) {
+    ps_kafka_input_options kin = PS_KAFKA_INPUT_OPTIONS_INIT;
+    kin.brokers = from_kafka;
+    kin.topic = kafka_topic;
+    kin.group = kafka_group;
+    kin.properties = kafka_props;
+    if ((rc = ps_receiver_consume_kafka(r, &kin, sizeof(kin))) != 0) {
+      ps_cli_err("%s", ps_receiver_errmsg(r));
+      g_sink = NULL;
+      ps_receiver_free(r);
+      return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
+    }
+    char kline[1200];
+    snprintf(kline, sizeof(kline),
+             "reading Kafka topic %s at %s (group %s), writing %s to %s",
+             kafka_topic, from_kafka, kafka_group,
+             format == 1 ? "pcapng" : "pcap",
+             strcmp(out, "-") ? out : "standard output");
+    ps_cli_log(PS_LOG_INFO, kline, NULL);
+  }
   if (port_file != NULL &&
       write_port_file(r, port_file, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
@@ -508,12 +665,22 @@ int main(int argc, char **argv) {
 
   char line[4096];
   for (int i = 0; i < n_listen; i++) {
-    snprintf(line, sizeof(line), "listening on %s%s%s:%u, writing %s to %s",
+    char kdesc[600] = "";
+    if (kafka != NULL) {
+      snprintf(kdesc, sizeof(kdesc), "%sKafka topic %s at %s",
+               out != NULL ? " and to " : "", kafka_topic, kafka);
+    }
+    snprintf(line, sizeof(line), "listening on %s%s%s:%u, writing %s%s%s%s",
              strchr(hosts[i], ':') ? "[" : "", hosts[i][0] ? hosts[i] : "*",
              strchr(hosts[i], ':') ? "]" : "",
              i == 0 ? ps_receiver_port(r) : ports[i],
-             format == 1 ? "pcapng" : "pcap",
-             strcmp(out, "-") ? out : "standard output");
+             out == NULL   ? ""
+             : format == 1 ? "pcapng to "
+                           : "pcap to ",
+             out == NULL        ? ""
+             : strcmp(out, "-") ? out
+                                : "standard output",
+             kafka != NULL && out == NULL ? "to " : "", kdesc);
     ps_cli_log(PS_LOG_INFO, line, NULL);
   }
   rc = ps_receiver_run(r);
@@ -538,6 +705,18 @@ int main(int argc, char **argv) {
            (unsigned long long)ctr.dropped, (unsigned long long)ctr.overflow,
            (unsigned long long)ctr.duplicate_batches,
            (unsigned long long)ctr.write_stalls);
+  if (from_kafka != NULL) {
+    /* The closing note of a consumer: what it read and skipped. */
+    snprintf(
+        line, sizeof(line),
+        "Kafka input: %llu messages read, %llu packets, %llu bytes "
+        "written for %llu streams; %llu duplicate messages skipped, "
+        "%llu gaps, %llu bad messages skipped",
+        (unsigned long long)ctr.kafka_messages, (unsigned long long)ctr.packets,
+        (unsigned long long)ctr.bytes, (unsigned long long)ctr.sessions_total,
+        (unsigned long long)ctr.kafka_duplicates,
+        (unsigned long long)ctr.kafka_gaps, (unsigned long long)ctr.kafka_bad);
+  }
   ps_cli_log(PS_LOG_INFO, line, NULL);
   if (rc != 0) {
     ps_cli_err("%s", ps_receiver_errmsg(r));

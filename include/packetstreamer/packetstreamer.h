@@ -828,7 +828,7 @@ PS_API int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb,
  * ("KEY=VALUE" strings, NULL-terminated, or NULL), applied after the
  * library's own: enable.idempotence=true, acks=all,
  * message.timeout.ms=0 (retry until the broker is back: an outage stops
- * acknowledgements instead of losing data). Since 0.2.
+ * acknowledgements instead of losing data). Since 0.1.
  */
 typedef struct ps_kafka_sink_options {
   const char *brokers; /* bootstrap.servers: HOST:PORT[,HOST:PORT...] */
@@ -850,7 +850,7 @@ typedef struct ps_kafka_sink_options {
  * or topic: the detail in ps_sink_errmsg(*out)), PS_ERR_NOMEM, or
  * PS_ERR_STATE when the library was built without Kafka (librdkafka).
  * On an error *out is NULL or, as for ps_file_sink(), a sink holding the
- * detail. Since 0.2.
+ * detail. Since 0.1.
  */
 PS_API int ps_kafka_sink(ps_sink **out, const ps_kafka_sink_options *opts,
                          size_t size);
@@ -937,7 +937,7 @@ PS_API int ps_receiver_set_state_file(ps_receiver *r, const char *path);
  * Options of ps_receiver_consume_kafka(), passed with their size (see
  * the conventions at the top). properties as for ps_kafka_sink(),
  * applied after the library's own (enable.auto.commit=false,
- * auto.offset.reset=earliest). Since 0.2.
+ * auto.offset.reset=earliest). Since 0.1.
  */
 typedef struct ps_kafka_input_options {
   const char *brokers;
@@ -963,7 +963,7 @@ typedef struct ps_kafka_input_options {
  * are added. Returns 0, PS_ERR_INVALID (a missing value, a property
  * librdkafka refuses), PS_ERR_STATE (called twice, with no outputs, or
  * the library built without Kafka), with the detail in
- * ps_receiver_errmsg(). Since 0.2.
+ * ps_receiver_errmsg(). Since 0.1.
  */
 PS_API int ps_receiver_consume_kafka(ps_receiver *r,
                                      const ps_kafka_input_options *opts,
@@ -1088,7 +1088,7 @@ typedef struct ps_receiver_counters {
    * sensor sessions. */
   uint64_t connections;
   uint64_t connections_no_hello;
-  /* Since 0.2, the Kafka input (ps_receiver_consume_kafka()): messages
+  /* Since 0.1, the Kafka input (ps_receiver_consume_kafka()): messages
    * read, those skipped as duplicates (a batch already taken, e.g. one a
    * sensor resent after a receiver died), places where a stream's
    * batch sequence jumps (batches not in the topic), and messages

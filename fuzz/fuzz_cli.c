@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include "fuzz_util.h"
 #include "ps_cli.h"
 
 #include <getopt.h>
@@ -18,22 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
-
 #define CANARY 0xA5
-
-/* err must be a NUL-terminated, non-empty reason within errlen. */
-static void check_reason(const char *err, size_t errlen) {
-  size_t n = strnlen(err, errlen);
-  CHECK(n > 0 && n < errlen);
-}
 
 /* s is all digits and means v, leading zeros aside. */
 static void check_number(const char *s, uint64_t v) {
@@ -55,7 +41,7 @@ static void fuzz_u64(const char *s, uint64_t min, uint64_t max) {
     check_number(s, v);
   } else {
     CHECK(v == 12345); /* untouched on failure */
-    check_reason(err, sizeof(err));
+    fuzz_check_reason(err, sizeof(err));
   }
 }
 
@@ -87,7 +73,7 @@ static void fuzz_size(const char *s, uint64_t unit, uint64_t min,
     }
   } else {
     CHECK(v == 12345);
-    check_reason(err, sizeof(err));
+    fuzz_check_reason(err, sizeof(err));
     if (syntax_ok) {
       /* Refused for its range, and the range named is the one asked
        * for, never an internal bound (review: -C 99999999999g said
@@ -116,7 +102,7 @@ static void fuzz_hostport(const char *s, int allow_no_host, int allow_port0,
   }
   if (rc != 0) {
     CHECK(rc == -1 && port == 7);
-    check_reason(err, sizeof(err));
+    fuzz_check_reason(err, sizeof(err));
     return;
   }
   size_t hl = strnlen(host, hostlen);

@@ -7,27 +7,18 @@
  */
 #include "config.h"
 
+#include "fuzz_util.h"
 #include "ps_codec.h"
 #include "ps_proto.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
-
 #define MAX_DECLARED (1u << 20)
 
 static void check_fail(int rc, const char *err) {
   CHECK(rc == PS_ERR_CODEC);
-  size_t n = strnlen(err, PS_ERRMSG_MAX);
-  CHECK(n > 0 && n < PS_ERRMSG_MAX);
+  fuzz_check_reason(err, PS_ERRMSG_MAX);
 }
 
 static void decompress_input(const uint8_t *data, size_t size) {

@@ -6,25 +6,16 @@
  */
 #include "config.h"
 
+#include "fuzz_util.h"
 #include "ps_proto.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
-
 /* A failing call must say why, within its buffer. */
 static void check_err(int rc, const char *errbuf) {
   CHECK(rc == PS_ERR_PROTOCOL || rc == PS_ERR_LIMIT);
-  size_t n = strnlen(errbuf, PS_ERRMSG_MAX);
-  CHECK(n > 0 && n < PS_ERRMSG_MAX);
+  fuzz_check_reason(errbuf, PS_ERRMSG_MAX);
 }
 
 /* p[0..n) lies within the frame's payload. */
@@ -105,6 +96,21 @@ static void decode_all(const ps__frame *f, const ps__limits *lim) {
   if ((rc = ps__dec_iface(f, &ifc, err)) == 0) {
     check_inside(f, ifc.name, ifc.name_len);
     CHECK(ifc.id < PS_MAX_IFACES);
+    CHECK(ps__enc_iface(&re, &ifc) == 0);
+    check_same(f, &re);
+    ps__buf_reset(&re);
+  } else {
+    check_err(rc, err);
+  }
+  /* Version 2: options after the name, each inside the frame. */
+  if ((rc = ps__dec_iface_v(f, 2, &ifc, err)) == 0) {
+    CHECK(ifc.n_opts <= PS_MAX_IFACE_OPTS);
+    for (unsigned i = 0; i < ifc.n_opts; i++) {
+      check_inside(f, ifc.opt[i].key, ifc.opt[i].key_len);
+      check_inside(f, ifc.opt[i].value, ifc.opt[i].value_len);
+      CHECK(ps__valid_opt_key(ifc.opt[i].key, ifc.opt[i].key_len));
+      CHECK(ps__valid_opt_value(ifc.opt[i].value, ifc.opt[i].value_len));
+    }
     CHECK(ps__enc_iface(&re, &ifc) == 0);
     check_same(f, &re);
     ps__buf_reset(&re);

@@ -24,19 +24,11 @@
  */
 #include "config.h"
 
+#include "fuzz_util.h"
 #include "ps_pcapfmt.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
 
 __extension__ typedef __int128 i128;
 
@@ -49,12 +41,6 @@ static i128 pow10i(unsigned r) {
   while (r-- > 0) {
     v *= 10;
   }
-  return v;
-}
-
-static uint32_t rd32(const uint8_t *p) {
-  uint32_t v;
-  memcpy(&v, p, 4);
   return v;
 }
 
@@ -132,8 +118,8 @@ static void check_pcap(const ps_packet *p, unsigned res, int nano) {
     CHECK(rc == 0);
     const uint8_t *r = ps__buf_head(&b) + 1;
     CHECK(ps__buf_size(&b) == 1 + PS_PCAP_REC_HDR + (size_t)p->caplen);
-    CHECK(rd32(r) == os && rd32(r + 4) == of);
-    CHECK(rd32(r + 8) == p->caplen && rd32(r + 12) == p->len);
+    CHECK(fuzz_h32(r) == os && fuzz_h32(r + 4) == of);
+    CHECK(fuzz_h32(r + 8) == p->caplen && fuzz_h32(r + 12) == p->len);
     CHECK(memcmp(r + PS_PCAP_REC_HDR, p->data, p->caplen) == 0);
     CHECK(ps__pcap_record_size(r) == PS_PCAP_REC_HDR + (uint64_t)p->caplen);
   }
@@ -168,14 +154,14 @@ static void check_pcapng(const ps_packet *p, unsigned res) {
   int sw = 0;
   CHECK(ps__pcapng_block_len(e, &sw) == n && sw == 0);
   CHECK(ps__pcapng_trailer_len(e + n - 4, 0) == n);
-  CHECK(rd32(e) == 6 && rd32(e + 8) == 3);
-  CHECK((((uint64_t)rd32(e + 12) << 32) | rd32(e + 16)) == ts);
-  CHECK(rd32(e + 20) == p->caplen && rd32(e + 24) == p->len);
+  CHECK(fuzz_h32(e) == 6 && fuzz_h32(e + 8) == 3);
+  CHECK((((uint64_t)fuzz_h32(e + 12) << 32) | fuzz_h32(e + 16)) == ts);
+  CHECK(fuzz_h32(e + 20) == p->caplen && fuzz_h32(e + 24) == p->len);
   CHECK(memcmp(e + 28, p->data, p->caplen) == 0);
   for (size_t i = p->caplen; i < padded; i++) {
     CHECK(e[28 + i] == 0);
   }
-  CHECK(rd32(e + 28 + padded) == 0); /* opt_endofopt */
+  CHECK(fuzz_h32(e + 28 + padded) == 0); /* opt_endofopt */
   ps__buf_free(&b);
 }
 
@@ -183,19 +169,20 @@ static void check_pcapng(const ps_packet *p, unsigned res) {
  * framing agrees at both ends whatever the strings and counters. */
 static void check_blocks(const uint8_t *r, const char *name, unsigned res) {
   ps__buf b = {0};
-  ps__pcapng_idb_info idb = {.linktype = rd32(r + 1),
-                             .snaplen = rd32(r + 5),
+  ps__pcapng_idb_info idb = {.linktype = fuzz_h32(r + 1),
+                             .snaplen = fuzz_h32(r + 5),
                              .tsres = (uint8_t)res,
                              .name = name,
                              .description = name[0] ? name + 1 : NULL};
-  ps_capture_stats st = {.captured = rd32(r + 9),
-                         .received = rd32(r + 13),
-                         .overflow = (uint64_t)rd32(r + 1) << 32,
-                         .truncated = rd32(r + 17)};
-  ps__pcapng_isb_info isb = {.iface = rd32(r + 13),
-                             .ts = ((uint64_t)rd32(r + 1) << 32) | rd32(r + 5),
-                             .starttime = rd32(r + 9),
-                             .endtime = rd32(r + 17),
+  ps_capture_stats st = {.captured = fuzz_h32(r + 9),
+                         .received = fuzz_h32(r + 13),
+                         .overflow = (uint64_t)fuzz_h32(r + 1) << 32,
+                         .truncated = fuzz_h32(r + 17)};
+  ps__pcapng_isb_info isb = {.iface = fuzz_h32(r + 13),
+                             .ts = ((uint64_t)fuzz_h32(r + 1) << 32) |
+                                   fuzz_h32(r + 5),
+                             .starttime = fuzz_h32(r + 9),
+                             .endtime = fuzz_h32(r + 17),
                              .stats = &st};
   CHECK(ps__pcapng_idb(&b, &idb) == 0);
   CHECK(ps__pcapng_isb(&b, &isb) == 0);

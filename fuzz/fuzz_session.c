@@ -10,23 +10,11 @@
  */
 #include "config.h"
 
+#include "fuzz_util.h"
 #include "ps_session.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
-
-/* The key a keyed session wants (make_seeds.py signs with it). */
-static const uint8_t fuzz_key[] = "fuzz-shared-key";
-#define FUZZ_KEY_LEN (sizeof(fuzz_key) - 1)
 
 /* The session under test, for the sink callbacks' checks. */
 static const ps__session *g_sess;
@@ -87,15 +75,10 @@ static void on_end(const ps_session_info *s, void *ud) {
 /* The session's replies go to a sensor: each must be a whole, valid
  * frame of a type a receiver sends. */
 static void check_replies(ps__session *s, tally *t) {
-  ps__limits lim;
-  ps__limits_default(&lim);
-  while (ps__buf_size(&s->out) > 0) {
-    ps__frame f;
-    size_t used;
+  ps__frame f;
+  size_t used;
+  while (fuzz_next_frame(&s->out, &f, &used)) {
     char err[PS_ERRMSG_MAX];
-    int rc = ps__frame_parse(ps__buf_head(&s->out), ps__buf_size(&s->out), &lim,
-                             &f, &used, err);
-    CHECK(rc == 1);
     uint64_t seq;
     ps__welcome w;
     ps__error_msg em;
@@ -132,22 +115,17 @@ static void check_replies(ps__session *s, tally *t) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size < 1) {
+  /* First byte: the chunk size, bit 5 a receiver that requires the
+   * shared key, bit 6 a sink that refuses the third packet, bit 7 tight
+   * limits. */
+  fuzz_input in;
+  if (!fuzz_input_init(&in, data, size)) {
     return 0;
   }
-  /* First byte: bits 0-4 the chunk size (0: everything at once), bit 5
-   * a receiver that requires the shared key, bit 6 a sink that refuses
-   * the third packet, bit 7 tight limits. */
-  size_t chunk = data[0] & 0x1f;
-  int keyed = (data[0] & 0x20) != 0;
+  int keyed = in.flag5;
   tally t = {0};
-  t.refuse_at = (data[0] & 0x40) ? 3 : 0;
-  int tight = (data[0] & 0x80) != 0;
-  data++;
-  size--;
-  if (chunk == 0) {
-    chunk = size > 0 ? size : 1;
-  }
+  t.refuse_at = in.flag6 ? 3 : 0;
+  int tight = in.flag7;
 
   ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;
   cb.session_start = on_start;
@@ -178,12 +156,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ps__session_init(&s, &env, 1, "192.0.2.1:4000", rnonce);
   g_sess = &s;
   int failed = 0;
-  for (size_t off = 0; off < size; off += chunk) {
-    size_t n = size - off < chunk ? size - off : chunk;
-    int rc = ps__session_input(&s, data + off, n);
+  for (size_t off = 0; off < in.size; off += in.chunk) {
+    int rc = ps__session_input(&s, in.data + off, fuzz_chunk_at(&in, off));
     if (rc != 0) {
       CHECK(rc < 0 && s.state == PS_SESS_DONE);
-      CHECK(strnlen(s.errmsg, sizeof(s.errmsg)) > 0);
+      fuzz_check_reason(s.errmsg, sizeof(s.errmsg));
       failed = 1;
     }
     check_replies(&s, &t);

@@ -15,6 +15,7 @@
  */
 #include "config.h"
 
+#include "fuzz_util.h"
 #include "ps_codec.h"
 #include "ps_replay.h"
 #include "ps_ssession.h"
@@ -22,19 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
-
 /* What make_seeds.py builds the receiver's replies for. */
-static const uint8_t fuzz_key[] = "fuzz-shared-key";
 static const uint8_t snonce[PS_NONCE_LEN] = "fuzz-snonce-0001";
-#define FUZZ_KEY_LEN (sizeof(fuzz_key) - 1)
 #define SENSOR "fuzz-sensor"
 
 /* What the sensor said so far, for the order checks. */
@@ -70,12 +60,10 @@ static void check_queue(const ps__replay *q) {
 static void check_said(ps__ssession *s, said *w) {
   ps__limits lim;
   ps__limits_default(&lim);
-  while (ps__buf_size(&s->out) > 0) {
-    ps__frame f;
-    size_t used;
+  ps__frame f;
+  size_t used;
+  while (fuzz_next_frame(&s->out, &f, &used)) {
     char err[PS_ERRMSG_MAX];
-    CHECK(ps__frame_parse(ps__buf_head(&s->out), ps__buf_size(&s->out), &lim,
-                          &f, &used, err) == 1);
     CHECK(f.type == PS_FRAME_HELLO || w->hellos == 1);
     CHECK(w->closes == 0 || f.type == PS_FRAME_HEARTBEAT);
     switch (f.type) {
@@ -128,21 +116,16 @@ static void check_said(ps__ssession *s, said *w) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size < 1) {
+  /* First byte: the chunk size, bit 5 a shared key to prove, bit 6 ask
+   * for the close once active, bit 7 a 64 KiB replay buffer (evictions:
+   * stubs, limbo, drops). */
+  fuzz_input in;
+  if (!fuzz_input_init(&in, data, size)) {
     return 0;
   }
-  /* First byte: bits 0-4 the chunk size (0: everything at once), bit 5
-   * a shared key to prove, bit 6 ask for the close once active, bit 7 a
-   * 64 KiB replay buffer (evictions: stubs, limbo, drops). */
-  size_t chunk = data[0] & 0x1f;
-  int keyed = (data[0] & 0x20) != 0;
-  int closing = (data[0] & 0x40) != 0;
-  int tight = (data[0] & 0x80) != 0;
-  data++;
-  size--;
-  if (chunk == 0) {
-    chunk = size > 0 ? size : 1;
-  }
+  int keyed = in.flag5;
+  int closing = in.flag6;
+  int tight = in.flag7;
 
   ps__codec *cc = ps__codec_new(PS_WIRE_CODEC_STORED, 0);
   CHECK(cc != NULL);
@@ -188,12 +171,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         0);
   said w = {0};
   check_said(&s, &w);
-  for (size_t off = 0; off < size && s.state != PS_SS_FAILED; off += chunk) {
-    size_t n = size - off < chunk ? size - off : chunk;
-    int rc = ps__ssession_input(&s, data + off, n, now);
+  for (size_t off = 0; off < in.size && s.state != PS_SS_FAILED;
+       off += in.chunk) {
+    int rc =
+        ps__ssession_input(&s, in.data + off, fuzz_chunk_at(&in, off), now);
     if (rc != 0) {
       CHECK(rc < 0 && s.state == PS_SS_FAILED);
-      CHECK(strnlen(s.errmsg, sizeof(s.errmsg)) > 0);
+      fuzz_check_reason(s.errmsg, sizeof(s.errmsg));
       CHECK(rc != PS_ERR_REFUSED || s.peer_error != 0);
     }
     check_queue(&q);

@@ -23,20 +23,12 @@
  */
 #include "config.h"
 
+#include "fuzz_util.h"
 #include "ps_fmt.h"
 #include "ps_pcapfmt.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
 
 typedef struct file {
   const uint8_t *p;
@@ -63,16 +55,6 @@ static ssize_t rd(void *ud, uint64_t off, void *buf, size_t n) {
   return (ssize_t)k;
 }
 
-static uint32_t h32(const uint8_t *p) {
-  uint32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
-static uint16_t h16(const uint8_t *p) {
-  uint16_t v;
-  memcpy(&v, p, 2);
-  return v;
-}
 static uint32_t bswap(uint32_t v) {
   return (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | (v << 24);
 }
@@ -81,13 +63,14 @@ static uint32_t bswap(uint32_t v) {
  * (0 without such a header). */
 static uint64_t walk_pcap(const uint8_t *p, size_t len, uint32_t linktype,
                           int nano) {
-  if (len < 24 || h32(p) != (nano ? 0xa1b23c4du : 0xa1b2c3d4u) ||
-      h16(p + 4) != 2 || h16(p + 6) != 4 || h32(p + 20) != linktype) {
+  if (len < 24 || fuzz_h32(p) != (nano ? 0xa1b23c4du : 0xa1b2c3d4u) ||
+      fuzz_h16(p + 4) != 2 || fuzz_h16(p + 6) != 4 ||
+      fuzz_h32(p + 20) != linktype) {
     return 0;
   }
   size_t off = 24;
   while (len - off >= 16) {
-    uint32_t caplen = h32(p + off + 8);
+    uint32_t caplen = fuzz_h32(p + off + 8);
     if (caplen > PS_MAX_CAPLEN || len - off - 16 < caplen) {
       break;
     }
@@ -102,9 +85,9 @@ static uint64_t walk_pcapng(const uint8_t *p, size_t len) {
   size_t off = 0;
   int swapped = 0;
   while (len - off >= 12) {
-    uint32_t type = h32(p + off);
+    uint32_t type = fuzz_h32(p + off);
     if (type == 0x0A0D0D0Au) {
-      uint32_t bom = h32(p + off + 8);
+      uint32_t bom = fuzz_h32(p + off + 8);
       if (bom != 0x1A2B3C4Du && bom != 0x4D3C2B1Au) {
         break;
       }
@@ -112,7 +95,7 @@ static uint64_t walk_pcapng(const uint8_t *p, size_t len) {
     } else if (off == 0) {
       break;
     }
-    uint32_t n = h32(p + off + 4);
+    uint32_t n = fuzz_h32(p + off + 4);
     if (swapped) {
       n = bswap(n);
     }
@@ -120,7 +103,7 @@ static uint64_t walk_pcapng(const uint8_t *p, size_t len) {
         n > len - off) {
       break;
     }
-    uint32_t t = h32(p + off + n - 4);
+    uint32_t t = fuzz_h32(p + off + n - 4);
     if ((swapped ? bswap(t) : t) != n) {
       break;
     }

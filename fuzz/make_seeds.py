@@ -61,9 +61,19 @@ def error(code, text):
     return frame(ERROR, struct.pack(">HH", code, len(text)) + text)
 
 
-def iface(ifid=0, name=b"eth0", linktype=1, snaplen=65535, tsres=TSRES_USEC):
+def iface(ifid=0, name=b"eth0", linktype=1, snaplen=65535, tsres=TSRES_USEC,
+          opts=()):
+    # Version 2: options (key, value) after the name.
+    o = b"".join(bytes([len(k)]) + k + struct.pack(">H", len(v)) + v
+                 for k, v in opts)
     return frame(IFACE, struct.pack(">IIIBBH", ifid, linktype, snaplen, tsres,
-                                    0, len(name)) + name)
+                                    0, len(name)) + name + o)
+
+
+POD_OPTS = ((b"description", b"pod default/web-1 network namespace"),
+            (b"netns.inode", b"4026532301"), (b"pod.namespace", b"default"),
+            (b"pod.name", b"web-1"), (b"pod.uid", b"0f1e2d3c-aaaa"),
+            (b"node", b"node-1"))
 
 
 def record(ifid, sec, frac, data, wirelen=None):
@@ -131,7 +141,8 @@ RCV_MAX_FRAME = 20 + RCV_MAX_BATCH_RAW
 
 
 def rcv_welcome(flags=0, codec=ZLIB, session=1, nonce=STREAM_RNONCE):
-    return frame(WELCOME, struct.pack(">HBBIIIQ", 1, codec, flags,
+    # Version 2: the highest both speak (the sensor offers 1..2).
+    return frame(WELCOME, struct.pack(">HBBIIIQ", 2, codec, flags,
                                       RCV_MAX_FRAME, RCV_MAX_BATCH_RAW,
                                       262144, session) + nonce)
 
@@ -161,6 +172,14 @@ def main():
     write("fuzz_frame", "tight-limits",
           b"\x80" + hello() + iface() + batch(1, packets(5), 5)
           + batch(2, packets(1, size=1000), 1))
+    write("fuzz_frame", "iface-options",
+          iface(1, b"default/web-1/eth0", opts=POD_OPTS)
+          + iface(2, b"x/lo", opts=((b"k", b"v" * 1024),))
+          + iface(3, b"dup", opts=((b"k", b"1"), (b"k", b"2")))
+          + iface(4, b"bad", opts=((b"K!", b"1"),))
+          + iface(5, b"many", opts=tuple((b"k%d" % i, b"v")
+                                         for i in range(17)))
+          + iface(6, b"cut", opts=((b"key", b"value"),))[:-3])
     write("fuzz_frame", "bad-frames",
           frame(BATCH, b"\x00" * 19) + error(1, b"x" * 1025)
           + iface(300) + hello(vmin=2, vmax=1) + stats(256)

@@ -92,6 +92,47 @@ void ps__log(ps_log_fn fn, void *ud, ps_log_level level, const char *fmt, ...) {
   fn(level, line, ud);
 }
 
+static void ps__log_rec(const ps__logex *lx, ps_log_level level,
+                        const char *event, const char *sensor,
+                        const ps_log_field *fields, size_t n_fields,
+                        const char *msg) {
+  if (lx->fn == NULL) {
+    return;
+  }
+  ps_log_record rec;
+  memset(&rec, 0, sizeof(rec));
+  rec.size = sizeof(rec);
+  rec.level = level;
+  rec.event = event;
+  rec.sensor = sensor;
+  rec.msg = msg;
+  rec.fields = fields;
+  rec.n_fields = n_fields;
+  lx->fn(&rec, lx->ud);
+}
+
+void ps__log_ex_adapter(ps_log_level level, const char *msg, void *ud) {
+  ps__log_rec(ud, level, "log", NULL, NULL, 0, msg);
+}
+
+void ps__logx(ps_log_fn fn, void *ud, ps_log_level level, const char *event,
+              const char *sensor, const ps_log_field *fields, size_t n_fields,
+              const char *fmt, ...) {
+  if (fn == NULL) {
+    return;
+  }
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  if (fn == ps__log_ex_adapter) {
+    ps__log_rec(ud, level, event, sensor, fields, n_fields, line);
+  } else {
+    fn(level, line, ud);
+  }
+}
+
 void ps__key_clear(uint8_t **key, size_t *len) {
   if (*key != NULL) {
     explicit_bzero(*key, *len);

@@ -128,6 +128,23 @@ int ps__seterr(char *errbuf, int code, const char *fmt, ...)
 void ps__log(ps_log_fn fn, void *ud, ps_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* A structured log callback behind a ps_log_fn: a handle that has one
+ * sets its ps_log_fn to ps__log_ex_adapter with a ps__logex as user
+ * data, so the modules that log plain lines need not know (their lines
+ * get event "log"), and ps__logx hands its names to the callback. */
+typedef struct ps__logex {
+  ps_log_ex_fn fn;
+  void *ud;
+} ps__logex;
+void ps__log_ex_adapter(ps_log_level level, const char *msg, void *ud);
+
+/* ps__log with an event name, the sensor the line is about (or NULL)
+ * and its numbers, for a structured callback; a plain one gets the
+ * line. */
+void ps__logx(ps_log_fn fn, void *ud, ps_log_level level, const char *event,
+              const char *sensor, const ps_log_field *fields, size_t n_fields,
+              const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+
 /* Keeps a copy of a shared key (1..PS_MAX_AUTH_KEY bytes) in *key,
  * wiping the one it replaces. Returns 0, PS_ERR_INVALID (text in errbuf)
  * or PS_ERR_NOMEM. */

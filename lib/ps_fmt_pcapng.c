@@ -8,6 +8,7 @@
 
 #include "ps_fmt.h"
 #include "ps_pcapfmt.h"
+#include "ps_proto.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,9 @@ int ps__pcapng_idb(ps__buf *out, const ps__pcapng_idb_info *idb) {
   uint8_t fcslen = (uint8_t)(((idb->linktype >> 28) & 0xf) * 16); /* bits */
   size_t body = 8 + (ln ? opt_size(ln) : 0) + (ld ? opt_size(ld) : 0) +
                 opt_size(1) + (fcs ? opt_size(1) : 0) + 4;
+  for (size_t i = 0; i < idb->n_comments; i++) {
+    body += opt_size(str_opt_len(idb->comments[i]));
+  }
   uint8_t *end;
   uint8_t *p = block_begin(out, 1, body, &end);
   if (p == NULL) {
@@ -106,6 +110,9 @@ int ps__pcapng_idb(ps__buf *out, const ps__pcapng_idb_info *idb) {
   put16h(p + 2, 0);
   put32h(p + 4, idb->snaplen);
   p += 8;
+  for (size_t i = 0; i < idb->n_comments; i++) {
+    p = put_opt(p, 1, idb->comments[i], str_opt_len(idb->comments[i]));
+  }
   if (ln) {
     p = put_opt(p, 2, idb->name, ln);
   }
@@ -248,6 +255,8 @@ typedef struct ng_iface {
   uint8_t tsres;
   uint64_t first_ts; /* when it joined, for isb_starttime */
   char *name, *desc;
+  char *comments[PS_MAX_IFACE_OPTS]; /* the sensor's options, "key=value" */
+  size_t n_comments;
 } ng_iface;
 
 typedef struct ng_writer {
@@ -267,6 +276,9 @@ static ps__fmtw *ng_create(const ps__fmt *fmt, const ps__fmt_params *p) {
 }
 
 static void iface_free(ng_iface *ni) {
+  for (size_t i = 0; i < ni->n_comments; i++) {
+    free(ni->comments[i]);
+  }
   free(ni->name);
   free(ni->desc);
   free(ni);
@@ -298,6 +310,8 @@ static int put_idb(ps__buf *out, const ng_iface *ni) {
       .tsres = ni->tsres,
       .name = ni->name,
       .description = ni->desc,
+      .comments = ni->comments,
+      .n_comments = ni->n_comments,
   };
   return ps__pcapng_idb(out, &idb);
 }
@@ -339,16 +353,32 @@ static int ng_join(ps__fmtw *fw, const ps_session_info *s,
   (void)notelen;
   note[0] = '\0';
   ng_iface *ni = calloc(1, sizeof(*ni));
-  char name[600], desc[800];
+  char name[600], desc[2000];
   snprintf(name, sizeof(name), "%s/%s", s->sensor, ifc->name);
-  snprintf(desc, sizeof(desc), "interface %s of sensor %s at %s, snaplen %u",
-           ifc->name, s->sensor, s->peer, ifc->snaplen);
+  if (ifc->description != NULL) {
+    snprintf(desc, sizeof(desc),
+             "%s; interface %s of sensor %s at %s, snaplen %u",
+             ifc->description, ifc->name, s->sensor, s->peer, ifc->snaplen);
+  } else {
+    snprintf(desc, sizeof(desc), "interface %s of sensor %s at %s, snaplen %u",
+             ifc->name, s->sensor, s->peer, ifc->snaplen);
+  }
   if (ni == NULL || (ni->name = strdup(name)) == NULL ||
       (ni->desc = strdup(desc)) == NULL) {
     if (ni != NULL) {
       iface_free(ni);
     }
     return PS_ERR_NOMEM;
+  }
+  for (size_t i = 0; i < ifc->n_options && i < PS_MAX_IFACE_OPTS; i++) {
+    size_t n = strlen(ifc->options[i].key) + strlen(ifc->options[i].value) + 2;
+    char *c = malloc(n);
+    if (c == NULL) {
+      iface_free(ni);
+      return PS_ERR_NOMEM;
+    }
+    snprintf(c, n, "%s=%s", ifc->options[i].key, ifc->options[i].value);
+    ni->comments[ni->n_comments++] = c;
   }
   ni->linktype = ifc->linktype;
   ni->tsres = ifc->tsres;

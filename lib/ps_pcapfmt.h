@@ -64,6 +64,11 @@ typedef struct ps__pcapng_idb {
   uint8_t tsres;
   const char *name;        /* if_name */
   const char *description; /* if_description, may be NULL */
+  /* opt_comment options, one per text (the workload's identity as
+   * "key=value"): readers show comments, and unknown custom options
+   * would need a Private Enterprise Number to mean anything. */
+  char *const *comments;
+  size_t n_comments;
 } ps__pcapng_idb_info;
 
 typedef struct ps__pcapng_isb {

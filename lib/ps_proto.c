@@ -261,12 +261,50 @@ int ps__dec_error(const ps__frame *f, ps__error_msg *m, char *errbuf) {
   return 0;
 }
 
+int ps__valid_opt_key(const char *k, size_t len) {
+  if (len < 1 || len > PS_MAX_IFACE_OPT_KEY) {
+    return 0;
+  }
+  for (size_t i = 0; i < len; i++) {
+    char c = k[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_' || c == '-')) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+int ps__valid_opt_value(const char *v, size_t len) {
+  if (len < 1 || len > PS_MAX_IFACE_OPT_VALUE) {
+    return 0;
+  }
+  for (size_t i = 0; i < len; i++) {
+    uint8_t c = (uint8_t)v[i];
+    if (c < 0x20 || c == 0x7f) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
 int ps__enc_iface(ps__buf *out, const ps__iface *m) {
   if (!ps__valid_name(m->name, m->name_len) || m->id >= PS_MAX_IFACES ||
-      (m->tsres != PS_TSRES_USEC && m->tsres != PS_TSRES_NSEC)) {
+      (m->tsres != PS_TSRES_USEC && m->tsres != PS_TSRES_NSEC) ||
+      m->n_opts > PS_MAX_IFACE_OPTS) {
     return PS_ERR_INVALID;
   }
-  uint8_t *p = frame_begin(out, PS_FRAME_IFACE, 16 + (uint32_t)m->name_len);
+  size_t olen = 0;
+  for (unsigned i = 0; i < m->n_opts; i++) {
+    const ps__iface_opt *o = &m->opt[i];
+    if (!ps__valid_opt_key(o->key, o->key_len) ||
+        !ps__valid_opt_value(o->value, o->value_len)) {
+      return PS_ERR_INVALID;
+    }
+    olen += 3 + o->key_len + o->value_len;
+  }
+  uint8_t *p = frame_begin(out, PS_FRAME_IFACE,
+                           16 + (uint32_t)m->name_len + (uint32_t)olen);
   if (p == NULL) {
     return PS_ERR_NOMEM;
   }
@@ -277,10 +315,25 @@ int ps__enc_iface(ps__buf *out, const ps__iface *m) {
   p[13] = 0;
   ps__put16(p + 14, (uint16_t)m->name_len);
   memcpy(p + 16, m->name, m->name_len);
+  p += 16 + m->name_len;
+  for (unsigned i = 0; i < m->n_opts; i++) {
+    const ps__iface_opt *o = &m->opt[i];
+    p[0] = (uint8_t)o->key_len;
+    memcpy(p + 1, o->key, o->key_len);
+    p += 1 + o->key_len;
+    ps__put16(p, (uint16_t)o->value_len);
+    memcpy(p + 2, o->value, o->value_len);
+    p += 2 + o->value_len;
+  }
   return 0;
 }
 
 int ps__dec_iface(const ps__frame *f, ps__iface *m, char *errbuf) {
+  return ps__dec_iface_v(f, 1, m, errbuf);
+}
+
+int ps__dec_iface_v(const ps__frame *f, unsigned version, ps__iface *m,
+                    char *errbuf) {
   const uint8_t *p = f->payload;
   if (f->len < 16) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL, "interface frame of %u bytes",
@@ -292,6 +345,7 @@ int ps__dec_iface(const ps__frame *f, ps__iface *m, char *errbuf) {
   m->tsres = p[12];
   m->name_len = ps__get16(p + 14);
   m->name = (const char *)p + 16;
+  m->n_opts = 0;
   if (m->id >= PS_MAX_IFACES) {
     return ps__seterr(errbuf, PS_ERR_LIMIT,
                       "interface id %u exceeds the limit of %u interfaces",
@@ -302,10 +356,51 @@ int ps__dec_iface(const ps__frame *f, ps__iface *m, char *errbuf) {
                       "interface %u with unsupported timestamp resolution %u",
                       m->id, m->tsres);
   }
-  if (p[13] != 0 || (size_t)f->len != 16 + m->name_len ||
+  size_t end = 16 + m->name_len;
+  if (p[13] != 0 || (size_t)f->len < end ||
+      (version < 2 && (size_t)f->len != end) ||
       !ps__valid_name(m->name, m->name_len)) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL,
                       "interface %u with a malformed name", m->id);
+  }
+  /* Version 2: options to the end of the payload, each checked before
+   * it is kept (the receiver copies them, the sinks write them). */
+  size_t at = end;
+  while (at < f->len) {
+    if (m->n_opts == PS_MAX_IFACE_OPTS) {
+      return ps__seterr(errbuf, PS_ERR_LIMIT,
+                        "interface %u has more than %u options", m->id,
+                        PS_MAX_IFACE_OPTS);
+    }
+    ps__iface_opt *o = &m->opt[m->n_opts];
+    o->key_len = p[at];
+    o->key = (const char *)p + at + 1;
+    if (f->len - at < 3 + o->key_len) {
+      return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                        "interface %u option %u cut short", m->id, m->n_opts);
+    }
+    o->value_len = ps__get16(p + at + 1 + o->key_len);
+    o->value = (const char *)p + at + 3 + o->key_len;
+    if (f->len - at - 3 - o->key_len < o->value_len) {
+      return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                        "interface %u option %u cut short", m->id, m->n_opts);
+    }
+    if (!ps__valid_opt_key(o->key, o->key_len) ||
+        !ps__valid_opt_value(o->value, o->value_len)) {
+      return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                        "interface %u option %u is malformed", m->id,
+                        m->n_opts);
+    }
+    for (unsigned k = 0; k < m->n_opts; k++) {
+      if (m->opt[k].key_len == o->key_len &&
+          memcmp(m->opt[k].key, o->key, o->key_len) == 0) {
+        return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                          "interface %u option %.*s given twice", m->id,
+                          (int)o->key_len, o->key);
+      }
+    }
+    at += 3 + o->key_len + o->value_len;
+    m->n_opts++;
   }
   return 0;
 }

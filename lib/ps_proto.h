@@ -8,7 +8,11 @@
 
 #include "ps_common.h"
 
-#define PS_PROTO_VERSION 1
+/* Versions this library speaks: 2 is 1 plus interface options in the
+ * IFACE frame (PROTOCOL.md §3.4), chosen only when both ends speak it,
+ * so version 1 peers keep working. */
+#define PS_PROTO_VERSION_MIN 1
+#define PS_PROTO_VERSION 2
 #define PS_PROTO_MAGIC "PSTR"
 #define PS_FRAME_HDR 8
 
@@ -131,6 +135,18 @@ typedef struct ps__error_msg {
   size_t text_len;
 } ps__error_msg;
 
+/* Interface options (version 2): key/value texts after the name. */
+#define PS_MAX_IFACE_OPTS 16u
+#define PS_MAX_IFACE_OPT_KEY 64u
+#define PS_MAX_IFACE_OPT_VALUE 1024u
+
+typedef struct ps__iface_opt {
+  const char *key;
+  size_t key_len;
+  const char *value;
+  size_t value_len;
+} ps__iface_opt;
+
 typedef struct ps__iface {
   uint32_t id;
   uint32_t linktype;
@@ -138,7 +154,14 @@ typedef struct ps__iface {
   uint8_t tsres;
   const char *name;
   size_t name_len;
+  ps__iface_opt opt[PS_MAX_IFACE_OPTS]; /* version 2 only */
+  unsigned n_opts;
 } ps__iface;
+
+/* A valid option key: 1..64 bytes of a-z, 0-9, '.', '_', '-'. */
+int ps__valid_opt_key(const char *k, size_t len);
+/* A valid option value: 1..1024 bytes, no control byte (as names). */
+int ps__valid_opt_value(const char *v, size_t len);
 
 typedef struct ps__batch {
   uint64_t seq;
@@ -179,6 +202,10 @@ int ps__dec_hello(const ps__frame *f, ps__hello *m, char *errbuf);
 int ps__dec_welcome(const ps__frame *f, ps__welcome *m, char *errbuf);
 int ps__dec_error(const ps__frame *f, ps__error_msg *m, char *errbuf);
 int ps__dec_iface(const ps__frame *f, ps__iface *m, char *errbuf);
+/* The IFACE frame of a session of this version: from version 2 its
+ * options follow the name. */
+int ps__dec_iface_v(const ps__frame *f, unsigned version, ps__iface *m,
+                    char *errbuf);
 int ps__dec_batch(const ps__frame *f, const ps__limits *lim, ps__batch *m,
                   char *errbuf);
 int ps__dec_stats(const ps__frame *f, ps__stats *m, char *errbuf);

@@ -47,6 +47,9 @@
 #define TAG_KIN 4u  /* the Kafka input's descriptor */
 
 typedef struct conn {
+  /* First, with ready NULL: an epoll event's pointer is either a
+   * connection or a live output's watch (ps__watch), told apart by it. */
+  ps__watch w;
   struct conn *next, *prev;
   /* Connections in their handshake, oldest first (pending set), or
    * admitted as sensors (counted set); never both. */
@@ -81,6 +84,7 @@ struct ps_receiver {
 #ifdef HAVE_KAFKA
   ps__kin *kin; /* the Kafka input, or NULL */
 #endif
+  ps__sink_loop loop; /* the epoll set, as live outputs see it */
   ps__session_env env;
   conn *conns;
   /* Closed connections, freed at the end of a loop step: events for them
@@ -97,6 +101,7 @@ struct ps_receiver {
   unsigned max_pending; /* in their handshake; 0: the default */
   conn *pend_head, *pend_tail;
   unsigned n_pending;
+  ps__logex logex;     /* ps_receiver_set_log_ex() */
   int64_t hslog_since; /* window of the handshake log lines */
   unsigned hslog_n;
   unsigned long long hslog_hidden;
@@ -140,6 +145,26 @@ static void on_file_open(void *ud, const char *path, int fd, uint64_t size) {
       ps__journal_file(r->journal, path, fd, size, eb) != 0) {
     set_blocked(r, eb);
   }
+}
+
+static ps_receiver *receiver_of_loop(ps__sink_loop *l) {
+  return (ps_receiver *)((char *)l - offsetof(ps_receiver, loop));
+}
+
+/* A live output's descriptor (PCAP-over-IP listener or client) in the
+ * same epoll set as the sensors: one loop, no thread. */
+static int loop_watch(ps__sink_loop *l, int fd, uint32_t events, ps__watch *w,
+                      int add) {
+  ps_receiver *r = receiver_of_loop(l);
+  struct epoll_event ev = {.events = events, .data.ptr = w};
+  if (epoll_ctl(r->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) != 0) {
+    return PS_ERR_SYSTEM;
+  }
+  return 0;
+}
+
+static void loop_unwatch(ps__sink_loop *l, int fd) {
+  epoll_ctl(receiver_of_loop(l)->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
 static conn *conn_of(ps__session *s) {
@@ -221,10 +246,11 @@ static void hslog_flush(ps_receiver *r, int64_t now, int force) {
     return;
   }
   if (r->hslog_hidden > 0) {
-    ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-            "%llu more connections ended in their handshake in the last "
-            "%lld s (not logged one by one)",
-            r->hslog_hidden, (long long)(now - r->hslog_since + 999) / 1000);
+    ps__logx(r->env.log, r->env.log_ud, PS_LOG_WARNING, "handshakes_hidden",
+             NULL, NULL, 0,
+             "%llu more connections ended in their handshake in the last "
+             "%lld s (not logged one by one)",
+             r->hslog_hidden, (long long)(now - r->hslog_since + 999) / 1000);
   }
   r->hslog_since = now;
   r->hslog_n = 0;
@@ -267,6 +293,8 @@ int ps_receiver_create(ps_receiver **out) {
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_STOP};
   epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->stop_fd, &ev);
   r->env.sinks = r->sinks;
+  r->loop.watch = loop_watch;
+  r->loop.unwatch = loop_unwatch;
   ps__limits_default(&r->env.lim);
   r->env.defer_acks = 1;
   r->env.streams = &r->streams;
@@ -279,6 +307,12 @@ int ps_receiver_create(ps_receiver **out) {
   r->next_id = 1;
   *out = r;
   return 0;
+}
+
+void ps_receiver_set_log_ex(ps_receiver *r, ps_log_ex_fn fn, void *user_data) {
+  r->logex.fn = fn;
+  r->logex.ud = user_data;
+  ps_receiver_set_log(r, fn ? ps__log_ex_adapter : NULL, &r->logex);
 }
 
 void ps_receiver_set_log(ps_receiver *r, ps_log_fn fn, void *user_data) {
@@ -456,6 +490,10 @@ int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink) {
     r->env.async_acks = 1;
   }
   ps__sink_set_log(sink, r->env.log, r->env.log_ud);
+  int arc = ps__sink_attach(sink, &r->loop);
+  if (arc != 0) {
+    return ps__seterr(r->errmsg, arc, "%s", sink->errmsg);
+  }
   if (r->journal != NULL) {
     ps__file_mark m[PCAP_MARKS];
     unsigned n = ps__sink_marks(sink, m, PCAP_MARKS);
@@ -503,10 +541,26 @@ int ps_receiver_get_timeout_ms(ps_receiver *r) {
 #ifdef HAVE_KAFKA
   kin = r->kin != NULL;
 #endif
-  return (r->conns || r->lingering || r->listen_paused_until ||
-          r->hslog_hidden || kin || r->n_waiting)
-             ? 1000
-             : -1;
+  int t = (r->conns || r->lingering || r->listen_paused_until ||
+           r->hslog_hidden || kin || r->n_waiting)
+              ? 1000
+              : -1;
+  /* A live output's timer (a reconnect) comes at its own time. */
+  int64_t now = -1;
+  for (unsigned i = 0; i < r->env.n_sinks; i++) {
+    int64_t at = r->sinks[i]->tick_at;
+    if (at < 0) {
+      continue;
+    }
+    if (now < 0) {
+      now = ps__now_ms();
+    }
+    int64_t d = at > now ? at - now : 0;
+    if (t < 0 || d < t) {
+      t = (int)d;
+    }
+  }
+  return t;
 }
 
 /* Bytes queued for the sensor, in frames or TLS records. */
@@ -551,24 +605,35 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
     if (!hslog_allow(r)) {
       /* in the next summary line instead */
     } else if (!said_hello(c)) {
-      ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-              "connection from %s closed before the hello: %s", c->sess.peer,
-              reason ? reason : "no data");
+      ps__logx(r->env.log, r->env.log_ud, PS_LOG_WARNING, "no_hello", NULL,
+               NULL, 0, "connection from %s closed before the hello: %s",
+               c->sess.peer, reason ? reason : "no data");
     } else {
-      ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-              "sensor %s (%s) dropped: %s", c->sess.sensor, c->sess.peer,
-              reason ? reason : "closed in its handshake");
+      ps__logx(r->env.log, r->env.log_ud, PS_LOG_WARNING, "dropped",
+               c->sess.sensor, NULL, 0, "sensor %s (%s) dropped: %s",
+               c->sess.sensor, c->sess.peer,
+               reason ? reason : "closed in its handshake");
     }
   } else {
-    ps__log(r->env.log, r->env.log_ud, reason ? PS_LOG_WARNING : PS_LOG_INFO,
-            "sensor %s (%s) %s: %llu packets, %llu bytes, %llu dropped "
-            "(kernel %llu, interface %llu, sensor buffer %llu)%s%s",
-            c->sess.sensor, c->sess.peer, reason ? "dropped" : "disconnected",
-            (unsigned long long)t.captured, (unsigned long long)t.bytes,
-            (unsigned long long)(t.dropped + t.ifdropped + t.overflow),
-            (unsigned long long)t.dropped, (unsigned long long)t.ifdropped,
-            (unsigned long long)t.overflow, reason ? ": " : "",
-            reason ? reason : "");
+    const ps_log_field f[] = {
+        {"packets", t.captured},
+        {"bytes", t.bytes},
+        {"dropped", t.dropped + t.ifdropped + t.overflow},
+        {"kernel_dropped", t.dropped},
+        {"interface_dropped", t.ifdropped},
+        {"overflow_dropped", t.overflow},
+    };
+    ps__logx(r->env.log, r->env.log_ud, reason ? PS_LOG_WARNING : PS_LOG_INFO,
+             reason ? "dropped" : "disconnected", c->sess.sensor, f,
+             sizeof(f) / sizeof(f[0]),
+             "sensor %s (%s) %s: %llu packets, %llu bytes, %llu dropped "
+             "(kernel %llu, interface %llu, sensor buffer %llu)%s%s",
+             c->sess.sensor, c->sess.peer, reason ? "dropped" : "disconnected",
+             (unsigned long long)t.captured, (unsigned long long)t.bytes,
+             (unsigned long long)(t.dropped + t.ifdropped + t.overflow),
+             (unsigned long long)t.dropped, (unsigned long long)t.ifdropped,
+             (unsigned long long)t.overflow, reason ? ": " : "",
+             reason ? reason : "");
   }
   r->ctr.dropped += t.dropped + t.ifdropped;
   r->ctr.overflow += t.overflow;
@@ -1022,6 +1087,9 @@ static int commit_outputs(ps_receiver *r) {
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
     ps_sink *sk = r->sinks[i];
     int rc = ps__sink_flush(sk);
+    if (sk->ops->live) {
+      continue; /* never holds back acknowledgement */
+    }
     if (rc == PS_ERR_CLOSED) {
       /* Standard output's reader left: nothing can be written again, so
        * stop (the sensors keep what was not acknowledged). */
@@ -1265,6 +1333,11 @@ static int step(ps_receiver *r, int timeout_ms) {
     if (evs[i].data.u64 == TAG_SINK || evs[i].data.u64 == TAG_KIN) {
       continue; /* served below, every round */
     }
+    ps__watch *w = evs[i].data.ptr;
+    if (w->ready != NULL) {
+      w->ready(w, evs[i].events); /* a live output's socket */
+      continue;
+    }
     conn *c = evs[i].data.ptr;
     /* Closed earlier in this step (by its own events or to make room):
      * still allocated until bury_dead(), and skipped. */
@@ -1303,6 +1376,10 @@ static int step(ps_receiver *r, int timeout_ms) {
   release_acks(r);
   check_deadlines(r);
   bury_dead(r);
+  int64_t now = ps__now_ms();
+  for (unsigned i = 0; i < r->env.n_sinks; i++) {
+    ps__sink_tick(r->sinks[i], now);
+  }
   if (r->gone) {
     return PS_ERR_IO;
   }

@@ -4,18 +4,33 @@
 #include "config.h"
 
 #include "ps_common.h"
+#include "ps_netns.h"
+#include "ps_proto.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <pcap/pcap.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_SOURCES PS_MAX_INTERFACES
+#define MAX_IFNAMES PS_MAX_INTERFACES
+/* Sources, closed ones included (their final counters stay reported):
+ * as many as a stream has interface ids. */
+#define MAX_SOURCES PS_MAX_IFACES
+#define NETNS_RESCAN_MS 2000
+#define MAX_NS_IFACES 64    /* interfaces opened in one namespace per pass */
 #define LIVE_TIMEOUT_MS 100 /* libpcap ring block timeout: bounds latency */
 #define STATS_EVERY_MS 5000
 #define MAX_EXCLUDED 10 /* receiver endpoints in the exclusion filter */
@@ -31,11 +46,26 @@ typedef struct source {
   uint32_t stream_if;
   int announced; /* stream_if is valid: ps_sensor_run() added it */
   ps_capture_stats st;
+  /* A workload's interface: in the network namespace (dev, ino). */
+  int netns;
+  int own_ns;         /* the sensor's own namespace: its stream is kept out */
+  const char *filter; /* the capture filter it got (owned by the sensor) */
+  int closed;         /* its namespace or interface went away */
+  uint64_t ns_dev, ns_ino;
+  char ifname[IF_NAMESIZE + 1];
+  char desc[600];
+  ps_interface_option opt[8];
+  unsigned n_opt;
+  char optbuf[1800];
 } source;
 
 struct ps_sensor {
   int opened;
-  char *ifnames[MAX_SOURCES];
+  char *ifnames[MAX_IFNAMES];
+  /* An interface's own filter (ps_sensor_set_interface_filter), and
+   * the one that interface gets: the sensor's and its own, both. */
+  char *iffilters[MAX_IFNAMES];
+  char *srcfilters[MAX_IFNAMES];
   unsigned n_ifnames;
   char *file;
   char *filter;
@@ -55,9 +85,20 @@ struct ps_sensor {
    * P" terms; the filter changes only when a new one appears. */
   char excluded[MAX_EXCLUDED][100];
   unsigned n_excluded;
+  char excl_any[1100]; /* those terms or'ed, for sources opened later */
   int run_rc;
   ps_log_fn log;
   void *log_ud;
+  /* --netns: the namespaces followed, how often they are looked for */
+  ps__netns_cfg ns;
+  ps__netns_seen seen;
+  uint64_t rescan_ms;
+  int ns_loopback;
+  char *node;
+  int inotify_fd;
+  int full_logged;
+  uint64_t warned[64]; /* namespaces whose failure was logged */
+  unsigned n_warned;
   char errmsg[PS_ERRMSG_MAX];
 };
 
@@ -76,6 +117,9 @@ int ps_sensor_create(ps_sensor **out) {
   }
   s->snaplen = (int)PS_MAX_CAPLEN;
   s->promisc = 1;
+  s->rescan_ms = NETNS_RESCAN_MS;
+  s->inotify_fd = -1;
+  s->ns.proc = "/proc";
   *out = s;
   return 0;
 }
@@ -85,10 +129,26 @@ void ps_sensor_free(ps_sensor *s) {
     return;
   }
   for (unsigned i = 0; i < s->n_src; i++) {
-    pcap_close(s->src[i].p);
+    if (s->src[i].p != NULL) {
+      pcap_close(s->src[i].p);
+    }
   }
   for (unsigned i = 0; i < s->n_ifnames; i++) {
     free(s->ifnames[i]);
+    free(s->iffilters[i]);
+    free(s->srcfilters[i]);
+  }
+  for (unsigned i = 0; i < s->ns.n_spec; i++) {
+    free(s->ns.spec[i]);
+  }
+  for (unsigned i = 0; i < s->ns.n_match; i++) {
+    free(s->ns.match_key[i]);
+    free(s->ns.match_glob[i]);
+  }
+  free(s->ns.runtime_root);
+  free(s->node);
+  if (s->inotify_fd >= 0) {
+    close(s->inotify_fd);
   }
   free(s->file);
   free(s->filter);
@@ -122,9 +182,9 @@ int ps_sensor_add_interface(ps_sensor *s, const char *ifname) {
     return ps__seterr(s->errmsg, PS_ERR_INVALID,
                       "a sensor reads either interfaces or a file");
   }
-  if (s->n_ifnames >= MAX_SOURCES) {
+  if (s->n_ifnames >= MAX_IFNAMES) {
     return ps__seterr(s->errmsg, PS_ERR_LIMIT, "at most %d interfaces",
-                      MAX_SOURCES);
+                      MAX_IFNAMES);
   }
   s->ifnames[s->n_ifnames] = strdup(ifname);
   if (s->ifnames[s->n_ifnames] == NULL) {
@@ -134,18 +194,146 @@ int ps_sensor_add_interface(ps_sensor *s, const char *ifname) {
   return 0;
 }
 
+int ps_sensor_set_interface_filter(ps_sensor *s, const char *ifname,
+                                   const char *expr) {
+  BEFORE_OPEN(s);
+  for (unsigned i = 0; ifname != NULL && i < s->n_ifnames; i++) {
+    if (strcmp(s->ifnames[i], ifname) == 0) {
+      free(s->iffilters[i]);
+      s->iffilters[i] = NULL;
+      if (expr != NULL && *expr != '\0' &&
+          (s->iffilters[i] = strdup(expr)) == NULL) {
+        return PS_ERR_NOMEM;
+      }
+      return 0;
+    }
+  }
+  return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                    "interface filter for %s, which is not captured",
+                    ifname ? ifname : "(null)");
+}
+
+/* "(A) and (B)", A, B or NULL; malloc'ed. *bad on no memory. */
+static char *and_filters(const char *a, const char *b, int *bad) {
+  if (a == NULL || b == NULL) {
+    char *r = (a || b) ? strdup(a ? a : b) : NULL;
+    *bad = (a || b) && r == NULL;
+    return r;
+  }
+  size_t n = strlen(a) + strlen(b) + 12;
+  char *r = malloc(n);
+  if (r == NULL) {
+    *bad = 1;
+    return NULL;
+  }
+  snprintf(r, n, "(%s) and (%s)", a, b);
+  return r;
+}
+
+/* The filter an interface named ifname gets: its own and the sensor's
+ * (computed at open), or the sensor's alone. */
+static const char *filter_for(const ps_sensor *s, const char *ifname) {
+  for (unsigned i = 0; i < s->n_ifnames; i++) {
+    if (strcmp(s->ifnames[i], ifname) == 0) {
+      return s->srcfilters[i];
+    }
+  }
+  return s->filter;
+}
+
 int ps_sensor_set_file(ps_sensor *s, const char *path) {
   BEFORE_OPEN(s);
   if (path == NULL || *path == '\0') {
     return ps__seterr(s->errmsg, PS_ERR_INVALID, "empty file name");
   }
-  if (s->n_ifnames > 0) {
+  if (s->n_ifnames > 0 || s->ns.n_spec > 0) {
     return ps__seterr(s->errmsg, PS_ERR_INVALID,
                       "a sensor reads either interfaces or a file");
   }
   free(s->file);
   s->file = strdup(path);
   return s->file ? 0 : PS_ERR_NOMEM;
+}
+
+int ps_sensor_add_netns(ps_sensor *s, const char *spec) {
+  BEFORE_OPEN(s);
+  char why[PS_ERRMSG_MAX];
+  if (ps__netns_check_spec(spec, why, sizeof(why)) != 0) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID, "%s", why);
+  }
+  if (s->file != NULL) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "a sensor reads either network namespaces or a file");
+  }
+  if (s->ns.n_spec >= PS__NETNS_MAX_SPECS) {
+    return ps__seterr(s->errmsg, PS_ERR_LIMIT, "at most %d --netns",
+                      PS__NETNS_MAX_SPECS);
+  }
+  if ((s->ns.spec[s->ns.n_spec] = strdup(spec)) == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  s->ns.n_spec++;
+  return 0;
+}
+
+int ps_sensor_add_netns_match(ps_sensor *s, const char *key_glob) {
+  BEFORE_OPEN(s);
+  char why[PS_ERRMSG_MAX];
+  if (ps__netns_check_match(key_glob, why, sizeof(why)) != 0) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID, "%s", why);
+  }
+  if (s->ns.n_match >= PS__NETNS_MAX_MATCH) {
+    return ps__seterr(s->errmsg, PS_ERR_LIMIT, "at most %d --netns-match",
+                      PS__NETNS_MAX_MATCH);
+  }
+  const char *eq = strchr(key_glob, '=');
+  char *k = strndup(key_glob, (size_t)(eq - key_glob)), *g = strdup(eq + 1);
+  if (k == NULL || g == NULL) {
+    free(k);
+    free(g);
+    return PS_ERR_NOMEM;
+  }
+  s->ns.match_key[s->ns.n_match] = k;
+  s->ns.match_glob[s->ns.n_match++] = g;
+  return 0;
+}
+
+int ps_sensor_set_netns_rescan_ms(ps_sensor *s, uint64_t ms) {
+  BEFORE_OPEN(s);
+  if (ms < 100 || ms > 3600000) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "rescan period %llu ms is outside 100..3600000",
+                      (unsigned long long)ms);
+  }
+  s->rescan_ms = ms;
+  return 0;
+}
+
+int ps_sensor_set_netns_loopback(ps_sensor *s, int on) {
+  BEFORE_OPEN(s);
+  s->ns_loopback = on != 0;
+  return 0;
+}
+
+int ps_sensor_set_runtime_root(ps_sensor *s, const char *dir) {
+  BEFORE_OPEN(s);
+  if (dir == NULL || dir[0] != '/' || strlen(dir) > 1000) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "the runtime root must be an absolute path");
+  }
+  free(s->ns.runtime_root);
+  s->ns.runtime_root = strdup(dir);
+  return s->ns.runtime_root ? 0 : PS_ERR_NOMEM;
+}
+
+int ps_sensor_set_node_name(ps_sensor *s, const char *name) {
+  BEFORE_OPEN(s);
+  if (name == NULL || !ps__valid_name(name, strlen(name))) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID, "invalid node name");
+  }
+  free(s->node);
+  s->node = strdup(name);
+  return s->node ? 0 : PS_ERR_NOMEM;
 }
 
 int ps_sensor_set_snaplen(ps_sensor *s, int snaplen) {
@@ -408,19 +596,19 @@ static int open_file(ps_sensor *s) {
   return 0;
 }
 
-static int open_live(ps_sensor *s, unsigned i) {
-  source *src = &s->src[i];
+/* Opens and activates ifname into src, in the calling thread's network
+ * namespace; the reason of a failure goes to err (PS_ERRMSG_MAX). The
+ * handle is left in src even then, for the caller to close. */
+static int open_one(ps_sensor *s, source *src, const char *ifname, char *err) {
   char eb[PCAP_ERRBUF_SIZE];
-  const char *ifname = s->ifnames[i];
   snprintf(src->name, sizeof(src->name), "%s", ifname);
   src->fd = -1;
   pcap_t *p = pcap_create(ifname, eb);
   if (p == NULL) {
-    return ps__seterr(s->errmsg, PS_ERR_CAPTURE, "cannot capture on %s: %s",
-                      ifname, eb);
+    return ps__seterr(err, PS_ERR_CAPTURE, "cannot capture on %s: %s", ifname,
+                      eb);
   }
   src->p = p;
-  s->n_src = i + 1;
   pcap_set_snaplen(p, s->snaplen);
   pcap_set_promisc(p, s->promisc);
   pcap_set_timeout(p, LIVE_TIMEOUT_MS);
@@ -432,55 +620,465 @@ static int open_live(ps_sensor *s, unsigned i) {
   if (rc < 0) {
     const char *why = pcap_geterr(p);
     if (rc == PCAP_ERROR_NO_SUCH_DEVICE) {
-      return ps__seterr(s->errmsg, PS_ERR_CAPTURE,
+      return ps__seterr(err, PS_ERR_CAPTURE,
                         "no such interface %s (see ip link)", ifname);
     }
     if (rc == PCAP_ERROR_PERM_DENIED) {
-      return ps__seterr(s->errmsg, PS_ERR_CAPTURE,
+      return ps__seterr(err, PS_ERR_CAPTURE,
                         "no permission to capture on %s: run as root or "
                         "grant CAP_NET_RAW and CAP_NET_ADMIN (%s)",
                         ifname, why);
     }
-    return ps__seterr(s->errmsg, PS_ERR_CAPTURE, "cannot capture on %s: %s",
-                      ifname, why && *why ? why : pcap_statustostr(rc));
+    return ps__seterr(err, PS_ERR_CAPTURE, "cannot capture on %s: %s", ifname,
+                      why && *why ? why : pcap_statustostr(rc));
   }
   if (rc > 0) {
-    ps__log(s->log, s->log_ud, PS_LOG_WARNING, "%s: %s", ifname,
-            pcap_statustostr(rc));
+    snprintf(err, PS_ERRMSG_MAX, "%s: %s", ifname, pcap_statustostr(rc));
   }
   src->tsres = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO
                    ? PS_TSRES_NSEC
                    : PS_TSRES_USEC;
   src->snaplen = (uint32_t)pcap_snapshot(p);
   src->linktype = dlt_to_linktype(pcap_datalink(p));
-  if (s->filter != NULL && (rc = compile_filter(s, src, s->filter, 1)) != 0) {
-    return rc;
+  src->filter = filter_for(s, ifname);
+  if (src->filter != NULL) {
+    struct bpf_program prog;
+    if (pcap_compile(p, &prog, src->filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+      return ps__seterr(err, PS_ERR_FILTER, "bad filter expression '%s': %s",
+                        src->filter, pcap_geterr(p));
+    }
+    rc = pcap_setfilter(p, &prog);
+    pcap_freecode(&prog);
+    if (rc != 0) {
+      return ps__seterr(err, PS_ERR_FILTER, "cannot set filter on %s: %s",
+                        ifname, pcap_geterr(p));
+    }
   }
   if (pcap_setnonblock(p, 1, eb) != 0) {
-    return ps__seterr(s->errmsg, PS_ERR_CAPTURE, "%s: %s", ifname, eb);
+    return ps__seterr(err, PS_ERR_CAPTURE, "%s: %s", ifname, eb);
   }
   src->fd = pcap_get_selectable_fd(p);
   if (src->fd < 0) {
-    return ps__seterr(s->errmsg, PS_ERR_CAPTURE, "%s cannot be polled", ifname);
+    return ps__seterr(err, PS_ERR_CAPTURE, "%s cannot be polled", ifname);
+  }
+  return 0;
+}
+
+static int open_live(ps_sensor *s, unsigned i) {
+  source *src = &s->src[i];
+  s->n_src = i + 1;
+  char err[PS_ERRMSG_MAX] = "";
+  int rc = open_one(s, src, s->ifnames[i], err);
+  if (rc != 0) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "%s", err);
+  } else if (err[0] != '\0') {
+    ps__log(s->log, s->log_ud, PS_LOG_WARNING, "%s", err);
+  }
+  src->own_ns = 1;
+  return rc;
+}
+
+/* ---------------- workloads' network namespaces ---------------- */
+
+/* One pass in a namespace, on a thread of its own: setns() changes only
+ * the calling thread's namespace, and a packet socket keeps capturing in
+ * the namespace it was opened in, so the loop's thread never leaves the
+ * sensor's own namespace. */
+typedef struct ns_job {
+  ps_sensor *s;
+  int fd;
+  char open_names[MAX_NS_IFACES][IF_NAMESIZE + 1]; /* open already */
+  unsigned n_open;
+  source out[MAX_NS_IFACES];
+  int rc[MAX_NS_IFACES];
+  char err[MAX_NS_IFACES][PS_ERRMSG_MAX];
+  unsigned n_out;
+  char fail[PS_ERRMSG_MAX]; /* the pass failed as a whole */
+} ns_job;
+
+static int wanted(const ps_sensor *s, const char *name, unsigned flags) {
+  if (s->n_ifnames > 0) {
+    for (unsigned i = 0; i < s->n_ifnames; i++) {
+      if (strcmp(s->ifnames[i], name) == 0) {
+        return 1;
+      }
+    }
+    return 0;
+  }
+  return (flags & IFF_UP) && (!(flags & IFF_LOOPBACK) || s->ns_loopback);
+}
+
+static void *ns_thread(void *arg) {
+  ns_job *j = arg;
+  ps_sensor *s = j->s;
+  if (setns(j->fd, CLONE_NEWNET) != 0) {
+    snprintf(j->fail, sizeof(j->fail),
+             "cannot enter it: %s (needs CAP_SYS_ADMIN)", strerror(errno));
+    return NULL;
+  }
+  char names[MAX_NS_IFACES][IF_NAMESIZE + 1];
+  unsigned n = 0;
+  struct ifaddrs *ifa = NULL;
+  if (getifaddrs(&ifa) != 0) {
+    snprintf(j->fail, sizeof(j->fail), "cannot list its interfaces: %s",
+             strerror(errno));
+    return NULL;
+  }
+  for (struct ifaddrs *e = ifa; e != NULL && n < MAX_NS_IFACES;
+       e = e->ifa_next) {
+    if (e->ifa_addr == NULL || e->ifa_addr->sa_family != AF_PACKET ||
+        strlen(e->ifa_name) > IF_NAMESIZE ||
+        !wanted(s, e->ifa_name, e->ifa_flags)) {
+      continue;
+    }
+    int dup = 0;
+    for (unsigned k = 0; k < j->n_open && !dup; k++) {
+      dup = strcmp(j->open_names[k], e->ifa_name) == 0;
+    }
+    if (!dup) {
+      snprintf(names[n++], sizeof(names[0]), "%s", e->ifa_name);
+    }
+  }
+  freeifaddrs(ifa);
+  /* "any" is no link of its own: capture it where asked. */
+  for (unsigned i = 0; i < s->n_ifnames && n < MAX_NS_IFACES; i++) {
+    int dup = 0;
+    for (unsigned k = 0; k < j->n_open && !dup; k++) {
+      dup = strcmp(j->open_names[k], "any") == 0;
+    }
+    if (strcmp(s->ifnames[i], "any") == 0 && !dup) {
+      snprintf(names[n++], sizeof(names[0]), "any");
+    }
+  }
+  for (unsigned i = 0; i < n; i++) {
+    source *src = &j->out[j->n_out];
+    memset(src, 0, sizeof(*src));
+    j->err[j->n_out][0] = '\0';
+    j->rc[j->n_out] = open_one(s, src, names[i], j->err[j->n_out]);
+    snprintf(src->ifname, sizeof(src->ifname), "%s", names[i]);
+    j->n_out++;
+  }
+  return NULL;
+}
+
+/* The wire name, description and options of a workload's interface. */
+static void describe(ps_sensor *s, source *src, const ps__workload *w) {
+  char wl[600], ifn[IF_NAMESIZE + 1], buf[sizeof(src->desc)];
+  ps__workload_name(w, wl, sizeof(wl));
+  memcpy(ifn, src->ifname, sizeof(ifn));
+  snprintf(buf, sizeof(src->name), "%.200s/%s", wl, ifn);
+  memcpy(src->name, buf, sizeof(src->name));
+  if (w->pod_name[0]) {
+    snprintf(buf, sizeof(buf),
+             "interface %s of pod %.300s (network namespace %llu)", ifn, wl,
+             (unsigned long long)w->ino);
+  } else {
+    snprintf(buf, sizeof(buf), "interface %s of network namespace %llu%s%.255s",
+             ifn, (unsigned long long)w->ino, w->netns[0] ? " /run/netns/" : "",
+             w->netns);
+  }
+  memcpy(src->desc, buf, sizeof(buf));
+  char inode[24];
+  snprintf(inode, sizeof(inode), "%llu", (unsigned long long)w->ino);
+  const char *kv[][2] = {
+      {"netns.inode", inode},           {"netns.name", w->netns},
+      {"pod.namespace", w->pod_ns},     {"pod.name", w->pod_name},
+      {"pod.uid", w->pod_uid},          {"container.id", w->containers},
+      {"container.name", w->container}, {"node", s->node ? s->node : ""}};
+  size_t at = 0;
+  src->n_opt = 0;
+  for (size_t i = 0; i < sizeof(kv) / sizeof(*kv); i++) {
+    size_t len = strlen(kv[i][1]);
+    if (len == 0 || len > 1000 || at + len + 1 > sizeof(src->optbuf)) {
+      continue;
+    }
+    memcpy(src->optbuf + at, kv[i][1], len + 1);
+    src->opt[src->n_opt].key = kv[i][0];
+    src->opt[src->n_opt++].value = src->optbuf + at;
+    at += len + 1;
+  }
+}
+
+static int announce(ps_sensor *s, source *src) {
+  ps_stream_interface_options o = {.description = src->netns ? src->desc : NULL,
+                                   .options = src->netns ? src->opt : NULL,
+                                   .n_options = src->netns ? src->n_opt : 0};
+  int rc = ps_stream_add_interface_options(
+      s->stream, &src->stream_if, src->name, src->linktype, src->snaplen,
+      src->tsres, &o, sizeof(o));
+  src->announced = rc == 0;
+  return rc;
+}
+
+static void fill_stats(ps_sensor *s, source *src);
+static void on_packet(u_char *user, const struct pcap_pkthdr *h,
+                      const u_char *data);
+typedef struct cb_ctx {
+  ps_sensor *s;
+  source *src;
+} cb_ctx;
+
+/* A workload's source whose namespace or interface is gone: what the
+ * socket still holds is read first, then the final counters go out. */
+static void close_source(ps_sensor *s, source *src, const char *why) {
+  if (src->p == NULL) {
+    return;
+  }
+  if (s->stream != NULL && src->announced) {
+    cb_ctx ctx = {s, src};
+    for (int k = 0; k < 1000; k++) {
+      if (pcap_dispatch(src->p, -1, on_packet, (u_char *)&ctx) <= 0 ||
+          s->run_rc != 0) {
+        break;
+      }
+    }
+  }
+  fill_stats(s, src);
+  if (s->stream != NULL && src->announced) {
+    ps_stream_send_stats(s->stream, src->stream_if, &src->st, sizeof(src->st));
+  }
+  ps__log(s->log, s->log_ud, PS_LOG_INFO,
+          "%s: %s: closed after %llu packets (%llu dropped by the kernel)",
+          src->name, why, (unsigned long long)src->st.captured,
+          (unsigned long long)src->st.dropped);
+  pcap_close(src->p);
+  src->p = NULL;
+  src->fd = -1;
+  src->closed = 1;
+}
+
+static int apply_exclusion(ps_sensor *s, source *src);
+
+/* Opens what is new in workload w: its interfaces not open yet. */
+static void open_workload(ps_sensor *s, const ps__workload *w) {
+  char wl[600];
+  ps__workload_name(w, wl, sizeof(wl));
+  ns_job *j = calloc(1, sizeof(*j));
+  if (j == NULL) {
+    return;
+  }
+  j->s = s;
+  for (unsigned i = 0; i < s->n_src && j->n_open < MAX_NS_IFACES; i++) {
+    source *src = &s->src[i];
+    if (src->netns && !src->closed && src->ns_dev == w->dev &&
+        src->ns_ino == w->ino) {
+      snprintf(j->open_names[j->n_open++], sizeof(j->open_names[0]), "%s",
+               src->ifname);
+    }
+  }
+  j->fd = open(w->path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (j->fd < 0) {
+    ps__log(s->log, s->log_ud, w->pids_only ? PS_LOG_DEBUG : PS_LOG_WARNING,
+            "workload %s: network namespace %s vanished before it could be "
+            "opened: %s",
+            wl, w->path, strerror(errno));
+    free(j);
+    return;
+  }
+  if (fstat(j->fd, &st) != 0 || (uint64_t)st.st_dev != w->dev ||
+      (uint64_t)st.st_ino != w->ino) {
+    ps__log(s->log, s->log_ud, PS_LOG_WARNING,
+            "workload %s: %s is another namespace now: skipped", wl, w->path);
+    close(j->fd);
+    free(j);
+    return;
+  }
+  pthread_t t;
+  if (pthread_create(&t, NULL, ns_thread, j) != 0) {
+    ps__log(s->log, s->log_ud, PS_LOG_WARNING,
+            "workload %s: cannot start a thread", wl);
+    close(j->fd);
+    free(j);
+    return;
+  }
+  pthread_join(t, NULL);
+  close(j->fd);
+  if (j->fail[0] != '\0') {
+    /* Once per namespace, not at every rescan. */
+    unsigned k = 0;
+    while (k < s->n_warned && s->warned[k] != w->ino) {
+      k++;
+    }
+    if (k == s->n_warned) {
+      s->warned[s->n_warned++ % 64] = w->ino;
+      s->n_warned = s->n_warned > 64 ? 64 : s->n_warned;
+      ps__log(s->log, s->log_ud, PS_LOG_WARNING, "workload %s: %s", wl,
+              j->fail);
+    }
+  }
+  for (unsigned i = 0; i < j->n_out; i++) {
+    source *o = &j->out[i];
+    if (j->rc[i] != 0) {
+      ps__log(s->log, s->log_ud, PS_LOG_WARNING, "workload %s: %s", wl,
+              j->err[i]);
+      if (o->p != NULL) {
+        pcap_close(o->p);
+      }
+      continue;
+    }
+    if (s->n_src >= MAX_SOURCES) {
+      if (!s->full_logged++) {
+        ps__log(s->log, s->log_ud, PS_LOG_ERROR,
+                "workload %s: interface %s not captured: the sensor has "
+                "had %u interfaces, a stream's limit (restart it to capture "
+                "new workloads)",
+                wl, o->ifname, MAX_SOURCES);
+      }
+      pcap_close(o->p);
+      continue;
+    }
+    source *src = &s->src[s->n_src];
+    *src = *o;
+    src->netns = 1;
+    src->own_ns = w->own;
+    src->ns_dev = w->dev;
+    src->ns_ino = w->ino;
+    describe(s, src, w);
+    if (s->stream != NULL) {
+      int rc = announce(s, src);
+      if (rc != 0) {
+        ps__log(s->log, s->log_ud, PS_LOG_ERROR, "%s: not announced: %s",
+                src->name, ps_stream_errmsg(s->stream));
+        pcap_close(src->p);
+        continue;
+      }
+      if (src->own_ns) {
+        apply_exclusion(s, src);
+      }
+    }
+    s->n_src++;
+    ps__log(s->log, s->log_ud, PS_LOG_INFO, "capturing %s: %s", src->name,
+            src->desc);
+  }
+  free(j);
+}
+
+static int in_list(const ps__workload *w, size_t n, uint64_t dev,
+                   uint64_t ino) {
+  for (size_t i = 0; i < n; i++) {
+    if (w[i].dev == dev && w[i].ino == ino) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Watches the directories where namespaces appear (and one level
+ * below, where a runtime keeps a bundle per container). */
+static void watch_dirs(ps_sensor *s) {
+  if (s->inotify_fd < 0) {
+    return;
+  }
+  const char *dirs[4];
+  size_t n = ps__netns_watch_dirs(&s->ns, dirs, 4);
+  uint32_t mask = IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM |
+                  IN_ONLYDIR | IN_ATTRIB;
+  for (size_t i = 0; i < n; i++) {
+    inotify_add_watch(s->inotify_fd, dirs[i], mask);
+    DIR *d = opendir(dirs[i]);
+    struct dirent *de;
+    while (i > 0 && d != NULL && (de = readdir(d)) != NULL) {
+      char p[1100];
+      if (de->d_name[0] != '.' && snprintf(p, sizeof(p), "%s/%s", dirs[i],
+                                           de->d_name) < (int)sizeof(p)) {
+        inotify_add_watch(s->inotify_fd, p, mask);
+      }
+    }
+    if (d != NULL) {
+      closedir(d);
+    }
+  }
+}
+
+/* Looks for namespaces: new ones are opened, gone ones closed. */
+static int netns_rescan(ps_sensor *s) {
+  ps__workload *w = NULL;
+  size_t n = 0;
+  if (ps__netns_scan(&s->ns, &s->seen, &w, &n, s->log, s->log_ud) != 0) {
+    return PS_ERR_NOMEM;
+  }
+  for (unsigned i = 0; i < s->n_src; i++) {
+    source *src = &s->src[i];
+    if (src->netns && !src->closed &&
+        !in_list(w, n, src->ns_dev, src->ns_ino)) {
+      close_source(s, src, "its network namespace is gone");
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    open_workload(s, &w[i]);
+  }
+  free(w);
+  watch_dirs(s);
+  return 0;
+}
+
+/* An explicit name, path or pid that names no namespace now is a
+ * mistake at the start (pods and "all" may come later). */
+static int check_explicit(ps_sensor *s) {
+  for (unsigned i = 0; i < s->ns.n_spec; i++) {
+    const char *sp = s->ns.spec[i];
+    char p[300];
+    if (strcmp(sp, "all") == 0 || strncmp(sp, "pod:", 4) == 0 ||
+        strncmp(sp, "container:", 10) == 0) {
+      continue;
+    }
+    if (strncmp(sp, "pid:", 4) == 0) {
+      snprintf(p, sizeof(p), "/proc/%s/ns/net", sp + 4);
+    } else if (sp[0] == '/') {
+      snprintf(p, sizeof(p), "%s", sp);
+    } else {
+      snprintf(p, sizeof(p), "/run/netns/%s", sp);
+    }
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return ps__seterr(s->errmsg, PS_ERR_CAPTURE,
+                        "--netns %s: cannot open %s: %s (see ip netns list)",
+                        sp, p, strerror(errno));
+    }
+    close(fd);
   }
   return 0;
 }
 
 int ps_sensor_open(ps_sensor *s) {
   BEFORE_OPEN(s);
-  if (s->file == NULL && s->n_ifnames == 0) {
+  if (s->file == NULL && s->n_ifnames == 0 && s->ns.n_spec == 0) {
     return ps__seterr(s->errmsg, PS_ERR_INVALID,
                       "nothing to capture: give an interface or a file");
+  }
+  for (unsigned i = 0; i < s->n_ifnames; i++) {
+    int bad = 0;
+    free(s->srcfilters[i]);
+    s->srcfilters[i] = and_filters(s->filter, s->iffilters[i], &bad);
+    if (bad) {
+      return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    }
   }
   int rc = 0;
   if (s->file != NULL) {
     rc = open_file(s);
+  } else if (s->ns.n_spec > 0) {
+    if (s->node == NULL) {
+      char host[256] = "";
+      gethostname(host, sizeof(host) - 1);
+      s->node = ps__valid_name(host, strlen(host)) ? strdup(host) : NULL;
+    }
+    s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    rc = check_explicit(s);
+    if (rc == 0) {
+      rc = netns_rescan(s);
+    }
   } else {
     for (unsigned i = 0; i < s->n_ifnames && rc == 0; i++) {
       rc = open_live(s, i);
     }
   }
   if (rc != 0) {
+    if (s->inotify_fd >= 0) {
+      close(s->inotify_fd);
+      s->inotify_fd = -1;
+    }
     for (unsigned i = 0; i < s->n_src; i++) {
       if (s->src[i].p) {
         pcap_close(s->src[i].p);
@@ -501,7 +1099,7 @@ int ps_sensor_open(ps_sensor *s) {
  * are lost without being counted as drops (so a reconnection to the same
  * receiver must not touch the filter). */
 static int exclude_stream(ps_sensor *s) {
-  char raddr[64], laddr[64], term[100], expr[1600], any[1100] = "";
+  char raddr[64], laddr[64], term[100], any[1100] = "";
   uint16_t rport, lport;
   if (ps_stream_get_endpoints(s->stream, raddr, sizeof(raddr), &rport, laddr,
                               sizeof(laddr), &lport) != 0) {
@@ -523,27 +1121,47 @@ static int exclude_stream(ps_sensor *s) {
     size_t n = strlen(any);
     snprintf(any + n, sizeof(any) - n, "%s%s", k ? " or " : "", s->excluded[k]);
   }
+  memcpy(s->excl_any, any, sizeof(any));
   for (unsigned i = 0; i < s->n_src; i++) {
-    source *src = &s->src[i];
-    if (s->filter) {
-      snprintf(expr, sizeof(expr), "(%s) and not (tcp and (%s))", s->filter,
-               any);
-    } else {
-      snprintf(expr, sizeof(expr), "not (tcp and (%s))", any);
-    }
-    if (compile_filter(s, src, expr, 0) != 0) {
-      ps__log(s->log, s->log_ud, PS_LOG_WARNING,
-              "%s: cannot filter out the sensor's own stream on this link "
-              "type (%s); use a filter that excludes it",
-              src->name, pcap_geterr(src->p));
-    }
+    apply_exclusion(s, &s->src[i]);
+  }
+  return 0;
+}
+
+/* A workload's namespace is not the sensor's: its traffic to a receiver
+ * is ordinary traffic, captured. */
+static int apply_exclusion(ps_sensor *s, source *src) {
+  if (src->p == NULL || !src->own_ns || s->excl_any[0] == '\0') {
+    return 0;
+  }
+  /* Sized to the filter: a long one (a PacketStreamer port list) must
+   * not be cut short, or the stream would be captured. */
+  const char *f = src->filter;
+  size_t n = (f ? strlen(f) : 0) + strlen(s->excl_any) + 32;
+  char *expr = malloc(n);
+  if (expr == NULL) {
+    return -1;
+  }
+  if (f) {
+    snprintf(expr, n, "(%s) and not (tcp and (%s))", f, s->excl_any);
+  } else {
+    snprintf(expr, n, "not (tcp and (%s))", s->excl_any);
+  }
+  int crc = compile_filter(s, src, expr, 0);
+  free(expr);
+  if (crc != 0) {
+    ps__log(s->log, s->log_ud, PS_LOG_WARNING,
+            "%s: cannot filter out the sensor's own stream on this link "
+            "type (%s); use a filter that excludes it",
+            src->name, pcap_geterr(src->p));
+    return -1;
   }
   return 0;
 }
 
 static void fill_stats(ps_sensor *s, source *src) {
   struct pcap_stat ps;
-  if (src->fd >= 0 && pcap_stats(src->p, &ps) == 0) {
+  if (src->p != NULL && src->fd >= 0 && pcap_stats(src->p, &ps) == 0) {
     src->st.received = ps.ps_recv;
     src->st.dropped = ps.ps_drop;
     src->st.ifdropped = ps.ps_ifdrop;
@@ -580,6 +1198,9 @@ int ps_sensor_get_interface_stats(ps_sensor *s, ps_capture_stats *out,
 
 static int send_all_stats(ps_sensor *s) {
   for (unsigned i = 0; i < s->n_src; i++) {
+    if (s->src[i].closed || !s->src[i].announced) {
+      continue; /* its final counters went out when it closed */
+    }
     fill_stats(s, &s->src[i]);
     int rc = ps_stream_send_stats(s->stream, s->src[i].stream_if, &s->src[i].st,
                                   sizeof(s->src[i].st));
@@ -589,11 +1210,6 @@ static int send_all_stats(ps_sensor *s) {
   }
   return 0;
 }
-
-typedef struct cb_ctx {
-  ps_sensor *s;
-  source *src;
-} cb_ctx;
 
 static void on_packet(u_char *user, const struct pcap_pkthdr *h,
                       const u_char *data) {
@@ -687,9 +1303,11 @@ static int run_file(ps_sensor *s) {
 }
 
 static int run_live(ps_sensor *s) {
-  struct pollfd pfd[MAX_SOURCES + 2];
+  struct pollfd pfd[MAX_SOURCES + 3];
   int64_t start = ps__now_ms();
   int64_t next_stats = start + STATS_EVERY_MS;
+  int following = s->ns.n_spec > 0;
+  int64_t next_rescan = following ? start + (int64_t)s->rescan_ms : INT64_MAX;
   int64_t end = s->end_ms;
   uint64_t excluded = UINT64_MAX; /* reconnects count when excluded */
   for (;;) {
@@ -714,9 +1332,23 @@ static int run_live(ps_sensor *s) {
       }
       next_stats = now + STATS_EVERY_MS;
     }
+    if (now >= next_rescan) {
+      int rc = netns_rescan(s);
+      if (rc != 0) {
+        return ps__seterr(s->errmsg, rc, "out of memory");
+      }
+      if (s->run_rc != 0) {
+        return s->run_rc;
+      }
+      now = ps__now_ms();
+      next_rescan = now + (int64_t)s->rescan_ms;
+    }
     int64_t wait = next_stats - now;
     if (end - now < wait) {
       wait = end - now;
+    }
+    if (next_rescan - now < wait) {
+      wait = next_rescan - now;
     }
     int due = ps_stream_next_deadline_ms(s->stream);
     if (due >= 0 && due < wait) {
@@ -724,7 +1356,12 @@ static int run_live(ps_sensor *s) {
     }
     unsigned n = 0;
     for (unsigned i = 0; i < s->n_src; i++) {
-      pfd[n++] = (struct pollfd){s->src[i].fd, POLLIN, 0};
+      if (s->src[i].p != NULL) {
+        pfd[n++] = (struct pollfd){s->src[i].fd, POLLIN, 0};
+      }
+    }
+    if (following && s->inotify_fd >= 0) {
+      pfd[n++] = (struct pollfd){s->inotify_fd, POLLIN, 0};
     }
     pfd[n++] = (struct pollfd){
         ps_stream_get_fd(s->stream),
@@ -733,11 +1370,36 @@ static int run_live(ps_sensor *s) {
     if (poll(pfd, n, (int)wait) < 0 && errno != EINTR) {
       return ps__seterr(s->errmsg, PS_ERR_SYSTEM, "poll: %s", strerror(errno));
     }
+    if (following && s->inotify_fd >= 0) {
+      /* Something changed where namespaces and bundles live: look
+       * soon (ip netns add mounts the file a moment after creating it;
+       * a missed mount is found by the periodic rescan). */
+      char ev[4096];
+      if (read(s->inotify_fd, ev, sizeof(ev)) > 0) {
+        while (read(s->inotify_fd, ev, sizeof(ev)) > 0) {
+        }
+        int64_t soon = ps__now_ms() + 100;
+        if (soon < next_rescan) {
+          next_rescan = soon;
+        }
+      }
+    }
     for (unsigned i = 0; i < s->n_src; i++) {
+      if (s->src[i].p == NULL) {
+        continue;
+      }
       cb_ctx ctx = {s, &s->src[i]};
       int got = pcap_dispatch(s->src[i].p, -1, on_packet, (u_char *)&ctx);
       if (s->run_rc != 0) {
         return s->run_rc;
+      }
+      if (got == PCAP_ERROR && s->src[i].netns) {
+        /* A workload's interface that went away (a pod's veth deleted):
+         * the others keep streaming. */
+        char why[PS_ERRMSG_MAX];
+        snprintf(why, sizeof(why), "%s", pcap_geterr(s->src[i].p));
+        close_source(s, &s->src[i], why);
+        continue;
       }
       if (got == PCAP_ERROR) {
         return ps__seterr(s->errmsg, PS_ERR_CAPTURE, "%s: %s", s->src[i].name,
@@ -765,6 +1427,7 @@ int ps_sensor_run(ps_sensor *s, ps_stream *stream) {
   s->stream = stream;
   s->run_rc = 0;
   s->n_excluded = 0;
+  s->excl_any[0] = '\0';
   /* Live or file, the duration counts from here (after the dry run of
    * a file). */
   s->end_ms = s->duration_ms && s->duration_ms < (uint64_t)(INT64_MAX / 2)
@@ -772,10 +1435,9 @@ int ps_sensor_run(ps_sensor *s, ps_stream *stream) {
                   : INT64_MAX;
   int rc = 0;
   for (unsigned i = 0; i < s->n_src && rc == 0; i++) {
-    source *src = &s->src[i];
-    rc = ps_stream_add_interface(stream, &src->stream_if, src->name,
-                                 src->linktype, src->snaplen, src->tsres);
-    src->announced = rc == 0;
+    if (!s->src[i].announced && !s->src[i].closed) {
+      rc = announce(s, &s->src[i]);
+    }
   }
   if (rc != 0) {
     snprintf(s->errmsg, sizeof(s->errmsg), "%s", ps_stream_errmsg(stream));

@@ -90,12 +90,17 @@ static int on_hello(ps__session *s, const ps__frame *f) {
   memcpy(s->snonce, h.nonce, PS_NONCE_LEN);
   s->has_stream = (h.flags & PS_HELLO_STREAM) != 0;
   s->stream_id = h.stream_id;
-  if (h.min_version > PS_PROTO_VERSION || h.max_version < PS_PROTO_VERSION) {
+  if (h.min_version > PS_PROTO_VERSION ||
+      h.max_version < PS_PROTO_VERSION_MIN) {
     ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
-               "sensor speaks protocol versions %u..%u, this receiver %u",
-               h.min_version, h.max_version, PS_PROTO_VERSION);
+               "sensor speaks protocol versions %u..%u, this receiver %u..%u",
+               h.min_version, h.max_version, PS_PROTO_VERSION_MIN,
+               PS_PROTO_VERSION);
     return refuse(s, PS_ERR_PROTOCOL);
   }
+  /* The highest version both speak. */
+  s->version =
+      h.max_version < PS_PROTO_VERSION ? h.max_version : PS_PROTO_VERSION;
   uint32_t common = h.codecs & ps__codec_supported();
   /* The sensor offers stored and the one codec it prefers: take that one
    * if this build has it. */
@@ -116,7 +121,7 @@ static int on_hello(ps__session *s, const ps__frame *f) {
   if (s->env->auth_key == NULL && (rc = start(s)) != 0) {
     return rc;
   }
-  ps__welcome w = {.version = PS_PROTO_VERSION,
+  ps__welcome w = {.version = s->version,
                    .codec = s->codec,
                    .flags = s->env->auth_key ? PS_WELCOME_AUTH : 0,
                    .max_frame = s->env->lim.max_frame,
@@ -149,11 +154,12 @@ static int claim_stream(ps__session *s) {
     return refuse(s, PS_ERR_NOMEM);
   }
   if (e->owner != NULL && e->owner != s) {
-    ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
-            "sensor %s: stream continues on a new connection from %s "
-            "(session %llu replaces %llu)",
-            s->sensor, s->peer, (unsigned long long)s->info.id,
-            (unsigned long long)e->owner->info.id);
+    ps__logx(s->env->log, s->env->log_ud, PS_LOG_INFO, "superseded", s->sensor,
+             NULL, 0,
+             "sensor %s: stream continues on a new connection from %s "
+             "(session %llu replaces %llu)",
+             s->sensor, s->peer, (unsigned long long)s->info.id,
+             (unsigned long long)e->owner->info.id);
     s->env->supersede(s->env->ud, e->owner);
   }
   e->owner = s;
@@ -172,9 +178,9 @@ static int resume(ps__session *s) {
     return 0;
   }
   if (s->last_seq > 0) {
-    ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
-            "sensor %s: resuming after batch %llu", s->sensor,
-            (unsigned long long)s->last_seq);
+    ps__logx(s->env->log, s->env->log_ud, PS_LOG_INFO, "resumed", s->sensor,
+             NULL, 0, "sensor %s: resuming after batch %llu", s->sensor,
+             (unsigned long long)s->last_seq);
   }
   if (s->env->async_acks) {
     /* What this receiver took may not be kept yet: the sensor hears
@@ -223,11 +229,12 @@ static int start(ps__session *s) {
   if (s->info.tls_subject) {
     snprintf(tls, sizeof(tls), ", TLS client %s", s->info.tls_subject);
   }
-  ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
-          "sensor %s connected from %s (session %llu, compression %s%s%s)",
-          s->sensor, s->peer, (unsigned long long)s->info.id,
-          ps__codec_name(s->codec),
-          s->env->auth_key ? ", shared key verified" : "", tls);
+  ps__logx(s->env->log, s->env->log_ud, PS_LOG_INFO, "connected", s->sensor,
+           NULL, 0,
+           "sensor %s connected from %s (session %llu, compression %s%s%s)",
+           s->sensor, s->peer, (unsigned long long)s->info.id,
+           ps__codec_name(s->codec),
+           s->env->auth_key ? ", shared key verified" : "", tls);
   return 0;
 }
 
@@ -269,7 +276,7 @@ static const char *tsres_name(uint8_t r) {
 
 static int on_iface(ps__session *s, const ps__frame *f) {
   ps__iface m;
-  int rc = ps__dec_iface(f, &m, s->errmsg);
+  int rc = ps__dec_iface_v(f, s->version, &m, s->errmsg);
   if (rc != 0) {
     return refuse(s, rc);
   }
@@ -278,7 +285,11 @@ static int on_iface(ps__session *s, const ps__frame *f) {
                m.id);
     return refuse(s, PS_ERR_PROTOCOL);
   }
-  ps__sess_iface *ifc = calloc(1, sizeof(*ifc));
+  size_t extra = 0;
+  for (unsigned i = 0; i < m.n_opts; i++) {
+    extra += m.opt[i].key_len + m.opt[i].value_len + 2;
+  }
+  ps__sess_iface *ifc = calloc(1, sizeof(*ifc) + extra);
   if (ifc == NULL) {
     ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
     return refuse(s, PS_ERR_NOMEM);
@@ -289,10 +300,39 @@ static int on_iface(ps__session *s, const ps__frame *f) {
   ifc->info.linktype = m.linktype;
   ifc->info.snaplen = m.snaplen;
   ifc->info.tsres = m.tsres;
+  char *mem = (char *)(ifc + 1);
+  size_t n = 0;
+  for (unsigned i = 0; i < m.n_opts; i++) {
+    char *k = mem, *v = mem + m.opt[i].key_len + 1;
+    memcpy(k, m.opt[i].key, m.opt[i].key_len);
+    memcpy(v, m.opt[i].value, m.opt[i].value_len);
+    mem = v + m.opt[i].value_len + 1;
+    if (strcmp(k, "description") == 0) {
+      ifc->info.description = v;
+    } else {
+      ifc->opts[n++] = (ps_interface_option){k, v};
+    }
+  }
+  ifc->info.options = n ? ifc->opts : NULL;
+  ifc->info.n_options = n;
   s->ifaces[m.id] = ifc;
-  ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
-          "sensor %s interface %u %s: link type %u, snaplen %u, %s", s->sensor,
-          m.id, ifc->name, m.linktype, m.snaplen, tsres_name(m.tsres));
+  ps__logx(s->env->log, s->env->log_ud, PS_LOG_INFO, "interface", s->sensor,
+           NULL, 0, "sensor %s interface %u %s: link type %u, snaplen %u, %s",
+           s->sensor, m.id, ifc->name, m.linktype, m.snaplen,
+           tsres_name(m.tsres));
+  if (ifc->info.description != NULL || n > 0) {
+    /* The workload's identity, in one line per interface. */
+    char line[2048];
+    int len = snprintf(line, sizeof(line), "%s",
+                       ifc->info.description ? ifc->info.description : "");
+    for (size_t i = 0; i < n && len > 0 && (size_t)len < sizeof(line); i++) {
+      len += snprintf(line + len, sizeof(line) - (size_t)len, "%s%s=%s",
+                      len ? "; " : "", ifc->opts[i].key, ifc->opts[i].value);
+    }
+    ps__logx(s->env->log, s->env->log_ud, PS_LOG_INFO, "interface", s->sensor,
+             NULL, 0, "sensor %s interface %u %s: %s", s->sensor, m.id,
+             ifc->name, line);
+  }
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
     if ((rc = ps__sink_iface(sk, &s->info, &ifc->info, &ifc->slot[i])) != 0) {
@@ -424,11 +464,12 @@ static int on_batch(ps__session *s, const ps__frame *f) {
     /* A stream may skip batches its sensor had to drop (its counters
      * say how many packets); everything sent arrives in order. */
     s->missing += b.seq - s->last_seq - 1;
-    ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
-            "sensor %s: batches %llu..%llu never sent (dropped by the "
-            "sensor)",
-            s->sensor, (unsigned long long)s->last_seq + 1,
-            (unsigned long long)b.seq - 1);
+    ps__logx(s->env->log, s->env->log_ud, PS_LOG_INFO, "batches_skipped",
+             s->sensor, NULL, 0,
+             "sensor %s: batches %llu..%llu never sent (dropped by the "
+             "sensor)",
+             s->sensor, (unsigned long long)s->last_seq + 1,
+             (unsigned long long)b.seq - 1);
   }
   s->last_seq = b.seq;
   if (s->stream != NULL) {
@@ -491,26 +532,35 @@ static int on_stats(ps__session *s, const ps__frame *f) {
                "statistics for unannounced interface %u", m.iface);
     return refuse(s, PS_ERR_PROTOCOL);
   }
-  ps__log(s->env->log, s->env->log_ud, PS_LOG_DEBUG,
-          "sensor %s interface %s: captured %llu, kernel drops %llu, "
-          "interface drops %llu, sensor buffer drops %llu, truncated %llu",
-          s->sensor, ifc->name, (unsigned long long)m.c.captured,
-          (unsigned long long)m.c.dropped, (unsigned long long)m.c.ifdropped,
-          (unsigned long long)m.c.overflow, (unsigned long long)m.c.truncated);
+  const ps_log_field lf[] = {
+      {"captured", m.c.captured},           {"kernel_dropped", m.c.dropped},
+      {"interface_dropped", m.c.ifdropped}, {"overflow_dropped", m.c.overflow},
+      {"truncated", m.c.truncated},
+  };
+  ps__logx(s->env->log, s->env->log_ud, PS_LOG_DEBUG, "interface_stats",
+           s->sensor, lf, sizeof(lf) / sizeof(lf[0]),
+           "sensor %s interface %s: captured %llu, kernel drops %llu, "
+           "interface drops %llu, sensor buffer drops %llu, truncated %llu",
+           s->sensor, ifc->name, (unsigned long long)m.c.captured,
+           (unsigned long long)m.c.dropped, (unsigned long long)m.c.ifdropped,
+           (unsigned long long)m.c.overflow, (unsigned long long)m.c.truncated);
   if (m.c.overflow > ifc->stats.overflow) {
-    ps__log(s->env->log, s->env->log_ud, PS_LOG_WARNING,
-            "sensor %s interface %s: %llu packets dropped by the sensor's "
-            "replay buffer (receiver unreachable or too slow)",
-            s->sensor, ifc->name, (unsigned long long)m.c.overflow);
+    ps__logx(s->env->log, s->env->log_ud, PS_LOG_WARNING, "overflow", s->sensor,
+             NULL, 0,
+             "sensor %s interface %s: %llu packets dropped by the sensor's "
+             "replay buffer (receiver unreachable or too slow)",
+             s->sensor, ifc->name, (unsigned long long)m.c.overflow);
   }
   uint64_t before = ifc->stats.dropped + ifc->stats.ifdropped;
   uint64_t now = m.c.dropped + m.c.ifdropped;
   if (now > before) {
-    ps__log(s->env->log, s->env->log_ud, PS_LOG_WARNING,
-            "sensor %s interface %s: %llu packets dropped before capture "
-            "(kernel %llu, interface %llu)",
-            s->sensor, ifc->name, (unsigned long long)now,
-            (unsigned long long)m.c.dropped, (unsigned long long)m.c.ifdropped);
+    ps__logx(s->env->log, s->env->log_ud, PS_LOG_WARNING, "capture_drops",
+             s->sensor, NULL, 0,
+             "sensor %s interface %s: %llu packets dropped before capture "
+             "(kernel %llu, interface %llu)",
+             s->sensor, ifc->name, (unsigned long long)now,
+             (unsigned long long)m.c.dropped,
+             (unsigned long long)m.c.ifdropped);
   }
   ifc->stats = m.c;
   ifc->have_stats = 1;

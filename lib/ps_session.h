@@ -17,6 +17,9 @@
 typedef struct ps__sess_iface {
   ps_interface_info info;
   char name[256];
+  /* Options of a version 2 announcement; their texts follow the struct
+   * in the same allocation. */
+  ps_interface_option opts[PS_MAX_IFACE_OPTS];
   void *slot[PS_MAX_SINKS];
   ps_capture_stats stats;
   int have_stats;
@@ -76,6 +79,7 @@ typedef struct ps__session {
   uint8_t rnonce[PS_NONCE_LEN];
   uint8_t snonce[PS_NONCE_LEN];
   uint8_t codec;
+  uint16_t version; /* chosen at the hello */
   ps__codec *cc;
   ps__buf in;
   ps__buf out;

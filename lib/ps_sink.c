@@ -10,6 +10,7 @@
 
 void ps__sink_init(ps_sink *sk, const ps__sink_ops *ops) {
   sk->ops = ops;
+  sk->tick_at = -1;
 }
 
 void ps__sink_log(ps_sink *sk, ps_log_level level, const char *fmt, ...) {
@@ -110,6 +111,15 @@ void ps__sink_batch(ps_sink *sk, const ps_session_info *s, uint64_t stream,
   if (sk->ops->batch) {
     sk->ops->batch(sk, s, stream, seq);
   }
+}
+
+int ps__sink_attach(ps_sink *sk, ps__sink_loop *loop) {
+  return sk->ops->attach ? sk->ops->attach(sk, loop) : 0;
+}
+
+int64_t ps__sink_tick(ps_sink *sk, int64_t now_ms) {
+  sk->tick_at = sk->ops->tick ? sk->ops->tick(sk, now_ms) : -1;
+  return sk->tick_at;
 }
 
 int ps_sink_reopen(ps_sink *sink) {

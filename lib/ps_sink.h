@@ -19,8 +19,43 @@ typedef struct ps__file_mark {
   int fd; /* the open file (the journal takes its inode from it) */
 } ps__file_mark;
 
+/* A descriptor a live output (PCAP-over-IP) has in the receiver's loop:
+ * the loop calls ready with the epoll events (EPOLLIN, EPOLLOUT,
+ * EPOLLHUP, EPOLLERR) it saw. A watch must stay allocated until the
+ * sink's next tick after it was unwatched: the loop's batch of events
+ * of that round may still point at it. */
+typedef struct ps__watch {
+  void (*ready)(struct ps__watch *w, uint32_t events);
+} ps__watch;
+
+/* The receiver's loop as a sink sees it (given to attach): one epoll
+ * set, never blocking, shared by every sensor connection and output. */
+typedef struct ps__sink_loop {
+  /* Watches fd for events (add: a new fd; else its events change). 0 or
+   * PS_ERR_SYSTEM. */
+  int (*watch)(struct ps__sink_loop *l, int fd, uint32_t events, ps__watch *w,
+               int add);
+  /* Stops watching fd (before it is closed). */
+  void (*unwatch)(struct ps__sink_loop *l, int fd);
+} ps__sink_loop;
+
 typedef struct ps__sink_ops {
   const char *kind;
+  /* A live output: it never holds back acknowledgement or capture. Its
+   * packet() never fails a session (a slow consumer loses packets of its
+   * own instead), its flush() never fails, and it writes only to
+   * non-blocking sockets it watches through attach(). The durable
+   * outputs (files) alone decide what is acknowledged. */
+  int live;
+  /* Called once, when the sink is added to a receiver: the output's
+   * descriptors go into loop from now on (kept until destroy). A
+   * negative return fails ps_receiver_add_sink(). */
+  int (*attach)(ps_sink *sk, ps__sink_loop *loop);
+  /* Called at the end of every round of the loop, with the monotonic
+   * clock (ps__now_ms()): timers (a reconnect), the frees a watch waits
+   * for. Returns when it wants the next tick at the latest (ms on the
+   * same clock), or -1 for no deadline. */
+  int64_t (*tick)(ps_sink *sk, int64_t now_ms);
   /* A negative return refuses the session. */
   int (*session_start)(ps_sink *sk, const ps_session_info *s);
   /* *slot is this sink's per-interface state: set it here, get it back
@@ -101,6 +136,8 @@ struct ps_sink {
   /* How many outputs failed for good so far (see failed): the receiver
    * looks for the sessions to refuse when it changes. */
   unsigned failures;
+  /* The deadline its last tick asked for (-1: none). */
+  int64_t tick_at;
   char errmsg[PS_ERRMSG_MAX];
   ps__buf early_log; /* warnings logged before there was a log function */
 };
@@ -142,5 +179,8 @@ void ps__sink_batch(ps_sink *sk, const ps_session_info *s, uint64_t stream,
 static inline int ps__sink_is_async(const ps_sink *sk) {
   return sk->ops->token != NULL;
 }
+/* attach and tick (see ps__sink_ops); 0 and -1 for outputs without. */
+int ps__sink_attach(ps_sink *sk, ps__sink_loop *loop);
+int64_t ps__sink_tick(ps_sink *sk, int64_t now_ms);
 
 #endif

@@ -43,7 +43,7 @@ int ps__ssession_init(ps__ssession *s, const ps__ssession_env *env,
   s->last_read_ms = s->last_write_ms = now_ms;
   /* A receiver sends nothing larger than an error message, ever. */
   s->in_lim.max_frame = 4 + PS_MAX_ERROR_TEXT;
-  ps__hello h = {.min_version = PS_PROTO_VERSION,
+  ps__hello h = {.min_version = PS_PROTO_VERSION_MIN,
                  .max_version = PS_PROTO_VERSION,
                  .codecs =
                      (1u << PS_WIRE_CODEC_STORED) | (1u << env->codec_pref),
@@ -89,10 +89,9 @@ static int queue_ctl(ps__ssession *s, size_t at) {
   return 0;
 }
 
-int ps__ssession_announce(ps__ssession *s, uint32_t id) {
-  if (s->state != PS_SS_ACTIVE) {
-    return 0; /* the start of the session announces every interface */
-  }
+/* The IFACE frame of interface id; its options only to a receiver that
+ * chose version 2 (a version 1 receiver refuses them). */
+static int enc_iface(ps__ssession *s, uint32_t id) {
   const ps__ssession_iface *f = &s->env->ifaces[id];
   ps__iface m = {.id = id,
                  .linktype = f->linktype,
@@ -100,8 +99,22 @@ int ps__ssession_announce(ps__ssession *s, uint32_t id) {
                  .tsres = f->tsres,
                  .name = f->name,
                  .name_len = strlen(f->name)};
+  if (s->version >= 2) {
+    for (unsigned i = 0; i < f->n_opts; i++) {
+      m.opt[i] = (ps__iface_opt){f->opt_key[i], strlen(f->opt_key[i]),
+                                 f->opt_value[i], strlen(f->opt_value[i])};
+    }
+    m.n_opts = f->n_opts;
+  }
+  return ps__enc_iface(&s->out, &m);
+}
+
+int ps__ssession_announce(ps__ssession *s, uint32_t id) {
+  if (s->state != PS_SS_ACTIVE) {
+    return 0; /* the start of the session announces every interface */
+  }
   size_t at = ps__buf_size(&s->out);
-  if (ps__enc_iface(&s->out, &m) != 0) {
+  if (enc_iface(s, id) != 0) {
     return nomem(s);
   }
   return queue_ctl(s, at);
@@ -180,13 +193,14 @@ static int on_welcome(ps__ssession *s, const ps__frame *f) {
   if (ps__dec_welcome(f, &w, s->errmsg) != 0) {
     return fail(s, PS_ERR_PROTOCOL);
   }
-  if (w.version != PS_PROTO_VERSION ||
+  if (w.version < PS_PROTO_VERSION_MIN || w.version > PS_PROTO_VERSION ||
       (w.codec != PS_WIRE_CODEC_STORED && w.codec != env->codec_pref)) {
     return fail(s, ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
                               "receiver chose version %u codec %u, which we "
                               "did not offer",
                               w.version, w.codec));
   }
+  s->version = w.version;
   /* Queued batches carry the codec of the first connection: a receiver
    * that would not take it cannot take them. */
   if (env->have_codec && w.codec != env->codec) {
@@ -258,14 +272,7 @@ static int on_auth_ok(ps__ssession *s, const ps__frame *f) {
 static int announce_all(ps__ssession *s) {
   const ps__ssession_env *env = s->env;
   for (uint32_t i = 0; i < env->n_ifaces; i++) {
-    const ps__ssession_iface *f = &env->ifaces[i];
-    ps__iface m = {.id = i,
-                   .linktype = f->linktype,
-                   .snaplen = f->snaplen,
-                   .tsres = f->tsres,
-                   .name = f->name,
-                   .name_len = strlen(f->name)};
-    if (ps__enc_iface(&s->out, &m) != 0) {
+    if (enc_iface(s, i) != 0) {
       return nomem(s);
     }
   }

@@ -18,6 +18,11 @@
 /* An interface of the stream, announced at the start of every session. */
 typedef struct ps__ssession_iface {
   char *name;
+  /* Options sent with the announcement in version 2 sessions (keys and
+   * values copied, "description" among them). */
+  char *opt_key[PS_MAX_IFACE_OPTS];
+  char *opt_value[PS_MAX_IFACE_OPTS];
+  unsigned n_opts;
   uint32_t linktype;
   uint32_t snaplen;
   uint8_t tsres;
@@ -74,7 +79,8 @@ typedef struct ps__ssession {
   ps__limits lim;    /* what we may send: from the welcome */
   ps__limits in_lim; /* what we accept: receivers send only small frames */
   uint64_t session_id;
-  uint8_t codec; /* the receiver's choice */
+  uint8_t codec;    /* the receiver's choice */
+  uint16_t version; /* the receiver's choice */
   ps__buf in;
   ps__buf out;
   ps__ss_ctl *ctl, **ctl_tail;

@@ -89,6 +89,10 @@ void ps_stream_free(ps_stream *s) {
   ps__replay_free(&s->rq);
   for (uint32_t i = 0; i < s->env.n_ifaces; i++) {
     free(s->ifaces[i].name);
+    for (unsigned k = 0; k < s->ifaces[i].n_opts; k++) {
+      free(s->ifaces[i].opt_key[k]);
+      free(s->ifaces[i].opt_value[k]);
+    }
   }
   ps__codec_free(s->cc);
   ps__tls_creds_free(s->tls_creds);
@@ -96,6 +100,12 @@ void ps_stream_free(ps_stream *s) {
   ps__stream_spool_close(&s->spool, 0);
   free(s->spool.dir);
   free(s);
+}
+
+void ps_stream_set_log_ex(ps_stream *s, ps_log_ex_fn fn, void *user_data) {
+  s->logex.fn = fn;
+  s->logex.ud = user_data;
+  ps_stream_set_log(s, fn ? ps__log_ex_adapter : NULL, &s->logex);
 }
 
 void ps_stream_set_log(ps_stream *s, ps_log_fn fn, void *user_data) {
@@ -318,9 +328,9 @@ static uint32_t jitter(void) {
 }
 
 static void log_retry(ps_stream *s, int64_t now) {
-  ps__log(s->log, s->log_ud, PS_LOG_WARNING,
-          "reconnecting to %s port %u in %lld ms", ps__failover_host(&s->fo),
-          ps__failover_port(&s->fo), (long long)(s->fo.next_ms - now));
+  ps__logx(s->log, s->log_ud, PS_LOG_WARNING, "reconnecting", s->name, NULL, 0,
+           "reconnecting to %s port %u in %lld ms", ps__failover_host(&s->fo),
+           ps__failover_port(&s->fo), (long long)(s->fo.next_ms - now));
 }
 
 /* An attempt failed (errmsg says why): another receiver, later, or,
@@ -337,19 +347,22 @@ static int attempt_failed(ps_stream *s, int rc, int64_t now) {
   switch (ps__failover_failed(&s->fo, now, first, jitter())) {
   case PS_FAILOVER_NEXT:
     if (first) {
-      ps__log(s->log, s->log_ud, PS_LOG_WARNING,
-              "%s; trying receiver %s port %u", why, ps__failover_host(&s->fo),
-              ps__failover_port(&s->fo));
+      ps__logx(s->log, s->log_ud, PS_LOG_WARNING, "connect_failed", s->name,
+               NULL, 0, "%s; trying receiver %s port %u", why,
+               ps__failover_host(&s->fo), ps__failover_port(&s->fo));
     } else {
-      ps__log(s->log, s->log_ud, PS_LOG_WARNING, "%s", why);
+      ps__logx(s->log, s->log_ud, PS_LOG_WARNING, "connect_failed", s->name,
+               NULL, 0, "%s", why);
     }
     break;
   case PS_FAILOVER_WAIT:
     if (first) {
-      ps__log(s->log, s->log_ud, PS_LOG_WARNING, "%s; retrying in %lld s", why,
-              (long long)((s->fo.next_ms - now) / 1000));
+      ps__logx(s->log, s->log_ud, PS_LOG_WARNING, "connect_failed", s->name,
+               NULL, 0, "%s; retrying in %lld s", why,
+               (long long)((s->fo.next_ms - now) / 1000));
     } else {
-      ps__log(s->log, s->log_ud, PS_LOG_WARNING, "%s", why);
+      ps__logx(s->log, s->log_ud, PS_LOG_WARNING, "connect_failed", s->name,
+               NULL, 0, "%s", why);
       log_retry(s, now);
     }
     break;
@@ -367,9 +380,9 @@ static int connection_lost(ps_stream *s, int rc, int64_t now) {
   if (is_final(s, rc)) {
     return ps__stream_fail(s, rc);
   }
-  ps__log(s->log, s->log_ud, PS_LOG_WARNING,
-          "connection to receiver %s port %u lost: %s",
-          ps__failover_host(&s->fo), ps__failover_port(&s->fo), s->errmsg);
+  ps__logx(s->log, s->log_ud, PS_LOG_WARNING, "connection_lost", s->name, NULL,
+           0, "connection to receiver %s port %u lost: %s",
+           ps__failover_host(&s->fo), ps__failover_port(&s->fo), s->errmsg);
   ps__sconn_close(&s->conn);
   ps__replay_connection_lost(&s->rq);
   set_state(s, ST_WAIT);
@@ -421,12 +434,12 @@ static int on_up(ps_stream *s) {
     s->rq.ctr.reconnects++;
   }
   ps__failover_connected(&s->fo, 0);
-  ps__log(s->log, s->log_ud, PS_LOG_INFO,
-          "connected to receiver %s port %u as sensor %s (session %llu, "
-          "compression %s)",
-          s->conn.host, s->conn.port, s->name,
-          (unsigned long long)s->conn.sess.session_id,
-          ps__codec_name(s->env.codec));
+  ps__logx(s->log, s->log_ud, PS_LOG_INFO, "connected", s->name, NULL, 0,
+           "connected to receiver %s port %u as sensor %s (session %llu, "
+           "compression %s)",
+           s->conn.host, s->conn.port, s->name,
+           (unsigned long long)s->conn.sess.session_id,
+           ps__codec_name(s->env.codec));
   return 0;
 }
 

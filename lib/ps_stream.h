@@ -45,7 +45,8 @@ struct ps_stream {
   unsigned connect_timeout_ms;
   ps_log_fn log;
   void *log_ud;
-  int stop_fd; /* eventfd, written by ps_stream_stop() */
+  ps__logex logex; /* ps_stream_set_log_ex() */
+  int stop_fd;     /* eventfd, written by ps_stream_stop() */
   volatile sig_atomic_t stopped;
   ps__stream_clock clock; /* tests: a fake clock and poll */
   ps__ssession_env env;   /* what every session of the stream shares */

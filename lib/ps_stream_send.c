@@ -30,6 +30,77 @@ unsigned ps_stream_interface_count(ps_stream *s) {
 int ps_stream_add_interface(ps_stream *s, uint32_t *out, const char *name,
                             uint32_t linktype, uint32_t snaplen,
                             uint8_t tsres) {
+  return ps_stream_add_interface_options(s, out, name, linktype, snaplen, tsres,
+                                         NULL, 0);
+}
+
+static void free_opts(ps__ssession_iface *f) {
+  for (unsigned i = 0; i < f->n_opts; i++) {
+    free(f->opt_key[i]);
+    free(f->opt_value[i]);
+  }
+  f->n_opts = 0;
+}
+
+/* Checks and copies the options into f (the description first, under
+ * the key "description"). */
+static int copy_opts(ps_stream *s, ps__ssession_iface *f,
+                     const ps_stream_interface_options *o) {
+  if (o->n_options > PS_MAX_IFACE_OPTS - 1 ||
+      (o->n_options > 0 && o->options == NULL)) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID, "at most %u interface options",
+                      PS_MAX_IFACE_OPTS - 1);
+  }
+  size_t n = 0;
+  const char *keys[PS_MAX_IFACE_OPTS], *vals[PS_MAX_IFACE_OPTS];
+  if (o->description != NULL) {
+    keys[n] = "description";
+    vals[n++] = o->description;
+  }
+  for (size_t i = 0; i < o->n_options; i++) {
+    keys[n] = o->options[i].key;
+    vals[n++] = o->options[i].value;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (keys[i] == NULL || vals[i] == NULL ||
+        !ps__valid_opt_key(keys[i], strlen(keys[i])) ||
+        !ps__valid_opt_value(vals[i], strlen(vals[i]))) {
+      return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                        "invalid interface option %s",
+                        keys[i] ? keys[i] : "(null)");
+    }
+    for (size_t k = 0; k < i; k++) {
+      if (strcmp(keys[k], keys[i]) == 0) {
+        return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                          "interface option %s given twice", keys[i]);
+      }
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    f->opt_key[i] = strdup(keys[i]);
+    f->opt_value[i] = strdup(vals[i]);
+    f->n_opts = (unsigned)i + 1;
+    if (f->opt_key[i] == NULL || f->opt_value[i] == NULL) {
+      free_opts(f);
+      return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    }
+  }
+  return 0;
+}
+
+int ps_stream_add_interface_options(ps_stream *s, uint32_t *out,
+                                    const char *name, uint32_t linktype,
+                                    uint32_t snaplen, uint8_t tsres,
+                                    const ps_stream_interface_options *opts,
+                                    size_t size) {
+  ps_stream_interface_options o;
+  memset(&o, 0, sizeof(o));
+  if (opts != NULL &&
+      ps__copy_in(&o, sizeof(o), opts, size,
+                  PS__SIZE_TO(ps_stream_interface_options, n_options)) != 0) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "invalid interface options struct");
+  }
   int rc = ps__stream_check_open(s);
   if (rc != 0) {
     return rc;
@@ -52,7 +123,11 @@ int ps_stream_add_interface(ps_stream *s, uint32_t *out, const char *name,
     return rc;
   }
   ps__ssession_iface *f = &s->ifaces[id];
+  if ((rc = copy_opts(s, f, &o)) != 0) {
+    return rc;
+  }
   if ((f->name = strdup(name)) == NULL) {
+    free_opts(f);
     return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
   }
   f->linktype = linktype;

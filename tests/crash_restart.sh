@@ -17,15 +17,10 @@ KILLS=${PS_CRASH_KILLS:-8}
 PORT=4999
 OUT="$WORK/out"
 mkdir -p "$OUT"
-STARTS=0
 TORN=0
 
 start_rx() {
-  ip netns exec "$NSB" "$RECEIVER" --listen 10.77.0.2:$PORT -w "$OUT/cap.pcap" \
-    2>>"$WORK/r.log" &
-  RPID=$!; PIDS+=("$RPID")
-  STARTS=$((STARTS + 1))
-  wait_log "$WORK/r.log" "listening on" "$STARTS" "receiver start $STARTS"
+  restart_receiver_in "$NSB" "$WORK/r.log" --listen 10.77.0.2:$PORT -w "$OUT/cap.pcap"
 }
 
 # Output files in the order they were made: cap.pcap, cap.1.pcap, ...

@@ -367,6 +367,27 @@ static int await_hangup(int fd) {
   }
 }
 
+/* Sends our hello and waits for the WELCOME; returns its codec, or -1
+ * (b freed) when there was none. b is left empty for the next frames. */
+static int greet(int fd, obuf *b) {
+  b->len = 0;
+  hello(b);
+  int codec = send_all(fd, b) != 0 ? -1 : await_welcome(fd);
+  if (codec < 0) {
+    free(b->p);
+    b->p = NULL;
+  }
+  b->len = 0;
+  return codec;
+}
+
+/* Sends b (freed), then waits for the receiver to end the connection. */
+static int send_and_await_hangup(int fd, obuf *b) {
+  send_all(fd, b);
+  free(b->p);
+  return await_hangup(fd);
+}
+
 /* ------------------------------------------------------------ modes */
 
 static int mode_garbage(int fd) {
@@ -384,19 +405,14 @@ static int mode_garbage(int fd) {
   if (b.p[0] >= 1 && b.p[0] <= 9) {
     b.p[0] |= 0x80;
   }
-  send_all(fd, &b);
-  free(b.p);
-  return await_hangup(fd);
+  return send_and_await_hangup(fd, &b);
 }
 
 static int mode_truncated(int fd) {
   obuf b = {0};
-  hello(&b);
-  if (send_all(fd, &b) != 0 || await_welcome(fd) < 0) {
-    free(b.p);
+  if (greet(fd, &b) < 0) {
     return 1;
   }
-  b.len = 0;
   iface(&b);
   b.len = b.len / 2; /* half the interface frame */
   int rc = send_all(fd, &b);
@@ -407,38 +423,25 @@ static int mode_truncated(int fd) {
 
 static int mode_oversized(int fd, int before_hello) {
   obuf b = {0};
-  if (!before_hello) {
-    hello(&b);
-    if (send_all(fd, &b) != 0 || await_welcome(fd) < 0) {
-      free(b.p);
-      return 1;
-    }
-    b.len = 0;
+  if (!before_hello && greet(fd, &b) < 0) {
+    return 1;
   }
   frame_hdr(&b, before_hello ? F_HELLO : F_BATCH, 0xFFFFFFFFu);
   for (int i = 0; i < 64; i++) {
     put8(&b, 0); /* a start of the "payload" */
   }
-  send_all(fd, &b);
-  free(b.p);
-  return await_hangup(fd);
+  return send_and_await_hangup(fd, &b);
 }
 
 static int mode_bomb(int fd) {
   obuf b = {0};
-  hello(&b);
-  if (send_all(fd, &b) != 0) {
-    free(b.p);
-    return 1;
-  }
-  int codec = await_welcome(fd);
+  int codec = greet(fd, &b);
   if (codec != 1) {
     fprintf(stderr, "hostile %s: the receiver did not choose zlib (%d)\n",
             g_mode, codec);
     free(b.p);
     return 1;
   }
-  b.len = 0;
   iface(&b);
   /* 64 MiB of zeros, deflated a MiB at a time: about 64 KiB. */
   static uint8_t zeros[1 << 20];
@@ -468,25 +471,18 @@ static int mode_bomb(int fd) {
          "(%zu compressed)\n",
          g_mode, z.len);
   free(z.p);
-  send_all(fd, &b);
-  free(b.p);
-  return await_hangup(fd);
+  return send_and_await_hangup(fd, &b);
 }
 
 static int mode_badseq(int fd) {
   obuf b = {0};
-  hello(&b);
-  if (send_all(fd, &b) != 0 || await_welcome(fd) < 0) {
-    free(b.p);
+  if (greet(fd, &b) < 0) {
     return 1;
   }
-  b.len = 0;
   iface(&b);
   batch_hdr(&b, 5, 0, 1, 24 + 60, 24 + 60);
   record(&b);
-  send_all(fd, &b);
-  free(b.p);
-  return await_hangup(fd);
+  return send_and_await_hangup(fd, &b);
 }
 
 static int mode_tsoverflow(int fd) {
@@ -495,12 +491,9 @@ static int mode_tsoverflow(int fd) {
   e = getenv("HOSTILE_SEC");
   int64_t sec = e != NULL ? strtoll(e, NULL, 10) : INT64_MAX;
   obuf b = {0};
-  hello(&b);
-  if (send_all(fd, &b) != 0 || await_welcome(fd) < 0) {
-    free(b.p);
+  if (greet(fd, &b) < 0) {
     return 1;
   }
-  b.len = 0;
   iface_res(&b, tsres);
   /* A good packet first: the whole batch must be refused, not only the
    * record the output cannot hold. */
@@ -509,9 +502,7 @@ static int mode_tsoverflow(int fd) {
   record_ts(&b, (uint64_t)sec, tsres == 6 ? 1000000u : 1000000000u);
   printf("hostile %s: packet 2 at %lld s + one second in %s\n", g_mode,
          (long long)sec, tsres == 6 ? "microseconds" : "nanoseconds");
-  send_all(fd, &b);
-  free(b.p);
-  return await_hangup(fd);
+  return send_and_await_hangup(fd, &b);
 }
 
 /* Reads frames until one of type want with sequence number seq: 0, or 1
@@ -541,12 +532,9 @@ static int await_seq(int fd, uint8_t want, uint64_t seq) {
 static int mode_good(int fd) {
   const char *go = getenv("HOSTILE_GO");
   obuf b = {0};
-  hello(&b);
-  if (send_all(fd, &b) != 0 || await_welcome(fd) < 0) {
-    free(b.p);
+  if (greet(fd, &b) < 0) {
     return 1;
   }
-  b.len = 0;
   iface(&b);
   batch_hdr(&b, 1, 0, 3, 3 * (24 + 60), 3 * (24 + 60));
   for (uint64_t i = 0; i < 3; i++) {
@@ -652,15 +640,33 @@ static int mode_flood(const char *host, const char *port) {
   return ok > 0 ? 0 : 1;
 }
 
-/* slowloris: a valid hello, then an interface frame one byte a second
- * for HOSTILE_HOLD seconds. */
+/* slowloris: a valid hello, then (once welcomed, with either codec) an
+ * interface frame one byte a second for HOSTILE_HOLD seconds. */
 static int mode_slowloris(int fd) {
   obuf b = {0};
   hello(&b);
-  if (send_all(fd, &b) != 0 || await_welcome(fd) != 0) {
+  uint8_t type, *p;
+  uint32_t len;
+  int rc = send_all(fd, &b) != 0 ? -1 : read_frame(fd, &type, &p, &len);
+  free(b.p);
+  if (rc < 0) {
+    fprintf(stderr, "hostile %s: no welcome from the receiver\n", g_mode);
     return 1;
   }
-  b.len = 0;
+  /* Under load the receiver may end (or refuse) a connection still in
+   * its handshake: that, too, is the receiver defending itself. */
+  if (rc == 0 || type != F_WELCOME) {
+    if (rc == 1) {
+      show(type, p, len);
+      free(p);
+    }
+    printf("hostile %s: receiver ended the connection before it was "
+           "welcomed\n",
+           g_mode);
+    return 0;
+  }
+  free(p);
+  b = (obuf){0};
   iface(&b);
   const char *e = getenv("HOSTILE_HOLD");
   int secs = e != NULL ? atoi(e) : 3;
@@ -768,12 +774,9 @@ static int mode_hellos(const char *host, const char *port) {
 static int mode_hold(int fd) {
   catch_stop();
   obuf b = {0};
-  hello(&b);
-  if (send_all(fd, &b) != 0 || await_welcome(fd) < 0) {
-    free(b.p);
+  if (greet(fd, &b) < 0) {
     return 1;
   }
-  b.len = 0;
   iface(&b);
   batch_hdr(&b, 1, 0, 1, 24 + 60, 24 + 60);
   record(&b);
@@ -926,77 +929,72 @@ static int mode_fake_receiver(const char *host, const char *port) {
   return n > 0 ? 0 : 1;
 }
 
+static int mode_oversized_frame(int fd) {
+  return mode_oversized(fd, 0);
+}
+
+static int mode_oversized_hello(int fd) {
+  return mode_oversized(fd, 1);
+}
+
+static int mode_idle_fd(int fd) {
+  (void)fd;
+  return mode_idle();
+}
+
+/* The modes: each either gets one connection (on_fd) or makes its own
+ * (on_addr, for the receiver's address or, fake-receiver, its own). */
+static const struct mode {
+  const char *name;
+  int (*on_fd)(int fd);
+  int (*on_addr)(const char *host, const char *port);
+} modes[] = {
+    {"garbage", mode_garbage, NULL},
+    {"truncated", mode_truncated, NULL},
+    {"oversized", mode_oversized_frame, NULL},
+    {"oversized-hello", mode_oversized_hello, NULL},
+    {"bomb", mode_bomb, NULL},
+    {"badseq", mode_badseq, NULL},
+    {"idle", mode_idle_fd, NULL},
+    {"many", NULL, mode_many},
+    {"flood", NULL, mode_flood},
+    {"slowloris", mode_slowloris, NULL},
+    {"hellos", NULL, mode_hellos},
+    {"hold", mode_hold, NULL},
+    {"fake-receiver", NULL, mode_fake_receiver},
+    {"tsoverflow", mode_tsoverflow, NULL},
+    {"good", mode_good, NULL},
+};
+
 int main(int argc, char **argv) {
+  const size_t nmodes = sizeof(modes) / sizeof(modes[0]);
   if (argc != 4) {
-    fprintf(stderr, "usage: hostile garbage|truncated|oversized|"
-                    "oversized-hello|bomb|badseq|idle|many|flood|slowloris|"
-                    "hellos|hold|fake-receiver|tsoverflow|good HOST PORT\n");
+    fprintf(stderr, "usage: hostile ");
+    for (size_t i = 0; i < nmodes; i++) {
+      fprintf(stderr, "%s%s", i ? "|" : "", modes[i].name);
+    }
+    fprintf(stderr, " HOST PORT\n");
     return 2;
   }
   g_mode = argv[1];
-  if (strcmp(g_mode, "many") == 0) {
-    return mode_many(argv[2], argv[3]);
-  }
-  if (strcmp(g_mode, "hellos") == 0) {
-    return mode_hellos(argv[2], argv[3]);
-  }
-  if (strcmp(g_mode, "fake-receiver") == 0) {
-    return mode_fake_receiver(argv[2], argv[3]);
-  }
-  if (strcmp(g_mode, "flood") == 0) {
-    return mode_flood(argv[2], argv[3]);
-  }
-  static const char *const modes[] = {
-      "garbage", "truncated", "oversized", "oversized-hello", "bomb", "badseq",
-      "idle",    "slowloris", "hold",      "tsoverflow",      "good"};
-  int m = -1;
-  for (int i = 0; i < (int)(sizeof(modes) / sizeof(modes[0])); i++) {
-    if (strcmp(g_mode, modes[i]) == 0) {
-      m = i;
+  const struct mode *m = NULL;
+  for (size_t i = 0; i < nmodes; i++) {
+    if (strcmp(g_mode, modes[i].name) == 0) {
+      m = &modes[i];
     }
   }
-  if (m < 0) {
+  if (m == NULL) {
     fprintf(stderr, "hostile: unknown mode %s\n", g_mode);
     return 2;
+  }
+  if (m->on_addr != NULL) {
+    return m->on_addr(argv[2], argv[3]);
   }
   int fd = dial(argv[2], argv[3]);
   if (fd < 0) {
     return 1;
   }
-  int rc;
-  switch (m) {
-  case 0:
-    rc = mode_garbage(fd);
-    break;
-  case 1:
-    rc = mode_truncated(fd);
-    break;
-  case 2:
-  case 3:
-    rc = mode_oversized(fd, m == 3);
-    break;
-  case 4:
-    rc = mode_bomb(fd);
-    break;
-  case 5:
-    rc = mode_badseq(fd);
-    break;
-  case 7:
-    rc = mode_slowloris(fd);
-    break;
-  case 8:
-    rc = mode_hold(fd);
-    break;
-  case 9:
-    rc = mode_tsoverflow(fd);
-    break;
-  case 10:
-    rc = mode_good(fd);
-    break;
-  default:
-    rc = mode_idle();
-    break;
-  }
+  int rc = m->on_fd(fd);
   close(fd);
   return rc;
 }

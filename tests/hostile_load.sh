@@ -18,9 +18,10 @@ check_sensor() {
 start_receiver "$WORK/r.log" -w "$WORK/out.pcap" --max-pending 256
 HOSTILE_COUNT=1000 HOSTILE_HOLD=6 "$HOSTILE" many 127.0.0.1 "$RPORT" >"$WORK/many.out" 2>&1 &
 many=$!; PIDS+=("$many")
+slow=()
 for i in 1 2 3 4 5; do
   HOSTILE_HOLD=5 "$HOSTILE" slowloris 127.0.0.1 "$RPORT" >"$WORK/slow$i.out" 2>&1 &
-  PIDS+=($!)
+  slow+=($!); PIDS+=($!)
 done
 HOSTILE_COUNT=2000 "$HOSTILE" flood 127.0.0.1 "$RPORT" >"$WORK/flood.out" 2>&1 &
 flood=$!; PIDS+=("$flood")
@@ -32,6 +33,14 @@ check_sensor "$spid"
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 wait "$many" || { cat "$WORK/many.out"; fail "hostile many"; }
 wait "$flood" || { cat "$WORK/flood.out"; fail "hostile flood"; }
+# Each slowloris peer dripped its bytes, or the receiver cut it off
+# (before or after its welcome); none gave up by itself.
+for i in 1 2 3 4 5; do
+  wait "${slow[$((i - 1))]}" || { cat "$WORK/slow$i.out"; fail "hostile slowloris $i"; }
+  grep -Eq "dripped 5 bytes|receiver closed after [0-9]+ bytes|receiver ended the connection before" "$WORK/slow$i.out" ||
+    { cat "$WORK/slow$i.out"; fail "slowloris $i: no outcome"; }
+done
+cat "$WORK"/slow*.out
 cat "$WORK/many.out" "$WORK/flood.out"
 grep -q "1000 of 1000 connections open" "$WORK/many.out" || fail "could not open 1000 connections"
 kill -0 "$RPID" 2>/dev/null || fail "ps-receiver died"

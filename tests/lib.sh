@@ -136,3 +136,17 @@ wait_log() {
   echo "--- $1:" >&2; cat "$1" >&2
   fail "$4"
 }
+
+# restart_receiver_in NS LOG ARGS...: starts ps-receiver in network
+# namespace NS with its stderr appended to LOG, so that one log holds
+# every run of a receiver a test kills and starts again, and waits for
+# this run's "listening on" line; sets RPID. RSTARTS counts the runs.
+RSTARTS=0
+restart_receiver_in() {
+  local ns=$1 log=$2
+  shift 2
+  ip netns exec "$ns" "$RECEIVER" "$@" 2>>"$log" &
+  RPID=$!; PIDS+=("$RPID")
+  RSTARTS=$((RSTARTS + 1))
+  wait_log "$log" "listening on" "$RSTARTS" "receiver start $RSTARTS"
+}

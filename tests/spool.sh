@@ -10,13 +10,8 @@ PORT=4998
 OUT="$WORK/out"
 SPOOL="$WORK/spool"
 mkdir -p "$OUT"
-STARTS=0
 start_rx() {
-  ip netns exec "$NSB" "$RECEIVER" --listen 10.77.0.2:$PORT -w "$OUT/cap.pcap" \
-    2>>"$WORK/r.log" &
-  RPID=$!; PIDS+=("$RPID")
-  STARTS=$((STARTS + 1))
-  wait_log "$WORK/r.log" "listening on" "$STARTS" "receiver start $STARTS"
+  restart_receiver_in "$NSB" "$WORK/r.log" --listen 10.77.0.2:$PORT -w "$OUT/cap.pcap"
 }
 start_sensor() { # LOG
   ip netns exec "$NSA" "$SENSOR" -i va --receiver "10.77.0.2:$PORT" --name sp \

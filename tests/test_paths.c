@@ -12,41 +12,51 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static const struct format_case {
+  const char *path;
+  ps_file_format want;
+} format_cases[] = {
+    {"a.pcapng", PS_FORMAT_PCAPNG},  {"/x/%Y.pcapng", PS_FORMAT_PCAPNG},
+    {".pcapng", PS_FORMAT_PCAPNG},   {"a.pcap", PS_FORMAT_PCAP},
+    {"a.pcapng.gz", PS_FORMAT_PCAP}, {"pcapng", PS_FORMAT_PCAP},
+    {"-", PS_FORMAT_PCAP},           {NULL, PS_FORMAT_PCAP},
+};
+
 START_TEST(test_format_from_path) {
-  ck_assert_int_eq(ps_format_from_path("a.pcapng"), PS_FORMAT_PCAPNG);
-  ck_assert_int_eq(ps_format_from_path("/x/%Y.pcapng"), PS_FORMAT_PCAPNG);
-  ck_assert_int_eq(ps_format_from_path(".pcapng"), PS_FORMAT_PCAPNG);
-  ck_assert_int_eq(ps_format_from_path("a.pcap"), PS_FORMAT_PCAP);
-  ck_assert_int_eq(ps_format_from_path("a.pcapng.gz"), PS_FORMAT_PCAP);
-  ck_assert_int_eq(ps_format_from_path("pcapng"), PS_FORMAT_PCAP);
-  ck_assert_int_eq(ps_format_from_path("-"), PS_FORMAT_PCAP);
-  ck_assert_int_eq(ps_format_from_path(NULL), PS_FORMAT_PCAP);
+  const struct format_case *c = &format_cases[_i];
+  ck_assert_int_eq(ps_format_from_path(c->path), c->want);
 }
 END_TEST
 
+static const struct state_case {
+  const char *output;
+  size_t outlen;
+  int rc;
+  const char *want; /* what out holds after; NULL: not said */
+} state_cases[] = {
+    {"cap.pcap", 64, 0, ".cap.pcap.state"},
+    {"/d/x-%Y{sensor}.pcap", 64, 0, "/d/.x-_Y_sensor_.pcap.state"},
+    /* No one place for a template directory, standard output, a
+     * directory, nothing. */
+    {"/%Y/x.pcap", 64, PS_ERR_INVALID, NULL},
+    {"{sensor}/x.pcap", 64, PS_ERR_INVALID, NULL},
+    {"-", 64, PS_ERR_INVALID, NULL},
+    {"d/", 64, PS_ERR_INVALID, NULL},
+    {"", 64, PS_ERR_INVALID, NULL},
+    /* Exactly fits: 15 bytes and the NUL; one byte less is refused. */
+    {"cap.pcap", 16, 0, ".cap.pcap.state"},
+    {"cap.pcap", 15, PS_ERR_LIMIT, ""},
+};
+
 START_TEST(test_default_state_path) {
+  const struct state_case *c = &state_cases[_i];
   char b[64];
-  ck_assert_int_eq(ps_receiver_default_state_path(b, sizeof(b), "cap.pcap"), 0);
-  ck_assert_str_eq(b, ".cap.pcap.state");
-  ck_assert_int_eq(
-      ps_receiver_default_state_path(b, sizeof(b), "/d/x-%Y{sensor}.pcap"), 0);
-  ck_assert_str_eq(b, "/d/.x-_Y_sensor_.pcap.state");
-  ck_assert_int_eq(ps_receiver_default_state_path(b, sizeof(b), "/%Y/x.pcap"),
-                   PS_ERR_INVALID);
-  ck_assert_int_eq(
-      ps_receiver_default_state_path(b, sizeof(b), "{sensor}/x.pcap"),
-      PS_ERR_INVALID);
-  ck_assert_int_eq(ps_receiver_default_state_path(b, sizeof(b), "-"),
-                   PS_ERR_INVALID);
-  ck_assert_int_eq(ps_receiver_default_state_path(b, sizeof(b), "d/"),
-                   PS_ERR_INVALID);
-  ck_assert_int_eq(ps_receiver_default_state_path(b, sizeof(b), ""),
-                   PS_ERR_INVALID);
-  /* Exactly fits: 15 bytes and the NUL; one byte less is refused. */
-  ck_assert_int_eq(ps_receiver_default_state_path(b, 16, "cap.pcap"), 0);
-  ck_assert_int_eq(ps_receiver_default_state_path(b, 15, "cap.pcap"),
-                   PS_ERR_LIMIT);
-  ck_assert_str_eq(b, "");
+  strcpy(b, "untouched");
+  ck_assert_int_eq(ps_receiver_default_state_path(b, c->outlen, c->output),
+                   c->rc);
+  if (c->want != NULL) {
+    ck_assert_str_eq(b, c->want);
+  }
 }
 END_TEST
 
@@ -60,59 +70,77 @@ static void write_key(const char *path, const char *data, size_t n,
   close(fd);
 }
 
+enum key_place { KEY_FILE, NO_FILE, A_DIRECTORY };
+
+static const struct key_case {
+  enum key_place place;
+  const char *data; /* NULL: len bytes 'k' */
+  size_t len;
+  mode_t mode;
+  int rc;
+  size_t n;        /* the key's length; on errors it stays 99 */
+  const char *msg; /* in err; NULL: loaded with err NULL */
+} key_cases[] = {
+    {KEY_FILE, "secret\r\n", 8, 0600, 0, 6, ""},
+    {KEY_FILE, "a\n\n", 3, 0400, 0, 2, ""}, /* only one newline is dropped */
+    {KEY_FILE, "secret", 6, 0640, PS_ERR_IO, 99,
+     "can be read by group or others: chmod 600"},
+    {KEY_FILE, "secret", 6, 0604, PS_ERR_IO, 99,
+     "can be read by group or others: chmod 600"},
+    {KEY_FILE, "secret", 6, 0620, PS_ERR_IO, 99,
+     "can be read by group or others: chmod 600"},
+    {KEY_FILE, "secret", 6, 0644, PS_ERR_IO, 99,
+     "can be read by group or others: chmod 600"},
+    {KEY_FILE, "\n", 1, 0600, PS_ERR_INVALID, 99, "must hold 1 to 1024 bytes"},
+    {KEY_FILE, NULL, 1024, 0600, 0, 1024, NULL},
+    {KEY_FILE, NULL, 1025, 0600, PS_ERR_INVALID, 99,
+     "must hold 1 to 1024 bytes"},
+    {NO_FILE, NULL, 0, 0, PS_ERR_IO, 99, "No such file or directory"},
+    {A_DIRECTORY, NULL, 0, 0, PS_ERR_IO, 99, "is not a regular file"},
+};
+
 START_TEST(test_auth_key_load) {
-  char dir[] = "/tmp/ps-keyXXXXXX", path[64], err[256];
+  const struct key_case *c = &key_cases[_i];
+  char dir[] = "/tmp/ps-keyXXXXXX", path[64], err[256] = "";
+  static char data[1025];
   uint8_t key[1024];
-  size_t n = 0;
+  size_t n = 99;
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(path, sizeof(path), "%s/k", dir);
-
-  write_key(path, "secret\r\n", 8, 0600);
-  ck_assert_int_eq(ps_auth_key_load(key, &n, path, err, sizeof(err)), 0);
-  ck_assert_uint_eq(n, 6);
-  ck_assert_mem_eq(key, "secret", 6);
-  write_key(path, "a\n\n", 3, 0400); /* only one newline is dropped */
-  ck_assert_int_eq(ps_auth_key_load(key, &n, path, err, sizeof(err)), 0);
-  ck_assert_uint_eq(n, 2);
-
-  static const mode_t bad[] = {0640, 0604, 0620, 0644};
-  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    write_key(path, "secret", 6, bad[i]);
-    n = 99;
-    ck_assert_int_eq(ps_auth_key_load(key, &n, path, err, sizeof(err)),
-                     PS_ERR_IO);
-    ck_assert_uint_eq(n, 99);
-    ck_assert_ptr_nonnull(strstr(err, "can be read by group or others: "
-                                      "chmod 600"));
+  if (c->place == KEY_FILE) {
+    if (c->data != NULL) {
+      memcpy(data, c->data, c->len);
+    } else {
+      memset(data, 'k', c->len);
+    }
+    write_key(path, data, c->len, c->mode);
   }
-  write_key(path, "\n", 1, 0600);
-  ck_assert_int_eq(ps_auth_key_load(key, &n, path, err, sizeof(err)),
-                   PS_ERR_INVALID);
-  ck_assert_ptr_nonnull(strstr(err, "must hold 1 to 1024 bytes"));
-  char big[1026];
-  memset(big, 'k', sizeof(big));
-  write_key(path, big, 1024, 0600);
-  ck_assert_int_eq(ps_auth_key_load(key, &n, path, NULL, 0), 0);
-  ck_assert_uint_eq(n, 1024);
-  write_key(path, big, 1025, 0600);
-  ck_assert_int_eq(ps_auth_key_load(key, &n, path, err, sizeof(err)),
-                   PS_ERR_INVALID);
+  const char *file = c->place == A_DIRECTORY ? dir : path;
+  int rc = c->msg == NULL ? ps_auth_key_load(key, &n, file, NULL, 0)
+                          : ps_auth_key_load(key, &n, file, err, sizeof(err));
+  if (c->msg != NULL && c->rc != 0) {
+    ck_assert_err(rc, c->rc, err, c->msg);
+  } else {
+    ck_assert_msg(rc == c->rc, "rc %d: %s", rc, err);
+  }
+  ck_assert_uint_eq(n, c->n);
+  if (c->rc == 0) {
+    ck_assert_mem_eq(key, data, n);
+  }
   unlink(path);
-  ck_assert_int_eq(ps_auth_key_load(key, &n, path, err, sizeof(err)),
-                   PS_ERR_IO);
-  ck_assert_ptr_nonnull(strstr(err, "No such file or directory"));
-  ck_assert_int_eq(ps_auth_key_load(key, &n, dir, err, sizeof(err)), PS_ERR_IO);
-  ck_assert_ptr_nonnull(strstr(err, "is not a regular file"));
-  rmdir(dir);
+  ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
 
 static Suite *paths_suite(void) {
   Suite *s = suite_create("paths");
   TCase *tc = tcase_create("paths");
-  tcase_add_test(tc, test_format_from_path);
-  tcase_add_test(tc, test_default_state_path);
-  tcase_add_test(tc, test_auth_key_load);
+  tcase_add_loop_test(tc, test_format_from_path, 0,
+                      sizeof(format_cases) / sizeof(format_cases[0]));
+  tcase_add_loop_test(tc, test_default_state_path, 0,
+                      sizeof(state_cases) / sizeof(state_cases[0]));
+  tcase_add_loop_test(tc, test_auth_key_load, 0,
+                      sizeof(key_cases) / sizeof(key_cases[0]));
   suite_add_tcase(s, tc);
   return s;
 }

@@ -123,6 +123,19 @@ static void sink_packet(ps_sink *sk, void *slot, const ps_interface_info *ifc,
   ck_assert_msg(rc == 0, "packet: %d %s", rc, sk->errmsg);
 }
 
+/* Closes sk, which must close cleanly, and frees it. */
+static void sink_close(ps_sink *sk) {
+  int rc = sk->ops->close(sk);
+  ck_assert_msg(rc == 0, "close: %d %s", rc, sk->errmsg);
+  ps_sink_free(sk);
+}
+
+/* The sink logged a line containing sub. */
+static void expect_log(const char *sub) {
+  ck_assert_msg(strstr(logbuf, sub) != NULL, "log lacks \"%s\": %s", sub,
+                logbuf);
+}
+
 static pcap_t *open_read(const char *path, int prec) {
   char e[PCAP_ERRBUF_SIZE];
   pcap_t *p = pcap_open_offline_with_tstamp_precision(path, (u_int)prec, e);
@@ -505,8 +518,7 @@ START_TEST(test_pcap_micro) {
     sink_packet(sk, slot, &ifc, &p[i]);
   }
   ck_assert_int_eq(sk->ops->flush(sk), 0);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   ck_assert_str_eq(logbuf, "");
 
   /* The bytes: file header in host order, then the records. */
@@ -570,8 +582,7 @@ START_TEST(test_pcap_nano) {
   sink_packet(sk, sn, &ifn, &p[1]);
   sink_packet(sk, su, &ifu, &p[2]);
   sink_packet(sk, sn, &ifn, &p[3]);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   ck_assert_str_eq(logbuf, "");
 
   size_t len;
@@ -601,14 +612,13 @@ START_TEST(test_pcap_nsec_into_micro) {
   ps_interface_info ifn = mkifc(0, "eth0", 1, PS_TSRES_NSEC);
   void *slot = NULL;
   sink_iface(sk, &ifn, &slot);
-  ck_assert_ptr_nonnull(strstr(logbuf, "sub-microsecond digits are dropped"));
+  expect_log("sub-microsecond digits are dropped");
   ps_packet p[2];
   p[0] = mkpkt(0, 1700000000, 123456789);
   p[1] = mkpkt(2, 1700000000, 2999999999u); /* out of range: normalised */
   sink_packet(sk, slot, &ifn, &p[0]);
   sink_packet(sk, slot, &ifn, &p[1]);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   pcap_t *pc = open_read(path, PCAP_TSTAMP_PRECISION_MICRO);
   expect_pkt(pc, &p[0], 1700000000u, 123456);
   expect_pkt(pc, &p[1], 1700000002u, 999999);
@@ -635,17 +645,15 @@ START_TEST(test_pcap_sibling_linktype) {
   ps__file_mark m[4];
   ck_assert_int_eq(sk->ops->flush(sk), 0);
   ck_assert_uint_eq(sk->ops->marks(sk, m, 4), 2);
-  ck_assert_msg(strstr(logbuf, sib) != NULL, "log lacks %s: %s", sib, logbuf);
-  ck_assert_msg(strstr(logbuf, "link type RAW (101)") != NULL, "log: %s",
-                logbuf);
+  expect_log(sib);
+  expect_log("link type RAW (101)");
   ck_assert_int_eq(access(sib, F_OK), 0);
   ps_packet a = mkpkt(0, 100, 1), r = mkpkt(2, 101, 2), c = mkpkt(5, 102, 3);
   sink_packet(sk, se, &eth, &a);
   sink_packet(sk, sr, &raw, &r);
   sink_packet(sk, se2, &eth2, &c);
   ck_assert_int_eq(sk->ops->flush(sk), 0);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
 
   pcap_t *pc = open_read(path, PCAP_TSTAMP_PRECISION_MICRO);
   ck_assert_int_eq(pcap_datalink(pc), DLT_EN10MB);
@@ -684,8 +692,7 @@ START_TEST(test_pcap_sibling_names) {
   /* FCS bits in the link type: named by number. */
   ck_assert_int_eq(
       access(path_in_dir(sib, sizeof(sib), "cap.LINKTYPE_603979777"), F_OK), 0);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   size_t len;
   uint8_t *b = slurp(sib, &len);
   ck_assert_uint_eq(len, PS_PCAP_FILE_HDR);
@@ -697,12 +704,7 @@ END_TEST
 START_TEST(test_pcap_stdout_second_linktype) {
   char out[128];
   path_in_dir(out, sizeof(out), "stdout.pcap");
-  fflush(stdout);
-  int saved = dup(STDOUT_FILENO);
-  int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  ck_assert_int_ge(fd, 0);
-  dup2(fd, STDOUT_FILENO);
-  close(fd);
+  int saved = stdout_to(out);
 
   ps_sink *sk = NULL;
   ck_assert_int_eq(ps_pcap_sink(&sk, "-", 0), 0);
@@ -718,12 +720,9 @@ START_TEST(test_pcap_stdout_second_linktype) {
   ck_assert_ptr_null(s1);
   ps_packet a = mkpkt(0, 5, 6);
   sink_packet(sk, s0, &eth, &a);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
 
-  fflush(stdout);
-  dup2(saved, STDOUT_FILENO);
-  close(saved);
+  stdout_restore(saved);
   pcap_t *pc = open_read(out, PCAP_TSTAMP_PRECISION_MICRO);
   ck_assert_int_eq(pcap_datalink(pc), DLT_EN10MB);
   expect_pkt(pc, &a, 5, 6);
@@ -924,8 +923,7 @@ START_TEST(test_pcapng) {
                          .truncated = 1};
   sk->ops->iface_end(sk, su, &sess, &ifu, &st);
   sk->ops->iface_end(sk, sn, &sess, &ifn, NULL); /* no counters: no ISB */
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
 
   size_t len;
   uint8_t *b = slurp(path, &len);
@@ -991,8 +989,7 @@ START_TEST(test_pcapng_fcs_and_linktypes) {
   ps_capture_stats st = {0};
   sk->ops->iface_end(sk, sa, &sess, &a, &st);
   sk->ops->iface_end(sk, sr, &sess, &r, &st);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   size_t len;
   uint8_t *b = slurp(path, &len);
   ng_file ng;
@@ -1087,18 +1084,16 @@ START_TEST(test_never_overwrite) {
   /* No interface came: the pcap file is made at the end, header and
    * all. */
   ck_assert_int_eq(access(alt, F_OK), -1);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   char want[600];
   snprintf(want, sizeof(want), "%s exists: writing to %s instead", path, alt);
-  ck_assert_msg(strstr(logbuf, want) != NULL, "log: %s", logbuf);
+  expect_log(want);
   ck_assert_uint_eq(file_size(path), 8);
   ck_assert_int_eq(count_packets(alt), 0);
   /* Again: the next free number. */
   logbuf[0] = '\0';
   sk = file_sink(PS_FORMAT_PCAPNG, path, NULL);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   ck_assert_int_eq(access(alt2, F_OK), 0);
   ck_assert_uint_eq(file_size(path), 8);
 }
@@ -1339,8 +1334,7 @@ START_TEST(test_write_error_retry) {
   ck_assert_int_eq(sk->ops->flush(sk), 0);
   ck_assert_uint_eq(sk->ops->marks(sk, m, 4), 1);
   ck_assert_uint_eq(m[0].size, file_size(path));
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   pcap_t *pc = open_read(path, PCAP_TSTAMP_PRECISION_MICRO);
   expect_pkt(pc, &p0, 100, 1);
   expect_pkt(pc, &p3, 101, 2);
@@ -1364,8 +1358,7 @@ START_TEST(test_append_repair_pcap) {
   for (int i = 0; i < 3; i++) {
     sink_packet(sk, slot, &ifc, &p[i]);
   }
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   uint64_t size = file_size(path);
   /* Torn in the middle of the third record. */
   ck_assert_int_eq(truncate(path, (off_t)(size - 100)), 0);
@@ -1379,12 +1372,11 @@ START_TEST(test_append_repair_pcap) {
   ck_assert_int_eq(sk->ops->flush(sk), 0);
   ck_assert_int_eq(n_opened, 1);
   ck_assert_uint_eq(opened_size[0], size - PS_PCAP_REC_HDR - 333);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   char want[600];
   snprintf(want, sizeof(want), "%s ended in a torn record: cut %u bytes", path,
            PS_PCAP_REC_HDR + 333 - 100);
-  ck_assert_msg(strstr(logbuf, want) != NULL, "log: %s", logbuf);
+  expect_log(want);
   pcap_t *pc = open_read(path, PCAP_TSTAMP_PRECISION_MICRO);
   expect_pkt(pc, &p[0], 1, 1);
   expect_pkt(pc, &p[1], 2, 2);
@@ -1403,9 +1395,8 @@ START_TEST(test_append_repair_pcap) {
            "cannot append to %s (it has link type 1, this output 101): "
            "writing to %s instead",
            path, alt);
-  ck_assert_msg(strstr(logbuf, want) != NULL, "log: %s", logbuf);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  expect_log(want);
+  sink_close(sk);
   ck_assert_int_eq(count_packets(path), 3);
 
   path_in_dir(path, sizeof(path), "text.pcap");
@@ -1416,11 +1407,9 @@ START_TEST(test_append_repair_pcap) {
   logbuf[0] = '\0';
   sk = file_sink(PS_FORMAT_PCAP, path, &o);
   sink_iface(sk, &ifc, &slot);
-  ck_assert_msg(strstr(logbuf, "(it is not a pcap file in this host's byte "
-                               "order): writing to") != NULL,
-                "log: %s", logbuf);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  expect_log("(it is not a pcap file in this host's byte "
+             "order): writing to");
+  sink_close(sk);
 }
 END_TEST
 
@@ -1436,18 +1425,16 @@ START_TEST(test_append_repair_pcapng) {
   ps_packet a = mkpkt(0, 1, 1), b = mkpkt(2, 2, 2);
   sink_packet(sk, slot, &ifc, &a);
   sink_packet(sk, slot, &ifc, &b);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   uint64_t size = file_size(path);
   ck_assert_int_eq(truncate(path, (off_t)(size - 7)), 0);
   logbuf[0] = '\0';
   sk = file_sink(PS_FORMAT_PCAPNG, path, &o);
-  ck_assert_ptr_nonnull(strstr(logbuf, "ended in a torn record: cut"));
+  expect_log("ended in a torn record: cut");
   sink_iface(sk, &ifc, &slot);
   ps_packet c = mkpkt(5, 3, 3);
   sink_packet(sk, slot, &ifc, &c);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   size_t len;
   uint8_t *buf = slurp(path, &len);
   ng_file ng;
@@ -1464,8 +1451,7 @@ START_TEST(test_append_repair_pcapng) {
   fclose(f);
   logbuf[0] = '\0';
   sk = file_sink(PS_FORMAT_PCAPNG, path, &o);
-  ck_assert_msg(strstr(logbuf, "(it is not a pcapng file): writing to") != NULL,
-                "log: %s", logbuf);
+  expect_log("(it is not a pcapng file): writing to");
   ps_sink_free(sk);
 
   /* Whole blocks that do not begin with a section header are no pcapng
@@ -1480,10 +1466,8 @@ START_TEST(test_append_repair_pcapng) {
   uint8_t *before = slurp(path, &n0);
   logbuf[0] = '\0';
   sk = file_sink(PS_FORMAT_PCAPNG, path, &o);
-  ck_assert_msg(strstr(logbuf, "(it is not a pcapng file): writing to") != NULL,
-                "log: %s", logbuf);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  expect_log("(it is not a pcapng file): writing to");
+  sink_close(sk);
   uint8_t *after = slurp(path, &len);
   ck_assert_uint_eq(len, n0);
   ck_assert_mem_eq(after, before, n0);
@@ -1522,11 +1506,9 @@ START_TEST(test_rotate_size_pcapng) {
   /* At most 2 files: the first goes once the third holds packets. */
   ck_assert_int_eq(access(path, F_OK), 0);
   sink_packet(sk, s1, &i1, &a);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   ck_assert_int_eq(access(path, F_OK), -1);
-  ck_assert_msg(strstr(logbuf, "at most 2 files are kept") != NULL, "%s",
-                logbuf);
+  expect_log("at most 2 files are kept");
   ck_assert_int_eq(n_opened, 3);
   ck_assert_str_eq(opened[2], f2);
 
@@ -1582,8 +1564,7 @@ START_TEST(test_reopen_and_split) {
   ck_assert_int_eq(sk->ops->packet(sk, kb, &sb, &ifc, &p), 0);
   sk->ops->iface_end(sk, ka, &sa, &ifc, NULL);
   sk->ops->iface_end(sk, kb, &sb, &ifc, NULL);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   /* What was taken before the reopen went to the old files (closed only
    * after they are written); the new one of the sensor that sent nothing
    * since is removed at the end. */
@@ -1640,8 +1621,7 @@ START_TEST(test_split_resume_announced) {
   ck_assert_int_eq(sk->ops->packet(sk, kb, &sb, &ifc, &p), 0);
   ck_assert_int_eq(sk->ops->flush(sk), 0);
   sk->ops->iface_end(sk, kb, &sb, &ifc, NULL);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   ck_assert_int_eq(count_packets(b), 2);
 }
 END_TEST
@@ -1699,13 +1679,11 @@ START_TEST(test_final_error_fails_one_output) {
                 "File name too long");
   sk->ops->iface_end(sk, ka, &sa, &ifc, NULL);
   sk->ops->iface_end(sk, km, &sm, &ifc, NULL);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   ck_assert_int_eq(count_packets(a), 1);
   ck_assert_int_eq(count_packets(a1), 1);
   ck_assert_int_eq(count_packets(mid_file), 1);
-  ck_assert_msg(strstr(logbuf, "refusing the sensors written to it") != NULL,
-                "%s", logbuf);
+  expect_log("refusing the sensors written to it");
 }
 END_TEST
 
@@ -1767,16 +1745,13 @@ START_TEST(test_append_no_links) {
   ck_assert_int_eq(sk->ops->flush(sk), 0);
   sk->ops->iface_end(sk, ks, &ss, &ifc, NULL);
   sk->ops->iface_end(sk, kh, &sh, &ifc, NULL);
-  ck_assert_int_eq(sk->ops->close(sk), 0);
-  ps_sink_free(sk);
+  sink_close(sk);
   ck_assert_uint_eq(file_size(target), 0);
   ck_assert_int_eq(count_packets(next), 1);
   ck_assert_int_eq(count_packets(path_in_dir(hard, sizeof(hard), "h.1.pcap")),
                    1);
-  ck_assert_msg(strstr(logbuf, "it is a symbolic link, which is never "
-                               "followed") != NULL &&
-                    strstr(logbuf, "it has 2 hard links") != NULL,
-                "%s", logbuf);
+  expect_log("it is a symbolic link, which is never followed");
+  expect_log("it has 2 hard links");
 }
 END_TEST
 

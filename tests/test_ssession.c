@@ -13,6 +13,7 @@
 #include "ps_session.h"
 #include "ps_sink.h"
 #include "ps_ssession.h"
+#include "recorder.h"
 
 static const uint8_t snonce[PS_NONCE_LEN] = "sensor-nonce-001";
 static const uint8_t rnonce[PS_NONCE_LEN] = "recv-nonce-00001";
@@ -142,7 +143,8 @@ START_TEST(test_hello) {
   ck_assert_uint_eq(next_out(&h, &f), PS_FRAME_HELLO);
   ps__hello m;
   ck_assert_int_eq(ps__dec_hello(&f, &m, h.err), 0);
-  ck_assert_uint_eq(m.min_version, PS_PROTO_VERSION);
+  ck_assert_uint_eq(m.min_version, 1);
+  ck_assert_uint_eq(m.max_version, 2);
   ck_assert_uint_eq(m.codecs,
                     (1u << PS_WIRE_CODEC_STORED) | (1u << PS_WIRE_CODEC_ZLIB));
   ck_assert_uint_eq(m.flags, PS_HELLO_STREAM);
@@ -653,52 +655,60 @@ END_TEST
 
 /* ------------------------------------------- against ps_session */
 
-typedef struct tally {
-  uint64_t packets, bytes;
-  int ifaces, starts, ends;
-} tally;
+/* The receiver's session, with a recording sink behind it. */
+typedef struct peer {
+  recorder t;
+  ps_sink *sink;
+  ps__streamtab streams;
+  ps__session_env env;
+  ps__session r;
+} peer;
 
-static int t_start(const ps_session_info *s, void *ud) {
-  ((tally *)ud)->starts++;
-  return 0;
+static void peer_init(peer *p, const uint8_t *auth_key, const uint8_t *nonce) {
+  memset(p, 0, sizeof(*p));
+  rec_sink(&p->sink, &p->t);
+  p->env = (ps__session_env){
+      .sinks = &p->sink, .n_sinks = 1, .streams = &p->streams};
+  ps__limits_default(&p->env.lim);
+  if (auth_key != NULL) {
+    p->env.auth_key = auth_key;
+    p->env.auth_len = strlen((const char *)auth_key);
+  }
+  ps__session_init(&p->r, &p->env, 1, "192.0.2.7:5000", nonce);
 }
-static int t_iface(const ps_session_info *s, const ps_interface_info *i,
-                   void *ud) {
-  ((tally *)ud)->ifaces++;
-  return 0;
+
+/* Ends the session (the sink hears of it) and frees the rest. */
+static void peer_free(peer *p) {
+  ps__session_end(&p->r);
+  ps_sink_free(p->sink);
+  rec_free(&p->t);
+  ps__streamtab_free(&p->streams);
 }
-static int t_packet(const ps_session_info *s, const ps_interface_info *i,
-                    const ps_packet *p, void *ud) {
-  tally *t = ud;
-  t->packets++;
-  t->bytes += p->caplen;
-  return 0;
-}
-static void t_end(const ps_session_info *s, void *ud) {
-  ((tally *)ud)->ends++;
+
+/* One round trip, bytes carried by hand: what the sensor queued goes to
+ * the receiver, and its answer (also appended to copy, unless NULL) back
+ * to the sensor at time now. Neither side may fail. */
+static void exchange(harness *h, peer *p, int64_t now, ps__buf *copy) {
+  ck_assert_int_eq(ps__ssession_output(&h->s, 0), 0);
+  ck_assert_int_eq(ps__session_input(&p->r, ps__buf_head(&h->s.out),
+                                     ps__buf_size(&h->s.out)),
+                   0);
+  ps__buf_reset(&h->s.out);
+  if (copy != NULL) {
+    ps__buf_append(copy, ps__buf_head(&p->r.out), ps__buf_size(&p->r.out));
+  }
+  ck_assert_int_eq(ps__ssession_input(&h->s, ps__buf_head(&p->r.out),
+                                      ps__buf_size(&p->r.out), now),
+                   0);
+  ps__buf_reset(&p->r.out);
 }
 
 /* The sensor's and the receiver's sessions, bytes carried by hand. */
 static void face_to_face(const uint8_t *auth_key) {
   harness h;
   h_init(&h, auth_key);
-  tally t = {0};
-  ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;
-  cb.session_start = t_start;
-  cb.interface = t_iface;
-  cb.packet = t_packet;
-  cb.session_end = t_end;
-  ps_sink *sink;
-  ck_assert_int_eq(ps_callback_sink(&sink, &cb, sizeof(cb), &t), 0);
-  ps__streamtab streams = {0};
-  ps__session_env renv = {.sinks = &sink, .n_sinks = 1, .streams = &streams};
-  ps__limits_default(&renv.lim);
-  if (auth_key != NULL) {
-    renv.auth_key = auth_key;
-    renv.auth_len = strlen((const char *)auth_key);
-  }
-  ps__session r;
-  ps__session_init(&r, &renv, 1, "192.0.2.7:5000", rnonce);
+  peer p;
+  peer_init(&p, auth_key, rnonce);
   h_start(&h);
   int64_t now = T0;
   for (int round = 0; round < 50 && h.s.state != PS_SS_CLOSED; round++) {
@@ -710,31 +720,23 @@ static void face_to_face(const uint8_t *auth_key) {
     if (round == 6) {
       ck_assert_int_eq(ps__ssession_close(&h.s), 0);
     }
-    ck_assert_int_eq(ps__ssession_output(&h.s, 0), 0);
-    ck_assert_int_eq(
-        ps__session_input(&r, ps__buf_head(&h.s.out), ps__buf_size(&h.s.out)),
-        0);
-    ps__buf_reset(&h.s.out);
-    ck_assert_int_eq(ps__ssession_input(&h.s, ps__buf_head(&r.out),
-                                        ps__buf_size(&r.out), now),
-                     0);
-    ps__buf_reset(&r.out);
+    exchange(&h, &p, now, NULL);
     ck_assert_int_eq(ps__ssession_tick(&h.s, now, 0), 0);
     now += 10;
   }
   ck_assert_int_eq(h.s.state, PS_SS_CLOSED);
-  ck_assert_int_eq(r.state, PS_SESS_DONE);
-  ck_assert_int_eq(r.clean_close, 1);
-  ck_assert_uint_eq(t.packets, 35);
-  ck_assert_int_eq(t.ifaces, 2);
+  ck_assert_int_eq(p.r.state, PS_SESS_DONE);
+  ck_assert_int_eq(p.r.clean_close, 1);
+  ck_assert_uint_eq(p.t.npkts, 35);
+  ck_assert_uint_eq(p.t.bytes, 35 * 100);
+  ck_assert_int_eq(p.t.ifaces, 2);
   ck_assert_uint_eq(h.rq.ctr.packets_acked, 35);
   ck_assert_uint_eq(h.rq.ctr.packets_queued, 0);
   ck_assert_uint_eq(h.s.session_id, 1);
-  ps__session_end(&r);
-  ck_assert_int_eq(t.starts, 1);
-  ck_assert_int_eq(t.ends, 1);
-  ps_sink_free(sink);
-  ps__streamtab_free(&streams);
+  ps__session_end(&p.r);
+  ck_assert_int_eq(p.t.starts, 1);
+  ck_assert_int_eq(p.t.ends, 1);
+  peer_free(&p);
   h_free(&h);
 }
 
@@ -783,42 +785,19 @@ static void seed_replies(const char *seed, const uint8_t *auth_key,
   for (int i = 0; i < 3; i++) {
     add_batch(&h, 100, 0);
   }
-  tally t = {0};
-  ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;
-  cb.packet = t_packet;
-  ps_sink *sink;
-  ck_assert_int_eq(ps_callback_sink(&sink, &cb, sizeof(cb), &t), 0);
-  ps__streamtab streams = {0};
-  ps__session_env renv = {.sinks = &sink, .n_sinks = 1, .streams = &streams};
-  ps__limits_default(&renv.lim);
-  if (auth_key != NULL) {
-    renv.auth_key = auth_key;
-    renv.auth_len = strlen((const char *)auth_key);
-  }
-  ps__session r;
-  ps__session_init(&r, &renv, 1, "192.0.2.7:5000", frnonce);
+  peer p;
+  peer_init(&p, auth_key, frnonce);
   ck_assert_int_eq(
       ps__ssession_init(&h.s, &h.env, "fuzz.example", 4000, fsnonce, T0, 10000),
       0);
   ps__buf replies = {0};
   for (int round = 0; round < 20 && ps__buf_size(&replies) < wlen; round++) {
-    ck_assert_int_eq(ps__ssession_output(&h.s, 0), 0);
-    ck_assert_int_eq(
-        ps__session_input(&r, ps__buf_head(&h.s.out), ps__buf_size(&h.s.out)),
-        0);
-    ps__buf_reset(&h.s.out);
-    ps__buf_append(&replies, ps__buf_head(&r.out), ps__buf_size(&r.out));
-    ck_assert_int_eq(ps__ssession_input(&h.s, ps__buf_head(&r.out),
-                                        ps__buf_size(&r.out), T0),
-                     0);
-    ps__buf_reset(&r.out);
+    exchange(&h, &p, T0, &replies);
   }
   ck_assert_uint_ge(ps__buf_size(&replies), wlen);
   ck_assert_mem_eq(ps__buf_head(&replies), want + 1, wlen);
   ps__buf_free(&replies);
-  ps__session_end(&r);
-  ps_sink_free(sink);
-  ps__streamtab_free(&streams);
+  peer_free(&p);
   h_free(&h);
 }
 

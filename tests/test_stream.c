@@ -10,6 +10,7 @@
 
 #include "ps_proto.h"
 #include "ps_stream.h"
+#include "recorder.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,76 +19,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-/* ------------------------------------------------------- recorder */
-
-typedef struct rec_pkt {
-  ps_packet p;
-  uint8_t *data;
-} rec_pkt;
-
-typedef struct recorder {
-  int starts, ifaces, ends, stats_calls;
-  rec_pkt *pkts;
-  size_t npkts, cap;
-  uint32_t linktypes[8];
-  ps_capture_stats last_stats;
-} recorder;
-
-static int cb_start(const ps_session_info *s, void *ud) {
-  ((recorder *)ud)->starts++;
-  return 0;
-}
-
-static int cb_iface(const ps_session_info *s, const ps_interface_info *i,
-                    void *ud) {
-  recorder *r = ud;
-  if (i->id < 8) {
-    r->linktypes[i->id] = i->linktype;
-  }
-  r->ifaces++;
-  return 0;
-}
-
-static int cb_packet(const ps_session_info *s, const ps_interface_info *i,
-                     const ps_packet *p, void *ud) {
-  recorder *r = ud;
-  if (r->npkts == r->cap) {
-    r->cap = r->cap ? r->cap * 2 : 1024;
-    r->pkts = realloc(r->pkts, r->cap * sizeof(*r->pkts));
-    if (r->pkts == NULL) {
-      abort();
-    }
-  }
-  rec_pkt *k = &r->pkts[r->npkts++];
-  k->p = *p;
-  k->p.data = NULL;
-  k->data = malloc(p->caplen + 1);
-  if (k->data == NULL) {
-    abort();
-  }
-  memcpy(k->data, p->data, p->caplen);
-  return 0;
-}
-
-static void cb_stats(const ps_session_info *s, const ps_interface_info *i,
-                     const ps_capture_stats *st, void *ud) {
-  recorder *r = ud;
-  r->stats_calls++;
-  r->last_stats = *st;
-}
-
-static void cb_end(const ps_session_info *s, void *ud) {
-  ((recorder *)ud)->ends++;
-}
-
-static void rec_free(recorder *r) {
-  for (size_t i = 0; i < r->npkts; i++) {
-    free(r->pkts[i].data);
-  }
-  free(r->pkts);
-  memset(r, 0, sizeof(*r));
-}
 
 /* ------------------------------------------------------- the world */
 
@@ -208,13 +139,7 @@ static uint16_t rx_init(rx *x, ps_sink *sink) {
   ck_assert_int_eq(ps_receiver_create(&x->r), 0);
   ps_receiver_set_log(x->r, rx_log, x);
   if (sink == NULL) {
-    ps_sink_callbacks cb = PS_SINK_CALLBACKS_INIT;
-    cb.session_start = cb_start;
-    cb.interface = cb_iface;
-    cb.packet = cb_packet;
-    cb.stats = cb_stats;
-    cb.session_end = cb_end;
-    ck_assert_int_eq(ps_callback_sink(&sink, &cb, sizeof(cb), &x->rec), 0);
+    rec_sink(&sink, &x->rec);
   }
   ck_assert_int_eq(ps_receiver_add_sink(x->r, sink), 0);
   ck_assert_int_eq(ps_receiver_listen(x->r, "127.0.0.1", 0), 0);
@@ -483,23 +408,6 @@ START_TEST(test_send_invalid) {
   rx_free(&x);
 }
 END_TEST
-
-/* Sends stdout to a file for the duration of a test. */
-static int stdout_to(const char *path) {
-  fflush(stdout);
-  int saved = dup(STDOUT_FILENO);
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  ck_assert_int_ge(fd, 0);
-  dup2(fd, STDOUT_FILENO);
-  close(fd);
-  return saved;
-}
-
-static void stdout_restore(int saved) {
-  fflush(stdout);
-  dup2(saved, STDOUT_FILENO);
-  close(saved);
-}
 
 /* Runs a sensor with two link types against a pcap sink on standard
  * output; returns the first error and leaves the errmsg in msg. */
@@ -835,6 +743,17 @@ static void expect_invariant(ps_stream *s) {
       (unsigned long long)c.packets_lost, (unsigned long long)c.packets_queued);
 }
 
+/* Closes s, which must end cleanly within 10 s, and returns its
+ * counters, whose accounting must add up. */
+static ps_stream_counters close_clean(ps_stream *s) {
+  int rc = ps_stream_close(s, 10000);
+  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
+  ps_stream_counters c;
+  ps_stream_get_counters(s, &c, sizeof(c));
+  expect_invariant(s);
+  return c;
+}
+
 /* A stream to a fake receiver, uncompressed so batch sizes are known:
  * each batch of BATCH_PKTS packets of PKT_LEN bytes is one frame of
  * 28 + BATCH_PKTS * (24 + PKT_LEN) bytes. */
@@ -904,11 +823,7 @@ START_TEST(test_reconnect_resends) {
   send_batches(s, 10, 20);
   ps_capture_stats st = {.captured = 100};
   ck_assert_int_eq(ps_stream_send_stats(s, 0, &st, sizeof(st)), 0);
-  int rc = ps_stream_close(s, 10000);
-  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
-  ps_stream_counters c;
-  ps_stream_get_counters(s, &c, sizeof(c));
-  expect_invariant(s);
+  ps_stream_counters c = close_clean(s);
   ck_assert_uint_eq(c.packets_sent, 100);
   ck_assert_uint_eq(c.packets_acked, 100);
   ck_assert_uint_eq(c.packets_lost, 0);
@@ -954,11 +869,7 @@ START_TEST(test_resume_ack) {
   send_batches(s, 4, -1);
   wait_down(s);
   send_batches(s, 2, -1);
-  int rc = ps_stream_close(s, 10000);
-  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
-  ps_stream_counters c;
-  ps_stream_get_counters(s, &c, sizeof(c));
-  expect_invariant(s);
+  ps_stream_counters c = close_clean(s);
   ck_assert_uint_eq(c.packets_acked, 60);
   ck_assert_uint_eq(c.packets_lost, 0);
   ck_assert_uint_eq(c.reconnects, 1);
@@ -1051,11 +962,7 @@ static void sent_unkept(int receiver_remembers) {
   ps_stream *s = fake_stream(port, 65536, PS_OVERFLOW_DROP_NEWEST);
   send_batches(s, 10, 5);
   wait_down(s);
-  int rc = ps_stream_close(s, 10000);
-  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
-  ps_stream_counters c;
-  ps_stream_get_counters(s, &c, sizeof(c));
-  expect_invariant(s);
+  ps_stream_counters c = close_clean(s);
   ck_assert_uint_eq(c.packets_dropped_overflow, 0);
   /* Only the six kept can be resent, and only to a receiver that does
    * not have them. */
@@ -1131,11 +1038,7 @@ START_TEST(test_evicted_after_resume_are_dropped) {
     ck_assert_int_eq(ps_stream_flush(s), 0);
   }
   x.held = 0;
-  int rc = ps_stream_close(s, 10000);
-  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
-  ps_stream_counters c;
-  ps_stream_get_counters(s, &c, sizeof(c));
-  expect_invariant(s);
+  ps_stream_counters c = close_clean(s);
   ck_assert_uint_eq(c.packets_lost, 0);
   ck_assert_uint_gt(c.packets_dropped_overflow, 0);
   ck_assert_uint_eq(c.packets_acked + c.packets_dropped_overflow, 256);
@@ -1265,11 +1168,7 @@ START_TEST(test_failover) {
   ck_assert_int_eq(
       ps_stream_add_interface(s, &id, "eth1", 1, 65535, PS_TSRES_USEC), 0);
   send_batches(s, 10, 20);
-  int rc = ps_stream_close(s, 10000);
-  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
-  ps_stream_counters c;
-  ps_stream_get_counters(s, &c, sizeof(c));
-  expect_invariant(s);
+  ps_stream_counters c = close_clean(s);
   ck_assert_uint_eq(c.packets_acked, 100);
   ck_assert_uint_eq(a.written_pkts + b.written_pkts, 100);
   ck_assert_uint_eq(a.written_pkts, 20);
@@ -1623,11 +1522,7 @@ START_TEST(test_busy_on_reconnect_retried) {
   send_batches(s, 2, -1);
   wait_down(s);
   send_batches(s, 3, -1);
-  int rc = ps_stream_close(s, 10000);
-  ck_assert_msg(rc == 0, "close: %s\nlog: %s", ps_stream_errmsg(s), slog);
-  ps_stream_counters c;
-  ps_stream_get_counters(s, &c, sizeof(c));
-  expect_invariant(s);
+  ps_stream_counters c = close_clean(s);
   ck_assert_uint_eq(c.packets_acked, 50);
   ck_assert_uint_eq(c.packets_lost, 0);
   ck_assert_int_eq(x.conns, 3);

@@ -3,10 +3,12 @@
 #define PS_UNIT_UTIL_H
 
 #include <check.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ps_common.h"
 
@@ -44,6 +46,23 @@ static inline void unit_fill_pattern(uint8_t *p, size_t n, uint32_t k) {
   for (size_t i = 0; i < n; i++) {
     p[i] = (uint8_t)(k * 31u + i * 7u + (i >> 8));
   }
+}
+
+/* Sends stdout to a file for the duration of a test. */
+static inline int stdout_to(const char *path) {
+  fflush(stdout);
+  int saved = dup(STDOUT_FILENO);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ck_assert_int_ge(fd, 0);
+  dup2(fd, STDOUT_FILENO);
+  close(fd);
+  return saved;
+}
+
+static inline void stdout_restore(int saved) {
+  fflush(stdout);
+  dup2(saved, STDOUT_FILENO);
+  close(saved);
 }
 
 /* Runs a suite and returns the process exit status. */

@@ -19,8 +19,12 @@
 void ps__tool_test_hook(ps_receiver *r);
 #endif
 
+/* -w may be given this often: files (each its own format), or
+ * standard output once. */
+#define MAX_OUT 4
+
 static ps_receiver *g_receiver;
-static ps_sink *volatile g_sink;
+static ps_sink *volatile g_sinks[MAX_OUT];
 
 static void on_signal(int sig) {
   (void)sig;
@@ -31,8 +35,16 @@ static void on_signal(int sig) {
  * async-signal-safe). */
 static void on_hup(int sig) {
   (void)sig;
-  if (g_sink != NULL) {
-    ps_sink_reopen(g_sink);
+  for (int i = 0; i < MAX_OUT; i++) {
+    if (g_sinks[i] != NULL) {
+      ps_sink_reopen(g_sinks[i]);
+    }
+  }
+}
+
+static void forget_sinks(void) {
+  for (int i = 0; i < MAX_OUT; i++) {
+    g_sinks[i] = NULL;
   }
 }
 
@@ -100,21 +112,153 @@ static int write_port_file(ps_receiver *r, const char *path, char *err,
   return 0;
 }
 
+/* --pcap-over-ip [ADDR]:PORT[,OPTION...] and --pcap-over-ip-connect
+ * HOST:PORT[,OPTION...]: the address, then name=value options; allow=
+ * takes a list, so an item without '=' after it is one more network. */
+typedef struct poip_spec {
+  int connect;
+  const char *arg;
+  char host[256];
+  uint16_t port;
+  char copy[4096]; /* the options' strings point into it */
+  char allow[1024];
+  ps_pcap_over_ip_options o;
+} poip_spec;
+
+static int parse_poip(poip_spec *sp, const char *arg, int connect, char *why,
+                      size_t whylen) {
+  const char *opt = connect ? "--pcap-over-ip-connect" : "--pcap-over-ip";
+  ps_pcap_over_ip_options init = PS_PCAP_OVER_IP_OPTIONS_INIT;
+  sp->o = init;
+  sp->connect = connect;
+  sp->arg = arg;
+  sp->allow[0] = '\0';
+  if ((size_t)snprintf(sp->copy, sizeof(sp->copy), "%s", arg) >=
+      sizeof(sp->copy)) {
+    snprintf(why, whylen, "%s: the value is too long (at most %zu bytes)", opt,
+             sizeof(sp->copy) - 1);
+    return -1;
+  }
+  char *rest = strchr(sp->copy, ',');
+  if (rest != NULL) {
+    *rest++ = '\0';
+  }
+  char e[256];
+  if (ps_cli_parse_hostport(sp->copy, !connect, !connect, sp->host,
+                            sizeof(sp->host), &sp->port, e, sizeof(e)) != 0) {
+    snprintf(why, whylen, "invalid %s '%s': %s", opt, arg, e);
+    return -1;
+  }
+  int in_allow = 0;
+  while (rest != NULL && *rest != '\0') {
+    char *item = rest;
+    rest = strchr(item, ',');
+    if (rest != NULL) {
+      *rest++ = '\0';
+    }
+    char *eq = strchr(item, '=');
+    if (eq == NULL && in_allow) {
+      size_t n = strlen(sp->allow);
+      snprintf(sp->allow + n, sizeof(sp->allow) - n, ",%s", item);
+      continue;
+    }
+    in_allow = 0;
+    if (eq == NULL || eq[1] == '\0') {
+      snprintf(why, whylen,
+               "invalid %s '%s': '%s' is no NAME=VALUE option (format=, "
+               "sensor=, filter=, queue=, %s)",
+               opt, arg, item,
+               connect ? "tls-ca=, tls-server-name="
+                       : "max-clients=, allow=, tls-cert=, tls-key=");
+      return -1;
+    }
+    *eq = '\0';
+    const char *v = eq + 1;
+    uint64_t n;
+    if (strcmp(item, "format") == 0) {
+      if (strcmp(v, "pcap") == 0) {
+        sp->o.format = PS_PCAP_OVER_IP_PCAP;
+      } else if (strcmp(v, "pcap-ns") == 0) {
+        sp->o.format = PS_PCAP_OVER_IP_PCAP_NS;
+      } else if (strcmp(v, "pcapng") == 0) {
+        sp->o.format = PS_PCAP_OVER_IP_PCAPNG;
+      } else {
+        snprintf(why, whylen,
+                 "invalid %s '%s': format=%s: use pcap, pcap-ns or pcapng", opt,
+                 arg, v);
+        return -1;
+      }
+    } else if (strcmp(item, "sensor") == 0) {
+      sp->o.sensor = v;
+    } else if (strcmp(item, "filter") == 0) {
+      sp->o.filter = v;
+    } else if (strcmp(item, "queue") == 0) {
+      if (ps_cli_parse_size(v, 1, 65536, (uint64_t)4 << 30, &n, e, sizeof(e)) !=
+          0) {
+        snprintf(why, whylen,
+                 "invalid %s '%s': queue=%s: %s (bytes, or a number with "
+                 "k, m or g)",
+                 opt, arg, v, e);
+        return -1;
+      }
+      sp->o.queue_bytes = n;
+    } else if (!connect && strcmp(item, "max-clients") == 0) {
+      if (ps_cli_parse_u64(v, 1, 100000, &n, e, sizeof(e)) != 0) {
+        snprintf(why, whylen, "invalid %s '%s': max-clients=%s: %s", opt, arg,
+                 v, e);
+        return -1;
+      }
+      sp->o.max_clients = (unsigned)n;
+    } else if (!connect && strcmp(item, "allow") == 0) {
+      snprintf(sp->allow, sizeof(sp->allow), "%s", v);
+      sp->o.allow = sp->allow;
+      in_allow = 1;
+    } else if (!connect && strcmp(item, "tls-cert") == 0) {
+      sp->o.tls_cert_file = v;
+    } else if (!connect && strcmp(item, "tls-key") == 0) {
+      sp->o.tls_key_file = v;
+    } else if (connect && strcmp(item, "tls-ca") == 0) {
+      sp->o.tls_ca_file = v;
+    } else if (connect && strcmp(item, "tls-server-name") == 0) {
+      sp->o.tls_server_name = v;
+    } else {
+      snprintf(why, whylen,
+               "invalid %s '%s': unknown option '%s' (use format=, sensor=, "
+               "filter=, queue=, %s)",
+               opt, arg, item,
+               connect ? "tls-ca=, tls-server-name="
+                       : "max-clients=, allow=, tls-cert=, tls-key=");
+      return -1;
+    }
+  }
+  if (!connect &&
+      ((sp->o.tls_cert_file == NULL) != (sp->o.tls_key_file == NULL))) {
+    snprintf(why, whylen,
+             "invalid %s '%s': TLS needs both tls-cert= and tls-key=", opt,
+             arg);
+    return -1;
+  }
+  return 0;
+}
+
 /* The help text is laid out as printed. */
 /* clang-format off */
 static void usage(FILE *f) {
   /* (fprintf: the help of -w writes %%.) */
   fprintf(f,
 "Usage: ps-receiver --listen [ADDR]:PORT...  -w FILE|-\n"
+"                   [--pcap-over-ip [ADDR]:PORT[,OPTION...]]...\n"
+"                   [--pcap-over-ip-connect HOST:PORT[,OPTION...]]...\n"
 "                   [--format pcap|pcapng] [--time-stamp-precision micro|nano]\n"
 "                   [-C SIZE] [-G SECONDS] [-W COUNT] [--split-by-sensor]\n"
 "                   [--post-rotate CMD] [--append] [--state FILE|none]\n"
 "                   [--max-sensors N] [--max-pending N] [--idle-timeout SECONDS]\n"
 "                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
 "                   [--auth-key-file FILE] [--port-file FILE] [-Z USER]\n"
+"                   [--config FILE] [--print-config] [-q|-v]\n"
+"                   [--log-format text|json] [--log-file FILE]\n"
 "                   [--kafka BROKERS --kafka-topic TOPIC\n"
 "                    [--kafka-property KEY=VALUE]...]\n"
-"                   [-q|-v]\n"
 "       ps-receiver --from-kafka BROKERS --kafka-topic TOPIC --kafka-group GROUP\n"
 "                   -w FILE|- [the output options above]\n"
 "       ps-receiver -h|-V\n"
@@ -127,11 +271,12 @@ static void usage(FILE *f) {
 "  -w, --write FILE        output file, '-' for standard output; strftime\n"
 "                          conversions (%%Y%%m%%d-%%H%%M%%S, '%%%%' for '%%') and\n"
 "                          {sensor} are expanded; an existing file is never\n"
-"                          overwritten (FILE.1.EXT, ... instead)\n"
-"  -C SIZE                 new file once one holds SIZE million bytes (or\n"
+"                          overwritten (FILE.1.EXT, ... instead); repeat\n"
+"                          it for several outputs (up to 4, '-' once)\n"
+"  -C, --file-size SIZE    new file once one holds SIZE million bytes (or\n"
 "                          SIZEk, SIZEm, SIZEg: KiB, MiB, GiB)\n"
-"  -G SECONDS              new file when a period of SECONDS begins\n"
-"  -W COUNT                keep at most COUNT files per output (deletes the\n"
+"  -G, --rotate-seconds SECONDS  new file when a period of SECONDS begins\n"
+"  -W, --file-count COUNT  keep at most COUNT files per output (deletes the\n"
 "                          oldest; needs -C or -G)\n"
 "      --split-by-sensor   one output per sensor: {sensor} in FILE, or\n"
 "                          FILE.SENSOR.EXT\n"
@@ -152,6 +297,19 @@ static void usage(FILE *f) {
 "                          waiting longest is closed for a new one\n"
 "                          (default twice --max-sensors, at least 64)\n"
 "      --idle-timeout SECONDS  drop a sensor silent this long (default 60)\n"
+"      --pcap-over-ip [ADDR]:PORT[,OPTION...]  serve the packets live to\n"
+"                          PCAP-over-IP clients (tshark -i TCP@ADDR:PORT,\n"
+"                          Arkime, NetworkMiner; repeatable); no ADDR:\n"
+"                          127.0.0.1. Options: format=pcap|pcap-ns|pcapng,\n"
+"                          sensor=GLOB, filter=BPF, max-clients=N (64),\n"
+"                          queue=SIZE per client (4m), allow=CIDR[,CIDR...],\n"
+"                          tls-cert=FILE,tls-key=FILE. A slow client loses\n"
+"                          packets of its own, never holds back the rest.\n"
+"                          Raw traffic to whoever connects: see allow=\n"
+"      --pcap-over-ip-connect HOST:PORT[,OPTION...]  connect out to a\n"
+"                          listening consumer (Arkime's pcap-over-ip-server),\n"
+"                          reconnecting with back-off; format=, sensor=,\n"
+"                          filter=, queue=, tls-ca=FILE, tls-server-name=\n"
 "      --kafka BROKERS     also (or, without -w, only) write to Kafka:\n"
 "                          one message per sensor batch, a pcapng section;\n"
 "                          a batch is acknowledged once Kafka keeps it\n"
@@ -174,6 +332,8 @@ static void usage(FILE *f) {
   ps_cli_help(PS_CLI_RECEIVER, f, PS_CLI_HELP_LOG);
   fputs(
 "\n"
+"-w is optional when there is a PCAP-over-IP output; only files decide\n"
+"what is acknowledged to the sensors.\n"
 "Classic pcap holds one link type: packets of another link type go to a\n"
 "sibling file, out.pcap -> out.RAW.pcap (libpcap's name of the link type;\n"
 "refused on standard output: use pcapng). SIGHUP starts new files at the\n"
@@ -195,6 +355,8 @@ enum {
   OPT_STATE,
   OPT_MAX_PENDING,
   OPT_PORT_FILE,
+  OPT_POIP,
+  OPT_POIP_CONNECT,
   OPT_KAFKA,
   OPT_KAFKA_TOPIC,
   OPT_KAFKA_PROPERTY,
@@ -227,6 +389,10 @@ static const char *empty_hint(int c) {
     return "give a consumer group name";
   case OPT_KAFKA_PROPERTY:
     return "give KEY=VALUE";
+  case OPT_POIP:
+    return "give [ADDR]:PORT[,OPTION...]";
+  case OPT_POIP_CONNECT:
+    return "give HOST:PORT[,OPTION...]";
   case 'F':
     return "give pcap or pcapng";
   case OPT_TSPREC:
@@ -255,15 +421,28 @@ int main(int argc, char **argv) {
       {"append", no_argument, NULL, OPT_APPEND},
       {"state", required_argument, NULL, OPT_STATE},
       {"port-file", required_argument, NULL, OPT_PORT_FILE},
+      {"pcap-over-ip", required_argument, NULL, OPT_POIP},
+      {"pcap-over-ip-connect", required_argument, NULL, OPT_POIP_CONNECT},
+      {"file-size", required_argument, NULL, 'C'},
+      {"rotate-seconds", required_argument, NULL, 'G'},
+      {"file-count", required_argument, NULL, 'W'},
       {"kafka", required_argument, NULL, OPT_KAFKA},
       {"kafka-topic", required_argument, NULL, OPT_KAFKA_TOPIC},
       {"kafka-property", required_argument, NULL, OPT_KAFKA_PROPERTY},
       {"from-kafka", required_argument, NULL, OPT_FROM_KAFKA},
       {"kafka-group", required_argument, NULL, OPT_KAFKA_GROUP},
       {NULL, 0, NULL, 0}};
-  const char *listens[8];
+  static const char *const repeatable[] = {
+      "listen",         "write", "pcap-over-ip", "pcap-over-ip-connect",
+      "kafka-property", NULL};
+  /* One sink is the file output: the rest may be live. */
+  enum { MAX_POIP = 7 }; /* ps_receiver_add_sink() takes 8 */
+  poip_spec poips[MAX_POIP];
+  int n_poip = 0;
   int n_listen = 0, nano = 0, format = -1; /* 0 pcap 1 ng */
-  const char *out = NULL;
+  const char *outs[MAX_OUT];
+  int n_out = 0, formats[MAX_OUT];
+  const char *out = NULL; /* the first file output (not "-"), or NULL */
   uint64_t max_sensors = 0, max_pending = 0, idle = 0;
   const char *port_file = NULL;
   ps_file_sink_options fopt = PS_FILE_SINK_OPTIONS_INIT;
@@ -279,6 +458,9 @@ int main(int argc, char **argv) {
   ps_cli_common co;
   ps_cli_getopt_init(&p, &co, "ps-receiver", PS_CLI_RECEIVER, longopts,
                      shortopts, usage, empty_hint);
+  p.repeatable = repeatable;
+  char hosts[8][256];
+  uint16_t ports[8];
   int c;
   while ((c = ps_cli_getopt(&p, &co, argc, argv)) != -1) {
     const char *opt = p.opt;
@@ -291,12 +473,23 @@ int main(int argc, char **argv) {
         return ps_cli_usage_error("too many --listen options (at most %s)",
                                   "8");
       }
-      listens[n_listen++] = optarg;
+      if (ps_cli_parse_hostport(optarg, 1, 1, hosts[n_listen], sizeof(hosts[0]),
+                                &ports[n_listen], why, sizeof(why))) {
+        return ps_cli_usage_error("invalid --listen: %s", why);
+      }
+      n_listen++;
       break;
     case 'w':
-      if (ps_cli_once(&out, optarg, opt)) {
-        return PS_EXIT_USAGE;
+      if (n_out == MAX_OUT) {
+        return ps_cli_usage_error("too many -w outputs (at most %d)", MAX_OUT);
       }
+      for (int k = 0; k < n_out; k++) {
+        if (strcmp(outs[k], optarg) == 0) {
+          return ps_cli_usage_error("-w %s is given twice: one output a name",
+                                    optarg);
+        }
+      }
+      outs[n_out++] = optarg;
       break;
     case 'F':
       if (strcmp(optarg, "pcap") == 0) {
@@ -414,6 +607,21 @@ int main(int argc, char **argv) {
       }
       kafka_props[n_kafka_props++] = optarg;
       break;
+    case OPT_POIP:
+    case OPT_POIP_CONNECT:
+      if (n_poip == MAX_POIP) {
+        return ps_cli_usage_error("too many PCAP-over-IP outputs (at most "
+                                  "%d --pcap-over-ip and "
+                                  "--pcap-over-ip-connect together)",
+                                  MAX_POIP);
+      }
+      char pwhy[4096];
+      if (parse_poip(&poips[n_poip], optarg, c == OPT_POIP_CONNECT, pwhy,
+                     sizeof(pwhy)) != 0) {
+        return ps_cli_usage_error("%s", pwhy);
+      }
+      n_poip++;
+      break;
     }
   }
   if (optind < argc) {
@@ -438,9 +646,6 @@ int main(int argc, char **argv) {
   if (from_kafka == NULL && kafka_group != NULL) {
     return ps_cli_usage_error("--kafka-group needs --from-kafka BROKERS");
   }
-  if (n_listen == 0 && from_kafka == NULL) {
-    return ps_cli_usage_error("--listen [ADDR]:PORT is required");
-  }
   if (kafka != NULL && kafka_topic == NULL) {
     return ps_cli_usage_error("--kafka needs --kafka-topic TOPIC");
   }
@@ -456,36 +661,73 @@ int main(int argc, char **argv) {
         "acknowledged only once Kafka keeps it; leave --state out)",
         state);
   }
+  kafka_props[n_kafka_props] = NULL;
+  if (from_kafka != NULL && n_out == 0) {
+    return ps_cli_usage_error("--from-kafka needs -w FILE (or -w -)");
+  }
+  if (n_listen == 0 && from_kafka == NULL) {
+    return ps_cli_usage_error("--listen [ADDR]:PORT is required");
+  }
+  int to_stdout = 0;
+  for (int k = 0; k < n_out; k++) {
+    if (strcmp(outs[k], "-") == 0) {
+      to_stdout = 1;
+    } else if (out == NULL) {
+      out = outs[k];
+    }
+  }
+  if (n_out + n_poip + (kafka != NULL) > 8) {
+    return ps_cli_usage_error("%d outputs: at most 8 in all (-w, "
+                              "--pcap-over-ip, --pcap-over-ip-connect, "
+                              "--kafka)",
+                              n_out + n_poip + (kafka != NULL));
+  }
+  if (n_out == 0 && n_poip == 0 && kafka == NULL) {
+    return ps_cli_usage_error(
+        "-w FILE (or -w - for standard output) is required, unless "
+        "there is a --pcap-over-ip or --kafka output");
+  }
   if (kafka != NULL && state == NULL) {
     state = "none";
   }
-  kafka_props[n_kafka_props] = NULL;
-  if (out == NULL && kafka == NULL) {
-    return ps_cli_usage_error(
-        "-w FILE (or -w - for standard output) is required");
-  }
-  char hosts[8][256];
-  uint16_t ports[8];
-  for (int i = 0; i < n_listen; i++) {
-    if (ps_cli_parse_hostport(listens[i], 1, 1, hosts[i], sizeof(hosts[i]),
-                              &ports[i], why, sizeof(why))) {
-      return ps_cli_usage_error("invalid --listen: %s", why);
+  if (n_out == 0) {
+    const char *o = fopt.rotate_bytes               ? "-C"
+                    : fopt.rotate_seconds           ? "-G"
+                    : fopt.max_files                ? "-W"
+                    : fopt.split_by_sensor          ? "--split-by-sensor"
+                    : fopt.post_rotate              ? "--post-rotate"
+                    : (fopt.flags & PS_SINK_APPEND) ? "--append"
+                    : state && kafka == NULL        ? "--state"
+                    : format >= 0                   ? "--format"
+                    : nano                          ? "--time-stamp-precision"
+                                                    : NULL;
+    if (o != NULL) {
+      return ps_cli_usage_error("%s applies to the file output: add -w FILE",
+                                o);
     }
   }
   if (ps_cli_check_common(&co) != 0) {
     return PS_EXIT_USAGE;
   }
-  if (format < 0) {
-    format = out == NULL                                    ? 1
-             : ps_format_from_path(out) == PS_FORMAT_PCAPNG ? 1
-                                                            : 0;
+  /* --format for every output, or each file's own suffix. */
+  int any_ng = 0;
+  for (int k = 0; k < n_out; k++) {
+    formats[k] = format >= 0                                        ? format
+                 : ps_format_from_path(outs[k]) == PS_FORMAT_PCAPNG ? 1
+                                                                    : 0;
+    any_ng |= formats[k] == 1;
   }
-  if (format == 1 && nano) {
+  if (format < 0) {
+    format = n_out > 0 ? formats[0] : 0;
+  }
+  if (any_ng && nano) {
     return ps_cli_usage_error(
         "--time-stamp-precision applies to pcap; pcapng keeps "
         "each sensor's own precision");
   }
-  if (out != NULL && strcmp(out, "-") == 0) {
+  /* Rotation, split and append apply to the files; standard output
+   * alone cannot take them. */
+  if (to_stdout && out == NULL) {
     const char *o = fopt.rotate_bytes               ? "-C"
                     : fopt.rotate_seconds           ? "-G"
                     : fopt.max_files                ? "-W"
@@ -505,15 +747,54 @@ int main(int argc, char **argv) {
         "-W needs -C SIZE or -G SECONDS: it counts rotated "
         "files");
   }
-  if (!fopt.split_by_sensor && out != NULL && strstr(out, "{sensor}") != NULL) {
-    return ps_cli_usage_error("-w %s names {sensor}: add --split-by-sensor",
-                              out);
+  for (int k = 0; k < n_out; k++) {
+    if (!fopt.split_by_sensor && strstr(outs[k], "{sensor}") != NULL) {
+      return ps_cli_usage_error("-w %s names {sensor}: add --split-by-sensor",
+                                outs[k]);
+    }
   }
   if (nano) {
     fopt.flags |= PS_SINK_NANO;
   }
+  if (co.key != NULL && (strlen(co.key) == 0 || strlen(co.key) > 1024)) {
+    return ps_cli_usage_error("auth-key: 1 to 1024 bytes");
+  }
+  if (co.print_config) {
+    /* The defaults that follow from other options, as they will be. */
+    char st[4096] = "", mp[32];
+    ps_cli_set_shown("format", format == 1 ? "pcapng" : "pcap");
+    if (state == NULL && out != NULL &&
+        ps_receiver_default_state_path(st, sizeof(st), out) == 0) {
+      ps_cli_set_shown("state", st);
+    }
+    /* (The receiver's own rule: twice --max-sensors, at least 64.) */
+    uint64_t twice = 2 * (max_sensors ? max_sensors : 1024);
+    snprintf(mp, sizeof(mp), "%llu",
+             (unsigned long long)(max_pending       ? max_pending
+                                  : twice > 1000000 ? 1000000
+                                  : twice > 64      ? twice
+                                                    : 64));
+    const ps_cli_default defaults[] = {
+        {"time-stamp-precision", "micro", NULL},
+        {"max-sensors", "1024", NULL},
+        {"max-pending", mp, NULL},
+        {"idle-timeout", "60", NULL},
+        {"state", NULL, "(none: standard output or a device)"},
+        {"file-size", NULL, "(no size rotation)"},
+        {"rotate-seconds", NULL, "(no time rotation)"},
+        {"file-count", NULL, "(keep every file)"},
+        {"post-rotate", NULL, "(no command)"},
+        {"port-file", NULL, "(not written)"},
+        {"tls-cert", NULL, "(no TLS)"},
+        {"tls-key", NULL, "(no TLS)"},
+        {"relinquish-privileges", NULL, "(keep the user)"},
+        {NULL, NULL, NULL}};
+    ps_cli_print_config(&p, &co, defaults, stdout);
+    return PS_EXIT_OK;
+  }
 
   ps_cli_raise_nofile();
+  char line[4096];
   ps_receiver *r = NULL;
   ps_sink *sink = NULL;
   int rc = ps_receiver_create(&r);
@@ -522,7 +803,7 @@ int main(int argc, char **argv) {
     return PS_EXIT_RUNTIME;
   }
   g_receiver = r;
-  ps_receiver_set_log(r, ps_cli_log, NULL);
+  ps_receiver_set_log_ex(r, ps_cli_log_ex, NULL);
 #ifdef PS_TOOL_TEST_HOOKS
   ps__tool_test_hook(r);
 #endif
@@ -532,10 +813,12 @@ int main(int argc, char **argv) {
     ps_receiver_free(r);
     return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
   }
-  if (co.key_file != NULL) {
+  if (co.key_file != NULL || co.key != NULL) {
     uint8_t key[1024];
-    size_t n;
-    if (ps_auth_key_load(key, &n, co.key_file, why, sizeof(why)) != 0) {
+    size_t n = co.key ? strlen(co.key) : 0;
+    if (co.key != NULL) {
+      memcpy(key, co.key, n);
+    } else if (ps_auth_key_load(key, &n, co.key_file, why, sizeof(why)) != 0) {
       ps_cli_err("%s", why);
       ps_receiver_free(r);
       return PS_EXIT_RUNTIME;
@@ -543,10 +826,10 @@ int main(int argc, char **argv) {
     ps_receiver_set_auth_key(r, key, n);
     memset(key, 0, sizeof(key));
     if (co.tls.cert_file == NULL) {
-      ps_cli_log(PS_LOG_WARNING,
-                 "shared-key authentication without TLS: keys are never "
-                 "sent, but the packets cross the network readable",
-                 NULL);
+      ps_cli_log_event(PS_LOG_WARNING, "auth_without_tls", NULL, NULL, 0,
+                       "shared-key authentication without TLS: keys are "
+                       "never sent, but the packets cross the network "
+                       "readable");
     }
   }
   ps_receiver_set_max_sessions(r, (unsigned)max_sensors);
@@ -555,8 +838,8 @@ int main(int argc, char **argv) {
   /* The journal first: it repairs the files the outputs may reopen. */
   char state_buf[4096];
   struct stat ost;
-  int special = out != NULL && stat(out, &ost) == 0 && !S_ISREG(ost.st_mode);
-  if (state == NULL && out != NULL && strcmp(out, "-") != 0 && !special) {
+  int special = out && stat(out, &ost) == 0 && !S_ISREG(ost.st_mode);
+  if (out != NULL && state == NULL && !special) {
     /* (A named pipe or a device is written as it is: nothing to cut
      * back, no journal.) */
     if (ps_receiver_default_state_path(state_buf, sizeof(state_buf), out) !=
@@ -568,14 +851,21 @@ int main(int argc, char **argv) {
     }
     state = state_buf;
   }
-  if (state != NULL && strcmp(state, "none") != 0 && strcmp(out, "-") != 0 &&
-      !special && !state_covers(state, out)) {
+  for (int k = 0; state != NULL && strcmp(state, "none") != 0 && k < n_out;
+       k++) {
+    struct stat kst;
+    if (strcmp(outs[k], "-") == 0 ||
+        (stat(outs[k], &kst) == 0 && !S_ISREG(kst.st_mode)) ||
+        state_covers(state, outs[k])) {
+      continue;
+    }
     ps_receiver_free(r);
     return ps_cli_usage_error(
         "--state %s: the journal cuts back only files in its "
         "own directory or below it, and -w %s is not there: "
-        "put it in the output's directory",
-        state, out);
+        "put it in the output's directory (with several -w, one "
+        "directory above them all)",
+        state, outs[k]);
   }
   if (state != NULL && strcmp(state, "none") != 0 &&
       ps_receiver_set_state_file(r, state) != 0) {
@@ -590,17 +880,26 @@ int main(int argc, char **argv) {
       return PS_EXIT_RUNTIME;
     }
   }
-  if (out != NULL) {
-    rc = ps_file_sink(&sink, format == 1 ? PS_FORMAT_PCAPNG : PS_FORMAT_PCAP,
-                      out, &fopt, sizeof(fopt));
+  for (int k = 0; k < n_out; k++) {
+    /* Standard output beside files: written as it is, not rotated. */
+    ps_file_sink_options so = PS_FILE_SINK_OPTIONS_INIT;
+    so.flags = fopt.flags & PS_SINK_NANO;
+    int is_stdout = strcmp(outs[k], "-") == 0;
+    sink = NULL;
+    rc =
+        ps_file_sink(&sink, formats[k] == 1 ? PS_FORMAT_PCAPNG : PS_FORMAT_PCAP,
+                     outs[k], is_stdout ? &so : &fopt, sizeof(fopt));
+    if (rc == 0) {
+      rc = ps_receiver_add_sink(r, sink);
+    }
     if (rc != 0) {
       ps_cli_err("%s", sink ? ps_sink_errmsg(sink) : ps_strerror(rc));
       ps_sink_free(sink);
+      forget_sinks();
       ps_receiver_free(r);
       return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
     }
-    ps_receiver_add_sink(r, sink);
-    g_sink = sink; /* owned by the receiver; cleared before it is freed */
+    g_sinks[k] = sink; /* owned by the receiver; cleared before it is freed */
   }
   if (kafka != NULL) {
     ps_sink *ks = NULL;
@@ -609,23 +908,66 @@ int main(int argc, char **argv) {
     kopt.topic = kafka_topic;
     kopt.properties = kafka_props;
     rc = ps_kafka_sink(&ks, &kopt, sizeof(kopt));
-    if (rc == 0) {
-      rc = ps_receiver_add_sink(r, ks);
-      if (rc != 0) {
-        ps_cli_err("%s", ps_receiver_errmsg(r));
-        ps_sink_free(ks);
-        ps_receiver_free(r);
-        return PS_EXIT_RUNTIME;
-      }
-    } else {
+    if (rc == 0 && (rc = ps_receiver_add_sink(r, ks)) != 0) {
+      ps_cli_err("--kafka: %s", ps_receiver_errmsg(r));
+      ps_sink_free(ks);
+      forget_sinks();
+      ps_receiver_free(r);
+      return PS_EXIT_RUNTIME;
+    }
+    if (rc != 0) {
       ps_cli_err("%s", ks ? ps_sink_errmsg(ks) : ps_strerror(rc));
       ps_sink_free(ks);
+      forget_sinks();
       ps_receiver_free(r);
       return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
     }
   }
-  /* Written as the user who started us (like a pid file), once the
-   * sockets listen and the output is open. */
+  for (int i = 0; i < n_poip; i++) {
+    poip_spec *sp = &poips[i];
+    ps_sink *ls = NULL;
+    rc = sp->connect ? ps_pcap_over_ip_connect_sink(&ls, sp->host, sp->port,
+                                                    &sp->o, sizeof(sp->o))
+                     : ps_pcap_over_ip_sink(&ls, sp->host, sp->port, &sp->o,
+                                            sizeof(sp->o));
+    if (rc == 0) {
+      rc = ps_receiver_add_sink(r, ls);
+    }
+    if (rc != 0) {
+      ps_cli_err("%s %s: %s",
+                 sp->connect ? "--pcap-over-ip-connect" : "--pcap-over-ip",
+                 sp->arg, ls ? ps_sink_errmsg(ls) : ps_strerror(rc));
+      ps_sink_free(ls);
+      forget_sinks();
+      ps_receiver_free(r);
+      return rc == PS_ERR_INVALID || rc == PS_ERR_FILTER ? PS_EXIT_USAGE
+                                                         : PS_EXIT_RUNTIME;
+    }
+    uint16_t lp = 0;
+    if (!sp->connect) {
+      ps_pcap_over_ip_get_port(ls, &lp);
+    }
+    snprintf(line, sizeof(line), "pcap-over-ip %s %s%s%s:%u (%s)",
+             sp->connect ? "connecting to" : "listening on",
+             strchr(sp->host, ':') ? "[" : "",
+             sp->host[0] ? sp->host : "127.0.0.1",
+             strchr(sp->host, ':') ? "]" : "", sp->connect ? sp->port : lp,
+             sp->o.format == PS_PCAP_OVER_IP_PCAPNG    ? "pcapng"
+             : sp->o.format == PS_PCAP_OVER_IP_PCAP_NS ? "pcap-ns"
+                                                       : "pcap");
+    const ps_cli_field f[] = {
+        PS_CLI_STR("address", sp->host[0] ? sp->host : "127.0.0.1"),
+        PS_CLI_NUM("port", sp->connect ? sp->port : lp),
+        PS_CLI_STR("format", sp->o.format == PS_PCAP_OVER_IP_PCAPNG ? "pcapng"
+                             : sp->o.format == PS_PCAP_OVER_IP_PCAP_NS
+                                 ? "pcap-ns"
+                                 : "pcap"),
+    };
+    ps_cli_log_event(PS_LOG_INFO,
+                     sp->connect ? "pcap_over_ip_connecting"
+                                 : "pcap_over_ip_listening",
+                     NULL, f, sizeof(f) / sizeof(f[0]), line);
+  }
   if (from_kafka != NULL) {
     ps_kafka_input_options kin = PS_KAFKA_INPUT_OPTIONS_INIT;
     kin.brokers = from_kafka;
@@ -634,22 +976,17 @@ int main(int argc, char **argv) {
     kin.properties = kafka_props;
     if ((rc = ps_receiver_consume_kafka(r, &kin, sizeof(kin))) != 0) {
       ps_cli_err("%s", ps_receiver_errmsg(r));
-      g_sink = NULL;
+      forget_sinks();
       ps_receiver_free(r);
       return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
     }
-    char kline[1200];
-    snprintf(kline, sizeof(kline),
-             "reading Kafka topic %s at %s (group %s), writing %s to %s",
-             kafka_topic, from_kafka, kafka_group,
-             format == 1 ? "pcapng" : "pcap",
-             strcmp(out, "-") ? out : "standard output");
-    ps_cli_log(PS_LOG_INFO, kline, NULL);
   }
+  /* Written as the user who started us (like a pid file), once the
+   * sockets listen and the output is open. */
   if (port_file != NULL &&
       write_port_file(r, port_file, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
-    g_sink = NULL;
+    forget_sinks();
     ps_receiver_free(r);
     return PS_EXIT_RUNTIME;
   }
@@ -663,25 +1000,52 @@ int main(int argc, char **argv) {
 
   ps_cli_signals(on_signal, on_hup);
 
-  char line[4096];
+  /* "pcap to a.pcap and pcapng to standard output" */
+  char writing[1200] = "";
+  for (int k = 0; k < n_out; k++) {
+    size_t w = strlen(writing);
+    snprintf(writing + w, sizeof(writing) - w, "%s%s to %s",
+             k == 0           ? ""
+             : k + 1 == n_out ? " and "
+                              : ", ",
+             formats[k] == 1 ? "pcapng" : "pcap",
+             strcmp(outs[k], "-") ? outs[k] : "standard output");
+  }
+  if (kafka != NULL) {
+    size_t w = strlen(writing);
+    snprintf(writing + w, sizeof(writing) - w, "%sKafka topic %s at %s",
+             n_out > 0 ? " and to " : "to ", kafka_topic, kafka);
+  } else if (n_out == 0) {
+    snprintf(writing, sizeof(writing), "no file (PCAP-over-IP only)");
+  }
+  if (from_kafka != NULL) {
+    snprintf(line, sizeof(line),
+             "reading Kafka topic %s at %s (group %s), "
+             "writing %s",
+             kafka_topic, from_kafka, kafka_group, writing);
+    const ps_cli_field kf[] = {
+        PS_CLI_STR("brokers", from_kafka),
+        PS_CLI_STR("topic", kafka_topic),
+        PS_CLI_STR("group", kafka_group),
+    };
+    ps_cli_log_event(PS_LOG_INFO, "kafka_input", NULL, kf,
+                     sizeof(kf) / sizeof(kf[0]), line);
+  }
   for (int i = 0; i < n_listen; i++) {
-    char kdesc[600] = "";
-    if (kafka != NULL) {
-      snprintf(kdesc, sizeof(kdesc), "%sKafka topic %s at %s",
-               out != NULL ? " and to " : "", kafka_topic, kafka);
-    }
-    snprintf(line, sizeof(line), "listening on %s%s%s:%u, writing %s%s%s%s",
+    snprintf(line, sizeof(line), "listening on %s%s%s:%u, writing %s",
              strchr(hosts[i], ':') ? "[" : "", hosts[i][0] ? hosts[i] : "*",
              strchr(hosts[i], ':') ? "]" : "",
-             i == 0 ? ps_receiver_port(r) : ports[i],
-             out == NULL   ? ""
-             : format == 1 ? "pcapng to "
-                           : "pcap to ",
-             out == NULL        ? ""
-             : strcmp(out, "-") ? out
-                                : "standard output",
-             kafka != NULL && out == NULL ? "to " : "", kdesc);
-    ps_cli_log(PS_LOG_INFO, line, NULL);
+             i == 0 ? ps_receiver_port(r) : ports[i], writing);
+    const ps_cli_field f[] = {
+        PS_CLI_STR("address", hosts[i][0] ? hosts[i] : "*"),
+        PS_CLI_NUM("port", i == 0 ? ps_receiver_port(r) : ports[i]),
+        PS_CLI_STR("format", n_out == 0        ? "none"
+                             : formats[0] == 1 ? "pcapng"
+                                               : "pcap"),
+        PS_CLI_STR("output", n_out ? outs[0] : ""),
+    };
+    ps_cli_log_event(PS_LOG_INFO, "listening", NULL, f,
+                     sizeof(f) / sizeof(f[0]), line);
   }
   rc = ps_receiver_run(r);
   ps_receiver_counters ctr;
@@ -705,6 +1069,20 @@ int main(int argc, char **argv) {
            (unsigned long long)ctr.dropped, (unsigned long long)ctr.overflow,
            (unsigned long long)ctr.duplicate_batches,
            (unsigned long long)ctr.write_stalls);
+  const ps_cli_field f[] = {
+      PS_CLI_NUM("sessions", ctr.sessions_total),
+      PS_CLI_NUM("sessions_failed", ctr.sessions_failed),
+      PS_CLI_NUM("connections", ctr.connections),
+      PS_CLI_NUM("connections_no_hello", ctr.connections_no_hello),
+      PS_CLI_NUM("packets", ctr.packets),
+      PS_CLI_NUM("bytes", ctr.bytes),
+      PS_CLI_NUM("dropped", ctr.dropped),
+      PS_CLI_NUM("overflow_dropped", ctr.overflow),
+      PS_CLI_NUM("duplicate_batches", ctr.duplicate_batches),
+      PS_CLI_NUM("write_stalls", ctr.write_stalls),
+  };
+  ps_cli_log_event(PS_LOG_INFO, "summary", NULL, f, sizeof(f) / sizeof(f[0]),
+                   line);
   if (from_kafka != NULL) {
     /* The closing note of a consumer: what it read and skipped. */
     snprintf(
@@ -716,13 +1094,23 @@ int main(int argc, char **argv) {
         (unsigned long long)ctr.bytes, (unsigned long long)ctr.sessions_total,
         (unsigned long long)ctr.kafka_duplicates,
         (unsigned long long)ctr.kafka_gaps, (unsigned long long)ctr.kafka_bad);
+    const ps_cli_field kf[] = {
+        PS_CLI_NUM("messages", ctr.kafka_messages),
+        PS_CLI_NUM("packets", ctr.packets),
+        PS_CLI_NUM("bytes", ctr.bytes),
+        PS_CLI_NUM("streams", ctr.sessions_total),
+        PS_CLI_NUM("duplicates", ctr.kafka_duplicates),
+        PS_CLI_NUM("gaps", ctr.kafka_gaps),
+        PS_CLI_NUM("bad", ctr.kafka_bad),
+    };
+    ps_cli_log_event(PS_LOG_INFO, "kafka_input_summary", NULL, kf,
+                     sizeof(kf) / sizeof(kf[0]), line);
   }
-  ps_cli_log(PS_LOG_INFO, line, NULL);
   if (rc != 0) {
     ps_cli_err("%s", ps_receiver_errmsg(r));
   }
   g_receiver = NULL;
-  g_sink = NULL;
+  forget_sinks();
   ps_receiver_free(r);
   return rc == 0 ? PS_EXIT_OK : PS_EXIT_RUNTIME;
 }

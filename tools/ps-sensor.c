@@ -5,10 +5,14 @@
 #include "ps_cli.h"
 
 #include <getopt.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static ps_sensor *g_sensor;
 static ps_stream *g_stream;
@@ -28,11 +32,56 @@ static void on_signal(int sig) {
   }
 }
 
+/* Following network namespaces keeps root for the whole run, but only
+ * the capabilities it uses: CAP_SYS_ADMIN (setns), CAP_NET_RAW (packet
+ * sockets), CAP_NET_ADMIN (promiscuous mode, buffer sizes), CAP_SYS_PTRACE
+ * (other users' /proc/PID/ns/net) and CAP_DAC_READ_SEARCH (the runtime's
+ * state directories). Everything else (CAP_DAC_OVERRIDE, CAP_SETUID,
+ * CAP_SYS_MODULE, ...) goes, from the bounding set too. */
+static void keep_netns_caps(void) {
+  static const int keep[] = {CAP_SYS_ADMIN, CAP_NET_RAW, CAP_NET_ADMIN,
+                             CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH};
+  uint32_t mask[2] = {0, 0};
+  for (size_t i = 0; i < sizeof(keep) / sizeof(*keep); i++) {
+    mask[keep[i] / 32] |= 1u << (keep[i] % 32);
+  }
+  for (int c = 0; c <= CAP_LAST_CAP; c++) {
+    if (!(mask[c / 32] & (1u << (c % 32)))) {
+      prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
+    }
+  }
+  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct d[2];
+  memset(d, 0, sizeof(d));
+  if (syscall(SYS_capget, &h, d) != 0) {
+    return;
+  }
+  for (int i = 0; i < 2; i++) {
+    d[i].effective &= mask[i];
+    d[i].permitted &= mask[i];
+    d[i].inheritable = 0;
+  }
+  if (syscall(SYS_capset, &h, d) != 0) {
+    ps_cli_log(PS_LOG_WARNING,
+               "--netns: cannot drop the capabilities it does not need", NULL);
+  } else {
+    ps_cli_log(PS_LOG_INFO,
+               "--netns: keeping CAP_SYS_ADMIN, CAP_NET_RAW, CAP_NET_ADMIN, "
+               "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH to follow namespaces; "
+               "the other capabilities are dropped",
+               NULL);
+  }
+}
+
 /* The help text is laid out as printed. */
 /* clang-format off */
 static void usage(FILE *f) {
   fputs(
-"Usage: ps-sensor -i IFACE [-i IFACE]... | -r FILE  --receiver HOST:PORT...\n"
+"Usage: ps-sensor -i IFACE [-i IFACE]... | -r FILE | --netns SPEC...\n"
+"                 --receiver HOST:PORT...\n"
+"                 [--netns-match KEY=GLOB]... [--netns-loopback]\n"
+"                 [--netns-rescan SECONDS] [--runtime-root DIR]\n"
+"                 [--node-name NAME]\n"
 "                 [-s SNAPLEN] [-B KIB] [-p] [-c COUNT] [--duration SECONDS]\n"
 "                 [--replay-buffer SIZE] [--overflow drop-oldest|drop-newest]\n"
 "                 [--spool-dir DIR] [--compress lz4|zlib|none] [--name NAME]\n"
@@ -40,7 +89,10 @@ static void usage(FILE *f) {
 "                 [--tls] [--tls-ca FILE] [--tls-server-name NAME]\n"
 "                 [--tls-cert FILE --tls-key FILE] [--tls-pin sha256:BASE64]\n"
 "                 [--tls-insecure] [--auth-key-file FILE] [-Z USER]\n"
-"                 [-F FILE] [-q|-v] [FILTER EXPRESSION...]\n"
+"                 [--interface-filter IFACE=EXPR]... [--config FILE]\n"
+"                 [--print-config] [-F FILE] [-q|-v] [--log-format text|json]\n"
+"                 [--log-file FILE]\n"
+"                 [FILTER EXPRESSION...]\n"
 "       ps-sensor -h|-V\n"
 "\n"
 "Capture packets (live, or from a pcap/pcapng file) and stream them to a\n"
@@ -48,6 +100,18 @@ static void usage(FILE *f) {
 "\n"
 "  -i, --interface IFACE   capture on IFACE (repeatable; 'any' for all)\n"
 "  -r, --read FILE         stream the packets of a capture file, then exit\n"
+"      --netns SPEC        capture in workloads' network namespaces, followed\n"
+"                          as they come and go (repeatable): all, a name in\n"
+"                          /run/netns, a path, pid:PID, pod:NAMESPACE/NAME\n"
+"                          or container:ID; there, -i names the interfaces\n"
+"                          (default: every one that is up)\n"
+"      --netns-match KEY=GLOB  only workloads whose namespace, pod,\n"
+"                          container, netns or label KEY matches\n"
+"      --netns-loopback    capture the namespaces' loopback too\n"
+"      --netns-rescan SECONDS  look for namespaces this often (default 2)\n"
+"      --runtime-root DIR  the container runtime's bundles (default:\n"
+"                          containerd's and CRI-O's state directories)\n"
+"      --node-name NAME    node in the workloads' identity (default: host)\n"
 "      --receiver HOST:PORT  where to stream ([IPV6]:PORT for IPv6); give\n"
 "                          it up to 8 times to fail over in that order\n"
 "  -s, --snapshot-length N bytes kept per packet (1..262144, default 262144)\n"
@@ -76,7 +140,9 @@ static void usage(FILE *f) {
         f);
   ps_cli_help(PS_CLI_SENSOR, f, PS_CLI_HELP_CRED);
   ps_cli_help(PS_CLI_SENSOR, f, PS_CLI_HELP_USER);
-  fputs("  -F FILE                 read the filter expression from FILE\n", f);
+  fputs("  -F, --filter-file FILE  read the filter expression from FILE\n"
+        "      --interface-filter IFACE=EXPR  capture on IFACE only what EXPR\n"
+        "                          matches too (and-ed with the filter)\n", f);
   ps_cli_help(PS_CLI_SENSOR, f, PS_CLI_HELP_LOG);
   fputs(
 "\n"
@@ -97,7 +163,14 @@ enum {
   OPT_PEER_TIMEOUT,
   OPT_REPLAY_BUFFER,
   OPT_OVERFLOW,
-  OPT_SPOOL
+  OPT_SPOOL,
+  OPT_NETNS,
+  OPT_NETNS_MATCH,
+  OPT_NETNS_LOOPBACK,
+  OPT_NETNS_RESCAN,
+  OPT_RUNTIME_ROOT,
+  OPT_NODE_NAME,
+  OPT_IFFILTER
 };
 
 #define MAX_RECEIVERS 8
@@ -113,6 +186,8 @@ static const char *empty_hint(int c) {
     return "give a capture file";
   case 'F':
     return "give a filter file";
+  case OPT_IFFILTER:
+    return "give IFACE=EXPRESSION";
   case OPT_RECEIVER:
     return "give HOST:PORT";
   case OPT_SPOOL:
@@ -127,6 +202,15 @@ static const char *empty_hint(int c) {
     return "give drop-oldest or drop-newest";
   case OPT_REPLAY_BUFFER:
     return "give a size";
+  case OPT_NETNS:
+    return "give all, a name, a path, pid:PID, pod:NAMESPACE/NAME or "
+           "container:ID";
+  case OPT_NETNS_MATCH:
+    return "give KEY=GLOB";
+  case OPT_RUNTIME_ROOT:
+    return "give a directory";
+  case OPT_NODE_NAME:
+    return "give a name";
   default:
     return "give a number";
   }
@@ -175,7 +259,18 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
         (unsigned long long)st.ifdropped,
         (unsigned long long)ic.packets_dropped_overflow,
         (unsigned long long)ic.packets_lost, (unsigned long long)st.truncated);
-    ps_cli_log(level, line, NULL);
+    const ps_cli_field f[] = {
+        PS_CLI_STR("source", ps_sensor_interface_name(sensor, i)),
+        PS_CLI_NUM("captured", st.captured),
+        PS_CLI_NUM("acknowledged", ic.packets_acked),
+        PS_CLI_NUM("kernel_dropped", st.dropped),
+        PS_CLI_NUM("interface_dropped", st.ifdropped),
+        PS_CLI_NUM("overflow_dropped", ic.packets_dropped_overflow),
+        PS_CLI_NUM("lost", ic.packets_lost),
+        PS_CLI_NUM("truncated", st.truncated),
+    };
+    ps_cli_log_event(level, "source_summary", NULL, f, sizeof(f) / sizeof(f[0]),
+                     line);
   }
   snprintf(
       line, sizeof(line),
@@ -190,7 +285,20 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
       (unsigned long long)sc.packets_dropped_overflow,
       (unsigned long long)sc.packets_lost, (unsigned long long)tot.truncated,
       (unsigned long long)sc.reconnects, (unsigned long long)sc.batches_resent);
-  ps_cli_log(level, line, NULL);
+  const ps_cli_field f[] = {
+      PS_CLI_STR("receiver", to),
+      PS_CLI_NUM("packets", sc.packets_sent),
+      PS_CLI_NUM("bytes", sc.bytes_sent),
+      PS_CLI_NUM("acknowledged", sc.packets_acked),
+      PS_CLI_NUM("kernel_dropped", tot.dropped),
+      PS_CLI_NUM("interface_dropped", tot.ifdropped),
+      PS_CLI_NUM("overflow_dropped", sc.packets_dropped_overflow),
+      PS_CLI_NUM("lost", sc.packets_lost),
+      PS_CLI_NUM("truncated", tot.truncated),
+      PS_CLI_NUM("reconnects", sc.reconnects),
+      PS_CLI_NUM("batches_resent", sc.batches_resent),
+  };
+  ps_cli_log_event(level, "summary", NULL, f, sizeof(f) / sizeof(f[0]), line);
   if (sc.packets_recovered > 0) {
     ps_stream_interface_counters rc, sum;
     memset(&sum, 0, sizeof(sum));
@@ -211,11 +319,68 @@ static void summary(ps_sensor *sensor, ps_stream *stream, const char *to,
              (unsigned long long)sum.packets_acked,
              (unsigned long long)sum.packets_dropped_overflow,
              (unsigned long long)sum.packets_lost);
-    ps_cli_log(level, line, NULL);
+    const ps_cli_field rf[] = {
+        PS_CLI_NUM("recovered", sc.packets_recovered),
+        PS_CLI_NUM("acknowledged", sum.packets_acked),
+        PS_CLI_NUM("overflow_dropped", sum.packets_dropped_overflow),
+        PS_CLI_NUM("lost", sum.packets_lost),
+    };
+    ps_cli_log_event(level, "recovered_summary", NULL, rf,
+                     sizeof(rf) / sizeof(rf[0]), line);
   }
   if (tot.truncated > 0) {
-    ps_cli_log(level, "some packets were shortened by libpcap (see above)",
-               NULL);
+    ps_cli_log_event(level, "truncated", NULL, NULL, 0,
+                     "some packets were shortened by libpcap (see above)");
+  }
+}
+
+/* --print-config: the options, then the filter each source gets. */
+static void print_config(const ps_cli_parser *p, const ps_cli_common *co,
+                         const char *filter, const char *filter_file,
+                         const char *const *ifaces, int n_ifaces,
+                         const char *file, const char *const *iffilters,
+                         int n_iffilters, ps_codec codec) {
+  const ps_cli_default defaults[] = {
+      {"interface", NULL, "(none: give interface or read)"},
+      {"read", NULL, "(not set: live capture)"},
+      {"snapshot-length", "262144", NULL},
+      {"buffer-size", NULL, "(libpcap's default)"},
+      {"count", NULL, "(no limit)"},
+      {"duration", NULL, "(no limit)"},
+      {"compress", codec == PS_CODEC_LZ4 ? "lz4" : "zlib", NULL},
+      {"name", NULL, "(the host name)"},
+      {"connect-timeout", NULL, "(retry forever)"},
+      {"peer-timeout", "30", NULL},
+      {"replay-buffer", "8M", NULL},
+      {"spool-dir", NULL, "(not set: memory only)"},
+      {"overflow", "drop-oldest", NULL},
+      {"filter-file", NULL, "(not set)"},
+      {"filter", NULL, "(not set: everything)"},
+      {"tls-ca", NULL, "(the system trust store, with TLS)"},
+      {"tls-server-name", NULL, "(the host of receiver)"},
+      {"relinquish-privileges", NULL, "(as root: packetstreamer or nobody)"},
+      {NULL, NULL, NULL}};
+  /* The filter is shown as the sensor takes it: a filter-file, or the
+   * expression of the arguments or of the file's filter:. */
+  ps_cli_set_shown("filter", filter_file ? NULL : filter);
+  ps_cli_print_config(p, co, defaults, stdout);
+  printf("# The capture filter of each source (besides, a live capture "
+         "never\n# holds the sensor's own stream):\n");
+  for (int i = 0; i < (file ? 1 : n_ifaces); i++) {
+    const char *own = NULL;
+    const char *name = file ? file : ifaces[i];
+    for (int j = 0; !file && j < n_iffilters; j++) {
+      size_t l = strcspn(iffilters[j], "=");
+      if (strlen(name) == l && strncmp(name, iffilters[j], l) == 0) {
+        own = iffilters[j] + l + 1;
+      }
+    }
+    printf("#   %s: ", name);
+    if (filter && own) {
+      printf("(%s) and (%s)\n", filter, own);
+    } else {
+      printf("%s\n", filter ? filter : own ? own : "(everything)");
+    }
   }
 }
 
@@ -240,7 +405,32 @@ int main(int argc, char **argv) {
       {"replay-buffer", required_argument, NULL, OPT_REPLAY_BUFFER},
       {"spool-dir", required_argument, NULL, OPT_SPOOL},
       {"overflow", required_argument, NULL, OPT_OVERFLOW},
+      {"netns", required_argument, NULL, OPT_NETNS},
+      {"netns-match", required_argument, NULL, OPT_NETNS_MATCH},
+      {"netns-loopback", no_argument, NULL, OPT_NETNS_LOOPBACK},
+      {"netns-rescan", required_argument, NULL, OPT_NETNS_RESCAN},
+      {"runtime-root", required_argument, NULL, OPT_RUNTIME_ROOT},
+      {"node-name", required_argument, NULL, OPT_NODE_NAME},
+      {"filter-file", required_argument, NULL, 'F'},
+      {"interface-filter", required_argument, NULL, OPT_IFFILTER},
       {NULL, 0, NULL, 0}};
+  /* For --config: the options a file gives as lists, the positional
+   * filter as the key filter, and what the command line replaces
+   * besides its own option's key. */
+  static const char *const repeatable[] = {"interface",        "receiver",
+                                           "interface-filter", "netns",
+                                           "netns-match",      NULL};
+  static const char *const extra[] = {"filter", NULL};
+  static const struct ps_cli_override overrides[] = {
+      {'r', "interface"}, {'r', "interface-filter"}, {'r', "netns"},
+      {'i', "read"},      {OPT_NETNS, "read"},       {'F', "filter"},
+      {0, NULL}};
+  const char *iffilters[64];
+  int n_iffilters = 0;
+  const char *netns[64], *matches[16];
+  int n_netns = 0, n_matches = 0, ns_lo = 0;
+  uint64_t rescan = 0;
+  const char *runtime_root = NULL, *node_name = NULL;
   const char *ifaces[64];
   int n_ifaces = 0;
   const char *file = NULL, *name = NULL, *filter_file = NULL;
@@ -260,6 +450,11 @@ int main(int argc, char **argv) {
   ps_cli_common co;
   ps_cli_getopt_init(&p, &co, "ps-sensor", PS_CLI_SENSOR, longopts, shortopts,
                      usage, empty_hint);
+  p.repeatable = repeatable;
+  p.extra = extra;
+  p.overrides = overrides;
+  char hosts[MAX_RECEIVERS][256];
+  uint16_t ports[MAX_RECEIVERS];
   int c;
   while ((c = ps_cli_getopt(&p, &co, argc, argv)) != -1) {
     const char *opt = p.opt;
@@ -283,8 +478,26 @@ int main(int argc, char **argv) {
         return ps_cli_usage_error("too many --receiver options (at most %d)",
                                   MAX_RECEIVERS);
       }
+      if (ps_cli_parse_hostport(optarg, 0, 0, hosts[n_receivers],
+                                sizeof(hosts[0]), &ports[n_receivers], why,
+                                sizeof(why))) {
+        return ps_cli_usage_error("invalid --receiver: %s", why);
+      }
       receivers[n_receivers++] = optarg;
       break;
+    case OPT_IFFILTER: {
+      const char *eq = strchr(optarg, '=');
+      if (eq == NULL || eq == optarg || eq[1 + strspn(eq + 1, " \t")] == 0) {
+        return ps_cli_usage_error(
+            "invalid --interface-filter '%s': give IFACE=EXPRESSION", optarg);
+      }
+      if (n_iffilters == 64) {
+        return ps_cli_usage_error("too many --interface-filter options (at "
+                                  "most 64)");
+      }
+      iffilters[n_iffilters++] = optarg;
+      break;
+    }
     case OPT_REPLAY_BUFFER:
       if (ps_cli_parse_size(optarg, 1, 65536, (uint64_t)64 << 30, &replay, why,
                             sizeof(why)) != 0) {
@@ -360,6 +573,9 @@ int main(int argc, char **argv) {
       if (ps_cli_once(&name, optarg, opt)) {
         return PS_EXIT_USAGE;
       }
+      if (strlen(name) > 255) {
+        return ps_cli_usage_error("invalid --name: 1 to 255 characters");
+      }
       break;
     case OPT_PEER_TIMEOUT:
       if (ps_cli_parse_u64(optarg, 2, 86400, &ptimeout, why, sizeof(why))) {
@@ -371,24 +587,61 @@ int main(int argc, char **argv) {
         return PS_EXIT_USAGE;
       }
       break;
+    case OPT_NETNS:
+      if (n_netns == 64) {
+        return ps_cli_usage_error("too many --netns options (at most 64)");
+      }
+      netns[n_netns++] = optarg;
+      break;
+    case OPT_NETNS_MATCH:
+      if (n_matches == 16) {
+        return ps_cli_usage_error(
+            "too many --netns-match options (at most 16)");
+      }
+      matches[n_matches++] = optarg;
+      break;
+    case OPT_NETNS_LOOPBACK:
+      ns_lo = 1;
+      break;
+    case OPT_NETNS_RESCAN:
+      if (ps_cli_parse_u64(optarg, 1, 3600, &rescan, why, sizeof(why))) {
+        return ps_cli_usage_error("invalid --netns-rescan: %s", why);
+      }
+      break;
+    case OPT_RUNTIME_ROOT:
+      if (ps_cli_once(&runtime_root, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_NODE_NAME:
+      if (ps_cli_once(&node_name, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
     }
   }
   if (n_receivers == 0) {
     return ps_cli_usage_error("--receiver HOST:PORT is required");
   }
-  char hosts[MAX_RECEIVERS][256];
-  uint16_t ports[MAX_RECEIVERS];
-  for (int i = 0; i < n_receivers; i++) {
-    if (ps_cli_parse_hostport(receivers[i], 0, 0, hosts[i], sizeof(hosts[i]),
-                              &ports[i], why, sizeof(why))) {
-      return ps_cli_usage_error("invalid --receiver: %s", why);
-    }
+  if (file != NULL && n_netns > 0) {
+    return ps_cli_usage_error("give either --netns or -r, not both");
   }
-  if ((file == NULL) == (n_ifaces == 0)) {
-    return ps_cli_usage_error("%s",
-                              file ? "give either -i or -r, not both"
-                                   : "nothing to capture: give -i IFACE or "
-                                     "-r FILE");
+  if (n_netns == 0 && (file == NULL) == (n_ifaces == 0)) {
+    return ps_cli_usage_error("%s", file ? "give either -i or -r, not both"
+                                         : "nothing to capture: give -i IFACE, "
+                                           "--netns SPEC or -r FILE");
+  }
+  if (n_netns == 0 &&
+      (n_matches || ns_lo || rescan || runtime_root || node_name)) {
+    return ps_cli_usage_error("--netns-match, --netns-loopback, "
+                              "--netns-rescan, --runtime-root and "
+                              "--node-name apply to --netns: add --netns all "
+                              "or a namespace");
+  }
+  if (n_netns > 0 && co.run_as != NULL && strcmp(co.run_as, "root") != 0) {
+    return ps_cli_usage_error(
+        "-Z cannot be combined with --netns: following namespaces needs "
+        "CAP_SYS_ADMIN and CAP_NET_RAW for the whole run (see SECURITY.md)");
   }
   if (ps_cli_check_common(&co) != 0) {
     return PS_EXIT_USAGE;
@@ -399,6 +652,16 @@ int main(int argc, char **argv) {
   }
   if (name != NULL && (strlen(name) == 0 || strlen(name) > 255)) {
     return ps_cli_usage_error("invalid --name: 1 to 255 characters");
+  }
+  /* Said here, without the name: printed, its control bytes (a newline)
+   * would break the one-line error, or forge log lines. */
+  for (const char *q = name; q != NULL && *q != '\0'; q++) {
+    if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+      return ps_cli_usage_error(
+          "invalid --name: control byte 0x%02x at offset %d: use printable "
+          "characters",
+          (unsigned char)*q, (int)(q - name));
+    }
   }
   char *filter = NULL;
   if (filter_file != NULL) {
@@ -413,6 +676,19 @@ int main(int argc, char **argv) {
     }
   } else if (optind < argc) {
     filter = ps_cli_join(argc - optind, argv + optind);
+  } else if (ps_cli_config_extra("filter") != NULL) {
+    filter = strdup(ps_cli_config_extra("filter"));
+    if (filter == NULL) {
+      ps_cli_err("out of memory");
+      return PS_EXIT_RUNTIME;
+    }
+    if (filter[strspn(filter, " \t\n\r\f\v")] == '\0') {
+      free(filter);
+      ps_cli_err("%sempty filter: give an expression, or leave the key out "
+                 "to capture everything",
+                 ps_cli_config_where("filter"));
+      return PS_EXIT_USAGE;
+    }
   }
   /* No expression captures everything: that takes no arguments, not an
    * empty one (an unset variable) or an empty filter file. */
@@ -428,9 +704,47 @@ int main(int argc, char **argv) {
                               "arguments to capture everything");
   }
 
+  for (int i = 0; i < n_iffilters; i++) {
+    size_t l = strcspn(iffilters[i], "=");
+    int found = 0;
+    for (int j = 0; j < n_ifaces; j++) {
+      found |=
+          strlen(ifaces[j]) == l && strncmp(ifaces[j], iffilters[i], l) == 0;
+    }
+    if (!found) {
+      free(filter);
+      return ps_cli_usage_error("--interface-filter %.*s: that interface is "
+                                "not captured (add -i %.*s)",
+                                (int)l, iffilters[i], (int)l, iffilters[i]);
+    }
+  }
+  if (co.print_config) {
+    print_config(&p, &co, filter, filter_file, ifaces, n_ifaces, file,
+                 iffilters, n_iffilters, codec);
+    free(filter);
+    return PS_EXIT_OK;
+  }
+  /* Every JSON line is about this sensor: the name it streams as. */
+  char host[256];
+  if (name == NULL) {
+    if (gethostname(host, sizeof(host)) != 0) {
+      snprintf(host, sizeof(host), "sensor");
+    }
+    host[sizeof(host) - 1] = '\0';
+  }
+  ps_cli_log_set_sensor(name != NULL ? name : host);
+
   int rc, exit_code = PS_EXIT_RUNTIME, connected = 0;
   uint8_t key[1024];
   size_t key_len = 0;
+  if (co.key != NULL) {
+    key_len = strlen(co.key);
+    if (key_len == 0 || key_len > sizeof(key)) {
+      free(filter);
+      return ps_cli_usage_error("auth-key: 1 to %zu bytes", sizeof(key));
+    }
+    memcpy(key, co.key, key_len);
+  }
   if (co.key_file != NULL &&
       ps_auth_key_load(key, &key_len, co.key_file, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
@@ -454,8 +768,44 @@ int main(int argc, char **argv) {
       goto out;
     }
   }
+  for (int i = 0; i < n_iffilters; i++) {
+    char ifn[256];
+    size_t l = strcspn(iffilters[i], "=");
+    snprintf(ifn, sizeof(ifn), "%.*s", (int)l, iffilters[i]);
+    if ((rc = ps_sensor_set_interface_filter(sensor, ifn,
+                                             iffilters[i] + l + 1)) != 0) {
+      ps_cli_err("%s", ps_sensor_errmsg(sensor));
+      exit_code = PS_EXIT_USAGE;
+      goto out;
+    }
+  }
   if (file) {
     ps_sensor_set_file(sensor, file);
+  }
+  for (int i = 0; i < n_netns; i++) {
+    if ((rc = ps_sensor_add_netns(sensor, netns[i])) != 0) {
+      ps_cli_err("%s", ps_sensor_errmsg(sensor));
+      exit_code = PS_EXIT_USAGE;
+      goto out;
+    }
+  }
+  for (int i = 0; i < n_matches; i++) {
+    if ((rc = ps_sensor_add_netns_match(sensor, matches[i])) != 0) {
+      ps_cli_err("%s", ps_sensor_errmsg(sensor));
+      exit_code = PS_EXIT_USAGE;
+      goto out;
+    }
+  }
+  if ((runtime_root != NULL &&
+       ps_sensor_set_runtime_root(sensor, runtime_root) != 0) ||
+      (node_name != NULL && ps_sensor_set_node_name(sensor, node_name) != 0)) {
+    ps_cli_err("%s", ps_sensor_errmsg(sensor));
+    exit_code = PS_EXIT_USAGE;
+    goto out;
+  }
+  ps_sensor_set_netns_loopback(sensor, ns_lo);
+  if (rescan) {
+    ps_sensor_set_netns_rescan_ms(sensor, rescan * 1000u);
   }
   ps_sensor_set_snaplen(sensor, (int)snaplen);
   if (bufkib) {
@@ -482,7 +832,7 @@ int main(int argc, char **argv) {
     goto out;
   }
   g_stream = stream;
-  ps_stream_set_log(stream, ps_cli_log, NULL);
+  ps_stream_set_log_ex(stream, ps_cli_log_ex, NULL);
   ps_stream_set_codec(stream, codec);
   ps_stream_set_connect_timeout_ms(stream, (unsigned)ctimeout * 1000u);
   ps_stream_set_peer_timeout_ms(stream, (unsigned)ptimeout * 1000u);
@@ -503,25 +853,25 @@ int main(int argc, char **argv) {
     goto out;
   }
   if (co.use_tls && co.tls.insecure) {
-    ps_cli_log(PS_LOG_WARNING,
-               "--tls-insecure: the receiver is NOT verified; anyone on the "
-               "path can pose as it and read the traffic",
-               NULL);
+    ps_cli_log_event(PS_LOG_WARNING, "tls_insecure", NULL, NULL, 0,
+                     "--tls-insecure: the receiver is NOT verified; anyone "
+                     "on the path can pose as it and read the traffic");
   }
   if (key_len > 0) {
     ps_stream_set_auth_key(stream, key, key_len);
     memset(key, 0, sizeof(key));
     if (!co.use_tls) {
-      ps_cli_log(PS_LOG_WARNING,
-                 "shared-key authentication without TLS: the key is never "
-                 "sent, but the packets cross the network readable "
-                 "(add --tls)",
-                 NULL);
+      ps_cli_log_event(PS_LOG_WARNING, "auth_without_tls", NULL, NULL, 0,
+                       "shared-key authentication without TLS: the key is "
+                       "never sent, but the packets cross the network "
+                       "readable (add --tls)");
     }
   }
   /* The capture is open and the files are read: root is not needed any
    * more. */
-  if (ps_cli_drop_privileges(co.run_as, why, sizeof(why)) != 0) {
+  if (n_netns > 0) {
+    keep_netns_caps();
+  } else if (ps_cli_drop_privileges(co.run_as, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
     goto out;
   }

@@ -54,8 +54,36 @@ char *ps_cli_join(int argc, char **argv);
  * (errors and warnings), 1 normal (info), 2 verbose (debug). */
 void ps_cli_log_init(const char *prog, int verbosity);
 void ps_cli_log(ps_log_level level, const char *msg, void *user_data);
-/* A one-line error without time stamp (usage errors). */
+/* A one-line error without time stamp (text), or an "error" event
+ * (json). */
 void ps_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* --log-format: text lines, or one JSON object a line (ts, level, tool,
+ * sensor, event, msg and the event's fields) for log collectors. */
+#define PS_CLI_LOG_TEXT 0
+#define PS_CLI_LOG_JSON 1
+void ps_cli_log_set_format(int format);
+/* The sensor every line is about unless it names another (ps-sensor's
+ * own name); NULL for none. Copied. */
+void ps_cli_log_set_sensor(const char *sensor);
+
+/* A field of a structured line: a string, or (str NULL) a number. */
+typedef struct ps_cli_field {
+  const char *key;
+  const char *str;
+  uint64_t num;
+} ps_cli_field;
+#define PS_CLI_NUM(k, v)                                                       \
+  { (k), NULL, (uint64_t)(v) }
+#define PS_CLI_STR(k, v)                                                       \
+  { (k), (v), 0 }
+
+/* One line: msg as text, or in JSON with event, sensor (NULL: the one
+ * of ps_cli_log_set_sensor()) and fields[0..n). */
+void ps_cli_log_event(ps_log_level level, const char *event, const char *sensor,
+                      const ps_cli_field *fields, size_t n, const char *msg);
+/* The library's structured log callback (ps_*_set_log_ex). */
+void ps_cli_log_ex(const ps_log_record *rec, void *user_data);
 
 /* The options both tools take (TLS, the shared key, -Z, -q/-v, -h/-V)
  * are one table in ps_cli.c, like curl's: name, letter, argument, the
@@ -72,8 +100,16 @@ typedef struct ps_cli_common {
   ps_tls_options tls;
   int use_tls;          /* --tls or any --tls-* (the sensor's switch) */
   const char *key_file; /* --auth-key-file */
+  const char *key;      /* auth-key: (config files only) */
+  const char *config;   /* --config */
+  int print_config;     /* --print-config */
+  /* "FILE:LINE:COL" of PacketStreamer's tls.enable on a sensor, which
+   * must be given a way to verify the receiver. */
+  char ps_tls_where[300];
   const char *run_as;   /* -Z */
   int verbosity;        /* 0 -q, 1, 2 -v */
+  int log_format;       /* PS_CLI_LOG_TEXT or PS_CLI_LOG_JSON */
+  const char *log_file; /* --log-file: log lines there, not stderr */
 } ps_cli_common;
 
 #define PS_CLI_MAX_OPTS 64
@@ -93,7 +129,29 @@ typedef struct ps_cli_parser {
   char shortopts[PS_CLI_MAX_OPTS * 2 + 4];
   char opt[48]; /* the option as typed: "--tls-ca", or "-r" */
   int status;   /* the exit code after PS_CLI_STOP */
+  /* Set by the tool after ps_cli_getopt_init, for --config: the options
+   * that take a list in a file (NULL ended), the keys without option
+   * (the sensor's filter), and pairs of a getopt value on the command
+   * line and a file key it replaces besides its own (-r and interface),
+   * ending {0, NULL}. */
+  const char *const *repeatable;
+  const char *const *extra;
+  const struct ps_cli_override {
+    int val;
+    const char *key;
+  } * overrides;
+  int phase; /* 0 before the first call, 1 the file's items, 2 argv */
+  size_t next;
+  int cli_vals[PS_CLI_MAX_OPTS * 2]; /* getopt values argv gives */
+  size_t n_cli_vals;
 } ps_cli_parser;
+
+/* A default for --print-config: the value, or NULL and why unset. */
+typedef struct ps_cli_default {
+  const char *name;
+  const char *value;
+  const char *note;
+} ps_cli_default;
 
 /* Builds the getopt_long array and short-option string: own (ending in
  * {NULL, 0, NULL, 0}) and own_short first, then the common options of
@@ -110,6 +168,25 @@ void ps_cli_getopt_init(ps_cli_parser *p, ps_cli_common *common,
  * options are handled here. */
 int ps_cli_getopt(ps_cli_parser *p, ps_cli_common *common, int argc,
                   char **argv);
+
+/* The value the config file gives the extra key (filter), or NULL. */
+const char *ps_cli_config_extra(const char *key);
+
+/* Where the file gave key ("FILE:LINE:COL: "), or "". */
+const char *ps_cli_config_where(const char *key);
+
+/* Replaces what --print-config shows for key (a value computed from
+ * others, or an extra key's value); NULL: shown as not set. */
+void ps_cli_set_shown(const char *key, const char *value);
+
+/* --print-config: the effective options (file, command line and
+ * defaults) as a config file: the long options of the parser in table
+ * order, then the extra keys. */
+void ps_cli_print_config(const ps_cli_parser *p, const ps_cli_common *c,
+                         const ps_cli_default *defaults, FILE *f);
+
+/* A YAML double-quoted string (for --print-config's comments too). */
+void ps_cli_yaml_quote(const char *s, FILE *f);
 
 /* Prints the help lines of tool's common options of one section. */
 void ps_cli_help(unsigned tool, FILE *f, int section);

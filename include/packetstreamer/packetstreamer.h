@@ -17,9 +17,10 @@
  *    changing a call. Settings that go together cross the API as a
  *    struct with its size, size_t size = sizeof(*opts) as the caller
  *    was compiled: ps_tls_options, ps_file_sink_options,
- *    ps_sink_callbacks in, the counters out. The structs only grow; the
- *    library reads (or writes) only the bytes the caller knows, treats
- *    the fields it did not get as zero (their default), and refuses with
+ *    ps_pcap_over_ip_options, ps_sink_callbacks in, the counters out.
+ *    The structs only grow; the library reads (or writes) only the
+ *    bytes the caller knows, treats the fields it did not get as zero
+ *    (their default), and refuses with
  *    PS_ERR_INVALID a struct with a field set that this library does not
  *    know (a caller built against a newer header asking for something
  *    this library cannot do). Start every struct zeroed (the _INIT
@@ -119,6 +120,37 @@ typedef enum ps_log_level {
  * during the call. Called on the thread that drives the handle. */
 typedef void (*ps_log_fn)(ps_log_level level, const char *msg, void *user_data);
 
+/* A number a log line carries (a counter of a session's account). Since
+ * 0.1. */
+typedef struct ps_log_field {
+  const char *name; /* lower case with '_', e.g. "packets" */
+  uint64_t value;
+} ps_log_field;
+
+/* A log line with what it is about, for structured logs (JSON lines).
+ * Every pointer is valid only during the call. Fields are only ever
+ * appended: read a field only when size covers it. Since 0.1. */
+typedef struct ps_log_record {
+  size_t size; /* sizeof(ps_log_record) as the library was built */
+  ps_log_level level;
+  /* What happened, a short name ("connected", "disconnected"); "log"
+   * for a line the library gives no name. Never NULL. */
+  const char *event;
+  /* The sensor (its name as it said in its hello) the line is about,
+   * or NULL. */
+  const char *sensor;
+  /* The same line a ps_log_fn gets. */
+  const char *msg;
+  /* The line's numbers (counters), n_fields of them; msg holds them
+   * too. */
+  const ps_log_field *fields;
+  size_t n_fields;
+} ps_log_record;
+
+/* A structured log sink: instead of a ps_log_fn, never with one (the
+ * last one set wins). Since 0.1. */
+typedef void (*ps_log_ex_fn)(const ps_log_record *rec, void *user_data);
+
 /* Timestamp resolutions of an interface: the number of decimal digits of
  * the fractional part of a second (microseconds or nanoseconds). */
 #define PS_TSRES_USEC 6
@@ -160,12 +192,26 @@ typedef struct ps_packet {
  * snapshot length as it was declared (it may be 0 or above
  * PS_MAX_CAPLEN in old files).
  */
+typedef struct ps_interface_option {
+  const char *key;   /* 1..64 bytes of a-z, 0-9, '.', '_', '-' */
+  const char *value; /* 1..1024 bytes, no control byte */
+} ps_interface_option;
+
 typedef struct ps_interface_info {
   uint32_t id;
   const char *name;
   uint32_t linktype;
   uint32_t snaplen;
   uint8_t tsres;
+  /* What a sensor speaking protocol version 2 says about the interface
+   * (ps_stream_add_interface_options()): a description (NULL if none)
+   * and other options, such as the identity of the workload a network
+   * namespace belongs to ("netns.inode", "pod.namespace", "pod.name",
+   * "pod.uid", "container.id", "node"). Owned by the receiver, valid
+   * while the interface is. Since 0.1. */
+  const char *description;
+  const ps_interface_option *options;
+  size_t n_options;
 } ps_interface_info;
 
 /*
@@ -248,6 +294,12 @@ PS_API void ps_stream_free(ps_stream *s);
 
 /* Sets the log callback (default: none). Before or after connect. */
 PS_API void ps_stream_set_log(ps_stream *s, ps_log_fn fn, void *user_data);
+/* Sets a structured log callback instead (see ps_log_record), with the
+ * stream's sensor name and event names, among them "connected",
+ * "connect_failed", "connection_lost" and "reconnecting". NULL fn: no
+ * log. Since 0.1. */
+PS_API void ps_stream_set_log_ex(ps_stream *s, ps_log_ex_fn fn,
+                                 void *user_data);
 
 /* Sets the codec offered to the receiver (default PS_CODEC_LZ4 where the
  * library has it, else PS_CODEC_ZLIB). The receiver may settle for
@@ -380,6 +432,19 @@ PS_API int ps_stream_add_receiver(ps_stream *s, const char *host,
  */
 PS_API int ps_stream_connect(ps_stream *s, const char *host, uint16_t port);
 
+/* Interface options for ps_stream_add_interface_options(): a
+ * description (NULL: none) and up to 15 key/value texts (keys 1..64
+ * bytes of a-z, 0-9, '.', '_', '-'; values 1..1024 bytes without control
+ * bytes; no key twice, "description" not among them). They reach
+ * receivers that speak protocol version 2 (PROTOCOL.md §3.4); older
+ * receivers get the interface without them. Passed with their size (see
+ * the conventions at the top). Since 0.1. */
+typedef struct ps_stream_interface_options {
+  const char *description;
+  const ps_interface_option *options;
+  size_t n_options;
+} ps_stream_interface_options;
+
 /*
  * Announces a capture interface; *out receives its id for
  * ps_stream_send(). name is copied (1..255 bytes). tsres is PS_TSRES_USEC
@@ -390,6 +455,13 @@ PS_API int ps_stream_connect(ps_stream *s, const char *host, uint16_t port);
 PS_API int ps_stream_add_interface(ps_stream *s, uint32_t *out,
                                    const char *name, uint32_t linktype,
                                    uint32_t snaplen, uint8_t tsres);
+
+/* ps_stream_add_interface() with options (opts may be NULL); size is
+ * sizeof(*opts). The options are copied. Since 0.1. */
+PS_API int ps_stream_add_interface_options(
+    ps_stream *s, uint32_t *out, const char *name, uint32_t linktype,
+    uint32_t snaplen, uint8_t tsres, const ps_stream_interface_options *opts,
+    size_t size);
 
 /*
  * Queues one packet. pkt->iface must be an id from
@@ -586,6 +658,45 @@ PS_API int ps_sensor_add_interface(ps_sensor *s, const char *ifname);
 /* Reads packets from a pcap or pcapng file instead. Before open. */
 PS_API int ps_sensor_set_file(ps_sensor *s, const char *path);
 
+/*
+ * Workloads' network namespaces (before open; not with a file). spec is
+ * "all" (every network namespace of the host but the sensor's own), a
+ * name under /run/netns, a path ("/proc/PID/ns/net", a bind-mounted
+ * namespace file), "pid:PID", "pod:NAMESPACE/NAME" or "container:ID"
+ * (from the container runtime's bundles, read-only). Repeatable (at most
+ * 64). In each namespace the sensor captures the interfaces given with
+ * ps_sensor_add_interface() there, or else every interface that is up
+ * (loopback only with ps_sensor_set_netns_loopback()). It follows them
+ * while it runs: new namespaces (inotify on /run/netns and the runtime's
+ * directory, and a rescan of /proc every ps_sensor_set_netns_rescan_ms())
+ * are opened, gone ones closed with their final counters. One namespace
+ * reached by several paths is captured once (its device and inode).
+ * Each interface is announced as "WORKLOAD/IFACE" with the workload's
+ * identity as interface options (ps_stream_add_interface_options()).
+ * Entering a namespace needs CAP_SYS_ADMIN (setns), capturing
+ * CAP_NET_RAW, and the host's /proc (CAP_SYS_PTRACE for other users'
+ * processes) for the whole run. An explicit name, path or pid that does
+ * not open makes ps_sensor_open() fail. Since 0.1.
+ */
+PS_API int ps_sensor_add_netns(ps_sensor *s, const char *spec);
+/* Only namespaces whose workload matches KEY=GLOB (fnmatch(3)); KEY is
+ * namespace, pod, container, netns (the /run/netns name or the workload
+ * name) or a pod label the runtime records. Every match must hold.
+ * Repeatable (at most 16). Since 0.1. */
+PS_API int ps_sensor_add_netns_match(ps_sensor *s, const char *key_glob);
+/* How often /proc and the runtime's state are scanned for namespaces
+ * (100..3600000 ms, default 2000). Since 0.1. */
+PS_API int ps_sensor_set_netns_rescan_ms(ps_sensor *s, uint64_t ms);
+/* Non-zero: capture the namespaces' loopback too (default off). Since
+ * 0.1. */
+PS_API int ps_sensor_set_netns_loopback(ps_sensor *s, int on);
+/* The container runtime's state directory to read bundles (config.json)
+ * from, instead of containerd's and CRI-O's defaults. Since 0.1. */
+PS_API int ps_sensor_set_runtime_root(ps_sensor *s, const char *dir);
+/* The node name in the workloads' interface options (default: the host
+ * name). Since 0.1. */
+PS_API int ps_sensor_set_node_name(ps_sensor *s, const char *name);
+
 /* Snapshot length, 1..262144 (default 262144). Before open. */
 PS_API int ps_sensor_set_snaplen(ps_sensor *s, int snaplen);
 
@@ -597,6 +708,12 @@ PS_API int ps_sensor_set_promisc(ps_sensor *s, int on);
 
 /* BPF filter expression (copied; NULL or "" for none). Before open. */
 PS_API int ps_sensor_set_filter(ps_sensor *s, const char *expr);
+
+/* A filter of one interface (added before), and-ed with the sensor's:
+ * "(sensor's) and (this)" (copied; NULL or "" for none). PS_ERR_INVALID
+ * for an interface not added. Before open. Since 0.1. */
+PS_API int ps_sensor_set_interface_filter(ps_sensor *s, const char *ifname,
+                                          const char *expr);
 
 /* Stop after this many packets in total (0, the default: no limit). */
 PS_API int ps_sensor_set_count(ps_sensor *s, uint64_t count);
@@ -859,6 +976,125 @@ PS_API int ps_kafka_sink(ps_sink **out, const ps_kafka_sink_options *opts,
  * 0.2. */
 PS_API int ps_kafka_available(void);
 
+/*
+ * PCAP-over-IP: a TCP stream that carries an ordinary capture file, as
+ * Wireshark/tshark/dumpcap read it (-i TCP@HOST:PORT), Arkime's
+ * pcap-over-ip-client and -server, NetworkMiner and Zeek's plugin. A
+ * live output: every consumer gets a capture-file header when its
+ * stream starts, then every packet from that moment on. It never holds
+ * back acknowledgement to the sensors or the receiver's loop: its
+ * sockets are non-blocking and watched by the receiver's own loop (no
+ * thread; the step API drives it through ps_receiver_get_fd() and
+ * ps_receiver_process()), each consumer has a bounded queue, and a
+ * packet that does not fit in a consumer's queue is dropped whole for
+ * that consumer alone (counted, and logged when dropping starts and
+ * stops), so its stream stays a valid capture. The files the receiver
+ * writes (durable outputs) alone decide what is acknowledged.
+ *
+ * The stream carries raw traffic to whoever connects: listeners bind
+ * loopback unless given an address, and allow limits the clients.
+ */
+typedef enum ps_pcap_over_ip_format {
+  /* Classic pcap, microsecond time stamps: what Arkime and older tools
+   * read. One link type per stream, that of the first interface the
+   * consumer's stream takes (active when it connected, or the next to
+   * come: the header waits for it). Packets of another link type are
+   * not sent to that consumer and are counted as skipped (logged once
+   * per sensor/interface). Use pcapng for mixed sources. */
+  PS_PCAP_OVER_IP_PCAP = 0,
+  PS_PCAP_OVER_IP_PCAP_NS = 1, /* classic pcap, nanoseconds */
+  /* pcapng: every link type and sensor, interface blocks named
+   * "SENSOR/IFACE", statistics blocks when an interface ends. */
+  PS_PCAP_OVER_IP_PCAPNG = 2
+} ps_pcap_over_ip_format;
+
+/* Options of the PCAP-over-IP sinks, passed with their size (see the
+ * conventions at the top); start from PS_PCAP_OVER_IP_OPTIONS_INIT.
+ * Strings are copied. Since 0.1. */
+typedef struct ps_pcap_over_ip_options {
+  ps_pcap_over_ip_format format;
+  /* Only sensors whose name matches this fnmatch(3) pattern; NULL: all. */
+  const char *sensor;
+  /* Only packets this BPF expression (pcap-filter(7)) matches, compiled
+   * for each link type; an interface whose link type the expression
+   * cannot be compiled for sends nothing (logged). NULL: all. */
+  const char *filter;
+  /* Listener: consumers at once, 1..100000 (0: 64); one more is closed
+   * at once, with a log line. */
+  unsigned max_clients;
+  /* Bytes queued per consumer, 64 KiB..4 GiB (0: 4 MiB). */
+  uint64_t queue_bytes;
+  /* Listener: the clients allowed, "CIDR,CIDR,..." (IPv4 or IPv6, a bare
+   * address for one host); others are closed at once. NULL: any. */
+  const char *allow;
+  /* Listener: serve TLS with this certificate chain and key (PEM). */
+  const char *tls_cert_file;
+  const char *tls_key_file;
+  /* Connection out: TLS, verifying the consumer with these CAs (PEM),
+   * and the name its certificate must carry (NULL: host). */
+  const char *tls_ca_file;
+  const char *tls_server_name;
+  /* Connection out: the longest wait between attempts, 1000..3600000 ms
+   * (0: 30000); the back-off starts at 500 ms and doubles. */
+  unsigned reconnect_max_ms;
+} ps_pcap_over_ip_options;
+
+#define PS_PCAP_OVER_IP_OPTIONS_INIT                                           \
+  { PS_PCAP_OVER_IP_PCAP, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+/*
+ * A PCAP-over-IP listener on addr and port: NULL or "" listens on
+ * loopback only (127.0.0.1); "0.0.0.0" or "::" on every address. Port 0 picks a
+ * free port (see ps_pcap_over_ip_get_port()). The sockets are opened now; the
+ * sink accepts once it is added to a receiver, which owns it then. Returns 0,
+ * PS_ERR_INVALID (an option; see errmsg), PS_ERR_FILTER, PS_ERR_TLS,
+ * PS_ERR_ADDRINUSE, PS_ERR_RESOLVE, PS_ERR_SYSTEM or PS_ERR_NOMEM; on
+ * every error but PS_ERR_NOMEM *out is a sink holding the detail for
+ * ps_sink_errmsg() (free it with ps_sink_free()). Since 0.1.
+ */
+PS_API int ps_pcap_over_ip_sink(ps_sink **out, const char *addr, uint16_t port,
+                                const ps_pcap_over_ip_options *opts,
+                                size_t size);
+
+/*
+ * A PCAP-over-IP connection out to a consumer that listens (Arkime's
+ * pcap-over-ip-server, NetworkMiner) at host and port: connects once
+ * added to a receiver, and again after every failure or disconnection
+ * with back-off (logged); each connection starts a new stream with its
+ * own header. max_clients, allow and the listener's TLS files do not
+ * apply. Returns as ps_pcap_over_ip_sink(). Since 0.1.
+ */
+PS_API int ps_pcap_over_ip_connect_sink(ps_sink **out, const char *host,
+                                        uint16_t port,
+                                        const ps_pcap_over_ip_options *opts,
+                                        size_t size);
+
+/* The port of a PCAP-over-IP listener's first socket (for port 0), into
+ * *out. Returns 0, or PS_ERR_INVALID for another sink. Since 0.1. */
+PS_API int ps_pcap_over_ip_get_port(ps_sink *sink, uint16_t *out);
+
+/* Counters of one PCAP-over-IP consumer, connected now. Fields are only
+ * ever appended. Since 0.1. */
+typedef struct ps_pcap_over_ip_client_counters {
+  uint64_t id;             /* unique within the sink */
+  char peer[64];           /* "ADDR:PORT" */
+  int64_t connected_since; /* Unix time, seconds */
+  uint64_t packets;        /* queued for it (sent, unless it leaves) */
+  uint64_t bytes;          /* bytes written to its socket */
+  uint64_t dropped;        /* packets its full queue could not take */
+  uint64_t skipped;        /* packets its stream cannot hold (link
+                              type of a classic pcap stream, time) */
+} ps_pcap_over_ip_client_counters;
+
+/* Copies the counters of consumer i (from 0, in the order they came)
+ * into *out, size bytes as for ps_receiver_get_counters(). Returns 0, or
+ * PS_ERR_INVALID when there is no consumer i (a loop from 0 finds them
+ * all) or sink is no PCAP-over-IP sink. Since 0.1. */
+PS_API int
+ps_pcap_over_ip_get_client_counters(ps_sink *sink,
+                                    ps_pcap_over_ip_client_counters *out,
+                                    size_t size, unsigned i);
+
 /* Frees a sink not handed to a receiver; NULL is a no-op. After a failed
  * constructor *out is NULL, or (ps_file_sink() only) a sink that holds
  * the detail for ps_sink_errmsg(): ps_sink_free(*out) is right in both
@@ -879,6 +1115,13 @@ PS_API int ps_receiver_create(ps_receiver **out);
 /* Frees the receiver, its sessions and its sinks. */
 PS_API void ps_receiver_free(ps_receiver *r);
 PS_API void ps_receiver_set_log(ps_receiver *r, ps_log_fn fn, void *user_data);
+/* Sets a structured log callback instead (see ps_log_record): the same
+ * lines, with the sensor a line is about and event names, among them
+ * "connected" and "disconnected"/"dropped" (with the session's packets,
+ * bytes, dropped, kernel_dropped, interface_dropped and
+ * overflow_dropped as fields). NULL fn: no log. Since 0.1. */
+PS_API void ps_receiver_set_log_ex(ps_receiver *r, ps_log_ex_fn fn,
+                                   void *user_data);
 
 /*
  * Listens on addr (NULL or "" for every address, IPv6 and IPv4) and port

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 import yaml
 
@@ -40,12 +41,25 @@ SENSOR_OPTS = long_options(SENSOR) | {"filter"}
 RECEIVER_OPTS = long_options(RECEIVER)
 
 
-def check_config(text, opts, where):
+def check_config(text, opts, where, tool=None):
     cfg = yaml.safe_load(text)
     check(isinstance(cfg, dict) and cfg, where + ": a mapping of options")
     for k in cfg or {}:
         check(k in opts, "%s: %r is no long option of the tool" % (where, k))
+    if tool:
+        # the tool itself reads it: keys, value types, exclusive options
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+            f.write(text)
+            f.flush()
+            r = subprocess.run([tool, "--config", f.name, "--print-config"],
+                               capture_output=True, text=True)
+        check(r.returncode == 0, "%s: %s --print-config: %s"
+              % (where, os.path.basename(tool), r.stderr.strip()))
     return cfg or {}
+
+
+# What ps-sensor --netns keeps (tools/ps-sensor.c, SECURITY.md).
+NETNS_CAPS = ["DAC_READ_SEARCH", "NET_ADMIN", "NET_RAW", "SYS_ADMIN", "SYS_PTRACE"]
 
 
 def container(pod, name):
@@ -81,7 +95,9 @@ def secret_refs(vols):
             if isinstance(v, dict) and "secret" in v}
 
 
-def check_objects(docs, where, tls=True, auth=True):
+def check_objects(docs, where, tls=True, auth=True, pods=False, shape=None):
+    """pods: the per-pod sensor (--netns all) instead of the host's;
+    shape, a dict, gets what the per-pod sensor's spec amounts to."""
     docs = [d for d in docs if d]
     by_kind = {}
     for d in docs:
@@ -105,12 +121,18 @@ def check_objects(docs, where, tls=True, auth=True):
     pod = ds["spec"]["template"]["spec"]
     check(ds["spec"]["selector"]["matchLabels"].items()
           <= ds["spec"]["template"]["metadata"]["labels"].items(), w + ": selector matches its pods")
-    check(pod.get("hostNetwork") is True, w + ": hostNetwork: true")
-    check(pod.get("dnsPolicy") == "ClusterFirstWithHostNet", w + ": dnsPolicy ClusterFirstWithHostNet")
-    check(not pod.get("hostPID") and not pod.get("hostIPC"), w + ": no hostPID/hostIPC")
-    check({"operator": "Exists"} in pod.get("tolerations", []), w + ": tolerates every taint")
     vols = {v["name"]: v for v in pod.get("volumes", [])}
-    check(not any("hostPath" in v for v in vols.values()), w + ": no hostPath volume")
+    if pods:
+        check(not pod.get("hostNetwork"), w + ": not on the host network")
+        check(not pod.get("hostIPC"), w + ": no hostIPC")
+        proc = [v for v in vols.values() if v.get("hostPath", {}).get("path") == "/proc"]
+        check(pod.get("hostPID") is True or proc, w + ": hostPID or the host's /proc")
+    else:
+        check(pod.get("hostNetwork") is True, w + ": hostNetwork: true")
+        check(pod.get("dnsPolicy") == "ClusterFirstWithHostNet", w + ": dnsPolicy ClusterFirstWithHostNet")
+        check(not pod.get("hostPID") and not pod.get("hostIPC"), w + ": no hostPID/hostIPC")
+        check(not any("hostPath" in v for v in vols.values()), w + ": no hostPath volume")
+    check({"operator": "Exists"} in pod.get("tolerations", []), w + ": tolerates every taint")
     for c in pod["containers"] + pod.get("initContainers", []):
         sc = c.get("securityContext", {})
         cw = "%s container %s" % (w, c["name"])
@@ -119,9 +141,14 @@ def check_objects(docs, where, tls=True, auth=True):
         check(sc.get("readOnlyRootFilesystem") is True, cw + ": readOnlyRootFilesystem")
         caps = sc.get("capabilities", {})
         check(caps.get("drop") == ["ALL"], cw + ": drop [ALL]")
-        check(sorted(caps.get("add", [])) == ["NET_ADMIN", "NET_RAW"],
-              cw + ": adds exactly NET_RAW and NET_ADMIN, not %s" % caps.get("add"))
+        want = NETNS_CAPS if pods else ["NET_ADMIN", "NET_RAW"]
+        check(sorted(caps.get("add", [])) == want,
+              cw + ": adds exactly %s, not %s" % (want, caps.get("add")))
         check_resources(c, cw)
+        for m in c.get("volumeMounts", []):
+            if "hostPath" in vols.get(m["name"], {}):
+                check(m.get("readOnly") is True, "%s: hostPath %s mounted readOnly"
+                      % (cw, m["mountPath"]))
     c = container(pod, "sensor")
     args = c.get("command", []) + c.get("args", [])
     env = {e["name"]: e for e in c.get("env", [])}
@@ -134,8 +161,30 @@ def check_objects(docs, where, tls=True, auth=True):
     m = [x for x in c["volumeMounts"] if x["mountPath"] == conf_path]
     check(m and vols[m[0]["name"]].get("configMap"), w + ": its config from a ConfigMap")
     scfg = check_config(cms[vols[m[0]["name"]]["configMap"]["name"]][m[0]["subPath"]],
-                        SENSOR_OPTS, w + " sensor.yaml")
+                        SENSOR_OPTS, w + " sensor.yaml", SENSOR)
     check(scfg.get("receiver"), w + ": a receiver")
+    if pods:
+        check(scfg.get("netns") == ["all"], w + ": netns: [all]")
+        check("interface" not in scfg, w + ": no interface (every one in each pod)")
+        check("--node-name" in args and args[args.index("--node-name") + 1] == "$(NODE_NAME)",
+              w + ": --node-name $(NODE_NAME)")
+        rr = scfg.get("runtime-root", "")
+        check(rr.startswith("/run/"), w + ": runtime-root under /run")
+        for path in (rr, "/run/netns"):
+            mp = [x for x in c.get("volumeMounts", []) if x["mountPath"] == path]
+            check(mp and vols.get(mp[0]["name"], {}).get("hostPath", {}).get("path") == path
+                  and mp[0].get("readOnly") is True,
+                  w + ": the host's %s mounted readOnly at %s" % (path, path))
+        if shape is not None:
+            shape.update(hostPID=pod.get("hostPID"), caps=sorted(caps.get("add", [])),
+                         hostPaths=sorted((v["hostPath"]["path"], m["mountPath"], m.get("readOnly"))
+                                          for m in c["volumeMounts"]
+                                          for v in [vols[m["name"]]] if "hostPath" in v),
+                         config={k: scfg.get(k) for k in ("netns", "runtime-root", "netns-match",
+                                                           "netns-loopback", "relinquish-privileges")},
+                         args=args)
+    else:
+        check(scfg.get("interface"), w + ": an interface")
     if "spool-dir" in scfg:
         under_mount(scfg["spool-dir"], c, vols, ["emptyDir"], w)
     for key in ("tls-ca", "auth-key-file"):
@@ -204,10 +253,10 @@ def check_objects(docs, where, tls=True, auth=True):
     return host, port, svc, ns, sp
 
 
-def load_dir(d):
+def load_dir(d, skip=()):
     docs = []
     for f in sorted(os.listdir(d)):
-        if f.endswith((".yaml", ".yml")):
+        if f.endswith((".yaml", ".yml")) and f not in skip:
             with open(os.path.join(d, f)) as fh:
                 docs += [x for x in yaml.safe_load_all(fh) if x]
     return docs
@@ -227,8 +276,15 @@ for name, opts in (("sensor.yaml", SENSOR_OPTS), ("receiver.yaml", RECEIVER_OPTS
             check(cfg[key].startswith("/var/lib/packetstreamer/" + name.split(".")[0] + "/"),
                   "etc/%s: %s in the unit's StateDirectory" % (name, key))
 
-# ---- deploy/kubernetes
-got = check_objects(load_dir(os.path.join(SRC, "deploy/kubernetes")), "deploy/kubernetes")
+# ---- deploy/kubernetes: the host's sensor (sensor.yaml) or the per-pod
+# one (ps-sensor-pods.yaml) with the same namespace and receiver
+kdir = os.path.join(SRC, "deploy/kubernetes")
+PODS_FILES = ("ps-sensor-pods.yaml",)
+HOST_FILES = ("sensor.yaml", "sensor-config.yaml")
+got = check_objects(load_dir(kdir, skip=PODS_FILES), "deploy/kubernetes")
+plain_pods = {}
+check_objects(load_dir(kdir, skip=HOST_FILES), "deploy/kubernetes (ps-sensor-pods.yaml)",
+              pods=True, shape=plain_pods)
 host, port, svc, ns, sp = got or ("", "", {"metadata": {"name": "?"}}, "", {"port": 0})
 check(host in ("%s.%s.svc" % (svc["metadata"]["name"], ns),
                "%s.%s.svc.cluster.local" % (svc["metadata"]["name"], ns))
@@ -253,6 +309,14 @@ for f in sorted(os.listdir(tdir)):
         check(ok, "templates/%s: .Values.%s is not in values.yaml" % (f, ref))
     if f.endswith(".yaml"):
         check(not re.search(r"privileged:\s*true", text), "templates/%s: never privileged" % f)
+# without helm, at least: the per-pod branch of the sensor's template
+text = open(os.path.join(tdir, "sensor.yaml")).read()
+m = re.search(r"\{\{- if \$pods \}\}\s*add: \[([^]]*)\]", text)
+check(m and sorted(x.strip() for x in m.group(1).split(",")) == NETNS_CAPS,
+      "templates/sensor.yaml: pods mode adds %s" % NETNS_CAPS)
+check(re.search(r"if \$pods \}\}\s*(#[^\n]*\s*)*hostPID: true", text),
+      "templates/sensor.yaml: pods mode has hostPID: true")
+check(values["sensor"]["mode"] == "host", "values.yaml: sensor.mode host by default")
 
 if HELM:
     def render(*sets):
@@ -285,7 +349,25 @@ if HELM:
           "helm: sensor.resources")
     check(str(ss["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"]) == "3",
           "helm: receiver.resources")
-    print("helm: chart rendered with 4 value sets and checked")
+    # sensor.mode=pods: the same DaemonSet as ps-sensor-pods.yaml
+    helm_pods = {}
+    check_objects(render("sensor.mode=pods"), "helm (pods)", pods=True, shape=helm_pods)
+    check(helm_pods == plain_pods, "helm (pods): as ps-sensor-pods.yaml:\n  %s\n  %s"
+          % (helm_pods, plain_pods))
+    docs = render("sensor.mode=pods", "tls.enabled=false",
+                  "sensor.pods.runtimeRoot=/run/containers/storage/overlay-containers",
+                  "sensor.pods.match={namespace=pay*,team=x}", "sensor.pods.loopback=true")
+    got_pods = {}
+    check_objects(docs, "helm (pods, values)", tls=False, pods=True, shape=got_pods)
+    check(got_pods.get("config", {}).get("runtime-root") == "/run/containers/storage/overlay-containers"
+          and got_pods["config"].get("netns-match") == ["namespace=pay*", "team=x"]
+          and got_pods["config"].get("netns-loopback") is True,
+          "helm: sensor.pods.runtimeRoot, match, loopback: %s" % got_pods.get("config"))
+    r = subprocess.run([HELM, "template", "ps", chart, "--set", "sensor.mode=node"],
+                       capture_output=True, text=True)
+    check(r.returncode != 0 and "sensor.mode must be host or pods" in r.stderr,
+          "helm: sensor.mode=node refused: %s" % r.stderr.strip())
+    print("helm: chart rendered with 6 value sets and checked")
 else:
     print("helm not found: the chart's templates were checked without rendering")
 

@@ -546,7 +546,10 @@ int ps_kafka_sink(ps_sink **out, const ps_kafka_sink_options *opts,
       set_prop(c, "enable.idempotence", "true", err, sizeof(err)) != 0 ||
       set_prop(c, "acks", "all", err, sizeof(err)) != 0 ||
       set_prop(c, "message.timeout.ms", "0", err, sizeof(err)) != 0 ||
-      set_prop(c, "linger.ms", "5", err, sizeof(err)) != 0) {
+      set_prop(c, "linger.ms", "5", err, sizeof(err)) != 0 ||
+      /* Log lines come through the main queue, served by poll() in the
+       * receiver's thread, not from librdkafka's own threads. */
+      set_prop(c, "log.queue", "true", err, sizeof(err)) != 0) {
     rd_kafka_conf_destroy(c);
     return ps__seterr(k->base.errmsg, PS_ERR_INVALID, "Kafka: %s", err);
   }
@@ -590,6 +593,7 @@ int ps_kafka_sink(ps_sink **out, const ps_kafka_sink_options *opts,
     return ps__seterr(k->base.errmsg, PS_ERR_INVALID, "Kafka topic %s: %s",
                       o.topic, rd_kafka_err2str(rd_kafka_last_error()));
   }
+  rd_kafka_set_log_queue(k->rk, NULL);
   k->mainq = rd_kafka_queue_get_main(k->rk);
   rd_kafka_queue_io_event_enable(k->mainq, k->pipe_fd[1], "1", 1);
   return 0;

@@ -140,9 +140,9 @@ RCV_MAX_BATCH_RAW = 4 * 1024 * 1024 + 24 + 262144
 RCV_MAX_FRAME = 20 + RCV_MAX_BATCH_RAW
 
 
-def rcv_welcome(flags=0, codec=ZLIB, session=1, nonce=STREAM_RNONCE):
-    # Version 2: the highest both speak (the sensor offers 1..2).
-    return frame(WELCOME, struct.pack(">HBBIIIQ", 2, codec, flags,
+def rcv_welcome(flags=0, codec=ZLIB, session=1, nonce=STREAM_RNONCE,
+                version=2):
+    return frame(WELCOME, struct.pack(">HBBIIIQ", version, codec, flags,
                                       RCV_MAX_FRAME, RCV_MAX_BATCH_RAW,
                                       262144, session) + nonce)
 
@@ -251,6 +251,11 @@ def main():
           b"\x10" + rcv_welcome() + ack(0) + acks + heartbeat())
     write("fuzz_stream", "real-replies-keyed",
           b"\x30" + rcv_welcome(flags=1) + rcv_auth_ok() + ack(0) + acks)
+    # A version 1 receiver (every build before the control frames)
+    # answering a version 2 sensor: it chooses version 1 and the sensor
+    # streams without them.
+    write("fuzz_stream", "old-receiver-v1",
+          b"\x10" + rcv_welcome(version=1) + ack(0) + acks + heartbeat())
     write("fuzz_stream", "all-at-once",
           b"\x00" + rcv_welcome() + ack(0) + ack(2) + heartbeat() + ack(3))
     # Active after chunk 4, when batch 10 is the last: CLOSE 10.
@@ -391,6 +396,48 @@ def main():
     write("fuzz_tail", "pcap-version",
           tail() + pcap_hdr(ver=(2, 3)) + recs)
     write("fuzz_tail", "pcap-text", tail() + b"not a capture file at all")
+
+    # fuzz_control: byte 0 picks the parser (0 ANNOUNCE, 1 CAPTURE_START,
+    # 2 CAPTURE_CHANGE, 3 CAPTURE_STOP, 4 CAPTURE_STATE payloads; 5 a POST
+    # /api/v1/captures body, 6 a PATCH body), the rest is its input.
+    def t1(b):
+        return struct.pack(">B", len(b)) + b
+
+    def t2(b):
+        return struct.pack(">H", len(b)) + b
+
+    announce = (struct.pack(">I", 3) + t1(b"0.1.0") + t1(b"web-7")
+                + struct.pack(">H", 2) + struct.pack(">I", 1) + t1(b"eth0")
+                + struct.pack(">I", 101) + t1(b"tun0")
+                + struct.pack(">B", 2) + t1(b"app") + t1(b"web")
+                + t1(b"zone") + t1(b""))
+    write("fuzz_control", "announce", b"\x00" + announce)
+    write("fuzz_control", "announce-bad-key",
+          b"\x00" + announce.replace(b"\x04zone", b"\x044one"))
+    write("fuzz_control", "announce-short", b"\x00" + announce[:-3])
+    start = (struct.pack(">QQQIIII", 7, 600000, 0, 65535, 1000, 10, 0)
+             + struct.pack(">B", 1) + t1(b"eth0") + t2(b"tcp port 443"))
+    write("fuzz_control", "capture-start", b"\x01" + start)
+    write("fuzz_control", "capture-start-flags",
+          b"\x01" + start[:36] + b"\x00\x00\x00\x01" + start[40:])
+    write("fuzz_control", "capture-change",
+          b"\x02" + struct.pack(">QIII", 7, 1, 0, 0) + t2(b"udp"))
+    write("fuzz_control", "capture-stop", b"\x03" + struct.pack(">Q", 7))
+    write("fuzz_control", "capture-stop-zero", b"\x03" + bytes(8))
+    write("fuzz_control", "capture-state",
+          b"\x04" + struct.pack(">QBBH", 7, 3, 0, 1) + struct.pack(">I", 0)
+          + struct.pack(">QQ", 120, 4) + t2(b"duration reached"))
+    write("fuzz_control", "api-capture",
+          b"\x05" + b'{"sensors": {"labels": {"app": "web"}}, "filter": '
+          b'"udp port 9999", "duration_s": 3, "interfaces": ["s0"], '
+          b'"snaplen": 65535, "sample": "1/10", "max_pps": 1000}')
+    write("fuzz_control", "api-capture-glob",
+          b"\x05" + b'{"sensors": ["web-*", "db-1"], "count": 10}')
+    write("fuzz_control", "api-capture-bad",
+          b"\x05" + b'{"sensors": "web-*", "sensors": "x", "sample": "1/0"}')
+    write("fuzz_control", "api-change",
+          b"\x06" + b'{"filter": "udp port 9997", "sample": "1/2"}')
+    write("fuzz_control", "api-change-empty", b"\x06" + b"{}")
     # A record no sensor could have sent (caplen past 262144) ends it.
     write("fuzz_tail", "pcap-caplen-past-max",
           tail() + pcap_hdr() + recs[:36]

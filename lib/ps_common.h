@@ -159,6 +159,9 @@ int ps__write_all(int fd, const void *p, size_t n);
 
 /* Monotonic milliseconds. */
 int64_t ps__now_ms(void);
+/* The wall clock, ms since 1970: for times shown to people ("connected
+ * since"), never for deadlines. */
+int64_t ps__wall_ms(void);
 
 /* Copies a name for the wire: 1..255 bytes of printable characters
  * (no control bytes, so a name never forges a log line). */

@@ -18,9 +18,23 @@ void ps__limits_default(ps__limits *l) {
 }
 
 const char *ps__frame_name(uint8_t type) {
-  static const char *const names[] = {
-      "?",   "HELLO", "WELCOME",   "ERROR", "IFACE", "BATCH",
-      "ACK", "STATS", "HEARTBEAT", "CLOSE", "AUTH",  "AUTH_OK"};
+  static const char *const names[] = {"?",
+                                      "HELLO",
+                                      "WELCOME",
+                                      "ERROR",
+                                      "IFACE",
+                                      "BATCH",
+                                      "ACK",
+                                      "STATS",
+                                      "HEARTBEAT",
+                                      "CLOSE",
+                                      "AUTH",
+                                      "AUTH_OK",
+                                      "ANNOUNCE",
+                                      "CAPTURE_START",
+                                      "CAPTURE_CHANGE",
+                                      "CAPTURE_STOP",
+                                      "CAPTURE_STATE"};
   return type < sizeof(names) / sizeof(names[0]) ? names[type] : "?";
 }
 
@@ -645,4 +659,431 @@ int ps__batch_next(const uint8_t *raw, size_t raw_len, size_t *off,
   pkt->data = p + PS_PKT_HDR;
   *off = o + PS_PKT_HDR + pkt->caplen;
   return 1;
+}
+
+/* ---------------------------------------------------------------------
+ * Version 2: the control frames. Variable parts are read through a
+ * cursor that never passes the payload's end.
+ */
+
+typedef struct cur {
+  const uint8_t *p;
+  size_t left;
+  int bad;
+} cur;
+
+static uint64_t take(cur *c, size_t n) {
+  if (c->bad || c->left < n) {
+    c->bad = 1;
+    return 0;
+  }
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    v = (v << 8) | c->p[i];
+  }
+  c->p += n;
+  c->left -= n;
+  return v;
+}
+
+static ps__text take_text(cur *c, size_t len) {
+  ps__text t = {NULL, 0};
+  if (c->bad || c->left < len) {
+    c->bad = 1;
+    return t;
+  }
+  t.p = (const char *)c->p;
+  t.len = len;
+  c->p += len;
+  c->left -= len;
+  return t;
+}
+
+int ps__valid_filter(const char *p, size_t len) {
+  if (len > PS_MAX_FILTER) {
+    return 0;
+  }
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)p[i];
+    if ((ch < 0x20 && ch != '\t' && ch != '\n') || ch == 0x7f) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+int ps__valid_label_key(const char *p, size_t len) {
+  if (len == 0 || len > PS_MAX_LABEL_KEY) {
+    return 0;
+  }
+  for (size_t i = 0; i < len; i++) {
+    char ch = p[i];
+    int alpha =
+        (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+    if (!alpha && !(i > 0 && ch >= '0' && ch <= '9')) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static int valid_value(const char *p, size_t len) {
+  return len == 0 || ps__valid_name(p, len);
+}
+
+static int ctl_size(ps__buf *out, uint8_t type, size_t plen, uint8_t **p) {
+  if (plen > PS_MAX_CONTROL_FRAME) {
+    return PS_ERR_INVALID;
+  }
+  *p = frame_begin(out, type, (uint32_t)plen);
+  return *p ? 0 : PS_ERR_NOMEM;
+}
+
+static uint8_t *put_text(uint8_t *p, const ps__text *t, int lenbytes) {
+  if (lenbytes == 1) {
+    *p++ = (uint8_t)t->len;
+  } else {
+    ps__put16(p, (uint16_t)t->len);
+    p += 2;
+  }
+  if (t->len) {
+    memcpy(p, t->p, t->len);
+  }
+  return p + t->len;
+}
+
+int ps__enc_announce(ps__buf *out, const ps__announce *m) {
+  if ((m->flags & ~(PS_ANNOUNCE_STANDBY | PS_ANNOUNCE_REMOTE)) ||
+      m->version.len == 0 || m->version.len > PS_MAX_VERSION_TEXT ||
+      !ps__valid_name(m->version.p, m->version.len) ||
+      !ps__valid_name(m->host.p, m->host.len) ||
+      m->n_ifaces > PS_MAX_ANNOUNCE_IFACES || m->n_labels > PS_MAX_LABELS) {
+    return PS_ERR_INVALID;
+  }
+  size_t n = 4 + 1 + m->version.len + 1 + m->host.len + 2 + 1;
+  for (unsigned i = 0; i < m->n_ifaces; i++) {
+    if (!ps__valid_name(m->ifaces[i].name.p, m->ifaces[i].name.len)) {
+      return PS_ERR_INVALID;
+    }
+    n += 5 + m->ifaces[i].name.len;
+  }
+  for (unsigned i = 0; i < m->n_labels; i++) {
+    if (!ps__valid_label_key(m->labels[i].key.p, m->labels[i].key.len) ||
+        m->labels[i].value.len > PS_MAX_LABEL_VALUE ||
+        !valid_value(m->labels[i].value.p, m->labels[i].value.len)) {
+      return PS_ERR_INVALID;
+    }
+    n += 2 + m->labels[i].key.len + m->labels[i].value.len;
+  }
+  uint8_t *p;
+  int rc = ctl_size(out, PS_FRAME_ANNOUNCE, n, &p);
+  if (rc != 0) {
+    return rc;
+  }
+  ps__put32(p, m->flags);
+  p = put_text(p + 4, &m->version, 1);
+  p = put_text(p, &m->host, 1);
+  ps__put16(p, (uint16_t)m->n_ifaces);
+  p += 2;
+  for (unsigned i = 0; i < m->n_ifaces; i++) {
+    ps__put32(p, m->ifaces[i].linktype);
+    p = put_text(p + 4, &m->ifaces[i].name, 1);
+  }
+  *p++ = (uint8_t)m->n_labels;
+  for (unsigned i = 0; i < m->n_labels; i++) {
+    p = put_text(p, &m->labels[i].key, 1);
+    p = put_text(p, &m->labels[i].value, 1);
+  }
+  return 0;
+}
+
+#define CTL_BAD(what)                                                          \
+  ps__seterr(errbuf, PS_ERR_PROTOCOL, "%s frame of %u bytes: %s",              \
+             ps__frame_name(f->type), f->len, what)
+
+int ps__dec_announce(const ps__frame *f, ps__announce *m, char *errbuf) {
+  cur c = {f->payload, f->len, 0};
+  memset(m, 0, sizeof(*m));
+  m->flags = (uint32_t)take(&c, 4);
+  if (!c.bad && (m->flags & ~(PS_ANNOUNCE_STANDBY | PS_ANNOUNCE_REMOTE))) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "announce with unknown flags 0x%x", m->flags);
+  }
+  m->version = take_text(&c, (size_t)take(&c, 1));
+  m->host = take_text(&c, (size_t)take(&c, 1));
+  if (c.bad) {
+    return CTL_BAD("too short");
+  }
+  if (m->version.len == 0 || m->version.len > PS_MAX_VERSION_TEXT ||
+      !ps__valid_name(m->version.p, m->version.len)) {
+    return CTL_BAD("invalid version text");
+  }
+  if (!ps__valid_name(m->host.p, m->host.len)) {
+    return CTL_BAD("invalid host name");
+  }
+  size_t ni = (size_t)take(&c, 2);
+  if (ni > PS_MAX_ANNOUNCE_IFACES) {
+    return ps__seterr(errbuf, PS_ERR_LIMIT,
+                      "announce of %zu interfaces (at most %u)", ni,
+                      PS_MAX_ANNOUNCE_IFACES);
+  }
+  for (size_t i = 0; i < ni && !c.bad; i++) {
+    m->ifaces[i].linktype = (uint32_t)take(&c, 4);
+    m->ifaces[i].name = take_text(&c, (size_t)take(&c, 1));
+    if (!c.bad && !ps__valid_name(m->ifaces[i].name.p, m->ifaces[i].name.len)) {
+      return CTL_BAD("invalid interface name");
+    }
+  }
+  m->n_ifaces = (unsigned)ni;
+  size_t nl = (size_t)take(&c, 1);
+  if (!c.bad && nl > PS_MAX_LABELS) {
+    return ps__seterr(errbuf, PS_ERR_LIMIT,
+                      "announce of %zu labels (at most %u)", nl, PS_MAX_LABELS);
+  }
+  for (size_t i = 0; i < nl && !c.bad; i++) {
+    m->labels[i].key = take_text(&c, (size_t)take(&c, 1));
+    m->labels[i].value = take_text(&c, (size_t)take(&c, 1));
+    if (c.bad) {
+      break;
+    }
+    if (!ps__valid_label_key(m->labels[i].key.p, m->labels[i].key.len)) {
+      return CTL_BAD("invalid label key");
+    }
+    if (!valid_value(m->labels[i].value.p, m->labels[i].value.len)) {
+      return CTL_BAD("invalid label value");
+    }
+  }
+  m->n_labels = (unsigned)nl;
+  if (c.bad) {
+    return CTL_BAD("too short");
+  }
+  if (c.left != 0) {
+    return CTL_BAD("bytes after the last field");
+  }
+  return 0;
+}
+
+int ps__enc_capture_start(ps__buf *out, const ps__capture_start *m) {
+  if (m->id == 0 || m->snaplen > PS_MAX_CAPLEN ||
+      m->n_ifaces > PS_MAX_CAPTURE_IFACES ||
+      !ps__valid_filter(m->filter.p, m->filter.len)) {
+    return PS_ERR_INVALID;
+  }
+  size_t n = 41 + 2 + m->filter.len;
+  for (unsigned i = 0; i < m->n_ifaces; i++) {
+    if (!ps__valid_name(m->ifaces[i].p, m->ifaces[i].len)) {
+      return PS_ERR_INVALID;
+    }
+    n += 1 + m->ifaces[i].len;
+  }
+  uint8_t *p;
+  int rc = ctl_size(out, PS_FRAME_CAPTURE_START, n, &p);
+  if (rc != 0) {
+    return rc;
+  }
+  ps__put64(p, m->id);
+  ps__put64(p + 8, m->duration_ms);
+  ps__put64(p + 16, m->count);
+  ps__put32(p + 24, m->snaplen);
+  ps__put32(p + 28, m->max_pps);
+  ps__put32(p + 32, m->sample_n);
+  ps__put32(p + 36, 0);
+  p[40] = (uint8_t)m->n_ifaces;
+  p += 41;
+  for (unsigned i = 0; i < m->n_ifaces; i++) {
+    p = put_text(p, &m->ifaces[i], 1);
+  }
+  put_text(p, &m->filter, 2);
+  return 0;
+}
+
+int ps__dec_capture_start(const ps__frame *f, ps__capture_start *m,
+                          char *errbuf) {
+  cur c = {f->payload, f->len, 0};
+  memset(m, 0, sizeof(*m));
+  m->id = take(&c, 8);
+  m->duration_ms = take(&c, 8);
+  m->count = take(&c, 8);
+  m->snaplen = (uint32_t)take(&c, 4);
+  m->max_pps = (uint32_t)take(&c, 4);
+  m->sample_n = (uint32_t)take(&c, 4);
+  uint32_t flags = (uint32_t)take(&c, 4);
+  size_t ni = (size_t)take(&c, 1);
+  if (c.bad) {
+    return CTL_BAD("too short");
+  }
+  if (m->id == 0) {
+    return CTL_BAD("capture id 0");
+  }
+  if (flags != 0) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "capture start with unknown flags 0x%x", flags);
+  }
+  if (m->snaplen > PS_MAX_CAPLEN) {
+    return CTL_BAD("snaplen beyond 262144");
+  }
+  if (ni > PS_MAX_CAPTURE_IFACES) {
+    return ps__seterr(errbuf, PS_ERR_LIMIT,
+                      "capture start naming %zu interfaces (at most %u)", ni,
+                      PS_MAX_CAPTURE_IFACES);
+  }
+  for (size_t i = 0; i < ni && !c.bad; i++) {
+    m->ifaces[i] = take_text(&c, (size_t)take(&c, 1));
+    if (!c.bad && !ps__valid_name(m->ifaces[i].p, m->ifaces[i].len)) {
+      return CTL_BAD("invalid interface name");
+    }
+  }
+  m->n_ifaces = (unsigned)ni;
+  m->filter = take_text(&c, (size_t)take(&c, 2));
+  if (c.bad) {
+    return CTL_BAD("too short");
+  }
+  if (!ps__valid_filter(m->filter.p, m->filter.len)) {
+    return CTL_BAD("invalid filter text");
+  }
+  if (c.left != 0) {
+    return CTL_BAD("bytes after the last field");
+  }
+  return 0;
+}
+
+int ps__enc_capture_change(ps__buf *out, const ps__capture_change *m) {
+  uint32_t all = PS_CHANGE_FILTER | PS_CHANGE_SAMPLE | PS_CHANGE_MAX_PPS;
+  if (m->id == 0 || m->what == 0 || (m->what & ~all) ||
+      !ps__valid_filter(m->filter.p, m->filter.len)) {
+    return PS_ERR_INVALID;
+  }
+  uint8_t *p;
+  int rc = ctl_size(out, PS_FRAME_CAPTURE_CHANGE, 22 + m->filter.len, &p);
+  if (rc != 0) {
+    return rc;
+  }
+  ps__put64(p, m->id);
+  ps__put32(p + 8, m->what);
+  ps__put32(p + 12, m->sample_n);
+  ps__put32(p + 16, m->max_pps);
+  put_text(p + 20, &m->filter, 2);
+  return 0;
+}
+
+int ps__dec_capture_change(const ps__frame *f, ps__capture_change *m,
+                           char *errbuf) {
+  cur c = {f->payload, f->len, 0};
+  memset(m, 0, sizeof(*m));
+  m->id = take(&c, 8);
+  m->what = (uint32_t)take(&c, 4);
+  m->sample_n = (uint32_t)take(&c, 4);
+  m->max_pps = (uint32_t)take(&c, 4);
+  m->filter = take_text(&c, (size_t)take(&c, 2));
+  uint32_t all = PS_CHANGE_FILTER | PS_CHANGE_SAMPLE | PS_CHANGE_MAX_PPS;
+  if (c.bad) {
+    return CTL_BAD("too short");
+  }
+  if (m->id == 0) {
+    return CTL_BAD("capture id 0");
+  }
+  if (m->what == 0 || (m->what & ~all)) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "capture change of unknown kind 0x%x", m->what);
+  }
+  if (!ps__valid_filter(m->filter.p, m->filter.len)) {
+    return CTL_BAD("invalid filter text");
+  }
+  if (c.left != 0) {
+    return CTL_BAD("bytes after the last field");
+  }
+  return 0;
+}
+
+int ps__enc_capture_stop(ps__buf *out, uint64_t id) {
+  if (id == 0) {
+    return PS_ERR_INVALID;
+  }
+  return enc_seq(out, PS_FRAME_CAPTURE_STOP, id);
+}
+
+int ps__dec_capture_stop(const ps__frame *f, uint64_t *id, char *errbuf) {
+  int rc = ps__dec_seq(f, id, errbuf);
+  if (rc == 0 && *id == 0) {
+    return CTL_BAD("capture id 0");
+  }
+  return rc;
+}
+
+int ps__enc_capture_state(ps__buf *out, const ps__capture_state_msg *m) {
+  if (m->id == 0 || m->state == 0 || m->state > PS_CAP_STATE_LAST ||
+      m->n_ifaces > PS_MAX_CAPTURE_IFACES) {
+    return PS_ERR_INVALID;
+  }
+  size_t tl = m->text.len > PS_MAX_ERROR_TEXT ? PS_MAX_ERROR_TEXT : m->text.len;
+  uint8_t *p;
+  int rc = ctl_size(out, PS_FRAME_CAPTURE_STATE,
+                    12 + 4 * (size_t)m->n_ifaces + 16 + 2 + tl, &p);
+  if (rc != 0) {
+    return rc;
+  }
+  ps__put64(p, m->id);
+  p[8] = m->state;
+  p[9] = 0;
+  ps__put16(p + 10, (uint16_t)m->n_ifaces);
+  p += 12;
+  for (unsigned i = 0; i < m->n_ifaces; i++, p += 4) {
+    ps__put32(p, m->ifaces[i]);
+  }
+  ps__put64(p, m->packets);
+  ps__put64(p + 8, m->sampled_out);
+  ps__text t = {m->text.p, tl};
+  put_text(p + 16, &t, 2);
+  return 0;
+}
+
+int ps__dec_capture_state(const ps__frame *f, ps__capture_state_msg *m,
+                          char *errbuf) {
+  cur c = {f->payload, f->len, 0};
+  memset(m, 0, sizeof(*m));
+  m->id = take(&c, 8);
+  m->state = (uint8_t)take(&c, 1);
+  uint8_t reserved = (uint8_t)take(&c, 1);
+  size_t ni = (size_t)take(&c, 2);
+  if (c.bad) {
+    return CTL_BAD("too short");
+  }
+  if (m->id == 0) {
+    return CTL_BAD("capture id 0");
+  }
+  if (m->state == 0 || m->state > PS_CAP_STATE_LAST) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL, "unknown capture state %u",
+                      m->state);
+  }
+  if (reserved != 0) {
+    return CTL_BAD("reserved byte not 0");
+  }
+  if (ni > PS_MAX_CAPTURE_IFACES) {
+    return ps__seterr(errbuf, PS_ERR_LIMIT,
+                      "capture state naming %zu interfaces (at most %u)", ni,
+                      PS_MAX_CAPTURE_IFACES);
+  }
+  for (size_t i = 0; i < ni; i++) {
+    m->ifaces[i] = (uint32_t)take(&c, 4);
+    if (!c.bad && m->ifaces[i] >= PS_MAX_IFACES) {
+      return ps__seterr(errbuf, PS_ERR_LIMIT, "capture state: interface %u",
+                        m->ifaces[i]);
+    }
+  }
+  m->n_ifaces = (unsigned)ni;
+  m->packets = take(&c, 8);
+  m->sampled_out = take(&c, 8);
+  m->text = take_text(&c, (size_t)take(&c, 2));
+  if (c.bad) {
+    return CTL_BAD("too short");
+  }
+  if (m->text.len > PS_MAX_ERROR_TEXT) {
+    return ps__seterr(errbuf, PS_ERR_LIMIT,
+                      "capture state text of %zu bytes (at most %u)",
+                      m->text.len, PS_MAX_ERROR_TEXT);
+  }
+  if (c.left != 0) {
+    return CTL_BAD("bytes after the last field");
+  }
+  return 0;
 }

@@ -9,8 +9,9 @@
 #include "ps_common.h"
 
 /* Versions this library speaks: 2 is 1 plus interface options in the
- * IFACE frame (PROTOCOL.md §3.4), chosen only when both ends speak it,
- * so version 1 peers keep working. */
+ * IFACE frame (PROTOCOL.md §3.4) and the control frames (ANNOUNCE,
+ * CAPTURE_*, §3.11..3.13), chosen only when both ends speak it, so
+ * version 1 peers keep working. */
 #define PS_PROTO_VERSION_MIN 1
 #define PS_PROTO_VERSION 2
 #define PS_PROTO_MAGIC "PSTR"
@@ -27,9 +28,15 @@ enum ps__frame_type {
   PS_FRAME_HEARTBEAT = 8,
   PS_FRAME_CLOSE = 9,
   PS_FRAME_AUTH = 10,   /* sensor's proof of the shared key */
-  PS_FRAME_AUTH_OK = 11 /* receiver's proof of the shared key */
+  PS_FRAME_AUTH_OK = 11, /* receiver's proof of the shared key */
+  /* Version 2 only (never sent to, and refused from, a version 1 peer): */
+  PS_FRAME_ANNOUNCE = 12,       /* sensor: who it is, what it can capture */
+  PS_FRAME_CAPTURE_START = 13,  /* receiver: start a capture */
+  PS_FRAME_CAPTURE_CHANGE = 14, /* receiver: change a running capture */
+  PS_FRAME_CAPTURE_STOP = 15,   /* receiver: stop a capture */
+  PS_FRAME_CAPTURE_STATE = 16   /* sensor: a capture's state and counts */
 };
-#define PS_FRAME_LAST PS_FRAME_AUTH_OK
+#define PS_FRAME_LAST PS_FRAME_CAPTURE_STATE
 
 /* HELLO flags */
 #define PS_HELLO_STREAM 0x1u /* an 8-byte stream id follows the name */
@@ -234,6 +241,106 @@ int ps__batch_put(ps__buf *raw, const ps_packet *pkt);
  */
 int ps__batch_next(const uint8_t *raw, size_t raw_len, size_t *off,
                    ps_packet *pkt, char *errbuf);
+
+/* ---- Version 2: the control frames (PROTOCOL.md §3.12..3.16) ---- */
+
+/* ANNOUNCE flags */
+#define PS_ANNOUNCE_STANDBY 0x1u /* captures nothing until asked */
+#define PS_ANNOUNCE_REMOTE 0x2u  /* takes captures from the receiver */
+
+#define PS_MAX_ANNOUNCE_IFACES 256u
+#define PS_MAX_LABELS 16u
+#define PS_MAX_LABEL_KEY 63u
+#define PS_MAX_LABEL_VALUE 255u
+#define PS_MAX_VERSION_TEXT 63u
+#define PS_MAX_FILTER 8192u       /* bytes of a filter expression */
+#define PS_MAX_CAPTURE_IFACES 64u /* interfaces one capture names */
+#define PS_MAX_CONTROL_FRAME 131072u /* any control frame's payload */
+
+typedef struct ps__text {
+  const char *p; /* into the frame; not NUL-terminated */
+  size_t len;
+} ps__text;
+
+typedef struct ps__announce {
+  uint32_t flags;
+  ps__text version; /* the sensor's library version, 1..63 bytes */
+  ps__text host;    /* its host name, 1..255 */
+  unsigned n_ifaces;
+  struct {
+    uint32_t linktype; /* 0: not known */
+    ps__text name;
+  } ifaces[PS_MAX_ANNOUNCE_IFACES];
+  unsigned n_labels;
+  struct {
+    ps__text key;   /* 1..63 bytes of [A-Za-z0-9_], not starting with a digit */
+    ps__text value; /* 0..255 bytes, no control byte */
+  } labels[PS_MAX_LABELS];
+} ps__announce;
+
+typedef struct ps__capture_start {
+  uint64_t id;          /* != 0, chosen by the receiver */
+  uint64_t duration_ms; /* 0: until stopped */
+  uint64_t count;       /* 0: no packet limit */
+  uint32_t snaplen;     /* 0: the sensor's; else 1..PS_MAX_CAPLEN */
+  uint32_t max_pps;     /* 0: no rate cap */
+  uint32_t sample_n;    /* 0 or 1: every packet; N: one in N */
+  unsigned n_ifaces;    /* 0: the sensor's choice */
+  ps__text ifaces[PS_MAX_CAPTURE_IFACES];
+  ps__text filter; /* may be empty: everything */
+} ps__capture_start;
+
+#define PS_CHANGE_FILTER 0x1u
+#define PS_CHANGE_SAMPLE 0x2u
+#define PS_CHANGE_MAX_PPS 0x4u
+
+typedef struct ps__capture_change {
+  uint64_t id;
+  uint32_t what; /* PS_CHANGE_* bits, at least one */
+  uint32_t sample_n;
+  uint32_t max_pps;
+  ps__text filter;
+} ps__capture_change;
+
+/* CAPTURE_STATE states */
+enum ps__capture_state {
+  PS_CAP_RUNNING = 1,        /* accepted: it captures */
+  PS_CAP_REFUSED = 2,        /* refused: text says why */
+  PS_CAP_ENDED = 3,          /* over (duration, count, stop): final counts */
+  PS_CAP_CHANGED = 4,        /* a change took effect (text: when) */
+  PS_CAP_CHANGE_REFUSED = 5, /* a change was refused: text says why */
+  PS_CAP_STATE_LAST = 5
+};
+
+typedef struct ps__capture_state_msg {
+  uint64_t id;
+  uint8_t state;
+  unsigned n_ifaces; /* the stream interfaces its packets come on */
+  uint32_t ifaces[PS_MAX_CAPTURE_IFACES];
+  uint64_t packets;     /* sent for the capture so far */
+  uint64_t sampled_out; /* left out by sampling or the rate cap */
+  ps__text text;        /* 0..1024 bytes */
+} ps__capture_state_msg;
+
+int ps__enc_announce(ps__buf *out, const ps__announce *m);
+int ps__dec_announce(const ps__frame *f, ps__announce *m, char *errbuf);
+int ps__enc_capture_start(ps__buf *out, const ps__capture_start *m);
+int ps__dec_capture_start(const ps__frame *f, ps__capture_start *m,
+                          char *errbuf);
+int ps__enc_capture_change(ps__buf *out, const ps__capture_change *m);
+int ps__dec_capture_change(const ps__frame *f, ps__capture_change *m,
+                           char *errbuf);
+int ps__enc_capture_stop(ps__buf *out, uint64_t id);
+int ps__dec_capture_stop(const ps__frame *f, uint64_t *id, char *errbuf);
+int ps__enc_capture_state(ps__buf *out, const ps__capture_state_msg *m);
+int ps__dec_capture_state(const ps__frame *f, ps__capture_state_msg *m,
+                          char *errbuf);
+/* Whether len bytes at p are a valid filter text: 0..PS_MAX_FILTER bytes,
+ * no control byte but tab and newline. */
+int ps__valid_filter(const char *p, size_t len);
+/* Whether a label key is valid on the wire ([A-Za-z_][A-Za-z0-9_]*,
+ * 1..PS_MAX_LABEL_KEY bytes). */
+int ps__valid_label_key(const char *p, size_t len);
 
 /* Name of a frame type for log lines ("BATCH"); "?" if unknown. */
 const char *ps__frame_name(uint8_t type);

@@ -3,6 +3,8 @@
  * bounded per wakeup, and every session has deadlines. */
 #include "config.h"
 
+#include "ps_admin.h"
+#include "ps_fleet.h"
 #include "ps_journal.h"
 #include "ps_kafka_in.h"
 #include "ps_net.h"
@@ -11,9 +13,11 @@
 #include "ps_tls.h"
 #include "ps_transport.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -43,8 +47,9 @@
 #define MAX_LINGER 64
 #define TAG_LISTEN 1u
 #define TAG_STOP 2u
-#define TAG_SINK 3u /* the async output's descriptor (Kafka reports) */
-#define TAG_KIN 4u  /* the Kafka input's descriptor */
+#define TAG_ADMIN 3u
+#define TAG_SINK 4u /* the async output's descriptor (Kafka reports) */
+#define TAG_KIN 5u  /* the Kafka input's descriptor */
 
 typedef struct conn {
   /* First, with ready NULL: an epoll event's pointer is either a
@@ -125,6 +130,12 @@ struct ps_receiver {
   uint8_t *auth_key;
   size_t auth_len;
   ps_receiver_counters ctr;
+  uint64_t journal_commits;
+  ps__fleet fleet;   /* every sensor seen: metrics, inventory */
+  ps__captures caps; /* captures on demand */
+  ps__admin *admin;
+  uint8_t *admin_token;
+  size_t admin_token_len;
   /* Taken by sessions since the outputs last took everything for good:
    * counted as written (ctr.packets, ctr.bytes) only then. */
   uint64_t taken_packets, taken_bytes;
@@ -132,6 +143,10 @@ struct ps_receiver {
 };
 
 static void conn_close(ps_receiver *r, conn *c, const char *reason);
+static void caps_kick(void *ud, ps__session *s);
+static void caps_answered(void *ud, ps__capture *cap);
+static void on_capture_state(void *ud, ps__session *s,
+                             const ps__capture_state_msg *m);
 static void set_blocked(ps_receiver *r, const char *why);
 
 #define PCAP_MARKS 64 /* files one output may have open at once */
@@ -300,7 +315,12 @@ int ps_receiver_create(ps_receiver **out) {
   r->env.streams = &r->streams;
   r->env.supersede = supersede;
   r->env.admit = admit;
+  r->env.fleet = &r->fleet;
+  r->env.on_capture_state = on_capture_state;
   r->env.ud = r;
+  r->caps.kick = caps_kick;
+  r->caps.answered = caps_answered;
+  r->caps.ud = r;
   r->max_sessions = 1024;
   r->handshake_ms = 10000;
   r->idle_ms = 60000;
@@ -560,7 +580,122 @@ int ps_receiver_get_timeout_ms(ps_receiver *r) {
       t = (int)d;
     }
   }
+  if (r->admin != NULL) {
+    int a = ps__admin_timeout_ms(r->admin);
+    if (a >= 0 && (t < 0 || a < t)) {
+      t = a;
+    }
+  }
   return t;
+}
+
+const ps_receiver_counters *ps__receiver_ctr(ps_receiver *r) {
+  return &r->ctr;
+}
+
+uint64_t ps__receiver_journal_commits(ps_receiver *r) {
+  return r->journal_commits;
+}
+
+ps__fleet *ps__receiver_fleet(ps_receiver *r) {
+  return &r->fleet;
+}
+
+ps__captures *ps__receiver_captures(ps_receiver *r) {
+  return &r->caps;
+}
+
+static int conn_writable(ps_receiver *r, conn *c);
+
+/* A capture request was queued in a session's output: send it. */
+static void caps_kick(void *ud, ps__session *s) {
+  ps_receiver *r = ud;
+  conn *c = conn_of(s);
+  if (c->tx.fd >= 0 && !c->lingering) {
+    conn_writable(r, c);
+  }
+}
+
+static void caps_answered(void *ud, ps__capture *cap) {
+  ps_receiver *r = ud;
+  if (r->admin != NULL) {
+    ps__admin_answered(r->admin, cap);
+  }
+}
+
+static void on_capture_state(void *ud, ps__session *s,
+                             const ps__capture_state_msg *m) {
+  ps_receiver *r = ud;
+  ps__captures_on_state(&r->caps, s, m);
+}
+
+int ps_receiver_set_admin_token(ps_receiver *r, const uint8_t *token,
+                                size_t len) {
+  if (r->admin != NULL) {
+    return ps__seterr(r->errmsg, PS_ERR_STATE,
+                      "the admin token must be set before the admin API "
+                      "listens");
+  }
+  return ps__key_set(&r->admin_token, &r->admin_token_len, token, len,
+                     r->errmsg);
+}
+
+/* Whether the socket is bound to a loopback address (127.0.0.0/8, ::1,
+ * or IPv4 loopback mapped into IPv6). */
+static int on_loopback(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+    return 0;
+  }
+  if (ss.ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (ss.ss_family == AF_INET6) {
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(a)) {
+      return 1;
+    }
+    return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+  }
+  return 0;
+}
+
+int ps_receiver_admin_listen(ps_receiver *r, const char *addr, uint16_t port) {
+  if (r->admin != NULL) {
+    return ps__seterr(r->errmsg, PS_ERR_STATE, "the admin API listens already");
+  }
+  int fd;
+  int n = ps__net_listen(addr, port, &fd, 1, r->errmsg);
+  if (n < 0) {
+    return n;
+  }
+  if (r->admin_token == NULL && !on_loopback(fd)) {
+    close(fd);
+    return ps__seterr(r->errmsg, PS_ERR_INVALID,
+                      "the admin API without authentication listens only on "
+                      "loopback (127.0.0.1 or ::1): give a token "
+                      "(--admin-token-file) to listen on %s",
+                      addr && *addr ? addr : "every address");
+  }
+  int rc = ps__admin_new(&r->admin, r, fd, r->admin_token, r->admin_token_len,
+                         r->errmsg);
+  if (rc != 0) {
+    return rc;
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_ADMIN};
+  if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, ps__admin_fd(r->admin), &ev) != 0) {
+    int e = errno;
+    ps__admin_free(r->admin);
+    r->admin = NULL;
+    return ps__seterr(r->errmsg, PS_ERR_SYSTEM, "epoll: %s", strerror(e));
+  }
+  return 0;
+}
+
+uint16_t ps_receiver_admin_port(ps_receiver *r) {
+  return r->admin ? ps__admin_port(r->admin) : 0;
 }
 
 /* Bytes queued for the sensor, in frames or TLS records. */
@@ -648,6 +783,7 @@ static void conn_close(ps_receiver *r, conn *c, const char *reason) {
     c->counted = 0;
     r->n_sensors--;
   }
+  ps__captures_session_end(&r->caps, &c->sess);
   ps__session_end(&c->sess);
   /* Lingering reads and drops plain bytes: TLS is over either way. */
   ps__tls_free(c->tx.tls);
@@ -1120,6 +1256,7 @@ static int commit_outputs(ps_receiver *r) {
       set_blocked(r, eb);
       return -1;
     }
+    r->journal_commits++;
   }
   failpoint(r, 2);
   count_written(r);
@@ -1333,6 +1470,9 @@ static int step(ps_receiver *r, int timeout_ms) {
     if (evs[i].data.u64 == TAG_SINK || evs[i].data.u64 == TAG_KIN) {
       continue; /* served below, every round */
     }
+    if (evs[i].data.u64 == TAG_ADMIN) {
+      continue; /* served once per step, below */
+    }
     ps__watch *w = evs[i].data.ptr;
     if (w->ready != NULL) {
       w->ready(w, evs[i].events); /* a live output's socket */
@@ -1375,6 +1515,12 @@ static int step(ps_receiver *r, int timeout_ms) {
   poll_async(r);
   release_acks(r);
   check_deadlines(r);
+  if (r->admin != NULL) {
+    /* Answers see the round's writes; MHD also runs its own timeouts
+     * here. */
+    ps__captures_tick(&r->caps, ps__now_ms());
+    ps__admin_run(r->admin);
+  }
   bury_dead(r);
   int64_t now = ps__now_ms();
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
@@ -1502,6 +1648,10 @@ void ps_receiver_free(ps_receiver *r) {
 #ifdef HAVE_KAFKA
   ps__kin_free(r->kin);
 #endif
+  ps__admin_free(r->admin);
+  ps__key_clear(&r->admin_token, &r->admin_token_len);
+  ps__captures_free(&r->caps);
+  ps__fleet_free(&r->fleet);
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
     ps_sink_free(r->sinks[i]);
   }

@@ -217,6 +217,14 @@ static int start(ps__session *s) {
   if ((rc = claim_stream(s)) != 0) {
     return rc;
   }
+  if (s->env->fleet != NULL) {
+    s->fleet =
+        ps__fleet_join(s->env->fleet, s->sensor, s->peer, s, ps__wall_ms());
+    if (s->fleet == NULL) {
+      ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+      return refuse(s, PS_ERR_NOMEM);
+    }
+  }
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
     if ((rc = ps__sink_session_start(sk, &s->info)) != 0) {
@@ -316,6 +324,10 @@ static int on_iface(ps__session *s, const ps__frame *f) {
   ifc->info.options = n ? ifc->opts : NULL;
   ifc->info.n_options = n;
   s->ifaces[m.id] = ifc;
+  if (s->fleet != NULL) {
+    /* NULL beyond the fleet's limit: that interface is not counted. */
+    ifc->fl = ps__fleet_iface_get(s->fleet, ifc->name, m.linktype, m.snaplen);
+  }
   ps__logx(s->env->log, s->env->log_ud, PS_LOG_INFO, "interface", s->sensor,
            NULL, 0, "sensor %s interface %u %s: link type %u, snaplen %u, %s",
            s->sensor, m.id, ifc->name, m.linktype, m.snaplen,
@@ -363,6 +375,9 @@ static int on_batch(ps__session *s, const ps__frame *f) {
   if (b.seq <= s->last_seq) {
     /* A batch resent after a reconnect that we already wrote. */
     s->duplicates++;
+    if (s->fleet != NULL) {
+      s->fleet->duplicates++;
+    }
     if (s->env->async_acks) {
       /* Taken, but perhaps not yet kept (Kafka): acknowledged with the
        * round's acknowledgements, once the outputs say it is. */
@@ -457,6 +472,13 @@ static int on_batch(ps__session *s, const ps__frame *f) {
       }
     }
     s->bytes += pkt.caplen;
+    if (ifc->fl != NULL) {
+      ifc->fl->packets++;
+      ifc->fl->bytes += pkt.caplen;
+    }
+    if (ifc->cap != NULL) {
+      ps__capture_count(ifc->cap, pkt.caplen);
+    }
   }
   s->packets += n;
   s->batches++;
@@ -564,11 +586,100 @@ static int on_stats(ps__session *s, const ps__frame *f) {
   }
   ifc->stats = m.c;
   ifc->have_stats = 1;
+  if (ifc->fl != NULL) {
+    ifc->fl->st = m.c;
+  }
   for (unsigned i = 0; i < s->env->n_sinks; i++) {
     ps_sink *sk = s->env->sinks[i];
     ps__sink_stats(sk, ifc->slot[i], &s->info, &ifc->info, &m.c);
   }
   return 0;
+}
+
+/* Version 2: who the sensor is, for the inventory and the metrics'
+ * labels. */
+static int on_announce(ps__session *s, const ps__frame *f) {
+  ps__announce *m = malloc(sizeof(*m));
+  if (m == NULL) {
+    ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    return refuse(s, PS_ERR_NOMEM);
+  }
+  int rc = ps__dec_announce(f, m, s->errmsg);
+  if (rc != 0) {
+    free(m);
+    return refuse(s, rc);
+  }
+  ps__fleet_sensor *e = s->fleet;
+  if (e != NULL) {
+    e->announced = 1;
+    e->announce_flags = m->flags;
+    snprintf(e->version, sizeof(e->version), "%.*s", (int)m->version.len,
+             m->version.p);
+    snprintf(e->host, sizeof(e->host), "%.*s", (int)m->host.len, m->host.p);
+    e->n_labels = 0;
+    for (unsigned i = 0; i < m->n_labels; i++) {
+      /* Keys the receiver sets itself (sensor, iface, ...) are not
+       * taken: a sensor cannot pose as another in the metrics. */
+      if (!ps__fleet_label_key_ok(m->labels[i].key.p, m->labels[i].key.len)) {
+        continue;
+      }
+      ps__fleet_label *l = &e->labels[e->n_labels++];
+      snprintf(l->key, sizeof(l->key), "%.*s", (int)m->labels[i].key.len,
+               m->labels[i].key.p);
+      snprintf(l->value, sizeof(l->value), "%.*s", (int)m->labels[i].value.len,
+               m->labels[i].value.p);
+    }
+    free(e->avail);
+    e->avail = NULL;
+    e->n_avail = 0;
+    if (m->n_ifaces > 0) {
+      e->avail = calloc(m->n_ifaces, sizeof(*e->avail));
+      if (e->avail == NULL) {
+        free(m);
+        ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+        return refuse(s, PS_ERR_NOMEM);
+      }
+      for (unsigned i = 0; i < m->n_ifaces; i++) {
+        snprintf(e->avail[i].name, sizeof(e->avail[i].name), "%.*s",
+                 (int)m->ifaces[i].name.len, m->ifaces[i].name.p);
+        e->avail[i].linktype = m->ifaces[i].linktype;
+      }
+      e->n_avail = m->n_ifaces;
+    }
+  }
+  ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
+          "sensor %s announced: version %.*s on %.*s, %u interfaces, %u "
+          "labels%s%s",
+          s->sensor, (int)m->version.len, m->version.p, (int)m->host.len,
+          m->host.p, m->n_ifaces, m->n_labels,
+          (m->flags & PS_ANNOUNCE_STANDBY) ? ", standby" : "",
+          (m->flags & PS_ANNOUNCE_REMOTE) ? ", takes remote captures" : "");
+  free(m);
+  return 0;
+}
+
+static int on_capture_state(ps__session *s, const ps__frame *f) {
+  ps__capture_state_msg m;
+  int rc = ps__dec_capture_state(f, &m, s->errmsg);
+  if (rc != 0) {
+    return refuse(s, rc);
+  }
+  for (unsigned i = 0; i < m.n_ifaces; i++) {
+    if (s->ifaces[m.ifaces[i]] == NULL) {
+      ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                 "capture %llu names unannounced interface %u",
+                 (unsigned long long)m.id, m.ifaces[i]);
+      return refuse(s, PS_ERR_PROTOCOL);
+    }
+  }
+  if (s->env->on_capture_state != NULL) {
+    s->env->on_capture_state(s->env->ud, s, &m);
+  }
+  return 0;
+}
+
+int ps__session_controllable(const ps__session *s) {
+  return s->state == PS_SESS_ACTIVE && s->version >= 2;
 }
 
 static int on_frame(ps__session *s, const ps__frame *f) {
@@ -592,6 +703,16 @@ static int on_frame(ps__session *s, const ps__frame *f) {
     return on_batch(s, f);
   case PS_FRAME_STATS:
     return on_stats(s, f);
+  case PS_FRAME_ANNOUNCE:
+    if (s->version < 2) {
+      break;
+    }
+    return on_announce(s, f);
+  case PS_FRAME_CAPTURE_STATE:
+    if (s->version < 2) {
+      break;
+    }
+    return on_capture_state(s, f);
   case PS_FRAME_HEARTBEAT:
     if ((rc = ps__dec_empty(f, s->errmsg)) != 0) {
       return refuse(s, rc);
@@ -639,10 +760,12 @@ static int on_frame(ps__session *s, const ps__frame *f) {
     return PS_ERR_CLOSED;
   }
   default:
-    ps__seterr(s->errmsg, PS_ERR_PROTOCOL, "unexpected %s frame from a sensor",
-               ps__frame_name(f->type));
-    return refuse(s, PS_ERR_PROTOCOL);
+    break;
   }
+  ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+             "unexpected %s frame from a sensor (protocol version %u)",
+             ps__frame_name(f->type), s->version);
+  return refuse(s, PS_ERR_PROTOCOL);
 }
 
 /* Parses and handles every whole frame in the input buffer. */
@@ -729,6 +852,10 @@ void ps__session_totals(const ps__session *s, ps_capture_stats *out) {
 }
 
 void ps__session_end(ps__session *s) {
+  if (s->fleet != NULL) {
+    ps__fleet_leave(s->fleet, s, ps__wall_ms());
+    s->fleet = NULL;
+  }
   if (s->stream != NULL) {
     if (s->stream->owner == s) {
       s->stream->owner = NULL;

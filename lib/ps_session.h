@@ -8,6 +8,8 @@
 #define PS_SESSION_H
 
 #include "ps_codec.h"
+#include "ps_capture.h"
+#include "ps_fleet.h"
 #include "ps_proto.h"
 #include "ps_sink.h"
 #include "ps_streamtab.h"
@@ -23,6 +25,10 @@ typedef struct ps__sess_iface {
   void *slot[PS_MAX_SINKS];
   ps_capture_stats stats;
   int have_stats;
+  ps__fleet_iface *fl; /* its counters in the fleet, or NULL */
+  /* The capture on demand its packets belong to now (ps_capture.c
+   * sets and clears it), or NULL. */
+  struct ps__cap_target *cap;
 } ps__sess_iface;
 
 /* What a session shares with its receiver. */
@@ -59,6 +65,13 @@ typedef struct ps__session_env {
    * the sensor with ERROR 520, which the sensor retries. NULL: every
    * sensor is taken. */
   int (*admit)(void *ud, struct ps__session *s, int takes_over);
+  /* The sensors seen (NULL: none kept): every admitted session joins
+   * its sensor's entry, counts its packets there and leaves it. */
+  ps__fleet *fleet;
+  /* Version 2: a sensor's CAPTURE_STATE (validated; the message points
+   * into the frame, valid only during the call). NULL: ignored. */
+  void (*on_capture_state)(void *ud, struct ps__session *s,
+                           const ps__capture_state_msg *m);
   void *ud;
 } ps__session_env;
 
@@ -79,7 +92,7 @@ typedef struct ps__session {
   uint8_t rnonce[PS_NONCE_LEN];
   uint8_t snonce[PS_NONCE_LEN];
   uint8_t codec;
-  uint16_t version; /* chosen at the hello */
+  uint16_t version; /* negotiated in the hello */
   ps__codec *cc;
   ps__buf in;
   ps__buf out;
@@ -96,6 +109,7 @@ typedef struct ps__session {
   ps__sess_iface *ifaces[PS_MAX_IFACES];
   uint64_t packets, bytes, batches, duplicates;
   uint64_t missing; /* batches the sensor never sent (dropped by it) */
+  ps__fleet_sensor *fleet; /* its entry in env->fleet, while admitted */
   char errmsg[PS_ERRMSG_MAX];
 } ps__session;
 
@@ -150,6 +164,9 @@ void ps__session_end(ps__session *s);
 /* Gives back the memory a quiet session does not need now (buffers grow
  * to the largest batch seen); called when it has been idle a while. */
 void ps__session_trim(ps__session *s);
+
+/* Whether the session takes control frames (version 2, active). */
+int ps__session_controllable(const ps__session *s);
 
 /* Totals over the session's interfaces. */
 void ps__session_totals(const ps__session *s, ps_capture_stats *out);

@@ -15,6 +15,8 @@
 #define HEARTBEAT_MS 5000
 
 /* The one place the state changes. */
+static int on_control(ps__ssession *s, const ps__frame *f);
+
 static void set_state(ps__ssession *s, enum ps__ss_state st) {
   s->state = st;
   s->started |= st == PS_SS_ACTIVE;
@@ -228,6 +230,11 @@ static int on_welcome(ps__ssession *s, const ps__frame *f) {
   s->lim.max_batch_packets = w.max_batch_packets;
   s->session_id = w.session_id;
   s->codec = w.codec;
+  if (w.version >= 2) {
+    /* A version 2 receiver also sends capture requests, which name
+     * interfaces and a filter. */
+    s->in_lim.max_frame = PS_MAX_CONTROL_FRAME;
+  }
   memcpy(s->rnonce, w.nonce, PS_NONCE_LEN);
   if (env->auth_key == NULL) {
     set_state(s, PS_SS_RESUME);
@@ -271,6 +278,11 @@ static int on_auth_ok(ps__ssession *s, const ps__frame *f) {
  * follow the batches: the start of every session. */
 static int announce_all(ps__ssession *s) {
   const ps__ssession_env *env = s->env;
+  /* Who the sensor is comes first (version 2). */
+  if (s->version >= 2 && env->announce != NULL &&
+      ps__buf_append(&s->out, env->announce, env->announce_len) != 0) {
+    return nomem(s);
+  }
   for (uint32_t i = 0; i < env->n_ifaces; i++) {
     if (enc_iface(s, i) != 0) {
       return nomem(s);
@@ -358,11 +370,72 @@ static int on_active(ps__ssession *s, const ps__frame *f) {
     }
     s->worked = 1;
     return 0;
+  case PS_FRAME_CAPTURE_START:
+  case PS_FRAME_CAPTURE_CHANGE:
+  case PS_FRAME_CAPTURE_STOP:
+    if (s->version >= 2) {
+      return on_control(s, f);
+    }
+    break; /* not in version 1 */
   default:
-    return fail(s, ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
-                              "unexpected %s frame from the receiver",
-                              ps__frame_name(f->type)));
+    break;
   }
+  return fail(s, ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+                            "unexpected %s frame from the receiver",
+                            ps__frame_name(f->type)));
+}
+
+/* A capture request (version 2): validated here, handled by the
+ * sensor (env->on_control), or refused when nothing handles them (a
+ * stream without a ps_sensor behind it). */
+static int on_control(ps__ssession *s, const ps__frame *f) {
+  int rc;
+  uint64_t id = 0;
+  if (f->type == PS_FRAME_CAPTURE_START) {
+    ps__capture_start m;
+    rc = ps__dec_capture_start(f, &m, s->errmsg);
+    id = m.id;
+  } else if (f->type == PS_FRAME_CAPTURE_CHANGE) {
+    ps__capture_change m;
+    rc = ps__dec_capture_change(f, &m, s->errmsg);
+    id = m.id;
+  } else {
+    rc = ps__dec_capture_stop(f, &id, s->errmsg);
+  }
+  if (rc != 0) {
+    return fail(s, rc);
+  }
+  if (s->env->on_control != NULL) {
+    s->env->on_control(s->env->ctl_ud, f);
+    return 0;
+  }
+  static const char no[] = "this sensor takes no captures from the receiver";
+  ps__capture_state_msg st = {.id = id,
+                              .state = f->type == PS_FRAME_CAPTURE_CHANGE
+                                           ? PS_CAP_CHANGE_REFUSED
+                                           : PS_CAP_REFUSED,
+                              .text = {no, sizeof(no) - 1}};
+  if (f->type == PS_FRAME_CAPTURE_STOP) {
+    st.state = PS_CAP_ENDED;
+    st.text.len = 0;
+  }
+  size_t at = ps__buf_size(&s->out);
+  if (ps__enc_capture_state(&s->out, &st) != 0) {
+    return nomem(s);
+  }
+  return queue_ctl(s, at);
+}
+
+int ps__ssession_send_control(ps__ssession *s, const uint8_t *frame,
+                              size_t len) {
+  if (s->state != PS_SS_ACTIVE || s->version < 2) {
+    return 0;
+  }
+  size_t at = ps__buf_size(&s->out);
+  if (ps__buf_append(&s->out, frame, len) != 0) {
+    return nomem(s);
+  }
+  return queue_ctl(s, at);
 }
 
 /* Handles one frame in the state the session is in. */

@@ -48,6 +48,16 @@ typedef struct ps__ssession_env {
   ps__replay *rq;
   ps_log_fn log;
   void *log_ud;
+  /* Protocol version 2. announce: a whole ANNOUNCE frame, sent at the
+   * start of every version 2 session (NULL: none). on_control: called
+   * with each control frame from the receiver (CAPTURE_START, _CHANGE,
+   * _STOP), already validated; the handler copies what it keeps (the
+   * frame lives only during the call). NULL: such frames are answered
+   * with a refusal by the session itself. */
+  const uint8_t *announce;
+  size_t announce_len;
+  void (*on_control)(void *ud, const ps__frame *f);
+  void *ctl_ud;
 } ps__ssession_env;
 
 enum ps__ss_state {
@@ -80,7 +90,7 @@ typedef struct ps__ssession {
   ps__limits in_lim; /* what we accept: receivers send only small frames */
   uint64_t session_id;
   uint8_t codec;    /* the receiver's choice */
-  uint16_t version; /* the receiver's choice */
+  uint16_t version; /* the protocol version the receiver chose */
   ps__buf in;
   ps__buf out;
   ps__ss_ctl *ctl, **ctl_tail;
@@ -154,6 +164,13 @@ int ps__ssession_send_stats(ps__ssession *s, uint32_t id);
  * point settled what a broken connection left (then it returns 0 and
  * does nothing yet: call again). Returns 0 or PS_ERR_NOMEM. */
 int ps__ssession_close(ps__ssession *s);
+
+/* Version 2: queues the whole frame (len bytes, a CAPTURE_STATE) to
+ * follow every batch sealed so far. Does nothing (returns 0) before the
+ * session is active or with a version 1 receiver. Returns 0 or
+ * PS_ERR_NOMEM. */
+int ps__ssession_send_control(ps__ssession *s, const uint8_t *frame,
+                              size_t len);
 
 /* Whether the connection really worked (resets the stream's backoff):
  * the receiver acknowledged a batch not acknowledged before, answered a

@@ -99,6 +99,7 @@ void ps_stream_free(ps_stream *s) {
   ps__key_clear(&s->auth_key, &s->auth_len);
   ps__stream_spool_close(&s->spool, 0);
   free(s->spool.dir);
+  free((void *)s->env.announce);
   free(s);
 }
 

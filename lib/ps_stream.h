@@ -82,6 +82,20 @@ int ps__stream_seal(ps_stream *s);
  * reading and writing). Returns 0 or a final error. */
 int ps__stream_step(ps_stream *s, int64_t now);
 
+/* Protocol version 2, for ps_sensor: the ANNOUNCE frame every session
+ * starts with (copied; NULL clears it), the handler of the receiver's
+ * capture requests (see ps__ssession_env.on_control), and a
+ * CAPTURE_STATE frame to send after the batches sealed so far (dropped
+ * when no version 2 session is up: the receiver learns a capture's end
+ * from its absence). Return 0 or PS_ERR_NOMEM. */
+int ps__stream_set_announce(ps_stream *s, const uint8_t *frame, size_t len);
+void ps__stream_set_control(ps_stream *s,
+                            void (*fn)(void *ud, const ps__frame *f),
+                            void *ud);
+int ps__stream_send_control(ps_stream *s, const uint8_t *frame, size_t len);
+/* Whether the current session is version 2 and active. */
+int ps__stream_controllable(ps_stream *s);
+
 /* Ends the stream for good with code; what it holds is counted lost. */
 int ps__stream_fail(ps_stream *s, int code);
 

@@ -228,3 +228,45 @@ int ps_stream_send_stats(ps_stream *s, uint32_t iface,
   }
   return ps__stream_step(s, ps__stream_now(s));
 }
+
+int ps__stream_set_announce(ps_stream *s, const uint8_t *frame, size_t len) {
+  uint8_t *copy = NULL;
+  if (frame != NULL) {
+    if ((copy = malloc(len)) == NULL) {
+      return PS_ERR_NOMEM;
+    }
+    memcpy(copy, frame, len);
+  }
+  free((void *)s->env.announce);
+  s->env.announce = copy;
+  s->env.announce_len = copy ? len : 0;
+  return 0;
+}
+
+void ps__stream_set_control(ps_stream *s,
+                            void (*fn)(void *ud, const ps__frame *f),
+                            void *ud) {
+  s->env.on_control = fn;
+  s->env.ctl_ud = ud;
+}
+
+int ps__stream_controllable(ps_stream *s) {
+  return s->state == ST_UP && s->conn.sess.state == PS_SS_ACTIVE &&
+         s->conn.sess.version >= 2;
+}
+
+int ps__stream_send_control(ps_stream *s, const uint8_t *frame, size_t len) {
+  if (!ps__stream_controllable(s)) {
+    return 0;
+  }
+  /* A state follows the packets it counts. */
+  int rc = ps__stream_seal(s);
+  if (rc != 0) {
+    return rc;
+  }
+  if (ps__ssession_send_control(&s->conn.sess, frame, len) != 0) {
+    return ps__stream_fail(
+        s, ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory"));
+  }
+  return ps__stream_step(s, ps__stream_now(s));
+}

@@ -52,6 +52,16 @@ netns-loopback|true|--netns all
 netns-rescan|5|--netns all
 runtime-root|$WORK|--netns all
 node-name|node-1|--netns all
+sample|1/10|
+max-pps|500|
+label|app=web|
+allow-remote-capture|true|
+standby|true|
+remote-max-duration|600|--allow-remote-capture
+remote-max-snaplen|1500|--allow-remote-capture
+remote-max-pps|1000|--allow-remote-capture
+remote-interfaces|lo,eth0|--allow-remote-capture
+remote-filter-guard|not port 22|--allow-remote-capture
 filter|udp|
 EOF
 }
@@ -88,6 +98,9 @@ kafka-topic|t|--kafka 127.0.0.1:9
 kafka-property|compression.codec=lz4|--kafka 127.0.0.1:9 --kafka-topic t
 from-kafka|127.0.0.1:9|--kafka-topic t --kafka-group g
 kafka-group|g|--from-kafka 127.0.0.1:9 --kafka-topic t
+admin|127.0.0.1:0|
+admin-token-file|$WORK/key|--admin 127.0.0.1:0
+admin-port-file|$WORK/apf|--admin 127.0.0.1:0
 EOF
 }
 
@@ -95,7 +108,7 @@ EOF
 base() {
   local tool=$1 key=$2
   if [ "$tool" = ps-sensor ]; then
-    case $key in interface|read) ;; *) echo -i lo ;; esac
+    case $key in interface|read|standby) ;; *) echo -i lo ;; esac
     [ "$key" = receiver ] || echo --receiver 127.0.0.1:9
   else
     # (--from-kafka reads a topic instead of listening.)
@@ -141,7 +154,7 @@ for tool in ps-sensor ps-receiver; do
     elif [ "$key" = interface ] || [ "$key" = receiver ] || [ "$key" = listen ] ||
       [ "$key" = interface-filter ] || [ "$key" = netns ] ||
       [ "$key" = netns-match ] || [ "$key" = pcap-over-ip ] || [ "$key" = write ] ||
-      [ "$key" = pcap-over-ip-connect ] || [ "$key" = kafka-property ]; then want="$key: \[.*\"$value\".*\]"
+      [ "$key" = pcap-over-ip-connect ] || [ "$key" = label ] || [ "$key" = kafka-property ]; then want="$key: \[.*\"$value\".*\]"
     else want="$key: \"$value\""; fi
     grep -Eq "^$want\$" "$WORK/b" || { cat "$WORK/b"; fail "$tool: $key not shown as $value"; }
     # The output, as a config file, gives the same again.

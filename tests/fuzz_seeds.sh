@@ -6,7 +6,8 @@
 set -u
 : "${top_srcdir:?}" "${top_builddir:?}"
 status=0
-for t in fuzz_frame fuzz_session fuzz_codec fuzz_cli fuzz_stream fuzz_pcapfmt fuzz_tail fuzz_config fuzz_kmsg; do
+for t in fuzz_frame fuzz_session fuzz_codec fuzz_cli fuzz_stream fuzz_pcapfmt fuzz_tail fuzz_config \
+  fuzz_control fuzz_kmsg; do
   bin="$top_builddir/fuzz/$t"
   seeds="$top_srcdir/fuzz/seeds/$t"
   if [ ! -x "$bin" ]; then

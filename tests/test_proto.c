@@ -456,6 +456,64 @@ START_TEST(test_encoders_refuse_invalid) {
 }
 END_TEST
 
+/* The control frames of version 2: what the encoder writes decodes to
+ * the same values, and each limit is refused with its reason. */
+static ps__frame as_frame(const ps__buf *b) {
+  ps__frame f = {.type = ps__buf_head(b)[0],
+                 .len = (uint32_t)(ps__buf_size(b) - PS_FRAME_HDR),
+                 .payload = ps__buf_head(b) + PS_FRAME_HDR};
+  return f;
+}
+
+START_TEST(test_control_frames) {
+  ps__buf b = {0};
+  ps__capture_start m = {.id = 3,
+                         .duration_ms = 600000,
+                         .snaplen = 128,
+                         .sample_n = 10,
+                         .n_ifaces = 1,
+                         .filter = {"tcp port 443", 12}};
+  m.ifaces[0] = (ps__text){"eth0", 4};
+  ck_assert_int_eq(ps__enc_capture_start(&b, &m), 0);
+  ps__frame f = as_frame(&b);
+  ps__capture_start d;
+  ck_assert_int_eq(ps__dec_capture_start(&f, &d, eb), 0);
+  ck_assert_uint_eq(d.id, 3);
+  ck_assert_uint_eq(d.duration_ms, 600000);
+  ck_assert_uint_eq(d.sample_n, 10);
+  ck_assert_uint_eq(d.n_ifaces, 1);
+  ck_assert_int_eq(memcmp(d.filter.p, "tcp port 443", 12), 0);
+  /* 65 interfaces: beyond the limit, before any is read. */
+  uint8_t *p = ps__buf_head(&b) + PS_FRAME_HDR;
+  p[40] = 65;
+  ck_assert_err(ps__dec_capture_start(&f, &d, eb), PS_ERR_LIMIT, eb,
+                "capture start naming 65 interfaces (at most 64)");
+  p[40] = 1;
+  p[36 + 3] = 1; /* flags */
+  ck_assert_err(ps__dec_capture_start(&f, &d, eb), PS_ERR_PROTOCOL, eb,
+                "capture start with unknown flags 0x1");
+  p[36 + 3] = 0;
+  p[f.len - 1] = '\x01'; /* a control byte in the filter */
+  ck_assert_err(ps__dec_capture_start(&f, &d, eb), PS_ERR_PROTOCOL, eb,
+                "invalid filter text");
+  ps__buf_reset(&b);
+  ps__capture_state_msg st = {.id = 3, .state = PS_CAP_ENDED, .packets = 5};
+  ck_assert_int_eq(ps__enc_capture_state(&b, &st), 0);
+  f = as_frame(&b);
+  ps__buf_head(&b)[PS_FRAME_HDR + 8] = 9;
+  ck_assert_err(ps__dec_capture_state(&f, &st, eb), PS_ERR_PROTOCOL, eb,
+                "unknown capture state 9");
+  ps__buf_reset(&b);
+  ps__capture_change ch = {.id = 3, .what = 0};
+  ck_assert_int_eq(ps__enc_capture_change(&b, &ch), PS_ERR_INVALID);
+  ck_assert_int_eq(ps__enc_capture_stop(&b, 0), PS_ERR_INVALID);
+  ps__buf_free(&b);
+  ck_assert_int_eq(ps__valid_label_key("app_2", 5), 1);
+  ck_assert_int_eq(ps__valid_label_key("2app", 4), 0);
+  ck_assert_int_eq(ps__valid_label_key("a-b", 3), 0);
+}
+END_TEST
+
 START_TEST(test_frame_names) {
   ck_assert_str_eq(ps__frame_name(PS_FRAME_HELLO), "HELLO");
   ck_assert_str_eq(ps__frame_name(PS_FRAME_BATCH), "BATCH");
@@ -463,7 +521,8 @@ START_TEST(test_frame_names) {
   ck_assert_str_eq(ps__frame_name(0), "?");
   ck_assert_str_eq(ps__frame_name(10), "AUTH");
   ck_assert_str_eq(ps__frame_name(11), "AUTH_OK");
-  ck_assert_str_eq(ps__frame_name(12), "?");
+  ck_assert_str_eq(ps__frame_name(12), "ANNOUNCE");
+  ck_assert_str_eq(ps__frame_name(17), "?");
   ck_assert_str_eq(ps__frame_name(255), "?");
 }
 END_TEST
@@ -1365,6 +1424,7 @@ static Suite *proto_suite(void) {
   tcase_add_test(tc, test_two_frames_in_one_buffer);
   tcase_add_test(tc, test_encoders_refuse_invalid);
   tcase_add_test(tc, test_frame_names);
+  tcase_add_test(tc, test_control_frames);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("malformed");

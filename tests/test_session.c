@@ -229,7 +229,8 @@ START_TEST(test_happy_path) {
   ps__welcome w;
   char eb[PS_ERRMSG_MAX];
   ck_assert_int_eq(ps__dec_welcome(&fr[0], &w, eb), 0);
-  /* A version 1 sensor gets version 1. */
+  /* A version 1 sensor (1..1, as every earlier build) is served in
+   * version 1, without the control frames. */
   ck_assert_uint_eq(w.version, 1);
   ck_assert_uint_eq(w.codec, PS_WIRE_CODEC_ZLIB);
   ck_assert_uint_eq(w.max_frame, h.env.lim.max_frame);
@@ -819,6 +820,59 @@ START_TEST(test_zlib_not_negotiated) {
   expect_error_out(&h, PS_ERR_PROTOCOL, "negotiated none");
   ps__buf_free(&b);
   h_free(&h);
+}
+END_TEST
+
+/* A version 1 sensor (hello 1..1) is served version 1, and an ANNOUNCE
+ * from it is a violation; a version 2 sensor's ANNOUNCE fills its fleet
+ * entry (labels a sensor may not set are dropped), and a malformed one
+ * is refused with the reason. */
+START_TEST(test_announce_versions) {
+  ps__announce a = {.flags = PS_ANNOUNCE_REMOTE,
+                    .version = {"0.2.0", 5},
+                    .host = {"web-7", 5},
+                    .n_ifaces = 1,
+                    .n_labels = 2};
+  a.ifaces[0].name = (ps__text){"eth0", 4};
+  a.ifaces[0].linktype = 1;
+  a.labels[0].key = (ps__text){"app", 3};
+  a.labels[0].value = (ps__text){"web", 3};
+  a.labels[1].key = (ps__text){"sensor", 6}; /* not taken */
+  a.labels[1].value = (ps__text){"other", 5};
+  for (uint16_t maxv = 1; maxv <= 2; maxv++) {
+    harness h;
+    h_init(&h);
+    ps__fleet fl = {0};
+    h.env.fleet = &fl;
+    ps__buf b = {0};
+    add_hello(&b, "s", 3, 1, maxv);
+    ck_assert_int_eq(ps__enc_announce(&b, &a), 0);
+    if (maxv == 1) {
+      ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                    "unexpected ANNOUNCE frame from a sensor (protocol "
+                    "version 1)");
+    } else {
+      ck_assert_int_eq(feed(&h, &b), 0);
+      ps__fleet_sensor *e = ps__fleet_find(&fl, "s");
+      ck_assert_ptr_nonnull(e);
+      ck_assert_int_eq(e->announced, 1);
+      ck_assert_str_eq(e->host, "web-7");
+      ck_assert_uint_eq(e->n_labels, 1);
+      ck_assert_str_eq(e->labels[0].key, "app");
+      ck_assert_uint_eq(e->n_avail, 1);
+      ck_assert_str_eq(e->avail[0].name, "eth0");
+      /* Truncated: refused, with what is wrong. */
+      ps__buf_reset(&b);
+      ck_assert_int_eq(ps__enc_announce(&b, &a), 0);
+      b.len -= 2;
+      ps__buf_head(&b)[4 + 3] -= 2; /* the frame's length */
+      ck_assert_err(feed(&h, &b), PS_ERR_PROTOCOL, h.s.errmsg,
+                    "ANNOUNCE frame of");
+    }
+    ps__buf_free(&b);
+    h_free(&h);
+    ps__fleet_free(&fl);
+  }
 }
 END_TEST
 
@@ -1611,6 +1665,7 @@ static Suite *session_suite(void) {
   tcase_add_test(tc, test_callback_gets_any_ts);
   tcase_add_test(tc, test_zlib_not_negotiated);
   tcase_add_test(tc, test_largest_hello_fits);
+  tcase_add_test(tc, test_announce_versions);
   tcase_add_loop_test(tc, test_bad_input, 0,
                       sizeof(bad_inputs) / sizeof(bad_inputs[0]));
   tcase_add_test(tc, test_sensor_error_frame);

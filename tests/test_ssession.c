@@ -514,14 +514,15 @@ START_TEST(test_ack_checks) {
   ck_assert_err(h_say(&h, T0), PS_ERR_PROTOCOL, h.s.errmsg,
                 "unexpected IFACE frame from the receiver");
   h_free(&h);
-  /* A frame too large for anything a receiver says. */
+  /* A frame too large for anything a receiver says (a version 2
+   * receiver's largest are its capture requests). */
   h_init(&h, NULL);
   h_activate(&h, 0);
   const uint8_t big[PS_FRAME_HDR] = {PS_FRAME_ACK, 0, 0, 0, 0, 0x40, 0, 0};
   ck_assert_err(ps__ssession_input(&h.s, big, sizeof(big), T0), PS_ERR_LIMIT,
                 h.s.errmsg,
                 "ACK frame of 4194304 bytes exceeds the frame "
-                "limit of 1028");
+                "limit of 131072");
   ck_assert_int_eq(h.s.state, PS_SS_FAILED);
   h_free(&h);
 }
@@ -807,6 +808,92 @@ START_TEST(test_fuzz_seeds_are_receiver_replies) {
 }
 END_TEST
 
+/* Version negotiation: a version 2 receiver gets the announcement first
+ * and may send capture requests, which reach the handler; a version 1
+ * receiver (every earlier build) gets neither, and a capture request
+ * from it is a protocol violation. Without a handler, a request is
+ * refused by the session itself, with the reason. */
+static int g_controls;
+static uint8_t g_control_type;
+static void on_control_rec(void *ud, const ps__frame *f) {
+  (void)ud;
+  g_controls++;
+  g_control_type = f->type;
+}
+
+static void activate_v(harness *h, uint16_t version) {
+  h_start(h);
+  ps__limits lim;
+  ps__limits_default(&lim);
+  ps__welcome w = {.version = version,
+                   .codec = PS_WIRE_CODEC_STORED,
+                   .max_frame = lim.max_frame,
+                   .max_batch_raw = lim.max_batch_raw,
+                   .max_batch_packets = lim.max_batch_packets,
+                   .session_id = 77};
+  ck_assert_int_eq(ps__enc_welcome(&h->rx, &w), 0);
+  ps__enc_ack(&h->rx, 0);
+  ck_assert_int_eq(h_say(h, T0 + 5), 0);
+  ck_assert_int_eq(h->s.state, PS_SS_ACTIVE);
+  ck_assert_uint_eq(h->s.version, version);
+}
+
+START_TEST(test_version_negotiation) {
+  ps__buf ann = {0};
+  ps__announce a = {.flags = PS_ANNOUNCE_STANDBY | PS_ANNOUNCE_REMOTE,
+                    .version = {"0.2.0", 5},
+                    .host = {"h", 1}};
+  ck_assert_int_eq(ps__enc_announce(&ann, &a), 0);
+  for (uint16_t v = 1; v <= 2; v++) {
+    harness h;
+    h_init(&h, NULL);
+    h.env.announce = ps__buf_head(&ann);
+    h.env.announce_len = ps__buf_size(&ann);
+    h.env.on_control = on_control_rec;
+    g_controls = 0;
+    activate_v(&h, v);
+    ps__frame f;
+    ck_assert_uint_eq(next_out(&h, &f), PS_FRAME_HELLO);
+    /* Version 2: the announcement, then the interfaces. */
+    uint8_t first = next_out(&h, &f);
+    ck_assert_uint_eq(first, v == 2 ? PS_FRAME_ANNOUNCE : PS_FRAME_IFACE);
+    ck_assert_int_eq(ps__enc_capture_stop(&h.rx, 9), 0);
+    if (v == 2) {
+      ck_assert_int_eq(h_say(&h, T0 + 6), 0);
+      ck_assert_int_eq(g_controls, 1);
+      ck_assert_uint_eq(g_control_type, PS_FRAME_CAPTURE_STOP);
+    } else {
+      ck_assert_err(h_say(&h, T0 + 6), PS_ERR_PROTOCOL, h.s.errmsg,
+                    "unexpected CAPTURE_STOP frame from the receiver");
+      ck_assert_int_eq(g_controls, 0);
+    }
+    h_free(&h);
+  }
+  /* No handler: refused with the reason, after what was sealed. */
+  harness h;
+  h_init(&h, NULL);
+  activate_v(&h, 2);
+  ps__capture_start cs = {.id = 4, .filter = {"udp", 3}};
+  ck_assert_int_eq(ps__enc_capture_start(&h.rx, &cs), 0);
+  ck_assert_int_eq(h_say(&h, T0 + 6), 0);
+  ck_assert_int_eq(ps__ssession_output(&h.s, 0), 0);
+  ps__frame f;
+  uint8_t t;
+  while ((t = next_out(&h, &f)) != 0 && t != PS_FRAME_CAPTURE_STATE) {
+  }
+  ck_assert_uint_eq(t, PS_FRAME_CAPTURE_STATE);
+  ps__capture_state_msg m;
+  ck_assert_int_eq(ps__dec_capture_state(&f, &m, h.err), 0);
+  ck_assert_uint_eq(m.id, 4);
+  ck_assert_uint_eq(m.state, PS_CAP_REFUSED);
+  ck_assert_int_eq(m.text.len, strlen("this sensor takes no captures from the "
+                                      "receiver"));
+  ck_assert_int_eq(memcmp(m.text.p, "this sensor takes no captures", 29), 0);
+  h_free(&h);
+  ps__buf_free(&ann);
+}
+END_TEST
+
 static Suite *ssession_suite(void) {
   Suite *s = suite_create("ssession");
   TCase *tc = tcase_create("scripted");
@@ -825,6 +912,7 @@ static Suite *ssession_suite(void) {
   tcase_add_test(tc, test_hello_timeout);
   tcase_add_test(tc, test_close);
   tcase_add_test(tc, test_bytes_one_at_a_time);
+  tcase_add_test(tc, test_version_negotiation);
   suite_add_tcase(s, tc);
   tc = tcase_create("receiver");
   tcase_add_test(tc, test_face_to_face);

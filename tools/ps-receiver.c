@@ -78,8 +78,8 @@ static int state_covers(const char *state, const char *out) {
 /* --port-file: one line "ADDR PORT" per listening socket, written to a
  * temporary beside FILE and renamed over it, so a reader sees the whole
  * list or none (scripts start the receiver on port 0 and wait for it). */
-static int write_port_file(ps_receiver *r, const char *path, char *err,
-                           size_t errlen) {
+static int write_port_file(ps_receiver *r, const char *path,
+                           const char *admin_host, char *err, size_t errlen) {
   char tmp[4096], addr[64];
   uint16_t port;
   if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp)) {
@@ -98,8 +98,15 @@ static int write_port_file(ps_receiver *r, const char *path, char *err,
     return -1;
   }
   fchmod(fd, 0644); /* mkstemp's 0600: a port is no secret */
+  if (admin_host != NULL) {
+    /* --admin-port-file: the admin API's one socket. */
+    fprintf(f, "%s %u\n", admin_host[0] ? admin_host : "*",
+            (unsigned)ps_receiver_admin_port(r));
+  }
   for (unsigned i = 0;
-       ps_receiver_listener(r, addr, sizeof(addr), &port, i) == 0; i++) {
+       admin_host == NULL &&
+       ps_receiver_listener(r, addr, sizeof(addr), &port, i) == 0;
+       i++) {
     fprintf(f, "%s %u\n", addr, (unsigned)port);
   }
   int bad = ferror(f);
@@ -257,6 +264,8 @@ static void usage(FILE *f) {
 "                   [--auth-key-file FILE] [--port-file FILE] [-Z USER]\n"
 "                   [--config FILE] [--print-config] [-q|-v]\n"
 "                   [--log-format text|json] [--log-file FILE]\n"
+"                   [--admin [ADDR]:PORT [--admin-token-file FILE]\n"
+"                    [--admin-port-file FILE]]\n"
 "                   [--kafka BROKERS --kafka-topic TOPIC\n"
 "                    [--kafka-property KEY=VALUE]...]\n"
 "       ps-receiver --from-kafka BROKERS --kafka-topic TOPIC --kafka-group GROUP\n"
@@ -326,7 +335,16 @@ static void usage(FILE *f) {
   ps_cli_help(PS_CLI_RECEIVER, f, PS_CLI_HELP_CRED);
   fputs(
 "      --port-file FILE    once listening, write \"ADDR PORT\" per listening\n"
-"                          socket to FILE (replaced whole: for port 0)\n",
+"                          socket to FILE (replaced whole: for port 0)\n"
+"      --admin [ADDR]:PORT  serve the admin API (HTTP, JSON; /metrics for\n"
+"                          Prometheus) there; without a token only on\n"
+"                          loopback (no ADDR: 127.0.0.1)\n"
+"      --admin-token-file FILE  every admin request must carry\n"
+"                          \"Authorization: Bearer TOKEN\", TOKEN the\n"
+"                          file's content (the file readable only by its\n"
+"                          owner)\n"
+"      --admin-port-file FILE  once the admin API listens, write \"ADDR PORT\"\n"
+"                          to FILE\n",
         f);
   ps_cli_help(PS_CLI_RECEIVER, f, PS_CLI_HELP_USER);
   ps_cli_help(PS_CLI_RECEIVER, f, PS_CLI_HELP_LOG);
@@ -361,7 +379,10 @@ enum {
   OPT_KAFKA_TOPIC,
   OPT_KAFKA_PROPERTY,
   OPT_FROM_KAFKA,
-  OPT_KAFKA_GROUP
+  OPT_KAFKA_GROUP,
+  OPT_ADMIN,
+  OPT_ADMIN_TOKEN,
+  OPT_ADMIN_PORT_FILE
 };
 
 /* An empty value never means "default" or "off" (an unset shell
@@ -378,6 +399,7 @@ static const char *empty_hint(int c) {
   case OPT_STATE:
     return "give a file name, or none";
   case OPT_PORT_FILE:
+  case OPT_ADMIN_PORT_FILE:
     return "give a file name, or leave the option out";
   case OPT_KAFKA:
     return "give HOST:PORT[,HOST:PORT...] of Kafka brokers";
@@ -393,6 +415,10 @@ static const char *empty_hint(int c) {
     return "give [ADDR]:PORT[,OPTION...]";
   case OPT_POIP_CONNECT:
     return "give HOST:PORT[,OPTION...]";
+  case OPT_ADMIN:
+    return "give [ADDR]:PORT, e.g. 127.0.0.1:9100";
+  case OPT_ADMIN_TOKEN:
+    return "give a token file";
   case 'F':
     return "give pcap or pcapng";
   case OPT_TSPREC:
@@ -431,6 +457,9 @@ int main(int argc, char **argv) {
       {"kafka-property", required_argument, NULL, OPT_KAFKA_PROPERTY},
       {"from-kafka", required_argument, NULL, OPT_FROM_KAFKA},
       {"kafka-group", required_argument, NULL, OPT_KAFKA_GROUP},
+      {"admin", required_argument, NULL, OPT_ADMIN},
+      {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN},
+      {"admin-port-file", required_argument, NULL, OPT_ADMIN_PORT_FILE},
       {NULL, 0, NULL, 0}};
   static const char *const repeatable[] = {
       "listen",         "write", "pcap-over-ip", "pcap-over-ip-connect",
@@ -445,6 +474,7 @@ int main(int argc, char **argv) {
   const char *out = NULL; /* the first file output (not "-"), or NULL */
   uint64_t max_sensors = 0, max_pending = 0, idle = 0;
   const char *port_file = NULL;
+  const char *admin = NULL, *admin_token = NULL, *admin_port_file = NULL;
   ps_file_sink_options fopt = PS_FILE_SINK_OPTIONS_INIT;
   const char *state = NULL; /* journal: default FILE.state */
   const char *kafka = NULL, *kafka_topic = NULL;
@@ -453,6 +483,7 @@ int main(int argc, char **argv) {
   int n_kafka_props = 0;
   uint64_t v;
   char why[256];
+  char line_admin[600] = "";
 
   ps_cli_parser p;
   ps_cli_common co;
@@ -559,6 +590,21 @@ int main(int argc, char **argv) {
             "run as CMD FILE");
       }
       if (ps_cli_once(&fopt.post_rotate, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_ADMIN:
+      if (ps_cli_once(&admin, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_ADMIN_TOKEN:
+      if (ps_cli_once(&admin_token, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_ADMIN_PORT_FILE:
+      if (ps_cli_once(&admin_port_file, optarg, opt)) {
         return PS_EXIT_USAGE;
       }
       break;
@@ -708,6 +754,22 @@ int main(int argc, char **argv) {
   }
   if (ps_cli_check_common(&co) != 0) {
     return PS_EXIT_USAGE;
+  }
+  char admin_host[256] = "";
+  uint16_t admin_port = 0;
+  if (admin != NULL) {
+    if (ps_cli_parse_hostport(admin, 1, 1, admin_host, sizeof(admin_host),
+                              &admin_port, why, sizeof(why))) {
+      return ps_cli_usage_error("invalid --admin: %s", why);
+    }
+    if (admin_host[0] == '\0' && admin_token == NULL) {
+      snprintf(admin_host, sizeof(admin_host), "127.0.0.1");
+    }
+  } else if (admin_token != NULL || admin_port_file != NULL) {
+    return ps_cli_usage_error("%s configures the admin API: add --admin "
+                              "[ADDR]:PORT",
+                              admin_token ? "--admin-token-file"
+                                          : "--admin-port-file");
   }
   /* --format for every output, or each file's own suffix. */
   int any_ng = 0;
@@ -984,11 +1046,44 @@ int main(int argc, char **argv) {
   /* Written as the user who started us (like a pid file), once the
    * sockets listen and the output is open. */
   if (port_file != NULL &&
-      write_port_file(r, port_file, why, sizeof(why)) != 0) {
+      write_port_file(r, port_file, NULL, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
     forget_sinks();
     ps_receiver_free(r);
     return PS_EXIT_RUNTIME;
+  }
+  if (admin != NULL) {
+    if (admin_token != NULL) {
+      uint8_t tok[1024];
+      size_t n;
+      if (ps_auth_key_load(tok, &n, admin_token, why, sizeof(why)) != 0) {
+        ps_cli_err("--admin-token-file: %s", why);
+        forget_sinks();
+        ps_receiver_free(r);
+        return PS_EXIT_RUNTIME;
+      }
+      ps_receiver_set_admin_token(r, tok, n);
+      memset(tok, 0, sizeof(tok));
+    }
+    if ((rc = ps_receiver_admin_listen(r, admin_host, admin_port)) != 0) {
+      ps_cli_err("--admin %s: %s", admin, ps_receiver_errmsg(r));
+      forget_sinks();
+      ps_receiver_free(r);
+      return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
+    }
+    snprintf(
+        line_admin, sizeof(line_admin), "admin API on http://%s%s%s:%u/%s",
+        strchr(admin_host, ':') ? "[" : "", admin_host[0] ? admin_host : "*",
+        strchr(admin_host, ':') ? "]" : "", (unsigned)ps_receiver_admin_port(r),
+        admin_token ? " (bearer token required)" : " (loopback, no token)");
+    if (admin_port_file != NULL &&
+        write_port_file(r, admin_port_file, admin_host, why, sizeof(why)) !=
+            0) {
+      ps_cli_err("%s", why);
+      forget_sinks();
+      ps_receiver_free(r);
+      return PS_EXIT_RUNTIME;
+    }
   }
   /* Only with -Z: the receiver may need its user's rights for outputs. */
   if (co.run_as != NULL &&
@@ -1000,6 +1095,9 @@ int main(int argc, char **argv) {
 
   ps_cli_signals(on_signal, on_hup);
 
+  if (line_admin[0]) {
+    ps_cli_log(PS_LOG_INFO, line_admin, NULL);
+  }
   /* "pcap to a.pcap and pcapng to standard output" */
   char writing[1200] = "";
   for (int k = 0; k < n_out; k++) {

@@ -77,7 +77,8 @@ static void keep_netns_caps(void) {
 /* clang-format off */
 static void usage(FILE *f) {
   fputs(
-"Usage: ps-sensor -i IFACE [-i IFACE]... | -r FILE | --netns SPEC...\n"
+"Usage: ps-sensor -i IFACE [-i IFACE]... | -r FILE | --netns SPEC... |\n"
+"                 --standby\n"
 "                 --receiver HOST:PORT...\n"
 "                 [--netns-match KEY=GLOB]... [--netns-loopback]\n"
 "                 [--netns-rescan SECONDS] [--runtime-root DIR]\n"
@@ -89,6 +90,10 @@ static void usage(FILE *f) {
 "                 [--tls] [--tls-ca FILE] [--tls-server-name NAME]\n"
 "                 [--tls-cert FILE --tls-key FILE] [--tls-pin sha256:BASE64]\n"
 "                 [--tls-insecure] [--auth-key-file FILE] [-Z USER]\n"
+"                 [--sample 1/N] [--max-pps N] [--label KEY=VALUE]...\n"
+"                 [--allow-remote-capture [--remote-max-duration SECONDS]\n"
+"                  [--remote-max-snaplen N] [--remote-max-pps N]\n"
+"                  [--remote-interfaces LIST] [--remote-filter-guard EXPR]]\n"
 "                 [--interface-filter IFACE=EXPR]... [--config FILE]\n"
 "                 [--print-config] [-F FILE] [-q|-v] [--log-format text|json]\n"
 "                 [--log-file FILE]\n"
@@ -136,7 +141,23 @@ static void usage(FILE *f) {
 "      --connect-timeout SECONDS  give up connecting after SECONDS\n"
 "                          (default: retry forever)\n"
 "      --peer-timeout SECONDS  give up on a receiver silent this long\n"
-"                          (default 30)\n",
+"                          (default 30)\n"
+"      --sample 1/N        keep one packet in N (counted as sampled out)\n"
+"      --max-pps N         keep at most N packets per second\n"
+"      --label KEY=VALUE   a label the receiver shows and its metrics carry\n"
+"                          (repeatable; KEY letters, digits and _)\n"
+"      --standby           capture nothing until a receiver asks (no packet\n"
+"                          socket is open meanwhile); needs\n"
+"                          --allow-remote-capture to take any capture\n"
+"      --allow-remote-capture  take captures the receiver asks for, within\n"
+"                          the limits below (refused otherwise)\n"
+"      --remote-max-duration SECONDS  longest remote capture allowed\n"
+"      --remote-max-snaplen N  largest snaplen a receiver may ask for\n"
+"      --remote-max-pps N  highest packet rate a receiver may ask for\n"
+"      --remote-interfaces LIST  interfaces a receiver may name (comma-\n"
+"                          separated; also the default)\n"
+"      --remote-filter-guard EXPR  ANDed with every remote filter\n"
+"                          (e.g. 'not port 22')\n",
         f);
   ps_cli_help(PS_CLI_SENSOR, f, PS_CLI_HELP_CRED);
   ps_cli_help(PS_CLI_SENSOR, f, PS_CLI_HELP_USER);
@@ -170,7 +191,17 @@ enum {
   OPT_NETNS_RESCAN,
   OPT_RUNTIME_ROOT,
   OPT_NODE_NAME,
-  OPT_IFFILTER
+  OPT_IFFILTER,
+  OPT_SAMPLE,
+  OPT_MAX_PPS,
+  OPT_LABEL,
+  OPT_STANDBY,
+  OPT_REMOTE,
+  OPT_RMAX_DURATION,
+  OPT_RMAX_SNAPLEN,
+  OPT_RMAX_PPS,
+  OPT_RIFACES,
+  OPT_RGUARD
 };
 
 #define MAX_RECEIVERS 8
@@ -211,6 +242,14 @@ static const char *empty_hint(int c) {
     return "give a directory";
   case OPT_NODE_NAME:
     return "give a name";
+  case OPT_SAMPLE:
+    return "give 1/N";
+  case OPT_LABEL:
+    return "give KEY=VALUE";
+  case OPT_RIFACES:
+    return "give interface names, comma-separated";
+  case OPT_RGUARD:
+    return "give a filter expression, or leave the option out";
   default:
     return "give a number";
   }
@@ -413,13 +452,24 @@ int main(int argc, char **argv) {
       {"node-name", required_argument, NULL, OPT_NODE_NAME},
       {"filter-file", required_argument, NULL, 'F'},
       {"interface-filter", required_argument, NULL, OPT_IFFILTER},
+      {"sample", required_argument, NULL, OPT_SAMPLE},
+      {"max-pps", required_argument, NULL, OPT_MAX_PPS},
+      {"label", required_argument, NULL, OPT_LABEL},
+      {"standby", no_argument, NULL, OPT_STANDBY},
+      {"allow-remote-capture", no_argument, NULL, OPT_REMOTE},
+      {"remote-max-duration", required_argument, NULL, OPT_RMAX_DURATION},
+      {"remote-max-snaplen", required_argument, NULL, OPT_RMAX_SNAPLEN},
+      {"remote-max-pps", required_argument, NULL, OPT_RMAX_PPS},
+      {"remote-interfaces", required_argument, NULL, OPT_RIFACES},
+      {"remote-filter-guard", required_argument, NULL, OPT_RGUARD},
       {NULL, 0, NULL, 0}};
   /* For --config: the options a file gives as lists, the positional
    * filter as the key filter, and what the command line replaces
    * besides its own option's key. */
   static const char *const repeatable[] = {"interface",        "receiver",
                                            "interface-filter", "netns",
-                                           "netns-match",      NULL};
+                                           "netns-match",      "label",
+                                           NULL};
   static const char *const extra[] = {"filter", NULL};
   static const struct ps_cli_override overrides[] = {
       {'r', "interface"}, {'r', "interface-filter"}, {'r', "netns"},
@@ -442,6 +492,12 @@ int main(int argc, char **argv) {
   uint64_t snaplen = PS_MAX_CAPLEN, bufkib = 0, count = 0, duration = 0,
            ctimeout = 0, ptimeout = 0;
   int promisc = 1, live_only = 0;
+  uint64_t sample = 0, max_pps = 0, rmax_duration = 0, rmax_snaplen = 0,
+           rmax_pps = 0;
+  int standby = 0, remote = 0;
+  const char *labels[16];
+  int n_labels = 0;
+  const char *rifaces = NULL, *rguard = NULL;
   ps_codec codec =
       ps_codec_available(PS_CODEC_LZ4) ? PS_CODEC_LZ4 : PS_CODEC_ZLIB;
   char why[256];
@@ -618,6 +674,60 @@ int main(int argc, char **argv) {
         return PS_EXIT_USAGE;
       }
       break;
+    case OPT_SAMPLE:
+      if (strncmp(optarg, "1/", 2) != 0 ||
+          ps_cli_parse_u64(optarg + 2, 1, 1000000, &sample, why, sizeof(why))) {
+        return ps_cli_usage_error("invalid --sample '%s': give 1/N, N "
+                                  "1..1000000",
+                                  optarg);
+      }
+      break;
+    case OPT_MAX_PPS:
+    case OPT_RMAX_PPS:
+      if (ps_cli_parse_u64(optarg, 1, UINT32_MAX,
+                           c == OPT_MAX_PPS ? &max_pps : &rmax_pps, why,
+                           sizeof(why))) {
+        return ps_cli_usage_error("invalid %s: %s", opt, why);
+      }
+      break;
+    case OPT_LABEL:
+      if (n_labels == 16) {
+        return ps_cli_usage_error("too many --label options (at most 16)");
+      }
+      if (strchr(optarg, '=') == NULL || optarg[0] == '=') {
+        return ps_cli_usage_error("invalid --label '%s': give KEY=VALUE",
+                                  optarg);
+      }
+      labels[n_labels++] = optarg;
+      break;
+    case OPT_STANDBY:
+      standby = 1;
+      break;
+    case OPT_REMOTE:
+      remote = 1;
+      break;
+    case OPT_RMAX_DURATION:
+      if (ps_cli_parse_u64(optarg, 1, 31536000, &rmax_duration, why,
+                           sizeof(why))) {
+        return ps_cli_usage_error("invalid --remote-max-duration: %s", why);
+      }
+      break;
+    case OPT_RMAX_SNAPLEN:
+      if (ps_cli_parse_u64(optarg, 1, PS_MAX_CAPLEN, &rmax_snaplen, why,
+                           sizeof(why))) {
+        return ps_cli_usage_error("invalid --remote-max-snaplen: %s", why);
+      }
+      break;
+    case OPT_RIFACES:
+      if (ps_cli_once(&rifaces, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_RGUARD:
+      if (ps_cli_once(&rguard, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
     }
   }
   if (n_receivers == 0) {
@@ -626,7 +736,19 @@ int main(int argc, char **argv) {
   if (file != NULL && n_netns > 0) {
     return ps_cli_usage_error("give either --netns or -r, not both");
   }
-  if (n_netns == 0 && (file == NULL) == (n_ifaces == 0)) {
+  if (!remote &&
+      (rmax_duration || rmax_snaplen || rmax_pps || rifaces || rguard)) {
+    return ps_cli_usage_error(
+        "the --remote-* limits apply to remote captures: add "
+        "--allow-remote-capture");
+  }
+  if (standby && (file != NULL || n_ifaces > 0 || n_netns > 0 ||
+                  optind < argc || filter_file != NULL)) {
+    return ps_cli_usage_error(
+        "--standby captures only what a receiver asks: give no -i, -r or "
+        "filter");
+  }
+  if (!standby && n_netns == 0 && (file == NULL) == (n_ifaces == 0)) {
     return ps_cli_usage_error("%s", file ? "give either -i or -r, not both"
                                          : "nothing to capture: give -i IFACE, "
                                            "--netns SPEC or -r FILE");
@@ -815,6 +937,42 @@ int main(int argc, char **argv) {
   ps_sensor_set_filter(sensor, filter);
   ps_sensor_set_count(sensor, count);
   ps_sensor_set_duration_ms(sensor, duration * 1000u);
+  ps_sensor_set_sample(sensor, (uint32_t)sample);
+  ps_sensor_set_max_pps(sensor, (uint32_t)max_pps);
+  ps_sensor_set_standby(sensor, standby);
+  ps_sensor_set_remote_capture(sensor, remote);
+  ps_sensor_set_remote_max_duration_ms(sensor, rmax_duration * 1000u);
+  ps_sensor_set_remote_max_snaplen(sensor, (int)rmax_snaplen);
+  ps_sensor_set_remote_max_pps(sensor, (uint32_t)rmax_pps);
+  for (int i = 0; i < n_labels; i++) {
+    char lkey[256];
+    const char *eq = strchr(labels[i], '=');
+    snprintf(lkey, sizeof(lkey), "%.*s", (int)(eq - labels[i]), labels[i]);
+    if (ps_sensor_add_label(sensor, lkey, eq + 1) != 0) {
+      ps_cli_err("invalid --label: %s", ps_sensor_errmsg(sensor));
+      exit_code = PS_EXIT_USAGE;
+      goto out;
+    }
+  }
+  if (rifaces != NULL) {
+    char *list = strdup(rifaces), *save = NULL;
+    for (char *t = list ? strtok_r(list, ",", &save) : NULL; t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+      if (ps_sensor_add_remote_interface(sensor, t) != 0) {
+        ps_cli_err("invalid --remote-interfaces: %s", ps_sensor_errmsg(sensor));
+        free(list);
+        exit_code = PS_EXIT_USAGE;
+        goto out;
+      }
+    }
+    free(list);
+  }
+  if (rguard != NULL &&
+      ps_sensor_set_remote_filter_guard(sensor, rguard) != 0) {
+    ps_cli_err("invalid --remote-filter-guard: %s", ps_sensor_errmsg(sensor));
+    exit_code = PS_EXIT_USAGE;
+    goto out;
+  }
   if ((rc = ps_sensor_open(sensor)) != 0) {
     ps_cli_err("%s", ps_sensor_errmsg(sensor));
     exit_code = rc == PS_ERR_FILTER ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
@@ -871,6 +1029,13 @@ int main(int argc, char **argv) {
    * more. */
   if (n_netns > 0) {
     keep_netns_caps();
+  } else if (standby && co.run_as == NULL) {
+    /* Its captures are opened when a receiver asks, long after start. */
+    ps_cli_log(PS_LOG_INFO,
+               "standby: keeping the privileges to open captures when a "
+               "receiver asks (-Z USER drops them; captures then need "
+               "CAP_NET_RAW)",
+               NULL);
   } else if (ps_cli_drop_privileges(co.run_as, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);
     goto out;

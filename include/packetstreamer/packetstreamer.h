@@ -764,6 +764,54 @@ PS_API int ps_sensor_get_interface_id(ps_sensor *s, uint32_t *out, unsigned i);
 
 PS_API const char *ps_sensor_errmsg(ps_sensor *s);
 
+/*
+ * Sampling, locally or for remote captures: keep one packet in n (the
+ * first of every n; 0 or 1: all), and at most pps packets per second of
+ * their time stamps (0: no cap). Packets left out are counted as
+ * sampled out, apart from loss. Before ps_sensor_open(). Since 0.2.
+ */
+PS_API int ps_sensor_set_sample(ps_sensor *s, uint32_t n);
+PS_API int ps_sensor_set_max_pps(ps_sensor *s, uint32_t pps);
+
+/*
+ * The fleet (protocol version 2; a version 1 receiver sees none of it).
+ * Every connection of the sensor's stream begins with an announcement:
+ * the library version, the host name, the interfaces it offers (the
+ * remote interfaces if given, else every interface libpcap lists) with
+ * their link types, and its labels (ps_sensor_add_label(): key
+ * [A-Za-z_][A-Za-z0-9_]*, 1..63 bytes; value 0..255 bytes without
+ * control characters; at most 16). A standby sensor
+ * (ps_sensor_set_standby(), no interface or file given) opens nothing
+ * and captures only what a receiver asks for; ps_sensor_run() then runs
+ * until ps_sensor_stop() or the stream fails.
+ *
+ * Remote captures are refused unless ps_sensor_set_remote_capture(s, 1);
+ * the policy bounds what a receiver may ask: a request beyond it is
+ * refused with the reason (logged here, and given to the receiver),
+ * never widened or cut silently:
+ *  - max duration (ms; 0: no limit; with a limit a request must give a
+ *    duration within it), max snaplen (0: none; a request without one
+ *    gets the smaller of the sensor's snaplen and the limit), max
+ *    packets per second (0: none; with one, a request must set a rate
+ *    within it);
+ *  - the interfaces a receiver may name (none given: any; with a list,
+ *    a request naming none captures on the whole list);
+ *  - a filter guard, ANDed with every remote filter ("not port 22").
+ * One remote capture runs at a time. All before ps_sensor_open().
+ * Since 0.2.
+ */
+PS_API int ps_sensor_set_standby(ps_sensor *s, int on);
+PS_API int ps_sensor_add_label(ps_sensor *s, const char *key,
+                               const char *value);
+PS_API int ps_sensor_set_remote_capture(ps_sensor *s, int allow);
+PS_API int ps_sensor_set_remote_max_duration_ms(ps_sensor *s, uint64_t ms);
+PS_API int ps_sensor_set_remote_max_snaplen(ps_sensor *s, int snaplen);
+PS_API int ps_sensor_set_remote_max_pps(ps_sensor *s, uint32_t pps);
+PS_API int ps_sensor_add_remote_interface(ps_sensor *s, const char *ifname);
+/* PS_ERR_FILTER (with the pcap error in ps_sensor_errmsg()) when expr
+ * does not compile (on Ethernet). */
+PS_API int ps_sensor_set_remote_filter_guard(ps_sensor *s, const char *expr);
+
 /* ---------------------------------------------------------------- */
 /* Sinks: where a receiver writes what it gets.                       */
 /* ---------------------------------------------------------------- */
@@ -1348,6 +1396,33 @@ PS_API void ps_receiver_get_counters(ps_receiver *r, ps_receiver_counters *out,
                                      size_t size);
 
 PS_API const char *ps_receiver_errmsg(ps_receiver *r);
+
+/*
+ * The admin API: HTTP/1.1 with JSON (docs/man/ps-receiver.1 lists the
+ * resources): GET /metrics (Prometheus text format), GET
+ * /api/v1/sensors[/NAME] (the sensors this receiver knows), and the
+ * captures started on demand. It is served from the receiver's own loop
+ * (ps_receiver_run() or the step API): no thread is started, every
+ * request is answered inside ps_receiver_process().
+ *
+ * ps_receiver_set_admin_token() makes every request carry
+ * "Authorization: Bearer TOKEN" (compared in constant time; others are
+ * answered 401). token is 1..1024 bytes, copied. Set it before
+ * ps_receiver_admin_listen(): without a token the admin API listens
+ * only on a loopback address, and ps_receiver_admin_listen() refuses
+ * any other with PS_ERR_INVALID. Since 0.2.
+ */
+PS_API int ps_receiver_set_admin_token(ps_receiver *r, const uint8_t *token,
+                                       size_t len);
+/* Serves the admin API on addr (a numeric address or a name; NULL or ""
+ * is every address, which needs a token) and port (0: any free port, see
+ * ps_receiver_admin_port()). Once per receiver: PS_ERR_STATE after that.
+ * Returns 0, PS_ERR_INVALID (not loopback without a token),
+ * PS_ERR_ADDRINUSE, PS_ERR_RESOLVE, PS_ERR_SYSTEM. Since 0.2. */
+PS_API int ps_receiver_admin_listen(ps_receiver *r, const char *addr,
+                                    uint16_t port);
+/* The admin API's port, 0 when it does not listen. Since 0.2. */
+PS_API uint16_t ps_receiver_admin_port(ps_receiver *r);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,382 @@
+/* Captures on demand, on the receiver (see ps_capture.h). */
+#include "config.h"
+
+#include "ps_capture.h"
+#include "ps_session.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *ps__target_state_name(enum ps__target_state st) {
+  switch (st) {
+  case PS_T_PENDING:
+    return "pending";
+  case PS_T_RUNNING:
+    return "running";
+  case PS_T_REFUSED:
+    return "refused";
+  case PS_T_ENDED:
+    return "ended";
+  case PS_T_NO_ANSWER:
+    return "no answer";
+  }
+  return "?";
+}
+
+int ps__selector_match(const ps__selector *sel, const ps__fleet_sensor *e) {
+  if (sel->n_names > 0) {
+    int any = 0;
+    for (unsigned i = 0; i < sel->n_names && !any; i++) {
+      any = fnmatch(sel->names[i], e->name, 0) == 0;
+    }
+    if (!any) {
+      return 0;
+    }
+  }
+  for (unsigned i = 0; i < sel->n_labels; i++) {
+    int found = 0;
+    for (unsigned k = 0; k < e->n_labels && !found; k++) {
+      found = strcmp(e->labels[k].key, sel->labels[i].key) == 0 &&
+              strcmp(e->labels[k].value, sel->labels[i].value) == 0;
+    }
+    if (!found) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* Its packets are no longer this capture's (ended, refused, forgotten). */
+static void detach(ps__cap_target *t) {
+  if (t->sess != NULL) {
+    for (unsigned i = 0; i < t->n_ifaces; i++) {
+      ps__sess_iface *ifc = t->sess->ifaces[t->ifaces[i]];
+      if (ifc != NULL && ifc->cap == t) {
+        ifc->cap = NULL;
+      }
+    }
+  }
+  t->n_ifaces = 0;
+}
+
+static void capture_free(ps__capture *c) {
+  for (unsigned i = 0; i < c->n_t; i++) {
+    detach(&c->t[i]);
+  }
+  free(c->t);
+  free(c);
+}
+
+static int is_over(const ps__capture *c) {
+  for (unsigned i = 0; i < c->n_t; i++) {
+    if (c->t[i].state == PS_T_PENDING || c->t[i].state == PS_T_RUNNING) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* Keeps at most PS_MAX_CAPTURES records: the oldest that is over (and
+ * not waited for) goes. */
+static void make_room(ps__captures *cs) {
+  if (cs->n < PS_MAX_CAPTURES) {
+    return;
+  }
+  ps__capture **victim = NULL;
+  for (ps__capture **pp = &cs->head; *pp != NULL; pp = &(*pp)->next) {
+    if (is_over(*pp) && (*pp)->waiter == NULL) {
+      victim = pp;
+    }
+  }
+  if (victim != NULL) {
+    ps__capture *c = *victim;
+    *victim = c->next;
+    capture_free(c);
+    cs->n--;
+  }
+}
+
+static void kick(ps__captures *cs, ps__session *s) {
+  if (cs->kick != NULL) {
+    cs->kick(cs->ud, s);
+  }
+}
+
+int ps__captures_start(ps__captures *cs, ps__fleet *fl, const ps__capreq *req,
+                       int64_t now_ms, ps__capture **out, char *errbuf) {
+  *out = NULL;
+  unsigned n = 0;
+  for (ps__fleet_sensor *e = fl->head; e != NULL; e = e->next) {
+    n += ps__selector_match(&req->sel, e);
+  }
+  if (n == 0) {
+    return ps__seterr(errbuf, PS_ERR_INVALID, "no sensor matches the selector");
+  }
+  make_room(cs);
+  ps__capture *c = calloc(1, sizeof(*c));
+  if (c == NULL || (c->t = calloc(n, sizeof(*c->t))) == NULL) {
+    free(c);
+    return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
+  }
+  c->id = ++cs->next_id;
+  c->created_ms = ps__wall_ms();
+  c->req = *req;
+  c->answer_by_ms = now_ms + PS_CAPTURE_ANSWER_MS;
+  ps__capture_start m = {.id = c->id,
+                         .duration_ms = req->duration_ms,
+                         .count = req->count,
+                         .snaplen = req->snaplen,
+                         .max_pps = req->max_pps,
+                         .sample_n = req->sample_n,
+                         .n_ifaces = req->n_ifaces,
+                         .filter = {c->req.filter, strlen(c->req.filter)}};
+  for (unsigned i = 0; i < req->n_ifaces; i++) {
+    m.ifaces[i] = (ps__text){c->req.ifaces[i], strlen(c->req.ifaces[i])};
+  }
+  for (ps__fleet_sensor *e = fl->head; e != NULL; e = e->next) {
+    if (!ps__selector_match(&req->sel, e)) {
+      continue;
+    }
+    ps__cap_target *t = &c->t[c->n_t++];
+    snprintf(t->sensor, sizeof(t->sensor), "%s", e->name);
+    ps__session *s = e->sess;
+    if (s == NULL) {
+      t->state = PS_T_REFUSED;
+      snprintf(t->reason, sizeof(t->reason), "not connected");
+    } else if (!ps__session_controllable(s)) {
+      t->state = PS_T_REFUSED;
+      snprintf(t->reason, sizeof(t->reason),
+               "the sensor speaks protocol version %u: it takes no remote "
+               "captures",
+               s->version);
+    } else if (ps__enc_capture_start(&s->out, &m) != 0) {
+      t->state = PS_T_REFUSED;
+      snprintf(t->reason, sizeof(t->reason), "out of memory");
+    } else {
+      t->state = PS_T_PENDING;
+      t->sess = s;
+      kick(cs, s);
+    }
+  }
+  c->next = cs->head;
+  cs->head = c;
+  cs->n++;
+  *out = c;
+  return 0;
+}
+
+ps__capture *ps__captures_find(ps__captures *cs, uint64_t id) {
+  for (ps__capture *c = cs->head; c != NULL; c = c->next) {
+    if (c->id == id) {
+      return c;
+    }
+  }
+  return NULL;
+}
+
+int ps__capture_waiting(const ps__capture *c) {
+  for (unsigned i = 0; i < c->n_t; i++) {
+    if (c->t[i].state == PS_T_PENDING || c->t[i].change_pending) {
+      return 1;
+    }
+    if (c->stop_requested && c->t[i].state == PS_T_RUNNING &&
+        c->t[i].sess != NULL) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int ps__captures_change(ps__captures *cs, ps__capture *c, uint32_t what,
+                        const char *filter, uint32_t sample_n, uint32_t max_pps,
+                        int64_t now_ms) {
+  ps__capture_change m = {
+      .id = c->id,
+      .what = what,
+      .sample_n = sample_n,
+      .max_pps = max_pps,
+      .filter = {filter ? filter : "", filter ? strlen(filter) : 0}};
+  int sent = 0;
+  for (unsigned i = 0; i < c->n_t; i++) {
+    ps__cap_target *t = &c->t[i];
+    if (t->state != PS_T_RUNNING || t->sess == NULL) {
+      continue;
+    }
+    if (ps__enc_capture_change(&t->sess->out, &m) != 0) {
+      return PS_ERR_NOMEM;
+    }
+    t->change_pending = 1;
+    t->change[0] = '\0';
+    kick(cs, t->sess);
+    sent++;
+  }
+  if (what & PS_CHANGE_FILTER) {
+    snprintf(c->req.filter, sizeof(c->req.filter), "%s", filter);
+  }
+  if (what & PS_CHANGE_SAMPLE) {
+    c->req.sample_n = sample_n;
+  }
+  if (what & PS_CHANGE_MAX_PPS) {
+    c->req.max_pps = max_pps;
+  }
+  c->answer_by_ms = now_ms + PS_CAPTURE_ANSWER_MS;
+  return sent;
+}
+
+int ps__captures_stop(ps__captures *cs, ps__capture *c, int64_t now_ms) {
+  c->stop_requested = 1;
+  c->answer_by_ms = now_ms + PS_CAPTURE_ANSWER_MS;
+  for (unsigned i = 0; i < c->n_t; i++) {
+    ps__cap_target *t = &c->t[i];
+    if ((t->state != PS_T_RUNNING && t->state != PS_T_PENDING) ||
+        t->sess == NULL) {
+      continue;
+    }
+    if (ps__enc_capture_stop(&t->sess->out, c->id) != 0) {
+      return PS_ERR_NOMEM;
+    }
+    kick(cs, t->sess);
+  }
+  return 0;
+}
+
+static void text_copy(char *dst, size_t n, const ps__text *t) {
+  size_t k = 0;
+  for (size_t i = 0; i < t->len && k + 1 < n; i++) {
+    unsigned char ch = (unsigned char)t->p[i];
+    dst[k++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+  }
+  dst[k] = '\0';
+}
+
+static void maybe_answered(ps__captures *cs, ps__capture *c) {
+  if (c->waiter != NULL && !ps__capture_waiting(c) && cs->answered != NULL) {
+    cs->answered(cs->ud, c);
+  }
+}
+
+void ps__captures_on_state(ps__captures *cs, ps__session *s,
+                           const ps__capture_state_msg *m) {
+  ps__capture *c = ps__captures_find(cs, m->id);
+  ps__cap_target *t = NULL;
+  for (unsigned i = 0; c != NULL && i < c->n_t && t == NULL; i++) {
+    if (strcmp(c->t[i].sensor, s->sensor) == 0) {
+      t = &c->t[i];
+    }
+  }
+  if (t == NULL) {
+    /* A capture this receiver does not know (another receiver's, or a
+     * record forgotten): only said. */
+    ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
+            "sensor %s: state %u of capture %llu, which this receiver does "
+            "not know",
+            s->sensor, m->state, (unsigned long long)m->id);
+    return;
+  }
+  /* The sensor counts per capture; the fleet keeps its total. */
+  if (s->fleet != NULL && m->sampled_out > t->sampled_out) {
+    s->fleet->sampled_out += m->sampled_out - t->sampled_out;
+  }
+  t->sensor_packets = m->packets;
+  t->sampled_out = m->sampled_out;
+  switch (m->state) {
+  case PS_CAP_RUNNING:
+    t->state = PS_T_RUNNING;
+    t->sess = s;
+    detach(t);
+    for (unsigned i = 0; i < m->n_ifaces; i++) {
+      ps__sess_iface *ifc = s->ifaces[m->ifaces[i]];
+      if (ifc != NULL) {
+        ifc->cap = t;
+        t->ifaces[t->n_ifaces++] = m->ifaces[i];
+      }
+    }
+    ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
+            "capture %llu: sensor %s accepted", (unsigned long long)m->id,
+            s->sensor);
+    break;
+  case PS_CAP_REFUSED:
+  case PS_CAP_ENDED:
+    detach(t);
+    t->state = m->state == PS_CAP_REFUSED ? PS_T_REFUSED : PS_T_ENDED;
+    text_copy(t->reason, sizeof(t->reason), &m->text);
+    ps__log(s->env->log, s->env->log_ud,
+            m->state == PS_CAP_REFUSED ? PS_LOG_WARNING : PS_LOG_INFO,
+            "capture %llu: sensor %s %s: %s (%llu packets taken here, %llu "
+            "sent by the sensor, %llu sampled out)",
+            (unsigned long long)m->id, s->sensor,
+            m->state == PS_CAP_REFUSED ? "refused" : "ended", t->reason,
+            (unsigned long long)t->packets, (unsigned long long)m->packets,
+            (unsigned long long)m->sampled_out);
+    break;
+  case PS_CAP_CHANGED:
+  case PS_CAP_CHANGE_REFUSED:
+    t->change_pending = 0;
+    snprintf(t->change, sizeof(t->change), "%s",
+             m->state == PS_CAP_CHANGED ? "" : "refused: ");
+    text_copy(t->change + strlen(t->change),
+              sizeof(t->change) - strlen(t->change), &m->text);
+    ps__log(s->env->log, s->env->log_ud,
+            m->state == PS_CAP_CHANGED ? PS_LOG_INFO : PS_LOG_WARNING,
+            "capture %llu: sensor %s change %s", (unsigned long long)m->id,
+            s->sensor, t->change);
+    break;
+  default:
+    break;
+  }
+  maybe_answered(cs, c);
+}
+
+void ps__captures_session_end(ps__captures *cs, ps__session *s) {
+  for (ps__capture *c = cs->head; c != NULL; c = c->next) {
+    for (unsigned i = 0; i < c->n_t; i++) {
+      ps__cap_target *t = &c->t[i];
+      if (t->sess == s) {
+        detach(t);
+        t->sess = NULL;
+        t->change_pending = 0;
+        if (t->state == PS_T_PENDING) {
+          t->state = PS_T_NO_ANSWER;
+          snprintf(t->reason, sizeof(t->reason),
+                   "the sensor disconnected before answering");
+        }
+      }
+    }
+    maybe_answered(cs, c);
+  }
+}
+
+void ps__captures_tick(ps__captures *cs, int64_t now_ms) {
+  for (ps__capture *c = cs->head; c != NULL; c = c->next) {
+    if (c->waiter == NULL || now_ms < c->answer_by_ms) {
+      continue;
+    }
+    for (unsigned i = 0; i < c->n_t; i++) {
+      ps__cap_target *t = &c->t[i];
+      if (t->state == PS_T_PENDING) {
+        t->state = PS_T_NO_ANSWER;
+        snprintf(t->reason, sizeof(t->reason), "no answer within %d s",
+                 PS_CAPTURE_ANSWER_MS / 1000);
+      }
+      if (t->change_pending) {
+        t->change_pending = 0;
+        snprintf(t->change, sizeof(t->change), "no answer within %d s",
+                 PS_CAPTURE_ANSWER_MS / 1000);
+      }
+    }
+    if (cs->answered != NULL) {
+      cs->answered(cs->ud, c);
+    }
+  }
+}
+
+void ps__captures_free(ps__captures *cs) {
+  while (cs->head != NULL) {
+    ps__capture *c = cs->head;
+    cs->head = c->next;
+    capture_free(c);
+  }
+  cs->n = 0;
+}

@@ -48,10 +48,9 @@ static void same(ps__buf *b, const ps__frame *f) {
 }
 
 static void frames(uint8_t which, const uint8_t *p, size_t n) {
-  static const uint8_t types[] = {PS_FRAME_ANNOUNCE, PS_FRAME_CAPTURE_START,
-                                  PS_FRAME_CAPTURE_CHANGE,
-                                  PS_FRAME_CAPTURE_STOP,
-                                  PS_FRAME_CAPTURE_STATE};
+  static const uint8_t types[] = {
+      PS_FRAME_ANNOUNCE, PS_FRAME_CAPTURE_START, PS_FRAME_CAPTURE_CHANGE,
+      PS_FRAME_CAPTURE_STOP, PS_FRAME_CAPTURE_STATE};
   ps__frame f = {.type = types[which], .len = (uint32_t)n, .payload = p};
   char eb[PS_ERRMSG_MAX] = "";
   ps__buf b = {0};

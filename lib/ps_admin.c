@@ -23,6 +23,9 @@ struct ps__admin {
   struct ps_receiver *r;
   uint8_t *token;
   size_t token_len;
+  /* A client certificate that verifies against the trust CAs is
+   * required (MHD asks for one, but lets a client without through). */
+  int need_client_cert;
   uint16_t port;
 };
 
@@ -53,6 +56,52 @@ int ps__admin_token_ok(const char *header, const uint8_t *token,
     return 0;
   }
   return gnutls_memcmp(want, got, sizeof(want)) == 0;
+}
+
+void ps__admin_tls_clear(ps__admin_tls *t) {
+  if (t->key != NULL) {
+    gnutls_memset(t->key, 0, strlen(t->key));
+  }
+  free(t->cert);
+  free(t->key);
+  free(t->trust);
+  t->cert = t->key = t->trust = NULL;
+}
+
+/* Whether the client of connection c showed a certificate that verifies
+ * against the admin client CAs (MHD has loaded them into the session's
+ * credentials and requested a certificate). Why not, in why. */
+static int client_cert_ok(struct MHD_Connection *c, char *why, size_t len) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+  if (ci == NULL || ci->tls_session == NULL) {
+    snprintf(why, len, "not a TLS connection");
+    return 0;
+  }
+  gnutls_session_t s = (gnutls_session_t)ci->tls_session;
+  unsigned n = 0;
+  if (gnutls_certificate_get_peers(s, &n) == NULL || n == 0) {
+    snprintf(why, len, "no client certificate was sent");
+    return 0;
+  }
+  unsigned status = 0;
+  int rc = gnutls_certificate_verify_peers2(s, &status);
+  if (rc < 0) {
+    snprintf(why, len, "%s", gnutls_strerror(rc));
+    return 0;
+  }
+  if (status != 0) {
+    gnutls_datum_t txt = {NULL, 0};
+    if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509,
+                                                     &txt, 0) == 0) {
+      snprintf(why, len, "%s", (const char *)txt.data);
+      gnutls_free(txt.data);
+    } else {
+      snprintf(why, len, "the client certificate does not verify");
+    }
+    return 0;
+  }
+  return 1;
 }
 
 /* ------------------------------------------------------------ metrics */
@@ -127,6 +176,9 @@ static const rmetric receiver_metrics[] = {
      RC(packets)},
     {"ps_receiver_bytes_total", "counter",
      "Captured bytes written to the outputs.", RC(bytes)},
+    {"ps_receiver_output_bytes_total", "counter",
+     "Bytes the output files took (headers and blocks included).",
+     RC(output_bytes)},
     {"ps_receiver_duplicate_batches_total", "counter",
      "Resent batches skipped as already written.", RC(duplicate_batches)},
     {"ps_receiver_write_stalls_total", "counter",
@@ -990,6 +1042,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     }
     return reply_json(c, q->status, capture_json(cap));
   }
+  char why[256];
+  if (a->need_client_cert && !client_cert_ok(c, why, sizeof(why))) {
+    return reply_error(c, MHD_HTTP_FORBIDDEN,
+                       "a client certificate issued by the receiver's "
+                       "--admin-tls-client-ca is required: %s",
+                       why);
+  }
   if (a->token != NULL &&
       !ps__admin_token_ok(
           MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
@@ -1019,7 +1078,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 int ps__admin_new(ps__admin **out, struct ps_receiver *r, int fd,
-                  const uint8_t *token, size_t token_len, char *errbuf) {
+                  const uint8_t *token, size_t token_len,
+                  const ps__admin_tls *tls, char *errbuf) {
   *out = NULL;
   ps__admin *a = calloc(1, sizeof(*a));
   if (a == NULL) {
@@ -1041,13 +1101,36 @@ int ps__admin_new(ps__admin **out, struct ps_receiver *r, int fd,
   ps__net_endpoint(fd, 0, addr, sizeof(addr), &a->port);
   /* MHD_USE_EPOLL without a polling thread: the receiver's loop watches
    * MHD's epoll descriptor and calls MHD_run(); see ps_admin.h. */
+  unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+  /* The TLS options go at the end, MHD_OPTION_END in their place when
+   * there is no TLS (MHD stops reading at the first END). */
+  struct MHD_OptionItem tlsopt[4] = {{MHD_OPTION_END, 0, NULL}};
+  if (tls != NULL && tls->cert != NULL) {
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+      close(fd);
+      free(a->token);
+      free(a);
+      return ps__seterr(errbuf, PS_ERR_TLS,
+                        "this libmicrohttpd has no TLS: the admin API "
+                        "cannot serve HTTPS");
+    }
+    flags |= MHD_USE_TLS;
+    tlsopt[0] =
+        (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls->cert};
+    tlsopt[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key};
+    if (tls->trust != NULL) {
+      tlsopt[2] =
+          (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, tls->trust};
+      a->need_client_cert = 1;
+    }
+  }
   a->d = MHD_start_daemon(
-      MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
-      NULL, on_request, a, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned)PS_ADMIN_MAX_CONNS,
+      flags, 0, NULL, NULL, on_request, a, MHD_OPTION_LISTEN_SOCKET,
+      (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)PS_ADMIN_MAX_CONNS,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_ARRAY, tlsopt,
+      MHD_OPTION_END);
   if (a->d == NULL) {
     close(fd);
     free(a->token);

@@ -10,8 +10,8 @@
 #ifndef PS_ADMIN_H
 #define PS_ADMIN_H
 
-#include "ps_common.h"
 #include "ps_capture.h"
+#include "ps_common.h"
 #include "ps_fleet.h"
 
 /* The largest request body taken (a capture request is a few hundred
@@ -23,12 +23,23 @@
 typedef struct ps__admin ps__admin;
 struct ps_receiver;
 
+/* TLS for the admin API: PEM text (not file names: MHD takes them from
+ * memory). cert and key both or neither; trust (the client CAs) only
+ * with them, and then every request needs a client certificate that
+ * verifies against it. */
+typedef struct ps__admin_tls {
+  char *cert, *key, *trust;
+} ps__admin_tls;
+void ps__admin_tls_clear(ps__admin_tls *t);
+
 /* Serves the admin API of r on the listening socket fd (taken over).
- * token: the bearer token every request must carry (NULL: none; the
- * caller has checked that fd is then on loopback). Returns 0 or a
- * ps_error with the reason in errbuf. */
+ * token: the bearer token every request must carry (NULL: none); tls:
+ * HTTPS, NULL or cert NULL for plain HTTP (the caller has checked that
+ * fd is on loopback when there is neither a token nor a client CA).
+ * Returns 0 or a ps_error with the reason in errbuf. */
 int ps__admin_new(ps__admin **out, struct ps_receiver *r, int fd,
-                  const uint8_t *token, size_t token_len, char *errbuf);
+                  const uint8_t *token, size_t token_len,
+                  const ps__admin_tls *tls, char *errbuf);
 void ps__admin_free(ps__admin *a);
 /* The descriptor to watch for reading, and MHD's next deadline (ms, -1
  * for none). */
@@ -58,12 +69,12 @@ int ps__admin_parse_capture(const char *body, size_t len, ps__capreq *out,
 /* The body of PATCH /api/v1/captures/ID: filter, sample and/or max_pps.
  * *what: PS_CHANGE_* bits; filter: PS_MAX_FILTER + 1 bytes. Pure. */
 int ps__admin_parse_change(const char *body, size_t len, uint32_t *what,
-                           char *filter, uint32_t *sample_n,
-                           uint32_t *max_pps, char *errbuf);
+                           char *filter, uint32_t *sample_n, uint32_t *max_pps,
+                           char *errbuf);
 /* Compiles filter for a link type (pcap's LINKTYPE_ value), as the
  * sensor will: 0, or PS_ERR_FILTER with libpcap's words in errbuf. */
-int ps__admin_check_filter(const char *filter, uint32_t linktype,
-                           char *errbuf, size_t errlen);
+int ps__admin_check_filter(const char *filter, uint32_t linktype, char *errbuf,
+                           size_t errlen);
 /* All answers to capture c are in: its waiting request is answered. */
 void ps__admin_answered(ps__admin *a, ps__capture *c);
 

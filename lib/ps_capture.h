@@ -52,11 +52,11 @@ typedef struct ps__cap_target {
   char reason[PS_ERRMSG_MAX];
   char change[PS_ERRMSG_MAX]; /* the answer to the last change */
   int change_pending;
-  uint64_t packets, bytes;   /* this receiver took for the capture */
-  uint64_t sensor_packets;   /* the sensor's count (its last state) */
-  uint64_t sampled_out;      /* the sensor's (sampling, rate cap) */
-  struct ps__session *sess;  /* while connected and attributed */
-  unsigned n_ifaces;         /* the session interfaces of its packets */
+  uint64_t packets, bytes;  /* this receiver took for the capture */
+  uint64_t sensor_packets;  /* the sensor's count (its last state) */
+  uint64_t sampled_out;     /* the sensor's (sampling, rate cap) */
+  struct ps__session *sess; /* while connected and attributed */
+  unsigned n_ifaces;        /* the session interfaces of its packets */
   uint32_t ifaces[PS_MAX_CAPTURE_IFACES];
 } ps__cap_target;
 
@@ -97,8 +97,8 @@ int ps__captures_start(ps__captures *cs, ps__fleet *fl, const ps__capreq *req,
 ps__capture *ps__captures_find(ps__captures *cs, uint64_t id);
 /* Asks every running sensor of c to change (what: PS_CHANGE_* bits). */
 int ps__captures_change(ps__captures *cs, ps__capture *c, uint32_t what,
-                        const char *filter, uint32_t sample_n,
-                        uint32_t max_pps, int64_t now_ms);
+                        const char *filter, uint32_t sample_n, uint32_t max_pps,
+                        int64_t now_ms);
 /* Asks every running or pending sensor of c to stop. */
 int ps__captures_stop(ps__captures *cs, ps__capture *c, int64_t now_ms);
 /* Whether some sensor of c has not answered what it was asked last. */

@@ -59,6 +59,7 @@ int ps__outfile_write_buf(ps_sink *sk, ps__outfile *o, ps__buf *b) {
         /* A pipe cannot be taken back: what went out stays out. */
         ps__buf_consume(b, done);
         o->size += done;
+        sk->written += done;
       } else if (done > 0 && (ftruncate(o->fd, (off_t)o->size) != 0 ||
                               lseek(o->fd, (off_t)o->size, SEEK_SET) < 0)) {
         snprintf(cut, sizeof(cut),
@@ -79,6 +80,7 @@ int ps__outfile_write_buf(ps_sink *sk, ps__outfile *o, ps__buf *b) {
   }
   ps__buf_reset(b);
   o->size += n;
+  sk->written += n;
   return 0;
 }
 

@@ -27,7 +27,7 @@ enum ps__frame_type {
   PS_FRAME_STATS = 7,
   PS_FRAME_HEARTBEAT = 8,
   PS_FRAME_CLOSE = 9,
-  PS_FRAME_AUTH = 10,   /* sensor's proof of the shared key */
+  PS_FRAME_AUTH = 10,    /* sensor's proof of the shared key */
   PS_FRAME_AUTH_OK = 11, /* receiver's proof of the shared key */
   /* Version 2 only (never sent to, and refused from, a version 1 peer): */
   PS_FRAME_ANNOUNCE = 12,       /* sensor: who it is, what it can capture */
@@ -253,8 +253,8 @@ int ps__batch_next(const uint8_t *raw, size_t raw_len, size_t *off,
 #define PS_MAX_LABEL_KEY 63u
 #define PS_MAX_LABEL_VALUE 255u
 #define PS_MAX_VERSION_TEXT 63u
-#define PS_MAX_FILTER 8192u       /* bytes of a filter expression */
-#define PS_MAX_CAPTURE_IFACES 64u /* interfaces one capture names */
+#define PS_MAX_FILTER 8192u          /* bytes of a filter expression */
+#define PS_MAX_CAPTURE_IFACES 64u    /* interfaces one capture names */
 #define PS_MAX_CONTROL_FRAME 131072u /* any control frame's payload */
 
 typedef struct ps__text {

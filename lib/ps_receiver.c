@@ -136,6 +136,7 @@ struct ps_receiver {
   ps__admin *admin;
   uint8_t *admin_token;
   size_t admin_token_len;
+  ps__admin_tls admin_tls;
   /* Taken by sessions since the outputs last took everything for good:
    * counted as written (ctr.packets, ctr.bytes) only then. */
   uint64_t taken_packets, taken_bytes;
@@ -416,8 +417,18 @@ int ps_receiver_set_auth_key(ps_receiver *r, const uint8_t *key, size_t len) {
   return rc;
 }
 
+/* The sinks count what their files took; summed when asked for. */
+static void count_output_bytes(ps_receiver *r) {
+  uint64_t n = 0;
+  for (unsigned i = 0; i < r->env.n_sinks; i++) {
+    n += r->sinks[i]->written;
+  }
+  r->ctr.output_bytes = n;
+}
+
 void ps_receiver_get_counters(ps_receiver *r, ps_receiver_counters *out,
                               size_t size) {
+  count_output_bytes(r);
   ps__copy_out(out, size, &r->ctr, sizeof(r->ctr));
 }
 
@@ -590,6 +601,7 @@ int ps_receiver_get_timeout_ms(ps_receiver *r) {
 }
 
 const ps_receiver_counters *ps__receiver_ctr(ps_receiver *r) {
+  count_output_bytes(r);
   return &r->ctr;
 }
 
@@ -640,6 +652,74 @@ int ps_receiver_set_admin_token(ps_receiver *r, const uint8_t *token,
                      r->errmsg);
 }
 
+/* The whole of a PEM file, NUL-terminated, into *out (for MHD, which
+ * takes certificates and keys from memory). */
+static int read_pem(const char *path, char **out, char *errbuf) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    return ps__seterr(errbuf, PS_ERR_TLS, "%s: %s", path, strerror(errno));
+  }
+  /* Far more than any certificate chain; a bound on what is read. */
+  enum { MAX_PEM = 1 << 20 };
+  char *b = malloc(MAX_PEM + 1);
+  if (b == NULL) {
+    fclose(f);
+    return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
+  }
+  size_t n = fread(b, 1, MAX_PEM + 1, f);
+  int e = ferror(f) ? errno : 0;
+  fclose(f);
+  if (e != 0 || n > MAX_PEM) {
+    free(b);
+    return ps__seterr(errbuf, PS_ERR_TLS, "%s: %s", path,
+                      e ? strerror(e) : "larger than 1 MiB");
+  }
+  b[n] = '\0';
+  *out = b;
+  return 0;
+}
+
+int ps_receiver_set_admin_tls(ps_receiver *r, const ps_tls_options *opts,
+                              size_t size) {
+  if (r->admin != NULL) {
+    return ps__seterr(r->errmsg, PS_ERR_STATE,
+                      "admin TLS must be set before the admin API listens");
+  }
+  ps_tls_options o;
+  if (opts == NULL || ps__copy_in(&o, sizeof(o), opts, size,
+                                  PS__SIZE_TO(ps_tls_options, insecure)) != 0) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID,
+                      "admin TLS options: pass sizeof(ps_tls_options) of a "
+                      "zeroed struct (PS_TLS_OPTIONS_INIT)");
+  }
+  if (o.ca_file != NULL || o.server_name != NULL || o.pin != NULL ||
+      o.insecure) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID,
+                      "admin TLS takes cert_file, key_file and "
+                      "client_ca_file only (the server's side)");
+  }
+  /* Loaded once through GnuTLS as the stream listener's are, so that a
+   * bad file is refused here with GnuTLS's reason, not later by MHD
+   * with none. */
+  ps__tls_creds *check;
+  int rc = ps__tls_creds_new(&check, 1, &o, sizeof(o), r->errmsg);
+  if (rc != 0) {
+    return rc;
+  }
+  ps__tls_creds_free(check);
+  ps__admin_tls t = {0};
+  if ((rc = read_pem(o.cert_file, &t.cert, r->errmsg)) != 0 ||
+      (rc = read_pem(o.key_file, &t.key, r->errmsg)) != 0 ||
+      (o.client_ca_file != NULL &&
+       (rc = read_pem(o.client_ca_file, &t.trust, r->errmsg)) != 0)) {
+    ps__admin_tls_clear(&t);
+    return rc;
+  }
+  ps__admin_tls_clear(&r->admin_tls);
+  r->admin_tls = t;
+  return 0;
+}
+
 /* Whether the socket is bound to a loopback address (127.0.0.0/8, ::1,
  * or IPv4 loopback mapped into IPv6). */
 static int on_loopback(int fd) {
@@ -671,16 +751,20 @@ int ps_receiver_admin_listen(ps_receiver *r, const char *addr, uint16_t port) {
   if (n < 0) {
     return n;
   }
-  if (r->admin_token == NULL && !on_loopback(fd)) {
+  /* A client CA is authentication too: only holders of a certificate it
+   * issued get an answer. */
+  if (r->admin_token == NULL && r->admin_tls.trust == NULL &&
+      !on_loopback(fd)) {
     close(fd);
     return ps__seterr(r->errmsg, PS_ERR_INVALID,
                       "the admin API without authentication listens only on "
                       "loopback (127.0.0.1 or ::1): give a token "
-                      "(--admin-token-file) to listen on %s",
+                      "(--admin-token-file) or a client CA "
+                      "(--admin-tls-client-ca) to listen on %s",
                       addr && *addr ? addr : "every address");
   }
   int rc = ps__admin_new(&r->admin, r, fd, r->admin_token, r->admin_token_len,
-                         r->errmsg);
+                         &r->admin_tls, r->errmsg);
   if (rc != 0) {
     return rc;
   }
@@ -1650,6 +1734,7 @@ void ps_receiver_free(ps_receiver *r) {
 #endif
   ps__admin_free(r->admin);
   ps__key_clear(&r->admin_token, &r->admin_token_len);
+  ps__admin_tls_clear(&r->admin_tls);
   ps__captures_free(&r->caps);
   ps__fleet_free(&r->fleet);
   for (unsigned i = 0; i < r->env.n_sinks; i++) {

@@ -7,8 +7,8 @@
 #ifndef PS_SESSION_H
 #define PS_SESSION_H
 
-#include "ps_codec.h"
 #include "ps_capture.h"
+#include "ps_codec.h"
 #include "ps_fleet.h"
 #include "ps_proto.h"
 #include "ps_sink.h"
@@ -108,7 +108,7 @@ typedef struct ps__session {
   int close_due; /* the sensor closed: confirm with the next acks */
   ps__sess_iface *ifaces[PS_MAX_IFACES];
   uint64_t packets, bytes, batches, duplicates;
-  uint64_t missing; /* batches the sensor never sent (dropped by it) */
+  uint64_t missing;        /* batches the sensor never sent (dropped by it) */
   ps__fleet_sensor *fleet; /* its entry in env->fleet, while admitted */
   char errmsg[PS_ERRMSG_MAX];
 } ps__session;

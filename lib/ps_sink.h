@@ -136,6 +136,9 @@ struct ps_sink {
   /* How many outputs failed for good so far (see failed): the receiver
    * looks for the sessions to refuse when it changes. */
   unsigned failures;
+  /* Bytes its files took (write(2) done): headers, blocks, statistics,
+   * everything in them. For the receiver's output_bytes. */
+  uint64_t written;
   /* The deadline its last tick asked for (-1: none). */
   int64_t tick_at;
   char errmsg[PS_ERRMSG_MAX];

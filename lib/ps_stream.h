@@ -90,8 +90,7 @@ int ps__stream_step(ps_stream *s, int64_t now);
  * from its absence). Return 0 or PS_ERR_NOMEM. */
 int ps__stream_set_announce(ps_stream *s, const uint8_t *frame, size_t len);
 void ps__stream_set_control(ps_stream *s,
-                            void (*fn)(void *ud, const ps__frame *f),
-                            void *ud);
+                            void (*fn)(void *ud, const ps__frame *f), void *ud);
 int ps__stream_send_control(ps_stream *s, const uint8_t *frame, size_t len);
 /* Whether the current session is version 2 and active. */
 int ps__stream_controllable(ps_stream *s);

@@ -101,6 +101,9 @@ kafka-group|g|--from-kafka 127.0.0.1:9 --kafka-topic t
 admin|127.0.0.1:0|
 admin-token-file|$WORK/key|--admin 127.0.0.1:0
 admin-port-file|$WORK/apf|--admin 127.0.0.1:0
+admin-tls-cert|$WORK/c.pem|--admin 127.0.0.1:0 --admin-tls-key $WORK/k.pem
+admin-tls-key|$WORK/k.pem|--admin 127.0.0.1:0 --admin-tls-cert $WORK/c.pem
+admin-tls-client-ca|$WORK/ca.pem|--admin 127.0.0.1:0 --admin-tls-cert $WORK/c.pem --admin-tls-key $WORK/k.pem
 EOF
 }
 

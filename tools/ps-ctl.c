@@ -20,6 +20,7 @@
 static const char *g_admin;
 static char g_auth[1100]; /* "Authorization: Bearer TOKEN" */
 static int g_json;
+static const char *g_cacert, *g_cert, *g_key; /* PEM files, for HTTPS */
 
 static void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void err(const char *fmt, ...) {
@@ -46,7 +47,8 @@ static int usage_error(const char *fmt, ...) {
 /* clang-format off */
 static void usage(FILE *f) {
   fputs(
-"Usage: ps-ctl --admin URL [--token-file FILE] [--json] COMMAND\n"
+"Usage: ps-ctl --admin URL [--token-file FILE] [--cacert FILE]\n"
+"              [--cert FILE --key FILE] [--json] COMMAND\n"
 "\n"
 "Commands:\n"
 "  sensors [NAME]             the receiver's sensors (one in detail)\n"
@@ -63,6 +65,10 @@ static void usage(FILE *f) {
 "\n"
 "  --admin URL        the receiver's admin API, e.g. http://127.0.0.1:9100\n"
 "  --token-file FILE  bearer token (the receiver's --admin-token-file)\n"
+"  --cacert FILE      CA certificates (PEM) to verify an https:// receiver\n"
+"                     with, instead of the system's\n"
+"  --cert FILE, --key FILE  client certificate and key (PEM), for a\n"
+"                     receiver with --admin-tls-client-ca\n"
 "  --json             print the API's JSON instead of tables\n"
 "  --sensors SEL      names or globs, comma-separated ('web-*')\n"
 "  -h, --help         this help; -V, --version\n"
@@ -126,6 +132,13 @@ static long request(const char *method, const char *path, const char *body,
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (g_cacert != NULL) {
+    curl_easy_setopt(c, CURLOPT_CAINFO, g_cacert);
+  }
+  if (g_cert != NULL) {
+    curl_easy_setopt(c, CURLOPT_SSLCERT, g_cert);
+    curl_easy_setopt(c, CURLOPT_SSLKEY, g_key);
+  }
   CURLcode rc = curl_easy_perform(c);
   long status = -1;
   if (rc != CURLE_OK) {
@@ -483,6 +496,9 @@ int main(int argc, char **argv) {
   static const struct option opts[] = {
       {"admin", required_argument, NULL, 'a'},
       {"token-file", required_argument, NULL, 't'},
+      {"cacert", required_argument, NULL, 'C'},
+      {"cert", required_argument, NULL, 'E'},
+      {"key", required_argument, NULL, 'K'},
       {"json", no_argument, NULL, 'j'},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
@@ -501,6 +517,18 @@ int main(int argc, char **argv) {
       break;
     case 't':
       token_file = optarg;
+      break;
+    case 'C':
+    case 'E':
+    case 'K':
+      if (optarg[0] == '\0') {
+        return usage_error("empty %s: give a PEM file, or leave the option "
+                           "out",
+                           c == 'C'   ? "--cacert"
+                           : c == 'E' ? "--cert"
+                                      : "--key");
+      }
+      *(c == 'C' ? &g_cacert : c == 'E' ? &g_cert : &g_key) = optarg;
       break;
     case 'j':
       g_json = 1;
@@ -526,6 +554,16 @@ int main(int argc, char **argv) {
       strncmp(g_admin, "https://", 8) != 0) {
     return usage_error("invalid --admin '%s': give an http:// or https:// URL",
                        g_admin);
+  }
+  if ((g_cert == NULL) != (g_key == NULL)) {
+    return usage_error("%s needs %s: a client certificate goes with its key",
+                       g_cert ? "--cert" : "--key",
+                       g_cert ? "--key" : "--cert");
+  }
+  if ((g_cacert != NULL || g_cert != NULL) &&
+      strncmp(g_admin, "https://", 8) != 0) {
+    return usage_error("%s is for HTTPS: give an https:// --admin URL",
+                       g_cacert ? "--cacert" : "--cert");
   }
   if (token_file != NULL) {
     uint8_t tok[1024];

@@ -265,6 +265,8 @@ static void usage(FILE *f) {
 "                   [--config FILE] [--print-config] [-q|-v]\n"
 "                   [--log-format text|json] [--log-file FILE]\n"
 "                   [--admin [ADDR]:PORT [--admin-token-file FILE]\n"
+"                    [--admin-tls-cert FILE --admin-tls-key FILE\n"
+"                     [--admin-tls-client-ca FILE]]\n"
 "                    [--admin-port-file FILE]]\n"
 "                   [--kafka BROKERS --kafka-topic TOPIC\n"
 "                    [--kafka-property KEY=VALUE]...]\n"
@@ -343,6 +345,11 @@ static void usage(FILE *f) {
 "                          \"Authorization: Bearer TOKEN\", TOKEN the\n"
 "                          file's content (the file readable only by its\n"
 "                          owner)\n"
+"      --admin-tls-cert FILE, --admin-tls-key FILE  serve the admin API\n"
+"                          over HTTPS with this certificate and key (PEM)\n"
+"      --admin-tls-client-ca FILE  every admin request must come with a\n"
+"                          client certificate issued by these CAs (PEM);\n"
+"                          this authenticates as a token does\n"
 "      --admin-port-file FILE  once the admin API listens, write \"ADDR PORT\"\n"
 "                          to FILE\n",
         f);
@@ -382,7 +389,10 @@ enum {
   OPT_KAFKA_GROUP,
   OPT_ADMIN,
   OPT_ADMIN_TOKEN,
-  OPT_ADMIN_PORT_FILE
+  OPT_ADMIN_PORT_FILE,
+  OPT_ADMIN_TLS_CERT,
+  OPT_ADMIN_TLS_KEY,
+  OPT_ADMIN_TLS_CA
 };
 
 /* An empty value never means "default" or "off" (an unset shell
@@ -419,6 +429,10 @@ static const char *empty_hint(int c) {
     return "give [ADDR]:PORT, e.g. 127.0.0.1:9100";
   case OPT_ADMIN_TOKEN:
     return "give a token file";
+  case OPT_ADMIN_TLS_CERT:
+  case OPT_ADMIN_TLS_KEY:
+  case OPT_ADMIN_TLS_CA:
+    return "give a PEM file, or leave the option out";
   case 'F':
     return "give pcap or pcapng";
   case OPT_TSPREC:
@@ -460,6 +474,9 @@ int main(int argc, char **argv) {
       {"admin", required_argument, NULL, OPT_ADMIN},
       {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN},
       {"admin-port-file", required_argument, NULL, OPT_ADMIN_PORT_FILE},
+      {"admin-tls-cert", required_argument, NULL, OPT_ADMIN_TLS_CERT},
+      {"admin-tls-key", required_argument, NULL, OPT_ADMIN_TLS_KEY},
+      {"admin-tls-client-ca", required_argument, NULL, OPT_ADMIN_TLS_CA},
       {NULL, 0, NULL, 0}};
   static const char *const repeatable[] = {
       "listen",         "write", "pcap-over-ip", "pcap-over-ip-connect",
@@ -475,6 +492,7 @@ int main(int argc, char **argv) {
   uint64_t max_sensors = 0, max_pending = 0, idle = 0;
   const char *port_file = NULL;
   const char *admin = NULL, *admin_token = NULL, *admin_port_file = NULL;
+  ps_tls_options admin_tls = PS_TLS_OPTIONS_INIT;
   ps_file_sink_options fopt = PS_FILE_SINK_OPTIONS_INIT;
   const char *state = NULL; /* journal: default FILE.state */
   const char *kafka = NULL, *kafka_topic = NULL;
@@ -605,6 +623,21 @@ int main(int argc, char **argv) {
       break;
     case OPT_ADMIN_PORT_FILE:
       if (ps_cli_once(&admin_port_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_ADMIN_TLS_CERT:
+      if (ps_cli_once(&admin_tls.cert_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_ADMIN_TLS_KEY:
+      if (ps_cli_once(&admin_tls.key_file, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_ADMIN_TLS_CA:
+      if (ps_cli_once(&admin_tls.client_ca_file, optarg, opt)) {
         return PS_EXIT_USAGE;
       }
       break;
@@ -762,14 +795,30 @@ int main(int argc, char **argv) {
                               &admin_port, why, sizeof(why))) {
       return ps_cli_usage_error("invalid --admin: %s", why);
     }
-    if (admin_host[0] == '\0' && admin_token == NULL) {
+    if (admin_host[0] == '\0' && admin_token == NULL &&
+        admin_tls.client_ca_file == NULL) {
       snprintf(admin_host, sizeof(admin_host), "127.0.0.1");
     }
-  } else if (admin_token != NULL || admin_port_file != NULL) {
+    if ((admin_tls.cert_file == NULL) != (admin_tls.key_file == NULL)) {
+      return ps_cli_usage_error(
+          "%s needs %s: HTTPS takes a certificate and its key",
+          admin_tls.cert_file ? "--admin-tls-cert" : "--admin-tls-key",
+          admin_tls.cert_file ? "--admin-tls-key" : "--admin-tls-cert");
+    }
+    if (admin_tls.client_ca_file != NULL && admin_tls.cert_file == NULL) {
+      return ps_cli_usage_error("--admin-tls-client-ca needs HTTPS: add "
+                                "--admin-tls-cert and --admin-tls-key");
+    }
+  } else if (admin_token != NULL || admin_port_file != NULL ||
+             admin_tls.cert_file != NULL || admin_tls.key_file != NULL ||
+             admin_tls.client_ca_file != NULL) {
     return ps_cli_usage_error("%s configures the admin API: add --admin "
                               "[ADDR]:PORT",
-                              admin_token ? "--admin-token-file"
-                                          : "--admin-port-file");
+                              admin_token           ? "--admin-token-file"
+                              : admin_port_file     ? "--admin-port-file"
+                              : admin_tls.cert_file ? "--admin-tls-cert"
+                              : admin_tls.key_file  ? "--admin-tls-key"
+                                                    : "--admin-tls-client-ca");
   }
   /* --format for every output, or each file's own suffix. */
   int any_ng = 0;
@@ -1065,6 +1114,13 @@ int main(int argc, char **argv) {
       ps_receiver_set_admin_token(r, tok, n);
       memset(tok, 0, sizeof(tok));
     }
+    if (admin_tls.cert_file != NULL &&
+        ps_receiver_set_admin_tls(r, &admin_tls, sizeof(admin_tls)) != 0) {
+      ps_cli_err("--admin-tls-cert: %s", ps_receiver_errmsg(r));
+      forget_sinks();
+      ps_receiver_free(r);
+      return PS_EXIT_RUNTIME;
+    }
     if ((rc = ps_receiver_admin_listen(r, admin_host, admin_port)) != 0) {
       ps_cli_err("--admin %s: %s", admin, ps_receiver_errmsg(r));
       forget_sinks();
@@ -1072,10 +1128,14 @@ int main(int argc, char **argv) {
       return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
     }
     snprintf(
-        line_admin, sizeof(line_admin), "admin API on http://%s%s%s:%u/%s",
-        strchr(admin_host, ':') ? "[" : "", admin_host[0] ? admin_host : "*",
-        strchr(admin_host, ':') ? "]" : "", (unsigned)ps_receiver_admin_port(r),
-        admin_token ? " (bearer token required)" : " (loopback, no token)");
+        line_admin, sizeof(line_admin), "admin API on http%s://%s%s%s:%u/%s%s",
+        admin_tls.cert_file ? "s" : "", strchr(admin_host, ':') ? "[" : "",
+        admin_host[0] ? admin_host : "*", strchr(admin_host, ':') ? "]" : "",
+        (unsigned)ps_receiver_admin_port(r),
+        admin_tls.client_ca_file ? " (client certificate required)" : "",
+        admin_token                ? " (bearer token required)"
+        : admin_tls.client_ca_file ? ""
+                                   : " (loopback, no token)");
     if (admin_port_file != NULL &&
         write_port_file(r, admin_port_file, admin_host, why, sizeof(why)) !=
             0) {

@@ -466,10 +466,9 @@ int main(int argc, char **argv) {
   /* For --config: the options a file gives as lists, the positional
    * filter as the key filter, and what the command line replaces
    * besides its own option's key. */
-  static const char *const repeatable[] = {"interface",        "receiver",
-                                           "interface-filter", "netns",
-                                           "netns-match",      "label",
-                                           NULL};
+  static const char *const repeatable[] = {
+      "interface", "receiver", "interface-filter", "netns", "netns-match",
+      "label",     NULL};
   static const char *const extra[] = {"filter", NULL};
   static const struct ps_cli_override overrides[] = {
       {'r', "interface"}, {'r', "interface-filter"}, {'r', "netns"},

@@ -1379,6 +1379,10 @@ typedef struct ps_receiver_counters {
    * sensor sessions. */
   uint64_t connections;
   uint64_t connections_no_hello;
+  /* Since 0.2: bytes the output files took (write(2) done): file
+   * headers, records and statistics blocks; a file cut back after a
+   * failed write counts only what stayed. */
+  uint64_t output_bytes;
   /* Since 0.1, the Kafka input (ps_receiver_consume_kafka()): messages
    * read, those skipped as duplicates (a batch already taken, e.g. one a
    * sensor resent after a receiver died), places where a stream's
@@ -1414,10 +1418,23 @@ PS_API const char *ps_receiver_errmsg(ps_receiver *r);
  */
 PS_API int ps_receiver_set_admin_token(ps_receiver *r, const uint8_t *token,
                                        size_t len);
+/* Serves the admin API over HTTPS: opts->cert_file and key_file (PEM)
+ * are the API's certificate and key; with opts->client_ca_file every
+ * request must come with a client certificate issued by those CAs
+ * (others are answered 403 with the reason), and that counts as
+ * authentication: the API may then listen beyond loopback without a
+ * token. With a token too, a request needs both. The other fields of
+ * ps_tls_options are the sensor's and refused here (PS_ERR_INVALID).
+ * The files are read now. Before ps_receiver_admin_listen(), else
+ * PS_ERR_STATE. Returns 0, PS_ERR_INVALID, PS_ERR_TLS (a file does not
+ * load, with GnuTLS's reason) or PS_ERR_NOMEM. Since 0.2. */
+PS_API int ps_receiver_set_admin_tls(ps_receiver *r, const ps_tls_options *opts,
+                                     size_t size);
 /* Serves the admin API on addr (a numeric address or a name; NULL or ""
  * is every address, which needs a token) and port (0: any free port, see
  * ps_receiver_admin_port()). Once per receiver: PS_ERR_STATE after that.
- * Returns 0, PS_ERR_INVALID (not loopback without a token),
+ * Returns 0, PS_ERR_INVALID (not loopback without a token or a client
+ * CA),
  * PS_ERR_ADDRINUSE, PS_ERR_RESOLVE, PS_ERR_SYSTEM. Since 0.2. */
 PS_API int ps_receiver_admin_listen(ps_receiver *r, const char *addr,
                                     uint16_t port);

@@ -17,7 +17,7 @@ cleanup() { [ "$keep" -eq 1 ] || rm -rf "$build"; }
 trap cleanup EXIT
 
 targets=(fuzz_frame fuzz_session fuzz_codec fuzz_cli fuzz_stream fuzz_pcapfmt fuzz_tail fuzz_config
-  fuzz_control)
+  fuzz_control fuzz_kmsg)
 [ -x "$src/configure" ] || (cd "$src" && autoreconf -fi)
 cd "$build"
 "$src/configure" CC="${CC:-clang}" --enable-fuzzers --enable-sanitizers \

@@ -6,6 +6,7 @@
 #include "ps_admin.h"
 #include "ps_fleet.h"
 #include "ps_journal.h"
+#include "ps_kafka_in.h"
 #include "ps_net.h"
 #include "ps_session.h"
 #include "ps_testhook.h"
@@ -47,6 +48,8 @@
 #define TAG_LISTEN 1u
 #define TAG_STOP 2u
 #define TAG_ADMIN 3u
+#define TAG_SINK 4u /* the async output's descriptor (Kafka reports) */
+#define TAG_KIN 5u  /* the Kafka input's descriptor */
 
 typedef struct conn {
   /* First, with ready NULL: an epoll event's pointer is either a
@@ -66,6 +69,11 @@ typedef struct conn {
   int lingering; /* closed, draining input until the sensor closes */
   int64_t linger_until;
   int said_hello; /* counted as a sensor session */
+  /* Acknowledgements waiting for the async output (Kafka) to keep what
+   * they cover: batch wseq[i] once its durable() reaches wtok[i]. Two
+   * suffice: the oldest, and the newest that replaces any in between. */
+  uint64_t wseq[2], wtok[2];
+  unsigned nwait;
   ps__session sess;
 } conn;
 
@@ -76,6 +84,11 @@ struct ps_receiver {
   int listen_fd[MAX_LISTENERS];
   unsigned n_listen;
   ps_sink *sinks[PS_MAX_SINKS];
+  ps_sink *async;     /* the output that keeps data after its flush, or NULL */
+  unsigned n_waiting; /* connections with acknowledgements waiting */
+#ifdef HAVE_KAFKA
+  ps__kin *kin; /* the Kafka input, or NULL */
+#endif
   ps__sink_loop loop; /* the epoll set, as live outputs see it */
   ps__session_env env;
   conn *conns;
@@ -485,6 +498,28 @@ int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink) {
     return ps__seterr(r->errmsg, PS_ERR_STATE,
                       "sinks must be added before sensors connect");
   }
+  if (ps__sink_is_async(sink)) {
+    if (r->async != NULL) {
+      return ps__seterr(r->errmsg, PS_ERR_LIMIT,
+                        "at most one Kafka output per receiver");
+    }
+    if (r->journal != NULL) {
+      /* The journal records batches as taken when the files hold them;
+       * Kafka holds them later, so a restart could skip what Kafka never
+       * got. */
+      return ps__seterr(r->errmsg, PS_ERR_STATE,
+                        "a state file (journal) and a Kafka output do not "
+                        "go together: the journal would record batches "
+                        "Kafka does not hold yet");
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_SINK};
+    if (sink->ops->fd != NULL &&
+        epoll_ctl(r->epfd, EPOLL_CTL_ADD, sink->ops->fd(sink), &ev) != 0) {
+      return ps__seterr(r->errmsg, PS_ERR_SYSTEM, "epoll: %s", strerror(errno));
+    }
+    r->async = sink;
+    r->env.async_acks = 1;
+  }
   ps__sink_set_log(sink, r->env.log, r->env.log_ud);
   int arc = ps__sink_attach(sink, &r->loop);
   if (arc != 0) {
@@ -533,10 +568,14 @@ int ps_receiver_get_fd(ps_receiver *r) {
 
 int ps_receiver_get_timeout_ms(ps_receiver *r) {
   /* Deadlines are checked once a second; that is their resolution. */
-  int t =
-      (r->conns || r->lingering || r->listen_paused_until || r->hslog_hidden)
-          ? 1000
-          : -1;
+  int kin = 0;
+#ifdef HAVE_KAFKA
+  kin = r->kin != NULL;
+#endif
+  int t = (r->conns || r->lingering || r->listen_paused_until ||
+           r->hslog_hidden || kin || r->n_waiting)
+              ? 1000
+              : -1;
   /* A live output's timer (a reconnect) comes at its own time. */
   int64_t now = -1;
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
@@ -768,6 +807,11 @@ static int said_hello(const conn *c) {
 
 static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   char eb[PS_ERRMSG_MAX];
+  if (c->nwait > 0) {
+    /* (Its stream's new connection acknowledges those batches.) */
+    c->nwait = 0;
+    r->n_waiting--;
+  }
   /* A refusal (its error message queued) lingers; see r->lingering. */
   int linger = reason != NULL &&
                ps__transport_pending(&c->tx, &c->sess.out) > 0 &&
@@ -1311,6 +1355,76 @@ static int commit_outputs(ps_receiver *r) {
   return 0;
 }
 
+/* An acknowledgement of batch seq waits until the async output keeps
+ * everything handed on up to token tok. */
+static void hold_ack(ps_receiver *r, conn *c, uint64_t seq, uint64_t tok) {
+  if (c->nwait == 0) {
+    r->n_waiting++;
+  }
+  if (c->nwait == 0 || (c->nwait == 1 && c->wtok[0] == tok)) {
+    c->wseq[0] = seq;
+    c->wtok[0] = tok;
+    c->nwait = 1;
+  } else {
+    c->wseq[1] = seq;
+    c->wtok[1] = tok;
+    c->nwait = 2;
+  }
+}
+
+/* Sends the acknowledgements the async output now allows: the sensor
+ * hears of a batch only once Kafka's delivery reports say every message
+ * handed on before it is kept. */
+static void release_acks(ps_receiver *r) {
+  if (r->async == NULL || r->n_waiting == 0) {
+    return;
+  }
+  uint64_t durable = r->async->ops->durable(r->async);
+  conn *next;
+  for (conn *c = r->conns; c != NULL; c = next) {
+    next = c->next;
+    if (c->nwait == 0 || c->wtok[0] > durable) {
+      continue;
+    }
+    uint64_t seq = c->wseq[0];
+    if (c->nwait == 2 && c->wtok[1] <= durable) {
+      seq = c->wseq[1];
+      c->nwait = 0;
+    } else if (c->nwait == 2) {
+      c->wseq[0] = c->wseq[1];
+      c->wtok[0] = c->wtok[1];
+      c->nwait = 1;
+    } else {
+      c->nwait = 0;
+    }
+    if (c->nwait == 0) {
+      r->n_waiting--;
+    }
+    if (ps__session_ack_seq(&c->sess, seq) != 0) {
+      conn_close(r, c, c->sess.errmsg);
+    } else if (c->sess.state == PS_SESS_DONE) {
+      conn_close(r, c, NULL);
+    } else {
+      conn_writable(r, c);
+    }
+  }
+}
+
+/* Serves the async output's reports; it failing for good stops the
+ * receiver (the sensors keep what was not acknowledged). */
+static void poll_async(ps_receiver *r) {
+  if (r->async == NULL || r->async->ops->poll == NULL) {
+    return;
+  }
+  if (r->async->ops->poll(r->async) == PS_ERR_CLOSED && !r->gone) {
+    r->gone = 1;
+    ps__seterr(r->errmsg, PS_ERR_IO,
+               "%s: stopping (sensors keep what was not acknowledged)",
+               r->async->errmsg);
+    ps__log(r->env.log, r->env.log_ud, PS_LOG_ERROR, "%s", r->errmsg);
+  }
+}
+
 /* Once per loop round: one write per output for every batch the round
  * took, the journal record, then the acknowledgements (a batch is
  * acknowledged only once it is written). With many quiet sensors this
@@ -1334,6 +1448,16 @@ static void ack_round(ps_receiver *r) {
     return;
   }
   conn *next;
+  if (r->async != NULL) {
+    uint64_t tok = r->async->ops->token(r->async);
+    for (conn *c = r->conns; c != NULL; c = c->next) {
+      if (c->sess.ack_due) {
+        c->sess.ack_due = 0;
+        hold_ack(r, c, c->sess.last_seq, tok);
+      }
+    }
+    return;
+  }
   for (conn *c = r->conns; c != NULL; c = next) {
     next = c->next;
     if (c->sess.ack_due) {
@@ -1346,6 +1470,66 @@ static void ack_round(ps_receiver *r) {
       }
     }
   }
+}
+
+#ifdef HAVE_KAFKA
+static int kin_commit(void *ud) {
+  return commit_outputs(ud);
+}
+
+static void kin_counters(ps_receiver *r) {
+  if (r->kin != NULL) {
+    ps__kin_counters k;
+    ps__kin_get_counters(r->kin, &k);
+    r->ctr.kafka_messages = k.messages;
+    r->ctr.kafka_duplicates = k.duplicates;
+    r->ctr.kafka_gaps = k.gaps;
+    r->ctr.kafka_bad = k.bad;
+    r->ctr.packets = k.packets;
+    r->ctr.bytes = k.bytes;
+    r->ctr.sessions_total = k.streams;
+  }
+}
+#endif
+
+int ps_receiver_consume_kafka(ps_receiver *r,
+                              const ps_kafka_input_options *opts, size_t size) {
+#ifdef HAVE_KAFKA
+  ps_kafka_input_options o;
+  if (ps__copy_in(&o, sizeof(o), opts, size, sizeof(o)) != 0) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID, "bad Kafka input options");
+  }
+  if (o.brokers == NULL || *o.brokers == '\0' || o.topic == NULL ||
+      *o.topic == '\0' || o.group == NULL || *o.group == '\0') {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID,
+                      "the Kafka input needs brokers, a topic and a group");
+  }
+  if (r->kin != NULL || r->env.n_sinks == 0) {
+    return ps__seterr(r->errmsg, PS_ERR_STATE,
+                      r->kin ? "the Kafka input is set already"
+                             : "add the outputs before the Kafka input");
+  }
+  ps__kin_env env = {.sinks = r->sinks,
+                     .n_sinks = r->env.n_sinks,
+                     .streams = &r->streams,
+                     .log = r->env.log,
+                     .log_ud = r->env.log_ud,
+                     .commit = kin_commit,
+                     .ud = r};
+  int rc = ps__kin_new(&r->kin, &env, o.brokers, o.topic, o.group, o.properties,
+                       r->errmsg);
+  if (rc != 0) {
+    return rc;
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_KIN};
+  epoll_ctl(r->epfd, EPOLL_CTL_ADD, ps__kin_fd(r->kin), &ev);
+  return 0;
+#else
+  (void)opts;
+  (void)size;
+  return ps__seterr(r->errmsg, PS_ERR_STATE,
+                    "this library was built without Kafka (librdkafka)");
+#endif
 }
 
 static int step(ps_receiver *r, int timeout_ms) {
@@ -1366,6 +1550,9 @@ static int step(ps_receiver *r, int timeout_ms) {
     if (evs[i].data.u64 == TAG_LISTEN) {
       ps_receiver_accept(r);
       continue;
+    }
+    if (evs[i].data.u64 == TAG_SINK || evs[i].data.u64 == TAG_KIN) {
+      continue; /* served below, every round */
     }
     if (evs[i].data.u64 == TAG_ADMIN) {
       continue; /* served once per step, below */
@@ -1401,7 +1588,16 @@ static int step(ps_receiver *r, int timeout_ms) {
     }
     conn_writable(r, c);
   }
+#ifdef HAVE_KAFKA
+  if (r->kin != NULL) {
+    int blocked = r->blocked && ps__now_ms() < r->retry_at_ms;
+    ps__kin_step(r->kin, blocked);
+    kin_counters(r);
+  }
+#endif
   ack_round(r);
+  poll_async(r);
+  release_acks(r);
   check_deadlines(r);
   if (r->admin != NULL) {
     /* Answers see the round's writes; MHD also runs its own timeouts
@@ -1437,13 +1633,38 @@ int ps_receiver_shutdown(ps_receiver *r) {
   }
   /* Acknowledge what was taken, so the sensors do not resend it to the
    * next receiver (the acknowledgements go out as each one closes). */
-  if (commit_outputs(r) == 0) {
+  int committed = commit_outputs(r) == 0;
+  if (committed && r->async != NULL) {
+    /* Kafka: acknowledge what its reports say it keeps, waiting up to
+     * 10 s for them; the rest the sensors resend to the next receiver. */
+    uint64_t tok = r->async->ops->token(r->async);
+    for (conn *c = r->conns; c != NULL; c = c->next) {
+      if (c->sess.ack_due) {
+        c->sess.ack_due = 0;
+        hold_ack(r, c, c->sess.last_seq, tok);
+      }
+    }
+    int64_t until = ps__now_ms() + 10000;
+    while (!r->gone && r->async->ops->durable(r->async) < tok &&
+           ps__now_ms() < until) {
+      struct epoll_event ev;
+      epoll_wait(r->epfd, &ev, 1, 50);
+      poll_async(r);
+    }
+    release_acks(r);
+  } else if (committed) {
     for (conn *c = r->conns; c != NULL; c = c->next) {
       if (c->sess.ack_due) {
         ps__session_ack(&c->sess);
       }
     }
   }
+#ifdef HAVE_KAFKA
+  if (r->kin != NULL && !r->shut) {
+    ps__kin_close(r->kin);
+    kin_counters(r);
+  }
+#endif
   while (r->conns != NULL) {
     conn_close(r, r->conns,
                r->conns->sess.state == PS_SESS_DONE
@@ -1481,7 +1702,11 @@ int ps_receiver_shutdown(ps_receiver *r) {
 }
 
 int ps_receiver_run(ps_receiver *r) {
-  if (r->n_listen == 0) {
+  int has_input = r->n_listen > 0;
+#ifdef HAVE_KAFKA
+  has_input |= r->kin != NULL;
+#endif
+  if (!has_input) {
     return ps__seterr(r->errmsg, PS_ERR_STATE, "the receiver listens nowhere");
   }
   int rc;
@@ -1504,6 +1729,9 @@ void ps_receiver_free(ps_receiver *r) {
     return;
   }
   ps_receiver_shutdown(r);
+#ifdef HAVE_KAFKA
+  ps__kin_free(r->kin);
+#endif
   ps__admin_free(r->admin);
   ps__key_clear(&r->admin_token, &r->admin_token_len);
   ps__admin_tls_clear(&r->admin_tls);

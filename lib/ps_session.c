@@ -182,6 +182,15 @@ static int resume(ps__session *s) {
              NULL, 0, "sensor %s: resuming after batch %llu", s->sensor,
              (unsigned long long)s->last_seq);
   }
+  if (s->env->async_acks) {
+    /* What this receiver took may not be kept yet: the sensor hears
+     * only of what was acknowledged; the rest is acknowledged with the
+     * round's acknowledgements once it is kept. */
+    if (s->stream->seq > s->stream->acked) {
+      s->ack_due = 1;
+    }
+    return ps__enc_ack(&s->out, s->stream->acked) ? refuse(s, PS_ERR_NOMEM) : 0;
+  }
   return ps__enc_ack(&s->out, s->last_seq) ? refuse(s, PS_ERR_NOMEM) : 0;
 }
 
@@ -369,6 +378,12 @@ static int on_batch(ps__session *s, const ps__frame *f) {
     if (s->fleet != NULL) {
       s->fleet->duplicates++;
     }
+    if (s->env->async_acks) {
+      /* Taken, but perhaps not yet kept (Kafka): acknowledged with the
+       * round's acknowledgements, once the outputs say it is. */
+      s->ack_due = 1;
+      return 0;
+    }
     return ps__enc_ack(&s->out, s->last_seq) ? refuse(s, PS_ERR_NOMEM) : 0;
   }
   if (b.seq != s->last_seq + 1 && s->stream == NULL) {
@@ -482,6 +497,10 @@ static int on_batch(ps__session *s, const ps__frame *f) {
   if (s->stream != NULL) {
     ps__streamtab_advance(s->env->streams, s->stream, b.seq);
   }
+  for (unsigned i = 0; i < s->env->n_sinks; i++) {
+    ps__sink_batch(s->env->sinks[i], &s->info,
+                   s->has_stream ? s->stream_id : s->info.id, b.seq);
+  }
   if (s->env->defer_acks) {
     /* The receiver flushes once for every session of its loop round,
      * then calls ps__session_ack(). */
@@ -493,6 +512,21 @@ static int on_batch(ps__session *s, const ps__frame *f) {
     return rc;
   }
   return ps__enc_ack(&s->out, b.seq) ? refuse(s, PS_ERR_NOMEM) : 0;
+}
+
+int ps__session_ack_seq(ps__session *s, uint64_t seq) {
+  if (s->state == PS_SESS_DONE) {
+    return 0;
+  }
+  if (s->stream != NULL && seq > s->stream->acked) {
+    s->stream->acked = seq;
+  }
+  if (s->close_due && seq == s->last_seq) {
+    s->clean_close = 1;
+    s->state = PS_SESS_DONE;
+    return ps__enc_close(&s->out, s->last_seq) ? PS_ERR_NOMEM : 0;
+  }
+  return ps__enc_ack(&s->out, seq) ? refuse(s, PS_ERR_NOMEM) : 0;
 }
 
 int ps__session_ack(ps__session *s) {

@@ -44,6 +44,11 @@ typedef struct ps__session_env {
    * flushed the sinks (once per loop round for all sessions); unset:
    * each batch is flushed and acknowledged at once. */
   int defer_acks;
+  /* Set (with defer_acks) when an output keeps data only some time after
+   * its flush (Kafka): the caller acknowledges with ps__session_ack_seq()
+   * once it is kept, resent batches and the resume point wait for that
+   * too. */
+  int async_acks;
   /* Streams seen by this receiver (NULL: every connection stands alone,
    * as for sensors that send no stream id). */
   ps__streamtab *streams;
@@ -137,6 +142,12 @@ int ps__session_commit(ps__session *s, size_t k);
  * so far, once the caller has flushed the sinks. Returns 0 or an error
  * that ends the session. */
 int ps__session_ack(ps__session *s);
+
+/* With env->async_acks: acknowledges batches up to seq (at most
+ * last_seq), now that the outputs keep them; the end-of-stream
+ * confirmation goes out when seq is the last batch and the sensor
+ * closed. */
+int ps__session_ack_seq(ps__session *s, uint64_t seq);
 
 /* Refuses the session (ERROR PS_ERR_REFUSED with the reason queued in
  * out, errmsg set, state DONE) if one of its interfaces writes to an

@@ -106,6 +106,13 @@ int ps__sink_close(ps_sink *sk) {
   return sk->ops->close ? sk->ops->close(sk) : 0;
 }
 
+void ps__sink_batch(ps_sink *sk, const ps_session_info *s, uint64_t stream,
+                    uint64_t seq) {
+  if (sk->ops->batch) {
+    sk->ops->batch(sk, s, stream, seq);
+  }
+}
+
 int ps__sink_attach(ps_sink *sk, ps__sink_loop *loop) {
   return sk->ops->attach ? sk->ops->attach(sk, loop) : 0;
 }

@@ -75,6 +75,26 @@ typedef struct ps__sink_ops {
   void (*iface_end)(ps_sink *sk, void *slot, const ps_session_info *s,
                     const ps_interface_info *ifc, const ps_capture_stats *st);
   void (*session_end)(ps_sink *sk, const ps_session_info *s);
+  /* A sensor batch ends: every packet of it went to packet(). stream:
+   * the sensor's stream id (the session id for sensors without one);
+   * seq: the batch's sequence number. For outputs that keep batches
+   * whole (Kafka: one message each). */
+  void (*batch)(ps_sink *sk, const ps_session_info *s, uint64_t stream,
+                uint64_t seq);
+  /* Outputs whose flush() only hands data on and learn later that it is
+   * kept (Kafka's delivery reports): token() is a number for everything
+   * handed on so far, durable() the highest token whose data is kept;
+   * both grow only. The receiver acknowledges a batch once durable()
+   * reaches the token taken after its flush. fd() is a descriptor that
+   * turns readable when poll() has work (NULL: none). NULL token: the
+   * output is durable once flush() returns 0. */
+  uint64_t (*token)(ps_sink *sk);
+  uint64_t (*durable)(ps_sink *sk);
+  int (*fd)(ps_sink *sk);
+  /* Serves the output's events (delivery reports) without blocking;
+   * PS_ERR_CLOSED when it failed for good (and everything not yet
+   * durable never will be). */
+  int (*poll)(ps_sink *sk);
   /* Hands everything taken so far to the output (write(2) done), whole
    * records only. On a write error that may pass (disk full, quota, EIO)
    * it returns PS_ERR_IO, leaves no partial record in the file and keeps
@@ -156,6 +176,12 @@ int ps__sink_flush(ps_sink *sk);
 int ps__sink_failed(ps_sink *sk, void *slot, char *why, size_t len);
 unsigned ps__sink_marks(ps_sink *sk, ps__file_mark *out, unsigned max);
 int ps__sink_close(ps_sink *sk);
+void ps__sink_batch(ps_sink *sk, const ps_session_info *s, uint64_t stream,
+                    uint64_t seq);
+/* Whether the sink acknowledges later than its flush (ops.token). */
+static inline int ps__sink_is_async(const ps_sink *sk) {
+  return sk->ops->token != NULL;
+}
 /* attach and tick (see ps__sink_ops); 0 and -1 for outputs without. */
 int ps__sink_attach(ps_sink *sk, ps__sink_loop *loop);
 int64_t ps__sink_tick(ps_sink *sk, int64_t now_ms);

@@ -20,6 +20,7 @@ typedef struct ps__stream_ent {
   struct ps__stream_ent *next; /* hash chain */
   uint64_t id;
   uint64_t seq;              /* last batch written */
+  uint64_t acked;            /* last batch acknowledged (async outputs) */
   struct ps__session *owner; /* the session streaming it now, or NULL */
   int64_t used_ms;           /* last time a session had it */
   int dirty;                 /* changed since the journal last saw it */

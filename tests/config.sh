@@ -93,6 +93,11 @@ rotate-seconds|60|
 file-count|3|-C 5
 pcap-over-ip|127.0.0.1:19000,format=pcapng|
 pcap-over-ip-connect|127.0.0.1:57012|
+kafka|127.0.0.1:9|--kafka-topic t
+kafka-topic|t|--kafka 127.0.0.1:9
+kafka-property|compression.codec=lz4|--kafka 127.0.0.1:9 --kafka-topic t
+from-kafka|127.0.0.1:9|--kafka-topic t --kafka-group g
+kafka-group|g|--from-kafka 127.0.0.1:9 --kafka-topic t
 admin|127.0.0.1:0|
 admin-token-file|$WORK/key|--admin 127.0.0.1:0
 admin-port-file|$WORK/apf|--admin 127.0.0.1:0
@@ -109,7 +114,8 @@ base() {
     case $key in interface|read|standby) ;; *) echo -i lo ;; esac
     [ "$key" = receiver ] || echo --receiver 127.0.0.1:9
   else
-    [ "$key" = listen ] || echo --listen 127.0.0.1:0
+    # (--from-kafka reads a topic instead of listening.)
+    case $key in listen|from-kafka|kafka-group) ;; *) echo --listen 127.0.0.1:0 ;; esac
     [ "$key" = write ] || echo -w "$WORK/base.pcap"
   fi
 }
@@ -151,7 +157,7 @@ for tool in ps-sensor ps-receiver; do
     elif [ "$key" = interface ] || [ "$key" = receiver ] || [ "$key" = listen ] ||
       [ "$key" = interface-filter ] || [ "$key" = netns ] ||
       [ "$key" = netns-match ] || [ "$key" = pcap-over-ip ] || [ "$key" = write ] ||
-      [ "$key" = pcap-over-ip-connect ] || [ "$key" = label ]; then want="$key: \[.*\"$value\".*\]"
+      [ "$key" = pcap-over-ip-connect ] || [ "$key" = label ] || [ "$key" = kafka-property ]; then want="$key: \[.*\"$value\".*\]"
     else want="$key: \"$value\""; fi
     grep -Eq "^$want\$" "$WORK/b" || { cat "$WORK/b"; fail "$tool: $key not shown as $value"; }
     # The output, as a config file, gives the same again.

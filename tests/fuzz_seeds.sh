@@ -7,7 +7,7 @@ set -u
 : "${top_srcdir:?}" "${top_builddir:?}"
 status=0
 for t in fuzz_frame fuzz_session fuzz_codec fuzz_cli fuzz_stream fuzz_pcapfmt fuzz_tail fuzz_config \
-  fuzz_control; do
+  fuzz_control fuzz_kmsg; do
   bin="$top_builddir/fuzz/$t"
   seeds="$top_srcdir/fuzz/seeds/$t"
   if [ ! -x "$bin" ]; then

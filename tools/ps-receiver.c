@@ -268,6 +268,10 @@ static void usage(FILE *f) {
 "                    [--admin-tls-cert FILE --admin-tls-key FILE\n"
 "                     [--admin-tls-client-ca FILE]]\n"
 "                    [--admin-port-file FILE]]\n"
+"                   [--kafka BROKERS --kafka-topic TOPIC\n"
+"                    [--kafka-property KEY=VALUE]...]\n"
+"       ps-receiver --from-kafka BROKERS --kafka-topic TOPIC --kafka-group GROUP\n"
+"                   -w FILE|- [the output options above]\n"
 "       ps-receiver -h|-V\n"
 "\n"
 "Accept packet streams from ps-sensor and write them to a capture file, or\n"
@@ -316,7 +320,20 @@ static void usage(FILE *f) {
 "      --pcap-over-ip-connect HOST:PORT[,OPTION...]  connect out to a\n"
 "                          listening consumer (Arkime's pcap-over-ip-server),\n"
 "                          reconnecting with back-off; format=, sensor=,\n"
-"                          filter=, queue=, tls-ca=FILE, tls-server-name=\n");
+"                          filter=, queue=, tls-ca=FILE, tls-server-name=\n"
+"      --kafka BROKERS     also (or, without -w, only) write to Kafka:\n"
+"                          one message per sensor batch, a pcapng section;\n"
+"                          a batch is acknowledged once Kafka keeps it\n"
+"                          (docs/KAFKA.md; no --state journal with it)\n"
+"      --kafka-topic TOPIC the topic (required with --kafka)\n"
+"      --kafka-property KEY=VALUE  a librdkafka setting (repeatable):\n"
+"                          compression.codec=lz4, security.protocol=ssl...\n"
+"      --from-kafka BROKERS  read the topic a --kafka receiver wrote into\n"
+"                          the outputs instead of listening: each packet\n"
+"                          once (duplicates skipped), offsets committed\n"
+"                          once the output and its journal hold the data\n"
+"      --kafka-group GROUP the consumer group (required with --from-kafka;\n"
+"                          consumers of one group split the partitions)\n");
   ps_cli_help(PS_CLI_RECEIVER, f, PS_CLI_HELP_CRED);
   fputs(
 "      --port-file FILE    once listening, write \"ADDR PORT\" per listening\n"
@@ -365,6 +382,11 @@ enum {
   OPT_PORT_FILE,
   OPT_POIP,
   OPT_POIP_CONNECT,
+  OPT_KAFKA,
+  OPT_KAFKA_TOPIC,
+  OPT_KAFKA_PROPERTY,
+  OPT_FROM_KAFKA,
+  OPT_KAFKA_GROUP,
   OPT_ADMIN,
   OPT_ADMIN_TOKEN,
   OPT_ADMIN_PORT_FILE,
@@ -389,6 +411,16 @@ static const char *empty_hint(int c) {
   case OPT_PORT_FILE:
   case OPT_ADMIN_PORT_FILE:
     return "give a file name, or leave the option out";
+  case OPT_KAFKA:
+    return "give HOST:PORT[,HOST:PORT...] of Kafka brokers";
+  case OPT_KAFKA_TOPIC:
+    return "give a topic name";
+  case OPT_FROM_KAFKA:
+    return "give HOST:PORT[,HOST:PORT...] of Kafka brokers";
+  case OPT_KAFKA_GROUP:
+    return "give a consumer group name";
+  case OPT_KAFKA_PROPERTY:
+    return "give KEY=VALUE";
   case OPT_POIP:
     return "give [ADDR]:PORT[,OPTION...]";
   case OPT_POIP_CONNECT:
@@ -434,6 +466,11 @@ int main(int argc, char **argv) {
       {"file-size", required_argument, NULL, 'C'},
       {"rotate-seconds", required_argument, NULL, 'G'},
       {"file-count", required_argument, NULL, 'W'},
+      {"kafka", required_argument, NULL, OPT_KAFKA},
+      {"kafka-topic", required_argument, NULL, OPT_KAFKA_TOPIC},
+      {"kafka-property", required_argument, NULL, OPT_KAFKA_PROPERTY},
+      {"from-kafka", required_argument, NULL, OPT_FROM_KAFKA},
+      {"kafka-group", required_argument, NULL, OPT_KAFKA_GROUP},
       {"admin", required_argument, NULL, OPT_ADMIN},
       {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN},
       {"admin-port-file", required_argument, NULL, OPT_ADMIN_PORT_FILE},
@@ -441,8 +478,9 @@ int main(int argc, char **argv) {
       {"admin-tls-key", required_argument, NULL, OPT_ADMIN_TLS_KEY},
       {"admin-tls-client-ca", required_argument, NULL, OPT_ADMIN_TLS_CA},
       {NULL, 0, NULL, 0}};
-  static const char *const repeatable[] = {"listen", "write", "pcap-over-ip",
-                                           "pcap-over-ip-connect", NULL};
+  static const char *const repeatable[] = {
+      "listen",         "write", "pcap-over-ip", "pcap-over-ip-connect",
+      "kafka-property", NULL};
   /* One sink is the file output: the rest may be live. */
   enum { MAX_POIP = 7 }; /* ps_receiver_add_sink() takes 8 */
   poip_spec poips[MAX_POIP];
@@ -457,6 +495,10 @@ int main(int argc, char **argv) {
   ps_tls_options admin_tls = PS_TLS_OPTIONS_INIT;
   ps_file_sink_options fopt = PS_FILE_SINK_OPTIONS_INIT;
   const char *state = NULL; /* journal: default FILE.state */
+  const char *kafka = NULL, *kafka_topic = NULL;
+  const char *from_kafka = NULL, *kafka_group = NULL;
+  const char *kafka_props[65];
+  int n_kafka_props = 0;
   uint64_t v;
   char why[256];
   char line_admin[600] = "";
@@ -612,6 +654,38 @@ int main(int argc, char **argv) {
     case OPT_APPEND:
       fopt.flags |= PS_SINK_APPEND;
       break;
+    case OPT_KAFKA:
+      if (ps_cli_once(&kafka, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_KAFKA_TOPIC:
+      if (ps_cli_once(&kafka_topic, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_FROM_KAFKA:
+      if (ps_cli_once(&from_kafka, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_KAFKA_GROUP:
+      if (ps_cli_once(&kafka_group, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      break;
+    case OPT_KAFKA_PROPERTY:
+      if (strchr(optarg, '=') == NULL || *optarg == '=') {
+        return ps_cli_usage_error(
+            "invalid --kafka-property '%s': give KEY=VALUE", optarg);
+      }
+      if (n_kafka_props == 64) {
+        return ps_cli_usage_error("too many --kafka-property options (at "
+                                  "most %s)",
+                                  "64");
+      }
+      kafka_props[n_kafka_props++] = optarg;
+      break;
     case OPT_POIP:
     case OPT_POIP_CONNECT:
       if (n_poip == MAX_POIP) {
@@ -632,7 +706,45 @@ int main(int argc, char **argv) {
   if (optind < argc) {
     return ps_cli_usage_error("unexpected argument '%s'", argv[optind]);
   }
-  if (n_listen == 0) {
+  if (from_kafka != NULL && (kafka != NULL || n_listen > 0)) {
+    return ps_cli_usage_error(
+        "--from-kafka reads a topic instead of listening: leave out %s",
+        kafka != NULL ? "--kafka" : "--listen");
+  }
+  if ((kafka != NULL || from_kafka != NULL) && !ps_kafka_available()) {
+    return ps_cli_usage_error(
+        "%s: this ps-receiver was built without Kafka support "
+        "(rebuild with librdkafka-dev installed, configure --with-kafka)",
+        kafka != NULL ? "--kafka" : "--from-kafka");
+  }
+  if (from_kafka != NULL && (kafka_topic == NULL || kafka_group == NULL)) {
+    return ps_cli_usage_error("--from-kafka needs %s",
+                              kafka_topic == NULL ? "--kafka-topic TOPIC"
+                                                  : "--kafka-group GROUP");
+  }
+  if (from_kafka == NULL && kafka_group != NULL) {
+    return ps_cli_usage_error("--kafka-group needs --from-kafka BROKERS");
+  }
+  if (kafka != NULL && kafka_topic == NULL) {
+    return ps_cli_usage_error("--kafka needs --kafka-topic TOPIC");
+  }
+  if (kafka == NULL && from_kafka == NULL &&
+      (kafka_topic != NULL || n_kafka_props > 0)) {
+    return ps_cli_usage_error("%s needs --kafka BROKERS",
+                              kafka_topic ? "--kafka-topic"
+                                          : "--kafka-property");
+  }
+  if (kafka != NULL && state != NULL && strcmp(state, "none") != 0) {
+    return ps_cli_usage_error(
+        "--state %s: the journal does not go with --kafka (a batch is "
+        "acknowledged only once Kafka keeps it; leave --state out)",
+        state);
+  }
+  kafka_props[n_kafka_props] = NULL;
+  if (from_kafka != NULL && n_out == 0) {
+    return ps_cli_usage_error("--from-kafka needs -w FILE (or -w -)");
+  }
+  if (n_listen == 0 && from_kafka == NULL) {
     return ps_cli_usage_error("--listen [ADDR]:PORT is required");
   }
   int to_stdout = 0;
@@ -643,15 +755,19 @@ int main(int argc, char **argv) {
       out = outs[k];
     }
   }
-  if (n_out + n_poip > 8) {
+  if (n_out + n_poip + (kafka != NULL) > 8) {
     return ps_cli_usage_error("%d outputs: at most 8 in all (-w, "
-                              "--pcap-over-ip, --pcap-over-ip-connect)",
-                              n_out + n_poip);
+                              "--pcap-over-ip, --pcap-over-ip-connect, "
+                              "--kafka)",
+                              n_out + n_poip + (kafka != NULL));
   }
-  if (n_out == 0 && n_poip == 0) {
+  if (n_out == 0 && n_poip == 0 && kafka == NULL) {
     return ps_cli_usage_error(
         "-w FILE (or -w - for standard output) is required, unless "
-        "there is a --pcap-over-ip output");
+        "there is a --pcap-over-ip or --kafka output");
+  }
+  if (kafka != NULL && state == NULL) {
+    state = "none";
   }
   if (n_out == 0) {
     const char *o = fopt.rotate_bytes               ? "-C"
@@ -660,7 +776,7 @@ int main(int argc, char **argv) {
                     : fopt.split_by_sensor          ? "--split-by-sensor"
                     : fopt.post_rotate              ? "--post-rotate"
                     : (fopt.flags & PS_SINK_APPEND) ? "--append"
-                    : state                         ? "--state"
+                    : state && kafka == NULL        ? "--state"
                     : format >= 0                   ? "--format"
                     : nano                          ? "--time-stamp-precision"
                                                     : NULL;
@@ -896,6 +1012,28 @@ int main(int argc, char **argv) {
     }
     g_sinks[k] = sink; /* owned by the receiver; cleared before it is freed */
   }
+  if (kafka != NULL) {
+    ps_sink *ks = NULL;
+    ps_kafka_sink_options kopt = PS_KAFKA_SINK_OPTIONS_INIT;
+    kopt.brokers = kafka;
+    kopt.topic = kafka_topic;
+    kopt.properties = kafka_props;
+    rc = ps_kafka_sink(&ks, &kopt, sizeof(kopt));
+    if (rc == 0 && (rc = ps_receiver_add_sink(r, ks)) != 0) {
+      ps_cli_err("--kafka: %s", ps_receiver_errmsg(r));
+      ps_sink_free(ks);
+      forget_sinks();
+      ps_receiver_free(r);
+      return PS_EXIT_RUNTIME;
+    }
+    if (rc != 0) {
+      ps_cli_err("%s", ks ? ps_sink_errmsg(ks) : ps_strerror(rc));
+      ps_sink_free(ks);
+      forget_sinks();
+      ps_receiver_free(r);
+      return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
+    }
+  }
   for (int i = 0; i < n_poip; i++) {
     poip_spec *sp = &poips[i];
     ps_sink *ls = NULL;
@@ -940,6 +1078,19 @@ int main(int argc, char **argv) {
                      sp->connect ? "pcap_over_ip_connecting"
                                  : "pcap_over_ip_listening",
                      NULL, f, sizeof(f) / sizeof(f[0]), line);
+  }
+  if (from_kafka != NULL) {
+    ps_kafka_input_options kin = PS_KAFKA_INPUT_OPTIONS_INIT;
+    kin.brokers = from_kafka;
+    kin.topic = kafka_topic;
+    kin.group = kafka_group;
+    kin.properties = kafka_props;
+    if ((rc = ps_receiver_consume_kafka(r, &kin, sizeof(kin))) != 0) {
+      ps_cli_err("%s", ps_receiver_errmsg(r));
+      forget_sinks();
+      ps_receiver_free(r);
+      return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
+    }
   }
   /* Written as the user who started us (like a pid file), once the
    * sockets listen and the output is open. */
@@ -1018,8 +1169,25 @@ int main(int argc, char **argv) {
              formats[k] == 1 ? "pcapng" : "pcap",
              strcmp(outs[k], "-") ? outs[k] : "standard output");
   }
-  if (n_out == 0) {
+  if (kafka != NULL) {
+    size_t w = strlen(writing);
+    snprintf(writing + w, sizeof(writing) - w, "%sKafka topic %s at %s",
+             n_out > 0 ? " and to " : "to ", kafka_topic, kafka);
+  } else if (n_out == 0) {
     snprintf(writing, sizeof(writing), "no file (PCAP-over-IP only)");
+  }
+  if (from_kafka != NULL) {
+    snprintf(line, sizeof(line),
+             "reading Kafka topic %s at %s (group %s), "
+             "writing %s",
+             kafka_topic, from_kafka, kafka_group, writing);
+    const ps_cli_field kf[] = {
+        PS_CLI_STR("brokers", from_kafka),
+        PS_CLI_STR("topic", kafka_topic),
+        PS_CLI_STR("group", kafka_group),
+    };
+    ps_cli_log_event(PS_LOG_INFO, "kafka_input", NULL, kf,
+                     sizeof(kf) / sizeof(kf[0]), line);
   }
   for (int i = 0; i < n_listen; i++) {
     snprintf(line, sizeof(line), "listening on %s%s%s:%u, writing %s",
@@ -1073,6 +1241,29 @@ int main(int argc, char **argv) {
   };
   ps_cli_log_event(PS_LOG_INFO, "summary", NULL, f, sizeof(f) / sizeof(f[0]),
                    line);
+  if (from_kafka != NULL) {
+    /* The closing note of a consumer: what it read and skipped. */
+    snprintf(
+        line, sizeof(line),
+        "Kafka input: %llu messages read, %llu packets, %llu bytes "
+        "written for %llu streams; %llu duplicate messages skipped, "
+        "%llu gaps, %llu bad messages skipped",
+        (unsigned long long)ctr.kafka_messages, (unsigned long long)ctr.packets,
+        (unsigned long long)ctr.bytes, (unsigned long long)ctr.sessions_total,
+        (unsigned long long)ctr.kafka_duplicates,
+        (unsigned long long)ctr.kafka_gaps, (unsigned long long)ctr.kafka_bad);
+    const ps_cli_field kf[] = {
+        PS_CLI_NUM("messages", ctr.kafka_messages),
+        PS_CLI_NUM("packets", ctr.packets),
+        PS_CLI_NUM("bytes", ctr.bytes),
+        PS_CLI_NUM("streams", ctr.sessions_total),
+        PS_CLI_NUM("duplicates", ctr.kafka_duplicates),
+        PS_CLI_NUM("gaps", ctr.kafka_gaps),
+        PS_CLI_NUM("bad", ctr.kafka_bad),
+    };
+    ps_cli_log_event(PS_LOG_INFO, "kafka_input_summary", NULL, kf,
+                     sizeof(kf) / sizeof(kf[0]), line);
+  }
   if (rc != 0) {
     ps_cli_err("%s", ps_receiver_errmsg(r));
   }

@@ -988,6 +988,43 @@ PS_API int ps_callback_sink(ps_sink **out, const ps_sink_callbacks *cb,
                             size_t size, void *user_data);
 
 /*
+ * Options of ps_kafka_sink(), passed with their size (see the
+ * conventions at the top). properties: librdkafka configuration
+ * ("KEY=VALUE" strings, NULL-terminated, or NULL), applied after the
+ * library's own: enable.idempotence=true, acks=all,
+ * message.timeout.ms=0 (retry until the broker is back: an outage stops
+ * acknowledgements instead of losing data). Since 0.1.
+ */
+typedef struct ps_kafka_sink_options {
+  const char *brokers; /* bootstrap.servers: HOST:PORT[,HOST:PORT...] */
+  const char *topic;
+  const char *const *properties;
+} ps_kafka_sink_options;
+
+#define PS_KAFKA_SINK_OPTIONS_INIT                                             \
+  { 0, 0, 0 }
+
+/*
+ * A sink that writes each sensor batch to Kafka as one message (or a
+ * few, split at packet boundaries, when it exceeds the message size
+ * limit): the value is a complete pcapng section, the key the sensor's
+ * stream, headers name the sensor, stream, batch and its packets
+ * (docs/KAFKA.md). A receiver acknowledges a batch to its sensor only
+ * once Kafka's delivery reports say every message of it is kept.
+ * Returns 0, PS_ERR_INVALID (a property librdkafka refuses, no brokers
+ * or topic: the detail in ps_sink_errmsg(*out)), PS_ERR_NOMEM, or
+ * PS_ERR_STATE when the library was built without Kafka (librdkafka).
+ * On an error *out is NULL or, as for ps_file_sink(), a sink holding the
+ * detail. Since 0.1.
+ */
+PS_API int ps_kafka_sink(ps_sink **out, const ps_kafka_sink_options *opts,
+                         size_t size);
+
+/* 1 if this library was built with Kafka (librdkafka), else 0. Since
+ * 0.2. */
+PS_API int ps_kafka_available(void);
+
+/*
  * PCAP-over-IP: a TCP stream that carries an ordinary capture file, as
  * Wireshark/tshark/dumpcap read it (-i TCP@HOST:PORT), Arkime's
  * pcap-over-ip-client and -server, NetworkMiner and Zeek's plugin. A
@@ -1188,6 +1225,42 @@ PS_API int ps_receiver_set_tls(ps_receiver *r, const ps_tls_options *opts,
 PS_API int ps_receiver_set_state_file(ps_receiver *r, const char *path);
 
 /*
+ * Options of ps_receiver_consume_kafka(), passed with their size (see
+ * the conventions at the top). properties as for ps_kafka_sink(),
+ * applied after the library's own (enable.auto.commit=false,
+ * auto.offset.reset=earliest). Since 0.1.
+ */
+typedef struct ps_kafka_input_options {
+  const char *brokers;
+  const char *topic;
+  const char *group; /* group.id: consumers of one group split the
+                        partitions */
+  const char *const *properties;
+} ps_kafka_input_options;
+
+#define PS_KAFKA_INPUT_OPTIONS_INIT                                            \
+  { 0, 0, 0, 0 }
+
+/*
+ * Makes the receiver read a topic the Kafka output wrote (ps_kafka_sink())
+ * instead of, or besides, listening for sensors: each packet goes to the
+ * outputs once, in order per stream; a message already taken (same
+ * stream, batch and part) is skipped and counted, a jump in a stream's
+ * sequence logged and counted, a message not ours or damaged skipped,
+ * counted and logged. Offsets are committed only once the outputs (and
+ * the journal, ps_receiver_set_state_file(), which also keeps the
+ * streams' positions) hold what was read, so a receiver killed and
+ * restarted neither loses nor repeats a packet. Call after the outputs
+ * are added. Returns 0, PS_ERR_INVALID (a missing value, a property
+ * librdkafka refuses), PS_ERR_STATE (called twice, with no outputs, or
+ * the library built without Kafka), with the detail in
+ * ps_receiver_errmsg(). Since 0.1.
+ */
+PS_API int ps_receiver_consume_kafka(ps_receiver *r,
+                                     const ps_kafka_input_options *opts,
+                                     size_t size);
+
+/*
  * The journal's default place for an output path, as ps-receiver uses
  * it: ".NAME.state" in the directory of output (hidden, so listings and
  * globs of the capture files do not change), where NAME is the file
@@ -1310,6 +1383,15 @@ typedef struct ps_receiver_counters {
    * headers, records and statistics blocks; a file cut back after a
    * failed write counts only what stayed. */
   uint64_t output_bytes;
+  /* Since 0.1, the Kafka input (ps_receiver_consume_kafka()): messages
+   * read, those skipped as duplicates (a batch already taken, e.g. one a
+   * sensor resent after a receiver died), places where a stream's
+   * batch sequence jumps (batches not in the topic), and messages
+   * skipped as not ours, damaged or absurd. */
+  uint64_t kafka_messages;
+  uint64_t kafka_duplicates;
+  uint64_t kafka_gaps;
+  uint64_t kafka_bad;
 } ps_receiver_counters;
 
 /* Copies the receiver's counters into *out, size bytes as for

@@ -1,0 +1,499 @@
+/* The receiver's Kafka input (--from-kafka): a consumer in a group reads
+ * the Kafka output's messages (docs/KAFKA.md) back into the receiver's
+ * outputs. Each stream (sensor name and stream id) is one session to
+ * the outputs, for as long as the consumer runs. Batches are taken once:
+ * a message whose (batch, part) is not past the stream's last one is a
+ * duplicate (a batch a sensor resent after a receiver died), skipped and
+ * counted; the streams' positions are the receiver's stream table, which
+ * the journal keeps with the files. Offsets are committed only once the
+ * outputs and the journal hold everything consumed (the receiver's
+ * commit), so a consumer killed at any moment and restarted neither
+ * loses nor repeats a packet: what it re-reads past the committed offset
+ * is known to the journal and skipped. On a rebalance the partitions
+ * given up are committed first. librdkafka's consumer queue wakes the
+ * receiver's loop through a pipe; nothing here blocks but the commit
+ * inside a rebalance. */
+#include "config.h"
+
+#include "ps_kafka_in.h"
+#include "ps_kmsg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef HAVE_KAFKA
+#include <librdkafka/rdkafka.h>
+
+#define STREAM_BUCKETS 1024
+#define BUDGET_MSGS 2000 /* messages per loop round */
+#define BAD_LOG_MAX 20   /* bad messages logged one by one */
+
+typedef struct kin_iface {
+  ps_interface_info info;
+  char name[256];
+  void *slot[PS_MAX_SINKS];
+} kin_iface;
+
+typedef struct kin_stream {
+  struct kin_stream *next;
+  char sensor[256];
+  uint64_t stream;
+  ps_session_info info;
+  char peer[96];
+  kin_iface *ifaces[PS_MAX_IFACES];
+  unsigned n_if;
+  unsigned started; /* sinks told of the session */
+  int refused;      /* an output refused it: its messages are skipped */
+} kin_stream;
+
+struct ps__kin {
+  ps__kin_env env;
+  rd_kafka_t *rk;
+  rd_kafka_queue_t *q;
+  int pipe_fd[2];
+  char topic[256];
+  kin_stream *streams[STREAM_BUCKETS];
+  uint64_t next_id;
+  uint64_t uncommitted; /* messages consumed since the last commit */
+  int failed;
+  char errmsg[PS_ERRMSG_MAX];
+  ps__kin_counters ctr;
+  /* The message being taken. */
+  kin_stream *cur;
+  unsigned map[PS_KMSG_MAX_IFACES];
+  int sink_error;
+};
+
+static unsigned bucket(const char *sensor, uint64_t stream) {
+  uint64_t h = stream * 0x9E3779B97F4A7C15ull;
+  for (const char *p = sensor; *p; p++) {
+    h = (h ^ (uint8_t)*p) * 0x100000001B3ull;
+  }
+  return (unsigned)(h % STREAM_BUCKETS);
+}
+
+static void bad(ps__kin *k, const rd_kafka_message_t *m, const char *why) {
+  k->ctr.bad++;
+  if (k->ctr.bad <= BAD_LOG_MAX) {
+    ps__log(k->env.log, k->env.log_ud, PS_LOG_WARNING,
+            "Kafka input: message at %s/%d offset %lld skipped: %s%s",
+            rd_kafka_topic_name(m->rkt), (int)m->partition,
+            (long long)m->offset, why,
+            k->ctr.bad == BAD_LOG_MAX ? " (further ones only counted)" : "");
+  }
+}
+
+static kin_stream *stream_get(ps__kin *k, const char *sensor, uint64_t stream) {
+  kin_stream **pp = &k->streams[bucket(sensor, stream)];
+  for (; *pp != NULL; pp = &(*pp)->next) {
+    if ((*pp)->stream == stream && strcmp((*pp)->sensor, sensor) == 0) {
+      return *pp;
+    }
+  }
+  kin_stream *s = calloc(1, sizeof(*s));
+  if (s == NULL) {
+    return NULL;
+  }
+  snprintf(s->sensor, sizeof(s->sensor), "%s", sensor);
+  s->stream = stream;
+  snprintf(s->peer, sizeof(s->peer), "kafka:%.80s", k->topic);
+  s->info.id = k->next_id++;
+  s->info.sensor = s->sensor;
+  s->info.peer = s->peer;
+  for (unsigned i = 0; i < k->env.n_sinks; i++) {
+    if (ps__sink_session_start(k->env.sinks[i], &s->info) != 0) {
+      ps__log(k->env.log, k->env.log_ud, PS_LOG_ERROR,
+              "Kafka input: sensor %s: output refused it: %s", sensor,
+              k->env.sinks[i]->errmsg);
+      s->refused = 1;
+      break;
+    }
+    s->started = i + 1;
+  }
+  *pp = s;
+  k->ctr.streams++;
+  ps__log(k->env.log, k->env.log_ud, PS_LOG_INFO,
+          "Kafka input: stream %016llx of sensor %s",
+          (unsigned long long)stream, sensor);
+  return s;
+}
+
+static void stream_end(ps__kin *k, kin_stream *s) {
+  for (unsigned i = 0; i < s->n_if; i++) {
+    kin_iface *f = s->ifaces[i];
+    for (unsigned j = 0; j < s->started; j++) {
+      ps__sink_iface_end(k->env.sinks[j], f->slot[j], &s->info, &f->info, NULL);
+    }
+    free(f);
+  }
+  for (unsigned j = 0; j < s->started; j++) {
+    ps__sink_session_end(k->env.sinks[j], &s->info);
+  }
+  free(s);
+}
+
+static int on_iface(void *ud, unsigned idx, const ps__kmsg_iface *mi) {
+  ps__kin *k = ud;
+  kin_stream *s = k->cur;
+  for (unsigned i = 0; i < s->n_if; i++) {
+    kin_iface *f = s->ifaces[i];
+    if (strcmp(f->name, mi->name) == 0 && f->info.linktype == mi->linktype &&
+        f->info.tsres == mi->tsres) {
+      k->map[idx] = i;
+      return 0;
+    }
+  }
+  if (s->n_if >= PS_MAX_IFACES) {
+    return PS_ERR_LIMIT;
+  }
+  kin_iface *f = calloc(1, sizeof(*f));
+  if (f == NULL) {
+    return PS_ERR_NOMEM;
+  }
+  snprintf(f->name, sizeof(f->name), "%s", mi->name);
+  f->info.id = s->n_if;
+  f->info.name = f->name;
+  f->info.linktype = mi->linktype;
+  f->info.snaplen = mi->snaplen;
+  f->info.tsres = mi->tsres;
+  for (unsigned j = 0; j < s->started; j++) {
+    if (ps__sink_iface(k->env.sinks[j], &s->info, &f->info, &f->slot[j]) != 0) {
+      ps__log(k->env.log, k->env.log_ud, PS_LOG_ERROR,
+              "Kafka input: sensor %s interface %s: %s", s->sensor, f->name,
+              k->env.sinks[j]->errmsg);
+      for (unsigned i = 0; i < j; i++) {
+        ps__sink_iface_end(k->env.sinks[i], f->slot[i], &s->info, &f->info,
+                           NULL);
+      }
+      free(f);
+      return PS_ERR_REFUSED;
+    }
+  }
+  k->map[idx] = s->n_if;
+  s->ifaces[s->n_if++] = f;
+  return 0;
+}
+
+/* First pass: every output can hold every packet, or the message is
+ * skipped whole. */
+static int on_check(void *ud, unsigned idx, const ps_packet *pkt) {
+  ps__kin *k = ud;
+  kin_iface *f = k->cur->ifaces[k->map[idx]];
+  for (unsigned j = 0; j < k->cur->started; j++) {
+    if (ps__sink_check(k->env.sinks[j], &f->info, pkt) != 0) {
+      return PS_ERR_PROTOCOL;
+    }
+  }
+  return 0;
+}
+
+static int on_packet(void *ud, unsigned idx, const ps_packet *pkt) {
+  ps__kin *k = ud;
+  kin_iface *f = k->cur->ifaces[k->map[idx]];
+  ps_packet p = *pkt;
+  p.iface = f->info.id;
+  for (unsigned j = 0; j < k->cur->started; j++) {
+    if (ps__sink_packet(k->env.sinks[j], f->slot[j], &k->cur->info, &f->info,
+                        &p) != 0) {
+      k->sink_error = 1;
+      return PS_ERR_IO;
+    }
+  }
+  k->ctr.packets++;
+  k->ctr.bytes += p.caplen;
+  return 0;
+}
+
+static void take(ps__kin *k, const rd_kafka_message_t *m) {
+  char why[PS_ERRMSG_MAX];
+  rd_kafka_headers_t *hs = NULL;
+  ps__kmsg_hdr h[16];
+  size_t n = 0;
+  k->ctr.messages++;
+  if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char *name;
+    const void *val;
+    size_t len;
+    for (size_t i = 0;
+         n < 16 && rd_kafka_header_get_all(hs, i, &name, &val, &len) ==
+                       RD_KAFKA_RESP_ERR_NO_ERROR;
+         i++) {
+      h[n].name = name;
+      h[n].value = val;
+      h[n].len = len;
+      n++;
+    }
+  }
+  ps__kmsg_meta meta;
+  if (ps__kmsg_meta_parse(&meta, h, n, why) != 0) {
+    bad(k, m, why);
+    return;
+  }
+  if (meta.seq >= ((uint64_t)1 << 47)) {
+    bad(k, m, "absurd batch sequence in the ps-seq header");
+    return;
+  }
+  /* Checked whole before anything of it is taken. */
+  if (ps__kmsg_section(m->payload, m->len, meta.sensor, NULL, why) < 0) {
+    bad(k, m, why);
+    return;
+  }
+  ps__stream_ent *e = ps__streamtab_get(k->env.streams, meta.sensor,
+                                        strlen(meta.sensor), meta.stream);
+  if (e == NULL) {
+    bad(k, m, "out of memory");
+    return;
+  }
+  uint64_t pos = meta.seq << 16 | meta.part;
+  if (pos <= e->seq) {
+    k->ctr.duplicates++;
+    return;
+  }
+  kin_stream *s = stream_get(k, meta.sensor, meta.stream);
+  if (s == NULL) {
+    bad(k, m, "out of memory");
+    return;
+  }
+  if (s->refused) {
+    k->ctr.refused++;
+    return;
+  }
+  uint64_t last_seq = e->seq >> 16;
+  unsigned last_part = (unsigned)(e->seq & 0xffff);
+  int gap = e->seq == 0 ? 0
+            : meta.part == 1
+                ? meta.seq != last_seq + 1 && meta.seq != last_seq
+                : meta.seq != last_seq || meta.part != last_part + 1;
+  if (gap) {
+    k->ctr.gaps++;
+    ps__log(k->env.log, k->env.log_ud, PS_LOG_WARNING,
+            "Kafka input: sensor %s stream %016llx: batch %llu part %u "
+            "follows batch %llu part %u (a gap: not in the topic)",
+            meta.sensor, (unsigned long long)meta.stream,
+            (unsigned long long)meta.seq, meta.part,
+            (unsigned long long)last_seq, last_part);
+  }
+  k->cur = s;
+  ps__kmsg_cb cb = {on_iface, on_check, k};
+  int rc = ps__kmsg_section(m->payload, m->len, meta.sensor, &cb, why);
+  if (rc < 0) {
+    bad(k, m,
+        rc == PS_ERR_PROTOCOL ? "an output cannot hold its packets"
+                              : "its interfaces are refused");
+    return;
+  }
+  cb.packet = on_packet;
+  k->sink_error = 0;
+  rc = ps__kmsg_section(m->payload, m->len, meta.sensor, &cb, why);
+  if (rc < 0 || k->sink_error) {
+    /* (An output's write error shows at its flush.) */
+    return;
+  }
+  ps__streamtab_advance(k->env.streams, e, pos);
+  if (meta.part == meta.parts) {
+    k->ctr.batches++;
+  }
+}
+
+/* The outputs (and journal) hold everything consumed: offsets may go. */
+static int commit(ps__kin *k, int async) {
+  if (k->uncommitted == 0) {
+    return 0;
+  }
+  if (k->env.commit(k->env.ud) != 0) {
+    return -1;
+  }
+  rd_kafka_resp_err_t e = rd_kafka_commit(k->rk, NULL, async);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    ps__log(k->env.log, k->env.log_ud, PS_LOG_WARNING,
+            "Kafka input: committing offsets: %s (they are committed with "
+            "the next ones)",
+            rd_kafka_err2str(e));
+    return 0;
+  }
+  k->uncommitted = 0;
+  k->ctr.commits++;
+  return 0;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+  ps__kin *k = opaque;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    ps__log(k->env.log, k->env.log_ud, PS_LOG_INFO,
+            "Kafka input: %d partitions of %s assigned", parts->cnt, k->topic);
+    rd_kafka_assign(rk, parts);
+    k->ctr.rebalances++;
+    return;
+  }
+  /* Partitions go to another consumer: what was taken of them is
+   * written and its offsets committed first, so nothing is repeated. */
+  if (commit(k, 0) != 0) {
+    ps__log(k->env.log, k->env.log_ud, PS_LOG_ERROR,
+            "Kafka input: the outputs cannot write while partitions are "
+            "revoked: their messages since the last commit will be read "
+            "again (by the next owner)");
+  }
+  ps__log(k->env.log, k->env.log_ud, PS_LOG_INFO,
+          "Kafka input: %d partitions revoked", parts ? parts->cnt : 0);
+  rd_kafka_assign(rk, NULL);
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque) {
+  ps__kin *k = opaque;
+  (void)rk;
+  ps__log(k->env.log, k->env.log_ud, PS_LOG_WARNING, "Kafka input: %s (%s)",
+          reason, rd_kafka_err2name(err));
+}
+
+int ps__kin_new(ps__kin **out, const ps__kin_env *env, const char *brokers,
+                const char *topic, const char *group, const char *const *props,
+                char *errmsg) {
+  *out = NULL;
+  ps__kin *k = calloc(1, sizeof(*k));
+  if (k == NULL) {
+    return ps__seterr(errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  k->env = *env;
+  k->next_id = 1;
+  k->pipe_fd[0] = k->pipe_fd[1] = -1;
+  snprintf(k->topic, sizeof(k->topic), "%s", topic);
+  char err[512];
+  rd_kafka_conf_t *c = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof(err)) ||
+      rd_kafka_conf_set(c, "group.id", group, err, sizeof(err)) ||
+      rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof(err)) ||
+      rd_kafka_conf_set(c, "auto.offset.reset", "earliest", err, sizeof(err)) ||
+      rd_kafka_conf_set(c, "enable.partition.eof", "false", err, sizeof(err))) {
+    rd_kafka_conf_destroy(c);
+    free(k);
+    return ps__seterr(errmsg, PS_ERR_INVALID, "Kafka: %s", err);
+  }
+  for (const char *const *p = props; p != NULL && *p != NULL; p++) {
+    char kv[1024];
+    snprintf(kv, sizeof(kv), "%s", *p);
+    char *eq = strchr(kv, '=');
+    if (eq == NULL || eq == kv) {
+      rd_kafka_conf_destroy(c);
+      free(k);
+      return ps__seterr(errmsg, PS_ERR_INVALID,
+                        "Kafka property '%s': give KEY=VALUE", *p);
+    }
+    *eq = '\0';
+    if (rd_kafka_conf_set(c, kv, eq + 1, err, sizeof(err)) !=
+        RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(c);
+      free(k);
+      return ps__seterr(errmsg, PS_ERR_INVALID, "Kafka property %s: %s", kv,
+                        err);
+    }
+  }
+  rd_kafka_conf_set_opaque(c, k);
+  rd_kafka_conf_set_rebalance_cb(c, on_rebalance);
+  rd_kafka_conf_set_error_cb(c, on_error);
+  k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+  if (k->rk == NULL) {
+    free(k);
+    return ps__seterr(errmsg, PS_ERR_INVALID, "Kafka: %s", err);
+  }
+  rd_kafka_poll_set_consumer(k->rk);
+  if (pipe2(k->pipe_fd, O_CLOEXEC | O_NONBLOCK) != 0) {
+    ps__kin_free(k);
+    return ps__seterr(errmsg, PS_ERR_SYSTEM, "pipe: %s", strerror(errno));
+  }
+  k->q = rd_kafka_queue_get_consumer(k->rk);
+  rd_kafka_queue_io_event_enable(k->q, k->pipe_fd[1], "1", 1);
+  rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(t, topic, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t e = rd_kafka_subscribe(k->rk, t);
+  rd_kafka_topic_partition_list_destroy(t);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    ps__kin_free(k);
+    return ps__seterr(errmsg, PS_ERR_INVALID, "Kafka: subscribing to %s: %s",
+                      topic, rd_kafka_err2str(e));
+  }
+  *out = k;
+  return 0;
+}
+
+int ps__kin_fd(ps__kin *k) {
+  return k->pipe_fd[0];
+}
+
+int ps__kin_step(ps__kin *k, int blocked) {
+  char drain[64];
+  while (read(k->pipe_fd[0], drain, sizeof(drain)) > 0) {
+  }
+  if (blocked) {
+    /* The outputs cannot write: take nothing more, but keep the group
+     * membership (rebalances, heartbeats) alive. */
+    return commit(k, 1);
+  }
+  for (unsigned i = 0; i < BUDGET_MSGS; i++) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, 0);
+    if (m == NULL) {
+      break;
+    }
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      take(k, m);
+      k->uncommitted++;
+    } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      ps__log(k->env.log, k->env.log_ud, PS_LOG_WARNING, "Kafka input: %s",
+              rd_kafka_message_errstr(m));
+    }
+    rd_kafka_message_destroy(m);
+  }
+  return commit(k, 1);
+}
+
+void ps__kin_get_counters(ps__kin *k, ps__kin_counters *out) {
+  *out = k->ctr;
+}
+
+int ps__kin_close(ps__kin *k) {
+  if (k == NULL || k->rk == NULL) {
+    return 0;
+  }
+  int rc = commit(k, 0);
+  for (unsigned i = 0; i < STREAM_BUCKETS; i++) {
+    while (k->streams[i] != NULL) {
+      kin_stream *s = k->streams[i];
+      k->streams[i] = s->next;
+      stream_end(k, s);
+    }
+  }
+  rd_kafka_consumer_close(k->rk);
+  return rc;
+}
+
+void ps__kin_free(ps__kin *k) {
+  if (k == NULL) {
+    return;
+  }
+  for (unsigned i = 0; i < STREAM_BUCKETS; i++) {
+    while (k->streams[i] != NULL) {
+      kin_stream *s = k->streams[i];
+      k->streams[i] = s->next;
+      stream_end(k, s);
+    }
+  }
+  if (k->q != NULL) {
+    rd_kafka_queue_destroy(k->q);
+  }
+  if (k->rk != NULL) {
+    rd_kafka_destroy(k->rk);
+  }
+  for (int i = 0; i < 2; i++) {
+    if (k->pipe_fd[i] >= 0) {
+      close(k->pipe_fd[i]);
+    }
+  }
+  free(k);
+}
+
+#endif

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The Kafka output against a real broker (tests/kafka/broker.sh): sensor
+# -> receiver -> Kafka, read back by kcat (an independent consumer):
+# every packet once, per sensor, bytes and time stamps compared; each
+# message a whole pcapng section with its headers; a batch larger than
+# the message limit split at packet boundaries; usage errors.
+. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/kafka/broker.sh"
+
+# Usage errors need no broker.
+"$RECEIVER" --listen 127.0.0.1:0 --kafka 127.0.0.1:9 2>"$WORK/u1" && fail "--kafka without a topic accepted"
+expect_line "$WORK/u1" "--kafka needs --kafka-topic TOPIC" "usage: topic"
+"$RECEIVER" --listen 127.0.0.1:0 -w "$WORK/x.pcap" --kafka-topic t 2>"$WORK/u2"; [ $? -eq 2 ] || fail "exit code"
+expect_line "$WORK/u2" "--kafka-topic needs --kafka BROKERS" "usage: brokers"
+"$RECEIVER" --listen 127.0.0.1:0 --kafka 127.0.0.1:9 --kafka-topic t --kafka-property nope 2>"$WORK/u3"
+expect_line "$WORK/u3" "invalid --kafka-property 'nope': give KEY=VALUE" "usage: property"
+"$RECEIVER" --listen 127.0.0.1:0 --kafka 127.0.0.1:9 --kafka-topic t --kafka-property no.such.key=1 2>"$WORK/u4"
+expect_line "$WORK/u4" "No such configuration property" "librdkafka refuses a property"
+"$RECEIVER" --listen 127.0.0.1:0 -w "$WORK/y.pcap" --state "$WORK/s" --kafka 127.0.0.1:9 --kafka-topic t 2>"$WORK/u5"
+expect_line "$WORK/u5" "journal does not go with --kafka" "usage: --state with --kafka"
+ok "usage errors"
+
+broker_start 3
+mix A 3000 1
+mix B 1200 2
+NANO="$DATA/tcp-handshake-nano.pcap"
+
+# 1. Three sensors (one with nanosecond stamps) into Kafka and a file.
+start_receiver "$WORK/r.log" -w "$WORK/files.pcapng" --kafka "$KAFKA" --kafka-topic caps \
+  --kafka-property compression.codec=lz4
+pids=()
+"$SENSOR" -q -r "$A" --receiver "127.0.0.1:$RPORT" --name sa 2>"$WORK/sa.log" & pids+=($!)
+"$SENSOR" -q -r "$B" --receiver "127.0.0.1:$RPORT" --name sb 2>"$WORK/sb.log" & pids+=($!)
+"$SENSOR" -q -r "$NANO" --receiver "127.0.0.1:$RPORT" --name sn 2>"$WORK/sn.log" & pids+=($!)
+for p in "${pids[@]}"; do wait "$p" || { cat "$WORK"/s?.log >&2; fail "a sensor failed"; }; done
+stop_receiver
+expect_line "$WORK/r.log" "writing pcapng to $WORK/files.pcapng and to Kafka topic caps at $KAFKA" "start line"
+# Everything is in Kafka once the sensors finished: they had their acks.
+kcat -b "$KAFKA" -C -t caps -e -q -D '' >"$WORK/all.pcapng" 2>"$WORK/kcat.log" || fail "kcat"
+for s in sa:"$A" sb:"$B" sn:"$NANO"; do
+  n=${s%%:*} f=${s#*:}
+  res=$("$PCAPCMP" --iface "$n/${f##*/}" "$f" "$WORK/all.pcapng") || fail "$n in Kafka: $res"
+  ok "$n in Kafka: $res"
+  res=$("$PCAPCMP" --iface "$n/${f##*/}" "$f" "$WORK/files.pcapng") || fail "$n in the file: $res"
+done
+# tshark reads the messages written one after another as one capture.
+want=$(( $(tshark -r "$A" 2>/dev/null | wc -l) + $(tshark -r "$B" 2>/dev/null | wc -l) + $(tshark -r "$NANO" 2>/dev/null | wc -l) ))
+got=$(tshark -r "$WORK/all.pcapng" 2>"$WORK/tshark.err" | wc -l)
+[ "$got" -eq "$want" ] || { cat "$WORK/tshark.err"; fail "tshark reads $got packets of $want"; }
+ok "tshark reads the concatenated messages: $got packets"
+
+# 2. Messages: one per batch, each a whole section, key and headers.
+kcat -b "$KAFKA" -C -t caps -e -q -f '%k %h %S\n' >"$WORK/meta" 2>/dev/null
+msgs=$(wc -l <"$WORK/meta")
+# Batches are numbered 1..N in each stream: one message each, N in all.
+nb=$(grep -c '^sb/' "$WORK/meta")
+grep '^sb/' "$WORK/meta" | sed 's/.*ps-seq=\([0-9]*\).*/\1/' | sort -n | uniq >"$WORK/seqs"
+[ "$(wc -l <"$WORK/seqs")" -eq "$nb" ] && [ "$(head -1 "$WORK/seqs")" = 1 ] && [ "$(tail -1 "$WORK/seqs")" = "$nb" ] \
+  || fail "sb: $nb messages, sequence headers $(head -1 "$WORK/seqs")..$(tail -1 "$WORK/seqs")"
+sum=$(grep '^sb/' "$WORK/meta" | sed 's/.*ps-packets=\([0-9]*\).*/\1/' | paste -sd+ | bc)
+[ "$sum" -eq 1200 ] || fail "sb packet headers add up to $sum"
+grep '^sb/' "$WORK/meta" | head -1 | grep -Eq 'ps-sensor=sb,ps-stream=[0-9a-f]{16},ps-seq=1,ps-part=1/1,ps-packets=[0-9]+,ps-first-ts=[0-9]+\.[0-9]{6},ps-last-ts=' \
+  || { head -3 "$WORK/meta"; fail "sb headers"; }
+grep '^sn/' "$WORK/meta" | grep -Eq 'ps-first-ts=[0-9]+\.[0-9]{9}' || fail "sn: nanosecond time stamp headers"
+# One key per stream: a stream stays in one partition, in order.
+kcat -b "$KAFKA" -C -t caps -e -q -f '%k %p\n' 2>/dev/null | sort -u | awk '{print $1}' | sort | uniq -d >"$WORK/split"
+[ ! -s "$WORK/split" ] || fail "a stream spread over partitions: $(cat "$WORK/split")"
+# Each message alone is a pcapng file tshark reads.
+kcat -b "$KAFKA" -C -t caps -e -q -D '' -c 1 -o beginning -p 0 >"$WORK/one.pcapng" 2>/dev/null
+tshark -r "$WORK/one.pcapng" >/dev/null 2>&1 || fail "one message is not a pcapng file tshark reads"
+ok "$msgs messages, one per batch, keyed by stream, headers right"
+
+# 3. A batch larger than the message limit is split at packet boundaries.
+start_receiver "$WORK/r3.log" --kafka "$KAFKA" --kafka-topic big \
+  --kafka-property message.max.bytes=100000
+"$SENSOR" -q -r "$A" --receiver "127.0.0.1:$RPORT" --name big 2>"$WORK/big.log" \
+  || { cat "$WORK/big.log"; fail "sensor big"; }
+stop_receiver
+kcat -b "$KAFKA" -C -t big -e -q -D '' >"$WORK/big.pcapng" 2>/dev/null
+res=$("$PCAPCMP" --iface "big/${A##*/}" "$A" "$WORK/big.pcapng") || fail "big: $res"
+kcat -b "$KAFKA" -C -t big -e -q -f '%S %h\n' >"$WORK/bigmeta" 2>/dev/null
+awk '$1 > 100000 {exit 1}' "$WORK/bigmeta" || fail "a message above message.max.bytes"
+grep -q 'ps-part=2/' "$WORK/bigmeta" || fail "no batch was split"
+ok "large batches split at packet boundaries: $res, $(wc -l <"$WORK/bigmeta") messages"

@@ -27,11 +27,18 @@ kafka_fetch() {
   command -v mvn >/dev/null || { echo "mvn (Debian maven) is not installed" >&2; return 1; }
   command -v java >/dev/null || { echo "java (Debian default-jre-headless) is not installed" >&2; return 1; }
   mkdir -p "$KAFKA_JARS"
-  mvn -B -q -f "$KAFKA_POM" dependency:copy-dependencies \
-    -DoutputDirectory="$(cd "$KAFKA_JARS" && pwd)" >"$KAFKA_JARS/mvn.log" 2>&1 || {
-    tail -30 "$KAFKA_JARS/mvn.log" >&2; return 1; }
-  ls "$KAFKA_JARS"/kafka_2.13-*.jar >/dev/null 2>&1 || { echo "no kafka_2.13 jar in $KAFKA_JARS" >&2; return 1; }
-  touch "$KAFKA_JARS/.complete"
+  # The Kafka tests run side by side under make -j: one fetches, the
+  # other waits for it (two copy-dependencies into one directory tore a
+  # jar in CI).
+  (
+    flock 9 || exit 1
+    [ -f "$KAFKA_JARS/.complete" ] && exit 0
+    mvn -B -q -f "$KAFKA_POM" dependency:copy-dependencies \
+      -DoutputDirectory="$(cd "$KAFKA_JARS" && pwd)" >"$KAFKA_JARS/mvn.log" 2>&1 || {
+      tail -30 "$KAFKA_JARS/mvn.log" >&2; exit 1; }
+    ls "$KAFKA_JARS"/kafka_2.13-*.jar >/dev/null 2>&1 || { echo "no kafka_2.13 jar in $KAFKA_JARS" >&2; exit 1; }
+    touch "$KAFKA_JARS/.complete"
+  ) 9>"$KAFKA_JARS/.lock"
 }
 
 # kafka_java CLASS ARGS...: a Kafka tool from the jars.

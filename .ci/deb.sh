@@ -42,6 +42,7 @@ trap 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq -o DPkg::Lock::Timeout
 version=$(dpkg-query -W -f='${Version}' packetstreamer)
 ps-receiver --version | grep -F "$version"
 ps-sensor --version | grep -F "$version"
+ps-ctl --version | grep -F "$version"
 [ "$(command -v ps-receiver)" = /usr/bin/ps-receiver ]
 libs=$(pkg-config --libs libpacketstreamer | xargs)
 [ "$libs" = "-lpacketstreamer" ] || { echo "pkg-config --libs: $libs"; exit 1; }

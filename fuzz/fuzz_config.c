@@ -33,6 +33,7 @@ static const struct option sensor_opts[] = {
     {"tls-key", required_argument, NULL, 262},
     {"tls-insecure", no_argument, NULL, 263},
     {"auth-key-file", required_argument, NULL, 264},
+    {"log-file", required_argument, NULL, 265},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 static const struct option receiver_opts[] = {

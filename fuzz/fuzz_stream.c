@@ -11,7 +11,8 @@
  * after the input is given up, and what the sensor sends
  * back must be well-formed sensor frames in order: one HELLO first, the
  * proof only to a receiver that asked for the key and only the right
- * one, batches in rising order, CLOSE at most once and only once active.
+ * one, batches in rising order, CLOSE at most once and only once active,
+ * and capture requests answered with a refusal (no sensor behind it).
  */
 #include "config.h"
 
@@ -102,6 +103,16 @@ static void check_said(ps__ssession *s, said *w) {
     case PS_FRAME_HEARTBEAT:
       CHECK(ps__dec_empty(&f, err) == 0);
       break;
+    case PS_FRAME_CAPTURE_STATE: {
+      /* The answer to a receiver's capture request (version 2 only):
+       * with no sensor behind the stream, a refusal, or "ended" for a
+       * stop. */
+      ps__capture_state_msg m;
+      CHECK(s->version >= 2 && ps__dec_capture_state(&f, &m, err) == 0);
+      CHECK(m.state == PS_CAP_REFUSED || m.state == PS_CAP_CHANGE_REFUSED ||
+            m.state == PS_CAP_ENDED);
+      break;
+    }
     case PS_FRAME_CLOSE: {
       uint64_t seq;
       CHECK(ps__dec_seq(&f, &seq, err) == 0 && w->closes++ == 0);

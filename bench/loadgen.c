@@ -144,14 +144,15 @@ int main(int argc, char **argv) {
 
   /* one descriptor per stream, plus stdio and slack */
   struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
-    rl.rlim_cur = (rlim_t)n + 64;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+      rl.rlim_cur < (rlim_t)(2 * n + 64)) {
+    rl.rlim_cur = (rlim_t)(2 * n + 64); /* a socket and an eventfd each */
     if (rl.rlim_max < rl.rlim_cur) {
       rl.rlim_max = rl.rlim_cur; /* needs CAP_SYS_RESOURCE */
     }
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
       fprintf(stderr, "loadgen: cannot raise RLIMIT_NOFILE to %ld: %s\n",
-              n + 64, strerror(errno));
+              2 * n + 64, strerror(errno));
       return 1;
     }
   }
@@ -172,6 +173,7 @@ int main(int argc, char **argv) {
 
   double t0 = now_s();
   long connected = 0;
+  double next_keep = t0 + 1;
   for (long i = 0; i < n; i++) {
     char name[64];
     snprintf(name, sizeof(name), "loadgen-%ld", i);
@@ -203,6 +205,17 @@ int main(int argc, char **argv) {
       continue;
     }
     connected++;
+    /* the earlier streams keep their heartbeats going meanwhile (a
+     * receiver drops a sensor silent for its idle timeout) */
+    if (now_s() >= next_keep) {
+      for (long j = 0; j <= i; j++) {
+        int prc;
+        if (g[j].s && !g[j].failed && (prc = ps_stream_poll(g[j].s, 0))) {
+          fail(&g[j], prc);
+        }
+      }
+      next_keep = now_s() + 1;
+    }
   }
   double tc = now_s();
   fprintf(stderr, "loadgen: connected %ld streams in %.2f s\n", connected,

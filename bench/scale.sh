@@ -118,7 +118,7 @@ wait_sessions() {
 }
 wait_line() { # file pattern
   for _ in $(seq 1 1200); do
-    grep -q "$2" "$1" && return 0
+    grep -q "$2" "$1" 2>/dev/null && return 0
     kill -0 "$LPID" 2>/dev/null || return 1
     sleep 0.1
   done
@@ -138,11 +138,21 @@ for run in $(seq 1 "$RUNS"); do
     fi
     log "idle: $n sessions (run $run)"
     hold=$((10 + n / 500))
-    # shellcheck disable=SC2086
-    "$W/loadgen" -n "$n" -i "$hold" -d 0 -k "$W/key" $LGARGS \
-      127.0.0.1 "$PORT" >"$W/lg.out" 2>"$W/lg.err" &
-    LPID=$!
-    wait_line "$W/lg.err" "loadgen: connected" || { cat "$W/lg.err" >&2; exit 1; }
+    # loadgen needs two descriptors a stream: at most 5000 per process
+    parts=$(( (n + 4999) / 5000 ))
+    lps=()
+    for p in $(seq 1 "$parts"); do
+      k=$(( n / parts + (p <= n % parts ? 1 : 0) ))
+      # shellcheck disable=SC2086
+      "$W/loadgen" -n "$k" -i "$hold" -d 0 -k "$W/key" $LGARGS \
+        127.0.0.1 "$PORT" >"$W/lg$p.out" 2>"$W/lg$p.err" &
+      LPID=$!
+      lps+=("$!")
+    done
+    for p in $(seq 1 "$parts"); do
+      LPID=${lps[$((p - 1))]}
+      wait_line "$W/lg$p.err" "loadgen: connected" || { cat "$W/lg$p.err" >&2; exit 1; }
+    done
     wait_sessions "$n" || exit 1
     sleep 2
     rss=$(rss_kb "$RPID")
@@ -150,10 +160,14 @@ for run in $(seq 1 "$RUNS"); do
     per=
     [ -n "$RSS0" ] && per=$(awk -v a="$rss" -v b="$RSS0" -v n="$n" 'BEGIN {printf "%.2f", (a - b) / n}')
     row idle "$n" "$rss" "$seen" "$per"
-    wait "$LPID" || { log "loadgen failed"; cat "$W/lg.err" >&2; }
+    for p in $(seq 1 "$parts"); do
+      wait "${lps[$((p - 1))]}" || { log "loadgen failed"; cat "$W/lg$p.err" >&2; }
+    done
     LPID=
+    cat "$W"/lg[0-9]*.out >"$W/lg.out"
     stop_receiver
-    grep -q "failed 0 " "$W/lg.out" || { log "loadgen: $(cat "$W/lg.out")"; exit 1; }
+    [ "$(grep -c "failed 0 " "$W/lg.out")" = "$parts" ] || { log "loadgen: $(cat "$W/lg.out")"; exit 1; }
+    rm -f "$W"/lg[0-9]*.out "$W"/lg[0-9]*.err
   done
 
   FIRST=

@@ -15,8 +15,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stddef.h>
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,6 +45,8 @@
 #define READ_BUDGET (1u << 20)  /* bytes per connection per wakeup */
 #define OUT_LIMIT (256u * 1024) /* a sensor that does not read its acks */
 #define IDLE_TRIM_MS 2000
+/* How often the connections' timeouts are checked. */
+#define DEADLINE_WALK_MS 100
 #define RETRY_WRITE_MS 1000 /* output failed: try again this often */
 #define LINGER_MS 2000      /* a refused sensor's input is drained */
 #define MAX_LINGER 64
@@ -74,6 +79,10 @@ typedef struct conn {
    * suffice: the oldest, and the newest that replaces any in between. */
   uint64_t wseq[2], wtok[2];
   unsigned nwait;
+  /* On the receiver's list of connections with an acknowledgement due
+   * (r->due), so a round visits those, not every connection. */
+  struct conn *dnext, *dprev;
+  int on_due;
   ps__session sess;
 } conn;
 
@@ -92,6 +101,10 @@ struct ps_receiver {
   ps__sink_loop loop; /* the epoll set, as live outputs see it */
   ps__session_env env;
   conn *conns;
+  conn *due;                /* connections with ack_due set (see conn) */
+  int64_t next_deadline_ms; /* the next walk of every connection */
+  unsigned trimmed_since;   /* sessions trimmed since the last malloc_trim */
+  int64_t last_malloc_trim;
   /* Closed connections, freed at the end of a loop step: events for them
    * may still sit in that step's epoll batch. */
   conn *dead;
@@ -112,6 +125,11 @@ struct ps_receiver {
   unsigned long long hslog_hidden;
   int64_t listen_paused_until; /* out of descriptors: accept later */
   int64_t last_emfile_log;
+  /* Held open so that, out of descriptors, the receiver can still take
+   * a connection off the backlog and close it: the sensor hears "no"
+   * at once and retries later, instead of waiting in the backlog. */
+  int spare_fd;
+  uint64_t refused_nofile; /* connections closed so, since the last log */
   unsigned handshake_ms;
   unsigned idle_ms;
   uint64_t next_id;
@@ -294,6 +312,7 @@ int ps_receiver_create(ps_receiver **out) {
   if (r == NULL) {
     return PS_ERR_NOMEM;
   }
+  r->spare_fd = -1;
   r->epfd = epoll_create1(EPOLL_CLOEXEC);
   r->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (r->epfd < 0 || r->stop_fd < 0) {
@@ -433,6 +452,9 @@ void ps_receiver_get_counters(ps_receiver *r, ps_receiver_counters *out,
 }
 
 int ps_receiver_listen(ps_receiver *r, const char *addr, uint16_t port) {
+  if (r->spare_fd < 0) {
+    r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
   int fds[MAX_LISTENERS];
   if (r->n_listen >= MAX_LISTENERS) {
     return ps__seterr(r->errmsg, PS_ERR_LIMIT, "too many listen addresses");
@@ -805,8 +827,40 @@ static int said_hello(const conn *c) {
   return c->sess.state != PS_SESS_HELLO && c->sess.sensor[0] != '?';
 }
 
+/* Puts c on the list of connections whose acknowledgement is due, once
+ * its session says so. */
+static void due_add(ps_receiver *r, conn *c) {
+  if (c->on_due || !c->sess.ack_due || c->tx.fd < 0 || c->lingering) {
+    return;
+  }
+  c->on_due = 1;
+  c->dprev = NULL;
+  c->dnext = r->due;
+  if (r->due) {
+    r->due->dprev = c;
+  }
+  r->due = c;
+}
+
+static void due_del(ps_receiver *r, conn *c) {
+  if (!c->on_due) {
+    return;
+  }
+  if (c->dprev) {
+    c->dprev->dnext = c->dnext;
+  } else {
+    r->due = c->dnext;
+  }
+  if (c->dnext) {
+    c->dnext->dprev = c->dprev;
+  }
+  c->on_due = 0;
+  c->dnext = c->dprev = NULL;
+}
+
 static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   char eb[PS_ERRMSG_MAX];
+  due_del(r, c);
   if (c->nwait > 0) {
     /* (Its stream's new connection acknowledges those batches.) */
     c->nwait = 0;
@@ -1001,16 +1055,46 @@ int ps_receiver_accept(ps_receiver *r) {
            * its handshake, or stop accepting for a second (level-
            * triggered epoll would otherwise spin on the backlog). */
           int e = errno;
+          int64_t now = ps__now_ms();
+          if (r->last_emfile_log == 0 || now - r->last_emfile_log >= 10000) {
+            struct rlimit rl;
+            unsigned long long lim = 0;
+            if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+              lim = (unsigned long long)rl.rlim_cur;
+            }
+            r->last_emfile_log = now;
+            ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
+                    "accept: %s (open files limit %llu, %u sensors "
+                    "connected, %llu connections refused since the last "
+                    "such line): refusing new connections while short; "
+                    "raise the open files limit (LimitNOFILE=, ulimit -n)",
+                    strerror(e), lim, r->n_sensors,
+                    (unsigned long long)r->refused_nofile);
+            r->refused_nofile = 0;
+          }
+          r->refused_nofile++;
           if (evict_oldest_pending(r, "closed to free a descriptor")) {
             continue;
           }
-          int64_t now = ps__now_ms();
-          if (now - r->last_emfile_log >= 10000) {
-            r->last_emfile_log = now;
-            ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-                    "accept: %s; not accepting for 1 s (raise the open "
-                    "files limit, ulimit -n)",
-                    strerror(e));
+          /* Nobody to evict: refuse what waits in the backlog through
+           * the spare descriptor (the sensor hears it at once and
+           * retries), then pause: level-triggered epoll would otherwise
+           * spin on a backlog that refills. */
+          if (r->spare_fd >= 0) {
+            close(r->spare_fd);
+            r->spare_fd = -1;
+            for (int k = 0; k < 1024; k++) {
+              int x = accept4(r->listen_fd[i], NULL, NULL,
+                              SOCK_NONBLOCK | SOCK_CLOEXEC);
+              if (x < 0) {
+                break;
+              }
+              close(x);
+              r->refused_nofile++;
+              r->ctr.connections++;
+              r->ctr.connections_no_hello++;
+            }
+            r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
           }
           r->listen_paused_until = now + 1000;
           pause_listening(r, 1);
@@ -1111,8 +1195,14 @@ static void conn_tls_ready(ps_receiver *r, conn *c) {
 static int conn_readable(ps_receiver *r, conn *c) {
   size_t budget = READ_BUDGET;
   char eb[PS_ERRMSG_MAX];
+  size_t total = 0;
   while (budget > 0) {
-    size_t chunk = c->pending ? PENDING_CHUNK : READ_CHUNK;
+    /* A quiet sensor (its buffer given back) is read in small steps: a
+     * heartbeat should not take 64 KiB of each of thousands of idle
+     * sessions; a full step reads on in big ones. */
+    size_t chunk = c->pending || (c->tx.tls == NULL && c->sess.in.cap == 0)
+                       ? PENDING_CHUNK
+                       : READ_CHUNK;
     int was_ready = c->tx.tls_ready;
     size_t n;
     int rc = ps__transport_recv(&c->tx, &c->sess.in, chunk, &n, eb);
@@ -1120,6 +1210,7 @@ static int conn_readable(ps_receiver *r, conn *c) {
       conn_tls_ready(r, c);
     }
     if (n > 0) {
+      total += n;
       budget -= n < budget ? n : budget;
       c->last_rx_ms = ps__now_ms();
       c->trimmed = 0;
@@ -1153,12 +1244,18 @@ static int conn_readable(ps_receiver *r, conn *c) {
       break; /* drained; level-triggered epoll says if more comes */
     }
   }
+  if (total < PENDING_CHUNK && ps__buf_size(&c->sess.in) == 0) {
+    ps__buf_free(&c->sess.in); /* a heartbeat or a small batch */
+  }
   return 0;
 }
 
 static int conn_writable(ps_receiver *r, conn *c) {
   char eb[PS_ERRMSG_MAX];
   int rc = ps__transport_send(&c->tx, &c->sess.out, NULL, eb);
+  if (rc == 0 && ps__buf_size(&c->sess.out) == 0) {
+    ps__buf_free(&c->sess.out); /* acknowledgements are small and rare */
+  }
   if (rc != 0) {
     char why[PS_ERRMSG_MAX + 16];
     snprintf(why, sizeof(why), "%s%s",
@@ -1188,6 +1285,12 @@ static void check_deadlines(ps_receiver *r) {
       linger_end(r, c);
     }
   }
+  /* The timeouts are seconds: with thousands of sensors, walking them
+   * all on every round would cost more than the round's work. */
+  if (now < r->next_deadline_ms) {
+    return;
+  }
+  r->next_deadline_ms = now + DEADLINE_WALK_MS;
   for (conn *c = r->conns; c != NULL; c = next) {
     next = c->next;
     if (c->pending && now - c->created_ms > (int64_t)r->handshake_ms) {
@@ -1216,7 +1319,15 @@ static void check_deadlines(ps_receiver *r) {
         }
       }
       c->trimmed = 1;
+      r->trimmed_since++;
     }
+  }
+  /* What quiet sessions gave back lies between live blocks of the heap:
+   * return its pages to the system (at most every 10 s). */
+  if (r->trimmed_since > 0 && now - r->last_malloc_trim >= 10000) {
+    r->trimmed_since = 0;
+    r->last_malloc_trim = now;
+    malloc_trim(0);
   }
 }
 
@@ -1435,22 +1546,17 @@ static void ack_round(ps_receiver *r) {
     if (ps__now_ms() < r->retry_at_ms) {
       return;
     }
-  } else {
-    int due = 0;
-    for (conn *c = r->conns; c != NULL && !due; c = c->next) {
-      due = c->sess.ack_due;
-    }
-    if (!due) {
-      return;
-    }
+  } else if (r->due == NULL) {
+    return;
   }
   if (commit_outputs(r) != 0) {
     return;
   }
-  conn *next;
   if (r->async != NULL) {
     uint64_t tok = r->async->ops->token(r->async);
-    for (conn *c = r->conns; c != NULL; c = c->next) {
+    while (r->due != NULL) {
+      conn *c = r->due;
+      due_del(r, c);
       if (c->sess.ack_due) {
         c->sess.ack_due = 0;
         hold_ack(r, c, c->sess.last_seq, tok);
@@ -1458,8 +1564,9 @@ static void ack_round(ps_receiver *r) {
     }
     return;
   }
-  for (conn *c = r->conns; c != NULL; c = next) {
-    next = c->next;
+  while (r->due != NULL) {
+    conn *c = r->due;
+    due_del(r, c);
     if (c->sess.ack_due) {
       if (ps__session_ack(&c->sess) != 0) {
         conn_close(r, c, c->sess.errmsg);
@@ -1586,7 +1693,9 @@ static int step(ps_receiver *r, int timeout_ms) {
         conn_readable(r, c)) {
       continue;
     }
-    conn_writable(r, c);
+    if (!conn_writable(r, c)) {
+      due_add(r, c);
+    }
   }
 #ifdef HAVE_KAFKA
   if (r->kin != NULL) {
@@ -1742,6 +1851,9 @@ void ps_receiver_free(ps_receiver *r) {
   }
   for (unsigned i = 0; i < r->n_listen; i++) {
     close(r->listen_fd[i]);
+  }
+  if (r->spare_fd >= 0) {
+    close(r->spare_fd);
   }
   close(r->stop_fd);
   close(r->epfd);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -446,6 +447,39 @@ static const char *empty_hint(int c) {
 
 /* The common options (-Z, -q, ...) are added from ps_cli.c. */
 static const char shortopts[] = ":l:w:F:C:G:W:";
+
+/* Every sensor holds a descriptor: take the whole hard limit (the soft
+ * one is often 1024, systemd's LimitNOFILE= sets both), and say when
+ * even that is short of --max-sensors. */
+static void raise_nofile(uint64_t sensors) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    return;
+  }
+  rlim_t was = rl.rlim_cur;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+      rl.rlim_cur = was;
+    }
+  }
+  char line[256];
+  snprintf(line, sizeof(line), "open files limit %llu (was %llu, hard %llu)",
+           (unsigned long long)rl.rlim_cur, (unsigned long long)was,
+           (unsigned long long)rl.rlim_max);
+  ps_cli_log(PS_LOG_INFO, line, NULL);
+  /* a descriptor per sensor, per connection in its handshake, and the
+   * outputs, journal and admin sockets */
+  uint64_t need = sensors + sensors / 8 + 64;
+  if (rl.rlim_cur != RLIM_INFINITY && (uint64_t)rl.rlim_cur < need) {
+    snprintf(line, sizeof(line),
+             "open files limit %llu is below the %llu that --max-sensors "
+             "%llu needs: raise it (LimitNOFILE= in the unit, ulimit -n)",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)need,
+             (unsigned long long)sensors);
+    ps_cli_log(PS_LOG_WARNING, line, NULL);
+  }
+}
 
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
@@ -944,6 +978,7 @@ int main(int argc, char **argv) {
     }
   }
   ps_receiver_set_max_sessions(r, (unsigned)max_sensors);
+  raise_nofile(max_sensors ? max_sensors : 1024);
   ps_receiver_set_idle_timeout_ms(r, (unsigned)idle * 1000u);
   ps_receiver_set_max_pending(r, (unsigned)max_pending);
   /* The journal first: it repairs the files the outputs may reopen. */

@@ -9,7 +9,8 @@
  * the shared key of KEYFILE when given, as ps-sensor --auth-key-file
  * does; each stream is a sensor of its own, "loadgen-I", with one
  * interface "lg0" and its description; -t: how long ps_stream_connect
- * may retry, default 10 s; -b: ps_stream_set_batch_delay_ms), prints
+ * may retry, default 10 s; -b: ps_stream_set_batch_delay_ms; -m:
+ * ps_stream_set_batch_max_delay_ms), prints
  * "loadgen: connected N streams" on stderr, stays idle IDLE_SECONDS (default
  * 0; a harness measures the receiver's idle memory then), then sends
  * TOTAL_PPS packets per second in total (default 20000), spread evenly over
@@ -76,7 +77,7 @@ int main(int argc, char **argv) {
   double pps = 20000, secs = 10;
   int verbose = 0;
   const char *keyfile = NULL;
-  long batch_delay = -1;
+  long batch_delay = -1, max_delay = -1;
   long connect_ms = 10000;
   ps_codec codec =
       ps_codec_available(PS_CODEC_LZ4) ? PS_CODEC_LZ4 : PS_CODEC_ZLIB;
@@ -103,6 +104,8 @@ int main(int argc, char **argv) {
       keyfile = v;
     } else if (!strcmp(o, "-t")) {
       connect_ms = (long)(strtod(v, NULL) * 1000);
+    } else if (!strcmp(o, "-m")) {
+      max_delay = strtol(v, NULL, 10);
     } else if (!strcmp(o, "-b")) {
       batch_delay = strtol(v, NULL, 10);
     } else if (!strcmp(o, "-i")) {
@@ -126,7 +129,8 @@ int main(int argc, char **argv) {
   if (argc - a != 2 || n < 1 || pps <= 0 || secs < 0 || idle < 0) {
     fprintf(stderr, "usage: loadgen [-n STREAMS] [-p TOTAL_PPS] [-d SECONDS] "
                     "[-i IDLE_SECONDS] [-c none|zlib|lz4] [-k KEYFILE] "
-                    "[-b BATCH_DELAY_MS] [-t CONNECT_S] [-v] HOST PORT\n");
+                    "[-b BATCH_DELAY_MS] [-m MAX_DELAY_MS] [-t CONNECT_S] [-v] "
+                    "HOST PORT\n");
     return 2;
   }
   const char *host = argv[a];
@@ -191,6 +195,9 @@ int main(int argc, char **argv) {
     }
     if (batch_delay >= 0) {
       ps_stream_set_batch_delay_ms(g[i].s, (unsigned)batch_delay);
+    }
+    if (max_delay >= 0) {
+      ps_stream_set_batch_max_delay_ms(g[i].s, (unsigned)max_delay);
     }
     rc = ps_stream_connect(g[i].s, host, port);
     if (rc == 0) {

@@ -45,6 +45,13 @@
 #define READ_BUDGET (1u << 20)  /* bytes per connection per wakeup */
 #define OUT_LIMIT (256u * 1024) /* a sensor that does not read its acks */
 #define IDLE_TRIM_MS 2000
+/* A sensor's acknowledgement waits up to ACK_DELAY_MS after the previous
+ * one while less than ACK_BYTES of packets are unacknowledged (a quarter
+ * of the smallest replay queue a sensor may have): one ACK then covers
+ * several small batches of a quiet stream. Busy streams, a close, and
+ * the first batch of a session are acknowledged in the round. */
+#define ACK_DELAY_MS 250
+#define ACK_BYTES 16384
 /* How often the connections' timeouts are checked. */
 #define DEADLINE_WALK_MS 100
 #define RETRY_WRITE_MS 1000 /* output failed: try again this often */
@@ -83,6 +90,12 @@ typedef struct conn {
    * (r->due), so a round visits those, not every connection. */
   struct conn *dnext, *dprev;
   int on_due;
+  /* When the last acknowledgement went out, and the session's packet
+   * bytes then: a quiet sensor is acknowledged at most every
+   * ACK_DELAY_MS (PROTOCOL.md §4.3). */
+  int64_t acked_ms;
+  uint64_t acked_bytes;
+  uint64_t noted_seq; /* the last batch the receiver saw taken */
   ps__session sess;
 } conn;
 
@@ -103,6 +116,9 @@ struct ps_receiver {
   conn *conns;
   conn *due;                /* connections with ack_due set (see conn) */
   int64_t next_deadline_ms; /* the next walk of every connection */
+  int64_t ack_at_ms;        /* acknowledgements held back until then, or 0 */
+  int uncommitted;          /* batches taken since the outputs' last commit */
+  int ack_urgent;           /* a due acknowledgement must not wait */
   unsigned trimmed_since;   /* sessions trimmed since the last malloc_trim */
   int64_t last_malloc_trim;
   /* Closed connections, freed at the end of a loop step: events for them
@@ -619,6 +635,13 @@ int ps_receiver_get_timeout_ms(ps_receiver *r) {
       t = a;
     }
   }
+  if (r->ack_at_ms != 0) {
+    int64_t d = r->ack_at_ms - ps__now_ms();
+    d = d < 0 ? 0 : d;
+    if (t < 0 || d < t) {
+      t = (int)d;
+    }
+  }
   return t;
 }
 
@@ -829,8 +852,25 @@ static int said_hello(const conn *c) {
 
 /* Puts c on the list of connections whose acknowledgement is due, once
  * its session says so. */
+/* Whether c's due acknowledgement must go out in this round. */
+static int must_ack_now(const ps_receiver *r, const conn *c, int64_t now) {
+  return c->sess.close_due || r->stopping || c->sess.state == PS_SESS_DONE ||
+         c->sess.bytes - c->acked_bytes >= ACK_BYTES ||
+         now - c->acked_ms >= ACK_DELAY_MS;
+}
+
 static void due_add(ps_receiver *r, conn *c) {
-  if (c->on_due || !c->sess.ack_due || c->tx.fd < 0 || c->lingering) {
+  if (!c->sess.ack_due || c->tx.fd < 0 || c->lingering) {
+    return;
+  }
+  if (c->sess.last_seq != c->noted_seq) {
+    c->noted_seq = c->sess.last_seq;
+    r->uncommitted = 1;
+  }
+  if (!r->ack_urgent && must_ack_now(r, c, ps__now_ms())) {
+    r->ack_urgent = 1;
+  }
+  if (c->on_due) {
     return;
   }
   c->on_due = 1;
@@ -1546,12 +1586,16 @@ static void ack_round(ps_receiver *r) {
     if (ps__now_ms() < r->retry_at_ms) {
       return;
     }
-  } else if (r->due == NULL) {
-    return;
+  } else if (r->due == NULL ||
+             (!r->uncommitted && !r->ack_urgent &&
+              (r->ack_at_ms == 0 || ps__now_ms() < r->ack_at_ms))) {
+    return; /* nothing new to commit, nothing to acknowledge yet */
   }
   if (commit_outputs(r) != 0) {
     return;
   }
+  r->uncommitted = 0;
+  r->ack_urgent = 0;
   if (r->async != NULL) {
     uint64_t tok = r->async->ops->token(r->async);
     while (r->due != NULL) {
@@ -1564,10 +1608,22 @@ static void ack_round(ps_receiver *r) {
     }
     return;
   }
-  while (r->due != NULL) {
-    conn *c = r->due;
+  int64_t now = ps__now_ms();
+  r->ack_at_ms = 0;
+  conn *next;
+  for (conn *c = r->due; c != NULL; c = next) {
+    next = c->dnext;
+    if (c->sess.ack_due && !must_ack_now(r, c, now)) {
+      int64_t at = c->acked_ms + ACK_DELAY_MS;
+      if (r->ack_at_ms == 0 || at < r->ack_at_ms) {
+        r->ack_at_ms = at;
+      }
+      continue; /* covered by a later acknowledgement */
+    }
     due_del(r, c);
     if (c->sess.ack_due) {
+      c->acked_ms = now;
+      c->acked_bytes = c->sess.bytes;
       if (ps__session_ack(&c->sess) != 0) {
         conn_close(r, c, c->sess.errmsg);
       } else if (c->sess.state == PS_SESS_DONE) {

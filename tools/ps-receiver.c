@@ -448,20 +448,14 @@ static const char *empty_hint(int c) {
 /* The common options (-Z, -q, ...) are added from ps_cli.c. */
 static const char shortopts[] = ":l:w:F:C:G:W:";
 
-/* Every sensor holds a descriptor: take the whole hard limit (the soft
- * one is often 1024, systemd's LimitNOFILE= sets both), and say when
- * even that is short of --max-sensors. */
-static void raise_nofile(uint64_t sensors) {
+/* Every sensor holds a descriptor: ps_cli_raise_nofile() took the whole
+ * hard limit at start (the soft one is often 1024; systemd's
+ * LimitNOFILE= sets both). Says so, and when even that is short of
+ * --max-sensors. */
+static void log_nofile(rlim_t was, uint64_t sensors) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
     return;
-  }
-  rlim_t was = rl.rlim_cur;
-  if (rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-      rl.rlim_cur = was;
-    }
   }
   char line[256];
   snprintf(line, sizeof(line), "open files limit %llu (was %llu, hard %llu)",
@@ -938,6 +932,10 @@ int main(int argc, char **argv) {
     return PS_EXIT_OK;
   }
 
+  struct rlimit nofile_was;
+  if (getrlimit(RLIMIT_NOFILE, &nofile_was) != 0) {
+    nofile_was.rlim_cur = 0;
+  }
   ps_cli_raise_nofile();
   char line[4096];
   ps_receiver *r = NULL;
@@ -978,7 +976,6 @@ int main(int argc, char **argv) {
     }
   }
   ps_receiver_set_max_sessions(r, (unsigned)max_sensors);
-  raise_nofile(max_sensors ? max_sensors : 1024);
   ps_receiver_set_idle_timeout_ms(r, (unsigned)idle * 1000u);
   ps_receiver_set_max_pending(r, (unsigned)max_pending);
   /* The journal first: it repairs the files the outputs may reopen. */
@@ -1224,6 +1221,7 @@ int main(int argc, char **argv) {
     ps_cli_log_event(PS_LOG_INFO, "kafka_input", NULL, kf,
                      sizeof(kf) / sizeof(kf[0]), line);
   }
+  log_nofile(nofile_was.rlim_cur, max_sensors ? max_sensors : 1024);
   for (int i = 0; i < n_listen; i++) {
     snprintf(line, sizeof(line), "listening on %s%s%s:%u, writing %s",
              strchr(hosts[i], ':') ? "[" : "", hosts[i][0] ? hosts[i] : "*",

@@ -27,6 +27,10 @@
  */
 #include <packetstreamer/packetstreamer.h>
 
+/* Weak, so that loadgen also builds against a library from before it
+ * (bench/scale.sh measures older builds for comparison). */
+#pragma weak ps_stream_set_batch_max_delay_ms
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -197,6 +201,11 @@ int main(int argc, char **argv) {
       ps_stream_set_batch_delay_ms(g[i].s, (unsigned)batch_delay);
     }
     if (max_delay >= 0) {
+      if (!ps_stream_set_batch_max_delay_ms) {
+        fprintf(stderr, "loadgen: -m: this library has no "
+                        "ps_stream_set_batch_max_delay_ms()\n");
+        return 2;
+      }
       ps_stream_set_batch_max_delay_ms(g[i].s, (unsigned)max_delay);
     }
     rc = ps_stream_connect(g[i].s, host, port);

@@ -189,7 +189,7 @@ for run in $(seq 1 "$RUNS"); do
     written=$(sed -n 's/.* sensor sessions (.* failed), \([0-9]*\) packets.*/\1/p' "$W/r.log" | tail -1)
     us=$(awk -v a="$after" -v b="$before" -v p="$written" 'BEGIN {printf "%.3f", (a - b) / p * 1e6}')
     [ -n "$FIRST" ] || FIRST=$us
-    ratio=$(awk -v a="$us" -v b="$FIRST" 'BEGIN {printf "%.2f", a / b}')
+    ratio=$(awk -v a="$us" -v b="$FIRST" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')
     row cpu "$n" "$sent" "$written" "$(awk -v a="$after" -v b="$before" 'BEGIN {printf "%.2f", a - b}')" "$us" "$ratio"
     [ "$sent" = "$written" ] || log "cpu $n: sent $sent, written $written"
   done

@@ -103,3 +103,17 @@ mix IN 2000
 stop_receiver
 res=$("$PCAPCMP" "$IN" "$WORK/out2.pcap") || fail "output after the shortage: $res"
 ok "64 descriptors: $conn of 60 sessions held, $refused refused and retried ($lines log line(s) in $((t1 - t0)) s), then a sensor: $res"
+
+# 3. A version 1 sensor (hostile's "good" mode speaks the protocol of the
+# earlier builds, waits for each ACK) is served by the receiver that
+# acknowledges quiet sessions at most every 250 ms: its second batch is
+# acknowledged (not immediately, it is not the first) and its close
+# confirmed.
+start_receiver "$WORK/r3.log" -w "$WORK/out3.pcap"
+: >"$WORK/go"
+HOSTILE_GO="$WORK/go" "$top_builddir/tests/hostile" good 127.0.0.1 "$RPORT" \
+  >"$WORK/h.out" 2>&1 || { cat "$WORK/h.out" >&2; fail "the version 1 sensor failed"; }
+expect_line "$WORK/h.out" "batch 2 acknowledged, close confirmed" "version 1 sensor served"
+stop_receiver
+expect_line "$WORK/r3.log" "1 sensor sessions \(0 failed\), 6 packets" "version 1 sensor's packets written"
+ok "a version 1 sensor: both batches acknowledged, close confirmed, 6 packets written"

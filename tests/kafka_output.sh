@@ -27,12 +27,13 @@ NANO="$DATA/tcp-handshake-nano.pcap"
 
 # 1. Three sensors (one with nanosecond stamps) into Kafka and a file.
 start_receiver "$WORK/r.log" -w "$WORK/files.pcapng" --kafka "$KAFKA" --kafka-topic caps \
-  --kafka-property compression.codec=lz4
+  --kafka-property compression.codec=lz4 --admin 127.0.0.1:0 --admin-port-file "$WORK/r.aport"
 pids=()
 "$SENSOR" -q -r "$A" --receiver "127.0.0.1:$RPORT" --name sa 2>"$WORK/sa.log" & pids+=($!)
 "$SENSOR" -q -r "$B" --receiver "127.0.0.1:$RPORT" --name sb 2>"$WORK/sb.log" & pids+=($!)
 "$SENSOR" -q -r "$NANO" --receiver "127.0.0.1:$RPORT" --name sn 2>"$WORK/sn.log" & pids+=($!)
 for p in "${pids[@]}"; do wait "$p" || { cat "$WORK"/s?.log >&2; fail "a sensor failed"; }; done
+curl -sf "http://127.0.0.1:$(awk '{print $2}' "$WORK/r.aport")/metrics" >"$WORK/r.metrics" || fail "GET /metrics"
 stop_receiver
 expect_line "$WORK/r.log" "writing pcapng to $WORK/files.pcapng and to Kafka topic caps at $KAFKA" "start line"
 # Everything is in Kafka once the sensors finished: they had their acks.
@@ -69,6 +70,13 @@ kcat -b "$KAFKA" -C -t caps -e -q -f '%k %p\n' 2>/dev/null | sort -u | awk '{pri
 kcat -b "$KAFKA" -C -t caps -e -q -D '' -c 1 -o beginning -p 0 >"$WORK/one.pcapng" 2>/dev/null
 tshark -r "$WORK/one.pcapng" >/dev/null 2>&1 || fail "one message is not a pcapng file tshark reads"
 ok "$msgs messages, one per batch, keyed by stream, headers right"
+# The metrics count them: every one handed on, and every one confirmed
+# (the sensors had their acknowledgements, so the broker had them all).
+for m in sent delivered; do
+  n=$(awk -v m="ps_receiver_kafka_${m}_messages_total" '$1 == m {print $2}' "$WORK/r.metrics")
+  [ "$n" = "$msgs" ] || fail "ps_receiver_kafka_${m}_messages_total is '$n', the topic holds $msgs"
+done
+ok "metrics: $msgs messages sent, $msgs delivered"
 
 # 3. A batch larger than the message limit is split at packet boundaries.
 start_receiver "$WORK/r3.log" --kafka "$KAFKA" --kafka-topic big \

@@ -1591,9 +1591,11 @@ static void ack_round(ps_receiver *r) {
       return;
     }
   } else if (r->due == NULL ||
-             (!r->uncommitted && !r->ack_urgent &&
-              (r->ack_at_ms == 0 || ps__now_ms() < r->ack_at_ms))) {
-    return; /* nothing new to commit, nothing to acknowledge yet */
+             (!r->uncommitted && !r->ack_urgent && r->ack_at_ms != 0 &&
+              ps__now_ms() < r->ack_at_ms)) {
+    /* Nothing new to commit, nothing to acknowledge yet (with no time
+     * set, the list below has not been looked at: it is now). */
+    return;
   }
   if (commit_outputs(r) != 0) {
     return;

@@ -361,6 +361,8 @@ START_TEST(test_batch_max_delay) {
     ps_stream_free(s);
     ck_assert_int_eq(rx_stop(&x), 0);
     expect_all(&x.rec, &g);
+    gen_free(&g);
+    rx_free(&x);
   }
 }
 END_TEST

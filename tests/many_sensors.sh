@@ -117,3 +117,16 @@ expect_line "$WORK/h.out" "batch 2 acknowledged, close confirmed" "version 1 sen
 stop_receiver
 expect_line "$WORK/r3.log" "1 sensor sessions \(0 failed\), 6 packets" "version 1 sensor's packets written"
 ok "a version 1 sensor: both batches acknowledged, close confirmed, 6 packets written"
+
+# 4. One ACK covers several batches of a quiet sensor: 10 small batches
+# 25 ms apart (each in a round of its own) got 10 ACK frames from a
+# receiver that acknowledged every round; now one at most every 250 ms.
+start_receiver "$WORK/r4.log" -w "$WORK/out4.pcap"
+"$top_builddir/tests/hostile" trickle 127.0.0.1 "$RPORT" >"$WORK/t.out" 2>&1 ||
+  { cat "$WORK/t.out" >&2; fail "the trickling sensor failed"; }
+stop_receiver
+acks=$(sed -n 's/.*10 batches, \([0-9]*\) acknowledgements, close confirmed/\1/p' "$WORK/t.out")
+[ -n "$acks" ] && [ "$acks" -ge 1 ] && [ "$acks" -le 4 ] ||
+  fail "10 quiet batches got ${acks:-no} acknowledgements: $(cat "$WORK/t.out")"
+expect_line "$WORK/r4.log" "1 sensor sessions \(0 failed\), 33 packets" "all 33 packets written"
+ok "10 quiet batches 25 ms apart: $acks acknowledgement(s), 33 packets written"

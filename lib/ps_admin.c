@@ -221,10 +221,7 @@ IFACE_GETTER(g_kernel, f->st.dropped)
 IFACE_GETTER(g_ifdrop, f->st.ifdropped)
 IFACE_GETTER(g_overflow, f->st.overflow)
 IFACE_GETTER(g_truncated, f->st.truncated)
-static uint64_t g_sampled(const ps__fleet_sensor *e, const ps__fleet_iface *f) {
-  (void)f;
-  return e->sampled_out;
-}
+IFACE_GETTER(g_sampled, f->st.sampled_out)
 
 static const smetric sensor_metrics[] = {
     {"ps_sensor_up", "gauge", "1 while the sensor is connected.", 0, g_up},
@@ -253,9 +250,9 @@ static const smetric sensor_metrics[] = {
     {"ps_sensor_truncated_packets_total", "counter",
      "Packets the sensor's capture source shortened.", 1, g_truncated},
     {"ps_sensor_sampled_out_packets_total", "counter",
-     "Packets remote captures left out by sampling or a rate cap (not "
-     "loss).",
-     0, g_sampled},
+     "Packets of the interface the sensor's filter took but sampling or a "
+     "rate cap left out (its report; not loss).",
+     1, g_sampled},
 };
 
 int ps__admin_metrics(ps__buf *out, const ps_receiver_counters *c,

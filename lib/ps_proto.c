@@ -498,9 +498,13 @@ int ps__dec_batch(const ps__frame *f, const ps__limits *lim, ps__batch *m,
 }
 
 int ps__enc_stats(ps__buf *out, const ps__stats *m) {
-  uint8_t *p = frame_begin(out, PS_FRAME_STATS, PS_STATS_LEN);
+  uint8_t *p =
+      frame_begin(out, PS_FRAME_STATS, m->v2 ? PS_STATS_LEN_V2 : PS_STATS_LEN);
   if (p == NULL) {
     return PS_ERR_NOMEM;
+  }
+  if (m->v2) {
+    ps__put64(p + 60, m->c.sampled_out);
   }
   ps__put32(p, m->iface);
   ps__put64(p + 4, m->c.captured);
@@ -515,10 +519,12 @@ int ps__enc_stats(ps__buf *out, const ps__stats *m) {
 
 int ps__dec_stats(const ps__frame *f, ps__stats *m, char *errbuf) {
   const uint8_t *p = f->payload;
-  if (f->len != PS_STATS_LEN) {
+  if (f->len != PS_STATS_LEN && f->len != PS_STATS_LEN_V2) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL, "stats frame of %u bytes",
                       f->len);
   }
+  m->v2 = f->len == PS_STATS_LEN_V2;
+  m->c.sampled_out = m->v2 ? ps__get64(p + 60) : 0;
   m->iface = ps__get32(p);
   m->c.captured = ps__get64(p + 4);
   m->c.bytes = ps__get64(p + 12);

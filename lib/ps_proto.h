@@ -86,6 +86,7 @@ int ps__wire_error_retries(uint16_t code);
 #define PS_PKT_HDR 24 /* per-packet record header inside a batch */
 #define PS_BATCH_HDR 20
 #define PS_STATS_LEN 60
+#define PS_STATS_LEN_V2 68 /* version 2: sampled_out follows */
 
 /* Limits one decoder enforces. */
 typedef struct ps__limits {
@@ -182,6 +183,9 @@ typedef struct ps__batch {
 typedef struct ps__stats {
   uint32_t iface;
   ps_capture_stats c;
+  /* The version 2 layout (PS_STATS_LEN_V2, with c.sampled_out): the
+   * encoder writes it when set, the decoder says which it read. */
+  int v2;
 } ps__stats;
 
 /* Encoders append one whole frame to out. They return 0, PS_ERR_INVALID

@@ -1424,6 +1424,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h,
    * sampled out. */
   if (s->sample_n > 1 && s->sample_seen++ % s->sample_n != 0) {
     s->sampled_out++;
+    src->st.sampled_out++;
     return;
   }
   if (s->max_pps > 0) {
@@ -1433,6 +1434,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h,
     }
     if (s->pps_n >= s->max_pps) {
       s->sampled_out++;
+      src->st.sampled_out++;
       return;
     }
     s->pps_n++;

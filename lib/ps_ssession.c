@@ -127,7 +127,7 @@ int ps__ssession_send_stats(ps__ssession *s, uint32_t id) {
   if (s->state != PS_SS_ACTIVE || !f->has_stats) {
     return 0;
   }
-  ps__stats m = {.iface = id, .c = f->stats};
+  ps__stats m = {.iface = id, .c = f->stats, .v2 = s->version >= 2};
   size_t at = ps__buf_size(&s->out);
   if (ps__enc_stats(&s->out, &m) != 0) {
     return nomem(s);

@@ -379,6 +379,25 @@ START_TEST(test_roundtrip_stats) {
   ck_assert_uint_eq(d.c.dropped, 4);
   ck_assert_uint_eq(d.c.ifdropped, 5);
   ck_assert_uint_eq(d.c.truncated, 6);
+  ck_assert_int_eq(d.v2, 0);
+  ck_assert_uint_eq(d.c.sampled_out, 0);
+  ps__buf_free(&b);
+  /* Version 2 adds sampled_out at offset 60; a version 1 frame keeps its
+   * 60 bytes and never carries it. */
+  st.v2 = 1;
+  st.c.sampled_out = 77;
+  ck_assert_int_eq(ps__enc_stats(&b, &st), 0);
+  f = parse_one(&b);
+  ck_assert_uint_eq(f.len, 68);
+  ck_assert_int_eq(ps__dec_stats(&f, &d, eb), 0);
+  ck_assert_int_eq(d.v2, 1);
+  ck_assert_uint_eq(d.c.sampled_out, 77);
+  ck_assert_uint_eq(d.c.truncated, 6);
+  ps__buf_free(&b);
+  st.v2 = 0;
+  ck_assert_int_eq(ps__enc_stats(&b, &st), 0);
+  f = parse_one(&b);
+  ck_assert_uint_eq(f.len, 60);
   ps__buf_free(&b);
 }
 END_TEST

@@ -358,6 +358,12 @@ static json_t *sensor_json(const ps__fleet_sensor *e) {
     if (e->announced) {
       json_object_set_new(o, "version", json_string(e->version));
       json_object_set_new(o, "host", json_string(e->host));
+      json_object_set_new(
+          o, "standby",
+          json_boolean((e->announce_flags & PS_ANNOUNCE_STANDBY) != 0));
+      json_object_set_new(
+          o, "remote_capture",
+          json_boolean((e->announce_flags & PS_ANNOUNCE_REMOTE) != 0));
     }
   }
   return o;
@@ -696,6 +702,11 @@ static json_t *capture_json(const ps__capture *c) {
   if (o == NULL) {
     return NULL;
   }
+  /* Who started it: the API, or the sensor's command line (its own). */
+  json_object_set_new(o, "origin", json_string(c->own ? "sensor" : "api"));
+  if (c->own) {
+    json_object_set_new(o, "read_only", json_boolean(c->read_only));
+  }
   if (c->req.duration_ms) {
     json_object_set_new(o, "duration_s",
                         json_integer((json_int_t)(c->req.duration_ms / 1000)));
@@ -921,6 +932,18 @@ static enum MHD_Result captures_route(ps__admin *a, struct MHD_Connection *c,
   }
   if (strcmp(method, "GET") == 0) {
     return reply_json(c, MHD_HTTP_OK, capture_json(cap));
+  }
+  if (cap->own && cap->read_only &&
+      (strcmp(method, "DELETE") == 0 || strcmp(method, "PATCH") == 0)) {
+    /* The sensor said so in its announcement: asking it would only be
+     * refused there. */
+    return reply_error(c, MHD_HTTP_FORBIDDEN,
+                       "capture %llu is sensor %s's own (its command line), "
+                       "and that sensor takes no remote control (it was not "
+                       "started with --allow-remote-capture): it can be "
+                       "listed, not %s",
+                       id, cap->t[0].sensor,
+                       method[0] == 'D' ? "stopped" : "changed");
   }
   if (strcmp(method, "DELETE") == 0) {
     if (ps__captures_stop(cs, cap, ps__now_ms()) != 0) {

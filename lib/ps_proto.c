@@ -1023,8 +1023,10 @@ int ps__enc_capture_state(ps__buf *out, const ps__capture_state_msg *m) {
   }
   size_t tl = m->text.len > PS_MAX_ERROR_TEXT ? PS_MAX_ERROR_TEXT : m->text.len;
   uint8_t *p;
-  int rc = ctl_size(out, PS_FRAME_CAPTURE_STATE,
-                    12 + 4 * (size_t)m->n_ifaces + 16 + 2 + tl, &p);
+  int own = m->state == PS_CAP_OWN;
+  int rc =
+      ctl_size(out, PS_FRAME_CAPTURE_STATE,
+               12 + 4 * (size_t)m->n_ifaces + 16 + 2 + tl + (own ? 8 : 0), &p);
   if (rc != 0) {
     return rc;
   }
@@ -1040,6 +1042,10 @@ int ps__enc_capture_state(ps__buf *out, const ps__capture_state_msg *m) {
   ps__put64(p + 8, m->sampled_out);
   ps__text t = {m->text.p, tl};
   put_text(p + 16, &t, 2);
+  if (own) {
+    ps__put32(p + 18 + tl, m->sample_n);
+    ps__put32(p + 22 + tl, m->max_pps);
+  }
   return 0;
 }
 
@@ -1080,8 +1086,20 @@ int ps__dec_capture_state(const ps__frame *f, ps__capture_state_msg *m,
   m->packets = take(&c, 8);
   m->sampled_out = take(&c, 8);
   m->text = take_text(&c, (size_t)take(&c, 2));
+  if (m->state == PS_CAP_OWN) {
+    m->sample_n = (uint32_t)take(&c, 4);
+    m->max_pps = (uint32_t)take(&c, 4);
+  }
   if (c.bad) {
     return CTL_BAD("too short");
+  }
+  /* Only the sensor's own captures run without a receiver's request. */
+  int own_id = (m->id & PS_CAPTURE_ID_OWN) != 0;
+  if ((m->state == PS_CAP_OWN && !own_id) ||
+      (m->state == PS_CAP_RUNNING && own_id)) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "capture state %u for capture %llu", m->state,
+                      (unsigned long long)m->id);
   }
   if (m->text.len > PS_MAX_ERROR_TEXT) {
     return ps__seterr(errbuf, PS_ERR_LIMIT,

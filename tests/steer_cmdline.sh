@@ -33,7 +33,7 @@ wait_packets() { # ID N: the API counts N packets for capture ID
 }
 
 ip netns exec "$NSB" "$SENSOR" -i vb --receiver "10.77.0.1:$RPORT" --name edge-1 --allow-remote-capture \
-  --remote-filter-guard 'not udp port 9996' udp port 9999 2>"$WORK/edge-1.log" &
+  --remote-filter-guard 'not udp port 9996' --remote-max-pps 1000 udp port 9999 2>"$WORK/edge-1.log" &
 PIDS+=($!)
 wait_log "$WORK/r.log" "capture 1: sensor edge-1 runs its own capture \(command line\), filter 'udp port 9999'" 1 \
   "edge-1's command-line capture not announced"
@@ -65,6 +65,25 @@ send 9999 30; send 9997 15; send 9996 5
 wait_packets 1 35
 ok "filter changed live: 20 before, 15 after, the guard held"
 
+# Sampling changed live: 1/2 of the next 10 (the first of every 2).
+ctl capture set-sample 1 1/2 >"$WORK/smp.txt" || { cat "$WORK/smp.txt"; fail "set-sample"; }
+expect_line "$WORK/smp.txt" "edge-1 .*change: switched at [0-9T:.-]+Z after 35 packets\)" "the sampling switch point"
+send 9997 10
+wait_packets 1 40
+[ "$(field 1 'c["sample"]')" = "1/2" ] || { ctl capture show 1; fail "sampling 1/2 not shown"; }
+# (the sensor's sampled-out count comes with its next state: the end)
+# Beyond the policy: refused by the sensor with its reason, nothing changed.
+A python3 - "$ADMIN" >"$WORK/pps.txt" <<'PY' || fail "PATCH max_pps"
+import json, sys, urllib.request
+r = urllib.request.Request(sys.argv[1] + "/api/v1/captures/1", method="PATCH",
+                           data=json.dumps({"max_pps": 5000}).encode(),
+                           headers={"Content-Type": "application/json"})
+print(json.load(urllib.request.urlopen(r))["sensors"][0]["change"])
+PY
+expect_line "$WORK/pps.txt" "^refused: max_pps beyond this sensor's limit of 1000 \(--remote-max-pps\)$" "max_pps beyond the policy"
+expect_line "$WORK/edge-1.log" "the command-line capture: request refused: max_pps beyond this sensor's limit of 1000" "the sensor logs the refusal"
+ok "sampling changed live (5 of the next 10 kept); a max_pps beyond --remote-max-pps refused with the reason"
+
 # Read-only: refused with the reason, and the capture runs on.
 ctl capture set-filter 2 udp >"$WORK/ro1.txt" 2>&1 && fail "PATCH of a read-only capture accepted"
 expect_line "$WORK/ro1.txt" "HTTP 403: capture 2 is sensor edge-2's own \(its command line\), and that sensor takes no remote control \(it was not started with --allow-remote-capture\): it can be listed, not changed" \
@@ -80,15 +99,15 @@ ok "read-only capture: PATCH and DELETE refused (403) with the reason; it runs o
 ctl capture stop 1 >"$WORK/stop.txt" || { cat "$WORK/stop.txt"; fail "capture stop"; }
 cat "$WORK/stop.txt"
 expect_line "$WORK/stop.txt" "^capture 1: ended" "capture 1 ended by DELETE"
-expect_line "$WORK/stop.txt" "edge-1 +ended +35 packets: stopped by the receiver" "edge-1's end"
+expect_line "$WORK/stop.txt" "edge-1 +ended +40 packets, 5 sampled out: stopped by the receiver" "edge-1's end"
 wait_log "$WORK/edge-1.log" "the command-line capture was stopped by the receiver: standing by" 1 "the sensor stands by"
 send 9999 10; send 9997 10
 sleep 1
-[ "$(field 1 'c["packets"]')" = 35 ] || fail "capture 1 took packets after its end"
+[ "$(field 1 'c["packets"]')" = 40 ] || fail "capture 1 took packets after its end"
 kill -0 "${PIDS[1]}" 2>/dev/null || fail "edge-1 exited after DELETE"
 ctl --json sensors edge-1 | grep -q '"standby": true' || { ctl --json sensors edge-1; fail "edge-1 does not announce standby"; }
 # and takes a new capture.
-ctl capture start --sensors edge-1 --interface vb --duration 2 udp port 9995 >"$WORK/c3.txt" ||
+ctl capture start --sensors edge-1 --interface vb --duration 2 --max-pps 1000 udp port 9995 >"$WORK/c3.txt" ||
   { cat "$WORK/c3.txt"; fail "capture 3 start"; }
 expect_line "$WORK/c3.txt" "^capture 3: running" "capture 3 running on the standby edge-1"
 send 9995 7
@@ -106,11 +125,11 @@ sleep 0.5
 stop_receiver
 count() { tshark -r "$WORK/out.pcap" -Y "$1" 2>/dev/null | wc -l; }
 [ "$(count 'udp.dstport == 9999')" -eq 20 ] || fail "port 9999: $(count 'udp.dstport == 9999') in the file, expected 20"
-[ "$(count 'udp.dstport == 9997')" -eq 15 ] || fail "port 9997: $(count 'udp.dstport == 9997'), expected 15"
+[ "$(count 'udp.dstport == 9997')" -eq 20 ] || fail "port 9997: $(count 'udp.dstport == 9997'), expected 15 + 5"
 [ "$(count 'udp.dstport == 9996')" -eq 0 ] || fail "the guard let port 9996 through"
 [ "$(count 'udp.dstport == 9995')" -eq 7 ] || fail "port 9995: $(count 'udp.dstport == 9995'), expected 7"
 [ "$(count 'udp.dstport == 9994')" -eq 9 ] || fail "port 9994: $(count 'udp.dstport == 9994'), expected 9"
 total=$(tshark -r "$WORK/out.pcap" 2>/dev/null | wc -l)
-[ "$total" -eq 51 ] || fail "the file holds $total packets, expected 51"
+[ "$total" -eq 56 ] || fail "the file holds $total packets, expected 56"
 [ "$api" -eq "$total" ] || fail "the API counts $api, the file holds $total"
-ok "the file: exactly 20 + 15 + 7 + 9 = $total packets, as the API counts"
+ok "the file: exactly 20 + 15 + 5 + 7 + 9 = $total packets, as the API counts"

@@ -133,11 +133,9 @@ struct ps_sensor {
   /* The remote capture running (cap_id 0: none), or the sensor's own
    * (PS_CAPTURE_ID_OWN: the live capture its interfaces and filter
    * started, announced to version 2 receivers and steerable by them with
-   * remote_capture). own_session: the stream's session that heard of it
-   * last (its reconnects + 1). to_standby: a receiver stopped the own
-   * capture; the sensor stays connected as a standby one. */
+   * remote_capture). to_standby: a receiver stopped the own capture;
+   * the sensor stays connected as a standby one. */
   uint64_t cap_id;
-  uint64_t own_session;
   int to_standby;
   int64_t cap_end_ms;
   uint64_t cap_count, cap_packets;
@@ -1528,16 +1526,7 @@ static int send_state(ps_sensor *s, uint64_t id, uint8_t state,
                       const char *text);
 static void on_control(void *ud, const ps__frame *f);
 
-/* The own capture, said at the start of every session (after its
- * interfaces, which the state names). */
-static int own_announce(ps_sensor *s, const ps_stream_counters *sc) {
-  if (s->cap_id != PS_CAPTURE_ID_OWN || !ps__stream_controllable(s->stream) ||
-      s->own_session == sc->reconnects + 1) {
-    return 0;
-  }
-  s->own_session = sc->reconnects + 1;
-  return send_state(s, s->cap_id, PS_CAP_OWN, s->cap_filter);
-}
+static int own_state(ps_sensor *s);
 
 static int run_live(ps_sensor *s) {
   struct pollfd pfd[MAX_SOURCES + 3];
@@ -1560,9 +1549,6 @@ static int run_live(ps_sensor *s) {
     }
     if (s->cap_id == PS_CAPTURE_ID_OWN) {
       int rc = handle_inbox(s);
-      if (rc == 0) {
-        rc = own_announce(s, &sc);
-      }
       if (rc != 0 || s->to_standby) {
         return rc;
       }
@@ -1806,6 +1792,34 @@ static int send_state(ps_sensor *s, uint64_t id, uint8_t state,
   return rc;
 }
 
+/* The own capture as the receiver is told of it: at the start of every
+ * session, after the interfaces and before any batch (so the packets a
+ * reconnection resends are its too), and now to the session up, if
+ * any. Called when it starts and after each change. */
+static int own_state(ps_sensor *s) {
+  ps__capture_state_msg m = {.id = PS_CAPTURE_ID_OWN,
+                             .state = PS_CAP_OWN,
+                             .packets = s->cap_packets,
+                             .sampled_out = s->sampled_out,
+                             .text = {s->cap_filter, strlen(s->cap_filter)},
+                             .sample_n = s->sample_n,
+                             .max_pps = s->max_pps};
+  for (unsigned i = 0; i < s->n_src && m.n_ifaces < PS_MAX_CAPTURE_IFACES;
+       i++) {
+    if (s->src[i].announced && !s->src[i].closed) {
+      m.ifaces[m.n_ifaces++] = s->src[i].stream_if;
+    }
+  }
+  ps__buf b = {0};
+  int rc = ps__enc_capture_state(&b, &m);
+  if (rc == 0) {
+    rc = ps__stream_set_session_state(s->stream, ps__buf_head(&b),
+                                      ps__buf_size(&b));
+  }
+  ps__buf_free(&b);
+  return rc;
+}
+
 /* Refuses request id with the reason, on this side's log and the
  * receiver's answer. */
 static int refuse_remote(ps_sensor *s, uint64_t id, uint8_t state,
@@ -1914,6 +1928,7 @@ static int cap_end(ps_sensor *s, const char *why) {
   if (s->cap_id == 0) {
     return 0;
   }
+  ps__stream_set_session_state(s->stream, NULL, 0); /* no longer running */
   int rc = ps_stream_flush(s->stream);
   if (rc == 0) {
     rc = send_all_stats(s);
@@ -2183,6 +2198,9 @@ static int cap_change(ps_sensor *s, const ps__capture_change *m) {
   char nb[48];
   ps__log(s->log, s->log_ud, PS_LOG_INFO, "%s %s", cap_name(s, nb, sizeof(nb)),
           text);
+  if (s->cap_id == PS_CAPTURE_ID_OWN && own_state(s) != 0) {
+    return PS_ERR_NOMEM;
+  }
   return send_state(s, s->cap_id, PS_CAP_CHANGED, text);
 }
 
@@ -2363,9 +2381,13 @@ int ps_sensor_run(ps_sensor *s, ps_stream *stream) {
     s->cap_id = PS_CAPTURE_ID_OWN;
     s->cap_packets = s->cap_count = 0;
     s->cap_end_ms = INT64_MAX;
-    s->own_session = 0;
     s->to_standby = 0;
     ps__stream_set_control(stream, on_control, s);
+    /* Sessions to come say it at their start; one up already, now. */
+    rc = own_state(s);
+    if (rc == 0) {
+      rc = send_state(s, s->cap_id, PS_CAP_OWN, s->cap_filter);
+    }
   }
   if (rc != 0) {
     snprintf(s->errmsg, sizeof(s->errmsg), "%s", ps_stream_errmsg(stream));
@@ -2411,6 +2433,7 @@ int ps_sensor_run(ps_sensor *s, ps_stream *stream) {
       }
     }
     ps__stream_set_control(stream, NULL, NULL);
+    ps__stream_set_session_state(stream, NULL, 0);
     s->cap_id = 0;
     free(s->cap_filter);
     s->cap_filter = NULL;

@@ -288,6 +288,11 @@ static int announce_all(ps__ssession *s) {
       return nomem(s);
     }
   }
+  if (s->version >= 2 && env->session_state != NULL &&
+      ps__buf_append(&s->out, env->session_state, env->session_state_len) !=
+          0) {
+    return nomem(s);
+  }
   for (uint32_t i = 0; i < env->n_ifaces; i++) {
     int rc = ps__ssession_send_stats(s, i);
     if (rc != 0) {

@@ -2378,6 +2378,15 @@ int ps_sensor_run(ps_sensor *s, ps_stream *stream) {
       s->stream = NULL;
       return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
     }
+    /* A capture asked for later on the same interface reuses its
+     * stream interface (see stream_if). */
+    for (unsigned i = 0; i < s->n_src && s->n_known < PS_MAX_IFACES; i++) {
+      known_if *q = &s->known[s->n_known++];
+      snprintf(q->name, sizeof(q->name), "%s", s->src[i].name);
+      q->linktype = s->src[i].linktype;
+      q->snaplen = s->src[i].snaplen;
+      q->id = s->src[i].stream_if;
+    }
     s->cap_id = PS_CAPTURE_ID_OWN;
     s->cap_packets = s->cap_count = 0;
     s->cap_end_ms = INT64_MAX;

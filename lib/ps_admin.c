@@ -183,6 +183,20 @@ static const rmetric receiver_metrics[] = {
      "Resent batches skipped as already written.", RC(duplicate_batches)},
     {"ps_receiver_write_stalls_total", "counter",
      "Times an output could not write (sensors held back).", RC(write_stalls)},
+    {"ps_receiver_kafka_sent_messages_total", "counter",
+     "Messages the Kafka output handed to the producer.", RC(kafka_sent)},
+    {"ps_receiver_kafka_delivered_messages_total", "counter",
+     "Messages the broker confirmed kept (delivery reports).",
+     RC(kafka_delivered)},
+    {"ps_receiver_kafka_read_messages_total", "counter",
+     "Messages the Kafka input read.", RC(kafka_messages)},
+    {"ps_receiver_kafka_duplicate_messages_total", "counter",
+     "Messages the Kafka input skipped as already taken.",
+     RC(kafka_duplicates)},
+    {"ps_receiver_kafka_gaps_total", "counter",
+     "Places where a stream's batches in the topic jump.", RC(kafka_gaps)},
+    {"ps_receiver_kafka_bad_messages_total", "counter",
+     "Messages the Kafka input skipped as not ours or damaged.", RC(kafka_bad)},
 };
 
 typedef struct smetric {

@@ -1397,6 +1397,12 @@ typedef struct ps_receiver_counters {
   uint64_t kafka_duplicates;
   uint64_t kafka_gaps;
   uint64_t kafka_bad;
+  /* Since 0.2, the Kafka output (ps_kafka_sink()): messages handed to
+   * the producer, and those the broker's delivery reports confirmed
+   * kept. Batches are acknowledged to the sensors only as far as the
+   * second has come. */
+  uint64_t kafka_sent;
+  uint64_t kafka_delivered;
 } ps_receiver_counters;
 
 /* Copies the receiver's counters into *out, size bytes as for

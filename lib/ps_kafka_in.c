@@ -40,6 +40,7 @@ typedef struct kin_iface {
 
 typedef struct kin_stream {
   struct kin_stream *next;
+  struct kin_stream *newer, *older; /* by last message, for the limit */
   char sensor[256];
   uint64_t stream;
   ps_session_info info;
@@ -57,6 +58,8 @@ struct ps__kin {
   int pipe_fd[2];
   char topic[256];
   kin_stream *streams[STREAM_BUCKETS];
+  kin_stream *newest, *oldest;
+  unsigned n_streams;
   uint64_t next_id;
   uint64_t uncommitted; /* messages consumed since the last commit */
   int failed;
@@ -87,13 +90,85 @@ static void bad(ps__kin *k, const rd_kafka_message_t *m, const char *why) {
   }
 }
 
+static void lru_unlink(ps__kin *k, kin_stream *s) {
+  if (s->newer != NULL) {
+    s->newer->older = s->older;
+  } else {
+    k->newest = s->older;
+  }
+  if (s->older != NULL) {
+    s->older->newer = s->newer;
+  } else {
+    k->oldest = s->newer;
+  }
+  s->newer = s->older = NULL;
+}
+
+static void lru_front(ps__kin *k, kin_stream *s) {
+  s->older = k->newest;
+  s->newer = NULL;
+  if (k->newest != NULL) {
+    k->newest->newer = s;
+  } else {
+    k->oldest = s;
+  }
+  k->newest = s;
+}
+
+static void stream_end(ps__kin *k, kin_stream *s);
+
+/* At the limit (--max-sensors): the stream whose last message is the
+ * oldest ends (its outputs close it, as when a network sensor leaves);
+ * its position stays in the stream table, so a later message of it
+ * starts a new session that skips what was taken. Without this, every
+ * sensor name and stream id anyone may write into the topic would keep
+ * a session (memory, and with --split-by-sensor an open file) for as
+ * long as the consumer runs. */
+static void stream_evict(ps__kin *k) {
+  kin_stream *s = k->oldest;
+  if (s == NULL) {
+    return;
+  }
+  for (kin_stream **pp = &k->streams[bucket(s->sensor, s->stream)]; *pp != NULL;
+       pp = &(*pp)->next) {
+    if (*pp == s) {
+      *pp = s->next;
+      break;
+    }
+  }
+  lru_unlink(k, s);
+  k->n_streams--;
+  k->ctr.ended++;
+  if (k->ctr.ended <= BAD_LOG_MAX) {
+    ps__log(k->env.log, k->env.log_ud, PS_LOG_INFO,
+            "Kafka input: stream %016llx of sensor %s ended, the one "
+            "longest without a message: %u streams open is the limit "
+            "(--max-sensors); a later message starts it again%s",
+            (unsigned long long)s->stream, s->sensor, k->n_streams + 1,
+            k->ctr.ended == BAD_LOG_MAX ? " (further ones only counted)" : "");
+  }
+  stream_end(k, s);
+}
+
+static unsigned max_streams(const ps__kin *k) {
+  unsigned m = k->env.max_streams ? *k->env.max_streams : 0;
+  return m ? m : 1024;
+}
+
 static kin_stream *stream_get(ps__kin *k, const char *sensor, uint64_t stream) {
   kin_stream **pp = &k->streams[bucket(sensor, stream)];
   for (; *pp != NULL; pp = &(*pp)->next) {
     if ((*pp)->stream == stream && strcmp((*pp)->sensor, sensor) == 0) {
-      return *pp;
+      kin_stream *s = *pp;
+      lru_unlink(k, s);
+      lru_front(k, s);
+      return s;
     }
   }
+  while (k->n_streams >= max_streams(k) && k->oldest != NULL) {
+    stream_evict(k);
+  }
+  pp = &k->streams[bucket(sensor, stream)];
   kin_stream *s = calloc(1, sizeof(*s));
   if (s == NULL) {
     return NULL;
@@ -114,7 +189,10 @@ static kin_stream *stream_get(ps__kin *k, const char *sensor, uint64_t stream) {
     }
     s->started = i + 1;
   }
+  s->next = *pp;
   *pp = s;
+  lru_front(k, s);
+  k->n_streams++;
   k->ctr.streams++;
   ps__log(k->env.log, k->env.log_ud, PS_LOG_INFO,
           "Kafka input: stream %016llx of sensor %s",
@@ -248,6 +326,7 @@ static void take(ps__kin *k, const rd_kafka_message_t *m) {
     bad(k, m, "out of memory");
     return;
   }
+  e->used_ms = ps__now_ms(); /* (the table forgets idle streams first) */
   uint64_t pos = meta.seq << 16 | meta.part;
   if (pos <= e->seq) {
     k->ctr.duplicates++;
@@ -455,11 +534,7 @@ void ps__kin_get_counters(ps__kin *k, ps__kin_counters *out) {
   *out = k->ctr;
 }
 
-int ps__kin_close(ps__kin *k) {
-  if (k == NULL || k->rk == NULL) {
-    return 0;
-  }
-  int rc = commit(k, 0);
+static void streams_end_all(ps__kin *k) {
   for (unsigned i = 0; i < STREAM_BUCKETS; i++) {
     while (k->streams[i] != NULL) {
       kin_stream *s = k->streams[i];
@@ -467,6 +542,16 @@ int ps__kin_close(ps__kin *k) {
       stream_end(k, s);
     }
   }
+  k->newest = k->oldest = NULL;
+  k->n_streams = 0;
+}
+
+int ps__kin_close(ps__kin *k) {
+  if (k == NULL || k->rk == NULL) {
+    return 0;
+  }
+  int rc = commit(k, 0);
+  streams_end_all(k);
   rd_kafka_consumer_close(k->rk);
   return rc;
 }
@@ -475,13 +560,7 @@ void ps__kin_free(ps__kin *k) {
   if (k == NULL) {
     return;
   }
-  for (unsigned i = 0; i < STREAM_BUCKETS; i++) {
-    while (k->streams[i] != NULL) {
-      kin_stream *s = k->streams[i];
-      k->streams[i] = s->next;
-      stream_end(k, s);
-    }
-  }
+  streams_end_all(k);
   if (k->q != NULL) {
     rd_kafka_queue_destroy(k->q);
   }

@@ -218,11 +218,15 @@ static void client_close(poip_client *c, const char *what, const char *reason) {
   ps->dead = c;
   if (ps->connect_out) {
     /* A consumer that stayed a while gets a quick reconnect; one that
-     * drops us at once, the growing back-off. */
+     * drops us at once, the growing back-off (else a consumer refusing
+     * us by closing would see a connection every 500 ms for ever). */
     if (ps__now_ms() - ps->connected_at > 10000) {
       ps->backoff_ms = BACKOFF_MIN_MS;
     }
     ps->retry_at = ps__now_ms() + ps->backoff_ms;
+    ps->backoff_ms = ps->backoff_ms * 2 > ps->backoff_max_ms
+                         ? ps->backoff_max_ms
+                         : ps->backoff_ms * 2;
   }
 }
 

@@ -31,12 +31,24 @@
 #define STREAM_BUCKETS 1024
 #define BUDGET_MSGS 2000 /* messages per loop round */
 #define BAD_LOG_MAX 20   /* bad messages logged one by one */
+/* Lines a topic writer can cause (a stream started or ended, a gap): at
+ * most LOG_WINDOW_MAX per LOG_WINDOW_MS of each kind, then one line with
+ * the number not shown. */
+#define LOG_WINDOW_MS 10000
+#define LOG_WINDOW_MAX 20
 
 typedef struct kin_iface {
   ps_interface_info info;
   char name[256];
   void *slot[PS_MAX_SINKS];
 } kin_iface;
+
+typedef struct kin_loglim {
+  const char *what; /* "stream lines", "gap lines" */
+  int64_t since;
+  unsigned n;
+  uint64_t hidden;
+} kin_loglim;
 
 typedef struct kin_stream {
   struct kin_stream *next;
@@ -65,6 +77,7 @@ struct ps__kin {
   int failed;
   char errmsg[PS_ERRMSG_MAX];
   ps__kin_counters ctr;
+  kin_loglim lim_streams, lim_gaps;
   /* The message being taken. */
   kin_stream *cur;
   unsigned map[PS_KMSG_MAX_IFACES];
@@ -77,6 +90,33 @@ static unsigned bucket(const char *sensor, uint64_t stream) {
     h = (h ^ (uint8_t)*p) * 0x100000001B3ull;
   }
   return (unsigned)(h % STREAM_BUCKETS);
+}
+
+static void lim_flush(ps__kin *k, kin_loglim *l) {
+  if (l->hidden > 0) {
+    ps__log(k->env.log, k->env.log_ud, PS_LOG_INFO,
+            "Kafka input: %llu more %s not logged one by one (at most %d "
+            "per %d s)",
+            (unsigned long long)l->hidden, l->what, LOG_WINDOW_MAX,
+            LOG_WINDOW_MS / 1000);
+    l->hidden = 0;
+  }
+}
+
+/* Whether one more line of l's kind may go now. */
+static int lim_ok(ps__kin *k, kin_loglim *l) {
+  int64_t now = ps__now_ms();
+  if (l->since == 0 || now - l->since >= LOG_WINDOW_MS) {
+    lim_flush(k, l);
+    l->since = now;
+    l->n = 0;
+  }
+  if (l->n < LOG_WINDOW_MAX) {
+    l->n++;
+    return 1;
+  }
+  l->hidden++;
+  return 0;
 }
 
 static void bad(ps__kin *k, const rd_kafka_message_t *m, const char *why) {
@@ -139,13 +179,12 @@ static void stream_evict(ps__kin *k) {
   lru_unlink(k, s);
   k->n_streams--;
   k->ctr.ended++;
-  if (k->ctr.ended <= BAD_LOG_MAX) {
+  if (lim_ok(k, &k->lim_streams)) {
     ps__log(k->env.log, k->env.log_ud, PS_LOG_INFO,
             "Kafka input: stream %016llx of sensor %s ended, the one "
             "longest without a message: %u streams open is the limit "
-            "(--max-sensors); a later message starts it again%s",
-            (unsigned long long)s->stream, s->sensor, k->n_streams + 1,
-            k->ctr.ended == BAD_LOG_MAX ? " (further ones only counted)" : "");
+            "(--max-sensors); a later message starts it again",
+            (unsigned long long)s->stream, s->sensor, k->n_streams + 1);
   }
   stream_end(k, s);
 }
@@ -181,9 +220,11 @@ static kin_stream *stream_get(ps__kin *k, const char *sensor, uint64_t stream) {
   s->info.peer = s->peer;
   for (unsigned i = 0; i < k->env.n_sinks; i++) {
     if (ps__sink_session_start(k->env.sinks[i], &s->info) != 0) {
-      ps__log(k->env.log, k->env.log_ud, PS_LOG_ERROR,
-              "Kafka input: sensor %s: output refused it: %s", sensor,
-              k->env.sinks[i]->errmsg);
+      if (lim_ok(k, &k->lim_streams)) {
+        ps__log(k->env.log, k->env.log_ud, PS_LOG_ERROR,
+                "Kafka input: sensor %s: output refused it: %s", sensor,
+                k->env.sinks[i]->errmsg);
+      }
       s->refused = 1;
       break;
     }
@@ -194,9 +235,11 @@ static kin_stream *stream_get(ps__kin *k, const char *sensor, uint64_t stream) {
   lru_front(k, s);
   k->n_streams++;
   k->ctr.streams++;
-  ps__log(k->env.log, k->env.log_ud, PS_LOG_INFO,
-          "Kafka input: stream %016llx of sensor %s",
-          (unsigned long long)stream, sensor);
+  if (lim_ok(k, &k->lim_streams)) {
+    ps__log(k->env.log, k->env.log_ud, PS_LOG_INFO,
+            "Kafka input: stream %016llx of sensor %s",
+            (unsigned long long)stream, sensor);
+  }
   return s;
 }
 
@@ -349,6 +392,8 @@ static void take(ps__kin *k, const rd_kafka_message_t *m) {
                 : meta.seq != last_seq || meta.part != last_part + 1;
   if (gap) {
     k->ctr.gaps++;
+  }
+  if (gap && lim_ok(k, &k->lim_gaps)) {
     ps__log(k->env.log, k->env.log_ud, PS_LOG_WARNING,
             "Kafka input: sensor %s stream %016llx: batch %llu part %u "
             "follows batch %llu part %u (a gap: not in the topic)",
@@ -440,6 +485,8 @@ int ps__kin_new(ps__kin **out, const ps__kin_env *env, const char *brokers,
   }
   k->env = *env;
   k->next_id = 1;
+  k->lim_streams.what = "stream lines";
+  k->lim_gaps.what = "gap lines";
   k->pipe_fd[0] = k->pipe_fd[1] = -1;
   snprintf(k->topic, sizeof(k->topic), "%s", topic);
   char err[512];
@@ -552,6 +599,8 @@ int ps__kin_close(ps__kin *k) {
   }
   int rc = commit(k, 0);
   streams_end_all(k);
+  lim_flush(k, &k->lim_streams);
+  lim_flush(k, &k->lim_gaps);
   rd_kafka_consumer_close(k->rk);
   return rc;
 }

@@ -5,7 +5,8 @@
 # streams open to its outputs (the one with the oldest message ends, its
 # file closed), so such a writer cannot make it hold a session and a
 # file per name; a stream that comes back continues from its position
-# (what it had is skipped as a duplicate), every packet once.
+# (what it had is skipped as a duplicate), every packet once. And lines
+# such a writer can cause (a gap per message) are at most 20 per 10 s.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/kafka/broker.sh"
 
@@ -84,3 +85,20 @@ n=$(packets "$WORK/out/w1.pcapng")
 [ "$n" -eq 5 ] || fail "w1.pcapng holds $n packets, not 5 (2 of batch 1 once, 3 of batch 2)"
 expect_line "$WORK/c.log" "Kafka input: $((N + 2)) messages read, $((2 * N + 3)) packets, [0-9]+ bytes written for $((N + 1)) streams; 1 duplicate messages skipped, 0 gaps, 0 bad messages skipped" "closing note"
 ok "invented sensor names: at most --max-sensors streams open, every packet once"
+
+# A writer that makes every message a gap: the gaps are counted, and
+# logged at most 20 per 10 s, then one line with the number not shown.
+TOPIC=h2
+for i in $(seq 1 31); do put gappy $((2 * i - 1)) 1; done
+"$RECEIVER" --from-kafka "$KAFKA" --kafka-topic $TOPIC --kafka-group g2 \
+  -w "$WORK/gaps.pcapng" 2>"$WORK/g.log" &
+CPID=$!; PIDS+=("$CPID")
+for _ in $(seq 1 600); do [ "$(packets "$WORK/gaps.pcapng")" -ge 31 ] && break; sleep 0.1; done
+sleep 0.5
+kill -INT "$CPID"; wait "$CPID" || fail "the consumer exited $? after SIGINT"
+n=$(grep -c "(a gap: not in the topic)" "$WORK/g.log")
+echo "count: 30 gaps, $n gap lines logged"
+[ "$n" -eq 20 ] || fail "$n gap lines logged for 30 gaps, not 20 (at most 20 per 10 s)"
+expect_line "$WORK/g.log" "Kafka input: 10 more gap lines not logged one by one \(at most 20 per 10 s\)" "the gap lines not shown counted"
+expect_line "$WORK/g.log" "Kafka input: 31 messages read, 31 packets, [0-9]+ bytes written for 1 streams; 0 duplicate messages skipped, 30 gaps, 0 bad messages skipped" "closing note"
+ok "30 gaps counted, 20 logged one by one"

@@ -524,6 +524,7 @@ int ps__kin_new(ps__kin **out, const ps__kin_env *env, const char *brokers,
   rd_kafka_conf_set_error_cb(c, on_error);
   k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
   if (k->rk == NULL) {
+    rd_kafka_conf_destroy(c); /* (rd_kafka_new takes it only on success) */
     free(k);
     return ps__seterr(errmsg, PS_ERR_INVALID, "Kafka: %s", err);
   }

@@ -60,7 +60,11 @@ typedef struct kin_stream {
   kin_iface *ifaces[PS_MAX_IFACES];
   unsigned n_if;
   unsigned started; /* sinks told of the session */
-  int refused;      /* an output refused it: its messages are skipped */
+  /* The last message taken (batch, part of parts): a batch left
+   * incomplete is a gap even when the next batch follows it. */
+  uint64_t last_seq;
+  unsigned last_part, last_parts;
+  int refused; /* an output refused it: its messages are skipped */
 } kin_stream;
 
 struct ps__kin {
@@ -390,6 +394,12 @@ static void take(ps__kin *k, const rd_kafka_message_t *m) {
             : meta.part == 1
                 ? meta.seq != last_seq + 1 && meta.seq != last_seq
                 : meta.seq != last_seq || meta.part != last_part + 1;
+  if (!gap && e->seq != 0 && s->last_parts > 0 &&
+      (s->last_seq << 16 | s->last_part) == e->seq &&
+      s->last_part < s->last_parts &&
+      !(meta.seq == s->last_seq && meta.part == s->last_part + 1)) {
+    gap = 1; /* parts of the last batch are not in the topic */
+  }
   if (gap) {
     k->ctr.gaps++;
   }
@@ -418,6 +428,9 @@ static void take(ps__kin *k, const rd_kafka_message_t *m) {
     return;
   }
   ps__streamtab_advance(k->env.streams, e, pos);
+  s->last_seq = meta.seq;
+  s->last_part = meta.part;
+  s->last_parts = meta.parts;
   if (meta.part == meta.parts) {
     k->ctr.batches++;
   }

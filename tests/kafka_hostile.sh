@@ -16,10 +16,11 @@ command -v python3 >/dev/null || skip "python3 is not installed"
 broker_start 1
 TOPIC=h1
 N=40
-# put SENSOR SEQ NPKT: one message of SENSOR's batch SEQ into the topic.
+# put SENSOR SEQ NPKT [PART/PARTS]: one message of SENSOR's batch SEQ
+# into the topic.
 put() {
   local args
-  args=$(python3 "$GEN" "$WORK/m.bin" "$1" "$2" "$3") || fail "kmsg_gen.py"
+  args=$(python3 "$GEN" "$WORK/m.bin" "$1" "$2" "$3" "${4:-1/1}") || fail "kmsg_gen.py"
   # shellcheck disable=SC2086
   kcat -b "$KAFKA" -P -t $TOPIC -p 0 $args "$WORK/m.bin" || fail "kcat produce"
 }
@@ -102,3 +103,20 @@ echo "count: 30 gaps, $n gap lines logged"
 expect_line "$WORK/g.log" "Kafka input: 10 more gap lines not logged one by one \(at most 20 per 10 s\)" "the gap lines not shown counted"
 expect_line "$WORK/g.log" "Kafka input: 31 messages read, 31 packets, [0-9]+ bytes written for 1 streams; 0 duplicate messages skipped, 30 gaps, 0 bad messages skipped" "closing note"
 ok "30 gaps counted, 20 logged one by one"
+
+# A batch whose last part is not in the topic is a gap too, even when
+# the next batch follows it.
+TOPIC=h3
+put parted 1 1 1/2
+put parted 1 1 2/2
+put parted 2 1 1/2
+put parted 3 1 1/1
+"$RECEIVER" --from-kafka "$KAFKA" --kafka-topic $TOPIC --kafka-group g3 \
+  -w "$WORK/parts.pcapng" 2>"$WORK/p.log" &
+CPID=$!; PIDS+=("$CPID")
+for _ in $(seq 1 600); do [ "$(packets "$WORK/parts.pcapng")" -ge 4 ] && break; sleep 0.1; done
+sleep 0.5
+kill -INT "$CPID"; wait "$CPID" || fail "the consumer exited $? after SIGINT"
+expect_line "$WORK/p.log" "sensor parted stream 00000000000000a1: batch 3 part 1 follows batch 2 part 1 \(a gap: not in the topic\)" "the missing part logged"
+expect_line "$WORK/p.log" "Kafka input: 4 messages read, 4 packets, [0-9]+ bytes written for 1 streams; 0 duplicate messages skipped, 1 gaps, 0 bad messages skipped" "closing note"
+ok "a batch's missing last part counted as a gap"

@@ -362,8 +362,18 @@ static void take(ps__kin *k, const rd_kafka_message_t *m) {
     bad(k, m, "absurd batch sequence in the ps-seq header");
     return;
   }
-  /* Checked whole before anything of it is taken. */
-  if (ps__kmsg_section(m->payload, m->len, meta.sensor, NULL, why) < 0) {
+  /* Checked whole before anything of it is taken; a section cut at a
+   * block boundary is whole blocks, but not the packets the header
+   * counts. */
+  int np = ps__kmsg_section(m->payload, m->len, meta.sensor, NULL, why);
+  if (np < 0) {
+    bad(k, m, why);
+    return;
+  }
+  if ((uint32_t)np != meta.packets) {
+    snprintf(why, sizeof(why),
+             "its section holds %d packets, its ps-packets header says %u", np,
+             (unsigned)meta.packets);
     bad(k, m, why);
     return;
   }

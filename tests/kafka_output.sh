@@ -99,3 +99,20 @@ kcat -b "$KAFKA" -C -t big -e -q -f '%S %h\n' >"$WORK/bigmeta" 2>/dev/null
 awk '$1 > 100000 {exit 1}' "$WORK/bigmeta" || fail "a message above message.max.bytes"
 grep -q 'ps-part=2/' "$WORK/bigmeta" || fail "no batch was split"
 ok "large batches split at packet boundaries: $res, $(wc -l <"$WORK/bigmeta") messages"
+
+# 4. PacketStreamer's receiver file with its Kafka plugin, as is (its
+# contrib/config/receiver-kafka.yaml; messageSize as its plugin reads
+# it): the same output. (--listen on the command line overrides its
+# fixed port, as any option overrides the file.)
+printf 'input:\n  address: 127.0.0.1\n  port: 8081\noutput:\n  plugins:\n    kafka:\n      brokers: %s\n      clientId: packetstreamer\n      topic: psyaml\n      messageSize: 100KB\n' \
+  "$KAFKA" >"$WORK/ps-kafka.yaml"
+start_receiver "$WORK/r4.log" --config "$WORK/ps-kafka.yaml"
+"$SENSOR" -q -r "$A" --receiver "127.0.0.1:$RPORT" --name psy 2>"$WORK/psy.log" \
+  || { cat "$WORK/psy.log"; fail "sensor psy"; }
+stop_receiver
+expect_line "$WORK/r4.log" "to Kafka topic psyaml at $KAFKA" "start line"
+kcat -b "$KAFKA" -C -t psyaml -e -q -D '' >"$WORK/psy.pcapng" 2>/dev/null
+res=$("$PCAPCMP" --iface "psy/${A##*/}" "$A" "$WORK/psy.pcapng") || fail "PacketStreamer YAML: $res"
+kcat -b "$KAFKA" -C -t psyaml -e -q -f '%S\n' >"$WORK/psymeta" 2>/dev/null
+awk '$1 > 102400 {exit 1}' "$WORK/psymeta" || fail "a message above messageSize"
+ok "PacketStreamer's Kafka receiver YAML: $res, $(wc -l <"$WORK/psymeta") messages within 100KB"

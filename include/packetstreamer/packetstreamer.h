@@ -228,6 +228,11 @@ typedef struct ps_capture_stats {
   uint64_t truncated; /* packets a file reader shortened (see ps-sensor(1)) */
   uint64_t overflow;  /* packets the sensor's replay buffer dropped (full
                          during an outage) or lost unacknowledged */
+  /* Packets the filter took that sampling (ps_sensor_set_sample()) or the
+   * rate cap (ps_sensor_set_max_pps()) left out: not loss, and not in
+   * captured. Carried from protocol version 2 on (0 from a version 1
+   * sensor). Since 0.2. */
+  uint64_t sampled_out;
 } ps_capture_stats;
 
 /*

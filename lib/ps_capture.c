@@ -52,7 +52,7 @@ int ps__selector_match(const ps__selector *sel, const ps__fleet_sensor *e) {
 static void detach(ps__cap_target *t) {
   if (t->sess != NULL) {
     for (unsigned i = 0; i < t->n_ifaces; i++) {
-      ps__sess_iface *ifc = t->sess->ifaces[t->ifaces[i]];
+      ps__sess_iface *ifc = ps__sess_ifc(t->sess, t->ifaces[i]);
       if (ifc != NULL && ifc->cap == t) {
         ifc->cap = NULL;
       }
@@ -289,7 +289,7 @@ static ps__capture *own_record(ps__captures *cs, ps__session *s,
   c->req.sel.n_names = 1;
   snprintf(c->req.sel.names[0], sizeof(c->req.sel.names[0]), "%s", s->sensor);
   for (unsigned i = 0; i < m->n_ifaces; i++) {
-    ps__sess_iface *ifc = s->ifaces[m->ifaces[i]];
+    ps__sess_iface *ifc = ps__sess_ifc(s, m->ifaces[i]);
     if (ifc != NULL && c->req.n_ifaces < PS_MAX_CAPTURE_IFACES) {
       snprintf(c->req.ifaces[c->req.n_ifaces++], sizeof(c->req.ifaces[0]), "%s",
                ifc->name);
@@ -352,7 +352,7 @@ void ps__captures_on_state(ps__captures *cs, ps__session *s,
     t->sess = s;
     detach(t);
     for (unsigned i = 0; i < m->n_ifaces; i++) {
-      ps__sess_iface *ifc = s->ifaces[m->ifaces[i]];
+      ps__sess_iface *ifc = ps__sess_ifc(s, m->ifaces[i]);
       if (ifc != NULL) {
         ifc->cap = t;
         t->ifaces[t->n_ifaces++] = m->ifaces[i];

@@ -536,6 +536,9 @@ static int64_t batch_due_ms(ps_stream *s, int64_t now) {
 }
 
 int ps__stream_seal(ps_stream *s) {
+  if (s->rq.batch_count > 0) {
+    s->last_seal_ms = ps__stream_now(s);
+  }
   return ps__replay_seal(&s->rq, s->cc, s->state == ST_UP, s->errmsg);
 }
 

@@ -45,6 +45,7 @@ struct ps_stream {
   /* A batch of fewer than PS_BATCH_GROW_PACKETS packets waits up to this
    * long instead (ps_stream_set_batch_max_delay_ms; 0: delay_ms). */
   unsigned max_delay_ms;
+  int64_t last_seal_ms; /* when the last batch with packets was sealed */
   unsigned connect_timeout_ms;
   ps_log_fn log;
   void *log_ud;
@@ -105,13 +106,19 @@ int ps__stream_controllable(ps_stream *s);
 /* Ends the stream for good with code; what it holds is counted lost. */
 int ps__stream_fail(ps_stream *s, int code);
 
-/* How old the current batch may grow before it is sent: a quiet
- * stream's small batch waits longer, so one batch (one receive, one
- * acknowledgement at the receiver) carries more packets. */
+/* How old the current batch may grow before it is sent: the small
+ * batch of a quiet stream that keeps sending (this batch began within
+ * max_delay_ms of the last one's end) waits longer, so one batch (one
+ * receive, one acknowledgement at the receiver) carries more packets.
+ * The first batch after a silence goes after delay_ms: a burst on an
+ * idle link is not held back. */
 #define PS_BATCH_GROW_PACKETS 64u
 static inline unsigned ps__stream_batch_delay(const ps_stream *s) {
   return s->max_delay_ms > s->delay_ms &&
-                 s->rq.batch_count < PS_BATCH_GROW_PACKETS
+                 s->rq.batch_count < PS_BATCH_GROW_PACKETS &&
+                 s->last_seal_ms > 0 &&
+                 s->rq.batch_start_ms - s->last_seal_ms <
+                     (int64_t)s->max_delay_ms
              ? s->max_delay_ms
              : s->delay_ms;
 }

@@ -344,19 +344,33 @@ START_TEST(test_batch_max_delay) {
     ck_assert_int_eq(
         ps_stream_add_interface(s, &id, "tun0", 101, 65535, PS_TSRES_NSEC), 0);
     gen g;
-    gen_make(&g, 64, 64);
+    gen_make(&g, 66, 66);
+    /* The first batch after a silence goes after the batch delay, even
+     * with a max delay: a burst on an idle link is not held back. */
     ck_assert_int_eq(ps_stream_send(s, &g.p[0]), 0);
     int d = ps_stream_next_deadline_ms(s);
+    ck_assert_msg(d >= 0 && d <= 50, "first packet: due in %d ms", d);
+    ck_assert_int_eq(ps_stream_flush(s), 0);
+    /* A stream that keeps sending: its next small batch waits. */
+    W.now += 10;
+    ck_assert_int_eq(ps_stream_send(s, &g.p[1]), 0);
+    d = ps_stream_next_deadline_ms(s);
     if (grow) {
       ck_assert_msg(d > 1000, "1 packet, max delay 4000: due in %d ms", d);
     } else {
       ck_assert_msg(d >= 0 && d <= 50, "1 packet: due in %d ms", d);
     }
-    for (size_t i = 1; i < 64; i++) {
+    for (size_t i = 2; i < 65; i++) {
       ck_assert_int_eq(ps_stream_send(s, &g.p[i]), 0);
     }
     d = ps_stream_next_deadline_ms(s);
     ck_assert_msg(d >= 0 && d <= 50, "64 packets: due in %d ms", d);
+    ck_assert_int_eq(ps_stream_flush(s), 0);
+    /* After a silence longer than the max delay, prompt again. */
+    W.now += 5000;
+    ck_assert_int_eq(ps_stream_send(s, &g.p[65]), 0);
+    d = ps_stream_next_deadline_ms(s);
+    ck_assert_msg(d >= 0 && d <= 50, "after 5 s of silence: due in %d ms", d);
     ck_assert_int_eq(ps_stream_close(s, 10000), 0);
     ps_stream_free(s);
     ck_assert_int_eq(rx_stop(&x), 0);

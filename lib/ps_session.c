@@ -321,9 +321,41 @@ static int on_iface(ps__session *s, const ps__frame *f) {
       ifc->opts[n++] = (ps_interface_option){k, v};
     }
   }
+  s->ifaces[m.id] = ifc;
+  /* capture.id names the capture on demand its packets are (also when
+   * resent on a later connection): kept only if this receiver knows the
+   * capture and this sensor is one of it, so a sensor cannot put its
+   * packets into another's capture. */
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(ifc->opts[i].key, "capture.id") != 0) {
+      continue;
+    }
+    char *end;
+    unsigned long long id = strtoull(ifc->opts[i].value, &end, 10);
+    int ok = 0;
+    if (*end == '\0' && id != 0 && ifc->opts[i].value[0] != '0' &&
+        s->env->on_capture_iface != NULL) {
+      ok = s->env->on_capture_iface(s->env->ud, s, ifc, id, s->errmsg);
+      if (ok < 0) {
+        ps__enc_error(&s->out, ps__wire_error(ok), "the receiver cannot write");
+        s->state = PS_SESS_DONE;
+        return ok;
+      }
+    }
+    if (!ok) {
+      ps__logx(s->env->log, s->env->log_ud, PS_LOG_INFO, "interface", s->sensor,
+               NULL, 0,
+               "sensor %s interface %u %s: capture %s is not one this "
+               "receiver asked of it (its packets go to the outputs as any)",
+               s->sensor, m.id, ifc->name, ifc->opts[i].value);
+      memmove(&ifc->opts[i], &ifc->opts[i + 1],
+              (n - i - 1) * sizeof(ifc->opts[0]));
+      n--;
+    }
+    break;
+  }
   ifc->info.options = n ? ifc->opts : NULL;
   ifc->info.n_options = n;
-  s->ifaces[m.id] = ifc;
   if (s->fleet != NULL) {
     /* NULL beyond the fleet's limit: that interface is not counted. */
     ifc->fl = ps__fleet_iface_get(s->fleet, ifc->name, m.linktype, m.snaplen);
@@ -442,6 +474,25 @@ static int on_batch(ps__session *s, const ps__frame *f) {
     }
     /* A value an output cannot hold (a time stamp past its range) is
      * this sensor's error: refused now, before anything is written. */
+    const ps__sess_iface *ci = s->ifaces[pkt.iface];
+    if (ci->cap != NULL && ci->cap->c->req.output[0] != '\0' &&
+        ci->cap_slot == NULL) {
+      /* Its capture's own output could not take the interface: nothing
+       * of it is acknowledged (the sensor sends it again). */
+      ps__seterr(s->errmsg, PS_ERR_IO,
+                 "capture %llu: its output cannot be written",
+                 (unsigned long long)ci->cap->c->id);
+      ps__enc_error(&s->out, ps__wire_error(PS_ERR_IO),
+                    "the receiver cannot write");
+      s->state = PS_SESS_DONE;
+      return PS_ERR_IO;
+    }
+    if (ci->cap_slot != NULL &&
+        (rc = ps__sink_check(ci->cap_sink, &ci->info, &pkt)) != 0) {
+      ps__seterr(s->errmsg, rc, "batch %llu, packet %u: %s",
+                 (unsigned long long)b.seq, n + 1, ci->cap_sink->errmsg);
+      return refuse(s, rc);
+    }
     for (unsigned i = 0; i < s->env->n_sinks; i++) {
       ps_sink *sk = s->env->sinks[i];
       if ((rc = ps__sink_check(sk, &s->ifaces[pkt.iface]->info, &pkt)) != 0) {
@@ -475,6 +526,13 @@ static int on_batch(ps__session *s, const ps__frame *f) {
     if (ifc->fl != NULL) {
       ifc->fl->packets++;
       ifc->fl->bytes += pkt.caplen;
+    }
+    if (ifc->cap_slot != NULL) {
+      rc = ps__sink_packet(ifc->cap_sink, ifc->cap_slot, &s->info, &ifc->info,
+                           &pkt);
+      if (rc != 0) {
+        return sink_error(s, ifc->cap_sink, rc);
+      }
     }
     if (ifc->cap != NULL) {
       ps__capture_count(ifc->cap, pkt.caplen);
@@ -873,6 +931,7 @@ void ps__session_end(ps__session *s) {
       ps__sink_iface_end(sk, ifc->slot[k], &s->info, &ifc->info,
                          ifc->have_stats ? &ifc->stats : NULL);
     }
+    ps__capture_iface_gone(s, ifc);
     free(ifc);
     s->ifaces[i] = NULL;
   }

@@ -169,13 +169,16 @@ static int attach(ps__captures *cs, ps__cap_target *t, ps__session *s,
     ps__capture_iface_gone(s, ifc);
   }
   if (t->sess != s) {
-    t->n_ifaces = 0; /* the ids were another session's */
+    detach(t); /* (an older session of the sensor's) */
+  }
+  if (t->n_ifaces >= PS_MAX_CAPTURE_IFACES) {
+    /* Only interfaces it lists point at it (so forgetting the record
+     * can clear them all). */
+    return 0;
   }
   t->sess = s;
   ifc->cap = t;
-  if (t->n_ifaces < PS_MAX_CAPTURE_IFACES) {
-    t->ifaces[t->n_ifaces++] = ifc->info.id;
-  }
+  t->ifaces[t->n_ifaces++] = ifc->info.id;
   ps__capture *c = t->c;
   if (c->req.output[0] == '\0' || cs->open_sink == NULL) {
     return 0;
@@ -503,6 +506,12 @@ void ps__captures_on_state(ps__captures *cs, ps__session *s,
   t->sampled_out = m->sampled_out;
   switch (m->state) {
   case PS_CAP_RUNNING:
+    if (t->sess == NULL && c->stop_requested &&
+        ps__enc_capture_stop(&s->out, c->id) == 0) {
+      /* Stopped while the sensor was away (its "running" is said again
+       * on its new connection): it hears the stop now. */
+      kick(cs, s);
+    }
     t->state = PS_T_RUNNING;
     for (unsigned i = 0; i < m->n_ifaces; i++) {
       ps__sess_iface *ifc = s->ifaces[m->ifaces[i]];

@@ -573,10 +573,12 @@ static void caps_save(ps_receiver *r, int force) {
   char *text = ps__captures_dump(&r->caps);
   char tmp[4200];
   snprintf(tmp, sizeof(tmp), "%s.new", r->caps_path);
-  int fd =
-      text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                  0600)
-           : -1;
+  /* A new file, never one found at the name (a link planted there). */
+  unlink(tmp);
+  int fd = text
+               ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                      0600)
+               : -1;
   size_t len = text ? strlen(text) : 0, off = 0;
   int ok = fd >= 0;
   while (ok && off < len) {
@@ -1575,8 +1577,20 @@ static int commit_outputs(ps_receiver *r) {
   }
   refuse_failed(r);
   if (r->journal != NULL) {
-    static ps__file_mark m[(PS_MAX_SINKS + PS_MAX_CAPTURES) * PCAP_MARKS];
-    unsigned n = 0;
+    ps__file_mark mark_buf[PS_MAX_SINKS * PCAP_MARKS];
+    ps__file_mark *m = mark_buf;
+    unsigned n = 0, n_cap = 0;
+    for (ps__capture *c = r->caps.head; c != NULL; c = c->next) {
+      n_cap += c->sink != NULL;
+    }
+    if (n_cap > 0) {
+      /* The captures' own files join them. */
+      m = malloc((PS_MAX_SINKS + n_cap) * PCAP_MARKS * sizeof(*m));
+      if (m == NULL) {
+        set_blocked(r, "out of memory");
+        return -1;
+      }
+    }
     for (unsigned i = 0; i < r->env.n_sinks; i++) {
       ps_sink *sk = r->sinks[i];
       n += ps__sink_marks(sk, m + n, PCAP_MARKS);
@@ -1588,7 +1602,11 @@ static int commit_outputs(ps_receiver *r) {
     }
     char eb[PS_ERRMSG_MAX];
     failpoint(r, 1);
-    if (ps__journal_commit(r->journal, m, n, &r->streams, eb) != 0) {
+    int jrc = ps__journal_commit(r->journal, m, n, &r->streams, eb);
+    if (m != mark_buf) {
+      free(m);
+    }
+    if (jrc != 0) {
       set_blocked(r, eb);
       return -1;
     }
@@ -1950,6 +1968,18 @@ int ps_receiver_shutdown(ps_receiver *r) {
       rc = ps__seterr(r->errmsg, e, "%s", sk->errmsg);
     }
   }
+  /* The captures' own files too (all their interfaces are gone). */
+  for (ps__capture *c = r->caps.head; c != NULL; c = c->next) {
+    if (c->sink != NULL) {
+      int e = ps__sink_close(c->sink);
+      if (e != 0 && rc == 0) {
+        rc = ps__seterr(r->errmsg, e, "%s", c->sink->errmsg);
+      }
+      ps_sink_free(c->sink);
+      c->sink = NULL;
+    }
+  }
+  caps_save(r, 1);
   if (rc == 0) {
     count_written(r); /* (what the last flush wrote) */
   }

@@ -450,6 +450,22 @@ static const char *empty_hint(int c) {
   }
 }
 
+/* An option whose value is one string, given at most once: where it
+ * goes. */
+typedef struct once_opt {
+  int opt;
+  const char **slot;
+} once_opt;
+
+static const char **once_slot(int opt, const once_opt *t, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (t[i].opt == opt) {
+      return t[i].slot;
+    }
+  }
+  return NULL;
+}
+
 /* The common options (-Z, -q, ...) are added from ps_cli.c. */
 static const char shortopts[] = ":l:w:F:C:G:W:";
 
@@ -511,6 +527,23 @@ int main(int argc, char **argv) {
   char why[256];
   char line_admin[600] = "";
 
+  /* The options that take one string, given at most once. */
+  const once_opt once[] = {
+      {OPT_ADMIN, &admin},
+      {OPT_ADMIN_TOKEN, &admin_token},
+      {OPT_ADMIN_PORT_FILE, &admin_port_file},
+      {OPT_ADMIN_TLS_CERT, &admin_tls.cert_file},
+      {OPT_ADMIN_TLS_KEY, &admin_tls.key_file},
+      {OPT_ADMIN_TLS_CA, &admin_tls.client_ca_file},
+      {OPT_PORT_FILE, &port_file},
+      {OPT_STATE, &state},
+      {OPT_CAPTURE_DIR, &capture_dir},
+      {OPT_KAFKA, &kafka},
+      {OPT_KAFKA_TOPIC, &kafka_topic},
+      {OPT_FROM_KAFKA, &from_kafka},
+      {OPT_KAFKA_GROUP, &kafka_group},
+  };
+
   ps_cli_parser p;
   ps_cli_common co;
   ps_cli_getopt_init(&p, &co, "ps-receiver", PS_CLI_RECEIVER, longopts,
@@ -523,6 +556,13 @@ int main(int argc, char **argv) {
     const char *opt = p.opt;
     if (c == PS_CLI_STOP) {
       return p.status;
+    }
+    const char **slot = once_slot(c, once, sizeof(once) / sizeof(once[0]));
+    if (slot != NULL) {
+      if (ps_cli_once(slot, optarg, opt)) {
+        return PS_EXIT_USAGE;
+      }
+      continue;
     }
     switch (c) {
     case 'l':
@@ -619,73 +659,8 @@ int main(int argc, char **argv) {
         return PS_EXIT_USAGE;
       }
       break;
-    case OPT_ADMIN:
-      if (ps_cli_once(&admin, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_ADMIN_TOKEN:
-      if (ps_cli_once(&admin_token, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_ADMIN_PORT_FILE:
-      if (ps_cli_once(&admin_port_file, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_ADMIN_TLS_CERT:
-      if (ps_cli_once(&admin_tls.cert_file, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_ADMIN_TLS_KEY:
-      if (ps_cli_once(&admin_tls.key_file, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_ADMIN_TLS_CA:
-      if (ps_cli_once(&admin_tls.client_ca_file, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_PORT_FILE:
-      if (ps_cli_once(&port_file, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_STATE:
-      if (ps_cli_once(&state, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_CAPTURE_DIR:
-      if (ps_cli_once(&capture_dir, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
     case OPT_APPEND:
       fopt.flags |= PS_SINK_APPEND;
-      break;
-    case OPT_KAFKA:
-      if (ps_cli_once(&kafka, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_KAFKA_TOPIC:
-      if (ps_cli_once(&kafka_topic, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_FROM_KAFKA:
-      if (ps_cli_once(&from_kafka, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
-      break;
-    case OPT_KAFKA_GROUP:
-      if (ps_cli_once(&kafka_group, optarg, opt)) {
-        return PS_EXIT_USAGE;
-      }
       break;
     case OPT_KAFKA_PROPERTY:
       if (strchr(optarg, '=') == NULL || *optarg == '=') {

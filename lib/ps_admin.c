@@ -705,6 +705,11 @@ static json_t *capture_json(const ps__capture *c) {
   if (c->req.duration_ms) {
     json_object_set_new(o, "duration_s",
                         json_integer((json_int_t)(c->req.duration_ms / 1000)));
+    /* When its sensors end it (each counts from its own start). */
+    char deadline[48];
+    iso_time(deadline, sizeof(deadline),
+             c->created_ms + (int64_t)c->req.duration_ms);
+    json_object_set_new(o, "deadline", json_string(deadline));
   }
   if (c->req.count) {
     json_object_set_new(o, "count", json_integer((json_int_t)c->req.count));

@@ -181,6 +181,8 @@ wait_log "$RL" "sensor web-1 announced: version" 1 "web-1 announced (4)"
 ctl capture start --sensors web-1 --duration 4 --output 'k-{capture}.pcap' udp port 9999 >"$WORK/k1.txt" ||
   { cat "$WORK/k1.txt"; fail "capture 1 (kill) start"; }
 grep -q '^capture 1: running' "$WORK/k1.txt" || { cat "$WORK/k1.txt"; fail "capture 1 (kill) not running"; }
+created1=$(field 1 'c["created"]')
+deadline1=$(field 1 'c["deadline"]')
 t0=$(date +%s%N)
 send 0 9999 100 200 >/dev/null &
 SP=$!
@@ -191,6 +193,8 @@ restart_receiver_in "$HUB" "$RL" "${rargs[@]}"
 [ "$(field 1 'c["id"]')" -eq 1 ] || fail "capture 1 unknown after the restart"
 [ "$(field 1 'c["output"]')" = 'k-{capture}.pcap' ] || fail "the restarted receiver lost capture 1's output"
 [ "$(field 1 'c["duration_s"]')" -eq 4 ] || fail "the restarted receiver lost capture 1's duration"
+[ "$(field 1 'c["created"]')" = "$created1" ] || fail "the restarted receiver lost capture 1's start"
+[ "$(field 1 'c["deadline"]')" = "$deadline1" ] || fail "the restarted receiver lost capture 1's deadline"
 wait $SP || fail "udpsend (kill)"
 wait_ended 1
 el=$(( ($(date +%s%N) - t0) / 1000000 ))

@@ -448,7 +448,8 @@ def main():
         b'"duration_ms": 4000, "count": 0, "output": "k-{capture}.pcap"}, '
         b'"paths": ["/d/k-2.pcap"], "sensors": [{"sensor": "web-1", '
         b'"state": "running", "reason": "", "packets": 10, "bytes": 900, '
-        b'"sensor_packets": 10, "sampled_out": 0}]}]}')
+        b'"sensor_packets": 10, "sampled_out": 0, '
+        b'"stream": "8f0c2a7d11e45b90", "seq": 17}]}]}')
     write("fuzz_control", "capture-state-file", b"\x07" + capstate)
     write("fuzz_control", "capture-state-file-bad",
           b"\x07" + capstate.replace(b'"next_id": 3', b'"next_id": 1'))

@@ -45,13 +45,18 @@ char *ps__captures_dump(const ps__captures *cs) {
     json_t *ts = json_array(), *paths = json_array();
     for (unsigned i = 0; i < c->n_t; i++) {
       const ps__cap_target *t = &c->t[i];
+      /* (A stream id takes all 64 bits: hex text, not a JSON number.) */
+      char stream[20];
+      snprintf(stream, sizeof(stream), "%016llx",
+               (unsigned long long)t->stream);
       json_array_append_new(
-          ts, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "sensor",
-                        t->sensor, "state", state_names[t->state], "reason",
-                        t->reason, "packets", (json_int_t)t->packets, "bytes",
-                        (json_int_t)t->bytes, "sensor_packets",
+          ts, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:I}",
+                        "sensor", t->sensor, "state", state_names[t->state],
+                        "reason", t->reason, "packets", (json_int_t)t->packets,
+                        "bytes", (json_int_t)t->bytes, "sensor_packets",
                         (json_int_t)t->sensor_packets, "sampled_out",
-                        (json_int_t)t->sampled_out));
+                        (json_int_t)t->sampled_out, "stream", stream, "seq",
+                        (json_int_t)t->seq));
     }
     for (unsigned i = 0; i < c->n_paths; i++) {
       json_array_append_new(paths, json_string(c->paths[i]));
@@ -188,14 +193,22 @@ static int load_req(json_t *j, ps__capreq *q, char *errbuf) {
 }
 
 static int load_target(json_t *j, ps__cap_target *t, char *errbuf) {
-  json_t *sensor, *state, *reason, *packets, *bytes, *spackets, *sampled;
+  json_t *sensor, *state, *reason, *packets, *bytes, *spackets, *sampled,
+      *stream, *seq;
   json_error_t je;
-  if (json_unpack_ex(j, &je, JSON_STRICT, "{s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-                     "sensor", &sensor, "state", &state, "reason", &reason,
-                     "packets", &packets, "bytes", &bytes, "sensor_packets",
-                     &spackets, "sampled_out", &sampled) != 0) {
+  if (json_unpack_ex(
+          j, &je, JSON_STRICT, "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+          "sensor", &sensor, "state", &state, "reason", &reason, "packets",
+          &packets, "bytes", &bytes, "sensor_packets", &spackets, "sampled_out",
+          &sampled, "stream", &stream, "seq", &seq) != 0) {
     return bad(errbuf, "sensor: %s", je.text);
   }
+  const char *sx = json_string_value(stream);
+  char *end = NULL;
+  if (sx == NULL || strlen(sx) != 16 || strspn(sx, "0123456789abcdef") != 16) {
+    return bad(errbuf, "sensor: stream must be 16 hex digits");
+  }
+  t->stream = strtoull(sx, &end, 16);
   int rc;
   if ((rc = get_text(sensor, t->sensor, sizeof(t->sensor), 1, "sensor name",
                      errbuf)) != 0 ||
@@ -227,7 +240,8 @@ static int load_target(json_t *j, ps__cap_target *t, char *errbuf) {
       (rc = get_u64(spackets, max, &t->sensor_packets, "sensor_packets",
                     errbuf)) != 0 ||
       (rc = get_u64(sampled, max, &t->sampled_out, "sampled_out", errbuf)) !=
-          0) {
+          0 ||
+      (rc = get_u64(seq, max, &t->seq, "seq", errbuf)) != 0) {
     return rc;
   }
   return 0;

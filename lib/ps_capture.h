@@ -59,9 +59,13 @@ typedef struct ps__cap_target {
   char reason[PS_ERRMSG_MAX];
   char change[PS_ERRMSG_MAX]; /* the answer to the last change */
   int change_pending;
-  uint64_t packets, bytes;  /* this receiver took for the capture */
-  uint64_t sensor_packets;  /* the sensor's count (its last state) */
-  uint64_t sampled_out;     /* the sensor's (sampling, rate cap) */
+  uint64_t packets, bytes; /* this receiver took for the capture */
+  uint64_t sensor_packets; /* the sensor's count (its last state) */
+  uint64_t sampled_out;    /* the sensor's (sampling, rate cap) */
+  /* The sensor stream and its last batch counted in packets: a batch
+   * is counted once, also when it comes again after a restart (kept in
+   * the state with the counts). */
+  uint64_t stream, seq;
   struct ps__capture *c;    /* the capture it is of */
   struct ps__session *sess; /* while connected and attributed */
   unsigned n_ifaces;        /* the session interfaces of its packets */
@@ -87,6 +91,7 @@ typedef struct ps__capture {
   unsigned n_slots;
   int sink_opened; /* once: a later sink continues its files */
   void *owner;     /* the receiver, for the sink's callbacks */
+  int counted;     /* packets counted since its state was last kept */
   unsigned n_paths;
   char *paths[PS_CAPTURE_MAX_PATHS];
 } ps__capture;
@@ -178,6 +183,7 @@ const char *ps__target_state_name(enum ps__target_state st);
 static inline void ps__capture_count(ps__cap_target *t, uint32_t caplen) {
   t->packets++;
   t->bytes += caplen;
+  t->c->counted = 1;
 }
 
 #endif

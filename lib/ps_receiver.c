@@ -566,10 +566,11 @@ static void caps_save(ps_receiver *r, int force) {
     return;
   }
   int64_t now = ps__now_ms();
-  /* Counts alone are written at most once a second. */
-  if (!force && !(r->caps.dirty & 1) && now - r->caps_saved_ms < 1000) {
-    return;
-  }
+  /* A record or state is synced to disk; counts alone (every round
+   * whose batches held capture packets, before they are acknowledged:
+   * an acknowledged batch is never sent again, so its count must be
+   * kept by then) only survive the receiver dying, as the journal. */
+  int sync = force || (r->caps.dirty & 1);
   char *text = ps__captures_dump(&r->caps);
   char tmp[4200];
   snprintf(tmp, sizeof(tmp), "%s.new", r->caps_path);
@@ -589,7 +590,7 @@ static void caps_save(ps_receiver *r, int force) {
     ok = k > 0;
     off += ok ? (size_t)k : 0;
   }
-  ok = ok && fsync(fd) == 0;
+  ok = ok && (!sync || fsync(fd) == 0);
   if (fd >= 0) {
     ok = close(fd) == 0 && ok;
   }
@@ -1614,8 +1615,11 @@ static int commit_outputs(ps_receiver *r) {
   }
   failpoint(r, 2);
   ps__captures_close_idle(&r->caps);
-  if (r->taken_packets > 0 && r->caps.head != NULL) {
-    r->caps.dirty |= 2;
+  for (ps__capture *c = r->caps.head; c != NULL; c = c->next) {
+    if (c->counted) {
+      c->counted = 0;
+      r->caps.dirty |= 2;
+    }
   }
   caps_save(r, 0);
   count_written(r);

@@ -398,6 +398,95 @@ static int flush_sinks(ps__session *s) {
   return ps__session_check_outputs(s, 0);
 }
 
+/* Whether batch seq's packets on ifc are still to be counted for its
+ * capture on demand: a batch counts once, by the stream's sequence
+ * numbers, so the counts a restarted receiver kept (ps_capstate.c) stay
+ * exact whether the batch was written before the restart (resent, then
+ * skipped) or not (written again). */
+static int cap_due(const ps__session *s, const ps__sess_iface *ifc,
+                   uint64_t seq) {
+  ps__cap_target *t = ifc->cap;
+  if (t == NULL) {
+    return 0;
+  }
+  uint64_t sid = s->has_stream ? s->stream_id : (1ull << 63) | s->info.id;
+  if (t->stream != sid) {
+    t->stream = sid;
+    t->seq = 0;
+  }
+  return seq > t->seq;
+}
+
+/* After batch seq was counted: its captures have it. */
+static void cap_done(ps__session *s, uint64_t seq) {
+  for (unsigned i = 0; i < PS_MAX_IFACES; i++) {
+    ps__sess_iface *ifc = s->ifaces[i];
+    if (ifc != NULL && ifc->cap != NULL && ifc->cap->seq < seq) {
+      ifc->cap->seq = seq;
+    }
+  }
+}
+
+static int batch_raw(ps__session *s, const ps__batch *b, const uint8_t **raw);
+
+/* A batch already written, sent again: its packets for a capture that
+ * has not counted it yet (they were written before a restart after the
+ * counts were last kept) are counted now. */
+static int count_resent(ps__session *s, const ps__batch *b) {
+  int due = 0;
+  for (unsigned i = 0; i < PS_MAX_IFACES && !due; i++) {
+    due = s->ifaces[i] != NULL && s->ifaces[i]->cap != NULL &&
+          cap_due(s, s->ifaces[i], b->seq);
+  }
+  if (!due) {
+    return 0;
+  }
+  const uint8_t *raw;
+  int rc = batch_raw(s, b, &raw);
+  if (rc != 0) {
+    return rc;
+  }
+  ps_packet pkt;
+  size_t off = 0;
+  while ((rc = ps__batch_next(raw, b->raw_len, &off, &pkt, s->errmsg)) == 1) {
+    ps__sess_iface *ifc = s->ifaces[pkt.iface];
+    if (ifc != NULL && cap_due(s, ifc, b->seq)) {
+      ps__capture_count(ifc->cap, pkt.caplen);
+    }
+  }
+  cap_done(s, b->seq);
+  return rc < 0 ? refuse(s, rc) : 0;
+}
+
+/* The batch's packet records: stored batches where they lie, others
+ * inflated into s->raw. */
+static int batch_raw(ps__session *s, const ps__batch *b, const uint8_t **raw) {
+  *raw = b->data;
+  if (b->codec != PS_WIRE_CODEC_STORED && s->raw_cap < b->raw_len) {
+    uint8_t *p = realloc(s->raw, b->raw_len);
+    if (p == NULL) {
+      ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+      return refuse(s, PS_ERR_NOMEM);
+    }
+    s->raw = p;
+    s->raw_cap = b->raw_len;
+  }
+  if (b->codec != PS_WIRE_CODEC_STORED) {
+    int rc = ps__codec_decompress(s->cc, b->codec, b->data, b->data_len, s->raw,
+                                  b->raw_len, s->errmsg);
+    if (rc != 0) {
+      return refuse(s, rc);
+    }
+    *raw = s->raw;
+  } else if (b->data_len != b->raw_len) {
+    ps__seterr(s->errmsg, PS_ERR_CODEC,
+               "stored batch of %zu bytes declared as %u", b->data_len,
+               b->raw_len);
+    return refuse(s, PS_ERR_CODEC);
+  }
+  return 0;
+}
+
 static int on_batch(ps__session *s, const ps__frame *f) {
   ps__batch b;
   int rc = ps__dec_batch(f, &s->env->lim, &b, s->errmsg);
@@ -406,6 +495,9 @@ static int on_batch(ps__session *s, const ps__frame *f) {
   }
   if (b.seq <= s->last_seq) {
     /* A batch resent after a reconnect that we already wrote. */
+    if ((rc = count_resent(s, &b)) != 0) {
+      return rc;
+    }
     s->duplicates++;
     if (s->fleet != NULL) {
       s->fleet->duplicates++;
@@ -431,29 +523,9 @@ static int on_batch(ps__session *s, const ps__frame *f) {
                ps__codec_name(s->codec));
     return refuse(s, PS_ERR_PROTOCOL);
   }
-  /* Stored batches are read where they lie; others inflate into raw. */
-  const uint8_t *raw = b.data;
-  if (b.codec != PS_WIRE_CODEC_STORED && s->raw_cap < b.raw_len) {
-    uint8_t *p = realloc(s->raw, b.raw_len);
-    if (p == NULL) {
-      ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
-      return refuse(s, PS_ERR_NOMEM);
-    }
-    s->raw = p;
-    s->raw_cap = b.raw_len;
-  }
-  if (b.codec != PS_WIRE_CODEC_STORED) {
-    rc = ps__codec_decompress(s->cc, b.codec, b.data, b.data_len, s->raw,
-                              b.raw_len, s->errmsg);
-    if (rc != 0) {
-      return refuse(s, rc);
-    }
-    raw = s->raw;
-  } else if (b.data_len != b.raw_len) {
-    ps__seterr(s->errmsg, PS_ERR_CODEC,
-               "stored batch of %zu bytes declared as %u", b.data_len,
-               b.raw_len);
-    return refuse(s, PS_ERR_CODEC);
+  const uint8_t *raw;
+  if ((rc = batch_raw(s, &b, &raw)) != 0) {
+    return rc;
   }
   /* A session whose output failed for good is refused before any of
    * the batch reaches its other outputs. */
@@ -465,6 +537,7 @@ static int on_batch(ps__session *s, const ps__frame *f) {
   ps_packet pkt;
   size_t off = 0;
   uint32_t n = 0;
+  int counted = 0;
   while ((rc = ps__batch_next(raw, b.raw_len, &off, &pkt, s->errmsg)) == 1) {
     if (s->ifaces[pkt.iface] == NULL) {
       ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
@@ -534,9 +607,13 @@ static int on_batch(ps__session *s, const ps__frame *f) {
         return sink_error(s, ifc->cap_sink, rc);
       }
     }
-    if (ifc->cap != NULL) {
+    if (cap_due(s, ifc, b.seq)) {
       ps__capture_count(ifc->cap, pkt.caplen);
+      counted = 1;
     }
+  }
+  if (counted) {
+    cap_done(s, b.seq);
   }
   s->packets += n;
   s->batches++;

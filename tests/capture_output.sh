@@ -201,6 +201,7 @@ el=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ "$el" -ge 3000 ] || fail "capture 1 ended after $el ms, before its 4 s"
 expect_line "$WORK/web-1.log" "remote capture 1 duration reached: 100 packets sent" "web-1 sent 100 for capture 1"
 [ "$(field 1 'c["sensors"][0]["reason"]')" = "duration reached" ] || fail "capture 1 did not end by its duration"
+[ "$(field 1 'c["packets"]')" -eq 100 ] || fail "capture 1 counts $(field 1 'c["packets"]') packets across the restart, its sensor sent 100"
 "$SEQCHECK" --count 100 "$WORK/c/k-1.pcap" || fail "k-1.pcap: not every packet exactly once"
 paycheck "$WORK/c/k-1.pcap" 0 100
 ok "capture 1 across SIGKILL + restart: known again, ended by its duration, its file holds 100 packets once"
@@ -218,6 +219,7 @@ wait_log "$WORK/web-1.log" "remote capture 2 duration reached: 30 packets sent" 
 restart_receiver_in "$HUB" "$RL" "${rargs[@]}"
 wait_ended 2
 [ "$(field 2 'c["sensors"][0]["reason"]')" = "duration reached" ] || fail "capture 2's end is not the sensor's"
+[ "$(field 2 'c["packets"]')" -eq 30 ] || fail "capture 2 counts $(field 2 'c["packets"]') packets across the restart, its sensor sent 30"
 ctl capture start --sensors web-1 --duration 1 udp port 9999 >"$WORK/k3.txt" || fail "capture 3 (kill)"
 grep -q '^capture 3: ' "$WORK/k3.txt" || { cat "$WORK/k3.txt"; fail "ids are reused after restarts"; }
 wait_ended 3

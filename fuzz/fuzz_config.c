@@ -44,11 +44,14 @@ static const struct option receiver_opts[] = {
     {"tls-key", required_argument, NULL, 262},
     {"auth-key-file", required_argument, NULL, 264},
     {"log-file", required_argument, NULL, 265},
+    {"kafka", required_argument, NULL, 266},
+    {"kafka-topic", required_argument, NULL, 267},
+    {"kafka-property", required_argument, NULL, 268},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 static const char *const sensor_rep[] = {"interface", "receiver",
                                          "interface-filter", NULL};
-static const char *const receiver_rep[] = {"listen", NULL};
+static const char *const receiver_rep[] = {"listen", "kafka-property", NULL};
 static const char *const extra[] = {"filter", "auth-key", NULL};
 static const char *const refused[] = {"help", NULL};
 

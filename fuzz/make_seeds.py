@@ -163,6 +163,9 @@ def write(target, name, data):
 def main():
     # fuzz_frame: the input is a byte stream of frames.
     write("fuzz_frame", "session-stored", session_stored())
+    # Version 2 STATS: 68 bytes, sampled_out last.
+    write("fuzz_frame", "stats-v2",
+          frame(STATS, struct.pack(">IQQQQQQQQ", 0, 3, 180, 3, 0, 0, 0, 0, 9)))
     write("fuzz_frame", "session-zlib", session_zlib())
     write("fuzz_frame", "receiver-replies",
           welcome() + ack(1) + heartbeat() + error(508, b"batches are missing")
@@ -427,6 +430,12 @@ def main():
     write("fuzz_control", "capture-state",
           b"\x04" + struct.pack(">QBBH", 7, 3, 0, 1) + struct.pack(">I", 0)
           + struct.pack(">QQ", 120, 4) + t2(b"duration reached"))
+    # The sensor's own capture (state 6, id 2^63): filter, then sample_n
+    # and max_pps.
+    write("fuzz_control", "capture-state-own",
+          b"\x04" + struct.pack(">QBBH", 1 << 63, 6, 0, 1) + struct.pack(">I", 0)
+          + struct.pack(">QQ", 20, 60) + t2(b"udp port 9999")
+          + struct.pack(">II", 4, 0))
     write("fuzz_control", "api-capture",
           b"\x05" + b'{"sensors": {"labels": {"app": "web"}}, "filter": '
           b'"udp port 9999", "duration_s": 3, "interfaces": ["s0"], '
@@ -449,7 +458,9 @@ def main():
         b'"paths": ["/d/k-2.pcap"], "sensors": [{"sensor": "web-1", '
         b'"state": "running", "reason": "", "packets": 10, "bytes": 900, '
         b'"sensor_packets": 10, "sampled_out": 0, '
-        b'"stream": "8f0c2a7d11e45b90", "seq": 17}]}]}')
+        b'"stream": "8f0c2a7d11e45b90", "seq": 17, '
+        b'"wire_id": "0000000000000002"}], "own": false, '
+        b'"read_only": false}]}')
     write("fuzz_control", "capture-state-file", b"\x07" + capstate)
     write("fuzz_control", "capture-state-file-bad",
           b"\x07" + capstate.replace(b'"next_id": 3', b'"next_id": 1'))

@@ -183,6 +183,20 @@ static const rmetric receiver_metrics[] = {
      "Resent batches skipped as already written.", RC(duplicate_batches)},
     {"ps_receiver_write_stalls_total", "counter",
      "Times an output could not write (sensors held back).", RC(write_stalls)},
+    {"ps_receiver_kafka_sent_messages_total", "counter",
+     "Messages the Kafka output handed to the producer.", RC(kafka_sent)},
+    {"ps_receiver_kafka_delivered_messages_total", "counter",
+     "Messages the broker confirmed kept (delivery reports).",
+     RC(kafka_delivered)},
+    {"ps_receiver_kafka_read_messages_total", "counter",
+     "Messages the Kafka input read.", RC(kafka_messages)},
+    {"ps_receiver_kafka_duplicate_messages_total", "counter",
+     "Messages the Kafka input skipped as already taken.",
+     RC(kafka_duplicates)},
+    {"ps_receiver_kafka_gaps_total", "counter",
+     "Places where a stream's batches in the topic jump.", RC(kafka_gaps)},
+    {"ps_receiver_kafka_bad_messages_total", "counter",
+     "Messages the Kafka input skipped as not ours or damaged.", RC(kafka_bad)},
 };
 
 typedef struct smetric {
@@ -221,10 +235,7 @@ IFACE_GETTER(g_kernel, f->st.dropped)
 IFACE_GETTER(g_ifdrop, f->st.ifdropped)
 IFACE_GETTER(g_overflow, f->st.overflow)
 IFACE_GETTER(g_truncated, f->st.truncated)
-static uint64_t g_sampled(const ps__fleet_sensor *e, const ps__fleet_iface *f) {
-  (void)f;
-  return e->sampled_out;
-}
+IFACE_GETTER(g_sampled, f->st.sampled_out)
 
 static const smetric sensor_metrics[] = {
     {"ps_sensor_up", "gauge", "1 while the sensor is connected.", 0, g_up},
@@ -253,9 +264,9 @@ static const smetric sensor_metrics[] = {
     {"ps_sensor_truncated_packets_total", "counter",
      "Packets the sensor's capture source shortened.", 1, g_truncated},
     {"ps_sensor_sampled_out_packets_total", "counter",
-     "Packets remote captures left out by sampling or a rate cap (not "
-     "loss).",
-     0, g_sampled},
+     "Packets of the interface the sensor's filter took but sampling or a "
+     "rate cap left out (its report; not loss).",
+     1, g_sampled},
 };
 
 int ps__admin_metrics(ps__buf *out, const ps_receiver_counters *c,
@@ -361,6 +372,12 @@ static json_t *sensor_json(const ps__fleet_sensor *e) {
     if (e->announced) {
       json_object_set_new(o, "version", json_string(e->version));
       json_object_set_new(o, "host", json_string(e->host));
+      json_object_set_new(
+          o, "standby",
+          json_boolean((e->announce_flags & PS_ANNOUNCE_STANDBY) != 0));
+      json_object_set_new(
+          o, "remote_capture",
+          json_boolean((e->announce_flags & PS_ANNOUNCE_REMOTE) != 0));
     }
   }
   return o;
@@ -702,6 +719,11 @@ static json_t *capture_json(const ps__capture *c) {
   if (o == NULL) {
     return NULL;
   }
+  /* Who started it: the API, or the sensor's command line (its own). */
+  json_object_set_new(o, "origin", json_string(c->own ? "sensor" : "api"));
+  if (c->own) {
+    json_object_set_new(o, "read_only", json_boolean(c->read_only));
+  }
   if (c->req.duration_ms) {
     json_object_set_new(o, "duration_s",
                         json_integer((json_int_t)(c->req.duration_ms / 1000)));
@@ -950,6 +972,18 @@ static enum MHD_Result captures_route(ps__admin *a, struct MHD_Connection *c,
   }
   if (strcmp(method, "GET") == 0) {
     return reply_json(c, MHD_HTTP_OK, capture_json(cap));
+  }
+  if (cap->own && cap->read_only &&
+      (strcmp(method, "DELETE") == 0 || strcmp(method, "PATCH") == 0)) {
+    /* The sensor said so in its announcement: asking it would only be
+     * refused there. */
+    return reply_error(c, MHD_HTTP_FORBIDDEN,
+                       "capture %llu is sensor %s's own (its command line), "
+                       "and that sensor takes no remote control (it was not "
+                       "started with --allow-remote-capture): it can be "
+                       "listed, not %s",
+                       id, cap->t[0].sensor,
+                       method[0] == 'D' ? "stopped" : "changed");
   }
   if (strcmp(method, "DELETE") == 0) {
     if (ps__captures_stop(cs, cap, ps__now_ms()) != 0) {

@@ -57,16 +57,20 @@ char *ps__captures_dump(const ps__captures *cs) {
                         (json_int_t)t->sensor_packets, "sampled_out",
                         (json_int_t)t->sampled_out, "stream", stream, "seq",
                         (json_int_t)t->seq));
+      char wire[20];
+      snprintf(wire, sizeof(wire), "%016llx", (unsigned long long)t->wire_id);
+      json_object_set_new(json_array_get(ts, i), "wire_id", json_string(wire));
     }
     for (unsigned i = 0; i < c->n_paths; i++) {
       json_array_append_new(paths, json_string(c->paths[i]));
     }
-    json_array_append_new(
-        arr, json_pack(
-                 "{s:I, s:I, s:b, s:b, s:o, s:o, s:o}", "id", (json_int_t)c->id,
-                 "created_ms", (json_int_t)c->created_ms, "stop_requested",
-                 c->stop_requested, "output_opened", c->sink_opened, "request",
-                 req_json(&c->req), "paths", paths, "sensors", ts));
+    json_t *o =
+        json_pack("{s:I, s:I, s:b, s:b, s:o, s:o, s:o, s:b, s:b}", "id",
+                  (json_int_t)c->id, "created_ms", (json_int_t)c->created_ms,
+                  "stop_requested", c->stop_requested, "output_opened",
+                  c->sink_opened, "request", req_json(&c->req), "paths", paths,
+                  "sensors", ts, "own", c->own, "read_only", c->read_only);
+    json_array_append_new(arr, o);
   }
   json_t *j = json_pack("{s:i, s:I, s:o}", "version", STATE_VERSION, "next_id",
                         (json_int_t)cs->next_id, "captures", arr);
@@ -196,6 +200,13 @@ static int load_target(json_t *j, ps__cap_target *t, char *errbuf) {
   json_t *sensor, *state, *reason, *packets, *bytes, *spackets, *sampled,
       *stream, *seq;
   json_error_t je;
+  /* The sensor's id of the capture (its own capture's differs). */
+  const char *wx = json_string_value(json_object_get(j, "wire_id"));
+  if (wx == NULL || strlen(wx) != 16 || strspn(wx, "0123456789abcdef") != 16) {
+    return bad(errbuf, "sensor: wire_id must be 16 hex digits");
+  }
+  t->wire_id = strtoull(wx, NULL, 16);
+  json_object_del(j, "wire_id");
   if (json_unpack_ex(
           j, &je, JSON_STRICT, "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
           "sensor", &sensor, "state", &state, "reason", &reason, "packets",
@@ -263,11 +274,16 @@ static int load_one(json_t *j, ps__capture **out, char *errbuf) {
   json_t *id, *created, *stop, *opened, *req, *paths, *ts;
   json_error_t je;
   *out = NULL;
-  if (json_unpack_ex(j, &je, JSON_STRICT, "{s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-                     "id", &id, "created_ms", &created, "stop_requested", &stop,
+  json_t *own, *ro;
+  if (json_unpack_ex(j, &je, JSON_STRICT,
+                     "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", &id,
+                     "created_ms", &created, "stop_requested", &stop,
                      "output_opened", &opened, "request", &req, "paths", &paths,
-                     "sensors", &ts) != 0) {
+                     "sensors", &ts, "own", &own, "read_only", &ro) != 0) {
     return bad(errbuf, "a capture: %s", je.text);
+  }
+  if (!json_is_boolean(own) || !json_is_boolean(ro)) {
+    return bad(errbuf, "a capture: own and read_only are true or false");
   }
   ps__capture *c = calloc(1, sizeof(*c));
   if (c == NULL) {
@@ -289,6 +305,12 @@ static int load_one(json_t *j, ps__capture **out, char *errbuf) {
                (unsigned long long)c->id);
   }
   c->stop_requested = json_is_true(stop);
+  c->own = json_is_true(own);
+  c->read_only = json_is_true(ro);
+  if (c->own && json_array_size(ts) != 1) {
+    return bad(errbuf, "capture %llu: a sensor's own capture has one sensor",
+               (unsigned long long)c->id);
+  }
   c->sink_opened = json_is_true(opened);
   if ((rc = load_req(req, &c->req, errbuf)) != 0) {
     return rc;

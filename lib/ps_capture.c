@@ -363,6 +363,7 @@ int ps__captures_start(ps__captures *cs, ps__fleet *fl, const ps__capreq *req,
     }
     ps__cap_target *t = &c->t[c->n_t++];
     snprintf(t->sensor, sizeof(t->sensor), "%s", e->name);
+    t->wire_id = c->id;
     ps__session *s = e->sess;
     if (s == NULL) {
       t->state = PS_T_REFUSED;
@@ -416,7 +417,7 @@ int ps__captures_change(ps__captures *cs, ps__capture *c, uint32_t what,
                         const char *filter, uint32_t sample_n, uint32_t max_pps,
                         int64_t now_ms) {
   ps__capture_change m = {
-      .id = c->id,
+      .id = 0,
       .what = what,
       .sample_n = sample_n,
       .max_pps = max_pps,
@@ -427,6 +428,7 @@ int ps__captures_change(ps__captures *cs, ps__capture *c, uint32_t what,
     if (t->state != PS_T_RUNNING || t->sess == NULL) {
       continue;
     }
+    m.id = t->wire_id;
     if (ps__enc_capture_change(&t->sess->out, &m) != 0) {
       return PS_ERR_NOMEM;
     }
@@ -457,7 +459,7 @@ int ps__captures_stop(ps__captures *cs, ps__capture *c, int64_t now_ms) {
         t->sess == NULL) {
       continue;
     }
-    if (ps__enc_capture_stop(&t->sess->out, c->id) != 0) {
+    if (ps__enc_capture_stop(&t->sess->out, t->wire_id) != 0) {
       return PS_ERR_NOMEM;
     }
     kick(cs, t->sess);
@@ -480,9 +482,65 @@ static void maybe_answered(ps__captures *cs, ps__capture *c) {
   }
 }
 
+/* The record of sensor s's own capture id (the newest), or NULL. */
+static ps__capture *find_own(ps__captures *cs, const ps__session *s,
+                             uint64_t id) {
+  for (ps__capture *c = cs->head; c != NULL; c = c->next) {
+    if (c->own && c->t[0].wire_id == id &&
+        strcmp(c->t[0].sensor, s->sensor) == 0) {
+      return c;
+    }
+  }
+  return NULL;
+}
+
+/* A new record for the capture sensor s says it runs on its own: shown
+ * and counted like one the API started, with the sensor's filter,
+ * sampling and interfaces. */
+static ps__capture *own_record(ps__captures *cs, ps__session *s,
+                               const ps__capture_state_msg *m) {
+  make_room(cs);
+  ps__capture *c = calloc(1, sizeof(*c));
+  if (c == NULL || (c->t = calloc(1, sizeof(*c->t))) == NULL) {
+    free(c);
+    return NULL;
+  }
+  c->id = ++cs->next_id;
+  c->created_ms = ps__wall_ms();
+  c->own = 1;
+  c->n_t = 1;
+  c->req.sel.n_names = 1;
+  snprintf(c->req.sel.names[0], sizeof(c->req.sel.names[0]), "%s", s->sensor);
+  for (unsigned i = 0; i < m->n_ifaces; i++) {
+    ps__sess_iface *ifc = s->ifaces[m->ifaces[i]];
+    if (ifc != NULL && c->req.n_ifaces < PS_MAX_CAPTURE_IFACES) {
+      snprintf(c->req.ifaces[c->req.n_ifaces++], sizeof(c->req.ifaces[0]), "%s",
+               ifc->name);
+    }
+  }
+  snprintf(c->t[0].sensor, sizeof(c->t[0].sensor), "%s", s->sensor);
+  c->t[0].wire_id = m->id;
+  c->t[0].c = c;
+  c->next = cs->head;
+  cs->head = c;
+  cs->n++;
+  cs->dirty |= 1;
+  return c;
+}
+
 void ps__captures_on_state(ps__captures *cs, ps__session *s,
                            const ps__capture_state_msg *m) {
-  ps__capture *c = ps__captures_find(cs, m->id);
+  int own = (m->id & PS_CAPTURE_ID_OWN) != 0;
+  ps__capture *c = own ? find_own(cs, s, m->id) : ps__captures_find(cs, m->id);
+  if (own && m->state == PS_CAP_OWN &&
+      (c == NULL || c->t[0].state == PS_T_ENDED)) {
+    c = own_record(cs, s, m);
+    if (c == NULL) {
+      ps__log(s->env->log, s->env->log_ud, PS_LOG_WARNING,
+              "sensor %s: out of memory for its own capture", s->sensor);
+      return;
+    }
+  }
   ps__cap_target *t = NULL;
   for (unsigned i = 0; c != NULL && i < c->n_t && t == NULL; i++) {
     if (strcmp(c->t[i].sensor, s->sensor) == 0) {
@@ -504,10 +562,19 @@ void ps__captures_on_state(ps__captures *cs, ps__session *s,
   }
   t->sensor_packets = m->packets;
   t->sampled_out = m->sampled_out;
+  if (m->state == PS_CAP_OWN) {
+    /* Said at the start of each of its sessions: what it runs now. */
+    text_copy(c->req.filter, sizeof(c->req.filter), &m->text);
+    c->req.sample_n = m->sample_n;
+    c->req.max_pps = m->max_pps;
+    c->read_only =
+        s->fleet == NULL || !(s->fleet->announce_flags & PS_ANNOUNCE_REMOTE);
+  }
   switch (m->state) {
+  case PS_CAP_OWN:
   case PS_CAP_RUNNING:
     if (t->sess == NULL && c->stop_requested &&
-        ps__enc_capture_stop(&s->out, c->id) == 0) {
+        ps__enc_capture_stop(&s->out, t->wire_id) == 0) {
       /* Stopped while the sensor was away (its "running" is said again
        * on its new connection): it hears the stop now. */
       kick(cs, s);
@@ -523,9 +590,17 @@ void ps__captures_on_state(ps__captures *cs, ps__session *s,
       }
     }
     t->sess = s;
-    ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
-            "capture %llu: sensor %s accepted", (unsigned long long)m->id,
-            s->sensor);
+    if (c->own) {
+      ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
+              "capture %llu: sensor %s runs its own capture (command line), "
+              "filter '%s'%s",
+              (unsigned long long)c->id, s->sensor, c->req.filter,
+              c->read_only ? ", read-only (no --allow-remote-capture)" : "");
+    } else {
+      ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
+              "capture %llu: sensor %s accepted", (unsigned long long)m->id,
+              s->sensor);
+    }
     break;
   case PS_CAP_REFUSED:
   case PS_CAP_ENDED:
@@ -536,7 +611,7 @@ void ps__captures_on_state(ps__captures *cs, ps__session *s,
             m->state == PS_CAP_REFUSED ? PS_LOG_WARNING : PS_LOG_INFO,
             "capture %llu: sensor %s %s: %s (%llu packets taken here, %llu "
             "sent by the sensor, %llu sampled out)",
-            (unsigned long long)m->id, s->sensor,
+            (unsigned long long)c->id, s->sensor,
             m->state == PS_CAP_REFUSED ? "refused" : "ended", t->reason,
             (unsigned long long)t->packets, (unsigned long long)m->packets,
             (unsigned long long)m->sampled_out);
@@ -550,7 +625,7 @@ void ps__captures_on_state(ps__captures *cs, ps__session *s,
               sizeof(t->change) - strlen(t->change), &m->text);
     ps__log(s->env->log, s->env->log_ud,
             m->state == PS_CAP_CHANGED ? PS_LOG_INFO : PS_LOG_WARNING,
-            "capture %llu: sensor %s change %s", (unsigned long long)m->id,
+            "capture %llu: sensor %s change %s", (unsigned long long)c->id,
             s->sensor, t->change);
     break;
   default:

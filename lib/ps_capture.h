@@ -55,6 +55,7 @@ enum ps__target_state {
 
 typedef struct ps__cap_target {
   char sensor[256];
+  uint64_t wire_id; /* the sensor's id of it: the capture's, or its own */
   enum ps__target_state state;
   char reason[PS_ERRMSG_MAX];
   char change[PS_ERRMSG_MAX]; /* the answer to the last change */
@@ -80,6 +81,10 @@ typedef struct ps__capture {
   unsigned n_t;
   ps__cap_target *t;
   int stop_requested;
+  /* A capture the sensor runs on its own (its command line), which it
+   * announced (PS_CAP_OWN): one target. read_only: that sensor takes no
+   * remote control (no --allow-remote-capture), so it is only shown. */
+  int own, read_only;
   /* The admin API's request waiting for the sensors' answers (opaque
    * here), and until when (monotonic ms). */
   void *waiter;
@@ -141,7 +146,8 @@ int ps__captures_change(ps__captures *cs, ps__capture *c, uint32_t what,
 int ps__captures_stop(ps__captures *cs, ps__capture *c, int64_t now_ms);
 /* Whether some sensor of c has not answered what it was asked last. */
 int ps__capture_waiting(const ps__capture *c);
-/* A CAPTURE_STATE from session s. */
+/* A CAPTURE_STATE from session s (a PS_CAP_OWN state makes the record
+ * of the sensor's own capture, or finds it again after a reconnect). */
 void ps__captures_on_state(ps__captures *cs, struct ps__session *s,
                            const ps__capture_state_msg *m);
 /* Interface ifc of session s was announced with the option capture.id

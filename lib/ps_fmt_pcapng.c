@@ -177,10 +177,20 @@ int ps__pcapng_isb(ps__buf *out, const ps__pcapng_isb_info *isb) {
              (unsigned long long)isb->stats->overflow,
              (unsigned long long)isb->stats->truncated);
   }
-  size_t ln = strlen(note);
+  /* Sampling is neither loss nor delivery: isb_filteraccept counts what
+   * the filter took, isb_usrdeliv what was sent, and since few readers
+   * show either (tshark -V does, capinfos does not), a comment says it
+   * in words too. */
+  uint64_t sampled = isb->stats->sampled_out;
+  char snote[64] = "";
+  if (sampled > 0) {
+    snprintf(snote, sizeof(snote), "sampled-out %llu",
+             (unsigned long long)sampled);
+  }
+  size_t ln = strlen(note), ls = strlen(snote);
   size_t body = 12 + (isb->starttime ? opt_size(8) : 0) +
-                (isb->endtime ? opt_size(8) : 0) + 4 * opt_size(8) +
-                (ln ? opt_size(ln) : 0) + 4;
+                (isb->endtime ? opt_size(8) : 0) + 5 * opt_size(8) +
+                (ln ? opt_size(ln) : 0) + (ls ? opt_size(ls) : 0) + 4;
   uint8_t *end;
   uint8_t *p = block_begin(out, 5, body, &end);
   if (p == NULL) {
@@ -196,12 +206,16 @@ int ps__pcapng_isb(ps__buf *out, const ps__pcapng_isb_info *isb) {
   if (isb->endtime) {
     p = put_opt64(p, 3, isb->endtime);
   }
-  p = put_opt_u64(p, 4, isb->stats->received);  /* isb_ifrecv */
-  p = put_opt_u64(p, 5, isb->stats->ifdropped); /* isb_ifdrop */
-  p = put_opt_u64(p, 7, isb->stats->dropped);   /* isb_osdrop */
-  p = put_opt_u64(p, 8, isb->stats->captured);  /* isb_usrdeliv */
+  p = put_opt_u64(p, 4, isb->stats->received);           /* isb_ifrecv */
+  p = put_opt_u64(p, 5, isb->stats->ifdropped);          /* isb_ifdrop */
+  p = put_opt_u64(p, 7, isb->stats->dropped);            /* isb_osdrop */
+  p = put_opt_u64(p, 6, isb->stats->captured + sampled); /* filteraccept */
+  p = put_opt_u64(p, 8, isb->stats->captured);           /* isb_usrdeliv */
   if (ln) {
     p = put_opt(p, 1, note, ln); /* opt_comment */
+  }
+  if (ls) {
+    p = put_opt(p, 1, snote, ls);
   }
   put32h(p, 0);
   return 0;

@@ -498,9 +498,13 @@ int ps__dec_batch(const ps__frame *f, const ps__limits *lim, ps__batch *m,
 }
 
 int ps__enc_stats(ps__buf *out, const ps__stats *m) {
-  uint8_t *p = frame_begin(out, PS_FRAME_STATS, PS_STATS_LEN);
+  uint8_t *p =
+      frame_begin(out, PS_FRAME_STATS, m->v2 ? PS_STATS_LEN_V2 : PS_STATS_LEN);
   if (p == NULL) {
     return PS_ERR_NOMEM;
+  }
+  if (m->v2) {
+    ps__put64(p + 60, m->c.sampled_out);
   }
   ps__put32(p, m->iface);
   ps__put64(p + 4, m->c.captured);
@@ -515,10 +519,12 @@ int ps__enc_stats(ps__buf *out, const ps__stats *m) {
 
 int ps__dec_stats(const ps__frame *f, ps__stats *m, char *errbuf) {
   const uint8_t *p = f->payload;
-  if (f->len != PS_STATS_LEN) {
+  if (f->len != PS_STATS_LEN && f->len != PS_STATS_LEN_V2) {
     return ps__seterr(errbuf, PS_ERR_PROTOCOL, "stats frame of %u bytes",
                       f->len);
   }
+  m->v2 = f->len == PS_STATS_LEN_V2;
+  m->c.sampled_out = m->v2 ? ps__get64(p + 60) : 0;
   m->iface = ps__get32(p);
   m->c.captured = ps__get64(p + 4);
   m->c.bytes = ps__get64(p + 12);
@@ -1017,8 +1023,10 @@ int ps__enc_capture_state(ps__buf *out, const ps__capture_state_msg *m) {
   }
   size_t tl = m->text.len > PS_MAX_ERROR_TEXT ? PS_MAX_ERROR_TEXT : m->text.len;
   uint8_t *p;
-  int rc = ctl_size(out, PS_FRAME_CAPTURE_STATE,
-                    12 + 4 * (size_t)m->n_ifaces + 16 + 2 + tl, &p);
+  int own = m->state == PS_CAP_OWN;
+  int rc =
+      ctl_size(out, PS_FRAME_CAPTURE_STATE,
+               12 + 4 * (size_t)m->n_ifaces + 16 + 2 + tl + (own ? 8 : 0), &p);
   if (rc != 0) {
     return rc;
   }
@@ -1034,6 +1042,10 @@ int ps__enc_capture_state(ps__buf *out, const ps__capture_state_msg *m) {
   ps__put64(p + 8, m->sampled_out);
   ps__text t = {m->text.p, tl};
   put_text(p + 16, &t, 2);
+  if (own) {
+    ps__put32(p + 18 + tl, m->sample_n);
+    ps__put32(p + 22 + tl, m->max_pps);
+  }
   return 0;
 }
 
@@ -1074,8 +1086,20 @@ int ps__dec_capture_state(const ps__frame *f, ps__capture_state_msg *m,
   m->packets = take(&c, 8);
   m->sampled_out = take(&c, 8);
   m->text = take_text(&c, (size_t)take(&c, 2));
+  if (m->state == PS_CAP_OWN) {
+    m->sample_n = (uint32_t)take(&c, 4);
+    m->max_pps = (uint32_t)take(&c, 4);
+  }
   if (c.bad) {
     return CTL_BAD("too short");
+  }
+  /* Only the sensor's own captures run without a receiver's request. */
+  int own_id = (m->id & PS_CAPTURE_ID_OWN) != 0;
+  if ((m->state == PS_CAP_OWN && !own_id) ||
+      (m->state == PS_CAP_RUNNING && own_id)) {
+    return ps__seterr(errbuf, PS_ERR_PROTOCOL,
+                      "capture state %u for capture %llu", m->state,
+                      (unsigned long long)m->id);
   }
   if (m->text.len > PS_MAX_ERROR_TEXT) {
     return ps__seterr(errbuf, PS_ERR_LIMIT,

@@ -86,6 +86,7 @@ int ps__wire_error_retries(uint16_t code);
 #define PS_PKT_HDR 24 /* per-packet record header inside a batch */
 #define PS_BATCH_HDR 20
 #define PS_STATS_LEN 60
+#define PS_STATS_LEN_V2 68 /* version 2: sampled_out follows */
 
 /* Limits one decoder enforces. */
 typedef struct ps__limits {
@@ -182,6 +183,9 @@ typedef struct ps__batch {
 typedef struct ps__stats {
   uint32_t iface;
   ps_capture_stats c;
+  /* The version 2 layout (PS_STATS_LEN_V2, with c.sampled_out): the
+   * encoder writes it when set, the decoder says which it read. */
+  int v2;
 } ps__stats;
 
 /* Encoders append one whole frame to out. They return 0, PS_ERR_INVALID
@@ -309,17 +313,24 @@ enum ps__capture_state {
   PS_CAP_ENDED = 3,          /* over (duration, count, stop): final counts */
   PS_CAP_CHANGED = 4,        /* a change took effect (text: when) */
   PS_CAP_CHANGE_REFUSED = 5, /* a change was refused: text says why */
-  PS_CAP_STATE_LAST = 5
+  PS_CAP_OWN = 6, /* running, the sensor's own (its command line): text is
+                     its filter; sample_n and max_pps follow */
+  PS_CAP_STATE_LAST = 6
 };
+
+/* Capture ids with this bit are the sensor's own (a capture its command
+ * line started), chosen by the sensor; a receiver's are below it. */
+#define PS_CAPTURE_ID_OWN (1ull << 63)
 
 typedef struct ps__capture_state_msg {
   uint64_t id;
   uint8_t state;
   unsigned n_ifaces; /* the stream interfaces its packets come on */
   uint32_t ifaces[PS_MAX_CAPTURE_IFACES];
-  uint64_t packets;     /* sent for the capture so far */
-  uint64_t sampled_out; /* left out by sampling or the rate cap */
-  ps__text text;        /* 0..1024 bytes */
+  uint64_t packets;           /* sent for the capture so far */
+  uint64_t sampled_out;       /* left out by sampling or the rate cap */
+  ps__text text;              /* 0..1024 bytes */
+  uint32_t sample_n, max_pps; /* PS_CAP_OWN only */
 } ps__capture_state_msg;
 
 int ps__enc_announce(ps__buf *out, const ps__announce *m);

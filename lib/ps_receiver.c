@@ -440,6 +440,10 @@ static void count_output_bytes(ps_receiver *r) {
     n += r->sinks[i]->written;
   }
   r->ctr.output_bytes = n;
+  if (r->async != NULL) {
+    r->ctr.kafka_sent = r->async->async_sent;
+    r->ctr.kafka_delivered = r->async->async_kept;
+  }
 }
 
 void ps_receiver_get_counters(ps_receiver *r, ps_receiver_counters *out,

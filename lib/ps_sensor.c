@@ -133,8 +133,13 @@ struct ps_sensor {
   unsigned n_labels;
   request inbox[MAX_INBOX];
   unsigned n_inbox;
-  /* The remote capture running (cap_id 0: none). */
+  /* The remote capture running (cap_id 0: none), or the sensor's own
+   * (PS_CAPTURE_ID_OWN: the live capture its interfaces and filter
+   * started, announced to version 2 receivers and steerable by them with
+   * remote_capture). to_standby: a receiver stopped the own capture;
+   * the sensor stays connected as a standby one. */
   uint64_t cap_id;
+  int to_standby;
   int64_t cap_end_ms;
   uint64_t cap_count, cap_packets;
   char *cap_filter; /* as the receiver gave it (without the guard) */
@@ -1434,6 +1439,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h,
    * sampled out. */
   if (s->sample_n > 1 && s->sample_seen++ % s->sample_n != 0) {
     s->sampled_out++;
+    src->st.sampled_out++;
     return;
   }
   if (s->max_pps > 0) {
@@ -1443,6 +1449,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h,
     }
     if (s->pps_n >= s->max_pps) {
       s->sampled_out++;
+      src->st.sampled_out++;
       return;
     }
     s->pps_n++;
@@ -1524,6 +1531,13 @@ static int run_file(ps_sensor *s) {
   }
 }
 
+static int handle_inbox(ps_sensor *s);
+static int send_state(ps_sensor *s, uint64_t id, uint8_t state,
+                      const char *text);
+static void on_control(void *ud, const ps__frame *f);
+
+static int own_state(ps_sensor *s);
+
 static int run_live(ps_sensor *s) {
   struct pollfd pfd[MAX_SOURCES + 3];
   int64_t start = ps__now_ms();
@@ -1542,6 +1556,12 @@ static int run_live(ps_sensor *s) {
     ps_stream_get_counters(s->stream, &sc, sizeof(sc));
     if (sc.reconnects != excluded && exclude_stream(s) == 0) {
       excluded = sc.reconnects;
+    }
+    if (s->cap_id == PS_CAPTURE_ID_OWN) {
+      int rc = handle_inbox(s);
+      if (rc != 0 || s->to_standby) {
+        return rc;
+      }
     }
     int64_t now = ps__now_ms();
     if (now >= end) {
@@ -1762,10 +1782,15 @@ static int send_state(ps_sensor *s, uint64_t id, uint8_t state,
                              .packets = id == s->cap_id ? s->cap_packets : 0,
                              .sampled_out =
                                  id == s->cap_id ? s->sampled_out : 0,
-                             .text = {text, text ? strlen(text) : 0}};
+                             .text = {text, text ? strlen(text) : 0},
+                             .sample_n = s->sample_n,
+                             .max_pps = s->max_pps};
   if (id == s->cap_id && state != PS_CAP_REFUSED) {
-    for (unsigned i = 0; i < s->n_src && i < PS_MAX_CAPTURE_IFACES; i++) {
-      m.ifaces[m.n_ifaces++] = s->src[i].stream_if;
+    for (unsigned i = 0; i < s->n_src && m.n_ifaces < PS_MAX_CAPTURE_IFACES;
+         i++) {
+      if (s->src[i].announced && !s->src[i].closed) {
+        m.ifaces[m.n_ifaces++] = s->src[i].stream_if;
+      }
     }
   }
   ps__buf b = {0};
@@ -1773,7 +1798,7 @@ static int send_state(ps_sensor *s, uint64_t id, uint8_t state,
   if (rc == 0) {
     rc = ps__stream_send_control(s->stream, ps__buf_head(&b), ps__buf_size(&b));
   }
-  if (rc == 0 && id == s->cap_id &&
+  if (rc == 0 && id == s->cap_id && !(id & PS_CAPTURE_ID_OWN) &&
       (state == PS_CAP_RUNNING || state == PS_CAP_ENDED)) {
     /* The next session hears it again (see last_state). */
     s->was_controllable = ps__stream_controllable(s->stream);
@@ -1797,6 +1822,34 @@ static int resend_state(ps_sensor *s) {
   return rc;
 }
 
+/* The own capture as the receiver is told of it: at the start of every
+ * session, after the interfaces and before any batch (so the packets a
+ * reconnection resends are its too), and now to the session up, if
+ * any. Called when it starts and after each change. */
+static int own_state(ps_sensor *s) {
+  ps__capture_state_msg m = {.id = PS_CAPTURE_ID_OWN,
+                             .state = PS_CAP_OWN,
+                             .packets = s->cap_packets,
+                             .sampled_out = s->sampled_out,
+                             .text = {s->cap_filter, strlen(s->cap_filter)},
+                             .sample_n = s->sample_n,
+                             .max_pps = s->max_pps};
+  for (unsigned i = 0; i < s->n_src && m.n_ifaces < PS_MAX_CAPTURE_IFACES;
+       i++) {
+    if (s->src[i].announced && !s->src[i].closed) {
+      m.ifaces[m.n_ifaces++] = s->src[i].stream_if;
+    }
+  }
+  ps__buf b = {0};
+  int rc = ps__enc_capture_state(&b, &m);
+  if (rc == 0) {
+    rc = ps__stream_set_session_state(s->stream, ps__buf_head(&b),
+                                      ps__buf_size(&b));
+  }
+  ps__buf_free(&b);
+  return rc;
+}
+
 /* Refuses request id with the reason, on this side's log and the
  * receiver's answer. */
 static int refuse_remote(ps_sensor *s, uint64_t id, uint8_t state,
@@ -1809,8 +1862,13 @@ static int refuse_remote(ps_sensor *s, uint64_t id, uint8_t state,
   va_start(ap, fmt);
   vsnprintf(why, sizeof(why), fmt, ap);
   va_end(ap);
-  ps__log(s->log, s->log_ud, PS_LOG_WARNING, "remote capture %llu refused: %s",
-          (unsigned long long)id, why);
+  if (id == PS_CAPTURE_ID_OWN) {
+    ps__log(s->log, s->log_ud, PS_LOG_WARNING,
+            "the command-line capture: request refused: %s", why);
+  } else {
+    ps__log(s->log, s->log_ud, PS_LOG_WARNING,
+            "remote capture %llu refused: %s", (unsigned long long)id, why);
+  }
   return send_state(s, id, state, why);
 }
 
@@ -1885,11 +1943,20 @@ static int stream_if(ps_sensor *s, source *src, uint64_t cap) {
   return 0;
 }
 
+/* How the log names the capture running. */
+static const char *cap_name(const ps_sensor *s, char *buf, size_t n) {
+  if (s->cap_id == PS_CAPTURE_ID_OWN) {
+    return "the command-line capture";
+  }
+  snprintf(buf, n, "remote capture %llu", (unsigned long long)s->cap_id);
+  return buf;
+}
+
 static void log_remote(ps_sensor *s, const char *what) {
+  char nb[48];
   ps__log(s->log, s->log_ud, PS_LOG_INFO,
-          "remote capture %llu %s: %llu packets sent, %llu sampled out",
-          (unsigned long long)s->cap_id, what,
-          (unsigned long long)s->cap_packets,
+          "%s %s: %llu packets sent, %llu sampled out",
+          cap_name(s, nb, sizeof(nb)), what, (unsigned long long)s->cap_packets,
           (unsigned long long)s->sampled_out);
 }
 
@@ -1899,6 +1966,7 @@ static int cap_end(ps_sensor *s, const char *why) {
   if (s->cap_id == 0) {
     return 0;
   }
+  ps__stream_set_session_state(s->stream, NULL, 0); /* no longer running */
   int rc = ps_stream_flush(s->stream);
   if (rc == 0) {
     rc = send_all_stats(s);
@@ -1924,6 +1992,15 @@ static int cap_start(ps_sensor *s, const ps__capture_start *m) {
     return refuse_remote(s, id, PS_CAP_REFUSED,
                          "this sensor takes no remote captures (it was not "
                          "started with --allow-remote-capture)");
+  }
+  if (id & PS_CAPTURE_ID_OWN) {
+    return refuse_remote(s, id, PS_CAP_REFUSED,
+                         "capture ids with bit 63 set are the sensor's own");
+  }
+  if (s->cap_id == PS_CAPTURE_ID_OWN) {
+    return refuse_remote(s, id, PS_CAP_REFUSED,
+                         "this sensor runs its own capture (its command "
+                         "line; one at a time): stop that one first");
   }
   if (s->cap_id != 0) {
     return refuse_remote(s, id, PS_CAP_REFUSED,
@@ -2075,6 +2152,11 @@ static int cap_change(ps_sensor *s, const ps__capture_change *m) {
                          "no capture %llu is running on this sensor",
                          (unsigned long long)m->id);
   }
+  if (!s->remote) {
+    return refuse_remote(s, m->id, PS_CAP_CHANGE_REFUSED,
+                         "this sensor takes no remote control (it was not "
+                         "started with --allow-remote-capture)");
+  }
   if ((m->what & PS_CHANGE_MAX_PPS) && s->rmax_pps > 0 &&
       (m->max_pps == 0 || m->max_pps > s->rmax_pps)) {
     return refuse_remote(s, m->id, PS_CAP_CHANGE_REFUSED,
@@ -2151,8 +2233,12 @@ static int cap_change(ps_sensor *s, const ps__capture_change *m) {
            when, (int)(wall % 1000), (unsigned long long)s->cap_packets,
            (m->what & PS_CHANGE_FILTER) ? ": filter " : "",
            (m->what & PS_CHANGE_FILTER) ? s->cap_filter : "");
-  ps__log(s->log, s->log_ud, PS_LOG_INFO, "remote capture %llu %s",
-          (unsigned long long)s->cap_id, text);
+  char nb[48];
+  ps__log(s->log, s->log_ud, PS_LOG_INFO, "%s %s", cap_name(s, nb, sizeof(nb)),
+          text);
+  if (s->cap_id == PS_CAPTURE_ID_OWN && own_state(s) != 0) {
+    return PS_ERR_NOMEM;
+  }
   return send_state(s, s->cap_id, PS_CAP_CHANGED, text);
 }
 
@@ -2177,7 +2263,12 @@ static int handle_inbox(ps_sensor *s) {
     } else {
       uint64_t id;
       if (ps__dec_capture_stop(&f, &id, eb) == 0) {
-        if (id == s->cap_id) {
+        if (id == s->cap_id && id == PS_CAPTURE_ID_OWN && !s->remote) {
+          rc = refuse_remote(s, id, PS_CAP_CHANGE_REFUSED,
+                             "this sensor takes no remote control (it was "
+                             "not started with --allow-remote-capture)");
+        } else if (id == s->cap_id) {
+          s->to_standby |= id == PS_CAPTURE_ID_OWN;
           rc = cap_end(s, "stopped by the receiver");
         } else {
           rc = send_state(s, id, PS_CAP_ENDED, "not running");
@@ -2317,10 +2408,90 @@ int ps_sensor_run(ps_sensor *s, ps_stream *stream) {
       rc = announce(s, &s->src[i]);
     }
   }
+  /* A live capture of named interfaces is the sensor's own capture:
+   * a version 2 receiver hears of it (and may change or stop it, with
+   * --allow-remote-capture). Files and followed namespaces are not
+   * steered. */
+  int own = s->file == NULL && s->ns.n_spec == 0 && s->n_ifnames > 0;
+  if (rc == 0 && own) {
+    s->cap_filter = strdup(s->filter ? s->filter : "");
+    if (s->cap_filter == NULL) {
+      s->stream = NULL;
+      return ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+    }
+    /* A capture asked for later on the same interface reuses its
+     * stream interface (see stream_if). */
+    for (unsigned i = 0; i < s->n_src && s->n_known < PS_MAX_IFACES; i++) {
+      known_if *q = &s->known[s->n_known++];
+      snprintf(q->name, sizeof(q->name), "%s", s->src[i].name);
+      q->linktype = s->src[i].linktype;
+      q->snaplen = s->src[i].snaplen;
+      q->id = s->src[i].stream_if;
+      q->cap = 0; /* (a remote capture gets its own: see known_if) */
+    }
+    s->cap_id = PS_CAPTURE_ID_OWN;
+    s->cap_packets = s->cap_count = 0;
+    s->cap_end_ms = INT64_MAX;
+    s->to_standby = 0;
+    ps__stream_set_control(stream, on_control, s);
+    /* Sessions to come say it at their start; one up already, now. */
+    rc = own_state(s);
+    if (rc == 0) {
+      rc = send_state(s, s->cap_id, PS_CAP_OWN, s->cap_filter);
+    }
+  }
   if (rc != 0) {
     snprintf(s->errmsg, sizeof(s->errmsg), "%s", ps_stream_errmsg(stream));
   } else {
     rc = s->file ? run_file(s) : run_live(s);
+  }
+  if (own && s->to_standby && rc == 0) {
+    /* Stopped by a receiver: the handles are closed, the sensor stays
+     * as a standby one (and says so), to be asked for a new capture.
+     * Its command-line interfaces and filters are done with. */
+    for (unsigned i = 0; i < s->n_ifnames; i++) {
+      free(s->ifnames[i]);
+      free(s->iffilters[i]);
+      free(s->srcfilters[i]);
+      s->ifnames[i] = s->iffilters[i] = s->srcfilters[i] = NULL;
+    }
+    s->n_ifnames = 0;
+    s->standby = 1;
+    ps__log(s->log, s->log_ud, PS_LOG_INFO,
+            "the command-line capture was stopped by the receiver: standing "
+            "by for its captures");
+    rc = set_announce(s);
+    if (rc == 0) {
+      rc = run_standby(s);
+    }
+    ps__stream_set_control(stream, NULL, NULL);
+    s->stream = NULL;
+    return rc;
+  }
+  if (own && s->cap_id == PS_CAPTURE_ID_OWN) {
+    /* The receiver's record ends with the capture (count, duration or a
+     * stop here), after its last packets and counters. */
+    if (rc == 0 || rc == PS_ERR_STOPPED) {
+      int frc = ps_stream_flush(stream);
+      if (frc == 0) {
+        frc = send_all_stats(s);
+      }
+      if (frc == 0) {
+        send_state(s, s->cap_id, PS_CAP_ENDED,
+                   s->stopped                         ? "the sensor is stopping"
+                   : s->count && s->total >= s->count ? "count reached"
+                                                      : "duration reached");
+      }
+    }
+    ps__stream_set_control(stream, NULL, NULL);
+    ps__stream_set_session_state(stream, NULL, 0);
+    s->cap_id = 0;
+    free(s->cap_filter);
+    s->cap_filter = NULL;
+    for (unsigned k = 0; k < s->n_inbox; k++) {
+      free(s->inbox[k].frame);
+    }
+    s->n_inbox = 0;
   }
   if (rc == 0 || rc == PS_ERR_STOPPED) {
     /* Final counters: the receiver writes them into statistics blocks. */

@@ -683,6 +683,13 @@ static int on_stats(ps__session *s, const ps__frame *f) {
   if (rc != 0) {
     return refuse(s, rc);
   }
+  /* Each version has its one layout (version 2 adds sampled_out). */
+  if (m.v2 != (s->version >= 2)) {
+    ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
+               "stats frame of %u bytes in a version %u session", f->len,
+               s->version);
+    return refuse(s, PS_ERR_PROTOCOL);
+  }
   ps__sess_iface *ifc = s->ifaces[m.iface];
   if (ifc == NULL) {
     ps__seterr(s->errmsg, PS_ERR_PROTOCOL,

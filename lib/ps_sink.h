@@ -139,6 +139,9 @@ struct ps_sink {
   /* Bytes its files took (write(2) done): headers, blocks, statistics,
    * everything in them. For the receiver's output_bytes. */
   uint64_t written;
+  /* Outputs that keep data later than their flush (Kafka): messages
+   * handed on, and those its delivery reports confirmed kept. */
+  uint64_t async_sent, async_kept;
   /* The deadline its last tick asked for (-1: none). */
   int64_t tick_at;
   char errmsg[PS_ERRMSG_MAX];

@@ -125,6 +125,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     return;
   }
   k->delivered++;
+  k->base.async_kept++;
   if (g >= k->gbase && g - k->gbase < k->n_out &&
       k->outstanding[g - k->gbase] > 0) {
     k->outstanding[g - k->gbase]--;
@@ -417,6 +418,7 @@ static int k_flush(ps_sink *sk) {
     }
     k->outstanding[k->n_out - 1]++;
     k->produced_msgs++;
+    sk->async_sent++;
     k->ready = m->next;
     kmsg_free(m);
   }

@@ -127,7 +127,7 @@ int ps__ssession_send_stats(ps__ssession *s, uint32_t id) {
   if (s->state != PS_SS_ACTIVE || !f->has_stats) {
     return 0;
   }
-  ps__stats m = {.iface = id, .c = f->stats};
+  ps__stats m = {.iface = id, .c = f->stats, .v2 = s->version >= 2};
   size_t at = ps__buf_size(&s->out);
   if (ps__enc_stats(&s->out, &m) != 0) {
     return nomem(s);
@@ -287,6 +287,11 @@ static int announce_all(ps__ssession *s) {
     if (enc_iface(s, i) != 0) {
       return nomem(s);
     }
+  }
+  if (s->version >= 2 && env->session_state != NULL &&
+      ps__buf_append(&s->out, env->session_state, env->session_state_len) !=
+          0) {
+    return nomem(s);
   }
   for (uint32_t i = 0; i < env->n_ifaces; i++) {
     int rc = ps__ssession_send_stats(s, i);

@@ -56,6 +56,12 @@ typedef struct ps__ssession_env {
    * with a refusal by the session itself. */
   const uint8_t *announce;
   size_t announce_len;
+  /* Frames sent at the start of every version 2 session right after the
+   * interfaces, before any batch, resent ones included (the sensor's
+   * own capture, so the receiver attributes its packets from the
+   * first); NULL: none. */
+  const uint8_t *session_state;
+  size_t session_state_len;
   void (*on_control)(void *ud, const ps__frame *f);
   void *ctl_ud;
 } ps__ssession_env;

@@ -100,6 +100,7 @@ void ps_stream_free(ps_stream *s) {
   ps__stream_spool_close(&s->spool, 0);
   free(s->spool.dir);
   free((void *)s->env.announce);
+  free((void *)s->env.session_state);
   free(s);
 }
 

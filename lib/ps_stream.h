@@ -89,6 +89,10 @@ int ps__stream_step(ps_stream *s, int64_t now);
  * when no version 2 session is up: the receiver learns a capture's end
  * from its absence). Return 0 or PS_ERR_NOMEM. */
 int ps__stream_set_announce(ps_stream *s, const uint8_t *frame, size_t len);
+/* Frames every version 2 session sends after its interfaces and before
+ * any batch (see ps__ssession_env.session_state; copied, NULL clears). */
+int ps__stream_set_session_state(ps_stream *s, const uint8_t *frames,
+                                 size_t len);
 void ps__stream_set_control(ps_stream *s,
                             void (*fn)(void *ud, const ps__frame *f), void *ud);
 int ps__stream_send_control(ps_stream *s, const uint8_t *frame, size_t len);

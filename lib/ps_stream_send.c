@@ -243,6 +243,21 @@ int ps__stream_set_announce(ps_stream *s, const uint8_t *frame, size_t len) {
   return 0;
 }
 
+int ps__stream_set_session_state(ps_stream *s, const uint8_t *frames,
+                                 size_t len) {
+  uint8_t *copy = NULL;
+  if (frames != NULL) {
+    if ((copy = malloc(len)) == NULL) {
+      return PS_ERR_NOMEM;
+    }
+    memcpy(copy, frames, len);
+  }
+  free((void *)s->env.session_state);
+  s->env.session_state = copy;
+  s->env.session_state_len = copy ? len : 0;
+  return 0;
+}
+
 void ps__stream_set_control(ps_stream *s,
                             void (*fn)(void *ud, const ps__frame *f),
                             void *ud) {

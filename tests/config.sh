@@ -252,8 +252,18 @@ err ps-receiver "listen: \":0\"\nwrite: $WORK/partial.pcap\nmax-pendng: 5\n" "3:
 # PacketStreamer keys we do not have.
 err ps-receiver 'input:\n  address: 0.0.0.0\n  port: 8081\noutput:\n  plugins:\n    s3:\n      region: eu-west-1\n      bucket: b\n' \
   "6:5: output.plugins.s3: S3 upload is not supported; rotate the output .* post-rotate: CMD$"
-err ps-receiver 'input:\n  address: 0.0.0.0\n  port: 8081\noutput:\n  plugins:\n    kafka:\n      brokers: 0.0.0.0:9092\n' \
-  "6:5: output.plugins.kafka: Kafka output is not available in this version"
+KPS='input:\n  address: 0.0.0.0\n  port: 8081\noutput:\n  plugins:\n    kafka:\n'
+err ps-receiver "$KPS      topic: t\n" "6:5: output.plugins.kafka needs brokers: HOST:PORT$"
+err ps-receiver "$KPS      brokers: 127.0.0.1:9092\n      acks: 1\n" \
+  "8:13: output.plugins.kafka.acks: 1 is refused: .* \\(acks all\\); leave acks out$"
+err ps-receiver "$KPS      brokers: 127.0.0.1:9092\n      messageSize: 64XB\n" \
+  "8:20: 'output.plugins.kafka.messageSize': unknown unit in '64XB' \\(give B, KB, MB or GB\\)$"
+err ps-receiver "$KPS      brokers: 127.0.0.1:9092\n      messageSize: 10B\n" \
+  "8:20: 'output.plugins.kafka.messageSize': 10B is outside 1000\\.\\.1000000000 bytes$"
+err ps-receiver "$KPS      brokers: 127.0.0.1:9092\n      partition: 3\n" \
+  "8:7: unknown key 'output.plugins.kafka.partition'"
+err ps-sensor 'output:\n  server:\n    address: 127.0.0.1\n    port: 8081\n  plugins:\n    kafka:\n      brokers: 127.0.0.1:9092\n' \
+  "6:5: output.plugins.kafka: the sensor streams to a ps-receiver; give the receiver the Kafka output" -i lo
 err ps-sensor 'output:\n  server:\n    address: 127.0.0.1\n    port: 8081\ntls:\n  enable: true\n' \
   "6:11: tls.enable: PacketStreamer never verified the receiver, ps-sensor does: add tls-ca: FILE .* or for a lab tls-insecure: true$" -i lo --print-config
 err ps-sensor 'output:\n  server:\n    address: 127.0.0.1\n    port: 8081\npcapMode: sometimes\n' "5:11: pcapMode 'sometimes': give all, allow or deny$" -i lo
@@ -278,6 +288,24 @@ printf 'input:\n  address: 0.0.0.0\n  port: 8081\noutput:\n  file:\n    path: st
 "$RECEIVER" --config "$WORK/o.yaml" --print-config >"$WORK/p" || fail "stdout"
 expect_line "$WORK/p" '^write: \["-"\]$' "stdout mapped to -"
 expect_line "$WORK/p" '^listen: \["0.0.0.0:8081"\]$' "input mapped"
+# PacketStreamer's Kafka plugin (its contrib/config/receiver-kafka.yaml,
+# plus the keys its plugin reads) is our Kafka output.
+printf 'input:\n  address: 0.0.0.0\n  port: 8081\noutput:\n  plugins:\n    kafka:\n      brokers: 10.0.0.1:9092,10.0.0.2:9092\n      clientId: packetstreamer\n      topic: pkts\n      messageSize: 65KB\n      acks: all\n      fileSize: 1MB\n      timeout: 10s\n' >"$WORK/k.yaml"
+"$RECEIVER" --config "$WORK/k.yaml" --print-config >"$WORK/p" || fail "the kafka plugin"
+expect_line "$WORK/p" '^kafka: "10.0.0.1:9092,10.0.0.2:9092"$' "kafka.brokers mapped"
+expect_line "$WORK/p" '^kafka-topic: "pkts"$' "kafka.topic mapped"
+expect_line "$WORK/p" '^kafka-property: \["client.id=packetstreamer", "message.max.bytes=66560"\]$' "clientId, messageSize mapped"
+"$RECEIVER" --config "$WORK/p" --print-config >"$WORK/p2" || fail "the printed Kafka config is not a config"
+cmp -s <(grep -v '^# ps-receiver --print-config' "$WORK/p") <(grep -v '^# ps-receiver --print-config' "$WORK/p2") ||
+  fail "the printed Kafka config reads back differently"
+# Without a file output there is no format to print (it was printed,
+# and the printed file then refused itself: --format needs -w).
+"$RECEIVER" -l 127.0.0.1:0 --pcap-over-ip 127.0.0.1:0 --print-config >"$WORK/p" || fail "--pcap-over-ip alone"
+"$RECEIVER" --config "$WORK/p" --print-config >/dev/null 2>"$WORK/p.err" ||
+  { cat "$WORK/p.err"; fail "the printed config of a receiver without -w is not a config"; }
+printf 'input:\n  port: 8081\noutput:\n  plugins:\n    kafka:\n      brokers: 127.0.0.1:9092\n' >"$WORK/k2.yaml"
+"$RECEIVER" --config "$WORK/k2.yaml" --print-config >"$WORK/p" || fail "the kafka plugin, brokers alone"
+expect_line "$WORK/p" '^kafka-topic: "packetstreamer"$' "PacketStreamer's default topic"
 
 # A secret others may read: a warning (and the run goes on).
 printf 'k3y\n' >"$WORK/tk.pem" && chmod 644 "$WORK/tk.pem"

@@ -27,12 +27,13 @@ NANO="$DATA/tcp-handshake-nano.pcap"
 
 # 1. Three sensors (one with nanosecond stamps) into Kafka and a file.
 start_receiver "$WORK/r.log" -w "$WORK/files.pcapng" --kafka "$KAFKA" --kafka-topic caps \
-  --kafka-property compression.codec=lz4
+  --kafka-property compression.codec=lz4 --admin 127.0.0.1:0 --admin-port-file "$WORK/r.aport"
 pids=()
 "$SENSOR" -q -r "$A" --receiver "127.0.0.1:$RPORT" --name sa 2>"$WORK/sa.log" & pids+=($!)
 "$SENSOR" -q -r "$B" --receiver "127.0.0.1:$RPORT" --name sb 2>"$WORK/sb.log" & pids+=($!)
 "$SENSOR" -q -r "$NANO" --receiver "127.0.0.1:$RPORT" --name sn 2>"$WORK/sn.log" & pids+=($!)
 for p in "${pids[@]}"; do wait "$p" || { cat "$WORK"/s?.log >&2; fail "a sensor failed"; }; done
+curl -sf "http://127.0.0.1:$(awk '{print $2}' "$WORK/r.aport")/metrics" >"$WORK/r.metrics" || fail "GET /metrics"
 stop_receiver
 expect_line "$WORK/r.log" "writing pcapng to $WORK/files.pcapng and to Kafka topic caps at $KAFKA" "start line"
 # Everything is in Kafka once the sensors finished: they had their acks.
@@ -69,6 +70,13 @@ kcat -b "$KAFKA" -C -t caps -e -q -f '%k %p\n' 2>/dev/null | sort -u | awk '{pri
 kcat -b "$KAFKA" -C -t caps -e -q -D '' -c 1 -o beginning -p 0 >"$WORK/one.pcapng" 2>/dev/null
 tshark -r "$WORK/one.pcapng" >/dev/null 2>&1 || fail "one message is not a pcapng file tshark reads"
 ok "$msgs messages, one per batch, keyed by stream, headers right"
+# The metrics count them: every one handed on, and every one confirmed
+# (the sensors had their acknowledgements, so the broker had them all).
+for m in sent delivered; do
+  n=$(awk -v m="ps_receiver_kafka_${m}_messages_total" '$1 == m {print $2}' "$WORK/r.metrics")
+  [ "$n" = "$msgs" ] || fail "ps_receiver_kafka_${m}_messages_total is '$n', the topic holds $msgs"
+done
+ok "metrics: $msgs messages sent, $msgs delivered"
 
 # 3. A batch larger than the message limit is split at packet boundaries.
 start_receiver "$WORK/r3.log" --kafka "$KAFKA" --kafka-topic big \
@@ -82,3 +90,20 @@ kcat -b "$KAFKA" -C -t big -e -q -f '%S %h\n' >"$WORK/bigmeta" 2>/dev/null
 awk '$1 > 100000 {exit 1}' "$WORK/bigmeta" || fail "a message above message.max.bytes"
 grep -q 'ps-part=2/' "$WORK/bigmeta" || fail "no batch was split"
 ok "large batches split at packet boundaries: $res, $(wc -l <"$WORK/bigmeta") messages"
+
+# 4. PacketStreamer's receiver file with its Kafka plugin, as is (its
+# contrib/config/receiver-kafka.yaml; messageSize as its plugin reads
+# it): the same output. (--listen on the command line overrides its
+# fixed port, as any option overrides the file.)
+printf 'input:\n  address: 127.0.0.1\n  port: 8081\noutput:\n  plugins:\n    kafka:\n      brokers: %s\n      clientId: packetstreamer\n      topic: psyaml\n      messageSize: 100KB\n' \
+  "$KAFKA" >"$WORK/ps-kafka.yaml"
+start_receiver "$WORK/r4.log" --config "$WORK/ps-kafka.yaml"
+"$SENSOR" -q -r "$A" --receiver "127.0.0.1:$RPORT" --name psy 2>"$WORK/psy.log" \
+  || { cat "$WORK/psy.log"; fail "sensor psy"; }
+stop_receiver
+expect_line "$WORK/r4.log" "to Kafka topic psyaml at $KAFKA" "start line"
+kcat -b "$KAFKA" -C -t psyaml -e -q -D '' >"$WORK/psy.pcapng" 2>/dev/null
+res=$("$PCAPCMP" --iface "psy/${A##*/}" "$A" "$WORK/psy.pcapng") || fail "PacketStreamer YAML: $res"
+kcat -b "$KAFKA" -C -t psyaml -e -q -f '%S\n' >"$WORK/psymeta" 2>/dev/null
+awk '$1 > 102400 {exit 1}' "$WORK/psymeta" || fail "a message above messageSize"
+ok "PacketStreamer's Kafka receiver YAML: $res, $(wc -l <"$WORK/psymeta") messages within 100KB"

@@ -20,6 +20,10 @@
  *       Prints one line per IDB ("idb ID NAME linktype LT snaplen S
  *       tsresol R") and ISB ("isb ID ifrecv A ifdrop B osdrop C usrdeliv
  *       D"), and "epb ID COUNT" per interface.
+ *   pcapcmp --isb FILE.pcapng
+ *       Prints one line per ISB: "isb IFNAME filteraccept F usrdeliv D"
+ *       and, per opt_comment, "isb IFNAME comment TEXT" (readers such as
+ *       tshark 4.0 and capinfos show none of these).
  */
 #include <pcap/pcap.h>
 #include <stdint.h>
@@ -208,7 +212,7 @@ static int read_pcapng(const char *path, const char *want, pktlist *l,
         }
         o += 4 + ((ol + 3u) & ~3u);
       }
-      if (list) {
+      if (list == 1) {
         printf("idb %u %s linktype %d snaplen %u tsresol %d\n", n_if - 1,
                d->name, d->linktype, d->snaplen, d->tsresol);
       }
@@ -238,10 +242,15 @@ static int read_pcapng(const char *path, const char *want, pktlist *l,
       uint32_t id = g32(body);
       unsigned long long v[9] = {0};
       size_t o = 12;
+      const char *ifname = id < n_if ? ifs[id].name : "?";
       while (o + 4 <= bl) {
         uint16_t code = g16(body + o), ol = g16(body + o + 2);
         if (code == 0 || o + 4 + ol > bl) {
           break;
+        }
+        if (code == 1 && list == 2) {
+          printf("isb %s comment %.*s\n", ifname, (int)ol,
+                 (const char *)body + o + 4);
         }
         if (code < 9 && ol == 8) {
           uint64_t x;
@@ -250,8 +259,12 @@ static int read_pcapng(const char *path, const char *want, pktlist *l,
         }
         o += 4 + ((ol + 3u) & ~3u);
       }
-      printf("isb %u ifrecv %llu ifdrop %llu osdrop %llu usrdeliv %llu\n", id,
-             v[4], v[5], v[7], v[8]);
+      if (list == 1) {
+        printf("isb %u ifrecv %llu ifdrop %llu osdrop %llu usrdeliv %llu\n", id,
+               v[4], v[5], v[7], v[8]);
+      } else {
+        printf("isb %s filteraccept %llu usrdeliv %llu\n", ifname, v[6], v[8]);
+      }
     }
     off += blen;
   }
@@ -260,7 +273,7 @@ static int read_pcapng(const char *path, const char *want, pktlist *l,
     free(b);
     return -1;
   }
-  if (list) {
+  if (list == 1) {
     for (unsigned i = 0; i < n_if; i++) {
       printf("epb %u %llu\n", i, ifs[i].epbs);
     }
@@ -309,6 +322,9 @@ int main(int argc, char **argv) {
   }
   if (argc == 3 && strcmp(argv[1], "--list") == 0) {
     return read_pcapng(argv[2], NULL, NULL, 1) == 0 ? 0 : 2;
+  }
+  if (argc == 3 && strcmp(argv[1], "--isb") == 0) {
+    return read_pcapng(argv[2], NULL, NULL, 2) == 0 ? 0 : 2;
   }
   if (argc == 5 && strcmp(argv[1], "--iface") == 0) {
     iface = argv[2];

@@ -379,6 +379,25 @@ START_TEST(test_roundtrip_stats) {
   ck_assert_uint_eq(d.c.dropped, 4);
   ck_assert_uint_eq(d.c.ifdropped, 5);
   ck_assert_uint_eq(d.c.truncated, 6);
+  ck_assert_int_eq(d.v2, 0);
+  ck_assert_uint_eq(d.c.sampled_out, 0);
+  ps__buf_free(&b);
+  /* Version 2 adds sampled_out at offset 60; a version 1 frame keeps its
+   * 60 bytes and never carries it. */
+  st.v2 = 1;
+  st.c.sampled_out = 77;
+  ck_assert_int_eq(ps__enc_stats(&b, &st), 0);
+  f = parse_one(&b);
+  ck_assert_uint_eq(f.len, 68);
+  ck_assert_int_eq(ps__dec_stats(&f, &d, eb), 0);
+  ck_assert_int_eq(d.v2, 1);
+  ck_assert_uint_eq(d.c.sampled_out, 77);
+  ck_assert_uint_eq(d.c.truncated, 6);
+  ps__buf_free(&b);
+  st.v2 = 0;
+  ck_assert_int_eq(ps__enc_stats(&b, &st), 0);
+  f = parse_one(&b);
+  ck_assert_uint_eq(f.len, 60);
   ps__buf_free(&b);
 }
 END_TEST
@@ -503,6 +522,48 @@ START_TEST(test_control_frames) {
   ps__buf_head(&b)[PS_FRAME_HDR + 8] = 9;
   ck_assert_err(ps__dec_capture_state(&f, &st, eb), PS_ERR_PROTOCOL, eb,
                 "unknown capture state 9");
+  ps__buf_reset(&b);
+  /* The sensor's own capture: its filter, sampling and rate cap. */
+  ps__capture_state_msg own = {.id = PS_CAPTURE_ID_OWN,
+                               .state = PS_CAP_OWN,
+                               .n_ifaces = 1,
+                               .ifaces = {7},
+                               .packets = 9,
+                               .sampled_out = 4,
+                               .text = {"udp port 53", 11},
+                               .sample_n = 4,
+                               .max_pps = 100};
+  ck_assert_int_eq(ps__enc_capture_state(&b, &own), 0);
+  f = as_frame(&b);
+  ck_assert_int_eq(ps__dec_capture_state(&f, &st, eb), 0);
+  ck_assert_uint_eq(st.id, PS_CAPTURE_ID_OWN);
+  ck_assert_uint_eq(st.state, PS_CAP_OWN);
+  ck_assert_uint_eq(st.n_ifaces, 1);
+  ck_assert_uint_eq(st.ifaces[0], 7);
+  ck_assert_uint_eq(st.packets, 9);
+  ck_assert_uint_eq(st.sampled_out, 4);
+  ck_assert_uint_eq(st.text.len, 11);
+  ck_assert_int_eq(memcmp(st.text.p, "udp port 53", 11), 0);
+  ck_assert_uint_eq(st.sample_n, 4);
+  ck_assert_uint_eq(st.max_pps, 100);
+  /* Cut short: the two counts are part of the frame. */
+  f.len -= 4;
+  ck_assert_err(ps__dec_capture_state(&f, &st, eb), PS_ERR_PROTOCOL, eb,
+                "CAPTURE_STATE frame of 49 bytes: too short");
+  ps__buf_reset(&b);
+  /* An own state needs an own id, and a receiver's id is never own. */
+  own.id = 5;
+  ck_assert_int_eq(ps__enc_capture_state(&b, &own), 0);
+  f = as_frame(&b);
+  ck_assert_err(ps__dec_capture_state(&f, &st, eb), PS_ERR_PROTOCOL, eb,
+                "capture state 6 for capture 5");
+  ps__buf_reset(&b);
+  own = (ps__capture_state_msg){.id = PS_CAPTURE_ID_OWN | 1,
+                                .state = PS_CAP_RUNNING};
+  ck_assert_int_eq(ps__enc_capture_state(&b, &own), 0);
+  f = as_frame(&b);
+  ck_assert_err(ps__dec_capture_state(&f, &st, eb), PS_ERR_PROTOCOL, eb,
+                "capture state 1 for capture 9223372036854775809");
   ps__buf_reset(&b);
   ps__capture_change ch = {.id = 3, .what = 0};
   ck_assert_int_eq(ps__enc_capture_change(&b, &ch), PS_ERR_INVALID);

@@ -565,6 +565,12 @@ static void say_stats_iface_3(ps__buf *b) {
   ck_assert_int_eq(ps__enc_stats(b, &st), 0);
 }
 
+/* The version 2 layout (sampled_out) in a version 1 session. */
+static void say_stats_v2_in_v1(ps__buf *b) {
+  ps__stats st = {.iface = 0, .v2 = 1, .c = {.sampled_out = 1}};
+  ck_assert_int_eq(ps__enc_stats(b, &st), 0);
+}
+
 static void say_close_after_2(ps__buf *b) {
   ps_packet p = mkpkt(1, 0, 10, 0);
   add_batch(b, 1, PS_WIRE_CODEC_STORED, &p, 1, -1);
@@ -626,6 +632,9 @@ static const struct bad_input {
      "announced twice", 0, 2},
     {1, 0, say_stats_iface_3, PS_ERR_PROTOCOL,
      "statistics for unannounced interface 3", "unannounced interface 3", 0, 2},
+    {1, 0, say_stats_v2_in_v1, PS_ERR_PROTOCOL,
+     "stats frame of 68 bytes in a version 1 session",
+     "stats frame of 68 bytes in a version 1 session", 0, 2},
     {1, 0, say_close_after_2, PS_ERR_PROTOCOL,
      "sensor closed after batch 2, but batch 1 is the last received",
      "closed after batch 2", 1, 3},

@@ -774,7 +774,7 @@ typedef struct ng_idb {
 
 typedef struct ng_isb {
   uint32_t iface;
-  uint64_t start, end, ifrecv, ifdrop, osdrop, usrdeliv;
+  uint64_t start, end, ifrecv, ifdrop, osdrop, usrdeliv, filteraccept;
   int nopts;
   char comment[256];
 } ng_isb;
@@ -871,6 +871,9 @@ static void parse_pcapng(const uint8_t *b, size_t len, ng_file *out) {
           case 5:
             s->ifdrop = h64(v);
             break;
+          case 6:
+            s->filteraccept = h64(v);
+            break;
           case 7:
             s->osdrop = h64(v);
             break;
@@ -947,7 +950,8 @@ START_TEST(test_pcapng) {
   ck_assert_uint_eq(ng.idb[1].snaplen, PS_MAX_CAPLEN);
   ck_assert_int_eq(ng.n_isb, 1);
   ck_assert_uint_eq(ng.isb[0].iface, 0);
-  ck_assert_int_eq(ng.isb[0].nopts, 6);
+  ck_assert_int_eq(ng.isb[0].nopts, 7);
+  ck_assert_uint_eq(ng.isb[0].filteraccept, 3); /* nothing sampled out */
   ck_assert_uint_eq(ng.isb[0].ifrecv, 10);
   ck_assert_uint_eq(ng.isb[0].ifdrop, 2);
   ck_assert_uint_eq(ng.isb[0].osdrop, 4);
@@ -1822,6 +1826,47 @@ START_TEST(test_isb_overflow_comment) {
 }
 END_TEST
 
+/* Sampling is counted apart: the filter accepted captured + sampled
+ * out, the user got captured, and a comment says it for readers that
+ * show neither. */
+START_TEST(test_isb_sampled_out) {
+  ps__buf b = {0};
+  ps_capture_stats st = {.captured = 25, .sampled_out = 75};
+  ps__pcapng_isb_info isb = {.iface = 0, .ts = 1, .stats = &st};
+  ck_assert_int_eq(ps__pcapng_isb(&b, &isb), 0);
+  const uint8_t *p = ps__buf_head(&b);
+  size_t n = ps__buf_size(&b);
+  uint32_t len1, len2;
+  memcpy(&len1, p + 4, 4);
+  memcpy(&len2, p + n - 4, 4);
+  ck_assert_uint_eq(len1, n);
+  ck_assert_uint_eq(len2, n);
+  uint64_t fa = 0, ud = 0;
+  int comment = 0;
+  for (size_t o = 20; o + 4 <= n - 4;) {
+    uint16_t code, olen;
+    memcpy(&code, p + o, 2);
+    memcpy(&olen, p + o + 2, 2);
+    if (code == 0) {
+      break;
+    }
+    if (code == 6) {
+      memcpy(&fa, p + o + 4, 8);
+    } else if (code == 8) {
+      memcpy(&ud, p + o + 4, 8);
+    } else if (code == 1) {
+      comment = olen == strlen("sampled-out 75") &&
+                memcmp(p + o + 4, "sampled-out 75", olen) == 0;
+    }
+    o += 4 + ((olen + 3u) & ~3u);
+  }
+  ck_assert_uint_eq(fa, 100);
+  ck_assert_uint_eq(ud, 25);
+  ck_assert_int_eq(comment, 1);
+  ps__buf_free(&b);
+}
+END_TEST
+
 static Suite *sink_suite(void) {
   Suite *s = suite_create("sink");
   TCase *tc = tcase_create("format");
@@ -1832,6 +1877,7 @@ static Suite *sink_suite(void) {
   tcase_add_test(tc, test_pcap_record_refuses);
   tcase_add_test(tc, test_pcapng_epb_refuses);
   tcase_add_test(tc, test_isb_overflow_comment);
+  tcase_add_test(tc, test_isb_sampled_out);
   suite_add_tcase(s, tc);
   tc = tcase_create("callback");
   tcase_add_test(tc, test_callback_versions);

@@ -251,6 +251,13 @@ static void print_capture(json_t *c) {
   if (json_object_get(c, "sample")) {
     printf(", sample %s", jstr(c, "sample"));
   }
+  if (json_object_get(c, "max_pps")) {
+    printf(", max %lld pps", jint(c, "max_pps"));
+  }
+  if (strcmp(jstr(c, "origin"), "sensor") == 0) {
+    printf(", the sensor's own%s",
+           json_is_true(json_object_get(c, "read_only")) ? " (read-only)" : "");
+  }
   printf(", %lld packets\n", jint(c, "packets"));
   size_t i;
   json_t *t;

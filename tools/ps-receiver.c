@@ -861,7 +861,11 @@ int main(int argc, char **argv) {
   if (co.print_config) {
     /* The defaults that follow from other options, as they will be. */
     char st[4096] = "", mp[32];
-    ps_cli_set_shown("format", format == 1 ? "pcapng" : "pcap");
+    if (n_out > 0) {
+      /* (Without a file there is no format to choose: printed, it
+       * would make the output refuse itself as a config file.) */
+      ps_cli_set_shown("format", format == 1 ? "pcapng" : "pcap");
+    }
     if (state == NULL && out != NULL &&
         ps_receiver_default_state_path(st, sizeof(st), out) == 0) {
       ps_cli_set_shown("state", st);

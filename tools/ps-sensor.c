@@ -1028,12 +1028,17 @@ int main(int argc, char **argv) {
    * more. */
   if (n_netns > 0) {
     keep_netns_caps();
-  } else if (standby && co.run_as == NULL) {
-    /* Its captures are opened when a receiver asks, long after start. */
+  } else if ((standby || (remote && file == NULL && n_ifaces > 0)) &&
+             co.run_as == NULL) {
+    /* Its captures are opened when a receiver asks, long after start
+     * (a live capture a receiver stops leaves the sensor standing by). */
     ps_cli_log(PS_LOG_INFO,
-               "standby: keeping the privileges to open captures when a "
-               "receiver asks (-Z USER drops them; captures then need "
-               "CAP_NET_RAW)",
+               standby ? "standby: keeping the privileges to open captures "
+                         "when a receiver asks (-Z USER drops them; captures "
+                         "then need CAP_NET_RAW)"
+                       : "remote captures allowed: keeping the privileges to "
+                         "open captures when a receiver asks (-Z USER drops "
+                         "them; captures then need CAP_NET_RAW)",
                NULL);
   } else if (ps_cli_drop_privileges(co.run_as, why, sizeof(why)) != 0) {
     ps_cli_err("%s", why);

@@ -3,6 +3,7 @@
 
 #include "ps_config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -494,6 +495,129 @@ static int ps__cfg_hostport(ps__cfg *x, const yaml_node_t *addr,
   return 0;
 }
 
+/* A size as PacketStreamer writes them (go-bytesize): a number, then
+ * B, KB, MB or GB (K, M, G too; any case; multiples of 1024). */
+static int ps__cfg_bytesize(ps__cfg *x, const yaml_node_t *v, const char *what,
+                            uint64_t min, uint64_t max, uint64_t *out) {
+  if (ps__cfg_scalar(x, v, what) != 0) {
+    return -1;
+  }
+  const char *s = ps__cfg_str(v);
+  char *end;
+  errno = 0;
+  double n = strtod(s, &end);
+  if (end == s || errno == ERANGE || !(n >= 0) || !isdigit((unsigned char)*s)) {
+    return ps__cfg_err(x, v, "'%s' takes a size such as 64KB, not '%.40s'",
+                       what, s);
+  }
+  while (*end == ' ') {
+    end++;
+  }
+  static const char *const units[] = {"", "B", "K", "KB", "M", "MB", "G", "GB"};
+  static const unsigned shift[] = {0, 0, 10, 10, 20, 20, 30, 30};
+  size_t u;
+  for (u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+    if (strcasecmp(end, units[u]) == 0) {
+      break;
+    }
+  }
+  if (u == sizeof(units) / sizeof(units[0])) {
+    return ps__cfg_err(
+        x, v, "'%s': unknown unit in '%.40s' (give B, KB, MB or GB)", what, s);
+  }
+  double b = n * (double)(1ull << shift[u]);
+  if (b < (double)min || b > (double)max) {
+    return ps__cfg_err(x, v, "'%s': %.40s is outside %llu..%llu bytes", what, s,
+                       (unsigned long long)min, (unsigned long long)max);
+  }
+  *out = (uint64_t)b;
+  return 0;
+}
+
+/* PacketStreamer's Kafka plugin (output.plugins.kafka) as our Kafka
+ * output: brokers, topic (its default "packetstreamer"), clientId as
+ * client.id, messageSize as the message limit (our batches are split at
+ * packet boundaries to fit it). Its acks must be all: a sensor hears of
+ * a batch only once every replica has it. fileSize and timeout do
+ * nothing in its plugin and are checked, then unused. */
+static int ps__cfg_kafka(ps__cfg *x, const yaml_node_t *kn,
+                         const yaml_node_t *v) {
+  static const char *const keys[] = {"brokers",     "clientId", "topic",
+                                     "messageSize", "acks",     "fileSize",
+                                     "timeout",     NULL};
+  if (x->k->sensor) {
+    return ps__cfg_err(x, kn,
+                       "output.plugins.kafka: the sensor streams to a "
+                       "ps-receiver; give the receiver the Kafka output "
+                       "(kafka: BROKERS, kafka-topic: TOPIC)");
+  }
+  if (ps__cfg_mapping(x, v, "output.plugins.kafka", keys, NULL) != 0) {
+    return -1;
+  }
+  const yaml_node_t *e = ps__cfg_get(x, v, "brokers");
+  if (e == NULL) {
+    return ps__cfg_err(x, kn, "output.plugins.kafka needs brokers: HOST:PORT");
+  }
+  if (ps__cfg_scalar(x, e, "output.plugins.kafka.brokers") != 0 ||
+      ps__cfg_add(x, "kafka", ps__cfg_str(e), e) != 0) {
+    return -1;
+  }
+  e = ps__cfg_get(x, v, "topic");
+  if (e != NULL && ps__cfg_scalar(x, e, "output.plugins.kafka.topic") != 0) {
+    return -1;
+  }
+  if (ps__cfg_add(x, "kafka-topic", e ? ps__cfg_str(e) : "packetstreamer",
+                  e ? e : kn) != 0) {
+    return -1;
+  }
+  char prop[600];
+  if ((e = ps__cfg_get(x, v, "clientId")) != NULL) {
+    if (ps__cfg_scalar(x, e, "output.plugins.kafka.clientId") != 0) {
+      return -1;
+    }
+    snprintf(prop, sizeof(prop), "client.id=%.512s", ps__cfg_str(e));
+    if (ps__cfg_add(x, "kafka-property", prop, e) != 0) {
+      return -1;
+    }
+  }
+  uint64_t n;
+  if ((e = ps__cfg_get(x, v, "messageSize")) != NULL) {
+    /* librdkafka's range for message.max.bytes. */
+    if (ps__cfg_bytesize(x, e, "output.plugins.kafka.messageSize", 1000,
+                         1000000000, &n) != 0) {
+      return -1;
+    }
+    snprintf(prop, sizeof(prop), "message.max.bytes=%llu",
+             (unsigned long long)n);
+    if (ps__cfg_add(x, "kafka-property", prop, e) != 0) {
+      return -1;
+    }
+  }
+  if ((e = ps__cfg_get(x, v, "acks")) != NULL) {
+    if (ps__cfg_scalar(x, e, "output.plugins.kafka.acks") != 0) {
+      return -1;
+    }
+    const char *a = ps__cfg_str(e);
+    if (strcmp(a, "all") != 0 && strcmp(a, "-1") != 0) {
+      return ps__cfg_err(x, e,
+                         "output.plugins.kafka.acks: %.20s is refused: a "
+                         "sensor's batch is acknowledged only once every "
+                         "in-sync replica has it (acks all); leave acks out",
+                         a);
+    }
+  }
+  if ((e = ps__cfg_get(x, v, "fileSize")) != NULL &&
+      ps__cfg_bytesize(x, e, "output.plugins.kafka.fileSize", 0, 1ull << 40,
+                       &n) != 0) {
+    return -1;
+  }
+  if ((e = ps__cfg_get(x, v, "timeout")) != NULL &&
+      ps__cfg_scalar(x, e, "output.plugins.kafka.timeout") != 0) {
+    return -1;
+  }
+  return 0;
+}
+
 static int ps__cfg_output(ps__cfg *x, ps__pkts *pk, const yaml_node_t *v) {
   static const char *const keys[] = {"server", "file", "plugins", NULL};
   static const char *const addr_keys[] = {"address", "port", NULL};
@@ -508,10 +632,9 @@ static int ps__cfg_output(ps__cfg *x, ps__pkts *pk, const yaml_node_t *v) {
     }
     const yaml_node_t *s3 = ps__cfg_get(x, plugins, "s3");
     const yaml_node_t *kafka = ps__cfg_get(x, plugins, "kafka");
-    if (kafka != NULL) {
-      return ps__cfg_err(x, ps__cfg_key_at(x, plugins, "kafka"),
-                         "output.plugins.kafka: Kafka output is not available "
-                         "in this version of libpacketstreamer");
+    if (kafka != NULL &&
+        ps__cfg_kafka(x, ps__cfg_key_at(x, plugins, "kafka"), kafka) != 0) {
+      return -1;
     }
     if (s3 != NULL) {
       return ps__cfg_err(
@@ -523,12 +646,16 @@ static int ps__cfg_output(ps__cfg *x, ps__pkts *pk, const yaml_node_t *v) {
               : "rotate the output (rotate-seconds: or file-size:) and "
                 "upload each closed file with post-rotate: CMD");
     }
-    yaml_node_pair_t *p = plugins->data.mapping.pairs.start;
-    if (p < plugins->data.mapping.pairs.top) {
-      return ps__cfg_err(x, yaml_document_get_node(x->doc, p->key),
-                         "output.plugins.%.60s: no such output in "
-                         "libpacketstreamer",
-                         ps__cfg_str(yaml_document_get_node(x->doc, p->key)));
+    yaml_node_pair_t *p;
+    for (p = plugins->data.mapping.pairs.start;
+         p < plugins->data.mapping.pairs.top; p++) {
+      const yaml_node_t *kn = yaml_document_get_node(x->doc, p->key);
+      if (strcmp(ps__cfg_str(kn), "kafka") != 0) {
+        return ps__cfg_err(x, kn,
+                           "output.plugins.%.60s: no such output in "
+                           "libpacketstreamer",
+                           ps__cfg_str(kn));
+      }
     }
   }
   const yaml_node_t *server = ps__cfg_get(x, v, "server");

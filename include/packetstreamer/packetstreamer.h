@@ -228,6 +228,11 @@ typedef struct ps_capture_stats {
   uint64_t truncated; /* packets a file reader shortened (see ps-sensor(1)) */
   uint64_t overflow;  /* packets the sensor's replay buffer dropped (full
                          during an outage) or lost unacknowledged */
+  /* Packets the filter took that sampling (ps_sensor_set_sample()) or the
+   * rate cap (ps_sensor_set_max_pps()) left out: not loss, and not in
+   * captured. Carried from protocol version 2 on (0 from a version 1
+   * sensor). Since 0.2. */
+  uint64_t sampled_out;
 } ps_capture_stats;
 
 /*
@@ -1392,6 +1397,12 @@ typedef struct ps_receiver_counters {
   uint64_t kafka_duplicates;
   uint64_t kafka_gaps;
   uint64_t kafka_bad;
+  /* Since 0.2, the Kafka output (ps_kafka_sink()): messages handed to
+   * the producer, and those the broker's delivery reports confirmed
+   * kept. Batches are acknowledged to the sensors only as far as the
+   * second has come. */
+  uint64_t kafka_sent;
+  uint64_t kafka_delivered;
 } ps_receiver_counters;
 
 /* Copies the receiver's counters into *out, size bytes as for

@@ -10,7 +10,8 @@
 #     a capture on web-2 without one: the capture's file holds exactly
 #     its packets (count, indexes and bytes as sent), -w holds both
 #     captures' packets, GET shows the file.
-#  3. -w with {capture} splits: each capture's packets in its own -w file.
+#  3. -w with {capture} splits: each capture's packets in its own -w file;
+#     an output with {sensor} is one file per sensor.
 #  4. A 4 s capture with an output; the receiver is SIGKILLed during it
 #     and restarted with the same --state: GET shows the capture, it ends
 #     by its duration, its file holds every packet exactly once, and the
@@ -155,10 +156,25 @@ send 0 9999 25 >/dev/null
 send 1 9999 35 2000 500 >/dev/null
 wait_ended 1
 wait_ended 2
+# A capture of both with its own file per sensor ({sensor}).
+ctl capture start --sensors 'web-*' --duration 2 --output 'p-{capture}-{sensor}.pcap' udp port 9999 >"$WORK/c3.txt" ||
+  { cat "$WORK/c3.txt"; fail "capture 3 ({sensor})"; }
+grep -q '^capture 3: running' "$WORK/c3.txt" || { cat "$WORK/c3.txt"; fail "capture 3 not running"; }
+send 0 9999 15 2000 2000 >/dev/null
+send 1 9999 18 2000 3000 >/dev/null
+wait_ended 3
+[ "$(field 3 'sorted(c["output_files"])')" = "['$WORK/b/p-3-web-1.pcap', '$WORK/b/p-3-web-2.pcap']" ] ||
+  fail "capture 3 files: $(field 3 'c["output_files"]')"
 stop_receiver
 paycheck "$WORK/b/w-1.pcap" 0 25
 paycheck "$WORK/b/w-2.pcap" 500 35
-ok "-w {capture}: each capture's packets in its own file (25, 35)"
+# (both sensors' datagrams in one file, in no set order: 15 + 18, each once)
+"$SEQCHECK" "$WORK/b/w-3.pcap" >"$WORK/seq3.txt" 2>&1
+grep -q '^packets 33 stamped 33 unique 33 duplicates 0 ' "$WORK/seq3.txt" ||
+  { cat "$WORK/seq3.txt"; fail "-w w-3.pcap lacks capture 3's 33 packets"; }
+paycheck "$WORK/b/p-3-web-1.pcap" 2000 15
+paycheck "$WORK/b/p-3-web-2.pcap" 3000 18
+ok "-w {capture}: each capture's packets in its own file (25, 35, 33); output with {sensor}: one file per sensor (15, 18)"
 kill -INT "${PIDS[@]:1}" 2>/dev/null
 wait "${PIDS[@]:1}" 2>/dev/null
 PIDS=()

@@ -31,6 +31,11 @@
 #define STREAM_BUCKETS 1024
 #define BUDGET_MSGS 2000 /* messages per loop round */
 #define BAD_LOG_MAX 20   /* bad messages logged one by one */
+/* Lines a topic writer can cause (a stream started or ended, a gap): at
+ * most LOG_WINDOW_MAX per LOG_WINDOW_MS of each kind, then one line with
+ * the number not shown. */
+#define LOG_WINDOW_MS 10000
+#define LOG_WINDOW_MAX 20
 
 typedef struct kin_iface {
   ps_interface_info info;
@@ -38,8 +43,16 @@ typedef struct kin_iface {
   void *slot[PS_MAX_SINKS];
 } kin_iface;
 
+typedef struct kin_loglim {
+  const char *what; /* "stream lines", "gap lines" */
+  int64_t since;
+  unsigned n;
+  uint64_t hidden;
+} kin_loglim;
+
 typedef struct kin_stream {
   struct kin_stream *next;
+  struct kin_stream *newer, *older; /* by last message, for the limit */
   char sensor[256];
   uint64_t stream;
   ps_session_info info;
@@ -47,7 +60,11 @@ typedef struct kin_stream {
   kin_iface *ifaces[PS_MAX_IFACES];
   unsigned n_if;
   unsigned started; /* sinks told of the session */
-  int refused;      /* an output refused it: its messages are skipped */
+  /* The last message taken (batch, part of parts): a batch left
+   * incomplete is a gap even when the next batch follows it. */
+  uint64_t last_seq;
+  unsigned last_part, last_parts;
+  int refused; /* an output refused it: its messages are skipped */
 } kin_stream;
 
 struct ps__kin {
@@ -57,11 +74,14 @@ struct ps__kin {
   int pipe_fd[2];
   char topic[256];
   kin_stream *streams[STREAM_BUCKETS];
+  kin_stream *newest, *oldest;
+  unsigned n_streams;
   uint64_t next_id;
   uint64_t uncommitted; /* messages consumed since the last commit */
   int failed;
   char errmsg[PS_ERRMSG_MAX];
   ps__kin_counters ctr;
+  kin_loglim lim_streams, lim_gaps;
   /* The message being taken. */
   kin_stream *cur;
   unsigned map[PS_KMSG_MAX_IFACES];
@@ -76,6 +96,33 @@ static unsigned bucket(const char *sensor, uint64_t stream) {
   return (unsigned)(h % STREAM_BUCKETS);
 }
 
+static void lim_flush(ps__kin *k, kin_loglim *l) {
+  if (l->hidden > 0) {
+    ps__log(k->env.log, k->env.log_ud, PS_LOG_INFO,
+            "Kafka input: %llu more %s not logged one by one (at most %d "
+            "per %d s)",
+            (unsigned long long)l->hidden, l->what, LOG_WINDOW_MAX,
+            LOG_WINDOW_MS / 1000);
+    l->hidden = 0;
+  }
+}
+
+/* Whether one more line of l's kind may go now. */
+static int lim_ok(ps__kin *k, kin_loglim *l) {
+  int64_t now = ps__now_ms();
+  if (l->since == 0 || now - l->since >= LOG_WINDOW_MS) {
+    lim_flush(k, l);
+    l->since = now;
+    l->n = 0;
+  }
+  if (l->n < LOG_WINDOW_MAX) {
+    l->n++;
+    return 1;
+  }
+  l->hidden++;
+  return 0;
+}
+
 static void bad(ps__kin *k, const rd_kafka_message_t *m, const char *why) {
   k->ctr.bad++;
   if (k->ctr.bad <= BAD_LOG_MAX) {
@@ -87,13 +134,84 @@ static void bad(ps__kin *k, const rd_kafka_message_t *m, const char *why) {
   }
 }
 
+static void lru_unlink(ps__kin *k, kin_stream *s) {
+  if (s->newer != NULL) {
+    s->newer->older = s->older;
+  } else {
+    k->newest = s->older;
+  }
+  if (s->older != NULL) {
+    s->older->newer = s->newer;
+  } else {
+    k->oldest = s->newer;
+  }
+  s->newer = s->older = NULL;
+}
+
+static void lru_front(ps__kin *k, kin_stream *s) {
+  s->older = k->newest;
+  s->newer = NULL;
+  if (k->newest != NULL) {
+    k->newest->newer = s;
+  } else {
+    k->oldest = s;
+  }
+  k->newest = s;
+}
+
+static void stream_end(ps__kin *k, kin_stream *s);
+
+/* At the limit (--max-sensors): the stream whose last message is the
+ * oldest ends (its outputs close it, as when a network sensor leaves);
+ * its position stays in the stream table, so a later message of it
+ * starts a new session that skips what was taken. Without this, every
+ * sensor name and stream id anyone may write into the topic would keep
+ * a session (memory, and with --split-by-sensor an open file) for as
+ * long as the consumer runs. */
+static void stream_evict(ps__kin *k) {
+  kin_stream *s = k->oldest;
+  if (s == NULL) {
+    return;
+  }
+  for (kin_stream **pp = &k->streams[bucket(s->sensor, s->stream)]; *pp != NULL;
+       pp = &(*pp)->next) {
+    if (*pp == s) {
+      *pp = s->next;
+      break;
+    }
+  }
+  lru_unlink(k, s);
+  k->n_streams--;
+  k->ctr.ended++;
+  if (lim_ok(k, &k->lim_streams)) {
+    ps__log(k->env.log, k->env.log_ud, PS_LOG_INFO,
+            "Kafka input: stream %016llx of sensor %s ended, the one "
+            "longest without a message: %u streams open is the limit "
+            "(--max-sensors); a later message starts it again",
+            (unsigned long long)s->stream, s->sensor, k->n_streams + 1);
+  }
+  stream_end(k, s);
+}
+
+static unsigned max_streams(const ps__kin *k) {
+  unsigned m = k->env.max_streams ? *k->env.max_streams : 0;
+  return m ? m : 1024;
+}
+
 static kin_stream *stream_get(ps__kin *k, const char *sensor, uint64_t stream) {
   kin_stream **pp = &k->streams[bucket(sensor, stream)];
   for (; *pp != NULL; pp = &(*pp)->next) {
     if ((*pp)->stream == stream && strcmp((*pp)->sensor, sensor) == 0) {
-      return *pp;
+      kin_stream *s = *pp;
+      lru_unlink(k, s);
+      lru_front(k, s);
+      return s;
     }
   }
+  while (k->n_streams >= max_streams(k) && k->oldest != NULL) {
+    stream_evict(k);
+  }
+  pp = &k->streams[bucket(sensor, stream)];
   kin_stream *s = calloc(1, sizeof(*s));
   if (s == NULL) {
     return NULL;
@@ -106,19 +224,26 @@ static kin_stream *stream_get(ps__kin *k, const char *sensor, uint64_t stream) {
   s->info.peer = s->peer;
   for (unsigned i = 0; i < k->env.n_sinks; i++) {
     if (ps__sink_session_start(k->env.sinks[i], &s->info) != 0) {
-      ps__log(k->env.log, k->env.log_ud, PS_LOG_ERROR,
-              "Kafka input: sensor %s: output refused it: %s", sensor,
-              k->env.sinks[i]->errmsg);
+      if (lim_ok(k, &k->lim_streams)) {
+        ps__log(k->env.log, k->env.log_ud, PS_LOG_ERROR,
+                "Kafka input: sensor %s: output refused it: %s", sensor,
+                k->env.sinks[i]->errmsg);
+      }
       s->refused = 1;
       break;
     }
     s->started = i + 1;
   }
+  s->next = *pp;
   *pp = s;
+  lru_front(k, s);
+  k->n_streams++;
   k->ctr.streams++;
-  ps__log(k->env.log, k->env.log_ud, PS_LOG_INFO,
-          "Kafka input: stream %016llx of sensor %s",
-          (unsigned long long)stream, sensor);
+  if (lim_ok(k, &k->lim_streams)) {
+    ps__log(k->env.log, k->env.log_ud, PS_LOG_INFO,
+            "Kafka input: stream %016llx of sensor %s",
+            (unsigned long long)stream, sensor);
+  }
   return s;
 }
 
@@ -237,8 +362,18 @@ static void take(ps__kin *k, const rd_kafka_message_t *m) {
     bad(k, m, "absurd batch sequence in the ps-seq header");
     return;
   }
-  /* Checked whole before anything of it is taken. */
-  if (ps__kmsg_section(m->payload, m->len, meta.sensor, NULL, why) < 0) {
+  /* Checked whole before anything of it is taken; a section cut at a
+   * block boundary is whole blocks, but not the packets the header
+   * counts. */
+  int np = ps__kmsg_section(m->payload, m->len, meta.sensor, NULL, why);
+  if (np < 0) {
+    bad(k, m, why);
+    return;
+  }
+  if ((uint32_t)np != meta.packets) {
+    snprintf(why, sizeof(why),
+             "its section holds %d packets, its ps-packets header says %u", np,
+             (unsigned)meta.packets);
     bad(k, m, why);
     return;
   }
@@ -248,6 +383,7 @@ static void take(ps__kin *k, const rd_kafka_message_t *m) {
     bad(k, m, "out of memory");
     return;
   }
+  e->used_ms = ps__now_ms(); /* (the table forgets idle streams first) */
   uint64_t pos = meta.seq << 16 | meta.part;
   if (pos <= e->seq) {
     k->ctr.duplicates++;
@@ -268,8 +404,16 @@ static void take(ps__kin *k, const rd_kafka_message_t *m) {
             : meta.part == 1
                 ? meta.seq != last_seq + 1 && meta.seq != last_seq
                 : meta.seq != last_seq || meta.part != last_part + 1;
+  if (!gap && e->seq != 0 && s->last_parts > 0 &&
+      (s->last_seq << 16 | s->last_part) == e->seq &&
+      s->last_part < s->last_parts &&
+      !(meta.seq == s->last_seq && meta.part == s->last_part + 1)) {
+    gap = 1; /* parts of the last batch are not in the topic */
+  }
   if (gap) {
     k->ctr.gaps++;
+  }
+  if (gap && lim_ok(k, &k->lim_gaps)) {
     ps__log(k->env.log, k->env.log_ud, PS_LOG_WARNING,
             "Kafka input: sensor %s stream %016llx: batch %llu part %u "
             "follows batch %llu part %u (a gap: not in the topic)",
@@ -294,6 +438,9 @@ static void take(ps__kin *k, const rd_kafka_message_t *m) {
     return;
   }
   ps__streamtab_advance(k->env.streams, e, pos);
+  s->last_seq = meta.seq;
+  s->last_part = meta.part;
+  s->last_parts = meta.parts;
   if (meta.part == meta.parts) {
     k->ctr.batches++;
   }
@@ -361,6 +508,8 @@ int ps__kin_new(ps__kin **out, const ps__kin_env *env, const char *brokers,
   }
   k->env = *env;
   k->next_id = 1;
+  k->lim_streams.what = "stream lines";
+  k->lim_gaps.what = "gap lines";
   k->pipe_fd[0] = k->pipe_fd[1] = -1;
   snprintf(k->topic, sizeof(k->topic), "%s", topic);
   char err[512];
@@ -398,6 +547,7 @@ int ps__kin_new(ps__kin **out, const ps__kin_env *env, const char *brokers,
   rd_kafka_conf_set_error_cb(c, on_error);
   k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
   if (k->rk == NULL) {
+    rd_kafka_conf_destroy(c); /* (rd_kafka_new takes it only on success) */
     free(k);
     return ps__seterr(errmsg, PS_ERR_INVALID, "Kafka: %s", err);
   }
@@ -455,11 +605,7 @@ void ps__kin_get_counters(ps__kin *k, ps__kin_counters *out) {
   *out = k->ctr;
 }
 
-int ps__kin_close(ps__kin *k) {
-  if (k == NULL || k->rk == NULL) {
-    return 0;
-  }
-  int rc = commit(k, 0);
+static void streams_end_all(ps__kin *k) {
   for (unsigned i = 0; i < STREAM_BUCKETS; i++) {
     while (k->streams[i] != NULL) {
       kin_stream *s = k->streams[i];
@@ -467,6 +613,18 @@ int ps__kin_close(ps__kin *k) {
       stream_end(k, s);
     }
   }
+  k->newest = k->oldest = NULL;
+  k->n_streams = 0;
+}
+
+int ps__kin_close(ps__kin *k) {
+  if (k == NULL || k->rk == NULL) {
+    return 0;
+  }
+  int rc = commit(k, 0);
+  streams_end_all(k);
+  lim_flush(k, &k->lim_streams);
+  lim_flush(k, &k->lim_gaps);
   rd_kafka_consumer_close(k->rk);
   return rc;
 }
@@ -475,13 +633,7 @@ void ps__kin_free(ps__kin *k) {
   if (k == NULL) {
     return;
   }
-  for (unsigned i = 0; i < STREAM_BUCKETS; i++) {
-    while (k->streams[i] != NULL) {
-      kin_stream *s = k->streams[i];
-      k->streams[i] = s->next;
-      stream_end(k, s);
-    }
-  }
+  streams_end_all(k);
   if (k->q != NULL) {
     rd_kafka_queue_destroy(k->q);
   }

@@ -17,6 +17,9 @@ typedef struct ps__kin_env {
   void *log_ud;
   int (*commit)(void *ud);
   void *ud;
+  /* Streams open to the outputs at once (the receiver's --max-sensors,
+   * read at each new stream); NULL or 0: 1024. */
+  const unsigned *max_streams;
 } ps__kin_env;
 
 typedef struct ps__kin_counters {
@@ -26,6 +29,7 @@ typedef struct ps__kin_counters {
   uint64_t bad;        /* not ours, truncated, absurd: skipped */
   uint64_t refused;    /* messages of streams an output refused */
   uint64_t streams, commits, rebalances;
+  uint64_t ended; /* streams ended at the limit of open ones */
 } ps__kin_counters;
 
 int ps__kin_new(ps__kin **out, const ps__kin_env *env, const char *brokers,

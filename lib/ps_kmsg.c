@@ -53,9 +53,12 @@ int ps__kmsg_meta_parse(ps__kmsg_meta *m, const ps__kmsg_hdr *h, size_t n,
       continue;
     }
     if (strcmp(nm, "ps-sensor") == 0) {
-      if (h[i].len == 0 || h[i].len > 255 || h[i].value == NULL ||
-          memchr(h[i].value, '\0', h[i].len) != NULL) {
-        return ps__seterr(errmsg, PS_ERR_PROTOCOL, "bad ps-sensor header");
+      /* The network's rule for names (ps__valid_name): no control
+       * bytes, so a topic writer cannot forge log lines with one. */
+      if (h[i].value == NULL || !ps__valid_name(h[i].value, h[i].len)) {
+        return ps__seterr(errmsg, PS_ERR_PROTOCOL,
+                          "bad ps-sensor header (empty, above 255 bytes or "
+                          "with control bytes)");
       }
       memcpy(m->sensor, h[i].value, h[i].len);
       m->sensor[h[i].len] = '\0';
@@ -154,9 +157,10 @@ static int walk(const uint8_t *p, size_t n, const char *sensor,
         }
         const uint8_t *v = b + o + 4;
         if (code == 2) {
+          /* (The interface name too, as ps_proto checks it.) */
           if (ol <= slen + 1 || ol - slen - 1 > 255 ||
               memcmp(v, sensor, slen) != 0 || v[slen] != '/' ||
-              memchr(v, '\0', ol) != NULL) {
+              !ps__valid_name((const char *)v + slen + 1, ol - slen - 1)) {
             return ps__seterr(errmsg, PS_ERR_PROTOCOL,
                               "interface name not of sensor %s", sensor);
           }

@@ -330,6 +330,23 @@ int ps__bundle_read(const char *file, ps__workload *w, int *is_sandbox,
   return bad_path ? -1 : 0;
 }
 
+/* Whether set holds h; with n, puts it in while the set is at most half
+ * full (open addressing, 0 free: probes stay short). */
+static int seen_in(uint64_t *set, unsigned *n, uint64_t h) {
+  size_t i = (size_t)(h ^ h >> 29) & (PS__NETNS_SEEN_SLOTS - 1);
+  while (set[i] != 0) {
+    if (set[i] == h) {
+      return 1;
+    }
+    i = (i + 1) & (PS__NETNS_SEEN_SLOTS - 1);
+  }
+  if (n != NULL && *n < PS__NETNS_SEEN_SLOTS / 2) {
+    set[i] = h;
+    (*n)++;
+  }
+  return 0;
+}
+
 /* Once per file version: the key mixes path, size and mtime. */
 static int seen_before(ps__netns_seen *seen, const char *path,
                        const struct stat *st) {
@@ -338,15 +355,10 @@ static int seen_before(ps__netns_seen *seen, const char *path,
     h = (h ^ (uint8_t)*p) * 1099511628211ull;
   }
   h ^= (uint64_t)st->st_size * 31 + (uint64_t)st->st_mtime;
-  for (unsigned i = 0; i < seen->n; i++) {
-    if (seen->key[i] == h) {
-      return 1;
-    }
-  }
-  if (seen->n < sizeof(seen->key) / sizeof(*seen->key)) {
-    seen->key[seen->n++] = h;
-  }
-  return 0;
+  h += h == 0;
+  unsigned c = seen->cur;
+  int before = seen_in(seen->key[c ^ 1], NULL, h);
+  return seen_in(seen->key[c], &seen->n[c], h) || before;
 }
 
 typedef struct bundle {
@@ -530,6 +542,10 @@ int ps__netns_scan(const ps__netns_cfg *cfg, ps__netns_seen *seen,
   ns_stat("/proc/self/ns/net", &odev, &oino);
   *out = NULL;
   *nout = 0;
+  /* A new set for this scan; the last scan's is kept to compare. */
+  seen->cur ^= 1;
+  memset(seen->key[seen->cur], 0, sizeof(seen->key[0]));
+  seen->n[seen->cur] = 0;
 
   DIR *d = opendir("/run/netns");
   struct dirent *de;

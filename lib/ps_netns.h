@@ -54,10 +54,16 @@ int ps__netns_check_spec(const char *spec, char *err, size_t errlen);
 /* Checks one --netns-match KEY=GLOB. */
 int ps__netns_check_match(const char *kv, char *err, size_t errlen);
 
-/* Bad bundles are logged once per file version, not every rescan. */
+/* Bad bundles are logged once per file version, not every rescan: the
+ * versions met in this scan and in the one before (hash sets; a version
+ * not met again is forgotten, so no number of bundles over a long run
+ * fills it). A set is filled to half at most (beyond, a file is said
+ * again at each scan), twice the bundles one scan reads. */
+#define PS__NETNS_SEEN_SLOTS 8192
 typedef struct ps__netns_seen {
-  uint64_t key[256];
-  unsigned n;
+  uint64_t key[2][PS__NETNS_SEEN_SLOTS];
+  unsigned n[2];
+  unsigned cur; /* the set of this scan */
 } ps__netns_seen;
 
 /* Lists the namespaces the configuration selects, deduplicated by

@@ -1798,7 +1798,8 @@ int ps_receiver_consume_kafka(ps_receiver *r,
                      .log = r->env.log,
                      .log_ud = r->env.log_ud,
                      .commit = kin_commit,
-                     .ud = r};
+                     .ud = r,
+                     .max_streams = &r->max_sessions};
   int rc = ps__kin_new(&r->kin, &env, o.brokers, o.topic, o.group, o.properties,
                        r->errmsg);
   if (rc != 0) {

@@ -588,6 +588,7 @@ int ps_kafka_sink(ps_sink **out, const ps_kafka_sink_options *opts,
   rd_kafka_conf_set_log_cb(c, on_log);
   k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
   if (k->rk == NULL) {
+    rd_kafka_conf_destroy(c); /* (rd_kafka_new takes it only on success) */
     return ps__seterr(k->base.errmsg, PS_ERR_INVALID, "Kafka: %s", err);
   }
   k->rkt = rd_kafka_topic_new(k->rk, o.topic, NULL);

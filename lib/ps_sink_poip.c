@@ -148,6 +148,8 @@ struct poip_sink {
   int64_t refuse_log_since;
   unsigned refuse_log_n;
   uint64_t refuse_log_hidden;
+  int64_t accept_paused_until; /* out of descriptors: listeners unwatched */
+  int64_t emfile_log_ms;
   int closed;
 };
 
@@ -218,11 +220,15 @@ static void client_close(poip_client *c, const char *what, const char *reason) {
   ps->dead = c;
   if (ps->connect_out) {
     /* A consumer that stayed a while gets a quick reconnect; one that
-     * drops us at once, the growing back-off. */
+     * drops us at once, the growing back-off (else a consumer refusing
+     * us by closing would see a connection every 500 ms for ever). */
     if (ps__now_ms() - ps->connected_at > 10000) {
       ps->backoff_ms = BACKOFF_MIN_MS;
     }
     ps->retry_at = ps__now_ms() + ps->backoff_ms;
+    ps->backoff_ms = ps->backoff_ms * 2 > ps->backoff_max_ms
+                         ? ps->backoff_max_ms
+                         : ps->backoff_ms * 2;
   }
 }
 
@@ -496,6 +502,27 @@ static void listen_ready(ps__watch *w, uint32_t events) {
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) {
         continue;
+      }
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+          errno == ENOMEM) {
+        /* The connection stays in the backlog, so level-triggered epoll
+         * would wake the loop for it at once, again and again: the
+         * listeners rest for a second (poip_tick). */
+        int e = errno;
+        int64_t now = ps__now_ms();
+        if (now - ps->emfile_log_ms >= 10000) {
+          ps->emfile_log_ms = now;
+          ps__sink_log(&ps->base, PS_LOG_WARNING,
+                       "pcap-over-ip %s: accept: %s; not accepting for 1 s "
+                       "(raise the open files limit, ulimit -n)",
+                       ps->where, strerror(e));
+        }
+        for (unsigned i = 0; i < ps->n_lis; i++) {
+          ps->loop->watch(ps->loop, ps->lis[i].fd, 0, &ps->lis[i].w, 0);
+        }
+        ps->accept_paused_until = now + 1000;
+        ps->base.tick_at = ps->accept_paused_until;
+        return;
       }
       if (errno != EAGAIN && errno != EWOULDBLOCK && refuse_log_allow(ps)) {
         ps__sink_log(&ps->base, PS_LOG_WARNING, "pcap-over-ip %s: accept: %s",
@@ -961,6 +988,15 @@ static int64_t poip_tick(ps_sink *sk, int64_t now) {
     poip_client *c = ps->dead;
     ps->dead = c->next;
     client_free(c);
+  }
+  if (ps->accept_paused_until != 0 && !ps->closed) {
+    if (now < ps->accept_paused_until) {
+      return ps->accept_paused_until;
+    }
+    ps->accept_paused_until = 0;
+    for (unsigned i = 0; i < ps->n_lis; i++) {
+      ps->loop->watch(ps->loop, ps->lis[i].fd, EPOLLIN, &ps->lis[i].w, 0);
+    }
   }
   if (!ps->connect_out || ps->closed) {
     return -1;

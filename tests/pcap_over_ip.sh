@@ -128,6 +128,21 @@ res=$("$PCAPCMP" "$AFS" "$WORK/l1.pcap") || fail "first stream: $res"
 res2=$("$PCAPCMP" "$BFS" "$WORK/l2.pcap") || fail "second stream: $res2"
 ok "connect-out: first stream $res; after the restart a new stream: $res2"
 
+# 4b. A consumer that closes each connection at once gets them at the
+# growing back-off (500 ms doubling), not every 500 ms for ever.
+rm -f "$WORK/rf.port"
+python3 "$PEER" refuse "$WORK/rf.port" 5 >"$WORK/rf.out" & RF=$!
+PIDS+=("$RF")
+for _ in $(seq 1 100); do [ -s "$WORK/rf.port" ] && break; sleep 0.05; done
+start_receiver "$WORK/r4b.log" -w "$WORK/c4b.pcap" --pcap-over-ip-connect "127.0.0.1:$(cat "$WORK/rf.port")"
+wait_exit "$RF" "refusing consumer"
+stop_receiver
+read -r _ g1 g2 g3 g4 <"$WORK/rf.out"
+echo "count: reconnect gaps to a consumer closing at once: $g1 $g2 $g3 $g4 s"
+# (Lower bounds only: a loaded machine makes the gaps longer, not shorter.)
+awk -v g="$g4" 'BEGIN {exit !(g >= 3.0)}' || fail "the 4th reconnect came $g4 s after the 3rd (gaps $g1 $g2 $g3 $g4): the back-off does not grow to 4 s"
+ok "connect-out: a consumer that closes at once: back-off grows ($g1 $g2 $g3 $g4 s)"
+
 # 5. TLS, when asked: a listener with tls-cert=/tls-key= and a
 # connection out with tls-ca=, each to a Python TLS peer.
 if command -v certtool >/dev/null; then

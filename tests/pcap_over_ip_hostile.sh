@@ -70,3 +70,30 @@ res=$("$PCAPCMP" "$WORK/three.pcap" "$WORK/file.pcap") || fail "file: $res"
 expect_line "$WORK/r.log" "3 sensor sessions \(0 failed\), 60000 packets" "sensors unaffected"
 expect_line "$WORK/r.log" "pcap-over-ip 127.0.0.1:$P: [0-9]+ clients served, 51 refused at max-clients" "totals"
 ok "garbage and $nchurn churning clients cost nobody a packet: file $res"
+
+# Out of descriptors: a client waiting in the listener's backlog that
+# accept() cannot take (EMFILE) does not make the receiver's loop spin
+# on it; the listener rests a second at a time, and takes the client
+# once descriptors are free again.
+command -v prlimit >/dev/null || skip "prlimit (util-linux) is not installed"
+start_receiver "$WORK/r2.log" --pcap-over-ip ":0"
+P=$(poip_port "$WORK/r2.log" 1)
+# The limit at the lowest free descriptor number: no new one can open.
+nfd=$(ls /proc/"$RPID"/fd | sort -n | awk '$1 != NR - 1 {print NR - 1; f = 1; exit} END {if (!f) print NR}')
+soft=$(prlimit --pid "$RPID" --nofile --output SOFT --noheadings)
+prlimit --pid "$RPID" --nofile="$nfd:" || fail "prlimit"
+python3 -c 'import socket,sys,time; s=socket.create_connection(("127.0.0.1", int(sys.argv[1]))); time.sleep(60)' "$P" &
+HOLD=$!; PIDS+=("$HOLD")
+wait_log "$WORK/r2.log" "pcap-over-ip 127.0.0.1:$P: accept: Too many open files" 1 "accept failing"
+# CPU time (clock ticks) the receiver spends in 2 s out of descriptors.
+cpu() { awk '{print $14 + $15}' /proc/"$RPID"/stat; }
+c0=$(cpu); sleep 2; c1=$(cpu)
+hz=$(getconf CLK_TCK)
+echo "count: out of descriptors, the receiver used $((c1 - c0)) of $((2 * hz)) clock ticks in 2 s"
+[ $((c1 - c0)) -lt $((hz / 2)) ] || fail "the receiver used $((c1 - c0)) clock ticks of CPU in 2 s out of descriptors: its loop spins on the backlog"
+expect_line "$WORK/r2.log" "pcap-over-ip 127.0.0.1:$P: accept: Too many open files; not accepting for 1 s \(raise the open files limit, ulimit -n\)" "EMFILE logged, the fix named"
+prlimit --pid "$RPID" --nofile="$soft:" || fail "prlimit"
+wait_log "$WORK/r2.log" "pcap-over-ip 127.0.0.1:$P: client 127.0.0.1:[0-9]+ connected" 1 "the waiting client taken once descriptors are free"
+kill "$HOLD"; wait "$HOLD" 2>/dev/null
+stop_receiver
+ok "out of descriptors: no spin ($((c1 - c0)) ticks in 2 s), the client taken afterwards"

@@ -25,6 +25,10 @@
   poip_peer.py churn PORT SECONDS
       Connects, reads a little or nothing, and disconnects (half of the
       time with a reset), in a loop; prints "churn C connections".
+  poip_peer.py refuse PORTFILE N
+      A consumer that listens (any free port, written to PORTFILE) and
+      closes each connection at once, N times; prints the seconds
+      between one connection and the next, "gaps G1 G2 ...".
 """
 import os
 import random
@@ -188,8 +192,24 @@ def churn(port, seconds):
     print("churn %d connections" % n)
 
 
+def refuse(portfile, n):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(4)
+    tmp = portfile + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%d\n" % s.getsockname()[1])
+    os.rename(tmp, portfile)
+    at = []
+    for _ in range(int(n)):
+        c, _ = s.accept()
+        at.append(time.monotonic())
+        c.close()
+    print("gaps " + " ".join("%.2f" % (b - a) for a, b in zip(at, at[1:])))
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     {"listen": listen, "crowd": crowd, "garbage": garbage,
      "churn": churn, "slowread": slowread, "tls-read": tls_read,
-     "tls-listen": tls_listen}[cmd](*sys.argv[2:])
+     "tls-listen": tls_listen, "refuse": refuse}[cmd](*sys.argv[2:])

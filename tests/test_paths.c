@@ -1,15 +1,19 @@
 /* Unit tests of lib/ps_paths.c: the format a file name implies, the
  * journal's default place, and loading a shared key file (refused when
- * group or others may read it). */
+ * group or others may read it); and of the runtime state files
+ * ps-sensor --netns reads (lib/ps_netns.c). */
 #include "config.h"
 
 #include "unit_util.h"
+
+#include "ps_netns.h"
 
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 static const struct format_case {
@@ -132,6 +136,77 @@ START_TEST(test_auth_key_load) {
 }
 END_TEST
 
+static unsigned bundle_lines;
+static void count_bundle_lines(ps_log_level level, const char *msg, void *ud) {
+  (void)level;
+  (void)ud;
+  if (strncmp(msg, "runtime bundle ", 15) == 0) {
+    bundle_lines++;
+  }
+}
+
+/* A bad bundle is logged once per file version, however many there are
+ * and however long the sensor runs (CRI-O keeps the bundles of exited
+ * containers; the table of versions said used to fill at 256, and from
+ * then on every one beyond was logged at every rescan, every 2 s). */
+START_TEST(test_netns_bad_bundles_logged_once) {
+  char root[] = "/tmp/ps-netns-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(root));
+  char p[512], proc[600];
+  snprintf(proc, sizeof(proc), "%s/proc", root);
+  ck_assert_int_eq(mkdir(proc, 0700), 0);
+  snprintf(p, sizeof(p), "%s/ns", root);
+  ck_assert_int_eq(mkdir(p, 0700), 0);
+  enum { N = 600 };
+  for (unsigned i = 0; i < N; i++) {
+    snprintf(p, sizeof(p), "%s/ns/c%04u", root, i);
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/ns/c%04u/config.json", root, i);
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"linux\": ", f); /* malformed */
+    fclose(f);
+  }
+  ps__netns_cfg cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.runtime_root = root;
+  cfg.proc = proc;
+  ps__netns_seen *seen = calloc(1, sizeof(*seen));
+  ck_assert_ptr_nonnull(seen);
+  unsigned want[] = {N, 0, 0, 1};
+  for (unsigned scan = 0; scan < 4; scan++) {
+    if (scan == 3) {
+      /* A new version of one file is said again. */
+      snprintf(p, sizeof(p), "%s/ns/c0007/config.json", root);
+      FILE *f = fopen(p, "w");
+      ck_assert_ptr_nonnull(f);
+      fputs("{\"linux\": [", f);
+      fclose(f);
+    }
+    bundle_lines = 0;
+    ps__workload *w = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(
+        ps__netns_scan(&cfg, seen, &w, &n, count_bundle_lines, NULL), 0);
+    free(w);
+    ck_assert_msg(bundle_lines == want[scan],
+                  "scan %u: %u lines about bad bundles, not %u", scan + 1,
+                  bundle_lines, want[scan]);
+  }
+  free(seen);
+  for (unsigned i = 0; i < N; i++) {
+    snprintf(p, sizeof(p), "%s/ns/c%04u/config.json", root, i);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/ns/c%04u", root, i);
+    rmdir(p);
+  }
+  snprintf(p, sizeof(p), "%s/ns", root);
+  rmdir(p);
+  rmdir(proc);
+  ck_assert_int_eq(rmdir(root), 0);
+}
+END_TEST
+
 static Suite *paths_suite(void) {
   Suite *s = suite_create("paths");
   TCase *tc = tcase_create("paths");
@@ -141,6 +216,7 @@ static Suite *paths_suite(void) {
                       sizeof(state_cases) / sizeof(state_cases[0]));
   tcase_add_loop_test(tc, test_auth_key_load, 0,
                       sizeof(key_cases) / sizeof(key_cases[0]));
+  tcase_add_test(tc, test_netns_bad_bundles_logged_once);
   suite_add_tcase(s, tc);
   return s;
 }

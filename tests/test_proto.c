@@ -4,6 +4,7 @@
 
 #include "unit_util.h"
 
+#include "ps_kmsg.h"
 #include "ps_proto.h"
 
 static char eb[PS_ERRMSG_MAX];
@@ -1466,6 +1467,93 @@ END_TEST
 
 /* ------------------------------------------------- stats and seq sizes */
 
+/* ---- the Kafka input's message decoder (ps_kmsg) ---- */
+
+static int kmsg_meta(const char *sensor, size_t len, ps__kmsg_meta *m) {
+  ps__kmsg_hdr h[] = {{"ps-sensor", sensor, len},
+                      {"ps-stream", "00000000000000a1", 16},
+                      {"ps-seq", "7", 1},
+                      {"ps-part", "1/1", 3},
+                      {"ps-packets", "1", 1}};
+  return ps__kmsg_meta_parse(m, h, 5, eb);
+}
+
+/* A pcapng section as the Kafka output writes it: one interface named
+ * ifname (ifname_len bytes), one packet. */
+static size_t kmsg_section(uint8_t *p, const char *ifname, size_t ifname_len) {
+  size_t o = 0;
+  uint32_t v;
+#define PUT32(x) (v = (uint32_t)(x), memcpy(p + o, &v, 4), o += 4)
+#define PUT16(x) (memcpy(p + o, &(uint16_t){(uint16_t)(x)}, 2), o += 2)
+  PUT32(0x0A0D0D0Au); /* SHB */
+  PUT32(28);
+  PUT32(0x1A2B3C4Du);
+  PUT16(1);
+  PUT16(0);
+  memset(p + o, 0xff, 8);
+  o += 8;
+  PUT32(28);
+  size_t pad = (4 - ifname_len % 4) % 4;
+  uint32_t ilen = (uint32_t)(20 + 4 + ifname_len + pad + 4);
+  PUT32(1); /* IDB */
+  PUT32(ilen);
+  PUT16(1);
+  PUT16(0);
+  PUT32(65535);
+  PUT16(2); /* if_name */
+  PUT16(ifname_len);
+  memcpy(p + o, ifname, ifname_len);
+  memset(p + o + ifname_len, 0, pad);
+  o += ifname_len + pad;
+  PUT32(0); /* opt_endofopt */
+  PUT32(ilen);
+  PUT32(6); /* EPB, 4 bytes of data */
+  PUT32(36);
+  PUT32(0);
+  PUT32(0);
+  PUT32(1);
+  PUT32(4);
+  PUT32(4);
+  PUT32(0xdeadbeefu);
+  PUT32(36);
+#undef PUT32
+#undef PUT16
+  return o;
+}
+
+START_TEST(test_kmsg_sensor_control_bytes) {
+  ps__kmsg_meta m;
+  ck_assert_int_eq(kmsg_meta("s1", 2, &m), 0);
+  ck_assert_str_eq(m.sensor, "s1");
+  /* A newline would let a topic writer forge the receiver's log lines
+   * ("Kafka input: stream ... of sensor NAME"). */
+  static const char *const bad[] = {"s1\n2026-01-01T00:00:00Z ps-receiver: x",
+                                    "s1\r", "a\x1b[2Jb", "del\x7f"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    eb[0] = '\0';
+    ck_assert_int_eq(kmsg_meta(bad[i], strlen(bad[i]), &m), PS_ERR_PROTOCOL);
+    ck_assert_msg(strstr(eb, "bad ps-sensor header") != NULL, "%zu: %s", i, eb);
+  }
+  ck_assert_int_eq(kmsg_meta("", 0, &m), PS_ERR_PROTOCOL);
+}
+END_TEST
+
+START_TEST(test_kmsg_iface_control_bytes) {
+  uint8_t p[512];
+  size_t n = kmsg_section(p, "s1/eth0", 7);
+  ck_assert_int_eq(ps__kmsg_section(p, n, "s1", NULL, eb), 1);
+  static const char *const bad[] = {"s1/eth0\nforged line", "s1/\teth0",
+                                    "s1/eth\x7f"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    eb[0] = '\0';
+    n = kmsg_section(p, bad[i], strlen(bad[i]));
+    ck_assert_int_eq(ps__kmsg_section(p, n, "s1", NULL, eb), PS_ERR_PROTOCOL);
+    ck_assert_msg(strstr(eb, "interface name not of sensor s1") != NULL,
+                  "%zu: %s", i, eb);
+  }
+}
+END_TEST
+
 static Suite *proto_suite(void) {
   Suite *s = suite_create("proto");
   TCase *tc = tcase_create("encode");
@@ -1508,6 +1596,8 @@ static Suite *proto_suite(void) {
   tcase_add_test(tc, test_wire_error_unknown_final);
   tcase_add_test(tc, test_iface_options);
   tcase_add_test(tc, test_batch_next_malformed);
+  tcase_add_test(tc, test_kmsg_sensor_control_bytes);
+  tcase_add_test(tc, test_kmsg_iface_control_bytes);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -1,10 +1,16 @@
 /* loadgen: many sensor sessions in one process, through the public API.
  *
  *   loadgen [-n STREAMS] [-p TOTAL_PPS] [-d SECONDS] [-i IDLE_SECONDS]
- *           [-c none|zlib|lz4] [-v] HOST PORT
+ *           [-c none|zlib|lz4] [-k KEYFILE] [-b BATCH_DELAY_MS]
+ *           [-t CONNECT_SECONDS] [-v] HOST PORT
  *
  * Connects STREAMS streams (default 1000) to the receiver at HOST:PORT one
- * after the other (ps_stream_create/connect/add_interface), prints
+ * after the other (ps_stream_create/connect/add_interface_options, with
+ * the shared key of KEYFILE when given, as ps-sensor --auth-key-file
+ * does; each stream is a sensor of its own, "loadgen-I", with one
+ * interface "lg0" and its description; -t: how long ps_stream_connect
+ * may retry, default 10 s; -b: ps_stream_set_batch_delay_ms; -m:
+ * ps_stream_set_batch_max_delay_ms), prints
  * "loadgen: connected N streams" on stderr, stays idle IDLE_SECONDS (default
  * 0; a harness measures the receiver's idle memory then), then sends
  * TOTAL_PPS packets per second in total (default 20000), spread evenly over
@@ -20,6 +26,10 @@
  * send, poll or close), 2 on a usage error.
  */
 #include <packetstreamer/packetstreamer.h>
+
+/* Weak, so that loadgen also builds against a library from before it
+ * (bench/scale.sh measures older builds for comparison). */
+#pragma weak ps_stream_set_batch_max_delay_ms
 
 #include <errno.h>
 #include <stdint.h>
@@ -70,6 +80,9 @@ int main(int argc, char **argv) {
   long n = 1000, idle = 0;
   double pps = 20000, secs = 10;
   int verbose = 0;
+  const char *keyfile = NULL;
+  long batch_delay = -1, max_delay = -1;
+  long connect_ms = 10000;
   ps_codec codec =
       ps_codec_available(PS_CODEC_LZ4) ? PS_CODEC_LZ4 : PS_CODEC_ZLIB;
   int a = 1;
@@ -91,6 +104,14 @@ int main(int argc, char **argv) {
       pps = strtod(v, NULL);
     } else if (!strcmp(o, "-d")) {
       secs = strtod(v, NULL);
+    } else if (!strcmp(o, "-k")) {
+      keyfile = v;
+    } else if (!strcmp(o, "-t")) {
+      connect_ms = (long)(strtod(v, NULL) * 1000);
+    } else if (!strcmp(o, "-m")) {
+      max_delay = strtol(v, NULL, 10);
+    } else if (!strcmp(o, "-b")) {
+      batch_delay = strtol(v, NULL, 10);
     } else if (!strcmp(o, "-i")) {
       idle = strtol(v, NULL, 10);
     } else if (!strcmp(o, "-c")) {
@@ -111,24 +132,41 @@ int main(int argc, char **argv) {
   }
   if (argc - a != 2 || n < 1 || pps <= 0 || secs < 0 || idle < 0) {
     fprintf(stderr, "usage: loadgen [-n STREAMS] [-p TOTAL_PPS] [-d SECONDS] "
-                    "[-i IDLE_SECONDS] [-c none|zlib|lz4] [-v] HOST PORT\n");
+                    "[-i IDLE_SECONDS] [-c none|zlib|lz4] [-k KEYFILE] "
+                    "[-b BATCH_DELAY_MS] [-m MAX_DELAY_MS] [-t CONNECT_S] [-v] "
+                    "HOST PORT\n");
     return 2;
   }
   const char *host = argv[a];
   uint16_t port = (uint16_t)strtoul(argv[a + 1], NULL, 10);
 
+  uint8_t key[1024];
+  size_t keylen = 0;
+  if (keyfile) {
+    char err[512];
+    if (ps_auth_key_load(key, &keylen, keyfile, err, sizeof(err)) != 0) {
+      fprintf(stderr, "loadgen: %s\n", err);
+      return 1;
+    }
+  }
+
   /* one descriptor per stream, plus stdio and slack */
   struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
-    rl.rlim_cur = (rlim_t)n + 64;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+      rl.rlim_cur < (rlim_t)(2 * n + 64)) {
+    rl.rlim_cur = (rlim_t)(2 * n + 64); /* a socket and an eventfd each */
     if (rl.rlim_max < rl.rlim_cur) {
       rl.rlim_max = rl.rlim_cur; /* needs CAP_SYS_RESOURCE */
     }
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
       fprintf(stderr, "loadgen: cannot raise RLIMIT_NOFILE to %ld: %s\n",
-              n + 64, strerror(errno));
+              2 * n + 64, strerror(errno));
       return 1;
     }
+  }
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    fprintf(stderr, "loadgen: RLIMIT_NOFILE %llu (hard %llu)\n",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
   }
 
   lg_stream *g = calloc((size_t)n, sizeof(*g));
@@ -143,6 +181,7 @@ int main(int argc, char **argv) {
 
   double t0 = now_s();
   long connected = 0;
+  double next_keep = t0 + 1;
   for (long i = 0; i < n; i++) {
     char name[64];
     snprintf(name, sizeof(name), "loadgen-%ld", i);
@@ -153,12 +192,27 @@ int main(int argc, char **argv) {
       g[i].failed = rc;
       continue;
     }
-    ps_stream_set_connect_timeout_ms(g[i].s, 10000);
+    ps_stream_set_connect_timeout_ms(g[i].s, (unsigned)connect_ms);
     ps_stream_set_codec(g[i].s, codec);
+    if (keylen) {
+      ps_stream_set_auth_key(g[i].s, key, keylen);
+    }
+    if (batch_delay >= 0) {
+      ps_stream_set_batch_delay_ms(g[i].s, (unsigned)batch_delay);
+    }
+    if (max_delay >= 0) {
+      if (!ps_stream_set_batch_max_delay_ms) {
+        fprintf(stderr, "loadgen: -m: this library has no "
+                        "ps_stream_set_batch_max_delay_ms()\n");
+        return 2;
+      }
+      ps_stream_set_batch_max_delay_ms(g[i].s, (unsigned)max_delay);
+    }
     rc = ps_stream_connect(g[i].s, host, port);
     if (rc == 0) {
-      rc = ps_stream_add_interface(g[i].s, &g[i].iface, "lg0", 1, 65535,
-                                   PS_TSRES_USEC);
+      ps_stream_interface_options io = {"loadgen interface", NULL, 0};
+      rc = ps_stream_add_interface_options(g[i].s, &g[i].iface, "lg0", 1, 65535,
+                                           PS_TSRES_USEC, &io, sizeof(io));
     }
     if (rc != 0) {
       fail(&g[i], rc);
@@ -167,6 +221,17 @@ int main(int argc, char **argv) {
       continue;
     }
     connected++;
+    /* the earlier streams keep their heartbeats going meanwhile (a
+     * receiver drops a sensor silent for its idle timeout) */
+    if (now_s() >= next_keep) {
+      for (long j = 0; j <= i; j++) {
+        int prc;
+        if (g[j].s && !g[j].failed && (prc = ps_stream_poll(g[j].s, 0))) {
+          fail(&g[j], prc);
+        }
+      }
+      next_keep = now_s() + 1;
+    }
   }
   double tc = now_s();
   fprintf(stderr, "loadgen: connected %ld streams in %.2f s\n", connected,

@@ -2,7 +2,7 @@
 # Benchmark harness for ps-sensor / ps-receiver (root; Linux).
 #
 #   bench/run.sh [--smoke] [--build DIR] [--runs N] [--secs S]
-#                [--only live,throughput,sessions,latency,codec] [--profile]
+#                [--only live,throughput,sessions,scale,latency,codec] [--profile]
 #                [--no-live-none] [--out DIR]
 #
 # Scenarios (see docs/PERFORMANCE.md for what each measures):
@@ -15,6 +15,12 @@
 #   throughput  ps-sensor -r BIG.pcap -> ps-receiver on loopback, for
 #               --compress none and zlib, next to iperf3 over the same
 #               loopback and `tcpdump -r BIG.pcap -w OUT`, same run.
+#   scale       bench/scale.sh: the receiver's RSS with 0, 1000 and 10000
+#               idle authenticated sessions, and its CPU per packet at 1
+#               vs 1000 sessions (20k pps in total), with the default
+#               batching and with bench/loadgen -m 1000
+#               (ps_stream_set_batch_max_delay_ms); smoke: 0/50 idle,
+#               1 vs 50 sessions at 2000 pps for 1 s.
 #   latency     idle link, 10 bursts of 3 packets; time from the kernel's
 #               capture time stamp to the packet being on the receiver's
 #               stdout (`-w -`), and the same for `tcpdump -U -w -`.
@@ -33,7 +39,7 @@ BUILD=${PS_BUILD:-}
 RUNS=3
 SECS=8
 SMOKE=0
-ONLY=live,throughput,sessions,latency,codec
+ONLY=live,throughput,sessions,scale,latency,codec
 PROFILE=0
 LIVE_NONE=1
 OUT=
@@ -374,6 +380,25 @@ if has sessions; then
   done
 fi
 
+# ------------------------------------------------------------ scale
+if has scale; then
+  rm -f "$OUT/scale.tsv"
+  if [ "$SMOKE" = 1 ]; then
+    SC_IDLE="0 50"; SC_CPU="1 50"; SC_PPS=2000; SC_SECS=1
+  else
+    SC_IDLE="0 1000 10000"; SC_CPU="1 1000"; SC_PPS=20000; SC_SECS=$SECS
+  fi
+  for sc_args in "" "-m 1000"; do
+    log "scale: idle ${SC_IDLE}; cpu ${SC_CPU} at $SC_PPS pps, ${SC_SECS}s; loadgen ${sc_args:-defaults}"
+    idle=$SC_IDLE
+    [ -n "$sc_args" ] && idle=""
+    bash "$SRCDIR/bench/scale.sh" --build "$BUILD" --idle "$idle" --cpu "$SC_CPU" \
+      --pps "$SC_PPS" --secs "$SC_SECS" --runs "$RUNS" --loadgen-args "$sc_args" \
+      >"$W/scale.out" || { log "scale.sh failed"; exit 1; }
+    sed "s/\$/\t${sc_args:-default}/" "$W/scale.out" | tr ' ' '_' >>"$OUT/scale.tsv"
+  done
+fi
+
 # ------------------------------------------------------------ throughput
 if has throughput; then
   if [ "$SMOKE" = 1 ]; then BIGN=50000; else BIGN=1000000; fi
@@ -555,6 +580,15 @@ fi
   echo "mix: $MIXN frames, $MIXBYTES bytes"
   echo
   python3 "$SRCDIR/bench/report.py" "$RES"
+  if [ -f "$OUT/scale.tsv" ]; then
+    echo
+    echo "### scale: idle sessions (RSS KiB, per session KiB over 0) and CPU per packet (1 vs N sessions)"
+    echo
+    echo "| kind | sessions | RSS KiB / packets sent | sessions seen / written | per session KiB / CPU s | us/packet | ratio | loadgen |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---|"
+    awk -F'\t' '$1 == "idle" {printf "| idle | %s | %s | %s | %s | | | %s |\n", $2, $3, $4, $5, $6}
+                $1 == "cpu" {printf "| cpu | %s | %s | %s | %s | %s | %s | %s |\n", $2, $3, $4, $5, $6, $7, $8}' "$OUT/scale.tsv"
+  fi
   if [ -f "$OUT/codec.md" ]; then
     echo
     echo "### codec (library framing, 256 KiB batches; MB/s per CPU second)"

@@ -149,7 +149,7 @@ void ps__capture_iface_gone(ps__session *s, ps__sess_iface *ifc) {
 static void detach(ps__cap_target *t) {
   if (t->sess != NULL) {
     for (unsigned i = 0; i < t->n_ifaces; i++) {
-      ps__sess_iface *ifc = t->sess->ifaces[t->ifaces[i]];
+      ps__sess_iface *ifc = ps__sess_ifc(t->sess, t->ifaces[i]);
       if (ifc != NULL && ifc->cap == t) {
         ps__capture_iface_gone(t->sess, ifc);
       }
@@ -512,7 +512,7 @@ static ps__capture *own_record(ps__captures *cs, ps__session *s,
   c->req.sel.n_names = 1;
   snprintf(c->req.sel.names[0], sizeof(c->req.sel.names[0]), "%s", s->sensor);
   for (unsigned i = 0; i < m->n_ifaces; i++) {
-    ps__sess_iface *ifc = s->ifaces[m->ifaces[i]];
+    ps__sess_iface *ifc = ps__sess_ifc(s, m->ifaces[i]);
     if (ifc != NULL && c->req.n_ifaces < PS_MAX_CAPTURE_IFACES) {
       snprintf(c->req.ifaces[c->req.n_ifaces++], sizeof(c->req.ifaces[0]), "%s",
                ifc->name);
@@ -581,7 +581,7 @@ void ps__captures_on_state(ps__captures *cs, ps__session *s,
     }
     t->state = PS_T_RUNNING;
     for (unsigned i = 0; i < m->n_ifaces; i++) {
-      ps__sess_iface *ifc = s->ifaces[m->ifaces[i]];
+      ps__sess_iface *ifc = ps__sess_ifc(s, m->ifaces[i]);
       char eb[PS_ERRMSG_MAX];
       if (ifc != NULL && attach(cs, t, s, ifc, eb) != 0) {
         /* Its packets still count; the output refuses them at the

@@ -20,6 +20,8 @@ static void sensor_free(ps__fleet_sensor *e) {
   for (unsigned i = 0; i < e->n_ifaces; i++) {
     free(e->ifaces[i]);
   }
+  free(e->ifaces);
+  free(e->labels);
   free(e->avail);
   free(e);
 }
@@ -92,6 +94,15 @@ ps__fleet_iface *ps__fleet_iface_get(ps__fleet_sensor *e, const char *name,
   }
   if (e->n_ifaces >= PS_FLEET_MAX_IFACES) {
     return NULL;
+  }
+  if (e->n_ifaces == e->cap_ifaces) {
+    unsigned cap = e->cap_ifaces ? 2 * e->cap_ifaces : 2;
+    ps__fleet_iface **t = realloc(e->ifaces, cap * sizeof(*t));
+    if (t == NULL) {
+      return NULL;
+    }
+    e->ifaces = t;
+    e->cap_ifaces = cap;
   }
   ps__fleet_iface *f = calloc(1, sizeof(*f));
   if (f == NULL) {

@@ -55,12 +55,14 @@ typedef struct ps__fleet_sensor {
   uint32_t announce_flags;
   char version[64];
   char host[256];
-  ps__fleet_label labels[PS_FLEET_MAX_LABELS];
+  /* PS_FLEET_MAX_LABELS of them, allocated at the first announcement
+   * with labels (thousands of sensors without any keep 5 KiB each). */
+  ps__fleet_label *labels;
   unsigned n_labels;
   ps__fleet_avail *avail;
   unsigned n_avail;
-  ps__fleet_iface *ifaces[PS_FLEET_MAX_IFACES];
-  unsigned n_ifaces;
+  ps__fleet_iface **ifaces; /* n_ifaces of cap_ifaces, grown as needed */
+  unsigned n_ifaces, cap_ifaces;
 } ps__fleet_sensor;
 
 typedef struct ps__fleet {

@@ -223,7 +223,7 @@ int ps__net_listen(const char *addr, uint16_t port, int *fds, int max,
       close(fd);
       continue;
     }
-    if (listen(fd, 512) != 0) {
+    if (listen(fd, 4096) != 0) { /* the kernel caps it at net.core.somaxconn */
       rc = ps__seterr(errbuf, PS_ERR_SYSTEM, "cannot listen on %s: %s", name,
                       strerror(errno));
       close(fd);

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stddef.h>
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -44,6 +46,15 @@
 #define READ_BUDGET (1u << 20)  /* bytes per connection per wakeup */
 #define OUT_LIMIT (256u * 1024) /* a sensor that does not read its acks */
 #define IDLE_TRIM_MS 2000
+/* A sensor's acknowledgement waits up to ACK_DELAY_MS after the previous
+ * one while less than ACK_BYTES of packets are unacknowledged (a quarter
+ * of the smallest replay queue a sensor may have): one ACK then covers
+ * several small batches of a quiet stream. Busy streams, a close, and
+ * the first batch of a session are acknowledged in the round. */
+#define ACK_DELAY_MS 250
+#define ACK_BYTES 16384
+/* How often the connections' timeouts are checked. */
+#define DEADLINE_WALK_MS 100
 #define RETRY_WRITE_MS 1000 /* output failed: try again this often */
 #define LINGER_MS 2000      /* a refused sensor's input is drained */
 #define MAX_LINGER 64
@@ -76,6 +87,16 @@ typedef struct conn {
    * suffice: the oldest, and the newest that replaces any in between. */
   uint64_t wseq[2], wtok[2];
   unsigned nwait;
+  /* On the receiver's list of connections with an acknowledgement due
+   * (r->due), so a round visits those, not every connection. */
+  struct conn *dnext, *dprev;
+  int on_due;
+  /* When the last acknowledgement went out, and the session's packet
+   * bytes then: a quiet sensor is acknowledged at most every
+   * ACK_DELAY_MS (PROTOCOL.md §4.3). */
+  int64_t acked_ms;
+  uint64_t acked_bytes;
+  uint64_t noted_seq; /* the last batch the receiver saw taken */
   ps__session sess;
 } conn;
 
@@ -94,6 +115,13 @@ struct ps_receiver {
   ps__sink_loop loop; /* the epoll set, as live outputs see it */
   ps__session_env env;
   conn *conns;
+  conn *due;                /* connections with ack_due set (see conn) */
+  int64_t next_deadline_ms; /* the next walk of every connection */
+  int64_t ack_at_ms;        /* acknowledgements held back until then, or 0 */
+  int uncommitted;          /* batches taken since the outputs' last commit */
+  int ack_urgent;           /* a due acknowledgement must not wait */
+  unsigned trimmed_since;   /* sessions trimmed since the last malloc_trim */
+  int64_t last_malloc_trim;
   /* Closed connections, freed at the end of a loop step: events for them
    * may still sit in that step's epoll batch. */
   conn *dead;
@@ -114,6 +142,11 @@ struct ps_receiver {
   unsigned long long hslog_hidden;
   int64_t listen_paused_until; /* out of descriptors: accept later */
   int64_t last_emfile_log;
+  /* Held open so that, out of descriptors, the receiver can still take
+   * a connection off the backlog and close it: the sensor hears "no"
+   * at once and retries later, instead of waiting in the backlog. */
+  int spare_fd;
+  uint64_t refused_nofile; /* connections closed so, since the last log */
   unsigned handshake_ms;
   unsigned idle_ms;
   uint64_t next_id;
@@ -308,6 +341,7 @@ int ps_receiver_create(ps_receiver **out) {
   if (r == NULL) {
     return PS_ERR_NOMEM;
   }
+  r->spare_fd = -1;
   r->epfd = epoll_create1(EPOLL_CLOEXEC);
   r->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (r->epfd < 0 || r->stop_fd < 0) {
@@ -453,6 +487,9 @@ void ps_receiver_get_counters(ps_receiver *r, ps_receiver_counters *out,
 }
 
 int ps_receiver_listen(ps_receiver *r, const char *addr, uint16_t port) {
+  if (r->spare_fd < 0) {
+    r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
   int fds[MAX_LISTENERS];
   if (r->n_listen >= MAX_LISTENERS) {
     return ps__seterr(r->errmsg, PS_ERR_LIMIT, "too many listen addresses");
@@ -739,6 +776,13 @@ int ps_receiver_get_timeout_ms(ps_receiver *r) {
     int a = ps__admin_timeout_ms(r->admin);
     if (a >= 0 && (t < 0 || a < t)) {
       t = a;
+    }
+  }
+  if (r->ack_at_ms != 0) {
+    int64_t d = r->ack_at_ms - ps__now_ms();
+    d = d < 0 ? 0 : d;
+    if (t < 0 || d < t) {
+      t = (int)d;
     }
   }
   return t;
@@ -1052,8 +1096,57 @@ static int said_hello(const conn *c) {
   return c->sess.state != PS_SESS_HELLO && c->sess.sensor[0] != '?';
 }
 
+/* Puts c on the list of connections whose acknowledgement is due, once
+ * its session says so. */
+/* Whether c's due acknowledgement must go out in this round. */
+static int must_ack_now(const ps_receiver *r, const conn *c, int64_t now) {
+  return c->sess.close_due || r->stopping || c->sess.state == PS_SESS_DONE ||
+         c->sess.bytes - c->acked_bytes >= ACK_BYTES ||
+         now - c->acked_ms >= ACK_DELAY_MS;
+}
+
+static void due_add(ps_receiver *r, conn *c) {
+  if (!c->sess.ack_due || c->tx.fd < 0 || c->lingering) {
+    return;
+  }
+  if (c->sess.last_seq != c->noted_seq) {
+    c->noted_seq = c->sess.last_seq;
+    r->uncommitted = 1;
+  }
+  if (!r->ack_urgent && must_ack_now(r, c, ps__now_ms())) {
+    r->ack_urgent = 1;
+  }
+  if (c->on_due) {
+    return;
+  }
+  c->on_due = 1;
+  c->dprev = NULL;
+  c->dnext = r->due;
+  if (r->due) {
+    r->due->dprev = c;
+  }
+  r->due = c;
+}
+
+static void due_del(ps_receiver *r, conn *c) {
+  if (!c->on_due) {
+    return;
+  }
+  if (c->dprev) {
+    c->dprev->dnext = c->dnext;
+  } else {
+    r->due = c->dnext;
+  }
+  if (c->dnext) {
+    c->dnext->dprev = c->dprev;
+  }
+  c->on_due = 0;
+  c->dnext = c->dprev = NULL;
+}
+
 static void conn_close(ps_receiver *r, conn *c, const char *reason) {
   char eb[PS_ERRMSG_MAX];
+  due_del(r, c);
   if (c->nwait > 0) {
     /* (Its stream's new connection acknowledges those batches.) */
     c->nwait = 0;
@@ -1248,16 +1341,46 @@ int ps_receiver_accept(ps_receiver *r) {
            * its handshake, or stop accepting for a second (level-
            * triggered epoll would otherwise spin on the backlog). */
           int e = errno;
+          int64_t now = ps__now_ms();
+          if (r->last_emfile_log == 0 || now - r->last_emfile_log >= 10000) {
+            struct rlimit rl;
+            unsigned long long lim = 0;
+            if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+              lim = (unsigned long long)rl.rlim_cur;
+            }
+            r->last_emfile_log = now;
+            ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
+                    "accept: %s (open files limit %llu, %u sensors "
+                    "connected, %llu connections refused since the last "
+                    "such line): refusing new connections while short; "
+                    "raise the open files limit (LimitNOFILE=, ulimit -n)",
+                    strerror(e), lim, r->n_sensors,
+                    (unsigned long long)r->refused_nofile);
+            r->refused_nofile = 0;
+          }
+          r->refused_nofile++;
           if (evict_oldest_pending(r, "closed to free a descriptor")) {
             continue;
           }
-          int64_t now = ps__now_ms();
-          if (now - r->last_emfile_log >= 10000) {
-            r->last_emfile_log = now;
-            ps__log(r->env.log, r->env.log_ud, PS_LOG_WARNING,
-                    "accept: %s; not accepting for 1 s (raise the open "
-                    "files limit, ulimit -n)",
-                    strerror(e));
+          /* Nobody to evict: refuse what waits in the backlog through
+           * the spare descriptor (the sensor hears it at once and
+           * retries), then pause: level-triggered epoll would otherwise
+           * spin on a backlog that refills. */
+          if (r->spare_fd >= 0) {
+            close(r->spare_fd);
+            r->spare_fd = -1;
+            for (int k = 0; k < 1024; k++) {
+              int x = accept4(r->listen_fd[i], NULL, NULL,
+                              SOCK_NONBLOCK | SOCK_CLOEXEC);
+              if (x < 0) {
+                break;
+              }
+              close(x);
+              r->refused_nofile++;
+              r->ctr.connections++;
+              r->ctr.connections_no_hello++;
+            }
+            r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
           }
           r->listen_paused_until = now + 1000;
           pause_listening(r, 1);
@@ -1358,8 +1481,14 @@ static void conn_tls_ready(ps_receiver *r, conn *c) {
 static int conn_readable(ps_receiver *r, conn *c) {
   size_t budget = READ_BUDGET;
   char eb[PS_ERRMSG_MAX];
+  size_t total = 0;
   while (budget > 0) {
-    size_t chunk = c->pending ? PENDING_CHUNK : READ_CHUNK;
+    /* A quiet sensor (its buffer given back) is read in small steps: a
+     * heartbeat should not take 64 KiB of each of thousands of idle
+     * sessions; a full step reads on in big ones. */
+    size_t chunk = c->pending || (c->tx.tls == NULL && c->sess.in.cap == 0)
+                       ? PENDING_CHUNK
+                       : READ_CHUNK;
     int was_ready = c->tx.tls_ready;
     size_t n;
     int rc = ps__transport_recv(&c->tx, &c->sess.in, chunk, &n, eb);
@@ -1367,6 +1496,7 @@ static int conn_readable(ps_receiver *r, conn *c) {
       conn_tls_ready(r, c);
     }
     if (n > 0) {
+      total += n;
       budget -= n < budget ? n : budget;
       c->last_rx_ms = ps__now_ms();
       c->trimmed = 0;
@@ -1400,12 +1530,18 @@ static int conn_readable(ps_receiver *r, conn *c) {
       break; /* drained; level-triggered epoll says if more comes */
     }
   }
+  if (total < PENDING_CHUNK && ps__buf_size(&c->sess.in) == 0) {
+    ps__buf_free(&c->sess.in); /* a heartbeat or a small batch */
+  }
   return 0;
 }
 
 static int conn_writable(ps_receiver *r, conn *c) {
   char eb[PS_ERRMSG_MAX];
   int rc = ps__transport_send(&c->tx, &c->sess.out, NULL, eb);
+  if (rc == 0 && ps__buf_size(&c->sess.out) == 0) {
+    ps__buf_free(&c->sess.out); /* acknowledgements are small and rare */
+  }
   if (rc != 0) {
     char why[PS_ERRMSG_MAX + 16];
     snprintf(why, sizeof(why), "%s%s",
@@ -1435,6 +1571,12 @@ static void check_deadlines(ps_receiver *r) {
       linger_end(r, c);
     }
   }
+  /* The timeouts are seconds: with thousands of sensors, walking them
+   * all on every round would cost more than the round's work. */
+  if (now < r->next_deadline_ms) {
+    return;
+  }
+  r->next_deadline_ms = now + DEADLINE_WALK_MS;
   for (conn *c = r->conns; c != NULL; c = next) {
     next = c->next;
     if (c->pending && now - c->created_ms > (int64_t)r->handshake_ms) {
@@ -1463,7 +1605,15 @@ static void check_deadlines(ps_receiver *r) {
         }
       }
       c->trimmed = 1;
+      r->trimmed_since++;
     }
+  }
+  /* What quiet sessions gave back lies between live blocks of the heap:
+   * return its pages to the system (at most every 10 s). */
+  if (r->trimmed_since > 0 && now - r->last_malloc_trim >= 10000) {
+    r->trimmed_since = 0;
+    r->last_malloc_trim = now;
+    malloc_trim(0);
   }
 }
 
@@ -1718,22 +1868,23 @@ static void ack_round(ps_receiver *r) {
     if (ps__now_ms() < r->retry_at_ms) {
       return;
     }
-  } else {
-    int due = 0;
-    for (conn *c = r->conns; c != NULL && !due; c = c->next) {
-      due = c->sess.ack_due;
-    }
-    if (!due) {
-      return;
-    }
+  } else if (r->due == NULL ||
+             (!r->uncommitted && !r->ack_urgent && r->ack_at_ms != 0 &&
+              ps__now_ms() < r->ack_at_ms)) {
+    /* Nothing new to commit, nothing to acknowledge yet (with no time
+     * set, the list below has not been looked at: it is now). */
+    return;
   }
   if (commit_outputs(r) != 0) {
     return;
   }
-  conn *next;
+  r->uncommitted = 0;
+  r->ack_urgent = 0;
   if (r->async != NULL) {
     uint64_t tok = r->async->ops->token(r->async);
-    for (conn *c = r->conns; c != NULL; c = c->next) {
+    while (r->due != NULL) {
+      conn *c = r->due;
+      due_del(r, c);
       if (c->sess.ack_due) {
         c->sess.ack_due = 0;
         hold_ack(r, c, c->sess.last_seq, tok);
@@ -1741,9 +1892,22 @@ static void ack_round(ps_receiver *r) {
     }
     return;
   }
-  for (conn *c = r->conns; c != NULL; c = next) {
-    next = c->next;
+  int64_t now = ps__now_ms();
+  r->ack_at_ms = 0;
+  conn *next;
+  for (conn *c = r->due; c != NULL; c = next) {
+    next = c->dnext;
+    if (c->sess.ack_due && !must_ack_now(r, c, now)) {
+      int64_t at = c->acked_ms + ACK_DELAY_MS;
+      if (r->ack_at_ms == 0 || at < r->ack_at_ms) {
+        r->ack_at_ms = at;
+      }
+      continue; /* covered by a later acknowledgement */
+    }
+    due_del(r, c);
     if (c->sess.ack_due) {
+      c->acked_ms = now;
+      c->acked_bytes = c->sess.bytes;
       if (ps__session_ack(&c->sess) != 0) {
         conn_close(r, c, c->sess.errmsg);
       } else if (c->sess.state == PS_SESS_DONE) {
@@ -1870,7 +2034,9 @@ static int step(ps_receiver *r, int timeout_ms) {
         conn_readable(r, c)) {
       continue;
     }
-    conn_writable(r, c);
+    if (!conn_writable(r, c)) {
+      due_add(r, c);
+    }
   }
 #ifdef HAVE_KAFKA
   if (r->kin != NULL) {
@@ -2046,6 +2212,9 @@ void ps_receiver_free(ps_receiver *r) {
   }
   for (unsigned i = 0; i < r->n_listen; i++) {
     close(r->listen_fd[i]);
+  }
+  if (r->spare_fd >= 0) {
+    close(r->spare_fd);
   }
   close(r->stop_fd);
   close(r->epfd);

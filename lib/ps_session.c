@@ -63,7 +63,7 @@ int ps__session_check_outputs(ps__session *s, int more) {
   if (s->state == PS_SESS_DONE || !outputs_failed(s)) {
     return 0;
   }
-  for (unsigned k = 0; k < PS_MAX_IFACES; k++) {
+  for (unsigned k = 0; k < s->n_slots; k++) {
     ps__sess_iface *ifc = s->ifaces[k];
     if (ifc == NULL) {
       continue;
@@ -288,10 +288,24 @@ static int on_iface(ps__session *s, const ps__frame *f) {
   if (rc != 0) {
     return refuse(s, rc);
   }
-  if (s->ifaces[m.id] != NULL) {
+  if (ps__sess_ifc(s, m.id) != NULL) {
     ps__seterr(s->errmsg, PS_ERR_PROTOCOL, "interface %u announced twice",
                m.id);
     return refuse(s, PS_ERR_PROTOCOL);
+  }
+  if (m.id >= s->n_slots) {
+    unsigned n = s->n_slots ? s->n_slots : 2;
+    while (n <= m.id) {
+      n *= 2;
+    }
+    ps__sess_iface **t = realloc(s->ifaces, n * sizeof(*t));
+    if (t == NULL) {
+      ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+      return refuse(s, PS_ERR_NOMEM);
+    }
+    memset(t + s->n_slots, 0, (n - s->n_slots) * sizeof(*t));
+    s->ifaces = t;
+    s->n_slots = n;
   }
   size_t extra = 0;
   for (unsigned i = 0; i < m.n_opts; i++) {
@@ -419,7 +433,7 @@ static int cap_due(const ps__session *s, const ps__sess_iface *ifc,
 
 /* After batch seq was counted: its captures have it. */
 static void cap_done(ps__session *s, uint64_t seq) {
-  for (unsigned i = 0; i < PS_MAX_IFACES; i++) {
+  for (unsigned i = 0; i < s->n_slots; i++) {
     ps__sess_iface *ifc = s->ifaces[i];
     if (ifc != NULL && ifc->cap != NULL && ifc->cap->seq < seq) {
       ifc->cap->seq = seq;
@@ -434,7 +448,7 @@ static int batch_raw(ps__session *s, const ps__batch *b, const uint8_t **raw);
  * counts were last kept) are counted now. */
 static int count_resent(ps__session *s, const ps__batch *b) {
   int due = 0;
-  for (unsigned i = 0; i < PS_MAX_IFACES && !due; i++) {
+  for (unsigned i = 0; i < s->n_slots && !due; i++) {
     due = s->ifaces[i] != NULL && s->ifaces[i]->cap != NULL &&
           cap_due(s, s->ifaces[i], b->seq);
   }
@@ -449,7 +463,7 @@ static int count_resent(ps__session *s, const ps__batch *b) {
   ps_packet pkt;
   size_t off = 0;
   while ((rc = ps__batch_next(raw, b->raw_len, &off, &pkt, s->errmsg)) == 1) {
-    ps__sess_iface *ifc = s->ifaces[pkt.iface];
+    ps__sess_iface *ifc = ps__sess_ifc(s, pkt.iface);
     if (ifc != NULL && cap_due(s, ifc, b->seq)) {
       ps__capture_count(ifc->cap, pkt.caplen);
     }
@@ -539,7 +553,7 @@ static int on_batch(ps__session *s, const ps__frame *f) {
   uint32_t n = 0;
   int counted = 0;
   while ((rc = ps__batch_next(raw, b.raw_len, &off, &pkt, s->errmsg)) == 1) {
-    if (s->ifaces[pkt.iface] == NULL) {
+    if (ps__sess_ifc(s, pkt.iface) == NULL) {
       ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
                  "batch %llu has a packet for unannounced interface %u",
                  (unsigned long long)b.seq, pkt.iface);
@@ -568,7 +582,8 @@ static int on_batch(ps__session *s, const ps__frame *f) {
     }
     for (unsigned i = 0; i < s->env->n_sinks; i++) {
       ps_sink *sk = s->env->sinks[i];
-      if ((rc = ps__sink_check(sk, &s->ifaces[pkt.iface]->info, &pkt)) != 0) {
+      if ((rc = ps__sink_check(sk, &ps__sess_ifc(s, pkt.iface)->info, &pkt)) !=
+          0) {
         ps__seterr(s->errmsg, rc, "batch %llu, packet %u: %s",
                    (unsigned long long)b.seq, n + 1, sk->errmsg);
         return refuse(s, rc);
@@ -587,7 +602,7 @@ static int on_batch(ps__session *s, const ps__frame *f) {
   }
   off = 0;
   while (ps__batch_next(raw, b.raw_len, &off, &pkt, s->errmsg) == 1) {
-    ps__sess_iface *ifc = s->ifaces[pkt.iface];
+    ps__sess_iface *ifc = ps__sess_ifc(s, pkt.iface);
     for (unsigned i = 0; i < s->env->n_sinks; i++) {
       ps_sink *sk = s->env->sinks[i];
       rc = ps__sink_packet(sk, ifc->slot[i], &s->info, &ifc->info, &pkt);
@@ -690,7 +705,7 @@ static int on_stats(ps__session *s, const ps__frame *f) {
                s->version);
     return refuse(s, PS_ERR_PROTOCOL);
   }
-  ps__sess_iface *ifc = s->ifaces[m.iface];
+  ps__sess_iface *ifc = ps__sess_ifc(s, m.iface);
   if (ifc == NULL) {
     ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
                "statistics for unannounced interface %u", m.iface);
@@ -759,6 +774,12 @@ static int on_announce(ps__session *s, const ps__frame *f) {
              m->version.p);
     snprintf(e->host, sizeof(e->host), "%.*s", (int)m->host.len, m->host.p);
     e->n_labels = 0;
+    if (m->n_labels > 0 && e->labels == NULL &&
+        (e->labels = calloc(PS_FLEET_MAX_LABELS, sizeof(*e->labels))) == NULL) {
+      free(m);
+      ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+      return refuse(s, PS_ERR_NOMEM);
+    }
     for (unsigned i = 0; i < m->n_labels; i++) {
       /* Keys the receiver sets itself (sensor, iface, ...) are not
        * taken: a sensor cannot pose as another in the metrics. */
@@ -807,7 +828,7 @@ static int on_capture_state(ps__session *s, const ps__frame *f) {
     return refuse(s, rc);
   }
   for (unsigned i = 0; i < m.n_ifaces; i++) {
-    if (s->ifaces[m.ifaces[i]] == NULL) {
+    if (ps__sess_ifc(s, m.ifaces[i]) == NULL) {
       ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
                  "capture %llu names unannounced interface %u",
                  (unsigned long long)m.id, m.ifaces[i]);
@@ -979,7 +1000,7 @@ void ps__session_trim(ps__session *s) {
 
 void ps__session_totals(const ps__session *s, ps_capture_stats *out) {
   memset(out, 0, sizeof(*out));
-  for (unsigned i = 0; i < PS_MAX_IFACES; i++) {
+  for (unsigned i = 0; i < s->n_slots; i++) {
     const ps__sess_iface *ifc = s->ifaces[i];
     if (ifc != NULL) {
       out->received += ifc->stats.received;
@@ -1005,7 +1026,7 @@ void ps__session_end(ps__session *s) {
     }
     s->stream = NULL;
   }
-  for (unsigned i = 0; i < PS_MAX_IFACES; i++) {
+  for (unsigned i = 0; i < s->n_slots; i++) {
     ps__sess_iface *ifc = s->ifaces[i];
     if (ifc == NULL) {
       continue;
@@ -1019,6 +1040,9 @@ void ps__session_end(ps__session *s) {
     free(ifc);
     s->ifaces[i] = NULL;
   }
+  free(s->ifaces);
+  s->ifaces = NULL;
+  s->n_slots = 0;
   if (s->started) {
     for (unsigned k = 0; k < s->started; k++) {
       ps_sink *sk = s->env->sinks[k];

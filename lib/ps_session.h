@@ -117,12 +117,21 @@ typedef struct ps__session {
   int clean_close;
   int ack_due;   /* a batch was taken but not yet acknowledged */
   int close_due; /* the sensor closed: confirm with the next acks */
-  ps__sess_iface *ifaces[PS_MAX_IFACES];
+  /* By interface id, n_slots of them (grown to the highest id announced:
+   * most sensors have one or two, and thousands of sessions should not
+   * keep 2 KiB of empty slots each). Read through ps__sess_ifc(). */
+  ps__sess_iface **ifaces;
+  unsigned n_slots;
   uint64_t packets, bytes, batches, duplicates;
   uint64_t missing;        /* batches the sensor never sent (dropped by it) */
   ps__fleet_sensor *fleet; /* its entry in env->fleet, while admitted */
   char errmsg[PS_ERRMSG_MAX];
 } ps__session;
+
+/* The interface id announced in s, or NULL. */
+static inline ps__sess_iface *ps__sess_ifc(const ps__session *s, uint32_t id) {
+  return id < s->n_slots ? s->ifaces[id] : NULL;
+}
 
 /* rnonce: PS_NONCE_LEN fresh random bytes for this session (the caller
  * draws them, so the session stays deterministic for tests). */

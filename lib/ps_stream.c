@@ -166,6 +166,16 @@ int ps_stream_set_batch_size(ps_stream *s, size_t bytes) {
   return 0;
 }
 
+int ps_stream_set_batch_max_delay_ms(ps_stream *s, unsigned ms) {
+  BEFORE_CONNECT(s);
+  if (ms > 60000) {
+    return ps__seterr(s->errmsg, PS_ERR_INVALID,
+                      "batch max delay %u ms: use 0..60000", ms);
+  }
+  s->max_delay_ms = ms;
+  return 0;
+}
+
 int ps_stream_set_batch_delay_ms(ps_stream *s, unsigned ms) {
   BEFORE_CONNECT(s);
   if (ms < 1 || ms > 10000) {
@@ -521,7 +531,7 @@ static int64_t batch_due_ms(ps_stream *s, int64_t now) {
   if (s->rq.batch_count == 0) {
     return -1;
   }
-  int64_t left = s->rq.batch_start_ms + s->delay_ms - now;
+  int64_t left = s->rq.batch_start_ms + ps__stream_batch_delay(s) - now;
   return left < 0 ? 0 : left;
 }
 

@@ -42,6 +42,9 @@ struct ps_stream {
   int level;
   size_t batch_max;
   unsigned delay_ms;
+  /* A batch of fewer than PS_BATCH_GROW_PACKETS packets waits up to this
+   * long instead (ps_stream_set_batch_max_delay_ms; 0: delay_ms). */
+  unsigned max_delay_ms;
   unsigned connect_timeout_ms;
   ps_log_fn log;
   void *log_ud;
@@ -101,5 +104,16 @@ int ps__stream_controllable(ps_stream *s);
 
 /* Ends the stream for good with code; what it holds is counted lost. */
 int ps__stream_fail(ps_stream *s, int code);
+
+/* How old the current batch may grow before it is sent: a quiet
+ * stream's small batch waits longer, so one batch (one receive, one
+ * acknowledgement at the receiver) carries more packets. */
+#define PS_BATCH_GROW_PACKETS 64u
+static inline unsigned ps__stream_batch_delay(const ps_stream *s) {
+  return s->max_delay_ms > s->delay_ms &&
+                 s->rq.batch_count < PS_BATCH_GROW_PACKETS
+             ? s->max_delay_ms
+             : s->delay_ms;
+}
 
 #endif

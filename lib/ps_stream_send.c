@@ -174,7 +174,7 @@ int ps_stream_send(ps_stream *s, const ps_packet *pkt) {
    * it can now (one read of acknowledgements per batch, or a long stream
    * would fill the receiver's send queue with them). */
   if (ps__buf_size(&s->rq.raw) >= limit ||
-      now - s->rq.batch_start_ms >= (int64_t)s->delay_ms) {
+      now - s->rq.batch_start_ms >= (int64_t)ps__stream_batch_delay(s)) {
     return (rc = ps__stream_seal(s)) != 0 ? rc : ps__stream_step(s, now);
   }
   if (s->state == ST_WAIT && now >= s->fo.next_ms) {

@@ -19,6 +19,9 @@
  * exists (so a test can attack the receiver meanwhile), then sends 3
  * more, closes and exits 0 only if everything was acknowledged.
  *
+ * trickle: batch 1, then 10 small batches 25 ms apart; prints how many
+ * ACK frames covered them ("10 batches, N acknowledgements").
+ *
  * Modes with many connections: many (idle ones), flood (opened and closed
  * at once), slowloris, and hellos: $HOSTILE_COUNT connections (default
  * 20) that each send a hello and nothing more (never the shared key's
@@ -529,6 +532,69 @@ static int await_seq(int fd, uint8_t want, uint64_t seq) {
   }
 }
 
+/* A quiet sensor: batch 1, then batches 2..11 one every 25 ms; counts
+ * the ACK frames until batch 11 is acknowledged, then closes. A receiver
+ * that acknowledges every batch sends 10, one that lets one ACK cover
+ * several (PROTOCOL.md 4.3) fewer. */
+static int mode_trickle(int fd) {
+  obuf b = {0};
+  if (greet(fd, &b) < 0) {
+    return 1;
+  }
+  iface(&b);
+  batch_hdr(&b, 1, 0, 3, 3 * (24 + 60), 3 * (24 + 60));
+  for (uint64_t i = 0; i < 3; i++) {
+    record_ts(&b, 1700000000 + i, 0);
+  }
+  if (send_all(fd, &b) != 0 || await_seq(fd, F_ACK, 1) != 0) {
+    free(b.p);
+    return 1;
+  }
+  for (uint64_t seq = 2; seq <= 11; seq++) {
+    b.len = 0;
+    batch_hdr(&b, seq, 0, 3, 3 * (24 + 60), 3 * (24 + 60));
+    for (uint64_t i = 0; i < 3; i++) {
+      record_ts(&b, 1700000000 + 3 * seq + i, 0);
+    }
+    if (send_all(fd, &b) != 0) {
+      free(b.p);
+      return 1;
+    }
+    usleep(25000);
+  }
+  unsigned acks = 0;
+  for (;;) {
+    uint8_t type, *p;
+    uint32_t len;
+    if (read_frame(fd, &type, &p, &len) != 1) {
+      fprintf(stderr, "hostile %s: batch 11 not acknowledged\n", g_mode);
+      free(b.p);
+      return 1;
+    }
+    uint64_t got = len == 8 ? ((uint64_t)get32(p) << 32) | get32(p + 4) : 0;
+    free(p);
+    if (type != F_ACK || len != 8 || got < 2 || got > 11) {
+      fprintf(stderr, "hostile %s: unexpected frame type %u\n", g_mode, type);
+      free(b.p);
+      return 1;
+    }
+    acks++;
+    if (got == 11) {
+      break;
+    }
+  }
+  b.len = 0;
+  frame_hdr(&b, F_CLOSE, 8);
+  put64(&b, 11);
+  int rc = send_all(fd, &b) != 0 || await_seq(fd, F_CLOSE, 11) != 0;
+  free(b.p);
+  if (rc == 0) {
+    printf("hostile %s: 10 batches, %u acknowledgements, close confirmed\n",
+           g_mode, acks);
+  }
+  return rc;
+}
+
 static int mode_good(int fd) {
   const char *go = getenv("HOSTILE_GO");
   obuf b = {0};
@@ -964,6 +1030,7 @@ static const struct mode {
     {"fake-receiver", NULL, mode_fake_receiver},
     {"tsoverflow", mode_tsoverflow, NULL},
     {"good", mode_good, NULL},
+    {"trickle", mode_trickle, NULL},
 };
 
 int main(int argc, char **argv) {

@@ -322,6 +322,51 @@ START_TEST(test_stream_none_small_batches) {
 }
 END_TEST
 
+/* A quiet stream's small batch waits for the max delay; one of 64
+ * packets goes at the batch delay; all arrive either way. */
+START_TEST(test_batch_max_delay) {
+  ps_stream *v = new_stream("unit-sensor");
+  ck_assert_err(ps_stream_set_batch_max_delay_ms(v, 60001), PS_ERR_INVALID,
+                ps_stream_errmsg(v), "batch max delay 60001 ms: use 0..60000");
+  ps_stream_free(v);
+  for (int grow = 0; grow < 2; grow++) {
+    rx x;
+    uint16_t port = rx_start(&x, NULL);
+    ps_stream *s = new_stream("unit-sensor");
+    ck_assert_int_eq(ps_stream_set_batch_delay_ms(s, 50), 0);
+    if (grow) {
+      ck_assert_int_eq(ps_stream_set_batch_max_delay_ms(s, 4000), 0);
+    }
+    ck_assert_int_eq(ps_stream_connect(s, "127.0.0.1", port), 0);
+    uint32_t id = 99;
+    ck_assert_int_eq(
+        ps_stream_add_interface(s, &id, "eth0", 1, 262144, PS_TSRES_USEC), 0);
+    ck_assert_int_eq(
+        ps_stream_add_interface(s, &id, "tun0", 101, 65535, PS_TSRES_NSEC), 0);
+    gen g;
+    gen_make(&g, 64, 64);
+    ck_assert_int_eq(ps_stream_send(s, &g.p[0]), 0);
+    int d = ps_stream_next_deadline_ms(s);
+    if (grow) {
+      ck_assert_msg(d > 1000, "1 packet, max delay 4000: due in %d ms", d);
+    } else {
+      ck_assert_msg(d >= 0 && d <= 50, "1 packet: due in %d ms", d);
+    }
+    for (size_t i = 1; i < 64; i++) {
+      ck_assert_int_eq(ps_stream_send(s, &g.p[i]), 0);
+    }
+    d = ps_stream_next_deadline_ms(s);
+    ck_assert_msg(d >= 0 && d <= 50, "64 packets: due in %d ms", d);
+    ck_assert_int_eq(ps_stream_close(s, 10000), 0);
+    ps_stream_free(s);
+    ck_assert_int_eq(rx_stop(&x), 0);
+    expect_all(&x.rec, &g);
+    gen_free(&g);
+    rx_free(&x);
+  }
+}
+END_TEST
+
 START_TEST(test_connect_refused_times_out) {
   /* A port nobody listens on: bind one, read its number, close it. */
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -1635,6 +1680,7 @@ static Suite *stream_suite(void) {
   tcase_add_test(tc, test_stream_zlib);
   tcase_add_test(tc, test_stream_none_small_batches);
   tcase_add_test(tc, test_connect_refused_times_out);
+  tcase_add_test(tc, test_batch_max_delay);
   tcase_add_test(tc, test_send_invalid);
   tcase_add_test(tc, test_stdout_second_linktype_refused);
   suite_add_tcase(s, tc);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -469,6 +470,33 @@ static const char **once_slot(int opt, const once_opt *t, size_t n) {
 /* The common options (-Z, -q, ...) are added from ps_cli.c. */
 static const char shortopts[] = ":l:w:F:C:G:W:";
 
+/* Every sensor holds a descriptor: ps_cli_raise_nofile() took the whole
+ * hard limit at start (the soft one is often 1024; systemd's
+ * LimitNOFILE= sets both). Says so, and when even that is short of
+ * --max-sensors. */
+static void log_nofile(rlim_t was, uint64_t sensors) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    return;
+  }
+  char line[256];
+  snprintf(line, sizeof(line), "open files limit %llu (was %llu, hard %llu)",
+           (unsigned long long)rl.rlim_cur, (unsigned long long)was,
+           (unsigned long long)rl.rlim_max);
+  ps_cli_log(PS_LOG_INFO, line, NULL);
+  /* a descriptor per sensor, per connection in its handshake, and the
+   * outputs, journal and admin sockets */
+  uint64_t need = sensors + sensors / 8 + 64;
+  if (rl.rlim_cur != RLIM_INFINITY && (uint64_t)rl.rlim_cur < need) {
+    snprintf(line, sizeof(line),
+             "open files limit %llu is below the %llu that --max-sensors "
+             "%llu needs: raise it (LimitNOFILE= in the unit, ulimit -n)",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)need,
+             (unsigned long long)sensors);
+    ps_cli_log(PS_LOG_WARNING, line, NULL);
+  }
+}
+
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
       {"listen", required_argument, NULL, 'l'},
@@ -897,6 +925,10 @@ int main(int argc, char **argv) {
     return PS_EXIT_OK;
   }
 
+  struct rlimit nofile_was;
+  if (getrlimit(RLIMIT_NOFILE, &nofile_was) != 0) {
+    nofile_was.rlim_cur = 0;
+  }
   ps_cli_raise_nofile();
   char line[4096];
   ps_receiver *r = NULL;
@@ -1215,6 +1247,7 @@ int main(int argc, char **argv) {
     ps_cli_log_event(PS_LOG_INFO, "kafka_input", NULL, kf,
                      sizeof(kf) / sizeof(kf[0]), line);
   }
+  log_nofile(nofile_was.rlim_cur, max_sensors ? max_sensors : 1024);
   for (int i = 0; i < n_listen; i++) {
     snprintf(line, sizeof(line), "listening on %s%s%s:%u, writing %s",
              strchr(hosts[i], ':') ? "[" : "", hosts[i][0] ? hosts[i] : "*",

@@ -328,6 +328,16 @@ PS_API int ps_stream_set_batch_size(ps_stream *s, size_t bytes);
  * Before connect; returns 0, PS_ERR_INVALID or PS_ERR_STATE. Since 0.1. */
 PS_API int ps_stream_set_batch_delay_ms(ps_stream *s, unsigned ms);
 
+/* ...except that a batch of fewer than 64 packets (a quiet stream) is
+ * sent only when its oldest packet is this old (0..60000 ms; 0, the
+ * default, or a value not above the batch delay: no difference). One
+ * batch then carries more of a quiet stream's packets: the receiver
+ * reads and acknowledges once per batch, so with many quiet sensors
+ * this is what its CPU per packet depends on (docs/PERFORMANCE.md). It
+ * is also the latency such a stream's packets may have. Before
+ * connect; returns 0, PS_ERR_INVALID or PS_ERR_STATE. Since 0.1. */
+PS_API int ps_stream_set_batch_max_delay_ms(ps_stream *s, unsigned ms);
+
 /*
  * Connects with TLS, verifying the receiver as opts says (by default:
  * system trust store and the host name connected to). Reads the files

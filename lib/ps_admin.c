@@ -223,6 +223,10 @@ static uint64_t g_dups(const ps__fleet_sensor *e, const ps__fleet_iface *f) {
   (void)f;
   return e->duplicates;
 }
+static uint64_t g_acked(const ps__fleet_sensor *e, const ps__fleet_iface *f) {
+  (void)f;
+  return e->acked_batches;
+}
 #define IFACE_GETTER(fn, expr)                                                 \
   static uint64_t fn(const ps__fleet_sensor *e, const ps__fleet_iface *f) {    \
     (void)e;                                                                   \
@@ -246,6 +250,9 @@ static const smetric sensor_metrics[] = {
     {"ps_sensor_duplicate_batches_total", "counter",
      "Batches the sensor resent that were already written (skipped).", 0,
      g_dups},
+    {"ps_sensor_acknowledged_batches_total", "counter",
+     "Batches acknowledged to the sensor (every durable output keeps them).", 0,
+     g_acked},
     {"ps_sensor_packets_total", "counter",
      "Packets of the interface this receiver took from the sensor.", 1,
      g_packets},

@@ -49,7 +49,8 @@ typedef struct ps__fleet_sensor {
   int64_t left_ms;   /* wall clock of the latest disconnect */
   uint64_t sessions; /* connections admitted */
   uint64_t duplicates;
-  uint64_t sampled_out; /* left out by sampling in remote captures */
+  uint64_t acked_batches; /* acknowledged to it (ACK and CLOSE frames) */
+  uint64_t sampled_out;   /* left out by sampling in remote captures */
   /* What the sensor announced (protocol version 2), else zero. */
   int announced;
   uint32_t announce_flags;

@@ -169,6 +169,22 @@ static int claim_stream(ps__session *s) {
   return 0;
 }
 
+/* Counts the batches an ACK (or CLOSE) up to seq newly acknowledges, in
+ * the sensor's entry: what /metrics shows as acknowledged. */
+static void count_acked(ps__session *s, uint64_t seq) {
+  if (seq > s->acked_sent) {
+    if (s->fleet != NULL) {
+      s->fleet->acked_batches += seq - s->acked_sent;
+    }
+    s->acked_sent = seq;
+  }
+}
+
+static int send_ack(ps__session *s, uint64_t seq) {
+  count_acked(s, seq);
+  return ps__enc_ack(&s->out, seq) ? refuse(s, PS_ERR_NOMEM) : 0;
+}
+
 /* After the welcome (and the proof), a sensor with a stream learns how
  * far this receiver has it: ACK of the last batch written, 0 for a stream
  * it does not know. It resends only what follows, and counts what it can
@@ -189,8 +205,10 @@ static int resume(ps__session *s) {
     if (s->stream->seq > s->stream->acked) {
       s->ack_due = 1;
     }
+    s->acked_sent = s->stream->acked;
     return ps__enc_ack(&s->out, s->stream->acked) ? refuse(s, PS_ERR_NOMEM) : 0;
   }
+  s->acked_sent = s->last_seq;
   return ps__enc_ack(&s->out, s->last_seq) ? refuse(s, PS_ERR_NOMEM) : 0;
 }
 
@@ -522,7 +540,7 @@ static int on_batch(ps__session *s, const ps__frame *f) {
       s->ack_due = 1;
       return 0;
     }
-    return ps__enc_ack(&s->out, s->last_seq) ? refuse(s, PS_ERR_NOMEM) : 0;
+    return send_ack(s, s->last_seq);
   }
   if (b.seq != s->last_seq + 1 && s->stream == NULL) {
     ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
@@ -661,7 +679,7 @@ static int on_batch(ps__session *s, const ps__frame *f) {
   if ((rc = flush_sinks(s)) != 0) {
     return rc;
   }
-  return ps__enc_ack(&s->out, b.seq) ? refuse(s, PS_ERR_NOMEM) : 0;
+  return send_ack(s, b.seq);
 }
 
 int ps__session_ack_seq(ps__session *s, uint64_t seq) {
@@ -674,9 +692,10 @@ int ps__session_ack_seq(ps__session *s, uint64_t seq) {
   if (s->close_due && seq == s->last_seq) {
     s->clean_close = 1;
     s->state = PS_SESS_DONE;
+    count_acked(s, s->last_seq);
     return ps__enc_close(&s->out, s->last_seq) ? PS_ERR_NOMEM : 0;
   }
-  return ps__enc_ack(&s->out, seq) ? refuse(s, PS_ERR_NOMEM) : 0;
+  return send_ack(s, seq);
 }
 
 int ps__session_ack(ps__session *s) {
@@ -687,9 +706,10 @@ int ps__session_ack(ps__session *s) {
   if (s->close_due) {
     s->clean_close = 1;
     s->state = PS_SESS_DONE;
+    count_acked(s, s->last_seq);
     return ps__enc_close(&s->out, s->last_seq) ? PS_ERR_NOMEM : 0;
   }
-  return ps__enc_ack(&s->out, s->last_seq) ? refuse(s, PS_ERR_NOMEM) : 0;
+  return send_ack(s, s->last_seq);
 }
 
 static int on_stats(ps__session *s, const ps__frame *f) {
@@ -905,6 +925,7 @@ static int on_frame(ps__session *s, const ps__frame *f) {
     }
     s->clean_close = 1;
     s->state = PS_SESS_DONE;
+    count_acked(s, s->last_seq);
     return ps__enc_close(&s->out, s->last_seq) ? PS_ERR_NOMEM : 0;
   case PS_FRAME_ERROR: {
     ps__error_msg m;

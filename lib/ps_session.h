@@ -109,7 +109,8 @@ typedef struct ps__session {
   ps__buf out;
   uint8_t *raw; /* decompression buffer */
   size_t raw_cap;
-  uint64_t last_seq; /* last batch written */
+  uint64_t last_seq;   /* last batch written */
+  uint64_t acked_sent; /* last batch acknowledged to the sensor */
   uint64_t stream_id;
   int has_stream;         /* the hello named a stream */
   ps__stream_ent *stream; /* while active with a stream */

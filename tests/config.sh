@@ -28,6 +28,7 @@ compress|none|
 name|cfgtest|
 connect-timeout|3|
 peer-timeout|9|
+batch-max-delay|250|
 replay-buffer|1M|
 spool-dir|$WORK/spool|
 overflow|drop-newest|

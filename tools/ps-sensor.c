@@ -87,6 +87,7 @@ static void usage(FILE *f) {
 "                 [--replay-buffer SIZE] [--overflow drop-oldest|drop-newest]\n"
 "                 [--spool-dir DIR] [--compress lz4|zlib|none] [--name NAME]\n"
 "                 [--connect-timeout SECONDS] [--peer-timeout SECONDS]\n"
+"                 [--batch-max-delay MS]\n"
 "                 [--tls] [--tls-ca FILE] [--tls-server-name NAME]\n"
 "                 [--tls-cert FILE --tls-key FILE] [--tls-pin sha256:BASE64]\n"
 "                 [--tls-insecure] [--auth-key-file FILE] [-Z USER]\n"
@@ -142,6 +143,9 @@ static void usage(FILE *f) {
 "                          (default: retry forever)\n"
 "      --peer-timeout SECONDS  give up on a receiver silent this long\n"
 "                          (default 30)\n"
+"      --batch-max-delay MS  a quiet stream's batch (under 64 packets)\n"
+"                          waits up to MS for more (default 1000; 0: sent\n"
+"                          after 100 ms like any batch)\n"
 "      --sample 1/N        keep one packet in N (counted as sampled out)\n"
 "      --max-pps N         keep at most N packets per second\n"
 "      --label KEY=VALUE   a label the receiver shows and its metrics carry\n"
@@ -182,6 +186,7 @@ enum {
   OPT_DURATION,
   OPT_CONNECT_TIMEOUT,
   OPT_PEER_TIMEOUT,
+  OPT_BATCH_MAX_DELAY,
   OPT_REPLAY_BUFFER,
   OPT_OVERFLOW,
   OPT_SPOOL,
@@ -390,6 +395,7 @@ static void print_config(const ps_cli_parser *p, const ps_cli_common *co,
       {"name", NULL, "(the host name)"},
       {"connect-timeout", NULL, "(retry forever)"},
       {"peer-timeout", "30", NULL},
+      {"batch-max-delay", "1000", NULL},
       {"replay-buffer", "8M", NULL},
       {"spool-dir", NULL, "(not set: memory only)"},
       {"overflow", "drop-oldest", NULL},
@@ -441,6 +447,7 @@ int main(int argc, char **argv) {
       {"name", required_argument, NULL, OPT_NAME},
       {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
       {"peer-timeout", required_argument, NULL, OPT_PEER_TIMEOUT},
+      {"batch-max-delay", required_argument, NULL, OPT_BATCH_MAX_DELAY},
       {"replay-buffer", required_argument, NULL, OPT_REPLAY_BUFFER},
       {"spool-dir", required_argument, NULL, OPT_SPOOL},
       {"overflow", required_argument, NULL, OPT_OVERFLOW},
@@ -490,6 +497,12 @@ int main(int argc, char **argv) {
   ps_overflow overflow = PS_OVERFLOW_DROP_OLDEST;
   uint64_t snaplen = PS_MAX_CAPLEN, bufkib = 0, count = 0, duration = 0,
            ctimeout = 0, ptimeout = 0;
+  /* A quiet stream's batch waits this long for more packets: one read
+   * and one acknowledgement per second instead of ten at the receiver,
+   * which is what its CPU per packet depends on with many quiet
+   * sensors (docs/PERFORMANCE.md); the price is up to this much
+   * latency for such a stream. */
+  uint64_t max_delay = 1000;
   int promisc = 1, live_only = 0;
   uint64_t sample = 0, max_pps = 0, rmax_duration = 0, rmax_snaplen = 0,
            rmax_pps = 0;
@@ -635,6 +648,11 @@ int main(int argc, char **argv) {
     case OPT_PEER_TIMEOUT:
       if (ps_cli_parse_u64(optarg, 2, 86400, &ptimeout, why, sizeof(why))) {
         return ps_cli_usage_error("invalid --peer-timeout: %s", why);
+      }
+      break;
+    case OPT_BATCH_MAX_DELAY:
+      if (ps_cli_parse_u64(optarg, 0, 60000, &max_delay, why, sizeof(why))) {
+        return ps_cli_usage_error("invalid --batch-max-delay: %s", why);
       }
       break;
     case 'F':
@@ -993,6 +1011,7 @@ int main(int argc, char **argv) {
   ps_stream_set_codec(stream, codec);
   ps_stream_set_connect_timeout_ms(stream, (unsigned)ctimeout * 1000u);
   ps_stream_set_peer_timeout_ms(stream, (unsigned)ptimeout * 1000u);
+  ps_stream_set_batch_max_delay_ms(stream, (unsigned)max_delay);
   if (replay) {
     ps_stream_set_replay_size(stream, (size_t)replay);
   }

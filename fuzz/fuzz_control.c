@@ -7,6 +7,8 @@
  *        points to lies inside the payload.
  *  5:    a POST /api/v1/captures body (JSON, selector, limits).
  *  6:    a PATCH /api/v1/captures/ID body.
+ *  7:    the receiver's captures' state file (STATE.captures): what
+ *        loads dumps to a text that loads again to the same dump.
  * Failures must come with a reason that fits its buffer.
  */
 #include "config.h"
@@ -130,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) {
     return 0;
   }
-  uint8_t which = data[0] % 7;
+  uint8_t which = data[0] % 8;
   const uint8_t *p = data + 1;
   size_t n = size - 1;
   char eb[PS_ERRMSG_MAX] = "";
@@ -148,6 +150,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       check_reason(eb);
     }
     free(r);
+  } else if (which == 7) {
+    ps__captures cs = {0};
+    if (ps__captures_load(&cs, (const char *)p, n, eb) == 0) {
+      char *a = ps__captures_dump(&cs);
+      CHECK(a != NULL);
+      ps__captures cs2 = {0};
+      CHECK(ps__captures_load(&cs2, a, strlen(a), eb) == 0);
+      char *b = ps__captures_dump(&cs2);
+      CHECK(b != NULL && strcmp(a, b) == 0);
+      free(a);
+      free(b);
+      ps__captures_free(&cs2);
+    } else {
+      check_reason(eb);
+      CHECK(cs.head == NULL && cs.n == 0); /* nothing partly taken */
+    }
+    ps__captures_free(&cs);
   } else {
     char *filter = malloc(PS_MAX_FILTER + 1);
     uint32_t what, sn, pps;

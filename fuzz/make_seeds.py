@@ -447,6 +447,25 @@ def main():
     write("fuzz_control", "api-change",
           b"\x06" + b'{"filter": "udp port 9997", "sample": "1/2"}')
     write("fuzz_control", "api-change-empty", b"\x06" + b"{}")
+    # 7: the receiver's captures' state (STATE.captures).
+    capstate = (
+        b'{"version": 1, "next_id": 3, "captures": [{"id": 2, '
+        b'"created_ms": 1764652000000, "stop_requested": false, '
+        b'"output_opened": true, "request": {"names": ["web-*"], '
+        b'"labels": {"app": "web"}, "filter": "udp port 9999", '
+        b'"interfaces": ["s0"], "snaplen": 0, "max_pps": 0, "sample_n": 0, '
+        b'"duration_ms": 4000, "count": 0, "output": "k-{capture}.pcap"}, '
+        b'"paths": ["/d/k-2.pcap"], "sensors": [{"sensor": "web-1", '
+        b'"state": "running", "reason": "", "packets": 10, "bytes": 900, '
+        b'"sensor_packets": 10, "sampled_out": 0, '
+        b'"stream": "8f0c2a7d11e45b90", "seq": 17, '
+        b'"wire_id": "0000000000000002"}], "own": false, '
+        b'"read_only": false}]}')
+    write("fuzz_control", "capture-state-file", b"\x07" + capstate)
+    write("fuzz_control", "capture-state-file-bad",
+          b"\x07" + capstate.replace(b'"next_id": 3', b'"next_id": 1'))
+    write("fuzz_control", "capture-state-file-dotdot",
+          b"\x07" + capstate.replace(b'"k-{capture}', b'"../k-{capture}'))
     # A record no sensor could have sent (caplen past 262144) ends it.
     write("fuzz_tail", "pcap-caplen-past-max",
           tail() + pcap_hdr() + recs[:36]

@@ -597,13 +597,16 @@ int ps__admin_parse_capture(const char *body, size_t len, ps__capreq *out,
     } else if (strcmp(k, "sample") == 0) {
       rc = get_sample(v, &out->sample_n, errbuf);
     } else if (strcmp(k, "output") == 0) {
-      rc = bad(errbuf, "'output': a capture of its own file is not supported "
-                       "by this receiver; its packets go to the receiver's "
-                       "outputs (-w)");
+      const char *o = json_string_value(v);
+      if (o == NULL || strlen(o) != json_string_length(v)) {
+        rc = bad(errbuf, "'output' must be a path template (text)");
+      } else if ((rc = ps__capture_output_check(o, NULL, errbuf)) == 0) {
+        memcpy(out->output, o, strlen(o) + 1);
+      }
     } else {
       rc = bad(errbuf,
                "unknown key '%.64s' (known: sensors, filter, interfaces, "
-               "snaplen, duration_s, count, sample, max_pps)",
+               "snaplen, duration_s, count, sample, max_pps, output)",
                k);
     }
   }
@@ -731,6 +734,11 @@ static json_t *capture_json(const ps__capture *c) {
   if (c->req.duration_ms) {
     json_object_set_new(o, "duration_s",
                         json_integer((json_int_t)(c->req.duration_ms / 1000)));
+    /* When its sensors end it (each counts from its own start). */
+    char deadline[48];
+    iso_time(deadline, sizeof(deadline),
+             c->created_ms + (int64_t)c->req.duration_ms);
+    json_object_set_new(o, "deadline", json_string(deadline));
   }
   if (c->req.count) {
     json_object_set_new(o, "count", json_integer((json_int_t)c->req.count));
@@ -745,6 +753,14 @@ static json_t *capture_json(const ps__capture *c) {
     char smp[32];
     snprintf(smp, sizeof(smp), "1/%u", c->req.sample_n);
     json_object_set_new(o, "sample", json_string(smp));
+  }
+  if (c->req.output[0] != '\0') {
+    json_t *files = json_array();
+    for (unsigned i = 0; i < c->n_paths; i++) {
+      json_array_append_new(files, json_string(c->paths[i]));
+    }
+    json_object_set_new(o, "output", json_string(c->req.output));
+    json_object_set_new(o, "output_files", files);
   }
   return o;
 }
@@ -898,6 +914,16 @@ static enum MHD_Result post_capture(ps__admin *a, struct MHD_Connection *c,
   }
   if (ps__admin_parse_capture((const char *)ps__buf_head(&q->body),
                               ps__buf_size(&q->body), r, why) != 0) {
+    free(r);
+    return reply_error(c, MHD_HTTP_BAD_REQUEST, "%s", why);
+  }
+  const char *dir = ps__receiver_capture_dir(a->r);
+  if (r->output[0] != '\0' &&
+      (dir == NULL ? ps__seterr(why, PS_ERR_INVALID,
+                                "'output': this receiver has no capture "
+                                "directory (start it with --capture-dir DIR, "
+                                "or -w FILE: its directory)") != 0
+                   : ps__capture_output_check(r->output, dir, why) != 0)) {
     free(r);
     return reply_error(c, MHD_HTTP_BAD_REQUEST, "%s", why);
   }

@@ -83,5 +83,7 @@ const ps_receiver_counters *ps__receiver_ctr(struct ps_receiver *r);
 uint64_t ps__receiver_journal_commits(struct ps_receiver *r);
 ps__fleet *ps__receiver_fleet(struct ps_receiver *r);
 ps__captures *ps__receiver_captures(struct ps_receiver *r);
+/* The directory captures' own files go under, or NULL (none). */
+const char *ps__receiver_capture_dir(struct ps_receiver *r);
 
 #endif

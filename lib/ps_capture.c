@@ -9,6 +9,89 @@
 #include <stdlib.h>
 #include <string.h>
 
+int ps__capture_output_check(const char *tmpl, const char *dir, char *errbuf) {
+  size_t n = strlen(tmpl);
+  if (n == 0 || n > PS_CAPTURE_OUTPUT_MAX) {
+    return ps__seterr(errbuf, PS_ERR_INVALID,
+                      "'output' must be a path template of 1 to %u bytes",
+                      PS_CAPTURE_OUTPUT_MAX);
+  }
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)tmpl[i];
+    if (ch < 0x20 || ch == 0x7f) {
+      return ps__seterr(errbuf, PS_ERR_INVALID,
+                        "'output': no control characters in the path");
+    }
+  }
+  /* No component "..": the file stays under the capture directory. */
+  for (const char *p = tmpl; *p;) {
+    const char *e = strchr(p, '/');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == 2 && p[0] == '.' && p[1] == '.') {
+      return ps__seterr(errbuf, PS_ERR_INVALID,
+                        "'output' %.200s: '..' is not allowed (the file "
+                        "stays in the receiver's capture directory)",
+                        tmpl);
+    }
+    p += len + (e != NULL);
+  }
+  if (tmpl[n - 1] == '/') {
+    return ps__seterr(errbuf, PS_ERR_INVALID,
+                      "'output' %.200s names a directory, not a file", tmpl);
+  }
+  for (const char *p = strchr(tmpl, '{'); p != NULL; p = strchr(p + 1, '{')) {
+    if (strncmp(p, "{sensor}", 8) != 0 && strncmp(p, "{capture}", 9) != 0) {
+      const char *e = strchr(p, '}');
+      return ps__seterr(
+          errbuf, PS_ERR_INVALID,
+          "'output' %.200s: unknown field %.*s (known: "
+          "{sensor}, {capture})",
+          tmpl, e ? (int)(e - p + 1) > 40 ? 40 : (int)(e - p + 1) : 1, p);
+    }
+  }
+  if (dir != NULL && tmpl[0] == '/') {
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/') {
+      dl--;
+    }
+    if (strncmp(tmpl, dir, dl) != 0 || tmpl[dl] != '/') {
+      return ps__seterr(errbuf, PS_ERR_INVALID,
+                        "'output' %.200s is outside the receiver's capture "
+                        "directory %.200s (give a path relative to it)",
+                        tmpl, dir);
+    }
+  }
+  return 0;
+}
+
+char *ps__capture_output_path(const char *dir, const char *tmpl, uint64_t id) {
+  char num[24];
+  snprintf(num, sizeof(num), "%llu", (unsigned long long)id);
+  ps__buf b = {0};
+  int rc = 0;
+  if (tmpl[0] != '/') {
+    rc |= ps__buf_append(&b, dir, strlen(dir));
+    rc |= ps__buf_append(&b, "/", 1);
+  }
+  for (const char *p = tmpl; *p && rc == 0;) {
+    if (strncmp(p, "{capture}", 9) == 0) {
+      rc |= ps__buf_append(&b, num, strlen(num));
+      p += 9;
+    } else {
+      rc |= ps__buf_append(&b, p, 1);
+      p++;
+    }
+  }
+  rc |= ps__buf_append(&b, "", 1);
+  if (rc != 0) {
+    ps__buf_free(&b);
+    return NULL;
+  }
+  char *out = strdup((const char *)ps__buf_head(&b));
+  ps__buf_free(&b);
+  return out;
+}
+
 const char *ps__target_state_name(enum ps__target_state st) {
   switch (st) {
   case PS_T_PENDING:
@@ -48,22 +131,113 @@ int ps__selector_match(const ps__selector *sel, const ps__fleet_sensor *e) {
   return 1;
 }
 
+void ps__capture_iface_gone(ps__session *s, ps__sess_iface *ifc) {
+  ps__cap_target *t = ifc->cap;
+  if (ifc->cap_slot != NULL) {
+    ps__sink_iface_end(ifc->cap_sink, ifc->cap_slot, &s->info, &ifc->info,
+                       ifc->have_stats ? &ifc->stats : NULL);
+    if (t != NULL && t->c->n_slots > 0) {
+      t->c->n_slots--;
+    }
+  }
+  ifc->cap_slot = NULL;
+  ifc->cap_sink = NULL;
+  ifc->cap = NULL;
+}
+
 /* Its packets are no longer this capture's (ended, refused, forgotten). */
 static void detach(ps__cap_target *t) {
   if (t->sess != NULL) {
     for (unsigned i = 0; i < t->n_ifaces; i++) {
       ps__sess_iface *ifc = ps__sess_ifc(t->sess, t->ifaces[i]);
       if (ifc != NULL && ifc->cap == t) {
-        ifc->cap = NULL;
+        ps__capture_iface_gone(t->sess, ifc);
       }
     }
   }
   t->n_ifaces = 0;
 }
 
+/* Interface ifc of session s carries t's packets from now on, into the
+ * capture's output too when it has one. */
+static int attach(ps__captures *cs, ps__cap_target *t, ps__session *s,
+                  ps__sess_iface *ifc, char *errbuf) {
+  if (ifc->cap == t) {
+    return 0;
+  }
+  if (ifc->cap != NULL) {
+    ps__capture_iface_gone(s, ifc);
+  }
+  if (t->sess != s) {
+    detach(t); /* (an older session of the sensor's) */
+  }
+  if (t->n_ifaces >= PS_MAX_CAPTURE_IFACES) {
+    /* Only interfaces it lists point at it (so forgetting the record
+     * can clear them all). */
+    return 0;
+  }
+  t->sess = s;
+  ifc->cap = t;
+  t->ifaces[t->n_ifaces++] = ifc->info.id;
+  ps__capture *c = t->c;
+  if (c->req.output[0] == '\0' || cs->open_sink == NULL) {
+    return 0;
+  }
+  int rc = 0;
+  if (c->sink == NULL && (rc = cs->open_sink(cs->ud, c, errbuf)) != 0) {
+    return rc;
+  }
+  if ((rc = ps__sink_iface(c->sink, &s->info, &ifc->info, &ifc->cap_slot)) !=
+      0) {
+    snprintf(errbuf, PS_ERRMSG_MAX, "capture %llu: %.480s",
+             (unsigned long long)c->id, c->sink->errmsg);
+    return rc;
+  }
+  ifc->cap_sink = c->sink;
+  c->n_slots++;
+  return 0;
+}
+
+int ps__captures_iface(ps__captures *cs, ps__session *s, ps__sess_iface *ifc,
+                       uint64_t id, char *errbuf) {
+  ps__capture *c = ps__captures_find(cs, id);
+  for (unsigned i = 0; c != NULL && i < c->n_t; i++) {
+    ps__cap_target *t = &c->t[i];
+    if (strcmp(t->sensor, s->sensor) == 0) {
+      int rc = attach(cs, t, s, ifc, errbuf);
+      return rc != 0 ? rc : 1;
+    }
+  }
+  return 0;
+}
+
+void ps__capture_add_path(ps__capture *c, const char *path) {
+  for (unsigned i = 0; i < c->n_paths; i++) {
+    if (strcmp(c->paths[i], path) == 0) {
+      return;
+    }
+  }
+  if (c->n_paths < PS_CAPTURE_MAX_PATHS &&
+      (c->paths[c->n_paths] = strdup(path)) != NULL) {
+    c->n_paths++;
+  }
+}
+
+static void close_sink(ps__capture *c) {
+  if (c->sink != NULL) {
+    ps__sink_close(c->sink);
+    ps_sink_free(c->sink);
+    c->sink = NULL;
+  }
+}
+
 static void capture_free(ps__capture *c) {
   for (unsigned i = 0; i < c->n_t; i++) {
     detach(&c->t[i]);
+  }
+  close_sink(c);
+  for (unsigned i = 0; i < c->n_paths; i++) {
+    free(c->paths[i]);
   }
   free(c->t);
   free(c);
@@ -76,6 +250,36 @@ static int is_over(const ps__capture *c) {
     }
   }
   return 1;
+}
+
+int ps__capture_over(const ps__capture *c) {
+  return is_over(c);
+}
+
+void ps__captures_close_idle(ps__captures *cs) {
+  for (ps__capture *c = cs->head; c != NULL; c = c->next) {
+    if (c->sink != NULL && c->n_slots == 0 && is_over(c)) {
+      close_sink(c);
+    }
+  }
+}
+
+int ps__captures_restore(ps__captures *cs, ps__capture *c) {
+  for (unsigned i = 0; i < c->n_t; i++) {
+    c->t[i].c = c;
+  }
+  /* Newest first, as started: the file lists them so. */
+  ps__capture **pp = &cs->head;
+  while (*pp != NULL && (*pp)->id > c->id) {
+    pp = &(*pp)->next;
+  }
+  c->next = *pp;
+  *pp = c;
+  cs->n++;
+  if (c->id > cs->next_id) {
+    cs->next_id = c->id;
+  }
+  return 0;
 }
 
 /* Keeps at most PS_MAX_CAPTURES records: the oldest that is over (and
@@ -123,6 +327,24 @@ int ps__captures_start(ps__captures *cs, ps__fleet *fl, const ps__capreq *req,
   c->id = ++cs->next_id;
   c->created_ms = ps__wall_ms();
   c->req = *req;
+  for (unsigned i = 0; i < n; i++) {
+    c->t[i].c = c;
+  }
+  if (req->output[0] != '\0') {
+    /* Its file exists before any sensor is asked: a template that
+     * cannot be written is refused here, with the reason. */
+    int rc = cs->open_sink != NULL
+                 ? cs->open_sink(cs->ud, c, errbuf)
+                 : ps__seterr(errbuf, PS_ERR_STATE,
+                              "'output': this receiver keeps no capture "
+                              "files");
+    if (rc != 0) {
+      cs->next_id--; /* never shown: the number is not used */
+      free(c->t);
+      free(c);
+      return rc == PS_ERR_NOMEM ? rc : PS_ERR_IO;
+    }
+  }
   c->answer_by_ms = now_ms + PS_CAPTURE_ANSWER_MS;
   ps__capture_start m = {.id = c->id,
                          .duration_ms = req->duration_ms,
@@ -164,6 +386,7 @@ int ps__captures_start(ps__captures *cs, ps__fleet *fl, const ps__capreq *req,
   c->next = cs->head;
   cs->head = c;
   cs->n++;
+  cs->dirty |= 1;
   *out = c;
   return 0;
 }
@@ -297,9 +520,11 @@ static ps__capture *own_record(ps__captures *cs, ps__session *s,
   }
   snprintf(c->t[0].sensor, sizeof(c->t[0].sensor), "%s", s->sensor);
   c->t[0].wire_id = m->id;
+  c->t[0].c = c;
   c->next = cs->head;
   cs->head = c;
   cs->n++;
+  cs->dirty |= 1;
   return c;
 }
 
@@ -348,16 +573,23 @@ void ps__captures_on_state(ps__captures *cs, ps__session *s,
   switch (m->state) {
   case PS_CAP_OWN:
   case PS_CAP_RUNNING:
+    if (t->sess == NULL && c->stop_requested &&
+        ps__enc_capture_stop(&s->out, t->wire_id) == 0) {
+      /* Stopped while the sensor was away (its "running" is said again
+       * on its new connection): it hears the stop now. */
+      kick(cs, s);
+    }
     t->state = PS_T_RUNNING;
-    t->sess = s;
-    detach(t);
     for (unsigned i = 0; i < m->n_ifaces; i++) {
       ps__sess_iface *ifc = ps__sess_ifc(s, m->ifaces[i]);
-      if (ifc != NULL) {
-        ifc->cap = t;
-        t->ifaces[t->n_ifaces++] = m->ifaces[i];
+      char eb[PS_ERRMSG_MAX];
+      if (ifc != NULL && attach(cs, t, s, ifc, eb) != 0) {
+        /* Its packets still count; the output refuses them at the
+         * next batch (the session's check of its outputs). */
+        ps__log(s->env->log, s->env->log_ud, PS_LOG_ERROR, "%s", eb);
       }
     }
+    t->sess = s;
     if (c->own) {
       ps__log(s->env->log, s->env->log_ud, PS_LOG_INFO,
               "capture %llu: sensor %s runs its own capture (command line), "
@@ -399,6 +631,7 @@ void ps__captures_on_state(ps__captures *cs, ps__session *s,
   default:
     break;
   }
+  cs->dirty |= 1;
   maybe_answered(cs, c);
 }
 

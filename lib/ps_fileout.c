@@ -477,6 +477,11 @@ int ps__fileout_probe(ps_sink *sk, const char *tmpl, int split, int append) {
   struct tm tm;
   localtime_r(&now, &tm);
   char *p = ps__path_expand(tmpl, &tm, "sensor");
+  if (p != NULL && strstr(p, "{capture}") != NULL) {
+    char *q = ps__path_fill(p, "{capture}", "capture");
+    free(p);
+    p = q;
+  }
   if (p != NULL && split && strstr(tmpl, "{sensor}") == NULL) {
     char *q = ps__path_insert(p, "sensor");
     free(p);
@@ -618,6 +623,30 @@ char *ps__path_expand(const char *tmpl, const struct tm *tm,
 nomem:
   ps__buf_free(&out);
   return NULL;
+}
+
+char *ps__path_fill(const char *path, const char *field, const char *value) {
+  char name[256];
+  ps__name_for_file(name, sizeof(name), value);
+  ps__buf out = {0};
+  size_t fl = strlen(field);
+  int rc = 0;
+  for (const char *p = path; rc == 0;) {
+    const char *q = strstr(p, field);
+    size_t lit = q ? (size_t)(q - p) : strlen(p);
+    rc |= ps__buf_append(&out, p, lit);
+    if (q == NULL) {
+      break;
+    }
+    rc |= ps__buf_append(&out, name, strlen(name));
+    p = q + fl;
+  }
+  rc |= ps__buf_append(&out, "", 1);
+  if (rc != 0) {
+    ps__buf_free(&out);
+    return NULL;
+  }
+  return (char *)out.data;
 }
 
 char *ps__path_insert(const char *path, const char *tag) {

@@ -109,6 +109,10 @@ int ps__fileout_probe(ps_sink *sk, const char *tmpl, int split, int append);
  * is. Returns a malloc'ed string, NULL when out of memory. */
 char *ps__path_expand(const char *tmpl, const struct tm *tm,
                       const char *sensor);
+/* path with every field (e.g. "{capture}") replaced by value made safe
+ * for a file name (as ps__name_for_file). malloc'ed, NULL when out of
+ * memory. */
+char *ps__path_fill(const char *path, const char *field, const char *value);
 /* "dir/cap.pcap" + "x" -> "dir/cap.x.pcap"; no extension in the last
  * component: "dir/cap" -> "dir/cap.x". malloc'ed, NULL when out of
  * memory. */

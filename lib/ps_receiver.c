@@ -29,6 +29,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_LISTENERS PS_MAX_LISTENERS
@@ -174,6 +175,14 @@ struct ps_receiver {
   /* Taken by sessions since the outputs last took everything for good:
    * counted as written (ctr.packets, ctr.bytes) only then. */
   uint64_t taken_packets, taken_bytes;
+  /* Captures' own files (ps_receiver_set_capture_dir()). */
+  char *capture_dir;
+  ps_file_format capture_format;
+  unsigned capture_flags;
+  /* The captures' state file (beside the journal), and when it was
+   * last written (monotonic ms). */
+  char *caps_path;
+  int64_t caps_saved_ms;
   char errmsg[PS_ERRMSG_MAX];
 };
 
@@ -183,6 +192,10 @@ static void caps_answered(void *ud, ps__capture *cap);
 static void on_capture_state(void *ud, ps__session *s,
                              const ps__capture_state_msg *m);
 static void set_blocked(ps_receiver *r, const char *why);
+static int caps_open_sink(void *ud, ps__capture *c, char *errbuf);
+static void caps_save(ps_receiver *r, int force);
+static int on_capture_iface(void *ud, ps__session *s, ps__sess_iface *ifc,
+                            uint64_t id, char *errbuf);
 
 #define PCAP_MARKS 64 /* files one output may have open at once */
 
@@ -353,9 +366,11 @@ int ps_receiver_create(ps_receiver **out) {
   r->env.admit = admit;
   r->env.fleet = &r->fleet;
   r->env.on_capture_state = on_capture_state;
+  r->env.on_capture_iface = on_capture_iface;
   r->env.ud = r;
   r->caps.kick = caps_kick;
   r->caps.answered = caps_answered;
+  r->caps.open_sink = caps_open_sink;
   r->caps.ud = r;
   r->max_sessions = 1024;
   r->handshake_ms = 10000;
@@ -584,6 +599,112 @@ int ps_receiver_add_sink(ps_receiver *r, ps_sink *sink) {
   return 0;
 }
 
+/* The captures on demand beside the journal: PATH.captures, written
+ * whole to PATH.captures.new, synced and renamed over it, so a crash
+ * leaves the old file or the new one, never a mix. */
+static void caps_save(ps_receiver *r, int force) {
+  if (r->caps_path == NULL || r->caps.dirty == 0) {
+    return;
+  }
+  int64_t now = ps__now_ms();
+  /* A record or state is synced to disk; counts alone (every round
+   * whose batches held capture packets, before they are acknowledged:
+   * an acknowledged batch is never sent again, so its count must be
+   * kept by then) only survive the receiver dying, as the journal. */
+  int sync = force || (r->caps.dirty & 1);
+  char *text = ps__captures_dump(&r->caps);
+  char tmp[4200];
+  snprintf(tmp, sizeof(tmp), "%s.new", r->caps_path);
+  /* A new file, never one found at the name (a link planted there). */
+  unlink(tmp);
+  int fd = text
+               ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                      0600)
+               : -1;
+  size_t len = text ? strlen(text) : 0, off = 0;
+  int ok = fd >= 0;
+  while (ok && off < len) {
+    ssize_t k = write(fd, text + off, len - off);
+    if (k < 0 && errno == EINTR) {
+      continue;
+    }
+    ok = k > 0;
+    off += ok ? (size_t)k : 0;
+  }
+  ok = ok && (!sync || fsync(fd) == 0);
+  if (fd >= 0) {
+    ok = close(fd) == 0 && ok;
+  }
+  ok = ok && rename(tmp, r->caps_path) == 0;
+  free(text);
+  if (!ok) {
+    /* Tried again at the next commit; the old file stays whole. */
+    ps__log(r->env.log, r->env.log_ud, PS_LOG_ERROR,
+            "cannot write the captures' state %s: %s", r->caps_path,
+            text ? strerror(errno) : "out of memory");
+    unlink(tmp);
+    r->caps_saved_ms = now;
+    return;
+  }
+  r->caps.dirty = 0;
+  r->caps_saved_ms = now;
+}
+
+/* Reads PATH.captures if it exists: all or nothing. */
+static int caps_load(ps_receiver *r) {
+  int fd = open(r->caps_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      return 0;
+    }
+    return ps__seterr(r->errmsg, PS_ERR_IO, "captures' state %s: %s",
+                      r->caps_path, strerror(errno));
+  }
+  struct stat st;
+  ps__buf b = {0};
+  int rc = 0;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+      (st.st_mode & 0022)) {
+    rc = ps__seterr(r->errmsg, PS_ERR_IO,
+                    "captures' state %s: not a regular file of this user "
+                    "that only it can write",
+                    r->caps_path);
+  }
+  while (rc == 0) {
+    uint8_t chunk[65536];
+    ssize_t k = read(fd, chunk, sizeof(chunk));
+    if (k < 0 && errno == EINTR) {
+      continue;
+    }
+    if (k < 0) {
+      rc = ps__seterr(r->errmsg, PS_ERR_IO, "captures' state %s: %s",
+                      r->caps_path, strerror(errno));
+    } else if (k == 0) {
+      break;
+    } else if (ps__buf_size(&b) + (size_t)k > (64u << 20) ||
+               ps__buf_append(&b, chunk, (size_t)k) != 0) {
+      rc = ps__seterr(r->errmsg, PS_ERR_IO, "captures' state %s: too large",
+                      r->caps_path);
+    }
+  }
+  close(fd);
+  char eb[PS_ERRMSG_MAX];
+  if (rc == 0 && ps__captures_load(&r->caps, (const char *)ps__buf_head(&b),
+                                   ps__buf_size(&b), eb) != 0) {
+    rc = ps__seterr(r->errmsg, PS_ERR_INVALID,
+                    "captures' state %s is damaged: %s (move it away to "
+                    "start without the captures it lists)",
+                    r->caps_path, eb);
+  }
+  ps__buf_free(&b);
+  if (rc == 0 && r->caps.n > 0) {
+    ps__log(r->env.log, r->env.log_ud, PS_LOG_INFO,
+            "%u captures on demand from %s; the next is %llu", r->caps.n,
+            r->caps_path, (unsigned long long)r->caps.next_id + 1);
+  }
+  return rc;
+}
+
 int ps_receiver_set_state_file(ps_receiver *r, const char *path) {
   if (path == NULL || *path == '\0') {
     return ps__seterr(r->errmsg, PS_ERR_INVALID, "no state file name");
@@ -593,8 +714,26 @@ int ps_receiver_set_state_file(ps_receiver *r, const char *path) {
                       "the state file must be set once, before outputs are "
                       "added");
   }
-  return ps__journal_open(&r->journal, path, &r->streams, r->env.log,
+  size_t n = strlen(path);
+  if (n > 4000 || (r->caps_path = malloc(n + 10)) == NULL) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID, "state file name too long");
+  }
+  memcpy(r->caps_path, path, n);
+  memcpy(r->caps_path + n, ".captures", 10);
+  /* The captures first: a damaged file stops the start before the
+   * journal repairs anything. */
+  int rc = caps_load(r);
+  if (rc == 0) {
+    rc = ps__journal_open(&r->journal, path, &r->streams, r->env.log,
                           r->env.log_ud, r->errmsg);
+  }
+  if (rc != 0) {
+    ps__captures_free(&r->caps);
+    r->caps.next_id = 0;
+    free(r->caps_path);
+    r->caps_path = NULL;
+  }
+  return rc;
 }
 
 void ps_receiver_stop(ps_receiver *r) {
@@ -682,6 +821,109 @@ static void caps_answered(void *ud, ps__capture *cap) {
   if (r->admin != NULL) {
     ps__admin_answered(r->admin, cap);
   }
+}
+
+static int on_capture_iface(void *ud, ps__session *s, ps__sess_iface *ifc,
+                            uint64_t id, char *errbuf) {
+  ps_receiver *r = ud;
+  return ps__captures_iface(&r->caps, s, ifc, id, errbuf);
+}
+
+const char *ps__receiver_capture_dir(ps_receiver *r) {
+  return r->capture_dir;
+}
+
+int ps_receiver_set_capture_dir(ps_receiver *r, const char *dir,
+                                ps_file_format format, unsigned flags) {
+  if (dir == NULL || *dir == '\0' ||
+      (format != PS_FORMAT_PCAP && format != PS_FORMAT_PCAPNG) ||
+      (flags & ~PS_SINK_NANO) != 0) {
+    return ps__seterr(r->errmsg, PS_ERR_INVALID,
+                      "capture directory: a directory, PS_FORMAT_PCAP or "
+                      "PS_FORMAT_PCAPNG, flags PS_SINK_NANO");
+  }
+  char *d = strdup(dir);
+  if (d == NULL) {
+    return ps__seterr(r->errmsg, PS_ERR_NOMEM, "out of memory");
+  }
+  size_t n = strlen(d);
+  while (n > 1 && d[n - 1] == '/') {
+    d[--n] = '\0';
+  }
+  free(r->capture_dir);
+  r->capture_dir = d;
+  r->capture_format = format;
+  r->capture_flags = flags;
+  return 0;
+}
+
+/* A capture's file was opened: the journal knows it before packets go
+ * in (as for -w), and GET /api/v1/captures/ID shows it. */
+static void on_cap_file_open(void *ud, const char *path, int fd,
+                             uint64_t size) {
+  ps__capture *c = ud;
+  ps_receiver *r = c->owner;
+  ps__capture_add_path(c, path);
+  r->caps.dirty |= 1;
+  on_file_open(r, path, fd, size);
+}
+
+static int caps_open_sink(void *ud, ps__capture *c, char *errbuf) {
+  ps_receiver *r = ud;
+  if (r->capture_dir == NULL) {
+    return ps__seterr(errbuf, PS_ERR_STATE,
+                      "capture %llu: 'output' needs the receiver's capture "
+                      "directory (ps-receiver --capture-dir DIR)",
+                      (unsigned long long)c->id);
+  }
+  int rc = ps__capture_output_check(c->req.output, r->capture_dir, errbuf);
+  if (rc != 0) {
+    return rc;
+  }
+  char *tmpl = ps__capture_output_path(r->capture_dir, c->req.output, c->id);
+  if (tmpl == NULL) {
+    return ps__seterr(errbuf, PS_ERR_NOMEM, "out of memory");
+  }
+  size_t tl = strlen(tmpl);
+  ps_file_format fmt =
+      tl > 7 && strcmp(tmpl + tl - 7, ".pcapng") == 0 ? PS_FORMAT_PCAPNG
+      : tl > 5 && strcmp(tmpl + tl - 5, ".pcap") == 0 ? PS_FORMAT_PCAP
+                                                      : r->capture_format;
+  ps_file_sink_options o = PS_FILE_SINK_OPTIONS_INIT;
+  o.split_by_sensor = strstr(tmpl, "{sensor}") != NULL;
+  /* A sink opened again (after its capture went idle, or after a
+   * restart) continues the capture's files, cut back by the journal to
+   * what was acknowledged. */
+  o.flags = (fmt == PS_FORMAT_PCAP ? r->capture_flags : 0) |
+            (c->sink_opened ? PS_SINK_APPEND : 0);
+  ps_sink *sk = NULL;
+  rc = ps_file_sink(&sk, fmt, tmpl, &o, sizeof(o));
+  free(tmpl);
+  if (rc != 0) {
+    ps__seterr(errbuf, rc, "capture %llu: %s", (unsigned long long)c->id,
+               sk ? ps_sink_errmsg(sk) : ps_strerror(rc));
+    ps_sink_free(sk);
+    return rc;
+  }
+  ps__sink_set_log(sk, r->env.log, r->env.log_ud);
+  c->owner = r;
+  ps__file_mark m[PCAP_MARKS];
+  unsigned n = ps__sink_marks(sk, m, PCAP_MARKS);
+  for (unsigned i = 0; i < n; i++) {
+    ps__capture_add_path(c, m[i].path);
+    if (r->journal != NULL &&
+        (rc = ps__journal_file(r->journal, m[i].path, m[i].fd, m[i].size,
+                               errbuf)) != 0) {
+      ps_sink_free(sk);
+      return rc;
+    }
+  }
+  sk->on_open = on_cap_file_open;
+  sk->on_open_ud = c;
+  c->sink = sk;
+  c->sink_opened = 1;
+  r->caps.dirty |= 1;
+  return 0;
 }
 
 static void on_capture_state(void *ud, ps__session *s,
@@ -1481,23 +1723,59 @@ static int commit_outputs(ps_receiver *r) {
       return -1; /* nothing is acknowledged that is not written */
     }
   }
+  /* The captures' own files are durable outputs like -w. */
+  for (ps__capture *c = r->caps.head; c != NULL; c = c->next) {
+    if (c->sink != NULL && ps__sink_flush(c->sink) != 0) {
+      set_blocked(r, c->sink->errmsg);
+      return -1;
+    }
+  }
   refuse_failed(r);
   if (r->journal != NULL) {
-    ps__file_mark m[PS_MAX_SINKS * PCAP_MARKS];
-    unsigned n = 0;
+    ps__file_mark mark_buf[PS_MAX_SINKS * PCAP_MARKS];
+    ps__file_mark *m = mark_buf;
+    unsigned n = 0, n_cap = 0;
+    for (ps__capture *c = r->caps.head; c != NULL; c = c->next) {
+      n_cap += c->sink != NULL;
+    }
+    if (n_cap > 0) {
+      /* The captures' own files join them. */
+      m = malloc((PS_MAX_SINKS + n_cap) * PCAP_MARKS * sizeof(*m));
+      if (m == NULL) {
+        set_blocked(r, "out of memory");
+        return -1;
+      }
+    }
     for (unsigned i = 0; i < r->env.n_sinks; i++) {
       ps_sink *sk = r->sinks[i];
       n += ps__sink_marks(sk, m + n, PCAP_MARKS);
     }
+    for (ps__capture *c = r->caps.head; c != NULL; c = c->next) {
+      if (c->sink != NULL) {
+        n += ps__sink_marks(c->sink, m + n, PCAP_MARKS);
+      }
+    }
     char eb[PS_ERRMSG_MAX];
     failpoint(r, 1);
-    if (ps__journal_commit(r->journal, m, n, &r->streams, eb) != 0) {
+    int jrc = ps__journal_commit(r->journal, m, n, &r->streams, eb);
+    if (m != mark_buf) {
+      free(m);
+    }
+    if (jrc != 0) {
       set_blocked(r, eb);
       return -1;
     }
     r->journal_commits++;
   }
   failpoint(r, 2);
+  ps__captures_close_idle(&r->caps);
+  for (ps__capture *c = r->caps.head; c != NULL; c = c->next) {
+    if (c->counted) {
+      c->counted = 0;
+      r->caps.dirty |= 2;
+    }
+  }
+  caps_save(r, 0);
   count_written(r);
   if (r->blocked) {
     r->blocked = 0;
@@ -1776,6 +2054,11 @@ static int step(ps_receiver *r, int timeout_ms) {
      * here. */
     ps__captures_tick(&r->caps, ps__now_ms());
     ps__admin_run(r->admin);
+    /* A capture started or a state that changed is kept at once (a
+     * round without packets commits no outputs). */
+    if (r->caps.dirty & 1) {
+      caps_save(r, 0);
+    }
   }
   bury_dead(r);
   int64_t now = ps__now_ms();
@@ -1860,6 +2143,18 @@ int ps_receiver_shutdown(ps_receiver *r) {
       rc = ps__seterr(r->errmsg, e, "%s", sk->errmsg);
     }
   }
+  /* The captures' own files too (all their interfaces are gone). */
+  for (ps__capture *c = r->caps.head; c != NULL; c = c->next) {
+    if (c->sink != NULL) {
+      int e = ps__sink_close(c->sink);
+      if (e != 0 && rc == 0) {
+        rc = ps__seterr(r->errmsg, e, "%s", c->sink->errmsg);
+      }
+      ps_sink_free(c->sink);
+      c->sink = NULL;
+    }
+  }
+  caps_save(r, 1);
   if (rc == 0) {
     count_written(r); /* (what the last flush wrote) */
   }
@@ -1907,7 +2202,10 @@ void ps_receiver_free(ps_receiver *r) {
   ps__admin_free(r->admin);
   ps__key_clear(&r->admin_token, &r->admin_token_len);
   ps__admin_tls_clear(&r->admin_tls);
+  caps_save(r, 1);
   ps__captures_free(&r->caps);
+  free(r->capture_dir);
+  free(r->caps_path);
   ps__fleet_free(&r->fleet);
   for (unsigned i = 0; i < r->env.n_sinks; i++) {
     ps_sink_free(r->sinks[i]);

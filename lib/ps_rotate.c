@@ -164,6 +164,7 @@ void ps__series_free(ps__series *se) {
   ps__buf_free(&se->f.buf);
   ps__buf_free(&se->f.hdr);
   free(se->sensor);
+  free(se->capture);
   ps__outnames_free(&se->names);
   free(se->fail_msg);
   for (unsigned i = 0; i < se->n_history; i++) {
@@ -195,6 +196,11 @@ static char *base_path(ps__files *fs, ps__series *se, time_t now) {
     localtime_r(&now, &tm);
     p = ps__path_expand(fs->tmpl, &tm, se->sensor);
   }
+  if (p != NULL && se->capture != NULL) {
+    char *q = ps__path_fill(p, "{capture}", se->capture);
+    free(p);
+    p = q;
+  }
   if (p != NULL && se->sensor != NULL && strstr(fs->tmpl, "{sensor}") == NULL) {
     char name[256];
     ps__name_for_file(name, sizeof(name), se->sensor);
@@ -225,7 +231,7 @@ static int open_file(ps__files *fs, ps__series *se, int from_zero) {
   ps__outfile_how how = {
       .literal = fs->literal,
       .append = fs->append,
-      .as_is = !fs->literal && !fs->split && !se->sibling &&
+      .as_is = !fs->literal && !fs->split && !fs->by_capture && !se->sibling &&
                strcmp(base, fs->tmpl) == 0,
       .from_zero = from_zero,
       .w = se->w,
@@ -330,7 +336,7 @@ static int due(ps__files *fs, ps__series *se, int reopen, time_t now) {
   if (o->fd < 0 || o->is_stdout || !o->has_header) {
     return 0;
   }
-  if (fs->split && se->n_active == 0) {
+  if ((fs->split || fs->by_capture) && se->n_active == 0) {
     return 2;
   }
   if (reopen) {

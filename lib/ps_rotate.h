@@ -26,6 +26,9 @@ typedef struct ps__files {
   int literal; /* ps_pcap_sink/ps_pcapng_sink: path as is, truncated */
   int append;
   int split; /* one series per sensor */
+  /* The template names {capture}: one series per capture on demand
+   * (the interface option capture.id; "none" for other packets). */
+  int by_capture;
   uint64_t rotate_bytes;
   unsigned rotate_seconds;
   unsigned max_files;
@@ -38,6 +41,7 @@ typedef struct ps__files {
 typedef struct ps__series {
   struct ps__series *next;
   char *sensor;      /* split: the sensor's name; else NULL */
+  char *capture;     /* by_capture: the capture's id, or "none"; else NULL */
   uint32_t linktype; /* its first interface's (a sibling's name says it) */
   int has_linktype;
   int sibling;       /* not its output's first series for this sensor */

@@ -72,13 +72,16 @@ typedef struct request {
   uint8_t *frame; /* header and payload */
 } request;
 
-/* A stream interface a remote capture added: the next capture on the
- * same interface, link type and snaplen uses it again (a stream carries
- * at most 256). */
+/* A stream interface a remote capture added. Each capture announces
+ * its own, with its id in the "capture.id" option (PROTOCOL.md 3.4), so
+ * the receiver knows its packets also in batches resent on a later
+ * connection; one is used again only by the same capture (a stream
+ * carries at most 256). */
 typedef struct known_if {
   char name[256];
   uint32_t linktype, snaplen;
   uint32_t id;
+  uint64_t cap;
 } known_if;
 
 struct ps_sensor {
@@ -142,6 +145,12 @@ struct ps_sensor {
   char *cap_filter; /* as the receiver gave it (without the guard) */
   known_if known[PS_MAX_IFACES];
   unsigned n_known;
+  /* The last CAPTURE_STATE of a remote capture ("running" of the one
+   * running, or the end of the last one), sent again on every new
+   * session: a state sent while no receiver heard it (it was gone, or
+   * restarted) reaches the next one. */
+  ps__buf last_state;
+  int was_controllable;
   ps_log_fn log;
   void *log_ud;
   /* --netns: the namespaces followed, how often they are looked for */
@@ -213,6 +222,7 @@ void ps_sensor_free(ps_sensor *s) {
   }
   free(s->guard);
   free(s->cap_filter);
+  ps__buf_free(&s->last_state);
   free(s->file);
   free(s->filter);
   close(s->stop_fd);
@@ -1788,7 +1798,27 @@ static int send_state(ps_sensor *s, uint64_t id, uint8_t state,
   if (rc == 0) {
     rc = ps__stream_send_control(s->stream, ps__buf_head(&b), ps__buf_size(&b));
   }
+  if (rc == 0 && id == s->cap_id && !(id & PS_CAPTURE_ID_OWN) &&
+      (state == PS_CAP_RUNNING || state == PS_CAP_ENDED)) {
+    /* The next session hears it again (see last_state). */
+    s->was_controllable = ps__stream_controllable(s->stream);
+    ps__buf_free(&s->last_state);
+    rc = ps__buf_append(&s->last_state, ps__buf_head(&b), ps__buf_size(&b));
+  }
   ps__buf_free(&b);
+  return rc;
+}
+
+/* A new session (a reconnect, a restarted receiver) hears the last
+ * capture state again, after the batches resent before it. */
+static int resend_state(ps_sensor *s) {
+  int ctl = ps__stream_controllable(s->stream);
+  int rc = 0;
+  if (ctl && !s->was_controllable && ps__buf_size(&s->last_state) > 0) {
+    rc = ps__stream_send_control(s->stream, ps__buf_head(&s->last_state),
+                                 ps__buf_size(&s->last_state));
+  }
+  s->was_controllable = ctl;
   return rc;
 }
 
@@ -1879,28 +1909,36 @@ static int find_rif(const ps_sensor *s, const char *name, size_t len) {
 
 /* The stream interface for a source: one an earlier capture added, if it
  * matches, else a new one. */
-static int stream_if(ps_sensor *s, source *src) {
+static int stream_if(ps_sensor *s, source *src, uint64_t cap) {
   for (unsigned k = 0; k < s->n_known; k++) {
     known_if *q = &s->known[k];
     if (strcmp(q->name, src->name) == 0 && q->linktype == src->linktype &&
-        q->snaplen == src->snaplen) {
+        q->snaplen == src->snaplen && q->cap == cap) {
       src->stream_if = q->id;
       src->announced = 1;
       return 0;
     }
   }
-  int rc = ps_stream_add_interface(s->stream, &src->stream_if, src->name,
-                                   src->linktype, src->snaplen, src->tsres);
+  char idtxt[24];
+  snprintf(idtxt, sizeof(idtxt), "%llu", (unsigned long long)cap);
+  ps_interface_option opt = {"capture.id", idtxt};
+  ps_stream_interface_options o = {NULL, &opt, 1};
+  int rc = ps_stream_add_interface_options(
+      s->stream, &src->stream_if, src->name, src->linktype, src->snaplen,
+      src->tsres, &o, sizeof(o));
   if (rc != 0) {
     return rc;
   }
   src->announced = 1;
   if (s->n_known < PS_MAX_IFACES) {
     known_if *q = &s->known[s->n_known++];
-    snprintf(q->name, sizeof(q->name), "%s", src->name);
+    size_t nl = strnlen(src->name, sizeof(q->name) - 1);
+    memcpy(q->name, src->name, nl);
+    q->name[nl] = '\0';
     q->linktype = src->linktype;
     q->snaplen = src->snaplen;
     q->id = src->stream_if;
+    q->cap = cap;
   }
   return 0;
 }
@@ -2075,7 +2113,7 @@ static int cap_start(ps_sensor *s, const ps__capture_start *m) {
     return refuse_remote(s, id, PS_CAP_REFUSED, "%s", why);
   }
   for (unsigned i = 0; i < s->n_src && rc == 0; i++) {
-    rc = stream_if(s, &s->src[i]);
+    rc = stream_if(s, &s->src[i], id);
   }
   if (rc != 0) {
     close_sources(s);
@@ -2257,6 +2295,9 @@ static int run_standby(ps_sensor *s) {
       return cap_end(s, "the sensor is stopping");
     }
     int rc = handle_inbox(s);
+    if (rc == 0) {
+      rc = resend_state(s);
+    }
     if (rc != 0) {
       return rc;
     }
@@ -2386,6 +2427,7 @@ int ps_sensor_run(ps_sensor *s, ps_stream *stream) {
       q->linktype = s->src[i].linktype;
       q->snaplen = s->src[i].snaplen;
       q->id = s->src[i].stream_if;
+      q->cap = 0; /* (a remote capture gets its own: see known_if) */
     }
     s->cap_id = PS_CAPTURE_ID_OWN;
     s->cap_packets = s->cap_count = 0;

@@ -353,9 +353,41 @@ static int on_iface(ps__session *s, const ps__frame *f) {
       ifc->opts[n++] = (ps_interface_option){k, v};
     }
   }
+  s->ifaces[m.id] = ifc;
+  /* capture.id names the capture on demand its packets are (also when
+   * resent on a later connection): kept only if this receiver knows the
+   * capture and this sensor is one of it, so a sensor cannot put its
+   * packets into another's capture. */
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(ifc->opts[i].key, "capture.id") != 0) {
+      continue;
+    }
+    char *end;
+    unsigned long long id = strtoull(ifc->opts[i].value, &end, 10);
+    int ok = 0;
+    if (*end == '\0' && id != 0 && ifc->opts[i].value[0] != '0' &&
+        s->env->on_capture_iface != NULL) {
+      ok = s->env->on_capture_iface(s->env->ud, s, ifc, id, s->errmsg);
+      if (ok < 0) {
+        ps__enc_error(&s->out, ps__wire_error(ok), "the receiver cannot write");
+        s->state = PS_SESS_DONE;
+        return ok;
+      }
+    }
+    if (!ok) {
+      ps__logx(s->env->log, s->env->log_ud, PS_LOG_INFO, "interface", s->sensor,
+               NULL, 0,
+               "sensor %s interface %u %s: capture %s is not one this "
+               "receiver asked of it (its packets go to the outputs as any)",
+               s->sensor, m.id, ifc->name, ifc->opts[i].value);
+      memmove(&ifc->opts[i], &ifc->opts[i + 1],
+              (n - i - 1) * sizeof(ifc->opts[0]));
+      n--;
+    }
+    break;
+  }
   ifc->info.options = n ? ifc->opts : NULL;
   ifc->info.n_options = n;
-  s->ifaces[m.id] = ifc;
   if (s->fleet != NULL) {
     /* NULL beyond the fleet's limit: that interface is not counted. */
     ifc->fl = ps__fleet_iface_get(s->fleet, ifc->name, m.linktype, m.snaplen);
@@ -398,6 +430,95 @@ static int flush_sinks(ps__session *s) {
   return ps__session_check_outputs(s, 0);
 }
 
+/* Whether batch seq's packets on ifc are still to be counted for its
+ * capture on demand: a batch counts once, by the stream's sequence
+ * numbers, so the counts a restarted receiver kept (ps_capstate.c) stay
+ * exact whether the batch was written before the restart (resent, then
+ * skipped) or not (written again). */
+static int cap_due(const ps__session *s, const ps__sess_iface *ifc,
+                   uint64_t seq) {
+  ps__cap_target *t = ifc->cap;
+  if (t == NULL) {
+    return 0;
+  }
+  uint64_t sid = s->has_stream ? s->stream_id : (1ull << 63) | s->info.id;
+  if (t->stream != sid) {
+    t->stream = sid;
+    t->seq = 0;
+  }
+  return seq > t->seq;
+}
+
+/* After batch seq was counted: its captures have it. */
+static void cap_done(ps__session *s, uint64_t seq) {
+  for (unsigned i = 0; i < s->n_slots; i++) {
+    ps__sess_iface *ifc = s->ifaces[i];
+    if (ifc != NULL && ifc->cap != NULL && ifc->cap->seq < seq) {
+      ifc->cap->seq = seq;
+    }
+  }
+}
+
+static int batch_raw(ps__session *s, const ps__batch *b, const uint8_t **raw);
+
+/* A batch already written, sent again: its packets for a capture that
+ * has not counted it yet (they were written before a restart after the
+ * counts were last kept) are counted now. */
+static int count_resent(ps__session *s, const ps__batch *b) {
+  int due = 0;
+  for (unsigned i = 0; i < s->n_slots && !due; i++) {
+    due = s->ifaces[i] != NULL && s->ifaces[i]->cap != NULL &&
+          cap_due(s, s->ifaces[i], b->seq);
+  }
+  if (!due) {
+    return 0;
+  }
+  const uint8_t *raw;
+  int rc = batch_raw(s, b, &raw);
+  if (rc != 0) {
+    return rc;
+  }
+  ps_packet pkt;
+  size_t off = 0;
+  while ((rc = ps__batch_next(raw, b->raw_len, &off, &pkt, s->errmsg)) == 1) {
+    ps__sess_iface *ifc = ps__sess_ifc(s, pkt.iface);
+    if (ifc != NULL && cap_due(s, ifc, b->seq)) {
+      ps__capture_count(ifc->cap, pkt.caplen);
+    }
+  }
+  cap_done(s, b->seq);
+  return rc < 0 ? refuse(s, rc) : 0;
+}
+
+/* The batch's packet records: stored batches where they lie, others
+ * inflated into s->raw. */
+static int batch_raw(ps__session *s, const ps__batch *b, const uint8_t **raw) {
+  *raw = b->data;
+  if (b->codec != PS_WIRE_CODEC_STORED && s->raw_cap < b->raw_len) {
+    uint8_t *p = realloc(s->raw, b->raw_len);
+    if (p == NULL) {
+      ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
+      return refuse(s, PS_ERR_NOMEM);
+    }
+    s->raw = p;
+    s->raw_cap = b->raw_len;
+  }
+  if (b->codec != PS_WIRE_CODEC_STORED) {
+    int rc = ps__codec_decompress(s->cc, b->codec, b->data, b->data_len, s->raw,
+                                  b->raw_len, s->errmsg);
+    if (rc != 0) {
+      return refuse(s, rc);
+    }
+    *raw = s->raw;
+  } else if (b->data_len != b->raw_len) {
+    ps__seterr(s->errmsg, PS_ERR_CODEC,
+               "stored batch of %zu bytes declared as %u", b->data_len,
+               b->raw_len);
+    return refuse(s, PS_ERR_CODEC);
+  }
+  return 0;
+}
+
 static int on_batch(ps__session *s, const ps__frame *f) {
   ps__batch b;
   int rc = ps__dec_batch(f, &s->env->lim, &b, s->errmsg);
@@ -406,6 +527,9 @@ static int on_batch(ps__session *s, const ps__frame *f) {
   }
   if (b.seq <= s->last_seq) {
     /* A batch resent after a reconnect that we already wrote. */
+    if ((rc = count_resent(s, &b)) != 0) {
+      return rc;
+    }
     s->duplicates++;
     if (s->fleet != NULL) {
       s->fleet->duplicates++;
@@ -431,29 +555,9 @@ static int on_batch(ps__session *s, const ps__frame *f) {
                ps__codec_name(s->codec));
     return refuse(s, PS_ERR_PROTOCOL);
   }
-  /* Stored batches are read where they lie; others inflate into raw. */
-  const uint8_t *raw = b.data;
-  if (b.codec != PS_WIRE_CODEC_STORED && s->raw_cap < b.raw_len) {
-    uint8_t *p = realloc(s->raw, b.raw_len);
-    if (p == NULL) {
-      ps__seterr(s->errmsg, PS_ERR_NOMEM, "out of memory");
-      return refuse(s, PS_ERR_NOMEM);
-    }
-    s->raw = p;
-    s->raw_cap = b.raw_len;
-  }
-  if (b.codec != PS_WIRE_CODEC_STORED) {
-    rc = ps__codec_decompress(s->cc, b.codec, b.data, b.data_len, s->raw,
-                              b.raw_len, s->errmsg);
-    if (rc != 0) {
-      return refuse(s, rc);
-    }
-    raw = s->raw;
-  } else if (b.data_len != b.raw_len) {
-    ps__seterr(s->errmsg, PS_ERR_CODEC,
-               "stored batch of %zu bytes declared as %u", b.data_len,
-               b.raw_len);
-    return refuse(s, PS_ERR_CODEC);
+  const uint8_t *raw;
+  if ((rc = batch_raw(s, &b, &raw)) != 0) {
+    return rc;
   }
   /* A session whose output failed for good is refused before any of
    * the batch reaches its other outputs. */
@@ -465,6 +569,7 @@ static int on_batch(ps__session *s, const ps__frame *f) {
   ps_packet pkt;
   size_t off = 0;
   uint32_t n = 0;
+  int counted = 0;
   while ((rc = ps__batch_next(raw, b.raw_len, &off, &pkt, s->errmsg)) == 1) {
     if (ps__sess_ifc(s, pkt.iface) == NULL) {
       ps__seterr(s->errmsg, PS_ERR_PROTOCOL,
@@ -474,6 +579,25 @@ static int on_batch(ps__session *s, const ps__frame *f) {
     }
     /* A value an output cannot hold (a time stamp past its range) is
      * this sensor's error: refused now, before anything is written. */
+    const ps__sess_iface *ci = s->ifaces[pkt.iface];
+    if (ci->cap != NULL && ci->cap->c->req.output[0] != '\0' &&
+        ci->cap_slot == NULL) {
+      /* Its capture's own output could not take the interface: nothing
+       * of it is acknowledged (the sensor sends it again). */
+      ps__seterr(s->errmsg, PS_ERR_IO,
+                 "capture %llu: its output cannot be written",
+                 (unsigned long long)ci->cap->c->id);
+      ps__enc_error(&s->out, ps__wire_error(PS_ERR_IO),
+                    "the receiver cannot write");
+      s->state = PS_SESS_DONE;
+      return PS_ERR_IO;
+    }
+    if (ci->cap_slot != NULL &&
+        (rc = ps__sink_check(ci->cap_sink, &ci->info, &pkt)) != 0) {
+      ps__seterr(s->errmsg, rc, "batch %llu, packet %u: %s",
+                 (unsigned long long)b.seq, n + 1, ci->cap_sink->errmsg);
+      return refuse(s, rc);
+    }
     for (unsigned i = 0; i < s->env->n_sinks; i++) {
       ps_sink *sk = s->env->sinks[i];
       if ((rc = ps__sink_check(sk, &ps__sess_ifc(s, pkt.iface)->info, &pkt)) !=
@@ -509,9 +633,20 @@ static int on_batch(ps__session *s, const ps__frame *f) {
       ifc->fl->packets++;
       ifc->fl->bytes += pkt.caplen;
     }
-    if (ifc->cap != NULL) {
-      ps__capture_count(ifc->cap, pkt.caplen);
+    if (ifc->cap_slot != NULL) {
+      rc = ps__sink_packet(ifc->cap_sink, ifc->cap_slot, &s->info, &ifc->info,
+                           &pkt);
+      if (rc != 0) {
+        return sink_error(s, ifc->cap_sink, rc);
+      }
     }
+    if (cap_due(s, ifc, b.seq)) {
+      ps__capture_count(ifc->cap, pkt.caplen);
+      counted = 1;
+    }
+  }
+  if (counted) {
+    cap_done(s, b.seq);
   }
   s->packets += n;
   s->batches++;
@@ -922,6 +1057,7 @@ void ps__session_end(ps__session *s) {
       ps__sink_iface_end(sk, ifc->slot[k], &s->info, &ifc->info,
                          ifc->have_stats ? &ifc->stats : NULL);
     }
+    ps__capture_iface_gone(s, ifc);
     free(ifc);
     s->ifaces[i] = NULL;
   }

@@ -29,6 +29,10 @@ typedef struct ps__sess_iface {
   /* The capture on demand its packets belong to now (ps_capture.c
    * sets and clears it), or NULL. */
   struct ps__cap_target *cap;
+  /* ... and, when that capture has an output of its own, its slot
+   * there (ps_capture.c). */
+  ps_sink *cap_sink;
+  void *cap_slot;
 } ps__sess_iface;
 
 /* What a session shares with its receiver. */
@@ -72,6 +76,13 @@ typedef struct ps__session_env {
    * into the frame, valid only during the call). NULL: ignored. */
   void (*on_capture_state)(void *ud, struct ps__session *s,
                            const ps__capture_state_msg *m);
+  /* Version 2: an interface announced with the option capture.id (see
+   * ps__captures_iface(), which it calls): 1 it is that capture's, 0
+   * not (the option is dropped before any output sees it), or a
+   * negative ps_error (errbuf) that ends the session. NULL: every such
+   * option is dropped. */
+  int (*on_capture_iface)(void *ud, struct ps__session *s, ps__sess_iface *ifc,
+                          uint64_t id, char *errbuf);
   void *ud;
 } ps__session_env;
 

@@ -64,8 +64,14 @@ static void output_gone(file_sink *fs, ps__series *se) {
 
 /* ---------------- series ---------------- */
 
-static ps__series *add_series(file_sink *fs, const char *sensor) {
+static ps__series *add_series(file_sink *fs, const char *sensor,
+                              const char *capture) {
   ps__series *se = ps__series_new(&fs->files, sensor);
+  if (se != NULL && capture != NULL &&
+      (se->capture = strdup(capture)) == NULL) {
+    ps__series_free(se);
+    se = NULL;
+  }
   if (se != NULL) {
     ps__series **pp = &fs->series;
     while (*pp != NULL) {
@@ -76,9 +82,23 @@ static ps__series *add_series(file_sink *fs, const char *sensor) {
   return se;
 }
 
-static int same_key(const ps__series *se, const char *sensor) {
-  return se->sensor == NULL ? sensor == NULL
-                            : sensor != NULL && strcmp(se->sensor, sensor) == 0;
+static int same_text(const char *a, const char *b) {
+  return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+static int same_key(const ps__series *se, const char *sensor,
+                    const char *capture) {
+  return same_text(se->sensor, sensor) && same_text(se->capture, capture);
+}
+
+/* The capture on demand an interface's packets are (by_capture). */
+static const char *capture_of(const ps_interface_info *ifc) {
+  for (size_t i = 0; i < ifc->n_options; i++) {
+    if (strcmp(ifc->options[i].key, "capture.id") == 0) {
+      return ifc->options[i].value;
+    }
+  }
+  return "none";
 }
 
 /* The series a new interface joins. */
@@ -86,10 +106,11 @@ static int series_for(file_sink *fs, const ps_session_info *s,
                       const ps_interface_info *ifc, ps__series **out) {
   const ps__fmt *fmt = fs->files.fmt;
   const char *key = fs->files.split ? s->sensor : NULL;
+  const char *cap = fs->files.by_capture ? capture_of(ifc) : NULL;
   ps__series *se = NULL, *first = NULL;
   unsigned n_key = 0;
   for (ps__series *x = fs->series; x != NULL; x = x->next) {
-    if (!same_key(x, key)) {
+    if (!same_key(x, key, cap)) {
       continue;
     }
     n_key++;
@@ -117,7 +138,7 @@ static int series_for(file_sink *fs, const ps_session_info *s,
                         "too many link types for %s output (%u)", fmt->name,
                         MAX_LINKTYPES);
     }
-    if ((se = add_series(fs, key)) == NULL) {
+    if ((se = add_series(fs, key, cap)) == NULL) {
       return ps__seterr(fs->base.errmsg, PS_ERR_NOMEM, "out of memory");
     }
     se->sibling = first != NULL;
@@ -349,9 +370,10 @@ static int fs_close(ps_sink *sk) {
   }
   fs->closed = 1;
   int rc = 0;
-  if (!fs->files.split && !fs->files.append && fs->series == NULL) {
+  if (!fs->files.split && !fs->files.by_capture && !fs->files.append &&
+      fs->series == NULL) {
     /* No interface ever came: still leave a valid, empty capture. */
-    ps__series *se = add_series(fs, NULL);
+    ps__series *se = add_series(fs, NULL, NULL);
     if (se == NULL) {
       return ps__seterr(sk->errmsg, PS_ERR_NOMEM, "out of memory");
     }
@@ -429,6 +451,7 @@ static int file_sink_new(ps_sink **out, const ps__fmt *fmt, const char *tmpl,
   f->literal = literal;
   f->append = (opts->flags & PS_SINK_APPEND) != 0;
   f->split = opts->split_by_sensor != 0;
+  f->by_capture = !literal && strstr(tmpl, "{capture}") != NULL;
   f->rotate_bytes = opts->rotate_bytes;
   f->rotate_seconds = opts->rotate_seconds;
   f->max_files = opts->max_files;
@@ -437,8 +460,9 @@ static int file_sink_new(ps_sink **out, const ps__fmt *fmt, const char *tmpl,
        (f->post_rotate = strdup(opts->post_rotate)) == NULL)) {
     return PS_ERR_NOMEM;
   }
-  ps__series *se = f->split ? NULL : add_series(fs, NULL);
-  if (!f->split && se == NULL) {
+  int keyed = f->split || f->by_capture;
+  ps__series *se = keyed ? NULL : add_series(fs, NULL, NULL);
+  if (!keyed && se == NULL) {
     return PS_ERR_NOMEM;
   }
   if (strcmp(tmpl, "-") == 0) {
@@ -465,7 +489,7 @@ static int file_sink_new(ps_sink **out, const ps__fmt *fmt, const char *tmpl,
       fs->series = NULL;
       ps__series_free(se);
     }
-    return ps__fileout_probe(&fs->base, tmpl, f->split, f->append);
+    return ps__fileout_probe(&fs->base, tmpl, keyed, f->append);
   }
   /* Open now so an unwritable path fails before any sensor is accepted;
    * a pcap header follows when the first interface tells the link

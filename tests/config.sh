@@ -105,6 +105,7 @@ admin-port-file|$WORK/apf|--admin 127.0.0.1:0
 admin-tls-cert|$WORK/c.pem|--admin 127.0.0.1:0 --admin-tls-key $WORK/k.pem
 admin-tls-key|$WORK/k.pem|--admin 127.0.0.1:0 --admin-tls-cert $WORK/c.pem
 admin-tls-client-ca|$WORK/ca.pem|--admin 127.0.0.1:0 --admin-tls-cert $WORK/c.pem --admin-tls-key $WORK/k.pem
+capture-dir|$WORK|--admin 127.0.0.1:0
 EOF
 }
 

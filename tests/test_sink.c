@@ -6,6 +6,7 @@
 
 #include "unit_util.h"
 
+#include "ps_capture.h"
 #include "ps_fileout.h"
 #include "ps_pcapfmt.h"
 #include "ps_sink.h"
@@ -1014,6 +1015,46 @@ END_TEST
 
 /* ------------------------------------------ names, rotation, faults */
 
+/* A capture's "output" template (ps_capture.c): what is refused and
+ * why, and the path it gives. */
+START_TEST(test_capture_output_template) {
+  char eb[PS_ERRMSG_MAX];
+  ck_assert_int_eq(ps__capture_output_check("c-{capture}.pcap", NULL, eb), 0);
+  ck_assert_int_eq(
+      ps__capture_output_check("{sensor}/%Y-{capture}.pcapng", "/d", eb), 0);
+  ck_assert_int_eq(ps__capture_output_check("/d/x/c.pcap", "/d/", eb), 0);
+  ck_assert_int_eq(ps__capture_output_check("a/../b.pcap", NULL, eb),
+                   PS_ERR_INVALID);
+  ck_assert_str_eq(eb, "'output' a/../b.pcap: '..' is not allowed (the file "
+                       "stays in the receiver's capture directory)");
+  ck_assert_int_eq(ps__capture_output_check("..", NULL, eb), PS_ERR_INVALID);
+  /* ".." only as a whole component. */
+  ck_assert_int_eq(ps__capture_output_check("a..b/..c", NULL, eb), 0);
+  ck_assert_int_eq(ps__capture_output_check("/dd/c.pcap", "/d", eb),
+                   PS_ERR_INVALID);
+  ck_assert_str_eq(eb, "'output' /dd/c.pcap is outside the receiver's "
+                       "capture directory /d (give a path relative to it)");
+  ck_assert_int_eq(ps__capture_output_check("c-{id}.pcap", NULL, eb),
+                   PS_ERR_INVALID);
+  ck_assert_str_eq(eb, "'output' c-{id}.pcap: unknown field {id} (known: "
+                       "{sensor}, {capture})");
+  ck_assert_int_eq(ps__capture_output_check("c\n.pcap", NULL, eb),
+                   PS_ERR_INVALID);
+  ck_assert_int_eq(ps__capture_output_check("d/", NULL, eb), PS_ERR_INVALID);
+  ck_assert_int_eq(ps__capture_output_check("", NULL, eb), PS_ERR_INVALID);
+  char *p = ps__capture_output_path("/d", "x/c-{capture}-{capture}.pcap", 42);
+  ck_assert_str_eq(p, "/d/x/c-42-42.pcap");
+  free(p);
+  p = ps__capture_output_path("/d", "/d/c-{capture}.pcap", 7);
+  ck_assert_str_eq(p, "/d/c-7.pcap");
+  free(p);
+  /* {capture} in -w: filled in as a file name part. */
+  p = ps__path_fill("w-{capture}.{capture}", "{capture}", "../3");
+  ck_assert_str_eq(p, "w-_._3._._3");
+  free(p);
+}
+END_TEST
+
 START_TEST(test_path_expand) {
   struct tm tm = {.tm_year = 124,
                   .tm_mon = 0,
@@ -1855,6 +1896,7 @@ static Suite *sink_suite(void) {
   tcase_add_test(tc, test_pcapng);
   tcase_add_test(tc, test_pcapng_fcs_and_linktypes);
   tcase_add_test(tc, test_path_expand);
+  tcase_add_test(tc, test_capture_output_template);
   tcase_add_test(tc, test_never_overwrite);
   tcase_add_test(tc, test_file_sink_invalid);
   tcase_add_test(tc, test_write_error_retry);

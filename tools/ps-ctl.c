@@ -54,7 +54,7 @@ static void usage(FILE *f) {
 "  sensors [NAME]             the receiver's sensors (one in detail)\n"
 "  capture start --sensors SEL [--label KEY=VALUE]... [--interface IFACE]...\n"
 "          [--duration SECONDS] [--count N] [--snaplen N] [--sample 1/N]\n"
-"          [--max-pps N] [FILTER...]\n"
+"          [--max-pps N] [--output TEMPLATE] [FILTER...]\n"
 "                             start a capture on the matching sensors\n"
 "  capture list               every capture the receiver knows\n"
 "  capture show ID            one capture, per sensor\n"
@@ -261,6 +261,9 @@ static void print_capture(json_t *c) {
   printf(", %lld packets\n", jint(c, "packets"));
   size_t i;
   json_t *t;
+  json_array_foreach(json_object_get(c, "output_files"), i, t) {
+    printf("  file %s\n", json_string_value(t) ? json_string_value(t) : "?");
+  }
   json_array_foreach(json_object_get(c, "sensors"), i, t) {
     printf("  %-20s %-9s %8lld packets", jstr(t, "sensor"), jstr(t, "state"),
            jint(t, "packets"));
@@ -329,14 +332,15 @@ static int cmd_start(int argc, char **argv) {
       {"snaplen", required_argument, NULL, 'S'},
       {"sample", required_argument, NULL, 'm'},
       {"max-pps", required_argument, NULL, 'p'},
+      {"output", required_argument, NULL, 'o'},
       {NULL, 0, NULL, 0}};
   json_t *req = json_object(), *names = json_array(), *labels = json_object(),
          *ifs = json_array();
   int c, rc = 0;
   json_int_t v;
   optind = 1;
-  while (rc == 0 &&
-         (c = getopt_long(argc, argv, "+s:l:i:d:c:S:m:p:", opts, NULL)) != -1) {
+  while (rc == 0 && (c = getopt_long(argc, argv, "+s:l:i:d:c:S:m:p:o:", opts,
+                                     NULL)) != -1) {
     switch (c) {
     case 's': {
       char *list = strdup(optarg), *save = NULL;
@@ -383,6 +387,14 @@ static int cmd_start(int argc, char **argv) {
       if ((rc = parse_u64(optarg, "--max-pps", 4294967295ull, &v)) == 0) {
         json_object_set_new(req, "max_pps", json_integer(v));
       }
+      break;
+    case 'o':
+      if (*optarg == '\0') {
+        rc = usage_error("empty --output: give a path template, e.g. "
+                         "'cap-{capture}.pcapng'");
+        break;
+      }
+      json_object_set_new(req, "output", json_string(optarg));
       break;
     default:
       rc = usage_error("capture start: unknown option");

@@ -268,7 +268,7 @@ static void usage(FILE *f) {
 "                   [--admin [ADDR]:PORT [--admin-token-file FILE]\n"
 "                    [--admin-tls-cert FILE --admin-tls-key FILE\n"
 "                     [--admin-tls-client-ca FILE]]\n"
-"                    [--admin-port-file FILE]]\n"
+"                    [--admin-port-file FILE] [--capture-dir DIR]]\n"
 "                   [--kafka BROKERS --kafka-topic TOPIC\n"
 "                    [--kafka-property KEY=VALUE]...]\n"
 "       ps-receiver --from-kafka BROKERS --kafka-topic TOPIC --kafka-group GROUP\n"
@@ -297,7 +297,10 @@ static void usage(FILE *f) {
 "                          is cut)\n"
 "      --state FILE|none   journal of what was acknowledged, so a receiver\n"
 "                          killed and restarted writes every packet once\n"
-"                          (default .NAME.state beside the output)\n"
+"                          (default .NAME.state beside the output); the\n"
+"                          captures on demand are kept in FILE.captures\n"
+"      --capture-dir DIR   where a capture's own file (\"output\") goes\n"
+"                          (default: the directory of the first -w)\n"
 "  -F, --format pcap|pcapng  output format (default pcap, or pcapng if\n"
 "                          FILE ends in .pcapng)\n"
 "      --time-stamp-precision micro|nano  pcap time stamps (default micro)\n"
@@ -393,7 +396,8 @@ enum {
   OPT_ADMIN_PORT_FILE,
   OPT_ADMIN_TLS_CERT,
   OPT_ADMIN_TLS_KEY,
-  OPT_ADMIN_TLS_CA
+  OPT_ADMIN_TLS_CA,
+  OPT_CAPTURE_DIR
 };
 
 /* An empty value never means "default" or "off" (an unset shell
@@ -409,6 +413,8 @@ static const char *empty_hint(int c) {
     return "give a file name, or - for standard output";
   case OPT_STATE:
     return "give a file name, or none";
+  case OPT_CAPTURE_DIR:
+    return "give a directory";
   case OPT_PORT_FILE:
   case OPT_ADMIN_PORT_FILE:
     return "give a file name, or leave the option out";
@@ -521,6 +527,7 @@ int main(int argc, char **argv) {
       {"admin-tls-cert", required_argument, NULL, OPT_ADMIN_TLS_CERT},
       {"admin-tls-key", required_argument, NULL, OPT_ADMIN_TLS_KEY},
       {"admin-tls-client-ca", required_argument, NULL, OPT_ADMIN_TLS_CA},
+      {"capture-dir", required_argument, NULL, OPT_CAPTURE_DIR},
       {NULL, 0, NULL, 0}};
   static const char *const repeatable[] = {
       "listen",         "write", "pcap-over-ip", "pcap-over-ip-connect",
@@ -538,7 +545,8 @@ int main(int argc, char **argv) {
   const char *admin = NULL, *admin_token = NULL, *admin_port_file = NULL;
   ps_tls_options admin_tls = PS_TLS_OPTIONS_INIT;
   ps_file_sink_options fopt = PS_FILE_SINK_OPTIONS_INIT;
-  const char *state = NULL; /* journal: default FILE.state */
+  const char *state = NULL;       /* journal: default FILE.state */
+  const char *capture_dir = NULL; /* default: the directory of -w */
   const char *kafka = NULL, *kafka_topic = NULL;
   const char *from_kafka = NULL, *kafka_group = NULL;
   const char *kafka_props[65];
@@ -557,6 +565,7 @@ int main(int argc, char **argv) {
       {OPT_ADMIN_TLS_CA, &admin_tls.client_ca_file},
       {OPT_PORT_FILE, &port_file},
       {OPT_STATE, &state},
+      {OPT_CAPTURE_DIR, &capture_dir},
       {OPT_KAFKA, &kafka},
       {OPT_KAFKA_TOPIC, &kafka_topic},
       {OPT_FROM_KAFKA, &from_kafka},
@@ -906,6 +915,7 @@ int main(int argc, char **argv) {
         {"rotate-seconds", NULL, "(no time rotation)"},
         {"file-count", NULL, "(keep every file)"},
         {"post-rotate", NULL, "(no command)"},
+        {"capture-dir", NULL, "(the directory of the first -w)"},
         {"port-file", NULL, "(not written)"},
         {"tls-cert", NULL, "(no TLS)"},
         {"tls-key", NULL, "(no TLS)"},
@@ -994,10 +1004,11 @@ int main(int argc, char **argv) {
         state, outs[k]);
   }
   if (state != NULL && strcmp(state, "none") != 0 &&
-      ps_receiver_set_state_file(r, state) != 0) {
+      (rc = ps_receiver_set_state_file(r, state)) != 0) {
     ps_cli_err("%s", ps_receiver_errmsg(r));
     ps_receiver_free(r);
-    return PS_EXIT_RUNTIME;
+    /* A damaged captures' state: the user decides what becomes of it. */
+    return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
   }
   for (int i = 0; i < n_listen; i++) {
     if ((rc = ps_receiver_listen(r, hosts[i], ports[i])) != 0) {
@@ -1026,6 +1037,38 @@ int main(int argc, char **argv) {
       return rc == PS_ERR_INVALID ? PS_EXIT_USAGE : PS_EXIT_RUNTIME;
     }
     g_sinks[k] = sink; /* owned by the receiver; cleared before it is freed */
+  }
+  /* Captures on demand with an "output": under --capture-dir, or the
+   * directory of the first -w file (not a template directory). */
+  char cdir[4096] = "";
+  if (capture_dir != NULL) {
+    struct stat cst;
+    if (stat(capture_dir, &cst) != 0 || !S_ISDIR(cst.st_mode)) {
+      forget_sinks();
+      ps_receiver_free(r);
+      return ps_cli_usage_error("--capture-dir %s: not a directory (create "
+                                "it first)",
+                                capture_dir);
+    }
+    snprintf(cdir, sizeof(cdir), "%s", capture_dir);
+  } else if (out != NULL) {
+    const char *sl = strrchr(out, '/');
+    size_t dl = sl ? (size_t)(sl - out) : 0;
+    if (memchr(out, '%', dl) == NULL && memchr(out, '{', dl) == NULL) {
+      snprintf(cdir, sizeof(cdir), "%.*s", sl ? (int)(dl ? dl : 1) : 1,
+               sl ? out : ".");
+    }
+  }
+  if (cdir[0] != '\0' &&
+      ps_receiver_set_capture_dir(r, cdir,
+                                  (n_out > 0 ? formats[0] : format) == 1
+                                      ? PS_FORMAT_PCAPNG
+                                      : PS_FORMAT_PCAP,
+                                  nano ? PS_SINK_NANO : 0) != 0) {
+    ps_cli_err("%s", ps_receiver_errmsg(r));
+    forget_sinks();
+    ps_receiver_free(r);
+    return PS_EXIT_RUNTIME;
   }
   if (kafka != NULL) {
     ps_sink *ks = NULL;

@@ -1462,6 +1462,16 @@ PS_API int ps_receiver_set_admin_tls(ps_receiver *r, const ps_tls_options *opts,
  * PS_ERR_ADDRINUSE, PS_ERR_RESOLVE, PS_ERR_SYSTEM. Since 0.2. */
 PS_API int ps_receiver_admin_listen(ps_receiver *r, const char *addr,
                                     uint16_t port);
+/* Where captures on demand may have their own file ("output" in POST
+ * /api/v1/captures, ps-receiver(1)): relative templates resolve under
+ * dir, absolute ones must be under it, ".." is refused. A capture's file
+ * is written like an output of ps_file_sink() (acknowledged only once
+ * written, in the journal of ps_receiver_set_state_file()), in the
+ * format its name ends in (".pcapng", ".pcap"), else format; flags:
+ * PS_SINK_NANO. Without a directory "output" is refused. dir is copied.
+ * Returns 0 or PS_ERR_INVALID. Since 0.2. */
+PS_API int ps_receiver_set_capture_dir(ps_receiver *r, const char *dir,
+                                       ps_file_format format, unsigned flags);
 /* The admin API's port, 0 when it does not listen. Since 0.2. */
 PS_API uint16_t ps_receiver_admin_port(ps_receiver *r);
 

@@ -116,3 +116,34 @@ res=$("$PCAPCMP" --iface "psy/${A##*/}" "$A" "$WORK/psy.pcapng") || fail "Packet
 kcat -b "$KAFKA" -C -t psyaml -e -q -f '%S\n' >"$WORK/psymeta" 2>/dev/null
 awk '$1 > 102400 {exit 1}' "$WORK/psymeta" || fail "a message above messageSize"
 ok "PacketStreamer's Kafka receiver YAML: $res, $(wc -l <"$WORK/psymeta") messages within 100KB"
+
+# 5. --from-kafka feeds a PCAP-over-IP client live, beside its file:
+# the topic of section 1's sensor sa, every packet once on both.
+"$RECEIVER" --from-kafka "$KAFKA" --kafka-topic caps --kafka-group live1 -w "$WORK/c5.pcapng" \
+  --pcap-over-ip 127.0.0.1:0,format=pcapng 2>"$WORK/c5.log" &
+C5=$!; PIDS+=("$C5")
+wait_log "$WORK/c5.log" "pcap-over-ip listening on" 1 "the consumer's PCAP-over-IP listener"
+PP=$(sed -n 's/.*pcap-over-ip listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/c5.log" | head -1)
+# The client reads until the stream has been quiet for 3 s (60 s at most).
+python3 - "$PP" "$WORK/live.pcapng" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(0.5)
+out, start, last, got = open(sys.argv[2], "wb"), time.time(), time.time(), 0
+while time.time() - start < 60 and (got == 0 or time.time() - last < 3):
+    try:
+        b = s.recv(65536)
+    except socket.timeout:
+        continue
+    if not b:
+        break
+    out.write(b)
+    got += len(b)
+    last = time.time()
+PY
+PY5=$!
+wait "$PY5" || fail "the PCAP-over-IP client"
+kill -INT "$C5"; wait "$C5" || fail "the consumer exited $?"
+res=$("$PCAPCMP" --iface "sa/${A##*/}" "$A" "$WORK/c5.pcapng") || fail "--from-kafka file: $res"
+res=$("$PCAPCMP" --iface "sa/${A##*/}" "$A" "$WORK/live.pcapng") || fail "--from-kafka PCAP-over-IP: $res"
+ok "--from-kafka into a file and a live PCAP-over-IP client: $res on both"
